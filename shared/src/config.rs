@@ -1,0 +1,239 @@
+//! Configuration from environment variables, validated once at cold start.
+//!
+//! Every reader takes an [`Env`] so that tests (and the CLI) can supply values without
+//! touching the process environment. A bad value is an error that names the variable, the
+//! value and what is accepted; functions stop their cold start on it.
+
+use crate::alert::Severity;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// Where configuration values come from.
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+impl Env for [(&str, &str)] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn var(&self, name: &str) -> Option<String> {
+        self.as_slice().var(name)
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {var}={value:?} is not valid: {expected}")]
+pub struct ConfigError {
+    pub var: String,
+    pub value: String,
+    pub expected: String,
+}
+
+impl ConfigError {
+    pub fn new(var: &str, value: &str, expected: impl Into<String>) -> Self {
+        ConfigError {
+            var: var.to_string(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+}
+
+/// The trimmed value, `None` when unset or blank (CloudFormation passes empty strings for
+/// parameters left at an empty default).
+pub fn get(env: &dyn Env, var: &str) -> Option<String> {
+    env.var(var)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// `true/false`, `yes/no`, `1/0`, `on/off` (any case).
+pub fn bool_var(env: &dyn Env, var: &str, default: bool) -> Result<bool, ConfigError> {
+    match get(env, var) {
+        None => Ok(default),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" | "on" => Ok(true),
+            "false" | "no" | "0" | "off" => Ok(false),
+            _ => Err(ConfigError::new(var, &v, "accepted values: true, false")),
+        },
+    }
+}
+
+/// One of a fixed set of words (case-insensitive).
+pub fn choice<T: Copy>(
+    env: &dyn Env,
+    var: &str,
+    choices: &[(&str, T)],
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(env, var) {
+        None => Ok(default),
+        Some(v) => choices
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&v))
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                ConfigError::new(var, &v, format!("accepted values: {}", names.join(", ")))
+            }),
+    }
+}
+
+/// A comma-separated list; blanks are dropped.
+pub fn list(env: &dyn Env, var: &str) -> Vec<String> {
+    get(env, var)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A comma-separated list where every item must parse as `T`.
+pub fn parsed_list<T: FromStr>(
+    env: &dyn Env,
+    var: &str,
+    what: &str,
+) -> Result<Vec<T>, ConfigError> {
+    list(env, var)
+        .into_iter()
+        .map(|item| {
+            item.parse::<T>().map_err(|_| {
+                ConfigError::new(
+                    var,
+                    &item,
+                    format!("expected a comma-separated list of {what}"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A severity name.
+pub fn severity(env: &dyn Env, var: &str, default: Severity) -> Result<Severity, ConfigError> {
+    match get(env, var) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            ConfigError::new(var, &v, "accepted values: info, low, medium, high, critical")
+        }),
+    }
+}
+
+/// Settings every function shares.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Common {
+    /// `DRY_RUN`: decide and report, change nothing.
+    pub dry_run: bool,
+    /// `ALERT_TOPIC_ARN`: where alerts go. Unset: alerts are only logged.
+    pub alert_topic_arn: Option<String>,
+    /// `MIN_SEVERITY`: alerts below this are logged, not published.
+    pub min_severity: Severity,
+    /// `ACCOUNT_ALIAS`: shown in subjects and bodies.
+    pub account_alias: Option<String>,
+    /// `OWN_ROLE_ARNS`: trailwarden's own role ARNs (globs). Events by these principals are
+    /// never acted on (loop guard).
+    pub own_role_arns: Vec<String>,
+}
+
+impl Common {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let alert_topic_arn = get(env, "ALERT_TOPIC_ARN");
+        if let Some(t) = &alert_topic_arn {
+            if !t.starts_with("arn:") || t.split(':').count() != 6 {
+                return Err(ConfigError::new(
+                    "ALERT_TOPIC_ARN",
+                    t,
+                    "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+                ));
+            }
+        }
+        let account_alias = get(env, "ACCOUNT_ALIAS");
+        if let Some(a) = &account_alias {
+            if a.len() > 63 || !a.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(ConfigError::new(
+                    "ACCOUNT_ALIAS",
+                    a,
+                    "expected at most 63 printable ASCII characters",
+                ));
+            }
+        }
+        Ok(Common {
+            dry_run: bool_var(env, "DRY_RUN", false)?,
+            alert_topic_arn,
+            min_severity: severity(env, "MIN_SEVERITY", Severity::Info)?,
+            account_alias,
+            own_role_arns: list(env, "OWN_ROLE_ARNS"),
+        })
+    }
+
+    /// True when the principal ARN is one of trailwarden's own roles.
+    pub fn is_own(&self, principal_arn: Option<&str>) -> bool {
+        principal_arn.is_some_and(|a| crate::glob::first_match(&self.own_role_arns, a).is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_accepted_values() {
+        let e = bool_var(&[("DRY_RUN", "maybe")], "DRY_RUN", false).unwrap_err();
+        assert_eq!(e.var, "DRY_RUN");
+        assert!(e.to_string().contains("DRY_RUN=\"maybe\""));
+        assert!(e.to_string().contains("true, false"));
+        let e = Common::from_env(&[("MIN_SEVERITY", "urgent")]).unwrap_err();
+        assert!(e.to_string().contains("MIN_SEVERITY"));
+        assert!(e.to_string().contains("critical"));
+        let e = Common::from_env(&[("ALERT_TOPIC_ARN", "my-topic")]).unwrap_err();
+        assert!(e.to_string().contains("ALERT_TOPIC_ARN"));
+        let e = choice(&[("MODE", "nuke")], "MODE", &[("delete", 1), ("notify", 2)], 1).unwrap_err();
+        assert!(e.to_string().contains("delete, notify"));
+        let e = parsed_list::<u16>(&[("PORTS", "80, http")], "PORTS", "port numbers").unwrap_err();
+        assert_eq!(e.value, "http");
+    }
+
+    #[test]
+    fn defaults_and_blanks() {
+        let c = Common::from_env(&[("DRY_RUN", " "), ("OWN_ROLE_ARNS", " a , ,b ")]).unwrap();
+        assert!(!c.dry_run);
+        assert_eq!(c.min_severity, Severity::Info);
+        assert_eq!(c.own_role_arns, vec!["a", "b"]);
+        assert_eq!(c.alert_topic_arn, None);
+        assert!(bool_var(&[("X", "YES")], "X", false).unwrap());
+    }
+
+    #[test]
+    fn own_roles_match_by_glob() {
+        let c = Common::from_env(&[("OWN_ROLE_ARNS", "arn:aws:iam::*:role/trailwarden-*")]).unwrap();
+        assert!(c.is_own(Some("arn:aws:iam::111122223333:role/trailwarden-SecurityGroupRole-AB12")));
+        assert!(!c.is_own(Some("arn:aws:iam::111122223333:role/admin")));
+        assert!(!c.is_own(None));
+    }
+}

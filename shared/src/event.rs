@@ -1,0 +1,575 @@
+//! Tolerant CloudTrail event model.
+//!
+//! Real CloudTrail records omit fields freely (ConsoleLogin has no `requestID`, service events
+//! have no `userIdentity.type`, failed sign-ins hide the user name, `requestParameters` is often
+//! `null`). Every field here is therefore optional; a missing field is `None`, never a failed
+//! invocation. `requestParameters`, `responseElements` and `additionalEventData` are kept as raw
+//! JSON values until a function asks for something in them.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// `detail-type` of an API call delivered by EventBridge.
+pub const DETAIL_TYPE_API_CALL: &str = "AWS API Call via CloudTrail";
+/// `detail-type` of a console sign-in delivered by EventBridge.
+pub const DETAIL_TYPE_SIGN_IN: &str = "AWS Console Sign In via CloudTrail";
+/// `detail-type` of an AWS service event delivered by EventBridge.
+pub const DETAIL_TYPE_SERVICE_EVENT: &str = "AWS Service Event via CloudTrail";
+
+/// One CloudTrail record: the `detail` of an EventBridge event, or one entry of a log file's
+/// `Records` array.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    #[serde(default)]
+    pub event_version: Option<String>,
+    #[serde(default)]
+    pub user_identity: Option<UserIdentity>,
+    #[serde(default)]
+    pub event_time: Option<String>,
+    #[serde(default)]
+    pub event_source: Option<String>,
+    #[serde(default)]
+    pub event_name: Option<String>,
+    #[serde(default)]
+    pub aws_region: Option<String>,
+    #[serde(default, rename = "sourceIPAddress")]
+    pub source_ip_address: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub request_parameters: Option<Value>,
+    #[serde(default)]
+    pub response_elements: Option<Value>,
+    #[serde(default)]
+    pub additional_event_data: Option<Value>,
+    #[serde(default, rename = "requestID")]
+    pub request_id: Option<String>,
+    #[serde(default, rename = "eventID")]
+    pub event_id: Option<String>,
+    #[serde(default)]
+    pub event_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub read_only: Option<bool>,
+    #[serde(default)]
+    pub recipient_account_id: Option<String>,
+    #[serde(default)]
+    pub event_category: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub management_event: Option<bool>,
+}
+
+/// `userIdentity` of a record. Service events may carry only `accountId` and `invokedBy`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    #[serde(default, rename = "type")]
+    pub identity_type: Option<String>,
+    #[serde(default)]
+    pub principal_id: Option<String>,
+    #[serde(default)]
+    pub arn: Option<String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub invoked_by: Option<String>,
+    #[serde(default)]
+    pub session_context: Option<SessionContext>,
+    #[serde(default)]
+    pub identity_provider: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionContext {
+    #[serde(default)]
+    pub session_issuer: Option<SessionIssuer>,
+    #[serde(default)]
+    pub attributes: Option<SessionAttributes>,
+    #[serde(default)]
+    pub source_identity: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionIssuer {
+    #[serde(default, rename = "type")]
+    pub issuer_type: Option<String>,
+    #[serde(default)]
+    pub principal_id: Option<String>,
+    #[serde(default)]
+    pub arn: Option<String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAttributes {
+    /// Usually ISO 8601, but older records use other forms: kept as text.
+    #[serde(default)]
+    pub creation_date: Option<String>,
+    /// The string `"true"`/`"false"` in real records; a JSON bool is accepted too.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub mfa_authenticated: Option<bool>,
+}
+
+/// Accepts `true`, `"true"`, `"TRUE"`, `false`, `"false"`, `null`; anything else is `None`
+/// rather than a failed invocation (the field is informational).
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(match v {
+        Some(Value::Bool(b)) => Some(b),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    })
+}
+
+/// Who made a call, classified from `userIdentity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Principal {
+    /// The account's root user.
+    Root { account_id: Option<String> },
+    /// An IAM user (long-term credentials or console password).
+    IamUser {
+        arn: Option<String>,
+        user_name: Option<String>,
+    },
+    /// A role session. `role_arn` is the role (`arn:aws:iam::…:role/…`), whatever the
+    /// session name.
+    AssumedRole {
+        arn: Option<String>,
+        role_arn: Option<String>,
+        session_name: Option<String>,
+    },
+    /// A session of an IAM Identity Center permission set (`AWSReservedSSO_…` role).
+    IdentityCenterRole {
+        arn: Option<String>,
+        role_arn: Option<String>,
+        session_name: Option<String>,
+    },
+    /// An IAM Identity Center user acting in the access portal (`IdentityCenterUser`).
+    IdentityCenterUser { user_name: Option<String> },
+    /// A federated user (`GetFederationToken`).
+    FederatedUser { arn: Option<String> },
+    /// SAML or web-identity federation (`SAMLUser`, `WebIdentityUser`).
+    Federated {
+        identity_type: String,
+        user_name: Option<String>,
+    },
+    /// An AWS service acting on the account (`AWSService`, or `invokedBy` without a type).
+    AwsService { service: Option<String> },
+    /// Another AWS account.
+    AwsAccount { account_id: Option<String> },
+    /// Anything else, including records with no `userIdentity` at all.
+    Unknown { identity_type: Option<String> },
+}
+
+impl Principal {
+    /// A short, human-readable name: the ARN when known, else the best identifier there is.
+    pub fn display(&self) -> String {
+        let or = |a: &Option<String>, b: &str| a.clone().unwrap_or_else(|| b.to_string());
+        match self {
+            Principal::Root { account_id } => match account_id {
+                Some(a) => format!("root user of {a}"),
+                None => "root user".into(),
+            },
+            Principal::IamUser { arn, user_name } => arn
+                .clone()
+                .or_else(|| user_name.as_ref().map(|u| format!("IAM user {u}")))
+                .unwrap_or_else(|| "IAM user (unnamed)".into()),
+            Principal::AssumedRole { arn, role_arn, .. }
+            | Principal::IdentityCenterRole { arn, role_arn, .. } => arn
+                .clone()
+                .or_else(|| role_arn.clone())
+                .unwrap_or_else(|| "role session (unnamed)".into()),
+            Principal::IdentityCenterUser { user_name } => {
+                format!("Identity Center user {}", or(user_name, "(unnamed)"))
+            }
+            Principal::FederatedUser { arn } => or(arn, "federated user"),
+            Principal::Federated {
+                identity_type,
+                user_name,
+            } => format!("{identity_type} {}", or(user_name, "(unnamed)")),
+            Principal::AwsService { service } => or(service, "AWS service"),
+            Principal::AwsAccount { account_id } => {
+                format!("AWS account {}", or(account_id, "(unknown)"))
+            }
+            Principal::Unknown { identity_type } => {
+                format!("unknown principal ({})", or(identity_type, "no type"))
+            }
+        }
+    }
+
+    /// The ARN that approval lists match against: the role ARN for role sessions (so a
+    /// session name never matters), the principal ARN otherwise.
+    pub fn match_arn(&self) -> Option<&str> {
+        match self {
+            Principal::AssumedRole { role_arn, arn, .. }
+            | Principal::IdentityCenterRole { role_arn, arn, .. } => {
+                role_arn.as_deref().or(arn.as_deref())
+            }
+            Principal::IamUser { arn, .. } | Principal::FederatedUser { arn } => arn.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The kind as CloudTrail would spell it, for alerts and grouping.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::Root { .. } => "Root",
+            Principal::IamUser { .. } => "IAMUser",
+            Principal::AssumedRole { .. } => "AssumedRole",
+            Principal::IdentityCenterRole { .. } => "IdentityCenterRole",
+            Principal::IdentityCenterUser { .. } => "IdentityCenterUser",
+            Principal::FederatedUser { .. } => "FederatedUser",
+            Principal::Federated { .. } => "Federated",
+            Principal::AwsService { .. } => "AWSService",
+            Principal::AwsAccount { .. } => "AWSAccount",
+            Principal::Unknown { .. } => "Unknown",
+        }
+    }
+}
+
+/// Turns `arn:aws:sts::123:assumed-role/Name/session` into (`arn:aws:iam::123:role/Name`,
+/// `session`). The role's path is not in a session ARN; `sessionIssuer.arn` has it and is
+/// preferred when present.
+pub fn role_arn_from_session_arn(arn: &str) -> Option<(String, String)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, partition, service, _, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if service != "sts" {
+        return None;
+    }
+    let rest = resource.strip_prefix("assumed-role/")?;
+    let (role, session) = rest.rsplit_once('/')?;
+    Some((
+        format!("arn:{partition}:iam::{account}:role/{role}"),
+        session.to_string(),
+    ))
+}
+
+impl UserIdentity {
+    pub fn principal(&self) -> Principal {
+        let t = self.identity_type.as_deref();
+        match t {
+            Some("Root") => Principal::Root {
+                account_id: self.account_id.clone(),
+            },
+            Some("IAMUser") => Principal::IamUser {
+                arn: self.arn.clone(),
+                user_name: self.user_name.clone(),
+            },
+            Some("AssumedRole") => {
+                let issuer = self
+                    .session_context
+                    .as_ref()
+                    .and_then(|c| c.session_issuer.as_ref());
+                let from_arn = self.arn.as_deref().and_then(role_arn_from_session_arn);
+                let role_arn = issuer
+                    .and_then(|i| i.arn.clone())
+                    .or_else(|| from_arn.as_ref().map(|(r, _)| r.clone()));
+                let session_name = from_arn.map(|(_, s)| s);
+                let role_name = role_arn
+                    .as_deref()
+                    .and_then(|r| r.rsplit('/').next())
+                    .unwrap_or("");
+                if role_name.starts_with("AWSReservedSSO_") {
+                    Principal::IdentityCenterRole {
+                        arn: self.arn.clone(),
+                        role_arn,
+                        session_name,
+                    }
+                } else {
+                    Principal::AssumedRole {
+                        arn: self.arn.clone(),
+                        role_arn,
+                        session_name,
+                    }
+                }
+            }
+            Some("IdentityCenterUser") => Principal::IdentityCenterUser {
+                user_name: self.user_name.clone().or_else(|| self.principal_id.clone()),
+            },
+            Some("FederatedUser") => Principal::FederatedUser {
+                arn: self.arn.clone(),
+            },
+            Some(t @ ("SAMLUser" | "WebIdentityUser")) => Principal::Federated {
+                identity_type: t.to_string(),
+                user_name: self.user_name.clone(),
+            },
+            Some("AWSService") => Principal::AwsService {
+                service: self.invoked_by.clone(),
+            },
+            Some("AWSAccount") => Principal::AwsAccount {
+                account_id: self.account_id.clone(),
+            },
+            None if self.invoked_by.is_some() => Principal::AwsService {
+                service: self.invoked_by.clone(),
+            },
+            other => Principal::Unknown {
+                identity_type: other.map(str::to_string),
+            },
+        }
+    }
+
+    /// `sessionContext.attributes.mfaAuthenticated`.
+    pub fn mfa_authenticated(&self) -> Option<bool> {
+        self.session_context
+            .as_ref()?
+            .attributes
+            .as_ref()?
+            .mfa_authenticated
+    }
+}
+
+impl Record {
+    /// The classified principal; `Unknown` when the record has no `userIdentity`.
+    pub fn principal(&self) -> Principal {
+        match &self.user_identity {
+            Some(u) => u.principal(),
+            None => Principal::Unknown {
+                identity_type: None,
+            },
+        }
+    }
+
+    /// `true` when the call failed (`errorCode` present and non-empty).
+    pub fn failed(&self) -> bool {
+        self.error_code.as_deref().is_some_and(|c| !c.is_empty())
+    }
+
+    pub fn event_name(&self) -> &str {
+        self.event_name.as_deref().unwrap_or("")
+    }
+
+    pub fn event_source(&self) -> &str {
+        self.event_source.as_deref().unwrap_or("")
+    }
+
+    /// The account the event belongs to: `recipientAccountId`, else the caller's account.
+    pub fn account_id(&self) -> Option<&str> {
+        self.recipient_account_id.as_deref().or_else(|| {
+            self.user_identity
+                .as_ref()
+                .and_then(|u| u.account_id.as_deref())
+        })
+    }
+
+    /// A value inside `requestParameters` by a dotted path (`ipPermissions.items`).
+    pub fn request_param(&self, path: &str) -> Option<&Value> {
+        lookup(self.request_parameters.as_ref()?, path)
+    }
+
+    /// A value inside `responseElements` by a dotted path.
+    pub fn response_element(&self, path: &str) -> Option<&Value> {
+        lookup(self.response_elements.as_ref()?, path)
+    }
+
+    /// A value inside `additionalEventData` by a dotted path.
+    pub fn additional_data(&self, path: &str) -> Option<&Value> {
+        lookup(self.additional_event_data.as_ref()?, path)
+    }
+
+    /// A string inside `requestParameters`.
+    pub fn request_str(&self, path: &str) -> Option<&str> {
+        self.request_param(path).and_then(Value::as_str)
+    }
+
+    /// Parsed `eventTime` (CloudTrail writes `2024-08-01T13:33:28Z`).
+    pub fn time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        parse_time(self.event_time.as_deref()?)
+    }
+
+    /// Link to the event in the CloudTrail console (event history keeps 90 days).
+    pub fn console_url(&self) -> Option<String> {
+        let id = self.event_id.as_deref()?;
+        let region = self.aws_region.as_deref().unwrap_or("us-east-1");
+        if !is_safe_token(id) || !is_safe_token(region) {
+            return None;
+        }
+        Some(format!(
+            "https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{id}"
+        ))
+    }
+}
+
+fn is_safe_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Looks up a dotted path in a JSON value; numeric segments index arrays.
+pub fn lookup<'a>(mut v: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return Some(v);
+    }
+    for seg in path.split('.') {
+        v = match v {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    if v.is_null() {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// Parses the timestamp forms CloudTrail uses: RFC 3339 (`2024-08-01T13:33:28Z`), with
+/// fractional seconds, or without the zone (taken as UTC).
+pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y%m%dT%H%M%SZ"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(n.and_utc());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(v: Value) -> Record {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn assumed_role_matches_by_role_arn_whatever_the_session() {
+        let r = rec(json!({"userIdentity": {"type": "AssumedRole",
+            "arn": "arn:aws:sts::111122223333:assumed-role/terraform/ci-run-42"}}));
+        assert_eq!(
+            r.principal(),
+            Principal::AssumedRole {
+                arn: Some("arn:aws:sts::111122223333:assumed-role/terraform/ci-run-42".into()),
+                role_arn: Some("arn:aws:iam::111122223333:role/terraform".into()),
+                session_name: Some("ci-run-42".into()),
+            }
+        );
+        assert_eq!(
+            r.principal().match_arn(),
+            Some("arn:aws:iam::111122223333:role/terraform")
+        );
+    }
+
+    #[test]
+    fn session_issuer_arn_keeps_the_role_path() {
+        let r = rec(json!({"userIdentity": {"type": "AssumedRole",
+            "arn": "arn:aws:sts::111122223333:assumed-role/deployer/s",
+            "sessionContext": {"sessionIssuer": {"type": "Role",
+                "arn": "arn:aws:iam::111122223333:role/ci/deployer"}}}}));
+        assert_eq!(
+            r.principal().match_arn(),
+            Some("arn:aws:iam::111122223333:role/ci/deployer")
+        );
+    }
+
+    #[test]
+    fn identity_center_sessions_are_recognised() {
+        let r = rec(json!({"userIdentity": {"type": "AssumedRole",
+            "arn": "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123abcd/alice@example.com"}}));
+        assert_eq!(r.principal().kind(), "IdentityCenterRole");
+    }
+
+    #[test]
+    fn service_event_without_type_is_an_aws_service() {
+        let r = rec(json!({"userIdentity": {"accountId": "111122223333",
+            "invokedBy": "cloudtrail.amazonaws.com"}}));
+        assert_eq!(
+            r.principal(),
+            Principal::AwsService {
+                service: Some("cloudtrail.amazonaws.com".into())
+            }
+        );
+    }
+
+    #[test]
+    fn missing_identity_and_hidden_user_name_are_not_errors() {
+        let r = rec(json!({"eventName": "ConsoleLogin"}));
+        assert_eq!(r.principal().kind(), "Unknown");
+        let r = rec(json!({"userIdentity": {"type": "IAMUser",
+            "userName": "HIDDEN_DUE_TO_SECURITY_REASONS", "accountId": "111122223333"}}));
+        assert_eq!(
+            r.principal().display(),
+            "IAM user HIDDEN_DUE_TO_SECURITY_REASONS"
+        );
+    }
+
+    #[test]
+    fn mfa_authenticated_is_a_string_in_real_records() {
+        let r = rec(json!({"userIdentity": {"type": "IAMUser",
+            "sessionContext": {"attributes": {"mfaAuthenticated": "true",
+                "creationDate": "2024-08-01T13:30:00Z"}}}}));
+        assert_eq!(r.user_identity.unwrap().mfa_authenticated(), Some(true));
+        let r = rec(json!({"userIdentity": {"sessionContext": {"attributes":
+            {"mfaAuthenticated": "false", "creationDate": "Thu Aug 01 13:30:00 UTC 2024"}}}}));
+        assert_eq!(r.user_identity.unwrap().mfa_authenticated(), Some(false));
+    }
+
+    #[test]
+    fn null_parameters_and_failed_calls() {
+        let r = rec(json!({"requestParameters": null, "responseElements": null,
+            "errorCode": "AccessDenied", "errorMessage": "no"}));
+        assert!(r.failed());
+        assert_eq!(r.request_param("userName"), None);
+        assert!(!rec(json!({})).failed());
+    }
+
+    #[test]
+    fn dotted_lookup_walks_objects_and_arrays() {
+        let r = rec(json!({"requestParameters": {"ipPermissions": {"items": [
+            {"ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}}));
+        assert_eq!(
+            r.request_str("ipPermissions.items.0.ipRanges.items.0.cidrIp"),
+            Some("0.0.0.0/0")
+        );
+        assert_eq!(r.request_param("ipPermissions.items.5"), None);
+    }
+
+    #[test]
+    fn times_parse_in_the_forms_cloudtrail_uses() {
+        assert!(parse_time("2024-08-01T13:33:28Z").is_some());
+        assert!(parse_time("2024-08-01T13:33:28.123Z").is_some());
+        assert!(parse_time("2024-08-01T13:33:28").is_some());
+        assert!(parse_time("Aug 1, 2024 1:33:28 PM").is_none());
+    }
+
+    #[test]
+    fn console_url_refuses_odd_ids() {
+        let r = rec(json!({"eventID": "a1b2-c3", "awsRegion": "eu-west-1"}));
+        assert_eq!(
+            r.console_url().unwrap(),
+            "https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events/a1b2-c3"
+        );
+        let r = rec(json!({"eventID": "x\"><script>", "awsRegion": "eu-west-1"}));
+        assert_eq!(r.console_url(), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! trailwarden's common crate: the tolerant CloudTrail event model, payload parsing, the
+//! alert model and its SNS rendering, configuration from the environment, and (feature
+//! `aws`) SDK set-up and alert publishing.
+#![forbid(unsafe_code)]
+
+pub mod alert;
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod config;
+pub mod event;
+pub mod glob;
+pub mod logging;
+pub mod outcome;
+pub mod payload;
+
+pub use alert::{Action, Alert, Severity, Status};
+pub use event::{Principal, Record};
+pub use outcome::Outcome;
+pub use payload::{Payload, PayloadError, S3Object};

@@ -1,0 +1,374 @@
+//! The raw Lambda payloads trailwarden receives, parsed into the shared model.
+
+use crate::event::{
+    Record, DETAIL_TYPE_API_CALL, DETAIL_TYPE_SERVICE_EVENT, DETAIL_TYPE_SIGN_IN,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a function was invoked with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// A CloudTrail record wrapped in an EventBridge envelope.
+    CloudTrail(Envelope),
+    /// One or more S3 objects created (EventBridge `Object Created` or a classic S3 event
+    /// notification).
+    S3Objects(Vec<S3Object>),
+    /// A bare CloudTrail record (a log file entry, or a `detail` handed over directly).
+    Record(Box<Record>),
+}
+
+/// The EventBridge envelope around a CloudTrail record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Envelope {
+    pub id: Option<String>,
+    pub detail_type: String,
+    pub source: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub time: Option<String>,
+    pub resources: Vec<String>,
+    pub detail: Record,
+}
+
+/// How an S3 object notification reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum S3Delivery {
+    EventBridge,
+    Notification,
+}
+
+/// An object that was created in S3. `key` is always decoded (never URL-encoded).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct S3Object {
+    pub bucket: String,
+    pub key: String,
+    pub size: Option<u64>,
+    pub version_id: Option<String>,
+    pub region: Option<String>,
+    pub time: Option<String>,
+    pub delivery: S3Delivery,
+}
+
+/// Why a payload could not be understood. The message says what was expected and what was
+/// found, so a misrouted rule or a hand-written test event is easy to fix.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PayloadError {
+    #[error("payload is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("expected a JSON object (an EventBridge event, an S3 notification or a CloudTrail record), found {0}")]
+    NotObject(&'static str),
+    #[error("unsupported EventBridge detail-type {found:?} from source {source_name:?}: expected one of \"AWS API Call via CloudTrail\", \"AWS Console Sign In via CloudTrail\", \"AWS Service Event via CloudTrail\" or \"Object Created\"")]
+    UnsupportedDetailType {
+        found: String,
+        source_name: String,
+    },
+    #[error("field {path} is malformed: {reason}")]
+    Malformed { path: String, reason: String },
+    #[error("unrecognised payload: expected an EventBridge event (\"detail-type\" and \"detail\"), an S3 event notification (\"Records\" with \"s3\" entries) or a CloudTrail record (\"eventVersion\"/\"eventName\"); found an object with keys [{0}]")]
+    Unrecognised(String),
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn malformed(path: &str, reason: impl std::fmt::Display) -> PayloadError {
+    PayloadError::Malformed {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn opt_str(v: &Value, key: &str, path: &str) -> Result<Option<String>, PayloadError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(malformed(
+            &format!("{path}{key}"),
+            format!("expected a string, found {}", kind_of(other)),
+        )),
+    }
+}
+
+fn req_str(v: &Value, key: &str, path: &str) -> Result<String, PayloadError> {
+    opt_str(v, key, path)?
+        .ok_or_else(|| malformed(&format!("{path}{key}"), "missing (expected a string)"))
+}
+
+/// Parses a CloudTrail record from a JSON value, with the path of any malformed field.
+pub fn record_from_value(v: Value, path: &str) -> Result<Record, PayloadError> {
+    if !v.is_object() {
+        return Err(malformed(
+            path.trim_end_matches('.'),
+            format!("expected a CloudTrail record object, found {}", kind_of(&v)),
+        ));
+    }
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let inner = e.path().to_string();
+        malformed(&format!("{path}{inner}"), e.into_inner())
+    })
+}
+
+impl Payload {
+    /// Parses raw payload bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Payload, PayloadError> {
+        let v: Value =
+            serde_json::from_slice(bytes).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+        Payload::from_value(v)
+    }
+
+    /// Parses an already-decoded JSON payload.
+    pub fn from_value(v: Value) -> Result<Payload, PayloadError> {
+        let Value::Object(ref map) = v else {
+            return Err(PayloadError::NotObject(kind_of(&v)));
+        };
+        if map.contains_key("detail-type") {
+            return parse_eventbridge(v);
+        }
+        if let Some(records) = map.get("Records") {
+            if records
+                .as_array()
+                .is_some_and(|a| a.iter().any(|r| r.get("s3").is_some()))
+            {
+                return parse_classic_s3(records);
+            }
+        }
+        if map.contains_key("eventVersion")
+            || map.contains_key("eventName")
+            || map.contains_key("eventSource")
+        {
+            return Ok(Payload::Record(Box::new(record_from_value(v, "")?)));
+        }
+        let mut keys: Vec<&str> = map.keys().map(String::as_str).take(12).collect();
+        keys.sort_unstable();
+        Err(PayloadError::Unrecognised(keys.join(", ")))
+    }
+
+    /// The CloudTrail record, for payloads that carry one.
+    pub fn record(&self) -> Option<&Record> {
+        match self {
+            Payload::CloudTrail(e) => Some(&e.detail),
+            Payload::Record(r) => Some(r),
+            Payload::S3Objects(_) => None,
+        }
+    }
+
+    /// A one-line description for logs and skip reasons.
+    pub fn describe(&self) -> String {
+        match self {
+            Payload::CloudTrail(e) => format!(
+                "{} {} {}",
+                e.detail_type,
+                e.detail.event_source(),
+                e.detail.event_name()
+            ),
+            Payload::Record(r) => format!("record {} {}", r.event_source(), r.event_name()),
+            Payload::S3Objects(o) => format!("{} S3 object(s)", o.len()),
+        }
+    }
+}
+
+fn parse_eventbridge(v: Value) -> Result<Payload, PayloadError> {
+    let detail_type = req_str(&v, "detail-type", "")?;
+    let source = opt_str(&v, "source", "")?;
+    if detail_type == "Object Created" {
+        return parse_eventbridge_s3(&v);
+    }
+    if ![
+        DETAIL_TYPE_API_CALL,
+        DETAIL_TYPE_SIGN_IN,
+        DETAIL_TYPE_SERVICE_EVENT,
+    ]
+    .contains(&detail_type.as_str())
+    {
+        return Err(PayloadError::UnsupportedDetailType {
+            found: detail_type,
+            source_name: source.unwrap_or_default(),
+        });
+    }
+    let resources = match v.get("resources") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|r| r.as_str().map(str::to_string))
+            .collect(),
+        Some(other) => {
+            return Err(malformed(
+                "resources",
+                format!("expected an array, found {}", kind_of(other)),
+            ))
+        }
+    };
+    let id = opt_str(&v, "id", "")?;
+    let account = opt_str(&v, "account", "")?;
+    let region = opt_str(&v, "region", "")?;
+    let time = opt_str(&v, "time", "")?;
+    let Value::Object(mut map) = v else {
+        unreachable!("checked by the caller")
+    };
+    let detail = match map.remove("detail") {
+        Some(d @ Value::Object(_)) => record_from_value(d, "detail.")?,
+        Some(other) => {
+            return Err(malformed(
+                "detail",
+                format!("expected a CloudTrail record object, found {}", kind_of(&other)),
+            ))
+        }
+        None => return Err(malformed("detail", "missing (expected a CloudTrail record)")),
+    };
+    Ok(Payload::CloudTrail(Envelope {
+        id,
+        detail_type,
+        source,
+        account,
+        region,
+        time,
+        resources,
+        detail,
+    }))
+}
+
+#[derive(Deserialize)]
+struct EbS3Detail {
+    bucket: EbBucket,
+    object: EbObject,
+}
+#[derive(Deserialize)]
+struct EbBucket {
+    name: String,
+}
+#[derive(Deserialize)]
+struct EbObject {
+    key: String,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default, rename = "version-id")]
+    version_id: Option<String>,
+}
+
+fn parse_eventbridge_s3(v: &Value) -> Result<Payload, PayloadError> {
+    let detail = v
+        .get("detail")
+        .ok_or_else(|| malformed("detail", "missing (expected bucket and object)"))?;
+    let d: EbS3Detail = serde_path_to_error::deserialize(detail.clone())
+        .map_err(|e| malformed(&format!("detail.{}", e.path()), e.into_inner()))?;
+    Ok(Payload::S3Objects(vec![S3Object {
+        bucket: d.bucket.name,
+        // EventBridge delivers the key as is, not URL-encoded.
+        key: d.object.key,
+        size: d.object.size,
+        version_id: d.object.version_id,
+        region: opt_str(v, "region", "")?,
+        time: opt_str(v, "time", "")?,
+        delivery: S3Delivery::EventBridge,
+    }]))
+}
+
+fn parse_classic_s3(records: &Value) -> Result<Payload, PayloadError> {
+    let Some(records) = records.as_array() else {
+        return Err(malformed("Records", "expected an array"));
+    };
+    let mut out = Vec::with_capacity(records.len());
+    for (i, r) in records.iter().enumerate() {
+        let p = format!("Records[{i}].");
+        let name = opt_str(r, "eventName", &p)?.unwrap_or_default();
+        if !name.starts_with("ObjectCreated:") {
+            // Removals, restores and test events carry no new object to read.
+            continue;
+        }
+        let s3 = r
+            .get("s3")
+            .ok_or_else(|| malformed(&format!("{p}s3"), "missing"))?;
+        let bucket = s3
+            .get("bucket")
+            .ok_or_else(|| malformed(&format!("{p}s3.bucket"), "missing"))?;
+        let object = s3
+            .get("object")
+            .ok_or_else(|| malformed(&format!("{p}s3.object"), "missing"))?;
+        let raw_key = req_str(object, "key", &format!("{p}s3.object."))?;
+        let key = decode_s3_key(&raw_key)
+            .map_err(|e| malformed(&format!("{p}s3.object.key"), e))?;
+        out.push(S3Object {
+            bucket: req_str(bucket, "name", &format!("{p}s3.bucket."))?,
+            key,
+            size: object.get("size").and_then(Value::as_u64),
+            version_id: opt_str(object, "versionId", &format!("{p}s3.object."))?,
+            region: opt_str(r, "awsRegion", &p)?,
+            time: opt_str(r, "eventTime", &p)?,
+            delivery: S3Delivery::Notification,
+        });
+    }
+    Ok(Payload::S3Objects(out))
+}
+
+/// Decodes a key from a classic S3 event notification: URL-encoded, with `+` for space.
+pub fn decode_s3_key(raw: &str) -> Result<String, String> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| format!("key {raw:?} does not decode to UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn classic_keys_are_decoded_plus_as_space() {
+        assert_eq!(
+            decode_s3_key("AWSLogs/My+Folder/a%2Bb%3D.json.gz").unwrap(),
+            "AWSLogs/My Folder/a+b=.json.gz"
+        );
+        assert!(decode_s3_key("%FF%FE").is_err());
+    }
+
+    #[test]
+    fn classic_notification_skips_non_create_records() {
+        let p = Payload::from_value(json!({"Records": [
+            {"eventName": "ObjectRemoved:Delete", "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}},
+            {"eventName": "ObjectCreated:Put", "awsRegion": "us-east-1",
+             "s3": {"bucket": {"name": "b"}, "object": {"key": "a+b", "size": 5}}}
+        ]}))
+        .unwrap();
+        let Payload::S3Objects(o) = p else { panic!() };
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].key, "a b");
+        assert_eq!(o[0].size, Some(5));
+    }
+
+    #[test]
+    fn eventbridge_s3_keys_are_taken_as_is() {
+        let p = Payload::from_value(json!({"detail-type": "Object Created", "source": "aws.s3",
+            "detail": {"bucket": {"name": "b"}, "object": {"key": "a+b%20c"}}}))
+        .unwrap();
+        let Payload::S3Objects(o) = p else { panic!() };
+        assert_eq!(o[0].key, "a+b%20c");
+    }
+
+    #[test]
+    fn errors_say_what_was_expected_and_found() {
+        let e = Payload::parse(b"[1,2]").unwrap_err();
+        assert!(e.to_string().contains("found an array"), "{e}");
+        let e = Payload::parse(b"{\"detail-type\": \"EC2 Instance State-change Notification\", \"source\": \"aws.ec2\", \"detail\": {}}").unwrap_err();
+        assert!(e.to_string().contains("EC2 Instance State-change"), "{e}");
+        let e = Payload::parse(b"{\"hello\": 1}").unwrap_err();
+        assert!(e.to_string().contains("[hello]"), "{e}");
+        let e = Payload::parse(b"{\"detail-type\": \"AWS API Call via CloudTrail\", \"detail\": {\"eventName\": 5}}").unwrap_err();
+        assert!(e.to_string().contains("detail.eventName"), "{e}");
+        let e = Payload::parse(b"{\"detail-type\": \"AWS API Call via CloudTrail\", \"detail\": [] }").unwrap_err();
+        assert!(e.to_string().contains("found an array"), "{e}");
+        let e = Payload::parse(b"{\"detail-type\": ").unwrap_err();
+        assert!(matches!(e, PayloadError::NotJson(_)));
+    }
+}

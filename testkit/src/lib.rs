@@ -1,0 +1,277 @@
+//! Test support: moto (`moto_server`) on 127.0.0.1 standing in for AWS, and an alert inbox
+//! (an SNS topic with a subscribed SQS queue) to read published alerts back.
+//!
+//! The server is the one named by `TRAILWARDEN_MOTO_ENDPOINT` when that is set (the test
+//! script starts one for the whole run), otherwise one started here from the project's
+//! virtualenv (`TRAILWARDEN_VENV/bin/moto_server`, else `moto_server` on `PATH`) on a free
+//! port, which stops when the test process ends. Tests take [`Moto::start`], which
+//! serialises them within a process and resets the server's state.
+#![forbid(unsafe_code)]
+
+use anyhow::{bail, Context, Result};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sns::config::Credentials;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, MutexGuard};
+
+pub const ACCOUNT_ID: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+static ENDPOINT: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+static LOCK: Mutex<()> = Mutex::const_new(());
+
+/// A reset moto server, held exclusively by one test until dropped.
+pub struct Moto {
+    pub endpoint: String,
+    _guard: MutexGuard<'static, ()>,
+}
+
+fn moto_binary() -> String {
+    if let Ok(v) = std::env::var("TRAILWARDEN_VENV") {
+        let p = std::path::Path::new(&v).join("bin/moto_server");
+        if p.exists() {
+            return p.to_string_lossy().into_owned();
+        }
+    }
+    "moto_server".to_string()
+}
+
+fn reachable(endpoint: &str) -> bool {
+    let addr = endpoint.trim_start_matches("http://");
+    std::net::TcpStream::connect_timeout(
+        &addr.parse().unwrap_or_else(|_| "127.0.0.1:1".parse().unwrap()),
+        Duration::from_millis(200),
+    )
+    .is_ok()
+}
+
+fn spawn_moto() -> std::result::Result<String, String> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?
+        .port();
+    let bin = moto_binary();
+    // A watchdog shell stops moto when this test process exits.
+    let script = format!(
+        "\"{bin}\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
+        parent = std::process::id()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("could not start {bin}: {e}"))?;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if reachable(&endpoint) {
+            return Ok(endpoint);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!(
+        "moto_server ({bin}) did not answer on {endpoint} within 60 s; run the tests through \
+         scripts/test.sh, which installs it into the project's virtualenv"
+    ))
+}
+
+fn endpoint() -> Result<String> {
+    ENDPOINT
+        .get_or_init(|| match std::env::var("TRAILWARDEN_MOTO_ENDPOINT") {
+            Ok(e) if !e.trim().is_empty() => Ok(e.trim().trim_end_matches('/').to_string()),
+            _ => spawn_moto(),
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+impl Moto {
+    /// Waits for exclusive use of the server, then resets it.
+    pub async fn start() -> Result<Moto> {
+        let guard = LOCK.lock().await;
+        let endpoint = tokio::task::spawn_blocking(endpoint).await??;
+        let url = format!("{endpoint}/moto-api/reset");
+        let out = tokio::process::Command::new("curl")
+            .args(["-s", "-f", "-X", "POST", &url])
+            .output()
+            .await;
+        match out {
+            Ok(o) if o.status.success() => {}
+            _ => reset_with_tcp(&endpoint).await?,
+        }
+        Ok(Moto {
+            endpoint,
+            _guard: guard,
+        })
+    }
+
+    /// SDK configuration pointing every client at this server.
+    pub fn sdk_config(&self) -> SdkConfig {
+        self.sdk_config_in(REGION)
+    }
+
+    /// The same, in another region.
+    pub fn sdk_config_in(&self, region: &str) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_sns::config::SharedCredentialsProvider::new(
+                Credentials::new("testing", "testing", None, None, "trailwarden-testkit"),
+            ))
+            .build()
+    }
+}
+
+/// Resets moto with a hand-written HTTP request (when curl is not installed).
+async fn reset_with_tcp(endpoint: &str) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to moto at {endpoint}"))?;
+    let req = format!(
+        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let head = String::from_utf8_lossy(&buf);
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        bail!(
+            "moto reset answered: {}",
+            head.lines().next().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+/// One alert as an SQS subscriber of the alert topic received it.
+#[derive(Debug, Clone)]
+pub struct ReceivedAlert {
+    pub subject: String,
+    /// The JSON alert body (the `default` message).
+    pub body: Value,
+    /// SNS message attributes, name -> string value.
+    pub attributes: HashMap<String, String>,
+}
+
+/// An SNS topic with an SQS queue subscribed to it.
+pub struct AlertInbox {
+    pub topic_arn: String,
+    pub queue_url: String,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl AlertInbox {
+    pub async fn create(cfg: &SdkConfig, name: &str) -> Result<AlertInbox> {
+        let sns = aws_sdk_sns::Client::new(cfg);
+        let sqs = aws_sdk_sqs::Client::new(cfg);
+        let topic_arn = sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .context("create topic")?
+            .topic_arn()
+            .context("topic arn")?
+            .to_string();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-inbox"))
+            .send()
+            .await
+            .context("create queue")?
+            .queue_url()
+            .context("queue url")?
+            .to_string();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await?;
+        let queue_arn = attrs
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .context("queue arn")?
+            .clone();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .context("subscribe")?;
+        Ok(AlertInbox {
+            topic_arn,
+            queue_url,
+            sqs,
+        })
+    }
+
+    /// Reads every alert that arrives until `expected` were read or `timeout` passed.
+    pub async fn receive(&self, expected: usize, timeout: Duration) -> Result<Vec<ReceivedAlert>> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < expected && Instant::now() < deadline {
+            let r = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await?;
+            for m in r.messages() {
+                out.push(parse_notification(m.body().unwrap_or_default())?);
+                if let Some(h) = m.receipt_handle() {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(h)
+                        .send()
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Everything that arrived within a short wait (for asserting that nothing was sent).
+    pub async fn drain(&self) -> Result<Vec<ReceivedAlert>> {
+        self.receive(usize::MAX, Duration::from_secs(2)).await
+    }
+}
+
+/// Parses the SNS notification envelope an SQS subscriber receives.
+pub fn parse_notification(body: &str) -> Result<ReceivedAlert> {
+    let env: Value = serde_json::from_str(body).context("SNS envelope is not JSON")?;
+    let subject = env["Subject"].as_str().unwrap_or_default().to_string();
+    let msg = env["Message"].as_str().context("no Message")?;
+    let body: Value = serde_json::from_str(msg)
+        .with_context(|| format!("alert body is not JSON: {msg:.200}"))?;
+    let mut attributes = HashMap::new();
+    if let Some(m) = env["MessageAttributes"].as_object() {
+        for (k, v) in m {
+            if let Some(s) = v["Value"].as_str() {
+                attributes.insert(k.clone(), s.to_string());
+            }
+        }
+    }
+    Ok(ReceivedAlert {
+        subject,
+        body,
+        attributes,
+    })
+}
