@@ -383,7 +383,7 @@ impl Alert {
             }
         }
         if let Some(ev) = &self.evidence {
-            let _ = writeln!(t, "\nEvidence captured before any change");
+            let _ = writeln!(t, "\nEvidence");
             let pretty = serde_json::to_string_pretty(ev).unwrap_or_default();
             for line in pretty.lines() {
                 let _ = writeln!(t, "  {line}");
@@ -459,10 +459,11 @@ impl Alert {
                 &mut e.event_time,
                 &mut e.console_url,
                 &mut e.actor_kind,
-            ] {
-                if let Some(s) = f {
-                    *s = truncate_marked(s, 512);
-                }
+            ]
+            .into_iter()
+            .flatten()
+            {
+                *f = truncate_marked(f, 512);
             }
         }
         a.render_once()

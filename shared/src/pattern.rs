@@ -876,6 +876,11 @@ impl Pattern {
         }
     }
 
+    /// True when an event given as a JSON object's map matches.
+    pub fn matches_map(&self, event: &Map<String, Value>) -> bool {
+        self.root.matches_map(event)
+    }
+
     /// The JSON this pattern was compiled from.
     pub fn source(&self) -> &Value {
         &self.source

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a function was invoked with.
+// One payload exists per invocation; boxing the envelope would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     /// A CloudTrail record wrapped in an EventBridge envelope.

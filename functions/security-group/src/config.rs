@@ -1,0 +1,308 @@
+//! Settings of the security-group function, read once at cold start.
+
+use std::fmt;
+use trailwarden::config::{self, Common, ConfigError, Env};
+
+/// Tag key that exempts a security group by default.
+pub const DEFAULT_EXEMPT_TAG: &str = "trailwarden:exempt";
+/// Public ports allowed to the whole internet by default.
+pub const DEFAULT_ALLOWED_PUBLIC_PORTS: &str = "80,443";
+/// Remote-administration and database ports: world-open ingress on these is critical.
+pub const DEFAULT_CRITICAL_PORTS: &str = "22,3389,3306,5432,1433,6379,9200,27017";
+
+/// What to do about world-open ingress on a port that is not allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// Revoke exactly the offending rules, then alert.
+    Revoke,
+    /// Alert only.
+    Notify,
+}
+
+impl ResponseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Revoke => "revoke",
+            ResponseMode::Notify => "notify",
+        }
+    }
+}
+
+/// A set of TCP/UDP ports, kept as sorted, merged, inclusive ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortSet {
+    ranges: Vec<(u16, u16)>,
+}
+
+impl PortSet {
+    /// Parses `80,443,8000-8080` (blanks ignored). `none` is the empty set.
+    pub fn parse(s: &str) -> Result<PortSet, String> {
+        if s.trim().eq_ignore_ascii_case("none") {
+            return Ok(PortSet::default());
+        }
+        let mut ranges = Vec::new();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let bad = || item.to_string();
+            let (from, to) = match item.split_once('-') {
+                Some((a, b)) => (
+                    a.trim().parse::<u16>().map_err(|_| bad())?,
+                    b.trim().parse::<u16>().map_err(|_| bad())?,
+                ),
+                None => {
+                    let p = item.parse::<u16>().map_err(|_| bad())?;
+                    (p, p)
+                }
+            };
+            if from > to {
+                return Err(bad());
+            }
+            ranges.push((from, to));
+        }
+        Ok(PortSet::from_ranges(ranges))
+    }
+
+    fn from_ranges(mut ranges: Vec<(u16, u16)>) -> PortSet {
+        ranges.sort_unstable();
+        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+        for (from, to) in ranges {
+            match merged.last_mut() {
+                Some(last) if u32::from(from) <= u32::from(last.1) + 1 => {
+                    last.1 = last.1.max(to);
+                }
+                _ => merged.push((from, to)),
+            }
+        }
+        PortSet { ranges: merged }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.ranges.iter().any(|&(a, b)| a <= port && port <= b)
+    }
+
+    /// True when every port of `from..=to` is in the set.
+    pub fn covers(&self, from: u16, to: u16) -> bool {
+        // Ranges are merged, so one range must hold the whole span.
+        self.ranges.iter().any(|&(a, b)| a <= from && to <= b)
+    }
+
+    /// Ports of the set that fall inside `from..=to`, at most `limit` of them.
+    pub fn ports_within(&self, from: u16, to: u16, limit: usize) -> Vec<u16> {
+        let mut out = Vec::new();
+        for &(a, b) in &self.ranges {
+            let (lo, hi) = (a.max(from), b.min(to));
+            if lo > hi {
+                continue;
+            }
+            for p in lo..=hi {
+                if out.len() == limit {
+                    return out;
+                }
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for PortSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ranges.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, (a, b)) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if a == b {
+                write!(f, "{a}")?;
+            } else {
+                write!(f, "{a}-{b}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Configuration of the security-group function.
+///
+/// | Variable | Meaning | Default |
+/// |---|---|---|
+/// | `RESPONSE_MODE` | `revoke`: revoke world-open ingress on ports that are not allowed, then alert; `notify`: alert only | `revoke` |
+/// | `ALLOWED_PUBLIC_PORTS` | ports (and ranges, `8000-8080`) that may be open to the whole internet; `none` for no port | `80,443` |
+/// | `CRITICAL_PORTS` | ports whose world-open exposure is critical (remote administration, databases); `none` for no port | `22,3389,3306,5432,1433,6379,9200,27017` |
+/// | `EXEMPT_GROUP_IDS` | security group ids (`sg-…`) whose world-open rules are reported but never revoked | empty |
+/// | `EXEMPT_TAG` | tag key; a group carrying it with any value other than `false` is reported but never revoked | `trailwarden:exempt` |
+///
+/// plus the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
+/// `OWN_ROLE_ARNS`). Ports apply to TCP and UDP alike. ICMP and ICMPv6 rules carry no ports
+/// (their "ports" are ICMP type and code): world-open ICMP is reported at low severity and never
+/// revoked, because ping and Path MTU Discovery commonly need it. Protocol `-1` (all traffic) is
+/// every port of every protocol and always critical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub common: Common,
+    pub response_mode: ResponseMode,
+    pub allowed_public_ports: PortSet,
+    pub critical_ports: PortSet,
+    pub exempt_group_ids: Vec<String>,
+    pub exempt_tag: String,
+}
+
+fn ports(env: &dyn Env, var: &str, default: &str) -> Result<PortSet, ConfigError> {
+    let raw = config::get(env, var);
+    PortSet::parse(raw.as_deref().unwrap_or(default)).map_err(|item| {
+        ConfigError::new(
+            var,
+            &item,
+            "expected comma-separated ports or ranges (0-65535) such as 80,443,8000-8080, or none",
+        )
+    })
+}
+
+fn is_group_id(s: &str) -> bool {
+    s.strip_prefix("sg-")
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+        let common = Common::from_env(env)?;
+        let response_mode = config::choice(
+            env,
+            "RESPONSE_MODE",
+            &[
+                ("revoke", ResponseMode::Revoke),
+                ("notify", ResponseMode::Notify),
+            ],
+            ResponseMode::Revoke,
+        )?;
+        let allowed_public_ports =
+            ports(env, "ALLOWED_PUBLIC_PORTS", DEFAULT_ALLOWED_PUBLIC_PORTS)?;
+        let critical_ports = ports(env, "CRITICAL_PORTS", DEFAULT_CRITICAL_PORTS)?;
+        let exempt_group_ids = config::list(env, "EXEMPT_GROUP_IDS");
+        if let Some(bad) = exempt_group_ids.iter().find(|g| !is_group_id(g)) {
+            return Err(ConfigError::new(
+                "EXEMPT_GROUP_IDS",
+                bad,
+                "expected a comma-separated list of security group ids (sg-0123456789abcdef0)",
+            ));
+        }
+        let exempt_tag =
+            config::get(env, "EXEMPT_TAG").unwrap_or_else(|| DEFAULT_EXEMPT_TAG.to_string());
+        if exempt_tag.chars().count() > 128 || exempt_tag.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                "EXEMPT_TAG",
+                &exempt_tag,
+                "expected a tag key of at most 128 printable characters",
+            ));
+        }
+        Ok(Config {
+            common,
+            response_mode,
+            allowed_public_ports,
+            critical_ports,
+            exempt_group_ids,
+            exempt_tag,
+        })
+    }
+
+    /// True when the group id is listed in `EXEMPT_GROUP_IDS`.
+    pub fn exempt_by_id(&self, group_id: &str) -> bool {
+        self.exempt_group_ids.iter().any(|g| g == group_id)
+    }
+
+    /// True when a tag value exempts the group: any value other than `false`.
+    pub fn tag_value_exempts(value: &str) -> bool {
+        !value.trim().eq_ignore_ascii_case("false")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_env(&[("DRY_RUN", "false")]).unwrap();
+        assert_eq!(c.response_mode, ResponseMode::Revoke);
+        assert_eq!(c.allowed_public_ports.to_string(), "80,443");
+        for p in [22, 3389, 3306, 5432, 1433, 6379, 9200, 27017] {
+            assert!(c.critical_ports.contains(p), "{p}");
+        }
+        assert!(!c.critical_ports.contains(443));
+        assert_eq!(c.exempt_tag, "trailwarden:exempt");
+        assert!(c.exempt_group_ids.is_empty());
+    }
+
+    #[test]
+    fn ports_and_ranges_parse_and_merge() {
+        let s = PortSet::parse(" 443, 80 ,8000-8080, 8081-8090,").unwrap();
+        assert_eq!(s.to_string(), "80,443,8000-8090");
+        assert!(s.covers(8000, 8090));
+        assert!(s.covers(443, 443));
+        assert!(!s.covers(443, 444));
+        assert!(!s.covers(79, 80));
+        assert_eq!(s.ports_within(0, 500, 10), vec![80, 443]);
+        assert_eq!(s.ports_within(8085, 9000, 3), vec![8085, 8086, 8087]);
+        assert!(PortSet::parse("none").unwrap().is_empty());
+        assert!(!PortSet::parse("none").unwrap().covers(80, 80));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = Config::from_env(&[("RESPONSE_MODE", "delete")]).unwrap_err();
+        assert_eq!(e.var, "RESPONSE_MODE");
+        assert!(e.to_string().contains("revoke, notify"), "{e}");
+        let e = Config::from_env(&[("ALLOWED_PUBLIC_PORTS", "80,https")]).unwrap_err();
+        assert_eq!(
+            (e.var.as_str(), e.value.as_str()),
+            ("ALLOWED_PUBLIC_PORTS", "https")
+        );
+        let e = Config::from_env(&[("CRITICAL_PORTS", "22,70000")]).unwrap_err();
+        assert_eq!(
+            (e.var.as_str(), e.value.as_str()),
+            ("CRITICAL_PORTS", "70000")
+        );
+        let e = Config::from_env(&[("ALLOWED_PUBLIC_PORTS", "9000-8000")]).unwrap_err();
+        assert_eq!(e.value, "9000-8000");
+        let e = Config::from_env(&[("EXEMPT_GROUP_IDS", "sg-0abc, web")]).unwrap_err();
+        assert_eq!(
+            (e.var.as_str(), e.value.as_str()),
+            ("EXEMPT_GROUP_IDS", "web")
+        );
+        let e = Config::from_env(&[("MIN_SEVERITY", "loud")]).unwrap_err();
+        assert_eq!(e.var, "MIN_SEVERITY");
+    }
+
+    #[test]
+    fn overrides() {
+        let c = Config::from_env(&[
+            ("RESPONSE_MODE", "Notify"),
+            ("ALLOWED_PUBLIC_PORTS", "none"),
+            ("CRITICAL_PORTS", "2049"),
+            ("EXEMPT_GROUP_IDS", "sg-0123456789abcdef0, sg-11111111"),
+            ("EXEMPT_TAG", "SecurityException"),
+        ])
+        .unwrap();
+        assert_eq!(c.response_mode, ResponseMode::Notify);
+        assert!(c.allowed_public_ports.is_empty());
+        assert!(c.critical_ports.contains(2049) && !c.critical_ports.contains(22));
+        assert!(c.exempt_by_id("sg-11111111"));
+        assert!(!c.exempt_by_id("sg-22222222"));
+        assert_eq!(c.exempt_tag, "SecurityException");
+    }
+
+    #[test]
+    fn tag_values_other_than_false_exempt() {
+        for v in ["true", "", "yes", "until 2025-01-01"] {
+            assert!(Config::tag_value_exempts(v), "{v:?}");
+        }
+        for v in ["false", "FALSE", " False "] {
+            assert!(!Config::tag_value_exempts(v), "{v:?}");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Settings, read from environment variables once per cold start.
+
+use crate::approval::{check_bucket_name, Approvals, S3Uri};
+use std::time::Duration;
+use trailwarden::config::{self, Common, ConfigError, Env};
+
+/// What to do with an IAM user nobody approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Remove everything that blocks `DeleteUser`, then delete the user.
+    #[default]
+    Delete,
+    /// Attach `AWSDenyAll`, delete the console password, deactivate every access key and tag
+    /// the user with why and when. Reversible; the user stays in place as evidence.
+    Quarantine,
+    /// Change nothing in IAM: capture evidence and alert.
+    Notify,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Delete => "delete",
+            Mode::Quarantine => "quarantine",
+            Mode::Notify => "notify",
+        }
+    }
+}
+
+/// Configuration of the unapproved-user function.
+///
+/// | Variable | Meaning | Default |
+/// |---|---|---|
+/// | `RESPONSE_MODE` | `delete`, `quarantine` or `notify` (see [`Mode`]) | `delete` |
+/// | `APPROVED_USER_PATTERNS` | comma-separated globs over the new user's name (`svc-*,ci-bot`); `*` alone is refused | none |
+/// | `APPROVED_PATH_PREFIXES` | comma-separated IAM path prefixes, each starting and ending with `/` (`/service-accounts/`); `/` alone is refused | none |
+/// | `APPROVED_CREATOR_ARNS` | comma-separated globs over the creator's ARN; role sessions match by their role ARN (`arn:aws:iam::*:role/terraform-deployer`), whatever the session name | none |
+/// | `APPROVAL_DOCUMENT_URI` | `s3://BUCKET/KEY` of a JSON document `{"userPatterns": [], "pathPrefixes": [], "creatorArns": []}` merged into the lists above; read once per cold start, only when an event is not approved by the variables; an unreadable or malformed document stops the invocation with an error naming it | none |
+/// | `EVIDENCE_BUCKET` | bucket for evidence objects, written to `trailwarden/evidence/<account>/<user-name>/<eventID>.json` (never overwritten) | none: evidence only in the alert |
+/// | `NOT_FOUND_RETRY_SECONDS` | how long a just-created user answering `NoSuchEntity` is retried (backoff) before it is taken as gone; also bounds retries of a `DeleteConflict` on `DeleteUser`; 0 to 300, fractions allowed | `20` |
+///
+/// Plus the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
+/// `OWN_ROLE_ARNS`) of [`Common`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`, `OWN_ROLE_ARNS`.
+    pub common: Common,
+    /// `RESPONSE_MODE`: `delete` (default), `quarantine` or `notify`.
+    pub mode: Mode,
+    /// `APPROVED_USER_PATTERNS`, `APPROVED_PATH_PREFIXES`, `APPROVED_CREATOR_ARNS`.
+    pub approvals: Approvals,
+    /// `APPROVAL_DOCUMENT_URI`: optional `s3://bucket/key` approval document.
+    pub approval_document: Option<S3Uri>,
+    /// `EVIDENCE_BUCKET`: optional bucket for evidence objects.
+    pub evidence_bucket: Option<String>,
+    /// `NOT_FOUND_RETRY_SECONDS`: bounded retry window for `NoSuchEntity` (default 20 s).
+    pub not_found_retry: Duration,
+}
+
+/// Default of `NOT_FOUND_RETRY_SECONDS`.
+pub const DEFAULT_NOT_FOUND_RETRY_SECONDS: u64 = 20;
+/// Largest `NOT_FOUND_RETRY_SECONDS` accepted (well inside a Lambda timeout).
+pub const MAX_NOT_FOUND_RETRY_SECONDS: f64 = 300.0;
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+        let common = Common::from_env(env)?;
+        let mode = config::choice(
+            env,
+            "RESPONSE_MODE",
+            &[
+                ("delete", Mode::Delete),
+                ("quarantine", Mode::Quarantine),
+                ("notify", Mode::Notify),
+            ],
+            Mode::Delete,
+        )?;
+        let checked = |var: &str, check: fn(&str) -> Result<(), String>| {
+            let items = config::list(env, var);
+            for item in &items {
+                check(item).map_err(|e| ConfigError::new(var, item, e))?;
+            }
+            Ok::<_, ConfigError>(items)
+        };
+        let approvals = Approvals {
+            user_patterns: checked(
+                "APPROVED_USER_PATTERNS",
+                crate::approval::check_user_pattern,
+            )?,
+            path_prefixes: checked("APPROVED_PATH_PREFIXES", crate::approval::check_path_prefix)?,
+            creator_arns: checked("APPROVED_CREATOR_ARNS", crate::approval::check_creator_arn)?,
+        };
+        let approval_document = match config::get(env, "APPROVAL_DOCUMENT_URI") {
+            None => None,
+            Some(v) => Some(v.parse::<S3Uri>().map_err(|e| {
+                ConfigError::new(
+                    "APPROVAL_DOCUMENT_URI",
+                    &v,
+                    format!("{e} (an approval document such as s3://security-config/trailwarden/approvals.json)"),
+                )
+            })?),
+        };
+        let evidence_bucket = match config::get(env, "EVIDENCE_BUCKET") {
+            None => None,
+            Some(v) => {
+                check_bucket_name(&v).map_err(|e| {
+                    ConfigError::new(
+                        "EVIDENCE_BUCKET",
+                        &v,
+                        format!("{e}; give the bucket name only, not an s3:// URI or ARN"),
+                    )
+                })?;
+                Some(v)
+            }
+        };
+        let not_found_retry = match config::get(env, "NOT_FOUND_RETRY_SECONDS") {
+            None => Duration::from_secs(DEFAULT_NOT_FOUND_RETRY_SECONDS),
+            Some(v) => match v.parse::<f64>() {
+                Ok(s) if s.is_finite() && (0.0..=MAX_NOT_FOUND_RETRY_SECONDS).contains(&s) => {
+                    Duration::from_secs_f64(s)
+                }
+                _ => {
+                    return Err(ConfigError::new(
+                        "NOT_FOUND_RETRY_SECONDS",
+                        &v,
+                        "expected a number of seconds from 0 to 300",
+                    ))
+                }
+            },
+        };
+        Ok(Config {
+            common,
+            mode,
+            approvals,
+            approval_document,
+            evidence_bucket,
+            not_found_retry,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_env(&[("UNRELATED", "x")]).unwrap();
+        assert_eq!(c.mode, Mode::Delete);
+        assert!(c.approvals.is_empty());
+        assert_eq!(c.approval_document, None);
+        assert_eq!(c.evidence_bucket, None);
+        assert_eq!(c.not_found_retry, Duration::from_secs(20));
+        assert!(!c.common.dry_run);
+    }
+
+    #[test]
+    fn every_setting_is_read() {
+        let c = Config::from_env(&[
+            ("RESPONSE_MODE", "Quarantine"),
+            ("APPROVED_USER_PATTERNS", "svc-*, ci-bot"),
+            ("APPROVED_PATH_PREFIXES", "/service-accounts/"),
+            (
+                "APPROVED_CREATOR_ARNS",
+                "arn:aws:iam::123456789012:role/terraform-deployer",
+            ),
+            (
+                "APPROVAL_DOCUMENT_URI",
+                "s3://security-config/approvals.json",
+            ),
+            ("EVIDENCE_BUCKET", "trailwarden-evidence-123456789012"),
+            ("NOT_FOUND_RETRY_SECONDS", "0.5"),
+            ("DRY_RUN", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Quarantine);
+        assert_eq!(c.approvals.user_patterns, vec!["svc-*", "ci-bot"]);
+        assert_eq!(c.approvals.path_prefixes, vec!["/service-accounts/"]);
+        assert_eq!(c.approvals.creator_arns.len(), 1);
+        assert_eq!(
+            c.approval_document.unwrap().to_string(),
+            "s3://security-config/approvals.json"
+        );
+        assert_eq!(
+            c.evidence_bucket.as_deref(),
+            Some("trailwarden-evidence-123456789012")
+        );
+        assert_eq!(c.not_found_retry, Duration::from_millis(500));
+        assert!(c.common.dry_run);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases: &[(&str, &str)] = &[
+            ("RESPONSE_MODE", "nuke"),
+            ("APPROVED_USER_PATTERNS", "svc-*,*"),
+            ("APPROVED_PATH_PREFIXES", "service-accounts"),
+            ("APPROVED_CREATOR_ARNS", "terraform-deployer"),
+            ("APPROVAL_DOCUMENT_URI", "https://example.com/a.json"),
+            ("EVIDENCE_BUCKET", "s3://evidence"),
+            ("NOT_FOUND_RETRY_SECONDS", "forever"),
+            ("NOT_FOUND_RETRY_SECONDS", "-1"),
+            ("NOT_FOUND_RETRY_SECONDS", "301"),
+        ];
+        for (var, value) in cases {
+            let e = Config::from_env(&[(*var, *value)]).unwrap_err();
+            assert_eq!(e.var, *var, "{e}");
+            assert!(e.to_string().contains(var), "{e}");
+        }
+        let e = Config::from_env(&[("RESPONSE_MODE", "nuke")]).unwrap_err();
+        assert!(e.to_string().contains("delete, quarantine, notify"), "{e}");
+    }
+}

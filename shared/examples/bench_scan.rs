@@ -1,0 +1,143 @@
+//! End-to-end scan benchmark: gunzip + record splitting + the whole detection catalog, on one
+//! thread, as the log-delivery function and `trailwarden scan` run it.
+//!
+//!     bench_scan FILE [--catalog builtin|x10] [--mode full|gunzip|split]
+//!
+//! `--catalog x10` runs a catalog ten times the size of the built-in one: every built-in
+//! detection plus nine variants of it, each narrowed to one region, so the extra detections
+//! are candidates for the same records (the worst case for the eventName/eventSource index)
+//! and some of them match. `--mode gunzip` only decompresses; `--mode split` also splits the
+//! records (no detection), to show where the time goes.
+//!
+//! Prints one JSON line: bytes (uncompressed), records, wall and CPU seconds, MB/s (10^6 bytes
+//! of JSON per second) and records/s over both, findings and the peak resident set size
+//! (VmHWM). CPU time is what to compare on a shared machine: it does not include time spent
+//! waiting for a core.
+
+use std::io::Read;
+use std::time::Instant;
+use trailwarden::detect::{BuiltinOptions, Catalog, Scanner, BUILTIN_JSON};
+use trailwarden::logfile::{self, Element, LogReader};
+
+const VARIANT_REGIONS: &[&str] = &[
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1",
+    "ap-southeast-1", "ap-southeast-2", "ap-northeast-1",
+];
+
+fn x10_catalog() -> Catalog {
+    let v: serde_json::Value = serde_json::from_str(BUILTIN_JSON).expect("built-in JSON");
+    let mut extra = Vec::new();
+    for d in v["detections"].as_array().expect("detections") {
+        for (k, region) in VARIANT_REGIONS.iter().enumerate() {
+            let mut d = d.clone();
+            let obj = d.as_object_mut().expect("object");
+            obj.remove("examples");
+            let id = format!("{}-r{k}", obj["id"].as_str().expect("id"));
+            obj.insert("id".into(), id.into());
+            obj["pattern"]["awsRegion"] = serde_json::json!([region]);
+            extra.push(d);
+        }
+    }
+    let text = serde_json::json!({ "detections": extra }).to_string();
+    Catalog::builtin(BuiltinOptions::default())
+        .with_overrides(&text, "x10")
+        .expect("x10 catalog compiles")
+}
+
+/// Time this process spent on a CPU, in seconds (Linux `schedstat`, nanosecond resolution):
+/// unlike wall time, it does not grow when other work shares the machine.
+fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut path = None;
+    let mut catalog_name = "builtin".to_string();
+    let mut mode = "full".to_string();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--catalog" => catalog_name = args.next().expect("--catalog builtin|x10"),
+            "--mode" => mode = args.next().expect("--mode full|gunzip|split"),
+            p if path.is_none() => path = Some(p.to_string()),
+            other => {
+                eprintln!("usage: bench_scan FILE [--catalog builtin|x10] [--mode full|gunzip|split]; unexpected {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let path = path.expect("usage: bench_scan FILE [--catalog builtin|x10]");
+    let catalog = match catalog_name.as_str() {
+        "builtin" => Catalog::builtin(BuiltinOptions::default()),
+        "x10" => x10_catalog(),
+        other => panic!("unknown catalog {other}"),
+    };
+    let file = std::fs::File::open(&path).expect("open the log file");
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let (bytes, records, findings) = match mode.as_str() {
+        "gunzip" => {
+            let mut r = logfile::open(file).expect("open").reader;
+            let mut buf = vec![0u8; 256 << 10];
+            let mut n = 0u64;
+            loop {
+                let k = r.read(&mut buf).expect("read");
+                if k == 0 {
+                    break;
+                }
+                n += k as u64;
+            }
+            (n, 0, 0)
+        }
+        "split" => {
+            let mut r = LogReader::from_opened(logfile::open(file).expect("open"));
+            let mut fields = 0u64;
+            while let Some(el) = r.next().expect("read") {
+                if let Element::Record(rec) = el {
+                    fields += rec.keys().count() as u64;
+                }
+            }
+            std::hint::black_box(fields);
+            (r.bytes_read(), r.progress().records, 0)
+        }
+        "full" => {
+            let mut s = Scanner::new(&catalog);
+            s.scan_reader(&path, file).expect("scan");
+            let report = s.finish();
+            (report.bytes, report.records, report.findings.len())
+        }
+        other => panic!("unknown mode {other}"),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = match (cpu_before, cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "file": path,
+            "mode": mode,
+            "catalog": catalog_name,
+            "detections": catalog.len(),
+            "bytes": bytes,
+            "records": records,
+            "seconds": (secs * 1000.0).round() / 1000.0,
+            "cpu_seconds": cpu.map(|c| (c * 1000.0).round() / 1000.0),
+            "mb_per_s": ((bytes as f64 / 1e6 / secs) * 10.0).round() / 10.0,
+            "mb_per_cpu_s": cpu.map(|c| ((bytes as f64 / 1e6 / c) * 10.0).round() / 10.0),
+            "records_per_s": (records as f64 / secs).round(),
+            "records_per_cpu_s": cpu.map(|c| (records as f64 / c).round()),
+            "findings": findings,
+            "peak_rss_mib": peak_rss_kib().map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0),
+        })
+    );
+}

@@ -1,0 +1,186 @@
+//! What a scan found for one detection, and how that reads as an alert.
+
+use crate::alert::{Alert, EventContext, Severity};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// A value and how often it was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counted {
+    pub value: String,
+    pub count: u64,
+}
+
+/// One group that crossed a detection's threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThresholdGroup {
+    /// The `group_by` values, joined with ` | ` (`-` for a missing value).
+    pub key: String,
+    /// Most matches seen within one window.
+    pub peak: u64,
+    /// All matches of the group.
+    pub matches: u64,
+}
+
+/// How a threshold detection fired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub count: u32,
+    pub window_seconds: u64,
+    pub group_by: Vec<String>,
+    /// Groups that reached `count` within `window_seconds`.
+    pub groups_over: u64,
+    /// The top groups (up to 10), most matches per window first.
+    pub groups: Vec<ThresholdGroup>,
+}
+
+/// All matches of one detection in what was scanned (one log file in Lambda).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub detection: String,
+    pub title: String,
+    pub severity: Severity,
+    pub description: String,
+    pub references: Vec<String>,
+    /// Matching records (for threshold detections: those of the groups over the threshold).
+    pub count: u64,
+    pub first_time: Option<String>,
+    pub last_time: Option<String>,
+    /// Top 10 principals with their counts.
+    pub principals: Vec<Counted>,
+    pub distinct_principals: u64,
+    pub regions: Vec<Counted>,
+    pub accounts: Vec<Counted>,
+    pub event_names: Vec<Counted>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_codes: Vec<Counted>,
+    pub source_ips: Vec<Counted>,
+    /// Up to 5 event ids, in file order.
+    pub sample_event_ids: Vec<String>,
+    /// The first matching event.
+    pub sample: Option<EventContext>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<ThresholdResult>,
+}
+
+fn list(items: &[Counted]) -> String {
+    let mut s = String::new();
+    for (i, c) in items.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{} ({})", c.value, c.count);
+    }
+    s
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+impl Finding {
+    /// The alert for this finding. `source` names what was scanned (`s3://bucket/key`).
+    pub fn to_alert(&self, source: &str) -> Alert {
+        let mut a = Alert::new(
+            self.severity,
+            &self.detection,
+            format!("{}: {}", self.title, plural(self.count, "event", "events")),
+        );
+        a.account = self.accounts.first().map(|c| c.value.clone());
+        a.region = self.regions.first().map(|c| c.value.clone());
+        a.event = self.sample.clone();
+        a.references = self.references.clone();
+
+        let mut summary = String::new();
+        if !self.description.is_empty() {
+            summary.push_str(&self.description);
+            summary.push_str("\n\n");
+        }
+        let when = match (&self.first_time, &self.last_time) {
+            (Some(f), Some(l)) if f != l => format!(" between {f} and {l}"),
+            (Some(f), _) => format!(" at {f}"),
+            _ => String::new(),
+        };
+        let _ = write!(
+            summary,
+            "{} in {source}{when}",
+            plural(self.count, "matching record", "matching records"),
+        );
+        if let Some(p) = self.principals.first() {
+            let _ = write!(
+                summary,
+                "; {}, most by {} ({}).",
+                plural(self.distinct_principals, "principal", "principals"),
+                p.value,
+                p.count
+            );
+        } else {
+            summary.push('.');
+        }
+        if let Some(t) = &self.threshold {
+            let _ = write!(
+                summary,
+                " Threshold: at least {} within {} s per {}; {} over it.",
+                t.count,
+                t.window_seconds,
+                if t.group_by.is_empty() {
+                    "file".to_string()
+                } else {
+                    t.group_by.join(" + ")
+                },
+                plural(t.groups_over, "group", "groups")
+            );
+        }
+        summary.push_str(" Nothing was changed: this is a report of what the log file holds.");
+        a.summary = summary;
+
+        a = a
+            .fact("Log file", source)
+            .fact("Matching records", self.count.to_string());
+        if let Some(f) = &self.first_time {
+            a = a.fact("First", f.clone());
+        }
+        if let Some(l) = &self.last_time {
+            a = a.fact("Last", l.clone());
+        }
+        if !self.principals.is_empty() {
+            let more = self.distinct_principals.saturating_sub(self.principals.len() as u64);
+            let mut v = list(&self.principals);
+            if more > 0 {
+                let _ = write!(v, " and {more} more");
+            }
+            a = a.fact("Principals", v);
+        }
+        if !self.event_names.is_empty() {
+            a = a.fact("Events", list(&self.event_names));
+        }
+        if !self.error_codes.is_empty() {
+            a = a.fact("Error codes", list(&self.error_codes));
+        }
+        if !self.regions.is_empty() {
+            a = a.fact("Regions", list(&self.regions));
+        }
+        if self.accounts.len() > 1 {
+            a = a.fact("Accounts", list(&self.accounts));
+        }
+        if !self.source_ips.is_empty() {
+            a = a.fact("Source IPs", list(&self.source_ips));
+        }
+        if let Some(t) = &self.threshold {
+            let groups: Vec<String> = t
+                .groups
+                .iter()
+                .map(|g| format!("{} (peak {} in {} s, {} in all)", g.key, g.peak, t.window_seconds, g.matches))
+                .collect();
+            a = a.fact("Groups over threshold", groups.join(", "));
+        }
+        if !self.sample_event_ids.is_empty() {
+            a = a.fact("Sample event IDs", self.sample_event_ids.join(", "));
+        }
+        a
+    }
+}

@@ -1,0 +1,807 @@
+//! Running a catalog over log files: per record, only the detections that can match (looked
+//! up by `eventName`/`eventSource`) are evaluated, and only the fields they read are parsed;
+//! matches are aggregated into one [`Finding`] per detection.
+
+use super::finding::{Counted, Finding, ThresholdGroup, ThresholdResult};
+use super::{Catalog, Detection, Threshold};
+use crate::alert::EventContext;
+use crate::event::{lookup, Record, UserIdentity};
+use crate::logfile::{self, Element, LogError, LogReader, RawRecord};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::time::Instant;
+
+/// Distinct values kept per counter (principals, regions, ...); the rest are counted together.
+const MAX_DISTINCT: usize = 10_000;
+/// Groups tracked per threshold detection.
+const MAX_GROUPS: usize = 10_000;
+/// Timestamps kept per group's window (the peak saturates there).
+const MAX_WINDOW: usize = 4_096;
+const TOP: usize = 10;
+const SAMPLES: usize = 5;
+const PROBLEM_SAMPLES: usize = 10;
+
+// ---------------------------------------------------------------------------------------------
+// Projection: parse only the paths the catalog reads
+// ---------------------------------------------------------------------------------------------
+
+/// The paths read below one field: a leaf means the whole value.
+#[derive(Debug, Clone, Default)]
+pub struct FieldTree {
+    whole: bool,
+    children: Vec<(String, FieldTree)>,
+}
+
+impl FieldTree {
+    pub(crate) fn partial() -> Self {
+        FieldTree::default()
+    }
+
+    pub(crate) fn add(&mut self, rest: &[String]) {
+        if self.whole {
+            return;
+        }
+        let Some((first, rest)) = rest.split_first() else {
+            self.whole = true;
+            self.children.clear();
+            return;
+        };
+        match self.children.iter_mut().find(|(k, _)| k == first) {
+            Some((_, t)) => t.add(rest),
+            None => {
+                let mut t = FieldTree::default();
+                t.add(rest);
+                self.children.push((first.clone(), t));
+            }
+        }
+    }
+
+    /// Parses a raw JSON value keeping only these paths.
+    pub(crate) fn project(&self, raw: &[u8]) -> Result<Value, serde_json::Error> {
+        if self.whole || self.children.is_empty() {
+            return serde_json::from_slice(raw);
+        }
+        let mut de = serde_json::Deserializer::from_slice(raw);
+        let v = Project(self).deserialize(&mut de)?;
+        de.end()?;
+        Ok(v)
+    }
+}
+
+struct Project<'t>(&'t FieldTree);
+
+impl<'de> DeserializeSeed<'de> for Project<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self.0.whole {
+            Value::deserialize(d)
+        } else {
+            d.deserialize_any(ProjectVisitor(self.0))
+        }
+    }
+}
+
+struct ProjectVisitor<'t>(&'t FieldTree);
+
+impl<'de> Visitor<'de> for ProjectVisitor<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Project(self.0))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(found) = map.next_key_seed(KeyMatch(self.0))? {
+            match found {
+                Some(i) => {
+                    let (k, t) = &self.0.children[i];
+                    let v = map.next_value_seed(Project(t))?;
+                    out.insert(k.clone(), v);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Reads a key and says which child it is, without allocating.
+struct KeyMatch<'t>(&'t FieldTree);
+
+impl<'de> DeserializeSeed<'de> for KeyMatch<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyMatch<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.children.iter().position(|(k, _)| k == v))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aggregation
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default)]
+struct Counter {
+    map: HashMap<String, u64>,
+    others: u64,
+}
+
+impl Counter {
+    fn add(&mut self, v: &str, n: u64) {
+        if let Some(c) = self.map.get_mut(v) {
+            *c += n;
+        } else if self.map.len() < MAX_DISTINCT {
+            self.map.insert(v.to_string(), n);
+        } else {
+            self.others += n;
+        }
+    }
+
+    fn add_opt(&mut self, v: Option<&str>) {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            self.add(v, 1);
+        }
+    }
+
+    fn merge(&mut self, other: &Counter) {
+        for (k, v) in &other.map {
+            self.add(k, *v);
+        }
+        self.others += other.others;
+    }
+
+    fn top(&self, n: usize) -> Vec<Counted> {
+        let mut v: Vec<(&String, &u64)> = self.map.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        v.into_iter()
+            .take(n)
+            .map(|(k, c)| Counted {
+                value: k.clone(),
+                count: *c,
+            })
+            .collect()
+    }
+
+    fn distinct(&self) -> u64 {
+        self.map.len() as u64 + u64::from(self.others > 0)
+    }
+}
+
+/// What is known about a matching record (computed once, however many detections match).
+struct MatchInfo {
+    record: Record,
+    principal: String,
+    epoch: Option<i64>,
+}
+
+impl MatchInfo {
+    fn from_raw(raw: &RawRecord<'_>) -> MatchInfo {
+        let s = |k: &str| raw.str_field(k).ok().flatten().map(Cow::into_owned);
+        let user_identity: Option<UserIdentity> = raw
+            .get("userIdentity")
+            .and_then(|b| serde_json::from_slice(b).ok());
+        let record = Record {
+            event_version: s("eventVersion"),
+            user_identity,
+            event_time: s("eventTime"),
+            event_source: s("eventSource"),
+            event_name: s("eventName"),
+            aws_region: s("awsRegion"),
+            source_ip_address: s("sourceIPAddress"),
+            user_agent: s("userAgent"),
+            error_code: s("errorCode"),
+            event_id: s("eventID"),
+            event_type: s("eventType"),
+            recipient_account_id: s("recipientAccountId"),
+            ..Record::default()
+        };
+        let principal = record.principal().display();
+        let epoch = record.time().map(|t| t.timestamp());
+        MatchInfo {
+            record,
+            principal,
+            epoch,
+        }
+    }
+}
+
+/// `(epoch, text)`; epochs compare when both are known, else the text does.
+type Stamp = (Option<i64>, String);
+
+fn earlier(a: &Stamp, b: &Stamp) -> bool {
+    match (a.0, b.0) {
+        (Some(x), Some(y)) => x < y,
+        _ => a.1 < b.1,
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Agg {
+    count: u64,
+    first: Option<Stamp>,
+    last: Option<Stamp>,
+    principals: Counter,
+    regions: Counter,
+    accounts: Counter,
+    event_names: Counter,
+    error_codes: Counter,
+    source_ips: Counter,
+    sample_ids: Vec<String>,
+    sample: Option<EventContext>,
+}
+
+impl Agg {
+    fn add(&mut self, m: &MatchInfo) {
+        let r = &m.record;
+        self.count += 1;
+        if let Some(t) = &r.event_time {
+            let stamp = (m.epoch, t.clone());
+            if self.first.as_ref().is_none_or(|f| earlier(&stamp, f)) {
+                self.first = Some(stamp.clone());
+            }
+            if self.last.as_ref().is_none_or(|l| earlier(l, &stamp)) {
+                self.last = Some(stamp);
+            }
+        }
+        self.principals.add(&m.principal, 1);
+        self.regions.add_opt(r.aws_region.as_deref());
+        self.accounts.add_opt(r.account_id());
+        self.event_names.add_opt(r.event_name.as_deref());
+        self.error_codes.add_opt(r.error_code.as_deref());
+        self.source_ips.add_opt(r.source_ip_address.as_deref());
+        if self.sample_ids.len() < SAMPLES {
+            if let Some(id) = &r.event_id {
+                self.sample_ids.push(id.clone());
+            }
+        }
+        if self.sample.is_none() {
+            self.sample = Some(EventContext::from_record(r));
+        }
+    }
+
+    fn merge(&mut self, o: &Agg) {
+        self.count += o.count;
+        if let Some(f) = &o.first {
+            if self.first.as_ref().is_none_or(|s| earlier(f, s)) {
+                self.first = Some(f.clone());
+            }
+        }
+        if let Some(l) = &o.last {
+            if self.last.as_ref().is_none_or(|s| earlier(s, l)) {
+                self.last = Some(l.clone());
+            }
+        }
+        self.principals.merge(&o.principals);
+        self.regions.merge(&o.regions);
+        self.accounts.merge(&o.accounts);
+        self.event_names.merge(&o.event_names);
+        self.error_codes.merge(&o.error_codes);
+        self.source_ips.merge(&o.source_ips);
+        for id in &o.sample_ids {
+            if self.sample_ids.len() < SAMPLES {
+                self.sample_ids.push(id.clone());
+            }
+        }
+        let o_first = o.first.as_ref();
+        let replace = match (&self.sample, &o.sample) {
+            (None, Some(_)) => true,
+            (Some(_), Some(_)) => o_first.is_some_and(|f| {
+                self.first.as_ref().is_some_and(|s| s == f)
+            }),
+            _ => false,
+        };
+        if replace {
+            self.sample = o.sample.clone();
+        }
+    }
+
+    fn finding(&self, d: &Detection, threshold: Option<ThresholdResult>) -> Finding {
+        Finding {
+            detection: d.id.clone(),
+            title: d.title.clone(),
+            severity: d.severity,
+            description: d.description.clone(),
+            references: d.reference_lines(),
+            count: self.count,
+            first_time: self.first.as_ref().map(|s| s.1.clone()),
+            last_time: self.last.as_ref().map(|s| s.1.clone()),
+            principals: self.principals.top(TOP),
+            distinct_principals: self.principals.distinct(),
+            regions: self.regions.top(TOP),
+            accounts: self.accounts.top(TOP),
+            event_names: self.event_names.top(TOP),
+            error_codes: self.error_codes.top(TOP),
+            source_ips: self.source_ips.top(TOP),
+            sample_event_ids: self.sample_ids.clone(),
+            sample: self.sample.clone(),
+            threshold,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    agg: Agg,
+    window: VecDeque<i64>,
+    peak: u64,
+}
+
+#[derive(Debug)]
+struct ThresholdState {
+    groups: HashMap<String, Group>,
+    untracked: u64,
+}
+
+#[derive(Debug)]
+enum DetState {
+    Plain(Agg),
+    Threshold(ThresholdState),
+}
+
+fn group_key(raw: &RawRecord<'_>, t: &Threshold) -> String {
+    let mut key = String::new();
+    for (i, path) in t.group_by.iter().enumerate() {
+        if i > 0 {
+            key.push_str(" | ");
+        }
+        let (top, rest) = path.split_once('.').unwrap_or((path, ""));
+        let v = raw.value(top).ok().flatten();
+        match v.as_ref().and_then(|v| lookup(v, rest)) {
+            Some(Value::String(s)) if !s.is_empty() => key.push_str(s),
+            Some(Value::String(_)) | None => key.push('-'),
+            Some(other) => key.push_str(&other.to_string()),
+        }
+    }
+    key
+}
+
+impl ThresholdState {
+    fn add(&mut self, t: &Threshold, key: String, m: &MatchInfo) {
+        let full = self.groups.len() >= MAX_GROUPS;
+        let g = match self.groups.get_mut(&key) {
+            Some(g) => g,
+            None if full => {
+                self.untracked += 1;
+                return;
+            }
+            None => self.groups.entry(key).or_default(),
+        };
+        g.agg.add(m);
+        let Some(ts) = m.epoch else { return };
+        // Records are nearly in time order: insert from the back.
+        let at = g
+            .window
+            .iter()
+            .rposition(|x| *x <= ts)
+            .map_or(0, |p| p + 1);
+        g.window.insert(at, ts);
+        let window = t.window_seconds as i64;
+        while let (Some(f), Some(b)) = (g.window.front(), g.window.back()) {
+            if b - f >= window {
+                g.window.pop_front();
+            } else {
+                break;
+            }
+        }
+        if g.window.len() > MAX_WINDOW {
+            g.window.pop_front();
+        }
+        g.peak = g.peak.max(g.window.len() as u64);
+    }
+
+    fn finding(&self, d: &Detection, t: &Threshold) -> Option<Finding> {
+        let mut over: Vec<(&String, &Group)> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.peak >= u64::from(t.count))
+            .collect();
+        if over.is_empty() {
+            return None;
+        }
+        over.sort_by(|a, b| {
+            b.1.peak
+                .cmp(&a.1.peak)
+                .then(b.1.agg.count.cmp(&a.1.agg.count))
+                .then(a.0.cmp(b.0))
+        });
+        let mut agg = Agg::default();
+        for (_, g) in &over {
+            agg.merge(&g.agg);
+        }
+        let result = ThresholdResult {
+            count: t.count,
+            window_seconds: t.window_seconds,
+            group_by: t.group_by.clone(),
+            groups_over: over.len() as u64,
+            groups: over
+                .iter()
+                .take(TOP)
+                .map(|(k, g)| ThresholdGroup {
+                    key: (*k).clone(),
+                    peak: g.peak,
+                    matches: g.agg.count,
+                })
+                .collect(),
+        };
+        Some(agg.finding(d, Some(result)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scanner
+// ---------------------------------------------------------------------------------------------
+
+/// A record that could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordProblem {
+    pub file: String,
+    /// Position in the file's `Records` array (0-based).
+    pub record: u64,
+    pub message: String,
+}
+
+/// What was read of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSummary {
+    pub name: String,
+    pub records: u64,
+    /// Decompressed bytes read.
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compressed_bytes: Option<u64>,
+    pub unparsed_records: u64,
+    /// Why the file could not be read to the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The result of a scan: what was read and what was found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanReport {
+    pub detections: usize,
+    pub files: Vec<FileSummary>,
+    pub records: u64,
+    pub bytes: u64,
+    pub compressed_bytes: u64,
+    pub unparsed_records: u64,
+    /// The first few records that could not be evaluated.
+    pub unparsed_samples: Vec<RecordProblem>,
+    /// Most severe first.
+    pub findings: Vec<Finding>,
+    pub duration_ms: u64,
+}
+
+/// A file that could not be read to the end.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {error}")]
+pub struct ScanError {
+    pub name: String,
+    pub error: LogError,
+}
+
+/// Runs a catalog over one or more log files and aggregates the matches.
+pub struct Scanner<'c> {
+    catalog: &'c Catalog,
+    states: Vec<DetState>,
+    files: Vec<FileSummary>,
+    problems: Vec<RecordProblem>,
+    unparsed: u64,
+    started: Instant,
+    cands: Vec<usize>,
+    parsed: Map<String, Value>,
+    /// Per key id, for the current record: unknown (`None`), absent, or (start, end).
+    key_state: Vec<Option<Option<(usize, usize)>>>,
+    /// Per literal id, for the current record.
+    lit_state: Vec<Option<bool>>,
+}
+
+fn str_or_other<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, str>>> {
+    match raw.get(key) {
+        None => Some(None),
+        Some(b) => logfile::raw_str(b).ok(),
+    }
+}
+
+impl<'c> Scanner<'c> {
+    pub fn new(catalog: &'c Catalog) -> Self {
+        let states = catalog
+            .detections()
+            .iter()
+            .map(|d| match d.threshold {
+                None => DetState::Plain(Agg::default()),
+                Some(_) => DetState::Threshold(ThresholdState {
+                    groups: HashMap::new(),
+                    untracked: 0,
+                }),
+            })
+            .collect();
+        Scanner {
+            catalog,
+            states,
+            files: Vec::new(),
+            problems: Vec::new(),
+            unparsed: 0,
+            started: Instant::now(),
+            cands: Vec::with_capacity(64),
+            parsed: Map::new(),
+            key_state: Vec::new(),
+            lit_state: Vec::new(),
+        }
+    }
+
+    /// Evaluates one record. `Err` when a field a detection needs does not parse.
+    pub fn record(&mut self, raw: &RawRecord<'_>) -> Result<(), String> {
+        let catalog = self.catalog;
+        let index = &catalog.index;
+        let name = str_or_other(raw, "eventName");
+        let source = str_or_other(raw, "eventSource");
+        let mut cands = std::mem::take(&mut self.cands);
+        index.candidates(
+            name.as_ref().map(|o| o.as_deref()),
+            source.as_ref().map(|o| o.as_deref()),
+            catalog.len(),
+            &mut cands,
+        );
+        if cands.is_empty() {
+            self.cands = cands;
+            return Ok(());
+        }
+        // Keep the detections whose required fields are all there and whose literal tests
+        // pass (each test runs at most once per record, however many detections share it),
+        // then parse every field they read before evaluating any: a record is either
+        // evaluated or reported, never half of each.
+        let nkeys = index.keys.len();
+        self.key_state.clear();
+        self.key_state.resize(nkeys, None);
+        self.lit_state.clear();
+        self.lit_state.resize(index.literals.len(), None);
+        {
+            let key_state = &mut self.key_state;
+            let lit_state = &mut self.lit_state;
+            let bytes = raw.bytes();
+            let mut field = |k: usize| -> Option<&[u8]> {
+                key_state[k]
+                    .get_or_insert_with(|| raw.span(&index.keys[k]))
+                    .map(|(a, b)| &bytes[a..b])
+            };
+            cands.retain(|&i| {
+                let plan = &index.plans[i];
+                plan.required.iter().all(|&k| field(k).is_some())
+                    && plan.literals.iter().all(|&l| {
+                        *lit_state[l].get_or_insert_with(|| {
+                            let lit = &index.literals[l];
+                            field(lit.key).is_some_and(|v| lit.may_match(v))
+                        })
+                    })
+            });
+        }
+        self.parsed.clear();
+        for &i in &cands {
+            for &k in &index.plans[i].reads {
+                let name = &index.keys[k];
+                if self.parsed.contains_key(name) {
+                    continue;
+                }
+                if let Some(bytes) = raw.get(name) {
+                    match index.projections[k].project(bytes) {
+                        Ok(v) => {
+                            self.parsed.insert(name.clone(), v);
+                        }
+                        Err(e) => {
+                            self.cands = cands;
+                            return Err(format!("field {name}: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        let mut info: Option<MatchInfo> = None;
+        for &i in &cands {
+            let d = &catalog.detections()[i];
+            if !d.pattern.matches_map(&self.parsed) {
+                continue;
+            }
+            let m = info.get_or_insert_with(|| MatchInfo::from_raw(raw));
+            match &mut self.states[i] {
+                DetState::Plain(agg) => agg.add(m),
+                DetState::Threshold(st) => {
+                    let t = d.threshold.as_ref().expect("threshold state has a threshold");
+                    st.add(t, group_key(raw, t), m);
+                }
+            }
+        }
+        self.cands = cands;
+        Ok(())
+    }
+
+    fn problem(&mut self, file: &str, record: u64, message: String) {
+        self.unparsed += 1;
+        if self.problems.len() < PROBLEM_SAMPLES {
+            self.problems.push(RecordProblem {
+                file: file.to_string(),
+                record,
+                message,
+            });
+        }
+    }
+
+    /// Scans one log file from any reader (gzip or plain JSON, told apart by the first bytes).
+    /// On error, what was read before it still counts: call [`Scanner::finish`] for it.
+    pub fn scan_reader<R: Read + Send + 'static>(
+        &mut self,
+        name: &str,
+        source: R,
+    ) -> Result<FileSummary, ScanError> {
+        let opened = logfile::open(source).map_err(|e| {
+            let error = LogError::Read {
+                message: e.to_string(),
+                progress: Default::default(),
+            };
+            self.files.push(FileSummary {
+                name: name.to_string(),
+                records: 0,
+                bytes: 0,
+                compressed_bytes: None,
+                unparsed_records: 0,
+                error: Some(error.to_string()),
+            });
+            ScanError {
+                name: name.to_string(),
+                error,
+            }
+        })?;
+        let gzip = opened.gzip;
+        let mut reader = LogReader::from_opened(opened);
+        let unparsed_before = self.unparsed;
+        let outcome = loop {
+            match reader.next() {
+                Ok(Some(Element::Record(raw))) => {
+                    if let Err(m) = self.record(&raw) {
+                        self.problem(name, raw.index, m);
+                    }
+                }
+                Ok(Some(Element::Unreadable { index, reason })) => {
+                    self.problem(name, index, reason)
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        let p = reader.progress();
+        let summary = FileSummary {
+            name: name.to_string(),
+            records: p.records,
+            bytes: reader.bytes_read(),
+            compressed_bytes: if gzip { p.compressed_bytes } else { None },
+            unparsed_records: self.unparsed - unparsed_before,
+            error: outcome.as_ref().err().map(ToString::to_string),
+        };
+        self.files.push(summary.clone());
+        outcome.map(|_| summary).map_err(|error| ScanError {
+            name: name.to_string(),
+            error,
+        })
+    }
+
+    /// Scans a local `.json.gz` or `.json` log file.
+    pub fn scan_path(&mut self, path: &Path) -> Result<FileSummary, ScanError> {
+        let name = path.display().to_string();
+        match std::fs::File::open(path) {
+            Ok(f) => self.scan_reader(&name, f),
+            Err(e) => {
+                let error = LogError::Read {
+                    message: e.to_string(),
+                    progress: Default::default(),
+                };
+                self.files.push(FileSummary {
+                    name: name.clone(),
+                    records: 0,
+                    bytes: 0,
+                    compressed_bytes: None,
+                    unparsed_records: 0,
+                    error: Some(error.to_string()),
+                });
+                Err(ScanError { name, error })
+            }
+        }
+    }
+
+    /// The findings so far, most severe first.
+    pub fn findings(&self) -> Vec<Finding> {
+        let mut out: Vec<Finding> = self
+            .catalog
+            .detections()
+            .iter()
+            .zip(&self.states)
+            .filter_map(|(d, st)| match st {
+                DetState::Plain(a) if a.count > 0 => Some(a.finding(d, None)),
+                DetState::Plain(_) => None,
+                DetState::Threshold(t) => {
+                    t.finding(d, d.threshold.as_ref().expect("threshold"))
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.count.cmp(&a.count))
+                .then_with(|| a.detection.cmp(&b.detection))
+        });
+        out
+    }
+
+    /// The report of everything scanned.
+    pub fn finish(self) -> ScanReport {
+        let findings = self.findings();
+        ScanReport {
+            detections: self.catalog.len(),
+            records: self.files.iter().map(|f| f.records).sum(),
+            bytes: self.files.iter().map(|f| f.bytes).sum(),
+            compressed_bytes: self.files.iter().filter_map(|f| f.compressed_bytes).sum(),
+            unparsed_records: self.unparsed,
+            unparsed_samples: self.problems,
+            files: self.files,
+            findings,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// Scans one log file and reports. A file that cannot be read to the end is an error (use
+/// [`Scanner`] to keep what was found before the error).
+pub fn scan_reader<R: Read + Send + 'static>(
+    catalog: &Catalog,
+    name: &str,
+    source: R,
+) -> Result<ScanReport, ScanError> {
+    let mut s = Scanner::new(catalog);
+    s.scan_reader(name, source)?;
+    Ok(s.finish())
+}

@@ -1,0 +1,398 @@
+use super::*;
+use serde_json::json;
+
+fn builtin() -> Catalog {
+    Catalog::builtin(BuiltinOptions::default())
+}
+
+fn ids(v: Vec<&Detection>) -> Vec<String> {
+    v.into_iter().map(|d| d.id.clone()).collect()
+}
+
+/// Every built-in detection carries records it must and must not match, and they behave as
+/// written when evaluated through the whole catalog (index included).
+#[test]
+fn builtin_detections_match_their_positive_and_negative_records() {
+    for opts in [
+        BuiltinOptions::default(),
+        BuiltinOptions {
+            exclude_federated_signin: false,
+        },
+    ] {
+        let cat = Catalog::builtin(opts);
+        for d in cat.detections() {
+            assert!(
+                !d.examples.matching.is_empty() && !d.examples.no_match.is_empty(),
+                "{} needs positive and negative examples",
+                d.id
+            );
+            for (i, ex) in d.examples.matching.iter().enumerate() {
+                let got = ids(cat.matching(ex));
+                assert!(got.contains(&d.id), "{} match[{i}] not matched; got {got:?}", d.id);
+            }
+            for (i, ex) in d.examples.no_match.iter().enumerate() {
+                let got = ids(cat.matching(ex));
+                assert!(!got.contains(&d.id), "{} no_match[{i}] matched", d.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn builtin_catalog_covers_the_issue() {
+    let cat = builtin();
+    for n in 1..=15 {
+        let prefix = format!("cis-4.{n}-");
+        let d = cat
+            .detections()
+            .iter()
+            .find(|d| d.id.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("CIS 4.{n} missing"));
+        assert_eq!(d.references.cis.as_deref(), Some(format!("4.{n}").as_str()));
+        assert!(!d.references.mitre_attack.is_empty(), "{}", d.id);
+    }
+    for id in [
+        "iam-user-created",
+        "root-access-key-created",
+        "cloudtrail-tampering",
+        "organizations-leave",
+        "console-signin-failure-burst",
+        "access-denied-burst",
+    ] {
+        assert!(cat.get(id).is_some(), "{id} missing");
+    }
+    for d in cat.detections() {
+        assert!(!d.description.is_empty(), "{}", d.id);
+        assert!(d.reference_lines().iter().any(|l| l.contains("attack.mitre.org")), "{}", d.id);
+    }
+    // The index leaves few detections to evaluate on every record.
+    let (by_name, by_source, always) = cat.index_stats();
+    assert_eq!(by_name + by_source + always, cat.len());
+    assert!(always <= 3, "{always} detections are evaluated on every record");
+}
+
+#[test]
+fn cis_4_2_leaves_out_identity_center_and_saml_signins_by_default() {
+    let sso = json!({"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin",
+        "eventType": "AwsConsoleSignIn",
+        "userIdentity": {"type": "AssumedRole", "principalId": "AROAEXAMPLE:alice@example.com",
+            "arn": "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/alice@example.com",
+            "accountId": "123456789012"},
+        "responseElements": {"ConsoleLogin": "Success"},
+        "additionalEventData": {"MobileVersion": "No", "MFAUsed": "No"}});
+    let saml = json!({"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin",
+        "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/Okta-Admin/bob"},
+        "responseElements": {"ConsoleLogin": "Success"},
+        "additionalEventData": {"SamlProviderArn": "arn:aws:iam::123456789012:saml-provider/Okta", "MFAUsed": "No"}});
+    let iam = json!({"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin",
+        "userIdentity": {"type": "IAMUser", "userName": "carol", "arn": "arn:aws:iam::123456789012:user/carol"},
+        "responseElements": {"ConsoleLogin": "Success"},
+        "additionalEventData": {"MFAUsed": "No"}});
+    let default = builtin();
+    let all = Catalog::builtin(BuiltinOptions {
+        exclude_federated_signin: false,
+    });
+    for ev in [&sso, &saml] {
+        assert!(!ids(default.matching(ev)).contains(&CIS_4_2_ID.to_string()));
+        assert!(ids(all.matching(ev)).contains(&CIS_4_2_ID.to_string()));
+    }
+    assert!(ids(default.matching(&iam)).contains(&CIS_4_2_ID.to_string()));
+    assert!(ids(all.matching(&iam)).contains(&CIS_4_2_ID.to_string()));
+}
+
+#[test]
+fn user_detections_add_override_and_disable_by_id() {
+    let user = json!({"detections": [
+        {"id": "s3-public-access-block-removed", "title": "S3 public access block removed",
+         "severity": "high", "description": "x",
+         "references": {"mitre_attack": ["T1530"]},
+         "pattern": {"eventSource": ["s3.amazonaws.com"], "eventName": ["DeleteBucketPublicAccessBlock"]},
+         "examples": {"match": [{"eventSource": "s3.amazonaws.com", "eventName": "DeleteBucketPublicAccessBlock"}]}},
+        {"id": "iam-user-created", "title": "IAM user created (we never do this)", "severity": "critical",
+         "pattern": {"eventSource": ["iam.amazonaws.com"], "eventName": ["CreateUser"]}},
+        {"id": "cis-4.10-security-group-changes", "enabled": false}
+    ]})
+    .to_string();
+    let base = builtin();
+    let n = base.len();
+    let cat = base.with_overrides(&user, "s3://cfg/detections.json").unwrap();
+    assert_eq!(cat.len(), n); // one added, one removed, one replaced
+    let added = cat.get("s3-public-access-block-removed").unwrap();
+    assert_eq!(added.origin, "s3://cfg/detections.json");
+    let replaced = cat.get("iam-user-created").unwrap();
+    assert_eq!(replaced.severity, crate::Severity::Critical);
+    assert!(cat.get("cis-4.10-security-group-changes").is_none());
+    let ev = json!({"eventSource": "ec2.amazonaws.com", "eventName": "AuthorizeSecurityGroupIngress"});
+    assert!(cat.matching(&ev).is_empty());
+    let ev = json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "errorCode": "AccessDenied"});
+    assert!(ids(cat.matching(&ev)).contains(&"iam-user-created".to_string()));
+    // A bare array is accepted too.
+    let c = Catalog::from_json(
+        r#"[{"id": "x", "title": "X", "severity": "low", "pattern": {"eventName": ["X"]}}]"#,
+        "f.json",
+    )
+    .unwrap();
+    assert_eq!(c.len(), 1);
+}
+
+#[test]
+fn malformed_detections_fail_with_their_id_and_what_is_wrong() {
+    let cases = [
+        (
+            r#"{"detections": [{"id": "bad-pattern", "title": "t", "severity": "low", "pattern": {"eventName": "CreateUser"}}]}"#,
+            "detection \"bad-pattern\": pattern: at eventName: expected an array",
+        ),
+        (
+            r#"{"detections": [{"id": "typo", "title": "t", "seververity": "low", "pattern": {"eventName": ["x"]}}]}"#,
+            "detection \"typo\": seververity: unknown field `seververity`, expected one of `title`, `severity`",
+        ),
+        (
+            r#"{"detections": [{"id": "sev", "title": "t", "severity": "urgent", "pattern": {"eventName": ["x"]}}]}"#,
+            "detection \"sev\": severity: unknown variant `urgent`",
+        ),
+        (
+            r#"{"detections": [{"id": "no-title", "severity": "low", "pattern": {"eventName": ["x"]}}]}"#,
+            "detection \"no-title\": missing \"title\"",
+        ),
+        (
+            r#"{"detections": [{"title": "t"}]}"#,
+            "detection #1: missing \"id\"",
+        ),
+        (
+            r#"{"detections": [{"id": "ex", "title": "t", "severity": "low", "pattern": {"eventName": ["A"]},
+                "examples": {"no_match": [{"eventName": "A"}]}}]}"#,
+            "detection \"ex\": examples.no_match[0] matches the pattern",
+        ),
+        (
+            r#"{"detections": [{"id": "th", "title": "t", "severity": "low", "pattern": {"eventName": ["A"]},
+                "threshold": {"count": 0, "window_seconds": 60}}]}"#,
+            "detection \"th\": threshold.count must be between 1",
+        ),
+        (
+            r#"{"detections": [{"id": "m", "title": "t", "severity": "low", "pattern": {"eventName": ["A"]},
+                "references": {"mitre_attack": ["1078"]}}]}"#,
+            "is not a technique id",
+        ),
+        (
+            r#"{"detections": [{"id": "nope", "enabled": false}]}"#,
+            "detection \"nope\": \"enabled\": false names no known detection",
+        ),
+        (
+            r#"{"detections": [{"id": "d", "title": "t", "severity": "low", "pattern": {"eventName": ["A"]}},
+                               {"id": "d", "title": "t", "severity": "low", "pattern": {"eventName": ["B"]}}]}"#,
+            "detection \"d\": appears twice",
+        ),
+        (r#"{"detections": [}"#, "f.json: not valid JSON"),
+        (r#"{"rules": []}"#, "unknown top-level key \"rules\""),
+    ];
+    for (text, want) in cases {
+        let e = builtin().with_overrides(text, "f.json").unwrap_err();
+        assert!(e.to_string().contains(want), "want {want:?}, got: {e}");
+        assert!(e.to_string().starts_with("f.json: "), "{e}");
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Scanning
+// -------------------------------------------------------------------------------------------
+
+fn log(records: &[serde_json::Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "Records": records })).unwrap()
+}
+
+fn at(min: u32, sec: u32) -> String {
+    format!("2024-08-01T13:{min:02}:{sec:02}Z")
+}
+
+fn failed_login(user: &str, time: &str, id: &str) -> serde_json::Value {
+    json!({"eventVersion": "1.09", "eventTime": time, "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin", "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.50",
+        "userAgent": "Mozilla/5.0", "eventID": id, "eventType": "AwsConsoleSignIn",
+        "recipientAccountId": "123456789012", "errorMessage": "Failed authentication",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "accountId": "123456789012",
+            "accessKeyId": "", "userName": user},
+        "requestParameters": null, "responseElements": {"ConsoleLogin": "Failure"},
+        "additionalEventData": {"MFAUsed": "No"}})
+}
+
+fn scan(cat: &Catalog, bytes: Vec<u8>) -> ScanReport {
+    scan_reader(cat, "test.json", std::io::Cursor::new(bytes)).unwrap()
+}
+
+fn finding<'a>(r: &'a ScanReport, id: &str) -> Option<&'a Finding> {
+    r.findings.iter().find(|f| f.detection == id)
+}
+
+#[test]
+fn one_finding_per_detection_with_counts_principals_times_and_samples() {
+    let mut recs = Vec::new();
+    for i in 0..8 {
+        let who = if i < 5 { "alice" } else { "bob" };
+        recs.push(json!({"eventTime": at(10 + i, 0), "eventSource": "ec2.amazonaws.com",
+            "eventName": "AuthorizeSecurityGroupIngress", "awsRegion": if i % 2 == 0 { "eu-west-1" } else { "us-east-1" },
+            "eventID": format!("00000000-0000-4000-8000-00000000000{i}"),
+            "recipientAccountId": "123456789012", "sourceIPAddress": "198.51.100.7",
+            "userIdentity": {"type": "IAMUser", "userName": who,
+                "arn": format!("arn:aws:iam::123456789012:user/{who}")}}));
+    }
+    // Out of order: the earliest comes last.
+    recs.push(json!({"eventTime": at(1, 0), "eventSource": "ec2.amazonaws.com",
+        "eventName": "RevokeSecurityGroupIngress", "awsRegion": "us-east-1", "eventID": "early",
+        "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/ops/x"}}));
+    recs.push(json!({"eventTime": at(30, 0), "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances"}));
+    let r = scan(&builtin(), log(&recs));
+    assert_eq!(r.records, 10);
+    assert_eq!(r.unparsed_records, 0);
+    assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
+    let f = &r.findings[0];
+    assert_eq!(f.detection, "cis-4.10-security-group-changes");
+    assert_eq!(f.count, 9);
+    assert_eq!(f.first_time.as_deref(), Some("2024-08-01T13:01:00Z"));
+    assert_eq!(f.last_time.as_deref(), Some("2024-08-01T13:17:00Z"));
+    assert_eq!(f.principals[0].value, "arn:aws:iam::123456789012:user/alice");
+    assert_eq!(f.principals[0].count, 5);
+    assert_eq!(f.principals[1].count, 3);
+    assert_eq!(f.distinct_principals, 3);
+    assert_eq!(f.sample_event_ids.len(), 5);
+    assert_eq!(f.sample_event_ids[0], "00000000-0000-4000-8000-000000000000");
+    assert_eq!(f.regions.len(), 2);
+    assert_eq!(f.event_names[0].value, "AuthorizeSecurityGroupIngress");
+    assert_eq!(f.sample.as_ref().unwrap().actor.as_deref(), Some("arn:aws:iam::123456789012:user/alice"));
+
+    let a = f.to_alert("s3://trail/AWSLogs/x.json.gz");
+    assert_eq!(a.detection, "cis-4.10-security-group-changes");
+    assert!(a.title.contains("9 events"), "{}", a.title);
+    let text = a.text();
+    assert!(text.contains("arn:aws:iam::123456789012:user/alice (5)"), "{text}");
+    assert!(text.contains("Log file: s3://trail/AWSLogs/x.json.gz"), "{text}");
+    assert!(text.contains("CIS AWS Foundations Benchmark v1.4.0, control 4.10"), "{text}");
+}
+
+#[test]
+fn thresholds_fire_only_for_bursts_within_the_window_per_group() {
+    let cat = builtin();
+    let id = "console-signin-failure-burst";
+    // Five failures for alice within five minutes (out of order), four for bob.
+    let mut recs: Vec<_> = [3, 0, 1, 4, 2]
+        .iter()
+        .map(|m| failed_login("alice", &at(20 + m, 10), &format!("a{m}")))
+        .collect();
+    recs.extend((0..4).map(|m| failed_login("bob", &at(20 + m, 0), &format!("b{m}"))));
+    let r = scan(&cat, log(&recs));
+    let f = finding(&r, id).expect("alice's burst");
+    assert_eq!(f.count, 5);
+    let t = f.threshold.as_ref().unwrap();
+    assert_eq!(t.groups_over, 1);
+    assert_eq!(t.groups[0].key, "alice");
+    assert_eq!(t.groups[0].peak, 5);
+    // CIS 4.6 still reports every failure, without a threshold.
+    assert_eq!(finding(&r, "cis-4.6-console-auth-failures").unwrap().count, 9);
+
+    // Five failures spread over 20 minutes: no burst.
+    let spread: Vec<_> = (0..5)
+        .map(|i| failed_login("carol", &at(5 * i, 0), &format!("c{i}")))
+        .collect();
+    let r = scan(&cat, log(&spread));
+    assert!(finding(&r, id).is_none());
+    assert_eq!(finding(&r, "cis-4.6-console-auth-failures").unwrap().count, 5);
+}
+
+#[test]
+fn access_denied_burst_groups_by_principal() {
+    let cat = builtin();
+    let denied = |who: &str, s: u32| {
+        json!({"eventTime": format!("2024-08-01T14:{:02}:{:02}Z", s / 60, s % 60),
+            "eventSource": "iam.amazonaws.com", "eventName": "ListRoles", "errorCode": "AccessDenied",
+            "sourceIPAddress": "198.51.100.9", "awsRegion": "us-east-1",
+            "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::123456789012:user/{who}")}})
+    };
+    let mut recs: Vec<_> = (0..25).map(|i| denied("mallory", i * 5)).collect();
+    recs.extend((0..19).map(|i| denied("dev", i * 5)));
+    let r = scan(&cat, log(&recs));
+    let f = finding(&r, "access-denied-burst").unwrap();
+    assert_eq!(f.count, 25);
+    assert_eq!(f.principals.len(), 1);
+    assert_eq!(f.principals[0].value, "arn:aws:iam::123456789012:user/mallory");
+    assert_eq!(finding(&r, "cis-4.1-unauthorized-api-calls").unwrap().count, 44);
+}
+
+#[test]
+fn a_record_that_does_not_parse_is_counted_and_the_rest_still_scanned() {
+    let text = br#"{"Records": [
+        {"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "userIdentity": {"type": "IAMUser", "userName": "a"}},
+        7,
+        {"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin", "errorMessage": "Failed authentication", "userIdentity": {"type": tru}},
+        {"eventSource": "iam.amazonaws.com", "eventName": ["CreateUser"], "eventID": "weird-name"},
+        {"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "eventID": "last"}
+    ]}"#;
+    let r = scan(&builtin(), text.to_vec());
+    assert_eq!(r.records, 5);
+    assert_eq!(r.unparsed_records, 2, "{:?}", r.unparsed_samples);
+    assert_eq!(r.unparsed_samples[0].record, 1);
+    assert!(r.unparsed_samples[0].message.contains("not an object"));
+    assert_eq!(r.unparsed_samples[1].record, 2);
+    assert!(r.unparsed_samples[1].message.contains("field userIdentity"), "{:?}", r.unparsed_samples);
+    // The broken record is reported, not half evaluated.
+    assert!(finding(&r, "cis-4.6-console-auth-failures").is_none());
+    // An array-valued eventName is evaluated against every detection.
+    let f = finding(&r, "iam-user-created").unwrap();
+    assert_eq!(f.count, 3);
+    assert_eq!(f.sample_event_ids, vec!["weird-name", "last"]);
+}
+
+#[test]
+fn broken_json_in_a_field_a_detection_reads_is_reported_per_record() {
+    let text = br#"{"Records": [
+        {"eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey", "userIdentity": {"type": "Root"}, "requestParameters": {"userName": nul}},
+        {"eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey", "userIdentity": {"type": "Root"}, "requestParameters": null, "eventID": "ok"}
+    ]}"#;
+    let r = scan(&builtin(), text.to_vec());
+    assert_eq!(r.unparsed_records, 1);
+    assert!(r.unparsed_samples[0].message.contains("requestParameters"), "{:?}", r.unparsed_samples);
+    assert_eq!(finding(&r, "root-access-key-created").unwrap().sample_event_ids, vec!["ok"]);
+}
+
+#[test]
+fn projection_parses_only_the_paths_read() {
+    let mut t = scan::FieldTree::partial();
+    t.add(&["userName".to_string()]);
+    t.add(&["ipPermissions".to_string(), "items".to_string(), "cidrIp".to_string()]);
+    let raw = br#"{"userName": "bob", "policyDocument": {"huge": [1,2,3]},
+        "ipPermissions": {"items": [{"cidrIp": "0.0.0.0/0", "other": 1}, {"x": 2}]}}"#;
+    let v = t.project(raw).unwrap();
+    assert_eq!(
+        v,
+        json!({"userName": "bob", "ipPermissions": {"items": [{"cidrIp": "0.0.0.0/0"}, {}]}})
+    );
+    assert!(t.project(br#"{"userName": "bob""#).is_err());
+}
+
+#[test]
+fn matches_through_the_scanner_equal_matches_on_whole_values() {
+    // Random-ish records through both paths must agree for every built-in detection.
+    let cat = Catalog::builtin(BuiltinOptions {
+        exclude_federated_signin: false,
+    });
+    let mut records = Vec::new();
+    for d in cat.detections() {
+        records.extend(d.examples.matching.iter().cloned());
+        records.extend(d.examples.no_match.iter().cloned());
+    }
+    for rec in &records {
+        let expected = ids(cat.matching(rec));
+        let r = scan(&cat, log(std::slice::from_ref(rec)));
+        let mut got: Vec<String> = r
+            .findings
+            .iter()
+            .map(|f| f.detection.clone())
+            .collect();
+        // Thresholds need more than one record; compare the per-record part only.
+        let mut exp: Vec<String> = expected
+            .into_iter()
+            .filter(|id| cat.get(id).unwrap().threshold.is_none())
+            .collect();
+        got.sort();
+        exp.sort();
+        assert_eq!(got, exp, "{rec}");
+    }
+}
