@@ -1,13 +1,14 @@
 //! End-to-end scan benchmark: gunzip + record splitting + the whole detection catalog, on one
 //! thread, as the log-delivery function and `trailwarden scan` run it.
 //!
-//!     bench_scan FILE [--catalog builtin|x10] [--mode full|gunzip|split]
+//!     bench_scan FILE [--catalog builtin|x10] [--mode full|gunzip|split] [--repeat N]
 //!
 //! `--catalog x10` runs a catalog ten times the size of the built-in one: every built-in
 //! detection plus nine variants of it, each narrowed to one region, so the extra detections
 //! are candidates for the same records (the worst case for the eventName/eventSource index)
 //! and some of them match. `--mode gunzip` only decompresses; `--mode split` also splits the
-//! records (no detection), to show where the time goes.
+//! records (no detection), to show where the time goes. `--repeat N` runs N times and reports
+//! the fastest run (by CPU time).
 //!
 //! Prints one JSON line: bytes (uncompressed), records, wall and CPU seconds, MB/s (10^6 bytes
 //! of JSON per second) and records/s over both, findings and the peak resident set size
@@ -20,8 +21,15 @@ use trailwarden::detect::{BuiltinOptions, Catalog, Scanner, BUILTIN_JSON};
 use trailwarden::logfile::{self, Element, LogReader};
 
 const VARIANT_REGIONS: &[&str] = &[
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-central-1",
-    "ap-southeast-1", "ap-southeast-2", "ap-northeast-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-central-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
 ];
 
 fn x10_catalog() -> Catalog {
@@ -63,10 +71,17 @@ fn main() {
     let mut path = None;
     let mut catalog_name = "builtin".to_string();
     let mut mode = "full".to_string();
+    let mut repeat = 1usize;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--catalog" => catalog_name = args.next().expect("--catalog builtin|x10"),
             "--mode" => mode = args.next().expect("--mode full|gunzip|split"),
+            "--repeat" => {
+                repeat = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--repeat N")
+            }
             p if path.is_none() => path = Some(p.to_string()),
             other => {
                 eprintln!("usage: bench_scan FILE [--catalog builtin|x10] [--mode full|gunzip|split]; unexpected {other}");
@@ -80,10 +95,43 @@ fn main() {
         "x10" => x10_catalog(),
         other => panic!("unknown catalog {other}"),
     };
-    let file = std::fs::File::open(&path).expect("open the log file");
+    let mut best: Option<(f64, Option<f64>, u64, u64, usize)> = None;
+    for _ in 0..repeat.max(1) {
+        let run = measure(&path, &mode, &catalog);
+        let key = |r: &(f64, Option<f64>, u64, u64, usize)| r.1.unwrap_or(r.0);
+        if best.as_ref().is_none_or(|b| key(&run) < key(b)) {
+            best = Some(run);
+        }
+    }
+    let (secs, cpu, bytes, records, findings) = best.expect("at least one run");
+    println!(
+        "{}",
+        serde_json::json!({
+            "file": path,
+            "mode": mode,
+            "catalog": catalog_name,
+            "detections": catalog.len(),
+            "bytes": bytes,
+            "records": records,
+            "seconds": (secs * 1000.0).round() / 1000.0,
+            "cpu_seconds": cpu.map(|c| (c * 1000.0).round() / 1000.0),
+            "mb_per_s": ((bytes as f64 / 1e6 / secs) * 10.0).round() / 10.0,
+            "mb_per_cpu_s": cpu.map(|c| ((bytes as f64 / 1e6 / c) * 10.0).round() / 10.0),
+            "records_per_s": (records as f64 / secs).round(),
+            "records_per_cpu_s": cpu.map(|c| (records as f64 / c).round()),
+            "findings": findings,
+            "runs": repeat.max(1),
+            "peak_rss_mib": peak_rss_kib().map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0),
+        })
+    );
+}
+
+/// One run: (wall seconds, CPU seconds, bytes, records, findings).
+fn measure(path: &str, mode: &str, catalog: &Catalog) -> (f64, Option<f64>, u64, u64, usize) {
+    let file = std::fs::File::open(path).expect("open the log file");
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let (bytes, records, findings) = match mode.as_str() {
+    let (bytes, records, findings) = match mode {
         "gunzip" => {
             let mut r = logfile::open(file).expect("open").reader;
             let mut buf = vec![0u8; 256 << 10];
@@ -109,8 +157,8 @@ fn main() {
             (r.bytes_read(), r.progress().records, 0)
         }
         "full" => {
-            let mut s = Scanner::new(&catalog);
-            s.scan_reader(&path, file).expect("scan");
+            let mut s = Scanner::new(catalog);
+            s.scan_reader(path, file).expect("scan");
             let report = s.finish();
             (report.bytes, report.records, report.findings.len())
         }
@@ -121,23 +169,5 @@ fn main() {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    println!(
-        "{}",
-        serde_json::json!({
-            "file": path,
-            "mode": mode,
-            "catalog": catalog_name,
-            "detections": catalog.len(),
-            "bytes": bytes,
-            "records": records,
-            "seconds": (secs * 1000.0).round() / 1000.0,
-            "cpu_seconds": cpu.map(|c| (c * 1000.0).round() / 1000.0),
-            "mb_per_s": ((bytes as f64 / 1e6 / secs) * 10.0).round() / 10.0,
-            "mb_per_cpu_s": cpu.map(|c| ((bytes as f64 / 1e6 / c) * 10.0).round() / 10.0),
-            "records_per_s": (records as f64 / secs).round(),
-            "records_per_cpu_s": cpu.map(|c| (records as f64 / c).round()),
-            "findings": findings,
-            "peak_rss_mib": peak_rss_kib().map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0),
-        })
-    );
+    (secs, cpu, bytes, records, findings)
 }

@@ -55,17 +55,44 @@ impl Rng {
     }
     fn ip(&mut self) -> String {
         let a = *self.pick(&[3u64, 18, 34, 52, 54, 198, 203]);
-        format!("{a}.{}.{}.{}", self.below(256), self.below(256), 1 + self.below(254))
+        format!(
+            "{a}.{}.{}.{}",
+            self.below(256),
+            self.below(256),
+            1 + self.below(254)
+        )
     }
 }
 
 const ACCOUNT: &str = "123456789012";
-const REGIONS: &[&str] = &["us-east-1", "us-east-1", "us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2"];
-const ROLES: &[&str] = &[
-    "app-api", "app-worker", "etl-nightly", "terraform", "github-actions-deploy", "datadog-integration",
-    "AWSServiceRoleForECS", "lambda-thumbnailer", "lambda-billing-export", "eks-node-group",
+const REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-1",
+    "us-east-1",
+    "eu-west-1",
+    "us-west-2",
+    "ap-southeast-2",
 ];
-const USERS: &[&str] = &["alice", "bob", "carol", "ci-legacy", "backup-svc", "reporting"];
+const ROLES: &[&str] = &[
+    "app-api",
+    "app-worker",
+    "etl-nightly",
+    "terraform",
+    "github-actions-deploy",
+    "datadog-integration",
+    "AWSServiceRoleForECS",
+    "lambda-thumbnailer",
+    "lambda-billing-export",
+    "eks-node-group",
+];
+const USERS: &[&str] = &[
+    "alice",
+    "bob",
+    "carol",
+    "ci-legacy",
+    "backup-svc",
+    "reporting",
+];
 const AGENTS: &[&str] = &[
     "aws-sdk-java/2.25.6 Linux/5.10.210-201.852.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy",
     "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux#5.10.210-201.852.amzn2.x86_64 md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.51",
@@ -155,11 +182,25 @@ impl Gen {
     }
 
     fn s3_data(&mut self) -> Value {
-        let name = *self.rng.pick(&["GetObject", "GetObject", "PutObject", "HeadObject"]);
+        let name = *self
+            .rng
+            .pick(&["GetObject", "GetObject", "PutObject", "HeadObject"]);
         let id = self.role_identity();
         let mut r = self.base("s3.amazonaws.com", name, id, name != "PutObject");
-        let bucket = format!("{}-{}", self.rng.pick(&["media-uploads", "etl-staging", "app-assets", "logs-archive"]), ACCOUNT);
-        let key = format!("{}/{}/{}.{}", self.rng.pick(&["2024/08/01", "tenants/acme", "exports", "raw"]), self.rng.hex(8), self.rng.alnum(12), self.rng.pick(&["json", "parquet", "jpg", "csv.gz"]));
+        let bucket = format!(
+            "{}-{}",
+            self.rng
+                .pick(&["media-uploads", "etl-staging", "app-assets", "logs-archive"]),
+            ACCOUNT
+        );
+        let key = format!(
+            "{}/{}/{}.{}",
+            self.rng
+                .pick(&["2024/08/01", "tenants/acme", "exports", "raw"]),
+            self.rng.hex(8),
+            self.rng.alnum(12),
+            self.rng.pick(&["json", "parquet", "jpg", "csv.gz"])
+        );
         r["requestParameters"] = json!({"bucketName": bucket, "Host": format!("{bucket}.s3.us-east-1.amazonaws.com"), "key": key});
         r["additionalEventData"] = json!({"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
             "bytesTransferredIn": if name == "PutObject" { self.rng.below(5_000_000) } else { 0 },
@@ -175,8 +216,15 @@ impl Gen {
     }
 
     fn kms(&mut self) -> Value {
-        let name = *self.rng.pick(&["Decrypt", "Decrypt", "GenerateDataKey", "Encrypt"]);
-        let service = *self.rng.pick(&["s3.amazonaws.com", "secretsmanager.amazonaws.com", "dynamodb.amazonaws.com", "ssm.amazonaws.com"]);
+        let name = *self
+            .rng
+            .pick(&["Decrypt", "Decrypt", "GenerateDataKey", "Encrypt"]);
+        let service = *self.rng.pick(&[
+            "s3.amazonaws.com",
+            "secretsmanager.amazonaws.com",
+            "dynamodb.amazonaws.com",
+            "ssm.amazonaws.com",
+        ]);
         let id = if self.rng.chance(600) {
             json!({"type": "AWSService", "invokedBy": service})
         } else {
@@ -195,9 +243,18 @@ impl Gen {
     }
 
     fn assume_role(&mut self) -> Value {
-        let service = *self.rng.pick(&["lambda.amazonaws.com", "ecs-tasks.amazonaws.com", "ec2.amazonaws.com"]);
+        let service = *self.rng.pick(&[
+            "lambda.amazonaws.com",
+            "ecs-tasks.amazonaws.com",
+            "ec2.amazonaws.com",
+        ]);
         let role = *self.rng.pick(ROLES);
-        let mut r = self.base("sts.amazonaws.com", "AssumeRole", json!({"type": "AWSService", "invokedBy": service}), true);
+        let mut r = self.base(
+            "sts.amazonaws.com",
+            "AssumeRole",
+            json!({"type": "AWSService", "invokedBy": service}),
+            true,
+        );
         r["sourceIPAddress"] = json!(service);
         r["userAgent"] = json!(service);
         let session = self.rng.alnum(24);
@@ -224,11 +281,19 @@ impl Gen {
             ("dynamodb.amazonaws.com", "DescribeTable"),
             ("secretsmanager.amazonaws.com", "GetSecretValue"),
         ]);
-        let id = if self.rng.chance(800) { self.role_identity() } else { self.user_identity() };
+        let id = if self.rng.chance(800) {
+            self.role_identity()
+        } else {
+            self.user_identity()
+        };
         let mut r = self.base(source, name, id, true);
         r["requestParameters"] = json!({"maxResults": 1000, "filterSet": {"items": [{"name": "tag:team", "valueSet": {"items": [{"value": "payments"}]}}]}});
         if self.rng.chance(40) {
-            let code = *self.rng.pick(&["AccessDenied", "Client.UnauthorizedOperation", "AccessDeniedException"]);
+            let code = *self.rng.pick(&[
+                "AccessDenied",
+                "Client.UnauthorizedOperation",
+                "AccessDeniedException",
+            ]);
             r["errorCode"] = json!(code);
             r["errorMessage"] = json!(format!("User: {} is not authorized to perform: {}:{} because no identity-based policy allows the action", r["userIdentity"]["arn"].as_str().unwrap_or(""), source.split('.').next().unwrap_or(""), name));
         }
@@ -248,7 +313,8 @@ impl Gen {
         r.as_object_mut().unwrap().remove("requestID");
         r["eventType"] = json!("AwsConsoleSignIn");
         r["userAgent"] = json!(AGENTS[4]);
-        r["responseElements"] = json!({"ConsoleLogin": if success { "Success" } else { "Failure" }});
+        r["responseElements"] =
+            json!({"ConsoleLogin": if success { "Success" } else { "Failure" }});
         r["additionalEventData"] = json!({"LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true", "MobileVersion": "No", "MFAUsed": if self.rng.chance(600) { "Yes" } else { "No" }});
         if !success {
             r["errorMessage"] = json!("Failed authentication");
@@ -275,7 +341,9 @@ impl Gen {
     }
 
     fn root(&mut self) -> Value {
-        let name = *self.rng.pick(&["ListBuckets", "GetAccountSummary", "DescribeRegions"]);
+        let name = *self
+            .rng
+            .pick(&["ListBuckets", "GetAccountSummary", "DescribeRegions"]);
         let key = format!("ASIA{}", self.rng.upper(16));
         let mut r = self.base("iam.amazonaws.com", name, json!({"type": "Root", "principalId": ACCOUNT,
             "arn": format!("arn:aws:iam::{ACCOUNT}:root"), "accountId": ACCOUNT, "accessKeyId": key}), true);
@@ -286,7 +354,12 @@ impl Gen {
     }
 
     fn service_event(&mut self) -> Value {
-        let mut r = self.base("kms.amazonaws.com", "RotateKey", json!({"accountId": ACCOUNT, "invokedBy": "kms.amazonaws.com"}), false);
+        let mut r = self.base(
+            "kms.amazonaws.com",
+            "RotateKey",
+            json!({"accountId": ACCOUNT, "invokedBy": "kms.amazonaws.com"}),
+            false,
+        );
         r["eventType"] = json!("AwsServiceEvent");
         r["sourceIPAddress"] = json!("kms.amazonaws.com");
         r.as_object_mut().unwrap().remove("userAgent");
@@ -337,7 +410,11 @@ fn main() -> std::io::Result<()> {
         n
     } else {
         let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-        let n = generate(&mut BufWriter::with_capacity(1 << 20, &mut enc), seed, target)?;
+        let n = generate(
+            &mut BufWriter::with_capacity(1 << 20, &mut enc),
+            seed,
+            target,
+        )?;
         enc.finish()?.flush()?;
         n
     };
@@ -347,7 +424,10 @@ fn main() -> std::io::Result<()> {
 
 /// Writes records until `target` bytes of JSON; returns (records, bytes).
 fn generate<W: Write>(w: &mut W, seed: u64, target: u64) -> std::io::Result<(u64, u64)> {
-    let mut g = Gen { rng: Rng(seed.max(1)), t: 0 };
+    let mut g = Gen {
+        rng: Rng(seed.max(1)),
+        t: 0,
+    };
     w.write_all(b"{\"Records\":[")?;
     let mut written: u64 = 12;
     let mut records: u64 = 0;

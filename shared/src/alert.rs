@@ -514,7 +514,11 @@ impl Alert {
             consider(a.target.len(), "target", i);
         }
         if let Some(e) = &self.event {
-            consider(e.user_agent.as_ref().map_or(0, String::len), "user_agent", 0);
+            consider(
+                e.user_agent.as_ref().map_or(0, String::len),
+                "user_agent",
+                0,
+            );
             consider(e.actor.as_ref().map_or(0, String::len), "actor", 0);
         }
         let (len, what, i) = best;
@@ -524,7 +528,11 @@ impl Alert {
         let half = len / 2;
         match what {
             "evidence" => {
-                let s = self.evidence.as_ref().map(|e| e.to_string()).unwrap_or_default();
+                let s = self
+                    .evidence
+                    .as_ref()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
                 self.evidence = Some(json!({
                     "trimmed": format!("evidence was {} bytes; first part follows", s.len()),
                     "excerpt": truncate_marked(&s, half),
@@ -581,7 +589,10 @@ mod tests {
         assert!(s.len() < 100, "{} chars", s.len());
         assert!(s.is_ascii());
         assert!(!s.chars().any(|c| c.is_control()));
-        assert!(s.starts_with("[CRITICAL] Root sign-in from ?? ? Root sign-in"), "{s}");
+        assert!(
+            s.starts_with("[CRITICAL] Root sign-in from ?? ? Root sign-in"),
+            "{s}"
+        );
         assert!(s.ends_with("..."));
         assert_eq!(sanitize_subject("\n\n\t"), "trailwarden alert");
     }
@@ -601,9 +612,8 @@ mod tests {
     fn render_has_text_json_and_filterable_attributes() {
         let mut a = Alert::new(Severity::High, "iam-unapproved-user", "User removed");
         a.region = Some("us-east-1".into());
-        a.actions.push(
-            Action::new("DeleteUser", "mallory", Status::Failed).with_detail("Throttling"),
-        );
+        a.actions
+            .push(Action::new("DeleteUser", "mallory", Status::Failed).with_detail("Throttling"));
         let r = a.render();
         let outer: Value = serde_json::from_str(&r.message).unwrap();
         assert!(outer["email"]

@@ -141,7 +141,9 @@ impl AlertPublisher {
         let out = req.send().await.map_err(|e| PublishError {
             detection: detection.to_string(),
             topic: topic.to_string(),
-            source: aws_sdk_sns::error::DisplayErrorContext(e).to_string().into(),
+            source: aws_sdk_sns::error::DisplayErrorContext(e)
+                .to_string()
+                .into(),
         })?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }

@@ -140,7 +140,11 @@ pub fn severity(env: &dyn Env, var: &str, default: Severity) -> Result<Severity,
     match get(env, var) {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| {
-            ConfigError::new(var, &v, "accepted values: info, low, medium, high, critical")
+            ConfigError::new(
+                var,
+                &v,
+                "accepted values: info, low, medium, high, critical",
+            )
         }),
     }
 }
@@ -213,7 +217,13 @@ mod tests {
         assert!(e.to_string().contains("critical"));
         let e = Common::from_env(&[("ALERT_TOPIC_ARN", "my-topic")]).unwrap_err();
         assert!(e.to_string().contains("ALERT_TOPIC_ARN"));
-        let e = choice(&[("MODE", "nuke")], "MODE", &[("delete", 1), ("notify", 2)], 1).unwrap_err();
+        let e = choice(
+            &[("MODE", "nuke")],
+            "MODE",
+            &[("delete", 1), ("notify", 2)],
+            1,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("delete, notify"));
         let e = parsed_list::<u16>(&[("PORTS", "80, http")], "PORTS", "port numbers").unwrap_err();
         assert_eq!(e.value, "http");
@@ -231,8 +241,11 @@ mod tests {
 
     #[test]
     fn own_roles_match_by_glob() {
-        let c = Common::from_env(&[("OWN_ROLE_ARNS", "arn:aws:iam::*:role/trailwarden-*")]).unwrap();
-        assert!(c.is_own(Some("arn:aws:iam::111122223333:role/trailwarden-SecurityGroupRole-AB12")));
+        let c =
+            Common::from_env(&[("OWN_ROLE_ARNS", "arn:aws:iam::*:role/trailwarden-*")]).unwrap();
+        assert!(c.is_own(Some(
+            "arn:aws:iam::111122223333:role/trailwarden-SecurityGroupRole-AB12"
+        )));
         assert!(!c.is_own(Some("arn:aws:iam::111122223333:role/admin")));
         assert!(!c.is_own(None));
     }

@@ -42,8 +42,14 @@ mod tests {
     fn globs() {
         assert!(glob_match("svc-*", "svc-backup"));
         assert!(!glob_match("svc-*", "admin"));
-        assert!(glob_match("arn:aws:iam::*:role/terraform", "arn:aws:iam::111122223333:role/terraform"));
-        assert!(!glob_match("arn:aws:iam::*:role/terraform", "arn:aws:iam::111122223333:role/terraform-evil"));
+        assert!(glob_match(
+            "arn:aws:iam::*:role/terraform",
+            "arn:aws:iam::111122223333:role/terraform"
+        ));
+        assert!(!glob_match(
+            "arn:aws:iam::*:role/terraform",
+            "arn:aws:iam::111122223333:role/terraform-evil"
+        ));
         assert!(glob_match("a?c", "abc"));
         assert!(!glob_match("a?c", "ac"));
         assert!(glob_match("*", ""));

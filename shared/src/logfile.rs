@@ -127,6 +127,45 @@ pub fn classify_key(key: &str) -> KeyKind {
     }
 }
 
+/// The log files to scan for `trailwarden scan PATH...`: files named directly are taken as
+/// they are; directories are walked recursively for `.json.gz` and `.json` files, leaving out
+/// digest and Insights files and the writability probe (judged from the path, as for S3 keys).
+/// Sorted, without duplicates.
+pub fn find_log_files(paths: &[std::path::PathBuf]) -> io::Result<Vec<std::path::PathBuf>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                walk(&path, out)?;
+            } else if kind.is_file() || kind.is_symlink() {
+                let name = path.to_string_lossy();
+                let wanted = name.ends_with(".json.gz") || name.ends_with(".json");
+                let other_kind = matches!(
+                    classify_key(&name.replace(std::path::MAIN_SEPARATOR, "/")),
+                    KeyKind::Digest | KeyKind::Insight | KeyKind::WritabilityCheck
+                );
+                if wanted && !other_kind {
+                    out.push(path);
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if std::fs::metadata(p)?.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors and progress
 // ---------------------------------------------------------------------------------------------
@@ -596,7 +635,10 @@ impl<'a> RawRecord<'a> {
             .ok_or("empty input")?;
         let body = &bytes[start..];
         if body[0] != b'{' {
-            return Err(format!("expected an object, found {}", kind_of_json(body[0])));
+            return Err(format!(
+                "expected an object, found {}",
+                kind_of_json(body[0])
+            ));
         }
         let mut scan = ValueScan::new();
         scan.reset(b'{', true);
@@ -704,9 +746,13 @@ pub enum Element<'a> {
 enum Phase {
     Start,
     /// Inside the top-level object, before a key (`first`: no key read yet).
-    TopKey { first: bool },
+    TopKey {
+        first: bool,
+    },
     /// Inside `Records`, before an element (`first`: no element read yet).
-    InRecords { first: bool },
+    InRecords {
+        first: bool,
+    },
     Done,
 }
 
@@ -763,7 +809,11 @@ impl<R: Read> LogReader<R> {
         Progress {
             records: self.records,
             bytes: self.read_total - (self.end - self.pos) as u64,
-            compressed_bytes: self.stats.as_ref().filter(|_| self.gzip).map(SourceStats::bytes),
+            compressed_bytes: self
+                .stats
+                .as_ref()
+                .filter(|_| self.gzip)
+                .map(SourceStats::bytes),
         }
     }
 
@@ -1020,12 +1070,13 @@ impl<R: Read> LogReader<R> {
                         self.pos += 1;
                         b = self.expect_more()?;
                     }
-                    if !matches!(b, b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
-                    {
-                        return Err(self.syntax(format!(
-                            "expected a record, found '{}'",
-                            b as char
-                        )));
+                    if !matches!(
+                        b,
+                        b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+                    ) {
+                        return Err(
+                            self.syntax(format!("expected a record, found '{}'", b as char))
+                        );
                     }
                     self.phase = Phase::InRecords { first: false };
                     let index = self.records;
@@ -1091,7 +1142,10 @@ mod tests {
         }
     }
 
-    fn collect<R: Read>(mut r: LogReader<R>) -> Result<Vec<Result<Vec<(String, String)>, String>>, LogError> {
+    /// Each element: its (key, raw value) pairs, or why it is unreadable.
+    type Collected = Vec<Result<Vec<(String, String)>, String>>;
+
+    fn collect<R: Read>(mut r: LogReader<R>) -> Result<Collected, LogError> {
         let mut out = Vec::new();
         while let Some(el) = r.next()? {
             out.push(match el {
@@ -1132,15 +1186,24 @@ mod tests {
                 &vec![
                     ("eventName".to_string(), "\"A\"".to_string()),
                     ("n".into(), "1.5e3".into()),
-                    ("nested".into(), r#"{"x": [1, {"y": "}]"}], "z": null}"#.into()),
+                    (
+                        "nested".into(),
+                        r#"{"x": [1, {"y": "}]"}], "z": null}"#.into()
+                    ),
                     ("s".into(), r#""q\"uote\\""#.into()),
                     ("t".into(), "true".into()),
                 ],
                 "step {step}"
             );
             assert_eq!(got[1].as_ref().unwrap().len(), 0);
-            assert_eq!(got[2].as_ref().unwrap_err(), "2: record is a number, not an object");
-            assert_eq!(got[3].as_ref().unwrap_err(), "3: record is a string, not an object");
+            assert_eq!(
+                got[2].as_ref().unwrap_err(),
+                "2: record is a number, not an object"
+            );
+            assert_eq!(
+                got[3].as_ref().unwrap_err(),
+                "3: record is a string, not an object"
+            );
             assert_eq!(got[4].as_ref().unwrap()[1], ("arr".into(), "[]".into()));
         }
     }
@@ -1148,7 +1211,11 @@ mod tests {
     #[test]
     fn string_fields_borrow_when_they_can() {
         let mut f = Vec::new();
-        let r = RawRecord::scan(br#"{"a": "plain", "b": "es\u0063aped", "c": 5, "d": null}"#, &mut f).unwrap();
+        let r = RawRecord::scan(
+            br#"{"a": "plain", "b": "es\u0063aped", "c": 5, "d": null}"#,
+            &mut f,
+        )
+        .unwrap();
         assert!(matches!(r.str_field("a"), Ok(Some(Cow::Borrowed("plain")))));
         assert_eq!(r.str_field("b").unwrap().unwrap(), "escaped");
         assert!(r.str_field("c").unwrap_err().contains("number"));
@@ -1163,7 +1230,10 @@ mod tests {
         let cases = [
             ("[1,2]", "found an array"),
             ("", "empty"),
-            (r#"{"Records": {"a": 1}}"#, "\"Records\" is an object, not an array"),
+            (
+                r#"{"Records": {"a": 1}}"#,
+                "\"Records\" is an object, not an array",
+            ),
             (r#"{"Records": null}"#, "\"Records\" is null, not an array"),
             (
                 r#"{"awsAccountId": "123456789012", "digestStartTime": "x", "logFiles": []}"#,
@@ -1250,7 +1320,10 @@ mod tests {
         // Truncated gzip.
         let cut = gz[..gz.len() / 2].to_vec();
         let e = collect(LogReader::from_opened(open(io::Cursor::new(cut)).unwrap())).unwrap_err();
-        assert!(matches!(e, LogError::Gzip { .. } | LogError::Truncated { .. }), "{e}");
+        assert!(
+            matches!(e, LogError::Gzip { .. } | LogError::Truncated { .. }),
+            "{e}"
+        );
         let p = e.progress().unwrap();
         assert!(p.records > 0 && p.records < 5000, "{e}");
         assert!(p.compressed_bytes.unwrap() > 0, "{e}");
@@ -1271,7 +1344,10 @@ mod tests {
         impl Read for Fails {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 if self.0 == 0 {
-                    return Err(io::Error::new(io::ErrorKind::ConnectionReset, "connection reset"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "connection reset",
+                    ));
                 }
                 let data = b"{\"Records\":[{\"a\":1},";
                 let n = data.len().min(buf.len());
@@ -1286,6 +1362,30 @@ mod tests {
     }
 
     #[test]
+    fn log_files_are_found_recursively_without_digests() {
+        let root = std::env::temp_dir().join(format!("tw-find-{}", std::process::id()));
+        let logs = root.join("AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01");
+        let digests = root.join("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/08/01");
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::create_dir_all(&digests).unwrap();
+        let a = logs.join("123456789012_CloudTrail_us-east-1_20240801T1335Z_a.json.gz");
+        let b = logs.join("export.json");
+        for f in [&a, &b, &logs.join("notes.txt"), &digests.join("d.json.gz")] {
+            std::fs::write(f, b"{}").unwrap();
+        }
+        let single = root.join("single.log");
+        std::fs::write(&single, b"{}").unwrap();
+        let found = find_log_files(&[root.clone(), single.clone()]).unwrap();
+        assert_eq!(found, {
+            let mut v = vec![a, b, single];
+            v.sort();
+            v
+        });
+        assert!(find_log_files(&[root.join("missing")]).is_err());
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
     fn keys_are_classified() {
         let log = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
         assert_eq!(
@@ -1297,7 +1397,10 @@ mod tests {
                 date: "2024-08-01".into()
             }
         );
-        let org = format!("trail logs/AWSLogs/o-abc123def4/{}", &log["AWSLogs/".len()..]);
+        let org = format!(
+            "trail logs/AWSLogs/o-abc123def4/{}",
+            &log["AWSLogs/".len()..]
+        );
         assert!(matches!(
             classify_key(&org),
             KeyKind::LogFile { organization: Some(o), .. } if o == "o-abc123def4"
@@ -1322,7 +1425,10 @@ mod tests {
         ] {
             let k = classify_key(other);
             assert!(matches!(k, KeyKind::Other { .. }), "{other}: {k:?}");
-            assert!(k.skip_reason().unwrap().contains("not a CloudTrail"), "{other}");
+            assert!(
+                k.skip_reason().unwrap().contains("not a CloudTrail"),
+                "{other}"
+            );
         }
     }
 }

@@ -246,7 +246,8 @@ fn eq_ignore_case(text: &str, lowered: &str) -> bool {
 
 fn starts_ignore_case(text: &str, lowered: &str) -> bool {
     if text.is_ascii() && lowered.is_ascii() {
-        text.len() >= lowered.len() && text.as_bytes()[..lowered.len()].eq_ignore_ascii_case(lowered.as_bytes())
+        text.len() >= lowered.len()
+            && text.as_bytes()[..lowered.len()].eq_ignore_ascii_case(lowered.as_bytes())
     } else {
         text.to_lowercase().starts_with(lowered)
     }
@@ -255,7 +256,8 @@ fn starts_ignore_case(text: &str, lowered: &str) -> bool {
 fn ends_ignore_case(text: &str, lowered: &str) -> bool {
     if text.is_ascii() && lowered.is_ascii() {
         text.len() >= lowered.len()
-            && text.as_bytes()[text.len() - lowered.len()..].eq_ignore_ascii_case(lowered.as_bytes())
+            && text.as_bytes()[text.len() - lowered.len()..]
+                .eq_ignore_ascii_case(lowered.as_bytes())
     } else {
         text.to_lowercase().ends_with(lowered)
     }
@@ -482,7 +484,10 @@ fn compile_object(map: &Map<String, Value>, path: &str) -> Result<ObjectPattern,
                 let Value::Object(bm) = b else {
                     return Err(err(
                         &bp,
-                        format!("each \"$or\" branch must be an object pattern, found {}", kind_of(b)),
+                        format!(
+                            "each \"$or\" branch must be an object pattern, found {}",
+                            kind_of(b)
+                        ),
                     ));
                 };
                 if bm.is_empty() {
@@ -774,18 +779,21 @@ fn compile_numeric(arg: &Value, p: &str) -> Result<Range, PatternError> {
         let op = pair[0].as_str().ok_or_else(|| {
             err(
                 &format!("{p}[{}]", i * 2),
-                format!("expected an operator (=, <, <=, >, >=), found {}", kind_of(&pair[0])),
+                format!(
+                    "expected an operator (=, <, <=, >, >=), found {}",
+                    kind_of(&pair[0])
+                ),
             )
         })?;
-        let n = pair[1]
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .ok_or_else(|| {
-                err(
-                    &format!("{p}[{}]", i * 2 + 1),
-                    format!("expected a number after {op:?}, found {}", kind_of(&pair[1])),
-                )
-            })?;
+        let n = pair[1].as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
+            err(
+                &format!("{p}[{}]", i * 2 + 1),
+                format!(
+                    "expected a number after {op:?}, found {}",
+                    kind_of(&pair[1])
+                ),
+            )
+        })?;
         let slot_err = |what: &str| err(p, format!("\"numeric\" has two {what} bounds"));
         match op {
             "=" => {
@@ -827,8 +835,8 @@ fn compile_numeric(arg: &Value, p: &str) -> Result<Range, PatternError> {
     }
     if !equals {
         if let (Some(lo), Some(hi)) = (range.lower, range.upper) {
-            let empty = lo.value > hi.value
-                || (lo.value == hi.value && !(lo.inclusive && hi.inclusive));
+            let empty =
+                lo.value > hi.value || (lo.value == hi.value && !(lo.inclusive && hi.inclusive));
             if empty {
                 return Err(err(
                     p,
@@ -978,8 +986,10 @@ mod tests {
 
     #[test]
     fn all_fields_must_match_and_nested_objects_descend() {
-        let p = pat(json!({"source": ["aws.iam"], "detail": {"eventName": ["CreateUser"],
-            "userIdentity": {"type": ["IAMUser"]}}}));
+        let p = pat(
+            json!({"source": ["aws.iam"], "detail": {"eventName": ["CreateUser"],
+            "userIdentity": {"type": ["IAMUser"]}}}),
+        );
         let ev = json!({"source": "aws.iam", "detail-type": "AWS API Call via CloudTrail",
             "detail": {"eventName": "CreateUser", "userIdentity": {"type": "IAMUser"}}});
         assert!(p.matches(&ev));
@@ -1068,7 +1078,10 @@ mod tests {
         assert!(!m(&p, json!({"a": "YES"})));
         assert!(m(&p, json!({"a": "No"})));
         let e = Pattern::compile(&json!({"a": [{"anything-but": ["x", 1]}]})).unwrap_err();
-        assert!(e.to_string().contains("only strings or only numbers"), "{e}");
+        assert!(
+            e.to_string().contains("only strings or only numbers"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1086,7 +1099,10 @@ mod tests {
         let nested = pat(json!({"requestParameters": {"userName": [{"exists": false}]}}));
         assert!(m(&nested, json!({"requestParameters": null})));
         assert!(m(&nested, json!({})));
-        assert!(!m(&nested, json!({"requestParameters": {"userName": "bob"}})));
+        assert!(!m(
+            &nested,
+            json!({"requestParameters": {"userName": "bob"}})
+        ));
     }
 
     #[test]
@@ -1107,7 +1123,10 @@ mod tests {
             json!([">"]),
             json!([">", "1"]),
         ] {
-            assert!(Pattern::compile(&json!({"n": [{"numeric": bad}]})).is_err(), "{bad}");
+            assert!(
+                Pattern::compile(&json!({"n": [{"numeric": bad}]})).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -1129,10 +1148,22 @@ mod tests {
             {"metricName": ["CPUUtilization"]},
             {"namespace": ["AWS/EC2"], "$or": [{"a": [1]}, {"b": [2]}]}
         ]}));
-        assert!(m(&p, json!({"source": "aws.cloudwatch", "metricName": "CPUUtilization"})));
-        assert!(m(&p, json!({"source": "aws.cloudwatch", "namespace": "AWS/EC2", "b": 2})));
-        assert!(!m(&p, json!({"source": "aws.cloudwatch", "namespace": "AWS/EC2"})));
-        assert!(!m(&p, json!({"source": "aws.ec2", "metricName": "CPUUtilization"})));
+        assert!(m(
+            &p,
+            json!({"source": "aws.cloudwatch", "metricName": "CPUUtilization"})
+        ));
+        assert!(m(
+            &p,
+            json!({"source": "aws.cloudwatch", "namespace": "AWS/EC2", "b": 2})
+        ));
+        assert!(!m(
+            &p,
+            json!({"source": "aws.cloudwatch", "namespace": "AWS/EC2"})
+        ));
+        assert!(!m(
+            &p,
+            json!({"source": "aws.ec2", "metricName": "CPUUtilization"})
+        ));
         let e = Pattern::compile(&json!({"$or": [{"a": ["x"]}]})).unwrap_err();
         assert!(e.to_string().contains("at least two"), "{e}");
     }
@@ -1140,14 +1171,34 @@ mod tests {
     #[test]
     fn compile_errors_name_the_path_and_the_problem() {
         let cases = [
-            (json!({"detail": {"eventName": "CreateUser"}}), "detail.eventName", "expected an array"),
-            (json!({"detail": {"eventName": ["a", {"prefx": "b"}]}}), "detail.eventName[1]", "unknown operator \"prefx\""),
+            (
+                json!({"detail": {"eventName": "CreateUser"}}),
+                "detail.eventName",
+                "expected an array",
+            ),
+            (
+                json!({"detail": {"eventName": ["a", {"prefx": "b"}]}}),
+                "detail.eventName[1]",
+                "unknown operator \"prefx\"",
+            ),
             (json!({"a": []}), "a", "empty array"),
-            (json!({"a": [{"prefix": "x", "suffix": "y"}]}), "a[0]", "exactly one operator"),
-            (json!({"a": [{"exists": "yes"}]}), "a[0].exists", "true or false"),
+            (
+                json!({"a": [{"prefix": "x", "suffix": "y"}]}),
+                "a[0]",
+                "exactly one operator",
+            ),
+            (
+                json!({"a": [{"exists": "yes"}]}),
+                "a[0].exists",
+                "true or false",
+            ),
             (json!({"a": [["x"]]}), "a[0]", "nested arrays"),
             (json!({"a": {"prefix": "x"}}), "a", "inside an array"),
-            (json!({"$or": [{"a": ["x"]}, 5]}), "$or[1]", "object pattern"),
+            (
+                json!({"$or": [{"a": ["x"]}, 5]}),
+                "$or[1]",
+                "object pattern",
+            ),
             (json!({"a": [{"cidr": "nope"}]}), "a[0].cidr", "not a CIDR"),
         ];
         for (p, path, what) in cases {
@@ -1158,7 +1209,10 @@ mod tests {
         }
         assert!(Pattern::compile(&json!({})).is_err());
         assert!(Pattern::compile(&json!(["x"])).is_err());
-        assert!(Pattern::parse("{").unwrap_err().to_string().contains("not valid JSON"));
+        assert!(Pattern::parse("{")
+            .unwrap_err()
+            .to_string()
+            .contains("not valid JSON"));
     }
 
     #[test]
@@ -1169,16 +1223,29 @@ mod tests {
             "$or": [{"errorCode": [{"exists": false}]}, {"sourceIPAddress": [{"cidr": "10.0.0.0/8"}]}]}));
         assert_eq!(
             p.field_paths(),
-            vec!["errorCode", "eventName", "eventSource", "sourceIPAddress", "userIdentity.type"]
+            vec![
+                "errorCode",
+                "eventName",
+                "eventSource",
+                "sourceIPAddress",
+                "userIdentity.type"
+            ]
         );
-        let names: Vec<String> = p.required_strings(&["eventName"]).unwrap().into_iter().collect();
+        let names: Vec<String> = p
+            .required_strings(&["eventName"])
+            .unwrap()
+            .into_iter()
+            .collect();
         assert_eq!(names, vec!["CreateUser", "DeleteUser"]);
         assert_eq!(
             p.required_strings(&["userIdentity", "type"]).unwrap().len(),
             1
         );
         assert_eq!(p.required_strings(&["errorCode"]), None);
-        assert_eq!(p.required_top_level_fields(), vec!["eventName", "eventSource", "userIdentity"]);
+        assert_eq!(
+            p.required_top_level_fields(),
+            vec!["eventName", "eventSource", "userIdentity"]
+        );
 
         // Through $or: a union when every branch names values.
         let p = pat(json!({"$or": [{"eventName": ["A"]}, {"eventName": ["B"], "x": [1]}]}));
@@ -1187,7 +1254,10 @@ mod tests {
         assert_eq!(p.required_strings(&["eventName"]), None);
         // Envelope paths.
         let p = pat(json!({"source": ["aws.s3"], "detail": {"eventName": ["PutBucketPolicy"]}}));
-        assert!(p.required_strings(&["detail", "eventName"]).unwrap().contains("PutBucketPolicy"));
+        assert!(p
+            .required_strings(&["detail", "eventName"])
+            .unwrap()
+            .contains("PutBucketPolicy"));
         assert_eq!(p.required_strings(&["eventName"]), None);
     }
 

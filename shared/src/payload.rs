@@ -1,8 +1,6 @@
 //! The raw Lambda payloads trailwarden receives, parsed into the shared model.
 
-use crate::event::{
-    Record, DETAIL_TYPE_API_CALL, DETAIL_TYPE_SERVICE_EVENT, DETAIL_TYPE_SIGN_IN,
-};
+use crate::event::{Record, DETAIL_TYPE_API_CALL, DETAIL_TYPE_SERVICE_EVENT, DETAIL_TYPE_SIGN_IN};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -62,10 +60,7 @@ pub enum PayloadError {
     #[error("expected a JSON object (an EventBridge event, an S3 notification or a CloudTrail record), found {0}")]
     NotObject(&'static str),
     #[error("unsupported EventBridge detail-type {found:?} from source {source_name:?}: expected one of \"AWS API Call via CloudTrail\", \"AWS Console Sign In via CloudTrail\", \"AWS Service Event via CloudTrail\" or \"Object Created\"")]
-    UnsupportedDetailType {
-        found: String,
-        source_name: String,
-    },
+    UnsupportedDetailType { found: String, source_name: String },
     #[error("field {path} is malformed: {reason}")]
     Malformed { path: String, reason: String },
     #[error("unrecognised payload: expected an EventBridge event (\"detail-type\" and \"detail\"), an S3 event notification (\"Records\" with \"s3\" entries) or a CloudTrail record (\"eventVersion\"/\"eventName\"); found an object with keys [{0}]")]
@@ -222,10 +217,18 @@ fn parse_eventbridge(v: Value) -> Result<Payload, PayloadError> {
         Some(other) => {
             return Err(malformed(
                 "detail",
-                format!("expected a CloudTrail record object, found {}", kind_of(&other)),
+                format!(
+                    "expected a CloudTrail record object, found {}",
+                    kind_of(&other)
+                ),
             ))
         }
-        None => return Err(malformed("detail", "missing (expected a CloudTrail record)")),
+        None => {
+            return Err(malformed(
+                "detail",
+                "missing (expected a CloudTrail record)",
+            ))
+        }
     };
     Ok(Payload::CloudTrail(Envelope {
         id,
@@ -297,8 +300,8 @@ fn parse_classic_s3(records: &Value) -> Result<Payload, PayloadError> {
             .get("object")
             .ok_or_else(|| malformed(&format!("{p}s3.object"), "missing"))?;
         let raw_key = req_str(object, "key", &format!("{p}s3.object."))?;
-        let key = decode_s3_key(&raw_key)
-            .map_err(|e| malformed(&format!("{p}s3.object.key"), e))?;
+        let key =
+            decode_s3_key(&raw_key).map_err(|e| malformed(&format!("{p}s3.object.key"), e))?;
         out.push(S3Object {
             bucket: req_str(bucket, "name", &format!("{p}s3.bucket."))?,
             key,
@@ -366,9 +369,14 @@ mod tests {
         assert!(e.to_string().contains("EC2 Instance State-change"), "{e}");
         let e = Payload::parse(b"{\"hello\": 1}").unwrap_err();
         assert!(e.to_string().contains("[hello]"), "{e}");
-        let e = Payload::parse(b"{\"detail-type\": \"AWS API Call via CloudTrail\", \"detail\": {\"eventName\": 5}}").unwrap_err();
+        let e = Payload::parse(
+            b"{\"detail-type\": \"AWS API Call via CloudTrail\", \"detail\": {\"eventName\": 5}}",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("detail.eventName"), "{e}");
-        let e = Payload::parse(b"{\"detail-type\": \"AWS API Call via CloudTrail\", \"detail\": [] }").unwrap_err();
+        let e =
+            Payload::parse(b"{\"detail-type\": \"AWS API Call via CloudTrail\", \"detail\": [] }")
+                .unwrap_err();
         assert!(e.to_string().contains("found an array"), "{e}");
         let e = Payload::parse(b"{\"detail-type\": ").unwrap_err();
         assert!(matches!(e, PayloadError::NotJson(_)));

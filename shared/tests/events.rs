@@ -133,7 +133,8 @@ fn tricky_shapes_from_real_records() {
     )
     .unwrap();
     assert_eq!(
-        r.response_element("user.createDate").and_then(|v| v.as_str()),
+        r.response_element("user.createDate")
+            .and_then(|v| v.as_str()),
         Some("Aug 1, 2024 1:33:28 PM")
     );
 }

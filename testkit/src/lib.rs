@@ -8,6 +8,8 @@
 //! serialises them within a process and resets the server's state.
 #![forbid(unsafe_code)]
 
+pub mod faults;
+
 use anyhow::{bail, Context, Result};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sns::config::Credentials;
@@ -44,7 +46,9 @@ fn moto_binary() -> String {
 fn reachable(endpoint: &str) -> bool {
     let addr = endpoint.trim_start_matches("http://");
     std::net::TcpStream::connect_timeout(
-        &addr.parse().unwrap_or_else(|_| "127.0.0.1:1".parse().unwrap()),
+        &addr
+            .parse()
+            .unwrap_or_else(|_| "127.0.0.1:1".parse().unwrap()),
         Duration::from_millis(200),
     )
     .is_ok()
@@ -148,10 +152,7 @@ async fn reset_with_tcp(endpoint: &str) -> Result<()> {
     s.read_to_end(&mut buf).await?;
     let head = String::from_utf8_lossy(&buf);
     if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        bail!(
-            "moto reset answered: {}",
-            head.lines().next().unwrap_or("")
-        );
+        bail!("moto reset answered: {}", head.lines().next().unwrap_or(""));
     }
     Ok(())
 }
@@ -259,8 +260,8 @@ pub fn parse_notification(body: &str) -> Result<ReceivedAlert> {
     let env: Value = serde_json::from_str(body).context("SNS envelope is not JSON")?;
     let subject = env["Subject"].as_str().unwrap_or_default().to_string();
     let msg = env["Message"].as_str().context("no Message")?;
-    let body: Value = serde_json::from_str(msg)
-        .with_context(|| format!("alert body is not JSON: {msg:.200}"))?;
+    let body: Value =
+        serde_json::from_str(msg).with_context(|| format!("alert body is not JSON: {msg:.200}"))?;
     let mut attributes = HashMap::new();
     if let Some(m) = env["MessageAttributes"].as_object() {
         for (k, v) in m {

@@ -21,9 +21,14 @@ async fn published_alert_arrives_with_subject_body_and_attributes() -> anyhow::R
     alert.account = Some("123456789012".into());
     alert.account_alias = Some("prod".into());
     alert.region = Some("us-east-1".into());
-    alert.actions.push(Action::new("Notify", "security team", Status::Done));
+    alert
+        .actions
+        .push(Action::new("Notify", "security team", Status::Done));
     let sent = publisher.publish(&alert).await?;
-    assert!(matches!(sent, Published::Sent(ref id) if !id.is_empty()), "{sent:?}");
+    assert!(
+        matches!(sent, Published::Sent(ref id) if !id.is_empty()),
+        "{sent:?}"
+    );
 
     // Below the minimum severity: logged, not published.
     let quiet = Alert::new(Severity::Info, "noise", "Nothing to see");
@@ -39,14 +44,26 @@ async fn published_alert_arrives_with_subject_body_and_attributes() -> anyhow::R
     assert_eq!(a.body["severity"], "critical");
     assert_eq!(a.body["detection"], "root-console-sign-in");
     assert_eq!(a.body["actions"][0]["status"], "done");
-    assert_eq!(a.attributes.get("severity").map(String::as_str), Some("critical"));
-    assert_eq!(a.attributes.get("account").map(String::as_str), Some("123456789012"));
-    assert_eq!(a.attributes.get("region").map(String::as_str), Some("us-east-1"));
+    assert_eq!(
+        a.attributes.get("severity").map(String::as_str),
+        Some("critical")
+    );
+    assert_eq!(
+        a.attributes.get("account").map(String::as_str),
+        Some("123456789012")
+    );
+    assert_eq!(
+        a.attributes.get("region").map(String::as_str),
+        Some("us-east-1")
+    );
     assert_eq!(
         a.attributes.get("detection").map(String::as_str),
         Some("root-console-sign-in")
     );
-    assert!(inbox.drain().await?.is_empty(), "the info alert must not be published");
+    assert!(
+        inbox.drain().await?.is_empty(),
+        "the info alert must not be published"
+    );
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use trailwarden::{Payload, Principal, Record};
 /// Detection id of world-open ingress on a port that is not allowed.
 pub const DETECTION_WORLD_OPEN: &str = "ec2-sg-world-open-ingress";
 /// Detection id of every other security group change (CIS 4.10).
-pub const DETECTION_CHANGE: &str = "cis-4.10-security-group-change";
+pub const DETECTION_CHANGE: &str = "cis-4.10-security-group-changes";
 /// The response step's name in alerts.
 pub const STEP_REVOKE: &str = "revoke ingress rule";
 

@@ -164,7 +164,7 @@ fn private_range_is_a_low_alert_in_words() {
         .alerts
         .remove(0);
     assert_eq!(a.severity, Severity::Low);
-    assert_eq!(a.detection, "cis-4.10-security-group-change");
+    assert_eq!(a.detection, "cis-4.10-security-group-changes");
     assert_eq!(
         a.title,
         "alice opened tcp/5432 to 10.0.0.0/8 on sg-0a1b2c3d4e5f60718"

@@ -4,7 +4,8 @@ use crate::alert::{Alert, EventContext, Severity};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
-/// A value and how often it was seen.
+/// A value and how often it was seen (at least: when more distinct values were seen than are
+/// kept, counts are the guaranteed part).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counted {
     pub value: String,
@@ -16,8 +17,11 @@ pub struct Counted {
 pub struct ThresholdGroup {
     /// The `group_by` values, joined with ` | ` (`-` for a missing value).
     pub key: String,
-    /// Most matches seen within one window.
+    /// Most matches seen within one window (counted up to a cap: see `peak_capped`).
     pub peak: u64,
+    /// The peak reached the number of timestamps kept per window: it was at least `peak`.
+    #[serde(default)]
+    pub peak_capped: bool,
     /// All matches of the group.
     pub matches: u64,
 }
@@ -30,6 +34,9 @@ pub struct ThresholdResult {
     pub group_by: Vec<String>,
     /// Groups that reached `count` within `window_seconds`.
     pub groups_over: u64,
+    /// Matches of groups beyond the number tracked per detection (not evaluated).
+    #[serde(default)]
+    pub groups_untracked: u64,
     /// The top groups (up to 10), most matches per window first.
     pub groups: Vec<ThresholdGroup>,
 }
@@ -49,6 +56,10 @@ pub struct Finding {
     /// Top 10 principals with their counts.
     pub principals: Vec<Counted>,
     pub distinct_principals: u64,
+    /// More principals were seen than are kept: `distinct_principals` is a lower bound (and
+    /// counts may be over-estimated by at most the smallest count kept).
+    #[serde(default)]
+    pub distinct_principals_at_least: bool,
     pub regions: Vec<Counted>,
     pub accounts: Vec<Counted>,
     pub event_names: Vec<Counted>,
@@ -113,7 +124,12 @@ impl Finding {
         if let Some(p) = self.principals.first() {
             let _ = write!(
                 summary,
-                "; {}, most by {} ({}).",
+                "; {}{}, most by {} ({}).",
+                if self.distinct_principals_at_least {
+                    "more than "
+                } else {
+                    ""
+                },
                 plural(self.distinct_principals, "principal", "principals"),
                 p.value,
                 p.count
@@ -124,7 +140,7 @@ impl Finding {
         if let Some(t) = &self.threshold {
             let _ = write!(
                 summary,
-                " Threshold: at least {} within {} s per {}; {} over it.",
+                " Threshold: at least {} within {} s per {}; {} over it{}.",
                 t.count,
                 t.window_seconds,
                 if t.group_by.is_empty() {
@@ -132,7 +148,15 @@ impl Finding {
                 } else {
                     t.group_by.join(" + ")
                 },
-                plural(t.groups_over, "group", "groups")
+                plural(t.groups_over, "group", "groups"),
+                if t.groups_untracked > 0 {
+                    format!(
+                        " ({} matches of further groups were not evaluated: too many groups)",
+                        t.groups_untracked
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         summary.push_str(" Nothing was changed: this is a report of what the log file holds.");
@@ -148,9 +172,13 @@ impl Finding {
             a = a.fact("Last", l.clone());
         }
         if !self.principals.is_empty() {
-            let more = self.distinct_principals.saturating_sub(self.principals.len() as u64);
+            let more = self
+                .distinct_principals
+                .saturating_sub(self.principals.len() as u64);
             let mut v = list(&self.principals);
-            if more > 0 {
+            if self.distinct_principals_at_least {
+                v.push_str(" and more");
+            } else if more > 0 {
                 let _ = write!(v, " and {more} more");
             }
             a = a.fact("Principals", v);
@@ -174,7 +202,16 @@ impl Finding {
             let groups: Vec<String> = t
                 .groups
                 .iter()
-                .map(|g| format!("{} (peak {} in {} s, {} in all)", g.key, g.peak, t.window_seconds, g.matches))
+                .map(|g| {
+                    format!(
+                        "{} (peak {}{} in {} s, {} in all)",
+                        g.key,
+                        g.peak,
+                        if g.peak_capped { "+" } else { "" },
+                        t.window_seconds,
+                        g.matches
+                    )
+                })
                 .collect();
             a = a.fact("Groups over threshold", groups.join(", "));
         }

@@ -238,7 +238,10 @@ impl Detection {
             .filter(|t| !t.trim().is_empty())
             .ok_or_else(|| fail(Some(&id), "missing \"title\"".into()))?;
         if title.len() > 120 {
-            return Err(fail(Some(&id), "\"title\" is longer than 120 characters".into()));
+            return Err(fail(
+                Some(&id),
+                "\"title\" is longer than 120 characters".into(),
+            ));
         }
         let severity = spec.severity.ok_or_else(|| {
             fail(
@@ -254,7 +257,8 @@ impl Detection {
         let references = spec.references.unwrap_or_default();
         if let Some(c) = &references.cis {
             let ok = c.split('.').count() == 2
-                && c.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+                && c.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
             if !ok {
                 return Err(fail(
                     Some(&id),
@@ -270,7 +274,10 @@ impl Detection {
         }
         if let Some(t) = &spec.threshold {
             if t.count == 0 || t.count > 1_000_000 {
-                return Err(fail(Some(&id), "threshold.count must be between 1 and 1000000".into()));
+                return Err(fail(
+                    Some(&id),
+                    "threshold.count must be between 1 and 1000000".into(),
+                ));
             }
             if t.window_seconds == 0 || t.window_seconds > 7 * 86_400 {
                 return Err(fail(
@@ -279,7 +286,10 @@ impl Detection {
                 ));
             }
             if t.group_by.len() > 8 {
-                return Err(fail(Some(&id), "threshold.group_by has more than 8 paths".into()));
+                return Err(fail(
+                    Some(&id),
+                    "threshold.group_by has more than 8 paths".into(),
+                ));
             }
             if let Some(p) = t.group_by.iter().find(|p| !valid_path(p)) {
                 return Err(fail(
@@ -542,8 +552,7 @@ fn parse_list(text: &str, origin: &str) -> Result<Vec<Value>, CatalogError> {
         index: None,
         message: m,
     };
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| whole(format!("not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| whole(format!("not valid JSON: {e}")))?;
     match v {
         Value::Array(a) => Ok(a),
         Value::Object(mut m) => {
@@ -587,12 +596,22 @@ impl Catalog {
     /// The built-in catalog.
     pub fn builtin(opts: BuiltinOptions) -> Catalog {
         let mut list = parse_list(BUILTIN_JSON, "built-in").expect("built-in catalog parses");
-        if opts.exclude_federated_signin {
-            for d in &mut list {
-                if d["id"] == CIS_4_2_ID {
-                    d["pattern"]["userIdentity"] = serde_json::json!({"type": ["IAMUser", "Root"]});
-                }
+        for d in &mut list {
+            if d["id"] != CIS_4_2_ID {
+                continue;
             }
+            let note = if opts.exclude_federated_signin {
+                d["pattern"]["userIdentity"] = serde_json::json!({"type": ["IAMUser", "Root"]});
+                " Only IAM users and root count: IAM Identity Center and SAML/OIDC federated \
+                 sign-ins are left out (EXCLUDE_FEDERATED_SIGNIN) because they always report \
+                 MFAUsed=No, MFA having happened at the identity provider."
+            } else {
+                " IAM Identity Center and federated sign-ins are included \
+                 (EXCLUDE_FEDERATED_SIGNIN=false); they always report MFAUsed=No, MFA having \
+                 happened at the identity provider."
+            };
+            let text = format!("{}{note}", d["description"].as_str().unwrap_or_default());
+            d["description"] = text.into();
         }
         let mut out = Vec::with_capacity(list.len());
         for (i, v) in list.iter().enumerate() {
@@ -679,8 +698,12 @@ impl Catalog {
             Some(_) => None,
         };
         let mut cands = Vec::new();
-        self.index
-            .candidates(str_of("eventName"), str_of("eventSource"), self.len(), &mut cands);
+        self.index.candidates(
+            str_of("eventName"),
+            str_of("eventSource"),
+            self.len(),
+            &mut cands,
+        );
         cands.sort_unstable();
         cands
             .into_iter()
@@ -691,9 +714,8 @@ impl Catalog {
 
     /// How the index splits the catalog: (by eventName, by eventSource only, always evaluated).
     pub fn index_stats(&self) -> (usize, usize, usize) {
-        let distinct = |m: &FxMap<String, Vec<usize>>| {
-            m.values().flatten().collect::<BTreeSet<_>>().len()
-        };
+        let distinct =
+            |m: &FxMap<String, Vec<usize>>| m.values().flatten().collect::<BTreeSet<_>>().len();
         (
             distinct(&self.index.by_name),
             distinct(&self.index.by_source),

@@ -17,12 +17,18 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Instant;
 
-/// Distinct values kept per counter (principals, regions, ...); the rest are counted together.
-const MAX_DISTINCT: usize = 10_000;
-/// Groups tracked per threshold detection.
-const MAX_GROUPS: usize = 10_000;
-/// Timestamps kept per group's window (the peak saturates there).
-const MAX_WINDOW: usize = 4_096;
+// Memory is bounded whatever the file holds: counters keep a fixed number of values (heavy
+// hitters, Space-Saving), threshold detections track a fixed number of groups, and a group's
+// window keeps a fixed number of timestamps.
+
+/// Values kept per counter of a detection (principals, regions, ...).
+const COUNTER_CAPACITY: usize = 256;
+/// Values kept per counter of one threshold group.
+const GROUP_COUNTER_CAPACITY: usize = 8;
+/// Groups tracked per threshold detection; records of further groups are counted apart.
+const MAX_GROUPS: usize = 2_000;
+/// Timestamps kept per group's window beyond the threshold count (the peak saturates there).
+const MIN_WINDOW_CAP: usize = 64;
 const TOP: usize = 10;
 const SAMPLES: usize = 5;
 const PROBLEM_SAMPLES: usize = 10;
@@ -167,21 +173,53 @@ impl<'de> Visitor<'de> for KeyMatch<'_> {
 // Aggregation
 // ---------------------------------------------------------------------------------------------
 
+/// Counts values, keeping at most `cap` of them: when full, a new value replaces the least
+/// counted one and inherits its count as possible error (Space-Saving), so the most frequent
+/// values stay in. Reported counts are the guaranteed part (count - error): exact for values
+/// that never replaced another, and exact everywhere while fewer than `cap` values were seen.
 #[derive(Debug, Clone, Default)]
 struct Counter {
-    map: HashMap<String, u64>,
-    others: u64,
+    /// value -> (count, error)
+    map: HashMap<String, (u64, u64)>,
+    cap: usize,
+    /// Some value was evicted: `distinct` is a lower bound.
+    overflowed: bool,
 }
 
 impl Counter {
-    fn add(&mut self, v: &str, n: u64) {
-        if let Some(c) = self.map.get_mut(v) {
-            *c += n;
-        } else if self.map.len() < MAX_DISTINCT {
-            self.map.insert(v.to_string(), n);
-        } else {
-            self.others += n;
+    fn with_cap(cap: usize) -> Self {
+        Counter {
+            map: HashMap::new(),
+            cap,
+            overflowed: false,
         }
+    }
+
+    fn add_with_error(&mut self, v: &str, n: u64, err: u64) {
+        if let Some(c) = self.map.get_mut(v) {
+            c.0 += n;
+            c.1 += err;
+            return;
+        }
+        if self.map.len() < self.cap {
+            self.map.insert(v.to_string(), (n, err));
+            return;
+        }
+        let Some((min_key, min)) = self
+            .map
+            .iter()
+            .min_by_key(|(_, c)| c.0)
+            .map(|(k, c)| (k.clone(), c.0))
+        else {
+            return;
+        };
+        self.map.remove(&min_key);
+        self.map.insert(v.to_string(), (min + n, min + err));
+        self.overflowed = true;
+    }
+
+    fn add(&mut self, v: &str, n: u64) {
+        self.add_with_error(v, n, 0);
     }
 
     fn add_opt(&mut self, v: Option<&str>) {
@@ -191,26 +229,28 @@ impl Counter {
     }
 
     fn merge(&mut self, other: &Counter) {
-        for (k, v) in &other.map {
-            self.add(k, *v);
+        for (k, (c, e)) in &other.map {
+            self.add_with_error(k, *c, *e);
         }
-        self.others += other.others;
+        self.overflowed |= other.overflowed;
     }
 
     fn top(&self, n: usize) -> Vec<Counted> {
-        let mut v: Vec<(&String, &u64)> = self.map.iter().collect();
-        v.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let mut v: Vec<(&String, u64, u64)> =
+            self.map.iter().map(|(k, (c, e))| (k, c - e, *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then_with(|| a.0.cmp(b.0)));
         v.into_iter()
             .take(n)
-            .map(|(k, c)| Counted {
+            .map(|(k, sure, _)| Counted {
                 value: k.clone(),
-                count: *c,
+                count: sure,
             })
             .collect()
     }
 
-    fn distinct(&self) -> u64 {
-        self.map.len() as u64 + u64::from(self.others > 0)
+    /// Distinct values seen, and whether that is only a lower bound.
+    fn distinct(&self) -> (u64, bool) {
+        (self.map.len() as u64, self.overflowed)
     }
 }
 
@@ -262,7 +302,7 @@ fn earlier(a: &Stamp, b: &Stamp) -> bool {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Agg {
     count: u64,
     first: Option<Stamp>,
@@ -278,6 +318,22 @@ struct Agg {
 }
 
 impl Agg {
+    fn with_cap(cap: usize) -> Self {
+        Agg {
+            count: 0,
+            first: None,
+            last: None,
+            principals: Counter::with_cap(cap),
+            regions: Counter::with_cap(cap),
+            accounts: Counter::with_cap(cap),
+            event_names: Counter::with_cap(cap),
+            error_codes: Counter::with_cap(cap),
+            source_ips: Counter::with_cap(cap),
+            sample_ids: Vec::new(),
+            sample: None,
+        }
+    }
+
     fn add(&mut self, m: &MatchInfo) {
         let r = &m.record;
         self.count += 1;
@@ -332,9 +388,9 @@ impl Agg {
         let o_first = o.first.as_ref();
         let replace = match (&self.sample, &o.sample) {
             (None, Some(_)) => true,
-            (Some(_), Some(_)) => o_first.is_some_and(|f| {
-                self.first.as_ref().is_some_and(|s| s == f)
-            }),
+            (Some(_), Some(_)) => {
+                o_first.is_some_and(|f| self.first.as_ref().is_some_and(|s| s == f))
+            }
             _ => false,
         };
         if replace {
@@ -353,7 +409,8 @@ impl Agg {
             first_time: self.first.as_ref().map(|s| s.1.clone()),
             last_time: self.last.as_ref().map(|s| s.1.clone()),
             principals: self.principals.top(TOP),
-            distinct_principals: self.principals.distinct(),
+            distinct_principals: self.principals.distinct().0,
+            distinct_principals_at_least: self.principals.distinct().1,
             regions: self.regions.top(TOP),
             accounts: self.accounts.top(TOP),
             event_names: self.event_names.top(TOP),
@@ -366,7 +423,7 @@ impl Agg {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Group {
     agg: Agg,
     window: VecDeque<i64>,
@@ -376,12 +433,15 @@ struct Group {
 #[derive(Debug)]
 struct ThresholdState {
     groups: HashMap<String, Group>,
+    /// Matches of groups beyond [`MAX_GROUPS`] (not evaluated).
     untracked: u64,
+    /// Timestamps kept per window.
+    window_cap: usize,
 }
 
 #[derive(Debug)]
 enum DetState {
-    Plain(Agg),
+    Plain(Box<Agg>),
     Threshold(ThresholdState),
 }
 
@@ -411,16 +471,16 @@ impl ThresholdState {
                 self.untracked += 1;
                 return;
             }
-            None => self.groups.entry(key).or_default(),
+            None => self.groups.entry(key).or_insert_with(|| Group {
+                agg: Agg::with_cap(GROUP_COUNTER_CAPACITY),
+                window: VecDeque::new(),
+                peak: 0,
+            }),
         };
         g.agg.add(m);
         let Some(ts) = m.epoch else { return };
         // Records are nearly in time order: insert from the back.
-        let at = g
-            .window
-            .iter()
-            .rposition(|x| *x <= ts)
-            .map_or(0, |p| p + 1);
+        let at = g.window.iter().rposition(|x| *x <= ts).map_or(0, |p| p + 1);
         g.window.insert(at, ts);
         let window = t.window_seconds as i64;
         while let (Some(f), Some(b)) = (g.window.front(), g.window.back()) {
@@ -430,7 +490,7 @@ impl ThresholdState {
                 break;
             }
         }
-        if g.window.len() > MAX_WINDOW {
+        if g.window.len() > self.window_cap {
             g.window.pop_front();
         }
         g.peak = g.peak.max(g.window.len() as u64);
@@ -451,7 +511,7 @@ impl ThresholdState {
                 .then(b.1.agg.count.cmp(&a.1.agg.count))
                 .then(a.0.cmp(b.0))
         });
-        let mut agg = Agg::default();
+        let mut agg = Agg::with_cap(COUNTER_CAPACITY);
         for (_, g) in &over {
             agg.merge(&g.agg);
         }
@@ -460,12 +520,14 @@ impl ThresholdState {
             window_seconds: t.window_seconds,
             group_by: t.group_by.clone(),
             groups_over: over.len() as u64,
+            groups_untracked: self.untracked,
             groups: over
                 .iter()
                 .take(TOP)
                 .map(|(k, g)| ThresholdGroup {
                     key: (*k).clone(),
                     peak: g.peak,
+                    peak_capped: g.peak >= self.window_cap as u64,
                     matches: g.agg.count,
                 })
                 .collect(),
@@ -554,11 +616,12 @@ impl<'c> Scanner<'c> {
         let states = catalog
             .detections()
             .iter()
-            .map(|d| match d.threshold {
-                None => DetState::Plain(Agg::default()),
-                Some(_) => DetState::Threshold(ThresholdState {
+            .map(|d| match &d.threshold {
+                None => DetState::Plain(Box::new(Agg::with_cap(COUNTER_CAPACITY))),
+                Some(t) => DetState::Threshold(ThresholdState {
                     groups: HashMap::new(),
                     untracked: 0,
+                    window_cap: (t.count as usize).max(MIN_WINDOW_CAP),
                 }),
             })
             .collect();
@@ -652,7 +715,10 @@ impl<'c> Scanner<'c> {
             match &mut self.states[i] {
                 DetState::Plain(agg) => agg.add(m),
                 DetState::Threshold(st) => {
-                    let t = d.threshold.as_ref().expect("threshold state has a threshold");
+                    let t = d
+                        .threshold
+                        .as_ref()
+                        .expect("threshold state has a threshold");
                     st.add(t, group_key(raw, t), m);
                 }
             }
@@ -763,9 +829,7 @@ impl<'c> Scanner<'c> {
             .filter_map(|(d, st)| match st {
                 DetState::Plain(a) if a.count > 0 => Some(a.finding(d, None)),
                 DetState::Plain(_) => None,
-                DetState::Threshold(t) => {
-                    t.finding(d, d.threshold.as_ref().expect("threshold"))
-                }
+                DetState::Threshold(t) => t.finding(d, d.threshold.as_ref().expect("threshold")),
             })
             .collect();
         out.sort_by(|a, b| {

@@ -28,7 +28,11 @@ fn builtin_detections_match_their_positive_and_negative_records() {
             );
             for (i, ex) in d.examples.matching.iter().enumerate() {
                 let got = ids(cat.matching(ex));
-                assert!(got.contains(&d.id), "{} match[{i}] not matched; got {got:?}", d.id);
+                assert!(
+                    got.contains(&d.id),
+                    "{} match[{i}] not matched; got {got:?}",
+                    d.id
+                );
             }
             for (i, ex) in d.examples.no_match.iter().enumerate() {
                 let got = ids(cat.matching(ex));
@@ -63,12 +67,21 @@ fn builtin_catalog_covers_the_issue() {
     }
     for d in cat.detections() {
         assert!(!d.description.is_empty(), "{}", d.id);
-        assert!(d.reference_lines().iter().any(|l| l.contains("attack.mitre.org")), "{}", d.id);
+        assert!(
+            d.reference_lines()
+                .iter()
+                .any(|l| l.contains("attack.mitre.org")),
+            "{}",
+            d.id
+        );
     }
     // The index leaves few detections to evaluate on every record.
     let (by_name, by_source, always) = cat.index_stats();
     assert_eq!(by_name + by_source + always, cat.len());
-    assert!(always <= 3, "{always} detections are evaluated on every record");
+    assert!(
+        always <= 3,
+        "{always} detections are evaluated on every record"
+    );
 }
 
 #[test]
@@ -98,6 +111,17 @@ fn cis_4_2_leaves_out_identity_center_and_saml_signins_by_default() {
     }
     assert!(ids(default.matching(&iam)).contains(&CIS_4_2_ID.to_string()));
     assert!(ids(all.matching(&iam)).contains(&CIS_4_2_ID.to_string()));
+    // The description says which reading is in force.
+    assert!(default
+        .get(CIS_4_2_ID)
+        .unwrap()
+        .description
+        .contains("are left out"));
+    assert!(all
+        .get(CIS_4_2_ID)
+        .unwrap()
+        .description
+        .contains("are included"));
 }
 
 #[test]
@@ -115,14 +139,17 @@ fn user_detections_add_override_and_disable_by_id() {
     .to_string();
     let base = builtin();
     let n = base.len();
-    let cat = base.with_overrides(&user, "s3://cfg/detections.json").unwrap();
+    let cat = base
+        .with_overrides(&user, "s3://cfg/detections.json")
+        .unwrap();
     assert_eq!(cat.len(), n); // one added, one removed, one replaced
     let added = cat.get("s3-public-access-block-removed").unwrap();
     assert_eq!(added.origin, "s3://cfg/detections.json");
     let replaced = cat.get("iam-user-created").unwrap();
     assert_eq!(replaced.severity, crate::Severity::Critical);
     assert!(cat.get("cis-4.10-security-group-changes").is_none());
-    let ev = json!({"eventSource": "ec2.amazonaws.com", "eventName": "AuthorizeSecurityGroupIngress"});
+    let ev =
+        json!({"eventSource": "ec2.amazonaws.com", "eventName": "AuthorizeSecurityGroupIngress"});
     assert!(cat.matching(&ev).is_empty());
     let ev = json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "errorCode": "AccessDenied"});
     assert!(ids(cat.matching(&ev)).contains(&"iam-user-created".to_string()));
@@ -249,23 +276,41 @@ fn one_finding_per_detection_with_counts_principals_times_and_samples() {
     assert_eq!(f.count, 9);
     assert_eq!(f.first_time.as_deref(), Some("2024-08-01T13:01:00Z"));
     assert_eq!(f.last_time.as_deref(), Some("2024-08-01T13:17:00Z"));
-    assert_eq!(f.principals[0].value, "arn:aws:iam::123456789012:user/alice");
+    assert_eq!(
+        f.principals[0].value,
+        "arn:aws:iam::123456789012:user/alice"
+    );
     assert_eq!(f.principals[0].count, 5);
     assert_eq!(f.principals[1].count, 3);
     assert_eq!(f.distinct_principals, 3);
     assert_eq!(f.sample_event_ids.len(), 5);
-    assert_eq!(f.sample_event_ids[0], "00000000-0000-4000-8000-000000000000");
+    assert_eq!(
+        f.sample_event_ids[0],
+        "00000000-0000-4000-8000-000000000000"
+    );
     assert_eq!(f.regions.len(), 2);
     assert_eq!(f.event_names[0].value, "AuthorizeSecurityGroupIngress");
-    assert_eq!(f.sample.as_ref().unwrap().actor.as_deref(), Some("arn:aws:iam::123456789012:user/alice"));
+    assert_eq!(
+        f.sample.as_ref().unwrap().actor.as_deref(),
+        Some("arn:aws:iam::123456789012:user/alice")
+    );
 
     let a = f.to_alert("s3://trail/AWSLogs/x.json.gz");
     assert_eq!(a.detection, "cis-4.10-security-group-changes");
     assert!(a.title.contains("9 events"), "{}", a.title);
     let text = a.text();
-    assert!(text.contains("arn:aws:iam::123456789012:user/alice (5)"), "{text}");
-    assert!(text.contains("Log file: s3://trail/AWSLogs/x.json.gz"), "{text}");
-    assert!(text.contains("CIS AWS Foundations Benchmark v1.4.0, control 4.10"), "{text}");
+    assert!(
+        text.contains("arn:aws:iam::123456789012:user/alice (5)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Log file: s3://trail/AWSLogs/x.json.gz"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CIS AWS Foundations Benchmark v1.4.0, control 4.10"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -286,7 +331,23 @@ fn thresholds_fire_only_for_bursts_within_the_window_per_group() {
     assert_eq!(t.groups[0].key, "alice");
     assert_eq!(t.groups[0].peak, 5);
     // CIS 4.6 still reports every failure, without a threshold.
-    assert_eq!(finding(&r, "cis-4.6-console-auth-failures").unwrap().count, 9);
+    assert_eq!(
+        finding(&r, "cis-4.6-console-auth-failures").unwrap().count,
+        9
+    );
+
+    // A flood: the window keeps a bounded number of timestamps and says the peak is capped.
+    let flood: Vec<_> = (0..200)
+        .map(|i| failed_login("dave", &at(40 + i / 60, i % 60), &format!("d{i}")))
+        .collect();
+    let r = scan(&cat, log(&flood));
+    let g = &finding(&r, id).unwrap().threshold.as_ref().unwrap().groups[0];
+    assert_eq!((g.peak, g.peak_capped, g.matches), (64, true, 200));
+    let text = finding(&r, id).unwrap().to_alert("f").text();
+    assert!(
+        text.contains("dave (peak 64+ in 300 s, 200 in all)"),
+        "{text}"
+    );
 
     // Five failures spread over 20 minutes: no burst.
     let spread: Vec<_> = (0..5)
@@ -294,7 +355,10 @@ fn thresholds_fire_only_for_bursts_within_the_window_per_group() {
         .collect();
     let r = scan(&cat, log(&spread));
     assert!(finding(&r, id).is_none());
-    assert_eq!(finding(&r, "cis-4.6-console-auth-failures").unwrap().count, 5);
+    assert_eq!(
+        finding(&r, "cis-4.6-console-auth-failures").unwrap().count,
+        5
+    );
 }
 
 #[test]
@@ -312,8 +376,14 @@ fn access_denied_burst_groups_by_principal() {
     let f = finding(&r, "access-denied-burst").unwrap();
     assert_eq!(f.count, 25);
     assert_eq!(f.principals.len(), 1);
-    assert_eq!(f.principals[0].value, "arn:aws:iam::123456789012:user/mallory");
-    assert_eq!(finding(&r, "cis-4.1-unauthorized-api-calls").unwrap().count, 44);
+    assert_eq!(
+        f.principals[0].value,
+        "arn:aws:iam::123456789012:user/mallory"
+    );
+    assert_eq!(
+        finding(&r, "cis-4.1-unauthorized-api-calls").unwrap().count,
+        44
+    );
 }
 
 #[test]
@@ -321,23 +391,64 @@ fn a_record_that_does_not_parse_is_counted_and_the_rest_still_scanned() {
     let text = br#"{"Records": [
         {"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "userIdentity": {"type": "IAMUser", "userName": "a"}},
         7,
+        {"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin", "errorMessage": "Failed authentication \q"},
         {"eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin", "errorMessage": "Failed authentication", "userIdentity": {"type": tru}},
         {"eventSource": "iam.amazonaws.com", "eventName": ["CreateUser"], "eventID": "weird-name"},
         {"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "eventID": "last"}
     ]}"#;
     let r = scan(&builtin(), text.to_vec());
-    assert_eq!(r.records, 5);
+    assert_eq!(r.records, 6);
     assert_eq!(r.unparsed_records, 2, "{:?}", r.unparsed_samples);
     assert_eq!(r.unparsed_samples[0].record, 1);
     assert!(r.unparsed_samples[0].message.contains("not an object"));
+    // A field a detection must read does not parse: the record is reported, not evaluated.
     assert_eq!(r.unparsed_samples[1].record, 2);
-    assert!(r.unparsed_samples[1].message.contains("field userIdentity"), "{:?}", r.unparsed_samples);
-    // The broken record is reported, not half evaluated.
-    assert!(finding(&r, "cis-4.6-console-auth-failures").is_none());
+    assert!(
+        r.unparsed_samples[1].message.contains("field errorMessage"),
+        "{:?}",
+        r.unparsed_samples
+    );
+    // A broken field no candidate detection needs is never parsed: the record still counts,
+    // with an unknown principal.
+    let f = finding(&r, "cis-4.6-console-auth-failures").unwrap();
+    assert_eq!(f.count, 1);
+    assert_eq!(f.principals[0].value, "unknown principal (no type)");
     // An array-valued eventName is evaluated against every detection.
     let f = finding(&r, "iam-user-created").unwrap();
     assert_eq!(f.count, 3);
     assert_eq!(f.sample_event_ids, vec!["weird-name", "last"]);
+}
+
+#[test]
+fn counters_keep_the_heaviest_values_in_bounded_memory() {
+    // 3000 distinct principals once each, and one principal 50 times: the heavy one is on
+    // top with its exact count, and the distinct count is reported as a lower bound.
+    let mut recs = Vec::new();
+    for i in 0..3000 {
+        recs.push(json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateUser",
+            "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::123456789012:user/u{i}")}}));
+        if i % 60 == 0 {
+            recs.push(json!({"eventSource": "iam.amazonaws.com", "eventName": "CreateUser",
+                "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/heavy"}}));
+        }
+    }
+    let r = scan(&builtin(), log(&recs));
+    let f = finding(&r, "iam-user-created").unwrap();
+    assert_eq!(f.count, 3050);
+    assert_eq!(
+        f.principals[0].value,
+        "arn:aws:iam::123456789012:user/heavy"
+    );
+    assert_eq!(f.principals[0].count, 50);
+    // The others were seen once each; no count is inflated.
+    assert!(
+        f.principals[1..].iter().all(|p| p.count == 1),
+        "{:?}",
+        f.principals
+    );
+    assert!(f.distinct_principals_at_least);
+    let text = f.to_alert("x").text();
+    assert!(text.contains(" and more"), "{text}");
 }
 
 #[test]
@@ -348,15 +459,28 @@ fn broken_json_in_a_field_a_detection_reads_is_reported_per_record() {
     ]}"#;
     let r = scan(&builtin(), text.to_vec());
     assert_eq!(r.unparsed_records, 1);
-    assert!(r.unparsed_samples[0].message.contains("requestParameters"), "{:?}", r.unparsed_samples);
-    assert_eq!(finding(&r, "root-access-key-created").unwrap().sample_event_ids, vec!["ok"]);
+    assert!(
+        r.unparsed_samples[0].message.contains("requestParameters"),
+        "{:?}",
+        r.unparsed_samples
+    );
+    assert_eq!(
+        finding(&r, "root-access-key-created")
+            .unwrap()
+            .sample_event_ids,
+        vec!["ok"]
+    );
 }
 
 #[test]
 fn projection_parses_only_the_paths_read() {
     let mut t = scan::FieldTree::partial();
     t.add(&["userName".to_string()]);
-    t.add(&["ipPermissions".to_string(), "items".to_string(), "cidrIp".to_string()]);
+    t.add(&[
+        "ipPermissions".to_string(),
+        "items".to_string(),
+        "cidrIp".to_string(),
+    ]);
     let raw = br#"{"userName": "bob", "policyDocument": {"huge": [1,2,3]},
         "ipPermissions": {"items": [{"cidrIp": "0.0.0.0/0", "other": 1}, {"x": 2}]}}"#;
     let v = t.project(raw).unwrap();
@@ -381,11 +505,7 @@ fn matches_through_the_scanner_equal_matches_on_whole_values() {
     for rec in &records {
         let expected = ids(cat.matching(rec));
         let r = scan(&cat, log(std::slice::from_ref(rec)));
-        let mut got: Vec<String> = r
-            .findings
-            .iter()
-            .map(|f| f.detection.clone())
-            .collect();
+        let mut got: Vec<String> = r.findings.iter().map(|f| f.detection.clone()).collect();
         // Thresholds need more than one record; compare the per-record part only.
         let mut exp: Vec<String> = expected
             .into_iter()
@@ -395,4 +515,98 @@ fn matches_through_the_scanner_equal_matches_on_whole_values() {
         exp.sort();
         assert_eq!(got, exp, "{rec}");
     }
+}
+
+/// The catalog on the sample events other parts of the project use (`events/`), through
+/// their `detail`; and the pattern engine on whole EventBridge envelopes, as template rules
+/// see them.
+#[test]
+fn the_catalog_and_envelope_patterns_on_the_sample_events() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events/");
+    let load = |name: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(format!("{dir}{name}"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        serde_json::from_str(&text).unwrap()
+    };
+    let cat = builtin();
+    let cases = [
+        (
+            "signin-iam-user-no-mfa.json",
+            "cis-4.2-console-signin-without-mfa",
+            true,
+        ),
+        (
+            "signin-identity-center.json",
+            "cis-4.2-console-signin-without-mfa",
+            false,
+        ),
+        (
+            "signin-saml-federated.json",
+            "cis-4.2-console-signin-without-mfa",
+            false,
+        ),
+        (
+            "signin-root-success-no-mfa.json",
+            "cis-4.3-root-usage",
+            true,
+        ),
+        ("root-invoked-by-service.json", "cis-4.3-root-usage", false),
+        (
+            "service-event-no-identity-type.json",
+            "cis-4.3-root-usage",
+            false,
+        ),
+        (
+            "root-create-access-key.json",
+            "root-access-key-created",
+            true,
+        ),
+        (
+            "iam-create-user-by-assumed-role.json",
+            "iam-user-created",
+            true,
+        ),
+        (
+            "iam-create-user-access-denied.json",
+            "iam-user-created",
+            false,
+        ),
+        (
+            "iam-create-user-access-denied.json",
+            "cis-4.1-unauthorized-api-calls",
+            true,
+        ),
+        (
+            "ec2-authorize-ingress-nested-world-ssh.json",
+            "cis-4.10-security-group-changes",
+            true,
+        ),
+    ];
+    for (file, id, expected) in cases {
+        let ev = load(file);
+        let got = ids(cat.matching(&ev["detail"]));
+        assert_eq!(
+            got.contains(&id.to_string()),
+            expected,
+            "{file} / {id}: {got:?}"
+        );
+    }
+
+    let root_signin = crate::pattern::Pattern::compile(&json!({
+        "source": ["aws.signin"],
+        "detail-type": ["AWS Console Sign In via CloudTrail"],
+        "detail": {"userIdentity": {"type": ["Root"]}, "eventName": ["ConsoleLogin"]}
+    }))
+    .unwrap();
+    assert!(root_signin.matches(&load("signin-root-success-no-mfa.json")));
+    assert!(!root_signin.matches(&load("signin-iam-user-no-mfa.json")));
+    let log_files = crate::pattern::Pattern::compile(&json!({
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"object": {"key": [{"wildcard": "*/CloudTrail/*.json.gz"}]}}
+    }))
+    .unwrap();
+    assert!(log_files.matches(&load("s3-object-created-log-file.json")));
+    assert!(!log_files.matches(&load("s3-object-created-digest-file.json")));
+    assert!(!log_files.matches(&load("s3-object-created-unrelated.json")));
 }

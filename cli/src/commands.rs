@@ -1,0 +1,234 @@
+//! `scan`, `validate` and `detections`.
+
+use crate::{collect_files, Format};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use trailwarden::detect::{BuiltinOptions, Catalog, Finding, Scanner};
+use trailwarden::Severity;
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Log files (.json.gz, .json) or directories, searched recursively.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Show only findings at or above this severity.
+    #[arg(long, default_value = "info", value_parser = parse_severity)]
+    min_severity: Severity,
+    /// Exit with code 3 when any finding is at or above this severity (for CI).
+    #[arg(long, value_parser = parse_severity)]
+    fail_on: Option<Severity>,
+    /// A JSON file of your own detections (added to, or overriding by id, the built-ins).
+    #[arg(long)]
+    detections: Option<PathBuf>,
+    /// Count Identity Center and SAML-federated sign-ins in CIS 4.2 (console sign-in
+    /// without MFA). They are left out by default: their MFA happens at the identity provider.
+    #[arg(long)]
+    include_federated_signin: bool,
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// A local copy of a trail bucket (`aws s3 sync s3://BUCKET PATH`): the same key layout.
+    path: PathBuf,
+    /// CloudTrail's public keys in ListPublicKeys' JSON shape
+    /// (`aws cloudtrail list-public-keys --start-time ... > keys.json`).
+    #[arg(long)]
+    public_keys: PathBuf,
+    /// The bucket PATH is a copy of; digests stating another bucket are reported as moved.
+    #[arg(long)]
+    bucket: Option<String>,
+}
+
+#[derive(Args)]
+pub struct DetectionsArgs {
+    /// A JSON file of your own detections to list with the built-ins.
+    #[arg(long)]
+    detections: Option<PathBuf>,
+    /// Print a Markdown table (as in the README).
+    #[arg(long)]
+    markdown: bool,
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse()
+}
+
+fn catalog(file: Option<&PathBuf>, include_federated: bool) -> Result<Catalog> {
+    let c = Catalog::builtin(BuiltinOptions {
+        exclude_federated_signin: !include_federated,
+    });
+    match file {
+        Some(p) => c
+            .with_file(p)
+            .with_context(|| format!("loading detections from {}", p.display())),
+        None => Ok(c),
+    }
+}
+
+pub fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
+    let catalog = catalog(args.detections.as_ref(), args.include_federated_signin)?;
+    let files = collect_files(&args.paths, &[".json.gz", ".json"])?;
+    if files.is_empty() {
+        anyhow::bail!("no .json.gz or .json files under the given paths");
+    }
+    let progress = format == Format::Text && std::io::stderr().is_terminal() && files.len() > 1;
+    let mut scanner = Scanner::new(&catalog);
+    let mut unreadable = 0usize;
+    for (i, f) in files.iter().enumerate() {
+        if progress {
+            eprint!(
+                "\r[{:>3}%] {}/{} {:<60.60}",
+                (i + 1) * 100 / files.len(),
+                i + 1,
+                files.len(),
+                f.display().to_string()
+            );
+        }
+        if let Err(e) = scanner.scan_path(f) {
+            unreadable += 1;
+            if format == Format::Text {
+                if progress {
+                    eprintln!();
+                }
+                eprintln!("warning: {e}");
+            }
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    let mut report = scanner.finish();
+    report.findings.retain(|f| f.severity >= args.min_severity);
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => print_scan(&report.findings, &report),
+    }
+    let tripped = args
+        .fail_on
+        .is_some_and(|t| report.findings.iter().any(|f| f.severity >= t));
+    Ok(if tripped {
+        ExitCode::from(3)
+    } else if unreadable > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_scan(findings: &[Finding], report: &trailwarden::detect::ScanReport) {
+    println!(
+        "Scanned {} file(s), {} records ({:.1} MB) with {} detections in {} ms; {} record(s) could not be evaluated.",
+        report.files.len(),
+        report.records,
+        report.bytes as f64 / 1e6,
+        report.detections,
+        report.duration_ms,
+        report.unparsed_records
+    );
+    for p in &report.unparsed_samples {
+        println!("  unparsed: {} record {}: {}", p.file, p.record, p.message);
+    }
+    if findings.is_empty() {
+        println!("No findings.");
+        return;
+    }
+    println!();
+    println!(
+        "{:<9} {:>6}  {:<44} {:<22} TOP PRINCIPAL",
+        "SEVERITY", "COUNT", "DETECTION", "FIRST SEEN"
+    );
+    for f in findings {
+        let top = f
+            .principals
+            .first()
+            .map(|c| format!("{} ({})", c.value, c.count))
+            .unwrap_or_default();
+        println!(
+            "{:<9} {:>6}  {:<44} {:<22} {}",
+            f.severity.as_str().to_ascii_uppercase(),
+            f.count,
+            f.detection,
+            f.first_time.as_deref().unwrap_or("-"),
+            top
+        );
+    }
+}
+
+pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
+    let keys_bytes = std::fs::read(&args.public_keys)
+        .with_context(|| format!("reading {}", args.public_keys.display()))?;
+    let keys = log_integrity::keys::KeySet::from_json(&keys_bytes)
+        .with_context(|| format!("public keys in {}", args.public_keys.display()))?;
+    if !args.path.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory: give the local copy of the trail bucket",
+            args.path.display()
+        );
+    }
+    let options = log_integrity::LocalOptions {
+        bucket: args.bucket.clone(),
+        ..Default::default()
+    };
+    let report = log_integrity::validate_local(&args.path, &keys, &options).await?;
+    match format {
+        Format::Json => {
+            let v = serde_json::json!({"summary": report.summary(), "valid": report.is_valid(), "report": report});
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Format::Text => print!("{report}"),
+    }
+    Ok(if report.is_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {
+    let catalog = catalog(args.detections.as_ref(), false)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(catalog.detections())?),
+        Format::Text if args.markdown => {
+            println!("| id | title | severity | CIS v1.4 | MITRE ATT&CK | threshold |");
+            println!("|---|---|---|---|---|---|");
+            for d in catalog.detections() {
+                let t = d
+                    .threshold
+                    .as_ref()
+                    .map(|t| {
+                        format!(
+                            "{} in {} s per {}",
+                            t.count,
+                            t.window_seconds,
+                            t.group_by.join(", ")
+                        )
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "| `{}` | {} | {} | {} | {} | {} |",
+                    d.id,
+                    d.title,
+                    d.severity,
+                    d.references.cis.as_deref().unwrap_or(""),
+                    d.references.mitre_attack.join(", "),
+                    t
+                );
+            }
+        }
+        Format::Text => {
+            for d in catalog.detections() {
+                println!(
+                    "{:<9} {:<44} {}",
+                    d.severity.as_str().to_ascii_uppercase(),
+                    d.id,
+                    d.title
+                );
+            }
+            println!("{} detections", catalog.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,384 @@
+//! `trailwarden`: the functions' own logic on a laptop.
+#![forbid(unsafe_code)]
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use trailwarden::config::ProcessEnv;
+use trailwarden::{Outcome, Payload};
+use trailwarden_cli::functions::Function;
+use trailwarden_cli::template::Template;
+
+mod commands;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success; 1 an input could not be handled or a response step failed;
+2 bad usage or configuration; 3 a --fail-on threshold was met (scan) or a file failed
+validation (validate).
+
+Function settings are read from the same environment variables Lambda gets (see README,
+Configuration), e.g. APPROVED_CREATOR_ARNS=arn:aws:iam::*:role/terraform trailwarden replay events/";
+
+#[derive(Parser)]
+#[command(name = "trailwarden", version, about = "Automated incident response on CloudTrail: the Lambda functions' logic, on your laptop.", after_help = AFTER_HELP)]
+struct Cli {
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Route sample events through template.yaml's EventBridge rules to the function(s) that
+    /// would receive them, and show what each would do and the alert it would send.
+    ///
+    /// Dry-run unless --live. Example: trailwarden replay events/
+    Replay {
+        /// Event files or directories (searched recursively for *.json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Execute for real against the AWS endpoint of the standard configuration
+        /// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL for a local emulator).
+        #[arg(long)]
+        live: bool,
+        /// The SAM template whose rules route the events (default: ./template.yaml or the
+        /// nearest one above the current directory).
+        #[arg(long)]
+        template: Option<PathBuf>,
+    },
+    /// Run one function on one event, without routing.
+    ///
+    /// Example: trailwarden invoke unapproved-user events/iam-create-user-by-iam-user.json
+    Invoke {
+        /// unapproved-user, root-activity, security-group, log-delivery or log-integrity.
+        function: String,
+        /// The event file (as EventBridge or S3 delivers it).
+        event: PathBuf,
+        #[arg(long)]
+        live: bool,
+    },
+    /// Run the detection catalog over local CloudTrail log files (.json.gz or .json).
+    ///
+    /// Example: trailwarden scan ~/trail-archive/AWSLogs --min-severity medium --fail-on high
+    Scan(commands::ScanArgs),
+    /// Validate a local copy of a trail bucket offline: digest signatures, log file hashes
+    /// and the digest chain, like `aws cloudtrail validate-logs`.
+    ///
+    /// Example: trailwarden validate ./bucket-copy --public-keys keys.json
+    Validate(commands::ValidateArgs),
+    /// List the built-in detections (and your own with --detections).
+    Detections(commands::DetectionsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Replay {
+                paths,
+                live,
+                template,
+            } => replay(&paths, live, template, cli.format).await,
+            Command::Invoke {
+                function,
+                event,
+                live,
+            } => invoke(&function, &event, live, cli.format).await,
+            Command::Scan(args) => commands::scan(args, cli.format),
+            Command::Validate(args) => commands::validate(args, cli.format).await,
+            Command::Detections(args) => commands::detections(args, cli.format),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn find_template(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let mut dir = std::env::current_dir()?;
+    loop {
+        let p = dir.join("template.yaml");
+        if p.is_file() {
+            return Ok(p);
+        }
+        if !dir.pop() {
+            bail!("no template.yaml in this directory or above it; run from the trailwarden checkout or pass --template PATH");
+        }
+    }
+}
+
+/// Every *.json file under the given paths, sorted.
+pub fn collect_files(paths: &[PathBuf], suffixes: &[&str]) -> Result<Vec<PathBuf>> {
+    fn walk(p: &Path, suffixes: &[&str], out: &mut Vec<PathBuf>) -> Result<()> {
+        if p.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(p)
+                .with_context(|| format!("reading directory {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, suffixes, out)?;
+            }
+        } else if suffixes.iter().any(|s| p.to_string_lossy().ends_with(s)) {
+            out.push(p.to_path_buf());
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            bail!("{} does not exist", p.display());
+        }
+        if p.is_file() {
+            out.push(p.clone());
+        } else {
+            walk(p, suffixes, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The EventBridge-shaped events a payload stands for: itself, or for a classic S3
+/// notification one `Object Created` event per object (as if S3 sent them to EventBridge).
+fn routable_events(raw: &Value, payload: &Payload) -> Vec<Value> {
+    match payload {
+        Payload::S3Objects(objs) if raw.get("detail-type").is_none() => objs
+            .iter()
+            .map(|o| {
+                json!({"source": "aws.s3", "detail-type": "Object Created",
+                       "detail": {"bucket": {"name": o.bucket}, "object": {"key": o.key}}})
+            })
+            .collect(),
+        _ => vec![raw.clone()],
+    }
+}
+
+async fn replay(
+    paths: &[PathBuf],
+    live: bool,
+    template: Option<PathBuf>,
+    format: Format,
+) -> Result<ExitCode> {
+    let template_path = find_template(template)?;
+    let template = Template::load(&template_path)?;
+    let files = collect_files(paths, &[".json"])?;
+    if files.is_empty() {
+        bail!("no .json event files under the given paths");
+    }
+    let sdk = if live {
+        Some(trailwarden::aws::sdk_config().await)
+    } else {
+        None
+    };
+    let mut failed = false;
+    let mut results = Vec::new();
+    for file in &files {
+        let named = paths.iter().any(|p| p == file);
+        let entry = match load_event(file) {
+            Ok((raw, payload)) => {
+                let mut targets: Vec<Function> = Vec::new();
+                for ev in routable_events(&raw, &payload) {
+                    for spec in template.route(&ev) {
+                        let f = Function::by_name(&spec.binary)?;
+                        if !targets.contains(&f) {
+                            targets.push(f);
+                        }
+                    }
+                }
+                let mut outcomes = Vec::new();
+                for f in &targets {
+                    match execute(*f, sdk.as_ref(), &payload).await {
+                        Ok(o) => {
+                            failed |= o.has_failures();
+                            outcomes.push(o)
+                        }
+                        Err(e) => {
+                            failed = true;
+                            outcomes.push(error_outcome(*f, &payload, &e));
+                        }
+                    }
+                }
+                json!({"file": file, "routed_to": targets.iter().map(|f| f.name()).collect::<Vec<_>>(), "outcomes": outcomes})
+            }
+            // Found while walking a directory (key documents, metadata sidecars): not an
+            // event, say so and go on. A file named on the command line must be an event.
+            Err(e) if !named => json!({"file": file, "skipped": format!("{e:#}")}),
+            Err(e) => {
+                failed = true;
+                json!({"file": file, "error": format!("{e:#}")})
+            }
+        };
+        if format == Format::Text {
+            print_replay_entry(&entry);
+        }
+        results.push(entry);
+    }
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn error_outcome(f: Function, payload: &Payload, e: &anyhow::Error) -> Outcome {
+    let mut o = Outcome::new(f.name(), payload.describe());
+    o.stats.insert("error".into(), json!(format!("{e:#}")));
+    o
+}
+
+fn load_event(file: &Path) -> Result<(Value, Payload)> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let raw: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not valid JSON", file.display()))?;
+    let payload = Payload::from_value(raw.clone())
+        .with_context(|| format!("{} is not an event trailwarden handles", file.display()))?;
+    Ok((raw, payload))
+}
+
+async fn execute(
+    f: Function,
+    sdk: Option<&aws_config::SdkConfig>,
+    payload: &Payload,
+) -> Result<Outcome> {
+    match sdk {
+        None => {
+            let mut o = f.plan(&ProcessEnv, payload)?;
+            o.dry_run = true;
+            Ok(o)
+        }
+        Some(sdk) => match f.run(sdk, &ProcessEnv, payload).await? {
+            Ok(o) => Ok(o),
+            // A partial failure still has an outcome worth showing; it carries the failed steps.
+            Err(e) => Ok(*e.outcome),
+        },
+    }
+}
+
+async fn invoke(function: &str, event: &Path, live: bool, format: Format) -> Result<ExitCode> {
+    let f = Function::by_name(function)?;
+    let (_, payload) = load_event(event)?;
+    let sdk = if live {
+        Some(trailwarden::aws::sdk_config().await)
+    } else {
+        None
+    };
+    let outcome = execute(f, sdk.as_ref(), &payload).await?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        Format::Text => print_outcome(&outcome),
+    }
+    Ok(if outcome.has_failures() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_replay_entry(entry: &Value) {
+    if entry.get("skipped").is_some() {
+        return;
+    }
+    println!("== {}", entry["file"].as_str().unwrap_or_default());
+    if let Some(e) = entry["error"].as_str() {
+        println!("   error: {e}\n");
+        return;
+    }
+    let routed: Vec<&str> = entry["routed_to"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if routed.is_empty() {
+        println!("   no rule in the template matches this event: no function would receive it\n");
+        return;
+    }
+    println!("   routed to: {}", routed.join(", "));
+    for o in entry["outcomes"].as_array().into_iter().flatten() {
+        if let Ok(o) = serde_json::from_value::<OutcomeView>(o.clone()) {
+            o.print();
+        }
+    }
+}
+
+/// A read-back view of an [`Outcome`] for printing.
+#[derive(serde::Deserialize)]
+struct OutcomeView {
+    function: String,
+    input: String,
+    #[serde(default)]
+    ignored: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    alerts: Vec<trailwarden::Alert>,
+    #[serde(default)]
+    stats: serde_json::Map<String, Value>,
+}
+
+impl OutcomeView {
+    fn print(&self) {
+        println!(
+            "-- {} ({}){}",
+            self.function,
+            self.input,
+            if self.dry_run { " [dry-run]" } else { "" }
+        );
+        if let Some(e) = self.stats.get("error").and_then(Value::as_str) {
+            println!("   error: {e}");
+        }
+        if let Some(r) = &self.ignored {
+            println!("   ignored: {r}");
+        }
+        for a in &self.alerts {
+            println!("   alert: {}", a.subject());
+            for line in a.text().lines() {
+                println!("   | {line}");
+            }
+        }
+        let stats: Vec<String> = self
+            .stats
+            .iter()
+            .filter(|(k, _)| k.as_str() != "error")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !stats.is_empty() {
+            println!("   stats: {}", stats.join(" "));
+        }
+        println!();
+    }
+}
+
+fn print_outcome(o: &Outcome) {
+    if let Ok(v) = serde_json::to_value(o).and_then(serde_json::from_value::<OutcomeView>) {
+        v.print();
+    }
+}

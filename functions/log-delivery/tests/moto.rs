@@ -1,0 +1,363 @@
+//! log-delivery against moto: a CloudTrail log file in an S3 bucket, an Object Created event,
+//! and the alerts read back from an SQS queue subscribed to the alert topic.
+
+use aws_sdk_s3::primitives::ByteStream;
+use lambda_runtime::LambdaEvent;
+use log_delivery::{handler, Config, State, UNREADABLE_DETECTION};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use trailwarden_testkit::{AlertInbox, Moto, ReceivedAlert};
+
+const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/");
+const LOG_FILE: &str =
+    "logs/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(format!("{EVENTS}{name}")).unwrap()).unwrap()
+}
+
+fn log_file() -> Vec<u8> {
+    std::fs::read(format!("{EVENTS}{LOG_FILE}")).unwrap()
+}
+
+/// Bucket and (decoded) key an EventBridge Object Created fixture names.
+fn target(event: &Value) -> (String, String) {
+    (
+        event["detail"]["bucket"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        event["detail"]["object"]["key"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    let _ = s3.create_bucket().bucket(bucket).send().await;
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap();
+}
+
+fn state(moto: &Moto, vars: &[(&str, &str)]) -> State {
+    let env: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    State::new(&moto.sdk_config(), Config::from_env(&env).unwrap())
+}
+
+async fn invoke(state: &State, event: Value) -> Result<Value, lambda_runtime::Error> {
+    handler(state, LambdaEvent::new(event, Default::default())).await
+}
+
+fn by_detection(alerts: &[ReceivedAlert]) -> BTreeMap<String, &ReceivedAlert> {
+    alerts
+        .iter()
+        .map(|a| (a.body["detection"].as_str().unwrap().to_string(), a))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_delivered_log_file_becomes_one_alert_per_detection() {
+    let moto = Moto::start().await.unwrap();
+    let cfg = moto.sdk_config();
+    let inbox = AlertInbox::create(&cfg, "log-delivery-alerts")
+        .await
+        .unwrap();
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    let event = fixture("s3-object-created-log-file.json");
+    let (bucket, key) = target(&event);
+    put(&s3, &bucket, &key, log_file()).await;
+
+    let st = state(
+        &moto,
+        &[
+            ("ALERT_TOPIC_ARN", &inbox.topic_arn),
+            ("ACCOUNT_ALIAS", "prod-payments"),
+        ],
+    );
+    let out = invoke(&st, event).await.unwrap();
+    assert_eq!(out["stats"]["objects"][0]["records"], 22, "{out}");
+    assert_eq!(out["stats"]["objects"][0]["action"], "scanned");
+
+    let alerts = inbox.receive(9, Duration::from_secs(20)).await.unwrap();
+    let got = by_detection(&alerts);
+    assert_eq!(alerts.len(), 9, "{:?}", got.keys().collect::<Vec<_>>());
+    assert_eq!(got.len(), 9, "one alert per detection");
+
+    let root = got["cis-4.3-root-usage"];
+    assert_eq!(
+        root.subject,
+        "[HIGH] Root user activity: 2 events (prod-payments 123456789012)"
+    );
+    assert_eq!(root.attributes["severity"], "high");
+    assert_eq!(root.attributes["detection"], "cis-4.3-root-usage");
+    assert_eq!(
+        root.body["facts"]["Principals"],
+        "root user of 123456789012 (2)"
+    );
+    assert_eq!(
+        root.body["facts"]["Log file"],
+        format!("s3://{bucket}/{key}")
+    );
+    assert_eq!(root.body["event"]["event_name"], "ConsoleLogin");
+
+    let burst = got["console-signin-failure-burst"];
+    assert!(burst.body["facts"]["Groups over threshold"]
+        .as_str()
+        .unwrap()
+        .starts_with("HIDDEN_DUE_TO_SECURITY_REASONS (peak 5"));
+    let user = got["iam-user-created"];
+    assert_eq!(user.body["event"]["event_name"], "CreateUser");
+    assert!(user.body["facts"]["Principals"]
+        .as_str()
+        .unwrap()
+        .contains("assumed-role/terraform/tf-plan-apply"));
+    assert_eq!(
+        got["cloudtrail-tampering"].attributes["severity"],
+        "critical"
+    );
+    assert!(!got.contains_key("access-denied-burst"));
+}
+
+#[tokio::test]
+async fn a_classic_notification_with_an_encoded_key_is_scanned_too() {
+    let moto = Moto::start().await.unwrap();
+    let cfg = moto.sdk_config();
+    let inbox = AlertInbox::create(&cfg, "log-delivery-classic")
+        .await
+        .unwrap();
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    let event = fixture("s3-notification-log-file.json");
+    let bucket = event["Records"][0]["s3"]["bucket"]["name"]
+        .as_str()
+        .unwrap();
+    let key = "cloudtrail logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
+    put(&s3, bucket, key, log_file()).await;
+
+    let st = state(
+        &moto,
+        &[
+            ("ALERT_TOPIC_ARN", &inbox.topic_arn),
+            ("MIN_SEVERITY", "critical"),
+        ],
+    );
+    let out = invoke(&st, event.clone()).await.unwrap();
+    assert_eq!(out["stats"]["objects"][0]["key"], key);
+    // Only the critical finding is published; the others are logged.
+    let alerts = inbox.receive(1, Duration::from_secs(15)).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].body["detection"], "cloudtrail-tampering");
+    assert_eq!(
+        alerts[0].body["facts"]["Log file"],
+        format!("s3://{bucket}/{key}")
+    );
+    assert!(inbox.drain().await.unwrap().is_empty());
+    let delivery = out["stats"]["alert_delivery"].as_array().unwrap();
+    assert_eq!(delivery.len(), 9);
+    assert_eq!(
+        delivery.iter().filter(|d| d["status"] == "sent").count(),
+        1,
+        "{delivery:?}"
+    );
+}
+
+#[tokio::test]
+async fn digest_unrelated_and_vanished_objects_are_skipped_not_errors() {
+    let moto = Moto::start().await.unwrap();
+    let cfg = moto.sdk_config();
+    let inbox = AlertInbox::create(&cfg, "log-delivery-skips")
+        .await
+        .unwrap();
+    let st = state(&moto, &[("ALERT_TOPIC_ARN", &inbox.topic_arn)]);
+    for name in [
+        "s3-object-created-digest-file.json",
+        "s3-object-created-unrelated.json",
+    ] {
+        let out = invoke(&st, fixture(name)).await.unwrap();
+        assert!(out["ignored"].is_string(), "{name}: {out}");
+    }
+    // A log file deleted between the notification and the read.
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    let event = fixture("s3-object-created-log-file.json");
+    let (bucket, _) = target(&event);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let out = invoke(&st, event).await.unwrap();
+    assert_eq!(out["stats"]["objects"][0]["action"], "skip");
+    assert!(out["stats"]["objects"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no longer exists"));
+    assert!(inbox.drain().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_truncated_log_file_is_reported_with_how_far_it_got() {
+    let moto = Moto::start().await.unwrap();
+    let cfg = moto.sdk_config();
+    let inbox = AlertInbox::create(&cfg, "log-delivery-truncated")
+        .await
+        .unwrap();
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    let event = fixture("s3-object-created-log-file.json");
+    let (bucket, key) = target(&event);
+    let whole = log_file();
+    put(&s3, &bucket, &key, whole[..whole.len() / 2].to_vec()).await;
+
+    let st = state(&moto, &[("ALERT_TOPIC_ARN", &inbox.topic_arn)]);
+    let out = invoke(&st, event).await.unwrap();
+    let obj = &out["stats"]["objects"][0];
+    assert_eq!(obj["action"], "scanned (incomplete)");
+    assert!(obj["error"].as_str().unwrap().contains(&key), "{obj}");
+
+    let alerts = inbox.receive(2, Duration::from_secs(15)).await.unwrap();
+    let got = by_detection(&alerts);
+    let bad = got[UNREADABLE_DETECTION];
+    assert_eq!(bad.body["facts"]["Bucket"], bucket);
+    assert_eq!(bad.body["facts"]["Key"], key);
+    let how_far = bad.body["facts"]["Read before the problem"]
+        .as_str()
+        .unwrap();
+    assert!(how_far.contains(" records and "), "{how_far}");
+    // The root sign-ins at the start of the file were still read and reported.
+    assert!(got.contains_key("cis-4.3-root-usage"), "{:?}", got.keys());
+}
+
+#[tokio::test]
+async fn custom_detections_from_s3_add_and_disable_and_a_bad_one_fails_with_its_id() {
+    let moto = Moto::start().await.unwrap();
+    let cfg = moto.sdk_config();
+    let inbox = AlertInbox::create(&cfg, "log-delivery-custom")
+        .await
+        .unwrap();
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    put(
+        &s3,
+        "trailwarden-config",
+        "detections.json",
+        br#"{"detections": [
+            {"id": "media-bucket-read-by-lambda", "title": "Media bucket read by a Lambda role", "severity": "high",
+             "description": "Photos are only read by the thumbnailer.",
+             "pattern": {"eventSource": ["s3.amazonaws.com"], "eventName": ["GetObject"],
+                         "requestParameters": {"bucketName": [{"prefix": "media-uploads-"}]}},
+             "examples": {"match": [{"eventSource": "s3.amazonaws.com", "eventName": "GetObject",
+                                     "requestParameters": {"bucketName": "media-uploads-1"}}]}},
+            {"id": "cis-4.3-root-usage", "enabled": false}
+        ]}"#
+        .to_vec(),
+    )
+    .await;
+    put(
+        &s3,
+        "trailwarden-config",
+        "broken.json",
+        br#"{"detections": [{"id": "half-written", "title": "x", "severity": "low", "pattern": {"eventName": "GetObject"}}]}"#.to_vec(),
+    )
+    .await;
+    let event = fixture("s3-object-created-log-file.json");
+    let (bucket, key) = target(&event);
+    put(&s3, &bucket, &key, log_file()).await;
+
+    let st = state(
+        &moto,
+        &[
+            ("ALERT_TOPIC_ARN", &inbox.topic_arn),
+            ("MIN_SEVERITY", "high"),
+            (
+                "CUSTOM_DETECTIONS_URI",
+                "s3://trailwarden-config/detections.json",
+            ),
+        ],
+    );
+    invoke(&st, event.clone()).await.unwrap();
+    // high and above: the custom detection, 4.5, the burst and tampering (root use is off).
+    let alerts = inbox.receive(4, Duration::from_secs(15)).await.unwrap();
+    let got = by_detection(&alerts);
+    assert_eq!(
+        got.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec![
+            "cis-4.5-cloudtrail-config-changes",
+            "cloudtrail-tampering",
+            "console-signin-failure-burst",
+            "media-bucket-read-by-lambda"
+        ]
+    );
+    let custom = got["media-bucket-read-by-lambda"];
+    assert!(custom.body["facts"]["Principals"]
+        .as_str()
+        .unwrap()
+        .contains("lambda-thumbnailer"));
+
+    let broken = state(
+        &moto,
+        &[(
+            "CUSTOM_DETECTIONS_URI",
+            "s3://trailwarden-config/broken.json",
+        )],
+    );
+    let e = broken.catalog().await.unwrap_err().to_string();
+    assert!(e.contains("s3://trailwarden-config/broken.json"), "{e}");
+    assert!(e.contains("detection \"half-written\""), "{e}");
+    assert!(e.contains("at eventName: expected an array"), "{e}");
+    let e = invoke(&broken, event).await.unwrap_err();
+    assert!(e.to_string().contains("half-written"), "{e}");
+}
+
+#[tokio::test]
+async fn a_large_file_is_streamed() {
+    // ~40 MB of JSON (9 MB compressed) read through the S3 body stream.
+    let moto = Moto::start().await.unwrap();
+    let cfg = moto.sdk_config();
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    let event = fixture("s3-object-created-log-file.json");
+    let (bucket, key) = target(&event);
+    let text = String::from_utf8(flate2_decode(&log_file())).unwrap();
+    let inner = &text[text.find('[').unwrap() + 1..text.rfind(']').unwrap()];
+    let copies = 1500;
+    let mut big = String::with_capacity(inner.len() * copies + 16);
+    big.push_str("{\"Records\":[");
+    for i in 0..copies {
+        if i > 0 {
+            big.push(',');
+        }
+        big.push_str(inner);
+    }
+    big.push_str("]}");
+    put(&s3, &bucket, &key, flate2_encode(big.as_bytes())).await;
+    let st = state(&moto, &[]);
+    let out = invoke(&st, event).await.unwrap();
+    let obj = &out["stats"]["objects"][0];
+    assert_eq!(obj["records"], 22 * copies as u64, "{obj}");
+    assert_eq!(obj["bytes"], big.len() as u64);
+    let root = obj["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["detection"] == "cis-4.3-root-usage")
+        .unwrap();
+    assert_eq!(root["count"], 2 * copies as u64);
+}
+
+fn flate2_decode(gz: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn flate2_encode(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}

@@ -1,0 +1,328 @@
+//! Loop and lock-out safety against moto: an approved user, or a user created by one of
+//! trailwarden's own roles, is never touched in any response mode, dry-run or not; dry-run
+//! changes nothing in any mode. "Nothing" is checked on a snapshot of everything IAM and the
+//! evidence bucket hold, taken before and after.
+
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use trailwarden_testkit::{AlertInbox, Moto};
+use unapproved_user::{handler, Config, State};
+
+const EVIDENCE_BUCKET: &str = "trailwarden-evidence-123456789012";
+const MODES: [&str; 3] = ["delete", "quarantine", "notify"];
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn state(sdk: &aws_config::SdkConfig, topic: &str, vars: &[(&str, &str)]) -> State {
+    let mut env: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.insert("ALERT_TOPIC_ARN".into(), topic.into());
+    env.insert("EVIDENCE_BUCKET".into(), EVIDENCE_BUCKET.into());
+    env.insert("NOT_FOUND_RETRY_SECONDS".into(), "1".into());
+    State::new(sdk, Config::from_env(&env).unwrap())
+}
+
+async fn invoke(state: &State, event: &Value) -> Result<Value, lambda_runtime::Error> {
+    handler(
+        state,
+        lambda_runtime::LambdaEvent::new(event.clone(), lambda_runtime::Context::default()),
+    )
+    .await
+}
+
+/// A user holding everything a response would change, as the fixture's event created it.
+async fn create_user(iam: &aws_sdk_iam::Client, fixture_name: &str) -> Value {
+    let mut event = fixture(fixture_name);
+    let name = event["detail"]["responseElements"]["user"]["userName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = event["detail"]["responseElements"]["user"]["path"]
+        .as_str()
+        .unwrap_or("/")
+        .to_string();
+    let u = iam
+        .create_user()
+        .user_name(&name)
+        .path(&path)
+        .send()
+        .await
+        .unwrap()
+        .user
+        .unwrap();
+    iam.create_login_profile()
+        .user_name(&name)
+        .password("Corr3ct-Horse-Battery!")
+        .send()
+        .await
+        .unwrap();
+    iam.create_access_key()
+        .user_name(&name)
+        .send()
+        .await
+        .unwrap();
+    iam.put_user_policy()
+        .user_name(&name)
+        .policy_name("reports")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    iam.attach_user_policy()
+        .user_name(&name)
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .unwrap();
+    iam.create_group()
+        .group_name("reporting")
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name("reporting")
+        .user_name(&name)
+        .send()
+        .await
+        .unwrap();
+    iam.tag_user()
+        .user_name(&name)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("team")
+                .value("data")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let user = &mut event["detail"]["responseElements"]["user"];
+    user["userId"] = u.user_id.into();
+    user["arn"] = u.arn.into();
+    event
+}
+
+/// Everything a response could change: users, their credentials, policies, groups, tags and
+/// MFA devices, and the evidence bucket.
+async fn snapshot(iam: &aws_sdk_iam::Client, s3: &aws_sdk_s3::Client) -> Value {
+    let mut users = serde_json::Map::new();
+    for u in iam.list_users().send().await.unwrap().users() {
+        let name = u.user_name();
+        let keys: Vec<Value> = iam
+            .list_access_keys()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap()
+            .access_key_metadata()
+            .iter()
+            .map(|k| json!([k.access_key_id(), k.status().map(|s| s.as_str())]))
+            .collect();
+        let login = iam.get_login_profile().user_name(name).send().await.is_ok();
+        let inline = iam
+            .list_user_policies()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+            .to_vec();
+        let attached: Vec<String> = iam
+            .list_attached_user_policies()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap()
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect();
+        let groups: Vec<String> = iam
+            .list_groups_for_user()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap()
+            .groups()
+            .iter()
+            .map(|g| g.group_name().to_string())
+            .collect();
+        let tags: Vec<Value> = iam
+            .list_user_tags()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap()
+            .tags()
+            .iter()
+            .map(|t| json!([t.key(), t.value()]))
+            .collect();
+        let mfa: Vec<String> = iam
+            .list_mfa_devices()
+            .user_name(name)
+            .send()
+            .await
+            .unwrap()
+            .mfa_devices()
+            .iter()
+            .map(|d| d.serial_number().to_string())
+            .collect();
+        users.insert(
+            name.to_string(),
+            json!({"id": u.user_id(), "path": u.path(), "keys": keys, "login_profile": login,
+                   "inline": inline, "attached": attached, "groups": groups, "tags": tags,
+                   "mfa": mfa}),
+        );
+    }
+    let evidence: Vec<String> = s3
+        .list_objects_v2()
+        .bucket(EVIDENCE_BUCKET)
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect();
+    json!({"users": users, "evidence": evidence})
+}
+
+struct Env {
+    moto: Moto,
+    sdk: aws_config::SdkConfig,
+    iam: aws_sdk_iam::Client,
+    s3: aws_sdk_s3::Client,
+    inbox: AlertInbox,
+}
+
+async fn setup() -> Env {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config();
+    let s3 = trailwarden::aws::s3_client(&sdk);
+    s3.create_bucket()
+        .bucket(EVIDENCE_BUCKET)
+        .send()
+        .await
+        .unwrap();
+    Env {
+        iam: aws_sdk_iam::Client::new(&sdk),
+        inbox: AlertInbox::create(&sdk, "security-alerts").await.unwrap(),
+        s3,
+        sdk,
+        moto,
+    }
+}
+
+#[tokio::test]
+async fn approved_users_are_never_touched_in_any_mode() {
+    let t = setup().await;
+    let event = create_user(&t.iam, "iam-create-user-by-approved-creator.json").await;
+    let before = snapshot(&t.iam, &t.s3).await;
+    let approvals = [
+        (
+            "APPROVED_CREATOR_ARNS",
+            "arn:aws:iam::123456789012:role/terraform-deployer",
+        ),
+        ("APPROVED_USER_PATTERNS", "svc-*"),
+        ("APPROVED_PATH_PREFIXES", "/service-accounts/"),
+    ];
+    for (var, value) in approvals {
+        for mode in MODES {
+            for dry_run in ["false", "true"] {
+                let st = state(
+                    &t.sdk,
+                    &t.inbox.topic_arn,
+                    &[(var, value), ("RESPONSE_MODE", mode), ("DRY_RUN", dry_run)],
+                );
+                let out = invoke(&st, &event).await.unwrap();
+                let why = out["ignored"].as_str().unwrap_or_default();
+                assert!(
+                    why.starts_with("approved: "),
+                    "{var} {mode} dry-run={dry_run}: {out:#}"
+                );
+                assert_eq!(
+                    snapshot(&t.iam, &t.s3).await,
+                    before,
+                    "{var} {mode} dry-run={dry_run} changed the account"
+                );
+            }
+        }
+    }
+    assert!(
+        t.inbox.drain().await.unwrap().is_empty(),
+        "approved users raise no alert"
+    );
+    drop(t.moto);
+}
+
+#[tokio::test]
+async fn users_created_by_our_own_roles_are_never_acted_on() {
+    let t = setup().await;
+    let event = create_user(&t.iam, "iam-create-user-by-assumed-role.json").await;
+    let before = snapshot(&t.iam, &t.s3).await;
+    for mode in MODES {
+        let st = state(
+            &t.sdk,
+            &t.inbox.topic_arn,
+            &[
+                ("OWN_ROLE_ARNS", "arn:aws:iam::123456789012:role/DevOps*"),
+                ("RESPONSE_MODE", mode),
+            ],
+        );
+        let out = invoke(&st, &event).await.unwrap();
+        let why = out["ignored"].as_str().unwrap_or_default();
+        assert!(why.contains("loop guard"), "{mode}: {out:#}");
+        assert_eq!(snapshot(&t.iam, &t.s3).await, before, "{mode}");
+    }
+    assert!(t.inbox.drain().await.unwrap().is_empty());
+    drop(t.moto);
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing_in_any_mode() {
+    let t = setup().await;
+    let event = create_user(&t.iam, "iam-create-user-by-assumed-role.json").await;
+    let before = snapshot(&t.iam, &t.s3).await;
+    for mode in MODES {
+        let st = state(
+            &t.sdk,
+            &t.inbox.topic_arn,
+            &[("RESPONSE_MODE", mode), ("DRY_RUN", "true")],
+        );
+        let out = invoke(&st, &event).await.unwrap();
+        assert_eq!(out["dry_run"], true, "{mode}");
+        assert_eq!(
+            snapshot(&t.iam, &t.s3).await,
+            before,
+            "dry-run in {mode} mode changed the account"
+        );
+        let alerts = t.inbox.receive(1, Duration::from_secs(15)).await.unwrap();
+        assert_eq!(alerts.len(), 1, "{mode}");
+        assert_eq!(alerts[0].body["dry_run"], true);
+        assert!(
+            alerts[0].subject.contains("[dry-run]"),
+            "{}",
+            alerts[0].subject
+        );
+        let statuses: Vec<&str> = alerts[0].body["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["status"].as_str().unwrap())
+            .collect();
+        assert!(
+            statuses.iter().all(|s| *s == "planned" || *s == "skipped"),
+            "{mode}: {statuses:?}"
+        );
+    }
+    drop(t.moto);
+}

@@ -1,0 +1,469 @@
+//! The local demo (`scripts/demo.sh`): seeds a local AWS emulator, runs every trailwarden
+//! function on the matching sample events with real SDK calls, and shows what happened.
+//!
+//! It refuses to run unless `AWS_ENDPOINT_URL` points at this machine (127.0.0.1 or
+//! localhost): it creates and deletes IAM users and security group rules.
+
+use anyhow::{bail, Context, Result};
+use aws_config::SdkConfig;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use trailwarden::{Outcome, Payload, Severity};
+use trailwarden_cli::functions::Function;
+use trailwarden_testkit::AlertInbox;
+
+const ACCOUNT: &str = "123456789012";
+const TRAIL_BUCKET: &str = "trailwarden-trail-123456789012";
+const CONFIG_BUCKET: &str = "trailwarden-demo-config";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn event(name: &str) -> Result<Value> {
+    let p = root().join("events").join(name);
+    let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+fn heading(s: &str) {
+    println!("\n\x1b[1m== {s}\x1b[0m");
+}
+
+fn ok(s: &str) {
+    println!("   \x1b[32mOK\x1b[0m  {s}");
+}
+
+fn bad(s: &str) {
+    println!("   \x1b[31mFAIL\x1b[0m {s}");
+}
+
+struct Demo {
+    sdk: SdkConfig,
+    common: Vec<(String, String)>,
+    failures: usize,
+}
+
+impl Demo {
+    fn env(&self, extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = self.common.iter().cloned().collect();
+        for (k, v) in extra {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    async fn run(&mut self, f: Function, ev: Value, extra: &[(&str, &str)]) -> Result<Outcome> {
+        let payload = Payload::from_value(ev)?;
+        let env = self.env(extra);
+        let outcome = match f.run(&self.sdk, &env, &payload).await? {
+            Ok(o) => o,
+            Err(e) => {
+                println!(
+                    "   (the function reported a partial failure: {})",
+                    e.message
+                );
+                *e.outcome
+            }
+        };
+        println!("   {} -> {}", f.name(), payload.describe());
+        if let Some(r) = &outcome.ignored {
+            println!("   ignored: {r}");
+        }
+        if outcome.alerts.is_empty() && !outcome.stats.is_empty() {
+            let stats: Vec<String> = outcome
+                .stats
+                .iter()
+                .filter(|(_, v)| v.is_number())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            println!("   no alert; {}", stats.join(" "));
+        }
+        for a in &outcome.alerts {
+            println!("   alert: {}", a.subject());
+            for act in &a.actions {
+                println!(
+                    "     - {} {}: {}{}",
+                    act.step,
+                    act.target,
+                    act.status.as_str(),
+                    act.detail
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn check(&mut self, cond: bool, what: &str) {
+        if cond {
+            ok(what);
+        } else {
+            self.failures += 1;
+            bad(what);
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    if !(endpoint.starts_with("http://127.0.0.1:") || endpoint.starts_with("http://localhost:")) {
+        bail!("the demo seeds and changes an AWS account: it runs only against a local emulator (AWS_ENDPOINT_URL=http://127.0.0.1:PORT); use scripts/demo.sh");
+    }
+    let sdk = trailwarden::aws::sdk_config().await;
+    let inbox = AlertInbox::create(&sdk, "trailwarden-alerts").await?;
+    let mut demo = Demo {
+        sdk: sdk.clone(),
+        common: vec![
+            ("ALERT_TOPIC_ARN".into(), inbox.topic_arn.clone()),
+            ("ACCOUNT_ALIAS".into(), "demo".into()),
+            ("MIN_SEVERITY".into(), "low".into()),
+        ],
+        failures: 0,
+    };
+    println!("trailwarden demo against the AWS emulator at {endpoint}");
+    println!(
+        "alerts go to SNS topic {} (an SQS queue is subscribed)",
+        inbox.topic_arn
+    );
+
+    unapproved_user(&mut demo).await?;
+    security_group(&mut demo).await?;
+    root_activity(&mut demo).await?;
+    log_delivery(&mut demo).await?;
+    log_integrity(&mut demo).await?;
+
+    heading("Alerts as the SNS subscriber received them");
+    let alerts = inbox.receive(usize::MAX, Duration::from_secs(4)).await?;
+    for a in &alerts {
+        println!(
+            "   [{:<8}] {}",
+            a.attributes
+                .get("severity")
+                .map(String::as_str)
+                .unwrap_or("?"),
+            a.subject
+        );
+    }
+    demo.check(
+        alerts.len() >= 5,
+        &format!("{} alerts received", alerts.len()),
+    );
+
+    heading("Summary");
+    if demo.failures == 0 {
+        println!("   every step did what it should");
+        Ok(())
+    } else {
+        bail!("{} demo check(s) failed", demo.failures)
+    }
+}
+
+async fn unapproved_user(demo: &mut Demo) -> Result<()> {
+    heading("1. An IAM user created by someone who is not approved");
+    let iam = aws_sdk_iam::Client::new(&demo.sdk);
+    let user = "mallory";
+    iam.create_user().user_name(user).send().await?;
+    iam.create_login_profile()
+        .user_name(user)
+        .password("Correct-Horse-Battery-9")
+        .send()
+        .await?;
+    for _ in 0..2 {
+        iam.create_access_key().user_name(user).send().await?;
+    }
+    iam.put_user_policy()
+        .user_name(user)
+        .policy_name("backdoor")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+                .to_string(),
+        )
+        .send()
+        .await?;
+    iam.attach_user_policy()
+        .user_name(user)
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await?;
+    iam.create_group().group_name("developers").send().await?;
+    iam.add_user_to_group()
+        .group_name("developers")
+        .user_name(user)
+        .send()
+        .await?;
+    println!("   seeded: user {user} with a console password, 2 access keys, an inline admin policy, AdministratorAccess, group developers");
+    let mut ev = event("iam-create-user-by-iam-user.json")?;
+    let id = iam.get_user().user_name(user).send().await?;
+    let user_id = id
+        .user()
+        .map(|u| u.user_id().to_string())
+        .unwrap_or_default();
+    ev["detail"]["responseElements"]["user"]["userId"] = json!(user_id);
+    let _ = demo
+        .run(
+            Function::UnapprovedUser,
+            ev,
+            &[(
+                "APPROVED_CREATOR_ARNS",
+                "arn:aws:iam::123456789012:role/terraform-deployer",
+            )],
+        )
+        .await?;
+    let gone = iam.get_user().user_name(user).send().await.is_err();
+    demo.check(gone, &format!("user {user} is gone"));
+    let group = iam.get_group().group_name("developers").send().await?;
+    demo.check(
+        group.users().is_empty(),
+        "group developers is left in place, without mallory",
+    );
+    Ok(())
+}
+
+async fn security_group(demo: &mut Demo) -> Result<()> {
+    heading("2. A security group opened to the world on SSH");
+    let ec2 = aws_sdk_ec2::Client::new(&demo.sdk);
+    let vpc = ec2.describe_vpcs().send().await?;
+    let vpc_id = vpc
+        .vpcs()
+        .first()
+        .and_then(|v| v.vpc_id())
+        .context("the emulator has no default VPC")?
+        .to_string();
+    let sg = ec2
+        .create_security_group()
+        .group_name("web-demo")
+        .description("demo web servers")
+        .vpc_id(&vpc_id)
+        .send()
+        .await?;
+    let group_id = sg.group_id().context("no group id")?.to_string();
+    let open = |port: i32, cidr: &str| {
+        aws_sdk_ec2::types::IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(port)
+            .to_port(port)
+            .ip_ranges(aws_sdk_ec2::types::IpRange::builder().cidr_ip(cidr).build())
+            .build()
+    };
+    for (port, cidr) in [(22, "0.0.0.0/0"), (443, "0.0.0.0/0"), (22, "10.0.0.0/8")] {
+        ec2.authorize_security_group_ingress()
+            .group_id(&group_id)
+            .ip_permissions(open(port, cidr))
+            .send()
+            .await?;
+    }
+    let rules = ingress_rules(&ec2, &group_id).await?;
+    let ssh_world = rules
+        .iter()
+        .find(|(_, port, cidr)| *port == 22 && cidr == "0.0.0.0/0")
+        .map(|(id, _, _)| id.clone())
+        .context("world-open SSH rule not found")?;
+    println!("   seeded: {group_id} (web-demo) with 0.0.0.0/0:22 ({ssh_world}), 0.0.0.0/0:443 and 10.0.0.0/8:22");
+    let mut ev = event("ec2-authorize-ingress-nested-world-ssh.json")?;
+    ev["detail"]["requestParameters"]["groupId"] = json!(group_id);
+    ev["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["groupId"] =
+        json!(group_id);
+    ev["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["securityGroupRuleId"] =
+        json!(ssh_world);
+    let _ = demo.run(Function::SecurityGroup, ev, &[]).await?;
+    let after = ingress_rules(&ec2, &group_id).await?;
+    let left: Vec<String> = after.iter().map(|(_, p, c)| format!("{c}:{p}")).collect();
+    println!("   ingress now: {}", left.join(", "));
+    demo.check(
+        !after.iter().any(|(id, _, _)| *id == ssh_world),
+        "the world-open SSH rule is revoked",
+    );
+    demo.check(
+        after.len() == 2,
+        "HTTPS to the world and SSH from 10.0.0.0/8 remain",
+    );
+    Ok(())
+}
+
+async fn ingress_rules(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+) -> Result<Vec<(String, i32, String)>> {
+    let out = ec2
+        .describe_security_group_rules()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-id")
+                .values(group)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(out
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .map(|r| {
+            (
+                r.security_group_rule_id().unwrap_or_default().to_string(),
+                r.from_port().unwrap_or(-1),
+                r.cidr_ipv4().unwrap_or_default().to_string(),
+            )
+        })
+        .collect())
+}
+
+async fn root_activity(demo: &mut Demo) -> Result<()> {
+    heading("3. The root user signs in without MFA");
+    let o = demo
+        .run(
+            Function::RootActivity,
+            event("signin-root-success-no-mfa.json")?,
+            &[],
+        )
+        .await?;
+    let critical = o.alerts.iter().any(|a| a.severity == Severity::Critical);
+    demo.check(critical, "a critical alert goes out");
+    Ok(())
+}
+
+async fn log_delivery(demo: &mut Demo) -> Result<()> {
+    heading("4. CloudTrail delivers a log file: the detection catalog runs over every record");
+    let s3 = trailwarden::aws::s3_client(&demo.sdk);
+    s3.create_bucket().bucket(TRAIL_BUCKET).send().await?;
+    let ev = event("s3-object-created-log-file.json")?;
+    let key = ev["detail"]["object"]["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let file = root()
+        .join("events/logs")
+        .join(key.rsplit('/').next().unwrap_or_default());
+    s3.put_object()
+        .bucket(TRAIL_BUCKET)
+        .key(&key)
+        .body(std::fs::read(&file)?.into())
+        .send()
+        .await?;
+    println!("   uploaded s3://{TRAIL_BUCKET}/{key}");
+    let o = demo.run(Function::LogDelivery, ev, &[]).await?;
+    demo.check(
+        !o.alerts.is_empty(),
+        &format!("{} aggregated finding(s) from one log file", o.alerts.len()),
+    );
+    Ok(())
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes)?;
+    Ok(e.finish()?)
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            files_under(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+async fn log_integrity(demo: &mut Demo) -> Result<()> {
+    heading("5. Digest files arrive: signatures, log file hashes and the chain are verified");
+    let s3 = trailwarden::aws::s3_client(&demo.sdk);
+    s3.create_bucket().bucket(CONFIG_BUCKET).send().await?;
+    let trail = root().join("events/trail");
+    s3.put_object()
+        .bucket(CONFIG_BUCKET)
+        .key("public-keys.json")
+        .body(std::fs::read(trail.join("public-keys.json"))?.into())
+        .send()
+        .await?;
+    let mut files = Vec::new();
+    files_under(&trail.join("AWSLogs"), &mut files)?;
+    files.sort();
+    let mut digests = Vec::new();
+    for f in &files {
+        let name = f.to_string_lossy();
+        if name.ends_with(".metadata.json") {
+            continue;
+        }
+        let key = f.strip_prefix(&trail)?.to_string_lossy().to_string();
+        let mut put = s3
+            .put_object()
+            .bucket(TRAIL_BUCKET)
+            .key(&key)
+            .body(std::fs::read(f)?.into());
+        let sidecar = PathBuf::from(format!("{name}.metadata.json"));
+        if sidecar.exists() {
+            let meta: HashMap<String, String> = serde_json::from_slice(&std::fs::read(&sidecar)?)?;
+            for (k, v) in meta {
+                put = put.metadata(k, v);
+            }
+            digests.push(key.clone());
+        }
+        put.send().await?;
+    }
+    println!(
+        "   uploaded a trail: {} digests (signatures in x-amz-meta-signature) and their log files",
+        digests.len()
+    );
+    let keys_uri = format!("s3://{CONFIG_BUCKET}/public-keys.json");
+    let env = [("PUBLIC_KEYS_URI", keys_uri.as_str())];
+    let notify = |key: &str| {
+        json!({"version": "0", "id": "5f0e1c2a-demo", "detail-type": "Object Created", "source": "aws.s3",
+               "account": ACCOUNT, "time": "2024-05-14T12:06:43Z", "region": "us-east-1",
+               "resources": [format!("arn:aws:s3:::{TRAIL_BUCKET}")],
+               "detail": {"bucket": {"name": TRAIL_BUCKET}, "object": {"key": key}}})
+    };
+    println!("   -- the untouched trail:");
+    let mut quiet = true;
+    for d in &digests {
+        quiet &= demo
+            .run(Function::LogIntegrity, notify(d), &env)
+            .await?
+            .alerts
+            .is_empty();
+    }
+    demo.check(
+        quiet,
+        "every digest of the untouched trail is valid (no alert)",
+    );
+    // An attacker removes one record from a log file the newest digest lists.
+    let newest = digests.last().context("no digest")?.clone();
+    let digest = gunzip(&std::fs::read(trail.join(&newest))?)?;
+    let digest: Value = serde_json::from_slice(&digest)?;
+    let victim = digest["logFiles"][0]["s3Object"]
+        .as_str()
+        .context("newest digest lists no log file")?
+        .to_string();
+    let mut log: Value = serde_json::from_slice(&gunzip(&std::fs::read(trail.join(&victim))?)?)?;
+    if let Some(r) = log["Records"].as_array_mut() {
+        r.pop();
+    }
+    s3.put_object()
+        .bucket(TRAIL_BUCKET)
+        .key(&victim)
+        .body(gzip(serde_json::to_vec(&log)?.as_slice())?.into())
+        .send()
+        .await?;
+    println!("   -- after removing one record from {victim}:");
+    let o = demo
+        .run(Function::LogIntegrity, notify(&newest), &env)
+        .await?;
+    let caught = o.alerts.iter().any(|a| a.severity == Severity::Critical);
+    demo.check(caught, "the edited log file is caught (critical)");
+    Ok(())
+}
