@@ -283,12 +283,20 @@ pub fn truncate_marked(s: &str, max: usize) -> String {
 }
 
 fn attr_value(v: Option<&str>) -> String {
-    // SNS rejects empty attribute values; filter policies match on exact strings.
-    let v = v.map(str::trim).unwrap_or("");
-    if v.is_empty() {
+    // SNS rejects empty attribute values, and filter policies match on exact strings: drop
+    // control characters first, then whitespace at the ends, and say "unknown" when nothing
+    // is left.
+    let cleaned: String = v
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(256)
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
         "unknown".into()
     } else {
-        v.chars().filter(|c| !c.is_control()).take(256).collect()
+        cleaned.to_string()
     }
 }
 
