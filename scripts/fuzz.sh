@@ -11,10 +11,12 @@
 #   FUZZ_JOBS        cargo build jobs (default: 2)
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Seed corpora come
-# from events/ and shared/detections/. A target that crashes is restarted for the rest of its
-# time (a crash stops libFuzzer), so one run can report several crashes; each crash input is
-# kept in $FUZZ_DIR/artifacts/<target>/ and is to become a regression test. Exit status: 1
-# when any target crashed (or failed to build), else 0.
+# from events/ and shared/detections/. Inputs that once crashed a target are kept in
+# fuzz/regressions/<target>/ (each is also a test in tests/tests/fuzz_regressions.rs) and are
+# replayed first: the summary says how many still crash. A target that crashes is restarted
+# for the rest of its time (a crash stops libFuzzer), so one run can report several crashes;
+# each crash input is kept in $FUZZ_DIR/artifacts/<target>/ and is to become a regression
+# test. Exit status: 1 when any target crashed or a regression input still crashes, else 0.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -92,6 +94,18 @@ for t in "${targets[@]}"; do
   logs="$work/logs/$t"
   mkdir -p "$artifacts" "$logs"
   rm -f "$logs"/run-*.log
+  # Inputs that crashed this target before.
+  regressions=0
+  still=0
+  for f in "$root/fuzz/regressions/$t"/*; do
+    [ -f "$f" ] || continue
+    regressions=$((regressions + 1))
+    if ! "$bin_dir/$t" "$f" >"$logs/regression-$(basename "$f").log" 2>&1; then
+      still=$((still + 1))
+      echo "fuzz.sh: $t still crashes on $f (log: $logs/regression-$(basename "$f").log)" >&2
+    fi
+  done
+  [ "$still" -eq 0 ] || status=1
   before=$(find "$artifacts" -type f | wc -l)
   remaining="$seconds"
   runs=0
@@ -118,8 +132,8 @@ for t in "${targets[@]}"; do
   after=$(find "$artifacts" -type f | wc -l)
   crashes=$((after - before))
   [ "$crashes" -eq 0 ] || status=1
-  results+=("$(printf '%-8s %6ss %12s executions %4s crashes  (artifacts: %s)' \
-    "$t" "$seconds" "$execs" "$crashes" "$artifacts")")
+  results+=("$(printf '%-8s %6ss %12s executions %4s crashes  %s/%s old crash inputs still crash  (artifacts: %s)' \
+    "$t" "$seconds" "$execs" "$crashes" "$still" "$regressions" "$artifacts")")
   echo "${results[-1]}"
 done
 

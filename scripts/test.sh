@@ -29,7 +29,7 @@ done
 export TRAILWARDEN_MOTO_ENDPOINT="http://127.0.0.1:$port"
 echo "moto_server on $TRAILWARDEN_MOTO_ENDPOINT (pid $moto_pid)"
 
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 if [ -x scripts/check-template.sh ]; then
   scripts/check-template.sh

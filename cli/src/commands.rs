@@ -103,7 +103,7 @@ pub fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
     let mut report = scanner.finish();
     report.findings.retain(|f| f.severity >= args.min_severity);
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => print_scan(&report.findings, &report),
     }
     let tripped = args
@@ -119,7 +119,7 @@ pub fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
 }
 
 fn print_scan(findings: &[Finding], report: &trailwarden::detect::ScanReport) {
-    println!(
+    outln!(
         "Scanned {} file(s), {} records ({:.1} MB) with {} detections in {} ms; {} record(s) could not be evaluated.",
         report.files.len(),
         report.records,
@@ -129,16 +129,19 @@ fn print_scan(findings: &[Finding], report: &trailwarden::detect::ScanReport) {
         report.unparsed_records
     );
     for p in &report.unparsed_samples {
-        println!("  unparsed: {} record {}: {}", p.file, p.record, p.message);
+        outln!("  unparsed: {} record {}: {}", p.file, p.record, p.message);
     }
     if findings.is_empty() {
-        println!("No findings.");
+        outln!("No findings.");
         return;
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<9} {:>6}  {:<44} {:<22} TOP PRINCIPAL",
-        "SEVERITY", "COUNT", "DETECTION", "FIRST SEEN"
+        "SEVERITY",
+        "COUNT",
+        "DETECTION",
+        "FIRST SEEN"
     );
     for f in findings {
         let top = f
@@ -146,7 +149,7 @@ fn print_scan(findings: &[Finding], report: &trailwarden::detect::ScanReport) {
             .first()
             .map(|c| format!("{} ({})", c.value, c.count))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<9} {:>6}  {:<44} {:<22} {}",
             f.severity.as_str().to_ascii_uppercase(),
             f.count,
@@ -176,9 +179,9 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
     match format {
         Format::Json => {
             let v = serde_json::json!({"summary": report.summary(), "valid": report.is_valid(), "report": report});
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            outln!("{}", serde_json::to_string_pretty(&v)?);
         }
-        Format::Text => print!("{report}"),
+        Format::Text => out!("{report}"),
     }
     Ok(if report.is_valid() {
         ExitCode::SUCCESS
@@ -190,10 +193,10 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
 pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {
     let catalog = catalog(args.detections.as_ref(), false)?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(catalog.detections())?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(catalog.detections())?),
         Format::Text if args.markdown => {
-            println!("| id | title | severity | CIS v1.4 | MITRE ATT&CK | threshold |");
-            println!("|---|---|---|---|---|---|");
+            outln!("| id | title | severity | CIS v1.4 | MITRE ATT&CK | threshold |");
+            outln!("|---|---|---|---|---|---|");
             for d in catalog.detections() {
                 let t = d
                     .threshold
@@ -207,7 +210,7 @@ pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {
                         )
                     })
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "| `{}` | {} | {} | {} | {} | {} |",
                     d.id,
                     d.title,
@@ -220,14 +223,14 @@ pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {
         }
         Format::Text => {
             for d in catalog.detections() {
-                println!(
+                outln!(
                     "{:<9} {:<44} {}",
                     d.severity.as_str().to_ascii_uppercase(),
                     d.id,
                     d.title
                 );
             }
-            println!("{} detections", catalog.len());
+            outln!("{} detections", catalog.len());
         }
     }
     Ok(ExitCode::SUCCESS)

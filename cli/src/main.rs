@@ -11,7 +11,37 @@ use trailwarden::{Outcome, Payload};
 use trailwarden_cli::functions::Function;
 use trailwarden_cli::template::Template;
 
+/// `println!` that ends the program quietly when stdout is closed (`trailwarden ... | head`),
+/// instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::stdout_failed(e);
+        }
+    }};
+}
+
+/// `print!` with the same care.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            $crate::stdout_failed(e);
+        }
+    }};
+}
+
 mod commands;
+
+/// Stdout went away: a reader that stopped reading is a normal end; anything else is an error.
+pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing output: {e}");
+    std::process::exit(1);
+}
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success; 1 an input could not be handled or a response step failed;
@@ -240,8 +270,16 @@ async fn replay(
         }
         results.push(entry);
     }
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+    let skipped = results
+        .iter()
+        .filter(|r| r.get("skipped").is_some())
+        .count();
+    match format {
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&results)?),
+        Format::Text if skipped > 0 => outln!(
+            "({skipped} file(s) found in the directories are not events and were skipped; --format json says why)"
+        ),
+        Format::Text => {}
     }
     Ok(if failed {
         ExitCode::from(1)
@@ -286,7 +324,13 @@ async fn execute(
 
 async fn invoke(function: &str, event: &Path, live: bool, format: Format) -> Result<ExitCode> {
     let f = Function::by_name(function)?;
-    let (_, payload) = load_event(event)?;
+    let payload = match load_event(event) {
+        Ok((_, payload)) => payload,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
     let sdk = if live {
         Some(trailwarden::aws::sdk_config().await)
     } else {
@@ -294,7 +338,7 @@ async fn invoke(function: &str, event: &Path, live: bool, format: Format) -> Res
     };
     let outcome = execute(f, sdk.as_ref(), &payload).await?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&outcome)?),
         Format::Text => print_outcome(&outcome),
     }
     Ok(if outcome.has_failures() {
@@ -308,9 +352,9 @@ fn print_replay_entry(entry: &Value) {
     if entry.get("skipped").is_some() {
         return;
     }
-    println!("== {}", entry["file"].as_str().unwrap_or_default());
+    outln!("== {}", entry["file"].as_str().unwrap_or_default());
     if let Some(e) = entry["error"].as_str() {
-        println!("   error: {e}\n");
+        outln!("   error: {e}\n");
         return;
     }
     let routed: Vec<&str> = entry["routed_to"]
@@ -318,10 +362,10 @@ fn print_replay_entry(entry: &Value) {
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     if routed.is_empty() {
-        println!("   no rule in the template matches this event: no function would receive it\n");
+        outln!("   no rule in the template matches this event: no function would receive it\n");
         return;
     }
-    println!("   routed to: {}", routed.join(", "));
+    outln!("   routed to: {}", routed.join(", "));
     for o in entry["outcomes"].as_array().into_iter().flatten() {
         if let Ok(o) = serde_json::from_value::<OutcomeView>(o.clone()) {
             o.print();
@@ -346,22 +390,22 @@ struct OutcomeView {
 
 impl OutcomeView {
     fn print(&self) {
-        println!(
+        outln!(
             "-- {} ({}){}",
             self.function,
             self.input,
             if self.dry_run { " [dry-run]" } else { "" }
         );
         if let Some(e) = self.stats.get("error").and_then(Value::as_str) {
-            println!("   error: {e}");
+            outln!("   error: {e}");
         }
         if let Some(r) = &self.ignored {
-            println!("   ignored: {r}");
+            outln!("   ignored: {r}");
         }
         for a in &self.alerts {
-            println!("   alert: {}", a.subject());
+            outln!("   alert: {}", a.subject());
             for line in a.text().lines() {
-                println!("   | {line}");
+                outln!("   | {line}");
             }
         }
         let stats: Vec<String> = self
@@ -371,9 +415,9 @@ impl OutcomeView {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         if !stats.is_empty() {
-            println!("   stats: {}", stats.join(" "));
+            outln!("   stats: {}", stats.join(" "));
         }
-        println!();
+        outln!();
     }
 }
 

@@ -441,20 +441,30 @@ impl Alert {
                 break;
             }
         }
-        // Last resort: nothing left to trim piecewise; drop the bulky parts entirely.
+        // Last resort: nothing left to trim piecewise; cut every part to a fixed size, so the
+        // total is bounded whatever the input (ids and labels can come from user files).
         a.evidence = Some(json!("[trimmed: evidence too large for SNS]"));
+        a.detection = truncate_marked(&a.detection, 128);
+        a.account = a.account.as_deref().map(|s| truncate_marked(s, 64));
+        a.account_alias = a.account_alias.as_deref().map(|s| truncate_marked(s, 64));
+        a.region = a.region.as_deref().map(|s| truncate_marked(s, 64));
         a.facts.truncate(20);
-        for (_, v) in &mut a.facts {
+        for (k, v) in &mut a.facts {
+            *k = truncate_marked(k, 128);
             *v = truncate_marked(v, 512);
         }
         a.actions.truncate(50);
         for x in &mut a.actions {
+            x.step = truncate_marked(&x.step, 128);
             x.detail = x.detail.as_deref().map(|d| truncate_marked(d, 256));
             x.target = truncate_marked(&x.target, 256);
         }
         a.summary = truncate_marked(&a.summary, 4096);
         a.title = truncate_marked(&a.title, 512);
         a.references.truncate(10);
+        for r in &mut a.references {
+            *r = truncate_marked(r, 256);
+        }
         if let Some(e) = &mut a.event {
             for f in [
                 &mut e.user_agent,

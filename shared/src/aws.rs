@@ -6,17 +6,31 @@
 
 use crate::alert::{Alert, Rendered, Severity};
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sns::types::MessageAttributeValue;
+use std::time::Duration;
 
 /// Attempts per SDK call (standard retry mode: exponential backoff with jitter, retrying
 /// throttling, 5xx and transient network errors).
 pub const MAX_ATTEMPTS: u32 = 5;
 
+/// Longest wait for a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest one attempt of a call may take (until the response starts, for streamed S3
+/// bodies); a hung call is retried instead of eating the function's whole timeout.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Loads the shared SDK configuration (once per cold start).
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
         .load()
         .await
 }

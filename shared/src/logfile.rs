@@ -622,7 +622,8 @@ pub fn kind_of_json(first: u8) -> &'static str {
         b'"' => "a string",
         b't' | b'f' => "a boolean",
         b'n' => "null",
-        _ => "a number",
+        b'-' | b'0'..=b'9' => "a number",
+        _ => "something that is not JSON",
     }
 }
 

@@ -2,7 +2,9 @@
 //! the CLI and the tests report alike.
 
 use crate::alert::{Alert, Status};
+use crate::payload::Payload;
 use serde::Serialize;
+use std::future::Future;
 
 /// The result of handling one payload.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -63,4 +65,29 @@ impl RunError {
             outcome: Box::new(outcome),
         }
     }
+}
+
+/// The error a Lambda handler returns (what `lambda_runtime::Error` is).
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every function's Lambda handler: parses the payload (one that does not parse
+/// is logged and becomes an `Err` carrying the `PayloadError` message), runs `run` on it, and
+/// answers the outcome as JSON. A `RunError` becomes the invocation's error, so it is retried.
+pub async fn handle_json<F, Fut>(
+    function: &str,
+    payload: serde_json::Value,
+    run: F,
+) -> Result<serde_json::Value, HandlerError>
+where
+    F: FnOnce(Payload) -> Fut,
+    Fut: Future<Output = Result<Outcome, RunError>>,
+{
+    let payload = Payload::from_value(payload).map_err(|e| {
+        tracing::error!(function, error = %e, "payload not understood");
+        e
+    })?;
+    // Boxed: the run future of some functions is deep enough that nesting it here, inside
+    // the Lambda service future, would exceed the compiler's layout depth limit.
+    let outcome = Box::pin(run(payload)).await?;
+    Ok(serde_json::to_value(outcome)?)
 }

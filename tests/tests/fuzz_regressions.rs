@@ -22,3 +22,26 @@ fn message_attributes_are_never_empty() {
         assert!(r.message.len() <= MAX_MESSAGE_BYTES);
     }
 }
+
+/// fuzz target `alert`, crash-92c635d7662f1293855a828b2cdc3f4051fb1e2b and 9 others like it:
+/// a long detection id (60 kB of control characters here; each becomes a 6-byte `\u0001`
+/// escape, escaped again inside the `default` string, and appears in the text too) gave an SNS
+/// message of 790 kB, over `MAX_MESSAGE_BYTES`: `Alert::render`'s last resort trims titles,
+/// summaries, facts, actions and the event, but not the detection id. Built-in ids are short,
+/// but ids of custom detections (`CUSTOM_DETECTIONS_URI`, `trailwarden scan --detections`)
+/// come from a user's file. SNS would refuse the publish and the alert would be lost.
+#[test]
+fn a_long_detection_id_still_fits_sns() {
+    for id in ["\u{1}".repeat(60_909), "d".repeat(300_000)] {
+        let mut a = Alert::new(Severity::High, id.clone(), "Something happened");
+        a.summary = "s".repeat(1000);
+        let r = a.render();
+        assert!(
+            r.message.len() <= MAX_MESSAGE_BYTES,
+            "a {}-byte detection id gives a {}-byte message",
+            id.len(),
+            r.message.len()
+        );
+        assert!(r.subject.len() < 100);
+    }
+}

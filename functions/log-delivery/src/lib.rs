@@ -36,7 +36,7 @@ use trailwarden::aws::{AlertPublisher, Published};
 use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::detect::{BuiltinOptions, Catalog, ScanError, ScanReport, Scanner};
 use trailwarden::logfile::{classify_key, KeyKind, LogError};
-use trailwarden::outcome::RunError;
+use trailwarden::outcome::{handle_json, RunError};
 use trailwarden::payload::S3Object;
 use trailwarden::{Outcome, Payload, Severity};
 
@@ -571,12 +571,7 @@ pub async fn handler(
     state: &State,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let payload = Payload::from_value(event.payload).map_err(|e| {
-        tracing::error!(function = NAME, error = %e, "payload not understood");
-        lambda_runtime::Error::from(e)
-    })?;
-    let outcome = run(state, &payload).await?;
-    Ok(serde_json::to_value(outcome)?)
+    handle_json(NAME, event.payload, |p| async move { run(state, &p).await }).await
 }
 
 #[cfg(test)]

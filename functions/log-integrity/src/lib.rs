@@ -49,7 +49,7 @@ use store::{Location, S3Store};
 use trailwarden::alert::{Action, Status};
 use trailwarden::aws::AlertPublisher;
 use trailwarden::config::{self, Common, ConfigError, Env};
-use trailwarden::outcome::RunError;
+use trailwarden::outcome::{handle_json, RunError};
 use trailwarden::payload::S3Object;
 use trailwarden::{Alert, Outcome, Payload, Severity};
 
@@ -465,15 +465,13 @@ pub async fn handler(
     state: &State,
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let payload = Payload::from_value(event.payload).map_err(|e| {
-        tracing::error!(error = %e, "payload not understood");
-        e
-    })?;
-    let outcome = run(state, &payload).await.map_err(|e| {
-        tracing::error!(error = %e, "run incomplete; the invocation fails so that it is retried");
-        e
-    })?;
-    Ok(serde_json::to_value(outcome)?)
+    handle_json(NAME, event.payload, |p| async move {
+        run(state, &p).await.map_err(|e| {
+            tracing::error!(error = %e, "run incomplete; the invocation fails so that it is retried");
+            e
+        })
+    })
+    .await
 }
 
 #[cfg(test)]

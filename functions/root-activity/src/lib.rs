@@ -22,7 +22,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use trailwarden::aws::{AlertPublisher, Published};
 use trailwarden::config::{self, Common, ConfigError, Env};
-use trailwarden::outcome::RunError;
+use trailwarden::outcome::{handle_json, RunError};
 use trailwarden::{Outcome, Payload};
 
 pub use decide::{decide, Decision, CREDENTIAL_ACTIONS};
@@ -143,12 +143,7 @@ pub async fn handler(
     state: &State,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let payload = Payload::from_value(event.payload).map_err(|e| {
-        tracing::error!(function = NAME, error = %e, "payload not understood");
-        lambda_runtime::Error::from(e)
-    })?;
-    let outcome = run(state, &payload).await?;
-    Ok(serde_json::to_value(outcome)?)
+    handle_json(NAME, event.payload, |p| async move { run(state, &p).await }).await
 }
 
 #[cfg(test)]

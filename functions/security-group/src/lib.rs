@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use trailwarden::alert::Status;
 use trailwarden::aws::AlertPublisher;
-use trailwarden::outcome::RunError;
+use trailwarden::outcome::{handle_json, RunError};
 use trailwarden::{Outcome, Payload};
 
 pub const NAME: &str = "security-group";
@@ -160,7 +160,5 @@ pub async fn handler(
     state: &State,
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
-    let payload = Payload::from_value(event.payload)?;
-    let outcome = run(state, &payload).await?;
-    Ok(serde_json::to_value(outcome)?)
+    handle_json(NAME, event.payload, |p| async move { run(state, &p).await }).await
 }

@@ -6,6 +6,7 @@ use aws_sdk_iam::Client;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 pub const SCHEMA: &str = "trailwarden.evidence/v1";
@@ -203,33 +204,25 @@ pub async fn capture(iam: &Client, name: &str, window: Duration) -> Lookup {
         },
         ..Default::default()
     };
-    let gap = |ev: &mut Evidence, what: &str, e: CallError| {
-        ev.gaps.push(Gap {
-            what: what.to_string(),
-            error: e.to_string(),
-        })
-    };
 
-    match collect_all(
-        iam.list_user_tags()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
+    ev.tags = listed(
+        &mut ev.gaps,
+        "ListUserTags",
+        collect_all(
+            iam.list_user_tags()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
     )
     .await
-    {
-        Ok(tags) => {
-            ev.tags = tags
-                .into_iter()
-                .map(|t| Tag {
-                    key: t.key,
-                    value: t.value,
-                })
-                .collect()
-        }
-        Err(e) => gap(&mut ev, "ListUserTags", e),
-    }
+    .into_iter()
+    .map(|t| Tag {
+        key: t.key,
+        value: t.value,
+    })
+    .collect();
 
     match iam.get_login_profile().user_name(name).send().await {
         Ok(out) => {
@@ -241,218 +234,251 @@ pub async fn capture(iam: &Client, name: &str, window: Duration) -> Lookup {
         Err(e) => {
             let e = CallError::from_sdk(&e);
             if !e.no_such_entity() {
-                gap(&mut ev, "GetLoginProfile", e);
+                gap(&mut ev.gaps, "GetLoginProfile", &e);
             }
         }
     }
 
-    match collect_all(
-        iam.list_access_keys()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
+    let keys = listed(
+        &mut ev.gaps,
+        "ListAccessKeys",
+        collect_all(
+            iam.list_access_keys()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
     )
-    .await
-    {
-        Ok(keys) => {
-            for k in keys {
-                let id = k.access_key_id().unwrap_or_default().to_string();
-                let mut key = AccessKey {
-                    access_key_id: id.clone(),
-                    status: k
-                        .status()
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_default(),
-                    create_date: k.create_date().map(date),
-                    last_used: None,
-                    last_used_service: None,
-                    last_used_region: None,
-                };
-                match iam
-                    .get_access_key_last_used()
-                    .access_key_id(&id)
-                    .send()
-                    .await
-                {
-                    Ok(out) => {
-                        if let Some(u) = out.access_key_last_used() {
-                            key.last_used = u.last_used_date().map(date);
-                            key.last_used_service = Some(u.service_name().to_string())
-                                .filter(|s| !s.is_empty() && s != "N/A");
-                            key.last_used_region = Some(u.region().to_string())
-                                .filter(|s| !s.is_empty() && s != "N/A");
-                        }
-                    }
-                    Err(e) => gap(
-                        &mut ev,
-                        &format!("GetAccessKeyLastUsed {id}"),
-                        CallError::from_sdk(&e),
-                    ),
-                }
-                ev.access_keys.push(key);
-            }
-        }
-        Err(e) => gap(&mut ev, "ListAccessKeys", e),
-    }
-
-    match collect_all(
-        iam.list_signing_certificates()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(certs) => {
-            ev.signing_certificates = certs
-                .into_iter()
-                .map(|c| Credential {
-                    id: c.certificate_id().to_string(),
-                    status: c.status().as_str().to_string(),
-                    upload_date: c.upload_date().map(date),
-                })
-                .collect()
-        }
-        Err(e) => gap(&mut ev, "ListSigningCertificates", e),
-    }
-
-    match collect_all(
-        iam.list_ssh_public_keys()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(keys) => {
-            ev.ssh_public_keys = keys
-                .into_iter()
-                .map(|k| Credential {
-                    id: k.ssh_public_key_id().to_string(),
-                    status: k.status().as_str().to_string(),
-                    upload_date: Some(date(k.upload_date())),
-                })
-                .collect()
-        }
-        Err(e) => gap(&mut ev, "ListSSHPublicKeys", e),
-    }
-
-    match list_service_specific_credentials(iam, name).await {
-        Ok(creds) => {
-            ev.service_specific_credentials = creds
-                .into_iter()
-                .map(|c| ServiceCredential {
-                    id: c.service_specific_credential_id().to_string(),
-                    service_name: c.service_name().to_string(),
-                    service_user_name: c.service_user_name().to_string(),
-                    status: c.status().as_str().to_string(),
-                    create_date: date(c.create_date()),
-                })
-                .collect()
-        }
-        Err(e) => gap(&mut ev, "ListServiceSpecificCredentials", e),
-    }
-
-    match collect_all(
-        iam.list_mfa_devices()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(devices) => {
-            ev.mfa_devices = devices
-                .into_iter()
-                .map(|d| MfaDevice {
-                    serial_number: d.serial_number().to_string(),
-                    enable_date: date(d.enable_date()),
-                })
-                .collect()
-        }
-        Err(e) => gap(&mut ev, "ListMFADevices", e),
-    }
-
-    match collect_all(
-        iam.list_user_policies()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(names) => {
-            for p in names {
-                match iam
-                    .get_user_policy()
-                    .user_name(name)
-                    .policy_name(&p)
-                    .send()
-                    .await
-                {
-                    Ok(out) => ev.inline_policies.push(InlinePolicy {
-                        name: p,
-                        document: decode_policy_document(out.policy_document()),
-                    }),
-                    Err(e) => gap(
-                        &mut ev,
-                        &format!("GetUserPolicy {p}"),
-                        CallError::from_sdk(&e),
-                    ),
+    .await;
+    for k in keys {
+        let id = k.access_key_id().unwrap_or_default().to_string();
+        let mut key = AccessKey {
+            access_key_id: id.clone(),
+            status: k
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            create_date: k.create_date().map(date),
+            last_used: None,
+            last_used_service: None,
+            last_used_region: None,
+        };
+        match iam
+            .get_access_key_last_used()
+            .access_key_id(&id)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                if let Some(u) = out.access_key_last_used() {
+                    key.last_used = u.last_used_date().map(date);
+                    key.last_used_service =
+                        Some(u.service_name().to_string()).filter(|s| !s.is_empty() && s != "N/A");
+                    key.last_used_region =
+                        Some(u.region().to_string()).filter(|s| !s.is_empty() && s != "N/A");
                 }
             }
+            Err(e) => gap(
+                &mut ev.gaps,
+                &format!("GetAccessKeyLastUsed {id}"),
+                &CallError::from_sdk(&e),
+            ),
         }
-        Err(e) => gap(&mut ev, "ListUserPolicies", e),
+        ev.access_keys.push(key);
     }
+
+    ev.signing_certificates = listed(
+        &mut ev.gaps,
+        "ListSigningCertificates",
+        collect_all(
+            iam.list_signing_certificates()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
+    )
+    .await
+    .into_iter()
+    .map(|c| Credential {
+        id: c.certificate_id().to_string(),
+        status: c.status().as_str().to_string(),
+        upload_date: c.upload_date().map(date),
+    })
+    .collect();
+
+    ev.ssh_public_keys = listed(
+        &mut ev.gaps,
+        "ListSSHPublicKeys",
+        collect_all(
+            iam.list_ssh_public_keys()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
+    )
+    .await
+    .into_iter()
+    .map(|k| Credential {
+        id: k.ssh_public_key_id().to_string(),
+        status: k.status().as_str().to_string(),
+        upload_date: Some(date(k.upload_date())),
+    })
+    .collect();
+
+    ev.service_specific_credentials = listed(
+        &mut ev.gaps,
+        "ListServiceSpecificCredentials",
+        list_service_specific_credentials(iam, name),
+    )
+    .await
+    .into_iter()
+    .map(|c| ServiceCredential {
+        id: c.service_specific_credential_id().to_string(),
+        service_name: c.service_name().to_string(),
+        service_user_name: c.service_user_name().to_string(),
+        status: c.status().as_str().to_string(),
+        create_date: date(c.create_date()),
+    })
+    .collect();
+
+    ev.mfa_devices = listed(
+        &mut ev.gaps,
+        "ListMFADevices",
+        collect_all(
+            iam.list_mfa_devices()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
+    )
+    .await
+    .into_iter()
+    .map(|d| MfaDevice {
+        serial_number: d.serial_number().to_string(),
+        enable_date: date(d.enable_date()),
+    })
+    .collect();
+
+    let names = listed(
+        &mut ev.gaps,
+        "ListUserPolicies",
+        collect_all(
+            iam.list_user_policies()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
+    )
+    .await;
+    ev.inline_policies = inline_policies(&mut ev.gaps, names, |p| {
+        let request = iam.get_user_policy().user_name(name).policy_name(p);
+        (format!("GetUserPolicy {p}"), async move {
+            let out = request.send().await.map_err(|e| CallError::from_sdk(&e))?;
+            Ok(out.policy_document)
+        })
+    })
+    .await;
 
     let mut documents: HashMap<String, Option<Value>> = HashMap::new();
-    match collect_all(
-        iam.list_attached_user_policies()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
+    let policies = listed(
+        &mut ev.gaps,
+        "ListAttachedUserPolicies",
+        collect_all(
+            iam.list_attached_user_policies()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
     )
-    .await
-    {
-        Ok(policies) => {
-            for p in policies {
-                let arn = p.policy_arn().unwrap_or_default().to_string();
-                let document = managed_document(iam, &arn, &mut documents, &mut ev).await;
-                ev.attached_policies.push(AttachedPolicy {
-                    name: p.policy_name().unwrap_or_default().to_string(),
-                    arn,
-                    document,
-                });
-            }
-        }
-        Err(e) => gap(&mut ev, "ListAttachedUserPolicies", e),
-    }
+    .await;
+    ev.attached_policies = attached_policies(iam, policies, &mut documents, &mut ev.gaps).await;
 
-    match collect_all(
-        iam.list_groups_for_user()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
+    let groups = listed(
+        &mut ev.gaps,
+        "ListGroupsForUser",
+        collect_all(
+            iam.list_groups_for_user()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
     )
-    .await
-    {
-        Ok(groups) => {
-            for g in groups {
-                let group =
-                    capture_group(iam, g.group_name(), g.arn(), &mut documents, &mut ev).await;
-                ev.groups.push(group);
-            }
-        }
-        Err(e) => gap(&mut ev, "ListGroupsForUser", e),
+    .await;
+    for g in groups {
+        let group = capture_group(iam, g.group_name(), g.arn(), &mut documents, &mut ev.gaps).await;
+        ev.groups.push(group);
     }
     Lookup::Found(Box::new(ev))
+}
+
+fn gap(gaps: &mut Vec<Gap>, what: &str, e: &CallError) {
+    gaps.push(Gap {
+        what: what.to_string(),
+        error: e.to_string(),
+    })
+}
+
+/// What a listing found; nothing, and a gap named `what`, when it failed.
+async fn listed<T>(
+    gaps: &mut Vec<Gap>,
+    what: &str,
+    listing: impl Future<Output = Result<Vec<T>, CallError>>,
+) -> Vec<T> {
+    listing.await.unwrap_or_else(|e| {
+        gap(gaps, what, &e);
+        Vec::new()
+    })
+}
+
+/// Fetches each inline policy (user or group) by name: `get` gives the gap's name and the
+/// request for the document; a policy that cannot be read becomes a gap.
+async fn inline_policies<Fut>(
+    gaps: &mut Vec<Gap>,
+    names: Vec<String>,
+    mut get: impl FnMut(&str) -> (String, Fut),
+) -> Vec<InlinePolicy>
+where
+    Fut: Future<Output = Result<String, CallError>>,
+{
+    let mut out = Vec::new();
+    for p in names {
+        let (what, request) = get(&p);
+        match request.await {
+            Ok(document) => out.push(InlinePolicy {
+                name: p,
+                document: decode_policy_document(&document),
+            }),
+            Err(e) => gap(gaps, &what, &e),
+        }
+    }
+    out
+}
+
+/// Managed policies attached to a user or group, with customer-managed documents.
+async fn attached_policies(
+    iam: &Client,
+    policies: Vec<aws_sdk_iam::types::AttachedPolicy>,
+    documents: &mut HashMap<String, Option<Value>>,
+    gaps: &mut Vec<Gap>,
+) -> Vec<AttachedPolicy> {
+    let mut out = Vec::new();
+    for p in policies {
+        let arn = p.policy_arn().unwrap_or_default().to_string();
+        let document = managed_document(iam, &arn, documents, gaps).await;
+        out.push(AttachedPolicy {
+            name: p.policy_name().unwrap_or_default().to_string(),
+            arn,
+            document,
+        });
+    }
+    out
 }
 
 async fn capture_group(
@@ -460,74 +486,46 @@ async fn capture_group(
     name: &str,
     arn: &str,
     documents: &mut HashMap<String, Option<Value>>,
-    ev: &mut Evidence,
+    gaps: &mut Vec<Gap>,
 ) -> Group {
-    let mut group = Group {
+    let names = listed(
+        gaps,
+        &format!("ListGroupPolicies {name}"),
+        collect_all(
+            iam.list_group_policies()
+                .group_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
+    )
+    .await;
+    let inline_policies = inline_policies(gaps, names, |p| {
+        let request = iam.get_group_policy().group_name(name).policy_name(p);
+        (format!("GetGroupPolicy {name}/{p}"), async move {
+            let out = request.send().await.map_err(|e| CallError::from_sdk(&e))?;
+            Ok(out.policy_document)
+        })
+    })
+    .await;
+    let policies = listed(
+        gaps,
+        &format!("ListAttachedGroupPolicies {name}"),
+        collect_all(
+            iam.list_attached_group_policies()
+                .group_name(name)
+                .into_paginator()
+                .items()
+                .send(),
+        ),
+    )
+    .await;
+    Group {
         name: name.to_string(),
         arn: arn.to_string(),
-        inline_policies: Vec::new(),
-        attached_policies: Vec::new(),
-    };
-    match collect_all(
-        iam.list_group_policies()
-            .group_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(names) => {
-            for p in names {
-                match iam
-                    .get_group_policy()
-                    .group_name(name)
-                    .policy_name(&p)
-                    .send()
-                    .await
-                {
-                    Ok(out) => group.inline_policies.push(InlinePolicy {
-                        name: p,
-                        document: decode_policy_document(out.policy_document()),
-                    }),
-                    Err(e) => ev.gaps.push(Gap {
-                        what: format!("GetGroupPolicy {name}/{p}"),
-                        error: CallError::from_sdk(&e).to_string(),
-                    }),
-                }
-            }
-        }
-        Err(e) => ev.gaps.push(Gap {
-            what: format!("ListGroupPolicies {name}"),
-            error: e.to_string(),
-        }),
+        inline_policies,
+        attached_policies: attached_policies(iam, policies, documents, gaps).await,
     }
-    match collect_all(
-        iam.list_attached_group_policies()
-            .group_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(policies) => {
-            for p in policies {
-                let arn = p.policy_arn().unwrap_or_default().to_string();
-                let document = managed_document(iam, &arn, documents, ev).await;
-                group.attached_policies.push(AttachedPolicy {
-                    name: p.policy_name().unwrap_or_default().to_string(),
-                    arn,
-                    document,
-                });
-            }
-        }
-        Err(e) => ev.gaps.push(Gap {
-            what: format!("ListAttachedGroupPolicies {name}"),
-            error: e.to_string(),
-        }),
-    }
-    group
 }
 
 /// The default version's document of a customer-managed policy (cached per capture).
@@ -535,7 +533,7 @@ async fn managed_document(
     iam: &Client,
     arn: &str,
     cache: &mut HashMap<String, Option<Value>>,
-    ev: &mut Evidence,
+    gaps: &mut Vec<Gap>,
 ) -> Option<Value> {
     if is_aws_managed(arn) {
         return None;
@@ -572,10 +570,7 @@ async fn managed_document(
     let doc = match doc {
         Ok(d) => d,
         Err((step, e)) => {
-            ev.gaps.push(Gap {
-                what: format!("{step} {arn}"),
-                error: e.to_string(),
-            });
+            gap(gaps, &format!("{step} {arn}"), &e);
             None
         }
     };

@@ -25,7 +25,7 @@ use report::{Execution, UserState};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 use trailwarden::aws::AlertPublisher;
-use trailwarden::outcome::RunError;
+use trailwarden::outcome::{handle_json, RunError};
 use trailwarden::{Action, Alert, Outcome, Payload, Record, Severity, Status};
 
 pub const NAME: &str = "unapproved-user";
@@ -417,12 +417,5 @@ pub async fn handler(
     state: &State,
     event: lambda_runtime::LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let payload = Payload::from_value(event.payload).map_err(|e| {
-        tracing::error!(error = %e, "payload not understood");
-        lambda_runtime::Error::from(e)
-    })?;
-    let outcome = run(state, &payload)
-        .await
-        .map_err(lambda_runtime::Error::from)?;
-    Ok(serde_json::to_value(&outcome)?)
+    handle_json(NAME, event.payload, |p| async move { run(state, &p).await }).await
 }

@@ -8,6 +8,7 @@ use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_iam::Client;
+use std::future::Future;
 use std::time::Duration;
 use trailwarden::{Action, Status};
 
@@ -65,6 +66,41 @@ fn none_found(step: &str, user: &str, what: &str) -> Action {
     Action::new(step, user, Status::AlreadyDone).with_detail(format!("no {what}"))
 }
 
+impl From<Action> for Step {
+    fn from(action: Action) -> Step {
+        owned(action)
+    }
+}
+
+/// The shape of most response steps: list the user's things of one kind, then act on each
+/// (`each` gives the item's steps, in order). Nothing listed is one `none_found` step under
+/// `step`; a listing that fails is one [`listing_problem`] step under `list_step`.
+async fn for_each_listed<T, S, Fut>(
+    listing: impl Future<Output = Result<Vec<T>, CallError>>,
+    user: &str,
+    list_step: &str,
+    step: &str,
+    what: &str,
+    mut each: impl FnMut(T) -> Fut,
+) -> Vec<S>
+where
+    S: From<Action>,
+    Fut: Future,
+    Fut::Output: IntoIterator<Item = S>,
+{
+    match listing.await {
+        Ok(items) if items.is_empty() => vec![none_found(step, user, what).into()],
+        Ok(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                out.extend(each(item).await);
+            }
+            out
+        }
+        Err(e) => vec![listing_problem(list_step, user, what, e).into()],
+    }
+}
+
 fn is_virtual_mfa(serial: &str) -> bool {
     serial.starts_with("arn:") && serial.contains(":mfa/")
 }
@@ -83,20 +119,20 @@ pub async fn delete_user(iam: &Client, name: &str, window: Duration) -> Vec<Acti
         "no console password",
     )));
 
-    match collect_all(
-        iam.list_access_keys()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(keys) if keys.is_empty() => {
-            steps.push(owned(none_found("DeleteAccessKey", name, "access keys")))
-        }
-        Ok(keys) => {
-            for k in keys {
+    steps.extend(
+        for_each_listed(
+            collect_all(
+                iam.list_access_keys()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send(),
+            ),
+            name,
+            "ListAccessKeys",
+            "DeleteAccessKey",
+            "access keys",
+            move |k| async move {
                 let id = k.access_key_id().unwrap_or_default();
                 let mut a = outcome(
                     "DeleteAccessKey",
@@ -113,35 +149,28 @@ pub async fn delete_user(iam: &Client, name: &str, window: Duration) -> Vec<Acti
                     let created = k.create_date().map(date).unwrap_or_default();
                     a = a.with_detail(format!("was {status}, created {created}"));
                 }
-                steps.push(owned(a));
-            }
-        }
-        Err(e) => steps.push(owned(listing_problem(
-            "ListAccessKeys",
-            name,
-            "access keys",
-            e,
-        ))),
-    }
+                [owned(a)]
+            },
+        )
+        .await,
+    );
 
-    match collect_all(
-        iam.list_signing_certificates()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(certs) if certs.is_empty() => steps.push(owned(none_found(
-            "DeleteSigningCertificate",
+    steps.extend(
+        for_each_listed(
+            collect_all(
+                iam.list_signing_certificates()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send(),
+            ),
             name,
+            "ListSigningCertificates",
+            "DeleteSigningCertificate",
             "signing certificates",
-        ))),
-        Ok(certs) => {
-            for c in certs {
+            move |c| async move {
                 let id = c.certificate_id();
-                steps.push(owned(outcome(
+                [owned(outcome(
                     "DeleteSigningCertificate",
                     id,
                     iam.delete_signing_certificate()
@@ -150,35 +179,28 @@ pub async fn delete_user(iam: &Client, name: &str, window: Duration) -> Vec<Acti
                         .send()
                         .await,
                     "already deleted",
-                )));
-            }
-        }
-        Err(e) => steps.push(owned(listing_problem(
-            "ListSigningCertificates",
-            name,
-            "signing certificates",
-            e,
-        ))),
-    }
+                ))]
+            },
+        )
+        .await,
+    );
 
-    match collect_all(
-        iam.list_ssh_public_keys()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(keys) if keys.is_empty() => steps.push(owned(none_found(
-            "DeleteSSHPublicKey",
+    steps.extend(
+        for_each_listed(
+            collect_all(
+                iam.list_ssh_public_keys()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send(),
+            ),
             name,
+            "ListSSHPublicKeys",
+            "DeleteSSHPublicKey",
             "SSH public keys",
-        ))),
-        Ok(keys) => {
-            for k in keys {
+            move |k| async move {
                 let id = k.ssh_public_key_id();
-                steps.push(owned(outcome(
+                [owned(outcome(
                     "DeleteSSHPublicKey",
                     id,
                     iam.delete_ssh_public_key()
@@ -187,67 +209,52 @@ pub async fn delete_user(iam: &Client, name: &str, window: Duration) -> Vec<Acti
                         .send()
                         .await,
                     "already deleted",
-                )));
-            }
-        }
-        Err(e) => steps.push(owned(listing_problem(
-            "ListSSHPublicKeys",
-            name,
-            "SSH public keys",
-            e,
-        ))),
-    }
+                ))]
+            },
+        )
+        .await,
+    );
 
-    match list_service_specific_credentials(iam, name).await {
-        Ok(creds) if creds.is_empty() => steps.push(owned(none_found(
-            "DeleteServiceSpecificCredential",
+    steps.extend(
+        for_each_listed(
+            list_service_specific_credentials(iam, name),
             name,
-            "service-specific credentials",
-        ))),
-        Ok(creds) => {
-            for c in creds {
-                let id = c.service_specific_credential_id();
-                steps.push(owned(
-                    outcome(
-                        "DeleteServiceSpecificCredential",
-                        id,
-                        iam.delete_service_specific_credential()
-                            .user_name(name)
-                            .service_specific_credential_id(id)
-                            .send()
-                            .await,
-                        "already deleted",
-                    )
-                    .with_detail(format!("for {}", c.service_name())),
-                ));
-            }
-        }
-        Err(e) => steps.push(owned(listing_problem(
             "ListServiceSpecificCredentials",
-            name,
+            "DeleteServiceSpecificCredential",
             "service-specific credentials",
-            e,
-        ))),
-    }
+            move |c| async move {
+                let id = c.service_specific_credential_id();
+                let r = iam
+                    .delete_service_specific_credential()
+                    .user_name(name)
+                    .service_specific_credential_id(id)
+                    .send()
+                    .await;
+                [owned(
+                    outcome("DeleteServiceSpecificCredential", id, r, "already deleted")
+                        .with_detail(format!("for {}", c.service_name())),
+                )]
+            },
+        )
+        .await,
+    );
 
-    match collect_all(
-        iam.list_mfa_devices()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(devices) if devices.is_empty() => steps.push(owned(none_found(
-            "DeactivateMFADevice",
+    steps.extend(
+        for_each_listed(
+            collect_all(
+                iam.list_mfa_devices()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send(),
+            ),
             name,
+            "ListMFADevices",
+            "DeactivateMFADevice",
             "MFA devices",
-        ))),
-        Ok(devices) => {
-            for d in devices {
+            move |d| async move {
                 let serial = d.serial_number();
-                steps.push(owned(outcome(
+                let mut out = vec![owned(outcome(
                     "DeactivateMFADevice",
                     serial,
                     iam.deactivate_mfa_device()
@@ -256,10 +263,10 @@ pub async fn delete_user(iam: &Client, name: &str, window: Duration) -> Vec<Acti
                         .send()
                         .await,
                     "already deactivated",
-                )));
+                ))];
                 if is_virtual_mfa(serial) {
                     // A virtual device outlives the user: its deletion is never moot.
-                    steps.push(Step {
+                    out.push(Step {
                         action: outcome(
                             "DeleteVirtualMFADevice",
                             serial,
@@ -272,33 +279,27 @@ pub async fn delete_user(iam: &Client, name: &str, window: Duration) -> Vec<Acti
                         user_bound: false,
                     });
                 }
-            }
-        }
-        Err(e) => steps.push(owned(listing_problem(
-            "ListMFADevices",
-            name,
-            "MFA devices",
-            e,
-        ))),
-    }
+                out
+            },
+        )
+        .await,
+    );
 
-    match collect_all(
-        iam.list_user_policies()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(names) if names.is_empty() => steps.push(owned(none_found(
-            "DeleteUserPolicy",
+    steps.extend(
+        for_each_listed(
+            collect_all(
+                iam.list_user_policies()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send(),
+            ),
             name,
+            "ListUserPolicies",
+            "DeleteUserPolicy",
             "inline policies",
-        ))),
-        Ok(names) => {
-            for p in names {
-                steps.push(owned(outcome(
+            move |p| async move {
+                [owned(outcome(
                     "DeleteUserPolicy",
                     &p,
                     iam.delete_user_policy()
@@ -307,35 +308,28 @@ pub async fn delete_user(iam: &Client, name: &str, window: Duration) -> Vec<Acti
                         .send()
                         .await,
                     "already deleted",
-                )));
-            }
-        }
-        Err(e) => steps.push(owned(listing_problem(
-            "ListUserPolicies",
-            name,
-            "inline policies",
-            e,
-        ))),
-    }
+                ))]
+            },
+        )
+        .await,
+    );
 
-    match collect_all(
-        iam.list_attached_user_policies()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(policies) if policies.is_empty() => steps.push(owned(none_found(
-            "DetachUserPolicy",
+    steps.extend(
+        for_each_listed(
+            collect_all(
+                iam.list_attached_user_policies()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send(),
+            ),
             name,
+            "ListAttachedUserPolicies",
+            "DetachUserPolicy",
             "attached managed policies",
-        ))),
-        Ok(policies) => {
-            for p in policies {
+            move |p| async move {
                 let arn = p.policy_arn().unwrap_or_default();
-                steps.push(owned(outcome(
+                [owned(outcome(
                     "DetachUserPolicy",
                     arn,
                     iam.detach_user_policy()
@@ -344,35 +338,28 @@ pub async fn delete_user(iam: &Client, name: &str, window: Duration) -> Vec<Acti
                         .send()
                         .await,
                     "already detached",
-                )));
-            }
-        }
-        Err(e) => steps.push(owned(listing_problem(
-            "ListAttachedUserPolicies",
-            name,
-            "attached managed policies",
-            e,
-        ))),
-    }
+                ))]
+            },
+        )
+        .await,
+    );
 
-    match collect_all(
-        iam.list_groups_for_user()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(groups) if groups.is_empty() => steps.push(owned(none_found(
-            "RemoveUserFromGroup",
+    steps.extend(
+        for_each_listed(
+            collect_all(
+                iam.list_groups_for_user()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send(),
+            ),
             name,
+            "ListGroupsForUser",
+            "RemoveUserFromGroup",
             "group memberships",
-        ))),
-        Ok(groups) => {
-            for g in groups {
+            move |g| async move {
                 let group = g.group_name();
-                steps.push(owned(outcome(
+                [owned(outcome(
                     "RemoveUserFromGroup",
                     group,
                     iam.remove_user_from_group()
@@ -381,16 +368,11 @@ pub async fn delete_user(iam: &Client, name: &str, window: Duration) -> Vec<Acti
                         .send()
                         .await,
                     "already removed",
-                )));
-            }
-        }
-        Err(e) => steps.push(owned(listing_problem(
-            "ListGroupsForUser",
-            name,
-            "group memberships",
-            e,
-        ))),
-    }
+                ))]
+            },
+        )
+        .await,
+    );
 
     let all_ok = steps.iter().all(|s| s.action.status != Status::Failed);
     let mut backoff = Backoff::new(if all_ok { window } else { Duration::ZERO });
@@ -501,25 +483,24 @@ pub async fn quarantine_user(
         "no console password",
     ));
 
-    match collect_all(
-        iam.list_access_keys()
-            .user_name(name)
-            .into_paginator()
-            .items()
-            .send(),
-    )
-    .await
-    {
-        Ok(keys) if keys.is_empty() => out.push(none_found("UpdateAccessKey", name, "access keys")),
-        Ok(keys) => {
-            for k in keys {
+    out.extend(
+        for_each_listed(
+            collect_all(
+                iam.list_access_keys()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send(),
+            ),
+            name,
+            "ListAccessKeys",
+            "UpdateAccessKey",
+            "access keys",
+            move |k| async move {
                 let id = k.access_key_id().unwrap_or_default();
                 if k.status() == Some(&StatusType::Inactive) {
-                    out.push(
-                        Action::new("UpdateAccessKey", id, Status::AlreadyDone)
-                            .with_detail("already Inactive"),
-                    );
-                    continue;
+                    return [Action::new("UpdateAccessKey", id, Status::AlreadyDone)
+                        .with_detail("already Inactive")];
                 }
                 let a = outcome(
                     "UpdateAccessKey",
@@ -532,15 +513,15 @@ pub async fn quarantine_user(
                         .await,
                     "the key no longer exists",
                 );
-                out.push(if a.status == Status::Done {
+                [if a.status == Status::Done {
                     a.with_detail("set Inactive")
                 } else {
                     a
-                });
-            }
-        }
-        Err(e) => out.push(listing_problem("ListAccessKeys", name, "access keys", e)),
-    }
+                }]
+            },
+        )
+        .await,
+    );
 
     if let Some(t) = evidence.tags.iter().find(|t| t.key == TAG_QUARANTINED) {
         out.push(

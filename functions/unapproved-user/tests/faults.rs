@@ -428,6 +428,29 @@ async fn lost_responses_and_delete_conflicts_end_as_done_or_already_done() {
 }
 
 #[tokio::test]
+async fn a_user_iam_does_not_show_yet_is_waited_for_then_deleted() {
+    // IAM is eventually consistent: right after CreateUser, GetUser may answer NoSuchEntity.
+    let t = setup().await;
+    let (id, arn, _) = create_user(&t.iam, "mallory").await;
+    let state = t.state(&[("NOT_FOUND_RETRY_SECONDS", "10")]);
+    t.proxy
+        .add(Rule::first(2, "GetUser", Fault::error(404, "NoSuchEntity")));
+    invoke(&state, &event_for("mallory", &id, &arn))
+        .await
+        .expect("the user shows up and is deleted");
+    assert!(!user_exists(&t.iam, "mallory").await);
+    assert!(t.proxy.count("GetUser") >= 3);
+    // NoSuchEntity is an answer, not a transient error: the function waits between lookups
+    // (250 ms, then 500 ms), the SDK does not retry it.
+    let gaps = t.proxy.gaps("GetUser");
+    assert!(gaps[0] >= Duration::from_millis(240), "{gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(490), "{gaps:?}");
+    let alert = one_alert(&t.inbox).await;
+    assert_eq!(action(&alert, "DeleteUser", "mallory").0, "done");
+    drop(t.moto);
+}
+
+#[tokio::test]
 async fn a_call_that_times_out_is_retried_and_not_done_twice() {
     let t = setup().await;
     // trailwarden::aws::sdk_config sets no attempt timeout; a client with one (as a Lambda
