@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 #   SECONDS          time per target (default: $FUZZ_SECONDS or 60)
-#   TARGET           targets to run (default: all: payload logfile digest pattern alert)
+#   TARGET           targets to run (default: all: payload logfile digest signature pattern alert)
 #   FUZZ_DIR         corpora, crash artifacts and logs (default: ~/.cache/trailwarden/fuzz)
 #   FUZZ_TARGET_DIR  cargo build directory (default: ~/.cache/trailwarden/fuzz-target)
 #   FUZZ_JOBS        cargo build jobs (default: 2)
@@ -24,7 +24,7 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/trailwarden"
 seconds="${1:-${FUZZ_SECONDS:-60}}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(payload logfile digest pattern alert)
+[ ${#targets[@]} -gt 0 ] || targets=(payload logfile digest signature pattern alert)
 work="${FUZZ_DIR:-$cache/fuzz}"
 target_dir="${FUZZ_TARGET_DIR:-$cache/fuzz-target}"
 jobs="${FUZZ_JOBS:-2}"
@@ -74,6 +74,9 @@ for i, d in enumerate(doc["detections"]):
         f.write(json.dumps(d["pattern"]).encode() + b"\xff" + json.dumps(ex[0]).encode())
 PY
       ;;
+    signature)
+      # Byte 0: which bit of the message to flip, then the message: the sample key document.
+      { printf '\005'; cat "$root/events/trail/public-keys.json"; } > "$dir/seed-keys" ;;
     alert) ;;
   esac
 }

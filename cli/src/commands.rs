@@ -3,9 +3,12 @@
 use crate::{collect_files, Format};
 use anyhow::{Context, Result};
 use clap::Args;
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use trailwarden::detect::{BuiltinOptions, Catalog, Finding, Scanner};
 use trailwarden::Severity;
 
@@ -74,31 +77,35 @@ pub fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
     if files.is_empty() {
         anyhow::bail!("no .json.gz or .json files under the given paths");
     }
-    let progress = format == Format::Text && std::io::stderr().is_terminal() && files.len() > 1;
+    let progress = (format == Format::Text && std::io::stderr().is_terminal())
+        .then(|| Arc::new(Progress::new(&files)));
     let mut scanner = Scanner::new(&catalog);
     let mut unreadable = 0usize;
     for (i, f) in files.iter().enumerate() {
-        if progress {
-            eprint!(
-                "\r[{:>3}%] {}/{} {:<60.60}",
-                (i + 1) * 100 / files.len(),
-                i + 1,
-                files.len(),
-                f.display().to_string()
-            );
-        }
-        if let Err(e) = scanner.scan_path(f) {
+        let result = match (&progress, std::fs::File::open(f)) {
+            (Some(p), Ok(file)) => {
+                p.start_file(i, f);
+                let reader = ProgressReader {
+                    inner: file,
+                    progress: Arc::clone(p),
+                };
+                scanner.scan_reader(&f.display().to_string(), reader)
+            }
+            // Without a terminal, or when the file cannot be opened (scan_path reports it).
+            _ => scanner.scan_path(f),
+        };
+        if let Err(e) = result {
             unreadable += 1;
             if format == Format::Text {
-                if progress {
-                    eprintln!();
+                if let Some(p) = &progress {
+                    p.clear();
                 }
                 eprintln!("warning: {e}");
             }
         }
     }
-    if progress {
-        eprintln!();
+    if let Some(p) = &progress {
+        p.clear();
     }
     let mut report = scanner.finish();
     report.findings.retain(|f| f.severity >= args.min_severity);
@@ -116,6 +123,88 @@ pub fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A progress line on standard error for `scan` on a terminal: bytes read of the total (as
+/// stored, so compressed for `.json.gz`), file number and name, redrawn at most 5 times a
+/// second from whichever thread reads the file.
+struct Progress {
+    total: u64,
+    files: usize,
+    done: AtomicU64,
+    file: AtomicUsize,
+    name: Mutex<String>,
+    drawn: Mutex<Option<Instant>>,
+}
+
+impl Progress {
+    fn new(files: &[PathBuf]) -> Self {
+        Progress {
+            total: files
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum(),
+            files: files.len(),
+            done: AtomicU64::new(0),
+            file: AtomicUsize::new(0),
+            name: Mutex::new(String::new()),
+            drawn: Mutex::new(None),
+        }
+    }
+
+    fn start_file(&self, index: usize, path: &Path) {
+        self.file.store(index, Ordering::Relaxed);
+        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = path.display().to_string();
+        self.draw(true);
+    }
+
+    fn advance(&self, n: usize) {
+        self.done.fetch_add(n as u64, Ordering::Relaxed);
+        self.draw(false);
+    }
+
+    fn draw(&self, now: bool) {
+        let mut drawn = self.drawn.lock().unwrap_or_else(|p| p.into_inner());
+        if !now && drawn.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
+            return;
+        }
+        *drawn = Some(Instant::now());
+        let done = self.done.load(Ordering::Relaxed).min(self.total);
+        let pct = (done * 100).checked_div(self.total).unwrap_or(100);
+        let name = self.name.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // Keep the end of long paths: the file name is the useful part.
+        let shown: String = {
+            let chars: Vec<char> = name.chars().collect();
+            let skip = chars.len().saturating_sub(50);
+            chars[skip..].iter().collect()
+        };
+        eprint!(
+            "\r\x1b[K[{pct:>3}%] {:.1}/{:.1} MB  file {}/{}  {shown}",
+            done as f64 / 1e6,
+            self.total as f64 / 1e6,
+            self.file.load(Ordering::Relaxed) + 1,
+            self.files,
+        );
+    }
+
+    /// Erases the progress line (before a warning, and at the end).
+    fn clear(&self) {
+        eprint!("\r\x1b[K");
+    }
+}
+
+struct ProgressReader {
+    inner: std::fs::File,
+    progress: Arc<Progress>,
+}
+
+impl Read for ProgressReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n);
+        Ok(n)
+    }
 }
 
 fn print_scan(findings: &[Finding], report: &trailwarden::detect::ScanReport) {

@@ -1,11 +1,11 @@
 //! Helpers shared by the fuzz targets.
 //!
-//! log-integrity's digest model and content hasher are compiled here from the function
-//! crate's own source files (`#[path]`): those two files use no AWS SDK, but the crate as a
-//! whole does, and building the SDK with fuzzing instrumentation would cost more time than
-//! the fuzzing itself. Signature checking (`keys.rs`) and the digest check (`check.rs`,
-//! `store.rs`) share their files with SDK code, so they are exercised by the crate's own
-//! tests and by `tests/tests/bad_input.rs`, not here.
+//! log-integrity's digest model, content hasher and signature checking are compiled here from
+//! the function crate's own source files (`#[path]`): those files use no AWS SDK, but the
+//! crate as a whole does, and building the SDK with fuzzing instrumentation would cost more
+//! time than the fuzzing itself. The digest check as a whole (`check.rs`, `store.rs`) reads
+//! through the SDK, so it is exercised by the crate's own tests and by
+//! `tests/tests/bad_input.rs`, not here.
 #![forbid(unsafe_code)]
 
 use std::io::{self, Read, Write};
@@ -14,6 +14,8 @@ use std::io::{self, Read, Write};
 pub mod digest;
 #[path = "../../functions/log-integrity/src/hash.rs"]
 pub mod hash;
+#[path = "../../functions/log-integrity/src/keys.rs"]
+pub mod keys;
 
 /// A reader that hands its data out in chunks of varying size (taken from `sizes`, cycling),
 /// so that every resume path of a streaming parser is exercised.

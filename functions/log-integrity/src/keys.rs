@@ -1,7 +1,7 @@
 //! CloudTrail's public keys: where they come from and how a digest's signature is checked.
 //!
 //! In AWS the keys come from `cloudtrail:ListPublicKeys` in the digest's region for the
-//! digest's time range ([`CloudTrailKeys`], cached per cold start). Offline, and where the API
+//! digest's time range ([`crate::cloudtrail_keys::CloudTrailKeys`], cached per cold start). Offline, and where the API
 //! is not available (moto does not implement it), they come from a JSON document in the
 //! shape of ListPublicKeys' response ([`KeySet`]):
 //!
@@ -23,9 +23,7 @@ use rsa::{Pkcs1v15Sign, RsaPublicKey};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 
 /// One CloudTrail public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,100 +171,6 @@ impl KeySource for KeySet {
         _end: DateTime<Utc>,
     ) -> Result<Option<PublicKey>, KeyError> {
         Ok(self.find(fingerprint).cloned())
-    }
-}
-
-/// Keys from `cloudtrail:ListPublicKeys`, cached for the life of the process (one Lambda
-/// cold start). Each region has its own keys; a fingerprint not yet seen triggers one
-/// (paginated) lookup for the digest's time range in the digest's region.
-#[derive(Debug)]
-pub struct CloudTrailKeys {
-    sdk: aws_config::SdkConfig,
-    cache: Mutex<HashMap<(String, String), PublicKey>>,
-}
-
-impl CloudTrailKeys {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        CloudTrailKeys {
-            sdk: sdk.clone(),
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn cached(&self, region: &str, fingerprint: &str) -> Option<PublicKey> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(region.to_string(), fingerprint.to_ascii_lowercase()))
-            .cloned()
-    }
-
-    async fn fetch(
-        &self,
-        region: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<Vec<PublicKey>, KeyError> {
-        use aws_sdk_cloudtrail::primitives::DateTime as SdkTime;
-        let client =
-            aws_sdk_cloudtrail::Client::new(&trailwarden::aws::with_region(&self.sdk, region));
-        let api = |reason: String| KeyError::Api {
-            region: region.to_string(),
-            reason,
-        };
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let resp = client
-                .list_public_keys()
-                .start_time(SdkTime::from_secs(start.timestamp()))
-                .end_time(SdkTime::from_secs(end.timestamp()))
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| api(aws_sdk_cloudtrail::error::DisplayErrorContext(e).to_string()))?;
-            for k in resp.public_key_list() {
-                let (Some(fp), Some(v)) = (k.fingerprint(), k.value()) else {
-                    continue;
-                };
-                let mut key = PublicKey::from_der(fp, v.as_ref())?;
-                key.valid_from = k
-                    .validity_start_time()
-                    .and_then(|t| Utc.timestamp_opt(t.secs(), 0).single());
-                key.valid_to = k
-                    .validity_end_time()
-                    .and_then(|t| Utc.timestamp_opt(t.secs(), 0).single());
-                out.push(key);
-            }
-            match resp.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl KeySource for CloudTrailKeys {
-    async fn find_key(
-        &self,
-        region: &str,
-        fingerprint: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<Option<PublicKey>, KeyError> {
-        if let Some(k) = self.cached(region, fingerprint) {
-            return Ok(Some(k));
-        }
-        let keys = self.fetch(region, start, end).await?;
-        tracing::info!(region, keys = keys.len(), "loaded CloudTrail public keys");
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        for k in keys {
-            cache.insert((region.to_string(), k.fingerprint.to_ascii_lowercase()), k);
-        }
-        Ok(cache
-            .get(&(region.to_string(), fingerprint.to_ascii_lowercase()))
-            .cloned())
     }
 }
 

@@ -35,6 +35,7 @@
 
 pub mod alert;
 pub mod check;
+pub mod cloudtrail_keys;
 pub mod digest;
 pub mod hash;
 pub mod keys;
@@ -42,7 +43,8 @@ pub mod offline;
 pub mod store;
 
 use check::{check_digest, DigestCheck, FileStatus, Options};
-use keys::{CloudTrailKeys, KeyError, KeySet, KeySource, PublicKey};
+use cloudtrail_keys::CloudTrailKeys;
+use keys::{KeyError, KeySet, KeySource, PublicKey};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use store::{Location, S3Store};
