@@ -11,11 +11,14 @@ pub mod config;
 pub mod detect;
 pub mod event;
 pub mod glob;
+#[cfg(feature = "aws")]
+pub mod lambda;
 pub mod logfile;
 pub mod logging;
 pub mod outcome;
 pub mod pattern;
 pub mod payload;
+pub mod respond;
 
 pub use alert::{Action, Alert, Severity, Status};
 pub use event::{Principal, Record};

@@ -9,6 +9,9 @@
 #![forbid(unsafe_code)]
 
 pub mod faults;
+pub mod harness;
+
+pub use harness::{config, env, fixture, invoke, payload, plan, service};
 
 use anyhow::{bail, Context, Result};
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -1,0 +1,606 @@
+//! The one shape every function has: **parse → decide → execute → report**, as a trait.
+//!
+//! A function is a type implementing [`Responder`]. The type itself is the function's
+//! per-cold-start state (its configuration and the SDK clients it acts through); the trait
+//! names its configuration, the typed *case* its decision is about, the typed *steps* of its
+//! plan, what execution learns, and its typed statistics:
+//!
+//! - [`Responder::decide`] is pure: from (configuration, payload, read-only facts) to a
+//!   [`Decision`]: ignore (and why), or a case and the ordered list of steps to take.
+//! - [`Responder::execute_step`] carries out one step through the SDK and says what became of
+//!   it ([`StepResult`]). The runner, not the function, walks the plan, so a dry run and a
+//!   live run walk the *same* list of steps: in a dry run every step that changes something
+//!   ([`StepKind::changes`]) stays [`Status::Planned`]; read-only steps (reading a log file,
+//!   capturing evidence) run in both.
+//! - [`Responder::report`] is pure: from the case, the walked plan and what execution learnt
+//!   to the alerts and the typed statistics.
+//!
+//! The generic runner ([`run`], [`plan_offline`]) owns everything else: logging ignores, the
+//! dry-run stop, stamping `dry_run` and `account_alias` on every alert, publishing each alert
+//! once with a typed [`Delivery`] record, and turning failed steps or failed publications
+//! into a [`RunError`] so that Lambda retries the invocation. [`crate::lambda::serve`] (feature
+//! `aws`) is every function's `main`.
+
+use crate::alert::{Action, Alert, Status};
+use crate::config::{Common, ConfigError, Env};
+use crate::payload::Payload;
+use serde::Serialize;
+use std::fmt::Debug;
+use std::future::Future;
+
+/// A function of trailwarden. `Self` is the function's state, built once per cold start.
+pub trait Responder: Sized + Send + Sync + 'static {
+    /// The function's name: its crate, binary, `BuildProperties.Binary` and log field.
+    const NAME: &'static str;
+
+    /// Settings, read from the environment at cold start.
+    type Config: Debug + Send + Sync + 'static;
+    /// Read-only look-ups that `decide` needs beyond the payload (the current state of a
+    /// security group, an approval document). `Default` is "not looked up" (offline plans).
+    type Facts: Default + Send + Sync;
+    /// What the decision is about, typed (the new user and why it is unapproved, the rules and
+    /// their exposure, the object to scan). Carries severities and reasons as data; wording
+    /// belongs to `report`.
+    type Case: Debug + Send + Sync;
+    /// One step of the plan.
+    type Step: StepKind;
+    /// What executing the steps learnt (evidence, scan results). `Default` is "nothing yet".
+    type Output: Default + Send + Sync;
+    /// The function's counters, typed.
+    type Stats: Stats;
+
+    /// Reads and validates the configuration; a bad value names the variable.
+    fn config_from_env(env: &dyn Env) -> Result<Self::Config, ConfigError>;
+    /// The settings every function shares.
+    fn common(config: &Self::Config) -> &Common;
+    /// Builds the state (SDK clients, caches) from the SDK configuration. Anything that must
+    /// stop a cold start (a malformed detection file in S3) is checked here.
+    #[cfg(feature = "aws")]
+    fn init(
+        sdk: &aws_config::SdkConfig,
+        config: Self::Config,
+    ) -> impl Future<Output = Result<Self, InitError>> + Send;
+    /// The configuration this state was built with.
+    fn config(&self) -> &Self::Config;
+
+    /// Read-only look-ups made before deciding. The default looks nothing up.
+    fn gather(
+        &self,
+        payload: &Payload,
+    ) -> impl Future<Output = Result<Self::Facts, StepError>> + Send {
+        let _ = payload;
+        async { Ok(Self::Facts::default()) }
+    }
+
+    /// Pure: what to do about the payload.
+    fn decide(
+        config: &Self::Config,
+        payload: &Payload,
+        facts: &Self::Facts,
+    ) -> Decision<Self::Case, Self::Step>;
+
+    /// Carries out one step (never called for a changing step in a dry run).
+    fn execute_step(
+        &self,
+        case: &Self::Case,
+        step: &Self::Step,
+        output: &mut Self::Output,
+    ) -> impl Future<Output = StepResult> + Send;
+
+    /// Pure: the alerts and statistics for a walked plan. `output` is `None` when nothing
+    /// was executed (an offline plan).
+    fn report(
+        config: &Self::Config,
+        case: &Self::Case,
+        plan: &Plan<Self::Step>,
+        output: Option<&Self::Output>,
+    ) -> Report<Self::Stats>;
+
+    /// Statistics of an ignored payload (default: none).
+    fn ignored_stats(config: &Self::Config, payload: &Payload) -> Self::Stats {
+        let _ = (config, payload);
+        Self::Stats::default()
+    }
+}
+
+/// A step's identity: what it does, to what, and whether it changes anything.
+pub trait StepKind: Debug + Clone + PartialEq + Serialize + Send + Sync {
+    /// The step's name in alerts (`DeleteUser`, `revoke ingress rule`, `scan log file`).
+    fn name(&self) -> String;
+    /// What it acts on (a user name, a rule id, an `s3://` URI).
+    fn target(&self) -> String;
+    /// True when carrying it out changes the account (held back in a dry run).
+    fn changes(&self) -> bool;
+}
+
+/// The decision about one payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision<C, S> {
+    /// Nothing to do or say, and why.
+    Ignore(String),
+    /// A case and the steps to take about it (possibly none: alert only).
+    Respond { case: C, plan: Vec<PlannedStep<S>> },
+}
+
+impl<C, S> Decision<C, S> {
+    /// A response whose every step is still to be done.
+    pub fn respond(case: C, steps: impl IntoIterator<Item = S>) -> Self {
+        Decision::Respond {
+            case,
+            plan: steps.into_iter().map(PlannedStep::new).collect(),
+        }
+    }
+    pub fn ignore(reason: impl Into<String>) -> Self {
+        Decision::Ignore(reason.into())
+    }
+}
+
+/// One step of a plan and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedStep<S> {
+    pub step: S,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl<S> PlannedStep<S> {
+    /// A step to be done (`Planned` until walked).
+    pub fn new(step: S) -> Self {
+        PlannedStep {
+            step,
+            status: Status::Planned,
+            detail: None,
+        }
+    }
+    /// A step decided against (exempt, notify mode): walked past, never executed.
+    pub fn skipped(step: S, why: impl Into<String>) -> Self {
+        PlannedStep {
+            step,
+            status: Status::Skipped,
+            detail: Some(why.into()),
+        }
+    }
+    pub fn with_detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+}
+
+impl<S: StepKind> PlannedStep<S> {
+    /// The step as the alert shows it.
+    pub fn action(&self) -> Action {
+        Action {
+            step: self.step.name(),
+            target: self.step.target(),
+            status: self.status,
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+/// A walked (or still planned) list of steps.
+pub type Plan<S> = Vec<PlannedStep<S>>;
+
+/// The steps of a plan as alert actions.
+pub fn actions<S: StepKind>(plan: &[PlannedStep<S>]) -> Vec<Action> {
+    plan.iter().map(PlannedStep::action).collect()
+}
+
+/// How many steps of a plan ended in `status`.
+pub fn count<S>(plan: &[PlannedStep<S>], status: Status) -> usize {
+    plan.iter().filter(|s| s.status == status).count()
+}
+
+/// What became of one executed step, and whether the rest of the plan still runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepResult {
+    pub status: Status,
+    pub detail: Option<String>,
+    /// Set when the remaining steps must not run; they take this status and detail.
+    pub rest: Option<(Status, String)>,
+}
+
+impl StepResult {
+    pub fn done() -> Self {
+        StepResult::with(Status::Done, None)
+    }
+    pub fn with(status: Status, detail: Option<String>) -> Self {
+        StepResult {
+            status,
+            detail,
+            rest: None,
+        }
+    }
+    pub fn status(status: Status, detail: impl Into<String>) -> Self {
+        StepResult::with(status, Some(detail.into()))
+    }
+    pub fn failed(detail: impl Into<String>) -> Self {
+        StepResult::status(Status::Failed, detail)
+    }
+    /// The remaining steps do not run; they are marked `status` with `why`.
+    pub fn then_stop(mut self, status: Status, why: impl Into<String>) -> Self {
+        self.rest = Some((status, why.into()));
+        self
+    }
+}
+
+/// A read-only look-up before deciding failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {message}")]
+pub struct StepError {
+    /// What was being looked up (`DescribeSecurityGroupRules sg-1`, `s3://bucket/key`).
+    pub what: String,
+    pub message: String,
+}
+
+impl StepError {
+    pub fn new(what: impl Into<String>, message: impl Into<String>) -> Self {
+        StepError {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Building a function's state failed (stops the cold start).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InitError(pub String);
+
+impl From<ConfigError> for InitError {
+    fn from(e: ConfigError) -> Self {
+        InitError(e.to_string())
+    }
+}
+
+/// What `report` produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report<S> {
+    pub alerts: Vec<Alert>,
+    pub stats: S,
+}
+
+/// A function's typed counters.
+pub trait Stats: Debug + Clone + Default + PartialEq + Serialize + Send + Sync + 'static {
+    /// Label/value pairs in display order (the CLI's text output, log lines).
+    fn lines(&self) -> Vec<(&'static str, String)>;
+}
+
+/// No counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NoStats {}
+
+impl Stats for NoStats {
+    fn lines(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+/// What became of publishing one alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Delivery {
+    /// Published; the SNS message id.
+    Sent { message_id: String },
+    /// Below `MIN_SEVERITY`: logged only.
+    BelowThreshold { severity: crate::alert::Severity },
+    /// `ALERT_TOPIC_ARN` not set: logged only.
+    NoTopic,
+    /// Not published (the invocation fails so that Lambda retries).
+    Failed { error: String },
+    /// Not attempted (an offline plan).
+    NotAttempted,
+}
+
+/// The result of handling one payload, the same for every function so that Lambda, the CLI
+/// and the tests report alike.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome<S> {
+    /// The function that handled it.
+    pub function: &'static str,
+    /// A one-line description of the input.
+    pub input: String,
+    /// Set when the function deliberately did nothing, with the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+    /// True when nothing was (or would be) changed because of dry-run (or an offline plan).
+    pub dry_run: bool,
+    /// The steps, as walked (names, targets, statuses).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Action>,
+    /// Alerts produced.
+    pub alerts: Vec<Alert>,
+    /// What became of each alert, in the same order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delivery: Vec<Delivery>,
+    /// The function's counters.
+    pub stats: S,
+}
+
+impl<S: Stats> Outcome<S> {
+    fn new(function: &'static str, input: String, dry_run: bool, stats: S) -> Self {
+        Outcome {
+            function,
+            input,
+            ignored: None,
+            dry_run,
+            steps: Vec::new(),
+            alerts: Vec::new(),
+            delivery: Vec::new(),
+            stats,
+        }
+    }
+
+    /// True when any response step failed.
+    pub fn has_failures(&self) -> bool {
+        self.steps.iter().any(|a| a.status == Status::Failed)
+            || self
+                .alerts
+                .iter()
+                .flat_map(|a| &a.actions)
+                .any(|a| a.status == Status::Failed)
+    }
+
+    /// The same outcome with its statistics as label/value lines (for uniform printing).
+    pub fn erased(&self) -> Outcome<StatLines> {
+        Outcome {
+            function: self.function,
+            input: self.input.clone(),
+            ignored: self.ignored.clone(),
+            dry_run: self.dry_run,
+            steps: self.steps.clone(),
+            alerts: self.alerts.clone(),
+            delivery: self.delivery.clone(),
+            stats: StatLines(
+                self.stats
+                    .lines()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Statistics as label/value lines, whatever function produced them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatLines(pub Vec<(String, String)>);
+
+impl Stats for StatLines {
+    fn lines(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+impl StatLines {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// A run that could not finish cleanly: carries the outcome (what was done, what failed) so it
+/// can still be reported, and fails the Lambda invocation so that it is retried.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RunError<S: Stats> {
+    pub message: String,
+    pub outcome: Box<Outcome<S>>,
+}
+
+/// Decides without any AWS call and reports the plan (every changing step `Planned`): what
+/// `trailwarden replay` and the tests show. Facts are not looked up.
+pub fn plan_offline<F: Responder>(config: &F::Config, payload: &Payload) -> Outcome<F::Stats> {
+    plan_with::<F>(config, payload, &F::Facts::default())
+}
+
+/// Decides with the given facts and reports the plan without executing anything.
+pub fn plan_with<F: Responder>(
+    config: &F::Config,
+    payload: &Payload,
+    facts: &F::Facts,
+) -> Outcome<F::Stats> {
+    let input = payload.describe();
+    match F::decide(config, payload, facts) {
+        Decision::Ignore(reason) => ignored::<F>(config, payload, input, reason),
+        Decision::Respond { case, plan } => {
+            let report = F::report(config, &case, &plan, None);
+            finish::<F>(config, input, true, &plan, report)
+        }
+    }
+}
+
+fn ignored<F: Responder>(
+    config: &F::Config,
+    payload: &Payload,
+    input: String,
+    reason: String,
+) -> Outcome<F::Stats> {
+    let common = F::common(config);
+    let mut o = Outcome::new(
+        F::NAME,
+        input,
+        common.dry_run,
+        F::ignored_stats(config, payload),
+    );
+    o.ignored = Some(reason);
+    o
+}
+
+fn finish<F: Responder>(
+    config: &F::Config,
+    input: String,
+    dry_run: bool,
+    plan: &[PlannedStep<F::Step>],
+    report: Report<F::Stats>,
+) -> Outcome<F::Stats> {
+    let common = F::common(config);
+    let mut o = Outcome::new(F::NAME, input, dry_run, report.stats);
+    o.steps = actions(plan);
+    o.alerts = report
+        .alerts
+        .into_iter()
+        .map(|mut a| {
+            a.dry_run = dry_run;
+            if a.account_alias.is_none() {
+                a.account_alias = common.account_alias.clone();
+            }
+            a
+        })
+        .collect();
+    o
+}
+
+/// Walks a plan: executes each `Planned` step in order (in a dry run, only the steps that
+/// change nothing), filling in its status; a step may stop the rest.
+pub async fn walk<F: Responder>(
+    state: &F,
+    case: &F::Case,
+    plan: &mut [PlannedStep<F::Step>],
+    dry_run: bool,
+    output: &mut F::Output,
+) {
+    let mut stopped: Option<(Status, String)> = None;
+    for step in plan.iter_mut() {
+        if step.status != Status::Planned {
+            continue;
+        }
+        if let Some((status, why)) = &stopped {
+            step.status = *status;
+            step.detail = Some(why.clone());
+            continue;
+        }
+        if dry_run && step.step.changes() {
+            continue;
+        }
+        let r = state.execute_step(case, &step.step, output).await;
+        tracing::info!(
+            function = F::NAME,
+            step = %step.step.name(),
+            target = %step.step.target(),
+            status = r.status.as_str(),
+            detail = r.detail.as_deref().unwrap_or(""),
+            "step"
+        );
+        step.status = r.status;
+        step.detail = r.detail;
+        if r.rest.is_some() {
+            stopped = r.rest;
+        }
+    }
+}
+
+/// Publishes alerts, one delivery record each.
+#[cfg(feature = "aws")]
+async fn publish(
+    publisher: &crate::aws::AlertPublisher,
+    alerts: &[Alert],
+) -> (Vec<Delivery>, Vec<String>) {
+    use crate::aws::Published;
+    let mut delivery = Vec::with_capacity(alerts.len());
+    let mut errors = Vec::new();
+    for alert in alerts {
+        delivery.push(match publisher.publish(alert).await {
+            Ok(Published::Sent(message_id)) => Delivery::Sent { message_id },
+            Ok(Published::BelowThreshold) => Delivery::BelowThreshold {
+                severity: alert.severity,
+            },
+            Ok(Published::NoTopic) => Delivery::NoTopic,
+            Err(e) => {
+                tracing::error!(error = %e, detection = %alert.detection, "alert not published");
+                errors.push(e.to_string());
+                Delivery::Failed {
+                    error: e.to_string(),
+                }
+            }
+        });
+    }
+    (delivery, errors)
+}
+
+/// The whole run of one payload: gather, decide, walk the plan (the dry-run stop is in the
+/// walk), report, publish. A failed step or publication is a [`RunError`] carrying the
+/// outcome (after the alert describing it was published), so that Lambda retries.
+#[cfg(feature = "aws")]
+pub async fn run<F: Responder>(
+    state: &F,
+    publisher: &crate::aws::AlertPublisher,
+    payload: &Payload,
+) -> Result<Outcome<F::Stats>, RunError<F::Stats>> {
+    let config = state.config();
+    let common = F::common(config);
+    let input = payload.describe();
+    let facts = match state.gather(payload).await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(function = F::NAME, input = %input, error = %e, "look-up before deciding failed");
+            let mut outcome = ignored::<F>(config, payload, input, format!("not decided: {e}"));
+            outcome.alerts = vec![undecided_alert(F::NAME, common, payload, &e)];
+            outcome.delivery = publish(publisher, &outcome.alerts).await.0;
+            return Err(RunError {
+                message: format!("{}: {e}", F::NAME),
+                outcome: Box::new(outcome),
+            });
+        }
+    };
+    let (case, mut plan) = match F::decide(config, payload, &facts) {
+        Decision::Ignore(reason) => {
+            tracing::info!(function = F::NAME, input = %input, reason = %reason, "ignored");
+            return Ok(ignored::<F>(config, payload, input, reason));
+        }
+        Decision::Respond { case, plan } => (case, plan),
+    };
+    let mut output = F::Output::default();
+    Box::pin(walk(state, &case, &mut plan, common.dry_run, &mut output)).await;
+    let report = F::report(config, &case, &plan, Some(&output));
+    let mut outcome = finish::<F>(config, input, common.dry_run, &plan, report);
+    let (delivery, mut errors) = publish(publisher, &outcome.alerts).await;
+    outcome.delivery = delivery;
+    let failed: Vec<String> = outcome
+        .steps
+        .iter()
+        .filter(|a| a.status == Status::Failed)
+        .map(|a| {
+            format!(
+                "{} {} ({})",
+                a.step,
+                a.target,
+                a.detail.as_deref().unwrap_or("failed")
+            )
+        })
+        .collect();
+    if !failed.is_empty() {
+        errors.insert(0, format!("steps failed: {}", failed.join("; ")));
+    }
+    if errors.is_empty() {
+        Ok(outcome)
+    } else {
+        Err(RunError {
+            message: format!("{}: {}", F::NAME, errors.join("; ")),
+            outcome: Box::new(outcome),
+        })
+    }
+}
+
+/// The alert for a payload that could not be decided because a look-up failed: never silent.
+pub fn undecided_alert(function: &str, common: &Common, payload: &Payload, e: &StepError) -> Alert {
+    let mut a = Alert::new(
+        crate::alert::Severity::High,
+        format!("{function}-undecided"),
+        format!("{function} could not decide: {} failed", e.what),
+    );
+    if let Some(r) = payload.record() {
+        a = a.about(r);
+    }
+    a.account_alias = common.account_alias.clone();
+    a.dry_run = common.dry_run;
+    a.summary = format!(
+        "{function} received {} but could not look up what it needs to decide, so nothing was \
+         changed: {e}. Lambda retries the event; if this persists, the event ends in the \
+         failed-events queue. Check the function's permissions and the resource named.",
+        payload.describe()
+    );
+    a.actions =
+        vec![Action::new(e.what.clone(), "", Status::Failed).with_detail(e.message.clone())];
+    a
+}
