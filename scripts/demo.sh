@@ -6,19 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-log="${TMPDIR:-/tmp}/trailwarden-demo-moto-$port.log"
-MOTO_IAM_LOAD_MANAGED_POLICIES=true moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
-moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 150); do
-  curl -s -o /dev/null "http://127.0.0.1:$port/moto-api/" && break
-  sleep 0.2
-done
-echo "moto on http://127.0.0.1:$port (log: $log)"
+source scripts/moto.sh
 
 # Everything below talks to the emulator only: fake credentials, loopback endpoint.
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_ENDPOINT_URL="$TRAILWARDEN_MOTO_ENDPOINT"
 export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN
 export LOG_LEVEL="${LOG_LEVEL:-warn}"

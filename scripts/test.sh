@@ -18,16 +18,7 @@ if $quick; then
 fi
 
 # One moto for the whole run; every test resets it before use.
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-MOTO_IAM_LOAD_MANAGED_POLICIES=true moto_server -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/trailwarden-moto-$port.log" 2>&1 &
-moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$port/moto-api/" && break
-  sleep 0.2
-done
-export TRAILWARDEN_MOTO_ENDPOINT="http://127.0.0.1:$port"
-echo "moto_server on $TRAILWARDEN_MOTO_ENDPOINT (pid $moto_pid)"
+source scripts/moto.sh
 
 cargo test --workspace --no-fail-fast
 

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use trailwarden::config::ProcessEnv;
-use trailwarden::{Outcome, Payload};
-use trailwarden_cli::functions::Function;
+use trailwarden::Payload;
+use trailwarden_cli::functions::{Function, Ran};
 use trailwarden_cli::template::Template;
 
 /// `println!` that ends the program quietly when stdout is closed (`trailwarden ... | head`),
@@ -128,12 +128,12 @@ fn main() -> ExitCode {
                 paths,
                 live,
                 template,
-            } => replay(&paths, live, template, cli.format).await,
+            } => Box::pin(replay(&paths, live, template, cli.format)).await,
             Command::Invoke {
                 function,
                 event,
                 live,
-            } => invoke(&function, &event, live, cli.format).await,
+            } => Box::pin(invoke(&function, &event, live, cli.format)).await,
             Command::Scan(args) => commands::scan(args, cli.format),
             Command::Validate(args) => commands::validate(args, cli.format).await,
             Command::Detections(args) => commands::detections(args, cli.format),
@@ -236,25 +236,25 @@ async fn replay(
                 let mut targets: Vec<Function> = Vec::new();
                 for ev in routable_events(&raw, &payload) {
                     for spec in template.route(&ev) {
-                        let f = Function::by_name(&spec.binary)?;
+                        let f = Function::by_name(&spec.name)?;
                         if !targets.contains(&f) {
                             targets.push(f);
                         }
                     }
                 }
-                let mut outcomes = Vec::new();
+                let mut ran = Vec::new();
                 for f in &targets {
-                    match execute(*f, sdk.as_ref(), &payload).await {
-                        Ok(o) => {
-                            failed |= o.has_failures();
-                            outcomes.push(o)
-                        }
-                        Err(e) => {
-                            failed = true;
-                            outcomes.push(error_outcome(*f, &payload, &e));
-                        }
-                    }
+                    let r = match execute(*f, sdk.as_ref(), &payload).await {
+                        Ok(r) => r,
+                        Err(e) => error_ran(*f, &payload, &e),
+                    };
+                    failed |= r.failed();
+                    ran.push(r);
                 }
+                if format == Format::Text {
+                    print_routed(file, &targets, &ran);
+                }
+                let outcomes: Vec<Value> = ran.iter().map(Ran::to_json).collect();
                 json!({"file": file, "routed_to": targets.iter().map(|f| f.name()).collect::<Vec<_>>(), "outcomes": outcomes})
             }
             // Found while walking a directory (key documents, metadata sidecars): not an
@@ -288,10 +288,9 @@ async fn replay(
     })
 }
 
-fn error_outcome(f: Function, payload: &Payload, e: &anyhow::Error) -> Outcome {
-    let mut o = Outcome::new(f.name(), payload.describe());
-    o.stats.insert("error".into(), json!(format!("{e:#}")));
-    o
+/// A function that could not even start (bad configuration): shown like an outcome.
+fn error_ran(f: Function, payload: &Payload, e: &anyhow::Error) -> Ran {
+    Ran::failed_to_start(f.name(), payload.describe(), format!("{e:#}"))
 }
 
 fn load_event(file: &Path) -> Result<(Value, Payload)> {
@@ -307,18 +306,10 @@ async fn execute(
     f: Function,
     sdk: Option<&aws_config::SdkConfig>,
     payload: &Payload,
-) -> Result<Outcome> {
+) -> Result<Ran> {
     match sdk {
-        None => {
-            let mut o = f.plan(&ProcessEnv, payload)?;
-            o.dry_run = true;
-            Ok(o)
-        }
-        Some(sdk) => match f.run(sdk, &ProcessEnv, payload).await? {
-            Ok(o) => Ok(o),
-            // A partial failure still has an outcome worth showing; it carries the failed steps.
-            Err(e) => Ok(*e.outcome),
-        },
+        None => f.plan(&ProcessEnv, payload),
+        Some(sdk) => Box::pin(f.run(sdk, &ProcessEnv, payload)).await,
     }
 }
 
@@ -336,12 +327,12 @@ async fn invoke(function: &str, event: &Path, live: bool, format: Format) -> Res
     } else {
         None
     };
-    let outcome = execute(f, sdk.as_ref(), &payload).await?;
+    let ran = execute(f, sdk.as_ref(), &payload).await?;
     match format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&outcome)?),
-        Format::Text => print_outcome(&outcome),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&ran.to_json())?),
+        Format::Text => print_ran(&ran),
     }
-    Ok(if outcome.has_failures() {
+    Ok(if ran.failed() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -349,80 +340,51 @@ async fn invoke(function: &str, event: &Path, live: bool, format: Format) -> Res
 }
 
 fn print_replay_entry(entry: &Value) {
-    if entry.get("skipped").is_some() {
+    if entry.get("skipped").is_some() || entry.get("routed_to").is_some() {
         return;
     }
     outln!("== {}", entry["file"].as_str().unwrap_or_default());
     if let Some(e) = entry["error"].as_str() {
         outln!("   error: {e}\n");
-        return;
     }
-    let routed: Vec<&str> = entry["routed_to"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if routed.is_empty() {
+}
+
+fn print_routed(file: &Path, targets: &[Function], ran: &[Ran]) {
+    outln!("== {}", file.display());
+    if targets.is_empty() {
         outln!("   no rule in the template matches this event: no function would receive it\n");
         return;
     }
-    outln!("   routed to: {}", routed.join(", "));
-    for o in entry["outcomes"].as_array().into_iter().flatten() {
-        if let Ok(o) = serde_json::from_value::<OutcomeView>(o.clone()) {
-            o.print();
-        }
+    let names: Vec<&str> = targets.iter().map(|f| f.name()).collect();
+    outln!("   routed to: {}", names.join(", "));
+    for r in ran {
+        print_ran(r);
     }
 }
 
-/// A read-back view of an [`Outcome`] for printing.
-#[derive(serde::Deserialize)]
-struct OutcomeView {
-    function: String,
-    input: String,
-    #[serde(default)]
-    ignored: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
-    #[serde(default)]
-    alerts: Vec<trailwarden::Alert>,
-    #[serde(default)]
-    stats: serde_json::Map<String, Value>,
-}
-
-impl OutcomeView {
-    fn print(&self) {
-        outln!(
-            "-- {} ({}){}",
-            self.function,
-            self.input,
-            if self.dry_run { " [dry-run]" } else { "" }
-        );
-        if let Some(e) = self.stats.get("error").and_then(Value::as_str) {
-            outln!("   error: {e}");
-        }
-        if let Some(r) = &self.ignored {
-            outln!("   ignored: {r}");
-        }
-        for a in &self.alerts {
-            outln!("   alert: {}", a.subject());
-            for line in a.text().lines() {
-                outln!("   | {line}");
-            }
-        }
-        let stats: Vec<String> = self
-            .stats
-            .iter()
-            .filter(|(k, _)| k.as_str() != "error")
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if !stats.is_empty() {
-            outln!("   stats: {}", stats.join(" "));
-        }
-        outln!();
+fn print_ran(r: &Ran) {
+    let o = &r.outcome;
+    outln!(
+        "-- {} ({}){}",
+        o.function,
+        o.input,
+        if o.dry_run { " [dry-run]" } else { "" }
+    );
+    if let Some(e) = &r.error {
+        outln!("   error: {e}");
     }
-}
-
-fn print_outcome(o: &Outcome) {
-    if let Ok(v) = serde_json::to_value(o).and_then(serde_json::from_value::<OutcomeView>) {
-        v.print();
+    if let Some(reason) = &o.ignored {
+        outln!("   ignored: {reason}");
     }
+    for a in &o.alerts {
+        outln!("   alert: {}", a.subject());
+        for line in a.text().lines() {
+            outln!("   | {line}");
+        }
+    }
+    let stats: Vec<String> = o.stats.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if !stats.is_empty() {
+        outln!("   stats: {}", stats.join(" "));
+    }
+    outln!();
 }

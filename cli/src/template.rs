@@ -15,6 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use trailwarden::pattern::Pattern;
 
+/// The variable naming which function the shared Lambda binary runs.
+pub const FUNCTION_VAR: &str = "TRAILWARDEN_FUNCTION";
+
 /// Stands for a value known only after deployment.
 pub const ANY: &str = "\u{0}ANY\u{0}";
 
@@ -22,8 +25,9 @@ pub const ANY: &str = "\u{0}ANY\u{0}";
 #[derive(Debug, Clone)]
 pub struct FunctionSpec {
     pub logical_id: String,
-    /// `Metadata.BuildProperties.Binary`: the cargo binary, also the function crate's name.
-    pub binary: String,
+    /// The function's name (`unapproved-user`, …): `Environment.Variables.TRAILWARDEN_FUNCTION`,
+    /// else `Metadata.BuildProperties.Binary`.
+    pub name: String,
     /// Environment variables (Globals merged with the function's own).
     pub env: BTreeMap<String, String>,
     /// IAM actions granted by the function's inline policies, lower-cased (`iam:deleteuser`).
@@ -275,11 +279,6 @@ impl Template {
                 continue;
             }
             let props = res.get("Properties").cloned().unwrap_or(json!({}));
-            let binary = res
-                .pointer("/Metadata/BuildProperties/Binary")
-                .and_then(Value::as_str)
-                .ok_or_else(|| anyhow!("{id}: no Metadata.BuildProperties.Binary"))?
-                .to_string();
             let mut env = BTreeMap::new();
             for vars in [
                 globals.pointer("/Environment/Variables"),
@@ -294,6 +293,18 @@ impl Template {
                     }
                 }
             }
+            // Every function deploys the same binary (one SAM build for all); the function it
+            // runs is named by TRAILWARDEN_FUNCTION. A per-function binary also works.
+            let name = match env.get(FUNCTION_VAR) {
+                Some(n) if !n.is_empty() => n.clone(),
+                _ => res
+                    .pointer("/Metadata/BuildProperties/Binary")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        anyhow!("{id}: neither Environment.Variables.{FUNCTION_VAR} nor Metadata.BuildProperties.Binary")
+                    })?
+                    .to_string(),
+            };
             let mut actions = BTreeSet::new();
             for p in props
                 .get("Policies")
@@ -329,7 +340,7 @@ impl Template {
             }
             functions.push(FunctionSpec {
                 logical_id: id.clone(),
-                binary,
+                name,
                 env,
                 actions,
                 rules,
@@ -351,8 +362,8 @@ impl Template {
             .collect()
     }
 
-    pub fn function(&self, binary: &str) -> Option<&FunctionSpec> {
-        self.functions.iter().find(|f| f.binary == binary)
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.name == name)
     }
 }
 

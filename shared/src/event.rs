@@ -85,6 +85,15 @@ pub struct UserIdentity {
     pub session_context: Option<SessionContext>,
     #[serde(default)]
     pub identity_provider: Option<String>,
+    /// `assumedRoot`: `"true"` on a member account's root session obtained with
+    /// `sts:AssumeRoot` (centralized root access). Read it through
+    /// [`UserIdentity::assumed_root`], which also looks in `sessionContext`.
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub assumed_root: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -96,6 +105,13 @@ pub struct SessionContext {
     pub attributes: Option<SessionAttributes>,
     #[serde(default)]
     pub source_identity: Option<String>,
+    /// `sessionContext.assumedRoot` (see [`UserIdentity::assumed_root`]).
+    #[serde(
+        default,
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub assumed_root: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -331,6 +347,18 @@ impl UserIdentity {
         }
     }
 
+    /// True when this is a root session obtained with `sts:AssumeRoot` (centralized root
+    /// access: a task session run from the management or delegated-administrator account, not
+    /// someone holding the root password). The marker is accepted both directly in
+    /// `userIdentity` and in `sessionContext`.
+    pub fn assumed_root(&self) -> bool {
+        self.assumed_root == Some(true)
+            || self
+                .session_context
+                .as_ref()
+                .is_some_and(|c| c.assumed_root == Some(true))
+    }
+
     /// `sessionContext.attributes.mfaAuthenticated`.
     pub fn mfa_authenticated(&self) -> Option<bool> {
         self.session_context
@@ -350,6 +378,14 @@ impl Record {
                 identity_type: None,
             },
         }
+    }
+
+    /// True when the caller is a root session obtained with `sts:AssumeRoot`
+    /// ([`UserIdentity::assumed_root`]).
+    pub fn assumed_root(&self) -> bool {
+        self.user_identity
+            .as_ref()
+            .is_some_and(UserIdentity::assumed_root)
     }
 
     /// `true` when the call failed (`errorCode` present and non-empty).
@@ -464,6 +500,25 @@ mod tests {
 
     fn rec(v: Value) -> Record {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn assumed_root_marker_is_read_in_either_place() {
+        let plain = rec(json!({"userIdentity": {"type": "Root", "accountId": "222233334444"}}));
+        assert!(!plain.assumed_root());
+        for identity in [
+            json!({"type": "Root", "sessionContext": {"assumedRoot": "true"}}),
+            json!({"type": "Root", "assumedRoot": "true"}),
+            json!({"type": "Root", "assumedRoot": true}),
+        ] {
+            assert!(
+                rec(json!({"userIdentity": identity})).assumed_root(),
+                "{identity}"
+            );
+        }
+        let r = rec(json!({"userIdentity": {"type": "Root",
+            "sessionContext": {"assumedRoot": "false"}}}));
+        assert!(!r.assumed_root());
     }
 
     #[test]

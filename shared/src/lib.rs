@@ -1,7 +1,26 @@
-//! trailwarden's common crate: the tolerant CloudTrail event model, payload parsing, the
-//! alert model and its SNS rendering, configuration from the environment, and (feature
-//! `aws`) SDK set-up and alert publishing; the EventBridge event-pattern engine, the detection
-//! catalog and the streaming CloudTrail log-file scanner (all without the SDK).
+//! trailwarden's common crate (lib name `trailwarden`): everything the functions share.
+//!
+//! Module map, by layer:
+//!
+//! | Layer | Module | What it holds |
+//! |---|---|---|
+//! | The shape of a function | [`respond`] | the [`respond::Responder`] trait (config, facts, pure `decide` to a typed plan, `execute_step`, pure `report`), the generic runner, `Outcome`, typed stats |
+//! | | [`lambda`] (feature `aws`) | `Service<F>` (state + publisher) and `serve`, every function's `main` |
+//! | | [`config`] | settings from the environment; [`config::Common`], errors that name the variable |
+//! | Input | [`payload`] | what a function receives (EventBridge event, S3 notification, ...), parsed |
+//! | | [`event`] | the tolerant CloudTrail record model ([`Record`], [`Principal`]) |
+//! | Output | [`alert`] | the alert model and its SNS rendering |
+//! | | [`logging`] | JSON logs |
+//! | AWS toolbox (feature `aws`) | [`aws`] | SDK set-up, alert publishing; [`aws::call`] (`CallError`, classification, paging, backoff), [`aws::s3`] (bounded and streamed reads), [`aws::regional`] (clients per region) |
+//! | Shared parsers (no SDK) | [`s3uri`] | `s3://bucket/key` ([`s3uri::S3Uri`]) and file-or-S3 settings |
+//! | | [`s3key`] | what an object in a trail bucket is: log, digest, Insights file, other |
+//! | | [`net`] | IP addresses and CIDR blocks (IPv4-mapped IPv6 as IPv4), address-space coverage |
+//! | | [`glob`] | `*` globs for names and ARNs |
+//! | Detection engine (no SDK) | [`pattern`] | EventBridge event patterns: compile once, match many |
+//! | | [`detect`] | detections as data: the catalog, its index, the log-file scanner, findings |
+//! | | [`logfile`] | streaming CloudTrail log files: gzip, the record splitter, errors with progress |
+//!
+//! Without feature `aws` (the fuzz targets) everything but `aws` and `lambda` builds.
 #![forbid(unsafe_code)]
 
 pub mod alert;
@@ -15,12 +34,14 @@ pub mod glob;
 pub mod lambda;
 pub mod logfile;
 pub mod logging;
-pub mod outcome;
+pub mod net;
 pub mod pattern;
 pub mod payload;
 pub mod respond;
+pub mod s3key;
+pub mod s3uri;
 
 pub use alert::{Action, Alert, Severity, Status};
 pub use event::{Principal, Record};
-pub use outcome::Outcome;
+pub use respond::{Outcome, Responder};
 pub use payload::{Payload, PayloadError, S3Object};

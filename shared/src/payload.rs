@@ -4,6 +4,11 @@ use crate::event::{Record, DETAIL_TYPE_API_CALL, DETAIL_TYPE_SERVICE_EVENT, DETA
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// EventBridge `detail-type` of CloudTrail Insights events. They parse (the detail is a
+/// CloudTrail Insight record: `eventType` `AwsCloudTrailInsight`), and every responder skips
+/// them with a reason instead of failing the invocation.
+pub const DETAIL_TYPE_INSIGHT: &str = "AWS Insight via CloudTrail";
+
 /// What a function was invoked with.
 // One payload exists per invocation; boxing the envelope would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -150,6 +155,19 @@ impl Payload {
         Err(PayloadError::Unrecognised(keys.join(", ")))
     }
 
+    /// True for a CloudTrail Insights event (an EventBridge Insight event, or a bare record
+    /// with `eventType` `AwsCloudTrailInsight`).
+    pub fn is_insight(&self) -> bool {
+        match self {
+            Payload::CloudTrail(e) => {
+                e.detail_type == DETAIL_TYPE_INSIGHT
+                    || e.detail.event_type.as_deref() == Some("AwsCloudTrailInsight")
+            }
+            Payload::Record(r) => r.event_type.as_deref() == Some("AwsCloudTrailInsight"),
+            Payload::S3Objects(_) => false,
+        }
+    }
+
     /// The CloudTrail record, for payloads that carry one.
     pub fn record(&self) -> Option<&Record> {
         match self {
@@ -184,6 +202,7 @@ fn parse_eventbridge(v: Value) -> Result<Payload, PayloadError> {
         DETAIL_TYPE_API_CALL,
         DETAIL_TYPE_SIGN_IN,
         DETAIL_TYPE_SERVICE_EVENT,
+        DETAIL_TYPE_INSIGHT,
     ]
     .contains(&detail_type.as_str())
     {

@@ -96,6 +96,12 @@ pub trait Responder: Sized + Send + Sync + 'static {
         output: Option<&Self::Output>,
     ) -> Report<Self::Stats>;
 
+    /// Pure, after a live walk: lets a later step's result settle earlier ones (a failed
+    /// removal made moot by the deletion that followed it). Default: nothing changes.
+    fn settle(case: &Self::Case, plan: &mut Plan<Self::Step>, output: &Self::Output) {
+        let _ = (case, plan, output);
+    }
+
     /// Statistics of an ignored payload (default: none).
     fn ignored_stats(config: &Self::Config, payload: &Payload) -> Self::Stats {
         let _ = (config, payload);
@@ -401,6 +407,9 @@ pub fn plan_with<F: Responder>(
     facts: &F::Facts,
 ) -> Outcome<F::Stats> {
     let input = payload.describe();
+    if let Some(reason) = skip_reason(payload) {
+        return ignored::<F>(config, payload, input, reason);
+    }
     match F::decide(config, payload, facts) {
         Decision::Ignore(reason) => ignored::<F>(config, payload, input, reason),
         Decision::Respond { case, plan } => {
@@ -408,6 +417,15 @@ pub fn plan_with<F: Responder>(
             finish::<F>(config, input, true, &plan, report)
         }
     }
+}
+
+/// Payloads no responder acts on, whatever its decision would be.
+fn skip_reason(payload: &Payload) -> Option<String> {
+    payload.is_insight().then(|| {
+        "a CloudTrail Insights event (unusual API call or error rates): it describes a rate, \
+         not an API call, so no response of this function applies"
+            .to_string()
+    })
 }
 
 fn ignored<F: Responder>(
@@ -530,6 +548,10 @@ pub async fn run<F: Responder>(
     let config = state.config();
     let common = F::common(config);
     let input = payload.describe();
+    if let Some(reason) = skip_reason(payload) {
+        tracing::info!(function = F::NAME, input = %input, reason = %reason, "ignored");
+        return Ok(ignored::<F>(config, payload, input, reason));
+    }
     let facts = match state.gather(payload).await {
         Ok(f) => f,
         Err(e) => {
@@ -552,6 +574,7 @@ pub async fn run<F: Responder>(
     };
     let mut output = F::Output::default();
     Box::pin(walk(state, &case, &mut plan, common.dry_run, &mut output)).await;
+    F::settle(&case, &mut plan, &output);
     let report = F::report(config, &case, &plan, Some(&output));
     let mut outcome = finish::<F>(config, input, common.dry_run, &plan, report);
     let (delivery, mut errors) = publish(publisher, &outcome.alerts).await;
@@ -603,4 +626,225 @@ pub fn undecided_alert(function: &str, common: &Common, payload: &Payload, e: &S
     a.actions =
         vec![Action::new(e.what.clone(), "", Status::Failed).with_detail(e.message.clone())];
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Severity;
+    use std::sync::Mutex;
+
+    /// A toy function: reads, then changes twice; the first change can be told to stop the
+    /// rest. Records which steps were executed.
+    struct Toy {
+        config: ToyConfig,
+        executed: Mutex<Vec<ToyStep>>,
+        stop_after_first_change: bool,
+    }
+
+    #[derive(Debug, Default)]
+    struct ToyConfig {
+        common: Common,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    enum ToyStep {
+        Read,
+        Change(u8),
+    }
+
+    impl StepKind for ToyStep {
+        fn name(&self) -> String {
+            match self {
+                ToyStep::Read => "Read".into(),
+                ToyStep::Change(n) => format!("Change{n}"),
+            }
+        }
+        fn target(&self) -> String {
+            "thing".into()
+        }
+        fn changes(&self) -> bool {
+            matches!(self, ToyStep::Change(_))
+        }
+    }
+
+    #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+    struct ToyStats {
+        done: usize,
+    }
+
+    impl Stats for ToyStats {
+        fn lines(&self) -> Vec<(&'static str, String)> {
+            vec![("done", self.done.to_string())]
+        }
+    }
+
+    impl Responder for Toy {
+        const NAME: &'static str = "toy";
+        type Config = ToyConfig;
+        type Facts = ();
+        type Case = ();
+        type Step = ToyStep;
+        type Output = ();
+        type Stats = ToyStats;
+
+        fn config_from_env(env: &dyn Env) -> Result<ToyConfig, ConfigError> {
+            Ok(ToyConfig {
+                common: Common::from_env(env)?,
+            })
+        }
+        fn common(config: &ToyConfig) -> &Common {
+            &config.common
+        }
+        #[cfg(feature = "aws")]
+        async fn init(_: &aws_config::SdkConfig, config: ToyConfig) -> Result<Self, InitError> {
+            Ok(Toy {
+                config,
+                executed: Mutex::default(),
+                stop_after_first_change: false,
+            })
+        }
+        fn config(&self) -> &ToyConfig {
+            &self.config
+        }
+        fn decide(_: &ToyConfig, payload: &Payload, _: &()) -> Decision<(), ToyStep> {
+            if payload.record().is_none() {
+                return Decision::ignore("no record");
+            }
+            Decision::respond((), [ToyStep::Read, ToyStep::Change(1), ToyStep::Change(2)])
+        }
+        async fn execute_step(&self, _: &(), step: &ToyStep, _: &mut ()) -> StepResult {
+            self.executed.lock().unwrap().push(step.clone());
+            match step {
+                ToyStep::Change(1) if self.stop_after_first_change => StepResult::done()
+                    .then_stop(Status::AlreadyDone, "the first change made the rest moot"),
+                _ => StepResult::done(),
+            }
+        }
+        fn report(_: &ToyConfig, _: &(), plan: &Plan<ToyStep>, _: Option<&()>) -> Report<ToyStats> {
+            let mut a = Alert::new(Severity::High, "toy", "toy");
+            a.actions = actions(plan);
+            Report {
+                alerts: vec![a],
+                stats: ToyStats {
+                    done: count(plan, Status::Done),
+                },
+            }
+        }
+    }
+
+    fn toy(stop: bool) -> Toy {
+        Toy {
+            config: ToyConfig::default(),
+            executed: Mutex::default(),
+            stop_after_first_change: stop,
+        }
+    }
+
+    fn record() -> Payload {
+        Payload::Record(Box::default())
+    }
+
+    fn block_on<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn walked(t: &Toy, dry_run: bool) -> Plan<ToyStep> {
+        let Decision::Respond { mut plan, .. } = Toy::decide(&t.config, &record(), &()) else {
+            panic!("decided to ignore");
+        };
+        block_on(walk(t, &(), &mut plan, dry_run, &mut ()));
+        plan
+    }
+
+    #[test]
+    fn a_dry_run_walks_the_same_plan_but_runs_only_the_steps_that_change_nothing() {
+        let live = toy(false);
+        let dry = toy(false);
+        let live_plan = walked(&live, false);
+        let dry_plan = walked(&dry, true);
+        let steps = |p: &Plan<ToyStep>| p.iter().map(|s| s.step.clone()).collect::<Vec<_>>();
+        assert_eq!(steps(&live_plan), steps(&dry_plan));
+        assert_eq!(*dry.executed.lock().unwrap(), vec![ToyStep::Read]);
+        assert_eq!(
+            dry_plan.iter().map(|s| s.status).collect::<Vec<_>>(),
+            vec![Status::Done, Status::Planned, Status::Planned]
+        );
+        assert_eq!(live.executed.lock().unwrap().len(), 3);
+        assert_eq!(count(&live_plan, Status::Done), 3);
+    }
+
+    #[test]
+    fn a_step_can_stop_the_rest_which_then_say_why() {
+        let t = toy(true);
+        let plan = walked(&t, false);
+        assert_eq!(t.executed.lock().unwrap().len(), 2);
+        assert_eq!(plan[2].status, Status::AlreadyDone);
+        assert_eq!(
+            plan[2].detail.as_deref(),
+            Some("the first change made the rest moot")
+        );
+    }
+
+    #[test]
+    fn skipped_steps_are_walked_past_and_never_executed() {
+        let t = toy(false);
+        let mut plan = vec![
+            PlannedStep::skipped(ToyStep::Change(1), "exempt"),
+            PlannedStep::new(ToyStep::Change(2)),
+        ];
+        block_on(walk(&t, &(), &mut plan, false, &mut ()));
+        assert_eq!(*t.executed.lock().unwrap(), vec![ToyStep::Change(2)]);
+        assert_eq!(plan[0].status, Status::Skipped);
+    }
+
+    #[test]
+    fn an_offline_plan_stamps_every_alert_and_lists_the_steps() {
+        let config = ToyConfig::config_with_alias("prod");
+        let o = plan_offline::<Toy>(&config, &record());
+        assert!(o.dry_run);
+        assert_eq!(o.steps.len(), 3);
+        assert!(o.steps.iter().all(|s| s.status == Status::Planned));
+        assert_eq!(o.alerts[0].account_alias.as_deref(), Some("prod"));
+        assert!(o.alerts[0].dry_run);
+        assert_eq!(o.stats, ToyStats { done: 0 });
+        assert_eq!(
+            o.erased().stats.0,
+            vec![("done".to_string(), "0".to_string())]
+        );
+    }
+
+    #[test]
+    fn ignores_carry_the_reason_and_no_alert() {
+        let o = plan_offline::<Toy>(&ToyConfig::default(), &Payload::S3Objects(Vec::new()));
+        assert_eq!(o.ignored.as_deref(), Some("no record"));
+        assert!(o.alerts.is_empty() && o.steps.is_empty());
+    }
+
+    #[test]
+    fn insight_events_are_skipped_by_every_responder_with_a_reason() {
+        let v: serde_json::Value = serde_json::from_str(include_str!(
+            "../../events/insight-api-call-rate-start.json"
+        ))
+        .unwrap();
+        let payload = Payload::from_value(v).expect("Insight events parse");
+        assert!(payload.is_insight());
+        let o = plan_offline::<Toy>(&ToyConfig::default(), &payload);
+        assert!(o.ignored.unwrap().contains("Insights"));
+        assert!(o.alerts.is_empty());
+    }
+
+    impl ToyConfig {
+        fn config_with_alias(alias: &str) -> ToyConfig {
+            ToyConfig {
+                common: Common {
+                    account_alias: Some(alias.into()),
+                    ..Common::default()
+                },
+            }
+        }
+    }
 }

@@ -18,7 +18,6 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sns::config::Credentials;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -36,16 +35,6 @@ pub struct Moto {
     _guard: MutexGuard<'static, ()>,
 }
 
-fn moto_binary() -> String {
-    if let Ok(v) = std::env::var("TRAILWARDEN_VENV") {
-        let p = std::path::Path::new(&v).join("bin/moto_server");
-        if p.exists() {
-            return p.to_string_lossy().into_owned();
-        }
-    }
-    "moto_server".to_string()
-}
-
 fn reachable(endpoint: &str) -> bool {
     let addr = endpoint.trim_start_matches("http://");
     std::net::TcpStream::connect_timeout(
@@ -57,39 +46,34 @@ fn reachable(endpoint: &str) -> bool {
     .is_ok()
 }
 
+/// Starts moto through `scripts/moto.sh` (the one place moto is started), which keeps it up
+/// until this test process exits and prints its endpoint.
 fn spawn_moto() -> std::result::Result<String, String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?
-        .port();
-    let bin = moto_binary();
-    // A watchdog shell stops moto when this test process exits.
-    let script = format!(
-        "\"{bin}\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
-        parent = std::process::id()
-    );
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto.sh");
+    let mut child = Command::new("bash")
+        .arg(&script)
+        .arg("--serve-for")
+        .arg(std::process::id().to_string())
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("could not start {bin}: {e}"))?;
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if reachable(&endpoint) {
-            return Ok(endpoint);
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or("no stdout from scripts/moto.sh")?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .map_err(|e| format!("reading the endpoint from scripts/moto.sh: {e}"))?;
+    let endpoint = line.trim().to_string();
+    if !endpoint.starts_with("http://127.0.0.1:") || !reachable(&endpoint) {
+        return Err(format!(
+            "scripts/moto.sh did not start moto_server (it said {endpoint:?}); run the tests \
+             through scripts/test.sh, which installs it into the project's virtualenv"
+        ));
     }
-    Err(format!(
-        "moto_server ({bin}) did not answer on {endpoint} within 60 s; run the tests through \
-         scripts/test.sh, which installs it into the project's virtualenv"
-    ))
+    Ok(endpoint)
 }
 
 fn endpoint() -> Result<String> {

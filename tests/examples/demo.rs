@@ -11,7 +11,8 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use trailwarden::{Outcome, Payload, Severity};
+use trailwarden::respond::{Outcome, StatLines};
+use trailwarden::{Payload, Severity};
 use trailwarden_cli::functions::Function;
 use trailwarden_testkit::AlertInbox;
 
@@ -56,28 +57,27 @@ impl Demo {
         m
     }
 
-    async fn run(&mut self, f: Function, ev: Value, extra: &[(&str, &str)]) -> Result<Outcome> {
+    async fn run(
+        &mut self,
+        f: Function,
+        ev: Value,
+        extra: &[(&str, &str)],
+    ) -> Result<Outcome<StatLines>> {
         let payload = Payload::from_value(ev)?;
         let env = self.env(extra);
-        let outcome = match f.run(&self.sdk, &env, &payload).await? {
-            Ok(o) => o,
-            Err(e) => {
-                println!(
-                    "   (the function reported a partial failure: {})",
-                    e.message
-                );
-                *e.outcome
-            }
-        };
+        let ran = f.run(&self.sdk, &env, &payload).await?;
+        if let Some(e) = &ran.error {
+            println!("   (the function reported a partial failure: {e})");
+        }
+        let outcome = ran.outcome;
         println!("   {} -> {}", f.name(), payload.describe());
         if let Some(r) = &outcome.ignored {
             println!("   ignored: {r}");
         }
-        if outcome.alerts.is_empty() && !outcome.stats.is_empty() {
+        if outcome.alerts.is_empty() && !outcome.stats.0.is_empty() {
             let stats: Vec<String> = outcome
                 .stats
                 .iter()
-                .filter(|(_, v)| v.is_number())
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             println!("   no alert; {}", stats.join(" "));

@@ -14,7 +14,7 @@ use std::process::Command;
 use trailwarden::detect::{BuiltinOptions, Catalog, Scanner};
 use trailwarden::logfile::{self, Element, LogReader};
 use trailwarden::{Payload, PayloadError};
-use trailwarden_cli::functions::Function;
+use trailwarden_cli::functions::{AnyService, Function};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -45,11 +45,7 @@ fn scratch(name: &str) -> PathBuf {
 /// Every function's Lambda handler, with settings that make no AWS call (dry-run, no alert
 /// topic) and an SDK configuration that cannot reach anything, so an unexpected call shows.
 struct Handlers {
-    uu: unapproved_user::State,
-    ra: root_activity::State,
-    sg: security_group::State,
-    ld: log_delivery::State,
-    li: log_integrity::State,
+    services: Vec<(Function, AnyService)>,
 }
 
 fn dead_sdk() -> aws_config::SdkConfig {
@@ -65,25 +61,17 @@ const DRY: [(&str, &str); 1] = [("DRY_RUN", "true")];
 
 impl Handlers {
     fn new(sdk: &aws_config::SdkConfig, env: &dyn trailwarden::config::Env) -> Handlers {
-        Handlers {
-            uu: unapproved_user::State::new(sdk, unapproved_user::Config::from_env(env).unwrap()),
-            ra: root_activity::State::new(sdk, root_activity::Config::from_env(env).unwrap()),
-            sg: security_group::State::new(sdk, security_group::Config::from_env(env).unwrap()),
-            ld: log_delivery::State::new(sdk, log_delivery::Config::from_env(env).unwrap()),
-            li: log_integrity::State::new(sdk, log_integrity::Config::from_env(env).unwrap()),
-        }
+        let rt = runtime();
+        let services = Function::ALL
+            .into_iter()
+            .map(|f| (f, rt.block_on(f.service(sdk, env)).unwrap()))
+            .collect();
+        Handlers { services }
     }
 
     async fn call(&self, f: Function, v: Value) -> Result<Value, String> {
-        let ev = lambda_runtime::LambdaEvent::new(v, lambda_runtime::Context::default());
-        let r = match f {
-            Function::UnapprovedUser => unapproved_user::handler(&self.uu, ev).await,
-            Function::RootActivity => root_activity::handler(&self.ra, ev).await,
-            Function::SecurityGroup => security_group::handler(&self.sg, ev).await,
-            Function::LogDelivery => log_delivery::handler(&self.ld, ev).await,
-            Function::LogIntegrity => log_integrity::handler(&self.li, ev).await,
-        };
-        r.map_err(|e| e.to_string())
+        let (_, s) = self.services.iter().find(|(g, _)| *g == f).unwrap();
+        s.handle(v).await
     }
 }
 
@@ -171,32 +159,44 @@ fn every_payload_in_the_corpus_is_refused_with_its_reason_or_handled() {
                     "{name} {}: accepted ({v}) what parsing refuses: {e}",
                     f.name()
                 ),
-                (Ok(p), Ok(out)) => {
-                    let plan = f.plan(&DRY, p).unwrap();
+                (Ok(p), answer) => {
+                    // The offline plan (no AWS call) must skip with a reason or alert.
+                    let plan = f.plan(&DRY, p).unwrap().outcome;
                     match plan.ignored.as_deref() {
-                        Some(reason) => {
-                            assert!(
-                                reason.len() > 10,
-                                "{name} {}: skipped without a reason",
-                                f.name()
-                            );
-                            assert_eq!(out["ignored"], reason, "{name} {}", f.name());
-                        }
-                        None => {
-                            assert!(
-                                !plan.alerts.is_empty(),
-                                "{name} {}: neither skipped nor alerted",
-                                f.name()
-                            );
-                            assert!(
+                        Some(reason) => assert!(
+                            reason.len() > 10,
+                            "{name} {}: skipped without a reason",
+                            f.name()
+                        ),
+                        None => assert!(
+                            !plan.alerts.is_empty(),
+                            "{name} {}: neither skipped nor alerted",
+                            f.name()
+                        ),
+                    }
+                    match answer {
+                        // The handler agrees: the same skip, or an alert.
+                        Ok(out) => match plan.ignored.as_deref() {
+                            Some(reason) => {
+                                assert_eq!(out["ignored"], reason, "{name} {}", f.name())
+                            }
+                            None => assert!(
                                 out["alerts"].as_array().is_some_and(|a| !a.is_empty()),
                                 "{name} {}: {out}",
                                 f.name()
-                            );
-                        }
+                            ),
+                        },
+                        // A dry run still reads (evidence, the group's rules); with no AWS
+                        // reachable that read fails, is said, and the invocation is retried.
+                        Err(said) => assert!(
+                            plan.ignored.is_none()
+                                && said.contains("dispatch failure")
+                                && f != Function::RootActivity,
+                            "{name} {}: a dry run failed: {said}",
+                            f.name()
+                        ),
                     }
                 }
-                (Ok(_), Err(said)) => panic!("{name} {}: a dry run failed: {said}", f.name()),
             }
         }
     }
@@ -217,12 +217,15 @@ fn a_create_user_whose_fields_have_the_wrong_types_is_still_understood_or_skippe
             &std::fs::read(root().join("tests/bad-input/payloads").join(name)).unwrap(),
         )
         .unwrap();
-        let out = rt
-            .block_on(handlers.call(Function::UnapprovedUser, v))
-            .unwrap();
-        assert_eq!(
-            out["alerts"][0]["title"], "Unapproved IAM user mallory would be deleted",
-            "{name}: {out:#}"
+        let p = Payload::from_value(v).unwrap();
+        let plan = Function::UnapprovedUser.plan(&DRY, &p).unwrap().outcome;
+        assert!(plan.ignored.is_none(), "{name}: {:?}", plan.ignored);
+        assert!(
+            plan.steps
+                .iter()
+                .any(|s| s.step == "DeleteUser" && s.target == "mallory"),
+            "{name}: {:?}",
+            plan.steps
         );
     }
     let v: Value = serde_json::from_slice(
@@ -236,7 +239,7 @@ fn a_create_user_whose_fields_have_the_wrong_types_is_still_understood_or_skippe
         out["ignored"]
             .as_str()
             .unwrap()
-            .contains("not an IAM CreateUser call"),
+            .contains("not an IAM call this function acts on"),
         "{out:#}"
     );
 }
@@ -342,11 +345,11 @@ fn every_field_of_every_sample_event_with_every_wrong_type() {
                         }
                         Ok(p) => {
                             for f in Function::ALL {
-                                let plan = f.plan(&DRY, &p).unwrap();
+                                let plan = f.plan(&DRY, &p).unwrap().outcome;
                                 assert!(
                                     plan.ignored.is_some()
                                         || !plan.alerts.is_empty()
-                                        || !plan.stats.is_empty(),
+                                        || !plan.steps.is_empty(),
                                     "{}: neither skipped nor planned",
                                     f.name()
                                 );
@@ -358,18 +361,11 @@ fn every_field_of_every_sample_event_with_every_wrong_type() {
                                     );
                                 }
                             }
-                            // The functions that need no AWS call for a dry run.
+                            // The function that needs no AWS call even to look things up.
                             if !matches!(p, Payload::S3Objects(_)) {
-                                for f in [
-                                    Function::UnapprovedUser,
-                                    Function::RootActivity,
-                                    Function::SecurityGroup,
-                                ] {
-                                    rt.block_on(handlers.call(f, v.clone()))
-                                        .unwrap_or_else(|e| {
-                                            panic!("{}: dry run failed: {e}", f.name())
-                                        });
-                                }
+                                let f = Function::RootActivity;
+                                rt.block_on(handlers.call(f, v.clone()))
+                                    .unwrap_or_else(|e| panic!("{}: dry run failed: {e}", f.name()));
                             }
                             true
                         }
@@ -417,7 +413,7 @@ fn deep_nesting_is_a_parse_error_not_a_stack_overflow() {
     // A depth serde_json accepts (under 128) is fine everywhere.
     let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
     let p = Payload::parse(ev.to_string().replace("\"PLACEHOLDER\"", &ok).as_bytes()).unwrap();
-    let plan = Function::UnapprovedUser.plan(&DRY, &p).unwrap();
+    let plan = Function::UnapprovedUser.plan(&DRY, &p).unwrap().outcome;
     assert_eq!(plan.alerts.len(), 1);
 }
 
@@ -440,7 +436,7 @@ fn huge_strings_are_handled_and_alerts_stay_within_sns_limits() {
     let text = ev.to_string();
     assert!(text.len() > 8_000_000);
     let p = Payload::parse(text.as_bytes()).unwrap();
-    let plan = Function::UnapprovedUser.plan(&DRY, &p).unwrap();
+    let plan = Function::UnapprovedUser.plan(&DRY, &p).unwrap().outcome;
     let alert = &plan.alerts[0];
     let r = alert.render();
     assert!(
@@ -460,7 +456,7 @@ fn huge_strings_are_handled_and_alerts_stay_within_sns_limits() {
     ev2["detail"]["responseElements"]["user"]["userName"] = json!("m".repeat(1_000_000));
     let p = Payload::from_value(ev2).unwrap();
     for f in Function::ALL {
-        let plan = f.plan(&DRY, &p).unwrap();
+        let plan = f.plan(&DRY, &p).unwrap().outcome;
         for a in &plan.alerts {
             let r = a.render();
             assert!(r.subject.len() < 100, "{}", f.name());
@@ -728,7 +724,8 @@ async fn log_delivery_reports_each_unreadable_file_from_s3_and_never_retries_bad
         .send()
         .await
         .unwrap();
-    let state = log_delivery::State::new(&sdk, log_delivery::Config::defaults());
+    let none: [(&str, &str); 0] = [];
+    let state = Function::LogDelivery.service(&sdk, &none).await.unwrap();
     let expect = log_expectations();
     for (name, path) in corpus("logs") {
         let stem = name.replace('.', "-");
@@ -744,12 +741,10 @@ async fn log_delivery_reports_each_unreadable_file_from_s3_and_never_retries_bad
             "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
             "time": "2024-05-14T09:06:10Z", "region": "us-east-1", "resources": [],
             "detail": {"bucket": {"name": "trail-bucket"}, "object": {"key": key}}});
-        let out = log_delivery::handler(
-            &state,
-            lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{name}: bad content is reported, not retried: {e}"));
+        let out = state
+            .handle(event)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: bad content is reported, not retried: {e}"));
         let alerts = out["alerts"].as_array().unwrap();
         let unreadable: Vec<&Value> = alerts
             .iter()
@@ -909,10 +904,10 @@ async fn log_integrity_alerts_on_each_unreadable_digest_from_s3() {
         .await
         .unwrap();
     let keys_file = root().join("events/trail/public-keys.json");
-    let config =
-        log_integrity::Config::from_env(&[("PUBLIC_KEYS_URI", keys_file.to_str().unwrap())])
-            .unwrap();
-    let state = log_integrity::State::new(&sdk, config);
+    let state = Function::LogIntegrity
+        .service(&sdk, &[("PUBLIC_KEYS_URI", keys_file.to_str().unwrap())])
+        .await
+        .unwrap();
     for (i, (name, path)) in corpus("digests").iter().enumerate() {
         let key = format!(
             "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/05/14/123456789012_CloudTrail-Digest_us-east-1_management-events_us-east-1_20240514T13{i:02}31Z.json.gz"
@@ -929,11 +924,7 @@ async fn log_integrity_alerts_on_each_unreadable_digest_from_s3() {
             "awsRegion": "us-east-1", "eventTime": "2024-05-14T13:00:31Z",
             "eventName": "ObjectCreated:Put",
             "s3": {"bucket": {"name": "trail-bucket"}, "object": {"key": key}}}]});
-        let answer = log_integrity::handler(
-            &state,
-            lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
-        )
-        .await;
+        let answer = state.handle(event).await;
         // A digest that cannot be read is a finding (alerted), not a reason to retry.
         let out = answer.unwrap_or_else(|e| panic!("{name}: {e}"));
         let alerts = out["alerts"].as_array().unwrap();

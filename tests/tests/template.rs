@@ -33,6 +33,10 @@ fn expected_routes() -> BTreeMap<&'static str, Option<&'static str>> {
         ("iam-create-user-by-assumed-role.json", uu),
         ("iam-create-user-access-denied.json", uu),
         ("iam-create-user-by-approved-creator.json", uu),
+        ("iam-create-access-key-for-other-user.json", uu),
+        ("iam-create-access-key-self.json", uu),
+        ("iam-create-login-profile-for-other-user.json", uu),
+        ("iam-update-login-profile-for-other-user.json", uu),
         ("signin-root-success-no-mfa.json", ra),
         ("signin-root-success-mfa.json", ra),
         ("signin-root-failure.json", ra),
@@ -43,6 +47,8 @@ fn expected_routes() -> BTreeMap<&'static str, Option<&'static str>> {
         ("root-api-call-create-bucket.json", ra),
         ("root-create-access-key.json", ra),
         ("root-invoked-by-service.json", None),
+        ("root-centralized-delete-login-profile.json", ra),
+        ("root-assume-root-by-management-account.json", ra),
         ("service-event-no-identity-type.json", None),
         ("ec2-authorize-ingress-nested-world-ssh.json", sg),
         ("ec2-authorize-ingress-flat-world.json", sg),
@@ -59,11 +65,18 @@ fn expected_routes() -> BTreeMap<&'static str, Option<&'static str>> {
         ("ec2-modify-security-group-rules-world.json", sg),
         ("ec2-create-security-group.json", sg),
         ("ec2-delete-security-group.json", sg),
+        ("ec2-authorize-ingress-split-world-ssh.json", sg),
+        ("ec2-authorize-ingress-split-world-ipv6.json", sg),
+        ("ec2-authorize-ingress-prefix-list-world.json", sg),
+        ("ec2-modify-managed-prefix-list-world.json", sg),
         ("s3-object-created-log-file.json", ld),
         ("s3-notification-log-file.json", ld),
         ("s3-object-created-digest-file.json", li),
         ("s3-notification-digest-file.json", li),
+        ("s3-object-created-digest-chain-restart.json", li),
+        ("s3-object-created-digest-org-trail.json", li),
         ("s3-object-created-unrelated.json", None),
+        ("insight-api-call-rate-start.json", None),
     ])
 }
 
@@ -112,7 +125,7 @@ fn every_sample_event_reaches_exactly_the_function_meant_for_it() {
         let mut got: BTreeSet<String> = BTreeSet::new();
         for ev in as_eventbridge(&raw) {
             for f in t.route(&ev) {
-                got.insert(f.binary.clone());
+                got.insert(f.name.clone());
             }
         }
         let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
@@ -125,7 +138,7 @@ fn every_sample_event_reaches_exactly_the_function_meant_for_it() {
 #[test]
 fn the_template_has_every_function_once() {
     let t = template();
-    let mut names: Vec<&str> = t.functions.iter().map(|f| f.binary.as_str()).collect();
+    let mut names: Vec<&str> = t.functions.iter().map(|f| f.name.as_str()).collect();
     names.sort();
     let mut want: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
     want.sort();
@@ -166,7 +179,10 @@ fn every_variable_the_code_reads_is_set_by_the_template() {
         // And the template sets nothing the code ignores.
         for var in spec.env.keys() {
             assert!(
-                asked.contains(var) || var == "LOG_LEVEL",
+                // LOG_LEVEL is read by the logger, TRAILWARDEN_FUNCTION by the shared binary.
+                asked.contains(var)
+                    || var == "LOG_LEVEL"
+                    || var == trailwarden_cli::template::FUNCTION_VAR,
                 "{}: template.yaml sets {var} but the code never reads it",
                 f.name()
             );

@@ -1,24 +1,21 @@
 //! log-delivery against moto: a CloudTrail log file in an S3 bucket, an Object Created event,
-//! and the alerts read back from an SQS queue subscribed to the alert topic.
+//! and the alerts read back from an SQS queue subscribed to the alert topic. The function is
+//! built and invoked as Lambda builds and invokes it (`trailwarden_testkit::{service, invoke}`).
 
 use aws_sdk_s3::primitives::ByteStream;
-use lambda_runtime::LambdaEvent;
-use log_delivery::{handler, Config, State, UNREADABLE_DETECTION};
+use log_delivery::{LogDelivery, UNREADABLE_DETECTION};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use trailwarden_testkit::{AlertInbox, Moto, ReceivedAlert};
+use trailwarden::lambda::Service;
+use trailwarden_testkit::harness::events_dir;
+use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
 
-const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/");
 const LOG_FILE: &str =
     "logs/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
 
-fn fixture(name: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(format!("{EVENTS}{name}")).unwrap()).unwrap()
-}
-
 fn log_file() -> Vec<u8> {
-    std::fs::read(format!("{EVENTS}{LOG_FILE}")).unwrap()
+    std::fs::read(events_dir().join(LOG_FILE)).unwrap()
 }
 
 /// Bucket and (decoded) key an EventBridge Object Created fixture names.
@@ -46,16 +43,10 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
         .unwrap();
 }
 
-fn state(moto: &Moto, vars: &[(&str, &str)]) -> State {
-    let env: std::collections::HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    State::new(&moto.sdk_config(), Config::from_env(&env).unwrap())
-}
-
-async fn invoke(state: &State, event: Value) -> Result<Value, lambda_runtime::Error> {
-    handler(state, LambdaEvent::new(event, Default::default())).await
+async fn state(moto: &Moto, vars: &[(&str, &str)]) -> Service<LogDelivery> {
+    service::<LogDelivery>(&moto.sdk_config(), vars)
+        .await
+        .unwrap()
 }
 
 fn by_detection(alerts: &[ReceivedAlert]) -> BTreeMap<String, &ReceivedAlert> {
@@ -83,15 +74,16 @@ async fn a_delivered_log_file_becomes_one_alert_per_detection() {
             ("ALERT_TOPIC_ARN", &inbox.topic_arn),
             ("ACCOUNT_ALIAS", "prod-payments"),
         ],
-    );
-    let out = invoke(&st, event).await.unwrap();
+    )
+    .await;
+    let out = invoke(&st, &event).await.unwrap();
     assert_eq!(out["stats"]["objects"][0]["records"], 22, "{out}");
     assert_eq!(out["stats"]["objects"][0]["action"], "scanned");
 
-    let alerts = inbox.receive(9, Duration::from_secs(20)).await.unwrap();
+    let alerts = inbox.receive(11, Duration::from_secs(20)).await.unwrap();
     let got = by_detection(&alerts);
-    assert_eq!(alerts.len(), 9, "{:?}", got.keys().collect::<Vec<_>>());
-    assert_eq!(got.len(), 9, "one alert per detection");
+    assert_eq!(alerts.len(), 11, "{:?}", got.keys().collect::<Vec<_>>());
+    assert_eq!(got.len(), 11, "one alert per detection");
 
     let root = got["cis-4.3-root-usage"];
     assert_eq!(
@@ -149,23 +141,26 @@ async fn a_classic_notification_with_an_encoded_key_is_scanned_too() {
             ("ALERT_TOPIC_ARN", &inbox.topic_arn),
             ("MIN_SEVERITY", "critical"),
         ],
-    );
-    let out = invoke(&st, event.clone()).await.unwrap();
+    )
+    .await;
+    let out = invoke(&st, &event.clone()).await.unwrap();
     assert_eq!(out["stats"]["objects"][0]["key"], key);
-    // Only the critical finding is published; the others are logged.
-    let alerts = inbox.receive(1, Duration::from_secs(15)).await.unwrap();
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].body["detection"], "cloudtrail-tampering");
+    // Only the critical findings are published; the others are logged.
+    let alerts = inbox.receive(2, Duration::from_secs(15)).await.unwrap();
+    let got = by_detection(&alerts);
     assert_eq!(
-        alerts[0].body["facts"]["Log file"],
-        format!("s3://{bucket}/{key}")
+        got.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["cloudtrail-tampering", "ec2-world-open-admin-port"]
     );
+    for a in &alerts {
+        assert_eq!(a.body["facts"]["Log file"], format!("s3://{bucket}/{key}"));
+    }
     assert!(inbox.drain().await.unwrap().is_empty());
-    let delivery = out["stats"]["alert_delivery"].as_array().unwrap();
-    assert_eq!(delivery.len(), 9);
+    let delivery = out["delivery"].as_array().unwrap();
+    assert_eq!(delivery.len(), 11);
     assert_eq!(
         delivery.iter().filter(|d| d["status"] == "sent").count(),
-        1,
+        2,
         "{delivery:?}"
     );
 }
@@ -177,12 +172,12 @@ async fn digest_unrelated_and_vanished_objects_are_skipped_not_errors() {
     let inbox = AlertInbox::create(&cfg, "log-delivery-skips")
         .await
         .unwrap();
-    let st = state(&moto, &[("ALERT_TOPIC_ARN", &inbox.topic_arn)]);
+    let st = state(&moto, &[("ALERT_TOPIC_ARN", &inbox.topic_arn)]).await;
     for name in [
         "s3-object-created-digest-file.json",
         "s3-object-created-unrelated.json",
     ] {
-        let out = invoke(&st, fixture(name)).await.unwrap();
+        let out = invoke(&st, &fixture(name)).await.unwrap();
         assert!(out["ignored"].is_string(), "{name}: {out}");
     }
     // A log file deleted between the notification and the read.
@@ -190,7 +185,7 @@ async fn digest_unrelated_and_vanished_objects_are_skipped_not_errors() {
     let event = fixture("s3-object-created-log-file.json");
     let (bucket, _) = target(&event);
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let out = invoke(&st, event).await.unwrap();
+    let out = invoke(&st, &event).await.unwrap();
     assert_eq!(out["stats"]["objects"][0]["action"], "skip");
     assert!(out["stats"]["objects"][0]["reason"]
         .as_str()
@@ -212,8 +207,8 @@ async fn a_truncated_log_file_is_reported_with_how_far_it_got() {
     let whole = log_file();
     put(&s3, &bucket, &key, whole[..whole.len() / 2].to_vec()).await;
 
-    let st = state(&moto, &[("ALERT_TOPIC_ARN", &inbox.topic_arn)]);
-    let out = invoke(&st, event).await.unwrap();
+    let st = state(&moto, &[("ALERT_TOPIC_ARN", &inbox.topic_arn)]).await;
+    let out = invoke(&st, &event).await.unwrap();
     let obj = &out["stats"]["objects"][0];
     assert_eq!(obj["action"], "scanned (incomplete)");
     assert!(obj["error"].as_str().unwrap().contains(&key), "{obj}");
@@ -276,10 +271,12 @@ async fn custom_detections_from_s3_add_and_disable_and_a_bad_one_fails_with_its_
                 "s3://trailwarden-config/detections.json",
             ),
         ],
-    );
-    invoke(&st, event.clone()).await.unwrap();
-    // high and above: the custom detection, 4.5, the burst and tampering (root use is off).
-    let alerts = inbox.receive(4, Duration::from_secs(15)).await.unwrap();
+    )
+    .await;
+    invoke(&st, &event.clone()).await.unwrap();
+    // high and above: the custom detection, 4.5, the burst, tampering and the world-open SSH
+    // rule (root use is off).
+    let alerts = inbox.receive(6, Duration::from_secs(15)).await.unwrap();
     let got = by_detection(&alerts);
     assert_eq!(
         got.keys().map(String::as_str).collect::<Vec<_>>(),
@@ -287,6 +284,8 @@ async fn custom_detections_from_s3_add_and_disable_and_a_bad_one_fails_with_its_
             "cis-4.5-cloudtrail-config-changes",
             "cloudtrail-tampering",
             "console-signin-failure-burst",
+            "ec2-world-open-admin-port",
+            "ec2-world-open-ingress",
             "media-bucket-read-by-lambda"
         ]
     );
@@ -296,19 +295,157 @@ async fn custom_detections_from_s3_add_and_disable_and_a_bad_one_fails_with_its_
         .unwrap()
         .contains("lambda-thumbnailer"));
 
-    let broken = state(
-        &moto,
+    // A malformed detection stops the cold start, naming the file, the detection and the
+    // problem; a file that is not there does too.
+    let e = service::<LogDelivery>(
+        &cfg,
         &[(
             "CUSTOM_DETECTIONS_URI",
             "s3://trailwarden-config/broken.json",
         )],
-    );
-    let e = broken.catalog().await.unwrap_err().to_string();
+    )
+    .await
+    .err()
+    .expect("a malformed detection stops the cold start");
+    let e = format!("{e:#}");
+    assert!(e.contains("CUSTOM_DETECTIONS_URI"), "{e}");
     assert!(e.contains("s3://trailwarden-config/broken.json"), "{e}");
     assert!(e.contains("detection \"half-written\""), "{e}");
     assert!(e.contains("at eventName: expected an array"), "{e}");
-    let e = invoke(&broken, event).await.unwrap_err();
-    assert!(e.to_string().contains("half-written"), "{e}");
+    let e = service::<LogDelivery>(
+        &cfg,
+        &[(
+            "CUSTOM_DETECTIONS_URI",
+            "s3://trailwarden-config/missing.json",
+        )],
+    )
+    .await
+    .err()
+    .expect("a missing detection file stops the cold start");
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("cannot read s3://trailwarden-config/missing.json"),
+        "{e}"
+    );
+    assert!(e.contains("NoSuchKey"), "{e}");
+}
+
+/// The dry-run plan and the steps a live run executes are the same list: scanning changes
+/// nothing, so a dry run reads and reports too, and its alerts say so.
+#[tokio::test]
+async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
+    let moto = Moto::start().await.unwrap();
+    let cfg = moto.sdk_config();
+    let inbox = AlertInbox::create(&cfg, "log-delivery-dry-run")
+        .await
+        .unwrap();
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    let event = fixture("s3-object-created-log-file.json");
+    let (bucket, key) = target(&event);
+    put(&s3, &bucket, &key, log_file()).await;
+    // A second, mixed notification: a digest beside the log file.
+    let mut mixed = fixture("s3-notification-log-file.json");
+    let classic_key = "cloudtrail logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
+    let classic_bucket = mixed["Records"][0]["s3"]["bucket"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    put(&s3, &classic_bucket, classic_key, log_file()).await;
+    let digest = fixture("s3-notification-digest-file.json")["Records"][0].clone();
+    mixed["Records"].as_array_mut().unwrap().insert(0, digest);
+
+    let topic = inbox.topic_arn.clone();
+    let vars = |dry: &'static str| -> [(&'static str, String); 4] {
+        [
+            ("ALERT_TOPIC_ARN", topic.clone()),
+            ("ACCOUNT_ALIAS", "prod-payments".into()),
+            ("MIN_SEVERITY", "critical".into()),
+            ("DRY_RUN", dry.into()),
+        ]
+    };
+    let (dry_vars, live_vars) = (vars("true"), vars("false"));
+    let dry_refs: Vec<(&str, &str)> = dry_vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let live_refs: Vec<(&str, &str)> = live_vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dry = service::<LogDelivery>(&cfg, &dry_refs).await.unwrap();
+    let live = service::<LogDelivery>(&cfg, &live_refs).await.unwrap();
+    let steps = |out: &Value| -> Vec<(String, String, String)> {
+        out["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["step"].as_str().unwrap().to_string(),
+                    s["target"].as_str().unwrap().to_string(),
+                    s["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    for ev in [&event, &mixed] {
+        let planned = invoke(&dry, ev).await.unwrap();
+        let done = invoke(&live, ev).await.unwrap();
+        assert_eq!(planned["dry_run"], true);
+        assert_eq!(done["dry_run"], false);
+        let (p, d) = (steps(&planned), steps(&done));
+        assert!(!p.is_empty());
+        assert_eq!(
+            p.iter().map(|s| (&s.0, &s.1)).collect::<Vec<_>>(),
+            d.iter().map(|s| (&s.0, &s.1)).collect::<Vec<_>>(),
+            "the same steps in a dry run and a live run"
+        );
+        // Reading is not held back in a dry run: the statuses are the same too.
+        assert_eq!(p, d);
+        for n in [
+            "records",
+            "bytes",
+            "findings",
+            "objects_scanned",
+            "objects_skipped",
+        ] {
+            assert_eq!(planned["stats"][n], done["stats"][n], "{n}");
+        }
+        // Both publish the two critical findings; the dry run's alerts are marked.
+        let alerts = inbox.receive(4, Duration::from_secs(15)).await.unwrap();
+        assert_eq!(alerts.len(), 4);
+        let mut marked: Vec<bool> = alerts
+            .iter()
+            .map(|a| a.subject.contains("[dry-run]"))
+            .collect();
+        marked.sort();
+        assert_eq!(marked, [false, false, true, true]);
+        for a in &alerts {
+            assert!(
+                a.body["detection"] == "cloudtrail-tampering"
+                    || a.body["detection"] == "ec2-world-open-admin-port"
+            );
+            assert!(a.subject.contains("prod-payments"), "{}", a.subject);
+        }
+    }
+    let mixed_steps = steps(&invoke(&dry, &mixed).await.unwrap());
+    assert_eq!(mixed_steps.len(), 2);
+    assert_eq!(mixed_steps[0].2, "skipped");
+    assert_eq!(mixed_steps[1].2, "done");
+    inbox.drain().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_payload_that_does_not_parse_is_an_error_with_the_parser_message() {
+    // No AWS call is made for either payload, so no server is needed.
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let st = service::<LogDelivery>(&sdk, &[]).await.unwrap();
+    let e = invoke(&st, &serde_json::json!({"hello": 1}))
+        .await
+        .unwrap_err();
+    assert!(e.contains("[hello]"), "{e}");
+    // An ignored payload needs no AWS at all.
+    let out = invoke(&st, &fixture("s3-object-created-digest-file.json"))
+        .await
+        .unwrap();
+    assert!(out["ignored"].as_str().unwrap().contains("digest"));
 }
 
 #[tokio::test]
@@ -332,8 +469,8 @@ async fn a_large_file_is_streamed() {
     }
     big.push_str("]}");
     put(&s3, &bucket, &key, flate2_encode(big.as_bytes())).await;
-    let st = state(&moto, &[]);
-    let out = invoke(&st, event).await.unwrap();
+    let st = state(&moto, &[]).await;
+    let out = invoke(&st, &event).await.unwrap();
     let obj = &out["stats"]["objects"][0];
     assert_eq!(obj["records"], 22 * copies as u64, "{obj}");
     assert_eq!(obj["bytes"], big.len() as u64);

@@ -4,6 +4,7 @@
 use crate::digest::{string_to_sign, Digest, DigestName, SIGNATURE_ALGORITHM};
 use crate::hash::{ContentHasher, Hashed};
 use crate::keys::KeySource;
+use crate::restart::Restart;
 use crate::store::{FetchError, Fetched, Location, Store, SIGNATURE_SOURCE};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -18,12 +19,16 @@ pub const MAX_DIGEST_BYTES: u64 = 16 * 1024 * 1024;
 pub struct Options {
     /// Longest accepted time between the previous digest's end and this digest's end.
     pub max_gap_minutes: u32,
+    /// How many days before a digest that starts a new chain are searched for the last
+    /// digest of the chain before it (0: no search).
+    pub restart_lookback_days: u32,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_gap_minutes: crate::DEFAULT_MAX_DIGEST_GAP_MINUTES,
+            max_gap_minutes: crate::config::DEFAULT_MAX_DIGEST_GAP_MINUTES,
+            restart_lookback_days: crate::config::DEFAULT_RESTART_LOOKBACK_DAYS,
         }
     }
 }
@@ -62,6 +67,12 @@ pub enum FindingKind {
     ChainBroken,
     /// More time passed between two digests than allowed.
     Gap,
+    /// The digest starts a new chain although an earlier digest of the same trail exists:
+    /// logging was stopped and started again (or digests were deleted) in between.
+    ChainRestarted,
+    /// A log file delivered while the chain was broken that no digest lists: logging was on,
+    /// so the digests covering it were deleted.
+    UndigestedLogFile,
     /// Something could not be read or looked up (permissions, network): not verified.
     CheckFailed,
 }
@@ -81,7 +92,12 @@ impl FindingKind {
             | LogFileUnreadable
             | PreviousDigestModified
             | PreviousDigestResigned => Severity::Critical,
-            DigestMissing | PreviousDigestMissing | ChainBroken | Gap => Severity::High,
+            DigestMissing
+            | PreviousDigestMissing
+            | ChainBroken
+            | Gap
+            | ChainRestarted
+            | UndigestedLogFile => Severity::High,
             CheckFailed => Severity::Medium,
         }
     }
@@ -105,6 +121,8 @@ impl FindingKind {
             PreviousDigestMissing => "previous digest deleted",
             ChainBroken => "digest chain broken",
             Gap => "gap between digests",
+            ChainRestarted => "digest chain restarted",
+            UndigestedLogFile => "log file without digest",
             CheckFailed => "check incomplete",
         }
     }
@@ -180,6 +198,10 @@ pub struct DigestCheck {
     /// The previous digest this one names (none for the first of a chain).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<Location>,
+    /// For a digest that starts a new chain although an earlier digest of the same trail
+    /// exists: the gap the restart leaves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Restart>,
     pub findings: Vec<Finding>,
     /// Bytes read from the store for this check.
     pub bytes_read: u64,
@@ -216,13 +238,18 @@ impl DigestCheck {
         self.log_files.iter().filter(|l| l.status == status).count()
     }
 
-    fn push(&mut self, kind: FindingKind, file: impl Into<String>, detail: impl Into<String>) {
+    pub(crate) fn push(
+        &mut self,
+        kind: FindingKind,
+        file: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
         self.findings.push(Finding::new(kind, file, detail));
     }
 }
 
 /// Reads an object fully (digests only: bounded by [`MAX_DIGEST_BYTES`]).
-async fn read_kept<S: Store>(
+pub(crate) async fn read_kept<S: Store>(
     store: &S,
     at: &Location,
     version: Option<&str>,
@@ -239,7 +266,28 @@ async fn read_kept<S: Store>(
 
 /// Validates the digest at `at`. Problems with the digest, its log files or its chain are
 /// findings in the result; nothing here fails.
+///
+/// A digest that starts a new chain is looked at more closely ([`crate::restart`]): when an
+/// earlier digest of the same trail and region exists within
+/// [`Options::restart_lookback_days`], the chain restarted, and the gap between the two is
+/// reported together with what is wrong with that earlier digest.
 pub async fn check_digest<S: Store, K: KeySource>(
+    store: &S,
+    keys: &K,
+    options: &Options,
+    at: &Location,
+    version: Option<&str>,
+) -> DigestCheck {
+    let mut check = check_one(store, keys, options, at, version).await;
+    let starts_chain = check.digest.as_ref().is_some_and(Digest::starts_chain);
+    if starts_chain && options.restart_lookback_days > 0 {
+        crate::restart::look_for_restart(&mut check, store, keys, options).await;
+    }
+    check
+}
+
+/// Validates one digest on its own (no search for an earlier chain).
+pub(crate) async fn check_one<S: Store, K: KeySource>(
     store: &S,
     keys: &K,
     options: &Options,
@@ -252,14 +300,15 @@ pub async fn check_digest<S: Store, K: KeySource>(
         location: at.clone(),
         file: file.clone(),
         digest: None,
-        trail: name.map(|n| n.trail.to_string()),
-        account: name.map(|n| n.account.to_string()),
-        region: name.map(|n| n.region.to_string()),
+        trail: name.as_ref().map(|n| n.trail.clone()),
+        account: name.as_ref().map(|n| n.account.clone()),
+        region: name.map(|n| n.region),
         period: None,
         signature_verified: false,
         signature_source: None,
         log_files: Vec::new(),
         previous: None,
+        restart: None,
         findings: Vec::new(),
         bytes_read: 0,
     };
@@ -306,8 +355,8 @@ pub async fn check_digest<S: Store, K: KeySource>(
     drop(content);
     let stated_name = DigestName::parse(&digest.digest_s3_object);
     if let Some(n) = stated_name {
-        check.trail = Some(n.trail.to_string());
-        check.region = Some(n.region.to_string());
+        check.trail = Some(n.trail);
+        check.region = Some(n.region);
     }
     check.account = digest.aws_account_id.clone().or(check.account);
     check.period = Some((

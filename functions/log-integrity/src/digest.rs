@@ -16,8 +16,24 @@ use serde::{Deserialize, Serialize};
 /// The only signature algorithm CloudTrail uses.
 pub const SIGNATURE_ALGORITHM: &str = "SHA256withRSA";
 
-/// The path segment that marks digest files.
-pub const DIGEST_SEGMENT: &str = "CloudTrail-Digest";
+// Key names are parsed by the shared classifier (`trailwarden::s3key`), from both ends.
+pub use trailwarden::s3key::{DigestName, DIGEST_SEGMENT, LOG_SEGMENT};
+
+/// True when an S3 key sits under a `CloudTrail-Digest/` folder and ends in `.json.gz`.
+///
+/// Deliberately looser than [`trailwarden::s3key::is_digest_key`] (which needs a well-formed
+/// name): CloudTrail never writes a malformed name there, so an object planted under that
+/// folder is verified, and reported (moved, unreadable, unsigned), rather than skipped.
+pub fn is_digest_key(key: &str) -> bool {
+    key.ends_with(".json.gz") && key.split('/').any(|s| s == DIGEST_SEGMENT)
+}
+
+/// True when an S3 key sits under a `CloudTrail/` folder and ends in `.json.gz` (not a
+/// digest, not an Insights file). Loose for the same reason: a planted file with a name
+/// CloudTrail would not write is still reported as listed in no digest.
+pub fn is_log_file_key(key: &str) -> bool {
+    key.ends_with(".json.gz") && key.split('/').any(|s| s == LOG_SEGMENT)
+}
 
 /// One entry of `logFiles`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,7 +117,7 @@ impl Digest {
 
     /// The region whose key signed this digest: the `CloudTrail-Digest/<region>/` segment
     /// of the stated object key.
-    pub fn region(&self) -> Option<&str> {
+    pub fn region(&self) -> Option<String> {
         DigestName::parse(&self.digest_s3_object).map(|n| n.region)
     }
 }
@@ -130,65 +146,11 @@ pub fn string_to_sign(digest: &Digest, uncompressed_sha256_hex: &str) -> String 
     )
 }
 
-/// True when an S3 key is a CloudTrail digest file.
-pub fn is_digest_key(key: &str) -> bool {
-    key.ends_with(".json.gz") && key.split('/').any(|s| s == DIGEST_SEGMENT)
-}
-
-/// True when an S3 key is a CloudTrail log file (not a digest, not an Insights file).
-pub fn is_log_file_key(key: &str) -> bool {
-    key.ends_with(".json.gz") && key.split('/').any(|s| s == "CloudTrail")
-}
-
-/// What a digest's file name says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DigestName<'a> {
-    pub account: &'a str,
-    pub region: &'a str,
-    pub trail: &'a str,
-    pub home_region: &'a str,
-    /// `YYYYMMDDTHHMMSSZ`.
-    pub timestamp: &'a str,
-}
-
-impl<'a> DigestName<'a> {
-    /// Parses `…/<account>_CloudTrail-Digest_<region>_<trail>_<homeRegion>_<time>.json.gz`.
-    /// Trail names may contain underscores.
-    pub fn parse(key: &'a str) -> Option<DigestName<'a>> {
-        let file = key.rsplit('/').next()?.strip_suffix(".json.gz")?;
-        let (account, rest) = file.split_once("_CloudTrail-Digest_")?;
-        let (region, rest) = rest.split_once('_')?;
-        let (rest, timestamp) = rest.rsplit_once('_')?;
-        let (trail, home_region) = rest.rsplit_once('_')?;
-        if account.is_empty() || region.is_empty() || trail.is_empty() {
-            return None;
-        }
-        Some(DigestName {
-            account,
-            region,
-            trail,
-            home_region,
-            timestamp,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const KEY: &str = "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2024/05/14/111122223333_CloudTrail-Digest_us-east-2_org_trail-1_us-east-1_20240514T150131Z.json.gz";
-
-    #[test]
-    fn digest_names_parse_with_underscores_in_the_trail() {
-        let n = DigestName::parse(KEY).unwrap();
-        assert_eq!(n.account, "111122223333");
-        assert_eq!(n.region, "us-east-2");
-        assert_eq!(n.trail, "org_trail-1");
-        assert_eq!(n.home_region, "us-east-1");
-        assert_eq!(n.timestamp, "20240514T150131Z");
-        assert!(DigestName::parse("AWSLogs/1/CloudTrail/us-east-1/x.json.gz").is_none());
-    }
 
     #[test]
     fn key_kinds() {
@@ -203,6 +165,11 @@ mod tests {
         assert!(!is_digest_key(
             "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/05/14/x.json.gz"
         ));
+        let n = DigestName::parse(KEY).unwrap();
+        assert_eq!(
+            (n.trail.as_str(), n.home_region.as_str()),
+            ("org_trail-1", "us-east-1")
+        );
     }
 
     #[test]
@@ -217,7 +184,7 @@ mod tests {
         );
         let d = Digest::parse(json.as_bytes()).unwrap();
         assert!(d.starts_chain());
-        assert_eq!(d.region(), Some("us-east-2"));
+        assert_eq!(d.region().as_deref(), Some("us-east-2"));
         assert_eq!(
             string_to_sign(&d, "abcd"),
             format!("2024-05-14T15:01:31Z\ntrail-bucket/{KEY}\nabcd\nnull")

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use trailwarden::aws::{open_object, CallError, S3Uri};
 
 /// An object's bucket and key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -81,6 +82,13 @@ pub trait Store: Sync {
         sink: &mut ContentHasher,
     ) -> impl Future<Output = Result<Fetched, FetchError>> + Send;
 
+    /// The keys under `prefix` in `bucket`, in key order, at most [`MAX_LISTED_KEYS`].
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
     /// How to name an object in reports.
     fn describe(&self, at: &Location) -> String {
         at.uri()
@@ -92,6 +100,10 @@ pub trait Store: Sync {
         true
     }
 }
+
+/// At most this many keys are listed under one prefix (a day of one region's digests or log
+/// files): listing is a bounded look-around, never a crawl of the bucket.
+pub const MAX_LISTED_KEYS: usize = 20_000;
 
 /// Objects in S3.
 #[derive(Debug, Clone)]
@@ -112,50 +124,56 @@ impl Store for S3Store {
         version: Option<&str>,
         sink: &mut ContentHasher,
     ) -> Result<Fetched, FetchError> {
-        let store_err = |reason: String| StoreError {
+        let store_err = |e: CallError| StoreError {
             location: at.uri(),
-            reason,
+            reason: e.to_string(),
         };
-        let resp = self
-            .client
-            .get_object()
-            .bucket(&at.bucket)
-            .key(&at.key)
-            .set_version_id(version.map(str::to_string))
-            .send()
-            .await;
-        let mut out = match resp {
+        let uri = S3Uri::from_parts(&at.bucket, &at.key);
+        let mut object = match open_object(&self.client, &uri, version).await {
             Ok(o) => o,
-            Err(e) => {
-                // Without s3:ListBucket, S3 answers 403 for a missing key: that stays a
-                // store error (not checked), never a verdict.
-                let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key())
-                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-                if not_found {
-                    return Ok(Fetched::NotFound);
-                }
-                return Err(
-                    store_err(aws_sdk_s3::error::DisplayErrorContext(e).to_string()).into(),
-                );
-            }
+            // Without s3:ListBucket, S3 answers 403 for a missing key: that stays a store
+            // error (not checked), never a verdict.
+            Err(e) if e.is_not_found() => return Ok(Fetched::NotFound),
+            Err(e) => return Err(store_err(e).into()),
         };
-        let metadata = out
-            .metadata()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        while let Some(chunk) = out
-            .body
-            .try_next()
-            .await
-            .map_err(|e| store_err(format!("reading the body: {e}")))?
-        {
+        while let Some(chunk) = object.next_chunk().await.map_err(store_err)? {
             sink.update(&chunk).map_err(FetchError::Content)?;
         }
-        Ok(Fetched::Found { metadata })
+        Ok(Fetched::Found {
+            metadata: object.metadata,
+        })
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let resp = self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| StoreError {
+                    location: format!("s3://{bucket}/{prefix}"),
+                    reason: CallError::from_sdk(&e).context("s3:ListBucket").to_string(),
+                })?;
+            out.extend(
+                resp.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match resp.next_continuation_token() {
+                Some(t) if !t.is_empty() && out.len() < MAX_LISTED_KEYS => {
+                    token = Some(t.to_string())
+                }
+                _ => break,
+            }
+        }
+        out.truncate(MAX_LISTED_KEYS);
+        Ok(out)
     }
 }
 
@@ -286,6 +304,25 @@ impl Store for LocalStore {
         sink: &mut ContentHasher,
     ) -> Result<Fetched, FetchError> {
         self.fetch_sync(at, sink)
+    }
+
+    async fn list(&self, _bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // Prefixes used here end at a folder (`…/YYYY/MM/DD/`).
+        let dir = self.path_of(prefix);
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let keep = |k: &str| !k.ends_with(".metadata.json");
+        let mut keys = list_keys(&dir, &keep).map_err(|e| StoreError {
+            location: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let base = prefix.trim_end_matches('/');
+        for k in &mut keys {
+            *k = format!("{base}/{k}");
+        }
+        keys.truncate(MAX_LISTED_KEYS);
+        Ok(keys)
     }
 
     fn describe(&self, at: &Location) -> String {

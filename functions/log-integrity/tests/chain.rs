@@ -3,7 +3,6 @@
 
 mod support;
 
-use log_integrity::alert_for;
 use log_integrity::check::{check_digest, DigestCheck, FileStatus, FindingKind, Options};
 use log_integrity::keys::KeySet;
 use log_integrity::offline::{validate_local, LocalOptions, Verdict};
@@ -49,7 +48,7 @@ async fn a_valid_chain_passes() {
         } else {
             assert_eq!(c.previous, Some(t.at(&t.digests[i - 1])));
         }
-        assert!(alert_for(&c, None).is_none());
+        assert_eq!(c.severity(), None, "a valid digest raises nothing");
     }
     // Every listed log file was read.
     let reads = store.reads.lock().unwrap();
@@ -118,18 +117,8 @@ async fn an_edited_log_file_is_critical_and_named() {
     // The other digests are not affected.
     assert!(check(&store, &t.digests[0]).await.is_valid());
     assert!(check(&store, &t.digests[2]).await.is_valid());
-
-    let a = alert_for(&c, Some("prod")).unwrap();
-    assert_eq!(a.severity, Severity::Critical);
-    assert!(a.title.contains("1 log file modified"), "{}", a.title);
-    assert!(a.title.contains("management-events"), "{}", a.title);
-    assert_eq!(a.account.as_deref(), Some(ACCOUNT));
-    let text = a.render().text;
-    assert!(text.contains(&victim), "{text}");
-    assert!(
-        text.contains("Log files: 2 listed: 1 valid, 1 modified or corrupt, 0 deleted"),
-        "{text}"
-    );
+    assert_eq!(c.trail.as_deref(), Some("management-events"));
+    assert_eq!(c.account.as_deref(), Some(ACCOUNT));
 }
 
 #[tokio::test]
@@ -143,8 +132,6 @@ async fn a_deleted_log_file_is_critical() {
     assert_eq!(c.severity(), Some(Severity::Critical));
     assert!(c.findings[0].file.ends_with(&gone));
     assert_eq!(c.count(FileStatus::Missing), 1);
-    let a = alert_for(&c, None).unwrap();
-    assert!(a.title.contains("1 log file deleted"), "{}", a.title);
 }
 
 #[tokio::test]
@@ -157,12 +144,8 @@ async fn a_deleted_digest_breaks_the_chain() {
     assert_eq!(c.severity(), Some(Severity::High));
     assert!(c.findings[0].file.ends_with(&t.digests[1]));
     assert!(c.signature_verified);
-    let a = alert_for(&c, None).unwrap();
-    assert_eq!(a.severity, Severity::High);
-    assert!(a.title.contains("previous digest deleted"), "{}", a.title);
-    assert!(a
-        .summary
-        .contains("logging was stopped or a digest was deleted"));
+    assert_eq!(c.previous, Some(t.at(&t.digests[1])));
+    assert_eq!(c.restart, None, "a broken link is not a restart");
 }
 
 #[tokio::test]
@@ -184,6 +167,7 @@ async fn a_gap_between_digests_is_high() {
     // A longer allowance accepts it.
     let relaxed = Options {
         max_gap_minutes: 240,
+        ..Options::default()
     };
     let c = check_digest(&store, &keys(), &relaxed, &t.at(&t.digests[2]), None).await;
     assert!(c.is_valid(), "{:#?}", c.findings);
@@ -307,13 +291,7 @@ async fn missing_signature_corrupt_files_and_unreadable_objects() {
     assert!(c.is_incomplete());
     assert_eq!(c.severity(), Some(Severity::Medium));
     assert_eq!(c.count(FileStatus::NotChecked), 1);
-    let a = alert_for(&c, None).unwrap();
-    assert!(
-        a.title.starts_with("CloudTrail integrity check incomplete"),
-        "{}",
-        a.title
-    );
-    assert!(a.summary.contains("s3:GetObject"));
+    assert!(c.findings[0].detail.contains("AccessDenied"));
 
     // A digest that is not gzip at all.
     store.objects.get_mut(&t.digests[2]).unwrap().body = b"\x1f\x8bnot really gzip".to_vec();
@@ -326,7 +304,7 @@ async fn missing_signature_corrupt_files_and_unreadable_objects() {
 }
 
 #[tokio::test]
-async fn one_alert_names_every_file_concerned() {
+async fn every_file_concerned_has_its_finding() {
     let mut t = trail();
     let edited = t.log_files[1][0].clone();
     let deleted = t.log_files[1][1].clone();
@@ -345,23 +323,14 @@ async fn one_alert_names_every_file_concerned() {
             FindingKind::PreviousDigestMissing
         ]
     );
-    let a = alert_for(&c, None).unwrap();
-    assert_eq!(a.severity, Severity::Critical);
-    assert!(
-        a.title.starts_with("CloudTrail log tampering: "),
-        "{}",
-        a.title
-    );
-    let r = a.render();
-    for f in [&edited, &deleted, &t.digests[0], &t.digests[1]] {
-        assert!(r.text.contains(f.as_str()), "{f} not in\n{}", r.text);
+    assert_eq!(c.severity(), Some(Severity::Critical));
+    let files: Vec<&str> = c.findings.iter().map(|f| f.file.as_str()).collect();
+    for f in [&edited, &deleted, &t.digests[0]] {
+        assert!(
+            files.iter().any(|x| x.ends_with(f.as_str())),
+            "{f} not in {files:?}"
+        );
     }
-    assert!(r.subject.len() < 100 && r.subject.starts_with("[CRITICAL] CloudTrail log tampering"));
-    assert_eq!(r.json["evidence"]["findings"].as_array().unwrap().len(), 3);
-    assert_eq!(
-        r.json["evidence"]["findings"][1]["kind"],
-        "log_file_missing"
-    );
 }
 
 #[tokio::test]
@@ -470,4 +439,226 @@ async fn the_committed_sample_trail_is_valid() {
     assert!(r.digests.len() >= 3, "{r}");
     assert!(r.unlisted_log_files.is_empty(), "{r}");
     assert!(r.summary().log_files_valid >= 3, "{r}");
+}
+
+// ---- Chains that restart (issue 15) ----
+
+fn at(day: u32, h: u32, m: u32, s: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(2024, 5, day, h, m, s).unwrap()
+}
+
+fn hours(c: &DigestCheck) -> Vec<String> {
+    c.restart
+        .as_ref()
+        .unwrap()
+        .missing_hours
+        .iter()
+        .map(|h| h.format("%dT%H").to_string())
+        .collect()
+}
+
+/// Logging stopped after digest 1 (ending 11:01:31) and started again four hours later:
+/// digest 2 (15:01:31 to 16:01:31) starts a new chain.
+fn restarted() -> Trail {
+    let spec = Spec {
+        restart_before: Some((2, 4)),
+        ..Spec::default()
+    };
+    Trail::generate(&spec, cloudtrail_key())
+}
+
+#[tokio::test]
+async fn a_restarted_chain_reports_the_gap_it_leaves() {
+    let t = restarted();
+    let d2 = t.digest_json(&t.digests[2]);
+    // What CloudTrail writes after StartLogging: every previousDigest* field null.
+    for f in [
+        "previousDigestS3Bucket",
+        "previousDigestS3Object",
+        "previousDigestHashValue",
+        "previousDigestHashAlgorithm",
+        "previousDigestSignature",
+    ] {
+        assert_eq!(d2[f], json!(null), "{f}");
+    }
+    let store = t.store();
+    let c = check(&store, &t.digests[2]).await;
+    assert!(c.signature_verified, "the restart digest itself is genuine");
+    assert_eq!(c.previous, None);
+    assert_eq!(kinds(&c), vec![FindingKind::ChainRestarted]);
+    assert_eq!(c.severity(), Some(Severity::High));
+    let r = c.restart.as_ref().unwrap();
+    assert_eq!(r.previous, t.at(&t.digests[1]));
+    assert_eq!(
+        (r.gap_from, r.gap_to),
+        (at(14, 11, 1, 31), at(14, 15, 1, 31))
+    );
+    assert_eq!(r.gap_minutes(), 240);
+    assert_eq!(hours(&c), ["14T11", "14T12", "14T13", "14T14", "14T15"]);
+    assert!(r.undigested_log_files.is_empty());
+    assert_eq!(r.previous_problems, 0);
+    assert!(
+        c.findings[0]
+            .detail
+            .contains("logging was off or digests were deleted between 2024-05-14T11:01:31Z and 2024-05-14T15:01:31Z"),
+        "{}",
+        c.findings[0].detail
+    );
+    // The trail's very first digest also starts a chain, but nothing came before it.
+    let first = check(&store, &t.digests[0]).await;
+    assert!(first.is_valid(), "{:#?}", first.findings);
+    assert_eq!(first.restart, None);
+    // With the look-up switched off, a restart goes unnoticed (as it did before).
+    let off = Options {
+        restart_lookback_days: 0,
+        ..Options::default()
+    };
+    let c = check_digest(&store, &keys(), &off, &t.at(&t.digests[2]), None).await;
+    assert!(c.is_valid());
+}
+
+#[tokio::test]
+async fn a_restart_after_the_last_digest_and_its_log_files_were_deleted() {
+    let t = restarted();
+    let mut store = t.store();
+    // The attacker removes the last hour before the stop: its digest and its log files.
+    store.objects.remove(&t.digests[1]);
+    for f in &t.log_files[1] {
+        store.objects.remove(f);
+    }
+    let c = check(&store, &t.digests[2]).await;
+    assert_eq!(kinds(&c), vec![FindingKind::ChainRestarted]);
+    let r = c.restart.as_ref().unwrap();
+    // The gap now starts where the surviving chain ends, and covers the deleted hour.
+    assert_eq!(r.previous, t.at(&t.digests[0]));
+    assert_eq!(r.gap_from, at(14, 10, 1, 31));
+    assert_eq!(r.gap_minutes(), 300);
+    assert_eq!(
+        hours(&c),
+        ["14T10", "14T11", "14T12", "14T13", "14T14", "14T15"]
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_last_digest_is_proven_by_the_log_file_it_left_behind() {
+    let t = restarted();
+    let mut store = t.store();
+    store.objects.remove(&t.digests[1]);
+    store.objects.remove(&t.log_files[1][0]);
+    let left = t.log_files[1][1].clone();
+    let c = check(&store, &t.digests[2]).await;
+    assert_eq!(
+        kinds(&c),
+        vec![FindingKind::ChainRestarted, FindingKind::UndigestedLogFile]
+    );
+    assert_eq!(c.findings[1].file, format!("s3://{}/{left}", t.bucket));
+    let r = c.restart.as_ref().unwrap();
+    assert_eq!(r.undigested_log_files, vec![left]);
+    assert_eq!(r.undigested_count, 1);
+}
+
+#[tokio::test]
+async fn log_files_deleted_before_the_restart_are_named() {
+    let t = restarted();
+    let mut store = t.store();
+    let gone = t.log_files[1][0].clone();
+    store.objects.remove(&gone);
+    let c = check(&store, &t.digests[2]).await;
+    assert_eq!(
+        kinds(&c),
+        vec![FindingKind::LogFileMissing, FindingKind::ChainRestarted]
+    );
+    assert_eq!(c.findings[0].file, format!("s3://{}/{gone}", t.bucket));
+    assert_eq!(c.severity(), Some(Severity::Critical));
+    assert_eq!(c.restart.as_ref().unwrap().previous_problems, 1);
+}
+
+#[tokio::test]
+async fn the_previous_chain_is_looked_up_on_earlier_days_within_the_bound() {
+    // Digest 1 ends 2024-05-14 23:01:31; logging is off for 30 hours; digest 2 ends
+    // 2024-05-16 06:01:31.
+    let spec = Spec {
+        first_end: at(14, 22, 1, 31),
+        restart_before: Some((2, 30)),
+        ..Spec::default()
+    };
+    let t = Trail::generate(&spec, cloudtrail_key());
+    assert!(t.digests[2].contains("/2024/05/16/"), "{}", t.digests[2]);
+    let store = t.store();
+    let c = check(&store, &t.digests[2]).await;
+    assert_eq!(kinds(&c), vec![FindingKind::ChainRestarted]);
+    assert_eq!(c.restart.as_ref().unwrap().previous, t.at(&t.digests[1]));
+    assert_eq!(c.restart.as_ref().unwrap().missing_hours.len(), 31);
+    let listed = store.lists.lock().unwrap().clone();
+    let digest_days: Vec<&String> = listed
+        .iter()
+        .filter(|p| p.contains("CloudTrail-Digest"))
+        .collect();
+    assert!(digest_days[0].ends_with("/2024/05/16/"), "{listed:?}");
+    assert!(digest_days[1].ends_with("/2024/05/15/"), "{listed:?}");
+    assert!(digest_days[2].ends_with("/2024/05/14/"), "{listed:?}");
+    // One day back is not far enough: nothing is found, as for a trail's first digest.
+    let near = Options {
+        restart_lookback_days: 1,
+        ..Options::default()
+    };
+    let c = check_digest(&t.store(), &keys(), &near, &t.at(&t.digests[2]), None).await;
+    assert!(c.is_valid(), "{:#?}", c.findings);
+}
+
+#[tokio::test]
+async fn listing_denied_leaves_a_restart_check_incomplete() {
+    let t = restarted();
+    let mut store = t.store();
+    let day = t.digests[2].rsplit_once('/').unwrap().0.to_string() + "/";
+    store.failing.insert(day);
+    let c = check(&store, &t.digests[2]).await;
+    assert_eq!(kinds(&c), vec![FindingKind::CheckFailed]);
+    assert!(c.is_incomplete());
+}
+
+#[tokio::test]
+async fn an_organization_trail_named_like_a_region_chains_and_restarts() {
+    // Issue 15: a trail called `mytrail_us-east-1`, in the organization layout, next to a
+    // trail called `mytrail` writing to the same folders while the first was stopped.
+    let spec = Spec {
+        organization: Some("o-a1b2c3d4e5".into()),
+        trail: "mytrail_us-east-1".into(),
+        restart_before: Some((2, 4)),
+        ..Spec::default()
+    };
+    let t = Trail::generate(&spec, cloudtrail_key());
+    assert!(t.digests[0].starts_with("AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail-Digest/"));
+    let other = Trail::generate(
+        &Spec {
+            trail: "mytrail".into(),
+            first_end: at(14, 13, 1, 31),
+            ..spec.clone()
+        },
+        cloudtrail_key(),
+    );
+    let mut store = t.store();
+    for (k, o) in &other.objects {
+        // Log file names do not name the trail: the other trail's files are distinct only
+        // by their random suffix.
+        let k = k.replace("Ux4PBpVbB0Xq3Ycn", "Zq8mN2vX4cR7tY1w");
+        store.objects.insert(k, o.clone());
+    }
+    let c = check(&store, &t.digests[1]).await;
+    assert!(c.is_valid(), "{:#?}", c.findings);
+    assert_eq!(c.trail.as_deref(), Some("mytrail_us-east-1"));
+    assert_eq!(c.previous, Some(t.at(&t.digests[0])));
+    let c = check(&store, &t.digests[2]).await;
+    assert_eq!(c.trail.as_deref(), Some("mytrail_us-east-1"));
+    // The predecessor is this trail's last digest, not `mytrail`'s (newer) ones.
+    assert_eq!(c.restart.as_ref().unwrap().previous, t.at(&t.digests[1]));
+    // Log files the other trail's digests list are not counted as undigested... except the
+    // renamed ones, which no digest lists.
+    let undigested = &c.restart.as_ref().unwrap().undigested_log_files;
+    assert!(
+        undigested.iter().all(|k| k.contains("Zq8mN2vX4cR7tY1w")),
+        "{undigested:?}"
+    );
+    assert!(!undigested.is_empty());
 }

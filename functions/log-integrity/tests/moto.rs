@@ -2,16 +2,22 @@
 //! signature in each digest's `x-amz-meta-signature`, alerts read back from an SQS queue
 //! subscribed to the alert topic.
 
+mod support;
+
 use aws_sdk_s3::primitives::ByteStream;
-use lambda_runtime::{Context, LambdaEvent};
-use log_integrity::{handler, Config, State};
+use log_integrity::LogIntegrity;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
-use trailwarden_testkit::{AlertInbox, Moto};
+use support::*;
+use trailwarden::lambda::Service;
+use trailwarden_testkit::harness::events_dir;
+use trailwarden_testkit::{fixture, service, AlertInbox, Moto};
 
-const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+async fn invoke(svc: &Service<LogIntegrity>, event: &Value) -> Result<Value, String> {
+    trailwarden_testkit::invoke(svc, event).await
+}
 
 fn files(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -38,7 +44,7 @@ fn files(root: &Path) -> Vec<String> {
 /// Uploads the sample trail as CloudTrail would have written it: objects under their keys,
 /// digest signatures as user metadata.
 async fn upload_trail(s3: &aws_sdk_s3::Client, bucket: &str) {
-    let root = Path::new(EVENTS).join("trail");
+    let root = events_dir().join("trail");
     s3.create_bucket().bucket(bucket).send().await.unwrap();
     for key in files(&root) {
         if !key.ends_with(".json.gz") {
@@ -61,12 +67,6 @@ async fn upload_trail(s3: &aws_sdk_s3::Client, bucket: &str) {
     }
 }
 
-async fn invoke(state: &State, event: &Value) -> Result<Value, String> {
-    handler(state, LambdaEvent::new(event.clone(), Context::default()))
-        .await
-        .map_err(|e| e.to_string())
-}
-
 #[tokio::test]
 async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
     let moto = Moto::start().await.expect("moto");
@@ -76,10 +76,7 @@ async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
         .unwrap();
     let s3 = trailwarden::aws::s3_client(&cfg);
 
-    let event: Value = serde_json::from_slice(
-        &std::fs::read(format!("{EVENTS}/s3-notification-digest-file.json")).unwrap(),
-    )
-    .unwrap();
+    let event = fixture("s3-notification-digest-file.json");
     let bucket = event["Records"][0]["s3"]["bucket"]["name"]
         .as_str()
         .unwrap();
@@ -94,21 +91,24 @@ async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
         .bucket("trailwarden-config")
         .key("cloudtrail/public-keys.json")
         .body(ByteStream::from(
-            std::fs::read(format!("{EVENTS}/trail/public-keys.json")).unwrap(),
+            std::fs::read(events_dir().join("trail/public-keys.json")).unwrap(),
         ))
         .send()
         .await
         .unwrap();
-    let config = Config::from_env(&[
-        ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
-        (
-            "PUBLIC_KEYS_URI",
-            "s3://trailwarden-config/cloudtrail/public-keys.json",
-        ),
-        ("ACCOUNT_ALIAS", "sandbox"),
-    ])
+    let state = service::<LogIntegrity>(
+        &cfg,
+        &[
+            ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
+            (
+                "PUBLIC_KEYS_URI",
+                "s3://trailwarden-config/cloudtrail/public-keys.json",
+            ),
+            ("ACCOUNT_ALIAS", "sandbox"),
+        ],
+    )
+    .await
     .unwrap();
-    let state = State::new(&cfg, config);
 
     // 1. As delivered: valid, counted, not alerted.
     let out = invoke(&state, &event).await.unwrap();
@@ -156,12 +156,9 @@ async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
     let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
-    assert!(
-        a.subject.starts_with(
-            "[CRITICAL] CloudTrail log tampering: 1 log file modified, previous digest deleted"
-        ),
-        "{}",
-        a.subject
+    assert_eq!(
+        kinds(&a.body),
+        ["log_file_modified", "previous_digest_missing"]
     );
     assert_eq!(a.attributes["severity"], "critical");
     assert_eq!(a.attributes["detection"], "cloudtrail-log-integrity");
@@ -176,7 +173,6 @@ async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
         facts.contains(&format!("s3://{bucket}/{previous}")),
         "{facts}"
     );
-    assert!(facts.contains("log file modified"), "{facts}");
     assert_eq!(a.body["facts"]["Signature"], "valid");
 
     // 3. The digest copied elsewhere, announced through EventBridge.
@@ -214,10 +210,14 @@ async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
     assert_eq!(out["stats"]["digests_invalid"], 1, "{out:#}");
     let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
     assert_eq!(alerts.len(), 1);
-    assert!(
-        alerts[0].subject.contains("digest moved"),
-        "{}",
-        alerts[0].subject
+    // Moved, and still carrying step 2's tampering.
+    assert_eq!(
+        kinds(&alerts[0].body),
+        [
+            "digest_moved",
+            "log_file_modified",
+            "previous_digest_missing"
+        ]
     );
 
     // 4. A log file landing is skipped with a reason; a malformed payload is an error.
@@ -248,36 +248,199 @@ async fn without_public_keys_the_check_is_incomplete_and_retried() {
         .await
         .unwrap();
     let s3 = trailwarden::aws::s3_client(&cfg);
-    let event: Value = serde_json::from_slice(
-        &std::fs::read(format!("{EVENTS}/s3-notification-digest-file.json")).unwrap(),
-    )
-    .unwrap();
+    let event = fixture("s3-notification-digest-file.json");
     let bucket = event["Records"][0]["s3"]["bucket"]["name"]
         .as_str()
         .unwrap();
     upload_trail(&s3, bucket).await;
-    let config = Config::from_env(&[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())]).unwrap();
-    let state = State::new(&cfg, config);
+    let state = service::<LogIntegrity>(&cfg, &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())])
+        .await
+        .unwrap();
     let e = invoke(&state, &event).await.unwrap_err();
     assert!(e.contains("not every check could be done"), "{e}");
     let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].attributes["severity"], "medium");
-    assert!(
-        alerts[0]
-            .subject
-            .starts_with("[MEDIUM] CloudTrail integrity check incomplete"),
-        "{}",
-        alerts[0].subject
-    );
+    assert_eq!(kinds(&alerts[0].body), ["check_failed"]);
     let facts = alerts[0].body["facts"].to_string();
     assert!(facts.contains("ListPublicKeys"), "{facts}");
     assert!(facts.contains("2 listed: 2 valid"), "{facts}");
 }
 
-fn gzip(b: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(b).unwrap();
-    e.finish().unwrap()
+/// Uploads a generated trail as CloudTrail writes it (signatures as user metadata).
+async fn upload_generated(s3: &aws_sdk_s3::Client, t: &Trail) {
+    s3.create_bucket().bucket(&t.bucket).send().await.unwrap();
+    for (key, o) in &t.objects {
+        let mut req = s3
+            .put_object()
+            .bucket(&t.bucket)
+            .key(key)
+            .body(ByteStream::from(o.body.clone()));
+        for (k, v) in &o.metadata {
+            req = req.metadata(k, v);
+        }
+        req.send().await.unwrap();
+    }
+}
+
+/// The finding kinds in an alert's evidence.
+fn kinds(alert: &Value) -> Vec<String> {
+    alert["evidence"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn steps(out: &Value) -> Vec<(String, String)> {
+    out["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["target"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_dry_run_plan_and_the_live_run_walk_the_same_steps() {
+    let moto = Moto::start().await.expect("moto");
+    let cfg = moto.sdk_config();
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    let mut event = fixture("s3-notification-digest-file.json");
+    let bucket = event["Records"][0]["s3"]["bucket"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    upload_trail(&s3, &bucket).await;
+    // The digest, and a log file landing in the same notification (a skipped step).
+    let mut log = event["Records"][0].clone();
+    log["s3"]["object"]["key"] = json!(
+        "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/123456789012_CloudTrail_us-east-1_20240514T1118Z_9nYN7gp2eWAJHIfT.json.gz"
+    );
+    event["Records"].as_array_mut().unwrap().push(log);
+    let keys = events_dir().join("trail/public-keys.json");
+    let keys = keys.to_str().unwrap();
+
+    let dry = service::<LogIntegrity>(&cfg, &[("DRY_RUN", "true"), ("PUBLIC_KEYS_URI", keys)])
+        .await
+        .unwrap();
+    let planned = invoke(&dry, &event).await.unwrap();
+    let live = service::<LogIntegrity>(&cfg, &[("DRY_RUN", "false"), ("PUBLIC_KEYS_URI", keys)])
+        .await
+        .unwrap();
+    let done = invoke(&live, &event).await.unwrap();
+    assert_eq!(planned["dry_run"], true);
+    assert_eq!(done["dry_run"], false);
+    assert_eq!(steps(&planned).len(), 2, "{planned:#}");
+    assert_eq!(steps(&planned), steps(&done));
+    // Verifying only reads, so the dry run verified too; the log file was skipped in both.
+    for out in [&planned, &done] {
+        assert_eq!(out["steps"][0]["status"], "done", "{out:#}");
+        assert_eq!(out["steps"][1]["status"], "skipped", "{out:#}");
+        assert_eq!(out["stats"]["digests_valid"], 1, "{out:#}");
+        assert_eq!(out["stats"]["objects_skipped"], 1, "{out:#}");
+    }
+    // The offline plan (the CLI's replay) names the same steps.
+    let offline = trailwarden::respond::plan_offline::<LogIntegrity>(
+        &trailwarden_testkit::config::<LogIntegrity>(&[("PUBLIC_KEYS_URI", keys)]),
+        &trailwarden::Payload::from_value(event).unwrap(),
+    );
+    let offline: Vec<(String, String)> = offline
+        .steps
+        .iter()
+        .map(|a| (a.step.clone(), a.target.clone()))
+        .collect();
+    assert_eq!(offline, steps(&done));
+}
+
+#[tokio::test]
+async fn a_restarted_chain_in_s3_is_alerted_with_its_gap() {
+    let moto = Moto::start().await.expect("moto");
+    let cfg = moto.sdk_config();
+    let inbox = AlertInbox::create(&cfg, "log-integrity-alerts")
+        .await
+        .unwrap();
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    // Logging stopped after 11:01:31 and started again at 15:01:31.
+    let t = Trail::generate(
+        &Spec {
+            restart_before: Some((2, 4)),
+            ..Spec::default()
+        },
+        cloudtrail_key(),
+    );
+    let event = fixture("s3-object-created-digest-chain-restart.json");
+    assert_eq!(event["detail"]["object"]["key"], json!(t.digests[2]));
+    assert_eq!(event["detail"]["bucket"]["name"], json!(t.bucket));
+    upload_generated(&s3, &t).await;
+    let dir = TempDir::new("moto-restart");
+    let keys = dir.0.join("public-keys.json");
+    std::fs::write(&keys, keys_document(&[(cloudtrail_key(), Der::Pkcs1)])).unwrap();
+    let svc = service::<LogIntegrity>(
+        &cfg,
+        &[
+            ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
+            ("PUBLIC_KEYS_URI", keys.to_str().unwrap()),
+        ],
+    )
+    .await
+    .unwrap();
+
+    // 1. The restart alone: high, the gap and its hours named.
+    let out = invoke(&svc, &event).await.unwrap();
+    assert_eq!(out["stats"]["chain_restarts"], 1, "{out:#}");
+    assert_eq!(out["stats"]["hours_missing"], 5, "{out:#}");
+    assert_eq!(out["stats"]["digests_invalid"], 1, "{out:#}");
+    let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0];
+    assert_eq!(a.attributes["severity"], "high");
+    let findings = a.body["evidence"]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["kind"], "chain_restarted");
+    assert_eq!(
+        a.body["evidence"]["restart"]["previous"]["key"],
+        json!(t.digests[1])
+    );
+    assert_eq!(
+        a.body["facts"]["Gap"],
+        "logging was off or digests were deleted between 2024-05-14T11:01:31Z and 2024-05-14T15:01:31Z (240 minutes)"
+    );
+
+    // 2. The last digest before the stop and one of its log files are deleted: the gap
+    //    grows by that hour, and the log file left behind proves a digest was deleted.
+    s3.delete_object()
+        .bucket(&t.bucket)
+        .key(&t.digests[1])
+        .send()
+        .await
+        .unwrap();
+    s3.delete_object()
+        .bucket(&t.bucket)
+        .key(&t.log_files[1][0])
+        .send()
+        .await
+        .unwrap();
+    let out = invoke(&svc, &event).await.unwrap();
+    assert_eq!(out["stats"]["hours_missing"], 6, "{out:#}");
+    assert_eq!(out["stats"]["log_files_undigested"], 1, "{out:#}");
+    let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    let ev = &alerts[0].body["evidence"];
+    assert_eq!(ev["restart"]["previous"]["key"], json!(t.digests[0]));
+    assert_eq!(
+        kinds(&alerts[0].body),
+        ["chain_restarted", "undigested_log_file"]
+    );
+    assert_eq!(
+        ev["findings"][1]["file"],
+        json!(format!("s3://{}/{}", t.bucket, t.log_files[1][1]))
+    );
+    assert!(inbox.drain().await.unwrap().is_empty());
 }

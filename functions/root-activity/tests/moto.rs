@@ -1,28 +1,9 @@
-//! Against moto: the handler publishes to SNS, and the alert read back from an SQS queue
+//! Against moto: the Lambda handler publishes to SNS, and the alert read back from an SQS queue
 //! subscribed to the topic says what a person needs to know.
 
-use lambda_runtime::{Context, LambdaEvent};
-use root_activity::{handler, Config, State};
-use serde_json::Value;
+use root_activity::RootActivity;
 use std::time::Duration;
-use trailwarden_testkit::{AlertInbox, Moto};
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-fn state(moto: &Moto, vars: &[(&str, &str)]) -> State {
-    let env: std::collections::HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    State::new(&moto.sdk_config(), Config::from_env(&env).unwrap())
-}
-
-async fn invoke(state: &State, v: Value) -> Result<Value, lambda_runtime::Error> {
-    handler(state, LambdaEvent::new(v, Context::default())).await
-}
+use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto};
 
 #[tokio::test]
 async fn root_sign_in_without_mfa_reaches_subscribers() {
@@ -30,17 +11,19 @@ async fn root_sign_in_without_mfa_reaches_subscribers() {
     let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
         .await
         .unwrap();
-    let st = state(
-        &moto,
+    let st = service::<RootActivity>(
+        &moto.sdk_config(),
         &[
             ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
             ("ACCOUNT_ALIAS", "prod-payments"),
         ],
-    );
-    let out = invoke(&st, fixture("signin-root-success-no-mfa.json"))
+    )
+    .await
+    .unwrap();
+    let out = invoke(&st, &fixture("signin-root-success-no-mfa.json"))
         .await
         .unwrap();
-    assert_eq!(out["stats"]["alert_delivery"][0]["status"], "sent");
+    assert_eq!(out["delivery"][0]["status"], "sent");
 
     let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
     assert_eq!(got.len(), 1, "exactly one alert");
@@ -84,14 +67,16 @@ async fn known_network_lowers_a_root_access_key_alert_but_still_sends_it() {
     let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
         .await
         .unwrap();
-    let st = state(
-        &moto,
+    let st = service::<RootActivity>(
+        &moto.sdk_config(),
         &[
             ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
             ("KNOWN_SOURCE_CIDRS", "203.0.113.0/24"),
         ],
-    );
-    invoke(&st, fixture("root-create-access-key.json"))
+    )
+    .await
+    .unwrap();
+    invoke(&st, &fixture("root-create-access-key.json"))
         .await
         .unwrap();
     let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
@@ -117,31 +102,30 @@ async fn aws_acting_on_the_account_and_low_severities_send_nothing() {
     let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
         .await
         .unwrap();
-    let st = state(
-        &moto,
+    let st = service::<RootActivity>(
+        &moto.sdk_config(),
         &[
             ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
             ("MIN_SEVERITY", "high"),
         ],
-    );
-    let out = invoke(&st, fixture("root-invoked-by-service.json"))
+    )
+    .await
+    .unwrap();
+    let out = invoke(&st, &fixture("root-invoked-by-service.json"))
         .await
         .unwrap();
     assert!(out["ignored"].as_str().unwrap().contains("invokedBy"));
-    let out = invoke(&st, fixture("service-event-no-identity-type.json"))
+    let out = invoke(&st, &fixture("service-event-no-identity-type.json"))
         .await
         .unwrap();
     assert!(out["ignored"].as_str().unwrap().contains("AwsServiceEvent"));
-    let out = invoke(&st, fixture("signin-root-failure.json"))
+    let out = invoke(&st, &fixture("signin-root-failure.json"))
         .await
         .unwrap();
-    assert_eq!(
-        out["stats"]["alert_delivery"][0]["status"],
-        "logged only: below MIN_SEVERITY"
-    );
+    assert_eq!(out["delivery"][0]["status"], "below_threshold");
     assert!(inbox.drain().await.unwrap().is_empty());
     // A high one still goes through the same function.
-    invoke(&st, fixture("signin-root-success-mfa.json"))
+    invoke(&st, &fixture("signin-root-success-mfa.json"))
         .await
         .unwrap();
     let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
@@ -152,17 +136,165 @@ async fn aws_acting_on_the_account_and_low_severities_send_nothing() {
 #[tokio::test]
 async fn a_failed_publish_fails_the_invocation_so_lambda_retries() {
     let moto = Moto::start().await.unwrap();
-    let st = state(
-        &moto,
+    let st = service::<RootActivity>(
+        &moto.sdk_config(),
         &[(
             "ALERT_TOPIC_ARN",
             "arn:aws:sns:us-east-1:123456789012:no-such-topic",
         )],
-    );
-    let e = invoke(&st, fixture("signin-root-success-no-mfa.json"))
+    )
+    .await
+    .unwrap();
+    let e = invoke(&st, &fixture("signin-root-success-no-mfa.json"))
         .await
         .unwrap_err();
-    let msg = e.to_string();
+    let msg = e;
     assert!(msg.contains("root-activity"), "{msg}");
     assert!(msg.contains("no-such-topic"), "{msg}");
+}
+
+#[tokio::test]
+async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
+    let moto = Moto::start().await.unwrap();
+    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
+        .await
+        .unwrap();
+    let topic = inbox.topic_arn.clone();
+    let steps = |out: &serde_json::Value| -> Vec<(String, String)> {
+        out["steps"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| {
+                        (
+                            s["step"].as_str().unwrap_or_default().to_string(),
+                            s["target"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for f in [
+        "signin-root-success-no-mfa.json",
+        "root-create-access-key.json",
+        "root-centralized-delete-login-profile.json",
+        "root-assume-root-by-management-account.json",
+    ] {
+        let dry = service::<RootActivity>(
+            &moto.sdk_config(),
+            &[("ALERT_TOPIC_ARN", topic.as_str()), ("DRY_RUN", "true")],
+        )
+        .await
+        .unwrap();
+        let live =
+            service::<RootActivity>(&moto.sdk_config(), &[("ALERT_TOPIC_ARN", topic.as_str())])
+                .await
+                .unwrap();
+        let planned = invoke(&dry, &fixture(f)).await.unwrap();
+        let done = invoke(&live, &fixture(f)).await.unwrap();
+        assert_eq!(planned["dry_run"], true, "{f}");
+        assert_eq!(done["dry_run"], false, "{f}");
+        assert_eq!(steps(&planned), steps(&done), "{f}");
+        // root-activity changes nothing: both lists are empty, the response is the alert.
+        assert!(steps(&done).is_empty(), "{f}: {done:#}");
+        assert_eq!(planned["delivery"][0]["status"], "sent", "{f}");
+        assert_eq!(done["delivery"][0]["status"], "sent", "{f}");
+        let got = inbox.receive(2, Duration::from_secs(20)).await.unwrap();
+        assert_eq!(got.len(), 2, "{f}: one alert from each run");
+        let mut dry_marked: Vec<bool> = got
+            .iter()
+            .map(|a| a.subject.contains("[dry-run]"))
+            .collect();
+        dry_marked.sort();
+        assert_eq!(dry_marked, [false, true], "{f}");
+        assert_eq!(
+            got[0].attributes["detection"],
+            got[1].attributes["detection"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn centralized_root_sessions_and_assume_root_reach_subscribers_as_such() {
+    let moto = Moto::start().await.unwrap();
+    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
+        .await
+        .unwrap();
+    let st = service::<RootActivity>(
+        &moto.sdk_config(),
+        &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())],
+    )
+    .await
+    .unwrap();
+
+    // The member account's record of the task session.
+    let out = invoke(&st, &fixture("root-centralized-delete-login-profile.json"))
+        .await
+        .unwrap();
+    assert_eq!(out["delivery"][0]["status"], "sent");
+    let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let a = &got[0];
+    assert_eq!(a.attributes["severity"], "high");
+    assert_eq!(a.attributes["detection"], "root-centralized-task");
+    assert_eq!(a.attributes["account"], "123456789012");
+    assert_eq!(
+        a.subject,
+        "[HIGH] Centralized root task session: DeleteLoginProfile (iam) (123456789012)"
+    );
+    assert_eq!(a.body["event"]["event_name"], "DeleteLoginProfile");
+    assert!(a.body["facts"]["Root session"]
+        .as_str()
+        .unwrap()
+        .contains("sts:AssumeRoot"));
+    assert!(a.body["facts"]["Task policy"]
+        .as_str()
+        .unwrap()
+        .contains("IAMDeleteRootUserCredentials"));
+    let summary = a.body["summary"].as_str().unwrap();
+    assert!(summary.contains("no root password to reset"), "{summary}");
+    assert!(
+        !summary.contains("secure the root user (password, MFA)"),
+        "{summary}"
+    );
+
+    // A credential-weakening call of such a session stays critical.
+    let mut v = fixture("root-centralized-delete-login-profile.json");
+    v["detail"]["eventName"] = serde_json::json!("CreateLoginProfile");
+    invoke(&st, &v).await.unwrap();
+    let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].attributes["severity"], "critical");
+    assert_eq!(got[0].attributes["detection"], "root-credential-change");
+
+    // The management account's record of the AssumeRoot call.
+    let out = invoke(&st, &fixture("root-assume-root-by-management-account.json"))
+        .await
+        .unwrap();
+    assert_eq!(out["delivery"][0]["status"], "sent");
+    let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let a = &got[0];
+    assert_eq!(a.attributes["severity"], "high");
+    assert_eq!(a.attributes["detection"], "root-assume-root");
+    assert_eq!(a.attributes["account"], "111122223333");
+    assert_eq!(
+        a.subject,
+        "[HIGH] Centralized root access to 123456789012: IAMDeleteRootUserCredentials (111122223333)"
+    );
+    assert_eq!(a.body["facts"]["Member account"], "123456789012");
+    assert_eq!(
+        a.body["facts"]["Task policy"],
+        "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials"
+    );
+    assert!(a.body["facts"]["Called by"]
+        .as_str()
+        .unwrap()
+        .ends_with("/jordan.lee@example.com"));
+    assert_eq!(
+        a.body["evidence"]["responseElements"]["credentials"]["sessionToken"],
+        "[redacted]"
+    );
+    assert!(inbox.drain().await.unwrap().is_empty());
 }

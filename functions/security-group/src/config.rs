@@ -9,6 +9,10 @@ pub const DEFAULT_EXEMPT_TAG: &str = "trailwarden:exempt";
 pub const DEFAULT_ALLOWED_PUBLIC_PORTS: &str = "80,443";
 /// Remote-administration and database ports: world-open ingress on these is critical.
 pub const DEFAULT_CRITICAL_PORTS: &str = "22,3389,3306,5432,1433,6379,9200,27017";
+/// `WORLD_OPEN_MIN_PREFIX_IPV4` by default: sources adding up to more than a /8 are the world.
+pub const DEFAULT_WORLD_OPEN_MIN_PREFIX_IPV4: u8 = 8;
+/// `WORLD_OPEN_MIN_PREFIX_IPV6` by default: sources adding up to more than a /16 are the world.
+pub const DEFAULT_WORLD_OPEN_MIN_PREFIX_IPV6: u8 = 16;
 
 /// What to do about world-open ingress on a port that is not allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +83,11 @@ impl PortSet {
         self.ranges.is_empty()
     }
 
+    /// The merged inclusive ranges, in order.
+    pub fn ranges(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
+        self.ranges.iter().copied()
+    }
+
     pub fn contains(&self, port: u16) -> bool {
         self.ranges.iter().any(|&(a, b)| a <= port && port <= b)
     }
@@ -136,6 +145,8 @@ impl fmt::Display for PortSet {
 /// | `CRITICAL_PORTS` | ports whose world-open exposure is critical (remote administration, databases); `none` for no port | `22,3389,3306,5432,1433,6379,9200,27017` |
 /// | `EXEMPT_GROUP_IDS` | security group ids (`sg-…`) whose world-open rules are reported but never revoked | empty |
 /// | `EXEMPT_TAG` | tag key; a group carrying it with any value other than `false` is reported but never revoked | `trailwarden:exempt` |
+/// | `WORLD_OPEN_MIN_PREFIX_IPV4` | a port is world-open when the public IPv4 addresses its rules let in add up to at least a prefix one bit shorter than this (default: more than a /8, i.e. 2^25 addresses); 1-32 | `8` |
+/// | `WORLD_OPEN_MIN_PREFIX_IPV6` | the same for IPv6 global unicast addresses (default: at least a /15, i.e. 2^113 addresses); 1-128 | `16` |
 ///
 /// plus the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
 /// `OWN_ROLE_ARNS`). Ports apply to TCP and UDP alike. ICMP and ICMPv6 rules carry no ports
@@ -150,6 +161,29 @@ pub struct Config {
     pub critical_ports: PortSet,
     pub exempt_group_ids: Vec<String>,
     pub exempt_tag: String,
+    /// `WORLD_OPEN_MIN_PREFIX_IPV4`.
+    pub world_open_min_prefix_v4: u8,
+    /// `WORLD_OPEN_MIN_PREFIX_IPV6`.
+    pub world_open_min_prefix_v6: u8,
+}
+
+fn prefix(env: &dyn Env, var: &str, default: u8, max: u8) -> Result<u8, ConfigError> {
+    let Some(raw) = config::get(env, var) else {
+        return Ok(default);
+    };
+    raw.trim_start_matches('/')
+        .parse::<u8>()
+        .ok()
+        .filter(|p| (1..=max).contains(p))
+        .ok_or_else(|| {
+            ConfigError::new(
+                var,
+                &raw,
+                format!(
+                    "expected a prefix length from 1 to {max} (such as {default} or /{default})"
+                ),
+            )
+        })
 }
 
 fn ports(env: &dyn Env, var: &str, default: &str) -> Result<PortSet, ConfigError> {
@@ -207,6 +241,18 @@ impl Config {
             critical_ports,
             exempt_group_ids,
             exempt_tag,
+            world_open_min_prefix_v4: prefix(
+                env,
+                "WORLD_OPEN_MIN_PREFIX_IPV4",
+                DEFAULT_WORLD_OPEN_MIN_PREFIX_IPV4,
+                32,
+            )?,
+            world_open_min_prefix_v6: prefix(
+                env,
+                "WORLD_OPEN_MIN_PREFIX_IPV6",
+                DEFAULT_WORLD_OPEN_MIN_PREFIX_IPV6,
+                128,
+            )?,
         })
     }
 
@@ -236,6 +282,19 @@ mod tests {
         assert!(!c.critical_ports.contains(443));
         assert_eq!(c.exempt_tag, "trailwarden:exempt");
         assert!(c.exempt_group_ids.is_empty());
+        assert_eq!(
+            (c.world_open_min_prefix_v4, c.world_open_min_prefix_v6),
+            (8, 16)
+        );
+        let c = Config::from_env(&[
+            ("WORLD_OPEN_MIN_PREFIX_IPV4", "/12"),
+            ("WORLD_OPEN_MIN_PREFIX_IPV6", "32"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.world_open_min_prefix_v4, c.world_open_min_prefix_v6),
+            (12, 32)
+        );
     }
 
     #[test]
@@ -276,6 +335,15 @@ mod tests {
         );
         let e = Config::from_env(&[("MIN_SEVERITY", "loud")]).unwrap_err();
         assert_eq!(e.var, "MIN_SEVERITY");
+        for (var, bad) in [
+            ("WORLD_OPEN_MIN_PREFIX_IPV4", "0"),
+            ("WORLD_OPEN_MIN_PREFIX_IPV4", "33"),
+            ("WORLD_OPEN_MIN_PREFIX_IPV4", "eight"),
+            ("WORLD_OPEN_MIN_PREFIX_IPV6", "129"),
+        ] {
+            let e = Config::from_env(&[(var, bad)]).unwrap_err();
+            assert_eq!((e.var.as_str(), e.value.as_str()), (var, bad));
+        }
     }
 
     #[test]

@@ -1,730 +1,634 @@
-//! The pure part: from (payload, configuration) to a plan, and from a plan (plus what
-//! execution learnt) to the alert. No AWS calls here.
+//! The pure part: from (configuration, payload, facts looked up) to a typed case and the
+//! revocations to make. No AWS calls and no wording here (see `report`).
 
 use crate::config::{Config, ResponseMode};
-use crate::rules::{Change, ChangeKind, Direction, Peer, Protocol, Rule};
+use crate::exposure::{analyse, Analysis, Exposure};
+use crate::rules::{Change, ChangeKind, Direction, Peer, Rule};
+use crate::space::{parse_cidr, AddrSet, Threshold};
 use serde::Serialize;
-use serde_json::json;
-use trailwarden::alert::{Action, Alert, Severity, Status};
-use trailwarden::{Payload, Principal, Record};
-
-/// Detection id of world-open ingress on a port that is not allowed.
-pub const DETECTION_WORLD_OPEN: &str = "ec2-sg-world-open-ingress";
-/// Detection id of every other security group change (CIS 4.10).
-pub const DETECTION_CHANGE: &str = "cis-4.10-security-group-changes";
-/// The response step's name in alerts.
-pub const STEP_REVOKE: &str = "revoke ingress rule";
+use std::collections::BTreeMap;
+use trailwarden::alert::{Severity, Status};
+use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::{Payload, Record};
 
 const EC2_SOURCE: &str = "ec2.amazonaws.com";
 
-/// How exposed a rule is.
+/// Which security group a step acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GroupRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// One step of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Exposure {
-    /// Not open to the whole internet (a narrower CIDR, a group, a prefix list).
-    Restricted,
-    /// Open to the whole internet, but only on allowed public ports.
-    WorldAllowed,
-    /// Open to the whole internet for ICMP/ICMPv6 (no ports; reported, never revoked).
-    WorldIcmp,
-    /// Open to the whole internet on a port that is not allowed.
-    WorldRisky { critical: bool, reason: String },
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Revoke one ingress rule of `group`: by `rule.rule_id`, else by its permission, in
+    /// `region` (the event's own).
+    RevokeIngress {
+        group: GroupRef,
+        rule: Rule,
+        region: Option<String>,
+    },
 }
 
-fn port_name(p: u16) -> Option<&'static str> {
-    Some(match p {
-        22 => "SSH",
-        3389 => "RDP",
-        3306 => "MySQL",
-        5432 => "PostgreSQL",
-        1433 => "SQL Server",
-        6379 => "Redis",
-        9200 => "Elasticsearch/OpenSearch",
-        27017 => "MongoDB",
-        23 => "Telnet",
-        445 => "SMB",
-        5984 => "CouchDB",
-        11211 => "Memcached",
-        2049 => "NFS",
-        _ => return None,
-    })
-}
-
-fn named_port(p: u16) -> String {
-    match port_name(p) {
-        Some(n) => format!("{p} ({n})"),
-        None => p.to_string(),
+impl StepKind for Step {
+    fn name(&self) -> String {
+        crate::report::STEP_REVOKE.to_string()
+    }
+    fn target(&self) -> String {
+        crate::report::step_target(self)
+    }
+    fn changes(&self) -> bool {
+        true
     }
 }
 
-/// Classifies one rule against the allowed and critical ports.
-pub fn assess(config: &Config, rule: &Rule) -> Exposure {
-    if !rule.peer.is_world() {
-        return Exposure::Restricted;
-    }
-    match &rule.protocol {
-        Protocol::All => Exposure::WorldRisky {
-            critical: true,
-            reason: "every protocol and every port is open to the internet".into(),
-        },
-        Protocol::Icmp | Protocol::Icmpv6 => Exposure::WorldIcmp,
-        Protocol::Other(p) => Exposure::WorldRisky {
-            critical: false,
-            reason: format!("all traffic of IP protocol {p} is open to the internet"),
-        },
-        Protocol::Tcp | Protocol::Udp => {
-            let (from, to) = rule.port_range().unwrap_or((0, 65535));
-            if config.allowed_public_ports.covers(from, to) {
-                return Exposure::WorldAllowed;
-            }
-            let critical = config.critical_ports.ports_within(from, to, 4);
-            let allowed = format!("ALLOWED_PUBLIC_PORTS={}", config.allowed_public_ports);
-            if from <= 1 && to == 65535 {
-                Exposure::WorldRisky {
-                    critical: true,
-                    reason: format!(
-                        "every {} port is open to the internet",
-                        rule.protocol.api_value()
-                    ),
-                }
-            } else if !critical.is_empty() {
-                let names: Vec<String> = critical.into_iter().map(named_port).collect();
-                Exposure::WorldRisky {
-                    critical: true,
-                    reason: format!(
-                        "remote-administration/database port {} open to the internet",
-                        names.join(", ")
-                    ),
-                }
-            } else {
-                let reason = if from == to {
-                    format!("port {from} is not an allowed public port ({allowed})")
-                } else {
-                    format!("ports {from}-{to} are not all allowed public ports ({allowed})")
-                };
-                Exposure::WorldRisky {
-                    critical: false,
-                    reason,
-                }
-            }
-        }
-    }
-}
-
-/// One rule of the change and its exposure.
+/// Why a revocation is not made (or not needed), decided before executing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Assessment {
+#[serde(rename_all = "snake_case")]
+pub enum Why {
+    /// The group is listed in `EXEMPT_GROUP_IDS`.
+    ExemptId(String),
+    /// The group carries the exemption tag (key, value).
+    ExemptTag(String, String),
+    /// `RESPONSE_MODE=notify`.
+    Notify,
+    /// The rule turned out to be an egress rule.
+    Egress,
+    /// The rule no longer exists.
+    Gone,
+    /// The group no longer exists.
+    GroupGone,
+    /// The rule is still there but no longer world-open: its current form.
+    NoLongerWorldOpen(Rule),
+}
+
+/// Why a payload is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    NotCloudTrail(String),
+    NotEc2 { event: String, source: String },
+    NotSecurityGroupChange(String),
+    Failed { event: String, code: String },
+    OwnRole { event: String, arn: String },
+}
+
+/// A managed prefix list as looked up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PrefixList {
+    pub id: String,
+    pub name: Option<String>,
+    /// Owned by AWS (`com.amazonaws.*`): its entries are AWS's own ranges, never resolved.
+    pub aws_managed: bool,
+    pub version: Option<i64>,
+    /// The entries (CIDRs) of the current version.
+    pub entries: Vec<String>,
+}
+
+/// A security group as looked up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub id: String,
+    pub name: Option<String>,
+    pub vpc_id: Option<String>,
+    /// `(key, value)` of the exemption tag when it exempts the group.
+    pub exempt_tag: Option<(String, String)>,
+    /// Every rule of the group now (`DescribeSecurityGroupRules`).
+    pub rules: Vec<Rule>,
+}
+
+/// The group of the event, as looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupLookup {
+    Gone,
+    Found(Group),
+}
+
+/// Read-only look-ups made before deciding. `Default`: nothing looked up (offline plans).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The event's group (security group events).
+    pub group: Option<GroupLookup>,
+    /// Customer-managed and AWS-managed prefix lists referenced by the rules involved.
+    pub prefix_lists: BTreeMap<String, PrefixList>,
+    /// `ModifyManagedPrefixList`: every group with an ingress rule referencing the list
+    /// (`None`: not looked up).
+    pub referencing: Option<Vec<Group>>,
+}
+
+/// One rule and its exposure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assessed {
     pub rule: Rule,
     pub exposure: Exposure,
 }
 
-impl Assessment {
-    /// World-open on a port that is not allowed, and not known to be egress.
-    pub fn risky_ingress(&self) -> bool {
-        self.rule.direction != Direction::Egress
-            && matches!(self.exposure, Exposure::WorldRisky { .. })
-    }
-    fn critical(&self) -> bool {
-        matches!(self.exposure, Exposure::WorldRisky { critical: true, .. })
-    }
-}
-
-/// One response step: revoke the rule of `assessment`.
+/// What was found, for a prefix-list change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Step {
-    /// Index into [`Plan::assessments`].
-    pub assessment: usize,
-    /// True when the step is to be carried out (revoke mode, not exempt by id).
-    pub execute: bool,
-    pub action: Action,
+pub struct PrefixListCase {
+    pub id: String,
+    /// The list as looked up (`None`: offline).
+    pub list: Option<PrefixList>,
+    /// Entries of the list (as looked up, else as added) that reach the world-open
+    /// threshold together.
+    pub world_entries: Vec<String>,
+    /// Ingress rules referencing the list, with their group and exposure.
+    pub references: Vec<(GroupRef, Assessed)>,
 }
 
-/// What was decided about one record.
+/// What the decision is about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Plan {
+pub struct Case {
     #[serde(skip)]
     pub record: Record,
     /// The event's own region: responses act there.
     pub region: Option<String>,
     pub change: Change,
-    pub assessments: Vec<Assessment>,
-    pub steps: Vec<Step>,
+    /// True when the facts were looked up (a live run), false for an offline plan.
+    pub looked_up: bool,
+    /// The group as looked up (name, VPC, exemption tag).
+    pub group: Option<Group>,
+    /// The event's rules and their exposure when the event was made (with the group's other
+    /// rules as they are now).
+    pub rules: Vec<Assessed>,
+    /// Other rules of the group that make the same ports world-open together with the
+    /// event's rules (pieces of a split range), to be revoked too.
+    pub pieces: Vec<Assessed>,
+    /// The group's exemption, if any.
+    pub exempt: Option<Why>,
+    /// Prefix lists referenced by the rules, as looked up.
+    pub prefix_lists: BTreeMap<String, PrefixList>,
+    /// `ModifyManagedPrefixList` only.
+    pub prefix_list: Option<PrefixListCase>,
 }
 
-impl Plan {
-    /// Rules this change added (or modified into) world-open ingress on a port that is not
-    /// allowed. Removals never count.
-    pub fn risky(&self) -> impl Iterator<Item = &Assessment> {
+impl Case {
+    /// The event's rules that added (or modified into) world-open ingress on a port that is
+    /// not allowed. Removals never count.
+    pub fn risky(&self) -> impl Iterator<Item = &Assessed> {
         let adds = matches!(self.change.kind, ChangeKind::Authorize | ChangeKind::Modify);
-        self.assessments
+        self.rules
             .iter()
-            .filter(move |a| adds && a.risky_ingress())
+            .filter(move |a| adds && a.rule.direction != Direction::Egress && a.exposure.is_risky())
+    }
+
+    /// The alert's severity: critical/high for world-open ingress on ports that are not
+    /// allowed (by the event's rules, or through a prefix list it changed), medium for a
+    /// prefix list now holding world-open entries that no rule here makes use of, low for
+    /// other additions, info for removals and group creation/deletion.
+    pub fn severity(&self) -> Severity {
+        let pl_risky = self
+            .prefix_list
+            .as_ref()
+            .is_some_and(|p| p.references.iter().any(|(_, a)| a.exposure.is_risky()));
+        let any = self.risky().next().is_some() || pl_risky;
+        match (any, self.critical(), self.change.kind) {
+            (true, true, _) => Severity::Critical,
+            (true, false, _) => Severity::High,
+            (false, _, ChangeKind::ModifyPrefixList)
+                if self
+                    .prefix_list
+                    .as_ref()
+                    .is_some_and(|p| !p.world_entries.is_empty()) =>
+            {
+                Severity::Medium
+            }
+            (
+                false,
+                _,
+                ChangeKind::Authorize | ChangeKind::Modify | ChangeKind::ModifyPrefixList,
+            ) => Severity::Low,
+            _ => Severity::Info,
+        }
+    }
+
+    /// True when the change exposes anything critical.
+    pub fn critical(&self) -> bool {
+        self.risky().any(|a| a.exposure.is_critical())
+            || self
+                .prefix_list
+                .as_ref()
+                .is_some_and(|p| p.references.iter().any(|(_, a)| a.exposure.is_critical()))
     }
 }
 
-/// Facts about the group learnt by looking it up (name, VPC, exemption tag).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GroupFacts {
-    pub name: Option<String>,
-    pub vpc_id: Option<String>,
-    /// `(key, value)` of the exemption tag when it exempts the group.
-    pub exempt_tag: Option<(String, String)>,
-}
-
-/// The decision about one payload.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Nothing to do or say, and why.
-    Ignore(String),
-    Act(Box<Plan>),
-}
-
-/// Decides what to do about a payload.
-pub fn decide(config: &Config, payload: &Payload) -> Decision {
+/// Checks that a payload is a successful security group change made by someone else:
+/// the record, the parsed change and the region to act in, or why it is ignored.
+pub fn triage(
+    config: &Config,
+    payload: &Payload,
+) -> Result<(Record, Change, Option<String>), Ignored> {
     let Some(record) = payload.record() else {
-        return Decision::Ignore(format!(
-            "{}: not a CloudTrail record, nothing for the security-group function",
-            payload.describe()
-        ));
+        return Err(Ignored::NotCloudTrail(payload.describe()));
     };
-    let name = record.event_name();
+    let name = record.event_name().to_string();
     if record.event_source() != EC2_SOURCE {
-        return Decision::Ignore(format!(
-            "{name} from {:?} is not an EC2 security group change",
-            record.event_source()
-        ));
+        return Err(Ignored::NotEc2 {
+            event: name,
+            source: record.event_source().to_string(),
+        });
     }
     let Some(change) = Change::from_record(record) else {
-        return Decision::Ignore(format!("{name} is not a security group change"));
+        return Err(Ignored::NotSecurityGroupChange(name));
     };
     if record.failed() {
-        return Decision::Ignore(format!(
-            "{name} failed ({}): nothing changed",
-            record.error_code.as_deref().unwrap_or_default()
-        ));
+        return Err(Ignored::Failed {
+            event: name,
+            code: record.error_code.clone().unwrap_or_default(),
+        });
     }
     let principal = record.principal();
     if config.common.is_own(principal.match_arn()) {
-        return Decision::Ignore(format!(
-            "{name} by trailwarden's own role {}: not acted on (loop guard)",
-            principal.match_arn().unwrap_or_default()
-        ));
+        return Err(Ignored::OwnRole {
+            event: name,
+            arn: principal.match_arn().unwrap_or_default().to_string(),
+        });
     }
     let region = record.aws_region.clone().or_else(|| match payload {
         Payload::CloudTrail(e) => e.region.clone(),
         _ => None,
     });
-    let assessments: Vec<Assessment> = change
-        .rules
-        .iter()
-        .map(|rule| Assessment {
-            exposure: assess(config, rule),
-            rule: rule.clone(),
-        })
+    Ok((record.clone(), change, region))
+}
+
+/// The addresses a rule lets in: its CIDR, or the entries of a customer-managed prefix list
+/// that was looked up. Group references and AWS-managed or unresolved lists let in none.
+pub fn addresses(rule: &Rule, lists: &BTreeMap<String, PrefixList>) -> AddrSet {
+    match &rule.peer {
+        Peer::Cidr { text, .. } => parse_cidr(text).map(AddrSet::of).unwrap_or_default(),
+        Peer::PrefixList { id } => match lists.get(id) {
+            Some(l) if !l.aws_managed => {
+                let mut s = AddrSet::new();
+                for e in &l.entries {
+                    if let Some(n) = parse_cidr(e) {
+                        s.add(n);
+                    }
+                }
+                s
+            }
+            _ => AddrSet::new(),
+        },
+        _ => AddrSet::new(),
+    }
+}
+
+fn analyse_rules(
+    config: &Config,
+    rules: &[Rule],
+    lists: &BTreeMap<String, PrefixList>,
+) -> Analysis {
+    let sets: Vec<AddrSet> = rules.iter().map(|r| addresses(r, lists)).collect();
+    let refs: Vec<&Rule> = rules.iter().collect();
+    let srefs: Vec<&AddrSet> = sets.iter().collect();
+    analyse(config, &refs, &srefs)
+}
+
+/// The current rule an event's rule became: the same rule id, else the same grant.
+fn find_now(event_rule: &Rule, now: &[Rule]) -> Option<usize> {
+    match &event_rule.rule_id {
+        Some(id) => now.iter().position(|r| r.rule_id.as_ref() == Some(id)),
+        None => now
+            .iter()
+            .position(|r| r.direction != Direction::Egress && r.same_grant(event_rule)),
+    }
+}
+
+/// Exposures of `rules` (one direction), with the group's `others` taken into account.
+fn exposures_with(
+    config: &Config,
+    rules: &[Rule],
+    others: &[Rule],
+    lists: &BTreeMap<String, PrefixList>,
+) -> Vec<Exposure> {
+    let all: Vec<Rule> = rules.iter().chain(others).cloned().collect();
+    let mut e = analyse_rules(config, &all, lists).exposures;
+    e.truncate(rules.len());
+    e
+}
+
+/// Applies the group's exemption and the response mode to planned revocations.
+fn hold_back(config: &Config, exempt: Option<&Why>, plan: &mut [PlannedStep<Step>]) {
+    for s in plan.iter_mut().filter(|s| s.status == Status::Planned) {
+        let why = match exempt {
+            Some(w) => w.clone(),
+            None if config.response_mode == ResponseMode::Notify => Why::Notify,
+            None => continue,
+        };
+        s.status = Status::Skipped;
+        s.detail = Some(crate::report::why(&why));
+    }
+}
+
+fn settled(step: Step, status: Status, why: &Why) -> PlannedStep<Step> {
+    PlannedStep {
+        step,
+        status,
+        detail: Some(crate::report::why(why)),
+    }
+}
+
+fn exemption(config: &Config, id: Option<&str>, group: Option<&Group>) -> Option<Why> {
+    if let Some(g) = id.filter(|g| config.exempt_by_id(g)) {
+        return Some(Why::ExemptId(g.to_string()));
+    }
+    group
+        .and_then(|g| g.exempt_tag.clone())
+        .map(|(k, v)| Why::ExemptTag(k, v))
+}
+
+/// Decides what to do about a payload.
+pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
+    let (record, change, region) = match triage(config, payload) {
+        Ok(x) => x,
+        Err(why) => return Decision::ignore(crate::report::ignored(&why)),
+    };
+    if change.kind == ChangeKind::ModifyPrefixList {
+        return decide_prefix_list(config, record, change, region, facts);
+    }
+    let looked_up = facts.group.is_some();
+    let group = match &facts.group {
+        Some(GroupLookup::Found(g)) => Some(g.clone()),
+        _ => None,
+    };
+    let group_gone = matches!(facts.group, Some(GroupLookup::Gone));
+    let now: Vec<Rule> = group.as_ref().map(|g| g.rules.clone()).unwrap_or_default();
+    let lists = &facts.prefix_lists;
+
+    // The event's rules, with a direction learnt from the group where the event leaves it
+    // open (ModifySecurityGroupRules names a rule by id only).
+    let mut rules = change.rules.clone();
+    let matched: Vec<Option<usize>> = rules.iter().map(|r| find_now(r, &now)).collect();
+    for (r, m) in rules.iter_mut().zip(&matched) {
+        if r.direction == Direction::Unknown {
+            if let Some(i) = m {
+                r.direction = now[*i].direction;
+            }
+        }
+    }
+    let adds = matches!(change.kind, ChangeKind::Authorize | ChangeKind::Modify);
+    let exposures: Vec<Exposure> = if adds {
+        // When the event was made: its rules plus the group's other rules as they are now.
+        let others: Vec<Rule> = now
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !matched.contains(&Some(*i)))
+            .map(|(_, r)| r.clone())
+            .collect();
+        let mut out = vec![Exposure::Restricted; rules.len()];
+        for egress in [false, true] {
+            let pick = |r: &Rule| (r.direction == Direction::Egress) == egress;
+            let idx: Vec<usize> = (0..rules.len()).filter(|&i| pick(&rules[i])).collect();
+            let mine: Vec<Rule> = idx.iter().map(|&i| rules[i].clone()).collect();
+            let theirs: Vec<Rule> = others.iter().filter(|r| pick(r)).cloned().collect();
+            for (k, e) in exposures_with(config, &mine, &theirs, lists)
+                .into_iter()
+                .enumerate()
+            {
+                out[idx[k]] = e;
+            }
+        }
+        out
+    } else {
+        analyse_rules(config, &rules, lists).exposures
+    };
+    let assessed: Vec<Assessed> = rules
+        .into_iter()
+        .zip(exposures)
+        .map(|(rule, exposure)| Assessed { rule, exposure })
         .collect();
-    let mut steps = Vec::new();
-    if matches!(change.kind, ChangeKind::Authorize | ChangeKind::Modify) {
-        let exempt_id = change
+
+    let exempt = exemption(config, change.group_id.as_deref(), group.as_ref());
+    let gref = GroupRef {
+        id: change
             .group_id
-            .as_deref()
-            .filter(|g| config.exempt_by_id(g));
-        for (i, a) in assessments.iter().enumerate() {
-            if !a.risky_ingress() {
+            .clone()
+            .or_else(|| group.as_ref().map(|g| g.id.clone())),
+        name: change.group_name.clone(),
+    };
+    let revoke = |rule: Rule| Step::RevokeIngress {
+        group: gref.clone(),
+        rule,
+        region: region.clone(),
+    };
+
+    let mut plan: Vec<PlannedStep<Step>> = Vec::new();
+    let mut pieces = Vec::new();
+    if adds {
+        // The group now: which of its ingress rules make a port world-open together with
+        // what the event added.
+        let now_in: Vec<usize> = (0..now.len())
+            .filter(|&i| now[i].direction != Direction::Egress)
+            .collect();
+        let now_rules: Vec<Rule> = now_in.iter().map(|&i| now[i].clone()).collect();
+        let now_analysis = analyse_rules(config, &now_rules, lists);
+        let local = |i: usize| now_in.iter().position(|&j| j == i);
+        let mut event_now = Vec::new();
+        for (k, a) in assessed.iter().enumerate() {
+            let risky_in = a.rule.direction != Direction::Egress && a.exposure.is_risky();
+            if !looked_up {
+                if risky_in {
+                    plan.push(PlannedStep::new(revoke(a.rule.clone())));
+                }
                 continue;
             }
-            let target = step_target(&change, &a.rule);
-            let (execute, action) = if let Some(g) = exempt_id {
-                (
-                    false,
-                    Action::new(STEP_REVOKE, target, Status::Skipped)
-                        .with_detail(format!("exempt: {g} is listed in EXEMPT_GROUP_IDS")),
-                )
-            } else if config.response_mode == ResponseMode::Notify {
-                (
-                    false,
-                    Action::new(STEP_REVOKE, target, Status::Planned)
-                        .with_detail("RESPONSE_MODE=notify: reported, not revoked"),
-                )
-            } else {
-                let how = match (&a.rule.rule_id, a.rule.direction) {
-                    (Some(_), Direction::Unknown) => "by rule id, if it is an ingress rule",
-                    (Some(_), _) => "by rule id",
-                    (None, _) => "by permission (the event names no rule id)",
-                };
-                (
-                    true,
-                    Action::new(STEP_REVOKE, target, Status::Planned).with_detail(format!(
-                        "{how}, unless the group is tagged {}",
-                        config.exempt_tag
-                    )),
-                )
+            if let Some(l) = matched[k].and_then(local) {
+                event_now.push(l);
+            }
+            if !risky_in {
+                // The event left the direction open and the rule is egress: reported.
+                if a.exposure.is_risky() && change.rules[k].direction == Direction::Unknown {
+                    plan.push(settled(
+                        revoke(a.rule.clone()),
+                        Status::Skipped,
+                        &Why::Egress,
+                    ));
+                }
+                continue;
+            }
+            let step = match (group_gone, matched[k]) {
+                (true, _) => settled(revoke(a.rule.clone()), Status::AlreadyDone, &Why::GroupGone),
+                (false, None) => settled(revoke(a.rule.clone()), Status::AlreadyDone, &Why::Gone),
+                (false, Some(i)) => {
+                    let current = now[i].clone();
+                    let contributes = local(i).is_some_and(|l| now_analysis.is_contributor(l));
+                    // Revoke what is there now, by id when the event named one.
+                    let target = if a.rule.rule_id.is_some() {
+                        current.clone()
+                    } else {
+                        a.rule.clone()
+                    };
+                    if contributes {
+                        PlannedStep::new(revoke(target))
+                    } else {
+                        settled(
+                            revoke(target),
+                            Status::AlreadyDone,
+                            &Why::NoLongerWorldOpen(current),
+                        )
+                    }
+                }
             };
-            steps.push(Step {
-                assessment: i,
-                execute,
-                action,
-            });
+            plan.push(step);
         }
-    }
-    Decision::Act(Box::new(Plan {
-        record: record.clone(),
-        region,
-        change,
-        assessments,
-        steps,
-    }))
-}
-
-fn step_target(change: &Change, rule: &Rule) -> String {
-    let group = change.group_label(None);
-    let what = format!("{} from {}", rule.traffic(), short_peer(&rule.peer));
-    match &rule.rule_id {
-        Some(id) => format!("{group} {id} ({what})"),
-        None => format!("{group} ({what})"),
-    }
-}
-
-/// Who made the call, briefly: `alice`, `deploy/ci-42`, `the root user`.
-pub fn who(p: &Principal) -> String {
-    match p {
-        Principal::IamUser {
-            user_name: Some(u), ..
-        } => u.clone(),
-        Principal::IdentityCenterRole {
-            session_name: Some(s),
-            ..
-        } => s.clone(),
-        Principal::AssumedRole {
-            role_arn,
-            session_name,
-            ..
-        } => {
-            let role = role_arn.as_deref().and_then(|r| r.rsplit('/').next());
-            match (role, session_name) {
-                (Some(r), Some(s)) => format!("{r}/{s}"),
-                (Some(r), None) => r.to_string(),
-                _ => p.display(),
+        // Pieces already in the group that complete what the event opened.
+        if assessed.iter().any(|a| a.exposure.is_risky()) {
+            for l in now_analysis.contributors_with(&event_now) {
+                if event_now.contains(&l) {
+                    continue;
+                }
+                let rule = now_rules[l].clone();
+                pieces.push(Assessed {
+                    exposure: now_analysis.exposures[l].clone(),
+                    rule: rule.clone(),
+                });
+                plan.push(PlannedStep::new(revoke(rule)));
             }
         }
-        Principal::Root { .. } => "the root user".into(),
-        _ => p.display(),
+        hold_back(config, exempt.as_ref(), &mut plan);
+    }
+    let used: BTreeMap<String, PrefixList> = assessed
+        .iter()
+        .chain(&pieces)
+        .filter_map(|a| match &a.rule.peer {
+            Peer::PrefixList { id } => lists.get(id).map(|l| (id.clone(), l.clone())),
+            _ => None,
+        })
+        .collect();
+    Decision::Respond {
+        case: Case {
+            record,
+            region,
+            change,
+            looked_up,
+            group,
+            rules: assessed,
+            pieces,
+            exempt,
+            prefix_lists: used,
+            prefix_list: None,
+        },
+        plan,
     }
 }
 
-fn short_peer(p: &Peer) -> String {
-    match p {
-        Peer::Cidr { text, .. } => text.clone(),
-        Peer::PrefixList { id } => id.clone(),
-        Peer::Group { id, name, .. } => id.clone().or(name.clone()).unwrap_or_default(),
-        Peer::Unspecified => "(no source)".into(),
-    }
-}
-
-fn join_and(items: &[String], max: usize) -> String {
-    match items.len() {
-        0 => String::new(),
-        1 => items[0].clone(),
-        n if n <= max => format!("{} and {}", items[..n - 1].join(", "), items[n - 1]),
-        n => format!("{} and {} more", items[..max - 1].join(", "), n - (max - 1)),
-    }
-}
-
-/// One rule in words, for the change's direction and kind.
-fn rule_phrase(rule: &Rule, long: bool) -> String {
-    let peer = if long {
-        rule.peer.to_string()
-    } else {
-        short_peer(&rule.peer)
+/// `ModifyManagedPrefixList`: the list's entries now, and every ingress rule referencing it
+/// that is world-open because of them. The entry itself is left in the list (it may be
+/// shared with other accounts and used by route tables); the referencing rules are revoked.
+fn decide_prefix_list(
+    config: &Config,
+    record: Record,
+    change: Change,
+    region: Option<String>,
+    facts: &Facts,
+) -> Decision<Case, Step> {
+    let edit = change.prefix_list.clone().unwrap_or_default();
+    let list = facts.prefix_lists.get(&edit.id).cloned();
+    let entries: Vec<String> = match &list {
+        Some(l) => l.entries.clone(),
+        None => edit.added.clone(),
     };
-    format!("{} to {peer}", rule.traffic())
-}
-
-/// A rule as the response names it: `tcp/22 from 0.0.0.0/0`.
-fn rule_ref(rule: &Rule) -> String {
-    let fromto = if rule.direction == Direction::Egress {
-        "to"
+    let aws_managed = list.as_ref().is_some_and(|l| l.aws_managed);
+    let t = Threshold::from_prefixes(
+        config.world_open_min_prefix_v4,
+        config.world_open_min_prefix_v6,
+    );
+    let mut set = AddrSet::new();
+    let parsed: Vec<(String, AddrSet)> = entries
+        .iter()
+        .filter_map(|e| parse_cidr(e).map(|n| (e.clone(), AddrSet::of(n))))
+        .collect();
+    for (_, s) in &parsed {
+        set.extend(s);
+    }
+    let world_entries: Vec<String> = if !aws_managed && t.reached(set.public()).any() {
+        // The entries that matter: the list's own widest-first contributors.
+        let rule = Rule {
+            direction: Direction::Ingress,
+            protocol: crate::rules::Protocol::All,
+            from_port: None,
+            to_port: None,
+            peer: Peer::Unspecified,
+            description: None,
+            rule_id: None,
+        };
+        let rules: Vec<&Rule> = parsed.iter().map(|_| &rule).collect();
+        let sets: Vec<&AddrSet> = parsed.iter().map(|(_, s)| s).collect();
+        let a = analyse(config, &rules, &sets);
+        a.contributor_sets
+            .iter()
+            .flatten()
+            .map(|&i| parsed[i].0.clone())
+            .fold(Vec::new(), |mut v, e| {
+                if !v.contains(&e) {
+                    v.push(e);
+                }
+                v
+            })
     } else {
-        "from"
+        Vec::new()
     };
-    format!("{} {fromto} {}", rule.traffic(), short_peer(&rule.peer))
-}
 
-/// The change in words: "alice opened tcp/5432 to 10.0.0.0/8 on sg-0123 (web)".
-pub fn describe(plan: &Plan, facts: Option<&GroupFacts>, long: bool) -> String {
-    let c = &plan.change;
-    let actor = who(&plan.record.principal());
-    let group = c.group_label(facts.and_then(|f| f.name.as_deref()));
-    let max = if long { 6 } else { 2 };
-    let rules = |pred: &dyn Fn(&Rule) -> bool| -> String {
-        let v: Vec<String> = c
+    let mut plan = Vec::new();
+    let mut references = Vec::new();
+    for g in facts.referencing.iter().flatten() {
+        let gref = GroupRef {
+            id: Some(g.id.clone()),
+            name: g.name.clone(),
+        };
+        let ingress: Vec<Rule> = g
             .rules
             .iter()
-            .filter(|r| pred(r))
-            .map(|r| rule_phrase(r, long))
+            .filter(|r| r.direction != Direction::Egress)
+            .cloned()
             .collect();
-        join_and(&v, max)
-    };
-    let ids = join_and(&c.rule_ids_only, max);
-    let ingress = |r: &Rule| r.direction != Direction::Egress;
-    let egress = |r: &Rule| r.direction == Direction::Egress;
-    match c.kind {
-        ChangeKind::Authorize => {
-            let (i, e) = (rules(&ingress), rules(&egress));
-            match (i.is_empty(), e.is_empty()) {
-                (false, true) => format!("{actor} opened {i} on {group}"),
-                (true, false) => format!("{actor} allowed outbound {e} from {group}"),
-                (false, false) => format!("{actor} opened {i} on {group} and allowed outbound {e}"),
-                (true, true) => format!("{actor} added rules to {group}"),
-            }
+        let a = analyse_rules(config, &ingress, &facts.prefix_lists);
+        let refs: Vec<usize> = (0..ingress.len())
+            .filter(|&i| matches!(&ingress[i].peer, Peer::PrefixList { id } if *id == edit.id))
+            .collect();
+        for &i in &refs {
+            references.push((
+                gref.clone(),
+                Assessed {
+                    rule: ingress[i].clone(),
+                    exposure: a.exposures[i].clone(),
+                },
+            ));
         }
-        ChangeKind::Revoke => {
-            let dir = if c.direction == Direction::Egress {
-                "outbound"
-            } else {
-                "inbound"
-            };
-            let r = rules(&|_| true);
-            match (r.is_empty(), ids.is_empty()) {
-                (false, true) => format!("{actor} closed {dir} {r} on {group}"),
-                (true, false) => format!("{actor} removed {dir} rule(s) {ids} from {group}"),
-                (false, false) => {
-                    format!("{actor} closed {dir} {r} and removed rule(s) {ids} on {group}")
-                }
-                (true, true) => format!("{actor} removed {dir} rules from {group}"),
-            }
-        }
-        ChangeKind::Modify => {
-            let v: Vec<String> = c
-                .rules
-                .iter()
-                .map(|r| {
-                    let id = r.rule_id.as_deref().unwrap_or("(no id)");
-                    format!("rule {id} to {}", rule_phrase(r, long))
+        let mut steps: Vec<PlannedStep<Step>> = a
+            .contributors_with(&refs)
+            .into_iter()
+            .map(|i| {
+                PlannedStep::new(Step::RevokeIngress {
+                    group: gref.clone(),
+                    rule: ingress[i].clone(),
+                    region: region.clone(),
                 })
-                .collect();
-            let r = join_and(&v, max);
-            if r.is_empty() {
-                format!("{actor} modified rule(s) {ids} on {group}")
-            } else {
-                format!("{actor} changed {r} on {group}")
-            }
-        }
-        ChangeKind::CreateGroup => {
-            let vpc = c
-                .vpc_id
-                .as_deref()
-                .or(facts.and_then(|f| f.vpc_id.as_deref()));
-            match vpc {
-                Some(v) => format!("{actor} created security group {group} in {v}"),
-                None => format!("{actor} created security group {group}"),
-            }
-        }
-        ChangeKind::DeleteGroup => format!("{actor} deleted security group {group}"),
-    }
-}
-
-/// The alert's severity: critical/high for world-open ingress on ports that are not allowed,
-/// low for other additions, info for removals and group creation/deletion.
-pub fn severity(plan: &Plan) -> Severity {
-    let (mut any, mut critical) = (false, false);
-    for a in plan.risky() {
-        any = true;
-        critical |= a.critical();
-    }
-    match (any, critical, plan.change.kind) {
-        (true, true, _) => Severity::Critical,
-        (true, false, _) => Severity::High,
-        (false, _, ChangeKind::Authorize | ChangeKind::Modify) => Severity::Low,
-        _ => Severity::Info,
-    }
-}
-
-fn outcome_prefix(plan: &Plan, dry_run: bool) -> Option<String> {
-    let statuses: Vec<Status> = plan.steps.iter().map(|s| s.action.status).collect();
-    if statuses.is_empty() {
-        return None;
-    }
-    let count = |s: Status| statuses.iter().filter(|&&x| x == s).count();
-    let removed = count(Status::Done) + count(Status::AlreadyDone);
-    let planned = |execute: bool| {
-        plan.steps
-            .iter()
-            .filter(|s| s.action.status == Status::Planned && s.execute == execute)
-            .count()
-    };
-    Some(if count(Status::Failed) > 0 {
-        "REVOKE FAILED".into()
-    } else if planned(true) > 0 {
-        if dry_run {
-            "Would revoke".into()
-        } else {
-            "Not yet revoked".into()
-        }
-    } else if planned(false) > 0 {
-        "Not revoked (notify mode)".into()
-    } else if removed == statuses.len() {
-        "Revoked".into()
-    } else if removed > 0 {
-        "Partly revoked".into()
-    } else {
-        "Not revoked (exempt)".into()
-    })
-}
-
-fn exposure_words(a: &Assessment, config: &Config) -> String {
-    match &a.exposure {
-        Exposure::Restricted => "not open to the internet".into(),
-        Exposure::WorldAllowed => format!(
-            "open to the internet on an allowed public port (ALLOWED_PUBLIC_PORTS={})",
-            config.allowed_public_ports
-        ),
-        Exposure::WorldIcmp => {
-            "ICMP open to the internet: reported, not revoked (ping and Path MTU Discovery need it)"
-                .into()
-        }
-        Exposure::WorldRisky { reason, .. } if a.rule.direction == Direction::Egress => {
-            format!("egress: {reason} (egress is reported, never revoked)")
-        }
-        Exposure::WorldRisky { critical, reason } => {
-            format!("{}: {reason}", if *critical { "CRITICAL" } else { "HIGH" })
-        }
-    }
-}
-
-fn direction_word(d: Direction) -> &'static str {
-    match d {
-        Direction::Ingress => "ingress",
-        Direction::Egress => "egress",
-        Direction::Unknown => "rule",
-    }
-}
-
-/// The alert describing a plan, with the steps' current statuses.
-pub fn alert(config: &Config, plan: &Plan, facts: Option<&GroupFacts>, dry_run: bool) -> Alert {
-    let r = &plan.record;
-    let sev = severity(plan);
-    let risky: Vec<&Assessment> = plan.risky().collect();
-    let detection = if risky.is_empty() {
-        DETECTION_CHANGE
-    } else {
-        DETECTION_WORLD_OPEN
-    };
-    let group = plan
-        .change
-        .group_label(facts.and_then(|f| f.name.as_deref()));
-    let title = if risky.is_empty() {
-        describe(plan, facts, false)
-    } else {
-        let mut t: Vec<String> = risky.iter().map(|a| a.rule.traffic()).collect();
-        t.dedup();
-        // The outcome first: subjects are cut at 100 characters.
-        let base = format!(
-            "world-open {} on {group} by {}",
-            join_and(&t, 3),
-            who(&r.principal())
-        );
-        match outcome_prefix(plan, dry_run) {
-            Some(s) => format!("{s}: {base}"),
-            None => format!("Reported: {base}"),
-        }
-    };
-
-    let mut summary = format!("{}.", describe(plan, facts, true));
-    if let Some(ip) = &r.source_ip_address {
-        summary.push_str(&format!(" The call came from {ip}."));
-    }
-    if !risky.is_empty() {
-        summary.push_str(&format!(
-            " Ingress open to the whole internet on a port that is not an allowed public port \
-             (ALLOWED_PUBLIC_PORTS={}) lets anyone reach the instances behind {group}.",
-            config.allowed_public_ports
-        ));
-        let reasons: Vec<String> = risky
-            .iter()
-            .filter_map(|a| match &a.exposure {
-                Exposure::WorldRisky { reason, .. } => Some(reason.clone()),
-                _ => None,
             })
             .collect();
-        summary.push_str(&format!(" Why: {}.", join_and(&reasons, 4)));
-        summary.push(' ');
-        summary.push_str(&response_sentence(plan, dry_run));
+        let exempt = exemption(config, Some(&g.id), Some(g));
+        hold_back(config, exempt.as_ref(), &mut steps);
+        plan.extend(steps);
     }
-    if plan
-        .assessments
-        .iter()
-        .any(|a| a.rule.direction == Direction::Egress && a.rule.peer.is_world())
-        && plan.change.kind != ChangeKind::Revoke
-    {
-        summary.push_str(" Egress rules are reported, never revoked.");
+    Decision::Respond {
+        case: Case {
+            record,
+            region,
+            looked_up: facts.referencing.is_some(),
+            group: None,
+            rules: Vec::new(),
+            pieces: Vec::new(),
+            exempt: None,
+            prefix_lists: list.iter().map(|l| (l.id.clone(), l.clone())).collect(),
+            prefix_list: Some(PrefixListCase {
+                id: edit.id.clone(),
+                list,
+                world_entries,
+                references,
+            }),
+            change,
+        },
+        plan,
     }
-    if plan
-        .assessments
-        .iter()
-        .any(|a| a.exposure == Exposure::WorldIcmp && plan.change.kind != ChangeKind::Revoke)
-    {
-        summary.push_str(
-            " World-open ICMP is reported but not revoked: ping and Path MTU Discovery need it.",
-        );
-    }
-
-    let mut a = Alert::new(sev, detection, title).about(r);
-    a.summary = summary;
-    if plan.region.is_some() {
-        a.region = plan.region.clone();
-    }
-    a.account_alias = config.common.account_alias.clone();
-    a.dry_run = dry_run;
-    let mut group_fact = group.clone();
-    if let Some(v) = plan
-        .change
-        .vpc_id
-        .as_deref()
-        .or(facts.and_then(|f| f.vpc_id.as_deref()))
-    {
-        group_fact.push_str(&format!(" in {v}"));
-    }
-    a = a.fact("Security group", group_fact);
-    if let Some(d) = &plan.change.group_description {
-        a = a.fact("Group description", d.clone());
-    }
-    const MAX_RULE_FACTS: usize = 20;
-    for (i, x) in plan.assessments.iter().enumerate().take(MAX_RULE_FACTS) {
-        let verb = match plan.change.kind {
-            ChangeKind::Revoke => "removed",
-            ChangeKind::Modify => "now",
-            _ => "added",
-        };
-        let dir = direction_word(x.rule.direction);
-        let id = x
-            .rule
-            .rule_id
-            .as_deref()
-            .map(|i| format!(" [{i}]"))
-            .unwrap_or_default();
-        let descr = x
-            .rule
-            .description
-            .as_deref()
-            .map(|d| format!(" \"{d}\""))
-            .unwrap_or_default();
-        let fromto = if x.rule.direction == Direction::Egress {
-            "to"
-        } else {
-            "from"
-        };
-        let mut line = format!(
-            "{verb} {dir} {} {fromto} {}{id}{descr}",
-            x.rule.traffic(),
-            x.rule.peer
-        );
-        if plan.change.kind != ChangeKind::Revoke {
-            line.push_str(&format!(" - {}", exposure_words(x, config)));
-        }
-        a = a.fact(format!("Rule {}", i + 1), line);
-    }
-    if plan.assessments.len() > MAX_RULE_FACTS {
-        a = a.fact(
-            "More rules",
-            format!(
-                "{} more not listed",
-                plan.assessments.len() - MAX_RULE_FACTS
-            ),
-        );
-    }
-    if !plan.change.rule_ids_only.is_empty() {
-        a = a.fact("Rule ids", plan.change.rule_ids_only.join(", "));
-    }
-    if !risky.is_empty() {
-        a = a.fact("Response mode", config.response_mode.as_str());
-        if let Some((k, v)) = facts.and_then(|f| f.exempt_tag.as_ref()) {
-            a = a.fact("Exempt", format!("tagged {k}={v}"));
-        } else if let Some(g) = plan
-            .change
-            .group_id
-            .as_deref()
-            .filter(|g| config.exempt_by_id(g))
-        {
-            a = a.fact("Exempt", format!("{g} is listed in EXEMPT_GROUP_IDS"));
-        }
-    }
-    a.actions = plan.steps.iter().map(|s| s.action.clone()).collect();
-    a.evidence = Some(json!({
-        "requestParameters": r.request_parameters,
-        "responseElements": r.response_elements,
-    }));
-    a.references = if risky.is_empty() {
-        vec!["CIS AWS Foundations Benchmark 4.10 (security group changes)".into()]
-    } else {
-        vec![
-            "CIS AWS Foundations Benchmark 4.10 (security group changes), 5.2/5.3 (no ingress from 0.0.0.0/0 or ::/0 to remote administration ports)".into(),
-            "AWS Security Hub EC2.18, EC2.19 (unrestricted ingress on unauthorised / high-risk ports)".into(),
-            "MITRE ATT&CK T1562.007 (Impair Defenses: Disable or Modify Cloud Firewall)".into(),
-        ]
-    };
-    a
-}
-
-fn response_sentence(plan: &Plan, dry_run: bool) -> String {
-    let pick = |s: Status| -> Vec<String> {
-        plan.steps
-            .iter()
-            .filter(|x| x.action.status == s)
-            .map(|x| rule_ref(&plan.assessments[x.assessment].rule))
-            .collect()
-    };
-    let mut out = Vec::new();
-    let done = pick(Status::Done);
-    if !done.is_empty() {
-        out.push(format!("trailwarden revoked {}.", join_and(&done, 4)));
-    }
-    let already = pick(Status::AlreadyDone);
-    if !already.is_empty() {
-        out.push(format!(
-            "{} no longer existed (nothing left to revoke).",
-            join_and(&already, 4)
-        ));
-    }
-    let failed = pick(Status::Failed);
-    if !failed.is_empty() {
-        out.push(format!(
-            "Revoking {} FAILED: the rule is still open; see Response below.",
-            join_and(&failed, 4)
-        ));
-    }
-    let planned = |execute: bool| -> Vec<String> {
-        plan.steps
-            .iter()
-            .filter(|x| x.action.status == Status::Planned && x.execute == execute)
-            .map(|x| rule_ref(&plan.assessments[x.assessment].rule))
-            .collect()
-    };
-    let would = planned(true);
-    if !would.is_empty() {
-        out.push(format!(
-            "{}{} would be revoked (RESPONSE_MODE=revoke){}.",
-            if dry_run { "Dry run: " } else { "" },
-            join_and(&would, 4),
-            if dry_run { "; nothing was changed" } else { "" }
-        ));
-    }
-    let notify = planned(false);
-    if !notify.is_empty() {
-        out.push(format!(
-            "RESPONSE_MODE=notify: {} was not revoked; revoke it by hand if it is not intended.",
-            join_and(&notify, 4)
-        ));
-    }
-    for x in plan
-        .steps
-        .iter()
-        .filter(|x| x.action.status == Status::Skipped)
-    {
-        out.push(format!(
-            "{} was not revoked ({}).",
-            rule_ref(&plan.assessments[x.assessment].rule),
-            x.action.detail.as_deref().unwrap_or("skipped")
-        ));
-    }
-    out.join(" ")
 }

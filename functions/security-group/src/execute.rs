@@ -1,139 +1,37 @@
-//! Carrying a plan out through EC2, in the event's own region.
+//! Everything that talks to EC2, in the event's own region: the read-only look-ups before
+//! deciding (`gather`) and the revocations (`execute_step`).
 
 use crate::config::Config;
-use crate::decide::{assess, Exposure, GroupFacts, Plan};
+use crate::decide::{triage, Facts, Group, GroupLookup, GroupRef, PrefixList, Step};
+use crate::report;
 use crate::rules::{Change, ChangeKind, Direction, Peer, Protocol, Rule};
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range};
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId};
 use aws_sdk_ec2::Client;
+use std::collections::{BTreeMap, BTreeSet};
 use trailwarden::alert::Status;
+use trailwarden::aws::{collect_all, CallError};
+use trailwarden::respond::{StepError, StepResult};
+use trailwarden::Payload;
 
-fn is_group_not_found(code: Option<&str>) -> bool {
-    code.is_some_and(|c| c.starts_with("InvalidGroup") && c.ends_with("NotFound"))
+/// `InvalidGroup.NotFound`, `InvalidGroupId.NotFound`...: the group is gone.
+fn is_group_not_found(e: &CallError) -> bool {
+    e.is_not_found()
+        && e.code
+            .as_deref()
+            .is_some_and(|c| c.starts_with("InvalidGroup"))
 }
 
-fn is_rule_not_found(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some("InvalidSecurityGroupRuleId.NotFound" | "InvalidPermission.NotFound")
-    )
+/// `InvalidSecurityGroupRuleId.NotFound`, `InvalidPermission.NotFound`: the rule is gone.
+fn is_rule_not_found(e: &CallError) -> bool {
+    e.is_not_found() && !is_group_not_found(e)
 }
 
-/// Looks the group up: name, VPC and exemption tag. `Ok(None)` when it no longer exists.
-pub async fn lookup_group(
-    ec2: &Client,
-    change: &Change,
-    tag_key: &str,
-) -> Result<Option<GroupFacts>, String> {
-    let req = match (&change.group_id, &change.group_name) {
-        (Some(id), _) => ec2.describe_security_groups().group_ids(id),
-        (None, Some(name)) => ec2.describe_security_groups().group_names(name),
-        (None, None) => return Err("the event names no security group".into()),
-    };
-    match req.send().await {
-        Ok(out) => Ok(out.security_groups().first().map(|g| GroupFacts {
-            name: g.group_name().map(str::to_string),
-            vpc_id: g.vpc_id().map(str::to_string),
-            exempt_tag: g
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some(tag_key))
-                .map(|t| {
-                    (
-                        tag_key.to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    )
-                })
-                .filter(|(_, v)| Config::tag_value_exempts(v)),
-        })),
-        Err(e) if is_group_not_found(e.code()) => Ok(None),
-        Err(e) => Err(format!(
-            "ec2:DescribeSecurityGroups failed: {}",
-            DisplayErrorContext(&e)
-        )),
-    }
+fn failed(call: &str, e: &CallError) -> String {
+    format!("ec2:{call} failed: {e}")
 }
 
-fn permission(rule: &Rule) -> Option<IpPermission> {
-    let Peer::Cidr { text, ipv6, .. } = &rule.peer else {
-        return None;
-    };
-    let mut p = IpPermission::builder().ip_protocol(rule.protocol.api_value());
-    if rule.protocol != Protocol::All {
-        if let Some(f) = rule.from_port {
-            p = p.from_port(f);
-        }
-        if let Some(t) = rule.to_port {
-            p = p.to_port(t);
-        }
-    }
-    p = if *ipv6 {
-        p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(text).build())
-    } else {
-        p.ip_ranges(IpRange::builder().cidr_ip(text).build())
-    };
-    Some(p.build())
-}
-
-/// Revokes one ingress rule: by rule id, else by its permission. A rule or group that is
-/// already gone is success.
-pub async fn revoke(ec2: &Client, change: &Change, rule: &Rule) -> (Status, String) {
-    let mut req = ec2.revoke_security_group_ingress();
-    req = match (&change.group_id, &change.group_name) {
-        (Some(id), _) => req.group_id(id),
-        (None, Some(name)) => req.group_name(name),
-        (None, None) => {
-            return (
-                Status::Failed,
-                "not attempted: the event names no security group".into(),
-            )
-        }
-    };
-    let how = match &rule.rule_id {
-        Some(id) => {
-            req = req.security_group_rule_ids(id);
-            "by rule id"
-        }
-        None => match permission(rule) {
-            Some(p) => {
-                req = req.ip_permissions(p);
-                "by permission"
-            }
-            None => {
-                return (
-                    Status::Failed,
-                    "not attempted: the rule has neither an id nor a CIDR".into(),
-                )
-            }
-        },
-    };
-    match req.send().await {
-        Ok(out) if !out.unknown_ip_permissions().is_empty() => {
-            (Status::AlreadyDone, "the rule no longer exists".into())
-        }
-        Ok(out) if out.r#return() == Some(false) => (
-            Status::Failed,
-            "ec2:RevokeSecurityGroupIngress answered Return=false".into(),
-        ),
-        Ok(_) => (Status::Done, format!("revoked {how}")),
-        Err(e) if is_rule_not_found(e.code()) => {
-            (Status::AlreadyDone, "the rule no longer exists".into())
-        }
-        Err(e) if is_group_not_found(e.code()) => (
-            Status::AlreadyDone,
-            "the security group no longer exists".into(),
-        ),
-        Err(e) => (
-            Status::Failed,
-            format!(
-                "ec2:RevokeSecurityGroupIngress failed: {}",
-                DisplayErrorContext(&e)
-            ),
-        ),
-    }
-}
-
-fn rule_from_sdk(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Rule {
+/// A rule as `DescribeSecurityGroupRules` returns it.
+pub fn rule_from_sdk(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Rule {
     let peer = if let Some(c) = r.cidr_ipv4() {
         Peer::cidr(c, false)
     } else if let Some(c) = r.cidr_ipv6() {
@@ -164,128 +62,360 @@ fn rule_from_sdk(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Rule {
     }
 }
 
-/// The rule as it is now, `Ok(None)` when it no longer exists.
-async fn current_rule(
+/// Every rule matching `filters` (all pages), with its group id.
+async fn describe_rules(ec2: &Client, filters: Vec<Filter>) -> Result<Vec<(String, Rule)>, String> {
+    let rules = collect_all(
+        ec2.describe_security_group_rules()
+            .set_filters((!filters.is_empty()).then_some(filters))
+            .max_results(1000)
+            .into_paginator()
+            .items()
+            .send(),
+    )
+    .await
+    .map_err(|e| failed("DescribeSecurityGroupRules", &e))?;
+    Ok(rules
+        .iter()
+        .map(|r| {
+            (
+                r.group_id().unwrap_or_default().to_string(),
+                rule_from_sdk(r),
+            )
+        })
+        .collect())
+}
+
+/// Looks groups up (name, VPC, exemption tag), by id or by name. Groups that no longer
+/// exist are missing from the answer.
+async fn describe_groups(
     ec2: &Client,
-    group_id: Option<&str>,
-    rule_id: &str,
-) -> Result<Option<Rule>, String> {
-    let mut req = ec2.describe_security_group_rules().filters(
-        Filter::builder()
-            .name("security-group-rule-id")
-            .values(rule_id)
-            .build(),
-    );
-    if let Some(g) = group_id {
-        req = req.filters(Filter::builder().name("group-id").values(g).build());
-    }
-    match req.send().await {
-        Ok(out) => Ok(out
-            .security_group_rules()
-            .iter()
-            .find(|r| r.security_group_rule_id() == Some(rule_id))
-            .map(rule_from_sdk)),
-        Err(e) if is_rule_not_found(e.code()) || is_group_not_found(e.code()) => Ok(None),
-        Err(e) => Err(format!(
-            "ec2:DescribeSecurityGroupRules failed: {}",
-            DisplayErrorContext(&e)
-        )),
-    }
-}
-
-/// Carries out the plan's steps and returns what was learnt about the group. Each step's
-/// action gets its final status; a rule learnt to be egress is marked so.
-pub async fn execute(config: &Config, ec2: &Client, plan: &mut Plan) -> Option<GroupFacts> {
-    let change = plan.change.clone();
-    let lookup = if change.kind == ChangeKind::DeleteGroup {
-        Ok(None)
-    } else {
-        lookup_group(ec2, &change, &config.exempt_tag).await
+    ids: &[String],
+    name: Option<&str>,
+    tag_key: &str,
+) -> Result<Vec<Group>, CallError> {
+    let req = match name {
+        Some(n) => ec2.describe_security_groups().group_names(n),
+        None => ec2
+            .describe_security_groups()
+            .set_group_ids(Some(ids.to_vec())),
     };
-    if let Err(e) = &lookup {
-        tracing::warn!(error = %e, "security group lookup failed");
-    }
-    let any_to_run = plan.steps.iter().any(|s| s.execute);
-    if any_to_run {
-        for i in 0..plan.steps.len() {
-            if !plan.steps[i].execute {
-                continue;
-            }
-            let idx = plan.steps[i].assessment;
-            let (status, detail) = match &lookup {
-                Err(e) => (
-                    Status::Failed,
-                    format!(
-                        "not attempted: could not check the exemption tag {}: {e}",
-                        config.exempt_tag
-                    ),
-                ),
-                Ok(None) => (
-                    Status::AlreadyDone,
-                    "the security group no longer exists".into(),
-                ),
-                Ok(Some(GroupFacts {
-                    exempt_tag: Some((k, v)),
-                    ..
-                })) => (
-                    Status::Skipped,
-                    format!("exempt: the group is tagged {k}={v}"),
-                ),
-                Ok(Some(_)) => {
-                    revoke_step(config, ec2, &change, &mut plan.assessments[idx].rule).await
-                }
-            };
-            tracing::info!(
-                step = %plan.steps[i].action.target,
-                status = status.as_str(),
-                detail = %detail,
-                "revoke"
-            );
-            plan.steps[i].action.status = status;
-            plan.steps[i].action.detail = Some(detail);
-        }
-    }
-    lookup.ok().flatten()
+    let out = req.send().await.map_err(|e| CallError::from_sdk(&e))?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .map(|g| Group {
+            id: g.group_id().unwrap_or_default().to_string(),
+            name: g.group_name().map(str::to_string),
+            vpc_id: g.vpc_id().map(str::to_string),
+            exempt_tag: g
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(tag_key))
+                .map(|t| {
+                    (
+                        tag_key.to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .filter(|(_, v)| Config::tag_value_exempts(v)),
+            rules: Vec::new(),
+        })
+        .collect())
 }
 
-async fn revoke_step(
+/// Looks up prefix lists: AWS-managed ones by name only, customer-managed ones with their
+/// current entries.
+async fn describe_prefix_lists(
+    ec2: &Client,
+    ids: &BTreeSet<String>,
+) -> Result<BTreeMap<String, PrefixList>, StepError> {
+    let mut out = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let what = |id: &str| format!("ec2:GetManagedPrefixListEntries {id}");
+    let lists = ec2
+        .describe_managed_prefix_lists()
+        .set_prefix_list_ids(Some(ids.iter().cloned().collect()))
+        .send()
+        .await
+        .map_err(|e| {
+            StepError::new(
+                "ec2:DescribeManagedPrefixLists",
+                report::lookup_failed(&failed(
+                    "DescribeManagedPrefixLists",
+                    &CallError::from_sdk(&e),
+                )),
+            )
+        })?;
+    for l in lists.prefix_lists() {
+        let Some(id) = l.prefix_list_id() else {
+            continue;
+        };
+        let name = l.prefix_list_name().map(str::to_string);
+        let aws_managed = l.owner_id() == Some("AWS")
+            || name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("com.amazonaws."));
+        let mut list = PrefixList {
+            id: id.to_string(),
+            name,
+            aws_managed,
+            version: l.version(),
+            entries: Vec::new(),
+        };
+        if !aws_managed {
+            let entries = collect_all(
+                ec2.get_managed_prefix_list_entries()
+                    .prefix_list_id(id)
+                    .into_paginator()
+                    .items()
+                    .send(),
+            )
+            .await
+            .map_err(|e| {
+                StepError::new(
+                    what(id),
+                    report::lookup_failed(&failed("GetManagedPrefixListEntries", &e)),
+                )
+            })?;
+            list.entries = entries
+                .iter()
+                .filter_map(|e| e.cidr().map(str::to_string))
+                .collect();
+        }
+        out.insert(id.to_string(), list);
+    }
+    Ok(out)
+}
+
+fn prefix_list_ids<'a>(rules: impl Iterator<Item = &'a Rule>) -> BTreeSet<String> {
+    rules
+        .filter(|r| r.direction != Direction::Egress)
+        .filter_map(|r| match &r.peer {
+            Peer::PrefixList { id } => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The look-ups a security group change needs: the group (name, VPC, exemption tag), all
+/// its rules now, and the prefix lists its ingress rules reference. Creations, removals and
+/// deletions need only the group's name (a failure there leaves it out).
+pub async fn gather(config: &Config, ec2: &Client, payload: &Payload) -> Result<Facts, StepError> {
+    let Ok((_, change, _)) = triage(config, payload) else {
+        return Ok(Facts::default());
+    };
+    match change.kind {
+        ChangeKind::DeleteGroup => Ok(Facts::default()),
+        ChangeKind::ModifyPrefixList => gather_prefix_list(config, ec2, &change).await,
+        ChangeKind::CreateGroup | ChangeKind::Revoke => {
+            let ids: Vec<String> = change.group_id.iter().cloned().collect();
+            let name = change
+                .group_id
+                .is_none()
+                .then_some(change.group_name.as_deref())
+                .flatten();
+            if ids.is_empty() && name.is_none() {
+                return Ok(Facts::default());
+            }
+            match describe_groups(ec2, &ids, name, &config.exempt_tag).await {
+                Ok(g) => Ok(Facts {
+                    group: Some(match g.into_iter().next() {
+                        Some(g) => GroupLookup::Found(g),
+                        None => GroupLookup::Gone,
+                    }),
+                    ..Facts::default()
+                }),
+                Err(e) if is_group_not_found(&e) => Ok(Facts {
+                    group: Some(GroupLookup::Gone),
+                    ..Facts::default()
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "security group lookup failed");
+                    Ok(Facts::default())
+                }
+            }
+        }
+        ChangeKind::Authorize | ChangeKind::Modify => gather_group(config, ec2, &change).await,
+    }
+}
+
+async fn gather_group(config: &Config, ec2: &Client, change: &Change) -> Result<Facts, StepError> {
+    let label = change
+        .group_id
+        .clone()
+        .or_else(|| change.group_name.clone())
+        .unwrap_or_default();
+    let ids: Vec<String> = change.group_id.iter().cloned().collect();
+    let name = change
+        .group_id
+        .is_none()
+        .then_some(change.group_name.as_deref())
+        .flatten();
+    if ids.is_empty() && name.is_none() {
+        return Err(StepError::new(
+            "ec2:DescribeSecurityGroups",
+            report::lookup_failed(&report::revoked(&report::Revoked::NoGroup)),
+        ));
+    }
+    let group = match describe_groups(ec2, &ids, name, &config.exempt_tag).await {
+        Ok(g) => g.into_iter().next(),
+        Err(e) if is_group_not_found(&e) => None,
+        Err(e) => {
+            return Err(StepError::new(
+                format!("ec2:DescribeSecurityGroups {label}"),
+                report::exemption_unknown(
+                    &config.exempt_tag,
+                    &failed("DescribeSecurityGroups", &e),
+                ),
+            ))
+        }
+    };
+    let Some(mut group) = group else {
+        return Ok(Facts {
+            group: Some(GroupLookup::Gone),
+            ..Facts::default()
+        });
+    };
+    let rules = describe_rules(
+        ec2,
+        vec![Filter::builder().name("group-id").values(&group.id).build()],
+    )
+    .await
+    .map_err(|e| {
+        StepError::new(
+            format!("ec2:DescribeSecurityGroupRules {}", group.id),
+            report::lookup_failed(&e),
+        )
+    })?;
+    group.rules = rules.into_iter().map(|(_, r)| r).collect();
+    let ids = prefix_list_ids(change.rules.iter().chain(&group.rules));
+    let prefix_lists = describe_prefix_lists(ec2, &ids).await?;
+    Ok(Facts {
+        group: Some(GroupLookup::Found(group)),
+        prefix_lists,
+        referencing: None,
+    })
+}
+
+/// `ModifyManagedPrefixList`: the list now, every group with an ingress rule referencing it
+/// (all of each group's rules) and the other prefix lists those groups reference.
+async fn gather_prefix_list(
     config: &Config,
     ec2: &Client,
     change: &Change,
-    rule: &mut Rule,
-) -> (Status, String) {
-    if rule.direction == Direction::Unknown {
-        // ModifySecurityGroupRules: learn whether the rule is ingress, and what it is now.
-        let Some(id) = rule.rule_id.clone() else {
-            return (
-                Status::Failed,
-                "not attempted: the modified rule has no id".into(),
-            );
-        };
-        match current_rule(ec2, change.group_id.as_deref(), &id).await {
-            Err(e) => return (Status::Failed, format!("not attempted: {e}")),
-            Ok(None) => return (Status::AlreadyDone, "the rule no longer exists".into()),
-            Ok(Some(now)) if now.direction == Direction::Egress => {
-                rule.direction = Direction::Egress;
-                return (
-                    Status::Skipped,
-                    "egress rule: reported, never revoked".into(),
-                );
-            }
-            Ok(Some(now)) => {
-                rule.direction = Direction::Ingress;
-                if !matches!(assess(config, &now), Exposure::WorldRisky { .. }) {
-                    return (
-                        Status::AlreadyDone,
-                        format!(
-                            "the rule was changed again and is no longer world-open: now {} from {}",
-                            now.traffic(),
-                            now.peer
-                        ),
-                    );
-                }
-            }
+) -> Result<Facts, StepError> {
+    let Some(edit) = &change.prefix_list else {
+        return Ok(Facts::default());
+    };
+    let all = describe_rules(ec2, Vec::new())
+        .await
+        .map_err(|e| StepError::new("ec2:DescribeSecurityGroupRules", report::lookup_failed(&e)))?;
+    let mut by_group: BTreeMap<String, Vec<Rule>> = BTreeMap::new();
+    for (g, r) in all {
+        by_group.entry(g).or_default().push(r);
+    }
+    by_group.retain(|_, rules| {
+        rules.iter().any(|r| {
+            r.direction != Direction::Egress
+                && matches!(&r.peer, Peer::PrefixList { id } if *id == edit.id)
+        })
+    });
+    let mut ids = prefix_list_ids(by_group.values().flatten());
+    ids.insert(edit.id.clone());
+    let prefix_lists = describe_prefix_lists(ec2, &ids).await?;
+    let mut groups = Vec::new();
+    if !by_group.is_empty() {
+        let gids: Vec<String> = by_group.keys().cloned().collect();
+        let found = describe_groups(ec2, &gids, None, &config.exempt_tag)
+            .await
+            .map_err(|e| {
+                StepError::new(
+                    "ec2:DescribeSecurityGroups",
+                    report::exemption_unknown(
+                        &config.exempt_tag,
+                        &failed("DescribeSecurityGroups", &e),
+                    ),
+                )
+            })?;
+        for mut g in found {
+            g.rules = by_group.remove(&g.id).unwrap_or_default();
+            groups.push(g);
         }
     }
-    revoke(ec2, change, rule).await
+    Ok(Facts {
+        group: None,
+        prefix_lists,
+        referencing: Some(groups),
+    })
+}
+
+fn permission(rule: &Rule) -> Option<IpPermission> {
+    let mut p = IpPermission::builder().ip_protocol(rule.protocol.api_value());
+    if rule.protocol != Protocol::All {
+        if let Some(f) = rule.from_port {
+            p = p.from_port(f);
+        }
+        if let Some(t) = rule.to_port {
+            p = p.to_port(t);
+        }
+    }
+    p = match &rule.peer {
+        Peer::Cidr {
+            text, ipv6: true, ..
+        } => p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(text).build()),
+        Peer::Cidr { text, .. } => p.ip_ranges(IpRange::builder().cidr_ip(text).build()),
+        Peer::PrefixList { id } => {
+            p.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).build())
+        }
+        _ => return None,
+    };
+    Some(p.build())
+}
+
+/// Revokes one ingress rule: by rule id, else by its permission. A rule or group that is
+/// already gone is success.
+pub async fn revoke(ec2: &Client, group: &GroupRef, rule: &Rule) -> StepResult {
+    use crate::report::Revoked;
+    let mut req = ec2.revoke_security_group_ingress();
+    req = match (&group.id, &group.name) {
+        (Some(id), _) => req.group_id(id),
+        (None, Some(name)) => req.group_name(name),
+        (None, None) => return StepResult::failed(report::revoked(&Revoked::NoGroup)),
+    };
+    let by_id = match &rule.rule_id {
+        Some(id) => {
+            req = req.security_group_rule_ids(id);
+            true
+        }
+        None => match permission(rule) {
+            Some(p) => {
+                req = req.ip_permissions(p);
+                false
+            }
+            None => return StepResult::failed(report::revoked(&Revoked::NoIdNorSource)),
+        },
+    };
+    let r = match req.send().await.map_err(|e| CallError::from_sdk(&e)) {
+        Ok(out) if !out.unknown_ip_permissions().is_empty() => {
+            (Status::AlreadyDone, Revoked::RuleGone)
+        }
+        Ok(out) if out.r#return() == Some(false) => (Status::Failed, Revoked::ReturnFalse),
+        Ok(_) => (Status::Done, Revoked::Done { by_id }),
+        Err(e) if is_group_not_found(&e) => (Status::AlreadyDone, Revoked::GroupGone),
+        Err(e) if is_rule_not_found(&e) => (Status::AlreadyDone, Revoked::RuleGone),
+        Err(e) => (
+            Status::Failed,
+            Revoked::Error(failed("RevokeSecurityGroupIngress", &e)),
+        ),
+    };
+    StepResult::status(r.0, report::revoked(&r.1))
+}
+
+/// Carries out one step.
+pub async fn execute_step(ec2: &Client, step: &Step) -> StepResult {
+    match step {
+        Step::RevokeIngress { group, rule, .. } => revoke(ec2, group, rule).await,
+    }
 }

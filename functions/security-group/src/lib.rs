@@ -3,162 +3,145 @@
 //!
 //! Triggered by `AWS API Call via CloudTrail` events from `ec2.amazonaws.com` for
 //! `AuthorizeSecurityGroupIngress/Egress`, `RevokeSecurityGroupIngress/Egress`,
-//! `CreateSecurityGroup`, `DeleteSecurityGroup` and `ModifySecurityGroupRules`.
+//! `CreateSecurityGroup`, `DeleteSecurityGroup`, `ModifySecurityGroupRules` and
+//! `ModifyManagedPrefixList`.
 //!
 //! - Failed calls (`errorCode`) changed nothing: ignored. Calls by trailwarden's own roles
 //!   (`OWN_ROLE_ARNS`, e.g. this function's own revocations) are ignored without an alert.
-//! - World-open means a prefix length of 0, IPv4 or IPv6, whatever the address bits.
-//!   Protocol `-1` is every port. ICMP/ICMPv6 has no ports: world-open ICMP is reported (low)
+//! - **World-open** is a matter of how much of the internet a port is open to, summed over
+//!   the group's rules, not whether one CIDR is `/0`. Before deciding, the function reads the
+//!   group's current rules (`DescribeSecurityGroupRules`) and resolves the customer-managed
+//!   prefix lists they reference (`GetManagedPrefixListEntries`; AWS-managed `com.amazonaws.*`
+//!   lists hold AWS's own ranges and are never world-open). For each protocol and port, the
+//!   public addresses the rules let in are added up (private and special-purpose ranges such
+//!   as RFC 1918, IPv6 unique-local, link-local and multicast do not count; see
+//!   [`space`]). The port is world-open when the
+//!   sum reaches what a prefix one bit shorter than `WORLD_OPEN_MIN_PREFIX_IPV4` (default 8:
+//!   2^25 addresses, a /7) or `WORLD_OPEN_MIN_PREFIX_IPV6` (default 16: a /15) holds. So
+//!   `0.0.0.0/0`, `0.0.0.0/1` + `128.0.0.0/1`, `::/1` + `8000::/1`, two public /8s, or a prefix
+//!   list holding `0.0.0.0/0` are world-open; `10.0.0.0/8` or one public /8 are not. Why these
+//!   defaults: no single organisation's IPv4 network is much larger than a /8, and no IPv6
+//!   allocation to an operator is larger than about a /19 (regional registries hold /12s), so
+//!   a source wider than a /8 or /16 is a slice of the internet, not somebody's network.
+//! - Protocol `-1` is every port. ICMP/ICMPv6 has no ports: world-open ICMP is reported (low)
 //!   and never revoked. Any other protocol number open to the world is high.
 //! - World-open ingress on a port outside `ALLOWED_PUBLIC_PORTS` is high, critical on
-//!   `CRITICAL_PORTS` or every port. In `revoke` mode exactly the rules the event created are
-//!   revoked, by rule id (from `responseElements.securityGroupRuleSet`), falling back to the
-//!   permission, in the event's own region. Groups in `EXEMPT_GROUP_IDS` or tagged
-//!   `EXEMPT_TAG` are reported, not revoked. Egress is reported, never revoked.
-//! - Every other change is a low (additions) or info (removals, creation, deletion) alert that
-//!   says who changed what in words.
+//!   `CRITICAL_PORTS` or every port. In `revoke` mode every rule that makes the port world-open
+//!   is revoked (the event's rules and any pieces already in the group), widest first, so an
+//!   office `/32` on the same port stays. Rules are revoked by rule id, falling back to the
+//!   permission, in the event's own region, and only when they are still world-open when
+//!   looked up: a stale or re-delivered event whose rule was narrowed or removed since is
+//!   reported with what was found, and nothing is revoked. Groups in `EXEMPT_GROUP_IDS` or
+//!   tagged `EXEMPT_TAG` are reported, not revoked. Egress is reported, never revoked.
+//! - `ModifyManagedPrefixList` that leaves a customer-managed list holding world-open entries
+//!   is alerted on; in `revoke` mode the ingress rules referencing the list that are now
+//!   world-open on ports that are not allowed are revoked. The entry itself is left in the
+//!   list: a prefix list may be shared with other accounts and used by route tables and
+//!   firewalls, where removing an entry can break what others depend on, while the exposure
+//!   this function answers for is in the security group rules.
+//! - Every other change is a low (additions) or info (removals, creation, deletion) alert.
+//!
+//! Settings: see [`config::Config`].
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod decide;
 pub mod execute;
+pub mod exposure;
+pub mod report;
 pub mod rules;
+pub mod space;
 
 pub use config::{Config, PortSet, ResponseMode};
-pub use decide::{Decision, Plan};
+pub use decide::{Case, Facts, Step};
+pub use report::SgStats;
 
-use aws_config::SdkConfig;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use trailwarden::alert::Status;
-use trailwarden::aws::AlertPublisher;
-use trailwarden::outcome::{handle_json, RunError};
-use trailwarden::{Outcome, Payload};
+use trailwarden::aws::RegionalClients;
+use trailwarden::config::{Common, ConfigError, Env};
+use trailwarden::respond::{Decision, Plan, Report, Responder, StepError, StepResult};
+use trailwarden::Payload;
 
 pub const NAME: &str = "security-group";
 
-/// Clients built once per cold start.
-pub struct State {
-    pub config: Config,
-    sdk: SdkConfig,
-    publisher: AlertPublisher,
-    /// EC2 clients by region (responses act in the event's own region).
-    ec2: Mutex<HashMap<String, aws_sdk_ec2::Client>>,
+/// The function's state: its configuration and an EC2 client per region (responses act in
+/// the event's own region), built once per cold start.
+pub struct SecurityGroup {
+    config: Config,
+    ec2: RegionalClients<aws_sdk_ec2::Client>,
 }
 
-impl State {
-    pub fn new(sdk: &SdkConfig, config: Config) -> State {
-        State {
-            publisher: AlertPublisher::new(
-                sdk,
-                config.common.alert_topic_arn.clone(),
-                config.common.min_severity,
-            ),
+impl SecurityGroup {
+    /// With the SDK configuration the clients are built from.
+    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> SecurityGroup {
+        SecurityGroup {
             config,
-            sdk: sdk.clone(),
-            ec2: Mutex::new(HashMap::new()),
+            ec2: RegionalClients::new(sdk, aws_sdk_ec2::Client::new),
         }
     }
 
     /// The EC2 client for a region (the SDK's own region when the event names none).
     pub fn ec2(&self, region: Option<&str>) -> aws_sdk_ec2::Client {
-        let Some(region) = region else {
-            return aws_sdk_ec2::Client::new(&self.sdk);
-        };
-        let mut map = self.ec2.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(region.to_string())
-            .or_insert_with(|| {
-                aws_sdk_ec2::Client::new(&trailwarden::aws::with_region(&self.sdk, region))
-            })
-            .clone()
+        self.ec2.get(region)
+    }
+
+    fn region_of(payload: &Payload) -> Option<String> {
+        let record = payload.record()?;
+        record.aws_region.clone().or_else(|| match payload {
+            Payload::CloudTrail(e) => e.region.clone(),
+            _ => None,
+        })
     }
 }
 
-fn outcome_for(plan: &Plan, alert: trailwarden::Alert, input: String, dry_run: bool) -> Outcome {
-    let mut o = Outcome::new(NAME, input);
-    o.dry_run = dry_run;
-    let count = |s: Status| plan.steps.iter().filter(|x| x.action.status == s).count();
-    let stats = [
-        ("rules", plan.assessments.len()),
-        ("world_open_ingress", plan.risky().count()),
-        ("revoked", count(Status::Done)),
-        ("already_gone", count(Status::AlreadyDone)),
-        ("skipped", count(Status::Skipped)),
-        ("failed", count(Status::Failed)),
-    ];
-    for (k, v) in stats {
-        o.stats.insert(k.into(), v.into());
-    }
-    o.alerts.push(alert);
-    o
-}
+impl Responder for SecurityGroup {
+    const NAME: &'static str = NAME;
+    type Config = Config;
+    type Facts = Facts;
+    type Case = Case;
+    type Step = Step;
+    type Output = ();
+    type Stats = SgStats;
 
-/// Pure, no AWS calls: what would be done (revocations with `Status::Planned`), as dry-run
-/// reports it.
-pub fn plan(config: &Config, payload: &Payload) -> Outcome {
-    let input = payload.describe();
-    match decide::decide(config, payload) {
-        Decision::Ignore(reason) => Outcome::ignored(NAME, input, reason),
-        Decision::Act(p) => {
-            let alert = decide::alert(config, &p, None, true);
-            outcome_for(&p, alert, input, true)
-        }
+    fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+        Config::from_env(env)
     }
-}
 
-/// Decides, stops there when dry-running, else revokes through EC2 in the event's region;
-/// publishes the alert. A failed revocation or publication is an `Err(RunError)` carrying the
-/// outcome (after the alert describing it was published), so Lambda retries; revoking again
-/// is harmless.
-pub async fn run(state: &State, payload: &Payload) -> Result<Outcome, RunError> {
-    let config = &state.config;
-    let input = payload.describe();
-    let mut plan = match decide::decide(config, payload) {
-        Decision::Ignore(reason) => {
-            tracing::info!(input = %input, reason = %reason, "ignored");
-            return Ok(Outcome::ignored(NAME, input, reason));
-        }
-        Decision::Act(p) => *p,
-    };
-    let dry_run = config.common.dry_run;
-    let facts = if dry_run {
-        None
-    } else {
-        let ec2 = state.ec2(plan.region.as_deref());
-        execute::execute(config, &ec2, &mut plan).await
-    };
-    let alert = decide::alert(config, &plan, facts.as_ref(), dry_run);
-    let published = state.publisher.publish(&alert).await;
-    let outcome = outcome_for(&plan, alert, input, dry_run);
-    if let Err(e) = published {
-        tracing::error!(error = %e, "alert not published");
-        return Err(RunError::new(e.to_string(), outcome));
+    fn common(config: &Config) -> &Common {
+        &config.common
     }
-    if outcome.has_failures() {
-        let failed: Vec<String> = plan
-            .steps
-            .iter()
-            .filter(|s| s.action.status == Status::Failed)
-            .map(|s| {
-                format!(
-                    "{}: {}",
-                    s.action.target,
-                    s.action.detail.as_deref().unwrap_or("failed")
-                )
-            })
-            .collect();
-        return Err(RunError::new(
-            format!("revoking world-open ingress failed: {}", failed.join("; ")),
-            outcome,
-        ));
-    }
-    Ok(outcome)
-}
 
-/// Lambda entry: parse, run, return the outcome as JSON.
-pub async fn handler(
-    state: &State,
-    event: lambda_runtime::LambdaEvent<serde_json::Value>,
-) -> Result<serde_json::Value, lambda_runtime::Error> {
-    handle_json(NAME, event.payload, |p| async move { run(state, &p).await }).await
+    async fn init(
+        sdk: &aws_config::SdkConfig,
+        config: Config,
+    ) -> Result<Self, trailwarden::respond::InitError> {
+        Ok(SecurityGroup::new(sdk, config))
+    }
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    async fn gather(&self, payload: &Payload) -> Result<Facts, StepError> {
+        let ec2 = self.ec2(Self::region_of(payload).as_deref());
+        execute::gather(&self.config, &ec2, payload).await
+    }
+
+    fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
+        decide::decide(config, payload, facts)
+    }
+
+    async fn execute_step(&self, _case: &Case, step: &Step, _output: &mut ()) -> StepResult {
+        let Step::RevokeIngress { region, .. } = step;
+        let ec2 = self.ec2(region.as_deref());
+        execute::execute_step(&ec2, step).await
+    }
+
+    fn report(
+        config: &Config,
+        case: &Case,
+        plan: &Plan<Step>,
+        output: Option<&()>,
+    ) -> Report<SgStats> {
+        report::report(config, case, plan, output.is_some())
+    }
 }

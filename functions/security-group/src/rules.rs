@@ -10,8 +10,6 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use std::fmt;
-use std::net::IpAddr;
 use trailwarden::Record;
 
 /// Which traffic a rule governs.
@@ -91,18 +89,17 @@ pub enum Peer {
 impl Peer {
     pub fn cidr(text: &str, ipv6_hint: bool) -> Peer {
         let text = text.trim().to_string();
-        let (addr, len) = match text.split_once('/') {
-            Some((a, l)) => (a, l.trim().parse::<u8>().ok()),
-            None => (text.as_str(), None),
+        let parsed = trailwarden::net::parse_cidr(&text);
+        let prefix_len = match &parsed {
+            Some(n) => Some(trailwarden::net::prefix_len(n)),
+            // Unparseable: what follows the `/`, if it is a number.
+            None => text
+                .split_once('/')
+                .and_then(|(_, l)| l.trim().parse::<u8>().ok()),
         };
-        let ipv6 = ipv6_hint || addr.contains(':');
-        // A bare address is a single host.
-        let prefix_len = if text.contains('/') {
-            len
-        } else if ipv6 {
-            Some(128)
-        } else {
-            Some(32)
+        let ipv6 = match &parsed {
+            Some(n) => ipv6_hint && text.contains(':') || matches!(n, ipnet::IpNet::V6(_)),
+            None => ipv6_hint || text.contains(':'),
         };
         Peer::Cidr {
             text,
@@ -123,11 +120,10 @@ impl Peer {
     }
 
     /// Same peer, comparing CIDRs by value where they parse (`::/0` = `0:0::0/0`).
-    fn same(&self, other: &Peer) -> bool {
+    pub fn same(&self, other: &Peer) -> bool {
         match (self, other) {
             (Peer::Cidr { text: a, .. }, Peer::Cidr { text: b, .. }) => {
-                a.eq_ignore_ascii_case(b)
-                    || canonical_cidr(a).is_some_and(|x| Some(x) == canonical_cidr(b))
+                trailwarden::net::same_cidr(a, b)
             }
             (Peer::PrefixList { id: a }, Peer::PrefixList { id: b }) => a == b,
             (
@@ -143,39 +139,6 @@ impl Peer {
             }
             (Peer::Unspecified, Peer::Unspecified) => true,
             _ => false,
-        }
-    }
-}
-
-fn canonical_cidr(s: &str) -> Option<(IpAddr, u8)> {
-    let (a, l) = s.split_once('/')?;
-    Some((a.trim().parse().ok()?, l.trim().parse().ok()?))
-}
-
-impl fmt::Display for Peer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Peer::Cidr { text, ipv6, .. } if self.is_world() => write!(
-                f,
-                "{text} (the whole {} internet)",
-                if *ipv6 { "IPv6" } else { "IPv4" }
-            ),
-            Peer::Cidr { text, .. } => f.write_str(text),
-            Peer::PrefixList { id } => write!(f, "prefix list {id}"),
-            Peer::Group { id, name, owner } => {
-                f.write_str("security group ")?;
-                match (id, name) {
-                    (Some(i), Some(n)) => write!(f, "{i} ({n})")?,
-                    (Some(i), None) => f.write_str(i)?,
-                    (None, Some(n)) => f.write_str(n)?,
-                    (None, None) => f.write_str("(unnamed)")?,
-                }
-                if let Some(o) = owner {
-                    write!(f, " of account {o}")?;
-                }
-                Ok(())
-            }
-            Peer::Unspecified => f.write_str("(no source given)"),
         }
     }
 }
@@ -210,32 +173,8 @@ impl Rule {
         Some(if a <= b { (a, b) } else { (b, a) })
     }
 
-    /// `tcp/22`, `tcp/8000-8080`, `udp/all ports`, `all traffic`, `icmp`, `protocol 47`.
-    pub fn traffic(&self) -> String {
-        match &self.protocol {
-            Protocol::All => "all traffic".into(),
-            Protocol::Tcp | Protocol::Udp => {
-                let name = self.protocol.api_value();
-                match self.port_range() {
-                    Some((a, b)) if a <= 1 && b == 65535 => format!("{name}/all ports"),
-                    Some((a, b)) if a == b => format!("{name}/{a}"),
-                    Some((a, b)) => format!("{name}/{a}-{b}"),
-                    None => name.to_string(),
-                }
-            }
-            Protocol::Icmp | Protocol::Icmpv6 => {
-                let name = self.protocol.api_value();
-                match self.from_port {
-                    Some(t) if t >= 0 => format!("{name} type {t}"),
-                    _ => name.to_string(),
-                }
-            }
-            Protocol::Other(p) => format!("protocol {p}"),
-        }
-    }
-
     /// Same grant (protocol, ports and peer), for matching created rule ids to permissions.
-    fn same_grant(&self, other: &Rule) -> bool {
+    pub fn same_grant(&self, other: &Rule) -> bool {
         let ports = |r: &Rule| match r.protocol {
             Protocol::All => None,
             _ if r.protocol.has_ports() => {
@@ -258,10 +197,12 @@ pub enum ChangeKind {
     Modify,
     CreateGroup,
     DeleteGroup,
+    /// `ModifyManagedPrefixList`: entries added to or removed from a prefix list.
+    ModifyPrefixList,
 }
 
 /// The event names this function handles.
-pub const EVENT_NAMES: [&str; 7] = [
+pub const EVENT_NAMES: [&str; 8] = [
     "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress",
     "RevokeSecurityGroupIngress",
@@ -269,6 +210,7 @@ pub const EVENT_NAMES: [&str; 7] = [
     "CreateSecurityGroup",
     "DeleteSecurityGroup",
     "ModifySecurityGroupRules",
+    "ModifyManagedPrefixList",
 ];
 
 /// One security group change, parsed from a record.
@@ -284,6 +226,19 @@ pub struct Change {
     pub rules: Vec<Rule>,
     /// Rule ids named without a description (a revoke by `securityGroupRuleIds`).
     pub rule_ids_only: Vec<String>,
+    /// `ModifyManagedPrefixList`: the list and the CIDRs added and removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_list: Option<PrefixListEdit>,
+}
+
+/// What a `ModifyManagedPrefixList` call asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PrefixListEdit {
+    pub id: String,
+    /// The version the caller modified (`CurrentVersion`).
+    pub version: Option<i64>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 impl Change {
@@ -297,6 +252,7 @@ impl Change {
             "ModifySecurityGroupRules" => (ChangeKind::Modify, Direction::Unknown),
             "CreateSecurityGroup" => (ChangeKind::CreateGroup, Direction::Unknown),
             "DeleteSecurityGroup" => (ChangeKind::DeleteGroup, Direction::Unknown),
+            "ModifyManagedPrefixList" => (ChangeKind::ModifyPrefixList, Direction::Unknown),
             _ => return None,
         };
         let null = Value::Null;
@@ -311,6 +267,7 @@ impl Change {
             group_description: None,
             rules: Vec::new(),
             rule_ids_only: Vec::new(),
+            prefix_list: None,
         };
         match kind {
             ChangeKind::Authorize | ChangeKind::Revoke => {
@@ -365,6 +322,26 @@ impl Change {
                 c.group_description = str_at(req, "groupDescription");
             }
             ChangeKind::DeleteGroup => {}
+            ChangeKind::ModifyPrefixList => {
+                let m = get_ci(req, "ModifyManagedPrefixListRequest").unwrap_or(req);
+                let cidrs = |key: &str| -> Vec<String> {
+                    list_or_one(get_ci(m, key))
+                        .into_iter()
+                        .flat_map(|v| items(Some(v)))
+                        .filter_map(|e| str_ci(e, "Cidr"))
+                        .collect()
+                };
+                c.prefix_list = Some(PrefixListEdit {
+                    id: str_ci(m, "PrefixListId")?,
+                    version: get_ci(m, "CurrentVersion").and_then(|v| match v {
+                        Value::Number(n) => n.as_i64(),
+                        Value::String(s) => s.trim().parse().ok(),
+                        _ => None,
+                    }),
+                    added: [cidrs("AddEntry"), cidrs("AddEntries")].concat(),
+                    removed: [cidrs("RemoveEntry"), cidrs("RemoveEntries")].concat(),
+                });
+            }
         }
         Some(c)
     }
@@ -659,27 +636,6 @@ mod tests {
     }
 
     #[test]
-    fn traffic_reads_well() {
-        let r = |p: &str, a: Option<i32>, b: Option<i32>| Rule {
-            direction: Direction::Ingress,
-            protocol: Protocol::parse(p),
-            from_port: a,
-            to_port: b,
-            peer: Peer::Unspecified,
-            description: None,
-            rule_id: None,
-        };
-        assert_eq!(r("tcp", Some(22), Some(22)).traffic(), "tcp/22");
-        assert_eq!(r("6", Some(8000), Some(8080)).traffic(), "tcp/8000-8080");
-        assert_eq!(r("udp", Some(0), Some(65535)).traffic(), "udp/all ports");
-        assert_eq!(r("tcp", None, None).traffic(), "tcp/all ports");
-        assert_eq!(r("-1", Some(-1), Some(-1)).traffic(), "all traffic");
-        assert_eq!(r("icmp", Some(8), Some(-1)).traffic(), "icmp type 8");
-        assert_eq!(r("icmp", Some(-1), Some(-1)).traffic(), "icmp");
-        assert_eq!(r("47", None, None).traffic(), "protocol 47");
-    }
-
-    #[test]
     fn rule_ids_match_their_permission_and_source() {
         // The response lists the rules in another order than the request, with the protocol
         // spelt differently: each id must still land on its own source.
@@ -704,23 +660,24 @@ mod tests {
             ]}}),
         );
         let c = Change::from_record(&rec).unwrap();
-        let ids: Vec<(String, String, Option<&str>)> = c
+        type Row<'a> = (Option<(u16, u16)>, String, Option<&'a str>);
+        let ids: Vec<Row> = c
             .rules
             .iter()
             .map(|r| {
                 let Peer::Cidr { text, .. } = &r.peer else {
                     panic!()
                 };
-                (r.traffic(), text.clone(), r.rule_id.as_deref())
+                (r.port_range(), text.clone(), r.rule_id.as_deref())
             })
             .collect();
         assert_eq!(
             ids,
             vec![
-                ("tcp/22".into(), "10.0.0.0/8".into(), Some("sgr-private")),
-                ("tcp/22".into(), "0.0.0.0/0".into(), Some("sgr-world22")),
-                ("tcp/22".into(), "0:0:0:0:0:0:0:0/0".into(), Some("sgr-v6")),
-                ("tcp/443".into(), "0.0.0.0/0".into(), Some("sgr-443")),
+                (Some((22, 22)), "10.0.0.0/8".into(), Some("sgr-private")),
+                (Some((22, 22)), "0.0.0.0/0".into(), Some("sgr-world22")),
+                (Some((22, 22)), "0:0:0:0:0:0:0:0/0".into(), Some("sgr-v6")),
+                (Some((443, 443)), "0.0.0.0/0".into(), Some("sgr-443")),
             ]
         );
     }
@@ -752,12 +709,18 @@ mod tests {
             Value::Null,
         );
         let c = Change::from_record(&rec).unwrap();
-        let peers: Vec<String> = c.rules.iter().map(|r| r.peer.to_string()).collect();
+        let peers: Vec<&Peer> = c.rules.iter().map(|r| &r.peer).collect();
         assert_eq!(
             peers,
             vec![
-                "prefix list pl-0abc",
-                "security group sg-app of account 123456789012"
+                &Peer::PrefixList {
+                    id: "pl-0abc".into()
+                },
+                &Peer::Group {
+                    id: Some("sg-app".into()),
+                    name: None,
+                    owner: Some("123456789012".into())
+                }
             ]
         );
     }

@@ -4,12 +4,12 @@
 //! against moto and read the alert back from SQS.
 
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification};
-use security_group::{handler, Config, State};
+use security_group::SecurityGroup;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::Duration;
+use trailwarden::lambda::Service;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::{AlertInbox, Moto, ReceivedAlert};
+use trailwarden_testkit::{fixture, service, AlertInbox, Moto, ReceivedAlert};
 
 struct Env {
     moto: Moto,
@@ -17,7 +17,7 @@ struct Env {
     /// Straight to moto.
     ec2: aws_sdk_ec2::Client,
     inbox: AlertInbox,
-    state: State,
+    state: Service<SecurityGroup>,
 }
 
 async fn setup() -> Env {
@@ -25,11 +25,12 @@ async fn setup() -> Env {
     let direct = moto.sdk_config();
     let proxy = FaultProxy::start(&moto.endpoint).await.unwrap();
     let inbox = AlertInbox::create(&direct, "sg-faults").await.unwrap();
-    let env: HashMap<String, String> = [("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let state = State::new(&proxy.sdk_config(), Config::from_env(&env).unwrap());
+    let state = service::<SecurityGroup>(
+        &proxy.sdk_config(),
+        &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())],
+    )
+    .await
+    .unwrap();
     Env {
         ec2: aws_sdk_ec2::Client::new(&direct),
         moto,
@@ -79,11 +80,7 @@ async fn group_with_world_ssh(
         .unwrap()
         .2
         .clone();
-    let path = format!(
-        "{}/../../events/ec2-authorize-ingress-nested-world-ssh.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut event = fixture("ec2-authorize-ingress-nested-world-ssh.json");
     let d = &mut event["detail"];
     d["requestParameters"] = json!({"groupId": gid, "ipPermissions": {"items": [
         {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {},
@@ -118,12 +115,8 @@ async fn ingress(ec2: &aws_sdk_ec2::Client, gid: &str) -> Vec<(i32, String, Stri
     v
 }
 
-async fn invoke(state: &State, v: &Value) -> Result<Value, lambda_runtime::Error> {
-    handler(
-        state,
-        lambda_runtime::LambdaEvent::new(v.clone(), lambda_runtime::Context::default()),
-    )
-    .await
+async fn invoke(state: &Service<SecurityGroup>, v: &Value) -> Result<Value, String> {
+    trailwarden_testkit::invoke(state, v).await
 }
 
 async fn one_alert(inbox: &AlertInbox) -> ReceivedAlert {
@@ -176,7 +169,9 @@ async fn without_the_exemption_check_nothing_is_revoked_and_the_redelivery_finis
     t.proxy
         .add(Rule::always("DescribeSecurityGroups", Fault::Status(500)));
 
-    let err = invoke(&t.state, &event).await.unwrap_err().to_string();
+    // The group (and its exemption tag) cannot be read: nothing is decided, nothing is
+    // revoked, the alert says so and the invocation fails so that Lambda retries it.
+    let err = invoke(&t.state, &event).await.unwrap_err();
     assert!(err.contains("could not check the exemption tag"), "{err}");
     assert_eq!(
         t.proxy.count("DescribeSecurityGroups"),

@@ -3,35 +3,31 @@
 //! rule ids), runs the Lambda handler on it and looks at the account afterwards.
 
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, ResourceType, SecurityGroupRule, SecurityGroupRuleRequest,
-    SecurityGroupRuleUpdate, Tag, TagSpecification,
+    AddPrefixListEntry, Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
+    SecurityGroupRule, SecurityGroupRuleRequest, SecurityGroupRuleUpdate, Tag, TagSpecification,
 };
-use security_group::{handler, Config, State};
+use security_group::SecurityGroup;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::Duration;
-use trailwarden_testkit::{AlertInbox, Moto, ReceivedAlert};
+use trailwarden::lambda::Service;
+use trailwarden_testkit::{fixture, AlertInbox, Moto, ReceivedAlert};
 
 const OWN_ROLES: &str = "arn:aws:iam::*:role/trailwarden-*";
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn state(sdk: &aws_config::SdkConfig, inbox: &AlertInbox, extra: &[(&str, &str)]) -> State {
-    let mut env: HashMap<String, String> = [
+async fn state(
+    sdk: &aws_config::SdkConfig,
+    inbox: &AlertInbox,
+    extra: &[(&str, &str)],
+) -> Service<SecurityGroup> {
+    let mut env = vec![
         ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
         ("OWN_ROLE_ARNS", OWN_ROLES),
         ("ACCOUNT_ALIAS", "moto-test"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (k, v) in extra {
-        env.insert(k.to_string(), v.to_string());
-    }
-    State::new(sdk, Config::from_env(&env).unwrap())
+    ];
+    env.extend_from_slice(extra);
+    trailwarden_testkit::service::<SecurityGroup>(sdk, &env)
+        .await
+        .unwrap()
 }
 
 async fn create_group(ec2: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> String {
@@ -143,12 +139,8 @@ fn authorize_event(gid: &str, perms: &[IpPermission], created: &[&SecurityGroupR
     v
 }
 
-async fn invoke(state: &State, v: Value) -> Result<Value, lambda_runtime::Error> {
-    handler(
-        state,
-        lambda_runtime::LambdaEvent::new(v, lambda_runtime::Context::default()),
-    )
-    .await
+async fn invoke(state: &Service<SecurityGroup>, v: Value) -> Result<Value, String> {
+    trailwarden_testkit::invoke(state, &v).await
 }
 
 async fn one_alert(inbox: &AlertInbox) -> ReceivedAlert {
@@ -189,7 +181,7 @@ async fn only_the_world_open_ssh_rule_is_revoked_and_running_twice_is_fine() {
     let world_ssh_id = world_ssh.security_group_rule_id().unwrap().to_string();
     let created: Vec<&SecurityGroupRule> = before.iter().collect();
     let event = authorize_event(&gid, &perms, &created);
-    let state = state(&sdk, &inbox, &[]);
+    let state = state(&sdk, &inbox, &[]).await;
 
     let out = invoke(&state, event.clone()).await.unwrap();
     assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
@@ -260,7 +252,7 @@ async fn a_group_tagged_exempt_keeps_its_rule_and_false_does_not_exempt() {
     let sdk = moto.sdk_config();
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let inbox = AlertInbox::create(&sdk, "sg-exempt").await.unwrap();
-    let state = state(&sdk, &inbox, &[]);
+    let state = state(&sdk, &inbox, &[]).await;
     let perms = [tcp(22, &["0.0.0.0/0"])];
 
     let bastion = create_group(&ec2, "bastion", &[("trailwarden:exempt", "ticket SEC-142")]).await;
@@ -324,7 +316,7 @@ async fn dry_run_and_notify_change_nothing() {
     let rules = ingress(&ec2, &gid).await;
     let event = authorize_event(&gid, &perms, &[&rules[0]]);
 
-    let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]);
+    let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]).await;
     let out = invoke(&dry, event.clone()).await.unwrap();
     assert_eq!(out["dry_run"], json!(true));
     assert_eq!(
@@ -342,7 +334,7 @@ async fn dry_run_and_notify_change_nothing() {
     assert_eq!(alert.body["dry_run"], json!(true));
     assert_eq!(actions(&alert)[0].1, "planned");
 
-    let notify = state(&sdk, &inbox, &[("RESPONSE_MODE", "notify")]);
+    let notify = state(&sdk, &inbox, &[("RESPONSE_MODE", "notify")]).await;
     invoke(&notify, event).await.unwrap();
     assert_eq!(
         summary(&ingress(&ec2, &gid).await),
@@ -380,7 +372,7 @@ async fn flat_event_without_rule_ids_is_revoked_by_permission_in_the_events_regi
     let mut event = fixture("ec2-authorize-ingress-flat-world.json");
     event["detail"]["requestParameters"]["groupId"] = json!(gid);
     event["detail"]["responseElements"] = json!({"requestId": "r-1", "_return": true});
-    let state = state(&sdk, &inbox, &[]);
+    let state = state(&sdk, &inbox, &[]).await;
 
     invoke(&state, event.clone()).await.unwrap();
     assert!(ingress(&ec2_eu, &gid).await.is_empty());
@@ -426,7 +418,7 @@ async fn a_rule_modified_to_world_open_is_revoked_only_when_ingress() {
     let sdk = moto.sdk_config();
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let inbox = AlertInbox::create(&sdk, "sg-modify").await.unwrap();
-    let state = state(&sdk, &inbox, &[]);
+    let state = state(&sdk, &inbox, &[]).await;
     let gid = create_group(&ec2, "db", &[]).await;
     authorize(&ec2, &gid, &[tcp(3306, &["10.0.0.0/8"])]).await;
     let rule_id = ingress(&ec2, &gid).await[0]
@@ -482,7 +474,7 @@ async fn our_own_revocation_is_silent() {
     let moto = Moto::start().await.unwrap();
     let sdk = moto.sdk_config();
     let inbox = AlertInbox::create(&sdk, "sg-own").await.unwrap();
-    let state = state(&sdk, &inbox, &[]);
+    let state = state(&sdk, &inbox, &[]).await;
     let out = invoke(&state, fixture("ec2-revoke-ingress-by-trailwarden.json"))
         .await
         .unwrap();
@@ -491,4 +483,345 @@ async fn our_own_revocation_is_silent() {
         inbox.drain().await.unwrap().is_empty(),
         "no alert for our own revocation"
     );
+}
+
+/// (step, target) of each step of an outcome.
+fn steps(out: &Value) -> Vec<(String, String)> {
+    out["steps"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    (
+                        s["step"].as_str().unwrap().to_string(),
+                        s["target"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn statuses(out: &Value) -> Vec<String> {
+    out["steps"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s["status"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_dry_run_plan_is_the_list_of_steps_the_live_run_executes() {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let inbox = AlertInbox::create(&sdk, "sg-same").await.unwrap();
+    let gid = create_group(&ec2, "db", &[]).await;
+    // A world-open SSH rule, a split RDP range, a private range and allowed HTTPS.
+    let perms = [
+        tcp(22, &["0.0.0.0/0", "10.0.0.0/8"]),
+        tcp(3389, &["0.0.0.0/1", "128.0.0.0/1"]),
+        tcp(443, &["0.0.0.0/0"]),
+    ];
+    authorize(&ec2, &gid, &perms).await;
+    let rules = ingress(&ec2, &gid).await;
+    let event = authorize_event(&gid, &perms, &rules.iter().collect::<Vec<_>>());
+
+    let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]).await;
+    let planned = invoke(&dry, event.clone()).await.unwrap();
+    assert_eq!(summary(&ingress(&ec2, &gid).await), summary(&rules));
+    let live = state(&sdk, &inbox, &[]).await;
+    let done = invoke(&live, event).await.unwrap();
+
+    assert_eq!(steps(&planned).len(), 3, "{planned:#}");
+    assert_eq!(steps(&planned), steps(&done));
+    assert!(statuses(&planned).iter().all(|s| s == "planned"));
+    assert!(statuses(&done).iter().all(|s| s == "done"), "{done:#}");
+    assert_eq!(
+        summary(&ingress(&ec2, &gid).await),
+        vec!["tcp/22 10.0.0.0/8", "tcp/443 0.0.0.0/0"]
+    );
+    inbox.drain().await.unwrap();
+}
+
+#[tokio::test]
+async fn split_halves_are_revoked_together_and_narrow_rules_stay() {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let inbox = AlertInbox::create(&sdk, "sg-split").await.unwrap();
+    let live = state(&sdk, &inbox, &[]).await;
+
+    // IPv4 halves, as in the sample event.
+    let gid = create_group(&ec2, "bastion", &[]).await;
+    authorize(&ec2, &gid, &[tcp(22, &["198.51.100.7/32"])]).await;
+    let perms = [tcp(22, &["0.0.0.0/1", "128.0.0.0/1"])];
+    authorize(&ec2, &gid, &perms).await;
+    let rules = ingress(&ec2, &gid).await;
+    let created: Vec<&SecurityGroupRule> = rules
+        .iter()
+        .filter(|r| r.cidr_ipv4() != Some("198.51.100.7/32"))
+        .collect();
+    let out = invoke(&live, authorize_event(&gid, &perms, &created))
+        .await
+        .unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(2), "{out:#}");
+    assert_eq!(
+        summary(&ingress(&ec2, &gid).await),
+        vec!["tcp/22 198.51.100.7/32"]
+    );
+    let alert = one_alert(&inbox).await;
+    assert_eq!(alert.attributes["severity"], "critical");
+
+    // A piece added to one already in the group: 11.0.0.0/8 was there, 12.0.0.0/8 is new.
+    let gid = create_group(&ec2, "db", &[]).await;
+    authorize(&ec2, &gid, &[tcp(5432, &["11.0.0.0/8"])]).await;
+    let perms = [tcp(5432, &["12.0.0.0/8"])];
+    authorize(&ec2, &gid, &perms).await;
+    let rules = ingress(&ec2, &gid).await;
+    let created = find(&rules, 5432, "12.0.0.0/8");
+    let out = invoke(&live, authorize_event(&gid, &perms, &[created]))
+        .await
+        .unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(2), "{out:#}");
+    assert!(ingress(&ec2, &gid).await.is_empty());
+    let alert = one_alert(&inbox).await;
+    assert_eq!(alert.attributes["severity"], "critical");
+}
+
+#[tokio::test]
+async fn split_ipv6_halves_are_revoked() {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let inbox = AlertInbox::create(&sdk, "sg-split6").await.unwrap();
+    let gid = create_group(&ec2, "rdp", &[]).await;
+    let perm = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(3389)
+        .to_port(3389)
+        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/1").build())
+        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("8000::/1").build())
+        .build();
+    authorize(&ec2, &gid, &[perm]).await;
+    let rules = ingress(&ec2, &gid).await;
+    let mut event = fixture("ec2-authorize-ingress-split-world-ipv6.json");
+    let d = &mut event["detail"];
+    d["requestParameters"]["groupId"] = json!(gid);
+    d["responseElements"]["securityGroupRuleSet"]["items"] = Value::Array(
+        rules
+            .iter()
+            .map(|r| {
+                json!({"groupOwnerId": trailwarden_testkit::ACCOUNT_ID, "groupId": gid,
+                "securityGroupRuleId": r.security_group_rule_id(), "isEgress": false,
+                "ipProtocol": "tcp", "fromPort": 3389, "toPort": 3389,
+                "cidrIpv6": r.cidr_ipv6()})
+            })
+            .collect(),
+    );
+    let live = state(&sdk, &inbox, &[]).await;
+    let out = invoke(&live, event).await.unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(2), "{out:#}");
+    assert!(ingress(&ec2, &gid).await.is_empty());
+    assert_eq!(one_alert(&inbox).await.attributes["severity"], "critical");
+}
+
+async fn prefix_list(ec2: &aws_sdk_ec2::Client, name: &str, cidrs: &[&str]) -> String {
+    let mut req = ec2
+        .create_managed_prefix_list()
+        .prefix_list_name(name)
+        .address_family("IPv4")
+        .max_entries(10);
+    for c in cidrs {
+        req = req.entries(AddPrefixListEntry::builder().cidr(*c).build());
+    }
+    req.send()
+        .await
+        .unwrap()
+        .prefix_list()
+        .and_then(|p| p.prefix_list_id())
+        .unwrap()
+        .to_string()
+}
+
+fn from_list(port: i32, pl: &str) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
+        .prefix_list_ids(PrefixListId::builder().prefix_list_id(pl).build())
+        .build()
+}
+
+/// The sample event for a rule from a prefix list, pointed at moto's group and rule.
+fn prefix_list_event(gid: &str, pl: &str, rule: &SecurityGroupRule) -> Value {
+    let mut v = fixture("ec2-authorize-ingress-prefix-list-world.json");
+    let d = &mut v["detail"];
+    d["requestParameters"]["groupId"] = json!(gid);
+    d["requestParameters"]["ipPermissions"]["items"][0]["fromPort"] = json!(rule.from_port());
+    d["requestParameters"]["ipPermissions"]["items"][0]["toPort"] = json!(rule.to_port());
+    d["requestParameters"]["ipPermissions"]["items"][0]["prefixListIds"]["items"][0]
+        ["prefixListId"] = json!(pl);
+    let item = &mut d["responseElements"]["securityGroupRuleSet"]["items"][0];
+    item["groupId"] = json!(gid);
+    item["securityGroupRuleId"] = json!(rule.security_group_rule_id());
+    item["prefixListId"] = json!(pl);
+    item["fromPort"] = json!(rule.from_port());
+    item["toPort"] = json!(rule.to_port());
+    v
+}
+
+#[tokio::test]
+async fn a_rule_from_a_prefix_list_holding_the_world_is_revoked_an_aws_list_is_not() {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let inbox = AlertInbox::create(&sdk, "sg-pl").await.unwrap();
+    let live = state(&sdk, &inbox, &[]).await;
+
+    let pl = prefix_list(&ec2, "partner-bastions", &["198.51.100.0/24", "0.0.0.0/0"]).await;
+    let gid = create_group(&ec2, "bastion", &[]).await;
+    authorize(&ec2, &gid, &[from_list(22, &pl)]).await;
+    let rule = ingress(&ec2, &gid).await.remove(0);
+    assert_eq!(rule.prefix_list_id(), Some(pl.as_str()));
+    let out = invoke(&live, prefix_list_event(&gid, &pl, &rule))
+        .await
+        .unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
+    assert!(ingress(&ec2, &gid).await.is_empty());
+    let alert = one_alert(&inbox).await;
+    assert_eq!(alert.attributes["severity"], "critical");
+
+    // The AWS-managed S3 list holds AWS's own ranges: reported low, not revoked.
+    let s3 = ec2
+        .describe_managed_prefix_lists()
+        .send()
+        .await
+        .unwrap()
+        .prefix_lists()
+        .iter()
+        .find(|p| p.prefix_list_name() == Some("com.amazonaws.us-east-1.s3"))
+        .and_then(|p| p.prefix_list_id())
+        .unwrap()
+        .to_string();
+    authorize(&ec2, &gid, &[from_list(22, &s3)]).await;
+    let rule = ingress(&ec2, &gid).await.remove(0);
+    let out = invoke(&live, prefix_list_event(&gid, &s3, &rule))
+        .await
+        .unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(0), "{out:#}");
+    assert_eq!(ingress(&ec2, &gid).await.len(), 1);
+    assert_eq!(one_alert(&inbox).await.attributes["severity"], "low");
+}
+
+#[tokio::test]
+async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let inbox = AlertInbox::create(&sdk, "sg-mpl").await.unwrap();
+    let pl = prefix_list(&ec2, "partner-bastions", &["198.51.100.0/24"]).await;
+    let gid = create_group(&ec2, "bastion", &[]).await;
+    let other = create_group(&ec2, "web", &[]).await;
+    authorize(&ec2, &gid, &[from_list(22, &pl), from_list(443, &pl)]).await;
+    authorize(&ec2, &other, &[tcp(22, &["203.0.113.0/24"])]).await;
+    let before_other = summary(&ingress(&ec2, &other).await);
+
+    ec2.modify_managed_prefix_list()
+        .prefix_list_id(&pl)
+        .current_version(1)
+        .add_entries(AddPrefixListEntry::builder().cidr("0.0.0.0/0").build())
+        .send()
+        .await
+        .unwrap();
+    let mut event = fixture("ec2-modify-managed-prefix-list-world.json");
+    let req = &mut event["detail"]["requestParameters"]["ModifyManagedPrefixListRequest"];
+    req["PrefixListId"] = json!(pl);
+    req["CurrentVersion"] = json!(1);
+
+    // Dry run first: the same steps, nothing changed.
+    let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]).await;
+    let planned = invoke(&dry, event.clone()).await.unwrap();
+    assert_eq!(ingress(&ec2, &gid).await.len(), 2);
+    let live = state(&sdk, &inbox, &[]).await;
+    let out = invoke(&live, event).await.unwrap();
+    assert_eq!(steps(&planned), steps(&out));
+    assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
+    let left: Vec<Option<i32>> = ingress(&ec2, &gid)
+        .await
+        .iter()
+        .map(|r| r.from_port())
+        .collect();
+    assert_eq!(
+        left,
+        vec![Some(443)],
+        "SSH from the list is revoked, HTTPS stays"
+    );
+    assert_eq!(summary(&ingress(&ec2, &other).await), before_other);
+    // The list itself keeps its entries (documented choice).
+    let entries = ec2
+        .get_managed_prefix_list_entries()
+        .prefix_list_id(&pl)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(entries.entries().len(), 2);
+    let alerts = inbox.receive(2, Duration::from_secs(15)).await.unwrap();
+    let live_alert = alerts.last().unwrap();
+    assert_eq!(live_alert.attributes["severity"], "critical");
+    assert_eq!(live_alert.body["detection"], "ec2-prefix-list-world-open");
+}
+
+#[tokio::test]
+async fn a_stale_event_for_a_rule_narrowed_since_revokes_nothing_and_says_what_it_found() {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config();
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let inbox = AlertInbox::create(&sdk, "sg-stale").await.unwrap();
+    let gid = create_group(&ec2, "bastion", &[]).await;
+    let perms = [tcp(22, &["0.0.0.0/0"])];
+    authorize(&ec2, &gid, &perms).await;
+    let rules = ingress(&ec2, &gid).await;
+    let event = authorize_event(&gid, &perms, &[&rules[0]]);
+    let id = rules[0].security_group_rule_id().unwrap().to_string();
+    // The owner narrows the rule before the (late or re-delivered) event is handled.
+    ec2.modify_security_group_rules()
+        .group_id(&gid)
+        .security_group_rules(
+            SecurityGroupRuleUpdate::builder()
+                .security_group_rule_id(&id)
+                .security_group_rule(
+                    SecurityGroupRuleRequest::builder()
+                        .ip_protocol("tcp")
+                        .from_port(22)
+                        .to_port(22)
+                        .cidr_ipv4("10.0.0.0/8")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let live = state(&sdk, &inbox, &[]).await;
+    let out = invoke(&live, event).await.unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(0), "{out:#}");
+    assert_eq!(
+        summary(&ingress(&ec2, &gid).await),
+        vec!["tcp/22 10.0.0.0/8"]
+    );
+    let alert = one_alert(&inbox).await;
+    assert_eq!(
+        actions(&alert),
+        vec![(
+            format!("{gid} {id} (tcp/22 from 10.0.0.0/8)"),
+            "already_done".to_string(),
+            format!("rule {id} now allows tcp/22 from 10.0.0.0/8: left alone")
+        )]
+    );
+    let text = alert.body["summary"].as_str().unwrap();
+    assert!(!text.contains("trailwarden revoked"), "{text}");
 }

@@ -4,31 +4,21 @@
 //! after.
 
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, Tag, TagSpecification};
-use security_group::{handler, Config, State};
+use security_group::SecurityGroup;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use trailwarden_testkit::{AlertInbox, Moto};
+use trailwarden::lambda::Service;
+use trailwarden_testkit::{fixture, invoke, AlertInbox, Moto};
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn state(sdk: &aws_config::SdkConfig, topic: &str, vars: &[(&str, &str)]) -> State {
-    let mut env: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.insert("ALERT_TOPIC_ARN".into(), topic.into());
-    State::new(sdk, Config::from_env(&env).unwrap())
-}
-
-async fn invoke(state: &State, v: &Value) -> Result<Value, lambda_runtime::Error> {
-    handler(
-        state,
-        lambda_runtime::LambdaEvent::new(v.clone(), lambda_runtime::Context::default()),
-    )
-    .await
+async fn state(
+    sdk: &aws_config::SdkConfig,
+    topic: &str,
+    vars: &[(&str, &str)],
+) -> Service<SecurityGroup> {
+    let mut all = vars.to_vec();
+    all.push(("ALERT_TOPIC_ARN", topic));
+    trailwarden_testkit::service::<SecurityGroup>(sdk, &all)
+        .await
+        .unwrap()
 }
 
 /// A group with world-open SSH and RDP; returns its id and the event that opened them.
@@ -135,7 +125,8 @@ async fn exempt_groups_keep_their_rules_in_every_mode() {
                     ("RESPONSE_MODE", mode),
                     ("DRY_RUN", dry_run),
                 ],
-            );
+            )
+            .await;
             for event in [&by_id_event, &by_tag_event] {
                 let out = invoke(&st, event).await.unwrap();
                 assert_eq!(
@@ -189,7 +180,8 @@ async fn changes_by_our_own_roles_are_never_acted_on_and_dry_run_changes_nothing
         &sdk,
         &inbox.topic_arn,
         &[("OWN_ROLE_ARNS", "arn:aws:iam::*:role/trailwarden-*")],
-    );
+    )
+    .await;
     let out = invoke(&own, &event).await.unwrap();
     assert!(
         out["ignored"]
@@ -202,7 +194,7 @@ async fn changes_by_our_own_roles_are_never_acted_on_and_dry_run_changes_nothing
     assert!(inbox.drain().await.unwrap().is_empty());
 
     // Not our role, but dry-run: reported, nothing changed.
-    let dry = state(&sdk, &inbox.topic_arn, &[("DRY_RUN", "true")]);
+    let dry = state(&sdk, &inbox.topic_arn, &[("DRY_RUN", "true")]).await;
     let out = invoke(&dry, &fixture_with(&event, "alice")).await.unwrap();
     assert_eq!(out["dry_run"], json!(true));
     assert_eq!(out["stats"]["world_open_ingress"], json!(2), "{out:#}");

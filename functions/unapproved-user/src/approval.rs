@@ -1,14 +1,21 @@
 //! Who and what is approved: user-name globs, IAM path prefixes and creator ARN globs, from
-//! the environment and optionally from a JSON document in S3.
+//! the environment and optionally from a JSON document in S3; and the typed verdict about one
+//! creator and user (its wording is in [`crate::report`]).
+//!
+//! Whoever calls `CreateUser` chooses the new user's name and path, so a name or path
+//! approval trusts the creator's choice: anyone allowed to create users can create an
+//! "approved" one. Only a creator approval says something about who acted. With
+//! `APPROVAL_REQUIRES_CREATOR=true` the creator must be approved, and name/path approvals
+//! (when any are configured) narrow what an approved creator may create.
 
-use serde::Deserialize;
-use std::fmt;
-use std::str::FromStr;
+use serde::{Deserialize, Serialize};
+use trailwarden::aws::{read_object, ErrorKind};
 use trailwarden::glob::first_match;
-use trailwarden::Principal;
+pub use trailwarden::s3uri::{check_bucket_name, S3Uri};
 
-/// The approval lists. A new user is approved when its name matches a user pattern, its path
-/// starts with a path prefix, or its creator's ARN matches a creator pattern.
+/// The approval lists. By default a new user is approved when its name matches a user
+/// pattern, its path starts with a path prefix, or its creator's ARN matches a creator
+/// pattern (see [`Verdict::approved`] for `APPROVAL_REQUIRES_CREATOR`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Approvals {
     /// Globs over the new user's name (`svc-*`).
@@ -16,31 +23,72 @@ pub struct Approvals {
     /// IAM path prefixes (`/service-accounts/`), each starting and ending with `/`.
     pub path_prefixes: Vec<String>,
     /// Globs over the creator's ARN. Role sessions are matched by their role ARN
-    /// (`arn:aws:iam::123456789012:role/terraform-deployer`), whatever the session name.
+    /// (`arn:aws:iam::123456789012:role/terraform-deployer`), whatever the session name. In a
+    /// role ARN pattern `*` and `?` never match `/`, so `role/terraform*` does not match a
+    /// role under a path (`role/terraform-x/evil`); `role/*/x` matches one path segment.
     pub creator_arns: Vec<String>,
 }
 
-/// The approval decision for one new user, with its reason in words.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Approved(String),
-    NotApproved(String),
+/// How one approval list judged the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "match", content = "entry", rename_all = "snake_case")]
+pub enum Match {
+    /// This entry matched.
+    Matched(String),
+    /// Entries are configured; none matched.
+    Unmatched,
+    /// The list is empty.
+    NotConfigured,
+    /// The creator has no ARN to match (a service, another account, an unknown principal).
+    NoArn,
+    /// The list does not apply to this kind of event (names and paths of existing users).
+    NotApplicable,
 }
 
-/// How the creator is named in reasons: the principal, plus the role ARN it was matched by.
-pub fn creator_label(p: &Principal) -> String {
-    match p {
-        Principal::AssumedRole {
-            arn: Some(arn),
-            role_arn: Some(role),
-            ..
+impl Match {
+    pub fn matched(&self) -> bool {
+        matches!(self, Match::Matched(_))
+    }
+    /// The entry that matched.
+    pub fn entry(&self) -> Option<&str> {
+        match self {
+            Match::Matched(e) => Some(e),
+            _ => None,
         }
-        | Principal::IdentityCenterRole {
-            arn: Some(arn),
-            role_arn: Some(role),
-            ..
-        } => format!("{arn} (role {role})"),
-        other => other.display(),
+    }
+}
+
+/// The approval verdict about one event: how each list judged it, and the rule in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub creator: Match,
+    pub name: Match,
+    pub path: Match,
+    /// `APPROVAL_REQUIRES_CREATOR`.
+    pub requires_creator: bool,
+}
+
+impl Verdict {
+    /// Approved: by default, any one list matched. With `requires_creator`, the creator
+    /// matched and, when name patterns or path prefixes are configured, the name or the path
+    /// matched one too.
+    pub fn approved(&self) -> bool {
+        let name_or_path = self.name.matched() || self.path.matched();
+        if self.requires_creator {
+            let restricted = matches!(self.name, Match::Matched(_) | Match::Unmatched)
+                || matches!(self.path, Match::Matched(_) | Match::Unmatched);
+            self.creator.matched() && (name_or_path || !restricted)
+        } else {
+            self.creator.matched() || name_or_path
+        }
+    }
+
+    /// A name or path approval that did not count because the creator is not approved
+    /// (`APPROVAL_REQUIRES_CREATOR=true`).
+    pub fn name_or_path_without_creator(&self) -> bool {
+        self.requires_creator
+            && !self.creator.matched()
+            && (self.name.matched() || self.path.matched())
     }
 }
 
@@ -83,70 +131,128 @@ impl Approvals {
         Ok(())
     }
 
-    /// Decides whether a new user is approved, and says why in words that go into the log
-    /// and the alert.
+    /// How the creator's ARN fares against the creator patterns.
+    pub fn creator_match(&self, creator_arn: Option<&str>) -> Match {
+        if self.creator_arns.is_empty() {
+            return Match::NotConfigured;
+        }
+        let Some(arn) = creator_arn else {
+            return Match::NoArn;
+        };
+        match self.creator_arns.iter().find(|p| creator_matches(p, arn)) {
+            Some(p) => Match::Matched(p.clone()),
+            None => Match::Unmatched,
+        }
+    }
+
+    /// The verdict about a new user (`CreateUser`): every list applies.
     pub fn verdict(
         &self,
         user_name: &str,
         path: &str,
-        creator: &Principal,
         creator_arn: Option<&str>,
+        requires_creator: bool,
     ) -> Verdict {
-        if let Some(p) = first_match(&self.user_patterns, user_name) {
-            return Verdict::Approved(format!(
-                "user name \"{user_name}\" matches approved user pattern \"{p}\""
-            ));
-        }
-        if let Some(p) = self
-            .path_prefixes
-            .iter()
-            .find(|p| path.starts_with(p.as_str()))
-        {
-            return Verdict::Approved(format!(
-                "path \"{path}\" is under approved path prefix \"{p}\""
-            ));
-        }
-        let who = creator_label(creator);
-        if let Some(arn) = creator_arn {
-            if let Some(p) = first_match(&self.creator_arns, arn) {
-                return Verdict::Approved(format!(
-                    "created by {who}, which matches approved creator pattern \"{p}\""
-                ));
+        let name = if self.user_patterns.is_empty() {
+            Match::NotConfigured
+        } else {
+            match first_match(&self.user_patterns, user_name) {
+                Some(p) => Match::Matched(p.to_string()),
+                None => Match::Unmatched,
             }
+        };
+        let path = if self.path_prefixes.is_empty() {
+            Match::NotConfigured
+        } else {
+            match self
+                .path_prefixes
+                .iter()
+                .find(|p| path.starts_with(p.as_str()))
+            {
+                Some(p) => Match::Matched(p.clone()),
+                None => Match::Unmatched,
+            }
+        };
+        Verdict {
+            creator: self.creator_match(creator_arn),
+            name,
+            path,
+            requires_creator,
         }
-        let creator_part = if self.creator_arns.is_empty() {
-            format!("created by {who}; no approved creators are configured")
-        } else if creator_arn.is_none() {
-            format!("created by {who}, which has no ARN to match against the approved creators")
-        } else {
-            format!("created by {who}, which is not an approved creator")
-        };
-        let name_part = if self.user_patterns.is_empty() {
-            "no approved user-name patterns are configured".to_string()
-        } else {
-            format!("user name \"{user_name}\" matches no approved user pattern")
-        };
-        let path_part = if self.path_prefixes.is_empty() {
-            "no approved path prefixes are configured".to_string()
-        } else {
-            format!("path \"{path}\" is under no approved path prefix")
-        };
-        Verdict::NotApproved(format!("{creator_part}; {name_part}; {path_part}"))
+    }
+
+    /// The verdict about credentials made for an existing user: only the creator counts (the
+    /// user's name and path say nothing about who may give it credentials).
+    pub fn creator_verdict(&self, creator_arn: Option<&str>) -> Verdict {
+        Verdict {
+            creator: self.creator_match(creator_arn),
+            name: Match::NotApplicable,
+            path: Match::NotApplicable,
+            requires_creator: true,
+        }
     }
 }
 
-fn only_stars(p: &str) -> bool {
-    p.chars().all(|c| c == '*')
+/// True when a creator pattern matches a principal ARN. In a role ARN pattern (resource
+/// `role/…`) a wildcard never crosses `/`, so a role name pattern cannot match a role under
+/// a path; every other pattern is a plain glob.
+pub fn creator_matches(pattern: &str, arn: &str) -> bool {
+    if is_role_pattern(pattern) {
+        segment_glob(pattern, arn)
+    } else {
+        trailwarden::glob::glob_match(pattern, arn)
+    }
 }
 
-/// A user-name glob: IAM user-name characters plus `*` and `?`.
+fn resource_of(arn: &str) -> Option<&str> {
+    arn.splitn(6, ':').nth(5)
+}
+
+fn is_role_pattern(pattern: &str) -> bool {
+    resource_of(pattern).is_some_and(|r| r.starts_with("role/"))
+}
+
+/// A glob whose `*` and `?` do not match `/`.
+fn segment_glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') => {
+                // Zero or more characters, none of them `/`.
+                let mut i = 0;
+                loop {
+                    if go(&p[1..], &t[i..]) {
+                        return true;
+                    }
+                    if i < t.len() && t[i] != '/' {
+                        i += 1;
+                    } else {
+                        return false;
+                    }
+                }
+            }
+            Some('?') => !t.is_empty() && t[0] != '/' && go(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
+        }
+    }
+    go(&p, &t)
+}
+
+fn only_wildcards(p: &str) -> bool {
+    p.chars().all(|c| c == '*' || c == '?')
+}
+
+/// A user-name glob: IAM user-name characters plus `*` and `?`, not made of wildcards only
+/// (`*`, `?*`, `**`: they approve every user, or every user of some length).
 pub fn check_user_pattern(p: &str) -> Result<(), String> {
     if p.is_empty() || p.len() > 128 {
         return Err("expected a user-name glob of 1 to 128 characters".into());
     }
-    if only_stars(p) {
+    if only_wildcards(p) {
         return Err(
-            "a pattern of only '*' approves every user; use RESPONSE_MODE=notify to alert without acting"
+            "a pattern made only of '*' and '?' approves (nearly) every user; use RESPONSE_MODE=notify to alert without acting"
                 .into(),
         );
     }
@@ -183,13 +289,38 @@ pub fn check_path_prefix(p: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A creator ARN glob. Session ARNs are refused: role sessions are matched by role ARN.
+/// A creator ARN glob. Refused: session ARNs (role sessions are matched by role ARN), and
+/// patterns that approve every principal: only wildcards (`*`, `?*`), every ARN segment a
+/// wildcard (`arn:*`, `arn:*:*:*:*:*`), or a resource that is only wildcards, alone or after
+/// its type (`arn:aws:iam::123456789012:*`, `…:role/*`, `…:user/*`).
 pub fn check_creator_arn(p: &str) -> Result<(), String> {
-    if !p.starts_with("arn:") || p.split(':').count() < 6 {
+    let approves_all = "approves every principal (any creator would be approved); name the roles or users, such as arn:aws:iam::123456789012:role/terraform-deployer";
+    if only_wildcards(p) {
+        return Err(format!("a pattern made only of '*' and '?' {approves_all}"));
+    }
+    if !p.starts_with("arn:") {
         return Err(
             "expected a principal ARN glob such as arn:aws:iam::123456789012:role/terraform-deployer"
                 .into(),
         );
+    }
+    let segments: Vec<&str> = p.splitn(6, ':').skip(1).collect();
+    let wild = |s: &str| !s.is_empty() && only_wildcards(s);
+    if segments.iter().filter(|s| !s.is_empty()).all(|s| wild(s)) {
+        return Err(format!("every ARN segment is a wildcard: {approves_all}"));
+    }
+    if segments.len() < 5 {
+        return Err(
+            "expected a principal ARN glob such as arn:aws:iam::123456789012:role/terraform-deployer"
+                .into(),
+        );
+    }
+    let resource = segments[4];
+    let after_type = resource.split_once('/').map_or(resource, |(_, rest)| rest);
+    if wild(resource) || wild(after_type) {
+        return Err(format!(
+            "the resource {resource:?} is only wildcards: it {approves_all}"
+        ));
     }
     if p.contains(":assumed-role/") {
         return Err(
@@ -201,52 +332,6 @@ pub fn check_creator_arn(p: &str) -> Result<(), String> {
         return Err("expected an ARN glob without spaces".into());
     }
     Ok(())
-}
-
-/// An `s3://bucket/key` location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Uri {
-    pub bucket: String,
-    pub key: String,
-}
-
-impl fmt::Display for S3Uri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
-    }
-}
-
-impl FromStr for S3Uri {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let rest = s.strip_prefix("s3://").ok_or("expected s3://BUCKET/KEY")?;
-        let (bucket, key) = rest.split_once('/').ok_or("expected s3://BUCKET/KEY")?;
-        check_bucket_name(bucket)?;
-        if key.is_empty() || key.ends_with('/') {
-            return Err("expected s3://BUCKET/KEY naming an object, not a folder".into());
-        }
-        Ok(S3Uri {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-        })
-    }
-}
-
-/// S3 bucket naming rules (3-63 characters: lowercase letters, digits, `.` and `-`, starting
-/// and ending with a letter or digit).
-pub fn check_bucket_name(b: &str) -> Result<(), String> {
-    let ok = (3..=63).contains(&b.len())
-        && b.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && b.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{b:?} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')"
-        ))
-    }
 }
 
 /// The approval document could not be used.
@@ -310,51 +395,24 @@ pub async fn load_document(
     s3: &aws_sdk_s3::Client,
     uri: &S3Uri,
 ) -> Result<Approvals, ApprovalError> {
-    let read = |reason: String| ApprovalError::Read {
-        uri: uri.to_string(),
-        reason,
-    };
-    let out = s3
-        .get_object()
-        .bucket(&uri.bucket)
-        .key(&uri.key)
-        .send()
+    let bytes = read_object(s3, uri, MAX_DOCUMENT_BYTES)
         .await
-        .map_err(|e| read(crate::iam::CallError::from_sdk(&e).to_string()))?;
-    if out
-        .content_length()
-        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as i64)
-    {
-        return Err(ApprovalError::Invalid {
-            uri: uri.to_string(),
-            reason: format!(
-                "{} bytes is larger than the {MAX_DOCUMENT_BYTES} bytes accepted",
-                out.content_length().unwrap_or_default()
-            ),
-        });
-    }
-    let bytes = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| read(format!("reading the object body failed: {e}")))?
-        .into_bytes();
+        .map_err(|e| match e.kind {
+            ErrorKind::TooLarge => ApprovalError::Invalid {
+                uri: uri.to_string(),
+                reason: e.to_string(),
+            },
+            _ => ApprovalError::Read {
+                uri: uri.to_string(),
+                reason: e.to_string(),
+            },
+        })?;
     parse_document(&bytes, uri)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn role_session(role: &str, session: &str) -> Principal {
-        Principal::AssumedRole {
-            arn: Some(format!(
-                "arn:aws:sts::123456789012:assumed-role/{role}/{session}"
-            )),
-            role_arn: Some(format!("arn:aws:iam::123456789012:role/{role}")),
-            session_name: Some(session.into()),
-        }
-    }
 
     fn uri() -> S3Uri {
         "s3://security-config/trailwarden/approvals.json"
@@ -368,47 +426,50 @@ mod tests {
             creator_arns: vec!["arn:aws:iam::*:role/terraform-deployer".into()],
             ..Default::default()
         };
-        for session in ["run-1", "terraform-run-8841"] {
-            let p = role_session("terraform-deployer", session);
-            let v = a.verdict("x", "/", &p, p.match_arn());
-            let Verdict::Approved(why) = v else {
-                panic!("{v:?}")
-            };
-            assert!(why.contains("approved creator pattern"), "{why}");
-            assert!(why.contains(session), "{why}");
-        }
-        let p = role_session("terraform-deployer-evil", "s");
-        assert!(matches!(
-            a.verdict("x", "/", &p, p.match_arn()),
-            Verdict::NotApproved(_)
-        ));
+        let v = a.verdict(
+            "x",
+            "/",
+            Some("arn:aws:iam::123456789012:role/terraform-deployer"),
+            false,
+        );
+        assert_eq!(
+            v.creator,
+            Match::Matched("arn:aws:iam::*:role/terraform-deployer".into())
+        );
+        assert!(v.approved());
+        let v = a.verdict(
+            "x",
+            "/",
+            Some("arn:aws:iam::123456789012:role/terraform-deployer-evil"),
+            false,
+        );
+        assert_eq!(v.creator, Match::Unmatched);
+        assert!(!v.approved());
     }
 
     #[test]
-    fn not_approved_reason_names_every_miss() {
+    fn every_miss_is_recorded() {
         let a = Approvals {
             user_patterns: vec!["svc-*".into()],
             path_prefixes: vec!["/service-accounts/".into()],
             creator_arns: vec!["arn:aws:iam::*:role/terraform".into()],
         };
-        let p = Principal::IamUser {
-            arn: Some("arn:aws:iam::123456789012:user/alice".into()),
-            user_name: Some("alice".into()),
-        };
-        let Verdict::NotApproved(why) = a.verdict("mallory", "/", &p, p.match_arn()) else {
-            panic!()
-        };
-        assert_eq!(
-            why,
-            "created by arn:aws:iam::123456789012:user/alice, which is not an approved creator; \
-             user name \"mallory\" matches no approved user pattern; \
-             path \"/\" is under no approved path prefix"
+        let v = a.verdict(
+            "mallory",
+            "/",
+            Some("arn:aws:iam::123456789012:user/alice"),
+            false,
         );
-        let Verdict::NotApproved(why) = Approvals::default().verdict("m", "/", &p, p.match_arn())
-        else {
-            panic!()
-        };
-        assert!(why.contains("no approved creators are configured"), "{why}");
+        assert_eq!(
+            (v.creator.clone(), v.name.clone(), v.path.clone()),
+            (Match::Unmatched, Match::Unmatched, Match::Unmatched)
+        );
+        assert!(!v.approved());
+        let v = Approvals::default().verdict("m", "/", None, false);
+        assert_eq!(v.creator, Match::NotConfigured);
+        assert_eq!(v.name, Match::NotConfigured);
+        let v = a.verdict("m", "/", None, false);
+        assert_eq!(v.creator, Match::NoArn);
     }
 
     #[test]
@@ -417,31 +478,108 @@ mod tests {
             path_prefixes: vec!["/service-accounts/".into()],
             ..Default::default()
         };
-        let p = Principal::Unknown {
-            identity_type: None,
-        };
-        assert!(matches!(
-            a.verdict("u", "/service-accounts/batch/", &p, None),
-            Verdict::Approved(_)
-        ));
-        assert!(matches!(
-            a.verdict("u", "/service-accounts-evil/", &p, None),
-            Verdict::NotApproved(_)
-        ));
+        assert!(a
+            .verdict("u", "/service-accounts/batch/", None, false)
+            .approved());
+        assert!(!a
+            .verdict("u", "/service-accounts-evil/", None, false)
+            .approved());
         assert!(check_path_prefix("/service-accounts").is_err());
         assert!(check_path_prefix("/").unwrap_err().contains("every user"));
     }
 
     #[test]
+    fn requiring_the_creator_makes_name_and_path_approvals_conditional() {
+        let a = Approvals {
+            user_patterns: vec!["svc-*".into()],
+            path_prefixes: vec![],
+            creator_arns: vec!["arn:aws:iam::123456789012:role/terraform".into()],
+        };
+        let tf = Some("arn:aws:iam::123456789012:role/terraform");
+        let alice = Some("arn:aws:iam::123456789012:user/alice");
+        // Default: the attacker-chosen name is enough.
+        assert!(a.verdict("svc-evil", "/", alice, false).approved());
+        // Required: a name approval alone does not count...
+        let v = a.verdict("svc-evil", "/", alice, true);
+        assert!(!v.approved());
+        assert!(v.name_or_path_without_creator());
+        // ...the approved creator still needs an approved name when names are configured...
+        assert!(!a.verdict("mallory", "/", tf, true).approved());
+        assert!(a.verdict("svc-reporting", "/", tf, true).approved());
+        // ...and with no name/path lists, the creator alone is enough.
+        let only_creator = Approvals {
+            creator_arns: a.creator_arns.clone(),
+            ..Default::default()
+        };
+        assert!(only_creator.verdict("anything", "/", tf, true).approved());
+    }
+
+    #[test]
+    fn role_wildcards_stop_at_slashes() {
+        let p = "arn:aws:iam::123456789012:role/terraform*";
+        assert!(creator_matches(
+            p,
+            "arn:aws:iam::123456789012:role/terraform"
+        ));
+        assert!(creator_matches(
+            p,
+            "arn:aws:iam::123456789012:role/terraform-deployer"
+        ));
+        assert!(!creator_matches(
+            p,
+            "arn:aws:iam::123456789012:role/terraform-x/evil"
+        ));
+        let seg = "arn:aws:iam::123456789012:role/*/deployer";
+        assert!(creator_matches(
+            seg,
+            "arn:aws:iam::123456789012:role/ci/deployer"
+        ));
+        assert!(!creator_matches(
+            seg,
+            "arn:aws:iam::123456789012:role/ci/x/deployer"
+        ));
+        assert!(creator_matches(
+            "arn:aws:iam::*:role/ci-?",
+            "arn:aws:iam::123456789012:role/ci-1"
+        ));
+        assert!(!creator_matches(
+            "arn:aws:iam::*:role/ci?x",
+            "arn:aws:iam::123456789012:role/ci/x"
+        ));
+        // User patterns keep plain globs (users under paths are common).
+        assert!(creator_matches(
+            "arn:aws:iam::123456789012:user/admins/*",
+            "arn:aws:iam::123456789012:user/admins/ops/bob"
+        ));
+    }
+
+    #[test]
     fn entries_that_approve_everything_or_never_match_are_refused() {
-        assert!(check_user_pattern("*").is_err());
+        for p in ["*", "?*", "**", "*?*", "?", "***"] {
+            assert!(check_user_pattern(p).is_err(), "{p}");
+        }
         assert!(check_user_pattern("svc-*").is_ok());
         assert!(check_user_pattern("bad name").is_err());
+        for p in [
+            "*",
+            "?*",
+            "arn:*",
+            "arn:*:*:*:*:*",
+            "arn:*:*::*:*",
+            "arn:aws:iam::123456789012:*",
+            "arn:aws:iam::*:role/*",
+            "arn:aws:iam::*:user/**",
+            "arn:aws:iam::123456789012:?*",
+        ] {
+            let e = check_creator_arn(p).unwrap_err();
+            assert!(e.contains("every principal"), "{p}: {e}");
+        }
         assert!(check_creator_arn("terraform").is_err());
         let e = check_creator_arn("arn:aws:sts::123456789012:assumed-role/terraform/run-1")
             .unwrap_err();
         assert!(e.contains("role ARN"), "{e}");
         assert!(check_creator_arn("arn:aws:iam::*:role/ci-*").is_ok());
+        assert!(check_creator_arn("arn:aws:iam::*:role/*/deployer").is_ok());
     }
 
     #[test]
@@ -470,6 +608,8 @@ mod tests {
         assert!(msg.contains("userPattern"), "{msg}");
         let e = parse_document(br#"{"pathPrefixes": ["/"]}"#, &uri()).unwrap_err();
         assert!(e.to_string().contains("pathPrefixes"), "{e}");
+        let e = parse_document(br#"{"creatorArns": ["arn:*:*:*:*:*"]}"#, &uri()).unwrap_err();
+        assert!(e.to_string().contains("creatorArns"), "{e}");
         assert!(parse_document(b"not json", &uri()).is_err());
         assert!(parse_document(br#"{"userPatterns": "svc-*"}"#, &uri()).is_err());
     }

@@ -10,8 +10,11 @@ pub enum Mode {
     /// Remove everything that blocks `DeleteUser`, then delete the user.
     #[default]
     Delete,
-    /// Attach `AWSDenyAll`, delete the console password, deactivate every access key and tag
-    /// the user with why and when. Reversible; the user stays in place as evidence.
+    /// Deny every action (`AWSDenyAll`, or an inline deny-all policy when the user already has
+    /// the most managed policies IAM allows), delete the console password, set every access
+    /// key, SSH public key, service-specific credential and signing certificate Inactive,
+    /// deactivate every MFA device, and tag the user with why and when. Reversible; the user
+    /// stays in place as evidence.
     Quarantine,
     /// Change nothing in IAM: capture evidence and alert.
     Notify,
@@ -27,6 +30,28 @@ impl Mode {
     }
 }
 
+/// What to do with credentials an unapproved principal made for another, existing user
+/// (`CreateAccessKey`, `CreateLoginProfile`, `UpdateLoginProfile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CredentialMode {
+    /// Alert only (the default: the user is an existing one, possibly a workload, and an
+    /// administrator not listed in `APPROVED_CREATOR_ARNS` rotating a colleague's key is a
+    /// common false positive).
+    #[default]
+    Notify,
+    /// Set the new access key Inactive, or delete the console password just set.
+    Deactivate,
+}
+
+impl CredentialMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialMode::Notify => "notify",
+            CredentialMode::Deactivate => "deactivate",
+        }
+    }
+}
+
 /// Configuration of the unapproved-user function.
 ///
 /// | Variable | Meaning | Default |
@@ -34,8 +59,10 @@ impl Mode {
 /// | `RESPONSE_MODE` | `delete`, `quarantine` or `notify` (see [`Mode`]) | `delete` |
 /// | `APPROVED_USER_PATTERNS` | comma-separated globs over the new user's name (`svc-*,ci-bot`); `*` alone is refused | none |
 /// | `APPROVED_PATH_PREFIXES` | comma-separated IAM path prefixes, each starting and ending with `/` (`/service-accounts/`); `/` alone is refused | none |
-/// | `APPROVED_CREATOR_ARNS` | comma-separated globs over the creator's ARN; role sessions match by their role ARN (`arn:aws:iam::*:role/terraform-deployer`), whatever the session name | none |
-/// | `APPROVAL_DOCUMENT_URI` | `s3://BUCKET/KEY` of a JSON document `{"userPatterns": [], "pathPrefixes": [], "creatorArns": []}` merged into the lists above; read once per cold start, only when an event is not approved by the variables; an unreadable or malformed document stops the invocation with an error naming it | none |
+/// | `APPROVED_CREATOR_ARNS` | comma-separated globs over the creator's ARN; role sessions match by their role ARN (`arn:aws:iam::*:role/terraform-deployer`), whatever the session name; in role patterns `*` stops at `/`; patterns that approve every principal (`arn:*`, `…:role/*`) are refused | none |
+/// | `APPROVAL_REQUIRES_CREATOR` | `true`: a user is approved only when its creator is, and (when patterns or prefixes are configured) its name or path matches too; name and path alone are chosen by whoever calls `CreateUser` | `false` |
+/// | `APPROVAL_DOCUMENT_URI` | `s3://BUCKET/KEY` of a JSON document `{"userPatterns": [], "pathPrefixes": [], "creatorArns": []}` merged into the lists above; read once per cold start, only when an event is not approved by the variables; an unreadable or malformed document fails closed: the lists above alone decide, and a high alert names the document and the error | none |
+/// | `CREDENTIAL_RESPONSE_MODE` | `notify` or `deactivate`: what to do when an unapproved principal creates an access key or sets a console password for another, existing user (see [`CredentialMode`]) | `notify` |
 /// | `EVIDENCE_BUCKET` | bucket for evidence objects, written to `trailwarden/evidence/<account>/<user-name>/<eventID>.json` (never overwritten) | none: evidence only in the alert |
 /// | `NOT_FOUND_RETRY_SECONDS` | how long a just-created user answering `NoSuchEntity` is retried (backoff) before it is taken as gone; also bounds retries of a `DeleteConflict` on `DeleteUser`; 0 to 300, fractions allowed | `20` |
 ///
@@ -49,6 +76,10 @@ pub struct Config {
     pub mode: Mode,
     /// `APPROVED_USER_PATTERNS`, `APPROVED_PATH_PREFIXES`, `APPROVED_CREATOR_ARNS`.
     pub approvals: Approvals,
+    /// `APPROVAL_REQUIRES_CREATOR`: name/path approvals count only with an approved creator.
+    pub approval_requires_creator: bool,
+    /// `CREDENTIAL_RESPONSE_MODE`: `notify` (default) or `deactivate`.
+    pub credential_mode: CredentialMode,
     /// `APPROVAL_DOCUMENT_URI`: optional `s3://bucket/key` approval document.
     pub approval_document: Option<S3Uri>,
     /// `EVIDENCE_BUCKET`: optional bucket for evidence objects.
@@ -90,6 +121,16 @@ impl Config {
             path_prefixes: checked("APPROVED_PATH_PREFIXES", crate::approval::check_path_prefix)?,
             creator_arns: checked("APPROVED_CREATOR_ARNS", crate::approval::check_creator_arn)?,
         };
+        let approval_requires_creator = config::bool_var(env, "APPROVAL_REQUIRES_CREATOR", false)?;
+        let credential_mode = config::choice(
+            env,
+            "CREDENTIAL_RESPONSE_MODE",
+            &[
+                ("notify", CredentialMode::Notify),
+                ("deactivate", CredentialMode::Deactivate),
+            ],
+            CredentialMode::Notify,
+        )?;
         let approval_document = match config::get(env, "APPROVAL_DOCUMENT_URI") {
             None => None,
             Some(v) => Some(v.parse::<S3Uri>().map_err(|e| {
@@ -132,6 +173,8 @@ impl Config {
             common,
             mode,
             approvals,
+            approval_requires_creator,
+            credential_mode,
             approval_document,
             evidence_bucket,
             not_found_retry,
@@ -152,6 +195,8 @@ mod tests {
         assert_eq!(c.evidence_bucket, None);
         assert_eq!(c.not_found_retry, Duration::from_secs(20));
         assert!(!c.common.dry_run);
+        assert!(!c.approval_requires_creator);
+        assert_eq!(c.credential_mode, CredentialMode::Notify);
     }
 
     #[test]
@@ -171,6 +216,8 @@ mod tests {
             ("EVIDENCE_BUCKET", "trailwarden-evidence-123456789012"),
             ("NOT_FOUND_RETRY_SECONDS", "0.5"),
             ("DRY_RUN", "true"),
+            ("APPROVAL_REQUIRES_CREATOR", "true"),
+            ("CREDENTIAL_RESPONSE_MODE", "deactivate"),
         ])
         .unwrap();
         assert_eq!(c.mode, Mode::Quarantine);
@@ -187,6 +234,8 @@ mod tests {
         );
         assert_eq!(c.not_found_retry, Duration::from_millis(500));
         assert!(c.common.dry_run);
+        assert!(c.approval_requires_creator);
+        assert_eq!(c.credential_mode, CredentialMode::Deactivate);
     }
 
     #[test]
@@ -194,6 +243,14 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("RESPONSE_MODE", "nuke"),
             ("APPROVED_USER_PATTERNS", "svc-*,*"),
+            ("APPROVED_USER_PATTERNS", "?*"),
+            ("APPROVED_USER_PATTERNS", "*?*"),
+            ("APPROVED_CREATOR_ARNS", "arn:*:*:*:*:*"),
+            ("APPROVED_CREATOR_ARNS", "arn:*"),
+            ("APPROVED_CREATOR_ARNS", "*"),
+            ("APPROVED_CREATOR_ARNS", "arn:aws:iam::123456789012:role/*"),
+            ("APPROVAL_REQUIRES_CREATOR", "maybe"),
+            ("CREDENTIAL_RESPONSE_MODE", "delete"),
             ("APPROVED_PATH_PREFIXES", "service-accounts"),
             ("APPROVED_CREATOR_ARNS", "terraform-deployer"),
             ("APPROVAL_DOCUMENT_URI", "https://example.com/a.json"),

@@ -1,19 +1,29 @@
-//! The pure decision: from (payload, configuration, approvals) to ignore, approved, or the
-//! response to carry out. No AWS calls here.
+//! The pure decision: from (configuration, payload, facts) to ignore, or a typed case and the
+//! ordered steps of its response. No AWS calls and no wording here (see [`crate::report`]).
 
-use crate::approval::{creator_label, Approvals, Verdict};
-use crate::config::{Config, Mode};
-use trailwarden::{Action, Payload, Principal, Record, Status};
+use crate::approval::{ApprovalError, Approvals, Verdict};
+use crate::config::{Config, CredentialMode, Mode};
+use serde::Serialize;
+use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::{Payload, Principal, Record, Severity};
+
+/// Read-only look-ups made before deciding.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// The approval document: `None` when not looked up (not configured, not needed because
+    /// the configured lists decide, or an offline plan); else what reading it gave.
+    pub document: Option<Result<Approvals, ApprovalError>>,
+}
 
 /// The IAM user a `CreateUser` event created, as the event describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewUser {
     pub name: String,
     pub path: String,
     /// `responseElements.user.arn`.
     pub arn: Option<String>,
-    /// `responseElements.user.userId` (`AIDA…`): tells this user apart from a later one
-    /// re-created under the same name.
+    /// `responseElements.user.userId` (`AIDA…`): the user's unique id, kept across renames
+    /// (`UpdateUser`) and different for a later user re-created under the same name.
     pub user_id: Option<String>,
     /// `responseElements.user.createDate`, as written (`Aug 1, 2024 1:33:28 PM`: not ISO 8601).
     pub create_date: Option<String>,
@@ -22,36 +32,283 @@ pub struct NewUser {
 impl NewUser {
     /// The partition of the user's ARN (`aws`, `aws-us-gov`, `aws-cn`), `aws` when unknown.
     pub fn partition(&self) -> &str {
-        self.arn
-            .as_deref()
-            .and_then(|a| a.split(':').nth(1))
-            .filter(|p| !p.is_empty())
-            .unwrap_or("aws")
+        partition_of(self.arn.as_deref())
     }
 }
 
-/// What to do about an unapproved user.
+fn partition_of(arn: Option<&str>) -> &str {
+    arn.and_then(|a| a.split(':').nth(1))
+        .filter(|p| !p.is_empty())
+        .unwrap_or("aws")
+}
+
+/// A credential made for an existing user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Credential {
+    /// `CreateAccessKey`: the new key's id (`responseElements.accessKey.accessKeyId`; the
+    /// secret is never logged).
+    AccessKey { key_id: Option<String> },
+    /// `CreateLoginProfile`: a console password where there was none.
+    LoginProfileCreated,
+    /// `UpdateLoginProfile`: the console password changed.
+    LoginProfileUpdated,
+}
+
+/// What the event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subject {
+    /// `CreateUser`.
+    NewUser(NewUser),
+    /// A credential made for another, existing user (persistence without `CreateUser`).
+    Credential {
+        /// The user the credential is for.
+        user: String,
+        credential: Credential,
+    },
+}
+
+impl Subject {
+    /// The user's name as the event gives it.
+    pub fn user_name(&self) -> &str {
+        match self {
+            Subject::NewUser(u) => &u.name,
+            Subject::Credential { user, .. } => user,
+        }
+    }
+}
+
+/// The approval document, as this decision saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DocumentState {
+    /// `APPROVAL_DOCUMENT_URI` is not set.
+    NotConfigured,
+    /// Configured but not read (offline plan, or the configured lists decided).
+    NotConsulted { uri: String },
+    /// Read and merged into the configured lists.
+    Merged { uri: String },
+    /// Could not be read or is not valid: the decision was made without it (fail closed).
+    Unreadable { uri: String, error: String },
+}
+
+/// What the configuration says to do about the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// Approved: nothing to do but the informational alert.
+    None,
+    /// An unapproved new user: `RESPONSE_MODE`.
+    User(#[serde(serialize_with = "mode_str")] Mode),
+    /// An unapproved credential for another user: `CREDENTIAL_RESPONSE_MODE`.
+    Credential(#[serde(serialize_with = "credential_mode_str")] CredentialMode),
+}
+
+fn mode_str<S: serde::Serializer>(m: &Mode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(m.as_str())
+}
+
+fn credential_mode_str<S: serde::Serializer>(m: &CredentialMode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(m.as_str())
+}
+
+/// What the decision is about.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Response {
-    pub user: NewUser,
+pub struct Case {
+    pub subject: Subject,
+    /// Who made the call.
     pub creator: Principal,
     /// The ARN the creator was matched by (the role ARN for role sessions).
     pub creator_arn: Option<String>,
-    /// Why the user is not approved, in words.
-    pub reason: String,
-    pub mode: Mode,
-    pub dry_run: bool,
+    pub verdict: Verdict,
+    pub document: DocumentState,
+    pub response: Response,
+    /// The severity decided from the event (the report raises it to critical when the
+    /// evidence shows credentials or administrator access).
+    pub severity: Severity,
+    /// The CloudTrail record.
+    pub record: Record,
+    /// The account the event belongs to (12 digits, or `unknown-account`).
+    pub account: String,
+    /// The event id, safe for an S3 key and a tag value.
+    pub event_id: String,
 }
 
-/// The decision about one payload.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Not ours to act on; the reason is logged.
-    Ignore(String),
-    /// An approved user: never touched. The reason is logged.
-    Approved { user: NewUser, reason: String },
-    /// An unapproved user: respond.
-    Respond(Box<Response>),
+impl Case {
+    pub fn approved(&self) -> bool {
+        self.verdict.approved()
+    }
+}
+
+/// Why a step of the plan is decided against (wording in [`crate::report::skip_reason`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// `RESPONSE_MODE=notify`.
+    NotifyMode,
+    /// `CREDENTIAL_RESPONSE_MODE=notify`.
+    CredentialNotifyMode,
+    /// `CreateAccessKey` without the key id in `responseElements`.
+    NoKeyId,
+}
+
+/// One step of a response. Steps about a user target the name the event gives; execution
+/// acts on the user's current name (it follows renames by the user's unique id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Read-only: find the user (by name, else by unique id after a rename) and capture its
+    /// state as evidence. Stops the plan when the user is gone or cannot be read.
+    CaptureEvidence {
+        user: String,
+    },
+    /// Store the evidence in S3 (never overwriting an earlier delivery's).
+    PutEvidence {
+        bucket: String,
+        key: String,
+    },
+    DeleteLoginProfile {
+        user: String,
+    },
+    DeleteAccessKeys {
+        user: String,
+    },
+    DeleteSigningCertificates {
+        user: String,
+    },
+    DeleteSshPublicKeys {
+        user: String,
+    },
+    DeleteServiceSpecificCredentials {
+        user: String,
+    },
+    /// Deactivate every MFA device; with `delete_virtual` (deletion), also delete virtual
+    /// ones (they outlive the user).
+    DeactivateMfaDevices {
+        user: String,
+        delete_virtual: bool,
+    },
+    DeleteUserPolicies {
+        user: String,
+    },
+    DetachUserPolicies {
+        user: String,
+    },
+    RemoveUserFromGroups {
+        user: String,
+    },
+    DeleteUser {
+        user: String,
+    },
+    /// Quarantine: deny every action (`AWSDenyAll`, or an inline deny-all policy when the user
+    /// already has the most managed policies IAM allows).
+    DenyAll {
+        user: String,
+        policy_arn: String,
+    },
+    DeactivateAccessKeys {
+        user: String,
+    },
+    DeactivateSshPublicKeys {
+        user: String,
+    },
+    DeactivateServiceSpecificCredentials {
+        user: String,
+    },
+    DeactivateSigningCertificates {
+        user: String,
+    },
+    /// Tag the user with when, why and which event.
+    TagUser {
+        user: String,
+    },
+    /// Notify mode: the user is left as it is (always skipped).
+    NoChange {
+        user: String,
+    },
+    /// Set one access key Inactive (a key made for another user).
+    DeactivateAccessKey {
+        user: String,
+        key_id: String,
+    },
+}
+
+impl StepKind for Step {
+    fn name(&self) -> String {
+        match self {
+            Step::CaptureEvidence { .. } => "CaptureEvidence",
+            Step::PutEvidence { .. } => "PutEvidence",
+            Step::DeleteLoginProfile { .. } => "DeleteLoginProfile",
+            Step::DeleteAccessKeys { .. } => "DeleteAccessKeys",
+            Step::DeleteSigningCertificates { .. } => "DeleteSigningCertificates",
+            Step::DeleteSshPublicKeys { .. } => "DeleteSSHPublicKeys",
+            Step::DeleteServiceSpecificCredentials { .. } => "DeleteServiceSpecificCredentials",
+            Step::DeactivateMfaDevices { .. } => "DeactivateMFADevices",
+            Step::DeleteUserPolicies { .. } => "DeleteUserPolicies",
+            Step::DetachUserPolicies { .. } => "DetachUserPolicies",
+            Step::RemoveUserFromGroups { .. } => "RemoveUserFromGroups",
+            Step::DeleteUser { .. } => "DeleteUser",
+            Step::DenyAll { .. } => "DenyAll",
+            Step::DeactivateAccessKeys { .. } => "DeactivateAccessKeys",
+            Step::DeactivateSshPublicKeys { .. } => "DeactivateSSHPublicKeys",
+            Step::DeactivateServiceSpecificCredentials { .. } => {
+                "DeactivateServiceSpecificCredentials"
+            }
+            Step::DeactivateSigningCertificates { .. } => "DeactivateSigningCertificates",
+            Step::TagUser { .. } => "TagUser",
+            Step::NoChange { .. } => "NoChange",
+            Step::DeactivateAccessKey { .. } => "DeactivateAccessKey",
+        }
+        .to_string()
+    }
+
+    fn target(&self) -> String {
+        match self {
+            Step::PutEvidence { bucket, key } => format!("s3://{bucket}/{key}"),
+            Step::DeactivateAccessKey { key_id, .. } => key_id.clone(),
+            Step::CaptureEvidence { user }
+            | Step::DeleteLoginProfile { user }
+            | Step::DeleteAccessKeys { user }
+            | Step::DeleteSigningCertificates { user }
+            | Step::DeleteSshPublicKeys { user }
+            | Step::DeleteServiceSpecificCredentials { user }
+            | Step::DeactivateMfaDevices { user, .. }
+            | Step::DeleteUserPolicies { user }
+            | Step::DetachUserPolicies { user }
+            | Step::RemoveUserFromGroups { user }
+            | Step::DeleteUser { user }
+            | Step::DenyAll { user, .. }
+            | Step::DeactivateAccessKeys { user }
+            | Step::DeactivateSshPublicKeys { user }
+            | Step::DeactivateServiceSpecificCredentials { user }
+            | Step::DeactivateSigningCertificates { user }
+            | Step::TagUser { user }
+            | Step::NoChange { user } => user.clone(),
+        }
+    }
+
+    fn changes(&self) -> bool {
+        !matches!(self, Step::CaptureEvidence { .. } | Step::NoChange { .. })
+    }
+}
+
+impl Step {
+    /// True for the removal steps of a deletion, whose failure is moot once `DeleteUser`
+    /// succeeds (IAM deletes a user only when nothing of the kind is left).
+    pub fn bound_to_user(&self) -> bool {
+        matches!(
+            self,
+            Step::DeleteLoginProfile { .. }
+                | Step::DeleteAccessKeys { .. }
+                | Step::DeleteSigningCertificates { .. }
+                | Step::DeleteSshPublicKeys { .. }
+                | Step::DeleteServiceSpecificCredentials { .. }
+                | Step::DeactivateMfaDevices { .. }
+                | Step::DeleteUserPolicies { .. }
+                | Step::DetachUserPolicies { .. }
+                | Step::RemoveUserFromGroups { .. }
+        )
+    }
 }
 
 /// IAM user names: 1-64 of letters, digits and `+=,.@_-`.
@@ -75,388 +332,295 @@ fn response_str(r: &Record, path: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Decides what to do about a payload, given the approval lists in force.
-pub fn decide(config: &Config, approvals: &Approvals, payload: &Payload) -> Decision {
+/// Where evidence is stored: `trailwarden/evidence/<account>/<user-name>/<eventID>.json`.
+pub fn evidence_key(account: &str, user: &str, event_id: &str) -> String {
+    format!("trailwarden/evidence/{account}/{user}/{event_id}.json")
+}
+
+/// The account the event belongs to: the record's, else the envelope's.
+fn account_of(payload: &Payload, record: &Record) -> String {
+    let envelope = match payload {
+        Payload::CloudTrail(e) => e.account.as_deref(),
+        _ => None,
+    };
+    record
+        .account_id()
+        .or(envelope)
+        .filter(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit()))
+        .unwrap_or("unknown-account")
+        .to_string()
+}
+
+/// The event id, for the evidence key and the quarantine tag.
+fn event_id(record: &Record) -> String {
+    record
+        .event_id
+        .clone()
+        .filter(|id| {
+            !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .unwrap_or_else(|| {
+            format!(
+                "no-event-id-{}",
+                record
+                    .event_time
+                    .as_deref()
+                    .unwrap_or("unknown-time")
+                    .replace(':', "")
+            )
+        })
+}
+
+/// The events this function acts on.
+pub const EVENT_NAMES: [&str; 4] = [
+    "CreateUser",
+    "CreateAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+];
+
+/// The approvals in force and how the document fared.
+fn approvals_in_force(config: &Config, facts: &Facts) -> (Approvals, DocumentState) {
+    let Some(uri) = &config.approval_document else {
+        return (config.approvals.clone(), DocumentState::NotConfigured);
+    };
+    let uri = uri.to_string();
+    match &facts.document {
+        None => (
+            config.approvals.clone(),
+            DocumentState::NotConsulted { uri },
+        ),
+        Some(Ok(doc)) => (config.approvals.merged(doc), DocumentState::Merged { uri }),
+        Some(Err(e)) => (
+            config.approvals.clone(),
+            DocumentState::Unreadable {
+                uri,
+                error: e.to_string(),
+            },
+        ),
+    }
+}
+
+/// Decides what to do about a payload.
+pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
     let Some(r) = payload.record() else {
-        return Decision::Ignore(format!(
-            "{}: not a CloudTrail event, so not an IAM CreateUser call",
+        return Decision::ignore(format!(
+            "{}: not a CloudTrail event, so not an IAM call this function acts on",
             payload.describe()
         ));
     };
-    if r.event_source() != "iam.amazonaws.com" || r.event_name() != "CreateUser" {
-        return Decision::Ignore(format!(
-            "{} {}: not an IAM CreateUser call",
+    if r.event_source() != "iam.amazonaws.com" || !EVENT_NAMES.contains(&r.event_name()) {
+        return Decision::ignore(format!(
+            "{} {}: not an IAM call this function acts on ({})",
             r.event_source(),
-            r.event_name()
+            r.event_name(),
+            EVENT_NAMES.join(", ")
         ));
     }
     let creator = r.principal();
-    let who = creator_label(&creator);
+    let who = creator.display();
+    let event = r.event_name();
     let requested = r.request_str("userName").unwrap_or("(no name)");
     if r.failed() {
-        return Decision::Ignore(format!(
-            "CreateUser of \"{requested}\" by {who} failed with {}: nothing was created",
+        return Decision::ignore(format!(
+            "{event} of \"{requested}\" by {who} failed with {}: nothing was created",
             r.error_code.as_deref().unwrap_or("an error")
         ));
     }
     let identity_arn = r.user_identity.as_ref().and_then(|u| u.arn.as_deref());
     let creator_arn = creator.match_arn().or(identity_arn).map(str::to_string);
     if config.common.is_own(creator_arn.as_deref()) || config.common.is_own(identity_arn) {
-        return Decision::Ignore(format!(
-            "CreateUser of \"{requested}\" by {who}, which is trailwarden's own role (OWN_ROLE_ARNS): never acted on (loop guard)"
+        return Decision::ignore(format!(
+            "{event} of \"{requested}\" by {who}, which is trailwarden's own role (OWN_ROLE_ARNS): never acted on (loop guard)"
         ));
     }
-    let Some(name) = str_at(r, "user.userName", "userName") else {
-        return Decision::Ignore(format!(
-            "CreateUser by {who} names no user (requestParameters.userName and responseElements.user.userName are missing)"
+    let (approvals, document) = approvals_in_force(config, facts);
+    let base = |subject: Subject, verdict: Verdict, response: Response, severity| Case {
+        subject,
+        creator: creator.clone(),
+        creator_arn: creator_arn.clone(),
+        verdict,
+        document: document.clone(),
+        response,
+        severity,
+        record: r.clone(),
+        account: account_of(payload, r),
+        event_id: event_id(r),
+    };
+    if event == "CreateUser" {
+        let Some(name) = str_at(r, "user.userName", "userName") else {
+            return Decision::ignore(format!(
+                "CreateUser by {who} names no user (requestParameters.userName and responseElements.user.userName are missing)"
+            ));
+        };
+        if !valid_user_name(name) {
+            return Decision::ignore(format!(
+                "CreateUser by {who} names {name:?}, which is not a valid IAM user name"
+            ));
+        }
+        let user = NewUser {
+            name: name.to_string(),
+            path: str_at(r, "user.path", "path").unwrap_or("/").to_string(),
+            arn: response_str(r, "user.arn"),
+            user_id: response_str(r, "user.userId"),
+            create_date: response_str(r, "user.createDate"),
+        };
+        let verdict = approvals.verdict(
+            &user.name,
+            &user.path,
+            creator_arn.as_deref(),
+            config.approval_requires_creator,
+        );
+        if verdict.approved() {
+            let case = base(
+                Subject::NewUser(user),
+                verdict,
+                Response::None,
+                Severity::Info,
+            );
+            return Decision::respond(case, []);
+        }
+        let plan = user_plan(config, &user, &account_of(payload, r), &event_id(r));
+        let case = base(
+            Subject::NewUser(user),
+            verdict,
+            Response::User(config.mode),
+            Severity::High,
+        );
+        return Decision::Respond { case, plan };
+    }
+
+    // CreateAccessKey, CreateLoginProfile, UpdateLoginProfile.
+    let target = str_at(r, "accessKey.userName", "userName")
+        .or_else(|| str_at(r, "loginProfile.userName", "userName"));
+    let own_name = match &creator {
+        Principal::IamUser { user_name, .. } => user_name.as_deref(),
+        _ => None,
+    };
+    let Some(target) = target.filter(|t| Some(*t) != own_name) else {
+        return Decision::ignore(format!(
+            "{event} by {who} for itself: a user managing its own credentials, not persistence through another user"
         ));
     };
-    if !valid_user_name(name) {
-        return Decision::Ignore(format!(
-            "CreateUser by {who} names {name:?}, which is not a valid IAM user name"
+    if !valid_user_name(target) {
+        return Decision::ignore(format!(
+            "{event} by {who} names {target:?}, which is not a valid IAM user name"
         ));
     }
-    let user = NewUser {
-        name: name.to_string(),
-        path: str_at(r, "user.path", "path").unwrap_or("/").to_string(),
-        arn: response_str(r, "user.arn"),
-        user_id: response_str(r, "user.userId"),
-        create_date: response_str(r, "user.createDate"),
+    let credential = match event {
+        "CreateAccessKey" => Credential::AccessKey {
+            key_id: response_str(r, "accessKey.accessKeyId"),
+        },
+        "CreateLoginProfile" => Credential::LoginProfileCreated,
+        _ => Credential::LoginProfileUpdated,
     };
-    match approvals.verdict(&user.name, &user.path, &creator, creator_arn.as_deref()) {
-        Verdict::Approved(reason) => Decision::Approved { user, reason },
-        Verdict::NotApproved(reason) => Decision::Respond(Box::new(Response {
-            user,
-            creator,
-            creator_arn,
-            reason,
-            mode: config.mode,
-            dry_run: config.common.dry_run,
-        })),
+    let verdict = approvals.creator_verdict(creator_arn.as_deref());
+    let subject = Subject::Credential {
+        user: target.to_string(),
+        credential: credential.clone(),
+    };
+    if verdict.approved() {
+        return Decision::respond(base(subject, verdict, Response::None, Severity::Info), []);
     }
+    let user = target.to_string();
+    let plan = match (config.credential_mode, &credential) {
+        (CredentialMode::Notify, _) => vec![PlannedStep::skipped(
+            Step::NoChange { user },
+            crate::report::skip_reason(SkipReason::CredentialNotifyMode),
+        )],
+        (CredentialMode::Deactivate, Credential::AccessKey { key_id: Some(k) }) => {
+            vec![PlannedStep::new(Step::DeactivateAccessKey {
+                user,
+                key_id: k.clone(),
+            })]
+        }
+        (CredentialMode::Deactivate, Credential::AccessKey { key_id: None }) => {
+            vec![PlannedStep::skipped(
+                Step::NoChange { user },
+                crate::report::skip_reason(SkipReason::NoKeyId),
+            )]
+        }
+        (CredentialMode::Deactivate, _) => {
+            vec![PlannedStep::new(Step::DeleteLoginProfile { user })]
+        }
+    };
+    let case = base(
+        subject,
+        verdict,
+        Response::Credential(config.credential_mode),
+        Severity::High,
+    );
+    Decision::Respond { case, plan }
 }
 
-/// The steps a response would take, each `Planned` (what dry-run reports).
-pub fn planned_actions(resp: &Response, evidence_bucket: Option<&str>) -> Vec<Action> {
-    let u = resp.user.name.as_str();
-    let planned = |step: &str, target: String, detail: &str| {
-        Action::new(step, target, Status::Planned).with_detail(detail)
+/// The steps of the response to an unapproved new user.
+fn user_plan(
+    config: &Config,
+    user: &NewUser,
+    account: &str,
+    event_id: &str,
+) -> Vec<PlannedStep<Step>> {
+    let u = || user.name.clone();
+    let mut plan = vec![PlannedStep::new(Step::CaptureEvidence { user: u() })];
+    if let Some(bucket) = &config.evidence_bucket {
+        plan.push(PlannedStep::new(Step::PutEvidence {
+            bucket: bucket.clone(),
+            key: evidence_key(account, &user.name, event_id),
+        }));
+    }
+    let steps = match config.mode {
+        Mode::Delete => vec![
+            Step::DeleteLoginProfile { user: u() },
+            Step::DeleteAccessKeys { user: u() },
+            Step::DeleteSigningCertificates { user: u() },
+            Step::DeleteSshPublicKeys { user: u() },
+            Step::DeleteServiceSpecificCredentials { user: u() },
+            Step::DeactivateMfaDevices {
+                user: u(),
+                delete_virtual: true,
+            },
+            Step::DeleteUserPolicies { user: u() },
+            Step::DetachUserPolicies { user: u() },
+            Step::RemoveUserFromGroups { user: u() },
+            Step::DeleteUser { user: u() },
+        ],
+        Mode::Quarantine => vec![
+            Step::DenyAll {
+                user: u(),
+                policy_arn: format!("arn:{}:iam::aws:policy/AWSDenyAll", user.partition()),
+            },
+            Step::DeleteLoginProfile { user: u() },
+            Step::DeactivateAccessKeys { user: u() },
+            Step::DeactivateSshPublicKeys { user: u() },
+            Step::DeactivateServiceSpecificCredentials { user: u() },
+            Step::DeactivateSigningCertificates { user: u() },
+            Step::DeactivateMfaDevices {
+                user: u(),
+                delete_virtual: false,
+            },
+            Step::TagUser { user: u() },
+        ],
+        Mode::Notify => {
+            plan.push(PlannedStep::skipped(
+                Step::NoChange { user: u() },
+                crate::report::skip_reason(SkipReason::NotifyMode),
+            ));
+            return plan;
+        }
     };
-    let mut out = vec![planned(
-        "CaptureEvidence",
-        u.to_string(),
-        "read the user's groups, policies, credentials metadata, MFA devices and tags",
-    )];
-    if let Some(b) = evidence_bucket {
-        out.push(planned(
-            "PutEvidence",
-            format!("s3://{b}/trailwarden/evidence/…/{u}/…"),
-            "store the evidence as JSON (never overwritten)",
-        ));
-    }
-    match resp.mode {
-        Mode::Delete => {
-            for (step, what) in [
-                ("DeleteLoginProfile", "the console password"),
-                ("DeleteAccessKey", "every access key"),
-                ("DeleteSigningCertificate", "every signing certificate"),
-                ("DeleteSSHPublicKey", "every SSH public key"),
-                (
-                    "DeleteServiceSpecificCredential",
-                    "every service-specific credential",
-                ),
-                (
-                    "DeactivateMFADevice",
-                    "every MFA device (virtual ones are then deleted)",
-                ),
-                ("DeleteUserPolicy", "every inline policy"),
-                ("DetachUserPolicy", "every attached managed policy"),
-                ("RemoveUserFromGroup", "every group membership"),
-                ("DeleteUser", "the user"),
-            ] {
-                out.push(planned(step, u.to_string(), what));
-            }
-        }
-        Mode::Quarantine => {
-            out.push(planned(
-                "AttachUserPolicy",
-                format!("arn:{}:iam::aws:policy/AWSDenyAll", resp.user.partition()),
-                "deny every action",
-            ));
-            out.push(planned(
-                "DeleteLoginProfile",
-                u.to_string(),
-                "the console password",
-            ));
-            out.push(planned(
-                "UpdateAccessKey",
-                u.to_string(),
-                "set every access key Inactive",
-            ));
-            out.push(planned(
-                "TagUser",
-                u.to_string(),
-                "trailwarden:quarantined, trailwarden:reason, trailwarden:event-id",
-            ));
-        }
-        Mode::Notify => out.push(
-            Action::new("NoChange", u.to_string(), Status::Skipped)
-                .with_detail("RESPONSE_MODE=notify: the user is left in place"),
-        ),
-    }
-    out
+    plan.extend(steps.into_iter().map(PlannedStep::new));
+    plan
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn fixture(name: &str) -> Payload {
-        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        Payload::parse(&bytes).unwrap()
-    }
-
-    fn config(env: &[(&str, &str)]) -> Config {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_env(&env).unwrap()
-    }
-
-    fn run(env: &[(&str, &str)], file: &str) -> Decision {
-        let c = config(env);
-        decide(&c, &c.approvals, &fixture(file))
-    }
-
-    fn respond(d: Decision) -> Response {
-        match d {
-            Decision::Respond(r) => *r,
-            other => panic!("expected a response, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn unapproved_user_created_by_an_iam_user() {
-        let r = respond(run(&[], "iam-create-user-by-iam-user.json"));
-        assert_eq!(r.user.name, "mallory");
-        assert_eq!(r.user.path, "/");
-        assert_eq!(
-            r.user.arn.as_deref(),
-            Some("arn:aws:iam::123456789012:user/mallory")
-        );
-        assert_eq!(r.user.user_id.as_deref(), Some("AIDA4EXAMPLEMALLORY1"));
-        assert_eq!(
-            r.user.create_date.as_deref(),
-            Some("Aug 1, 2024 1:33:28 PM")
-        );
-        assert_eq!(
-            r.creator_arn.as_deref(),
-            Some("arn:aws:iam::123456789012:user/alice")
-        );
-        assert_eq!(r.mode, Mode::Delete);
-        assert!(!r.dry_run);
-        assert!(r
-            .reason
-            .starts_with("created by arn:aws:iam::123456789012:user/alice; no approved creators"));
-    }
-
-    #[test]
-    fn unapproved_user_created_by_a_role_session_names_the_role() {
-        let r = respond(run(
-            &[(
-                "APPROVED_CREATOR_ARNS",
-                "arn:aws:iam::123456789012:role/terraform-deployer",
-            )],
-            "iam-create-user-by-assumed-role.json",
-        ));
-        assert_eq!(r.user.name, "backup-operator");
-        assert_eq!(
-            r.creator_arn.as_deref(),
-            Some("arn:aws:iam::123456789012:role/DevOpsAdmin")
-        );
-        assert!(
-            r.reason.contains(
-                "created by arn:aws:sts::123456789012:assumed-role/DevOpsAdmin/jdoe (role arn:aws:iam::123456789012:role/DevOpsAdmin), which is not an approved creator"
-            ),
-            "{}",
-            r.reason
-        );
-    }
-
-    #[test]
-    fn approved_by_creator_role_whatever_the_session() {
-        let d = run(
-            &[(
-                "APPROVED_CREATOR_ARNS",
-                "arn:aws:iam::*:role/terraform-deployer",
-            )],
-            "iam-create-user-by-approved-creator.json",
-        );
-        let Decision::Approved { user, reason } = d else {
-            panic!("{d:?}")
-        };
-        assert_eq!(user.name, "svc-reporting");
-        assert!(reason.contains("terraform-run-8841"), "{reason}");
-        assert!(
-            reason.contains(
-                "matches approved creator pattern \"arn:aws:iam::*:role/terraform-deployer\""
-            ),
-            "{reason}"
-        );
-    }
-
-    #[test]
-    fn approved_by_name() {
-        let d = run(
-            &[("APPROVED_USER_PATTERNS", "ci-*,svc-*")],
-            "iam-create-user-by-approved-creator.json",
-        );
-        let Decision::Approved { reason, .. } = d else {
-            panic!("{d:?}")
-        };
-        assert_eq!(
-            reason,
-            "user name \"svc-reporting\" matches approved user pattern \"svc-*\""
-        );
-        // The same patterns do not approve mallory.
-        respond(run(
-            &[("APPROVED_USER_PATTERNS", "ci-*,svc-*")],
-            "iam-create-user-by-iam-user.json",
-        ));
-    }
-
-    #[test]
-    fn approved_by_path() {
-        let env = [("APPROVED_PATH_PREFIXES", "/service-accounts/")];
-        let d = run(&env, "iam-create-user-by-approved-creator.json");
-        let Decision::Approved { user, reason } = d else {
-            panic!("{d:?}")
-        };
-        assert_eq!(user.path, "/service-accounts/");
-        assert!(reason.contains("approved path prefix"), "{reason}");
-        respond(run(&env, "iam-create-user-by-iam-user.json"));
-    }
-
-    #[test]
-    fn the_approved_creator_fixture_is_unapproved_without_approvals() {
-        let r = respond(run(&[], "iam-create-user-by-approved-creator.json"));
-        assert_eq!(r.user.path, "/service-accounts/");
-        assert_eq!(
-            r.creator_arn.as_deref(),
-            Some("arn:aws:iam::123456789012:role/terraform-deployer")
-        );
-    }
-
-    #[test]
-    fn failed_create_user_is_ignored() {
-        let d = run(&[], "iam-create-user-access-denied.json");
-        let Decision::Ignore(why) = d else {
-            panic!("{d:?}")
-        };
-        assert!(why.contains("\"eve\""), "{why}");
-        assert!(why.contains("failed with AccessDenied"), "{why}");
-        assert!(why.contains("nothing was created"), "{why}");
-    }
-
-    #[test]
-    fn own_role_is_never_acted_on() {
-        let d = run(
-            &[("OWN_ROLE_ARNS", "arn:aws:iam::123456789012:role/DevOps*")],
-            "iam-create-user-by-assumed-role.json",
-        );
-        let Decision::Ignore(why) = d else {
-            panic!("{d:?}")
-        };
-        assert!(why.contains("loop guard"), "{why}");
-        // A different own role does not hide the event.
-        respond(run(
-            &[(
-                "OWN_ROLE_ARNS",
-                "arn:aws:iam::123456789012:role/trailwarden-*",
-            )],
-            "iam-create-user-by-assumed-role.json",
-        ));
-    }
-
-    #[test]
-    fn other_events_are_ignored() {
-        let mut p = fixture("iam-create-user-by-iam-user.json");
-        if let Payload::CloudTrail(e) = &mut p {
-            e.detail.event_name = Some("CreateRole".into());
-        }
-        let c = config(&[]);
-        let Decision::Ignore(why) = decide(&c, &c.approvals, &p) else {
-            panic!()
-        };
-        assert!(why.contains("not an IAM CreateUser call"), "{why}");
-        let s3 = Payload::from_value(serde_json::json!({"detail-type": "Object Created",
-            "source": "aws.s3", "detail": {"bucket": {"name": "b"}, "object": {"key": "k"}}}))
-        .unwrap();
-        assert!(matches!(decide(&c, &c.approvals, &s3), Decision::Ignore(_)));
-    }
-
-    #[test]
-    fn each_mode_and_dry_run_shape_the_plan() {
-        let file = "iam-create-user-by-iam-user.json";
-        let r = respond(run(&[], file));
-        let steps: Vec<String> = planned_actions(&r, None)
-            .iter()
-            .map(|a| a.step.clone())
-            .collect();
-        assert_eq!(
-            steps,
-            [
-                "CaptureEvidence",
-                "DeleteLoginProfile",
-                "DeleteAccessKey",
-                "DeleteSigningCertificate",
-                "DeleteSSHPublicKey",
-                "DeleteServiceSpecificCredential",
-                "DeactivateMFADevice",
-                "DeleteUserPolicy",
-                "DetachUserPolicy",
-                "RemoveUserFromGroup",
-                "DeleteUser"
-            ]
-        );
-
-        let r = respond(run(&[("RESPONSE_MODE", "quarantine")], file));
-        assert_eq!(r.mode, Mode::Quarantine);
-        let plan = planned_actions(&r, Some("evidence-bucket"));
-        let steps: Vec<&str> = plan.iter().map(|a| a.step.as_str()).collect();
-        assert_eq!(
-            steps,
-            [
-                "CaptureEvidence",
-                "PutEvidence",
-                "AttachUserPolicy",
-                "DeleteLoginProfile",
-                "UpdateAccessKey",
-                "TagUser"
-            ]
-        );
-        assert_eq!(plan[2].target, "arn:aws:iam::aws:policy/AWSDenyAll");
-        assert!(plan.iter().all(|a| a.status == Status::Planned));
-
-        let r = respond(run(&[("RESPONSE_MODE", "notify")], file));
-        let plan = planned_actions(&r, None);
-        assert_eq!(plan.last().unwrap().status, Status::Skipped);
-        assert!(!plan.iter().any(|a| a.step.starts_with("Delete")));
-
-        let r = respond(run(&[("DRY_RUN", "true")], file));
-        assert!(r.dry_run);
-    }
-
-    #[test]
-    fn bare_records_are_decided_too() {
-        let Payload::CloudTrail(e) = fixture("iam-create-user-by-iam-user.json") else {
-            panic!()
-        };
-        let p = Payload::Record(Box::new(e.detail));
-        let c = config(&[]);
-        assert_eq!(respond(decide(&c, &c.approvals, &p)).user.name, "mallory");
-    }
+/// True when deciding this payload needs the approval document: an event this function acts
+/// on that the configured lists alone do not approve.
+pub fn needs_document(config: &Config, payload: &Payload) -> bool {
+    config.approval_document.is_some()
+        && matches!(
+            decide(config, payload, &Facts::default()),
+            Decision::Respond { ref case, .. } if !case.approved()
+        )
 }

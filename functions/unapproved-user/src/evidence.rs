@@ -1,13 +1,14 @@
 //! Evidence: the user's state, captured before anything is changed. Credential metadata
 //! only (ids, status, dates), never secrets.
 
-use crate::iam::{collect_all, date, Backoff, CallError};
+use crate::iam::date;
 use aws_sdk_iam::Client;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
+use trailwarden::aws::{collect_all, Backoff, CallError};
 
 pub const SCHEMA: &str = "trailwarden.evidence/v1";
 
@@ -128,17 +129,6 @@ pub struct Gap {
     pub error: String,
 }
 
-/// The result of looking the user up and capturing its state.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Lookup {
-    /// The user exists; its state.
-    Found(Box<Evidence>),
-    /// `NoSuchEntity` throughout the retry window: the user is gone.
-    Gone { waited: Duration },
-    /// `GetUser` failed otherwise (access denied, throttled beyond the SDK's retries, …).
-    Failed(CallError),
-}
-
 /// Policy documents come back URL-encoded from IAM; decode and parse them, keeping the raw
 /// text when they are not JSON.
 pub fn decode_policy_document(raw: &str) -> Value {
@@ -153,30 +143,93 @@ fn is_aws_managed(arn: &str) -> bool {
     arn.split(':').nth(4) == Some("aws")
 }
 
-/// Looks the user up (retrying `NoSuchEntity` with backoff for `window`, since a user
-/// created a moment ago may not be visible yet), then captures its state. A listing that
-/// fails becomes a gap; the rest is still captured.
-pub async fn capture(iam: &Client, name: &str, window: Duration) -> Lookup {
+/// Where the user an event is about is now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Located {
+    /// The user exists; `renamed_from` is set when it was found by its unique id under
+    /// another name than the event's (renamed with `UpdateUser`).
+    Found {
+        user: Box<aws_sdk_iam::types::User>,
+        renamed_from: Option<String>,
+    },
+    /// `NoSuchEntity` throughout the retry window, and no user with its id: the user is gone.
+    Gone { waited: Duration },
+    /// A user with the event's name exists but is another user (a different id), and the
+    /// event's user is nowhere: it was deleted and the name reused.
+    Replaced { current_id: String },
+    /// A look-up failed otherwise (access denied, throttled beyond the SDK's retries, …).
+    Failed(CallError),
+}
+
+/// Finds a user by its unique id (`ListUsers`, every page).
+pub async fn find_by_id(
+    iam: &Client,
+    user_id: &str,
+) -> Result<Option<aws_sdk_iam::types::User>, CallError> {
+    let users = collect_all(iam.list_users().into_paginator().items().send()).await?;
+    Ok(users.into_iter().find(|u| u.user_id() == user_id))
+}
+
+/// Finds the user an event is about: by name (retrying `NoSuchEntity` with backoff for
+/// `window`, since a user created a moment ago may not be visible yet), and, when the name
+/// answers `NoSuchEntity` or belongs to another user, by its unique id, so that a user
+/// renamed right after `CreateUser` is still found. `user_id` (from the event) tells the
+/// event's user apart; without it, `arn` does.
+pub async fn locate(
+    iam: &Client,
+    name: &str,
+    user_id: Option<&str>,
+    arn: Option<&str>,
+    window: Duration,
+) -> Located {
     let mut backoff = Backoff::new(window);
-    let user = loop {
+    loop {
         match iam.get_user().user_name(name).send().await {
-            Ok(out) => match out.user {
-                Some(u) => break u,
-                None => {
-                    return Lookup::Failed(CallError {
-                        code: None,
-                        status: None,
-                        message: "GetUser answered without a user".into(),
-                    })
+            Ok(out) => {
+                let Some(u) = out.user else {
+                    return Located::Failed(CallError::new(
+                        trailwarden::aws::ErrorKind::Other,
+                        "GetUser answered without a user",
+                    ));
+                };
+                let same = match (user_id, arn) {
+                    (Some(id), _) => u.user_id() == id,
+                    (None, Some(arn)) => u.arn() == arn,
+                    (None, None) => true,
+                };
+                if same {
+                    return Located::Found {
+                        user: Box::new(u),
+                        renamed_from: None,
+                    };
                 }
-            },
+                let current_id = u.user_id().to_string();
+                let Some(id) = user_id else {
+                    return Located::Replaced { current_id };
+                };
+                return match find_by_id(iam, id).await {
+                    Ok(Some(found)) => renamed(iam, name, found).await,
+                    Ok(None) => Located::Replaced { current_id },
+                    Err(e) => Located::Failed(e),
+                };
+            }
             Err(e) => {
                 let err = CallError::from_sdk(&e);
                 if !err.no_such_entity() {
-                    return Lookup::Failed(err);
+                    return Located::Failed(err);
+                }
+                if let Some(id) = user_id {
+                    match find_by_id(iam, id).await {
+                        Ok(Some(found)) if found.user_name() != name => {
+                            return renamed(iam, name, found).await
+                        }
+                        // Listed under its name, or not listed yet: IAM is catching up.
+                        Ok(_) => {}
+                        Err(e) => return Located::Failed(e),
+                    }
                 }
                 if !backoff.wait().await {
-                    return Lookup::Gone {
+                    return Located::Gone {
                         waited: backoff.elapsed(),
                     };
                 }
@@ -186,7 +239,27 @@ pub async fn capture(iam: &Client, name: &str, window: Duration) -> Lookup {
                 );
             }
         }
+    }
+}
+
+/// The user found by id under a new name, read again by that name for the full record
+/// (`ListUsers` leaves out tags and the permissions boundary).
+async fn renamed(iam: &Client, old: &str, listed: aws_sdk_iam::types::User) -> Located {
+    tracing::warn!(user = old, now = listed.user_name(), "the user was renamed");
+    let user = match iam.get_user().user_name(listed.user_name()).send().await {
+        Ok(out) => out.user.unwrap_or(listed),
+        Err(_) => listed,
     };
+    Located::Found {
+        user: Box::new(user),
+        renamed_from: Some(old.to_string()),
+    }
+}
+
+/// Captures the state of a user that exists. A listing that fails becomes a gap; the rest
+/// is still captured.
+pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence {
+    let name = user.user_name();
     let mut ev = Evidence {
         schema: SCHEMA,
         captured_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -415,7 +488,7 @@ pub async fn capture(iam: &Client, name: &str, window: Duration) -> Lookup {
         let group = capture_group(iam, g.group_name(), g.arn(), &mut documents, &mut ev.gaps).await;
         ev.groups.push(group);
     }
-    Lookup::Found(Box::new(ev))
+    ev
 }
 
 fn gap(gaps: &mut Vec<Gap>, what: &str, e: &CallError) {

@@ -1,71 +1,363 @@
-//! The alert: who created which user, from where, why it is not approved, what was done and
-//! whether it worked.
+//! All wording: the alerts (who created which user or credential, from where, why it is or is
+//! not approved, what was done and whether it worked) and the statistics.
 
-use crate::approval::creator_label;
-use crate::config::{Config, Mode};
-use crate::decide::{planned_actions, Response};
+use crate::approval::Match;
+use crate::config::{Config, CredentialMode, Mode};
+use crate::decide::{
+    Case, Credential, DocumentState, NewUser, Response, SkipReason, Step, Subject,
+};
 use crate::evidence::Evidence;
-use std::time::Duration;
-use trailwarden::{Action, Alert, Record, Severity, Status};
+use crate::execute::{Output, Whereabouts};
+use serde::Serialize;
+use trailwarden::respond::{actions, count, Plan, Report, Stats};
+use trailwarden::{Alert, Principal, Severity, Status};
 
-/// Detection id of this function's alerts.
+/// Detection id of the alerts about new users.
 pub const DETECTION: &str = "iam-unapproved-user";
+/// Detection id of the alerts about credentials made for another user.
+pub const CREDENTIAL_DETECTION: &str = "iam-credential-for-other-user";
+/// Detection id of the alert about an unusable approval document.
+pub const DOCUMENT_DETECTION: &str = "iam-approval-document-unusable";
 
 /// Evidence larger than this goes into the alert without policy documents.
 pub const MAX_ALERT_EVIDENCE_BYTES: usize = 64 * 1024;
 
-/// What became of the user when the response ran.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UserState {
-    /// The user existed; its evidence was captured.
-    Found,
-    /// `NoSuchEntity` throughout the retry window.
-    Gone { waited: Duration },
-    /// A user with that name exists, but it is not the one this event created.
-    Replaced { current_id: String },
-    /// `GetUser` failed: nothing was captured or changed.
-    LookupFailed(String),
+/// The function's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UserStats {
+    pub unapproved_users: u32,
+    pub approved_users: u32,
+    pub unapproved_credentials: u32,
+    pub approved_credentials: u32,
+    pub steps_done: u32,
+    pub steps_failed: u32,
+    pub document_unusable: u32,
 }
 
-/// What the response did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Execution {
-    pub state: UserState,
-    pub evidence: Option<Evidence>,
-    /// Where the evidence object is (written now or by an earlier delivery).
-    pub evidence_uri: Option<String>,
-    pub actions: Vec<Action>,
-}
-
-impl Execution {
-    pub fn failures(&self) -> Vec<&Action> {
-        self.actions
-            .iter()
-            .filter(|a| a.status == Status::Failed)
-            .collect()
+impl Stats for UserStats {
+    fn lines(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("unapproved users", self.unapproved_users.to_string()),
+            ("approved users", self.approved_users.to_string()),
+            (
+                "unapproved credentials for other users",
+                self.unapproved_credentials.to_string(),
+            ),
+            (
+                "approved credentials for other users",
+                self.approved_credentials.to_string(),
+            ),
+            ("steps done", self.steps_done.to_string()),
+            ("steps failed", self.steps_failed.to_string()),
+            (
+                "approval document unusable",
+                self.document_unusable.to_string(),
+            ),
+        ]
     }
 }
 
-fn title(resp: &Response, exec: Option<&Execution>) -> String {
-    let u = &resp.user.name;
-    let Some(exec) = exec else {
-        return match resp.mode {
+/// Why a step was decided against.
+pub fn skip_reason(r: SkipReason) -> String {
+    match r {
+        SkipReason::NotifyMode => "RESPONSE_MODE=notify: the user is left in place".into(),
+        SkipReason::CredentialNotifyMode => {
+            "CREDENTIAL_RESPONSE_MODE=notify: the credential is left in place".into()
+        }
+        SkipReason::NoKeyId => {
+            "the event does not name the new access key (responseElements.accessKey.accessKeyId): nothing can be deactivated".into()
+        }
+    }
+}
+
+/// How the creator is named: the principal, plus the role ARN it was matched by.
+pub fn creator_label(p: &Principal) -> String {
+    match p {
+        Principal::AssumedRole {
+            arn: Some(arn),
+            role_arn: Some(role),
+            ..
+        }
+        | Principal::IdentityCenterRole {
+            arn: Some(arn),
+            role_arn: Some(role),
+            ..
+        } => format!("{arn} (role {role})"),
+        other => other.display(),
+    }
+}
+
+fn name_and_path(case: &Case) -> (&str, &str) {
+    match &case.subject {
+        Subject::NewUser(u) => (u.name.as_str(), u.path.as_str()),
+        Subject::Credential { user, .. } => (user.as_str(), ""),
+    }
+}
+
+/// Why the event is or is not approved, in words (the alert's `Approval` fact, the stored
+/// evidence and the log).
+pub fn approval_text(case: &Case) -> String {
+    let who = creator_label(&case.creator);
+    let v = &case.verdict;
+    let (name, path) = name_and_path(case);
+    let mut parts = Vec::new();
+    if v.approved() {
+        if let Some(p) = v.name.entry() {
+            parts.push(format!(
+                "user name \"{name}\" matches approved user pattern \"{p}\""
+            ));
+        }
+        if let Some(p) = v.path.entry() {
+            parts.push(format!(
+                "path \"{path}\" is under approved path prefix \"{p}\""
+            ));
+        }
+        if let Some(p) = v.creator.entry() {
+            parts.push(format!(
+                "created by {who}, which matches approved creator pattern \"{p}\""
+            ));
+        }
+        return parts.join("; ");
+    }
+    parts.push(match &v.creator {
+        Match::NotConfigured => format!("created by {who}; no approved creators are configured"),
+        Match::NoArn => {
+            format!("created by {who}, which has no ARN to match against the approved creators")
+        }
+        _ => format!("created by {who}, which is not an approved creator"),
+    });
+    let without_creator =
+        "which does not count without an approved creator (APPROVAL_REQUIRES_CREATOR=true)";
+    match &v.name {
+        Match::NotConfigured => parts.push("no approved user-name patterns are configured".into()),
+        Match::Unmatched => parts.push(format!(
+            "user name \"{name}\" matches no approved user pattern"
+        )),
+        Match::Matched(p) => parts.push(format!(
+            "user name \"{name}\" matches approved user pattern \"{p}\", {without_creator}"
+        )),
+        Match::NoArn | Match::NotApplicable => {}
+    }
+    match &v.path {
+        Match::NotConfigured => parts.push("no approved path prefixes are configured".into()),
+        Match::Unmatched => parts.push(format!("path \"{path}\" is under no approved path prefix")),
+        Match::Matched(p) => parts.push(format!(
+            "path \"{path}\" is under approved path prefix \"{p}\", {without_creator}"
+        )),
+        Match::NoArn | Match::NotApplicable => {}
+    }
+    if v.requires_creator
+        && v.creator.matched()
+        && !v.name.matched()
+        && !v.path.matched()
+        && matches!(case.subject, Subject::NewUser(_))
+    {
+        parts.push(
+            "APPROVAL_REQUIRES_CREATOR=true: an approved creator must also use an approved name or path"
+                .into(),
+        );
+    }
+    if let DocumentState::Unreadable { uri, .. } = &case.document {
+        parts.push(format!(
+            "the approval document {uri} could not be used, so only the configured lists were applied"
+        ));
+    }
+    parts.join("; ")
+}
+
+/// The `trailwarden:reason` tag of a quarantined user.
+pub fn quarantine_reason(case: &Case) -> String {
+    format!(
+        "unapproved user created by {}",
+        case.creator_arn
+            .clone()
+            .unwrap_or_else(|| case.creator.display())
+    )
+}
+
+/// The alerts and statistics for a walked plan.
+pub fn report(
+    config: &Config,
+    case: &Case,
+    plan: &Plan<Step>,
+    output: Option<&Output>,
+) -> Report<UserStats> {
+    let mut stats = UserStats {
+        steps_done: count(plan, Status::Done) as u32,
+        steps_failed: count(plan, Status::Failed) as u32,
+        ..Default::default()
+    };
+    let mut alerts = Vec::new();
+    match &case.subject {
+        Subject::NewUser(user) => {
+            if case.approved() {
+                stats.approved_users = 1;
+                alerts.push(approved_user_alert(case, user));
+            } else {
+                stats.unapproved_users = 1;
+                alerts.push(unapproved_user_alert(config, case, user, plan, output));
+            }
+        }
+        Subject::Credential { user, credential } => {
+            if case.approved() {
+                stats.approved_credentials = 1;
+            } else {
+                stats.unapproved_credentials = 1;
+            }
+            alerts.push(credential_alert(
+                config, case, user, credential, plan, output,
+            ));
+        }
+    }
+    if let DocumentState::Unreadable { uri, error } = &case.document {
+        stats.document_unusable = 1;
+        alerts.push(document_alert(config, case, uri, error));
+    }
+    Report { alerts, stats }
+}
+
+fn references(a: Alert) -> Alert {
+    let mut a = a;
+    a.references = vec![
+        "MITRE ATT&CK T1136.003 Create Account: Cloud Account: https://attack.mitre.org/techniques/T1136/003/".into(),
+        "Deleting an IAM user: https://docs.aws.amazon.com/IAM/latest/UserGuide/id_users_remove.html".into(),
+    ];
+    a
+}
+
+fn where_from(case: &Case) -> String {
+    let r = &case.record;
+    let mut s = String::new();
+    if let Some(ip) = &r.source_ip_address {
+        s.push_str(&format!(" from {ip}"));
+    }
+    if let Some(t) = &r.event_time {
+        s.push_str(&format!(" at {t}"));
+    }
+    s
+}
+
+fn user_facts(mut a: Alert, case: &Case, user: &NewUser) -> Alert {
+    a = a
+        .fact("User", &user.name)
+        .fact("User ARN", user.arn.as_deref().unwrap_or("unknown"))
+        .fact("Path", &user.path);
+    if let Some(id) = &user.user_id {
+        a = a.fact("User ID", id);
+    }
+    if let Some(d) = &user.create_date {
+        a = a.fact("Created (as logged)", d);
+    }
+    a = a
+        .fact("Created by", creator_label(&case.creator))
+        .fact("Creator type", case.creator.kind());
+    if let Some(arn) = &case.creator_arn {
+        a = a.fact("Creator matched as", arn);
+    }
+    a
+}
+
+fn document_fact(a: Alert, case: &Case) -> Alert {
+    match &case.document {
+        DocumentState::NotConfigured | DocumentState::Merged { .. } => a,
+        DocumentState::NotConsulted { uri } => a.fact(
+            "Approval document",
+            format!("{uri} was not consulted by this offline plan"),
+        ),
+        DocumentState::Unreadable { uri, error } => a.fact(
+            "Approval document",
+            format!("{uri} could not be used ({error}): decided without it"),
+        ),
+    }
+}
+
+const NAME_PATH_TRUST: &str = "A user-name or path approval trusts whoever called CreateUser, since the caller chooses both; APPROVAL_REQUIRES_CREATOR=true also requires an approved creator.";
+
+fn approved_user_alert(case: &Case, user: &NewUser) -> Alert {
+    let who = creator_label(&case.creator);
+    let mut a = Alert::new(
+        case.severity,
+        DETECTION,
+        format!("Approved IAM user {} created", user.name),
+    )
+    .about(&case.record);
+    let mut summary = format!(
+        "IAM user {} ({}) was created by {who}{}. It is approved: {}. Nothing was changed.",
+        user.name,
+        user.arn.as_deref().unwrap_or("ARN not in the event"),
+        where_from(case),
+        approval_text(case)
+    );
+    if !case.verdict.creator.matched() {
+        summary.push(' ');
+        summary.push_str(NAME_PATH_TRUST);
+    }
+    a.summary = summary;
+    a = user_facts(a, case, user);
+    a = a.fact("Approval", format!("approved: {}", approval_text(case)));
+    references(a)
+}
+
+fn dry(config: &Config, output: Option<&Output>) -> bool {
+    config.common.dry_run || output.is_none()
+}
+
+fn failures(plan: &Plan<Step>) -> Vec<String> {
+    plan.iter()
+        .filter(|s| s.status == Status::Failed)
+        .map(|s| {
+            use trailwarden::respond::StepKind;
+            format!("{} {}", s.step.name(), s.step.target())
+        })
+        .collect()
+}
+
+fn renamed_to(output: Option<&Output>) -> Option<&str> {
+    match output.map(|o| &o.whereabouts) {
+        Some(Whereabouts::Found {
+            current_name,
+            renamed_from: Some(_),
+        }) => Some(current_name),
+        _ => None,
+    }
+}
+
+fn user_title(
+    config: &Config,
+    case: &Case,
+    user: &NewUser,
+    plan: &Plan<Step>,
+    output: Option<&Output>,
+) -> String {
+    let mode = match case.response {
+        Response::User(m) => m,
+        _ => Mode::Notify,
+    };
+    let u = match renamed_to(output) {
+        Some(now) => format!("{} (renamed to {now})", user.name),
+        None => user.name.clone(),
+    };
+    if dry(config, output) {
+        return match mode {
             Mode::Delete => format!("Unapproved IAM user {u} would be deleted"),
             Mode::Quarantine => format!("Unapproved IAM user {u} would be quarantined"),
             Mode::Notify => format!("Unapproved IAM user {u} created"),
         };
+    }
+    let Some(output) = output else {
+        return format!("Unapproved IAM user {u} created");
     };
-    match &exec.state {
-        UserState::Gone { .. } => format!("Unapproved IAM user {u} already gone"),
-        UserState::Replaced { .. } => {
+    match &output.whereabouts {
+        Whereabouts::Gone { .. } => format!("Unapproved IAM user {u} already gone"),
+        Whereabouts::Replaced { .. } => {
             format!("Unapproved IAM user {u} already gone (name reused)")
         }
-        UserState::LookupFailed(_) => {
+        Whereabouts::LookupFailed(_) => {
             format!("Unapproved IAM user {u} could not be inspected; nothing changed")
         }
-        UserState::Found => {
-            let failed = !exec.failures().is_empty();
-            match (resp.mode, failed) {
+        Whereabouts::Found { .. } | Whereabouts::NotLookedUp => {
+            let failed = !failures(plan).is_empty();
+            match (mode, failed) {
                 (Mode::Delete, false) => format!("Unapproved IAM user {u} deleted"),
                 (Mode::Delete, true) => format!("Unapproved IAM user {u}: deletion incomplete"),
                 (Mode::Quarantine, false) => format!("Unapproved IAM user {u} quarantined"),
@@ -78,107 +370,116 @@ fn title(resp: &Response, exec: Option<&Execution>) -> String {
     }
 }
 
-fn result_sentence(resp: &Response, exec: Option<&Execution>) -> String {
-    let Some(exec) = exec else {
+fn result_sentence(
+    config: &Config,
+    case: &Case,
+    user: &NewUser,
+    plan: &Plan<Step>,
+    output: Option<&Output>,
+) -> String {
+    let mode = match case.response {
+        Response::User(m) => m,
+        _ => Mode::Notify,
+    };
+    if dry(config, output) {
         return format!(
             "DRY_RUN is set: nothing was changed. The response RESPONSE_MODE={} would take is listed below.",
-            resp.mode.as_str()
+            mode.as_str()
         );
+    }
+    let Some(output) = output else {
+        return String::new();
     };
-    let failures = exec.failures();
+    let failed = failures(plan);
     let retry = "The invocation fails so that Lambda retries; every step is idempotent.";
-    match &exec.state {
-        UserState::Gone { waited } => format!(
-            "The user no longer exists (IAM answered NoSuchEntity for {:.1} s): nothing is left to do. An earlier delivery of this event may have removed it.",
+    let rename = match &output.whereabouts {
+        Whereabouts::Found {
+            current_name,
+            renamed_from: Some(old),
+        } => format!(
+            "It was renamed from {old} to {current_name} after it was created (found by its unique id); the response acted on {current_name}. "
+        ),
+        _ => String::new(),
+    };
+    let body = match &output.whereabouts {
+        Whereabouts::Gone { waited } => format!(
+            "The user no longer exists (IAM answered NoSuchEntity for {:.1} s and no user has its id): nothing is left to do. An earlier delivery of this event may have removed it.",
             waited.as_secs_f64()
         ),
-        UserState::Replaced { current_id } => format!(
-            "A user named {} exists, but its id is {current_id}, not {} as created by this event: it was deleted and re-created since, so it is left untouched.",
-            resp.user.name,
-            resp.user.user_id.as_deref().unwrap_or("(unknown)")
+        Whereabouts::Replaced { current_id } => format!(
+            "A user named {} exists, but its id is {current_id}, not {} as created by this event, and no user has that id: it was deleted and the name re-used since, so it is left untouched.",
+            user.name,
+            user.user_id.as_deref().unwrap_or("(unknown)")
         ),
-        UserState::LookupFailed(e) => format!(
-            "GetUser failed ({e}), so no evidence could be captured and nothing was changed. {retry}"
+        Whereabouts::LookupFailed(e) => format!(
+            "Looking the user up failed ({e}), so no evidence could be captured and nothing was changed. {retry}"
         ),
-        UserState::Found if !failures.is_empty() => format!(
+        _ if !failed.is_empty() => format!(
             "{} step(s) failed: {}. {retry}",
-            failures.len(),
-            failures
-                .iter()
-                .map(|a| format!("{} {}", a.step, a.target))
-                .collect::<Vec<_>>()
-                .join(", ")
+            failed.len(),
+            failed.join(", ")
         ),
-        UserState::Found => match resp.mode {
+        _ => match mode {
             Mode::Delete => "Its state was captured as evidence, everything attached to it was removed and the user was deleted.".into(),
-            Mode::Quarantine => "Its state was captured as evidence, then it was quarantined: AWSDenyAll attached, console password deleted, access keys set Inactive, tagged trailwarden:quarantined. To release it, detach AWSDenyAll, reactivate the keys and remove the trailwarden:* tags.".into(),
+            Mode::Quarantine => "Its state was captured as evidence, then it was quarantined: every action denied (AWSDenyAll, or an inline deny-all policy when the user already had the most managed policies allowed), console password deleted, access keys, SSH keys, service-specific credentials and signing certificates set Inactive, MFA devices deactivated, tagged trailwarden:quarantined. To release it, remove the deny-all policy, reactivate what it needs and remove the trailwarden:* tags.".into(),
             Mode::Notify => "RESPONSE_MODE=notify: its state was captured as evidence and the user was left in place.".into(),
         },
-    }
+    };
+    format!("{rename}{body}")
 }
 
-/// Builds the alert for a response; `exec` is `None` for a dry run (planned steps only).
-pub fn alert(config: &Config, record: &Record, resp: &Response, exec: Option<&Execution>) -> Alert {
-    let user = &resp.user;
-    let evidence = exec.and_then(|e| e.evidence.as_ref());
+fn unapproved_user_alert(
+    config: &Config,
+    case: &Case,
+    user: &NewUser,
+    plan: &Plan<Step>,
+    output: Option<&Output>,
+) -> Alert {
+    let evidence = output.and_then(|o| o.evidence.as_ref());
     let credentials = evidence.map(Evidence::credentials).unwrap_or_default();
     let admin = evidence.map(Evidence::admin_grants).unwrap_or_default();
     let severity = if credentials.is_empty() && admin.is_empty() {
-        Severity::High
+        case.severity
     } else {
         Severity::Critical
     };
-    let mut a = Alert::new(severity, DETECTION, title(resp, exec)).about(record);
-    a.account_alias = config.common.account_alias.clone();
-    a.dry_run = exec.is_none();
-
-    let who = creator_label(&resp.creator);
+    let mut a = Alert::new(
+        severity,
+        DETECTION,
+        user_title(config, case, user, plan, output),
+    )
+    .about(&case.record);
+    let who = creator_label(&case.creator);
     let mut summary = format!(
-        "IAM user {} ({}) was created by {who}",
+        "IAM user {} ({}) was created by {who}{}. It is not approved: {}. {}",
         user.name,
-        user.arn.as_deref().unwrap_or("ARN not in the event")
+        user.arn.as_deref().unwrap_or("ARN not in the event"),
+        where_from(case),
+        approval_text(case),
+        result_sentence(config, case, user, plan, output)
     );
-    if let Some(ip) = &record.source_ip_address {
-        summary.push_str(&format!(" from {ip}"));
-    }
-    if let Some(t) = &record.event_time {
-        summary.push_str(&format!(" at {t}"));
-    }
-    summary.push_str(&format!(
-        ". It is not approved: {}. {}",
-        resp.reason,
-        result_sentence(resp, exec)
-    ));
     if !credentials.is_empty() || !admin.is_empty() {
         summary.push_str(
             " Severity is critical: the user already held credentials or administrator-level access before the response.",
         );
     }
     a.summary = summary;
-
-    a = a
-        .fact("User", &user.name)
-        .fact("User ARN", user.arn.as_deref().unwrap_or("unknown"))
-        .fact("Path", &user.path);
-    if let Some(id) = &user.user_id {
-        a = a.fact("User ID", id);
+    a = user_facts(a, case, user);
+    if let Some(now) = renamed_to(output) {
+        a = a.fact("Renamed to", now);
     }
-    if let Some(d) = &user.create_date {
-        a = a.fact("Created (as logged)", d);
-    }
-    a = a
-        .fact("Created by", &who)
-        .fact("Creator type", resp.creator.kind());
-    if let Some(arn) = &resp.creator_arn {
-        a = a.fact("Creator matched as", arn);
-    }
-    a = a.fact("Approval", format!("not approved: {}", resp.reason));
+    a = a.fact("Approval", format!("not approved: {}", approval_text(case)));
+    a = document_fact(a, case);
+    let mode = match case.response {
+        Response::User(m) => m.as_str(),
+        _ => "none",
+    };
     a = a.fact(
         "Response mode",
-        if exec.is_none() {
-            format!("{} (dry run: nothing changed)", resp.mode.as_str())
+        if dry(config, output) {
+            format!("{mode} (dry run: nothing changed)")
         } else {
-            resp.mode.as_str().to_string()
+            mode.to_string()
         },
     );
     if let Some(e) = evidence {
@@ -209,11 +510,14 @@ pub fn alert(config: &Config, record: &Record, resp: &Response, exec: Option<&Ex
             );
         }
     }
-    if let Some(exec) = exec {
+    if let Some(o) = output {
         a = a.fact(
             "Evidence stored",
-            match (&exec.evidence_uri, &config.evidence_bucket) {
+            match (&o.evidence_uri, &config.evidence_bucket) {
                 (Some(uri), _) => uri.clone(),
+                (None, Some(_)) if config.common.dry_run => {
+                    "no (dry run): see PutEvidence below".into()
+                }
                 (None, Some(_)) if evidence.is_some() => "no: see PutEvidence below".into(),
                 (None, Some(_)) => "no: nothing was captured".into(),
                 (None, None) => {
@@ -221,148 +525,125 @@ pub fn alert(config: &Config, record: &Record, resp: &Response, exec: Option<&Ex
                 }
             },
         );
-        a.actions = exec.actions.clone();
         a.evidence =
-            evidence.map(|e| e.for_alert(MAX_ALERT_EVIDENCE_BYTES, exec.evidence_uri.as_deref()));
-    } else {
-        a.actions = planned_actions(resp, config.evidence_bucket.as_deref());
+            evidence.map(|e| e.for_alert(MAX_ALERT_EVIDENCE_BYTES, o.evidence_uri.as_deref()));
     }
+    a.actions = actions(plan);
+    references(a)
+}
+
+fn credential_words(c: &Credential) -> (&'static str, &'static str) {
+    match c {
+        Credential::AccessKey { .. } => ("CreateAccessKey", "an access key"),
+        Credential::LoginProfileCreated => ("CreateLoginProfile", "a console password"),
+        Credential::LoginProfileUpdated => ("UpdateLoginProfile", "a new console password"),
+    }
+}
+
+fn credential_alert(
+    config: &Config,
+    case: &Case,
+    user: &str,
+    credential: &Credential,
+    plan: &Plan<Step>,
+    output: Option<&Output>,
+) -> Alert {
+    let who = creator_label(&case.creator);
+    let (call, what) = credential_words(credential);
+    let approved = case.approved();
+    let title = if approved {
+        format!("Approved principal gave IAM user {user} {what}")
+    } else {
+        let failed = !failures(plan).is_empty();
+        let acted = plan.iter().any(|s| s.status == Status::Done);
+        match (case.response, dry(config, output), failed, acted) {
+            (Response::Credential(CredentialMode::Deactivate), true, _, _) => {
+                format!("Unapproved principal gave IAM user {user} {what}: would be revoked")
+            }
+            (_, _, true, _) => {
+                format!("Unapproved principal gave IAM user {user} {what}: revocation failed")
+            }
+            (_, _, _, true) => {
+                format!("Unapproved principal gave IAM user {user} {what}: revoked")
+            }
+            _ => format!("Unapproved principal gave IAM user {user} {what}"),
+        }
+    };
+    let mut a = Alert::new(case.severity, CREDENTIAL_DETECTION, title).about(&case.record);
+    let key = match credential {
+        Credential::AccessKey { key_id: Some(k) } => format!(" (key {k})"),
+        _ => String::new(),
+    };
+    let verdict = approval_text(case);
+    a.summary = if approved {
+        format!(
+            "{who} called {call} for IAM user {user}{key}{}. The caller is approved: {verdict}. Nothing was changed.",
+            where_from(case)
+        )
+    } else {
+        let response = match case.response {
+            Response::Credential(CredentialMode::Deactivate) if dry(config, output) => {
+                "DRY_RUN is set: nothing was changed; the step that would revoke it is listed below."
+            }
+            Response::Credential(CredentialMode::Deactivate) => {
+                "CREDENTIAL_RESPONSE_MODE=deactivate: the new credential is revoked (the step below says whether that worked)."
+            }
+            _ => "CREDENTIAL_RESPONSE_MODE=notify: nothing was changed. Check with the user's owner; revoke the credential if nobody expected it.",
+        };
+        format!(
+            "{who} called {call} for IAM user {user}{key}{}, another user than the caller: a way to keep access through an existing user without creating one. The caller is not approved: {verdict}. {response}",
+            where_from(case)
+        )
+    };
+    a = a
+        .fact("User", user)
+        .fact("Credential", what)
+        .fact("Call", call)
+        .fact("Made by", &who)
+        .fact("Caller type", case.creator.kind());
+    if let Credential::AccessKey { key_id: Some(k) } = credential {
+        a = a.fact("Access key", k);
+    }
+    a = a.fact(
+        "Approval",
+        format!(
+            "{}: {verdict}",
+            if approved { "approved" } else { "not approved" }
+        ),
+    );
+    a = document_fact(a, case);
+    if let Response::Credential(m) = case.response {
+        a = a.fact("Response mode", m.as_str());
+    }
+    a.actions = actions(plan);
     a.references = vec![
-        "MITRE ATT&CK T1136.003 Create Account: Cloud Account: https://attack.mitre.org/techniques/T1136/003/".into(),
-        "Deleting an IAM user: https://docs.aws.amazon.com/IAM/latest/UserGuide/id_users_remove.html".into(),
+        "MITRE ATT&CK T1098.001 Account Manipulation: Additional Cloud Credentials: https://attack.mitre.org/techniques/T1098/001/".into(),
     ];
     a
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::decide::{decide, Decision};
-    use crate::evidence::{AccessKey, SCHEMA};
-    use std::collections::HashMap;
-    use trailwarden::Payload;
-
-    fn setup(env: &[(&str, &str)]) -> (Config, Payload, Response) {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let config = Config::from_env(&env).unwrap();
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../events/iam-create-user-by-assumed-role.json"
-        );
-        let payload = Payload::parse(&std::fs::read(path).unwrap()).unwrap();
-        let Decision::Respond(r) = decide(&config, &config.approvals, &payload) else {
-            panic!()
-        };
-        (config, payload, *r)
-    }
-
-    #[test]
-    fn dry_run_alert_lists_the_plan_and_says_nothing_changed() {
-        let (config, payload, resp) = setup(&[("DRY_RUN", "true"), ("ACCOUNT_ALIAS", "prod")]);
-        let a = alert(&config, payload.record().unwrap(), &resp, None);
-        assert!(a.dry_run);
-        assert_eq!(a.severity, Severity::High);
-        assert_eq!(
-            a.title,
-            "Unapproved IAM user backup-operator would be deleted"
-        );
-        assert!(a.subject().contains("[dry-run]"), "{}", a.subject());
-        assert!(a.subject().contains("prod 123456789012"), "{}", a.subject());
-        assert!(a.actions.iter().all(|x| x.status == Status::Planned));
-        assert!(a.summary.contains("DRY_RUN is set: nothing was changed"));
-        let text = a.render().text;
-        for needle in [
-            "arn:aws:sts::123456789012:assumed-role/DevOpsAdmin/jdoe (role arn:aws:iam::123456789012:role/DevOpsAdmin)",
-            "203.0.113.77",
-            "aws-cli/2.15.30",
-            "2024-08-02T09:12:44Z",
-            "c1f0e9d8-7b6a-4c5d-9e3f-2a1b0c9d8e7f",
-            "us-east-1",
-            "not approved: created by",
-            "DeleteUser backup-operator: planned",
-        ] {
-            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
-        }
-    }
-
-    #[test]
-    fn credentials_make_it_critical_and_failures_show_in_title() {
-        let (config, payload, resp) = setup(&[]);
-        let mut ev = Evidence {
-            schema: SCHEMA,
-            ..Default::default()
-        };
-        let exec = |ev: &Evidence, actions: Vec<Action>| Execution {
-            state: UserState::Found,
-            evidence: Some(ev.clone()),
-            evidence_uri: None,
-            actions,
-        };
-        let ok = vec![Action::new("DeleteUser", "backup-operator", Status::Done)];
-        let a = alert(
-            &config,
-            payload.record().unwrap(),
-            &resp,
-            Some(&exec(&ev, ok.clone())),
-        );
-        assert_eq!(a.severity, Severity::High);
-        assert_eq!(a.title, "Unapproved IAM user backup-operator deleted");
-        ev.access_keys.push(AccessKey {
-            access_key_id: "AKIAEXAMPLE".into(),
-            status: "Active".into(),
-            create_date: None,
-            last_used: None,
-            last_used_service: None,
-            last_used_region: None,
-        });
-        let a = alert(
-            &config,
-            payload.record().unwrap(),
-            &resp,
-            Some(&exec(&ev, ok)),
-        );
-        assert_eq!(a.severity, Severity::Critical);
-        assert!(a
-            .facts
-            .iter()
-            .any(|(k, v)| k == "Credentials before response" && v.contains("AKIAEXAMPLE")));
-        let failed = vec![Action::new("DeleteUser", "backup-operator", Status::Failed)
-            .with_detail("DeleteConflict: must delete policies first")];
-        let a = alert(
-            &config,
-            payload.record().unwrap(),
-            &resp,
-            Some(&exec(&ev, failed)),
-        );
-        assert_eq!(
-            a.title,
-            "Unapproved IAM user backup-operator: deletion incomplete"
-        );
-        assert!(a
-            .summary
-            .contains("1 step(s) failed: DeleteUser backup-operator"));
-    }
-
-    #[test]
-    fn a_user_already_gone_is_reported_as_such() {
-        let (config, payload, resp) = setup(&[("RESPONSE_MODE", "quarantine")]);
-        let exec = Execution {
-            state: UserState::Gone {
-                waited: Duration::from_secs(20),
-            },
-            evidence: None,
-            evidence_uri: None,
-            actions: vec![],
-        };
-        let a = alert(&config, payload.record().unwrap(), &resp, Some(&exec));
-        assert_eq!(a.title, "Unapproved IAM user backup-operator already gone");
-        assert!(
-            a.summary.contains("NoSuchEntity for 20.0 s"),
-            "{}",
-            a.summary
-        );
-    }
+fn document_alert(config: &Config, case: &Case, uri: &str, error: &str) -> Alert {
+    let mut a = Alert::new(
+        Severity::High,
+        DOCUMENT_DETECTION,
+        format!("Approval document unusable: {uri}"),
+    )
+    .about(&case.record);
+    let response = match case.response {
+        Response::User(m) => format!("RESPONSE_MODE={}", m.as_str()),
+        Response::Credential(m) => format!("CREDENTIAL_RESPONSE_MODE={}", m.as_str()),
+        Response::None => "no response (the configured lists approve it)".into(),
+    };
+    a.summary = format!(
+        "The approval document {uri} (APPROVAL_DOCUMENT_URI) could not be used: {error}. Events are decided without it, by the lists configured in the environment alone: approvals it holds do not count until it is fixed (fail closed). {} about IAM user {} was answered with {response}. Fix the document, or APPROVAL_DOCUMENT_URI and the function's s3:GetObject permission.",
+        case.record.event_name(),
+        case.subject.user_name(),
+    );
+    a = a
+        .fact("Document", uri)
+        .fact("Error", error)
+        .fact("Event", case.record.event_name())
+        .fact("User", case.subject.user_name());
+    a.account_alias = config.common.account_alias.clone();
+    a
 }

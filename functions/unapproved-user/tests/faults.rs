@@ -5,11 +5,12 @@
 //! back from SQS.
 
 use serde_json::Value;
-use std::collections::HashMap;
 use std::time::Duration;
+use trailwarden::aws::CallError;
+use trailwarden::lambda::Service;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::{AlertInbox, Moto, ReceivedAlert};
-use unapproved_user::{handler, Config, State};
+use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
+use unapproved_user::UnapprovedUser;
 
 const EVIDENCE_BUCKET: &str = "trailwarden-evidence-123456789012";
 
@@ -22,15 +23,21 @@ struct Env {
     inbox: AlertInbox,
 }
 
-fn config(vars: &[(&str, &str)], topic: &str) -> Config {
-    let mut env: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.insert("ALERT_TOPIC_ARN".into(), topic.to_string());
-    env.entry("NOT_FOUND_RETRY_SECONDS".into())
-        .or_insert_with(|| "1".into());
-    Config::from_env(&env).unwrap()
+fn vars<'a>(extra: &[(&'a str, &'a str)], topic: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut v = vec![("ALERT_TOPIC_ARN", topic), ("NOT_FOUND_RETRY_SECONDS", "1")];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// The function as Lambda builds it, against `sdk`.
+async fn function(
+    sdk: &aws_config::SdkConfig,
+    extra: &[(&str, &str)],
+    topic: &str,
+) -> Service<UnapprovedUser> {
+    service::<UnapprovedUser>(sdk, &vars(extra, topic))
+        .await
+        .unwrap()
 }
 
 async fn setup() -> Env {
@@ -56,12 +63,9 @@ async fn setup() -> Env {
 }
 
 impl Env {
-    /// The function's state, talking to AWS through the proxy.
-    fn state(&self, vars: &[(&str, &str)]) -> State {
-        State::new(
-            &self.proxy.sdk_config(),
-            config(vars, &self.inbox.topic_arn),
-        )
+    /// The function, talking to AWS through the proxy.
+    async fn state(&self, extra: &[(&str, &str)]) -> Service<UnapprovedUser> {
+        function(&self.proxy.sdk_config(), extra, &self.inbox.topic_arn).await
     }
 }
 
@@ -116,25 +120,13 @@ async fn create_user(iam: &aws_sdk_iam::Client, name: &str) -> (String, String, 
 
 /// The CreateUser event for `name`, as CloudTrail would log it for what moto created.
 fn event_for(name: &str, user_id: &str, arn: &str) -> Value {
-    let path = format!(
-        "{}/../../events/iam-create-user-by-iam-user.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut ev: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut ev = fixture("iam-create-user-by-iam-user.json");
     ev["detail"]["requestParameters"]["userName"] = name.into();
     let user = &mut ev["detail"]["responseElements"]["user"];
     user["userName"] = name.into();
     user["userId"] = user_id.into();
     user["arn"] = arn.into();
     ev
-}
-
-async fn invoke(state: &State, event: &Value) -> Result<Value, lambda_runtime::Error> {
-    handler(
-        state,
-        lambda_runtime::LambdaEvent::new(event.clone(), lambda_runtime::Context::default()),
-    )
-    .await
 }
 
 async fn one_alert(inbox: &AlertInbox) -> ReceivedAlert {
@@ -177,7 +169,7 @@ async fn user_exists(iam: &aws_sdk_iam::Client, name: &str) -> bool {
     match iam.get_user().user_name(name).send().await {
         Ok(_) => true,
         Err(e) => {
-            let e = unapproved_user::iam::CallError::from_sdk(&e);
+            let e = CallError::from_sdk(&e);
             assert!(e.no_such_entity(), "{e}");
             false
         }
@@ -188,7 +180,7 @@ async fn user_exists(iam: &aws_sdk_iam::Client, name: &str) -> bool {
 async fn throttling_and_5xx_on_iam_and_sns_are_retried_and_the_deletion_completes() {
     let t = setup().await;
     let (id, arn, keys) = create_user(&t.iam, "mallory").await;
-    let state = t.state(&[]);
+    let state = t.state(&[]).await;
     t.proxy.add(Rule::first(1, "GetUser", Fault::Status(500)));
     t.proxy
         .add(Rule::first(2, "DeleteAccessKey", Fault::Throttle));
@@ -224,11 +216,13 @@ async fn throttling_and_5xx_on_iam_and_sns_are_retried_and_the_deletion_complete
         "{:?}",
         failed_steps(&alert)
     );
+    let (status, detail) = action(&alert, "DeleteAccessKeys", "mallory");
+    assert_eq!(status, "done");
     for k in &keys {
-        assert_eq!(action(&alert, "DeleteAccessKey", k).0, "done");
+        assert!(detail.contains(&format!("{k} deleted")), "{detail}");
     }
     assert_eq!(action(&alert, "DeleteLoginProfile", "mallory").0, "done");
-    assert_eq!(action(&alert, "DeleteUserPolicy", "everything").0, "done");
+    assert_eq!(action(&alert, "DeleteUserPolicies", "mallory").0, "done");
     assert_eq!(action(&alert, "DeleteUser", "mallory").0, "done");
     drop(t.moto);
 }
@@ -243,10 +237,7 @@ async fn retries_back_off_exponentially() {
         .with_max_attempts(trailwarden::aws::MAX_ATTEMPTS)
         .with_initial_backoff(Duration::from_millis(200))
         .with_use_static_exponential_base(true);
-    let state = State::new(
-        &t.proxy.sdk_config_with(retry),
-        config(&[], &t.inbox.topic_arn),
-    );
+    let state = function(&t.proxy.sdk_config_with(retry), &[], &t.inbox.topic_arn).await;
     let (id, arn, _) = create_user(&t.iam, "mallory").await;
     t.proxy
         .add(Rule::first(4, "DeleteLoginProfile", Fault::Throttle));
@@ -282,7 +273,7 @@ async fn a_persistent_fault_is_reported_and_the_second_delivery_finishes_without
         .unwrap();
     let (id, arn, keys) = create_user(&t.iam, "mallory").await;
     let event = event_for("mallory", &id, &arn);
-    let state = t.state(&[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)]);
+    let state = t.state(&[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)]).await;
     t.proxy
         .add(Rule::always("DeleteUserPolicy", Fault::Throttle));
 
@@ -304,8 +295,9 @@ async fn a_persistent_fault_is_reported_and_the_second_delivery_finishes_without
         alert.body["title"],
         "Unapproved IAM user mallory: deletion incomplete"
     );
-    let (status, detail) = action(&alert, "DeleteUserPolicy", "everything");
+    let (status, detail) = action(&alert, "DeleteUserPolicies", "mallory");
     assert_eq!(status, "failed");
+    assert!(detail.contains("DeleteUserPolicy everything"), "{detail}");
     assert!(detail.contains("Throttling"), "{detail}");
     let (status, detail) = action(&alert, "DeleteUser", "mallory");
     assert_eq!(status, "failed");
@@ -314,8 +306,10 @@ async fn a_persistent_fault_is_reported_and_the_second_delivery_finishes_without
         "{detail}"
     );
     // What did succeed is reported as done: the keys and the password are gone.
+    let (status, detail) = action(&alert, "DeleteAccessKeys", "mallory");
+    assert_eq!(status, "done");
     for k in &keys {
-        assert_eq!(action(&alert, "DeleteAccessKey", k).0, "done");
+        assert!(detail.contains(&format!("{k} deleted")), "{detail}");
     }
     assert_eq!(action(&alert, "DeleteLoginProfile", "mallory").0, "done");
     let key = format!(
@@ -351,7 +345,7 @@ async fn a_persistent_fault_is_reported_and_the_second_delivery_finishes_without
         "{:?}",
         failed_steps(&retry)
     );
-    assert_eq!(action(&retry, "DeleteUserPolicy", "everything").0, "done");
+    assert_eq!(action(&retry, "DeleteUserPolicies", "mallory").0, "done");
     assert_eq!(action(&retry, "DeleteUser", "mallory").0, "done");
     // Nothing is done twice: the keys and password deleted the first time are not deleted
     // again, and the first (fuller) evidence is kept.
@@ -371,7 +365,7 @@ async fn a_persistent_fault_is_reported_and_the_second_delivery_finishes_without
 async fn lost_responses_and_delete_conflicts_end_as_done_or_already_done() {
     let t = setup().await;
     let (id, arn, keys) = create_user(&t.iam, "mallory").await;
-    let state = t.state(&[("NOT_FOUND_RETRY_SECONDS", "5")]);
+    let state = t.state(&[("NOT_FOUND_RETRY_SECONDS", "5")]).await;
     // IAM carries these out but the answer is lost: the SDK's retry then finds the thing gone.
     t.proxy.add(Rule::first(
         1,
@@ -411,16 +405,21 @@ async fn lost_responses_and_delete_conflicts_end_as_done_or_already_done() {
         "{:?}",
         failed_steps(&alert)
     );
-    let statuses: Vec<&str> = keys
+    // One key's deletion lost its answer (the retry found it gone), the other did not.
+    let (status, detail) = action(&alert, "DeleteAccessKeys", "mallory");
+    assert_eq!(status, "done");
+    let deleted = keys
         .iter()
-        .map(|k| action(&alert, "DeleteAccessKey", k).0)
-        .collect();
-    assert!(
-        statuses.contains(&"already_done") && statuses.contains(&"done"),
-        "one key's deletion lost its answer, the other did not: {statuses:?}"
-    );
-    let (status, _) = action(&alert, "RemoveUserFromGroup", "mallory-group");
+        .filter(|k| detail.contains(&format!("{k} deleted")))
+        .count();
+    let already = keys
+        .iter()
+        .filter(|k| detail.contains(&format!("{k} already deleted")))
+        .count();
+    assert_eq!((deleted, already), (1, 1), "{detail}");
+    let (status, detail) = action(&alert, "RemoveUserFromGroups", "mallory");
     assert_eq!(status, "already_done");
+    assert!(detail.contains("mallory-group already removed"), "{detail}");
     let (status, detail) = action(&alert, "DeleteUser", "mallory");
     assert_eq!(status, "already_done");
     assert!(detail.contains("no longer exists"), "{detail}");
@@ -432,7 +431,7 @@ async fn a_user_iam_does_not_show_yet_is_waited_for_then_deleted() {
     // IAM is eventually consistent: right after CreateUser, GetUser may answer NoSuchEntity.
     let t = setup().await;
     let (id, arn, _) = create_user(&t.iam, "mallory").await;
-    let state = t.state(&[("NOT_FOUND_RETRY_SECONDS", "10")]);
+    let state = t.state(&[("NOT_FOUND_RETRY_SECONDS", "10")]).await;
     t.proxy
         .add(Rule::first(2, "GetUser", Fault::error(404, "NoSuchEntity")));
     invoke(&state, &event_for("mallory", &id, &arn))
@@ -465,7 +464,7 @@ async fn a_call_that_times_out_is_retried_and_not_done_twice() {
                 .build(),
         )
         .build();
-    let state = State::new(&cfg, config(&[], &t.inbox.topic_arn));
+    let state = function(&cfg, &[], &t.inbox.topic_arn).await;
     let (id, arn, _) = create_user(&t.iam, "slowpoke").await;
     t.proxy.add(Rule::first(
         1,

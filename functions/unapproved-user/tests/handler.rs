@@ -1,96 +1,79 @@
 //! The Lambda entry point without AWS: payloads that are not understood, and events that are
-//! ignored before any AWS call.
+//! decided before any AWS call.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use serde_json::{json, Value};
-use unapproved_user::{handler, Config, State};
+use serde_json::json;
+use trailwarden::lambda::Service;
+use trailwarden_testkit::{fixture, invoke, plan, service};
+use unapproved_user::UnapprovedUser;
 
-fn state(env: &[(&str, &str)]) -> State {
-    // An endpoint nothing listens on: any AWS call would fail the test.
-    let sdk = SdkConfig::builder()
+/// An endpoint nothing listens on: any AWS call would fail the test.
+fn nowhere() -> SdkConfig {
+    SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url("http://127.0.0.1:9")
-        .build();
-    let env: std::collections::HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    State::new(&sdk, Config::from_env(&env).unwrap())
+        .build()
 }
 
-async fn invoke(state: &State, payload: Value) -> Result<Value, lambda_runtime::Error> {
-    handler(
-        state,
-        lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
-    )
-    .await
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+async fn state(vars: &[(&str, &str)]) -> Service<UnapprovedUser> {
+    service::<UnapprovedUser>(&nowhere(), vars).await.unwrap()
 }
 
 #[tokio::test]
 async fn unparseable_payloads_are_errors_with_the_reason() {
-    let s = state(&[]);
-    let e = invoke(&s, json!([1, 2])).await.unwrap_err();
-    assert!(e.to_string().contains("found an array"), "{e}");
+    let s = state(&[]).await;
+    let e = invoke(&s, &json!([1, 2])).await.unwrap_err();
+    assert!(e.contains("found an array"), "{e}");
     let e = invoke(
         &s,
-        json!({"detail-type": "AWS API Call via CloudTrail", "detail": {"eventName": 5}}),
+        &json!({"detail-type": "AWS API Call via CloudTrail", "detail": {"eventName": 5}}),
     )
     .await
     .unwrap_err();
-    assert!(e.to_string().contains("detail.eventName"), "{e}");
+    assert!(e.contains("detail.eventName"), "{e}");
 }
 
 #[tokio::test]
-async fn failed_create_user_is_ignored_without_any_aws_call() {
-    let s = state(&[]);
-    let out = invoke(&s, fixture("iam-create-user-access-denied.json"))
+async fn ignored_events_make_no_aws_call() {
+    let s = state(&[(
+        "APPROVAL_DOCUMENT_URI",
+        "s3://security-config/approvals.json",
+    )])
+    .await;
+    let out = invoke(&s, &fixture("iam-create-user-access-denied.json"))
         .await
         .unwrap();
     let why = out["ignored"].as_str().unwrap();
     assert!(why.contains("failed with AccessDenied"), "{why}");
     assert!(out["alerts"].as_array().unwrap().is_empty());
+    let out = invoke(&s, &fixture("iam-create-access-key-self.json"))
+        .await
+        .unwrap();
+    assert!(out["ignored"].as_str().unwrap().contains("for itself"));
 }
 
 #[tokio::test]
-async fn dry_run_without_a_topic_reports_the_plan_only() {
-    let s = state(&[("DRY_RUN", "true"), ("RESPONSE_MODE", "quarantine")]);
-    let out = invoke(&s, fixture("iam-create-user-by-assumed-role.json"))
+async fn approved_users_are_reported_without_any_aws_call() {
+    let s = state(&[("APPROVED_USER_PATTERNS", "svc-*")]).await;
+    let out = invoke(&s, &fixture("iam-create-user-by-approved-creator.json"))
         .await
         .unwrap();
-    assert_eq!(out["dry_run"], true);
-    let alert = &out["alerts"][0];
-    assert_eq!(
-        alert["title"],
-        "Unapproved IAM user backup-operator would be quarantined"
-    );
-    assert!(alert["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a["step"] == "AttachUserPolicy" && a["status"] == "planned"));
+    assert!(out.get("steps").is_none(), "{out:#}");
+    assert_eq!(out["alerts"][0]["severity"], "info");
+    assert_eq!(out["delivery"][0]["status"], "no_topic");
 }
 
 #[test]
-fn plan_is_pure_and_mentions_an_unconsulted_document() {
-    let env: std::collections::HashMap<String, String> = [(
-        "APPROVAL_DOCUMENT_URI".to_string(),
-        "s3://security-config/approvals.json".to_string(),
-    )]
-    .into();
-    let config = Config::from_env(&env).unwrap();
-    let payload =
-        trailwarden::Payload::from_value(fixture("iam-create-user-by-iam-user.json")).unwrap();
-    let out = unapproved_user::plan(&config, &payload);
+fn dry_run_plan_lists_the_changing_steps_as_planned() {
+    let out = plan::<UnapprovedUser>(
+        &[("DRY_RUN", "true"), ("RESPONSE_MODE", "quarantine")],
+        "iam-create-user-by-assumed-role.json",
+    );
     assert!(out.dry_run);
-    let alert = &out.alerts[0];
-    assert!(alert
-        .facts
+    assert!(out
+        .steps
         .iter()
-        .any(|(k, v)| k == "Approval document" && v.contains("not consulted")));
+        .any(|a| a.step == "DenyAll" && a.status == trailwarden::Status::Planned));
+    assert_eq!(out.alerts[0].actions, out.steps);
 }

@@ -1,50 +1,84 @@
 //! unapproved-user against moto: real SDK calls over HTTP, results read back from IAM, S3
-//! and the alert topic's SQS subscriber.
+//! and the alert topic's SQS subscriber. Where moto lacks an IAM behaviour (the managed-policy
+//! quota, service-specific credentials) the testkit's fault proxy stands in front of it.
 
 use aws_sdk_iam::types::StatusType;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
-use trailwarden_testkit::{AlertInbox, Moto, ReceivedAlert};
-use unapproved_user::{handler, Config, State};
+use trailwarden::aws::CallError;
+use trailwarden::lambda::Service;
+use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
+use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
+use unapproved_user::UnapprovedUser;
 
 const EVIDENCE_BUCKET: &str = "trailwarden-evidence-123456789012";
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
-}
+const DOC_BUCKET: &str = "security-config-123456789012";
+const DOC_URI: &str = "s3://security-config-123456789012/trailwarden/approvals.json";
 
 struct Env {
     moto: Moto,
+    sdk: aws_config::SdkConfig,
     iam: aws_sdk_iam::Client,
     s3: aws_sdk_s3::Client,
     inbox: AlertInbox,
-    state: State,
+    state: Service<UnapprovedUser>,
 }
 
-fn config(vars: &[(&str, &str)], topic: &str) -> Config {
-    let mut env: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.insert("ALERT_TOPIC_ARN".into(), topic.to_string());
-    env.entry("NOT_FOUND_RETRY_SECONDS".into())
-        .or_insert_with(|| "1".into());
-    Config::from_env(&env).unwrap()
+fn vars<'a>(extra: &[(&'a str, &'a str)], topic: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut v = vec![("ALERT_TOPIC_ARN", topic), ("NOT_FOUND_RETRY_SECONDS", "1")];
+    v.extend_from_slice(extra);
+    v
 }
 
-async fn setup(vars: &[(&str, &str)]) -> Env {
+async fn setup(extra: &[(&str, &str)]) -> Env {
     let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "security-alerts").await.unwrap();
-    let state = State::new(&cfg, config(vars, &inbox.topic_arn));
+    let sdk = moto.sdk_config();
+    let inbox = AlertInbox::create(&sdk, "security-alerts").await.unwrap();
+    let state = service::<UnapprovedUser>(&sdk, &vars(extra, &inbox.topic_arn))
+        .await
+        .unwrap();
     Env {
-        iam: aws_sdk_iam::Client::new(&cfg),
-        s3: trailwarden::aws::s3_client(&cfg),
+        iam: aws_sdk_iam::Client::new(&sdk),
+        s3: trailwarden::aws::s3_client(&sdk),
+        sdk,
         moto,
         inbox,
         state,
+    }
+}
+
+impl Env {
+    /// Another configuration of the function against the same moto.
+    async fn with(&self, extra: &[(&str, &str)]) -> Service<UnapprovedUser> {
+        service::<UnapprovedUser>(&self.sdk, &vars(extra, &self.inbox.topic_arn))
+            .await
+            .unwrap()
+    }
+
+    /// The function behind a fault proxy that answers what moto does not implement (and what
+    /// `rules` add).
+    async fn proxied(
+        &self,
+        extra: &[(&str, &str)],
+        rules: Vec<Rule>,
+    ) -> (FaultProxy, Service<UnapprovedUser>) {
+        let proxy = FaultProxy::start(&self.moto.endpoint).await.unwrap();
+        for r in rules {
+            proxy.add(r);
+        }
+        proxy.add(Rule::always(
+            "ListServiceSpecificCredentials",
+            Fault::empty_iam_list(
+                "ListServiceSpecificCredentials",
+                "ServiceSpecificCredentials",
+            ),
+        ));
+        let state =
+            service::<UnapprovedUser>(&proxy.sdk_config(), &vars(extra, &self.inbox.topic_arn))
+                .await
+                .unwrap();
+        (proxy, state)
     }
 }
 
@@ -55,6 +89,7 @@ struct Loaded {
     key_ids: Vec<String>,
     mfa_serial: String,
     ssh_key_id: String,
+    certificate_id: String,
     policy_arn: String,
 }
 
@@ -138,6 +173,16 @@ async fn create_loaded_user(iam: &aws_sdk_iam::Client, name: &str) -> Loaded {
         .ssh_public_key
         .unwrap()
         .ssh_public_key_id;
+    let certificate_id = iam
+        .upload_signing_certificate()
+        .user_name(name)
+        .certificate_body(include_str!("data/signing-certificate.pem"))
+        .send()
+        .await
+        .unwrap()
+        .certificate
+        .unwrap()
+        .certificate_id;
     let mfa_serial = iam
         .create_virtual_mfa_device()
         .virtual_mfa_device_name(format!("{name}-mfa"))
@@ -161,6 +206,7 @@ async fn create_loaded_user(iam: &aws_sdk_iam::Client, name: &str) -> Loaded {
         key_ids,
         mfa_serial,
         ssh_key_id,
+        certificate_id,
         policy_arn,
     }
 }
@@ -174,60 +220,78 @@ fn event_for(file: &str, user_id: &str, arn: &str) -> Value {
     ev
 }
 
-async fn invoke(state: &State, event: &Value) -> Result<Value, lambda_runtime::Error> {
-    handler(
-        state,
-        lambda_runtime::LambdaEvent::new(event.clone(), lambda_runtime::Context::default()),
-    )
-    .await
-}
-
 async fn one_alert(inbox: &AlertInbox) -> ReceivedAlert {
     let mut got = inbox.receive(1, Duration::from_secs(15)).await.unwrap();
     assert_eq!(got.len(), 1, "expected one alert");
     got.remove(0)
 }
 
-/// (status, detail) of every action with this step (and target, when given).
-fn actions<'a>(
-    alert: &'a ReceivedAlert,
-    step: &str,
-    target: Option<&str>,
-) -> Vec<(&'a str, &'a str)> {
-    alert.body["actions"]
+/// (status, detail) of the one action with this step (and target, when given).
+fn step<'a>(actions: &'a Value, name: &str, target: Option<&str>) -> (&'a str, &'a str) {
+    let found: Vec<&Value> = actions
         .as_array()
         .unwrap()
         .iter()
-        .filter(|a| a["step"] == step && target.is_none_or(|t| a["target"] == t))
-        .map(|a| {
-            (
-                a["status"].as_str().unwrap(),
-                a["detail"].as_str().unwrap_or(""),
-            )
-        })
-        .collect()
+        .filter(|a| a["step"] == name && target.is_none_or(|t| a["target"] == t))
+        .collect();
+    assert_eq!(found.len(), 1, "{name} {target:?} in {actions:#}");
+    (
+        found[0]["status"].as_str().unwrap(),
+        found[0]["detail"].as_str().unwrap_or(""),
+    )
 }
 
-fn status(alert: &ReceivedAlert, step: &str, target: &str) -> String {
-    let found = actions(alert, step, Some(target));
-    assert_eq!(
-        found.len(),
-        1,
-        "{step} {target} in {:#}",
-        alert.body["actions"]
-    );
-    found[0].0.to_string()
+fn status<'a>(alert: &'a ReceivedAlert, name: &str) -> &'a str {
+    step(&alert.body["actions"], name, None).0
+}
+
+fn detail<'a>(alert: &'a ReceivedAlert, name: &str) -> &'a str {
+    step(&alert.body["actions"], name, None).1
+}
+
+/// Name and target of every step of an outcome.
+fn walked(out: &Value) -> Vec<(String, String)> {
+    out["steps"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    (
+                        s["step"].as_str().unwrap().to_string(),
+                        s["target"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn user_exists(iam: &aws_sdk_iam::Client, name: &str) -> bool {
     match iam.get_user().user_name(name).send().await {
         Ok(_) => true,
         Err(e) => {
-            let e = unapproved_user::iam::CallError::from_sdk(&e);
+            let e = CallError::from_sdk(&e);
             assert!(e.no_such_entity(), "{e}");
             false
         }
     }
+}
+
+async fn keys(iam: &aws_sdk_iam::Client, name: &str) -> Vec<(String, StatusType)> {
+    iam.list_access_keys()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata()
+        .iter()
+        .map(|k| {
+            (
+                k.access_key_id().unwrap().to_string(),
+                k.status().unwrap().clone(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -279,32 +343,41 @@ async fn delete_removes_everything_and_the_alert_lists_every_step() {
         alert.subject
     );
     assert_eq!(alert.attributes["severity"], "critical");
-    assert_eq!(status(&alert, "CaptureEvidence", "mallory"), "done");
-    assert_eq!(status(&alert, "DeleteLoginProfile", "mallory"), "done");
-    for k in &u.key_ids {
-        assert_eq!(status(&alert, "DeleteAccessKey", k), "done");
+    for name in [
+        "CaptureEvidence",
+        "DeleteLoginProfile",
+        "DeleteAccessKeys",
+        "DeleteSigningCertificates",
+        "DeleteSSHPublicKeys",
+        "DeactivateMFADevices",
+        "DeleteUserPolicies",
+        "DetachUserPolicies",
+        "RemoveUserFromGroups",
+        "DeleteUser",
+    ] {
+        assert_eq!(status(&alert, name), "done", "{name}");
     }
-    assert_eq!(status(&alert, "DeleteSSHPublicKey", &u.ssh_key_id), "done");
-    assert_eq!(status(&alert, "DeactivateMFADevice", &u.mfa_serial), "done");
-    assert_eq!(
-        status(&alert, "DeleteVirtualMFADevice", &u.mfa_serial),
-        "done"
-    );
-    assert_eq!(status(&alert, "DeleteUserPolicy", "everything"), "done");
-    assert_eq!(status(&alert, "DetachUserPolicy", &u.policy_arn), "done");
-    assert_eq!(status(&alert, "RemoveUserFromGroup", "developers"), "done");
-    assert_eq!(
-        status(&alert, "DeleteSigningCertificate", "mallory"),
-        "already_done"
-    );
-    assert_eq!(status(&alert, "DeleteUser", "mallory"), "done");
+    // Each step says what it did to each item.
+    for k in &u.key_ids {
+        assert!(detail(&alert, "DeleteAccessKeys").contains(&format!("{k} deleted")));
+    }
+    assert!(detail(&alert, "DeleteSSHPublicKeys").contains(&u.ssh_key_id));
+    assert!(detail(&alert, "DeleteSigningCertificates").contains(&u.certificate_id));
+    assert!(detail(&alert, "DeactivateMFADevices")
+        .contains(&format!("virtual device {} deleted", u.mfa_serial)));
+    assert!(detail(&alert, "DeleteUserPolicies").contains("everything deleted"));
+    assert!(detail(&alert, "DetachUserPolicies").contains(&u.policy_arn));
+    assert!(detail(&alert, "RemoveUserFromGroups").contains("developers"));
     // moto answers ListServiceSpecificCredentials with HTTP 500: the alert says so, and
     // that it did not matter because DeleteUser succeeded.
-    let ssc = actions(&alert, "ListServiceSpecificCredentials", Some("mallory"));
-    assert_eq!(ssc.len(), 1, "{:#}", alert.body["actions"]);
-    assert_eq!(ssc[0].0, "skipped");
-    assert!(ssc[0].1.contains("500"), "{}", ssc[0].1);
-    assert!(ssc[0].1.contains("DeleteUser succeeded"), "{}", ssc[0].1);
+    let (st, why) = step(
+        &alert.body["actions"],
+        "DeleteServiceSpecificCredentials",
+        Some("mallory"),
+    );
+    assert_eq!(st, "skipped");
+    assert!(why.contains("500"), "{why}");
+    assert!(why.contains("DeleteUser succeeded"), "{why}");
     let names: Vec<&str> = alert.body["actions"]
         .as_array()
         .unwrap()
@@ -349,6 +422,56 @@ async fn delete_removes_everything_and_the_alert_lists_every_step() {
     drop(t.moto);
 }
 
+/// Issue 14: the dry-run plan and the steps a live run executes are the same list, in every
+/// mode.
+#[tokio::test]
+async fn the_dry_run_plan_and_the_live_run_walk_the_same_steps() {
+    let t = setup(&[]).await;
+    for (i, mode) in ["delete", "quarantine", "notify"].into_iter().enumerate() {
+        let name = format!("mallory{i}");
+        let (id, arn) = create_user(&t.iam, &name, "/").await;
+        t.iam
+            .create_access_key()
+            .user_name(&name)
+            .send()
+            .await
+            .unwrap();
+        let mut event = event_for("iam-create-user-by-iam-user.json", &id, &arn);
+        event["detail"]["requestParameters"]["userName"] = name.clone().into();
+        event["detail"]["responseElements"]["user"]["userName"] = name.clone().into();
+        let common = [
+            ("RESPONSE_MODE", mode),
+            ("EVIDENCE_BUCKET", EVIDENCE_BUCKET),
+        ];
+        let _ = t.s3.create_bucket().bucket(EVIDENCE_BUCKET).send().await;
+        let mut dry_vars = common.to_vec();
+        dry_vars.push(("DRY_RUN", "true"));
+        let (_dry_proxy, dry_state) = t.proxied(&dry_vars, vec![]).await;
+        let dry = invoke(&dry_state, &event).await.expect("dry run");
+        assert_eq!(dry["dry_run"], true);
+        assert!(user_exists(&t.iam, &name).await);
+        let (_live_proxy, live_state) = t.proxied(&common, vec![]).await;
+        let live = invoke(&live_state, &event).await.expect("live run");
+        assert_eq!(live["dry_run"], false);
+        assert!(!walked(&dry).is_empty());
+        assert_eq!(walked(&dry), walked(&live), "{mode}");
+        // The dry run held back every changing step; the live run carried them out.
+        for s in dry["steps"].as_array().unwrap() {
+            let changing = s["step"] != "CaptureEvidence" && s["step"] != "NoChange";
+            if changing {
+                assert_eq!(s["status"], "planned", "{mode}: {s}");
+            }
+        }
+        assert!(live["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] != "planned"));
+        t.inbox.drain().await.unwrap();
+    }
+    drop(t.moto);
+}
+
 #[tokio::test]
 async fn the_same_event_twice_succeeds() {
     let t = setup(&[]).await;
@@ -356,7 +479,7 @@ async fn the_same_event_twice_succeeds() {
     let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
     invoke(&t.state, &event).await.expect("first delivery");
     let first = one_alert(&t.inbox).await;
-    assert_eq!(status(&first, "DeleteUser", "mallory"), "done");
+    assert_eq!(status(&first, "DeleteUser"), "done");
 
     let out = invoke(&t.state, &event)
         .await
@@ -366,7 +489,8 @@ async fn the_same_event_twice_succeeds() {
         "Unapproved IAM user mallory already gone"
     );
     let second = one_alert(&t.inbox).await;
-    assert_eq!(status(&second, "GetUser", "mallory"), "already_done");
+    assert_eq!(status(&second, "CaptureEvidence"), "already_done");
+    assert_eq!(status(&second, "DeleteUser"), "skipped");
     assert!(second.body["summary"]
         .as_str()
         .unwrap()
@@ -375,14 +499,13 @@ async fn the_same_event_twice_succeeds() {
 }
 
 #[tokio::test]
-async fn quarantine_denies_everything_keeps_the_user_and_is_repeatable() {
-    let t = setup(&[("RESPONSE_MODE", "quarantine")]).await;
+async fn quarantine_denies_everything_deactivates_every_credential_and_is_repeatable() {
+    let t = setup(&[]).await;
     let u = create_loaded_user(&t.iam, "backup-operator").await;
     let event = event_for("iam-create-user-by-assumed-role.json", &u.user_id, &u.arn);
+    let (_proxy, state) = t.proxied(&[("RESPONSE_MODE", "quarantine")], vec![]).await;
 
-    invoke(&t.state, &event)
-        .await
-        .expect("quarantine completes");
+    invoke(&state, &event).await.expect("quarantine completes");
     assert!(user_exists(&t.iam, "backup-operator").await);
     let attached = t
         .iam
@@ -395,25 +518,48 @@ async fn quarantine_denies_everything_keeps_the_user_and_is_repeatable() {
         .attached_policies()
         .iter()
         .any(|p| p.policy_arn() == Some("arn:aws:iam::aws:policy/AWSDenyAll")));
-    let keys = t
+    let k = keys(&t.iam, "backup-operator").await;
+    assert_eq!(k.len(), 2);
+    assert!(k.iter().all(|(_, s)| *s == StatusType::Inactive));
+    assert!(
+        t.iam
+            .get_login_profile()
+            .user_name("backup-operator")
+            .send()
+            .await
+            .is_err(),
+        "console password still there"
+    );
+    let ssh = t
         .iam
-        .list_access_keys()
+        .list_ssh_public_keys()
         .user_name("backup-operator")
         .send()
         .await
         .unwrap();
-    assert_eq!(keys.access_key_metadata().len(), 2);
-    assert!(keys
-        .access_key_metadata()
+    assert!(ssh
+        .ssh_public_keys()
         .iter()
-        .all(|k| k.status() == Some(&StatusType::Inactive)));
-    let profile = t
+        .all(|k| *k.status() == StatusType::Inactive));
+    let certs = t
         .iam
-        .get_login_profile()
+        .list_signing_certificates()
         .user_name("backup-operator")
         .send()
-        .await;
-    assert!(profile.is_err(), "console password still there");
+        .await
+        .unwrap();
+    assert!(certs
+        .certificates()
+        .iter()
+        .all(|c| *c.status() == StatusType::Inactive));
+    let mfa = t
+        .iam
+        .list_mfa_devices()
+        .user_name("backup-operator")
+        .send()
+        .await
+        .unwrap();
+    assert!(mfa.mfa_devices().is_empty(), "MFA device still active");
     let tags = t
         .iam
         .list_user_tags()
@@ -446,45 +592,255 @@ async fn quarantine_denies_everything_keeps_the_user_and_is_repeatable() {
         "{}",
         alert.subject
     );
-    assert_eq!(
-        status(
-            &alert,
-            "AttachUserPolicy",
-            "arn:aws:iam::aws:policy/AWSDenyAll"
-        ),
-        "done"
-    );
-    assert_eq!(
-        status(&alert, "DeleteLoginProfile", "backup-operator"),
-        "done"
+    for name in [
+        "DenyAll",
+        "DeleteLoginProfile",
+        "DeactivateAccessKeys",
+        "DeactivateSSHPublicKeys",
+        "DeactivateSigningCertificates",
+        "DeactivateMFADevices",
+        "TagUser",
+    ] {
+        assert_eq!(status(&alert, name), "done", "{name}");
+    }
+    assert!(
+        detail(&alert, "DenyAll").contains("AttachUserPolicy arn:aws:iam::aws:policy/AWSDenyAll")
     );
     for k in &u.key_ids {
-        assert_eq!(status(&alert, "UpdateAccessKey", k), "done");
+        assert!(detail(&alert, "DeactivateAccessKeys").contains(&format!("{k} set Inactive")));
     }
-    assert_eq!(status(&alert, "TagUser", "backup-operator"), "done");
-    assert!(actions(&alert, "DeleteUser", None).is_empty());
+    assert!(alert.body["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["step"] != "DeleteUser"));
 
-    invoke(&t.state, &event)
+    invoke(&state, &event)
         .await
         .expect("a second delivery succeeds");
     let again = one_alert(&t.inbox).await;
-    assert_eq!(
-        status(
-            &again,
-            "AttachUserPolicy",
-            "arn:aws:iam::aws:policy/AWSDenyAll"
-        ),
-        "already_done"
-    );
-    for k in &u.key_ids {
-        assert_eq!(status(&again, "UpdateAccessKey", k), "already_done");
+    for name in [
+        "DenyAll",
+        "DeleteLoginProfile",
+        "DeactivateAccessKeys",
+        "DeactivateSSHPublicKeys",
+        "DeactivateSigningCertificates",
+        "DeactivateMFADevices",
+        "TagUser",
+    ] {
+        assert_eq!(status(&again, name), "already_done", "{name}");
     }
-    assert_eq!(status(&again, "TagUser", "backup-operator"), "already_done");
-    assert_eq!(
-        status(&again, "DeleteLoginProfile", "backup-operator"),
-        "already_done"
-    );
     drop(t.moto);
+}
+
+/// Issue 15: a user that already has 10 managed policies cannot be given AWSDenyAll
+/// (LimitExceeded, as IAM answers; moto does not enforce the quota, so the fault proxy
+/// answers for it): the quarantine falls back to an inline deny-all policy and still
+/// deactivates every credential type.
+#[tokio::test]
+async fn quarantine_of_a_user_with_ten_managed_policies_falls_back_to_an_inline_deny_all() {
+    let t = setup(&[]).await;
+    let u = create_loaded_user(&t.iam, "backup-operator").await;
+    for i in 0..9 {
+        let arn = t
+            .iam
+            .create_policy()
+            .policy_name(format!("filler-{i}"))
+            .policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap()
+            .policy
+            .unwrap()
+            .arn
+            .unwrap();
+        t.iam
+            .attach_user_policy()
+            .user_name("backup-operator")
+            .policy_arn(arn)
+            .send()
+            .await
+            .unwrap();
+    }
+    let attached = t
+        .iam
+        .list_attached_user_policies()
+        .user_name("backup-operator")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attached.attached_policies().len(), 10);
+    let event = event_for("iam-create-user-by-assumed-role.json", &u.user_id, &u.arn);
+    let ssc = r#"<ListServiceSpecificCredentialsResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListServiceSpecificCredentialsResult><ServiceSpecificCredentials><member><UserName>backup-operator</UserName><Status>Active</Status><ServiceUserName>backup-operator-at-123456789012</ServiceUserName><CreateDate>2024-08-02T09:20:00Z</CreateDate><ServiceSpecificCredentialId>ACCA4EXAMPLECODECOMM1</ServiceSpecificCredentialId><ServiceName>codecommit.amazonaws.com</ServiceName></member></ServiceSpecificCredentials><IsTruncated>false</IsTruncated></ListServiceSpecificCredentialsResult><ResponseMetadata><RequestId>faultproxy-canned</RequestId></ResponseMetadata></ListServiceSpecificCredentialsResponse>"#;
+    let updated = r#"<UpdateServiceSpecificCredentialResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ResponseMetadata><RequestId>faultproxy-canned</RequestId></ResponseMetadata></UpdateServiceSpecificCredentialResponse>"#;
+    let (proxy, state) = t
+        .proxied(
+            &[("RESPONSE_MODE", "quarantine")],
+            vec![
+                Rule::always("AttachUserPolicy", Fault::error(409, "LimitExceeded")),
+                Rule::always(
+                    "ListServiceSpecificCredentials",
+                    Fault::Canned {
+                        status: 200,
+                        body: ssc.into(),
+                    },
+                ),
+                Rule::always(
+                    "UpdateServiceSpecificCredential",
+                    Fault::Canned {
+                        status: 200,
+                        body: updated.into(),
+                    },
+                ),
+            ],
+        )
+        .await;
+
+    let out = invoke(&state, &event)
+        .await
+        .expect("the quarantine completes with the inline policy");
+    assert_eq!(
+        out["alerts"][0]["title"],
+        "Unapproved IAM user backup-operator quarantined"
+    );
+    let (st, why) = step(&out["steps"], "DenyAll", None);
+    assert_eq!(st, "done");
+    assert!(why.contains("LimitExceeded"), "{why}");
+    assert!(
+        why.contains("PutUserPolicy trailwarden-quarantine-deny-all"),
+        "{why}"
+    );
+    let doc = t
+        .iam
+        .get_user_policy()
+        .user_name("backup-operator")
+        .policy_name("trailwarden-quarantine-deny-all")
+        .send()
+        .await
+        .expect("the inline deny-all policy is in place");
+    let doc = unapproved_user::evidence::decode_policy_document(doc.policy_document());
+    assert_eq!(doc["Statement"][0]["Effect"], "Deny");
+    assert_eq!(doc["Statement"][0]["Action"], "*");
+    assert_eq!(doc["Statement"][0]["Resource"], "*");
+    // Every credential type is deactivated.
+    assert!(keys(&t.iam, "backup-operator")
+        .await
+        .iter()
+        .all(|(_, s)| *s == StatusType::Inactive));
+    assert!(t
+        .iam
+        .get_login_profile()
+        .user_name("backup-operator")
+        .send()
+        .await
+        .is_err());
+    let ssh = t
+        .iam
+        .list_ssh_public_keys()
+        .user_name("backup-operator")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(*ssh.ssh_public_keys()[0].status(), StatusType::Inactive);
+    let certs = t
+        .iam
+        .list_signing_certificates()
+        .user_name("backup-operator")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(*certs.certificates()[0].status(), StatusType::Inactive);
+    assert!(t
+        .iam
+        .list_mfa_devices()
+        .user_name("backup-operator")
+        .send()
+        .await
+        .unwrap()
+        .mfa_devices()
+        .is_empty());
+    assert_eq!(proxy.count("UpdateServiceSpecificCredential"), 1);
+    let (st, why) = step(&out["steps"], "DeactivateServiceSpecificCredentials", None);
+    assert_eq!(st, "done");
+    assert!(why.contains("ACCA4EXAMPLECODECOMM1"), "{why}");
+    // A second delivery finds the inline policy in place.
+    let again = invoke(&state, &event).await.expect("second delivery");
+    assert_eq!(step(&again["steps"], "DenyAll", None).0, "already_done");
+    drop(t.moto);
+}
+
+/// Issue 15: renaming the user right after CreateUser does not save it: it is found by its
+/// unique id and deleted under its new name.
+#[tokio::test]
+async fn a_user_renamed_right_after_creation_is_followed_and_deleted() {
+    let t = setup(&[]).await;
+    let u = create_loaded_user(&t.iam, "mallory").await;
+    let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
+    t.iam
+        .update_user()
+        .user_name("mallory")
+        .new_user_name("mallory-renamed")
+        .send()
+        .await
+        .unwrap();
+
+    let out = invoke(&t.state, &event)
+        .await
+        .expect("the deletion completes");
+    assert!(!user_exists(&t.iam, "mallory-renamed").await);
+    assert!(!user_exists(&t.iam, "mallory").await);
+    assert_eq!(
+        out["alerts"][0]["title"],
+        "Unapproved IAM user mallory (renamed to mallory-renamed) deleted"
+    );
+    let (st, why) = step(&out["steps"], "CaptureEvidence", Some("mallory"));
+    assert_eq!(st, "done");
+    assert!(
+        why.contains("renamed from mallory to mallory-renamed"),
+        "{why}"
+    );
+    assert!(why.contains(&u.user_id), "{why}");
+    assert_eq!(step(&out["steps"], "DeleteUser", None).0, "done");
+    let alert = one_alert(&t.inbox).await;
+    assert_eq!(alert.body["facts"]["Renamed to"], "mallory-renamed");
+    assert_eq!(alert.body["evidence"]["user"]["name"], "mallory-renamed");
+    assert_eq!(
+        alert.body["evidence"]["user"]["user_id"],
+        u.user_id.as_str()
+    );
+
+    // Renamed, and the old name taken by a new user: the event's user is still the one acted
+    // on, and the newcomer is left alone.
+    let v = create_loaded_user_named(&t.iam, "eve").await;
+    let event = event_for("iam-create-user-by-iam-user.json", &v.0, &v.1);
+    let mut event = event;
+    event["detail"]["requestParameters"]["userName"] = "eve".into();
+    event["detail"]["responseElements"]["user"]["userName"] = "eve".into();
+    t.iam
+        .update_user()
+        .user_name("eve")
+        .new_user_name("eve-2")
+        .send()
+        .await
+        .unwrap();
+    let (newcomer, _) = create_user(&t.iam, "eve", "/").await;
+    invoke(&t.state, &event).await.expect("completes");
+    assert!(!user_exists(&t.iam, "eve-2").await);
+    let still = t.iam.get_user().user_name("eve").send().await.unwrap();
+    assert_eq!(still.user().unwrap().user_id(), newcomer);
+    drop(t.moto);
+}
+
+async fn create_loaded_user_named(iam: &aws_sdk_iam::Client, name: &str) -> (String, String) {
+    let (id, arn) = create_user(iam, name, "/").await;
+    iam.create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap();
+    (id, arn)
 }
 
 #[tokio::test]
@@ -496,14 +852,7 @@ async fn dry_run_reports_the_plan_and_changes_nothing() {
     assert_eq!(out["dry_run"], true);
 
     assert!(user_exists(&t.iam, "mallory").await);
-    let keys = t
-        .iam
-        .list_access_keys()
-        .user_name("mallory")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(keys.access_key_metadata().len(), 2);
+    assert_eq!(keys(&t.iam, "mallory").await.len(), 2);
     assert!(t
         .iam
         .get_login_profile()
@@ -516,25 +865,31 @@ async fn dry_run_reports_the_plan_and_changes_nothing() {
     assert!(alert.subject.contains("[dry-run]"), "{}", alert.subject);
     assert_eq!(alert.body["dry_run"], true);
     assert_eq!(
-        status(&alert, "DeleteUser", "mallory"),
+        status(&alert, "DeleteUser"),
         "planned",
         "the plan is listed"
     );
+    // Capturing evidence only reads, so a dry run does it (and reports what it found).
+    assert_eq!(status(&alert, "CaptureEvidence"), "done");
+    assert_eq!(alert.attributes["severity"], "critical");
     assert!(alert.body["actions"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|a| a["step"] != "CaptureEvidence")
         .all(|a| a["status"] == "planned"));
     drop(t.moto);
 }
 
+/// Issue 15: approved users are never touched but produce an informational alert, which
+/// MIN_SEVERITY filters.
 #[tokio::test]
-async fn approved_user_is_untouched_and_nobody_is_paged() {
-    let t = setup(&[(
+async fn approved_user_is_untouched_and_reported_at_info() {
+    let approval = (
         "APPROVED_CREATOR_ARNS",
         "arn:aws:iam::123456789012:role/terraform-deployer",
-    )])
-    .await;
+    );
+    let t = setup(&[approval]).await;
     let (id, arn) = create_user(&t.iam, "svc-reporting", "/service-accounts/").await;
     t.iam
         .create_access_key()
@@ -544,26 +899,19 @@ async fn approved_user_is_untouched_and_nobody_is_paged() {
         .unwrap();
     let event = event_for("iam-create-user-by-approved-creator.json", &id, &arn);
     let out = invoke(&t.state, &event).await.unwrap();
-    let why = out["ignored"].as_str().unwrap();
-    assert!(why.starts_with("approved: created by"), "{why}");
-    assert!(why.contains("terraform-run-8841"), "{why}");
-
+    assert!(out.get("steps").is_none(), "{out:#}");
     assert!(user_exists(&t.iam, "svc-reporting").await);
-    let keys = t
-        .iam
-        .list_access_keys()
-        .user_name("svc-reporting")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        keys.access_key_metadata()[0].status(),
-        Some(&StatusType::Active)
-    );
-    assert!(
-        t.inbox.drain().await.unwrap().is_empty(),
-        "approved users raise no alert"
-    );
+    assert_eq!(keys(&t.iam, "svc-reporting").await[0].1, StatusType::Active);
+    let alert = one_alert(&t.inbox).await;
+    assert_eq!(alert.attributes["severity"], "info");
+    let summary = alert.body["summary"].as_str().unwrap();
+    assert!(summary.contains("terraform-run-8841"), "{summary}");
+    assert!(summary.contains("approved creator pattern"), "{summary}");
+
+    let quiet = t.with(&[approval, ("MIN_SEVERITY", "low")]).await;
+    let out = invoke(&quiet, &event).await.unwrap();
+    assert_eq!(out["delivery"][0]["status"], "below_threshold");
+    assert!(t.inbox.drain().await.unwrap().is_empty());
     drop(t.moto);
 }
 
@@ -620,7 +968,10 @@ async fn evidence_is_written_to_s3_and_never_overwritten() {
     let alert = one_alert(&t.inbox).await;
     let uri = format!("s3://{EVIDENCE_BUCKET}/{key}");
     assert_eq!(alert.body["facts"]["Evidence stored"], uri.as_str());
-    assert_eq!(status(&alert, "PutEvidence", &uri), "done");
+    assert_eq!(
+        step(&alert.body["actions"], "PutEvidence", Some(&uri)).0,
+        "done"
+    );
 
     // A redelivery finds the user gone and keeps the first, full evidence.
     invoke(&t.state, &event).await.unwrap();
@@ -635,20 +986,13 @@ async fn notify_mode_alerts_with_evidence_and_changes_nothing() {
     let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
     invoke(&t.state, &event).await.unwrap();
     assert!(user_exists(&t.iam, "mallory").await);
-    let keys = t
-        .iam
-        .list_access_keys()
-        .user_name("mallory")
-        .send()
+    assert!(keys(&t.iam, "mallory")
         .await
-        .unwrap();
-    assert!(keys
-        .access_key_metadata()
         .iter()
-        .all(|k| k.status() == Some(&StatusType::Active)));
+        .all(|(_, s)| *s == StatusType::Active));
     let alert = one_alert(&t.inbox).await;
     assert_eq!(alert.body["title"], "Unapproved IAM user mallory created");
-    assert_eq!(status(&alert, "NoChange", "mallory"), "skipped");
+    assert_eq!(status(&alert, "NoChange"), "skipped");
     assert_eq!(
         alert.body["evidence"]["access_keys"]
             .as_array()
@@ -677,74 +1021,193 @@ async fn a_user_recreated_under_the_same_name_is_left_alone() {
         alert.body["title"],
         "Unapproved IAM user mallory already gone (name reused)"
     );
-    assert_eq!(status(&alert, "GetUser", "mallory"), "skipped");
+    assert_eq!(status(&alert, "CaptureEvidence"), "skipped");
+    assert_eq!(status(&alert, "DeleteUser"), "skipped");
     drop(t.moto);
+}
+
+async fn put_document(s3: &aws_sdk_s3::Client, body: &[u8]) {
+    s3.create_bucket().bucket(DOC_BUCKET).send().await.unwrap();
+    s3.put_object()
+        .bucket(DOC_BUCKET)
+        .key("trailwarden/approvals.json")
+        .body(body.to_vec().into())
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn approval_document_in_s3_extends_the_lists() {
-    let t = setup(&[(
-        "APPROVAL_DOCUMENT_URI",
-        "s3://security-config-123456789012/trailwarden/approvals.json",
-    )])
+    let t = setup(&[("APPROVAL_DOCUMENT_URI", DOC_URI)]).await;
+    put_document(
+        &t.s3,
+        br#"{"userPatterns": ["backup-*"], "pathPrefixes": [], "creatorArns": []}"#,
+    )
     .await;
-    t.s3.create_bucket()
-        .bucket("security-config-123456789012")
-        .send()
-        .await
-        .unwrap();
-    t.s3.put_object()
-        .bucket("security-config-123456789012")
-        .key("trailwarden/approvals.json")
-        .body(
-            br#"{"userPatterns": ["backup-*"], "pathPrefixes": [], "creatorArns": []}"#
-                .to_vec()
-                .into(),
-        )
-        .send()
-        .await
-        .unwrap();
     let (id, arn) = create_user(&t.iam, "backup-operator", "/").await;
     let event = event_for("iam-create-user-by-assumed-role.json", &id, &arn);
     let out = invoke(&t.state, &event).await.unwrap();
-    assert_eq!(
-        out["ignored"],
-        "approved: user name \"backup-operator\" matches approved user pattern \"backup-*\""
-    );
+    assert!(out.get("steps").is_none(), "{out:#}");
+    assert_eq!(out["alerts"][0]["severity"], "info");
+    assert!(out["alerts"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("user name \"backup-operator\" matches approved user pattern \"backup-*\""));
     assert!(user_exists(&t.iam, "backup-operator").await);
     drop(t.moto);
 }
 
+/// Issue 15: an unreadable approval document (not JSON, a typo, or missing) fails closed:
+/// the user is handled by the configured lists alone, in the configured mode, and a high alert
+/// names the document and the error.
 #[tokio::test]
-async fn a_malformed_approval_document_stops_before_any_change() {
-    let t = setup(&[(
-        "APPROVAL_DOCUMENT_URI",
-        "s3://security-config-123456789012/trailwarden/approvals.json",
-    )])
-    .await;
-    t.s3.create_bucket()
-        .bucket("security-config-123456789012")
+async fn an_unreadable_approval_document_fails_closed_with_a_loud_alert() {
+    for (body, error) in [
+        (Some(&b"userPatterns: backup-*"[..]), "expected value"),
+        (
+            Some(&br#"{"userPattern": ["backup-*"]}"#[..]),
+            "userPattern",
+        ),
+        (None, "NoSuchKey"),
+    ] {
+        let t = setup(&[("APPROVAL_DOCUMENT_URI", DOC_URI)]).await;
+        match body {
+            Some(b) => put_document(&t.s3, b).await,
+            None => {
+                t.s3.create_bucket()
+                    .bucket(DOC_BUCKET)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        let (id, arn) = create_user(&t.iam, "backup-operator", "/").await;
+        let event = event_for("iam-create-user-by-assumed-role.json", &id, &arn);
+        let out = invoke(&t.state, &event)
+            .await
+            .expect("the response is carried out without the document");
+        assert!(!user_exists(&t.iam, "backup-operator").await, "{error}");
+        let got = t.inbox.receive(2, Duration::from_secs(15)).await.unwrap();
+        assert_eq!(got.len(), 2, "{error}");
+        let doc = got
+            .iter()
+            .find(|a| a.body["detection"] == "iam-approval-document-unusable")
+            .expect("the document alert");
+        assert_eq!(doc.attributes["severity"], "high");
+        let summary = doc.body["summary"].as_str().unwrap();
+        assert!(summary.contains(DOC_URI), "{summary}");
+        assert!(summary.contains(error), "{error}: {summary}");
+        let user = got
+            .iter()
+            .find(|a| a.body["detection"] == "iam-unapproved-user")
+            .unwrap();
+        assert_eq!(
+            user.body["title"],
+            "Unapproved IAM user backup-operator deleted"
+        );
+        assert_eq!(out["stats"]["document_unusable"], 1);
+        drop(t.moto);
+    }
+}
+
+/// Issue 15: persistence through an existing user, by an unapproved principal.
+#[tokio::test]
+async fn credentials_made_for_another_user_are_alerted_and_optionally_revoked() {
+    let t = setup(&[]).await;
+    create_user(&t.iam, "build-bot", "/").await;
+    let key = t
+        .iam
+        .create_access_key()
+        .user_name("build-bot")
         .send()
         .await
-        .unwrap();
-    t.s3.put_object()
-        .bucket("security-config-123456789012")
-        .key("trailwarden/approvals.json")
-        .body(br#"{"userPattern": ["backup-*"]}"#.to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    let (id, arn) = create_user(&t.iam, "backup-operator", "/").await;
-    let event = event_for("iam-create-user-by-assumed-role.json", &id, &arn);
-    let err = invoke(&t.state, &event).await.unwrap_err().to_string();
-    assert!(
-        err.contains("s3://security-config-123456789012/trailwarden/approvals.json"),
-        "{err}"
-    );
-    assert!(err.contains("userPattern"), "{err}");
-    assert!(user_exists(&t.iam, "backup-operator").await);
+        .unwrap()
+        .access_key
+        .unwrap()
+        .access_key_id;
+    let mut key_event = fixture("iam-create-access-key-for-other-user.json");
+    key_event["detail"]["responseElements"]["accessKey"]["accessKeyId"] = key.clone().into();
+
+    // Default (notify): a high alert, nothing changed.
+    let out = invoke(&t.state, &key_event).await.unwrap();
+    assert_eq!(step(&out["steps"], "NoChange", None).0, "skipped");
     let alert = one_alert(&t.inbox).await;
-    assert!(alert.subject.contains("not evaluated"), "{}", alert.subject);
+    assert_eq!(alert.attributes["severity"], "high");
+    assert_eq!(alert.body["detection"], "iam-credential-for-other-user");
+    assert_eq!(keys(&t.iam, "build-bot").await[0].1, StatusType::Active);
+
+    // Dry run of deactivate: planned, nothing changed.
+    let dry = t
+        .with(&[
+            ("CREDENTIAL_RESPONSE_MODE", "deactivate"),
+            ("DRY_RUN", "true"),
+        ])
+        .await;
+    let out = invoke(&dry, &key_event).await.unwrap();
+    assert_eq!(
+        step(&out["steps"], "DeactivateAccessKey", Some(&key)).0,
+        "planned"
+    );
+    assert_eq!(keys(&t.iam, "build-bot").await[0].1, StatusType::Active);
+
+    // An approved creator: info, nothing changed.
+    let approved = t
+        .with(&[
+            ("CREDENTIAL_RESPONSE_MODE", "deactivate"),
+            (
+                "APPROVED_CREATOR_ARNS",
+                "arn:aws:iam::123456789012:role/DevOpsAdmin",
+            ),
+        ])
+        .await;
+    let out = invoke(&approved, &key_event).await.unwrap();
+    assert_eq!(out["alerts"][0]["severity"], "info");
+    assert_eq!(keys(&t.iam, "build-bot").await[0].1, StatusType::Active);
+
+    // deactivate: the new key is set Inactive; a redelivery finds it so.
+    let live = t.with(&[("CREDENTIAL_RESPONSE_MODE", "deactivate")]).await;
+    let out = invoke(&live, &key_event).await.unwrap();
+    assert_eq!(
+        step(&out["steps"], "DeactivateAccessKey", Some(&key)).0,
+        "done"
+    );
+    assert_eq!(keys(&t.iam, "build-bot").await[0].1, StatusType::Inactive);
+    assert_eq!(
+        out["alerts"][0]["title"],
+        "Unapproved principal gave IAM user build-bot an access key: revoked"
+    );
+    invoke(&live, &key_event).await.expect("redelivery");
+
+    // A console password set for the user: deleted.
+    t.iam
+        .create_login_profile()
+        .user_name("build-bot")
+        .password("Tr0ub4dor&3-x!")
+        .send()
+        .await
+        .unwrap();
+    for file in [
+        "iam-create-login-profile-for-other-user.json",
+        "iam-update-login-profile-for-other-user.json",
+    ] {
+        let out = invoke(&live, &fixture(file)).await.unwrap();
+        let st = step(&out["steps"], "DeleteLoginProfile", Some("build-bot")).0;
+        assert!(st == "done" || st == "already_done", "{file}: {st}");
+        assert!(t
+            .iam
+            .get_login_profile()
+            .user_name("build-bot")
+            .send()
+            .await
+            .is_err());
+    }
+    // The caller making its own key is not this attack: ignored, nothing changed.
+    let out = invoke(&live, &fixture("iam-create-access-key-self.json"))
+        .await
+        .unwrap();
+    assert!(out["ignored"].as_str().unwrap().contains("for itself"));
+    t.inbox.drain().await.unwrap();
     drop(t.moto);
 }
 
@@ -776,18 +1239,19 @@ impl aws_sdk_iam::config::Intercept for FailDeleteUserPolicy {
 #[tokio::test]
 async fn a_partial_failure_is_reported_and_the_retry_finishes_the_job() {
     let t = setup(&[]).await;
-    let cfg = t.moto.sdk_config();
     let faulty_iam = aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::config::Builder::from(&cfg)
+        aws_sdk_iam::config::Builder::from(&t.sdk)
             .interceptor(FailDeleteUserPolicy)
             .build(),
     );
-    let faulty = State::with_clients(
-        config(&[], &t.inbox.topic_arn),
-        faulty_iam,
-        trailwarden::aws::s3_client(&cfg),
+    let faulty = Service::with(
+        UnapprovedUser::with_clients(
+            trailwarden_testkit::config::<UnapprovedUser>(&vars(&[], &t.inbox.topic_arn)),
+            faulty_iam,
+            trailwarden::aws::s3_client(&t.sdk),
+        ),
         trailwarden::aws::AlertPublisher::new(
-            &cfg,
+            &t.sdk,
             Some(t.inbox.topic_arn.clone()),
             trailwarden::Severity::Info,
         ),
@@ -795,34 +1259,25 @@ async fn a_partial_failure_is_reported_and_the_retry_finishes_the_job() {
     let u = create_loaded_user(&t.iam, "mallory").await;
     let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
 
-    let err = invoke(&faulty, &event).await.unwrap_err().to_string();
+    let err = invoke(&faulty, &event).await.unwrap_err();
     assert!(err.contains("DeleteUserPolicy everything"), "{err}");
     assert!(err.contains("DeleteConflict"), "{err}");
     // Everything else was still done; the inline policy kept the user alive.
     assert!(user_exists(&t.iam, "mallory").await);
-    let keys = t
-        .iam
-        .list_access_keys()
-        .user_name("mallory")
-        .send()
-        .await
-        .unwrap();
-    assert!(keys.access_key_metadata().is_empty());
+    assert!(keys(&t.iam, "mallory").await.is_empty());
 
     let alert = one_alert(&t.inbox).await;
     assert_eq!(
         alert.body["title"],
         "Unapproved IAM user mallory: deletion incomplete"
     );
-    assert_eq!(status(&alert, "DeleteUserPolicy", "everything"), "failed");
-    assert_eq!(status(&alert, "RemoveUserFromGroup", "developers"), "done");
-    let delete = actions(&alert, "DeleteUser", Some("mallory"));
-    assert_eq!(delete[0].0, "failed");
-    assert!(delete[0].1.starts_with("DeleteConflict"), "{}", delete[0].1);
-    let (_, blockers) = delete[0]
-        .1
-        .split_once("steps that did not complete: ")
-        .unwrap();
+    assert_eq!(status(&alert, "DeleteUserPolicies"), "failed");
+    assert!(detail(&alert, "DeleteUserPolicies").contains("DeleteUserPolicy everything"));
+    assert_eq!(status(&alert, "RemoveUserFromGroups"), "done");
+    let (st, why) = step(&alert.body["actions"], "DeleteUser", Some("mallory"));
+    assert_eq!(st, "failed");
+    assert!(why.starts_with("DeleteConflict"), "{why}");
+    let (_, blockers) = why.split_once("steps that did not complete: ").unwrap();
     assert!(
         blockers.contains("DeleteUserPolicy everything"),
         "{blockers}"
@@ -832,10 +1287,8 @@ async fn a_partial_failure_is_reported_and_the_retry_finishes_the_job() {
     invoke(&t.state, &event).await.expect("the retry completes");
     assert!(!user_exists(&t.iam, "mallory").await);
     let retry = one_alert(&t.inbox).await;
-    assert_eq!(status(&retry, "DeleteUserPolicy", "everything"), "done");
-    assert_eq!(status(&retry, "DeleteUser", "mallory"), "done");
-    assert_eq!(
-        status(&retry, "DeleteLoginProfile", "mallory"),
-        "already_done"
-    );
+    assert_eq!(status(&retry, "DeleteUserPolicies"), "done");
+    assert_eq!(status(&retry, "DeleteUser"), "done");
+    assert_eq!(status(&retry, "DeleteLoginProfile"), "already_done");
+    drop(t.moto);
 }

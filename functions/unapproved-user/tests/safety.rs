@@ -4,36 +4,26 @@
 //! evidence bucket hold, taken before and after.
 
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::time::Duration;
-use trailwarden_testkit::{AlertInbox, Moto};
-use unapproved_user::{handler, Config, State};
+use trailwarden::lambda::Service;
+use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto};
+use unapproved_user::UnapprovedUser;
 
 const EVIDENCE_BUCKET: &str = "trailwarden-evidence-123456789012";
 const MODES: [&str; 3] = ["delete", "quarantine", "notify"];
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn state(sdk: &aws_config::SdkConfig, topic: &str, vars: &[(&str, &str)]) -> State {
-    let mut env: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.insert("ALERT_TOPIC_ARN".into(), topic.into());
-    env.insert("EVIDENCE_BUCKET".into(), EVIDENCE_BUCKET.into());
-    env.insert("NOT_FOUND_RETRY_SECONDS".into(), "1".into());
-    State::new(sdk, Config::from_env(&env).unwrap())
-}
-
-async fn invoke(state: &State, event: &Value) -> Result<Value, lambda_runtime::Error> {
-    handler(
-        state,
-        lambda_runtime::LambdaEvent::new(event.clone(), lambda_runtime::Context::default()),
-    )
-    .await
+async fn state(
+    sdk: &aws_config::SdkConfig,
+    topic: &str,
+    extra: &[(&str, &str)],
+) -> Service<UnapprovedUser> {
+    let mut vars = vec![
+        ("ALERT_TOPIC_ARN", topic),
+        ("EVIDENCE_BUCKET", EVIDENCE_BUCKET),
+        ("NOT_FOUND_RETRY_SECONDS", "1"),
+    ];
+    vars.extend_from_slice(extra);
+    service::<UnapprovedUser>(sdk, &vars).await.unwrap()
 }
 
 /// A user holding everything a response would change, as the fixture's event created it.
@@ -241,14 +231,20 @@ async fn approved_users_are_never_touched_in_any_mode() {
                 let st = state(
                     &t.sdk,
                     &t.inbox.topic_arn,
-                    &[(var, value), ("RESPONSE_MODE", mode), ("DRY_RUN", dry_run)],
-                );
+                    &[
+                        (var, value),
+                        ("RESPONSE_MODE", mode),
+                        ("DRY_RUN", dry_run),
+                        ("MIN_SEVERITY", "low"),
+                    ],
+                )
+                .await;
                 let out = invoke(&st, &event).await.unwrap();
-                let why = out["ignored"].as_str().unwrap_or_default();
                 assert!(
-                    why.starts_with("approved: "),
+                    out.get("steps").is_none(),
                     "{var} {mode} dry-run={dry_run}: {out:#}"
                 );
+                assert_eq!(out["alerts"][0]["severity"], "info", "{out:#}");
                 assert_eq!(
                     snapshot(&t.iam, &t.s3).await,
                     before,
@@ -259,7 +255,7 @@ async fn approved_users_are_never_touched_in_any_mode() {
     }
     assert!(
         t.inbox.drain().await.unwrap().is_empty(),
-        "approved users raise no alert"
+        "approved users raise only info alerts, which MIN_SEVERITY=low filters"
     );
     drop(t.moto);
 }
@@ -277,7 +273,8 @@ async fn users_created_by_our_own_roles_are_never_acted_on() {
                 ("OWN_ROLE_ARNS", "arn:aws:iam::123456789012:role/DevOps*"),
                 ("RESPONSE_MODE", mode),
             ],
-        );
+        )
+        .await;
         let out = invoke(&st, &event).await.unwrap();
         let why = out["ignored"].as_str().unwrap_or_default();
         assert!(why.contains("loop guard"), "{mode}: {out:#}");
@@ -297,7 +294,8 @@ async fn dry_run_changes_nothing_in_any_mode() {
             &t.sdk,
             &t.inbox.topic_arn,
             &[("RESPONSE_MODE", mode), ("DRY_RUN", "true")],
-        );
+        )
+        .await;
         let out = invoke(&st, &event).await.unwrap();
         assert_eq!(out["dry_run"], true, "{mode}");
         assert_eq!(
@@ -313,16 +311,15 @@ async fn dry_run_changes_nothing_in_any_mode() {
             "{}",
             alerts[0].subject
         );
-        let statuses: Vec<&str> = alerts[0].body["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["status"].as_str().unwrap())
-            .collect();
-        assert!(
-            statuses.iter().all(|s| *s == "planned" || *s == "skipped"),
-            "{mode}: {statuses:?}"
-        );
+        // Only the read-only evidence capture runs; every changing step stays planned.
+        for a in alerts[0].body["actions"].as_array().unwrap() {
+            let status = a["status"].as_str().unwrap();
+            if a["step"] == "CaptureEvidence" {
+                assert_eq!(status, "done", "{mode}");
+            } else {
+                assert!(status == "planned" || status == "skipped", "{mode}: {a}");
+            }
+        }
     }
     drop(t.moto);
 }

@@ -130,6 +130,8 @@ pub struct Object {
 pub struct Spec {
     pub bucket: String,
     pub prefix: String,
+    /// `o-…` for an organization trail (`AWSLogs/o-…/<account>/…`).
+    pub organization: Option<String>,
     pub trail: String,
     /// End of the first digest's period.
     pub first_end: DateTime<Utc>,
@@ -137,6 +139,10 @@ pub struct Spec {
     pub logs_per_digest: usize,
     /// Extra hours of silence before digest `i` (a logging gap).
     pub gap_before: Option<(usize, i64)>,
+    /// Logging stopped for this many hours before digest `i`, then started again: digest `i`
+    /// starts a new chain (every `previousDigest*` field null), as CloudTrail writes it after
+    /// StopLogging/StartLogging.
+    pub restart_before: Option<(usize, i64)>,
 }
 
 impl Default for Spec {
@@ -144,11 +150,13 @@ impl Default for Spec {
         Spec {
             bucket: "trailwarden-trail-123456789012".into(),
             prefix: String::new(),
+            organization: None,
             trail: "management-events".into(),
             first_end: Utc.with_ymd_and_hms(2024, 5, 14, 10, 1, 31).unwrap(),
             digests: 3,
             logs_per_digest: 2,
             gap_before: None,
+            restart_before: None,
         }
     }
 }
@@ -248,6 +256,10 @@ impl Trail {
         };
         let mut prev: Option<(String, String, String)> = None; // key, hash, signature
         let mut end = spec.first_end;
+        let logs = match &spec.organization {
+            Some(org) => format!("{}AWSLogs/{org}", spec.prefix),
+            None => format!("{}AWSLogs", spec.prefix),
+        };
         for i in 0..spec.digests {
             if i > 0 {
                 end += Duration::hours(1);
@@ -257,14 +269,19 @@ impl Trail {
                     end += Duration::hours(hours);
                 }
             }
+            if let Some((at, hours)) = spec.restart_before {
+                if at == i {
+                    end += Duration::hours(hours);
+                    prev = None;
+                }
+            }
             let start = end - Duration::hours(1);
             let mut entries = Vec::new();
             let mut keys = Vec::new();
             for j in 0..spec.logs_per_digest {
                 let at = start + Duration::minutes(5 + 12 * j as i64);
                 let key = format!(
-                    "{}AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/{}/{ACCOUNT}_CloudTrail_{REGION}_{}_{}.json.gz",
-                    spec.prefix,
+                    "{logs}/{ACCOUNT}/CloudTrail/{REGION}/{}/{ACCOUNT}_CloudTrail_{REGION}_{}_{}.json.gz",
                     at.format("%Y/%m/%d"),
                     at.format("%Y%m%dT%H%MZ"),
                     ["Ux4PBpVbB0Xq3Ycn", "9nYN7gp2eWAJHIfT", "kQ2Lx0aZrT7mWc1s", "Hc8vB3nJq5Lp0ZsX"][j % 4]
@@ -289,8 +306,7 @@ impl Trail {
                 keys.push(key);
             }
             let dkey = format!(
-                "{}AWSLogs/{ACCOUNT}/CloudTrail-Digest/{REGION}/{}/{ACCOUNT}_CloudTrail-Digest_{REGION}_{}_{REGION}_{}.json.gz",
-                spec.prefix,
+                "{logs}/{ACCOUNT}/CloudTrail-Digest/{REGION}/{}/{ACCOUNT}_CloudTrail-Digest_{REGION}_{}_{REGION}_{}.json.gz",
                 end.format("%Y/%m/%d"),
                 spec.trail,
                 end.format("%Y%m%dT%H%M%SZ"),
@@ -358,6 +374,7 @@ impl Trail {
             objects: self.objects.clone(),
             failing: HashSet::new(),
             reads: Mutex::new(Vec::new()),
+            lists: Mutex::new(Vec::new()),
         }
     }
 
@@ -393,6 +410,8 @@ pub struct MemStore {
     pub failing: HashSet<String>,
     /// Keys read, in order.
     pub reads: Mutex<Vec<String>>,
+    /// Prefixes listed, in order.
+    pub lists: Mutex<Vec<String>>,
 }
 
 impl log_integrity::store::Store for MemStore {
@@ -423,6 +442,22 @@ impl log_integrity::store::Store for MemStore {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect::<HashMap<_, _>>(),
         })
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.lists.lock().unwrap().push(prefix.to_string());
+        if self.failing.contains(prefix) {
+            return Err(StoreError {
+                location: format!("s3://{bucket}/{prefix}"),
+                reason: "AccessDenied: Access Denied".into(),
+            });
+        }
+        Ok(self
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect())
     }
 }
 

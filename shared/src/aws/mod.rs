@@ -1,4 +1,13 @@
-//! AWS SDK set-up in one place, and alert publishing.
+//! The AWS toolbox: SDK set-up in one place, alert publishing, and the helpers every
+//! function's SDK calls go through:
+//!
+//! - [`call`]: [`CallError`] (any SDK error, classified as not found / access denied /
+//!   throttled / transient / other), paging ([`collect_all`], [`paginate`]), bounded backoff
+//!   ([`Backoff`], [`retry_not_found`]);
+//! - [`s3`]: bounded document reads ([`read_object`], [`read_document`]) and streamed bodies
+//!   ([`open_object`]);
+//! - [`regional`]: SDK clients per region ([`RegionalClients`]);
+//! - [`S3Uri`] and [`DocumentSource`] (from [`crate::s3uri`], which builds without the SDK).
 //!
 //! Region and credentials come from the standard chain. `AWS_ENDPOINT_URL` (read by the SDK
 //! itself) lets a local emulator such as moto stand in for AWS; when it is set, S3 uses
@@ -10,6 +19,17 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sns::types::MessageAttributeValue;
 use std::time::Duration;
+
+pub mod call;
+pub mod regional;
+pub mod s3;
+
+pub use crate::s3uri::{DocumentSource, S3Uri};
+pub use call::{
+    classify, collect_all, paginate, retry_not_found, Backoff, CallError, ErrorKind, Retried,
+};
+pub use regional::RegionalClients;
+pub use s3::{open_object, read_document, read_object, read_object_version, ObjectBody};
 
 /// Attempts per SDK call (standard retry mode: exponential backoff with jitter, retrying
 /// throttling, 5xx and transient network errors).

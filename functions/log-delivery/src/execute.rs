@@ -1,0 +1,172 @@
+//! The SDK side: loading an S3 detection file at cold start, and scanning one object (streamed
+//! from S3 through gunzip and the record splitter on a blocking thread, so memory stays
+//! bounded whatever the file size).
+
+use crate::config::{Config, CUSTOM_DETECTIONS_URI, MAX_DETECTION_FILE_BYTES};
+use crate::decide::{s3_uri, Step};
+use crate::report::VANISHED;
+use crate::{emf, LogDelivery, NAME};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+use trailwarden::alert::Status;
+use trailwarden::aws::{open_object, read_object};
+use trailwarden::detect::{Catalog, ScanError, ScanReport, Scanner};
+use trailwarden::logfile::LogError;
+use trailwarden::payload::S3Object;
+use trailwarden::respond::{InitError, StepResult};
+use trailwarden::s3uri::{DocumentSource, S3Uri};
+
+/// What the scans of one invocation found, object by object.
+#[derive(Debug, Default)]
+pub struct Scans {
+    pub scans: Vec<ObjectScan>,
+}
+
+impl Scans {
+    /// The scan of `object`, when it was read.
+    pub fn get(&self, object: &S3Object) -> Option<&ObjectScan> {
+        self.scans.iter().find(|s| s.object == *object)
+    }
+}
+
+/// The result of reading one object.
+#[derive(Debug, Clone)]
+pub struct ObjectScan {
+    pub object: S3Object,
+    pub report: ScanReport,
+    /// Why it could not be read to the end (content problem or transient failure).
+    pub error: Option<ScanError>,
+    pub duration_ms: u64,
+}
+
+/// Builds the state: the S3 client and, with an `s3://` `CUSTOM_DETECTIONS_URI`, the catalog
+/// with that file merged in. A file that cannot be read or holds a malformed detection stops
+/// the cold start with its location, the detection's id and what is wrong.
+pub async fn init(
+    sdk: &aws_config::SdkConfig,
+    mut config: Config,
+) -> Result<LogDelivery, InitError> {
+    let s3 = trailwarden::aws::s3_client(sdk);
+    if let Some(DocumentSource::S3(uri)) = &config.custom_detections {
+        let catalog = load_detections(&s3, &config.catalog, uri).await?;
+        tracing::info!(function = NAME, source = %uri, detections = catalog.len(), "custom detections loaded");
+        config.catalog = Arc::new(catalog);
+    }
+    tracing::info!(
+        function = NAME,
+        detections = config.catalog.len(),
+        "catalog ready"
+    );
+    Ok(LogDelivery { config, s3 })
+}
+
+/// Reads a detection file from S3 and merges it into `base` by id.
+pub async fn load_detections(
+    s3: &aws_sdk_s3::Client,
+    base: &Catalog,
+    uri: &S3Uri,
+) -> Result<Catalog, InitError> {
+    let fail = |m: String| InitError(format!("{CUSTOM_DETECTIONS_URI}: {m}"));
+    let bytes = read_object(s3, uri, MAX_DETECTION_FILE_BYTES)
+        .await
+        .map_err(|e| fail(format!("cannot read {uri}: {e}")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| fail(format!("{uri}: not UTF-8 text")))?;
+    base.clone()
+        .with_overrides(text, &uri.to_string())
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// Scans one object: reads it from S3 and runs the catalog over every record. A missing
+/// object is skipped (deleted after the notification); any other S3 failure fails the step
+/// (Lambda retries). A file that could not be read to the end is still `Done` (its alert says
+/// so), unless S3 or the network cut the reading: that fails the step, so the retry reads it
+/// whole.
+pub async fn execute_step(state: &LogDelivery, step: &Step, output: &mut Scans) -> StepResult {
+    let Step::Scan { object: o } = step;
+    let started = Instant::now();
+    let scan = match scan_object(&state.s3, state.config.catalog.clone(), o).await {
+        Ok(s) => s,
+        Err(e) if e.is("NoSuchKey") => {
+            tracing::warn!(function = NAME, bucket = %o.bucket, key = %o.key, reason = VANISHED, "object skipped");
+            return StepResult::status(Status::Skipped, VANISHED);
+        }
+        Err(e) => {
+            tracing::error!(function = NAME, bucket = %o.bucket, key = %o.key, error = %e, "cannot read object");
+            return StepResult::failed(e.to_string());
+        }
+    };
+    let duration_ms = started.elapsed().as_millis() as u64;
+    log_scan(o, &scan.0, scan.1.as_ref(), duration_ms);
+    let (report, error) = scan;
+    let result = match &error {
+        None => StepResult::done(),
+        Some(e) if e.error.is_transient() => StepResult::failed(e.to_string()),
+        Some(e) => StepResult::status(Status::Done, format!("read until: {}", e.error)),
+    };
+    output.scans.push(ObjectScan {
+        object: o.clone(),
+        report,
+        error,
+        duration_ms,
+    });
+    result
+}
+
+/// The summary log line, the unparsed-records warning and the EMF metric lines of one scan.
+fn log_scan(o: &S3Object, r: &ScanReport, error: Option<&ScanError>, duration_ms: u64) {
+    let compressed = r.files.first().and_then(|f| f.compressed_bytes);
+    match error {
+        None => tracing::info!(
+            function = NAME, bucket = %o.bucket, key = %o.key, records = r.records,
+            bytes = r.bytes, compressed_bytes = compressed, unparsed_records = r.unparsed_records,
+            findings = r.findings.len(), duration_ms, "log file scanned"
+        ),
+        Some(e) => tracing::error!(
+            function = NAME, bucket = %o.bucket, key = %o.key, records = r.records,
+            bytes = r.bytes, compressed_bytes = compressed, unparsed_records = r.unparsed_records,
+            findings = r.findings.len(), duration_ms, error = %e, "log file not read to the end"
+        ),
+    }
+    if r.unparsed_records > 0 {
+        tracing::warn!(function = NAME, key = %o.key, unparsed_records = r.unparsed_records,
+            samples = %json!(r.unparsed_samples), "records that could not be evaluated");
+    }
+    for line in emf::lines(
+        NAME,
+        &emf::ObjectMetrics::from_scan(r, error, duration_ms),
+        chrono::Utc::now().timestamp_millis(),
+    ) {
+        println!("{line}");
+    }
+}
+
+/// Streams one object from S3 through the scanner on a blocking thread.
+async fn scan_object(
+    s3: &aws_sdk_s3::Client,
+    catalog: Arc<Catalog>,
+    o: &S3Object,
+) -> Result<(ScanReport, Option<ScanError>), trailwarden::aws::CallError> {
+    let uri = S3Uri::from_parts(&o.bucket, &o.key);
+    let body = open_object(s3, &uri, o.version_id.as_deref()).await?;
+    let reader = body.into_blocking_reader();
+    let name = s3_uri(o);
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut scanner = Scanner::new(&catalog);
+        let error = scanner.scan_reader(&name, reader).err();
+        (scanner.finish(), error)
+    })
+    .await;
+    Ok(joined.unwrap_or_else(|e| {
+        (
+            Scanner::new(&Catalog::new(Vec::new()).expect("empty catalog")).finish(),
+            Some(ScanError {
+                name: s3_uri(o),
+                error: LogError::Read {
+                    message: format!("the scanning task failed: {e}"),
+                    progress: Default::default(),
+                },
+            }),
+        )
+    }))
+}

@@ -1,0 +1,686 @@
+//! The pure decision over the sample events in `events/`: the case (exposures, severity) and
+//! the plan (which rules are revoked, or why not). Wording is covered by `report.rs`.
+
+use security_group::decide::{decide, Facts, Group, GroupLookup, PrefixList, Step, Why};
+use security_group::exposure::{Exposure, Risk};
+use security_group::report::{self, DETECTION_CHANGE, DETECTION_PREFIX_LIST, DETECTION_WORLD_OPEN};
+use security_group::rules::{Direction, Peer, Protocol, Rule};
+use security_group::{Case, SecurityGroup, NAME};
+use serde_json::{json, Value};
+use trailwarden::alert::{Severity, Status};
+use trailwarden::respond::{plan_with, Decision, PlannedStep, StepKind};
+use trailwarden::Payload;
+use trailwarden_testkit::{config, fixture, payload, plan as offline_plan};
+
+type Sg = SecurityGroup;
+
+fn case_of(env: &[(&str, &str)], p: &Payload, facts: &Facts) -> (Case, Vec<PlannedStep<Step>>) {
+    match decide(&config::<Sg>(env), p, facts) {
+        Decision::Respond { case, plan } => (case, plan),
+        Decision::Ignore(why) => panic!("ignored: {why}"),
+    }
+}
+
+fn offline(name: &str) -> (Case, Vec<PlannedStep<Step>>) {
+    case_of(&[], &payload(name), &Facts::default())
+}
+
+fn offline_with(env: &[(&str, &str)], v: Value) -> (Case, Vec<PlannedStep<Step>>) {
+    case_of(env, &Payload::from_value(v).unwrap(), &Facts::default())
+}
+
+fn targets(plan: &[PlannedStep<Step>]) -> Vec<(String, Status)> {
+    plan.iter().map(|s| (s.step.target(), s.status)).collect()
+}
+
+fn revoked_rule(s: &PlannedStep<Step>) -> &Rule {
+    let Step::RevokeIngress { rule, .. } = &s.step;
+    rule
+}
+
+fn rule(id: &str, proto: &str, port: i32, cidr: &str) -> Rule {
+    Rule {
+        direction: Direction::Ingress,
+        protocol: Protocol::parse(proto),
+        from_port: Some(port),
+        to_port: Some(port),
+        peer: Peer::cidr(cidr, false),
+        description: None,
+        rule_id: Some(id.into()),
+    }
+}
+
+fn group(id: &str, rules: Vec<Rule>) -> Facts {
+    Facts {
+        group: Some(GroupLookup::Found(Group {
+            id: id.into(),
+            name: Some("web".into()),
+            rules,
+            ..Group::default()
+        })),
+        ..Facts::default()
+    }
+}
+
+#[test]
+fn nested_world_ssh_is_critical_and_revoked_by_rule_id() {
+    let (case, plan) = offline("ec2-authorize-ingress-nested-world-ssh.json");
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(case.region.as_deref(), Some("us-east-1"));
+    assert!(matches!(
+        &case.rules[0].exposure,
+        Exposure::WorldRisky { critical: true, risk: Risk::CriticalPorts { ports }, alone: true } if ports == &vec![22]
+    ));
+    assert_eq!(
+        targets(&plan),
+        vec![(
+            "sg-0a1b2c3d4e5f60718 sgr-0c1d2e3f405162738 (tcp/22 from 0.0.0.0/0)".into(),
+            Status::Planned
+        )]
+    );
+    assert_eq!(
+        revoked_rule(&plan[0]).rule_id.as_deref(),
+        Some("sgr-0c1d2e3f405162738")
+    );
+    let Step::RevokeIngress { region, .. } = &plan[0].step;
+    assert_eq!(region.as_deref(), Some("us-east-1"));
+    // The offline plan is what dry-run reports.
+    let o = offline_plan::<Sg>(&[], "ec2-authorize-ingress-nested-world-ssh.json");
+    assert_eq!(o.function, NAME);
+    assert!(o.dry_run && o.alerts[0].dry_run);
+    assert_eq!(o.alerts[0].detection, DETECTION_WORLD_OPEN);
+    assert_eq!(o.stats.world_open_ingress, 1);
+    assert_eq!(o.steps.len(), 1);
+    assert_eq!(o.steps[0].status, Status::Planned);
+}
+
+#[test]
+fn flat_shape_is_understood_and_the_region_is_the_events() {
+    let (case, plan) = offline("ec2-authorize-ingress-flat-world.json");
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(case.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(plan.len(), 1);
+    assert_eq!(
+        revoked_rule(&plan[0]).rule_id.as_deref(),
+        Some("sgr-07a6b5c4d3e2f1a09")
+    );
+    assert_eq!(revoked_rule(&plan[0]).port_range(), Some((3389, 3389)));
+}
+
+#[test]
+fn without_rule_ids_the_permission_is_revoked() {
+    let mut v = fixture("ec2-authorize-ingress-flat-world.json");
+    v["detail"]["responseElements"] = json!({"requestId": "x", "_return": true});
+    let (_, plan) = offline_with(&[], v);
+    assert_eq!(
+        targets(&plan),
+        vec![(
+            "sg-0f9e8d7c6b5a49382 (tcp/3389 from 0.0.0.0/0)".into(),
+            Status::Planned
+        )]
+    );
+    assert!(revoked_rule(&plan[0]).rule_id.is_none());
+}
+
+#[test]
+fn ipv6_world_on_a_port_that_is_not_allowed_is_high() {
+    let (case, plan) = offline("ec2-authorize-ingress-ipv6-world.json");
+    assert_eq!(case.severity(), Severity::High);
+    assert!(matches!(
+        case.risky().next().unwrap().exposure,
+        Exposure::WorldRisky {
+            critical: false,
+            risk: Risk::NotAllowed {
+                from: 8080,
+                to: 8080
+            },
+            ..
+        }
+    ));
+    assert_eq!(plan.len(), 1);
+    assert!(plan[0].step.target().contains("tcp/8080 from ::/0"));
+}
+
+#[test]
+fn all_protocols_to_a_slash_zero_with_odd_address_bits_is_critical() {
+    let (case, plan) = offline("ec2-authorize-ingress-all-ports-odd-bits.json");
+    assert_eq!(case.severity(), Severity::Critical);
+    assert!(matches!(
+        case.rules[0].exposure,
+        Exposure::WorldRisky {
+            risk: Risk::AllTraffic,
+            ..
+        }
+    ));
+    assert_eq!(plan.len(), 1);
+    assert!(plan[0]
+        .step
+        .target()
+        .contains("all traffic from 208.236.235.254/0"));
+}
+
+#[test]
+fn private_range_is_a_low_change_without_steps() {
+    let (case, plan) = offline("ec2-authorize-ingress-private-range.json");
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+    assert_eq!(case.rules[0].exposure, Exposure::Restricted);
+    let o = offline_plan::<Sg>(&[], "ec2-authorize-ingress-private-range.json");
+    assert_eq!(o.alerts[0].detection, DETECTION_CHANGE);
+}
+
+#[test]
+fn https_to_the_world_is_allowed_by_default_but_not_when_configured_otherwise() {
+    let (case, plan) = offline("ec2-authorize-ingress-https-world.json");
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+    assert_eq!(case.rules[1].exposure, Exposure::WorldAllowed);
+
+    let (case, plan) = offline_with(
+        &[("ALLOWED_PUBLIC_PORTS", "80")],
+        fixture("ec2-authorize-ingress-https-world.json"),
+    );
+    assert_eq!(case.severity(), Severity::High);
+    let t: Vec<String> = plan.iter().map(|s| s.step.target()).collect();
+    assert_eq!(
+        t,
+        vec![
+            "sg-0a1b2c3d4e5f60718 sgr-0e5f6a7b8c9d0e1f2 (tcp/443 from 0.0.0.0/0)",
+            "sg-0a1b2c3d4e5f60718 sgr-0f6a7b8c9d0e1f2a3 (tcp/443 from ::/0)",
+        ]
+    );
+}
+
+#[test]
+fn critical_ports_are_configurable() {
+    let v = fixture("ec2-authorize-ingress-nested-world-ssh.json");
+    let (case, _) = offline_with(&[("CRITICAL_PORTS", "3389")], v.clone());
+    assert_eq!(case.severity(), Severity::High);
+    let (case, plan) = offline_with(&[("ALLOWED_PUBLIC_PORTS", "22,80,443")], v);
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+}
+
+#[test]
+fn a_person_revoking_is_info_without_steps() {
+    let (case, plan) = offline("ec2-revoke-ingress.json");
+    assert_eq!(case.severity(), Severity::Info);
+    assert!(plan.is_empty());
+}
+
+#[test]
+fn closing_a_world_open_rule_is_not_an_exposure() {
+    let mut v = fixture("ec2-revoke-ingress.json");
+    v["detail"]["requestParameters"]["ipPermissions"]["items"][0]["ipRanges"] =
+        json!({"items": [{"cidrIp": "0.0.0.0/0"}]});
+    let (case, plan) = offline_with(&[], v);
+    assert_eq!(case.severity(), Severity::Info);
+    assert!(plan.is_empty());
+    assert_eq!(case.risky().count(), 0);
+}
+
+#[test]
+fn our_own_revocation_is_ignored_without_alert() {
+    let own = [("OWN_ROLE_ARNS", "arn:aws:iam::*:role/trailwarden-*")];
+    let o = offline_plan::<Sg>(&own, "ec2-revoke-ingress-by-trailwarden.json");
+    assert!(o.alerts.is_empty());
+    let reason = o.ignored.unwrap();
+    assert!(reason.contains("loop guard"), "{reason}");
+    assert!(reason.contains("trailwarden-SecurityGroupFunctionRole-1A2B3C4D5E6F"));
+
+    // Without the setting it is somebody else's revocation, by rule id.
+    let (case, plan) = offline("ec2-revoke-ingress-by-trailwarden.json");
+    assert_eq!(case.severity(), Severity::Info);
+    assert!(plan.is_empty());
+    assert_eq!(case.change.rule_ids_only, vec!["sgr-0c1d2e3f405162738"]);
+}
+
+#[test]
+fn failed_calls_changed_nothing() {
+    let o = offline_plan::<Sg>(&[], "ec2-authorize-ingress-failed.json");
+    assert!(o.alerts.is_empty());
+    assert!(o.ignored.unwrap().contains("Client.UnauthorizedOperation"));
+}
+
+#[test]
+fn modify_to_world_mysql_is_critical_and_checked_for_direction() {
+    let (case, plan) = offline("ec2-modify-security-group-rules-world.json");
+    assert_eq!(case.severity(), Severity::Critical);
+    assert!(matches!(
+        &case.rules[0].exposure,
+        Exposure::WorldRisky { risk: Risk::CriticalPorts { ports }, .. } if ports == &vec![3306]
+    ));
+    assert_eq!(plan.len(), 1);
+    assert_eq!(revoked_rule(&plan[0]).direction, Direction::Unknown);
+    assert!(plan[0].step.target().contains("sgr-0a9b8c7d6e5f40312"));
+
+    // Looked up: the rule is egress, so it is reported, never revoked, and low.
+    let mut egress = rule("sgr-0a9b8c7d6e5f40312", "tcp", 3306, "0.0.0.0/0");
+    egress.direction = Direction::Egress;
+    let (case, plan) = case_of(
+        &[],
+        &payload("ec2-modify-security-group-rules-world.json"),
+        &group("sg-0a1b2c3d4e5f60718", vec![egress]),
+    );
+    assert_eq!(case.severity(), Severity::Low);
+    assert_eq!(plan.len(), 1);
+    assert_eq!(plan[0].status, Status::Skipped);
+    assert_eq!(
+        plan[0].detail.as_deref(),
+        Some(report::why(&Why::Egress).as_str())
+    );
+}
+
+#[test]
+fn egress_to_the_world_is_reported_never_revoked() {
+    let (case, plan) = offline("ec2-authorize-egress-world.json");
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+    assert_eq!(case.rules[0].rule.direction, Direction::Egress);
+}
+
+#[test]
+fn icmp_to_the_world_is_low_and_not_revoked() {
+    let (case, plan) = offline("ec2-authorize-ingress-icmp-world.json");
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+    assert_eq!(case.rules[0].exposure, Exposure::WorldIcmp);
+}
+
+#[test]
+fn groups_and_unresolved_prefix_lists_are_not_world_open() {
+    let (case, plan) = offline("ec2-authorize-ingress-group-and-prefix-list.json");
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+    assert!(case
+        .rules
+        .iter()
+        .all(|a| a.exposure == Exposure::Restricted));
+}
+
+#[test]
+fn group_creation_and_deletion_are_info() {
+    let (case, plan) = offline("ec2-create-security-group.json");
+    assert_eq!(case.severity(), Severity::Info);
+    assert!(plan.is_empty());
+    assert_eq!(case.change.vpc_id.as_deref(), Some("vpc-0123456789abcdef0"));
+    let (case, _) = offline("ec2-delete-security-group.json");
+    assert_eq!(case.severity(), Severity::Info);
+}
+
+#[test]
+fn exempt_groups_are_reported_but_not_revoked() {
+    let (case, plan) = offline_with(
+        &[("EXEMPT_GROUP_IDS", "sg-0a1b2c3d4e5f60718")],
+        fixture("ec2-authorize-ingress-nested-world-ssh.json"),
+    );
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(plan[0].status, Status::Skipped);
+    assert_eq!(
+        case.exempt,
+        Some(Why::ExemptId("sg-0a1b2c3d4e5f60718".into()))
+    );
+}
+
+#[test]
+fn notify_mode_only_reports() {
+    let (case, plan) = offline_with(
+        &[("RESPONSE_MODE", "notify")],
+        fixture("ec2-authorize-ingress-nested-world-ssh.json"),
+    );
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(plan[0].status, Status::Skipped);
+    assert_eq!(
+        plan[0].detail.as_deref(),
+        Some(report::why(&Why::Notify).as_str())
+    );
+}
+
+#[test]
+fn other_payloads_are_ignored() {
+    let c = config::<Sg>(&[]);
+    let ignored = |v: Value| match decide(&c, &Payload::from_value(v).unwrap(), &Facts::default()) {
+        Decision::Ignore(why) => why,
+        Decision::Respond { .. } => panic!("not ignored"),
+    };
+    assert!(ignored(
+        json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
+        "detail": {"eventSource": "iam.amazonaws.com", "eventName": "CreateUser"}})
+    )
+    .contains("not an EC2 security group change"));
+    assert!(ignored(
+        json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2",
+        "detail": {"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances"}})
+    )
+    .contains("RunInstances"));
+    assert!(
+        ignored(json!({"detail-type": "Object Created", "source": "aws.s3",
+        "detail": {"bucket": {"name": "b"}, "object": {"key": "k"}}}))
+        .contains("not a CloudTrail record")
+    );
+}
+
+// ---- issue 15: the ways around the response.
+
+#[test]
+fn split_ipv4_halves_on_ssh_are_world_open_and_both_pieces_are_revoked() {
+    let (case, plan) = offline("ec2-authorize-ingress-split-world-ssh.json");
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(case.risky().count(), 2);
+    assert!(case
+        .risky()
+        .all(|a| matches!(a.exposure, Exposure::WorldRisky { critical: true, .. })));
+    let cidrs: Vec<String> = plan
+        .iter()
+        .map(|s| match &revoked_rule(s).peer {
+            Peer::Cidr { text, .. } => text.clone(),
+            p => panic!("{p:?}"),
+        })
+        .collect();
+    assert_eq!(cidrs, vec!["0.0.0.0/1", "128.0.0.0/1"]);
+    assert!(plan.iter().all(|s| s.status == Status::Planned));
+}
+
+#[test]
+fn split_ipv6_halves_are_world_open() {
+    let (case, plan) = offline("ec2-authorize-ingress-split-world-ipv6.json");
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(plan.len(), 2);
+    // A stricter threshold for IPv6 still catches them; a looser one for IPv4 is separate.
+    let (case, _) = offline_with(
+        &[("WORLD_OPEN_MIN_PREFIX_IPV6", "1")],
+        fixture("ec2-authorize-ingress-split-world-ipv6.json"),
+    );
+    assert_eq!(
+        case.severity(),
+        Severity::Critical,
+        "::/1 + 8000::/1 is ::/0"
+    );
+}
+
+#[test]
+fn a_piece_completing_a_split_revokes_the_pieces_already_in_the_group() {
+    // The group already has tcp/22 from 11.0.0.0/8 (one public /8: not world-open by itself),
+    // an office /32 and world-open HTTPS; the event adds 12.0.0.0/8. Together the two /8s are
+    // as much as a /7: world-open. Offline, the event alone looks harmless.
+    let mut v = fixture("ec2-authorize-ingress-split-world-ssh.json");
+    v["detail"]["requestParameters"]["ipPermissions"]["items"][0]["ipRanges"]["items"] =
+        json!([{"cidrIp": "12.0.0.0/8"}]);
+    v["detail"]["responseElements"]["securityGroupRuleSet"]["items"] = json!([{
+        "groupOwnerId": "123456789012", "groupId": "sg-0c2d4e6f8a0b1c3d5",
+        "securityGroupRuleId": "sgr-0aaaaaaaaaaaaaaa2", "isEgress": false, "ipProtocol": "tcp",
+        "fromPort": 22, "toPort": 22, "cidrIpv4": "12.0.0.0/8"}]);
+    let p = Payload::from_value(v).unwrap();
+    let (case, plan) = case_of(&[], &p, &Facts::default());
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+
+    let now = vec![
+        rule("sgr-0aaaaaaaaaaaaaaa1", "tcp", 22, "11.0.0.0/8"),
+        rule("sgr-0aaaaaaaaaaaaaaa2", "tcp", 22, "12.0.0.0/8"),
+        rule("sgr-0aaaaaaaaaaaaaaa3", "tcp", 22, "198.51.100.7/32"),
+        rule("sgr-0bbbbbbbbbbbbbbb1", "tcp", 443, "0.0.0.0/0"),
+    ];
+    let (case, plan) = case_of(&[], &p, &group("sg-0c2d4e6f8a0b1c3d5", now));
+    assert_eq!(case.severity(), Severity::Critical);
+    assert!(matches!(
+        case.rules[0].exposure,
+        Exposure::WorldRisky {
+            alone: false,
+            critical: true,
+            ..
+        }
+    ));
+    let ids: Vec<&str> = plan
+        .iter()
+        .map(|s| revoked_rule(s).rule_id.as_deref().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["sgr-0aaaaaaaaaaaaaaa2", "sgr-0aaaaaaaaaaaaaaa1"]);
+    assert!(plan.iter().all(|s| s.status == Status::Planned));
+    assert_eq!(case.pieces.len(), 1);
+    // The /32 and the allowed HTTPS rule stay.
+}
+
+#[test]
+fn a_customer_prefix_list_holding_the_world_makes_its_rule_world_open() {
+    let p = payload("ec2-authorize-ingress-prefix-list-world.json");
+    let rule_now = Rule {
+        peer: Peer::PrefixList {
+            id: "pl-0b1c2d3e4f5a6b7c8".into(),
+        },
+        ..rule("sgr-0e1f2a3b4c5d6e7f8", "tcp", 22, "0.0.0.0/0")
+    };
+    let mut facts = group("sg-0a1b2c3d4e5f60718", vec![rule_now]);
+    let list = |entries: &[&str], aws: bool| PrefixList {
+        id: "pl-0b1c2d3e4f5a6b7c8".into(),
+        name: Some(
+            if aws {
+                "com.amazonaws.us-east-1.s3"
+            } else {
+                "partners"
+            }
+            .into(),
+        ),
+        aws_managed: aws,
+        version: Some(3),
+        entries: entries.iter().map(|s| s.to_string()).collect(),
+    };
+    facts.prefix_lists.insert(
+        "pl-0b1c2d3e4f5a6b7c8".into(),
+        list(&["198.51.100.0/24", "0.0.0.0/0"], false),
+    );
+    let (case, plan) = case_of(&[], &p, &facts);
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(targets(&plan).len(), 1);
+    assert_eq!(plan[0].status, Status::Planned);
+    assert_eq!(
+        revoked_rule(&plan[0]).rule_id.as_deref(),
+        Some("sgr-0e1f2a3b4c5d6e7f8")
+    );
+
+    // Offline (the list not resolved) or an AWS-managed list: not world-open.
+    let (case, plan) = case_of(&[], &p, &Facts::default());
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+    facts
+        .prefix_lists
+        .insert("pl-0b1c2d3e4f5a6b7c8".into(), list(&["0.0.0.0/0"], true));
+    let (case, plan) = case_of(&[], &p, &facts);
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+    // A list of narrow partner ranges is fine.
+    facts.prefix_lists.insert(
+        "pl-0b1c2d3e4f5a6b7c8".into(),
+        list(&["198.51.100.0/24", "203.0.113.0/24"], false),
+    );
+    let (case, plan) = case_of(&[], &p, &facts);
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+}
+
+#[test]
+fn a_prefix_list_made_world_open_revokes_the_rules_referencing_it() {
+    let p = payload("ec2-modify-managed-prefix-list-world.json");
+    // Offline: the added entry alone says the list is world-open; nothing to revoke yet.
+    let (case, plan) = case_of(&[], &p, &Facts::default());
+    assert_eq!(case.severity(), Severity::Medium);
+    assert!(plan.is_empty());
+    assert_eq!(
+        case.prefix_list.as_ref().unwrap().world_entries,
+        vec!["0.0.0.0/0"]
+    );
+    let o = plan_with::<Sg>(&config::<Sg>(&[]), &p, &Facts::default());
+    assert_eq!(o.alerts[0].detection, DETECTION_PREFIX_LIST);
+
+    let pl = Rule {
+        peer: Peer::PrefixList {
+            id: "pl-0b1c2d3e4f5a6b7c8".into(),
+        },
+        ..rule("sgr-0e1f2a3b4c5d6e7f8", "tcp", 22, "0.0.0.0/0")
+    };
+    let web = Rule {
+        peer: pl.peer.clone(),
+        ..rule("sgr-0f0f0f0f0f0f0f0f0", "tcp", 443, "0.0.0.0/0")
+    };
+    let mut facts = Facts {
+        referencing: Some(vec![
+            Group {
+                id: "sg-0a1b2c3d4e5f60718".into(),
+                rules: vec![pl, web],
+                ..Group::default()
+            },
+            Group {
+                id: "sg-0d0d0d0d0d0d0d0d0".into(),
+                exempt_tag: Some(("trailwarden:exempt".into(), "SEC-9".into())),
+                rules: vec![Rule {
+                    peer: Peer::PrefixList {
+                        id: "pl-0b1c2d3e4f5a6b7c8".into(),
+                    },
+                    ..rule("sgr-0c0c0c0c0c0c0c0c0", "tcp", 3389, "0.0.0.0/0")
+                }],
+                ..Group::default()
+            },
+        ]),
+        ..Facts::default()
+    };
+    facts.prefix_lists.insert(
+        "pl-0b1c2d3e4f5a6b7c8".into(),
+        PrefixList {
+            id: "pl-0b1c2d3e4f5a6b7c8".into(),
+            name: Some("partners".into()),
+            version: Some(4),
+            entries: vec!["198.51.100.0/24".into(), "0.0.0.0/0".into()],
+            ..PrefixList::default()
+        },
+    );
+    let (case, plan) = case_of(&[], &p, &facts);
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(
+        plan.iter()
+            .map(|s| (revoked_rule(s).rule_id.clone().unwrap(), s.status))
+            .collect::<Vec<_>>(),
+        vec![
+            ("sgr-0e1f2a3b4c5d6e7f8".to_string(), Status::Planned),
+            ("sgr-0c0c0c0c0c0c0c0c0".to_string(), Status::Skipped),
+        ],
+        "SSH is revoked, HTTPS (allowed) stays, the exempt group is reported"
+    );
+}
+
+#[test]
+fn a_stale_event_whose_rule_was_narrowed_is_left_alone() {
+    let p = payload("ec2-authorize-ingress-nested-world-ssh.json");
+    // The rule the event created now allows 10.0.0.0/8 only.
+    let narrowed = rule("sgr-0c1d2e3f405162738", "tcp", 22, "10.0.0.0/8");
+    let (case, plan) = case_of(
+        &[],
+        &p,
+        &group("sg-0a1b2c3d4e5f60718", vec![narrowed.clone()]),
+    );
+    assert_eq!(case.severity(), Severity::Critical, "what the event did");
+    assert_eq!(plan.len(), 1);
+    assert_eq!(plan[0].status, Status::AlreadyDone);
+    assert_eq!(
+        plan[0].detail.as_deref(),
+        Some(report::why(&Why::NoLongerWorldOpen(narrowed)).as_str())
+    );
+    assert!(plan[0]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("now allows tcp/22 from 10.0.0.0/8: left alone"));
+
+    // Removed since: nothing to revoke.
+    let (_, plan) = case_of(&[], &p, &group("sg-0a1b2c3d4e5f60718", vec![]));
+    assert_eq!(plan[0].status, Status::AlreadyDone);
+    assert_eq!(
+        plan[0].detail.as_deref(),
+        Some(report::why(&Why::Gone).as_str())
+    );
+
+    // The group is gone.
+    let facts = Facts {
+        group: Some(GroupLookup::Gone),
+        ..Facts::default()
+    };
+    let (_, plan) = case_of(&[], &p, &facts);
+    assert_eq!(plan[0].status, Status::AlreadyDone);
+
+    // Still world-open: revoked.
+    let (_, plan) = case_of(
+        &[],
+        &p,
+        &group(
+            "sg-0a1b2c3d4e5f60718",
+            vec![rule("sgr-0c1d2e3f405162738", "tcp", 22, "0.0.0.0/0")],
+        ),
+    );
+    assert_eq!(plan[0].status, Status::Planned);
+}
+
+#[test]
+fn every_ec2_fixture_decides_and_renders_for_sns() {
+    let dir = trailwarden_testkit::harness::events_dir();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !name.starts_with("ec2-") {
+            continue;
+        }
+        seen += 1;
+        let o = offline_plan::<Sg>(&[], &name);
+        for a in &o.alerts {
+            let r = a.render();
+            assert!(
+                r.subject.len() < 100 && r.subject.is_ascii(),
+                "{name}: {}",
+                r.subject
+            );
+            assert!(r.text.contains("Who"), "{name}");
+        }
+    }
+    assert!(seen >= 13, "only {seen} ec2 fixtures");
+}
+
+/// The log-scan catalog's world-open detections (for regions without the forwarder) on the
+/// same sample events the function decides on.
+#[test]
+fn the_log_scan_catalog_flags_the_world_open_samples() {
+    use trailwarden::detect::{BuiltinOptions, Catalog};
+    let catalog = Catalog::builtin(BuiltinOptions::default());
+    let ids = |name: &str| -> Vec<String> {
+        let detail = fixture(name)["detail"].clone();
+        let mut v: Vec<String> = catalog
+            .matching(&detail)
+            .iter()
+            .map(|d| d.id.clone())
+            .filter(|id| id.starts_with("ec2-world-open"))
+            .collect();
+        v.sort();
+        v
+    };
+    let both = vec!["ec2-world-open-admin-port", "ec2-world-open-ingress"];
+    assert_eq!(ids("ec2-authorize-ingress-nested-world-ssh.json"), both);
+    assert_eq!(ids("ec2-authorize-ingress-flat-world.json"), both);
+    assert_eq!(ids("ec2-authorize-ingress-split-world-ssh.json"), both);
+    assert_eq!(ids("ec2-authorize-ingress-split-world-ipv6.json"), both);
+    assert_eq!(ids("ec2-authorize-ingress-all-ports-odd-bits.json"), both);
+    assert_eq!(
+        ids("ec2-modify-security-group-rules-world.json"),
+        vec!["ec2-world-open-ingress"]
+    );
+    assert_eq!(
+        ids("ec2-authorize-ingress-ipv6-world.json"),
+        vec!["ec2-world-open-ingress"]
+    );
+    for quiet in [
+        "ec2-authorize-ingress-https-world.json",
+        "ec2-authorize-ingress-private-range.json",
+        "ec2-authorize-ingress-icmp-world.json",
+        "ec2-authorize-ingress-failed.json",
+        "ec2-authorize-egress-world.json",
+        "ec2-revoke-ingress.json",
+    ] {
+        assert!(ids(quiet).is_empty(), "{quiet}: {:?}", ids(quiet));
+    }
+}

@@ -1,0 +1,262 @@
+//! The SDK side: the read-only look-up before deciding (the approval document) and each step
+//! of the plan, through IAM and S3.
+
+use crate::approval::{load_document, Approvals};
+use crate::decide::{needs_document, Case, Facts, Step, Subject};
+use crate::evidence::{self, Evidence, Located};
+use crate::remediate::{self, StepOutcome};
+use crate::UnapprovedUser;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use trailwarden::respond::{StepError, StepResult};
+use trailwarden::{Payload, Status};
+
+/// Where the user was found when the response ran.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Whereabouts {
+    /// Not looked up (no capture step ran).
+    #[default]
+    NotLookedUp,
+    /// Found; `renamed_from` is the event's name when the user now has another.
+    Found {
+        current_name: String,
+        renamed_from: Option<String>,
+    },
+    /// `NoSuchEntity` throughout the retry window, and no user with its id.
+    Gone { waited: Duration },
+    /// The name now belongs to another user (`current_id`); the event's user is gone.
+    Replaced { current_id: String },
+    /// The look-up failed: nothing was captured or changed.
+    LookupFailed(String),
+}
+
+/// What executing the plan learnt.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    pub whereabouts: Whereabouts,
+    pub evidence: Option<Evidence>,
+    /// Where the evidence object is (written now or by an earlier delivery).
+    pub evidence_uri: Option<String>,
+    /// Items that failed so far (`DeleteUserPolicy everything`), for `DeleteUser`'s report.
+    pub failures: Vec<String>,
+    /// Steps (name and target) whose failure the user's deletion does not make moot.
+    pub lasting: BTreeSet<(String, String)>,
+}
+
+impl Output {
+    /// The name to act on: the user's current name when it was found, else the event's.
+    fn name<'a>(&'a self, event_name: &'a str) -> &'a str {
+        match &self.whereabouts {
+            Whereabouts::Found { current_name, .. } => current_name,
+            _ => event_name,
+        }
+    }
+}
+
+impl UnapprovedUser {
+    /// The approval document, read once per cold start (a failed read is tried again on the
+    /// next event).
+    pub(crate) async fn document(&self) -> Result<&Approvals, crate::approval::ApprovalError> {
+        let Some(uri) = &self.config.approval_document else {
+            return Ok(&self.empty);
+        };
+        self.document
+            .get_or_try_init(|| async {
+                let doc = load_document(&self.s3, uri).await?;
+                tracing::info!(
+                    %uri,
+                    user_patterns = doc.user_patterns.len(),
+                    path_prefixes = doc.path_prefixes.len(),
+                    creator_arns = doc.creator_arns.len(),
+                    "approval document loaded"
+                );
+                Ok(doc)
+            })
+            .await
+    }
+
+    /// Reads the approval document when the configured lists alone do not approve the event.
+    /// An unreadable document is a fact, not an error: the decision fails closed without it.
+    pub(crate) async fn gather_facts(&self, payload: &Payload) -> Result<Facts, StepError> {
+        if !needs_document(&self.config, payload) {
+            return Ok(Facts::default());
+        }
+        let document = match self.document().await {
+            Ok(a) => Ok(a.clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "approval document unusable: deciding without it");
+                Err(e)
+            }
+        };
+        Ok(Facts {
+            document: Some(document),
+        })
+    }
+
+    pub(crate) async fn execute(
+        &self,
+        case: &Case,
+        step: &Step,
+        output: &mut Output,
+    ) -> StepResult {
+        let iam = &self.iam;
+        let event_name = case.subject.user_name().to_string();
+        let name = output.name(&event_name).to_string();
+        let name = name.as_str();
+        let outcome: StepOutcome = match step {
+            Step::CaptureEvidence { .. } => return self.capture(case, output).await,
+            Step::PutEvidence { bucket, key } => {
+                let Some(ev) = &output.evidence else {
+                    return StepResult::status(Status::Skipped, "nothing was captured");
+                };
+                let mut stored = ev.clone();
+                stored.event = serde_json::to_value(&case.record).ok();
+                stored.approval = Some(crate::report::approval_text(case));
+                let body = serde_json::to_vec_pretty(&stored).unwrap_or_default();
+                let r = remediate::put_evidence(&self.s3, bucket, key, body).await;
+                if r.status != Status::Failed {
+                    output.evidence_uri = Some(format!("s3://{bucket}/{key}"));
+                }
+                return r;
+            }
+            Step::DeleteLoginProfile { .. } => remediate::delete_login_profile(iam, name).await,
+            Step::DeleteAccessKeys { .. } => remediate::delete_access_keys(iam, name).await,
+            Step::DeleteSigningCertificates { .. } => {
+                remediate::delete_signing_certificates(iam, name).await
+            }
+            Step::DeleteSshPublicKeys { .. } => remediate::delete_ssh_public_keys(iam, name).await,
+            Step::DeleteServiceSpecificCredentials { .. } => {
+                remediate::delete_service_specific_credentials(iam, name).await
+            }
+            Step::DeactivateMfaDevices { delete_virtual, .. } => {
+                remediate::deactivate_mfa_devices(iam, name, *delete_virtual).await
+            }
+            Step::DeleteUserPolicies { .. } => remediate::delete_user_policies(iam, name).await,
+            Step::DetachUserPolicies { .. } => remediate::detach_user_policies(iam, name).await,
+            Step::RemoveUserFromGroups { .. } => {
+                remediate::remove_user_from_groups(iam, name).await
+            }
+            Step::DeleteUser { .. } => {
+                remediate::delete_user(iam, name, self.config.not_found_retry, &output.failures)
+                    .await
+            }
+            Step::DenyAll { policy_arn, .. } => {
+                remediate::deny_all(iam, name, policy_arn, output.evidence.as_ref()).await
+            }
+            Step::DeactivateAccessKeys { .. } => remediate::deactivate_access_keys(iam, name).await,
+            Step::DeactivateSshPublicKeys { .. } => {
+                remediate::deactivate_ssh_public_keys(iam, name).await
+            }
+            Step::DeactivateServiceSpecificCredentials { .. } => {
+                remediate::deactivate_service_specific_credentials(iam, name).await
+            }
+            Step::DeactivateSigningCertificates { .. } => {
+                remediate::deactivate_signing_certificates(iam, name).await
+            }
+            Step::TagUser { .. } => {
+                let tags = vec![
+                    (
+                        remediate::TAG_QUARANTINED.to_string(),
+                        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    ),
+                    (
+                        remediate::TAG_REASON.to_string(),
+                        crate::report::quarantine_reason(case),
+                    ),
+                    (remediate::TAG_EVENT.to_string(), case.event_id.clone()),
+                ];
+                remediate::tag_user(iam, name, &tags, output.evidence.as_ref()).await
+            }
+            Step::NoChange { .. } => {
+                return StepResult::status(Status::Skipped, "nothing to change")
+            }
+            Step::DeactivateAccessKey { key_id, .. } => {
+                remediate::deactivate_access_key(iam, name, key_id).await
+            }
+        };
+        output.failures.extend(outcome.failures);
+        if outcome.lasting {
+            output.lasting.insert((
+                trailwarden::respond::StepKind::name(step),
+                trailwarden::respond::StepKind::target(step),
+            ));
+        }
+        outcome.result
+    }
+
+    /// Finds the user (following a rename by its unique id) and captures its state. Stops the
+    /// plan when the user is gone, replaced, or cannot be read.
+    async fn capture(&self, case: &Case, output: &mut Output) -> StepResult {
+        let Subject::NewUser(user) = &case.subject else {
+            return StepResult::status(Status::Skipped, "not a new user");
+        };
+        let located = Box::pin(evidence::locate(
+            &self.iam,
+            &user.name,
+            user.user_id.as_deref(),
+            user.arn.as_deref(),
+            self.config.not_found_retry,
+        ))
+        .await;
+        match located {
+            Located::Found {
+                user: u,
+                renamed_from,
+            } => {
+                let ev = Box::pin(evidence::capture(&self.iam, &u)).await;
+                let mut detail = Vec::new();
+                if let Some(old) = &renamed_from {
+                    detail.push(format!(
+                        "renamed from {old} to {} (found by its unique id {})",
+                        u.user_name(),
+                        u.user_id()
+                    ));
+                }
+                if !ev.gaps.is_empty() {
+                    let gaps: Vec<&str> = ev.gaps.iter().map(|g| g.what.as_str()).collect();
+                    detail.push(format!("captured, except: {}", gaps.join(", ")));
+                }
+                output.whereabouts = Whereabouts::Found {
+                    current_name: u.user_name().to_string(),
+                    renamed_from,
+                };
+                output.evidence = Some(ev);
+                StepResult::with(
+                    Status::Done,
+                    (!detail.is_empty()).then(|| detail.join("; ")),
+                )
+            }
+            Located::Gone { waited } => {
+                output.whereabouts = Whereabouts::Gone { waited };
+                StepResult::status(
+                    Status::AlreadyDone,
+                    format!(
+                        "the user does not exist (NoSuchEntity for {:.1} s, and no user has its id): nothing to capture or change",
+                        waited.as_secs_f64()
+                    ),
+                )
+                .then_stop(Status::Skipped, "the user no longer exists")
+            }
+            Located::Replaced { current_id } => {
+                let detail = format!(
+                    "the user now named {} is {current_id}, not the one this event created ({}): left untouched",
+                    user.name,
+                    user.user_id
+                        .as_deref()
+                        .or(user.arn.as_deref())
+                        .unwrap_or("unknown")
+                );
+                output.whereabouts = Whereabouts::Replaced { current_id };
+                StepResult::status(Status::Skipped, detail).then_stop(
+                    Status::Skipped,
+                    "the user this event created no longer exists",
+                )
+            }
+            Located::Failed(e) => {
+                output.whereabouts = Whereabouts::LookupFailed(e.to_string());
+                StepResult::failed(format!("GetUser: {e}; nothing was changed"))
+                    .then_stop(Status::Skipped, "the user could not be looked up")
+            }
+        }
+    }
+}

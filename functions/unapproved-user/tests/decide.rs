@@ -1,0 +1,488 @@
+//! The pure decision, from the sample events in `events/`: cases, plans and severities (the
+//! wording is tested in `report.rs`).
+
+use trailwarden::respond::{Decision, StepKind};
+use trailwarden::{Payload, Severity, Status};
+use trailwarden_testkit::{config, payload};
+use unapproved_user::approval::{ApprovalError, Approvals, Match};
+use unapproved_user::decide::{
+    decide, Case, Credential, DocumentState, Facts, Response, Step, Subject,
+};
+use unapproved_user::{CredentialMode, Mode, UnapprovedUser};
+
+type Plan = Vec<trailwarden::respond::PlannedStep<Step>>;
+
+fn run_with(vars: &[(&str, &str)], file: &str, facts: &Facts) -> Decision<Case, Step> {
+    decide(&config::<UnapprovedUser>(vars), &payload(file), facts)
+}
+
+fn run(vars: &[(&str, &str)], file: &str) -> Decision<Case, Step> {
+    run_with(vars, file, &Facts::default())
+}
+
+fn respond(d: Decision<Case, Step>) -> (Case, Plan) {
+    match d {
+        Decision::Respond { case, plan } => (case, plan),
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+fn ignored(d: Decision<Case, Step>) -> String {
+    match d {
+        Decision::Ignore(why) => why,
+        other => panic!("expected an ignore, got {other:?}"),
+    }
+}
+
+fn names(plan: &Plan) -> Vec<String> {
+    plan.iter().map(|s| s.step.name()).collect()
+}
+
+fn new_user(case: &Case) -> &unapproved_user::decide::NewUser {
+    match &case.subject {
+        Subject::NewUser(u) => u,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unapproved_user_created_by_an_iam_user() {
+    let (case, plan) = respond(run(&[], "iam-create-user-by-iam-user.json"));
+    let u = new_user(&case);
+    assert_eq!(u.name, "mallory");
+    assert_eq!(u.path, "/");
+    assert_eq!(
+        u.arn.as_deref(),
+        Some("arn:aws:iam::123456789012:user/mallory")
+    );
+    assert_eq!(u.user_id.as_deref(), Some("AIDA4EXAMPLEMALLORY1"));
+    assert_eq!(u.create_date.as_deref(), Some("Aug 1, 2024 1:33:28 PM"));
+    assert_eq!(
+        case.creator_arn.as_deref(),
+        Some("arn:aws:iam::123456789012:user/alice")
+    );
+    assert_eq!(case.response, Response::User(Mode::Delete));
+    assert_eq!(case.severity, Severity::High);
+    assert!(!case.approved());
+    assert_eq!(case.verdict.creator, Match::NotConfigured);
+    assert_eq!(case.verdict.name, Match::NotConfigured);
+    assert_eq!(case.event_id, "3b8e5f2a-9c41-4d6e-8f07-1a2b3c4d5e6f");
+    assert_eq!(case.account, "123456789012");
+    assert_eq!(plan.first().unwrap().step.name(), "CaptureEvidence");
+    assert_eq!(plan.last().unwrap().step.name(), "DeleteUser");
+}
+
+#[test]
+fn unapproved_user_created_by_a_role_session_is_matched_by_the_role() {
+    let (case, _) = respond(run(
+        &[(
+            "APPROVED_CREATOR_ARNS",
+            "arn:aws:iam::123456789012:role/terraform-deployer",
+        )],
+        "iam-create-user-by-assumed-role.json",
+    ));
+    assert_eq!(new_user(&case).name, "backup-operator");
+    assert_eq!(
+        case.creator_arn.as_deref(),
+        Some("arn:aws:iam::123456789012:role/DevOpsAdmin")
+    );
+    assert_eq!(case.verdict.creator, Match::Unmatched);
+}
+
+/// Issue 15: approved users are not silent; they produce an informational alert and no step.
+#[test]
+fn approved_users_get_an_info_case_and_no_steps() {
+    for (var, value, expect) in [
+        (
+            "APPROVED_CREATOR_ARNS",
+            "arn:aws:iam::*:role/terraform-deployer",
+            "creator",
+        ),
+        ("APPROVED_USER_PATTERNS", "ci-*,svc-*", "name"),
+        ("APPROVED_PATH_PREFIXES", "/service-accounts/", "path"),
+    ] {
+        let (case, plan) = respond(run(
+            &[(var, value), ("RESPONSE_MODE", "delete")],
+            "iam-create-user-by-approved-creator.json",
+        ));
+        assert!(case.approved(), "{var}");
+        assert!(plan.is_empty(), "{var}: {plan:?}");
+        assert_eq!(case.severity, Severity::Info, "{var}");
+        assert_eq!(case.response, Response::None);
+        let matched = match expect {
+            "creator" => &case.verdict.creator,
+            "name" => &case.verdict.name,
+            _ => &case.verdict.path,
+        };
+        assert!(matched.matched(), "{var}: {:?}", case.verdict);
+    }
+    // The same lists do not approve mallory.
+    let (case, _) = respond(run(
+        &[
+            ("APPROVED_USER_PATTERNS", "ci-*,svc-*"),
+            ("APPROVED_PATH_PREFIXES", "/service-accounts/"),
+        ],
+        "iam-create-user-by-iam-user.json",
+    ));
+    assert!(!case.approved());
+}
+
+/// Issue 15: the attacker chooses the name; with APPROVAL_REQUIRES_CREATOR it is not enough.
+#[test]
+fn requiring_the_creator_closes_name_and_path_approval() {
+    // alice creates "svc-backdoor" under /service-accounts/: approved by default...
+    let mut p = payload("iam-create-user-by-iam-user.json");
+    if let Payload::CloudTrail(e) = &mut p {
+        let resp = e.detail.response_elements.as_mut().unwrap();
+        resp["user"]["userName"] = "svc-backdoor".into();
+        resp["user"]["path"] = "/service-accounts/".into();
+    }
+    let lists = [
+        ("APPROVED_USER_PATTERNS", "svc-*"),
+        ("APPROVED_PATH_PREFIXES", "/service-accounts/"),
+        (
+            "APPROVED_CREATOR_ARNS",
+            "arn:aws:iam::123456789012:role/terraform-deployer",
+        ),
+    ];
+    let c = config::<UnapprovedUser>(&lists);
+    let Decision::Respond { case, .. } = decide(&c, &p, &Facts::default()) else {
+        panic!()
+    };
+    assert!(case.approved());
+    // ...not with APPROVAL_REQUIRES_CREATOR=true: responded to, and the name match recorded.
+    let mut vars = lists.to_vec();
+    vars.push(("APPROVAL_REQUIRES_CREATOR", "true"));
+    let c = config::<UnapprovedUser>(&vars);
+    let (case, plan) = respond(decide(&c, &p, &Facts::default()));
+    assert!(!case.approved());
+    assert!(case.verdict.name_or_path_without_creator());
+    assert_eq!(case.severity, Severity::High);
+    assert_eq!(plan.last().unwrap().step.name(), "DeleteUser");
+    // The approved creator with an approved name still passes.
+    let (case, plan) = respond(run(&vars, "iam-create-user-by-approved-creator.json"));
+    assert!(case.approved(), "{:?}", case.verdict);
+    assert!(plan.is_empty());
+}
+
+#[test]
+fn role_patterns_do_not_match_roles_under_a_path() {
+    let mut p = payload("iam-create-user-by-approved-creator.json");
+    if let Payload::CloudTrail(e) = &mut p {
+        let id = e.detail.user_identity.as_mut().unwrap();
+        id.arn =
+            Some("arn:aws:sts::123456789012:assumed-role/terraform-x/evil/terraform-run-1".into());
+        id.session_context
+            .as_mut()
+            .unwrap()
+            .session_issuer
+            .as_mut()
+            .unwrap()
+            .arn = Some("arn:aws:iam::123456789012:role/terraform-x/evil".into());
+    }
+    let c = config::<UnapprovedUser>(&[(
+        "APPROVED_CREATOR_ARNS",
+        "arn:aws:iam::123456789012:role/terraform*",
+    )]);
+    let (case, _) = respond(decide(&c, &p, &Facts::default()));
+    assert_eq!(
+        case.creator_arn.as_deref(),
+        Some("arn:aws:iam::123456789012:role/terraform-x/evil")
+    );
+    assert_eq!(case.verdict.creator, Match::Unmatched);
+    assert!(!case.approved());
+}
+
+#[test]
+fn approve_all_patterns_are_refused_naming_the_variable() {
+    for (var, value) in [
+        ("APPROVED_USER_PATTERNS", "?*"),
+        ("APPROVED_USER_PATTERNS", "**"),
+        ("APPROVED_USER_PATTERNS", "*?*"),
+        ("APPROVED_CREATOR_ARNS", "arn:*:*:*:*:*"),
+        ("APPROVED_CREATOR_ARNS", "arn:*"),
+        ("APPROVED_CREATOR_ARNS", "*"),
+        ("APPROVED_CREATOR_ARNS", "arn:aws:iam::123456789012:*"),
+    ] {
+        let e = unapproved_user::Config::from_env(&trailwarden_testkit::env(&[(var, value)]))
+            .unwrap_err();
+        assert_eq!(e.var, var, "{value}: {e}");
+    }
+}
+
+#[test]
+fn each_mode_shapes_the_plan() {
+    let file = "iam-create-user-by-iam-user.json";
+    let (_, plan) = respond(run(&[], file));
+    assert_eq!(
+        names(&plan),
+        [
+            "CaptureEvidence",
+            "DeleteLoginProfile",
+            "DeleteAccessKeys",
+            "DeleteSigningCertificates",
+            "DeleteSSHPublicKeys",
+            "DeleteServiceSpecificCredentials",
+            "DeactivateMFADevices",
+            "DeleteUserPolicies",
+            "DetachUserPolicies",
+            "RemoveUserFromGroups",
+            "DeleteUser"
+        ]
+    );
+    assert!(plan.iter().all(|s| s.status == Status::Planned));
+    assert!(plan.iter().all(|s| s.step.target() == "mallory"));
+    assert!(!plan[0].step.changes(), "capturing evidence only reads");
+    assert!(plan[1..].iter().all(|s| s.step.changes()));
+
+    let (case, plan) = respond(run(
+        &[
+            ("RESPONSE_MODE", "quarantine"),
+            ("EVIDENCE_BUCKET", "evidence-bucket"),
+        ],
+        file,
+    ));
+    assert_eq!(case.response, Response::User(Mode::Quarantine));
+    assert_eq!(
+        names(&plan),
+        [
+            "CaptureEvidence",
+            "PutEvidence",
+            "DenyAll",
+            "DeleteLoginProfile",
+            "DeactivateAccessKeys",
+            "DeactivateSSHPublicKeys",
+            "DeactivateServiceSpecificCredentials",
+            "DeactivateSigningCertificates",
+            "DeactivateMFADevices",
+            "TagUser"
+        ]
+    );
+    assert_eq!(
+        plan[1].step.target(),
+        "s3://evidence-bucket/trailwarden/evidence/123456789012/mallory/3b8e5f2a-9c41-4d6e-8f07-1a2b3c4d5e6f.json"
+    );
+    assert_eq!(
+        plan[2].step,
+        Step::DenyAll {
+            user: "mallory".into(),
+            policy_arn: "arn:aws:iam::aws:policy/AWSDenyAll".into()
+        }
+    );
+
+    let (_, plan) = respond(run(&[("RESPONSE_MODE", "notify")], file));
+    assert_eq!(names(&plan), ["CaptureEvidence", "NoChange"]);
+    assert_eq!(plan[1].status, Status::Skipped);
+
+    // DRY_RUN does not change the plan: the runner holds back the changing steps.
+    let (_, dry) = respond(run(&[("DRY_RUN", "true")], file));
+    let (_, live) = respond(run(&[], file));
+    assert_eq!(dry, live);
+}
+
+#[test]
+fn failed_and_foreign_events_are_ignored() {
+    let why = ignored(run(&[], "iam-create-user-access-denied.json"));
+    assert!(why.contains("AccessDenied"), "{why}");
+    let mut p = payload("iam-create-user-by-iam-user.json");
+    if let Payload::CloudTrail(e) = &mut p {
+        e.detail.event_name = Some("CreateRole".into());
+    }
+    let c = config::<UnapprovedUser>(&[]);
+    assert!(matches!(
+        decide(&c, &p, &Facts::default()),
+        Decision::Ignore(_)
+    ));
+    let s3 = Payload::from_value(serde_json::json!({"detail-type": "Object Created",
+        "source": "aws.s3", "detail": {"bucket": {"name": "b"}, "object": {"key": "k"}}}))
+    .unwrap();
+    assert!(matches!(
+        decide(&c, &s3, &Facts::default()),
+        Decision::Ignore(_)
+    ));
+}
+
+#[test]
+fn own_role_is_never_acted_on() {
+    for file in [
+        "iam-create-user-by-assumed-role.json",
+        "iam-create-access-key-for-other-user.json",
+    ] {
+        let why = ignored(run(
+            &[("OWN_ROLE_ARNS", "arn:aws:iam::123456789012:role/DevOps*")],
+            file,
+        ));
+        assert!(why.contains("OWN_ROLE_ARNS"), "{why}");
+        // A different own role does not hide the event.
+        respond(run(
+            &[(
+                "OWN_ROLE_ARNS",
+                "arn:aws:iam::123456789012:role/trailwarden-*",
+            )],
+            file,
+        ));
+    }
+}
+
+#[test]
+fn bare_records_are_decided_too() {
+    let Payload::CloudTrail(e) = payload("iam-create-user-by-iam-user.json") else {
+        panic!()
+    };
+    let p = Payload::Record(Box::new(e.detail));
+    let c = config::<UnapprovedUser>(&[]);
+    let (case, _) = respond(decide(&c, &p, &Facts::default()));
+    assert_eq!(case.subject.user_name(), "mallory");
+}
+
+/// Issue 15: an unreadable approval document fails closed: the configured lists decide, the
+/// configured response is planned, and the case records the document's state.
+#[test]
+fn an_unreadable_document_fails_closed() {
+    let vars = [(
+        "APPROVAL_DOCUMENT_URI",
+        "s3://security-config-123456789012/trailwarden/approvals.json",
+    )];
+    let facts = Facts {
+        document: Some(Err(ApprovalError::Read {
+            uri: "s3://security-config-123456789012/trailwarden/approvals.json".into(),
+            reason: "NoSuchKey: The specified key does not exist.".into(),
+        })),
+    };
+    let (case, plan) = respond(run_with(
+        &vars,
+        "iam-create-user-by-assumed-role.json",
+        &facts,
+    ));
+    assert!(!case.approved());
+    assert_eq!(case.response, Response::User(Mode::Delete));
+    assert_eq!(plan.last().unwrap().step.name(), "DeleteUser");
+    assert!(matches!(case.document, DocumentState::Unreadable { .. }));
+    // The configured lists still apply.
+    let mut approved_vars = vars.to_vec();
+    approved_vars.push(("APPROVED_USER_PATTERNS", "backup-*"));
+    let (case, plan) = respond(run_with(
+        &approved_vars,
+        "iam-create-user-by-assumed-role.json",
+        &facts,
+    ));
+    assert!(case.approved());
+    assert!(plan.is_empty());
+    // A readable document is merged.
+    let facts = Facts {
+        document: Some(Ok(Approvals {
+            user_patterns: vec!["backup-*".into()],
+            ..Default::default()
+        })),
+    };
+    let (case, _) = respond(run_with(
+        &vars,
+        "iam-create-user-by-assumed-role.json",
+        &facts,
+    ));
+    assert!(case.approved());
+    assert!(matches!(case.document, DocumentState::Merged { .. }));
+    // Not looked up (an offline plan): said so.
+    let (case, _) = respond(run(&vars, "iam-create-user-by-assumed-role.json"));
+    assert!(matches!(case.document, DocumentState::NotConsulted { .. }));
+}
+
+/// Issue 15: credentials made for another user are the same attack without CreateUser.
+#[test]
+fn credentials_for_another_user_are_responded_to() {
+    let cases = [
+        (
+            "iam-create-access-key-for-other-user.json",
+            Credential::AccessKey {
+                key_id: Some("AKIA4EXAMPLEBUILDB01".into()),
+            },
+            vec![Step::DeactivateAccessKey {
+                user: "build-bot".into(),
+                key_id: "AKIA4EXAMPLEBUILDB01".into(),
+            }],
+        ),
+        (
+            "iam-create-login-profile-for-other-user.json",
+            Credential::LoginProfileCreated,
+            vec![Step::DeleteLoginProfile {
+                user: "build-bot".into(),
+            }],
+        ),
+        (
+            "iam-update-login-profile-for-other-user.json",
+            Credential::LoginProfileUpdated,
+            vec![Step::DeleteLoginProfile {
+                user: "build-bot".into(),
+            }],
+        ),
+    ];
+    for (file, credential, deactivate) in cases {
+        // Default: notify (alert only), high.
+        let (case, plan) = respond(run(&[], file));
+        assert_eq!(
+            case.subject,
+            Subject::Credential {
+                user: "build-bot".into(),
+                credential: credential.clone()
+            },
+            "{file}"
+        );
+        assert_eq!(case.severity, Severity::High);
+        assert_eq!(case.response, Response::Credential(CredentialMode::Notify));
+        assert_eq!(names(&plan), ["NoChange"]);
+        assert_eq!(plan[0].status, Status::Skipped);
+        // deactivate: the new credential is revoked.
+        let (case, plan) = respond(run(&[("CREDENTIAL_RESPONSE_MODE", "deactivate")], file));
+        assert_eq!(
+            case.response,
+            Response::Credential(CredentialMode::Deactivate)
+        );
+        let steps: Vec<Step> = plan.iter().map(|s| s.step.clone()).collect();
+        assert_eq!(steps, deactivate, "{file}");
+        assert!(plan.iter().all(|s| s.status == Status::Planned));
+        // An approved creator: info, nothing to do. Name and path lists do not apply.
+        let (case, plan) = respond(run(
+            &[
+                ("CREDENTIAL_RESPONSE_MODE", "deactivate"),
+                (
+                    "APPROVED_CREATOR_ARNS",
+                    "arn:aws:iam::123456789012:role/DevOpsAdmin",
+                ),
+            ],
+            file,
+        ));
+        assert!(case.approved());
+        assert_eq!(case.severity, Severity::Info);
+        assert!(plan.is_empty());
+        let (case, _) = respond(run(
+            &[
+                ("APPROVED_USER_PATTERNS", "build-*"),
+                ("APPROVED_PATH_PREFIXES", "/service-accounts/"),
+            ],
+            file,
+        ));
+        assert!(
+            !case.approved(),
+            "{file}: name approvals do not cover credentials"
+        );
+        assert_eq!(case.verdict.name, Match::NotApplicable);
+    }
+}
+
+#[test]
+fn a_user_making_its_own_key_is_not_this_attack() {
+    let why = ignored(run(
+        &[("CREDENTIAL_RESPONSE_MODE", "deactivate")],
+        "iam-create-access-key-self.json",
+    ));
+    assert!(why.contains("for itself"), "{why}");
+    // The same call for another user by the same IAM user is.
+    let mut p = payload("iam-create-access-key-self.json");
+    if let Payload::CloudTrail(e) = &mut p {
+        e.detail.request_parameters = Some(serde_json::json!({"userName": "build-bot"}));
+        e.detail.response_elements.as_mut().unwrap()["accessKey"]["userName"] = "build-bot".into();
+    }
+    let c = config::<UnapprovedUser>(&[]);
+    let (case, _) = respond(decide(&c, &p, &Facts::default()));
+    assert_eq!(case.subject.user_name(), "build-bot");
+}

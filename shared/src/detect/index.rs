@@ -1,0 +1,198 @@
+//! Engine internals: how a catalog is indexed so that each record is tested only against the
+//! detections that can match it (by `eventName`, `eventSource`), with shared literal checks
+//! run once per record.
+
+use super::scan;
+use super::Detection;
+use std::collections::{BTreeSet, HashMap};
+
+/// A small, fast hasher (FxHash) for the index: keys are short and not attacker-chosen in a
+/// way that matters (a slow lookup is the worst outcome).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
+/// A cheap test on a record's raw bytes: a top-level field must contain one of these JSON
+/// strings somewhere (the pattern only accepts those exact values at a path below it). A
+/// field holding a backslash is not judged (an escape could spell the value differently).
+#[derive(Debug, Clone)]
+pub(crate) struct Literal {
+    /// Key id (see [`Index::keys`]).
+    pub key: usize,
+    values: BTreeSet<String>,
+    needles: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl Literal {
+    /// False only when the field cannot hold any of the values.
+    #[inline]
+    pub fn may_match(&self, raw: &[u8]) -> bool {
+        memchr::memchr(b'\\', raw).is_some() || self.needles.iter().any(|n| n.find(raw).is_some())
+    }
+}
+
+/// What the scanner needs to know about one detection, with keys and literals interned so
+/// that checks shared by many detections run once per record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Plan {
+    /// Top-level fields (key ids) that must be present for a match.
+    pub required: Vec<usize>,
+    /// Literal ids that must pass.
+    pub literals: Vec<usize>,
+    /// Top-level fields (key ids) the pattern reads.
+    pub reads: Vec<usize>,
+}
+
+/// How detections are chosen for a record: by `eventName`, else by `eventSource`, else always.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Index {
+    pub by_name: FxMap<String, Vec<usize>>,
+    pub by_source: FxMap<String, Vec<usize>>,
+    pub always: Vec<usize>,
+    /// Interned top-level field names.
+    pub keys: Vec<String>,
+    /// Per key id: the nested paths the catalog reads below it (a leaf: the whole value).
+    pub projections: Vec<scan::FieldTree>,
+    /// Interned literal tests.
+    pub literals: Vec<Literal>,
+    /// Per detection.
+    pub plans: Vec<Plan>,
+}
+
+impl Index {
+    fn key_id(&mut self, k: &str) -> usize {
+        match self.keys.iter().position(|x| x == k) {
+            Some(i) => i,
+            None => {
+                self.keys.push(k.to_string());
+                self.projections.push(scan::FieldTree::partial());
+                self.keys.len() - 1
+            }
+        }
+    }
+
+    fn literal_id(&mut self, key: usize, values: BTreeSet<String>) -> usize {
+        if let Some(i) = self
+            .literals
+            .iter()
+            .position(|l| l.key == key && l.values == values)
+        {
+            return i;
+        }
+        let needles = values
+            .iter()
+            .map(|v| {
+                let quoted = serde_json::to_string(v).expect("a string serializes");
+                memchr::memmem::Finder::new(quoted.as_bytes()).into_owned()
+            })
+            .collect();
+        self.literals.push(Literal {
+            key,
+            values,
+            needles,
+        });
+        self.literals.len() - 1
+    }
+
+    pub(super) fn build(detections: &[Detection]) -> Index {
+        let mut ix = Index::default();
+        for (i, d) in detections.iter().enumerate() {
+            if let Some(names) = d.pattern.required_strings(&["eventName"]) {
+                for n in names {
+                    ix.by_name.entry(n).or_default().push(i);
+                }
+            } else if let Some(sources) = d.pattern.required_strings(&["eventSource"]) {
+                for s in sources {
+                    ix.by_source.entry(s).or_default().push(i);
+                }
+            } else {
+                ix.always.push(i);
+            }
+            let mut plan = Plan::default();
+            for k in d.pattern.required_top_level_fields() {
+                let id = ix.key_id(&k);
+                plan.required.push(id);
+            }
+            for path in d.pattern.fields() {
+                let (top, rest) = path.split_first().expect("paths are never empty");
+                let key = ix.key_id(top);
+                ix.projections[key].add(rest);
+                if !plan.reads.contains(&key) {
+                    plan.reads.push(key);
+                }
+                if path.len() == 1 && (path[0] == "eventName" || path[0] == "eventSource") {
+                    continue; // the index already looked at these
+                }
+                let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+                let Some(values) = d.pattern.required_strings(&segs) else {
+                    continue;
+                };
+                if values.is_empty() || values.len() > 32 {
+                    continue;
+                }
+                let lit = ix.literal_id(key, values);
+                if !plan.literals.contains(&lit) {
+                    plan.literals.push(lit);
+                }
+            }
+            ix.plans.push(plan);
+        }
+        ix
+    }
+
+    /// Detections that can match a record with these `eventName`/`eventSource` values
+    /// (`Some(None)`: absent). `None` for a value that is present but not a plain string: then
+    /// every detection is a candidate.
+    pub fn candidates(
+        &self,
+        name: Option<Option<&str>>,
+        source: Option<Option<&str>>,
+        all: usize,
+        out: &mut Vec<usize>,
+    ) {
+        out.clear();
+        let (Some(name), Some(source)) = (name, source) else {
+            out.extend(0..all);
+            return;
+        };
+        if let Some(v) = name.and_then(|n| self.by_name.get(n)) {
+            out.extend_from_slice(v);
+        }
+        if let Some(v) = source.and_then(|s| self.by_source.get(s)) {
+            out.extend_from_slice(v);
+        }
+        out.extend_from_slice(&self.always);
+    }
+}

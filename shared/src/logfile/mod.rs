@@ -1,0 +1,40 @@
+//! CloudTrail log files: recognising their S3 keys, and reading `{"Records": [...]}` one record
+//! at a time without holding the file.
+//!
+//! [`LogReader`] reads (already decompressed) JSON from any [`Read`](std::io::Read), in chunks,
+//! and hands out each element of the top-level `Records` array as a [`RawRecord`]: the
+//! record's bytes plus the positions of its top-level fields, found by a structural scan
+//! (strings are skipped with `memchr`). Nothing is parsed until someone asks for a field, so
+//! fields no detection reads cost one scan and no allocation. Memory is one buffer (256 KiB,
+//! growing only for a record larger than that, up to [`MAX_RECORD_BYTES`]; a larger record
+//! is skipped and reported).
+//!
+//! [`open`] adds gzip decoding (detected from the magic bytes) and byte counting, so errors can
+//! say how far a corrupt or truncated file was read.
+//!
+//! Modules: [`files`] (which keys and files are log files; the classifier itself is
+//! [`crate::s3key`]), [`error`] (errors and progress), [`source`] (opening: gzip and
+//! counting), [`record`] (one record and its fields), [`reader`] (the streaming reader), and
+//! the private structural scanner.
+
+pub use error::{LogError, Progress};
+pub use files::{classify_key, find_log_files, KeyKind};
+pub use reader::LogReader;
+pub use record::{kind_of_json, raw_str, Element, RawRecord};
+pub use scanner::Field;
+pub use source::{open, Counting, Opened, SourceStats};
+
+/// Records larger than this are skipped (and counted as unreadable) rather than buffered.
+pub const MAX_RECORD_BYTES: usize = 8 << 20;
+/// The reader's buffer before any record needs more.
+const INITIAL_BUFFER: usize = 256 << 10;
+
+pub mod error;
+pub mod files;
+pub mod reader;
+pub mod record;
+mod scanner;
+pub mod source;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,286 @@
+//! The structural scanner: finds where JSON values end without parsing them (strings are
+//! skipped with `memchr`), resumable across buffer refills.
+
+/// Position of one top-level field inside a record's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub(super) key: (u32, u32),
+    pub(super) value: (u32, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth1 {
+    Key,
+    InKey,
+    AfterKey,
+    AwaitValue,
+    InValue,
+}
+
+const C_OTHER: u8 = 0;
+const C_WS: u8 = 1;
+const C_QUOTE: u8 = 2;
+const C_OPEN: u8 = 3;
+const C_CLOSE: u8 = 4;
+const C_COMMA: u8 = 5;
+const C_COLON: u8 = 6;
+
+static CLASS: [u8; 256] = {
+    let mut t = [C_OTHER; 256];
+    t[b' ' as usize] = C_WS;
+    t[b'\t' as usize] = C_WS;
+    t[b'\n' as usize] = C_WS;
+    t[b'\r' as usize] = C_WS;
+    t[b'"' as usize] = C_QUOTE;
+    t[b'{' as usize] = C_OPEN;
+    t[b'[' as usize] = C_OPEN;
+    t[b'}' as usize] = C_CLOSE;
+    t[b']' as usize] = C_CLOSE;
+    t[b',' as usize] = C_COMMA;
+    t[b':' as usize] = C_COLON;
+    t
+};
+
+/// Index of the closing quote of a string whose content starts at `from`, or `Err(resume)`:
+/// where to resume once more data is there.
+#[inline]
+fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
+    loop {
+        match memchr::memchr2(b'"', b'\\', &buf[from..]) {
+            None => return Err(buf.len()),
+            Some(off) => {
+                let at = from + off;
+                if buf[at] == b'"' {
+                    return Ok(at);
+                }
+                if at + 1 >= buf.len() {
+                    return Err(at);
+                }
+                from = at + 2;
+            }
+        }
+    }
+}
+
+/// Resumable scan of one JSON value: finds where it ends and, for an object, where its
+/// top-level fields are. Offsets are relative to the value's first byte.
+#[derive(Debug)]
+pub(super) struct ValueScan {
+    pub(super) i: usize,
+    stack: Vec<u8>,
+    in_str: bool,
+    track: bool,
+    state: Depth1,
+    key: (usize, usize),
+    val_start: usize,
+    val_end: usize,
+    pub(super) fields: Vec<Field>,
+    first: u8,
+}
+
+impl ValueScan {
+    pub(super) fn new() -> Self {
+        ValueScan {
+            i: 0,
+            stack: Vec::with_capacity(32),
+            in_str: false,
+            track: false,
+            state: Depth1::Key,
+            key: (0, 0),
+            val_start: 0,
+            val_end: 0,
+            fields: Vec::with_capacity(32),
+            first: 0,
+        }
+    }
+
+    pub(super) fn reset(&mut self, first: u8, track: bool) {
+        self.i = 0;
+        self.stack.clear();
+        self.in_str = false;
+        self.track = track && first == b'{';
+        self.state = Depth1::Key;
+        self.fields.clear();
+        self.first = first;
+    }
+
+    fn push_field(&mut self) {
+        if self.track && self.state == Depth1::InValue {
+            self.fields.push(Field {
+                key: (self.key.0 as u32, self.key.1 as u32),
+                value: (self.val_start as u32, self.val_end as u32),
+            });
+        }
+        self.state = Depth1::Key;
+    }
+
+    /// Drops the first `n` bytes (they were consumed while skipping an oversized value).
+    pub(super) fn rebase(&mut self, n: usize) {
+        self.i -= n;
+        self.track = false;
+        self.fields.clear();
+    }
+
+    /// Continues scanning `buf` (which starts at the value's first byte). `Ok(Some(len))` when
+    /// the value is complete, `Ok(None)` when more data is needed.
+    pub(super) fn run(&mut self, buf: &[u8], eof: bool) -> Result<Option<usize>, String> {
+        // Scalars (numbers, true, false, null) end at a delimiter.
+        if !matches!(self.first, b'{' | b'[' | b'"') {
+            while self.i < buf.len() {
+                match CLASS[buf[self.i] as usize] {
+                    C_OTHER => self.i += 1,
+                    _ => return Ok(Some(self.i)),
+                }
+            }
+            return Ok(if eof { Some(self.i) } else { None });
+        }
+        loop {
+            if self.in_str {
+                match string_end(buf, self.i) {
+                    Ok(q) => {
+                        self.in_str = false;
+                        self.i = q + 1;
+                        if self.stack.is_empty() {
+                            return Ok(Some(self.i));
+                        }
+                        if self.track && self.stack.len() == 1 {
+                            match self.state {
+                                Depth1::InKey => {
+                                    self.key.1 = q;
+                                    self.state = Depth1::AfterKey;
+                                }
+                                Depth1::InValue => self.val_end = q + 1,
+                                _ => {}
+                            }
+                        }
+                    }
+                    Err(resume) => {
+                        self.i = resume;
+                        return Ok(None);
+                    }
+                }
+            }
+            if self.track && self.stack.len() == 1 {
+                if self.scan_depth1(buf)? {
+                    return Ok(Some(self.i));
+                }
+            } else if self.scan_nested(buf)? {
+                return Ok(Some(self.i));
+            }
+            if self.i >= buf.len() && !self.in_str {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The record's own level: tracks keys and values. Returns true when the record closed;
+    /// false when it stopped at a string or a nested value (or the end of the data).
+    fn scan_depth1(&mut self, buf: &[u8]) -> Result<bool, String> {
+        while self.i < buf.len() {
+            let b = buf[self.i];
+            match CLASS[b as usize] {
+                C_WS => {}
+                C_QUOTE => {
+                    match self.state {
+                        Depth1::Key => {
+                            self.key.0 = self.i + 1;
+                            self.state = Depth1::InKey;
+                        }
+                        Depth1::AwaitValue => {
+                            self.val_start = self.i;
+                            self.state = Depth1::InValue;
+                        }
+                        Depth1::InValue => {}
+                        s => {
+                            return Err(format!(
+                                "unexpected '\"' at byte {} of a record ({s:?})",
+                                self.i
+                            ))
+                        }
+                    }
+                    self.in_str = true;
+                    self.i += 1;
+                    return Ok(false);
+                }
+                C_OPEN => {
+                    if self.state == Depth1::AwaitValue {
+                        self.val_start = self.i;
+                        self.state = Depth1::InValue;
+                    }
+                    self.stack.push(b);
+                    self.i += 1;
+                    return Ok(false);
+                }
+                C_CLOSE => {
+                    if b != b'}' {
+                        return Err(format!("unexpected ']' at byte {} of a record", self.i));
+                    }
+                    self.push_field();
+                    self.stack.pop();
+                    self.i += 1;
+                    return Ok(true);
+                }
+                C_COMMA => self.push_field(),
+                C_COLON => {
+                    if self.state != Depth1::AfterKey {
+                        return Err(format!("unexpected ':' at byte {} of a record", self.i));
+                    }
+                    self.state = Depth1::AwaitValue;
+                }
+                _ => {
+                    if self.state == Depth1::AwaitValue {
+                        self.val_start = self.i;
+                        self.state = Depth1::InValue;
+                    }
+                    self.val_end = self.i + 1;
+                }
+            }
+            self.i += 1;
+        }
+        Ok(false)
+    }
+
+    /// Anywhere else: only strings and brackets matter. Returns true when the value closed;
+    /// false when it stopped at a string, back at the record's level, or at the end of data.
+    fn scan_nested(&mut self, buf: &[u8]) -> Result<bool, String> {
+        while self.i < buf.len() {
+            let b = buf[self.i];
+            match CLASS[b as usize] {
+                C_QUOTE => {
+                    self.in_str = true;
+                    self.i += 1;
+                    return Ok(false);
+                }
+                C_OPEN => {
+                    self.stack.push(b);
+                    self.i += 1;
+                    if self.track && self.stack.len() == 1 {
+                        return Ok(false);
+                    }
+                    continue;
+                }
+                C_CLOSE => {
+                    let open = self.stack.pop();
+                    if !matches!((open, b), (Some(b'{'), b'}') | (Some(b'['), b']')) {
+                        return Err(format!(
+                            "unexpected '{}' at byte {} of a value",
+                            b as char, self.i
+                        ));
+                    }
+                    self.i += 1;
+                    if self.stack.is_empty() {
+                        return Ok(true);
+                    }
+                    if self.track && self.stack.len() == 1 {
+                        self.val_end = self.i;
+                        return Ok(false);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            self.i += 1;
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,309 @@
+//! Tests of the log file reader.
+
+use super::*;
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
+
+/// Hands out data a few bytes at a time, to exercise every resume path.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Each element: its (key, raw value) pairs, or why it is unreadable.
+type Collected = Vec<Result<Vec<(String, String)>, String>>;
+
+fn collect<R: Read>(mut r: LogReader<R>) -> Result<Collected, LogError> {
+    let mut out = Vec::new();
+    while let Some(el) = r.next()? {
+        out.push(match el {
+            Element::Record(rec) => Ok(rec
+                .keys()
+                .map(|k| {
+                    let k = String::from_utf8(k.to_vec()).unwrap();
+                    let v = String::from_utf8(rec.get(&k).unwrap().to_vec()).unwrap();
+                    (k, v)
+                })
+                .collect()),
+            Element::Unreadable { index, reason } => Err(format!("{index}: {reason}")),
+        });
+    }
+    Ok(out)
+}
+
+const SAMPLE: &str = r#"{"Records":[
+    {"eventName" : "A", "n": 1.5e3, "nested": {"x": [1, {"y": "}]"}], "z": null}, "s": "q\"uote\\", "t": true},
+    {},
+    42,
+    "text",
+    {"eventName":"B","arr":[],"obj":{}}
+], "other": {"skip": [1,2,3]}}"#;
+
+#[test]
+fn records_and_their_fields_whatever_the_chunking() {
+    for step in [1, 2, 3, 7, 64, 100_000] {
+        let r = LogReader::new(Trickle {
+            data: SAMPLE.as_bytes(),
+            step,
+        });
+        let got = collect(r).unwrap();
+        assert_eq!(got.len(), 5, "step {step}");
+        let first = got[0].as_ref().unwrap();
+        assert_eq!(
+            first,
+            &vec![
+                ("eventName".to_string(), "\"A\"".to_string()),
+                ("n".into(), "1.5e3".into()),
+                (
+                    "nested".into(),
+                    r#"{"x": [1, {"y": "}]"}], "z": null}"#.into()
+                ),
+                ("s".into(), r#""q\"uote\\""#.into()),
+                ("t".into(), "true".into()),
+            ],
+            "step {step}"
+        );
+        assert_eq!(got[1].as_ref().unwrap().len(), 0);
+        assert_eq!(
+            got[2].as_ref().unwrap_err(),
+            "2: record is a number, not an object"
+        );
+        assert_eq!(
+            got[3].as_ref().unwrap_err(),
+            "3: record is a string, not an object"
+        );
+        assert_eq!(got[4].as_ref().unwrap()[1], ("arr".into(), "[]".into()));
+    }
+}
+
+#[test]
+fn string_fields_borrow_when_they_can() {
+    let mut f = Vec::new();
+    let r = RawRecord::scan(
+        br#"{"a": "plain", "b": "es\u0063aped", "c": 5, "d": null}"#,
+        &mut f,
+    )
+    .unwrap();
+    assert!(matches!(r.str_field("a"), Ok(Some(Cow::Borrowed("plain")))));
+    assert_eq!(r.str_field("b").unwrap().unwrap(), "escaped");
+    assert!(r.str_field("c").unwrap_err().contains("number"));
+    assert_eq!(r.str_field("d").unwrap(), None);
+    assert_eq!(r.str_field("e").unwrap(), None);
+    assert!(r.has("d"));
+    assert!(!r.has("e"));
+}
+
+#[test]
+fn not_a_log_file() {
+    let cases = [
+        ("[1,2]", "found an array"),
+        ("", "empty"),
+        (
+            r#"{"Records": {"a": 1}}"#,
+            "\"Records\" is an object, not an array",
+        ),
+        (r#"{"Records": null}"#, "\"Records\" is null, not an array"),
+        (
+            r#"{"awsAccountId": "123456789012", "digestStartTime": "x", "logFiles": []}"#,
+            "no \"Records\" array (top-level keys: awsAccountId, digestStartTime, logFiles)",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = collect(LogReader::new(text.as_bytes())).unwrap_err();
+        assert!(matches!(e, LogError::NotLogFile { .. }), "{text}: {e}");
+        assert!(e.to_string().contains(want), "{text}: {e}");
+    }
+}
+
+#[test]
+fn truncated_json_says_how_far_it_got() {
+    let text = r#"{"Records":[{"a":1},{"a":2},{"a":"#;
+    let mut r = LogReader::new(text.as_bytes());
+    let mut n = 0;
+    let e = loop {
+        match r.next() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("should fail"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(n, 2);
+    assert!(matches!(e, LogError::Truncated { .. }), "{e}");
+    assert_eq!(e.progress().unwrap().records, 3);
+    assert!(e.to_string().contains("after 3 records"), "{e}");
+    // Cut between records too.
+    let e = collect(LogReader::new(&br#"{"Records":[{"a":1}"#[..])).unwrap_err();
+    assert!(matches!(e, LogError::Truncated { .. }), "{e}");
+}
+
+#[test]
+fn broken_structure_is_an_error_not_a_hang() {
+    for text in [
+        r#"{"Records":[{"a":1} {"a":2}]}"#,
+        r#"{"Records":[{"a":[1}]}"#,
+        r#"{"Records":[]} trailing"#,
+    ] {
+        let e = collect(LogReader::new(text.as_bytes())).unwrap_err();
+        assert!(matches!(e, LogError::Syntax { .. }), "{text}: {e}");
+    }
+}
+
+#[test]
+fn oversized_records_are_skipped_and_reported() {
+    let big = "x".repeat(300_000);
+    let text = format!(r#"{{"Records":[{{"a":"{big}"}},{{"eventName":"after"}}]}}"#);
+    let r = LogReader::new(Trickle {
+        data: text.as_bytes(),
+        step: 4096,
+    })
+    .with_max_record(100_000);
+    let got = collect(r).unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(got[0].as_ref().unwrap_err().contains("larger than"));
+    assert_eq!(got[1].as_ref().unwrap()[0].1, "\"after\"");
+}
+
+#[test]
+fn gzip_is_detected_and_corruption_reported_with_progress() {
+    let mut records = String::from("{\"Records\":[");
+    for i in 0..5000 {
+        if i > 0 {
+            records.push(',');
+        }
+        records.push_str(&format!(
+            "{{\"eventName\":\"E{i}\",\"eventID\":\"{:032x}\"}}",
+            (i as u128) * 0x9e3779b97f4a7c15
+        ));
+    }
+    records.push_str("]}");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(records.as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+
+    let ok = LogReader::from_opened(open(io::Cursor::new(gz.clone())).unwrap());
+    assert_eq!(collect(ok).unwrap().len(), 5000);
+    let plain = LogReader::from_opened(open(io::Cursor::new(records.into_bytes())).unwrap());
+    assert_eq!(collect(plain).unwrap().len(), 5000);
+
+    // Truncated gzip.
+    let cut = gz[..gz.len() / 2].to_vec();
+    let e = collect(LogReader::from_opened(open(io::Cursor::new(cut)).unwrap())).unwrap_err();
+    assert!(
+        matches!(e, LogError::Gzip { .. } | LogError::Truncated { .. }),
+        "{e}"
+    );
+    let p = e.progress().unwrap();
+    assert!(p.records > 0 && p.records < 5000, "{e}");
+    assert!(p.compressed_bytes.unwrap() > 0, "{e}");
+
+    // Corrupt gzip body.
+    let mut bad = gz.clone();
+    for b in &mut bad[gz.len() / 3..gz.len() / 3 + 64] {
+        *b ^= 0x5a;
+    }
+    let e = collect(LogReader::from_opened(open(io::Cursor::new(bad)).unwrap())).unwrap_err();
+    assert!(!e.is_transient(), "{e}");
+    assert!(e.progress().is_some(), "{e}");
+}
+
+#[test]
+fn source_failures_are_transient() {
+    struct Fails(usize);
+    impl Read for Fails {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "connection reset",
+                ));
+            }
+            let data = b"{\"Records\":[{\"a\":1},";
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            self.0 -= 1;
+            Ok(n)
+        }
+    }
+    let e = collect(LogReader::from_opened(open(Fails(1)).unwrap())).unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert!(e.to_string().contains("connection reset"), "{e}");
+}
+
+#[test]
+fn log_files_are_found_recursively_without_digests() {
+    let root = std::env::temp_dir().join(format!("tw-find-{}", std::process::id()));
+    let logs = root.join("AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01");
+    let digests = root.join("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/08/01");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(&digests).unwrap();
+    let a = logs.join("123456789012_CloudTrail_us-east-1_20240801T1335Z_a.json.gz");
+    let b = logs.join("export.json");
+    for f in [&a, &b, &logs.join("notes.txt"), &digests.join("d.json.gz")] {
+        std::fs::write(f, b"{}").unwrap();
+    }
+    let single = root.join("single.log");
+    std::fs::write(&single, b"{}").unwrap();
+    let found = find_log_files(&[root.clone(), single.clone()]).unwrap();
+    assert_eq!(found, {
+        let mut v = vec![a, b, single];
+        v.sort();
+        v
+    });
+    assert!(find_log_files(&[root.join("missing")]).is_err());
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn keys_are_classified() {
+    let log = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
+    assert_eq!(
+        classify_key(log),
+        KeyKind::LogFile {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            organization: None,
+            date: "2024-08-01".into()
+        }
+    );
+    let org = format!(
+        "trail logs/AWSLogs/o-abc123def4/{}",
+        &log["AWSLogs/".len()..]
+    );
+    assert!(matches!(
+        classify_key(&org),
+        KeyKind::LogFile { organization: Some(o), .. } if o == "o-abc123def4"
+    ));
+    assert_eq!(
+        classify_key("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/08/01/123456789012_CloudTrail-Digest_us-east-1_main_us-east-1_20240801T140000Z.json.gz"),
+        KeyKind::Digest
+    );
+    assert_eq!(
+        classify_key("AWSLogs/123456789012/CloudTrail-Insight/us-east-1/2024/08/01/123456789012_CloudTrail-Insight_us-east-1_20240801T1335Z_abc.json.gz"),
+        KeyKind::Insight
+    );
+    assert_eq!(
+        classify_key("AWSLogs/123456789012/ConfigWritabilityCheckFile"),
+        KeyKind::WritabilityCheck
+    );
+    for other in [
+        "exports/report.csv",
+        "AWSLogs/123456789012/elasticloadbalancing/us-east-1/2024/08/01/x.log.gz",
+        "AWSLogs/12345/CloudTrail/us-east-1/2024/08/01/12345_CloudTrail_us-east-1_x.json.gz",
+        "AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/other.json.gz",
+    ] {
+        let k = classify_key(other);
+        assert!(matches!(k, KeyKind::Other { .. }), "{other}: {k:?}");
+        assert!(
+            k.skip_reason().unwrap().contains("not a CloudTrail"),
+            "{other}"
+        );
+    }
+}

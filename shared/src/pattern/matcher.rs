@@ -1,0 +1,376 @@
+//! The compiled matcher tree and how it evaluates events.
+
+use super::compile::err;
+use super::PatternError;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone)]
+pub(super) struct ObjectPattern {
+    pub(super) fields: Vec<(String, FieldPattern)>,
+    /// Each entry is one `$or`: at least one branch must match.
+    pub(super) ors: Vec<Vec<ObjectPattern>>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum FieldPattern {
+    Nested(ObjectPattern),
+    /// Any matcher may match.
+    Leaf(Vec<Matcher>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Literal {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Null,
+}
+
+impl Literal {
+    pub(super) fn matches(&self, v: &Value) -> bool {
+        match (self, v) {
+            (Literal::Str(s), Value::String(t)) => s == t,
+            (Literal::Num(n), Value::Number(m)) => m.as_f64() == Some(*n),
+            (Literal::Bool(b), Value::Bool(c)) => b == c,
+            (Literal::Null, Value::Null) => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum Matcher {
+    Exact(Literal),
+    Prefix(String),
+    PrefixIgnoreCase(String),
+    Suffix(String),
+    SuffixIgnoreCase(String),
+    EqualsIgnoreCase(String),
+    Wildcard(Wildcard),
+    AnythingBut(AnythingBut),
+    Numeric(Range),
+    Cidr(ipnet::IpNet),
+    Exists(bool),
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum AnythingBut {
+    Values(Vec<Literal>),
+    Prefix(Vec<String>),
+    Suffix(Vec<String>),
+    Wildcard(Vec<Wildcard>),
+    IgnoreCase(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Bound {
+    pub(super) value: f64,
+    pub(super) inclusive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Range {
+    pub(super) lower: Option<Bound>,
+    pub(super) upper: Option<Bound>,
+}
+
+impl Range {
+    pub(super) fn contains(&self, x: f64) -> bool {
+        let lo = match self.lower {
+            None => true,
+            Some(b) if b.inclusive => x >= b.value,
+            Some(b) => x > b.value,
+        };
+        let hi = match self.upper {
+            None => true,
+            Some(b) if b.inclusive => x <= b.value,
+            Some(b) => x < b.value,
+        };
+        lo && hi
+    }
+}
+
+/// A wildcard pattern split on its unescaped `*`s.
+#[derive(Debug, Clone)]
+pub(super) struct Wildcard {
+    /// Literal parts; `parts.len() - 1` stars sit between them.
+    pub(super) parts: Vec<String>,
+}
+
+impl Wildcard {
+    pub(super) fn compile(s: &str, path: &str) -> Result<Wildcard, PatternError> {
+        let mut parts = vec![String::new()];
+        let mut chars = s.chars().peekable();
+        let mut last_star = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(e @ ('*' | '\\')) => {
+                        parts.last_mut().expect("never empty").push(e);
+                        last_star = false;
+                    }
+                    Some(other) => {
+                        return Err(err(
+                            path,
+                            format!(
+                                "wildcard {s:?}: a backslash may only escape '*' or '\\', not {other:?}"
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Err(err(
+                            path,
+                            format!("wildcard {s:?} ends with a lone backslash"),
+                        ))
+                    }
+                },
+                '*' => {
+                    if last_star {
+                        return Err(err(
+                            path,
+                            format!("wildcard {s:?}: consecutive '*' are not allowed"),
+                        ));
+                    }
+                    parts.push(String::new());
+                    last_star = true;
+                }
+                c => {
+                    parts.last_mut().expect("never empty").push(c);
+                    last_star = false;
+                }
+            }
+        }
+        Ok(Wildcard { parts })
+    }
+
+    pub(super) fn matches(&self, text: &str) -> bool {
+        let n = self.parts.len();
+        if n == 1 {
+            return text == self.parts[0];
+        }
+        let first = &self.parts[0];
+        let last = &self.parts[n - 1];
+        if text.len() < first.len() + last.len()
+            || !text.starts_with(first.as_str())
+            || !text.ends_with(last.as_str())
+        {
+            return false;
+        }
+        // Star-only globs: leftmost matches of the middle parts, in order, are enough.
+        let mut rest = &text[first.len()..text.len() - last.len()];
+        for mid in &self.parts[1..n - 1] {
+            match rest.find(mid.as_str()) {
+                Some(i) => rest = &rest[i + mid.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+pub(super) fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+
+pub(super) fn eq_ignore_case(text: &str, lowered: &str) -> bool {
+    if text.is_ascii() && lowered.is_ascii() {
+        text.eq_ignore_ascii_case(lowered)
+    } else {
+        text.to_lowercase() == lowered
+    }
+}
+
+pub(super) fn starts_ignore_case(text: &str, lowered: &str) -> bool {
+    if text.is_ascii() && lowered.is_ascii() {
+        text.len() >= lowered.len()
+            && text.as_bytes()[..lowered.len()].eq_ignore_ascii_case(lowered.as_bytes())
+    } else {
+        text.to_lowercase().starts_with(lowered)
+    }
+}
+
+pub(super) fn ends_ignore_case(text: &str, lowered: &str) -> bool {
+    if text.is_ascii() && lowered.is_ascii() {
+        text.len() >= lowered.len()
+            && text.as_bytes()[text.len() - lowered.len()..]
+                .eq_ignore_ascii_case(lowered.as_bytes())
+    } else {
+        text.to_lowercase().ends_with(lowered)
+    }
+}
+
+/// Parses an IP address in an event value with [`crate::net::parse_ip`] (IPv4-mapped IPv6 is
+/// IPv4, so `cidr` IPv4 blocks match it; anonymised samples' zero-padded IPv4 octets such as
+/// `075.050.255.67` are decimal). A value with surrounding whitespace is not an address.
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    if s.trim() != s {
+        return None;
+    }
+    crate::net::parse_ip(s)
+}
+
+impl Matcher {
+    /// Does one leaf value satisfy this matcher? (`Exists` is handled by the caller.)
+    pub(super) fn matches_leaf(&self, v: &Value) -> bool {
+        match self {
+            Matcher::Exact(l) => l.matches(v),
+            Matcher::Prefix(p) => v.as_str().is_some_and(|s| s.starts_with(p.as_str())),
+            Matcher::PrefixIgnoreCase(p) => v.as_str().is_some_and(|s| starts_ignore_case(s, p)),
+            Matcher::Suffix(p) => v.as_str().is_some_and(|s| s.ends_with(p.as_str())),
+            Matcher::SuffixIgnoreCase(p) => v.as_str().is_some_and(|s| ends_ignore_case(s, p)),
+            Matcher::EqualsIgnoreCase(p) => v.as_str().is_some_and(|s| eq_ignore_case(s, p)),
+            Matcher::Wildcard(w) => v.as_str().is_some_and(|s| w.matches(s)),
+            Matcher::AnythingBut(ab) => match ab {
+                AnythingBut::Values(vals) => !vals.iter().any(|l| l.matches(v)),
+                AnythingBut::Prefix(ps) => v
+                    .as_str()
+                    .is_some_and(|s| !ps.iter().any(|p| s.starts_with(p.as_str()))),
+                AnythingBut::Suffix(ps) => v
+                    .as_str()
+                    .is_some_and(|s| !ps.iter().any(|p| s.ends_with(p.as_str()))),
+                AnythingBut::Wildcard(ws) => {
+                    v.as_str().is_some_and(|s| !ws.iter().any(|w| w.matches(s)))
+                }
+                AnythingBut::IgnoreCase(ps) => v
+                    .as_str()
+                    .is_some_and(|s| !ps.iter().any(|p| eq_ignore_case(s, p))),
+            },
+            Matcher::Numeric(r) => v.as_f64().is_some_and(|x| r.contains(x)),
+            Matcher::Cidr(net) => v
+                .as_str()
+                .and_then(parse_ip)
+                .is_some_and(|ip| net.contains(&ip)),
+            Matcher::Exists(_) => false,
+        }
+    }
+}
+
+/// Calls `f` on every leaf at `v`: arrays are flattened, objects are not leaves.
+pub(super) fn any_leaf(v: &Value, f: &mut impl FnMut(&Value) -> bool) -> bool {
+    match v {
+        Value::Array(a) => a.iter().any(|e| any_leaf(e, f)),
+        Value::Object(_) => false,
+        leaf => f(leaf),
+    }
+}
+
+pub(super) fn has_leaf(v: &Value) -> bool {
+    any_leaf(v, &mut |_| true)
+}
+
+impl FieldPattern {
+    pub(super) fn matches(&self, v: Option<&Value>) -> bool {
+        match self {
+            FieldPattern::Leaf(ms) => ms.iter().any(|m| match m {
+                Matcher::Exists(want) => v.is_some_and(has_leaf) == *want,
+                m => v.is_some_and(|v| any_leaf(v, &mut |leaf| m.matches_leaf(leaf))),
+            }),
+            FieldPattern::Nested(op) => op.matches_opt(v),
+        }
+    }
+
+    pub(super) fn matches_absent(&self) -> bool {
+        self.matches(None)
+    }
+}
+
+impl ObjectPattern {
+    pub(super) fn matches_opt(&self, v: Option<&Value>) -> bool {
+        match v {
+            Some(Value::Object(m)) => self.matches_map(m),
+            Some(Value::Array(a)) if !a.is_empty() => a.iter().any(|e| self.matches_opt(Some(e))),
+            // A scalar, an empty array or nothing: none of the fields are there.
+            _ => self.matches_nothing(),
+        }
+    }
+
+    pub(super) fn matches_map(&self, m: &Map<String, Value>) -> bool {
+        self.fields.iter().all(|(k, fp)| fp.matches(m.get(k)))
+            && self
+                .ors
+                .iter()
+                .all(|branches| branches.iter().any(|b| b.matches_map(m)))
+    }
+
+    pub(super) fn matches_nothing(&self) -> bool {
+        self.fields.iter().all(|(_, fp)| fp.matches_absent())
+            && self
+                .ors
+                .iter()
+                .all(|branches| branches.iter().any(|b| b.matches_nothing()))
+    }
+
+    pub(super) fn collect_fields(&self, prefix: &mut Vec<String>, out: &mut BTreeSet<Vec<String>>) {
+        for (k, fp) in &self.fields {
+            prefix.push(k.clone());
+            match fp {
+                FieldPattern::Leaf(_) => {
+                    out.insert(prefix.clone());
+                }
+                FieldPattern::Nested(op) => op.collect_fields(prefix, out),
+            }
+            prefix.pop();
+        }
+        for branches in &self.ors {
+            for b in branches {
+                b.collect_fields(prefix, out);
+            }
+        }
+    }
+
+    pub(super) fn required_strings(&self, path: &[&str]) -> Option<BTreeSet<String>> {
+        let (first, rest) = path.split_first()?;
+        let mut result: Option<BTreeSet<String>> = None;
+        let mut narrow = |set: BTreeSet<String>| {
+            result = Some(match result.take() {
+                None => set,
+                Some(prev) => prev.intersection(&set).cloned().collect(),
+            });
+        };
+        for (k, fp) in &self.fields {
+            if k != first {
+                continue;
+            }
+            match (fp, rest.is_empty()) {
+                (FieldPattern::Leaf(ms), true) => {
+                    let mut set = BTreeSet::new();
+                    let all_exact = ms.iter().all(|m| match m {
+                        Matcher::Exact(Literal::Str(s)) => {
+                            set.insert(s.clone());
+                            true
+                        }
+                        _ => false,
+                    });
+                    if all_exact {
+                        narrow(set);
+                    }
+                }
+                (FieldPattern::Nested(op), false) => {
+                    if let Some(set) = op.required_strings(rest) {
+                        narrow(set);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for branches in &self.ors {
+            let mut union = BTreeSet::new();
+            let mut all = true;
+            for b in branches {
+                match b.required_strings(path) {
+                    Some(s) => union.extend(s),
+                    None => {
+                        all = false;
+                        break;
+                    }
+                }
+            }
+            if all {
+                narrow(union);
+            }
+        }
+        result
+    }
+}

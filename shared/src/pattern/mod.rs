@@ -1,0 +1,165 @@
+//! EventBridge event patterns: compile once, match many events.
+//!
+//! The syntax is EventBridge's (and `aws/event-ruler`'s): a pattern has the shape of the events
+//! it matches; each field names either a nested object pattern or an array of accepted values.
+//! Values are exact strings, numbers, booleans or `null`, or one-key matcher objects:
+//! `prefix`, `suffix` (both also as `{"equals-ignore-case": ...}`), `equals-ignore-case`,
+//! `wildcard` (`*` for any run of characters, `\*` and `\\` for literals), `anything-but`
+//! (values, or `prefix`/`suffix`/`wildcard`/`equals-ignore-case`, single or lists), `exists`,
+//! `numeric` (`["=", 5]`, `[">", 0, "<=", 5]`) and `cidr`. `$or` takes two or more object
+//! patterns, one of which must match at that level.
+//!
+//! Semantics follow EventBridge: all fields must match, any value in a field's array may match;
+//! when the event has an array, the field matches if any element does (arrays of objects are
+//! matched element by element, so two fields inside one array must come from the same
+//! element); `exists` looks at leaves only (a field whose value is an object does not
+//! "exist", an empty array has no leaves); `null` and `""` are different values.
+//!
+//! A compiled [`Pattern`] also tells which fields it reads ([`Pattern::fields`]) and, when the
+//! pattern only accepts fixed strings somewhere, which ones ([`Pattern::required_strings`]): the
+//! detection engine uses that to index detections by `eventSource`/`eventName`.
+//!
+//! Modules: this one holds the public API ([`Pattern`], [`PatternError`]); `compile` turns
+//! JSON into the matcher tree and `matcher` evaluates it (both private).
+
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::fmt;
+
+mod compile;
+mod matcher;
+#[cfg(test)]
+mod tests;
+
+use compile::{compile_object, err, kind_of};
+pub use matcher::parse_ip;
+use matcher::ObjectPattern;
+
+/// A compiled event pattern.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    root: ObjectPattern,
+    source: Value,
+}
+
+impl Pattern {
+    /// Compiles a pattern given as JSON.
+    pub fn compile(v: &Value) -> Result<Pattern, PatternError> {
+        let Value::Object(map) = v else {
+            return Err(err(
+                "",
+                format!("an event pattern is a JSON object, found {}", kind_of(v)),
+            ));
+        };
+        if map.is_empty() {
+            return Err(err("", "the pattern is empty (it would match every event)"));
+        }
+        Ok(Pattern {
+            root: compile_object(map, "")?,
+            source: v.clone(),
+        })
+    }
+
+    /// Parses and compiles a pattern given as JSON text.
+    pub fn parse(text: &str) -> Result<Pattern, PatternError> {
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| err("", format!("the pattern is not valid JSON: {e}")))?;
+        Pattern::compile(&v)
+    }
+
+    /// True when the event matches.
+    pub fn matches(&self, event: &Value) -> bool {
+        match event {
+            Value::Object(m) => self.root.matches_map(m),
+            other => self.root.matches_opt(Some(other)),
+        }
+    }
+
+    /// True when an event given as a JSON object's map matches.
+    pub fn matches_map(&self, event: &Map<String, Value>) -> bool {
+        self.root.matches_map(event)
+    }
+
+    /// The JSON this pattern was compiled from.
+    pub fn source(&self) -> &Value {
+        &self.source
+    }
+
+    /// Every field path the pattern reads (including inside `$or`), as path segments.
+    pub fn fields(&self) -> Vec<Vec<String>> {
+        let mut out = BTreeSet::new();
+        self.root.collect_fields(&mut Vec::new(), &mut out);
+        out.into_iter().collect()
+    }
+
+    /// Every field path the pattern reads, dotted (`userIdentity.type`).
+    pub fn field_paths(&self) -> Vec<String> {
+        self.fields().into_iter().map(|p| p.join(".")).collect()
+    }
+
+    /// The distinct top-level fields the pattern reads.
+    pub fn top_level_fields(&self) -> BTreeSet<String> {
+        self.fields()
+            .into_iter()
+            .filter_map(|p| p.into_iter().next())
+            .collect()
+    }
+
+    /// When every event this pattern matches must carry, at `path`, one of a fixed set of
+    /// strings (exact values, possibly through `$or`), that set. `None` when the pattern
+    /// accepts other values there (prefix, anything-but, absent, ...). Use it for indexing:
+    /// `required_strings(&["eventName"])`, or `&["detail", "eventName"]` for EventBridge
+    /// envelopes.
+    pub fn required_strings(&self, path: &[&str]) -> Option<BTreeSet<String>> {
+        self.root.required_strings(path)
+    }
+
+    /// Top-level fields that must be present (with any value, even `null`) for the pattern to
+    /// match: an event without one of them cannot match. (`$or` branches are not considered.)
+    pub fn required_top_level_fields(&self) -> Vec<String> {
+        self.root
+            .fields
+            .iter()
+            .filter(|(_, fp)| !fp.matches_absent())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl serde::Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.source.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Pattern::compile(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A pattern that cannot be compiled: where (a path such as `detail.eventName[1]`) and what is
+/// wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PatternError {
+    /// Path inside the pattern; empty for the pattern itself.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for PatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "at {}: {}", self.path, self.message)
+        }
+    }
+}

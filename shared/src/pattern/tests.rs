@@ -1,0 +1,326 @@
+//! Tests of the pattern engine (EventBridge semantics).
+
+use super::*;
+use serde_json::json;
+
+fn pat(v: Value) -> Pattern {
+    Pattern::compile(&v).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn m(p: &Pattern, ev: Value) -> bool {
+    p.matches(&ev)
+}
+
+#[test]
+fn exact_values_of_every_type() {
+    let p = pat(json!({"a": ["x", 5, true, null]}));
+    assert!(m(&p, json!({"a": "x"})));
+    assert!(m(&p, json!({"a": 5})));
+    assert!(m(&p, json!({"a": 5.0})));
+    assert!(m(&p, json!({"a": true})));
+    assert!(m(&p, json!({"a": null})));
+    assert!(!m(&p, json!({"a": "5"})));
+    assert!(!m(&p, json!({"a": false})));
+    assert!(!m(&p, json!({"a": ""})));
+    assert!(!m(&p, json!({})));
+    let empty = pat(json!({"a": [""]}));
+    assert!(m(&empty, json!({"a": ""})));
+    assert!(!m(&empty, json!({"a": null})));
+}
+
+#[test]
+fn all_fields_must_match_and_nested_objects_descend() {
+    let p = pat(
+        json!({"source": ["aws.iam"], "detail": {"eventName": ["CreateUser"],
+        "userIdentity": {"type": ["IAMUser"]}}}),
+    );
+    let ev = json!({"source": "aws.iam", "detail-type": "AWS API Call via CloudTrail",
+        "detail": {"eventName": "CreateUser", "userIdentity": {"type": "IAMUser"}}});
+    assert!(p.matches(&ev));
+    let mut other = ev.clone();
+    other["detail"]["userIdentity"]["type"] = json!("Root");
+    assert!(!p.matches(&other));
+    assert!(!p.matches(&json!({"source": "aws.iam"})));
+}
+
+#[test]
+fn event_arrays_match_when_any_element_matches() {
+    let p = pat(json!({"resources": ["arn:b"]}));
+    assert!(m(&p, json!({"resources": ["arn:a", "arn:b"]})));
+    assert!(!m(&p, json!({"resources": ["arn:a"]})));
+    assert!(!m(&p, json!({"resources": []})));
+    // Arrays of objects: fields must come from the same element.
+    let p = pat(json!({"employees": {"first": ["Anna"], "last": ["Smith"]}}));
+    let ev = json!({"employees": [{"first": "John", "last": "Smith"}, {"first": "Anna", "last": "Jones"}]});
+    assert!(!p.matches(&ev));
+    let ev = json!({"employees": [[{"first": "Anna", "last": "Smith"}]]});
+    assert!(p.matches(&ev));
+}
+
+#[test]
+fn prefix_suffix_and_ignore_case_variants() {
+    let p = pat(json!({"a": [{"prefix": "Access"}]}));
+    assert!(m(&p, json!({"a": "AccessDenied"})));
+    assert!(!m(&p, json!({"a": "accessdenied"})));
+    assert!(!m(&p, json!({"a": 5})));
+    let p = pat(json!({"a": [{"prefix": {"equals-ignore-case": "ACCESS"}}]}));
+    assert!(m(&p, json!({"a": "accessDenied"})));
+    let p = pat(json!({"a": [{"suffix": ".png"}]}));
+    assert!(m(&p, json!({"a": "x.png"})));
+    assert!(!m(&p, json!({"a": "x.PNG"})));
+    let p = pat(json!({"a": [{"suffix": {"equals-ignore-case": ".png"}}]}));
+    assert!(m(&p, json!({"a": "x.PNG"})));
+    let p = pat(json!({"a": [{"equals-ignore-case": "Alice"}]}));
+    assert!(m(&p, json!({"a": "aLICE"})));
+    assert!(m(&p, json!({"a": "ALICE"})));
+    assert!(!m(&p, json!({"a": "alicia"})));
+    let p = pat(json!({"a": [{"equals-ignore-case": "ÄRGER"}]}));
+    assert!(m(&p, json!({"a": "ärger"})));
+}
+
+#[test]
+fn wildcards_with_escapes() {
+    let p = pat(json!({"a": [{"wildcard": "*UnauthorizedOperation"}]}));
+    assert!(m(&p, json!({"a": "Client.UnauthorizedOperation"})));
+    assert!(m(&p, json!({"a": "UnauthorizedOperation"})));
+    assert!(!m(&p, json!({"a": "UnauthorizedOperationX"})));
+    let p = pat(json!({"a": [{"wildcard": "arn:aws:iam::*:role/*-admin"}]}));
+    assert!(m(&p, json!({"a": "arn:aws:iam::1:role/ops-admin"})));
+    assert!(!m(&p, json!({"a": "arn:aws:iam::1:user/ops-admin"})));
+    let p = pat(json!({"a": [{"wildcard": "a*b*a"}]}));
+    assert!(m(&p, json!({"a": "aba"})));
+    assert!(!m(&p, json!({"a": "ab"})));
+    let p = pat(json!({"a": [{"wildcard": "lit\\*star\\\\"}]}));
+    assert!(m(&p, json!({"a": "lit*star\\"})));
+    assert!(!m(&p, json!({"a": "litXstar\\"})));
+    let e = Pattern::compile(&json!({"a": [{"wildcard": "a**b"}]})).unwrap_err();
+    assert!(e.to_string().contains("consecutive"), "{e}");
+    let e = Pattern::compile(&json!({"a": [{"wildcard": "a\\b"}]})).unwrap_err();
+    assert!(e.to_string().contains("backslash"), "{e}");
+}
+
+#[test]
+fn anything_but_forms() {
+    let p = pat(json!({"a": [{"anything-but": "x"}]}));
+    assert!(m(&p, json!({"a": "y"})));
+    assert!(!m(&p, json!({"a": "x"})));
+    assert!(!m(&p, json!({})), "anything-but needs the field");
+    let p = pat(json!({"a": [{"anything-but": [100, 200]}]}));
+    assert!(m(&p, json!({"a": 300})));
+    assert!(!m(&p, json!({"a": 200.0})));
+    let p = pat(json!({"a": [{"anything-but": {"prefix": ["init", "stop"]}}]}));
+    assert!(m(&p, json!({"a": "running"})));
+    assert!(!m(&p, json!({"a": "stopping"})));
+    assert!(!m(&p, json!({"a": 5})));
+    let p = pat(json!({"a": [{"anything-but": {"suffix": ".tmp"}}]}));
+    assert!(!m(&p, json!({"a": "x.tmp"})));
+    assert!(m(&p, json!({"a": "x.txt"})));
+    let p = pat(json!({"a": [{"anything-but": {"wildcard": ["*.tmp", "cache/*"]}}]}));
+    assert!(!m(&p, json!({"a": "cache/x"})));
+    assert!(m(&p, json!({"a": "data/x"})));
+    let p = pat(json!({"a": [{"anything-but": {"equals-ignore-case": ["Yes"]}}]}));
+    assert!(!m(&p, json!({"a": "YES"})));
+    assert!(m(&p, json!({"a": "No"})));
+    let e = Pattern::compile(&json!({"a": [{"anything-but": ["x", 1]}]})).unwrap_err();
+    assert!(
+        e.to_string().contains("only strings or only numbers"),
+        "{e}"
+    );
+}
+
+#[test]
+fn exists_looks_at_leaves() {
+    let yes = pat(json!({"errorCode": [{"exists": true}]}));
+    let no = pat(json!({"errorCode": [{"exists": false}]}));
+    assert!(m(&yes, json!({"errorCode": "AccessDenied"})));
+    assert!(!m(&no, json!({"errorCode": "AccessDenied"})));
+    assert!(!m(&yes, json!({})));
+    assert!(m(&no, json!({})));
+    assert!(m(&yes, json!({"errorCode": null})));
+    // An object is not a leaf; an empty array has no leaves.
+    assert!(m(&no, json!({"errorCode": {"x": 1}})));
+    assert!(m(&no, json!({"errorCode": []})));
+    let nested = pat(json!({"requestParameters": {"userName": [{"exists": false}]}}));
+    assert!(m(&nested, json!({"requestParameters": null})));
+    assert!(m(&nested, json!({})));
+    assert!(!m(
+        &nested,
+        json!({"requestParameters": {"userName": "bob"}})
+    ));
+}
+
+#[test]
+fn numeric_ranges() {
+    let p = pat(json!({"n": [{"numeric": [">", 0, "<=", 5]}]}));
+    assert!(m(&p, json!({"n": 5})));
+    assert!(m(&p, json!({"n": 0.5})));
+    assert!(!m(&p, json!({"n": 0})));
+    assert!(!m(&p, json!({"n": 5.01})));
+    assert!(!m(&p, json!({"n": "3"})));
+    let p = pat(json!({"n": [{"numeric": ["=", 3.018e2]}]}));
+    assert!(m(&p, json!({"n": 301.8})));
+    for bad in [
+        json!(["=", 1, ">", 0]),
+        json!([">", 5, "<", 1]),
+        json!([">", 1, ">", 2]),
+        json!(["~", 1]),
+        json!([">"]),
+        json!([">", "1"]),
+    ] {
+        assert!(
+            Pattern::compile(&json!({"n": [{"numeric": bad}]})).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn cidr_v4_v6_and_padded_octets() {
+    let p = pat(json!({"ip": [{"cidr": "10.0.0.0/8"}, {"cidr": "2001:db8::/32"}]}));
+    assert!(m(&p, json!({"ip": "10.1.2.3"})));
+    assert!(m(&p, json!({"ip": "010.001.002.003"})));
+    assert!(m(&p, json!({"ip": "2001:db8::1"})));
+    assert!(!m(&p, json!({"ip": "11.0.0.1"})));
+    assert!(!m(&p, json!({"ip": "iam.amazonaws.com"})));
+    assert!(!m(&p, json!({"ip": "AWS Internal"})));
+    assert!(Pattern::compile(&json!({"ip": [{"cidr": "10.0.0.0/33"}]})).is_err());
+}
+
+#[test]
+fn or_branches() {
+    let p = pat(json!({"source": ["aws.cloudwatch"], "$or": [
+        {"metricName": ["CPUUtilization"]},
+        {"namespace": ["AWS/EC2"], "$or": [{"a": [1]}, {"b": [2]}]}
+    ]}));
+    assert!(m(
+        &p,
+        json!({"source": "aws.cloudwatch", "metricName": "CPUUtilization"})
+    ));
+    assert!(m(
+        &p,
+        json!({"source": "aws.cloudwatch", "namespace": "AWS/EC2", "b": 2})
+    ));
+    assert!(!m(
+        &p,
+        json!({"source": "aws.cloudwatch", "namespace": "AWS/EC2"})
+    ));
+    assert!(!m(
+        &p,
+        json!({"source": "aws.ec2", "metricName": "CPUUtilization"})
+    ));
+    let e = Pattern::compile(&json!({"$or": [{"a": ["x"]}]})).unwrap_err();
+    assert!(e.to_string().contains("at least two"), "{e}");
+}
+
+#[test]
+fn compile_errors_name_the_path_and_the_problem() {
+    let cases = [
+        (
+            json!({"detail": {"eventName": "CreateUser"}}),
+            "detail.eventName",
+            "expected an array",
+        ),
+        (
+            json!({"detail": {"eventName": ["a", {"prefx": "b"}]}}),
+            "detail.eventName[1]",
+            "unknown operator \"prefx\"",
+        ),
+        (json!({"a": []}), "a", "empty array"),
+        (
+            json!({"a": [{"prefix": "x", "suffix": "y"}]}),
+            "a[0]",
+            "exactly one operator",
+        ),
+        (
+            json!({"a": [{"exists": "yes"}]}),
+            "a[0].exists",
+            "true or false",
+        ),
+        (json!({"a": [["x"]]}), "a[0]", "nested arrays"),
+        (json!({"a": {"prefix": "x"}}), "a", "inside an array"),
+        (
+            json!({"$or": [{"a": ["x"]}, 5]}),
+            "$or[1]",
+            "object pattern",
+        ),
+        (json!({"a": [{"cidr": "nope"}]}), "a[0].cidr", "not a CIDR"),
+    ];
+    for (p, path, what) in cases {
+        let e = Pattern::compile(&p).unwrap_err();
+        assert_eq!(e.path, path, "{p}: {e}");
+        assert!(e.message.contains(what), "{p}: {e}");
+        assert!(e.to_string().starts_with(&format!("at {path}: ")));
+    }
+    assert!(Pattern::compile(&json!({})).is_err());
+    assert!(Pattern::compile(&json!(["x"])).is_err());
+    assert!(Pattern::parse("{")
+        .unwrap_err()
+        .to_string()
+        .contains("not valid JSON"));
+}
+
+#[test]
+fn fields_and_index_keys() {
+    let p = pat(json!({"eventSource": ["iam.amazonaws.com"],
+        "eventName": ["CreateUser", "DeleteUser"],
+        "userIdentity": {"type": ["Root"]},
+        "$or": [{"errorCode": [{"exists": false}]}, {"sourceIPAddress": [{"cidr": "10.0.0.0/8"}]}]}));
+    assert_eq!(
+        p.field_paths(),
+        vec![
+            "errorCode",
+            "eventName",
+            "eventSource",
+            "sourceIPAddress",
+            "userIdentity.type"
+        ]
+    );
+    let names: Vec<String> = p
+        .required_strings(&["eventName"])
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(names, vec!["CreateUser", "DeleteUser"]);
+    assert_eq!(
+        p.required_strings(&["userIdentity", "type"]).unwrap().len(),
+        1
+    );
+    assert_eq!(p.required_strings(&["errorCode"]), None);
+    assert_eq!(
+        p.required_top_level_fields(),
+        vec!["eventName", "eventSource", "userIdentity"]
+    );
+
+    // Through $or: a union when every branch names values.
+    let p = pat(json!({"$or": [{"eventName": ["A"]}, {"eventName": ["B"], "x": [1]}]}));
+    assert_eq!(p.required_strings(&["eventName"]).unwrap().len(), 2);
+    let p = pat(json!({"$or": [{"eventName": ["A"]}, {"eventName": [{"prefix": "B"}]}]}));
+    assert_eq!(p.required_strings(&["eventName"]), None);
+    // Envelope paths.
+    let p = pat(json!({"source": ["aws.s3"], "detail": {"eventName": ["PutBucketPolicy"]}}));
+    assert!(p
+        .required_strings(&["detail", "eventName"])
+        .unwrap()
+        .contains("PutBucketPolicy"));
+    assert_eq!(p.required_strings(&["eventName"]), None);
+}
+
+#[test]
+fn serde_round_trip_and_errors() {
+    let p: Pattern = serde_json::from_value(json!({"a": ["x"]})).unwrap();
+    assert_eq!(serde_json::to_value(&p).unwrap(), json!({"a": ["x"]}));
+    let e = serde_json::from_value::<Pattern>(json!({"a": "x"})).unwrap_err();
+    assert!(e.to_string().contains("at a:"), "{e}");
+}
+
+#[test]
+fn cidr_matches_ipv4_mapped_ipv6_addresses_as_ipv4() {
+    let p = pat(json!({"sourceIPAddress": [{"cidr": "203.0.113.0/24"}]}));
+    assert!(p.matches(&json!({"sourceIPAddress": "::ffff:203.0.113.7"})));
+    assert!(p.matches(&json!({"sourceIPAddress": "203.0.113.7"})));
+    assert!(!p.matches(&json!({"sourceIPAddress": " 203.0.113.7"})));
+    assert!(!p.matches(&json!({"sourceIPAddress": "::ffff:198.51.100.7"})));
+    let mapped = pat(json!({"sourceIPAddress": [{"cidr": "::ffff:203.0.113.0/120"}]}));
+    assert!(mapped.matches(&json!({"sourceIPAddress": "203.0.113.9"})));
+    assert!(Pattern::compile(&json!({"a": [{"cidr": "203.0.113.7"}]})).is_err());
+}
