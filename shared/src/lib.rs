@@ -43,5 +43,5 @@ pub mod s3uri;
 
 pub use alert::{Action, Alert, Severity, Status};
 pub use event::{Principal, Record};
-pub use respond::{Outcome, Responder};
 pub use payload::{Payload, PayloadError, S3Object};
+pub use respond::{Outcome, Responder};

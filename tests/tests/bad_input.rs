@@ -365,7 +365,9 @@ fn every_field_of_every_sample_event_with_every_wrong_type() {
                             if !matches!(p, Payload::S3Objects(_)) {
                                 let f = Function::RootActivity;
                                 rt.block_on(handlers.call(f, v.clone()))
-                                    .unwrap_or_else(|e| panic!("{}: dry run failed: {e}", f.name()));
+                                    .unwrap_or_else(|e| {
+                                        panic!("{}: dry run failed: {e}", f.name())
+                                    });
                             }
                             true
                         }
