@@ -135,6 +135,7 @@ async fn main() -> Result<()> {
 
     unapproved_user(&mut demo).await?;
     security_group(&mut demo).await?;
+    split_world_open(&mut demo).await?;
     root_activity(&mut demo).await?;
     log_delivery(&mut demo).await?;
     log_integrity(&mut demo).await?;
@@ -283,6 +284,63 @@ async fn security_group(demo: &mut Demo) -> Result<()> {
     demo.check(
         after.len() == 2,
         "HTTPS to the world and SSH from 10.0.0.0/8 remain",
+    );
+    Ok(())
+}
+
+/// The attack a `/0` check misses: the internet in two halves, `0.0.0.0/1` + `128.0.0.0/1`.
+async fn split_world_open(demo: &mut Demo) -> Result<()> {
+    heading("2b. The same exposure split in two halves (0.0.0.0/1 + 128.0.0.0/1)");
+    let ec2 = aws_sdk_ec2::Client::new(&demo.sdk);
+    let sg = ec2
+        .create_security_group()
+        .group_name("vendor-access-demo")
+        .description("demo: vendor access")
+        .send()
+        .await?;
+    let group_id = sg.group_id().context("no group id")?.to_string();
+    let halves = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .ip_ranges(
+            aws_sdk_ec2::types::IpRange::builder()
+                .cidr_ip("0.0.0.0/1")
+                .build(),
+        )
+        .ip_ranges(
+            aws_sdk_ec2::types::IpRange::builder()
+                .cidr_ip("128.0.0.0/1")
+                .build(),
+        )
+        .build();
+    ec2.authorize_security_group_ingress()
+        .group_id(&group_id)
+        .ip_permissions(halves)
+        .send()
+        .await?;
+    let rules = ingress_rules(&ec2, &group_id).await?;
+    println!("   seeded: {group_id} with tcp/22 from 0.0.0.0/1 and from 128.0.0.0/1");
+    let mut ev = event("ec2-authorize-ingress-split-world-ssh.json")?;
+    ev["detail"]["requestParameters"]["groupId"] = json!(group_id);
+    let items = ev["detail"]["responseElements"]["securityGroupRuleSet"]["items"]
+        .as_array_mut()
+        .context("the sample names its rules")?;
+    for item in items.iter_mut() {
+        let cidr = item["cidrIpv4"].as_str().unwrap_or_default().to_string();
+        let id = rules
+            .iter()
+            .find(|(_, _, c)| *c == cidr)
+            .map(|(id, _, _)| id.clone())
+            .context("seeded rule not found")?;
+        item["groupId"] = json!(group_id);
+        item["securityGroupRuleId"] = json!(id);
+    }
+    let _ = demo.run(Function::SecurityGroup, ev, &[]).await?;
+    let after = ingress_rules(&ec2, &group_id).await?;
+    demo.check(
+        after.is_empty(),
+        "both halves are revoked: together they are the whole internet",
     );
     Ok(())
 }
