@@ -19,77 +19,53 @@ pub const DETAIL_TYPE_SERVICE_EVENT: &str = "AWS Service Event via CloudTrail";
 /// One CloudTrail record: the `detail` of an EventBridge event, or one entry of a log file's
 /// `Records` array.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Record {
-    #[serde(default)]
     pub event_version: Option<String>,
-    #[serde(default)]
     pub user_identity: Option<UserIdentity>,
-    #[serde(default)]
     pub event_time: Option<String>,
-    #[serde(default)]
     pub event_source: Option<String>,
-    #[serde(default)]
     pub event_name: Option<String>,
-    #[serde(default)]
     pub aws_region: Option<String>,
-    #[serde(default, rename = "sourceIPAddress")]
+    #[serde(rename = "sourceIPAddress")]
     pub source_ip_address: Option<String>,
-    #[serde(default)]
     pub user_agent: Option<String>,
-    #[serde(default)]
     pub error_code: Option<String>,
-    #[serde(default)]
     pub error_message: Option<String>,
-    #[serde(default)]
     pub request_parameters: Option<Value>,
-    #[serde(default)]
     pub response_elements: Option<Value>,
-    #[serde(default)]
     pub additional_event_data: Option<Value>,
-    #[serde(default, rename = "requestID")]
+    #[serde(rename = "requestID")]
     pub request_id: Option<String>,
-    #[serde(default, rename = "eventID")]
+    #[serde(rename = "eventID")]
     pub event_id: Option<String>,
-    #[serde(default)]
     pub event_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(deserialize_with = "lenient_bool")]
     pub read_only: Option<bool>,
-    #[serde(default)]
     pub recipient_account_id: Option<String>,
-    #[serde(default)]
     pub event_category: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(deserialize_with = "lenient_bool")]
     pub management_event: Option<bool>,
 }
 
 /// `userIdentity` of a record. Service events may carry only `accountId` and `invokedBy`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct UserIdentity {
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub identity_type: Option<String>,
-    #[serde(default)]
     pub principal_id: Option<String>,
-    #[serde(default)]
     pub arn: Option<String>,
-    #[serde(default)]
     pub account_id: Option<String>,
-    #[serde(default)]
     pub access_key_id: Option<String>,
-    #[serde(default)]
     pub user_name: Option<String>,
-    #[serde(default)]
     pub invoked_by: Option<String>,
-    #[serde(default)]
     pub session_context: Option<SessionContext>,
-    #[serde(default)]
     pub identity_provider: Option<String>,
     /// `assumedRoot`: `"true"` on a member account's root session obtained with
     /// `sts:AssumeRoot` (centralized root access). Read it through
     /// [`UserIdentity::assumed_root`], which also looks in `sessionContext`.
     #[serde(
-        default,
         deserialize_with = "lenient_bool",
         skip_serializing_if = "Option::is_none"
     )]
@@ -97,17 +73,13 @@ pub struct UserIdentity {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SessionContext {
-    #[serde(default)]
     pub session_issuer: Option<SessionIssuer>,
-    #[serde(default)]
     pub attributes: Option<SessionAttributes>,
-    #[serde(default)]
     pub source_identity: Option<String>,
     /// `sessionContext.assumedRoot` (see [`UserIdentity::assumed_root`]).
     #[serde(
-        default,
         deserialize_with = "lenient_bool",
         skip_serializing_if = "Option::is_none"
     )]
@@ -115,28 +87,23 @@ pub struct SessionContext {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SessionIssuer {
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub issuer_type: Option<String>,
-    #[serde(default)]
     pub principal_id: Option<String>,
-    #[serde(default)]
     pub arn: Option<String>,
-    #[serde(default)]
     pub account_id: Option<String>,
-    #[serde(default)]
     pub user_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SessionAttributes {
     /// Usually ISO 8601, but older records use other forms: kept as text.
-    #[serde(default)]
     pub creation_date: Option<String>,
     /// The string `"true"`/`"false"` in real records; a JSON bool is accepted too.
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(deserialize_with = "lenient_bool")]
     pub mfa_authenticated: Option<bool>,
 }
 

@@ -4,7 +4,7 @@
 use crate::aws::AlertPublisher;
 use crate::config::{Env, ProcessEnv};
 use crate::payload::Payload;
-use crate::respond::{self, Outcome, Responder, RunError};
+use crate::respond::{self, Outcome, Responder, RunError, Settings};
 use serde_json::Value;
 
 /// The error a Lambda handler returns (what `lambda_runtime::Error` is).
@@ -22,7 +22,7 @@ impl<F: Responder> Service<F> {
         sdk: &aws_config::SdkConfig,
         config: F::Config,
     ) -> Result<Self, respond::InitError> {
-        let common = F::common(&config);
+        let common = config.common();
         let publisher =
             AlertPublisher::new(sdk, common.alert_topic_arn.clone(), common.min_severity);
         let state = F::init(sdk, config).await?;
@@ -34,7 +34,7 @@ impl<F: Responder> Service<F> {
         sdk: &aws_config::SdkConfig,
         env: &dyn Env,
     ) -> Result<Self, respond::InitError> {
-        let config = F::config_from_env(env)?;
+        let config = F::Config::from_env(env)?;
         Self::new(sdk, config).await
     }
 
@@ -71,7 +71,7 @@ impl<F: Responder> Service<F> {
 /// the variable), SDK set-up, state, then the Lambda runtime loop.
 pub async fn serve<F: Responder>() -> Result<(), lambda_runtime::Error> {
     crate::logging::init();
-    let config = F::config_from_env(&ProcessEnv)?;
+    let config = F::Config::from_env(&ProcessEnv)?;
     let sdk = crate::aws::sdk_config().await;
     let service = Service::<F>::new(&sdk, config).await?;
     tracing::info!(function = F::NAME, "ready");

@@ -72,7 +72,8 @@ pub enum PayloadError {
     Unrecognised(String),
 }
 
-fn kind_of(v: &Value) -> &'static str {
+/// What a JSON value is, in words (`a string`, `an object`), for error messages.
+pub(crate) fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

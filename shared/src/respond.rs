@@ -34,7 +34,7 @@ pub trait Responder: Sized + Send + Sync + 'static {
     const NAME: &'static str;
 
     /// Settings, read from the environment at cold start.
-    type Config: Debug + Send + Sync + 'static;
+    type Config: Settings;
     /// Read-only look-ups that `decide` needs beyond the payload (the current state of a
     /// security group, an approval document). `Default` is "not looked up" (offline plans).
     type Facts: Default + Send + Sync;
@@ -49,10 +49,6 @@ pub trait Responder: Sized + Send + Sync + 'static {
     /// The function's counters, typed.
     type Stats: Stats;
 
-    /// Reads and validates the configuration; a bad value names the variable.
-    fn config_from_env(env: &dyn Env) -> Result<Self::Config, ConfigError>;
-    /// The settings every function shares.
-    fn common(config: &Self::Config) -> &Common;
     /// Builds the state (SDK clients, caches) from the SDK configuration. Anything that must
     /// stop a cold start (a malformed detection file in S3) is checked here.
     #[cfg(feature = "aws")]
@@ -107,6 +103,14 @@ pub trait Responder: Sized + Send + Sync + 'static {
         let _ = (config, payload);
         Self::Stats::default()
     }
+}
+
+/// A function's settings: read once at cold start, holding the ones every function shares.
+pub trait Settings: Debug + Send + Sync + Sized + 'static {
+    /// Reads and validates the settings; a bad value names the variable.
+    fn from_env(env: &dyn Env) -> Result<Self, ConfigError>;
+    /// The settings every function shares.
+    fn common(&self) -> &Common;
 }
 
 /// A step's identity: what it does, to what, and whether it changes anything.
@@ -434,7 +438,7 @@ fn ignored<F: Responder>(
     input: String,
     reason: String,
 ) -> Outcome<F::Stats> {
-    let common = F::common(config);
+    let common = config.common();
     let mut o = Outcome::new(
         F::NAME,
         input,
@@ -452,7 +456,7 @@ fn finish<F: Responder>(
     plan: &[PlannedStep<F::Step>],
     report: Report<F::Stats>,
 ) -> Outcome<F::Stats> {
-    let common = F::common(config);
+    let common = config.common();
     let mut o = Outcome::new(F::NAME, input, dry_run, report.stats);
     o.steps = actions(plan);
     o.alerts = report
@@ -546,7 +550,7 @@ pub async fn run<F: Responder>(
     payload: &Payload,
 ) -> Result<Outcome<F::Stats>, RunError<F::Stats>> {
     let config = state.config();
-    let common = F::common(config);
+    let common = config.common();
     let input = payload.describe();
     if let Some(reason) = skip_reason(payload) {
         tracing::info!(function = F::NAME, input = %input, reason = %reason, "ignored");
@@ -679,6 +683,17 @@ mod tests {
         }
     }
 
+    impl Settings for ToyConfig {
+        fn from_env(env: &dyn Env) -> Result<ToyConfig, ConfigError> {
+            Ok(ToyConfig {
+                common: Common::from_env(env)?,
+            })
+        }
+        fn common(&self) -> &Common {
+            &self.common
+        }
+    }
+
     impl Responder for Toy {
         const NAME: &'static str = "toy";
         type Config = ToyConfig;
@@ -688,14 +703,6 @@ mod tests {
         type Output = ();
         type Stats = ToyStats;
 
-        fn config_from_env(env: &dyn Env) -> Result<ToyConfig, ConfigError> {
-            Ok(ToyConfig {
-                common: Common::from_env(env)?,
-            })
-        }
-        fn common(config: &ToyConfig) -> &Common {
-            &config.common
-        }
         #[cfg(feature = "aws")]
         async fn init(_: &aws_config::SdkConfig, config: ToyConfig) -> Result<Self, InitError> {
             Ok(Toy {

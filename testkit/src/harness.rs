@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use trailwarden::lambda::Service;
-use trailwarden::respond::{self, Outcome, Responder};
+use trailwarden::respond::{self, Outcome, Responder, Settings};
 use trailwarden::Payload;
 
 /// The repository's `events/` directory.
@@ -37,7 +37,7 @@ pub fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
 /// A function's configuration from `(variable, value)` pairs; panics with the variable named
 /// when it is invalid.
 pub fn config<F: Responder>(vars: &[(&str, &str)]) -> F::Config {
-    F::config_from_env(&env(vars)).unwrap_or_else(|e| panic!("{}: {e}", F::NAME))
+    F::Config::from_env(&env(vars)).unwrap_or_else(|e| panic!("{}: {e}", F::NAME))
 }
 
 /// The offline plan (no AWS call) of a sample event.

@@ -10,7 +10,7 @@ use anyhow::{anyhow, Result};
 use serde_json::Value;
 use trailwarden::config::{ConfigError, Env, ProcessEnv};
 use trailwarden::lambda::Service;
-use trailwarden::respond::{self, Outcome, Responder, StatLines};
+use trailwarden::respond::{self, Outcome, Responder, Settings, StatLines};
 use trailwarden::Payload;
 
 /// The variable naming the function a deployment of the shared binary runs.
@@ -35,27 +35,16 @@ type LogIntegrity = log_integrity::LogIntegrity;
 /// Calls `$body` with `F` bound to the function's type.
 macro_rules! with_type {
     ($f:expr, $F:ident => $body:expr) => {
+        with_type!(@each $f, $F, $body, [
+            UnapprovedUser, RootActivity, SecurityGroup, LogDelivery, LogIntegrity
+        ])
+    };
+    (@each $f:expr, $F:ident, $body:expr, [$($V:ident),*]) => {
         match $f {
-            Function::UnapprovedUser => {
-                type $F = UnapprovedUser;
+            $(Function::$V => {
+                type $F = $V;
                 $body
-            }
-            Function::RootActivity => {
-                type $F = RootActivity;
-                $body
-            }
-            Function::SecurityGroup => {
-                type $F = SecurityGroup;
-                $body
-            }
-            Function::LogDelivery => {
-                type $F = LogDelivery;
-                $body
-            }
-            Function::LogIntegrity => {
-                type $F = LogIntegrity;
-                $body
-            }
+            })*
         }
     };
 }
@@ -147,14 +136,14 @@ impl Function {
 
     /// Checks the function's configuration in `env`.
     pub fn check_config(self, env: &dyn Env) -> Result<(), ConfigError> {
-        with_type!(self, F => F::config_from_env(env).map(|_| ()))
+        with_type!(self, F => <F as Responder>::Config::from_env(env).map(|_| ()))
     }
 
     /// Reads the function's configuration (the variables Lambda gets) and decides what it
     /// would do, without any AWS call.
     pub fn plan(self, env: &dyn Env, payload: &Payload) -> Result<Ran> {
         with_type!(self, F => {
-            let config = F::config_from_env(env)?;
+            let config = <F as Responder>::Config::from_env(env)?;
             Ok(Ran::of(&respond::plan_offline::<F>(&config, payload), None))
         })
     }

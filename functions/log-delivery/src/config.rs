@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::detect::{BuiltinOptions, Catalog};
+use trailwarden::respond::Settings;
 use trailwarden::s3uri::DocumentSource;
 
 /// Environment variable: the user's detection file (path or `s3://bucket/key`).
@@ -26,8 +27,8 @@ pub struct Config {
     pub catalog: Arc<Catalog>,
 }
 
-impl Config {
-    pub fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+impl Settings for Config {
+    fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
         let builtin = Catalog::builtin(BuiltinOptions {
@@ -64,6 +65,12 @@ impl Config {
         })
     }
 
+    fn common(&self) -> &Common {
+        &self.common
+    }
+}
+
+impl Config {
     /// Configuration with every default (tests, the CLI).
     pub fn defaults() -> Config {
         let none: [(&str, &str); 0] = [];

@@ -40,7 +40,6 @@ pub use decide::{Case, Delivered, Step};
 pub use execute::{ObjectScan, Scans};
 pub use report::{alerts_for, DeliveryStats, ObjectAction, ObjectStats, UNREADABLE_DETECTION};
 
-use trailwarden::config::{Common, ConfigError, Env};
 use trailwarden::respond::{Decision, InitError, Plan, Report, Responder, StepResult};
 use trailwarden::Payload;
 
@@ -62,14 +61,6 @@ impl Responder for LogDelivery {
     type Step = Step;
     type Output = Scans;
     type Stats = DeliveryStats;
-
-    fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
-        Config::from_env(env)
-    }
-
-    fn common(config: &Config) -> &Common {
-        &config.common
-    }
 
     async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
         execute::init(sdk, config).await

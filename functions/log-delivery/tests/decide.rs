@@ -8,7 +8,7 @@ use log_delivery::{
 use trailwarden::alert::Status;
 use trailwarden::detect::{BuiltinOptions, Catalog};
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::respond::{Decision, PlannedStep, Settings, StepKind};
 use trailwarden::s3key::KeyKind;
 use trailwarden::s3uri::{DocumentSource, S3Uri};
 use trailwarden::Payload;

@@ -3,7 +3,7 @@
 
 use crate::digest::{string_to_sign, Digest, DigestName, SIGNATURE_ALGORITHM};
 use crate::hash::{ContentHasher, Hashed};
-use crate::keys::KeySource;
+use crate::keys::{KeySource, KeyWanted};
 use crate::restart::Restart;
 use crate::store::{FetchError, Fetched, Location, Store, SIGNATURE_SOURCE};
 use serde::Serialize;
@@ -395,8 +395,13 @@ pub(crate) async fn check_one<S: Store, K: KeySource>(
         let loc = Location::new(&entry.s3_bucket, &entry.s3_object);
         let lf_file = store.describe(&loc);
         let mut h = ContentHasher::new();
-        let (status, reason) = match store.fetch(&loc, None, &mut h).await {
-            Ok(Fetched::NotFound) => {
+        let hashed = match store.fetch(&loc, None, &mut h).await {
+            Ok(Fetched::Found { .. }) => h.finish().map(Some).map_err(FetchError::Content),
+            Ok(Fetched::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let (status, reason) = match hashed {
+            Ok(None) => {
                 check.push(
                     FindingKind::LogFileMissing,
                     &lf_file,
@@ -404,36 +409,26 @@ pub(crate) async fn check_one<S: Store, K: KeySource>(
                 );
                 (FileStatus::Missing, Some("not found".to_string()))
             }
-            Ok(Fetched::Found { .. }) => match h.finish() {
-                Ok(got) => {
-                    check.bytes_read += got.stored_bytes;
-                    if got.hex().eq_ignore_ascii_case(entry.hash_value.trim()) {
-                        (FileStatus::Valid, None)
-                    } else {
-                        check.push(
-                            FindingKind::LogFileModified,
-                            &lf_file,
-                            format!(
-                                "content changed since delivery: SHA-256 is {}, the digest recorded {}",
-                                got.hex(),
-                                entry.hash_value
-                            ),
-                        );
-                        (
-                            FileStatus::Invalid,
-                            Some("hash value doesn't match".to_string()),
-                        )
-                    }
-                }
-                Err(e) => {
+            Ok(Some(got)) => {
+                check.bytes_read += got.stored_bytes;
+                if got.hex().eq_ignore_ascii_case(entry.hash_value.trim()) {
+                    (FileStatus::Valid, None)
+                } else {
                     check.push(
-                        FindingKind::LogFileUnreadable,
+                        FindingKind::LogFileModified,
                         &lf_file,
-                        format!("not valid gzip content ({e}): it was replaced or corrupted"),
+                        format!(
+                            "content changed since delivery: SHA-256 is {}, the digest recorded {}",
+                            got.hex(),
+                            entry.hash_value
+                        ),
                     );
-                    (FileStatus::Invalid, Some(format!("not valid gzip: {e}")))
+                    (
+                        FileStatus::Invalid,
+                        Some("hash value doesn't match".to_string()),
+                    )
                 }
-            },
+            }
             Err(FetchError::Content(e)) => {
                 check.push(
                     FindingKind::LogFileUnreadable,
@@ -516,7 +511,13 @@ async fn check_signature<K: KeySource>(
         return; // checked by Digest::parse
     };
     let region = check.region.clone().unwrap_or_default();
-    let key = match keys.find_key(&region, fingerprint, start, end).await {
+    let wanted = KeyWanted {
+        region: &region,
+        fingerprint,
+        start,
+        end,
+    };
+    let key = match keys.find_key(wanted).await {
         Ok(Some(k)) => k,
         Ok(None) => {
             check.push(

@@ -3,6 +3,7 @@
 use crate::check::Options;
 use trailwarden::aws::DocumentSource;
 use trailwarden::config::{self, Common, ConfigError, Env};
+use trailwarden::respond::Settings;
 
 /// Default for `MAX_DIGEST_GAP_MINUTES`.
 pub const DEFAULT_MAX_DIGEST_GAP_MINUTES: u32 = 90;
@@ -52,8 +53,8 @@ fn bounded(
     }
 }
 
-impl Config {
-    pub fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+impl Settings for Config {
+    fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
         let public_keys_uri = match config::get(env, "PUBLIC_KEYS_URI") {
             None => None,
@@ -82,6 +83,12 @@ impl Config {
         })
     }
 
+    fn common(&self) -> &Common {
+        &self.common
+    }
+}
+
+impl Config {
     /// The checking options these settings give.
     pub fn options(&self) -> Options {
         Options {

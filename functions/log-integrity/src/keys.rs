@@ -148,29 +148,29 @@ impl KeySet {
     }
 }
 
+/// The key a digest names: its fingerprint, and the region and hours the digest covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyWanted<'a> {
+    pub region: &'a str,
+    pub fingerprint: &'a str,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
 /// Where digest signing keys are looked up.
 pub trait KeySource: Sync {
-    /// The key with `fingerprint` used in `region` between `start` and `end`. `Ok(None)`: no
-    /// such key exists (the digest was not signed by CloudTrail). `Err`: the lookup itself
-    /// failed (retry later).
+    /// The key with the wanted fingerprint used in its region between its start and end.
+    /// `Ok(None)`: no such key exists (the digest was not signed by CloudTrail). `Err`: the
+    /// lookup itself failed (retry later).
     fn find_key(
         &self,
-        region: &str,
-        fingerprint: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        wanted: KeyWanted<'_>,
     ) -> impl Future<Output = Result<Option<PublicKey>, KeyError>> + Send;
 }
 
 impl KeySource for KeySet {
-    async fn find_key(
-        &self,
-        _region: &str,
-        fingerprint: &str,
-        _start: DateTime<Utc>,
-        _end: DateTime<Utc>,
-    ) -> Result<Option<PublicKey>, KeyError> {
-        Ok(self.find(fingerprint).cloned())
+    async fn find_key(&self, wanted: KeyWanted<'_>) -> Result<Option<PublicKey>, KeyError> {
+        Ok(self.find(wanted.fingerprint).cloned())
     }
 }
 

@@ -68,7 +68,6 @@ pub use report::{alert_for, Stats, DETECTION};
 
 use public_keys::Keys;
 use trailwarden::aws::RegionalClients;
-use trailwarden::config::{Common, ConfigError, Env};
 use trailwarden::respond::{Decision, InitError, Plan, Report, Responder, StepResult};
 use trailwarden::Payload;
 
@@ -101,14 +100,6 @@ impl Responder for LogIntegrity {
     type Step = Step;
     type Output = Output;
     type Stats = Stats;
-
-    fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
-        Config::from_env(env)
-    }
-
-    fn common(config: &Config) -> &Common {
-        &config.common
-    }
 
     async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
         Ok(LogIntegrity::new(sdk, config))

@@ -4,7 +4,7 @@
 //! own).
 
 use crate::config::KeysUri;
-use crate::keys::{KeyError, KeySet, KeySource, PublicKey};
+use crate::keys::{KeyError, KeySet, KeySource, KeyWanted, PublicKey};
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -79,13 +79,13 @@ impl CloudTrailKeys {
 }
 
 impl KeySource for CloudTrailKeys {
-    async fn find_key(
-        &self,
-        region: &str,
-        fingerprint: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<Option<PublicKey>, KeyError> {
+    async fn find_key(&self, wanted: KeyWanted<'_>) -> Result<Option<PublicKey>, KeyError> {
+        let KeyWanted {
+            region,
+            fingerprint,
+            start,
+            end,
+        } = wanted;
         if let Some(k) = self.cached(region, fingerprint) {
             return Ok(Some(k));
         }
@@ -149,15 +149,9 @@ impl Keys {
 }
 
 impl KeySource for Keys {
-    async fn find_key(
-        &self,
-        region: &str,
-        fingerprint: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<Option<PublicKey>, KeyError> {
+    async fn find_key(&self, wanted: KeyWanted<'_>) -> Result<Option<PublicKey>, KeyError> {
         match self {
-            Keys::Api(k) => k.find_key(region, fingerprint, start, end).await,
+            Keys::Api(k) => k.find_key(wanted).await,
             Keys::Document { uri, s3, loaded } => {
                 let set = loaded
                     .get_or_try_init(|| async {
@@ -166,7 +160,7 @@ impl KeySource for Keys {
                         Ok::<_, KeyError>(set)
                     })
                     .await?;
-                Ok(set.find(fingerprint).cloned())
+                Ok(set.find(wanted.fingerprint).cloned())
             }
         }
     }

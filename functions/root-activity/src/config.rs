@@ -2,6 +2,7 @@
 
 use ipnet::IpNet;
 use trailwarden::config::{self, Common, ConfigError, Env};
+use trailwarden::respond::Settings;
 
 /// Environment variable naming the known source networks.
 pub const KNOWN_SOURCE_CIDRS: &str = "KNOWN_SOURCE_CIDRS";
@@ -14,10 +15,10 @@ pub struct Config {
     pub known_source_cidrs: Vec<IpNet>,
 }
 
-impl Config {
+impl Settings for Config {
     /// Reads the common settings and `KNOWN_SOURCE_CIDRS`; a bad item names the variable and
     /// the item.
-    pub fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+    fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
         let known_source_cidrs = config::list(env, KNOWN_SOURCE_CIDRS)
             .into_iter()
@@ -36,5 +37,9 @@ impl Config {
             common,
             known_source_cidrs,
         })
+    }
+
+    fn common(&self) -> &Common {
+        &self.common
     }
 }

@@ -31,7 +31,6 @@ pub mod report;
 pub use config::{Config, KNOWN_SOURCE_CIDRS};
 pub use decide::{decide, Case, CredentialAction, Kind, Reason, Step};
 
-use trailwarden::config::{Common, ConfigError, Env};
 use trailwarden::respond::{Decision, InitError, NoStats, Plan, Report, Responder, StepResult};
 use trailwarden::Payload;
 
@@ -52,14 +51,6 @@ impl Responder for RootActivity {
     type Step = Step;
     type Output = ();
     type Stats = NoStats;
-
-    fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
-        Config::from_env(env)
-    }
-
-    fn common(config: &Config) -> &Common {
-        &config.common
-    }
 
     async fn init(_sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
         execute::init(config)

@@ -7,7 +7,7 @@ use root_activity::decide::{CallOutcome, Credentials, KeyKind, Mfa};
 use root_activity::network::SourceMatch;
 use root_activity::{Case, Config, CredentialAction, Kind, Reason, RootActivity};
 use serde_json::{json, Value};
-use trailwarden::respond::{plan_offline, Decision, Responder};
+use trailwarden::respond::{plan_offline, Decision, Responder, Settings};
 use trailwarden::{Payload, Severity};
 use trailwarden_testkit::{config, fixture};
 
@@ -637,11 +637,11 @@ fn config_reads_known_networks_and_names_bad_values() {
         .known_source_cidrs
         .is_empty());
     let env = trailwarden_testkit::env(&[("KNOWN_SOURCE_CIDRS", "203.0.113.0/24, office-vpn")]);
-    let e = RootActivity::config_from_env(&env).unwrap_err();
+    let e = Config::from_env(&env).unwrap_err();
     assert_eq!(e.var, "KNOWN_SOURCE_CIDRS");
     assert_eq!(e.value, "office-vpn");
     assert!(e.to_string().contains("CIDR"), "{e}");
     let env = trailwarden_testkit::env(&[("MIN_SEVERITY", "loud")]);
-    let e = RootActivity::config_from_env(&env).unwrap_err();
+    let e = Config::from_env(&env).unwrap_err();
     assert_eq!(e.var, "MIN_SEVERITY");
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use trailwarden::config::{self, Common, ConfigError, Env};
+use trailwarden::respond::Settings;
 
 /// Tag key that exempts a security group by default.
 pub const DEFAULT_EXEMPT_TAG: &str = "trailwarden:exempt";
@@ -202,8 +203,8 @@ fn is_group_id(s: &str) -> bool {
         .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
-impl Config {
-    pub fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+impl Settings for Config {
+    fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
         let response_mode = config::choice(
             env,
@@ -256,6 +257,12 @@ impl Config {
         })
     }
 
+    fn common(&self) -> &Common {
+        &self.common
+    }
+}
+
+impl Config {
     /// True when the group id is listed in `EXEMPT_GROUP_IDS`.
     pub fn exempt_by_id(&self, group_id: &str) -> bool {
         self.exempt_group_ids.iter().any(|g| g == group_id)

@@ -199,6 +199,18 @@ fn prefix_list_ids<'a>(rules: impl Iterator<Item = &'a Rule>) -> BTreeSet<String
         .collect()
 }
 
+/// How the event's group is looked up: by its id, or by its name when the event names no id.
+/// `None` when it names neither.
+fn group_query(change: &Change) -> Option<(Vec<String>, Option<&str>)> {
+    let ids: Vec<String> = change.group_id.iter().cloned().collect();
+    let name = change
+        .group_id
+        .is_none()
+        .then_some(change.group_name.as_deref())
+        .flatten();
+    (!ids.is_empty() || name.is_some()).then_some((ids, name))
+}
+
 /// The look-ups a security group change needs: the group (name, VPC, exemption tag), all
 /// its rules now, and the prefix lists its ingress rules reference. Creations, removals and
 /// deletions need only the group's name (a failure there leaves it out).
@@ -210,15 +222,9 @@ pub async fn gather(config: &Config, ec2: &Client, payload: &Payload) -> Result<
         ChangeKind::DeleteGroup => Ok(Facts::default()),
         ChangeKind::ModifyPrefixList => gather_prefix_list(config, ec2, &change).await,
         ChangeKind::CreateGroup | ChangeKind::Revoke => {
-            let ids: Vec<String> = change.group_id.iter().cloned().collect();
-            let name = change
-                .group_id
-                .is_none()
-                .then_some(change.group_name.as_deref())
-                .flatten();
-            if ids.is_empty() && name.is_none() {
+            let Some((ids, name)) = group_query(&change) else {
                 return Ok(Facts::default());
-            }
+            };
             match describe_groups(ec2, &ids, name, &config.exempt_tag).await {
                 Ok(g) => Ok(Facts {
                     group: Some(match g.into_iter().next() {
@@ -247,18 +253,12 @@ async fn gather_group(config: &Config, ec2: &Client, change: &Change) -> Result<
         .clone()
         .or_else(|| change.group_name.clone())
         .unwrap_or_default();
-    let ids: Vec<String> = change.group_id.iter().cloned().collect();
-    let name = change
-        .group_id
-        .is_none()
-        .then_some(change.group_name.as_deref())
-        .flatten();
-    if ids.is_empty() && name.is_none() {
+    let Some((ids, name)) = group_query(change) else {
         return Err(StepError::new(
             "ec2:DescribeSecurityGroups",
             report::lookup_failed(&report::revoked(&report::Revoked::NoGroup)),
         ));
-    }
+    };
     let group = match describe_groups(ec2, &ids, name, &config.exempt_tag).await {
         Ok(g) => g.into_iter().next(),
         Err(e) if is_group_not_found(&e) => None,

@@ -363,6 +363,7 @@ mod tests {
     use super::*;
     use crate::rules::{Direction, Peer};
     use crate::space::parse_cidr;
+    use trailwarden::respond::Settings;
 
     fn rule(proto: &str, from: i32, to: i32, cidr: &str) -> (Rule, AddrSet) {
         (

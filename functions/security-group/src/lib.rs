@@ -57,7 +57,6 @@ pub use decide::{Case, Facts, Step};
 pub use report::SgStats;
 
 use trailwarden::aws::RegionalClients;
-use trailwarden::config::{Common, ConfigError, Env};
 use trailwarden::respond::{Decision, Plan, Report, Responder, StepError, StepResult};
 use trailwarden::Payload;
 
@@ -101,14 +100,6 @@ impl Responder for SecurityGroup {
     type Step = Step;
     type Output = ();
     type Stats = SgStats;
-
-    fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
-        Config::from_env(env)
-    }
-
-    fn common(config: &Config) -> &Common {
-        &config.common
-    }
 
     async fn init(
         sdk: &aws_config::SdkConfig,

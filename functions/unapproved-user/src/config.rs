@@ -3,6 +3,7 @@
 use crate::approval::{check_bucket_name, Approvals, S3Uri};
 use std::time::Duration;
 use trailwarden::config::{self, Common, ConfigError, Env};
+use trailwarden::respond::Settings;
 
 /// What to do with an IAM user nobody approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,8 +94,8 @@ pub const DEFAULT_NOT_FOUND_RETRY_SECONDS: u64 = 20;
 /// Largest `NOT_FOUND_RETRY_SECONDS` accepted (well inside a Lambda timeout).
 pub const MAX_NOT_FOUND_RETRY_SECONDS: f64 = 300.0;
 
-impl Config {
-    pub fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+impl Settings for Config {
+    fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
         let mode = config::choice(
             env,
@@ -179,6 +180,10 @@ impl Config {
             evidence_bucket,
             not_found_retry,
         })
+    }
+
+    fn common(&self) -> &Common {
+        &self.common
     }
 }
 

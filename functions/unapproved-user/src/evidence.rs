@@ -1,14 +1,14 @@
 //! Evidence: the user's state, captured before anything is changed. Credential metadata
 //! only (ids, status, dates), never secrets.
 
-use crate::iam::date;
+use crate::iam::{all_items, date};
 use aws_sdk_iam::Client;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
-use trailwarden::aws::{collect_all, Backoff, CallError};
+use trailwarden::aws::{Backoff, CallError};
 
 pub const SCHEMA: &str = "trailwarden.evidence/v1";
 
@@ -166,7 +166,7 @@ pub async fn find_by_id(
     iam: &Client,
     user_id: &str,
 ) -> Result<Option<aws_sdk_iam::types::User>, CallError> {
-    let users = collect_all(iam.list_users().into_paginator().items().send()).await?;
+    let users = all_items!(iam.list_users()).await?;
     Ok(users.into_iter().find(|u| u.user_id() == user_id))
 }
 
@@ -281,13 +281,7 @@ pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence 
     ev.tags = listed(
         &mut ev.gaps,
         "ListUserTags",
-        collect_all(
-            iam.list_user_tags()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_user_tags().user_name(name)),
     )
     .await
     .into_iter()
@@ -315,13 +309,7 @@ pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence 
     let keys = listed(
         &mut ev.gaps,
         "ListAccessKeys",
-        collect_all(
-            iam.list_access_keys()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_access_keys().user_name(name)),
     )
     .await;
     for k in keys {
@@ -364,13 +352,7 @@ pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence 
     ev.signing_certificates = listed(
         &mut ev.gaps,
         "ListSigningCertificates",
-        collect_all(
-            iam.list_signing_certificates()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_signing_certificates().user_name(name)),
     )
     .await
     .into_iter()
@@ -384,13 +366,7 @@ pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence 
     ev.ssh_public_keys = listed(
         &mut ev.gaps,
         "ListSSHPublicKeys",
-        collect_all(
-            iam.list_ssh_public_keys()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_ssh_public_keys().user_name(name)),
     )
     .await
     .into_iter()
@@ -420,13 +396,7 @@ pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence 
     ev.mfa_devices = listed(
         &mut ev.gaps,
         "ListMFADevices",
-        collect_all(
-            iam.list_mfa_devices()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_mfa_devices().user_name(name)),
     )
     .await
     .into_iter()
@@ -439,13 +409,7 @@ pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence 
     let names = listed(
         &mut ev.gaps,
         "ListUserPolicies",
-        collect_all(
-            iam.list_user_policies()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_user_policies().user_name(name)),
     )
     .await;
     ev.inline_policies = inline_policies(&mut ev.gaps, names, |p| {
@@ -461,13 +425,7 @@ pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence 
     let policies = listed(
         &mut ev.gaps,
         "ListAttachedUserPolicies",
-        collect_all(
-            iam.list_attached_user_policies()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_attached_user_policies().user_name(name)),
     )
     .await;
     ev.attached_policies = attached_policies(iam, policies, &mut documents, &mut ev.gaps).await;
@@ -475,13 +433,7 @@ pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence 
     let groups = listed(
         &mut ev.gaps,
         "ListGroupsForUser",
-        collect_all(
-            iam.list_groups_for_user()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_groups_for_user().user_name(name)),
     )
     .await;
     for g in groups {
@@ -564,13 +516,7 @@ async fn capture_group(
     let names = listed(
         gaps,
         &format!("ListGroupPolicies {name}"),
-        collect_all(
-            iam.list_group_policies()
-                .group_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_group_policies().group_name(name)),
     )
     .await;
     let inline_policies = inline_policies(gaps, names, |p| {
@@ -584,13 +530,7 @@ async fn capture_group(
     let policies = listed(
         gaps,
         &format!("ListAttachedGroupPolicies {name}"),
-        collect_all(
-            iam.list_attached_group_policies()
-                .group_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_attached_group_policies().group_name(name)),
     )
     .await;
     Group {

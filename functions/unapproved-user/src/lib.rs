@@ -48,7 +48,6 @@ use decide::{Case, Facts, Step};
 use execute::Output;
 use report::UserStats;
 use tokio::sync::OnceCell;
-use trailwarden::config::{Common, ConfigError, Env};
 use trailwarden::respond::{
     Decision, InitError, Plan, Report, Responder, StepError, StepKind, StepResult,
 };
@@ -92,14 +91,6 @@ impl Responder for UnapprovedUser {
     type Step = Step;
     type Output = Output;
     type Stats = UserStats;
-
-    fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
-        Config::from_env(env)
-    }
-
-    fn common(config: &Config) -> &Common {
-        &config.common
-    }
 
     async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
         Ok(UnapprovedUser::with_clients(

@@ -3,14 +3,14 @@
 //! what became of it; a failed item does not stop the others.
 
 use crate::evidence::{list_service_specific_credentials, Evidence};
-use crate::iam::date;
+use crate::iam::{all_items, date};
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_iam::Client;
 use std::future::Future;
 use std::time::Duration;
-use trailwarden::aws::{collect_all, Backoff, CallError};
+use trailwarden::aws::{Backoff, CallError};
 use trailwarden::respond::StepResult;
 use trailwarden::Status;
 
@@ -191,128 +191,110 @@ pub async fn delete_login_profile(iam: &Client, name: &str) -> StepOutcome {
     }
 }
 
-pub async fn delete_access_keys(iam: &Client, name: &str) -> StepOutcome {
-    for_each_listed(
-        collect_all(
-            iam.list_access_keys()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
-        "ListAccessKeys",
-        "access keys",
-        move |k| async move {
-            let id = k.access_key_id().unwrap_or_default();
-            let status = k.status().map(|s| s.as_str()).unwrap_or("unknown status");
-            let created = k.create_date().map(date).unwrap_or_default();
-            vec![item(
-                "DeleteAccessKey",
-                id,
-                iam.delete_access_key()
-                    .user_name(name)
-                    .access_key_id(id)
-                    .send()
-                    .await,
-                format!("{id} deleted (was {status}, created {created})"),
-                "already deleted",
-            )]
-        },
-    )
-    .await
+/// For one kind of credential, the step that deletes every one the user holds and the step
+/// that sets every one `Inactive` (one already `Inactive` is left as it is):
+///
+/// ```text
+/// delete_fn, deactivate_fn, "what (in details)":
+/// "ListOp" list_method |c, id| id-of-c, status-of-c;            (or: "ListOp" fn listing_fn …)
+/// "DeleteOp" delete_method.id_setter => detail-when-deleted;
+/// "UpdateOp" update_method => detail-when-set-inactive;
+/// ```
+macro_rules! credential_steps {
+    (
+        $delete_fn:ident, $deactivate_fn:ident, $what:literal:
+        $list_op:literal fn $list:ident |$c:ident, $id:ident| $get_id:expr, $status:expr;
+        $($rest:tt)*
+    ) => {
+        credential_steps!(@steps $delete_fn, $deactivate_fn, $what, $list_op,
+            |iam, name| $list(iam, name),
+            |$c, $id| $get_id, $status; $($rest)*);
+    };
+    (
+        $delete_fn:ident, $deactivate_fn:ident, $what:literal:
+        $list_op:literal $list:ident |$c:ident, $id:ident| $get_id:expr, $status:expr;
+        $($rest:tt)*
+    ) => {
+        credential_steps!(@steps $delete_fn, $deactivate_fn, $what, $list_op,
+            |iam, name| all_items!(iam.$list().user_name(name)),
+            |$c, $id| $get_id, $status; $($rest)*);
+    };
+    (
+        @steps $delete_fn:ident, $deactivate_fn:ident, $what:literal, $list_op:literal,
+        |$iam:ident, $name:ident| $listing:expr,
+        |$c:ident, $id:ident| $get_id:expr, $status:expr;
+        $delete_op:literal $delete:ident . $by:ident => $deleted:expr;
+        $update_op:literal $update:ident => $deactivated:expr;
+    ) => {
+        #[doc = concat!("`", $delete_op, "`, each of the user's ", $what, ".")]
+        pub async fn $delete_fn($iam: &Client, $name: &str) -> StepOutcome {
+            for_each_listed($listing, $list_op, $what, move |$c| async move {
+                let $id = $get_id;
+                let r = $iam.$delete().user_name($name).$by($id).send().await;
+                vec![item($delete_op, $id, r, $deleted, "already deleted")]
+            })
+            .await
+        }
+
+        #[doc = concat!("`", $update_op, "` to `Inactive`, each of the user's ", $what, ".")]
+        pub async fn $deactivate_fn($iam: &Client, $name: &str) -> StepOutcome {
+            for_each_listed($listing, $list_op, $what, move |$c| async move {
+                let $id = $get_id;
+                if let Some(i) = inactive_or($status, $id) {
+                    return vec![i];
+                }
+                let inactive = $iam.$update().user_name($name).$by($id);
+                let r = inactive.status(StatusType::Inactive).send().await;
+                vec![item($update_op, $id, r, $deactivated, "no longer exists")]
+            })
+            .await
+        }
+    };
 }
 
-pub async fn delete_signing_certificates(iam: &Client, name: &str) -> StepOutcome {
-    for_each_listed(
-        collect_all(
-            iam.list_signing_certificates()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
-        "ListSigningCertificates",
-        "signing certificates",
-        move |c| async move {
-            let id = c.certificate_id();
-            vec![item(
-                "DeleteSigningCertificate",
-                id,
-                iam.delete_signing_certificate()
-                    .user_name(name)
-                    .certificate_id(id)
-                    .send()
-                    .await,
-                format!("{id} deleted"),
-                "already deleted",
-            )]
-        },
-    )
-    .await
+credential_steps! {
+    delete_access_keys, deactivate_access_keys, "access keys":
+    "ListAccessKeys" list_access_keys
+        |k, id| k.access_key_id().unwrap_or_default(), k.status().map(|s| s.as_str()).unwrap_or("");
+    "DeleteAccessKey" delete_access_key.access_key_id => format!(
+        "{id} deleted (was {}, created {})",
+        k.status().map(|s| s.as_str()).unwrap_or("unknown status"),
+        k.create_date().map(date).unwrap_or_default()
+    );
+    "UpdateAccessKey" update_access_key => format!("{id} set Inactive");
 }
 
-pub async fn delete_ssh_public_keys(iam: &Client, name: &str) -> StepOutcome {
-    for_each_listed(
-        collect_all(
-            iam.list_ssh_public_keys()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
-        "ListSSHPublicKeys",
-        "SSH public keys",
-        move |k| async move {
-            let id = k.ssh_public_key_id();
-            vec![item(
-                "DeleteSSHPublicKey",
-                id,
-                iam.delete_ssh_public_key()
-                    .user_name(name)
-                    .ssh_public_key_id(id)
-                    .send()
-                    .await,
-                format!("{id} deleted"),
-                "already deleted",
-            )]
-        },
-    )
-    .await
+credential_steps! {
+    delete_signing_certificates, deactivate_signing_certificates, "signing certificates":
+    "ListSigningCertificates" list_signing_certificates
+        |c, id| c.certificate_id(), c.status().as_str();
+    "DeleteSigningCertificate" delete_signing_certificate.certificate_id => format!("{id} deleted");
+    "UpdateSigningCertificate" update_signing_certificate => format!("{id} set Inactive");
 }
 
-pub async fn delete_service_specific_credentials(iam: &Client, name: &str) -> StepOutcome {
-    for_each_listed(
-        list_service_specific_credentials(iam, name),
-        "ListServiceSpecificCredentials",
-        "service-specific credentials",
-        move |c| async move {
-            let id = c.service_specific_credential_id();
-            vec![item(
-                "DeleteServiceSpecificCredential",
-                id,
-                iam.delete_service_specific_credential()
-                    .user_name(name)
-                    .service_specific_credential_id(id)
-                    .send()
-                    .await,
-                format!("{id} ({}) deleted", c.service_name()),
-                "already deleted",
-            )]
-        },
-    )
-    .await
+credential_steps! {
+    delete_ssh_public_keys, deactivate_ssh_public_keys, "SSH public keys":
+    "ListSSHPublicKeys" list_ssh_public_keys |k, id| k.ssh_public_key_id(), k.status().as_str();
+    "DeleteSSHPublicKey" delete_ssh_public_key.ssh_public_key_id => format!("{id} deleted");
+    "UpdateSSHPublicKey" update_ssh_public_key => format!("{id} set Inactive");
+}
+
+credential_steps! {
+    delete_service_specific_credentials, deactivate_service_specific_credentials,
+        "service-specific credentials":
+    "ListServiceSpecificCredentials" fn list_service_specific_credentials
+        |c, id| c.service_specific_credential_id(), c.status().as_str();
+    "DeleteServiceSpecificCredential"
+        delete_service_specific_credential.service_specific_credential_id
+        => format!("{id} ({}) deleted", c.service_name());
+    "UpdateServiceSpecificCredential" update_service_specific_credential
+        => format!("{id} ({}) set Inactive", c.service_name());
 }
 
 /// Deactivates every MFA device; with `delete_virtual`, deletes the virtual ones too.
 pub async fn deactivate_mfa_devices(iam: &Client, name: &str, delete_virtual: bool) -> StepOutcome {
     for_each_listed(
-        collect_all(
-            iam.list_mfa_devices()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_mfa_devices().user_name(name)),
         "ListMFADevices",
         "MFA devices",
         move |d| async move {
@@ -353,13 +335,7 @@ pub async fn deactivate_mfa_devices(iam: &Client, name: &str, delete_virtual: bo
 
 pub async fn delete_user_policies(iam: &Client, name: &str) -> StepOutcome {
     for_each_listed(
-        collect_all(
-            iam.list_user_policies()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_user_policies().user_name(name)),
         "ListUserPolicies",
         "inline policies",
         move |p| async move {
@@ -381,13 +357,7 @@ pub async fn delete_user_policies(iam: &Client, name: &str) -> StepOutcome {
 
 pub async fn detach_user_policies(iam: &Client, name: &str) -> StepOutcome {
     for_each_listed(
-        collect_all(
-            iam.list_attached_user_policies()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_attached_user_policies().user_name(name)),
         "ListAttachedUserPolicies",
         "attached managed policies",
         move |p| async move {
@@ -410,13 +380,7 @@ pub async fn detach_user_policies(iam: &Client, name: &str) -> StepOutcome {
 
 pub async fn remove_user_from_groups(iam: &Client, name: &str) -> StepOutcome {
     for_each_listed(
-        collect_all(
-            iam.list_groups_for_user()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
+        all_items!(iam.list_groups_for_user().user_name(name)),
         "ListGroupsForUser",
         "group memberships",
         move |g| async move {
@@ -570,132 +534,6 @@ pub async fn deny_all(
 
 fn inactive_or(status: &str, id: &str) -> Option<Item> {
     (status == "Inactive").then(|| Item::Already(format!("{id} already Inactive")))
-}
-
-pub async fn deactivate_access_keys(iam: &Client, name: &str) -> StepOutcome {
-    for_each_listed(
-        collect_all(
-            iam.list_access_keys()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
-        "ListAccessKeys",
-        "access keys",
-        move |k| async move {
-            let id = k.access_key_id().unwrap_or_default();
-            if let Some(i) = inactive_or(k.status().map(|s| s.as_str()).unwrap_or(""), id) {
-                return vec![i];
-            }
-            vec![item(
-                "UpdateAccessKey",
-                id,
-                iam.update_access_key()
-                    .user_name(name)
-                    .access_key_id(id)
-                    .status(StatusType::Inactive)
-                    .send()
-                    .await,
-                format!("{id} set Inactive"),
-                "no longer exists",
-            )]
-        },
-    )
-    .await
-}
-
-pub async fn deactivate_ssh_public_keys(iam: &Client, name: &str) -> StepOutcome {
-    for_each_listed(
-        collect_all(
-            iam.list_ssh_public_keys()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
-        "ListSSHPublicKeys",
-        "SSH public keys",
-        move |k| async move {
-            let id = k.ssh_public_key_id();
-            if let Some(i) = inactive_or(k.status().as_str(), id) {
-                return vec![i];
-            }
-            vec![item(
-                "UpdateSSHPublicKey",
-                id,
-                iam.update_ssh_public_key()
-                    .user_name(name)
-                    .ssh_public_key_id(id)
-                    .status(StatusType::Inactive)
-                    .send()
-                    .await,
-                format!("{id} set Inactive"),
-                "no longer exists",
-            )]
-        },
-    )
-    .await
-}
-
-pub async fn deactivate_service_specific_credentials(iam: &Client, name: &str) -> StepOutcome {
-    for_each_listed(
-        list_service_specific_credentials(iam, name),
-        "ListServiceSpecificCredentials",
-        "service-specific credentials",
-        move |c| async move {
-            let id = c.service_specific_credential_id();
-            if let Some(i) = inactive_or(c.status().as_str(), id) {
-                return vec![i];
-            }
-            vec![item(
-                "UpdateServiceSpecificCredential",
-                id,
-                iam.update_service_specific_credential()
-                    .user_name(name)
-                    .service_specific_credential_id(id)
-                    .status(StatusType::Inactive)
-                    .send()
-                    .await,
-                format!("{id} ({}) set Inactive", c.service_name()),
-                "no longer exists",
-            )]
-        },
-    )
-    .await
-}
-
-pub async fn deactivate_signing_certificates(iam: &Client, name: &str) -> StepOutcome {
-    for_each_listed(
-        collect_all(
-            iam.list_signing_certificates()
-                .user_name(name)
-                .into_paginator()
-                .items()
-                .send(),
-        ),
-        "ListSigningCertificates",
-        "signing certificates",
-        move |c| async move {
-            let id = c.certificate_id();
-            if let Some(i) = inactive_or(c.status().as_str(), id) {
-                return vec![i];
-            }
-            vec![item(
-                "UpdateSigningCertificate",
-                id,
-                iam.update_signing_certificate()
-                    .user_name(name)
-                    .certificate_id(id)
-                    .status(StatusType::Inactive)
-                    .send()
-                    .await,
-                format!("{id} set Inactive"),
-                "no longer exists",
-            )]
-        },
-    )
-    .await
 }
 
 /// Keys of the tags a quarantine sets.

@@ -188,6 +188,12 @@ pub fn report(
         ..Default::default()
     };
     let mut alerts = Vec::new();
+    let walk = Walk {
+        config,
+        case,
+        plan,
+        output,
+    };
     match &case.subject {
         Subject::NewUser(user) => {
             if case.approved() {
@@ -195,7 +201,7 @@ pub fn report(
                 alerts.push(approved_user_alert(case, user));
             } else {
                 stats.unapproved_users = 1;
-                alerts.push(unapproved_user_alert(config, case, user, plan, output));
+                alerts.push(unapproved_user_alert(walk, user));
             }
         }
         Subject::Credential { user, credential } => {
@@ -204,9 +210,7 @@ pub fn report(
             } else {
                 stats.unapproved_credentials = 1;
             }
-            alerts.push(credential_alert(
-                config, case, user, credential, plan, output,
-            ));
+            alerts.push(credential_alert(walk, user, credential));
         }
     }
     if let DocumentState::Unreadable { uri, error } = &case.document {
@@ -298,18 +302,41 @@ fn approved_user_alert(case: &Case, user: &NewUser) -> Alert {
     references(a)
 }
 
-fn dry(config: &Config, output: Option<&Output>) -> bool {
-    config.common.dry_run || output.is_none()
+/// What the wording of a response reads: the settings, the case, the walked plan and what
+/// execution learnt (`None` in an offline plan).
+#[derive(Clone, Copy)]
+struct Walk<'a> {
+    config: &'a Config,
+    case: &'a Case,
+    plan: &'a Plan<Step>,
+    output: Option<&'a Output>,
 }
 
-fn failures(plan: &Plan<Step>) -> Vec<String> {
-    plan.iter()
-        .filter(|s| s.status == Status::Failed)
-        .map(|s| {
-            use trailwarden::respond::StepKind;
-            format!("{} {}", s.step.name(), s.step.target())
-        })
-        .collect()
+impl Walk<'_> {
+    /// True when nothing was (or would be) changed: a dry run or an offline plan.
+    fn dry(&self) -> bool {
+        self.config.common.dry_run || self.output.is_none()
+    }
+
+    /// The steps that failed, as `Name target`.
+    fn failures(&self) -> Vec<String> {
+        self.plan
+            .iter()
+            .filter(|s| s.status == Status::Failed)
+            .map(|s| {
+                use trailwarden::respond::StepKind;
+                format!("{} {}", s.step.name(), s.step.target())
+            })
+            .collect()
+    }
+
+    /// The response mode to a new user (`Notify` when there is none).
+    fn user_mode(&self) -> Mode {
+        match self.case.response {
+            Response::User(m) => m,
+            _ => Mode::Notify,
+        }
+    }
 }
 
 fn renamed_to(output: Option<&Output>) -> Option<&str> {
@@ -322,29 +349,20 @@ fn renamed_to(output: Option<&Output>) -> Option<&str> {
     }
 }
 
-fn user_title(
-    config: &Config,
-    case: &Case,
-    user: &NewUser,
-    plan: &Plan<Step>,
-    output: Option<&Output>,
-) -> String {
-    let mode = match case.response {
-        Response::User(m) => m,
-        _ => Mode::Notify,
-    };
-    let u = match renamed_to(output) {
+fn user_title(walk: Walk, user: &NewUser) -> String {
+    let mode = walk.user_mode();
+    let u = match renamed_to(walk.output) {
         Some(now) => format!("{} (renamed to {now})", user.name),
         None => user.name.clone(),
     };
-    if dry(config, output) {
+    if walk.dry() {
         return match mode {
             Mode::Delete => format!("Unapproved IAM user {u} would be deleted"),
             Mode::Quarantine => format!("Unapproved IAM user {u} would be quarantined"),
             Mode::Notify => format!("Unapproved IAM user {u} created"),
         };
     }
-    let Some(output) = output else {
+    let Some(output) = walk.output else {
         return format!("Unapproved IAM user {u} created");
     };
     match &output.whereabouts {
@@ -356,7 +374,7 @@ fn user_title(
             format!("Unapproved IAM user {u} could not be inspected; nothing changed")
         }
         Whereabouts::Found { .. } | Whereabouts::NotLookedUp => {
-            let failed = !failures(plan).is_empty();
+            let failed = !walk.failures().is_empty();
             match (mode, failed) {
                 (Mode::Delete, false) => format!("Unapproved IAM user {u} deleted"),
                 (Mode::Delete, true) => format!("Unapproved IAM user {u}: deletion incomplete"),
@@ -370,27 +388,18 @@ fn user_title(
     }
 }
 
-fn result_sentence(
-    config: &Config,
-    case: &Case,
-    user: &NewUser,
-    plan: &Plan<Step>,
-    output: Option<&Output>,
-) -> String {
-    let mode = match case.response {
-        Response::User(m) => m,
-        _ => Mode::Notify,
-    };
-    if dry(config, output) {
+fn result_sentence(walk: Walk, user: &NewUser) -> String {
+    let mode = walk.user_mode();
+    if walk.dry() {
         return format!(
             "DRY_RUN is set: nothing was changed. The response RESPONSE_MODE={} would take is listed below.",
             mode.as_str()
         );
     }
-    let Some(output) = output else {
+    let Some(output) = walk.output else {
         return String::new();
     };
-    let failed = failures(plan);
+    let failed = walk.failures();
     let retry = "The invocation fails so that Lambda retries; every step is idempotent.";
     let rename = match &output.whereabouts {
         Whereabouts::Found {
@@ -428,13 +437,13 @@ fn result_sentence(
     format!("{rename}{body}")
 }
 
-fn unapproved_user_alert(
-    config: &Config,
-    case: &Case,
-    user: &NewUser,
-    plan: &Plan<Step>,
-    output: Option<&Output>,
-) -> Alert {
+fn unapproved_user_alert(walk: Walk, user: &NewUser) -> Alert {
+    let Walk {
+        config,
+        case,
+        plan,
+        output,
+    } = walk;
     let evidence = output.and_then(|o| o.evidence.as_ref());
     let credentials = evidence.map(Evidence::credentials).unwrap_or_default();
     let admin = evidence.map(Evidence::admin_grants).unwrap_or_default();
@@ -443,12 +452,7 @@ fn unapproved_user_alert(
     } else {
         Severity::Critical
     };
-    let mut a = Alert::new(
-        severity,
-        DETECTION,
-        user_title(config, case, user, plan, output),
-    )
-    .about(&case.record);
+    let mut a = Alert::new(severity, DETECTION, user_title(walk, user)).about(&case.record);
     let who = creator_label(&case.creator);
     let mut summary = format!(
         "IAM user {} ({}) was created by {who}{}. It is not approved: {}. {}",
@@ -456,7 +460,7 @@ fn unapproved_user_alert(
         user.arn.as_deref().unwrap_or("ARN not in the event"),
         where_from(case),
         approval_text(case),
-        result_sentence(config, case, user, plan, output)
+        result_sentence(walk, user)
     );
     if !credentials.is_empty() || !admin.is_empty() {
         summary.push_str(
@@ -476,7 +480,7 @@ fn unapproved_user_alert(
     };
     a = a.fact(
         "Response mode",
-        if dry(config, output) {
+        if walk.dry() {
             format!("{mode} (dry run: nothing changed)")
         } else {
             mode.to_string()
@@ -540,23 +544,17 @@ fn credential_words(c: &Credential) -> (&'static str, &'static str) {
     }
 }
 
-fn credential_alert(
-    config: &Config,
-    case: &Case,
-    user: &str,
-    credential: &Credential,
-    plan: &Plan<Step>,
-    output: Option<&Output>,
-) -> Alert {
+fn credential_alert(walk: Walk, user: &str, credential: &Credential) -> Alert {
+    let Walk { case, plan, .. } = walk;
     let who = creator_label(&case.creator);
     let (call, what) = credential_words(credential);
     let approved = case.approved();
     let title = if approved {
         format!("Approved principal gave IAM user {user} {what}")
     } else {
-        let failed = !failures(plan).is_empty();
+        let failed = !walk.failures().is_empty();
         let acted = plan.iter().any(|s| s.status == Status::Done);
-        match (case.response, dry(config, output), failed, acted) {
+        match (case.response, walk.dry(), failed, acted) {
             (Response::Credential(CredentialMode::Deactivate), true, _, _) => {
                 format!("Unapproved principal gave IAM user {user} {what}: would be revoked")
             }
@@ -582,7 +580,7 @@ fn credential_alert(
         )
     } else {
         let response = match case.response {
-            Response::Credential(CredentialMode::Deactivate) if dry(config, output) => {
+            Response::Credential(CredentialMode::Deactivate) if walk.dry() => {
                 "DRY_RUN is set: nothing was changed; the step that would revoke it is listed below."
             }
             Response::Credential(CredentialMode::Deactivate) => {

@@ -1,7 +1,7 @@
 //! The pure decision, from the sample events in `events/`: cases, plans and severities (the
 //! wording is tested in `report.rs`).
 
-use trailwarden::respond::{Decision, StepKind};
+use trailwarden::respond::{Decision, Settings, StepKind};
 use trailwarden::{Payload, Severity, Status};
 use trailwarden_testkit::{config, payload};
 use unapproved_user::approval::{ApprovalError, Approvals, Match};

@@ -2,23 +2,13 @@
 
 use super::matcher::*;
 use super::PatternError;
+pub(super) use crate::payload::kind_of;
 use serde_json::{Map, Number, Value};
 
 pub(super) fn err(path: &str, message: impl Into<String>) -> PatternError {
     PatternError {
         path: path.to_string(),
         message: message.into(),
-    }
-}
-
-pub(super) fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
