@@ -65,10 +65,10 @@ seed() {
       done ;;
     pattern)
       # Each built-in detection's pattern, 0xFF, one of its matching examples.
-      python3 - "$root/shared/detections/builtin.json" "$dir" <<'PY'
-import json, sys
-doc = json.load(open(sys.argv[1]))
-for i, d in enumerate(doc["detections"]):
+      python3 - "$root/shared/detections" "$dir" <<'PY'
+import glob, json, sys
+dets = [d for f in sorted(glob.glob(sys.argv[1] + "/*.json")) for d in json.load(open(f))["detections"]]
+for i, d in enumerate(dets):
     ex = (d.get("examples") or {}).get("match") or [{}]
     with open(f"{sys.argv[2]}/seed-{i}", "wb") as f:
         f.write(json.dumps(d["pattern"]).encode() + b"\xff" + json.dumps(ex[0]).encode())

@@ -30,6 +30,9 @@ pub struct ScanArgs {
     /// without MFA). They are left out by default: their MFA happens at the identity provider.
     #[arg(long)]
     include_federated_signin: bool,
+    /// Turn off a built-in detection family (repeatable; `detections` lists the families).
+    #[arg(long = "disable-family", value_name = "FAMILY")]
+    disabled_families: Vec<String>,
 }
 
 #[derive(Args)]
@@ -50,6 +53,9 @@ pub struct DetectionsArgs {
     /// A JSON file of your own detections to list with the built-ins.
     #[arg(long)]
     detections: Option<PathBuf>,
+    /// Leave out a built-in detection family (repeatable).
+    #[arg(long = "disable-family", value_name = "FAMILY")]
+    disabled_families: Vec<String>,
     /// Print a Markdown table (as in the README).
     #[arg(long)]
     markdown: bool,
@@ -59,10 +65,15 @@ fn parse_severity(s: &str) -> Result<Severity, String> {
     s.parse()
 }
 
-fn catalog(file: Option<&PathBuf>, include_federated: bool) -> Result<Catalog> {
+fn catalog(
+    file: Option<&PathBuf>,
+    include_federated: bool,
+    disabled_families: &[String],
+) -> Result<Catalog> {
     let c = Catalog::builtin(BuiltinOptions {
         exclude_federated_signin: !include_federated,
-    });
+    })
+    .without_families(disabled_families, "--disable-family")?;
     match file {
         Some(p) => c
             .with_file(p)
@@ -72,7 +83,11 @@ fn catalog(file: Option<&PathBuf>, include_federated: bool) -> Result<Catalog> {
 }
 
 pub fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
-    let catalog = catalog(args.detections.as_ref(), args.include_federated_signin)?;
+    let catalog = catalog(
+        args.detections.as_ref(),
+        args.include_federated_signin,
+        &args.disabled_families,
+    )?;
     let files = collect_files(&args.paths, &[".json.gz", ".json"])?;
     if files.is_empty() {
         anyhow::bail!("no .json.gz or .json files under the given paths");
@@ -280,7 +295,7 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
 }
 
 pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {
-    let catalog = catalog(args.detections.as_ref(), false)?;
+    let catalog = catalog(args.detections.as_ref(), false, &args.disabled_families)?;
     match format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(catalog.detections())?),
         Format::Text if args.markdown => {

@@ -17,7 +17,7 @@
 
 use std::io::Read;
 use std::time::Instant;
-use trailwarden::detect::{BuiltinOptions, Catalog, Scanner, BUILTIN_JSON};
+use trailwarden::detect::{BuiltinOptions, Catalog, Scanner, BUILTIN_FILES};
 use trailwarden::logfile::{self, Element, LogReader};
 
 const VARIANT_REGIONS: &[&str] = &[
@@ -33,9 +33,15 @@ const VARIANT_REGIONS: &[&str] = &[
 ];
 
 fn x10_catalog() -> Catalog {
-    let v: serde_json::Value = serde_json::from_str(BUILTIN_JSON).expect("built-in JSON");
     let mut extra = Vec::new();
-    for d in v["detections"].as_array().expect("detections") {
+    let files: Vec<serde_json::Value> = BUILTIN_FILES
+        .iter()
+        .map(|(_, text)| serde_json::from_str(text).expect("built-in JSON"))
+        .collect();
+    for d in files
+        .iter()
+        .flat_map(|v| v["detections"].as_array().expect("detections"))
+    {
         for (k, region) in VARIANT_REGIONS.iter().enumerate() {
             let mut d = d.clone();
             let obj = d.as_object_mut().expect("object");

@@ -10,6 +10,8 @@ use trailwarden::s3uri::DocumentSource;
 pub const CUSTOM_DETECTIONS_URI: &str = "CUSTOM_DETECTIONS_URI";
 /// Environment variable: leave federated sign-ins out of CIS 4.2.
 pub const EXCLUDE_FEDERATED_SIGNIN: &str = "EXCLUDE_FEDERATED_SIGNIN";
+/// Environment variable: built-in detection families to turn off, comma-separated.
+pub const DISABLED_DETECTION_FAMILIES: &str = "DISABLED_DETECTION_FAMILIES";
 /// Largest detection file read from S3.
 pub const MAX_DETECTION_FILE_BYTES: usize = 4 << 20;
 
@@ -21,6 +23,8 @@ pub struct Config {
     pub custom_detections: Option<DocumentSource>,
     /// `EXCLUDE_FEDERATED_SIGNIN`.
     pub exclude_federated_signin: bool,
+    /// `DISABLED_DETECTION_FAMILIES`: built-in families left out.
+    pub disabled_families: Vec<String>,
     /// The catalog in force: the built-in catalog with the detections of a local
     /// `CUSTOM_DETECTIONS_URI` file; at cold start ([`crate::LogDelivery`]'s `init`) an S3 file
     /// is read and merged in as well.
@@ -31,9 +35,25 @@ impl Settings for Config {
     fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
+        let disabled_families: Vec<String> = config::get(env, DISABLED_DETECTION_FAMILIES)
+            .map(|v| {
+                v.split(',')
+                    .map(|f| f.trim().to_string())
+                    .filter(|f| !f.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
         let builtin = Catalog::builtin(BuiltinOptions {
             exclude_federated_signin,
-        });
+        })
+        .without_families(&disabled_families, DISABLED_DETECTION_FAMILIES)
+        .map_err(|e| {
+            ConfigError::new(
+                DISABLED_DETECTION_FAMILIES,
+                &disabled_families.join(","),
+                format!("comma-separated built-in family names ({})", e.message),
+            )
+        })?;
         let custom_detections = match config::get(env, CUSTOM_DETECTIONS_URI) {
             None => None,
             Some(v) => Some(DocumentSource::parse(&v).map_err(|e| {
@@ -61,6 +81,7 @@ impl Settings for Config {
             common,
             custom_detections,
             exclude_federated_signin,
+            disabled_families,
             catalog: Arc::new(catalog),
         })
     }

@@ -1,9 +1,10 @@
 //! A compiled, indexed set of detections: the built-in catalog, user files merged by id,
 //! and matching one record.
 
+use super::detection::valid_family;
 use super::detection::CatalogError;
 use super::index::{FxMap, Index};
-use super::{BuiltinOptions, Detection, BUILTIN_JSON, CIS_4_2_ID};
+use super::{BuiltinOptions, Detection, BUILTIN_FILES, CIS_4_2_ID, CUSTOM_FAMILY};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -14,7 +15,9 @@ pub struct Catalog {
     pub(crate) index: Index,
 }
 
-fn parse_list(text: &str, origin: &str) -> Result<Vec<Value>, CatalogError> {
+/// A detection file: `{"family": ..., "description": ..., "detections": [...]}` (family and
+/// description optional) or a bare array. Returns the file's family and its entries.
+fn parse_list(text: &str, origin: &str) -> Result<(Option<String>, Vec<Value>), CatalogError> {
     let whole = |m: String| CatalogError {
         origin: origin.to_string(),
         id: None,
@@ -23,17 +26,25 @@ fn parse_list(text: &str, origin: &str) -> Result<Vec<Value>, CatalogError> {
     };
     let v: Value = serde_json::from_str(text).map_err(|e| whole(format!("not valid JSON: {e}")))?;
     match v {
-        Value::Array(a) => Ok(a),
+        Value::Array(a) => Ok((None, a)),
         Value::Object(mut m) => {
-            let extra: Vec<&String> = m.keys().filter(|k| *k != "detections").collect();
-            if !extra.is_empty() {
+            let known = ["detections", "family", "description"];
+            if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
                 return Err(whole(format!(
-                    "unknown top-level key {:?} (expected only \"detections\")",
-                    extra[0]
+                    "unknown top-level key {k:?} (expected \"detections\", and optionally \"family\" and \"description\")"
                 )));
             }
+            let family = match m.remove("family") {
+                None => None,
+                Some(Value::String(f)) if valid_family(&f) => Some(f),
+                Some(f) => {
+                    return Err(whole(format!(
+                        "\"family\" {f} is not a name such as \"identity\" (lower-case letters, digits, '-')"
+                    )))
+                }
+            };
             match m.remove("detections") {
-                Some(Value::Array(a)) => Ok(a),
+                Some(Value::Array(a)) => Ok((family, a)),
                 Some(_) => Err(whole("\"detections\" must be an array".into())),
                 None => Err(whole("expected {\"detections\": [...]}".into())),
             }
@@ -64,8 +75,17 @@ impl Catalog {
 
     /// The built-in catalog.
     pub fn builtin(opts: BuiltinOptions) -> Catalog {
-        let mut list = parse_list(BUILTIN_JSON, "built-in").expect("built-in catalog parses");
-        for d in &mut list {
+        let mut out = Vec::new();
+        for (name, text) in BUILTIN_FILES {
+            let (family, list) = parse_list(text, "built-in").expect("built-in catalog parses");
+            assert_eq!(
+                family.as_deref(),
+                Some(*name),
+                "built-in file names its family"
+            );
+            out.extend(list.into_iter().map(|d| (*name, d)));
+        }
+        for (_, d) in &mut out {
             if d["id"] != CIS_4_2_ID {
                 continue;
             }
@@ -82,12 +102,13 @@ impl Catalog {
             let text = format!("{}{note}", d["description"].as_str().unwrap_or_default());
             d["description"] = text.into();
         }
-        let mut out = Vec::with_capacity(list.len());
-        for (i, v) in list.iter().enumerate() {
-            let (_, d) = Detection::compile(v, "built-in", i).expect("built-in detections compile");
-            out.extend(d);
+        let mut detections = Vec::with_capacity(out.len());
+        for (i, (family, v)) in out.iter().enumerate() {
+            let (_, d) =
+                Detection::compile(v, "built-in", family, i).expect("built-in detections compile");
+            detections.extend(d);
         }
-        Catalog::new(out).expect("built-in ids are unique")
+        Catalog::new(detections).expect("built-in ids are unique")
     }
 
     /// A catalog made only of the detections in `text` (a user file).
@@ -98,11 +119,12 @@ impl Catalog {
     /// This catalog with the detections in `text` added, replacing those with the same id;
     /// `{"id": ..., "enabled": false}` removes one.
     pub fn with_overrides(self, text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let list = parse_list(text, origin)?;
+        let (family, list) = parse_list(text, origin)?;
+        let family = family.as_deref().unwrap_or(CUSTOM_FAMILY);
         let mut detections = self.detections;
         let mut seen = BTreeSet::new();
         for (i, v) in list.iter().enumerate() {
-            let (id, d) = Detection::compile(v, origin, i)?;
+            let (id, d) = Detection::compile(v, origin, family, i)?;
             if !seen.insert(id.clone()) {
                 return Err(CatalogError {
                     origin: origin.to_string(),
@@ -141,6 +163,47 @@ impl Catalog {
             message: format!("cannot read: {e}"),
         })?;
         self.with_overrides(&text, &origin)
+    }
+
+    /// The families in this catalog with how many detections each holds, by name.
+    pub fn families(&self) -> Vec<(String, usize)> {
+        let mut m = std::collections::BTreeMap::<&str, usize>::new();
+        for d in &self.detections {
+            *m.entry(d.family.as_str()).or_default() += 1;
+        }
+        m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// This catalog without the detections of the named families. A name that is no family
+    /// of this catalog is an error (a typo would otherwise leave a family on unnoticed).
+    /// `origin` names where the list came from (`DISABLED_DETECTION_FAMILIES`).
+    pub fn without_families<S: AsRef<str>>(
+        self,
+        names: &[S],
+        origin: &str,
+    ) -> Result<Catalog, CatalogError> {
+        let known = self.families();
+        for n in names {
+            let n = n.as_ref();
+            if !known.iter().any(|(k, _)| k == n) {
+                let list: Vec<&str> = known.iter().map(|(k, _)| k.as_str()).collect();
+                return Err(CatalogError {
+                    origin: origin.to_string(),
+                    id: None,
+                    index: None,
+                    message: format!(
+                        "unknown detection family {n:?} (known: {})",
+                        list.join(", ")
+                    ),
+                });
+            }
+        }
+        let detections = self
+            .detections
+            .into_iter()
+            .filter(|d| !names.iter().any(|n| n.as_ref() == d.family))
+            .collect();
+        Catalog::new(detections)
     }
 
     pub fn detections(&self) -> &[Detection] {

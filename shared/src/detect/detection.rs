@@ -99,6 +99,10 @@ struct Spec {
     enabled: Option<bool>,
     #[serde(default)]
     examples: Option<Examples>,
+    #[serde(default)]
+    family: Option<String>,
+    #[serde(default)]
+    runbook: Option<String>,
 }
 
 /// A compiled detection.
@@ -107,7 +111,13 @@ pub struct Detection {
     pub id: String,
     pub title: String,
     pub severity: Severity,
+    /// The group it belongs to (`identity`, `evasion`, ...; `custom` for a user's file that
+    /// names none); a whole family can be turned off.
+    pub family: String,
     pub description: String,
+    /// What to check and what to do, in a line or two; alerts show it under the description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
     pub references: References,
     pub pattern: Pattern,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,6 +173,14 @@ fn valid_mitre(t: &str) -> bool {
     }
 }
 
+/// A family name: 1 to 32 lower-case letters, digits and '-', starting with a letter.
+pub(super) fn valid_family(f: &str) -> bool {
+    (1..=32).contains(&f.len())
+        && f.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && f.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn valid_path(p: &str) -> bool {
     !p.is_empty() && p.split('.').all(|s| !s.is_empty())
 }
@@ -172,6 +190,7 @@ impl Detection {
     pub(super) fn compile(
         v: &Value,
         origin: &str,
+        family: &str,
         index: usize,
     ) -> Result<(String, Option<Detection>), CatalogError> {
         let fail = |id: Option<&str>, m: String| CatalogError {
@@ -273,11 +292,21 @@ impl Detection {
                 ));
             }
         }
+        let family = spec.family.unwrap_or_else(|| family.to_string());
+        if !valid_family(&family) {
+            return Err(fail(
+                Some(&id),
+                format!("family {family:?} is not a name such as \"identity\" (lower-case letters, digits, '-')"),
+            ));
+        }
+        let runbook = spec.runbook.filter(|r| !r.trim().is_empty());
         let examples = spec.examples.unwrap_or_default();
         let d = Detection {
             id: id.clone(),
             title,
             severity,
+            family,
+            runbook,
             description: spec.description.unwrap_or_default(),
             references,
             pattern,

@@ -48,6 +48,12 @@ pub struct Finding {
     pub title: String,
     pub severity: Severity,
     pub description: String,
+    /// The detection's family (`identity`, `evasion`, ..., `custom`).
+    #[serde(default)]
+    pub family: String,
+    /// What to check and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
     pub references: Vec<String>,
     /// Matching records (for threshold detections: those of the groups over the threshold).
     pub count: u64,
@@ -160,6 +166,10 @@ impl Finding {
             );
         }
         summary.push_str(" Nothing was changed: this is a report of what the log file holds.");
+        if let Some(r) = &self.runbook {
+            summary.push_str("\n\nWhat to do: ");
+            summary.push_str(r);
+        }
         a.summary = summary;
 
         a = a

@@ -3,7 +3,7 @@
 //! A detection is an id, a title, a severity, a description, references (CIS AWS Foundations
 //! v1.4 control, MITRE ATT&CK techniques), a [`Pattern`](crate::pattern::Pattern) over one CloudTrail record (what is
 //! `detail` in an EventBridge event) and optionally a threshold (so many matches within a time
-//! window, per group). The built-in catalog is `shared/detections/builtin.json`, compiled into
+//! window, per group). The built-in catalog is `shared/detections/<family>.json`, compiled into
 //! the binary; users add or override detections by id with their own file in the same format
 //! (`{"detections": [...]}`), and turn a built-in off with `{"id": "...", "enabled": false}`.
 //!
@@ -22,8 +22,22 @@ pub use detection::{BuiltinOptions, CatalogError, Detection, Examples, Reference
 pub use finding::{Counted, Finding, ThresholdGroup, ThresholdResult};
 pub use scan::{scan_reader, FileSummary, RecordProblem, ScanError, ScanReport, Scanner};
 
-/// The built-in catalog, as shipped.
-pub const BUILTIN_JSON: &str = include_str!("../../detections/builtin.json");
+/// The built-in catalog, as shipped: one file per family (`shared/detections/<family>.json`),
+/// so a family can be turned off as a whole.
+pub const BUILTIN_FILES: &[(&str, &str)] = &[
+    ("cis", include_str!("../../detections/cis.json")),
+    ("identity", include_str!("../../detections/identity.json")),
+    (
+        "credentials",
+        include_str!("../../detections/credentials.json"),
+    ),
+    ("evasion", include_str!("../../detections/evasion.json")),
+    ("exposure", include_str!("../../detections/exposure.json")),
+    ("execution", include_str!("../../detections/execution.json")),
+];
+
+/// The family of detections from a user's file that does not name one.
+pub const CUSTOM_FAMILY: &str = "custom";
 
 /// The id of the CIS 4.2 detection, which [`BuiltinOptions::exclude_federated_signin`] narrows.
 pub const CIS_4_2_ID: &str = "cis-4.2-console-signin-without-mfa";

@@ -404,6 +404,8 @@ impl Agg {
             title: d.title.clone(),
             severity: d.severity,
             description: d.description.clone(),
+            family: d.family.clone(),
+            runbook: d.runbook.clone(),
             references: d.reference_lines(),
             count: self.count,
             first_time: self.first.as_ref().map(|s| s.1.clone()),

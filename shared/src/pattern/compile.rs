@@ -14,7 +14,7 @@ pub(super) fn err(path: &str, message: impl Into<String>) -> PatternError {
 
 /// The operators a matcher object may use.
 pub(super) const OPERATORS: &str =
-    "prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, cidr, exists";
+    "prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, cidr, exists, json";
 
 pub(super) fn compile_object(
     map: &Map<String, Value>,
@@ -122,6 +122,7 @@ pub(super) fn is_operator(k: &str) -> bool {
             | "numeric"
             | "cidr"
             | "exists"
+            | "json"
     )
 }
 
@@ -261,6 +262,18 @@ pub(super) fn compile_matcher(item: &Value, path: &str) -> Result<Matcher, Patte
             Matcher::Cidr(net)
         }
         "numeric" => Matcher::Numeric(compile_numeric(arg, &p)?),
+        "json" => match arg {
+            Value::Object(m) if !m.is_empty() => Matcher::Json(Box::new(compile_object(m, &p)?)),
+            other => {
+                return Err(err(
+                    &p,
+                    format!(
+                        "\"json\" takes a non-empty object pattern for the document the string holds, found {}",
+                        kind_of(other)
+                    ),
+                ))
+            }
+        },
         "anything-but" => Matcher::AnythingBut(compile_anything_but(arg, &p)?),
         other => {
             return Err(err(

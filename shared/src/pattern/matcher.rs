@@ -53,6 +53,10 @@ pub(super) enum Matcher {
     Numeric(Range),
     Cidr(ipnet::IpNet),
     Exists(bool),
+    /// trailwarden's extension (not EventBridge syntax): the value is a JSON document, kept
+    /// as a string (IAM, KMS and Secrets Manager policies in CloudTrail) or already as an
+    /// object (S3 bucket policies); the inner pattern is matched against the document.
+    Json(Box<ObjectPattern>),
 }
 
 #[derive(Debug, Clone)]
@@ -242,9 +246,54 @@ impl Matcher {
                 .as_str()
                 .and_then(parse_ip)
                 .is_some_and(|ip| net.contains(&ip)),
-            Matcher::Exists(_) => false,
+            Matcher::Exists(_) | Matcher::Json(_) => false,
         }
     }
+}
+
+/// The document a `json` matcher looks into: a JSON object or array as it is, or a string
+/// holding one (percent-encoded, as some IAM records keep policies, or not).
+fn json_document(v: &Value) -> Option<std::borrow::Cow<'_, Value>> {
+    use std::borrow::Cow;
+    match v {
+        Value::Object(_) | Value::Array(_) => Some(Cow::Borrowed(v)),
+        Value::String(s) => {
+            let t = s.trim_start();
+            if t.starts_with('{') || t.starts_with('[') {
+                serde_json::from_str(t).ok().map(Cow::Owned)
+            } else if t.starts_with("%7B") || t.starts_with("%7b") {
+                let decoded = percent_decode(t)?;
+                serde_json::from_str(&decoded).ok().map(Cow::Owned)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Calls `f` on every leaf at `v`: arrays are flattened, objects are not leaves.
@@ -265,6 +314,12 @@ impl FieldPattern {
         match self {
             FieldPattern::Leaf(ms) => ms.iter().any(|m| match m {
                 Matcher::Exists(want) => v.is_some_and(has_leaf) == *want,
+                Matcher::Json(inner) => v.is_some_and(|v| match v {
+                    Value::Array(a) if a.iter().all(Value::is_string) && !a.is_empty() => a
+                        .iter()
+                        .any(|e| json_document(e).is_some_and(|d| inner.matches_opt(Some(&d)))),
+                    v => json_document(v).is_some_and(|d| inner.matches_opt(Some(&d))),
+                }),
                 m => v.is_some_and(|v| any_leaf(v, &mut |leaf| m.matches_leaf(leaf))),
             }),
             FieldPattern::Nested(op) => op.matches_opt(v),

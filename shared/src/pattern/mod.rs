@@ -9,6 +9,12 @@
 //! `numeric` (`["=", 5]`, `[">", 0, "<=", 5]`) and `cidr`. `$or` takes two or more object
 //! patterns, one of which must match at that level.
 //!
+//! One extension that EventBridge does not have: `{"json": {...}}` matches a value that is a
+//! JSON document (a string holding one, as CloudTrail keeps IAM, KMS and Secrets Manager
+//! policies, possibly percent-encoded, or an object, as it keeps S3 bucket policies) against
+//! the inner pattern. [`Pattern::eventbridge`] gives the pattern EventBridge can run: such
+//! fields left out, so it matches at least every event the full pattern matches.
+//!
 //! Semantics follow EventBridge: all fields must match, any value in a field's array may match;
 //! when the event has an array, the field matches if any element does (arrays of objects are
 //! matched element by element, so two fields inside one array must come from the same
@@ -83,6 +89,50 @@ impl Pattern {
     /// The JSON this pattern was compiled from.
     pub fn source(&self) -> &Value {
         &self.source
+    }
+
+    /// The pattern as EventBridge can run it: fields that use trailwarden's `json` extension
+    /// are left out (and objects or `$or`s left empty by that), so it matches every event this
+    /// pattern matches, and possibly more. `None` when nothing would be left.
+    pub fn eventbridge(&self) -> Option<Value> {
+        fn uses_json(list: &[Value]) -> bool {
+            list.iter()
+                .any(|m| m.as_object().is_some_and(|o| o.contains_key("json")))
+        }
+        fn strip(m: &Map<String, Value>) -> Map<String, Value> {
+            let mut out = Map::new();
+            for (k, v) in m {
+                match v {
+                    Value::Array(list) if k == "$or" => {
+                        let branches: Vec<Map<String, Value>> = list
+                            .iter()
+                            .filter_map(Value::as_object)
+                            .map(strip)
+                            .collect();
+                        // A branch with nothing left accepts everything: so does the `$or`.
+                        if branches.iter().all(|b| !b.is_empty()) {
+                            out.insert(
+                                k.clone(),
+                                Value::Array(branches.into_iter().map(Value::Object).collect()),
+                            );
+                        }
+                    }
+                    Value::Array(list) if uses_json(list) => {}
+                    Value::Object(inner) => {
+                        let inner = strip(inner);
+                        if !inner.is_empty() {
+                            out.insert(k.clone(), Value::Object(inner));
+                        }
+                    }
+                    other => {
+                        out.insert(k.clone(), other.clone());
+                    }
+                }
+            }
+            out
+        }
+        let m = strip(self.source.as_object()?);
+        (!m.is_empty()).then_some(Value::Object(m))
     }
 
     /// Every field path the pattern reads (including inside `$or`), as path segments.

@@ -324,3 +324,69 @@ fn cidr_matches_ipv4_mapped_ipv6_addresses_as_ipv4() {
     assert!(mapped.matches(&json!({"sourceIPAddress": "203.0.113.9"})));
     assert!(Pattern::compile(&json!({"a": [{"cidr": "203.0.113.7"}]})).is_err());
 }
+
+#[test]
+fn json_looks_into_a_policy_kept_as_a_string_or_as_an_object() {
+    let p = pat(json!({"requestParameters": {"policyDocument": [{"json": {
+        "Statement": {"Effect": ["Allow"], "Principal": {"$or": [
+            {"AWS": ["*"]}, {"AWS": [{"wildcard": "arn:aws:iam::*"}]}]}}
+    }}]}}));
+    let string_doc = |doc: &str| json!({"requestParameters": {"policyDocument": doc}});
+    // IAM keeps the document as the caller sent it: any whitespace, Statement an object or an
+    // array, Principal a string or an object.
+    assert!(p.matches(&string_doc(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"sts:AssumeRole"}]}"#
+    )));
+    assert!(p.matches(&string_doc(
+        "{\n  \"Statement\": {\n    \"Effect\": \"Allow\",\n    \"Principal\": {\"AWS\": \"*\"}\n  }\n}"
+    )));
+    // Percent-encoded, as some records keep it.
+    assert!(p.matches(&string_doc(
+        "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22AWS%22%3A%22*%22%7D%7D%5D%7D"
+    )));
+    // A service principal, a Deny, and a string that is not JSON do not match.
+    assert!(!p.matches(&string_doc(
+        r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#
+    )));
+    assert!(!p.matches(&string_doc(
+        r#"{"Statement":[{"Effect":"Deny","Principal":{"AWS":"*"}}]}"#
+    )));
+    assert!(!p.matches(&string_doc("not a policy")));
+    assert!(!p.matches(&json!({"requestParameters": {}})));
+    // An object (S3 keeps bucket policies parsed) is matched as it is.
+    let obj = json!({"requestParameters": {"policyDocument": {"Statement": [
+        {"Effect": "Allow", "Principal": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": "*"}}
+    ]}}});
+    assert!(p.matches(&obj));
+}
+
+#[test]
+fn json_needs_an_object_pattern() {
+    let e = Pattern::compile(&json!({"a": [{"json": "x"}]})).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("\"json\" takes a non-empty object pattern"),
+        "{e}"
+    );
+    let e = Pattern::compile(&json!({"a": [{"json": {"b": [{"prefx": "x"}]}}]})).unwrap_err();
+    assert_eq!(e.path, "a[0].json.b[0]");
+}
+
+#[test]
+fn the_eventbridge_form_leaves_out_json_fields_and_still_matches_a_superset() {
+    let p = pat(json!({
+        "eventSource": ["iam.amazonaws.com"],
+        "eventName": ["UpdateAssumeRolePolicy"],
+        "requestParameters": {"policyDocument": [{"json": {"Statement": {"Principal": {"AWS": ["*"]}}}}]},
+        "$or": [{"errorCode": [{"exists": false}]}, {"requestParameters": {"x": [{"json": {"a": [1]}}]}}]
+    }));
+    assert_eq!(
+        p.eventbridge().unwrap(),
+        json!({"eventSource": ["iam.amazonaws.com"], "eventName": ["UpdateAssumeRolePolicy"]})
+    );
+    let plain = pat(json!({"eventName": ["A"], "$or": [{"b": ["1"]}, {"c": {"d": ["2"]}}]}));
+    assert_eq!(plain.eventbridge().unwrap(), *plain.source());
+    let only_json = pat(json!({"p": [{"json": {"a": ["1"]}}]}));
+    assert_eq!(only_json.eventbridge(), None);
+}
