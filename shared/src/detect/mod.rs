@@ -34,6 +34,7 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("evasion", include_str!("../../detections/evasion.json")),
     ("exposure", include_str!("../../detections/exposure.json")),
     ("execution", include_str!("../../detections/execution.json")),
+    ("discovery", include_str!("../../detections/discovery.json")),
 ];
 
 /// The family of detections from a user's file that does not name one.
