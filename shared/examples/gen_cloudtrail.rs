@@ -1,12 +1,30 @@
 //! Writes a realistic, reproducible CloudTrail log file of a chosen size, for benchmarks.
 //!
-//!     gen_cloudtrail --mb 256 --out /tmp/big.json.gz [--seed 42] [--plain]
+//!     gen_cloudtrail --mb 256 --out /tmp/big.json.gz [--seed 42] [--plain] [--profile varied|uniform]
 //!
-//! The mix resembles a busy account with data events: S3 object reads and writes, KMS
-//! decrypts by services, role assumptions with long session tokens, EC2/IAM reads, Lambda
-//! and DynamoDB calls, a few percent of AccessDenied errors, console sign-ins (some failed,
-//! some without MFA), occasional security group, IAM and route changes, root activity and AWS
-//! service events without a `userIdentity.type`. Records are compact JSON like CloudTrail's.
+//! `--profile varied` (the default) is shaped like a production organization trail, not like
+//! a generator's comfort zone. Its distributions (per record, over the whole file):
+//! - **Services and event names**: 40 services and 400+ event names (`SERVICES` below); the
+//!   management reads and writes pick a service, then an event name, uniformly, so rare names
+//!   are as common as in a real multi-team account. On top of that: S3 data events 22 %, KMS
+//!   calls by services 9 %, `AssumeRole` by services 9 %, management reads 30 %, management
+//!   writes 14 %, records some detection must look into (policies kept as JSON strings or
+//!   objects, security group rules, snapshot/image sharing, event selectors, sign-ins, secret
+//!   reads, `RunInstances` with large responses) 12 %, console sign-ins 2 %, root 1 %, AWS
+//!   service events 1 %.
+//! - **Errors**: the file is cut in stretches of 2,000 records; one stretch in six is
+//!   error-heavy (35 % of its records carry an `errorCode`: AccessDenied variants,
+//!   throttling, validation and not-found errors, as a probing attacker or a broken automation
+//!   produce), the others have 2 %: about 7 % of all records.
+//! - **Sizes**: writes carry nested `requestParameters`/`responseElements` (objects in arrays in
+//!   objects, up to 6 levels) with a heavy-tailed size: with the default seed, records are
+//!   1.1 KB at the 10th percentile, 1.6 KB at the median, 2 KB at the 90th, 8 KB at the 99th
+//!   and up to 35 KB (`RunInstances` responses, stack templates, policy documents).
+//!   `scripts/bench-scan.sh` prints the shape of the file it measures.
+//!
+//! `--profile uniform` is the earlier, gentler mix (12 event sources, about 30 event names,
+//! 1 % errors, records of nearly equal size), kept to compare with older figures. Records are
+//! compact JSON like CloudTrail's.
 
 use serde_json::{json, Value};
 use std::io::{BufWriter, Write};
@@ -104,6 +122,19 @@ const AGENTS: &[&str] = &[
 struct Gen {
     rng: Rng,
     t: u64,
+    varied: bool,
+    /// Records written so far (the error stretches are counted in records).
+    n: u64,
+    /// Error rate of the current stretch, per mille.
+    error_rate: u64,
+    services: Vec<Service>,
+}
+
+/// One service of the varied profile: its event source and event names.
+struct Service {
+    source: &'static str,
+    reads: Vec<&'static str>,
+    writes: Vec<&'static str>,
 }
 
 impl Gen {
@@ -370,6 +401,9 @@ impl Gen {
     }
 
     fn record(&mut self) -> Value {
+        if self.varied {
+            return self.varied_record();
+        }
         match self.rng.below(1000) {
             0..=299 => self.s3_data(),
             300..=499 => self.kms(),
@@ -388,6 +422,7 @@ fn main() -> std::io::Result<()> {
     let mut out = String::from("cloudtrail-bench.json.gz");
     let mut seed: u64 = 42;
     let mut plain = false;
+    let mut varied = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -395,8 +430,18 @@ fn main() -> std::io::Result<()> {
             "--out" => out = args.next().expect("--out PATH"),
             "--seed" => seed = args.next().and_then(|v| v.parse().ok()).expect("--seed N"),
             "--plain" => plain = true,
+            "--profile" => {
+                varied = match args.next().as_deref() {
+                    Some("varied") => true,
+                    Some("uniform") => false,
+                    _ => {
+                        eprintln!("--profile varied|uniform");
+                        std::process::exit(2);
+                    }
+                }
+            }
             other => {
-                eprintln!("usage: gen_cloudtrail [--mb N] [--out PATH] [--seed N] [--plain]; unknown {other}");
+                eprintln!("usage: gen_cloudtrail [--mb N] [--out PATH] [--seed N] [--plain] [--profile varied|uniform]; unknown {other}");
                 std::process::exit(2);
             }
         }
@@ -405,7 +450,7 @@ fn main() -> std::io::Result<()> {
     let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(&out)?);
     let (records, written) = if plain {
         let mut w = file;
-        let n = generate(&mut w, seed, target)?;
+        let n = generate(&mut w, seed, target, varied)?;
         w.flush()?;
         n
     } else {
@@ -414,6 +459,7 @@ fn main() -> std::io::Result<()> {
             &mut BufWriter::with_capacity(1 << 20, &mut enc),
             seed,
             target,
+            varied,
         )?;
         enc.finish()?.flush()?;
         n
@@ -423,10 +469,19 @@ fn main() -> std::io::Result<()> {
 }
 
 /// Writes records until `target` bytes of JSON; returns (records, bytes).
-fn generate<W: Write>(w: &mut W, seed: u64, target: u64) -> std::io::Result<(u64, u64)> {
+fn generate<W: Write>(
+    w: &mut W,
+    seed: u64,
+    target: u64,
+    varied: bool,
+) -> std::io::Result<(u64, u64)> {
     let mut g = Gen {
         rng: Rng(seed.max(1)),
         t: 0,
+        varied,
+        n: 0,
+        error_rate: 20,
+        services: services(),
     };
     w.write_all(b"{\"Records\":[")?;
     let mut written: u64 = 12;
@@ -445,4 +500,383 @@ fn generate<W: Write>(w: &mut W, seed: u64, target: u64) -> std::io::Result<(u64
     w.write_all(b"]}")?;
     w.flush()?;
     Ok((records, written + 2))
+}
+
+/// The varied profile's services: `source reads... | writes...`.
+const SERVICE_TABLE: &[&str] = &[
+    "ec2 DescribeInstances DescribeSecurityGroups DescribeVpcs DescribeSubnets DescribeVolumes DescribeSnapshots DescribeImages DescribeNetworkInterfaces DescribeRouteTables DescribeAddresses DescribeInstanceStatus DescribeLaunchTemplates DescribeKeyPairs DescribeRegions | CreateTags DeleteTags CreateVolume AttachVolume DetachVolume CreateSnapshot DeleteSnapshot StartInstances StopInstances TerminateInstances CreateLaunchTemplateVersion ModifyInstanceAttribute CreateNetworkInterface AssociateAddress CreateRoute ReplaceRoute",
+    "iam GetRole GetUser GetPolicy GetPolicyVersion ListRoles ListUsers ListPolicies ListAttachedRolePolicies ListRolePolicies ListAccessKeys GetAccountSummary ListInstanceProfilesForRole GenerateCredentialReport | CreateRole AttachRolePolicy DetachRolePolicy PutRolePolicy DeleteRolePolicy TagRole CreatePolicy CreatePolicyVersion DeletePolicyVersion CreateServiceLinkedRole UpdateRoleDescription PassRole",
+    "s3 ListBuckets GetBucketAcl GetBucketPolicy GetBucketLocation GetBucketVersioning GetBucketEncryption GetBucketTagging GetBucketLogging GetBucketPublicAccessBlock GetBucketOwnershipControls GetBucketLifecycle | CreateBucket PutBucketTagging PutBucketVersioning PutBucketEncryption PutBucketLifecycle PutBucketNotification PutBucketOwnershipControls PutBucketCors",
+    "lambda GetFunction GetFunctionConfiguration ListFunctions20150331 ListVersionsByFunction GetPolicy20150331v2 ListEventSourceMappings ListTags20170331 | UpdateFunctionConfiguration20150331v2 UpdateFunctionCode20150331v2 PublishVersion20150331 CreateAlias20150331 TagResource20170331 PutFunctionConcurrency20171031 CreateEventSourceMapping20150331",
+    "dynamodb DescribeTable ListTables DescribeContinuousBackups DescribeTimeToLive ListTagsOfResource DescribeKinesisStreamingDestination | CreateTable UpdateTable TagResource UpdateTimeToLive CreateBackup UpdateContinuousBackups",
+    "logs DescribeLogGroups DescribeLogStreams DescribeMetricFilters DescribeSubscriptionFilters GetLogEvents FilterLogEvents DescribeQueries | CreateLogGroup CreateLogStream PutRetentionPolicy PutMetricFilter PutSubscriptionFilter TagLogGroup DeleteLogStream",
+    "monitoring DescribeAlarms GetMetricData ListMetrics DescribeAlarmHistory GetDashboard | PutMetricAlarm PutDashboard DeleteAlarms SetAlarmState TagResource",
+    "cloudformation DescribeStacks DescribeStackEvents DescribeStackResources ListStacks GetTemplate ListExports DescribeChangeSet | CreateStack UpdateStack DeleteStack CreateChangeSet ExecuteChangeSet",
+    "sts GetCallerIdentity GetSessionToken DecodeAuthorizationMessage | AssumeRoleWithWebIdentity",
+    "kms DescribeKey ListAliases ListKeys GetKeyPolicy GetKeyRotationStatus ListGrants | CreateGrant RetireGrant TagResource CreateAlias EnableKeyRotation",
+    "secretsmanager DescribeSecret ListSecrets GetResourcePolicy ListSecretVersionIds | PutSecretValue UpdateSecret RotateSecret TagResource CreateSecret",
+    "ssm GetParameter GetParameters DescribeParameters DescribeInstanceInformation ListCommands GetParametersByPath ListAssociations | PutParameter DeleteParameter UpdateInstanceInformation CreateAssociation AddTagsToResource",
+    "ecr DescribeRepositories DescribeImages BatchCheckLayerAvailability GetAuthorizationToken ListImages GetDownloadUrlForLayer BatchGetImage | PutImage InitiateLayerUpload UploadLayerPart CompleteLayerUpload TagResource PutLifecyclePolicy",
+    "ecs DescribeServices DescribeTasks DescribeClusters ListTasks ListServices DescribeTaskDefinition DescribeContainerInstances | UpdateService RegisterTaskDefinition RunTask StopTask TagResource SubmitTaskStateChange",
+    "eks DescribeCluster ListClusters DescribeNodegroup ListNodegroups DescribeAddon | UpdateNodegroupConfig CreateAddon UpdateClusterConfig TagResource",
+    "elasticloadbalancing DescribeLoadBalancers DescribeTargetGroups DescribeTargetHealth DescribeListeners DescribeRules | RegisterTargets DeregisterTargets ModifyTargetGroup CreateRule ModifyListener",
+    "autoscaling DescribeAutoScalingGroups DescribeScalingActivities DescribeLaunchConfigurations DescribePolicies | SetDesiredCapacity UpdateAutoScalingGroup CompleteLifecycleAction PutScalingPolicy",
+    "rds DescribeDBInstances DescribeDBClusters DescribeDBSnapshots DescribeDBParameterGroups DescribeEvents ListTagsForResource | CreateDBSnapshot ModifyDBInstance RebootDBInstance AddTagsToResource CreateDBClusterSnapshot",
+    "sns ListTopics GetTopicAttributes ListSubscriptionsByTopic GetSubscriptionAttributes | Publish CreateTopic Subscribe SetTopicAttributes TagResource",
+    "sqs ListQueues GetQueueAttributes GetQueueUrl ListQueueTags | CreateQueue SetQueueAttributes PurgeQueue TagQueue",
+    "events DescribeRule ListRules ListTargetsByRule DescribeEventBus | PutRule PutTargets PutEvents TagResource",
+    "states DescribeStateMachine ListExecutions DescribeExecution GetExecutionHistory | StartExecution UpdateStateMachine TagResource",
+    "apigateway GetRestApis GetResources GetStages GetDeployments GetAuthorizers | CreateDeployment UpdateStage PutIntegration CreateResource",
+    "route53 ListHostedZones GetHostedZone ListResourceRecordSets GetChange | ChangeResourceRecordSets ChangeTagsForResource",
+    "cloudfront ListDistributions GetDistribution GetDistributionConfig | CreateInvalidation UpdateDistribution",
+    "elasticache DescribeCacheClusters DescribeReplicationGroups DescribeSnapshots | ModifyReplicationGroup CreateSnapshot",
+    "es DescribeDomain ListDomainNames DescribeDomainConfig | UpdateDomainConfig AddTags",
+    "glue GetTables GetDatabases GetJobRuns GetCrawler GetPartitions | StartJobRun StartCrawler BatchCreatePartition UpdateTable",
+    "athena GetQueryExecution GetQueryResults ListWorkGroups GetWorkGroup | StartQueryExecution StopQueryExecution",
+    "config DescribeConfigRules DescribeComplianceByConfigRule GetComplianceDetailsByConfigRule DescribeConfigurationRecorders | PutEvaluations PutConfigRule StartConfigRulesEvaluation",
+    "cloudtrail DescribeTrails GetTrailStatus GetEventSelectors LookupEvents ListTrails GetInsightSelectors | AddTags CreateTrail",
+    "guardduty ListDetectors GetDetector ListFindings GetFindings | ArchiveFindings UpdateFindingsFeedback CreateSampleFindings",
+    "securityhub GetFindings DescribeHub GetEnabledStandards DescribeStandardsControls | BatchImportFindings BatchUpdateFindings",
+    "organizations DescribeOrganization ListAccounts DescribeAccount ListParents ListPoliciesForTarget | TagResource",
+    "sso ListPermissionSets DescribePermissionSet ListAccountAssignments ListInstances | ProvisionPermissionSet CreateAccountAssignment",
+    "codebuild BatchGetProjects ListBuilds BatchGetBuilds | StartBuild StopBuild UpdateProject",
+    "codepipeline GetPipeline GetPipelineState ListPipelineExecutions | StartPipelineExecution PutJobSuccessResult",
+    "kinesis DescribeStream ListStreams DescribeStreamSummary ListShards | PutRecords CreateStream IncreaseStreamRetentionPeriod",
+    "bedrock ListFoundationModels GetFoundationModel ListCustomModels GetModelInvocationLoggingConfiguration | InvokeModel Converse",
+    "backup ListBackupPlans ListBackupJobs DescribeBackupVault ListRecoveryPointsByBackupVault | StartBackupJob CreateBackupSelection",
+];
+
+fn services() -> Vec<Service> {
+    SERVICE_TABLE
+        .iter()
+        .map(|line| {
+            let (head, writes) = line.split_once(" | ").expect("reads | writes");
+            let mut words = head.split(' ');
+            let short = words.next().expect("source");
+            let source: &'static str = Box::leak(format!("{short}.amazonaws.com").into_boxed_str());
+            Service {
+                source,
+                reads: words.collect(),
+                writes: writes.split(' ').collect(),
+            }
+        })
+        .collect()
+}
+
+const ERRORS: &[(&str, &str)] = &[
+    ("AccessDenied", "User: {arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"),
+    ("AccessDeniedException", "User: {arn} is not authorized to perform: {action} with an explicit deny in a service control policy"),
+    ("Client.UnauthorizedOperation", "You are not authorized to perform this operation. User: {arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action. Encoded authorization failure message: {blob}"),
+    ("ThrottlingException", "Rate exceeded"),
+    ("Client.RequestLimitExceeded", "Request limit exceeded."),
+    ("ValidationException", "1 validation error detected: Value null at 'resourceArn' failed to satisfy constraint: Member must not be null"),
+    ("ResourceNotFoundException", "Requested resource not found: {resource}"),
+    ("NoSuchEntityException", "The role with name {resource} cannot be found."),
+    ("Client.InvalidInstanceID.NotFound", "The instance ID '{resource}' does not exist"),
+    ("InvalidParameterValueException", "The provided execution role does not have permissions to call CreateNetworkInterface on EC2"),
+];
+
+impl Gen {
+    fn varied_record(&mut self) -> Value {
+        if self.n.is_multiple_of(2000) {
+            self.error_rate = if self.rng.chance(167) { 350 } else { 20 };
+        }
+        self.n += 1;
+        let mut r = match self.rng.below(1000) {
+            0..=219 => self.s3_data_varied(),
+            220..=309 => self.kms(),
+            310..=399 => self.assume_role(),
+            400..=699 => self.management(false),
+            700..=839 => self.management(true),
+            840..=959 => self.candidate(),
+            960..=979 => self.console_login(),
+            980..=989 => self.root(),
+            _ => self.service_event(),
+        };
+        let is_service = r["userIdentity"]["type"] == "AWSService"
+            || r["eventType"] == "AwsServiceEvent"
+            || r["eventName"] == "ConsoleLogin";
+        if !is_service && r.get("errorCode").is_none() && self.rng.chance(self.error_rate) {
+            self.fail(&mut r);
+        }
+        r
+    }
+
+    fn fail(&mut self, r: &mut Value) {
+        let (code, template) = *self.rng.pick(ERRORS);
+        let source = r["eventSource"]
+            .as_str()
+            .unwrap_or("")
+            .replace(".amazonaws.com", "");
+        let action = format!("{source}:{}", r["eventName"].as_str().unwrap_or(""));
+        let arn = r["userIdentity"]["arn"].as_str().unwrap_or("").to_string();
+        let resource = format!(
+            "arn:aws:{source}:us-east-1:{ACCOUNT}:resource/{}",
+            self.rng.alnum(10)
+        );
+        let mut blob = String::new();
+        if template.contains("{blob}") {
+            let n = 300 + self.rng.below(900) as usize;
+            blob = self.rng.alnum(n);
+        }
+        let message = template
+            .replace("{arn}", &arn)
+            .replace("{action}", &action)
+            .replace("{resource}", &resource)
+            .replace("{blob}", &blob);
+        r["errorCode"] = json!(code);
+        r["errorMessage"] = json!(message);
+        r["responseElements"] = Value::Null;
+    }
+
+    /// A nested element of about `bytes` bytes: objects in arrays in objects, as EC2, ECS and
+    /// CloudFormation record them.
+    fn nested(&mut self, bytes: usize, depth: u32) -> Value {
+        const KEYS: &[&str] = &[
+            "items",
+            "instanceId",
+            "networkInterfaceSet",
+            "groupSet",
+            "tagSet",
+            "key",
+            "value",
+            "privateIpAddress",
+            "subnetId",
+            "blockDeviceMapping",
+            "deviceName",
+            "ebs",
+            "volumeId",
+            "status",
+            "attachTime",
+            "deleteOnTermination",
+            "containerDefinitions",
+            "environment",
+            "name",
+            "portMappings",
+            "containerPort",
+            "protocol",
+            "logConfiguration",
+            "options",
+            "ParameterKey",
+            "ParameterValue",
+            "Statement",
+            "Effect",
+            "Action",
+            "Resource",
+            "Condition",
+            "StringEquals",
+            "capacityReservationSpecification",
+        ];
+        if bytes < 60 || depth >= 6 {
+            return match self.rng.below(4) {
+                0 => json!(self.rng.below(100_000)),
+                1 => json!(self.rng.chance(500)),
+                _ => json!(self.rng.alnum(8 + bytes.min(200) / 4)),
+            };
+        }
+        if self.rng.chance(400) {
+            let n = 2 + self.rng.below(6) as usize;
+            Value::Array((0..n).map(|_| self.nested(bytes / n, depth + 1)).collect())
+        } else {
+            let n = 2 + self.rng.below(5) as usize;
+            let mut m = serde_json::Map::new();
+            for _ in 0..n {
+                let k = *self.rng.pick(KEYS);
+                let v = self.nested(bytes / n, depth + 1);
+                m.insert(k.to_string(), v);
+            }
+            Value::Object(m)
+        }
+    }
+
+    /// Extra bytes for a write's elements: heavy-tailed.
+    fn element_bytes(&mut self) -> usize {
+        match self.rng.below(100) {
+            0 => 20_000 + self.rng.below(40_000) as usize,
+            1..=10 => 4_000 + self.rng.below(8_000) as usize,
+            _ => 200 + self.rng.below(1_200) as usize,
+        }
+    }
+
+    fn identity_any(&mut self) -> Value {
+        if self.rng.chance(800) {
+            self.role_identity()
+        } else {
+            self.user_identity()
+        }
+    }
+
+    fn management(&mut self, write: bool) -> Value {
+        let i = self.rng.below(self.services.len() as u64) as usize;
+        let (source, name) = {
+            let s = &self.services[i];
+            let names = if write { &s.writes } else { &s.reads };
+            (s.source, names[self.rng.below(names.len() as u64) as usize])
+        };
+        let id = self.identity_any();
+        let mut r = self.base(source, name, id, !write);
+        if write {
+            let n = self.element_bytes();
+            r["requestParameters"] = self.nested(n * 2 / 3, 0);
+            if self.rng.chance(600) {
+                let n = self.element_bytes();
+                r["responseElements"] = self.nested(n / 2, 0);
+            }
+        } else if self.rng.chance(700) {
+            r["requestParameters"] = json!({"maxResults": 100, "nextToken": self.rng.alnum(40)});
+        }
+        r
+    }
+
+    fn s3_data_varied(&mut self) -> Value {
+        let mut r = self.s3_data();
+        let name = *self.rng.pick(&[
+            "GetObject",
+            "GetObject",
+            "GetObject",
+            "PutObject",
+            "HeadObject",
+            "DeleteObject",
+            "ListObjects",
+            "CopyObject",
+            "CreateMultipartUpload",
+            "UploadPart",
+            "CompleteMultipartUpload",
+            "GetObjectTagging",
+        ]);
+        r["eventName"] = json!(name);
+        r
+    }
+
+    fn policy_text(&mut self, principal: &str) -> String {
+        let actions = self.rng.pick(&[
+            "\"sts:AssumeRole\"",
+            "[\"s3:GetObject\",\"s3:PutObject\"]",
+            "\"*\"",
+            "[\"logs:CreateLogStream\",\"logs:PutLogEvents\"]",
+        ]);
+        format!(
+            "{{\n    \"Version\": \"2012-10-17\",\n    \"Statement\": [\n        {{\n            \"Effect\": \"Allow\",\n            \"Principal\": {principal},\n            \"Action\": {actions},\n            \"Condition\": {{\"StringEquals\": {{\"aws:SourceAccount\": \"{ACCOUNT}\"}}}}\n        }}\n    ]\n}}"
+        )
+    }
+
+    /// A record some detection must look into closely.
+    fn candidate(&mut self) -> Value {
+        let id = self.identity_any();
+        match self.rng.below(10) {
+            0 => {
+                let mut r = self.base("iam.amazonaws.com", "UpdateAssumeRolePolicy", id, false);
+                let principal = if self.rng.chance(50) {
+                    "{\"AWS\": \"arn:aws:iam::999988887777:root\"}".to_string()
+                } else {
+                    "{\"Service\": \"lambda.amazonaws.com\"}".to_string()
+                };
+                r["requestParameters"] = json!({"roleName": "app-worker", "policyDocument": self.policy_text(&principal)});
+                r
+            }
+            1 => {
+                let name =
+                    *self
+                        .rng
+                        .pick(&["PutRolePolicy", "PutUserPolicy", "CreatePolicyVersion"]);
+                let mut r = self.base("iam.amazonaws.com", name, id, false);
+                let doc = self
+                    .policy_text("{\"AWS\": \"*\"}")
+                    .replace("\"Principal\": {\"AWS\": \"*\"},\n            ", "");
+                r["requestParameters"] = json!({"roleName": "app-worker", "policyName": "inline", "policyDocument": doc});
+                r
+            }
+            2 => {
+                let mut r = self.base("s3.amazonaws.com", "PutBucketPolicy", id, false);
+                let principal = if self.rng.chance(30) {
+                    json!("*")
+                } else {
+                    json!({"AWS": format!("arn:aws:iam::{ACCOUNT}:role/app-api")})
+                };
+                r["requestParameters"] = json!({"bucketName": "app-assets", "Host": "app-assets.s3.amazonaws.com", "policy": "",
+                    "bucketPolicy": {"Version": "2012-10-17", "Statement": [
+                        {"Sid": "AllowApp", "Effect": "Allow", "Principal": principal, "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::app-assets/*"},
+                        {"Sid": "DenyInsecure", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::app-assets", "arn:aws:s3:::app-assets/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}});
+                r
+            }
+            3 => {
+                let mut r = self.base(
+                    "ec2.amazonaws.com",
+                    "AuthorizeSecurityGroupIngress",
+                    id,
+                    false,
+                );
+                let cidr = if self.rng.chance(100) {
+                    "0.0.0.0/0".to_string()
+                } else {
+                    format!("10.{}.0.0/16", self.rng.below(256))
+                };
+                r["requestParameters"] = json!({"groupId": format!("sg-0{}", self.rng.hex(16)),
+                    "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "groups": {}, "ipRanges": {"items": [{"cidrIp": cidr}]}, "ipv6Ranges": {}, "prefixListIds": {}}]}});
+                r["responseElements"] = json!({"requestId": self.rng.uuid(), "_return": true, "securityGroupRuleSet": {"items": [{"groupOwnerId": ACCOUNT, "groupId": "sg-0a1b2c3d", "securityGroupRuleId": format!("sgr-0{}", self.rng.hex(16)), "isEgress": false, "ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": cidr}]}});
+                r
+            }
+            4 => {
+                let name = *self
+                    .rng
+                    .pick(&["ModifySnapshotAttribute", "ModifyImageAttribute"]);
+                let mut r = self.base("ec2.amazonaws.com", name, id, false);
+                let verb = if self.rng.chance(500) {
+                    "add"
+                } else {
+                    "remove"
+                };
+                r["requestParameters"] = json!({"snapshotId": format!("snap-0{}", self.rng.hex(16)), "attributeType": "CREATE_VOLUME_PERMISSION",
+                    "createVolumePermission": {verb: {"items": [{"userId": ACCOUNT}]}}});
+                r
+            }
+            5 => {
+                let mut r = self.base("cloudtrail.amazonaws.com", "PutEventSelectors", id, false);
+                r["requestParameters"] = json!({"trailName": "org-trail", "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": true,
+                    "dataResources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}], "excludeManagementEventSources": []}]});
+                r
+            }
+            6 => {
+                let mut r = self.base("secretsmanager.amazonaws.com", "GetSecretValue", id, true);
+                r["requestParameters"] = json!({"secretId": format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:prod/db/{}", self.rng.alnum(6))});
+                r
+            }
+            7 => {
+                let mut r = self.base("ec2.amazonaws.com", "RunInstances", id, false);
+                let n = 1 + self.rng.below(4) as usize;
+                r["requestParameters"] = json!({"instancesSet": {"items": [{"imageId": format!("ami-0{}", self.rng.hex(16)), "minCount": 1, "maxCount": n}]},
+                    "instanceType": *self.rng.pick(&["t3.micro", "m5.large", "c6g.xlarge", "r6i.2xlarge"]), "blockDeviceMapping": {}, "monitoring": {"enabled": false},
+                    "disableApiTermination": false, "clientToken": self.rng.uuid(), "tagSpecificationSet": {"items": [{"resourceType": "instance", "tags": [{"key": "team", "value": "payments"}]}]}});
+                let sz = 3_000 * n + self.element_bytes();
+                r["responseElements"] = json!({"reservationId": format!("r-0{}", self.rng.hex(16)), "ownerId": ACCOUNT, "instancesSet": {"items": (0..n).map(|_| self.nested(sz / n, 1)).collect::<Vec<_>>()}});
+                r
+            }
+            8 => {
+                let name = *self.rng.pick(&[
+                    "CreateAccessKey",
+                    "CreateLoginProfile",
+                    "AttachUserPolicy",
+                    "StopLogging",
+                    "DeleteFlowLogs",
+                ]);
+                let source = match name {
+                    "StopLogging" => "cloudtrail.amazonaws.com",
+                    "DeleteFlowLogs" => "ec2.amazonaws.com",
+                    _ => "iam.amazonaws.com",
+                };
+                let mut r = self.base(source, name, id, false);
+                r["requestParameters"] = json!({"userName": *self.rng.pick(USERS)});
+                if self.rng.chance(900) {
+                    // Mostly failed attempts: the records detections must look at and reject.
+                    self.fail(&mut r);
+                }
+                r
+            }
+            _ => {
+                let mut r = self.base("ssm.amazonaws.com", "GetParameters", id, true);
+                r["requestParameters"] = json!({"names": (0..1 + self.rng.below(8)).map(|_| format!("/prod/app/{}", self.rng.alnum(10))).collect::<Vec<_>>(), "withDecryption": self.rng.chance(500)});
+                r
+            }
+        }
+    }
 }

@@ -43,10 +43,50 @@ static CLASS: [u8; 256] = {
 
 /// Index of the closing quote of a string whose content starts at `from`, or `Err(resume)`:
 /// where to resume once more data is there.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Bytes of `w` equal to `b`: the lowest set high bit marks the first such byte exactly
+/// (higher ones may be false positives, so only the lowest is used).
+#[inline(always)]
+fn bytes_equal(w: u64, b: u8) -> u64 {
+    let x = w ^ (ONES * b as u64);
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+#[inline(always)]
+fn word(buf: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&buf[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// Index of the closing quote of a string whose content starts at `from`, or `Err(resume)`:
+/// where to resume once more data is there. Eight bytes at a time (most strings in
+/// CloudTrail records are short: keys, ids, small values), then a vectorised search for long
+/// ones.
 #[inline]
 fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
+    let mut words = 0;
+    while from + 8 <= buf.len() && words < 8 {
+        let w = word(buf, from);
+        let m = bytes_equal(w, b'"') | bytes_equal(w, b'\\');
+        if m == 0 {
+            from += 8;
+            words += 1;
+            continue;
+        }
+        let at = from + (m.trailing_zeros() / 8) as usize;
+        if buf[at] == b'"' {
+            return Ok(at);
+        }
+        if at + 1 >= buf.len() {
+            return Err(at);
+        }
+        from = at + 2;
+    }
     loop {
-        match memchr::memchr2(b'"', b'\\', &buf[from..]) {
+        match memchr::memchr2(b'"', b'\\', &buf[from.min(buf.len())..]) {
             None => return Err(buf.len()),
             Some(off) => {
                 let at = from + off;
@@ -60,6 +100,26 @@ fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
             }
         }
     }
+}
+
+/// The first byte at or after `from` that matters inside a nested value (a quote or a
+/// bracket), eight bytes at a time; `buf.len()` when there is none.
+#[inline]
+fn next_structural(buf: &[u8], mut from: usize) -> usize {
+    while from + 8 <= buf.len() {
+        let w = word(buf, from);
+        // '[' and '{', ']' and '}' differ only in bit 5.
+        let lw = w | (ONES * 0x20);
+        let m = bytes_equal(w, b'"') | bytes_equal(lw, b'{') | bytes_equal(lw, b'}');
+        if m != 0 {
+            return from + (m.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    while from < buf.len() && !matches!(buf[from], b'"' | b'{' | b'}' | b'[' | b']') {
+        from += 1;
+    }
+    from
 }
 
 /// Resumable scan of one JSON value: finds where it ends and, for an object, where its
@@ -243,13 +303,30 @@ impl ValueScan {
     /// Anywhere else: only strings and brackets matter. Returns true when the value closed;
     /// false when it stopped at a string, back at the record's level, or at the end of data.
     fn scan_nested(&mut self, buf: &[u8]) -> Result<bool, String> {
-        while self.i < buf.len() {
+        loop {
+            self.i = next_structural(buf, self.i);
+            if self.i >= buf.len() {
+                return Ok(false);
+            }
             let b = buf[self.i];
             match CLASS[b as usize] {
                 C_QUOTE => {
-                    self.in_str = true;
-                    self.i += 1;
-                    return Ok(false);
+                    // Skip the string here rather than in `run`: nested values are mostly
+                    // short strings.
+                    match string_end(buf, self.i + 1) {
+                        Ok(q) => {
+                            self.i = q + 1;
+                            if self.stack.is_empty() {
+                                return Ok(true);
+                            }
+                            continue;
+                        }
+                        Err(resume) => {
+                            self.in_str = true;
+                            self.i = resume;
+                            return Ok(false);
+                        }
+                    }
                 }
                 C_OPEN => {
                     self.stack.push(b);
@@ -281,6 +358,5 @@ impl ValueScan {
             }
             self.i += 1;
         }
-        Ok(false)
     }
 }

@@ -307,3 +307,42 @@ fn keys_are_classified() {
         );
     }
 }
+
+/// Strings of every length around the scanner's 8-byte steps, with quotes, backslashes and
+/// brackets at every position, nested in objects and arrays: each field's raw text must parse
+/// back to the value that was written, whatever the chunking.
+#[test]
+fn long_and_escaped_strings_at_every_offset() {
+    let mut records = Vec::new();
+    for len in 0..40usize {
+        for pos in 0..len.max(1) {
+            let mut s: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            if len > 0 {
+                let special = ["\"", "\\", "]", "}", "{", "[", "é"][(len + pos) % 7];
+                s.replace_range(pos..pos + 1, special);
+            }
+            records.push(serde_json::json!({
+                "k": s,
+                "nested": {"a": [s, {"b": s}], "c": s},
+                "after": len,
+            }));
+        }
+    }
+    let text = serde_json::json!({ "Records": records }).to_string();
+    for step in [1, 5, 8, 13, 4096] {
+        let got = collect(LogReader::new(Trickle {
+            data: text.as_bytes(),
+            step,
+        }))
+        .unwrap();
+        assert_eq!(got.len(), records.len(), "step {step}");
+        for (g, want) in got.iter().zip(&records) {
+            let fields = g.as_ref().unwrap();
+            assert_eq!(fields.len(), 3, "step {step}");
+            for (k, raw) in fields {
+                let v: serde_json::Value = serde_json::from_str(raw).unwrap();
+                assert_eq!(&v, &want[k.as_str()], "step {step}, field {k}");
+            }
+        }
+    }
+}
