@@ -14,7 +14,8 @@ use trailwarden::Severity;
 
 #[derive(Args)]
 pub struct ScanArgs {
-    /// Log files (.json.gz, .json) or directories, searched recursively.
+    /// Log files (.json.gz, .json) or directories, searched recursively, or
+    /// s3://BUCKET/PREFIX/ locations, read straight from S3 (standard AWS credentials).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Show only findings at or above this severity.
@@ -33,11 +34,20 @@ pub struct ScanArgs {
     /// Turn off a built-in detection family (repeatable; `detections` lists the families).
     #[arg(long = "disable-family", value_name = "FAMILY")]
     disabled_families: Vec<String>,
+    /// For s3:// locations: how many objects are fetched at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// For s3:// locations: a file recording the last key scanned, so that an interrupted
+    /// scan can be run again and continue after it.
+    #[arg(long)]
+    resume_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
 pub struct ValidateArgs {
-    /// A local copy of a trail bucket (`aws s3 sync s3://BUCKET PATH`): the same key layout.
+    /// A local copy of a trail bucket (`aws s3 sync s3://BUCKET PATH`): the same key layout;
+    /// or s3://BUCKET/PREFIX/ to validate in place, reading from S3 (standard AWS
+    /// credentials; needs s3:ListBucket and s3:GetObject).
     path: PathBuf,
     /// CloudTrail's public keys in ListPublicKeys' JSON shape
     /// (`aws cloudtrail list-public-keys --start-time ... > keys.json`).
@@ -57,8 +67,15 @@ pub struct DetectionsArgs {
     #[arg(long = "disable-family", value_name = "FAMILY")]
     disabled_families: Vec<String>,
     /// Print a Markdown table (as in the README).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["coverage", "families"])]
     markdown: bool,
+    /// Show MITRE ATT&CK coverage: per tactic, in matrix order, the number of detections and
+    /// the techniques they cover.
+    #[arg(long, conflicts_with = "families")]
+    coverage: bool,
+    /// List the detection families with their counts and descriptions.
+    #[arg(long)]
+    families: bool,
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
@@ -82,14 +99,33 @@ fn catalog(
     }
 }
 
-pub fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
+pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
     let catalog = catalog(
         args.detections.as_ref(),
         args.include_federated_signin,
         &args.disabled_families,
     )?;
-    let files = collect_files(&args.paths, &[".json.gz", ".json"])?;
-    if files.is_empty() {
+    let (remote, local): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| p.to_str().is_some_and(|s| s.starts_with("s3://")));
+    let remote = remote
+        .iter()
+        .map(|p| {
+            let s = p.to_str().unwrap_or_default();
+            trailwarden::s3uri::S3Uri::parse_prefix(s).map_err(|e| anyhow::anyhow!("{s}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if args.resume_file.is_some() && remote.len() != 1 {
+        anyhow::bail!("--resume-file goes with exactly one s3:// location");
+    }
+    let files = if local.is_empty() {
+        Vec::new()
+    } else {
+        collect_files(&local, &[".json.gz", ".json"])?
+    };
+    if files.is_empty() && remote.is_empty() {
         anyhow::bail!("no .json.gz or .json files under the given paths");
     }
     let progress = (format == Format::Text && std::io::stderr().is_terminal())
@@ -121,6 +157,36 @@ pub fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
     }
     if let Some(p) = &progress {
         p.clear();
+    }
+    if !remote.is_empty() {
+        let sdk = trailwarden::aws::sdk_config().await;
+        let s3 = trailwarden::aws::s3_client(&sdk);
+        for uri in &remote {
+            let done = crate::s3scan::scan(
+                &mut scanner,
+                &s3,
+                uri,
+                args.concurrency.into(),
+                args.resume_file.as_ref(),
+                format == Format::Text,
+            )
+            .await?;
+            unreadable += done.unreadable as usize;
+            if format == Format::Text {
+                eprintln!(
+                    "{uri}: {} log file(s) read{}{}",
+                    done.files,
+                    done.resumed_after
+                        .map(|k| format!(", resuming after {k}"))
+                        .unwrap_or_default(),
+                    if done.skipped_keys > 0 {
+                        format!(", {} other object(s) skipped", done.skipped_keys)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
     }
     let mut report = scanner.finish();
     report.findings.retain(|f| f.severity >= args.min_severity);
@@ -269,17 +335,26 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
         .with_context(|| format!("reading {}", args.public_keys.display()))?;
     let keys = log_integrity::keys::KeySet::from_json(&keys_bytes)
         .with_context(|| format!("public keys in {}", args.public_keys.display()))?;
-    if !args.path.is_dir() {
-        anyhow::bail!(
-            "{} is not a directory: give the local copy of the trail bucket",
-            args.path.display()
-        );
-    }
     let options = log_integrity::LocalOptions {
         bucket: args.bucket.clone(),
         ..Default::default()
     };
-    let report = log_integrity::validate_local(&args.path, &keys, &options).await?;
+    let remote = args.path.to_str().filter(|p| p.starts_with("s3://"));
+    let report = if let Some(location) = remote {
+        let uri = trailwarden::s3uri::S3Uri::parse_prefix(location)
+            .map_err(|e| anyhow::anyhow!("{location}: {e}"))?;
+        let sdk = trailwarden::aws::sdk_config().await;
+        let s3 = trailwarden::aws::s3_client(&sdk);
+        log_integrity::validate_s3(&s3, &uri, &keys, &options).await?
+    } else {
+        if !args.path.is_dir() {
+            anyhow::bail!(
+                "{} is not a directory: give the local copy of the trail bucket or an s3:// location",
+                args.path.display()
+            );
+        }
+        log_integrity::validate_local(&args.path, &keys, &options).await?
+    };
     match format {
         Format::Json => {
             let v = serde_json::json!({"summary": report.summary(), "valid": report.is_valid(), "report": report});
@@ -296,35 +371,17 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
 
 pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {
     let catalog = catalog(args.detections.as_ref(), false, &args.disabled_families)?;
+    if args.coverage {
+        crate::catalog_report::coverage(&catalog, format)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.families {
+        crate::catalog_report::families(&catalog, format)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     match format {
+        _ if args.markdown => crate::catalog_report::markdown(&catalog),
         Format::Json => outln!("{}", serde_json::to_string_pretty(catalog.detections())?),
-        Format::Text if args.markdown => {
-            outln!("| id | title | severity | CIS v1.4 | MITRE ATT&CK | threshold |");
-            outln!("|---|---|---|---|---|---|");
-            for d in catalog.detections() {
-                let t = d
-                    .threshold
-                    .as_ref()
-                    .map(|t| {
-                        format!(
-                            "{} in {} s per {}",
-                            t.count,
-                            t.window_seconds,
-                            t.group_by.join(", ")
-                        )
-                    })
-                    .unwrap_or_default();
-                outln!(
-                    "| `{}` | {} | {} | {} | {} | {} |",
-                    d.id,
-                    d.title,
-                    d.severity,
-                    d.references.cis.as_deref().unwrap_or(""),
-                    d.references.mitre_attack.join(", "),
-                    t
-                );
-            }
-        }
         Format::Text => {
             for d in catalog.detections() {
                 outln!(

@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod functions;
+pub mod rules;
 pub mod template;

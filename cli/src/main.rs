@@ -32,7 +32,14 @@ macro_rules! out {
     }};
 }
 
+mod alerts;
+mod backfill;
+mod catalog_report;
 mod commands;
+mod doctor;
+mod rules_command;
+mod s3scan;
+mod sigma_command;
 
 /// Stdout went away: a reader that stopped reading is a normal end; anything else is an error.
 pub(crate) fn stdout_failed(e: std::io::Error) -> ! {
@@ -108,6 +115,39 @@ enum Command {
     Validate(commands::ValidateArgs),
     /// List the built-in detections (and your own with --detections).
     Detections(commands::DetectionsArgs),
+    /// Where alerts go (ALERT_DESTINATIONS): `alerts test` sends one sample alert to every
+    /// configured destination and prints what each answered.
+    ///
+    /// Example: ALERT_DESTINATIONS='[{"type":"securityhub"}]' ALERT_TOPIC_ARN=... trailwarden alerts test
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
+    /// Print the EventBridge rules that route the catalog's events to the real-time catalog
+    /// function (as template.yaml holds them), or write them into a template.
+    ///
+    /// Example: trailwarden rules --detections mine.json --only-custom --stack > rules.json
+    Rules(rules_command::RulesArgs),
+    /// Convert Sigma rules for AWS CloudTrail (logsource product aws, service cloudtrail)
+    /// into a detection file for --detections; rules that cannot be expressed as an event
+    /// pattern are named on standard error with the reason.
+    ///
+    /// Exit code 0 when at least one rule was converted, 2 when none could be or the input
+    /// is unusable. Example: trailwarden import-sigma sigma/rules/cloud/aws -o sigma.json
+    ImportSigma(sigma_command::ImportSigmaArgs),
+    /// Check a deployment from your credentials: the stack's functions, the trail (logging,
+    /// multi-region, validation), the bucket's EventBridge notifications, the KMS key, the
+    /// rules, the alert subscriptions and, with --accounts and --member-role, the member
+    /// accounts; each problem with the command that fixes it.
+    ///
+    /// Exit code 0 when nothing is a PROBLEM, 1 otherwise. Example: trailwarden doctor
+    /// trailwarden --accounts 111122223333 --member-role trailwarden-responder --regions us-east-1,eu-west-1
+    Doctor(doctor::DoctorArgs),
+    /// Backfill a whole trail archive on the stack's Step Functions Distributed Map: every log
+    /// file under the prefix scanned as log-delivery scans it, every digest checked as
+    /// log-integrity checks it, per-object results in S3, one summary and one alert.
+    ///
+    /// Exit code 0 when complete, 1 when it failed or is incomplete, 3 when --fail-on is met.
+    /// Example: trailwarden backfill s3://org-trail-archive/AWSLogs/o-7k2m9x4q1z/ --wait
+    Backfill(backfill::BackfillArgs),
 }
 
 fn main() -> ExitCode {
@@ -134,9 +174,14 @@ fn main() -> ExitCode {
                 event,
                 live,
             } => Box::pin(invoke(&function, &event, live, cli.format)).await,
-            Command::Scan(args) => commands::scan(args, cli.format),
+            Command::Scan(args) => commands::scan(args, cli.format).await,
             Command::Validate(args) => commands::validate(args, cli.format).await,
             Command::Detections(args) => commands::detections(args, cli.format),
+            Command::Alerts(cmd) => Box::pin(alerts::alerts(cmd, cli.format)).await,
+            Command::Rules(args) => rules_command::rules(args, cli.format),
+            Command::ImportSigma(args) => sigma_command::import_sigma(args, cli.format),
+            Command::Doctor(args) => Box::pin(doctor::doctor(args, cli.format)).await,
+            Command::Backfill(args) => Box::pin(backfill::backfill(args, cli.format)).await,
         }
     });
     match result {

@@ -18,6 +18,11 @@ use trailwarden::pattern::Pattern;
 /// The variable naming which function the shared Lambda binary runs.
 pub const FUNCTION_VAR: &str = "TRAILWARDEN_FUNCTION";
 
+/// What the ticks of a schedule rule look like to a pattern: EventBridge sends them as
+/// `Scheduled Event` from `aws.events`, naming the rule in `resources`.
+pub const SCHEDULE_PATTERN: &str =
+    r#"{"source": ["aws.events"], "detail-type": ["Scheduled Event"]}"#;
+
 /// Stands for a value known only after deployment.
 pub const ANY: &str = "\u{0}ANY\u{0}";
 
@@ -32,8 +37,12 @@ pub struct FunctionSpec {
     pub env: BTreeMap<String, String>,
     /// IAM actions granted by the function's inline policies, lower-cased (`iam:deleteuser`).
     pub actions: BTreeSet<String>,
-    /// EventBridge rules: (event name, pattern source, compiled pattern).
+    /// EventBridge rules: (event name, pattern source, compiled pattern). A `Schedule`
+    /// event is a rule too, whose pattern is the one its ticks match
+    /// ([`SCHEDULE_PATTERN`]).
     pub rules: Vec<(String, Value, Pattern)>,
+    /// `Schedule` events: (event name, schedule expression such as `rate(5 minutes)`).
+    pub schedules: Vec<(String, String)>,
     pub memory_mb: Option<u64>,
     pub timeout_s: Option<u64>,
 }
@@ -208,7 +217,12 @@ fn open_unknowns(v: Value) -> Value {
         Value::Array(a) => Value::Array(
             a.into_iter()
                 .map(|x| {
-                    if x.as_str() == Some(ANY) {
+                    // A value, or a matcher (`{wildcard: !Sub "${AWS::StackName}-*"}`), known
+                    // only after deployment matches any string.
+                    let matcher_of_unknown = x.as_object().is_some_and(|m| {
+                        m.len() == 1 && m.values().all(|v| v.as_str() == Some(ANY))
+                    });
+                    if x.as_str() == Some(ANY) || matcher_of_unknown {
                         json!({"prefix": ""})
                     } else {
                         open_unknowns(x)
@@ -247,6 +261,31 @@ fn collect_actions(policy: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Logical ids of the functions a state machine invokes (named by `!GetAtt X.Arn` or `!Ref X`
+/// in its `DefinitionSubstitutions`): they need no rule of their own.
+fn invoked_by_state_machines(resources: &Map<String, Value>) -> BTreeSet<String> {
+    resources
+        .values()
+        .filter(|r| {
+            matches!(
+                r.get("Type").and_then(Value::as_str),
+                Some("AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine")
+            )
+        })
+        .filter_map(|r| {
+            r.pointer("/Properties/DefinitionSubstitutions")?
+                .as_object()
+        })
+        .flat_map(|m| m.values())
+        .filter_map(|v| match (v.get("Fn::GetAtt"), v.get("Ref")) {
+            (Some(Value::String(s)), _) => s.split('.').next().map(str::to_string),
+            (Some(Value::Array(a)), _) => a.first()?.as_str().map(str::to_string),
+            (None, Some(Value::String(r))) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Template {
     pub fn load(path: &Path) -> Result<Template> {
         let text =
@@ -273,6 +312,7 @@ impl Template {
             .get("Resources")
             .and_then(Value::as_object)
             .ok_or_else(|| anyhow!("template has no Resources"))?;
+        let by_state_machine = invoked_by_state_machines(resources);
         let mut functions = Vec::new();
         for (id, res) in resources {
             if res.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
@@ -321,9 +361,27 @@ impl Template {
                 collect_actions(&p, &mut actions);
             }
             let mut rules = Vec::new();
+            let mut schedules = Vec::new();
             if let Some(events) = props.get("Events").and_then(Value::as_object) {
                 for (name, ev) in events {
+                    if ev.get("Type").and_then(Value::as_str) == Some("Schedule") {
+                        let expression = ev
+                            .pointer("/Properties/Schedule")
+                            .map(|s| scalar_text(&r.resolve(s)))
+                            .ok_or_else(|| anyhow!("{id}.{name}: no Schedule"))?;
+                        let pattern: Value =
+                            serde_json::from_str(SCHEDULE_PATTERN).expect("valid JSON");
+                        let compiled = Pattern::compile(&pattern).expect("valid pattern");
+                        rules.push((name.clone(), pattern, compiled));
+                        schedules.push((name.clone(), expression));
+                        continue;
+                    }
                     if ev.get("Type").and_then(Value::as_str) != Some("EventBridgeRule") {
+                        continue;
+                    }
+                    // A rule on another bus (the catalog's bus for events forwarded from other
+                    // regions) sees only what is put there, not the account's own events.
+                    if ev.pointer("/Properties/EventBusName").is_some() {
                         continue;
                     }
                     let raw = ev
@@ -335,8 +393,10 @@ impl Template {
                     rules.push((name.clone(), resolved, compiled));
                 }
             }
-            if rules.is_empty() {
-                bail!("{id}: no EventBridgeRule event");
+            if rules.is_empty() && !by_state_machine.contains(id) {
+                bail!(
+                    "{id}: no EventBridgeRule or Schedule event, and no state machine invokes it"
+                );
             }
             functions.push(FunctionSpec {
                 logical_id: id.clone(),
@@ -344,6 +404,7 @@ impl Template {
                 env,
                 actions,
                 rules,
+                schedules,
                 memory_mb: props.get("MemorySize").and_then(Value::as_u64),
                 timeout_s: props.get("Timeout").and_then(Value::as_u64),
             });

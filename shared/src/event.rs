@@ -46,6 +46,14 @@ pub struct Record {
     pub event_category: Option<String>,
     #[serde(deserialize_with = "lenient_bool")]
     pub management_event: Option<bool>,
+    /// `sharedEventID`: the same value on the `Start` and `End` records of one CloudTrail
+    /// Insights event (and on both sides of a cross-account call).
+    #[serde(rename = "sharedEventID", skip_serializing_if = "Option::is_none")]
+    pub shared_event_id: Option<String>,
+    /// `insightDetails` of a CloudTrail Insights record (state, API, insight type, statistics,
+    /// attributions), kept as raw JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insight_details: Option<Value>,
 }
 
 /// `userIdentity` of a record. Service events may carry only `accountId` and `invokedBy`.

@@ -9,6 +9,7 @@
 //! | | [`config`] | settings from the environment; [`config::Common`], errors that name the variable |
 //! | Input | [`payload`] | what a function receives (EventBridge event, S3 notification, ...), parsed |
 //! | | [`event`] | the tolerant CloudTrail record model ([`Record`], [`Principal`]) |
+//! | | [`envelope`] | the delivery routes around a payload: SNS, SQS batches, CloudTrail's SNS notification |
 //! | Output | [`alert`] | the alert model and its SNS rendering |
 //! | | [`logging`] | JSON logs |
 //! | AWS toolbox (feature `aws`) | [`aws`] | SDK set-up, alert publishing; [`aws::call`] (`CallError`, classification, paging, backoff), [`aws::s3`] (bounded and streamed reads), [`aws::regional`] (clients per region) |
@@ -28,6 +29,7 @@ pub mod alert;
 pub mod aws;
 pub mod config;
 pub mod detect;
+pub mod envelope;
 pub mod event;
 pub mod glob;
 #[cfg(feature = "aws")]

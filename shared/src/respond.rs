@@ -18,7 +18,8 @@
 //! The generic runner ([`run`], [`plan_offline`]) owns everything else: logging ignores, the
 //! dry-run stop, stamping `dry_run` and `account_alias` on every alert, publishing each alert
 //! once with a typed [`Delivery`] record, and turning failed steps or failed publications
-//! into a [`RunError`] so that Lambda retries the invocation. [`crate::lambda::serve`] (feature
+//! into a [`RunError`] so that Lambda retries the invocation (except failures a retry would
+//! meet again, [`StepResult::failed_no_retry`]: those are reported only). [`crate::lambda::serve`] (feature
 //! `aws`) is every function's `main`.
 
 use crate::alert::{Action, Alert, Status};
@@ -32,6 +33,9 @@ use std::future::Future;
 pub trait Responder: Sized + Send + Sync + 'static {
     /// The function's name: its crate, binary, `BuildProperties.Binary` and log field.
     const NAME: &'static str;
+    /// True for the function that handles CloudTrail Insights events (`insights`); the runner
+    /// skips them, with a reason, for every other function.
+    const HANDLES_INSIGHTS: bool = false;
 
     /// Settings, read from the environment at cold start.
     type Config: Settings;
@@ -103,6 +107,21 @@ pub trait Responder: Sized + Send + Sync + 'static {
         let _ = (config, payload);
         Self::Stats::default()
     }
+
+    /// After a live walk's alerts were published (`delivery`, one per alert, in order):
+    /// records what must only be recorded once the alerts are out (that an event or an object
+    /// was handled, so a re-delivery does not alert again). Never fails the run: whatever it
+    /// cannot record is logged. Default: nothing.
+    fn after_publish(
+        &self,
+        case: &Self::Case,
+        output: &Self::Output,
+        alerts: &[Alert],
+        delivery: &[Delivery],
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (case, output, alerts, delivery);
+        async {}
+    }
 }
 
 /// A function's settings: read once at cold start, holding the ones every function shares.
@@ -152,6 +171,10 @@ pub struct PlannedStep<S> {
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Set when the step failed in a way a retry of the invocation would meet again (see
+    /// [`StepResult::failed_no_retry`]): reported, but it does not fail the run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_retry: bool,
 }
 
 impl<S> PlannedStep<S> {
@@ -161,6 +184,7 @@ impl<S> PlannedStep<S> {
             step,
             status: Status::Planned,
             detail: None,
+            no_retry: false,
         }
     }
     /// A step decided against (exempt, notify mode): walked past, never executed.
@@ -169,6 +193,7 @@ impl<S> PlannedStep<S> {
             step,
             status: Status::Skipped,
             detail: Some(why.into()),
+            no_retry: false,
         }
     }
     pub fn with_detail(mut self, d: impl Into<String>) -> Self {
@@ -209,6 +234,10 @@ pub struct StepResult {
     pub detail: Option<String>,
     /// Set when the remaining steps must not run; they take this status and detail.
     pub rest: Option<(Status, String)>,
+    /// A failure that retrying the invocation would meet again (a member account's role is
+    /// missing or denies): reported like any failure, but the run does not fail for it, so
+    /// Lambda does not retry the event in vain.
+    pub no_retry: bool,
 }
 
 impl StepResult {
@@ -220,6 +249,7 @@ impl StepResult {
             status,
             detail,
             rest: None,
+            no_retry: false,
         }
     }
     pub fn status(status: Status, detail: impl Into<String>) -> Self {
@@ -227,6 +257,14 @@ impl StepResult {
     }
     pub fn failed(detail: impl Into<String>) -> Self {
         StepResult::status(Status::Failed, detail)
+    }
+    /// Failed, and a retry would fail the same way: reported (the step is `Failed`), but the
+    /// run does not fail for it.
+    pub fn failed_no_retry(detail: impl Into<String>) -> Self {
+        StepResult {
+            no_retry: true,
+            ..StepResult::failed(detail)
+        }
     }
     /// The remaining steps do not run; they are marked `status` with `why`.
     pub fn then_stop(mut self, status: Status, why: impl Into<String>) -> Self {
@@ -303,6 +341,53 @@ pub enum Delivery {
     NotAttempted,
 }
 
+/// What one alert destination made of one alert (see [`AlertRouter`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RouteStatus {
+    /// Delivered: what the destination answered (a message id, a finding id, an HTTP status).
+    Sent { answer: String, attempts: u32 },
+    /// Not for this destination (its minimum severity, its filters), and why.
+    Skipped { reason: String },
+    /// Not delivered after `attempts` tries; the error.
+    Failed { error: String, attempts: u32 },
+}
+
+/// One destination's record for one alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DestinationDelivery {
+    /// The destination's name (`email`, `chat`, `securityhub`, `pagerduty`, `webhook`, ...).
+    pub destination: String,
+    #[serde(flatten)]
+    pub status: RouteStatus,
+}
+
+impl DestinationDelivery {
+    pub fn failed(&self) -> bool {
+        matches!(self.status, RouteStatus::Failed { .. })
+    }
+}
+
+/// One alert as an [`AlertRouter`] delivered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// The alert topic's record, as without routing. Its failure fails the run (Lambda
+    /// retries); other destinations' failures are reported, never fatal.
+    pub topic: Delivery,
+    /// Every destination's record, the alert topic's included.
+    pub destinations: Vec<DestinationDelivery>,
+}
+
+/// Delivers each alert to the destinations its routing selects (crate
+/// `trailwarden-destinations`). Never fails as a whole: every destination's result is a
+/// record, and one failing destination does not stop the others.
+pub trait AlertRouter: Send + Sync {
+    fn route<'a>(
+        &'a self,
+        alert: &'a Alert,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Routed> + Send + 'a>>;
+}
+
 /// The result of handling one payload, the same for every function so that Lambda, the CLI
 /// and the tests report alike.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -324,6 +409,10 @@ pub struct Outcome<S> {
     /// What became of each alert, in the same order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub delivery: Vec<Delivery>,
+    /// With alert routing ([`AlertRouter`]): every destination's record for each alert, in
+    /// the alerts' order. Empty without routing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routed: Vec<Vec<DestinationDelivery>>,
     /// The function's counters.
     pub stats: S,
 }
@@ -338,6 +427,7 @@ impl<S: Stats> Outcome<S> {
             steps: Vec::new(),
             alerts: Vec::new(),
             delivery: Vec::new(),
+            routed: Vec::new(),
             stats,
         }
     }
@@ -362,6 +452,7 @@ impl<S: Stats> Outcome<S> {
             steps: self.steps.clone(),
             alerts: self.alerts.clone(),
             delivery: self.delivery.clone(),
+            routed: self.routed.clone(),
             stats: StatLines(
                 self.stats
                     .lines()
@@ -411,7 +502,7 @@ pub fn plan_with<F: Responder>(
     facts: &F::Facts,
 ) -> Outcome<F::Stats> {
     let input = payload.describe();
-    if let Some(reason) = skip_reason(payload) {
+    if let Some(reason) = skip_reason::<F>(payload) {
         return ignored::<F>(config, payload, input, reason);
     }
     match F::decide(config, payload, facts) {
@@ -423,9 +514,10 @@ pub fn plan_with<F: Responder>(
     }
 }
 
-/// Payloads no responder acts on, whatever its decision would be.
-fn skip_reason(payload: &Payload) -> Option<String> {
-    payload.is_insight().then(|| {
+/// Payloads a responder never acts on, whatever its decision would be: Insights events, for
+/// every function but the one that handles them.
+fn skip_reason<F: Responder>(payload: &Payload) -> Option<String> {
+    (payload.is_insight() && !F::HANDLES_INSIGHTS).then(|| {
         "a CloudTrail Insights event (unusual API call or error rates): it describes a rate, \
          not an API call, so no response of this function applies"
             .to_string()
@@ -506,22 +598,36 @@ pub async fn walk<F: Responder>(
         );
         step.status = r.status;
         step.detail = r.detail;
+        step.no_retry = r.no_retry;
         if r.rest.is_some() {
             stopped = r.rest;
         }
     }
 }
 
-/// Publishes alerts, one delivery record each.
+/// Publishes alerts, one delivery record each; with a router, delivers each to its
+/// destinations instead (one record per destination too), the alert topic's record being the
+/// delivery record.
 #[cfg(feature = "aws")]
 async fn publish(
     publisher: &crate::aws::AlertPublisher,
+    router: Option<&dyn AlertRouter>,
     alerts: &[Alert],
-) -> (Vec<Delivery>, Vec<String>) {
+) -> (Vec<Delivery>, Vec<Vec<DestinationDelivery>>, Vec<String>) {
     use crate::aws::Published;
     let mut delivery = Vec::with_capacity(alerts.len());
+    let mut routed = Vec::new();
     let mut errors = Vec::new();
     for alert in alerts {
+        if let Some(router) = router {
+            let r = router.route(alert).await;
+            if let Delivery::Failed { error } = &r.topic {
+                errors.push(error.clone());
+            }
+            delivery.push(r.topic);
+            routed.push(r.destinations);
+            continue;
+        }
         delivery.push(match publisher.publish(alert).await {
             Ok(Published::Sent(message_id)) => Delivery::Sent { message_id },
             Ok(Published::BelowThreshold) => Delivery::BelowThreshold {
@@ -537,7 +643,7 @@ async fn publish(
             }
         });
     }
-    (delivery, errors)
+    (delivery, routed, errors)
 }
 
 /// The whole run of one payload: gather, decide, walk the plan (the dry-run stop is in the
@@ -549,10 +655,23 @@ pub async fn run<F: Responder>(
     publisher: &crate::aws::AlertPublisher,
     payload: &Payload,
 ) -> Result<Outcome<F::Stats>, RunError<F::Stats>> {
+    run_routed(state, publisher, None, payload).await
+}
+
+/// [`run`], delivering the alerts through `router` when there is one (the alert topic's
+/// failure still fails the run; other destinations' failures are only reported, in
+/// [`Outcome::routed`] and the logs).
+#[cfg(feature = "aws")]
+pub async fn run_routed<F: Responder>(
+    state: &F,
+    publisher: &crate::aws::AlertPublisher,
+    router: Option<&dyn AlertRouter>,
+    payload: &Payload,
+) -> Result<Outcome<F::Stats>, RunError<F::Stats>> {
     let config = state.config();
     let common = config.common();
     let input = payload.describe();
-    if let Some(reason) = skip_reason(payload) {
+    if let Some(reason) = skip_reason::<F>(payload) {
         tracing::info!(function = F::NAME, input = %input, reason = %reason, "ignored");
         return Ok(ignored::<F>(config, payload, input, reason));
     }
@@ -562,7 +681,8 @@ pub async fn run<F: Responder>(
             tracing::error!(function = F::NAME, input = %input, error = %e, "look-up before deciding failed");
             let mut outcome = ignored::<F>(config, payload, input, format!("not decided: {e}"));
             outcome.alerts = vec![undecided_alert(F::NAME, common, payload, &e)];
-            outcome.delivery = publish(publisher, &outcome.alerts).await.0;
+            let (delivery, routed, _) = publish(publisher, router, &outcome.alerts).await;
+            (outcome.delivery, outcome.routed) = (delivery, routed);
             return Err(RunError {
                 message: format!("{}: {e}", F::NAME),
                 outcome: Box::new(outcome),
@@ -581,18 +701,21 @@ pub async fn run<F: Responder>(
     F::settle(&case, &mut plan, &output);
     let report = F::report(config, &case, &plan, Some(&output));
     let mut outcome = finish::<F>(config, input, common.dry_run, &plan, report);
-    let (delivery, mut errors) = publish(publisher, &outcome.alerts).await;
-    outcome.delivery = delivery;
-    let failed: Vec<String> = outcome
-        .steps
+    let (delivery, routed, mut errors) = publish(publisher, router, &outcome.alerts).await;
+    (outcome.delivery, outcome.routed) = (delivery, routed);
+    state
+        .after_publish(&case, &output, &outcome.alerts, &outcome.delivery)
+        .await;
+    // Failures a retry would meet again (`no_retry`) are in the alert, not in the error.
+    let failed: Vec<String> = plan
         .iter()
-        .filter(|a| a.status == Status::Failed)
-        .map(|a| {
+        .filter(|s| s.status == Status::Failed && !s.no_retry)
+        .map(|s| {
             format!(
                 "{} {} ({})",
-                a.step,
-                a.target,
-                a.detail.as_deref().unwrap_or("failed")
+                s.step.name(),
+                s.step.target(),
+                s.detail.as_deref().unwrap_or("failed")
             )
         })
         .collect();
@@ -644,6 +767,8 @@ mod tests {
         config: ToyConfig,
         executed: Mutex<Vec<ToyStep>>,
         stop_after_first_change: bool,
+        /// `Some(no_retry)`: the second change fails (a retry would fail again, or not).
+        fail_second_change: Option<bool>,
     }
 
     #[derive(Debug, Default)]
@@ -709,6 +834,7 @@ mod tests {
                 config,
                 executed: Mutex::default(),
                 stop_after_first_change: false,
+                fail_second_change: None,
             })
         }
         fn config(&self) -> &ToyConfig {
@@ -725,6 +851,11 @@ mod tests {
             match step {
                 ToyStep::Change(1) if self.stop_after_first_change => StepResult::done()
                     .then_stop(Status::AlreadyDone, "the first change made the rest moot"),
+                ToyStep::Change(2) => match self.fail_second_change {
+                    Some(true) => StepResult::failed_no_retry("role missing or denied"),
+                    Some(false) => StepResult::failed("throttled"),
+                    None => StepResult::done(),
+                },
                 _ => StepResult::done(),
             }
         }
@@ -745,6 +876,7 @@ mod tests {
             config: ToyConfig::default(),
             executed: Mutex::default(),
             stop_after_first_change: stop,
+            fail_second_change: None,
         }
     }
 
@@ -796,6 +928,34 @@ mod tests {
         );
     }
 
+    /// A failure a retry would meet again is in the outcome and the alert, but does not fail
+    /// the run (Lambda would retry in vain); any other failure still does.
+    #[cfg(feature = "aws")]
+    #[test]
+    fn a_failure_a_retry_would_meet_again_is_reported_but_does_not_fail_the_run() {
+        let sdk = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let publisher = crate::aws::AlertPublisher::new(&sdk, None, Severity::Info);
+        let mut t = toy(false);
+        t.fail_second_change = Some(true);
+        let o = block_on(run(&t, &publisher, &record())).expect("no RunError");
+        assert_eq!(o.steps[2].status, Status::Failed);
+        assert_eq!(o.steps[2].detail.as_deref(), Some("role missing or denied"));
+        assert!(o.has_failures());
+        assert_eq!(o.alerts[0].actions[2].status, Status::Failed);
+        let mut t = toy(false);
+        t.fail_second_change = Some(false);
+        let e = block_on(run(&t, &publisher, &record()))
+            .expect_err("a retryable failure fails the run");
+        assert!(
+            e.message.contains("Change2 thing (throttled)"),
+            "{}",
+            e.message
+        );
+    }
+
     #[test]
     fn skipped_steps_are_walked_past_and_never_executed() {
         let t = toy(false);
@@ -822,6 +982,109 @@ mod tests {
             o.erased().stats.0,
             vec![("done".to_string(), "0".to_string())]
         );
+    }
+
+    /// A router that answers for two destinations: the alert topic (failing on demand) and
+    /// a pager that always fails.
+    #[cfg(feature = "aws")]
+    struct FakeRouter {
+        topic_fails: bool,
+        seen: Mutex<Vec<String>>,
+    }
+
+    #[cfg(feature = "aws")]
+    impl AlertRouter for FakeRouter {
+        fn route<'a>(
+            &'a self,
+            alert: &'a Alert,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Routed> + Send + 'a>> {
+            Box::pin(async move {
+                self.seen.lock().unwrap().push(alert.detection.clone());
+                let topic = if self.topic_fails {
+                    Delivery::Failed {
+                        error: "Publish: NotFound".into(),
+                    }
+                } else {
+                    Delivery::Sent {
+                        message_id: "m-1".into(),
+                    }
+                };
+                let email = match &topic {
+                    Delivery::Failed { error } => RouteStatus::Failed {
+                        error: error.clone(),
+                        attempts: 1,
+                    },
+                    _ => RouteStatus::Sent {
+                        answer: "message m-1".into(),
+                        attempts: 1,
+                    },
+                };
+                Routed {
+                    topic,
+                    destinations: vec![
+                        DestinationDelivery {
+                            destination: "email".into(),
+                            status: email,
+                        },
+                        DestinationDelivery {
+                            destination: "pagerduty".into(),
+                            status: RouteStatus::Failed {
+                                error: "HTTP 500 after 3 attempt(s)".into(),
+                                attempts: 3,
+                            },
+                        },
+                    ],
+                }
+            })
+        }
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn with_a_router_only_the_alert_topic_failing_fails_the_run() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let publisher = crate::aws::AlertPublisher::new(&sdk, None, Severity::Info);
+        let router = FakeRouter {
+            topic_fails: false,
+            seen: Mutex::default(),
+        };
+        let t = toy(false);
+        let o = block_on(run_routed(&t, &publisher, Some(&router), &record()))
+            .expect("a failing pager does not fail the run");
+        assert_eq!(*router.seen.lock().unwrap(), vec!["toy".to_string()]);
+        assert_eq!(
+            o.delivery,
+            vec![Delivery::Sent {
+                message_id: "m-1".into()
+            }]
+        );
+        assert_eq!(o.routed.len(), 1);
+        assert!(o.routed[0][1].failed());
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["routed"][0][1]["destination"], "pagerduty");
+        assert_eq!(json["routed"][0][1]["status"], "failed");
+        assert_eq!(json["routed"][0][1]["attempts"], 3);
+
+        let failing = FakeRouter {
+            topic_fails: true,
+            seen: Mutex::default(),
+        };
+        let e = block_on(run_routed(
+            &toy(false),
+            &publisher,
+            Some(&failing),
+            &record(),
+        ))
+        .expect_err("the alert topic failing fails the run, so that Lambda retries");
+        assert!(e.message.contains("Publish: NotFound"), "{}", e.message);
+        assert_eq!(e.outcome.routed[0].len(), 2);
+        // Without a router nothing is routed, as before.
+        let o = block_on(run(&toy(false), &publisher, &record())).unwrap();
+        assert!(o.routed.is_empty());
+        assert_eq!(o.delivery, vec![Delivery::NoTopic]);
+        assert!(serde_json::to_value(&o).unwrap().get("routed").is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod faults;
 pub mod harness;
+pub mod http;
 
 pub use harness::{config, env, fixture, invoke, payload, plan, service};
 

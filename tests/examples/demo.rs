@@ -137,6 +137,7 @@ async fn main() -> Result<()> {
     security_group(&mut demo).await?;
     split_world_open(&mut demo).await?;
     root_activity(&mut demo).await?;
+    catalog_real_time(&mut demo).await?;
     log_delivery(&mut demo).await?;
     log_integrity(&mut demo).await?;
 
@@ -384,6 +385,64 @@ async fn root_activity(demo: &mut Demo) -> Result<()> {
         .await?;
     let critical = o.alerts.iter().any(|a| a.severity == Severity::Critical);
     demo.check(critical, "a critical alert goes out");
+    Ok(())
+}
+
+async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
+    heading("3b. Someone stops CloudTrail: the detection catalog alerts within seconds, once");
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let table = "trailwarden-demo-state";
+    let ddb = aws_sdk_dynamodb::Client::new(&demo.sdk);
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+    };
+    ddb.create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .send()
+        .await?;
+    println!("   state table {table} (DynamoDB)");
+    let env = [("STATE_TABLE", table)];
+    let o = demo
+        .run(
+            Function::Catalog,
+            event("cloudtrail-stop-logging.json")?,
+            &env,
+        )
+        .await?;
+    demo.check(
+        o.alerts
+            .iter()
+            .any(|a| a.detection == "cloudtrail-tampering" && a.severity == Severity::Critical),
+        "a critical cloudtrail-tampering alert, from the single event",
+    );
+    println!("   EventBridge delivers the same event again:");
+    let again = demo
+        .run(
+            Function::Catalog,
+            event("cloudtrail-stop-logging.json")?,
+            &env,
+        )
+        .await?;
+    demo.check(
+        again.alerts.is_empty() && again.ignored.is_some(),
+        "the re-delivery publishes nothing (the event was recorded as handled)",
+    );
     Ok(())
 }
 

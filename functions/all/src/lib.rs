@@ -8,10 +8,14 @@
 
 use anyhow::{anyhow, Result};
 use serde_json::Value;
+use std::sync::Arc;
 use trailwarden::config::{ConfigError, Env, ProcessEnv};
 use trailwarden::lambda::Service;
-use trailwarden::respond::{self, Outcome, Responder, Settings, StatLines};
+use trailwarden::respond::{self, AlertRouter, Outcome, Responder, Settings, StatLines};
 use trailwarden::Payload;
+use trailwarden_destinations::Router;
+
+pub mod finding_action;
 
 /// The variable naming the function a deployment of the shared binary runs.
 pub const FUNCTION_VAR: &str = "TRAILWARDEN_FUNCTION";
@@ -24,6 +28,11 @@ pub enum Function {
     SecurityGroup,
     LogDelivery,
     LogIntegrity,
+    Catalog,
+    Insights,
+    Tamper,
+    Watchdog,
+    Backfill,
 }
 
 type UnapprovedUser = unapproved_user::UnapprovedUser;
@@ -31,12 +40,18 @@ type RootActivity = root_activity::RootActivity;
 type SecurityGroup = security_group::SecurityGroup;
 type LogDelivery = log_delivery::LogDelivery;
 type LogIntegrity = log_integrity::LogIntegrity;
+type Catalog = catalog::RealtimeCatalog;
+type Insights = insights::Insights;
+type Tamper = tamper::Tamper;
+type Watchdog = watchdog::Watchdog;
+type Backfill = backfill::Backfill;
 
 /// Calls `$body` with `F` bound to the function's type.
 macro_rules! with_type {
     ($f:expr, $F:ident => $body:expr) => {
         with_type!(@each $f, $F, $body, [
-            UnapprovedUser, RootActivity, SecurityGroup, LogDelivery, LogIntegrity
+            UnapprovedUser, RootActivity, SecurityGroup, LogDelivery, LogIntegrity, Catalog,
+            Insights, Tamper, Watchdog, Backfill
         ])
     };
     (@each $f:expr, $F:ident, $body:expr, [$($V:ident),*]) => {
@@ -70,6 +85,7 @@ impl Ran {
             steps: Vec::new(),
             alerts: Vec::new(),
             delivery: Vec::new(),
+            routed: Vec::new(),
             stats: StatLines::default(),
         };
         Ran {
@@ -103,12 +119,17 @@ impl Ran {
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 10] = [
         Function::UnapprovedUser,
         Function::RootActivity,
         Function::SecurityGroup,
         Function::LogDelivery,
         Function::LogIntegrity,
+        Function::Catalog,
+        Function::Insights,
+        Function::Tamper,
+        Function::Watchdog,
+        Function::Backfill,
     ];
 
     /// The function's name: its crate, its `TRAILWARDEN_FUNCTION` value.
@@ -136,12 +157,16 @@ impl Function {
 
     /// Checks the function's configuration in `env`.
     pub fn check_config(self, env: &dyn Env) -> Result<(), ConfigError> {
+        trailwarden_destinations::Settings::from_env(env)?;
         with_type!(self, F => <F as Responder>::Config::from_env(env).map(|_| ()))
     }
 
     /// Reads the function's configuration (the variables Lambda gets) and decides what it
     /// would do, without any AWS call.
     pub fn plan(self, env: &dyn Env, payload: &Payload) -> Result<Ran> {
+        // Where alerts would go is part of the configuration: a malformed
+        // ALERT_DESTINATIONS stops the plan as it stops the cold start.
+        trailwarden_destinations::Settings::from_env(env)?;
         with_type!(self, F => {
             let config = <F as Responder>::Config::from_env(env)?;
             Ok(Ran::of(&respond::plan_offline::<F>(&config, payload), None))
@@ -157,7 +182,7 @@ impl Function {
         payload: &Payload,
     ) -> Result<Ran> {
         with_type!(self, F => {
-            let service = Service::<F>::from_env(sdk, env).await?;
+            let service = built::<F>(sdk, env).await?;
             Ok(match Box::pin(service.run(payload)).await {
                 Ok(o) => Ran::of(&o, None),
                 Err(e) => Ran::of(&e.outcome, Some(e.message.clone())),
@@ -165,24 +190,45 @@ impl Function {
         })
     }
 
-    /// The function built as Lambda builds it (state and publisher), with `env`.
+    /// The function built as Lambda builds it (state, publisher and alert routing), with
+    /// `env`. Each arm builds with [`built`].
     pub async fn service(self, sdk: &aws_config::SdkConfig, env: &dyn Env) -> Result<AnyService> {
         Ok(match self {
-            Function::UnapprovedUser => {
-                AnyService::UnapprovedUser(Service::from_env(sdk, env).await?)
-            }
-            Function::RootActivity => AnyService::RootActivity(Service::from_env(sdk, env).await?),
-            Function::SecurityGroup => {
-                AnyService::SecurityGroup(Service::from_env(sdk, env).await?)
-            }
-            Function::LogDelivery => AnyService::LogDelivery(Service::from_env(sdk, env).await?),
-            Function::LogIntegrity => AnyService::LogIntegrity(Service::from_env(sdk, env).await?),
+            Function::UnapprovedUser => AnyService::UnapprovedUser(built(sdk, env).await?),
+            Function::RootActivity => AnyService::RootActivity(built(sdk, env).await?),
+            Function::SecurityGroup => AnyService::SecurityGroup(built(sdk, env).await?),
+            Function::LogDelivery => AnyService::LogDelivery(built(sdk, env).await?),
+            Function::LogIntegrity => AnyService::LogIntegrity(built(sdk, env).await?),
+            Function::Catalog => AnyService::Catalog(built(sdk, env).await?),
+            Function::Insights => AnyService::Insights(built(sdk, env).await?),
+            Function::Tamper => AnyService::Tamper(built(sdk, env).await?),
+            Function::Watchdog => AnyService::Watchdog(built(sdk, env).await?),
+            Function::Backfill => AnyService::Backfill(built(sdk, env).await?),
         })
     }
 
-    /// Serves Lambda invocations as this function.
+    /// Serves Lambda invocations as this function: JSON logs, configuration (a bad value,
+    /// alert destinations included, stops the cold start naming the setting), SDK set-up,
+    /// the service with its alert routing, then the runtime loop.
     pub async fn serve(self) -> Result<(), lambda_runtime::Error> {
-        with_type!(self, F => trailwarden::lambda::serve::<F>().await)
+        trailwarden::logging::init();
+        self.check_config(&ProcessEnv)?;
+        let sdk = trailwarden::aws::sdk_config().await;
+        // Boxed: the services' futures are deep; inline they exceed the compiler's layout
+        // depth limit inside the binary's main future.
+        let service = Box::pin(self.service(&sdk, &ProcessEnv))
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        tracing::info!(function = self.name(), "ready");
+        let service = &service;
+        Box::pin(trailwarden::lambda::run_handler(
+            move |payload| async move {
+                Box::pin(service.handle(payload))
+                    .await
+                    .map_err(trailwarden::lambda::HandlerError::from)
+            },
+        ))
+        .await
     }
 }
 
@@ -193,20 +239,53 @@ pub enum AnyService {
     SecurityGroup(Service<SecurityGroup>),
     LogDelivery(Service<LogDelivery>),
     LogIntegrity(Service<LogIntegrity>),
+    Catalog(Service<Catalog>),
+    Insights(Service<Insights>),
+    Tamper(Service<Tamper>),
+    Watchdog(Service<Watchdog>),
+    Backfill(Service<Backfill>),
 }
 
 impl AnyService {
     /// The Lambda handler's answer to a JSON payload (the error text on failure).
     pub async fn handle(&self, payload: Value) -> Result<Value, String> {
         let r = match self {
+            // A person's request from Security Hub (the custom action "Quarantine IAM user").
+            AnyService::UnapprovedUser(s) if finding_action::is_request(&payload) => {
+                return Box::pin(finding_action::handle(s, payload)).await;
+            }
             AnyService::UnapprovedUser(s) => Box::pin(s.handle(payload)).await,
             AnyService::RootActivity(s) => Box::pin(s.handle(payload)).await,
             AnyService::SecurityGroup(s) => Box::pin(s.handle(payload)).await,
             AnyService::LogDelivery(s) => Box::pin(s.handle(payload)).await,
             AnyService::LogIntegrity(s) => Box::pin(s.handle(payload)).await,
+            AnyService::Catalog(s) => Box::pin(s.handle(payload)).await,
+            AnyService::Insights(s) => Box::pin(s.handle(payload)).await,
+            AnyService::Tamper(s) => Box::pin(s.handle(payload)).await,
+            AnyService::Watchdog(s) => Box::pin(s.handle(payload)).await,
+            // Step Functions batches and the summary request, not a trailwarden payload.
+            AnyService::Backfill(s) => return Box::pin(backfill::handle(s, payload)).await,
         };
         r.map_err(|e| e.to_string())
     }
+}
+
+/// Alert routing as configured by `ALERT_DESTINATIONS` and `ALERT_ROUTING` (crate
+/// `trailwarden-destinations`); `None` when neither is set (alerts go to `ALERT_TOPIC_ARN`).
+pub fn alert_router(
+    sdk: &aws_config::SdkConfig,
+    env: &dyn Env,
+    common: &trailwarden::config::Common,
+) -> Result<Option<Arc<dyn AlertRouter>>, ConfigError> {
+    Ok(Router::from_env(sdk, env, common)?.map(|r| Arc::new(r) as Arc<dyn AlertRouter>))
+}
+
+/// A function's service as Lambda builds it: its state, the alert publisher and the alert
+/// routing.
+pub async fn built<F: Responder>(sdk: &aws_config::SdkConfig, env: &dyn Env) -> Result<Service<F>> {
+    let service = Service::<F>::from_env(sdk, env).await?;
+    let router = alert_router(sdk, env, service.config().common())?;
+    Ok(service.with_router(router))
 }
 
 /// The Lambda binary's `main`: serves the function `TRAILWARDEN_FUNCTION` names. A missing or

@@ -41,3 +41,39 @@ fn every_function_is_found_by_its_own_name() {
     names.dedup();
     assert_eq!(names.len(), Function::ALL.len());
 }
+
+#[test]
+fn malformed_alert_destinations_stop_the_cold_start_naming_the_setting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_trailwarden-lambda"))
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("TRAILWARDEN_FUNCTION", "root-activity")
+        .env("AWS_REGION", "us-east-1")
+        .env(
+            "ALERT_DESTINATIONS",
+            r#"[{"type": "sns"}, {"type": "pagerduty", "secret": "pd", "min_severity": "urgent"}]"#,
+        )
+        .output()
+        .expect("the binary runs");
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "started: {said}");
+    assert!(
+        said.contains("ALERT_DESTINATIONS[1] (pagerduty).min_severity"),
+        "{said}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_trailwarden-lambda"))
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("TRAILWARDEN_FUNCTION", "root-activity")
+        .env("AWS_REGION", "us-east-1")
+        .env("ALERT_DESTINATIONS", r#"[{"type": "sns"}]"#)
+        .env("ALERT_ROUTING", r#"{"pager": {"min_severity": "high"}}"#)
+        .output()
+        .expect("the binary runs");
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("ALERT_ROUTING") && said.contains("pager"),
+        "{said}"
+    );
+}

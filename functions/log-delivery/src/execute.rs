@@ -2,7 +2,7 @@
 //! from S3 through gunzip and the record splitter on a blocking thread, so memory stays
 //! bounded whatever the file size).
 
-use crate::config::{Config, CUSTOM_DETECTIONS_URI, MAX_DETECTION_FILE_BYTES};
+use crate::config::Config;
 use crate::decide::{s3_uri, Step};
 use crate::report::VANISHED;
 use crate::{emf, LogDelivery, NAME};
@@ -10,17 +10,20 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
 use trailwarden::alert::Status;
-use trailwarden::aws::{open_object, read_object};
 use trailwarden::detect::{Catalog, ScanError, ScanReport, Scanner};
 use trailwarden::logfile::LogError;
 use trailwarden::payload::S3Object;
 use trailwarden::respond::{InitError, StepResult};
 use trailwarden::s3uri::{DocumentSource, S3Uri};
+use trailwarden_state::{keys, scan as state_scan, State};
 
 /// What the scans of one invocation found, object by object.
 #[derive(Debug, Default)]
 pub struct Scans {
     pub scans: Vec<ObjectScan>,
+    /// Objects this function's role may not read (S3 or KMS refused), with the explanation
+    /// ([`trailwarden::aws::explain_denied`]): each gets an alert naming the fix.
+    pub denied: Vec<(S3Object, String)>,
 }
 
 impl Scans {
@@ -53,28 +56,46 @@ pub async fn init(
         tracing::info!(function = NAME, source = %uri, detections = catalog.len(), "custom detections loaded");
         config.catalog = Arc::new(catalog);
     }
+    let state = State::from_settings(sdk, &config.state);
     tracing::info!(
         function = NAME,
         detections = config.catalog.len(),
+        state = %state.describe(),
         "catalog ready"
     );
-    Ok(LogDelivery { config, s3 })
+    let reader = Arc::new(trailwarden::aws::BucketReader::new(sdk));
+    Ok(LogDelivery {
+        config,
+        reader,
+        state,
+    })
 }
 
 /// Reads a detection file from S3 and merges it into `base` by id.
-pub async fn load_detections(
-    s3: &aws_sdk_s3::Client,
-    base: &Catalog,
-    uri: &S3Uri,
-) -> Result<Catalog, InitError> {
-    let fail = |m: String| InitError(format!("{CUSTOM_DETECTIONS_URI}: {m}"));
-    let bytes = read_object(s3, uri, MAX_DETECTION_FILE_BYTES)
-        .await
-        .map_err(|e| fail(format!("cannot read {uri}: {e}")))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| fail(format!("{uri}: not UTF-8 text")))?;
-    base.clone()
-        .with_overrides(text, &uri.to_string())
-        .map_err(|e| fail(e.to_string()))
+pub use trailwarden::detect::settings::load_detections;
+
+/// The state's name for one version of an object (the owner of the incidents it opens).
+pub fn object_owner(o: &S3Object) -> String {
+    keys::object_key(&o.bucket, &o.key, o.version_id.as_deref())
+}
+
+/// Once the alerts are out (none failed): records every object read to the end as scanned,
+/// so a re-delivery of the same version publishes nothing.
+pub async fn after_publish(state: &LogDelivery, output: &Scans, failed: bool) {
+    if failed {
+        return;
+    }
+    let (now, at) = trailwarden_state::now();
+    for scan in output.scans.iter().filter(|s| s.error.is_none()) {
+        if let Err(e) = state
+            .state
+            .mark_handled(&object_owner(&scan.object), &at, now)
+            .await
+        {
+            tracing::warn!(function = NAME, error = %e, key = %scan.object.key,
+                "cannot record the object as scanned: a re-delivery may alert again");
+        }
+    }
 }
 
 /// Scans one object: reads it from S3 and runs the catalog over every record. A missing
@@ -85,7 +106,21 @@ pub async fn load_detections(
 pub async fn execute_step(state: &LogDelivery, step: &Step, output: &mut Scans) -> StepResult {
     let Step::Scan { object: o } = step;
     let started = Instant::now();
-    let scan = match scan_object(&state.s3, state.config.catalog.clone(), o).await {
+    let owner = object_owner(o);
+    match state.state.handled(&owner).await {
+        Ok(Some(at)) => {
+            return StepResult::status(
+                Status::Skipped,
+                format!("already scanned at {at} (a re-delivery of the same version): its alerts went out then"),
+            )
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(function = NAME, error = %e, key = %o.key, "state unavailable: scanning without it (fail open)")
+        }
+    }
+    let own = state.config.common.own_role_arns.clone();
+    let scan = match scan_object(&state.reader, state.config.catalog.clone(), &own, o).await {
         Ok(s) => s,
         Err(e) if e.is("NoSuchKey") => {
             tracing::warn!(function = NAME, bucket = %o.bucket, key = %o.key, reason = VANISHED, "object skipped");
@@ -93,12 +128,28 @@ pub async fn execute_step(state: &LogDelivery, step: &Step, output: &mut Scans) 
         }
         Err(e) => {
             tracing::error!(function = NAME, bucket = %o.bucket, key = %o.key, error = %e, "cannot read object");
+            if e.is_access_denied() {
+                output.denied.push((o.clone(), e.to_string()));
+            }
             return StepResult::failed(e.to_string());
         }
     };
     let duration_ms = started.elapsed().as_millis() as u64;
     log_scan(o, &scan.0, scan.1.as_ref(), duration_ms);
-    let (report, error) = scan;
+    let (mut report, error) = scan;
+    if !error.as_ref().is_some_and(|e| e.error.is_transient()) {
+        let settled = state_scan::settle(
+            &state.state,
+            &state.config.catalog,
+            &mut report,
+            &owner,
+            state.config.state.incident_window_seconds,
+        )
+        .await;
+        tracing::info!(function = NAME, key = %o.key, incidents_opened = settled.opened,
+            findings_suppressed = settled.suppressed, across_deliveries = settled.across,
+            own_records = report.own_records, state_warnings = settled.warnings.len(), "state settled");
+    }
     let result = match &error {
         None => StepResult::done(),
         Some(e) if e.error.is_transient() => StepResult::failed(e.to_string()),
@@ -141,18 +192,27 @@ fn log_scan(o: &S3Object, r: &ScanReport, error: Option<&ScanError>, duration_ms
     }
 }
 
-/// Streams one object from S3 through the scanner on a blocking thread.
-async fn scan_object(
-    s3: &aws_sdk_s3::Client,
+/// Streams one object from S3 through the scanner on a blocking thread: the catalog over
+/// every record, matches by `own_roles` left out. The read's failure to start (missing object,
+/// access denied) is the error; a file read only in part gives its report with the
+/// [`ScanError`]. The one scan of a log file, shared with the backfill's batches.
+pub async fn scan_object(
+    reader: &trailwarden::aws::BucketReader,
     catalog: Arc<Catalog>,
+    own_roles: &[String],
     o: &S3Object,
 ) -> Result<(ScanReport, Option<ScanError>), trailwarden::aws::CallError> {
+    let own_roles = own_roles.to_vec();
     let uri = S3Uri::from_parts(&o.bucket, &o.key);
-    let body = open_object(s3, &uri, o.version_id.as_deref()).await?;
+    let body = reader
+        .open(&uri, o.version_id.as_deref(), o.region.as_deref())
+        .await?;
     let reader = body.into_blocking_reader();
     let name = s3_uri(o);
     let joined = tokio::task::spawn_blocking(move || {
-        let mut scanner = Scanner::new(&catalog);
+        let mut scanner = Scanner::new(&catalog)
+            .keep_events(state_scan::EVENTS_PER_DETECTION)
+            .exclude_principals(&own_roles);
         let error = scanner.scan_reader(&name, reader).err();
         (scanner.finish(), error)
     })

@@ -38,19 +38,24 @@ pub mod report;
 pub use config::{Config, CUSTOM_DETECTIONS_URI, EXCLUDE_FEDERATED_SIGNIN};
 pub use decide::{Case, Delivered, Step};
 pub use execute::{ObjectScan, Scans};
-pub use report::{alerts_for, DeliveryStats, ObjectAction, ObjectStats, UNREADABLE_DETECTION};
+pub use report::{
+    alerts_for, DeliveryStats, ObjectAction, ObjectStats, ACCESS_DENIED_DETECTION,
+    UNREADABLE_DETECTION,
+};
 
 use trailwarden::respond::{Decision, InitError, Plan, Report, Responder, StepResult};
 use trailwarden::Payload;
 
 pub const NAME: &str = "log-delivery";
 
-/// log-delivery's per-cold-start state: its configuration (with the catalog in force) and
-/// the S3 client it reads log files through.
+/// log-delivery's per-cold-start state: its configuration (with the catalog in force) and the
+/// reader of log files in any bucket and region ([`trailwarden::aws::BucketReader`]: the bucket's region, denied reads explained).
 #[derive(Debug, Clone)]
 pub struct LogDelivery {
     config: Config,
-    s3: aws_sdk_s3::Client,
+    reader: std::sync::Arc<trailwarden::aws::BucketReader>,
+    /// The state shared with the real-time path (`STATE_TABLE`; memory when unset).
+    state: trailwarden_state::State,
 }
 
 impl Responder for LogDelivery {
@@ -89,5 +94,18 @@ impl Responder for LogDelivery {
 
     fn ignored_stats(config: &Config, payload: &Payload) -> DeliveryStats {
         report::ignored_stats(config, payload)
+    }
+
+    async fn after_publish(
+        &self,
+        _case: &Case,
+        output: &Scans,
+        _alerts: &[trailwarden::alert::Alert],
+        delivery: &[trailwarden::respond::Delivery],
+    ) {
+        let failed = delivery
+            .iter()
+            .any(|d| matches!(d, trailwarden::respond::Delivery::Failed { .. }));
+        execute::after_publish(self, output, failed).await
     }
 }

@@ -19,6 +19,9 @@ use trailwarden::Payload;
 
 /// Detection id of the alert about a log file that could not be read to the end.
 pub const UNREADABLE_DETECTION: &str = "log-file-unreadable";
+/// Detection id of the alert about a log file this function may not read (S3 or KMS
+/// refused): a deployment problem that hides every file until it is fixed.
+pub const ACCESS_DENIED_DETECTION: &str = "log-file-access-denied";
 /// Detail of a scan step whose object was gone when it was read.
 pub const VANISHED: &str =
     "the object no longer exists (deleted or overwritten after the notification)";
@@ -43,7 +46,18 @@ pub struct DeliveryStats {
     pub unparsed_records: u64,
     /// Detections that fired (one alert each).
     pub findings: u64,
+    /// Findings left out because their incidents were already alerted (by the real-time
+    /// path, another file, or an earlier delivery of the same file).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub findings_suppressed: u64,
+    /// Matching records made by trailwarden's own roles (`OWN_ROLE_ARNS`), left out.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub own_records: u64,
     pub objects: Vec<ObjectStats>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What became of one object.
@@ -67,6 +81,9 @@ pub struct ObjectStats {
     pub unparsed_samples: Vec<RecordProblem>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<FindingCount>,
+    /// Findings left out: their incidents were already alerted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<trailwarden::detect::scan::Suppressed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     /// Why it could not be read (to the end).
@@ -118,6 +135,15 @@ impl respond::Stats for DeliveryStats {
         if let Some(c) = &self.custom_detections {
             v.insert(1, ("custom detections", c.clone()));
         }
+        if self.findings_suppressed > 0 {
+            v.push((
+                "findings suppressed (already alerted)",
+                self.findings_suppressed.to_string(),
+            ));
+        }
+        if self.own_records > 0 {
+            v.push(("records by own roles", self.own_records.to_string()));
+        }
         v
     }
 }
@@ -143,6 +169,7 @@ impl DeliveryStats {
         self.compressed_bytes += o.compressed_bytes.unwrap_or(0);
         self.unparsed_records += o.unparsed_records.unwrap_or(0);
         self.findings += o.findings.len() as u64;
+        self.findings_suppressed += o.suppressed.len() as u64;
         self.objects.push(o);
     }
 }
@@ -159,6 +186,7 @@ fn entry(o: &S3Object, action: ObjectAction) -> ObjectStats {
         unparsed_records: None,
         unparsed_samples: Vec::new(),
         findings: Vec::new(),
+        suppressed: Vec::new(),
         duration_ms: None,
         error: None,
     }
@@ -188,6 +216,7 @@ fn scanned(scan: &ObjectScan) -> ObjectStats {
             count: f.count,
         })
         .collect();
+    e.suppressed = r.suppressed.clone();
     e.duration_ms = Some(scan.duration_ms);
     e.error = scan.error.as_ref().map(|e| e.to_string());
     e
@@ -218,7 +247,11 @@ pub fn report(
     for step in plan {
         let object = step.step.object();
         let scan = output.and_then(|o| o.get(object));
+        stats.own_records += scan.map_or(0, |s| s.report.own_records);
         stats.push(object_stats(step, object, scan));
+        if let Some((_, why)) = output.and_then(|o| o.denied.iter().find(|(d, _)| d == object)) {
+            alerts.push(access_denied_alert(object, why));
+        }
         let Some(scan) = scan else { continue };
         if scan.error.as_ref().is_some_and(|e| e.error.is_transient()) {
             // Cut by S3 or the network: the retry reads the whole file and reports it then.
@@ -286,6 +319,39 @@ pub fn alerts_for(
         }
     }
     alerts
+}
+
+/// The alert for a log file this function's role may not read: the file is not scanned
+/// until the grant is fixed (Lambda retries the delivery meanwhile).
+fn access_denied_alert(o: &S3Object, why: &str) -> Alert {
+    let source = s3_uri(o);
+    let mut a = Alert::new(
+        Severity::High,
+        ACCESS_DENIED_DETECTION,
+        "CloudTrail log file cannot be read: access denied",
+    );
+    a.summary = format!(
+        "log-delivery may not read {source}, so its records are not checked by any detection. \
+         {why}"
+    );
+    a = a
+        .fact("Log file", source)
+        .fact("Bucket", o.bucket.clone())
+        .fact("Key", o.key.clone());
+    if let Some(key) = trailwarden::aws::access::kms_key_in(why) {
+        a = a.fact("KMS key", key);
+    }
+    if let KeyKind::LogFile {
+        account, region, ..
+    } = classify_key(&o.key)
+    {
+        a.account = Some(account);
+        a.region = Some(region);
+    }
+    a.references = vec![
+        "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html".into(),
+    ];
+    a
 }
 
 fn unreadable_alert(o: &S3Object, report: &ScanReport, e: &LogError) -> Alert {

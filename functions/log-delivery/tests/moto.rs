@@ -88,9 +88,9 @@ async fn a_delivered_log_file_becomes_one_alert_per_detection() {
     let root = got["cis-4.3-root-usage"];
     assert_eq!(
         root.subject,
-        "[HIGH] Root user activity: 2 events (prod-payments 123456789012)"
+        "[MEDIUM] Root user activity: 2 events (prod-payments 123456789012)"
     );
-    assert_eq!(root.attributes["severity"], "high");
+    assert_eq!(root.attributes["severity"], "medium");
     assert_eq!(root.attributes["detection"], "cis-4.3-root-usage");
     assert_eq!(
         root.body["facts"]["Principals"],
@@ -274,14 +274,13 @@ async fn custom_detections_from_s3_add_and_disable_and_a_bad_one_fails_with_its_
     )
     .await;
     invoke(&st, &event.clone()).await.unwrap();
-    // high and above: the custom detection, 4.5, the burst, tampering and the world-open SSH
-    // rule (root use is off).
-    let alerts = inbox.receive(6, Duration::from_secs(15)).await.unwrap();
+    // high and above: the custom detection, the burst, tampering and the world-open SSH rule
+    // (root use is off; CIS 4.5 is low: compliance evidence, tampering carries the urgency).
+    let alerts = inbox.receive(5, Duration::from_secs(15)).await.unwrap();
     let got = by_detection(&alerts);
     assert_eq!(
         got.keys().map(String::as_str).collect::<Vec<_>>(),
         vec![
-            "cis-4.5-cloudtrail-config-changes",
             "cloudtrail-tampering",
             "console-signin-failure-burst",
             "ec2-world-open-admin-port",
@@ -382,7 +381,7 @@ async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
             })
             .collect()
     };
-    for ev in [&event, &mixed] {
+    for (i, ev) in [&event, &mixed].into_iter().enumerate() {
         let planned = invoke(&dry, ev).await.unwrap();
         let done = invoke(&live, ev).await.unwrap();
         assert_eq!(planned["dry_run"], true);
@@ -405,6 +404,14 @@ async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
         ] {
             assert_eq!(planned["stats"][n], done["stats"][n], "{n}");
         }
+        if i == 1 {
+            // The second file holds the same records as the first: their incidents were
+            // alerted then, so each run leaves every finding out (state in memory here).
+            assert_eq!(done["stats"]["findings"], 0, "{done}");
+            assert_eq!(done["stats"]["findings_suppressed"], 11, "{done}");
+            assert!(inbox.drain().await.unwrap().is_empty());
+            continue;
+        }
         // Both publish the two critical findings; the dry run's alerts are marked.
         let alerts = inbox.receive(4, Duration::from_secs(15)).await.unwrap();
         assert_eq!(alerts.len(), 4);
@@ -422,10 +429,16 @@ async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
             assert!(a.subject.contains("prod-payments"), "{}", a.subject);
         }
     }
-    let mixed_steps = steps(&invoke(&dry, &mixed).await.unwrap());
+    // A re-delivery: the log file it names was scanned already and is skipped.
+    let again = invoke(&dry, &mixed).await.unwrap();
+    let mixed_steps = steps(&again);
     assert_eq!(mixed_steps.len(), 2);
     assert_eq!(mixed_steps[0].2, "skipped");
-    assert_eq!(mixed_steps[1].2, "done");
+    assert_eq!(mixed_steps[1].2, "skipped");
+    assert!(again["steps"][1]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("already scanned at"));
     inbox.drain().await.unwrap();
 }
 

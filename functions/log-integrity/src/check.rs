@@ -33,8 +33,10 @@ impl Default for Options {
     }
 }
 
-/// What is wrong, one kind per cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// What is wrong, one kind per cause. Read back too (backfill results stored in S3).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     /// The digest that triggered the check is gone.

@@ -63,7 +63,7 @@ pub use config::{
 };
 pub use decide::{Case, SkipReason, Step};
 pub use execute::Output;
-pub use offline::{validate_local, LocalOptions, LocalReport};
+pub use offline::{validate_local, validate_s3, LocalOptions, LocalReport};
 pub use report::{alert_for, Stats, DETECTION};
 
 use public_keys::Keys;

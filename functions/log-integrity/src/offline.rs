@@ -231,17 +231,86 @@ pub async fn validate_local<K: KeySource>(
         }
     }
 
+    Ok(validate_keys(
+        &store,
+        root.display().to_string(),
+        &digest_keys,
+        log_keys,
+        keys,
+        options,
+    )
+    .await)
+}
+
+/// Validates every digest under an S3 prefix (`s3://bucket/prefix/`), reading digests, their
+/// signatures (object metadata) and log files straight from S3, as
+/// `aws cloudtrail validate-logs` does. Keys are listed in full (no look-around bound).
+pub async fn validate_s3<K: KeySource>(
+    client: &aws_sdk_s3::Client,
+    uri: &trailwarden::s3uri::S3Uri,
+    keys: &K,
+    options: &LocalOptions,
+) -> Result<LocalReport, trailwarden::aws::CallError> {
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let resp = client
+            .list_objects_v2()
+            .bucket(&uri.bucket)
+            .prefix(&uri.key)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| {
+                trailwarden::aws::CallError::from_sdk(&e).context(format!("s3:ListBucket {uri}"))
+            })?;
+        all.extend(
+            resp.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+        match resp.next_continuation_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let digest_keys: Vec<String> = all.iter().filter(|k| is_digest_key(k)).cloned().collect();
+    let log_keys: Vec<String> = all.into_iter().filter(|k| is_log_file_key(k)).collect();
+    let options = LocalOptions {
+        bucket: Some(uri.bucket.clone()),
+        ..options.clone()
+    };
+    let store = crate::store::S3Store::new(client.clone());
+    Ok(validate_keys(
+        &store,
+        uri.to_string(),
+        &digest_keys,
+        log_keys,
+        keys,
+        &options,
+    )
+    .await)
+}
+
+async fn validate_keys<S: Store, K: KeySource>(
+    store: &S,
+    root: String,
+    digest_keys: &[String],
+    log_keys: Vec<String>,
+    keys: &K,
+    options: &LocalOptions,
+) -> LocalReport {
     let mut report = LocalReport {
-        root: root.display().to_string(),
+        root,
         digests: Vec::new(),
         lines: Vec::new(),
         unlisted_log_files: Vec::new(),
     };
     let mut listed = BTreeSet::new();
     let mut missing_reported = BTreeSet::new();
-    for key in &digest_keys {
+    for key in digest_keys {
         let at = Location::new(options.bucket.clone().unwrap_or_default(), key);
-        let c = check_digest(&store, keys, &options.check, &at, None).await;
+        let c = check_digest(store, keys, &options.check, &at, None).await;
         if let Some(prev) = &c.previous {
             if c.has(FindingKind::PreviousDigestMissing)
                 && missing_reported.insert(prev.key.clone())
@@ -282,5 +351,5 @@ pub async fn validate_local<K: KeySource>(
         .into_iter()
         .filter(|k| !listed.contains(k))
         .collect();
-    Ok(report)
+    report
 }

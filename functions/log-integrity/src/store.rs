@@ -134,7 +134,12 @@ impl Store for S3Store {
             // Without s3:ListBucket, S3 answers 403 for a missing key: that stays a store
             // error (not checked), never a verdict.
             Err(e) if e.is_not_found() => return Ok(Fetched::NotFound),
-            Err(e) => return Err(store_err(e).into()),
+            // A denied read names the KMS key and the statement to add (SSE-KMS), or the
+            // grants to check.
+            Err(e) => {
+                let e = trailwarden::aws::explain_denied(&self.client, &uri, version, e).await;
+                return Err(store_err(e).into());
+            }
         };
         while let Some(chunk) = object.next_chunk().await.map_err(store_err)? {
             sink.update(&chunk).map_err(FetchError::Content)?;

@@ -1,6 +1,7 @@
 //! Settings of the security-group function, read once at cold start.
 
 use std::fmt;
+use trailwarden::aws::MemberAccess;
 use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::respond::Settings;
 
@@ -148,6 +149,7 @@ impl fmt::Display for PortSet {
 /// | `EXEMPT_TAG` | tag key; a group carrying it with any value other than `false` is reported but never revoked | `trailwarden:exempt` |
 /// | `WORLD_OPEN_MIN_PREFIX_IPV4` | a port is world-open when the public IPv4 addresses its rules let in add up to at least a prefix one bit shorter than this (default: more than a /8, i.e. 2^25 addresses); 1-32 | `8` |
 /// | `WORLD_OPEN_MIN_PREFIX_IPV6` | the same for IPv6 global unicast addresses (default: at least a /15, i.e. 2^113 addresses); 1-128 | `16` |
+/// | `HOME_ACCOUNT_ID`, `MEMBER_ROLE_NAME`, `MEMBER_ROLE_EXTERNAL_ID` | acting in the event's own account through its responder role (see [`trailwarden::aws::accounts`]) | none: every account acted in with the function's own credentials |
 ///
 /// plus the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
 /// `OWN_ROLE_ARNS`). Ports apply to TCP and UDP alike. ICMP and ICMPv6 rules carry no ports
@@ -166,6 +168,9 @@ pub struct Config {
     pub world_open_min_prefix_v4: u8,
     /// `WORLD_OPEN_MIN_PREFIX_IPV6`.
     pub world_open_min_prefix_v6: u8,
+    /// `HOME_ACCOUNT_ID`, `MEMBER_ROLE_NAME`, `MEMBER_ROLE_EXTERNAL_ID`: how to act in a
+    /// member account.
+    pub member_access: MemberAccess,
 }
 
 fn prefix(env: &dyn Env, var: &str, default: u8, max: u8) -> Result<u8, ConfigError> {
@@ -254,6 +259,7 @@ impl Settings for Config {
                 DEFAULT_WORLD_OPEN_MIN_PREFIX_IPV6,
                 128,
             )?,
+            member_access: MemberAccess::from_env(env)?,
         })
     }
 

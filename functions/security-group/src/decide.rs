@@ -323,9 +323,8 @@ fn hold_back(config: &Config, exempt: Option<&Why>, plan: &mut [PlannedStep<Step
 
 fn settled(step: Step, status: Status, why: &Why) -> PlannedStep<Step> {
     PlannedStep {
-        step,
         status,
-        detail: Some(crate::report::why(why)),
+        ..PlannedStep::new(step).with_detail(crate::report::why(why))
     }
 }
 

@@ -41,6 +41,14 @@
 //!   this function answers for is in the security group rules.
 //! - Every other change is a low (additions) or info (removals, creation, deletion) alert.
 //!
+//! - In an organization, an event from a member account (`recipientAccountId` other than
+//!   `HOME_ACCOUNT_ID`) is looked up and answered in that account and region, through the
+//!   account's responder role (`MEMBER_ROLE_NAME`, created by `member.yaml`). When STS refuses
+//!   the role (missing, or its trust does not admit this function), the event is decided from
+//!   what it says alone, nothing is revoked, a high `member-role-unavailable` alert names the
+//!   account, the role and the error, and the invocation does not fail for it (a retry would be
+//!   refused the same way). See [`trailwarden::aws::accounts`].
+//!
 //! Settings: see [`config::Config`].
 #![forbid(unsafe_code)]
 
@@ -56,31 +64,63 @@ pub use config::{Config, PortSet, ResponseMode};
 pub use decide::{Case, Facts, Step};
 pub use report::SgStats;
 
-use trailwarden::aws::RegionalClients;
+use std::sync::Arc;
+use trailwarden::aws::{AccountClients, AccountError, Accounts, RegionalClients};
 use trailwarden::respond::{Decision, Plan, Report, Responder, StepError, StepResult};
-use trailwarden::Payload;
+use trailwarden::{Payload, Status};
 
 pub const NAME: &str = "security-group";
 
 /// The function's state: its configuration and an EC2 client per region (responses act in
-/// the event's own region), built once per cold start.
+/// the event's own region) and, in an organization, per member account, built once per cold
+/// start.
 pub struct SecurityGroup {
     config: Config,
     ec2: RegionalClients<aws_sdk_ec2::Client>,
+    members: AccountClients<aws_sdk_ec2::Client>,
+}
+
+/// What executing the plan learnt.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    /// The event's account could not be acted in: its responder role could not be assumed.
+    pub unreachable: Option<AccountError>,
 }
 
 impl SecurityGroup {
     /// With the SDK configuration the clients are built from.
     pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> SecurityGroup {
+        let accounts = Arc::new(Accounts::new(sdk, config.member_access.clone(), NAME));
         SecurityGroup {
             config,
             ec2: RegionalClients::new(sdk, aws_sdk_ec2::Client::new),
+            members: AccountClients::new(accounts, aws_sdk_ec2::Client::new),
         }
     }
 
-    /// The EC2 client for a region (the SDK's own region when the event names none).
+    /// The EC2 client for a region (the SDK's own region when the event names none), in the
+    /// function's own account.
     pub fn ec2(&self, region: Option<&str>) -> aws_sdk_ec2::Client {
         self.ec2.get(region)
+    }
+
+    /// The EC2 client for the event's account and region: through the account's responder
+    /// role for a member account, else the function's own.
+    pub async fn ec2_in(
+        &self,
+        account: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<aws_sdk_ec2::Client, AccountError> {
+        if self.members.accounts().role_for(account).is_some() {
+            self.members.get(account, region).await
+        } else {
+            Ok(self.ec2(region))
+        }
+    }
+
+    /// The account the event belongs to (`recipientAccountId`, else the caller's).
+    fn account_of(payload: &Payload) -> Option<String> {
+        payload.record()?.account_id().map(str::to_string)
     }
 
     fn region_of(payload: &Payload) -> Option<String> {
@@ -98,7 +138,7 @@ impl Responder for SecurityGroup {
     type Facts = Facts;
     type Case = Case;
     type Step = Step;
-    type Output = ();
+    type Output = Output;
     type Stats = SgStats;
 
     async fn init(
@@ -113,7 +153,19 @@ impl Responder for SecurityGroup {
     }
 
     async fn gather(&self, payload: &Payload) -> Result<Facts, StepError> {
-        let ec2 = self.ec2(Self::region_of(payload).as_deref());
+        let region = Self::region_of(payload);
+        let account = Self::account_of(payload);
+        let ec2 = match self.ec2_in(account.as_deref(), region.as_deref()).await {
+            Ok(c) => c,
+            // Refused: decided from the event alone; its steps fail without a retry.
+            Err(e) if e.refused => return Ok(Facts::default()),
+            Err(e) => {
+                return Err(StepError::new(
+                    format!("sts:AssumeRole {}", e.role_arn),
+                    e.to_string(),
+                ))
+            }
+        };
         execute::gather(&self.config, &ec2, payload).await
     }
 
@@ -121,9 +173,25 @@ impl Responder for SecurityGroup {
         decide::decide(config, payload, facts)
     }
 
-    async fn execute_step(&self, _case: &Case, step: &Step, _output: &mut ()) -> StepResult {
+    async fn execute_step(&self, case: &Case, step: &Step, output: &mut Output) -> StepResult {
         let Step::RevokeIngress { region, .. } = step;
-        let ec2 = self.ec2(region.as_deref());
+        let account = case.record.account_id();
+        let ec2 = match self.ec2_in(account, region.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                let rest = format!(
+                    "not attempted: trailwarden could not act in account {}",
+                    e.account
+                );
+                let result = if e.refused {
+                    StepResult::failed_no_retry(e.to_string())
+                } else {
+                    StepResult::failed(e.to_string())
+                };
+                output.unreachable = Some(e);
+                return result.then_stop(Status::Skipped, rest);
+            }
+        };
         execute::execute_step(&ec2, step).await
     }
 
@@ -131,8 +199,16 @@ impl Responder for SecurityGroup {
         config: &Config,
         case: &Case,
         plan: &Plan<Step>,
-        output: Option<&()>,
+        output: Option<&Output>,
     ) -> Report<SgStats> {
-        report::report(config, case, plan, output.is_some())
+        let mut r = report::report(config, case, plan, output.is_some());
+        // The event's account refused the responder role: said once, in its own alert.
+        if let Some(e) = output
+            .and_then(|o| o.unreachable.as_ref())
+            .filter(|e| e.refused)
+        {
+            r.alerts.push(e.alert(NAME, Some(&case.record)));
+        }
+        r
     }
 }

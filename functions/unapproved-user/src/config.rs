@@ -2,6 +2,7 @@
 
 use crate::approval::{check_bucket_name, Approvals, S3Uri};
 use std::time::Duration;
+use trailwarden::aws::MemberAccess;
 use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::respond::Settings;
 
@@ -66,6 +67,7 @@ impl CredentialMode {
 /// | `CREDENTIAL_RESPONSE_MODE` | `notify` or `deactivate`: what to do when an unapproved principal creates an access key or sets a console password for another, existing user (see [`CredentialMode`]) | `notify` |
 /// | `EVIDENCE_BUCKET` | bucket for evidence objects, written to `trailwarden/evidence/<account>/<user-name>/<eventID>.json` (never overwritten) | none: evidence only in the alert |
 /// | `NOT_FOUND_RETRY_SECONDS` | how long a just-created user answering `NoSuchEntity` is retried (backoff) before it is taken as gone; also bounds retries of a `DeleteConflict` on `DeleteUser`; 0 to 300, fractions allowed | `20` |
+/// | `HOME_ACCOUNT_ID`, `MEMBER_ROLE_NAME`, `MEMBER_ROLE_EXTERNAL_ID` | acting in the event's own account through its responder role (see [`trailwarden::aws::accounts`]) | none: every account acted in with the function's own credentials |
 ///
 /// Plus the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
 /// `OWN_ROLE_ARNS`) of [`Common`].
@@ -87,6 +89,9 @@ pub struct Config {
     pub evidence_bucket: Option<String>,
     /// `NOT_FOUND_RETRY_SECONDS`: bounded retry window for `NoSuchEntity` (default 20 s).
     pub not_found_retry: Duration,
+    /// `HOME_ACCOUNT_ID`, `MEMBER_ROLE_NAME`, `MEMBER_ROLE_EXTERNAL_ID`: how to act in a
+    /// member account.
+    pub member_access: MemberAccess,
 }
 
 /// Default of `NOT_FOUND_RETRY_SECONDS`.
@@ -179,6 +184,7 @@ impl Settings for Config {
             approval_document,
             evidence_bucket,
             not_found_retry,
+            member_access: MemberAccess::from_env(env)?,
         })
     }
 

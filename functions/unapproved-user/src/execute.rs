@@ -8,6 +8,7 @@ use crate::remediate::{self, StepOutcome};
 use crate::UnapprovedUser;
 use std::collections::BTreeSet;
 use std::time::Duration;
+use trailwarden::aws::AccountError;
 use trailwarden::respond::{StepError, StepResult};
 use trailwarden::{Payload, Status};
 
@@ -41,6 +42,8 @@ pub struct Output {
     pub failures: Vec<String>,
     /// Steps (name and target) whose failure the user's deletion does not make moot.
     pub lasting: BTreeSet<(String, String)>,
+    /// The event's account could not be acted in: its responder role could not be assumed.
+    pub unreachable: Option<AccountError>,
 }
 
 impl Output {
@@ -99,12 +102,23 @@ impl UnapprovedUser {
         step: &Step,
         output: &mut Output,
     ) -> StepResult {
-        let iam = &self.iam;
+        // Every step but writing evidence (to the tooling account's bucket) acts in IAM of the
+        // event's own account.
+        let in_account = !matches!(step, Step::PutEvidence { .. } | Step::NoChange { .. });
+        let iam = if in_account {
+            match self.iam_in(&case.account).await {
+                Ok(c) => c,
+                Err(e) => return unreachable(e, output),
+            }
+        } else {
+            self.iam.clone()
+        };
+        let iam = &iam;
         let event_name = case.subject.user_name().to_string();
         let name = output.name(&event_name).to_string();
         let name = name.as_str();
         let outcome: StepOutcome = match step {
-            Step::CaptureEvidence { .. } => return self.capture(case, output).await,
+            Step::CaptureEvidence { .. } => return self.capture(iam, case, output).await,
             Step::PutEvidence { bucket, key } => {
                 let Some(ev) = &output.evidence else {
                     return StepResult::status(Status::Skipped, "nothing was captured");
@@ -186,12 +200,17 @@ impl UnapprovedUser {
 
     /// Finds the user (following a rename by its unique id) and captures its state. Stops the
     /// plan when the user is gone, replaced, or cannot be read.
-    async fn capture(&self, case: &Case, output: &mut Output) -> StepResult {
+    async fn capture(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        case: &Case,
+        output: &mut Output,
+    ) -> StepResult {
         let Subject::NewUser(user) = &case.subject else {
             return StepResult::status(Status::Skipped, "not a new user");
         };
         let located = Box::pin(evidence::locate(
-            &self.iam,
+            iam,
             &user.name,
             user.user_id.as_deref(),
             user.arn.as_deref(),
@@ -203,7 +222,7 @@ impl UnapprovedUser {
                 user: u,
                 renamed_from,
             } => {
-                let ev = Box::pin(evidence::capture(&self.iam, &u)).await;
+                let ev = Box::pin(evidence::capture(iam, &u)).await;
                 let mut detail = Vec::new();
                 if let Some(old) = &renamed_from {
                     detail.push(format!(
@@ -259,4 +278,22 @@ impl UnapprovedUser {
             }
         }
     }
+}
+
+/// The step could not run because the event's account cannot be acted in. When STS refused
+/// the role, a retry would be refused too: the step fails without failing the invocation; the
+/// rest of the plan is not attempted either way.
+fn unreachable(e: AccountError, output: &mut Output) -> StepResult {
+    let detail = e.to_string();
+    let rest = format!(
+        "not attempted: trailwarden could not act in account {}",
+        e.account
+    );
+    let result = if e.refused {
+        StepResult::failed_no_retry(detail)
+    } else {
+        StepResult::failed(detail)
+    };
+    output.unreachable = Some(e);
+    result.then_stop(Status::Skipped, rest)
 }

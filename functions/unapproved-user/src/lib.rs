@@ -28,6 +28,15 @@
 //! names the document and the error. Credentials made for another user are judged by the
 //! creator approvals only (`CREDENTIAL_RESPONSE_MODE`: `notify` by default, or `deactivate`).
 //!
+//! # Organizations
+//! An event from another account of the organization (`recipientAccountId` other than
+//! `HOME_ACCOUNT_ID`) is acted on in that account, through its responder role
+//! (`MEMBER_ROLE_NAME`, created by `member.yaml`); evidence and alerts stay in the tooling
+//! account. When the role is missing or denies, nothing is changed there, a high
+//! `member-role-unavailable` alert names the account, the role and STS's answer, and the
+//! invocation does not fail for it (a retry would be refused the same way). See
+//! [`trailwarden::aws::accounts`].
+//!
 //! Settings: see [`Config`].
 #![forbid(unsafe_code)]
 
@@ -47,7 +56,9 @@ use approval::Approvals;
 use decide::{Case, Facts, Step};
 use execute::Output;
 use report::UserStats;
+use std::sync::Arc;
 use tokio::sync::OnceCell;
+use trailwarden::aws::{AccountClients, AccountError, Accounts};
 use trailwarden::respond::{
     Decision, InitError, Plan, Report, Responder, StepError, StepKind, StepResult,
 };
@@ -59,8 +70,12 @@ pub const NAME: &str = "unapproved-user";
 /// The function's state, built once per cold start.
 pub struct UnapprovedUser {
     pub config: Config,
+    /// IAM in the function's own account.
     pub iam: aws_sdk_iam::Client,
     pub s3: aws_sdk_s3::Client,
+    /// IAM in member accounts, through their responder role (`None`: every account is acted
+    /// in with `iam`).
+    members: Option<AccountClients<aws_sdk_iam::Client>>,
     /// The approval document, read on first need (a failed read is tried again next time).
     document: OnceCell<Approvals>,
     empty: Approvals,
@@ -77,8 +92,27 @@ impl UnapprovedUser {
             config,
             iam,
             s3,
+            members: None,
             document: OnceCell::new(),
             empty: Approvals::default(),
+        }
+    }
+
+    /// The same state acting in member accounts through `accounts` (events of the home
+    /// account still use the given IAM client).
+    pub fn with_accounts(mut self, accounts: Arc<Accounts>) -> UnapprovedUser {
+        self.members = Some(AccountClients::new(accounts, aws_sdk_iam::Client::new));
+        self
+    }
+
+    /// The IAM client acting in `account`: through its responder role for a member account,
+    /// else the function's own.
+    pub async fn iam_in(&self, account: &str) -> Result<aws_sdk_iam::Client, AccountError> {
+        match &self.members {
+            Some(m) if m.accounts().role_for(Some(account)).is_some() => {
+                m.get(Some(account), None).await
+            }
+            _ => Ok(self.iam.clone()),
         }
     }
 }
@@ -93,11 +127,13 @@ impl Responder for UnapprovedUser {
     type Stats = UserStats;
 
     async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
+        let accounts = Arc::new(Accounts::new(sdk, config.member_access.clone(), NAME));
         Ok(UnapprovedUser::with_clients(
             config,
             aws_sdk_iam::Client::new(sdk),
             trailwarden::aws::s3_client(sdk),
-        ))
+        )
+        .with_accounts(accounts))
     }
 
     fn config(&self) -> &Config {

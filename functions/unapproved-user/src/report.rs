@@ -217,6 +217,13 @@ pub fn report(
         stats.document_unusable = 1;
         alerts.push(document_alert(config, case, uri, error));
     }
+    // The event's account refused the responder role: said once, in its own alert.
+    if let Some(e) = output
+        .and_then(|o| o.unreachable.as_ref())
+        .filter(|e| e.refused)
+    {
+        alerts.push(e.alert(crate::NAME, Some(&case.record)));
+    }
     Report { alerts, stats }
 }
 
@@ -411,6 +418,23 @@ fn result_sentence(walk: Walk, user: &NewUser) -> String {
         _ => String::new(),
     };
     let body = match &output.whereabouts {
+        _ if output.unreachable.is_some() => {
+            let e = output.unreachable.as_ref().expect("checked");
+            if e.refused {
+                format!(
+                    "trailwarden could not act in account {}: STS refused its responder role {} ({}). Nothing was captured or changed there, and the event is not retried: the role would be refused again (see the {} alert). Respond by hand.",
+                    e.account,
+                    e.role_arn,
+                    e.message,
+                    trailwarden::aws::accounts::DETECTION
+                )
+            } else {
+                format!(
+                    "trailwarden could not act in account {}: assuming {} failed ({}), so nothing was captured or changed there. {retry}",
+                    e.account, e.role_arn, e.message
+                )
+            }
+        }
         Whereabouts::Gone { waited } => format!(
             "The user no longer exists (IAM answered NoSuchEntity for {:.1} s and no user has its id): nothing is left to do. An earlier delivery of this event may have removed it.",
             waited.as_secs_f64()

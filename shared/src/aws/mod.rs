@@ -7,6 +7,10 @@
 //! - [`s3`]: bounded document reads ([`read_object`], [`read_document`]) and streamed bodies
 //!   ([`open_object`]);
 //! - [`regional`]: SDK clients per region ([`RegionalClients`]);
+//! - [`access`]: trail files in another account and region, SSE-KMS ([`BucketReader`],
+//!   [`explain_denied`]);
+//! - [`accounts`]: acting in a member account through its responder role ([`Accounts`],
+//!   [`AccountClients`], [`AccountError`]);
 //! - [`S3Uri`] and [`DocumentSource`] (from [`crate::s3uri`], which builds without the SDK).
 //!
 //! Region and credentials come from the standard chain. `AWS_ENDPOINT_URL` (read by the SDK
@@ -20,11 +24,15 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sns::types::MessageAttributeValue;
 use std::time::Duration;
 
+pub mod access;
+pub mod accounts;
 pub mod call;
 pub mod regional;
 pub mod s3;
 
 pub use crate::s3uri::{DocumentSource, S3Uri};
+pub use access::{explain_denied, BucketReader};
+pub use accounts::{AccountClients, AccountError, Accounts, MemberAccess};
 pub use call::{
     classify, collect_all, paginate, retry_not_found, Backoff, CallError, ErrorKind, Retried,
 };

@@ -6,18 +6,27 @@ use super::detection::CatalogError;
 use super::index::{FxMap, Index};
 use super::{BuiltinOptions, Detection, BUILTIN_FILES, CIS_4_2_ID, CUSTOM_FAMILY};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A compiled, indexed set of detections.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     detections: Vec<Detection>,
     pub(crate) index: Index,
+    /// Family name to the description its file gives (built-in files all have one).
+    family_descriptions: BTreeMap<String, String>,
+}
+
+/// What a detection file holds besides its entries.
+struct FileHead {
+    family: Option<String>,
+    description: Option<String>,
 }
 
 /// A detection file: `{"family": ..., "description": ..., "detections": [...]}` (family and
-/// description optional) or a bare array. Returns the file's family and its entries.
-fn parse_list(text: &str, origin: &str) -> Result<(Option<String>, Vec<Value>), CatalogError> {
+/// description optional) or a bare array. Returns the file's family and description, and its
+/// entries.
+fn parse_list(text: &str, origin: &str) -> Result<(FileHead, Vec<Value>), CatalogError> {
     let whole = |m: String| CatalogError {
         origin: origin.to_string(),
         id: None,
@@ -26,7 +35,13 @@ fn parse_list(text: &str, origin: &str) -> Result<(Option<String>, Vec<Value>), 
     };
     let v: Value = serde_json::from_str(text).map_err(|e| whole(format!("not valid JSON: {e}")))?;
     match v {
-        Value::Array(a) => Ok((None, a)),
+        Value::Array(a) => Ok((
+            FileHead {
+                family: None,
+                description: None,
+            },
+            a,
+        )),
         Value::Object(mut m) => {
             let known = ["detections", "family", "description"];
             if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
@@ -43,8 +58,19 @@ fn parse_list(text: &str, origin: &str) -> Result<(Option<String>, Vec<Value>), 
                     )))
                 }
             };
+            let description = match m.remove("description") {
+                None => None,
+                Some(Value::String(d)) => Some(d).filter(|d| !d.trim().is_empty()),
+                Some(_) => return Err(whole("\"description\" must be a string".into())),
+            };
             match m.remove("detections") {
-                Some(Value::Array(a)) => Ok((family, a)),
+                Some(Value::Array(a)) => Ok((
+                    FileHead {
+                        family,
+                        description,
+                    },
+                    a,
+                )),
                 Some(_) => Err(whole("\"detections\" must be an array".into())),
                 None => Err(whole("expected {\"detections\": [...]}".into())),
             }
@@ -70,19 +96,27 @@ impl Catalog {
             }
         }
         let index = Index::build(&detections);
-        Ok(Catalog { detections, index })
+        Ok(Catalog {
+            detections,
+            index,
+            family_descriptions: BTreeMap::new(),
+        })
     }
 
     /// The built-in catalog.
     pub fn builtin(opts: BuiltinOptions) -> Catalog {
         let mut out = Vec::new();
+        let mut descriptions = BTreeMap::new();
         for (name, text) in BUILTIN_FILES {
-            let (family, list) = parse_list(text, "built-in").expect("built-in catalog parses");
+            let (head, list) = parse_list(text, "built-in").expect("built-in catalog parses");
             assert_eq!(
-                family.as_deref(),
+                head.family.as_deref(),
                 Some(*name),
                 "built-in file names its family"
             );
+            if let Some(d) = head.description {
+                descriptions.insert(name.to_string(), d);
+            }
             out.extend(list.into_iter().map(|d| (*name, d)));
         }
         for (_, d) in &mut out {
@@ -108,7 +142,9 @@ impl Catalog {
                 Detection::compile(v, "built-in", family, i).expect("built-in detections compile");
             detections.extend(d);
         }
-        Catalog::new(detections).expect("built-in ids are unique")
+        let mut catalog = Catalog::new(detections).expect("built-in ids are unique");
+        catalog.family_descriptions = descriptions;
+        catalog
     }
 
     /// A catalog made only of the detections in `text` (a user file).
@@ -119,8 +155,12 @@ impl Catalog {
     /// This catalog with the detections in `text` added, replacing those with the same id;
     /// `{"id": ..., "enabled": false}` removes one.
     pub fn with_overrides(self, text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let (family, list) = parse_list(text, origin)?;
-        let family = family.as_deref().unwrap_or(CUSTOM_FAMILY);
+        let (head, list) = parse_list(text, origin)?;
+        let family = head.family.as_deref().unwrap_or(CUSTOM_FAMILY);
+        let mut descriptions = self.family_descriptions;
+        if let Some(d) = head.description {
+            descriptions.insert(family.to_string(), d);
+        }
         let mut detections = self.detections;
         let mut seen = BTreeSet::new();
         for (i, v) in list.iter().enumerate() {
@@ -150,7 +190,9 @@ impl Catalog {
                 }
             }
         }
-        Catalog::new(detections)
+        let mut catalog = Catalog::new(detections)?;
+        catalog.family_descriptions = descriptions;
+        Ok(catalog)
     }
 
     /// This catalog with the detections of a local file added (see [`Catalog::with_overrides`]).
@@ -203,7 +245,15 @@ impl Catalog {
             .into_iter()
             .filter(|d| !names.iter().any(|n| n.as_ref() == d.family))
             .collect();
-        Catalog::new(detections)
+        let mut catalog = Catalog::new(detections)?;
+        catalog.family_descriptions = self.family_descriptions;
+        Ok(catalog)
+    }
+
+    /// The description a family's file gives (every built-in family has one; a user's file
+    /// may give one next to its `"family"`, or for the `custom` family when it names none).
+    pub fn family_description(&self, family: &str) -> Option<&str> {
+        self.family_descriptions.get(family).map(String::as_str)
     }
 
     pub fn detections(&self) -> &[Detection] {

@@ -163,7 +163,7 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-fn valid_mitre(t: &str) -> bool {
+pub(super) fn valid_mitre(t: &str) -> bool {
     let b = t.as_bytes();
     let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
     match b.len() {
@@ -348,5 +348,20 @@ impl Detection {
     /// The references as readable lines.
     pub fn reference_lines(&self) -> Vec<String> {
         self.references.lines()
+    }
+
+    /// The ATT&CK tactics of its techniques ([`super::mitre`]; a sub-technique counts for its
+    /// parent's tactics), each once, in matrix order. Techniques the table does not know add
+    /// none.
+    pub fn tactics(&self) -> Vec<super::mitre::Tactic> {
+        let mut out: Vec<_> = self
+            .references
+            .mitre_attack
+            .iter()
+            .flat_map(|t| super::mitre::tactics_of(t).iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }

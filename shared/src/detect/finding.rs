@@ -39,6 +39,19 @@ pub struct ThresholdResult {
     pub groups_untracked: u64,
     /// The top groups (up to 10), most matches per window first.
     pub groups: Vec<ThresholdGroup>,
+    /// Counted with the shared state (across log files, regions and the real-time path), not
+    /// only within what was scanned.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub across_deliveries: bool,
+}
+
+/// Where the records of a finding were seen: the wording of its alert depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen<'a> {
+    /// In a log file (`s3://bucket/key`, or a local path).
+    LogFile(&'a str),
+    /// One event delivered by EventBridge, within seconds of the call.
+    RealTime,
 }
 
 /// All matches of one detection in what was scanned (one log file in Lambda).
@@ -102,6 +115,21 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 impl Finding {
     /// The alert for this finding. `source` names what was scanned (`s3://bucket/key`).
     pub fn to_alert(&self, source: &str) -> Alert {
+        self.alert_seen(Seen::LogFile(source))
+    }
+
+    /// The alert for this finding when its record arrived on its own through EventBridge (the
+    /// real-time path): the same wording as a log file's, saying where it was seen.
+    pub fn to_event_alert(&self) -> Alert {
+        self.alert_seen(Seen::RealTime)
+    }
+
+    /// The alert, worded for where the records were seen.
+    pub fn alert_seen(&self, seen: Seen<'_>) -> Alert {
+        let source = match seen {
+            Seen::LogFile(s) => s,
+            Seen::RealTime => "real time (EventBridge)",
+        };
         let mut a = Alert::new(
             self.severity,
             &self.detection,
@@ -146,13 +174,18 @@ impl Finding {
         if let Some(t) = &self.threshold {
             let _ = write!(
                 summary,
-                " Threshold: at least {} within {} s per {}; {} over it{}.",
+                " Threshold: at least {} within {} s per {}{}; {} over it{}.",
                 t.count,
                 t.window_seconds,
                 if t.group_by.is_empty() {
                     "file".to_string()
                 } else {
                     t.group_by.join(" + ")
+                },
+                if t.across_deliveries {
+                    ", counted across log files, regions and the real-time path"
+                } else {
+                    ""
                 },
                 plural(t.groups_over, "group", "groups"),
                 if t.groups_untracked > 0 {
@@ -165,16 +198,26 @@ impl Finding {
                 }
             );
         }
-        summary.push_str(" Nothing was changed: this is a report of what the log file holds.");
+        summary.push_str(match seen {
+            Seen::LogFile(_) => {
+                " Nothing was changed: this is a report of what the log file holds."
+            }
+            Seen::RealTime => {
+                " Nothing was changed: this is a report of the call as CloudTrail recorded it, \
+                 seconds after it was made."
+            }
+        });
         if let Some(r) = &self.runbook {
             summary.push_str("\n\nWhat to do: ");
             summary.push_str(r);
         }
         a.summary = summary;
 
-        a = a
-            .fact("Log file", source)
-            .fact("Matching records", self.count.to_string());
+        a = match seen {
+            Seen::LogFile(_) => a.fact("Log file", source),
+            Seen::RealTime => a.fact("Seen", source),
+        }
+        .fact("Matching records", self.count.to_string());
         if let Some(f) = &self.first_time {
             a = a.fact("First", f.clone());
         }

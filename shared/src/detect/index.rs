@@ -52,6 +52,7 @@ pub(crate) struct Literal {
     /// Key id (see [`Index::keys`]).
     pub key: usize,
     values: BTreeSet<String>,
+    quoted: bool,
     needles: Vec<memchr::memmem::Finder<'static>>,
 }
 
@@ -104,23 +105,34 @@ impl Index {
     }
 
     fn literal_id(&mut self, key: usize, values: BTreeSet<String>) -> usize {
+        self.needle_id(key, values, true)
+    }
+
+    /// A test that the raw text of top-level field `key` holds one of `values`, as JSON
+    /// strings (`quoted`) or as bare pieces of text (parts of wildcards, prefixes).
+    fn needle_id(&mut self, key: usize, values: BTreeSet<String>, quoted: bool) -> usize {
         if let Some(i) = self
             .literals
             .iter()
-            .position(|l| l.key == key && l.values == values)
+            .position(|l| l.key == key && l.values == values && l.quoted == quoted)
         {
             return i;
         }
         let needles = values
             .iter()
             .map(|v| {
-                let quoted = serde_json::to_string(v).expect("a string serializes");
-                memchr::memmem::Finder::new(quoted.as_bytes()).into_owned()
+                let text = if quoted {
+                    serde_json::to_string(v).expect("a string serializes")
+                } else {
+                    v.clone()
+                };
+                memchr::memmem::Finder::new(text.as_bytes()).into_owned()
             })
             .collect();
         self.literals.push(Literal {
             key,
             values,
+            quoted,
             needles,
         });
         self.literals.len() - 1
@@ -157,12 +169,31 @@ impl Index {
                 }
                 let segs: Vec<&str> = path.iter().map(String::as_str).collect();
                 let Some(values) = d.pattern.required_strings(&segs) else {
+                    if let Some(pieces) = d.pattern.required_fragments(&segs) {
+                        if !pieces.is_empty() && pieces.len() <= 32 {
+                            let lit = ix.needle_id(key, pieces, false);
+                            if !plan.literals.contains(&lit) {
+                                plan.literals.push(lit);
+                            }
+                        }
+                    }
                     continue;
                 };
                 if values.is_empty() || values.len() > 32 {
                     continue;
                 }
                 let lit = ix.literal_id(key, values);
+                if !plan.literals.contains(&lit) {
+                    plan.literals.push(lit);
+                }
+            }
+            // A nested field the pattern needs has its name, quoted, in the top-level field's
+            // text: a cheap test before parsing (`requestParameters` holding
+            // `"x-amz-server-side-encryption-customer-algorithm"`, say).
+            for path in d.pattern.required_nested_paths() {
+                let key = ix.key_id(&path[0]);
+                let name = path.last().expect("two or more segments").clone();
+                let lit = ix.literal_id(key, BTreeSet::from([name]));
                 if !plan.literals.contains(&lit) {
                     plan.literals.push(lit);
                 }
@@ -194,5 +225,47 @@ impl Index {
             out.extend_from_slice(v);
         }
         out.extend_from_slice(&self.always);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::detect::{BuiltinOptions, Catalog, Scanner};
+    use std::collections::BTreeSet;
+
+    /// The engine's shortcuts (the index, the required fields, the text searches before
+    /// parsing) never change a verdict: every example record of every built-in detection,
+    /// scanned alone as a log file, raises exactly the detections whose pattern matches it.
+    #[test]
+    fn shortcuts_never_change_a_verdict_on_any_builtin_example() {
+        let cat = Catalog::builtin(BuiltinOptions::default());
+        let mut checked = 0;
+        for d in cat.detections() {
+            for ex in d.examples.matching.iter().chain(&d.examples.no_match) {
+                let want: BTreeSet<&str> = cat
+                    .detections()
+                    .iter()
+                    .filter(|o| o.threshold.is_none() && o.pattern.matches(ex))
+                    .map(|o| o.id.as_str())
+                    .collect();
+                let file = serde_json::json!({ "Records": [ex] }).to_string();
+                let mut s = Scanner::new(&cat);
+                s.scan_reader("example", std::io::Cursor::new(file.into_bytes()))
+                    .unwrap();
+                let report = s.finish();
+                let got: BTreeSet<&str> = report
+                    .findings
+                    .iter()
+                    .filter(|f| f.threshold.is_none())
+                    .map(|f| f.detection.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .map(|id| cat.get(id).expect("a known detection").id.as_str())
+                    .collect();
+                assert_eq!(got, want, "example of {}: {ex}", d.id);
+                checked += 1;
+            }
+        }
+        assert!(checked > 500, "{checked} examples");
     }
 }

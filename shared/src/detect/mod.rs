@@ -35,6 +35,7 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("exposure", include_str!("../../detections/exposure.json")),
     ("execution", include_str!("../../detections/execution.json")),
     ("discovery", include_str!("../../detections/discovery.json")),
+    ("data", include_str!("../../detections/data.json")),
 ];
 
 /// The family of detections from a user's file that does not name one.
@@ -47,7 +48,10 @@ pub mod catalog;
 pub mod detection;
 pub mod finding;
 mod index;
+pub mod mitre;
 pub mod scan;
+pub mod settings;
+pub mod sigma;
 
 #[cfg(test)]
 mod tests;

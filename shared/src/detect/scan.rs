@@ -3,6 +3,7 @@
 //! matches are aggregated into one [`Finding`] per detection.
 
 use super::finding::{Counted, Finding, ThresholdGroup, ThresholdResult};
+use super::index::FxMap;
 use super::{Catalog, Detection, Threshold};
 use crate::alert::EventContext;
 use crate::event::{lookup, Record, UserIdentity};
@@ -180,7 +181,7 @@ impl<'de> Visitor<'de> for KeyMatch<'_> {
 #[derive(Debug, Clone, Default)]
 struct Counter {
     /// value -> (count, error)
-    map: HashMap<String, (u64, u64)>,
+    map: FxMap<String, (u64, u64)>,
     cap: usize,
     /// Some value was evicted: `distinct` is a lower bound.
     overflowed: bool,
@@ -189,7 +190,7 @@ struct Counter {
 impl Counter {
     fn with_cap(cap: usize) -> Self {
         Counter {
-            map: HashMap::new(),
+            map: FxMap::default(),
             cap,
             overflowed: false,
         }
@@ -282,6 +283,10 @@ impl MatchInfo {
             recipient_account_id: s("recipientAccountId"),
             ..Record::default()
         };
+        MatchInfo::from_record(record)
+    }
+
+    fn from_record(record: Record) -> MatchInfo {
         let principal = record.principal().display();
         let epoch = record.time().map(|t| t.timestamp());
         MatchInfo {
@@ -290,6 +295,111 @@ impl MatchInfo {
             epoch,
         }
     }
+}
+
+/// The finding for one record matched by `d`, as a scan of a file holding only that record
+/// would report it: the real-time path words its alerts with it, so both paths read alike.
+pub fn single_finding(d: &Detection, record: &Record) -> Finding {
+    let mut agg = Agg::with_cap(GROUP_COUNTER_CAPACITY);
+    agg.add(&MatchInfo::from_record(record.clone()));
+    agg.finding(d, None)
+}
+
+/// What a record acted on, to tell incidents apart: the first ARN in the record's
+/// `resources`, else the first of a few well-known names in `requestParameters` (bucket,
+/// trail, user, role, key, secret, group, function, ...); empty when neither says. Both the
+/// real-time path and the log scan use it, so the same record gives the same incident.
+pub fn resource_of(request_parameters: Option<&Value>, resources: Option<&Value>) -> String {
+    const KEYS: &[&str] = &[
+        "bucketName",
+        "trailName",
+        "name",
+        "userName",
+        "roleName",
+        "groupName",
+        "policyArn",
+        "keyId",
+        "secretId",
+        "groupId",
+        "functionName",
+        "topicArn",
+        "queueUrl",
+        "detectorId",
+        "ruleName",
+        "logGroupName",
+        "instanceId",
+        "dBInstanceIdentifier",
+        "clusterName",
+        "repositoryName",
+        "stackName",
+        "resourceArn",
+        "roleArn",
+        "accountId",
+    ];
+    if let Some(arn) = resources.and_then(Value::as_array).and_then(|a| {
+        a.iter().find_map(|r| {
+            r.get("ARN")
+                .or_else(|| r.get("arn"))
+                .and_then(Value::as_str)
+        })
+    }) {
+        return arn.to_string();
+    }
+    let Some(Value::Object(params)) = request_parameters else {
+        return String::new();
+    };
+    KEYS.iter()
+        .find_map(|k| match params.get(*k) {
+            Some(Value::String(v)) if !v.is_empty() => Some(v.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// One matching record as the shared state needs it: which event, when, who, on what, and
+/// (for threshold detections) in which group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchedEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<i64>,
+    pub principal: String,
+    /// See [`resource_of`].
+    pub resource: String,
+    /// The threshold group (`group_by` values joined with ` | `).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+/// The matching records of one detection, kept when the scanner is asked to
+/// ([`Scanner::keep_events`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectionEvents {
+    pub detection: String,
+    pub events: Vec<MatchedEvent>,
+    /// Matching records beyond the number kept.
+    pub dropped: u64,
+}
+
+/// A threshold group that stayed below its threshold within what was scanned, as the finding
+/// it would give if it crossed (the shared state may show it did, counting other files).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupFinding {
+    pub detection: String,
+    pub key: String,
+    pub finding: Finding,
+}
+
+/// A finding left out because its incidents were already alerted (by the real-time path,
+/// an earlier delivery of the same file, or another file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppressed {
+    pub detection: String,
+    pub count: u64,
+    pub reason: String,
 }
 
 /// `(epoch, text)`; epochs compare when both are known, else the text does.
@@ -448,13 +558,23 @@ enum DetState {
 }
 
 fn group_key(raw: &RawRecord<'_>, t: &Threshold) -> String {
+    group_key_with(t, |top| raw.value(top).ok().flatten())
+}
+
+/// The threshold group of a record given as JSON (the real-time path): the same key the
+/// scanner forms from a log file's record, so both count into the same group.
+pub fn group_key_of(record: &Value, t: &Threshold) -> String {
+    group_key_with(t, |top| record.get(top).cloned())
+}
+
+fn group_key_with(t: &Threshold, top_value: impl Fn(&str) -> Option<Value>) -> String {
     let mut key = String::new();
     for (i, path) in t.group_by.iter().enumerate() {
         if i > 0 {
             key.push_str(" | ");
         }
         let (top, rest) = path.split_once('.').unwrap_or((path, ""));
-        let v = raw.value(top).ok().flatten();
+        let v = top_value(top);
         match v.as_ref().and_then(|v| lookup(v, rest)) {
             Some(Value::String(s)) if !s.is_empty() => key.push_str(s),
             Some(Value::String(_)) | None => key.push('-'),
@@ -523,6 +643,7 @@ impl ThresholdState {
             group_by: t.group_by.clone(),
             groups_over: over.len() as u64,
             groups_untracked: self.untracked,
+            across_deliveries: false,
             groups: over
                 .iter()
                 .take(TOP)
@@ -535,6 +656,40 @@ impl ThresholdState {
                 .collect(),
         };
         Some(agg.finding(d, Some(result)))
+    }
+
+    /// The finding of one group below the threshold, as it would read if it crossed.
+    fn group_finding(&self, d: &Detection, t: &Threshold, key: &str, g: &Group) -> Finding {
+        let result = ThresholdResult {
+            count: t.count,
+            window_seconds: t.window_seconds,
+            group_by: t.group_by.clone(),
+            groups_over: 1,
+            groups_untracked: 0,
+            groups: vec![ThresholdGroup {
+                key: key.to_string(),
+                peak: g.peak,
+                peak_capped: g.peak >= self.window_cap as u64,
+                matches: g.agg.count,
+            }],
+            across_deliveries: false,
+        };
+        g.agg.finding(d, Some(result))
+    }
+
+    fn below(&self, d: &Detection, t: &Threshold) -> Vec<GroupFinding> {
+        let mut out: Vec<GroupFinding> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.peak < u64::from(t.count))
+            .map(|(k, g)| GroupFinding {
+                detection: d.id.clone(),
+                key: k.clone(),
+                finding: self.group_finding(d, t, k, g),
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
     }
 }
 
@@ -580,6 +735,23 @@ pub struct ScanReport {
     /// Most severe first.
     pub findings: Vec<Finding>,
     pub duration_ms: u64,
+    /// Matching records per detection (only when asked: [`Scanner::keep_events`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<DetectionEvents>,
+    /// Threshold groups below their threshold (only with [`Scanner::keep_events`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups_below: Vec<GroupFinding>,
+    /// Matching records made by trailwarden's own roles, left out ([`Scanner::exclude_principals`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub own_records: u64,
+    /// Findings left out because their incidents were already alerted (filled in by whoever
+    /// keeps the shared state).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<Suppressed>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A file that could not be read to the end.
@@ -604,6 +776,13 @@ pub struct Scanner<'c> {
     key_state: Vec<Option<Option<(usize, usize)>>>,
     /// Per literal id, for the current record.
     lit_state: Vec<Option<bool>>,
+    /// Matching records kept per detection (0: none).
+    keep_events: usize,
+    /// Per detection: the matching records kept, and how many more there were.
+    events: Vec<(Vec<MatchedEvent>, u64)>,
+    /// Principal ARN globs whose records are left out (trailwarden's own roles).
+    exclude: Vec<String>,
+    own_records: u64,
 }
 
 fn str_or_other<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, str>>> {
@@ -638,7 +817,27 @@ impl<'c> Scanner<'c> {
             parsed: Map::new(),
             key_state: Vec::new(),
             lit_state: Vec::new(),
+            keep_events: 0,
+            events: Vec::new(),
+            exclude: Vec::new(),
+            own_records: 0,
         }
+    }
+
+    /// Keeps up to `cap` matching records per detection ([`ScanReport::events`]) and the
+    /// threshold groups that stay below their threshold ([`ScanReport::groups_below`]), for
+    /// the shared state (incidents, counters across files).
+    pub fn keep_events(mut self, cap: usize) -> Self {
+        self.keep_events = cap;
+        self.events = vec![(Vec::new(), 0); self.catalog.len()];
+        self
+    }
+
+    /// Leaves out records made by these principals (ARN globs, matched against the role ARN of
+    /// a role session as `OWN_ROLE_ARNS` is): trailwarden's own remediations are not findings.
+    pub fn exclude_principals(mut self, globs: &[String]) -> Self {
+        self.exclude = globs.to_vec();
+        self
     }
 
     /// Evaluates one record. `Err` when a field a detection needs does not parse.
@@ -708,20 +907,59 @@ impl<'c> Scanner<'c> {
             }
         }
         let mut info: Option<MatchInfo> = None;
+        let mut resource: Option<String> = None;
         for &i in &cands {
             let d = &catalog.detections()[i];
             if !d.pattern.matches_map(&self.parsed) {
                 continue;
             }
-            let m = info.get_or_insert_with(|| MatchInfo::from_raw(raw));
-            match &mut self.states[i] {
-                DetState::Plain(agg) => agg.add(m),
+            if info.is_none() {
+                let m = MatchInfo::from_raw(raw);
+                let principal = m.record.principal();
+                if principal
+                    .match_arn()
+                    .is_some_and(|a| crate::glob::first_match(&self.exclude, a).is_some())
+                {
+                    self.own_records += 1;
+                    break;
+                }
+                info = Some(m);
+            }
+            let m = info.as_ref().expect("set above");
+            let group = match &mut self.states[i] {
+                DetState::Plain(agg) => {
+                    agg.add(m);
+                    None
+                }
                 DetState::Threshold(st) => {
                     let t = d
                         .threshold
                         .as_ref()
                         .expect("threshold state has a threshold");
-                    st.add(t, group_key(raw, t), m);
+                    let key = group_key(raw, t);
+                    st.add(t, key.clone(), m);
+                    Some(key)
+                }
+            };
+            if self.keep_events > 0 {
+                let (kept, dropped) = &mut self.events[i];
+                if kept.len() < self.keep_events {
+                    let resource = resource.get_or_insert_with(|| {
+                        resource_of(
+                            raw.value("requestParameters").ok().flatten().as_ref(),
+                            raw.value("resources").ok().flatten().as_ref(),
+                        )
+                    });
+                    kept.push(MatchedEvent {
+                        event_id: m.record.event_id.clone(),
+                        time: m.record.event_time.clone(),
+                        epoch: m.epoch,
+                        principal: m.principal.clone(),
+                        resource: resource.clone(),
+                        group,
+                    });
+                } else {
+                    *dropped += 1;
                 }
             }
         }
@@ -846,7 +1084,33 @@ impl<'c> Scanner<'c> {
     /// The report of everything scanned.
     pub fn finish(self) -> ScanReport {
         let findings = self.findings();
+        let mut events = Vec::new();
+        let mut groups_below = Vec::new();
+        if self.keep_events > 0 {
+            for ((d, st), (kept, dropped)) in self
+                .catalog
+                .detections()
+                .iter()
+                .zip(&self.states)
+                .zip(&self.events)
+            {
+                if !kept.is_empty() || *dropped > 0 {
+                    events.push(DetectionEvents {
+                        detection: d.id.clone(),
+                        events: kept.clone(),
+                        dropped: *dropped,
+                    });
+                }
+                if let (DetState::Threshold(t), Some(th)) = (st, &d.threshold) {
+                    groups_below.extend(t.below(d, th));
+                }
+            }
+        }
         ScanReport {
+            events,
+            groups_below,
+            own_records: self.own_records,
+            suppressed: Vec::new(),
             detections: self.catalog.len(),
             records: self.files.iter().map(|f| f.records).sum(),
             bytes: self.files.iter().map(|f| f.bytes).sum(),

@@ -610,3 +610,190 @@ fn the_catalog_and_envelope_patterns_on_the_sample_events() {
     assert!(!log_files.matches(&load("s3-object-created-digest-file.json")));
     assert!(!log_files.matches(&load("s3-object-created-unrelated.json")));
 }
+
+/// Built-in detections that are about any event (error codes, any use of root), so they
+/// cannot name exact eventName values. Every other detection must.
+const ANY_EVENT_DETECTIONS: &[&str] = &[
+    "cis-4.1-unauthorized-api-calls",
+    "cis-4.3-root-usage",
+    "access-denied-burst",
+    "vpc-endpoint-access-denied",
+];
+
+/// The catalog's quality bar: each built-in detection has its family, a runbook, at least
+/// one ATT&CK technique the table in `mitre.rs` knows, positive and negative examples, and
+/// exact eventName values (the index needs them) unless it is about any event. Every
+/// offending detection is listed with everything it lacks.
+#[test]
+fn every_builtin_detection_meets_the_catalog_bar() {
+    let cat = builtin();
+    let families: Vec<&str> = BUILTIN_FILES.iter().map(|(f, _)| *f).collect();
+    let mut problems = Vec::new();
+    for d in cat.detections() {
+        let mut missing: Vec<String> = Vec::new();
+        if !families.contains(&d.family.as_str()) {
+            missing.push(format!("family {:?} is not a built-in family", d.family));
+        }
+        if d.runbook.is_none() {
+            missing.push("no runbook".into());
+        }
+        if d.references.mitre_attack.is_empty() {
+            missing.push("no MITRE ATT&CK technique".into());
+        }
+        for t in &d.references.mitre_attack {
+            if mitre::technique(t).is_none() {
+                missing.push(format!(
+                    "technique {t} is not in the ATT&CK table (shared/src/detect/mitre.rs)"
+                ));
+            }
+        }
+        if d.examples.matching.is_empty() {
+            missing.push("no match example".into());
+        }
+        if d.examples.no_match.is_empty() {
+            missing.push("no no_match example".into());
+        }
+        let names = d.pattern.required_strings(&["eventName"]);
+        let any_event = ANY_EVENT_DETECTIONS.contains(&d.id.as_str());
+        match (names, any_event) {
+            (None, false) => missing.push(
+                "names no exact eventName values (add them, or the id to ANY_EVENT_DETECTIONS if it is about any event)"
+                    .into(),
+            ),
+            (Some(_), true) => missing.push(
+                "names exact eventName values but is in ANY_EVENT_DETECTIONS (take it out)".into(),
+            ),
+            _ => {}
+        }
+        if !missing.is_empty() {
+            problems.push(format!("{} ({}): {}", d.id, d.family, missing.join("; ")));
+        }
+    }
+    for id in ANY_EVENT_DETECTIONS {
+        if cat.get(id).is_none() {
+            problems.push(format!(
+                "ANY_EVENT_DETECTIONS names {id}, which is no built-in detection"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} built-in detection problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// The README's table of detections (between the `detections:start`/`end` markers, written
+/// by `scripts/detections-table.sh` from `trailwarden detections --markdown`) lists every
+/// built-in detection, and no detection that is gone.
+#[test]
+fn readme_lists_every_builtin_detection() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md next to the workspace");
+    let heading = readme
+        .find("\n## Detections\n")
+        .expect("README has a Detections section");
+    let start = readme
+        .find("<!-- detections:start -->")
+        .expect("README has <!-- detections:start -->");
+    let end = readme
+        .find("<!-- detections:end -->")
+        .expect("README has <!-- detections:end -->");
+    assert!(
+        heading < start && start < end,
+        "the markers sit in the Detections section, start before end"
+    );
+    let next_section = readme[heading + 1..]
+        .find("\n## ")
+        .map(|i| i + heading + 1)
+        .unwrap_or(readme.len());
+    assert!(
+        end < next_section,
+        "the table ends inside the Detections section"
+    );
+    let listed: std::collections::BTreeSet<String> = readme[start..end]
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`'))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    let cat = builtin();
+    let ids: std::collections::BTreeSet<String> =
+        cat.detections().iter().map(|d| d.id.clone()).collect();
+    let missing: Vec<&String> = ids.difference(&listed).collect();
+    let gone: Vec<&String> = listed.difference(&ids).collect();
+    assert!(
+        missing.is_empty() && gone.is_empty(),
+        "README.md's detection table is out of date (regenerate it with scripts/detections-table.sh): \
+         {} not listed {missing:?}; {} listed but not built in {gone:?}",
+        missing.len(),
+        gone.len()
+    );
+}
+
+#[test]
+fn tactics_come_from_the_techniques_each_once_in_matrix_order() {
+    use mitre::Tactic::*;
+    let cat = Catalog::from_json(
+        &json!({"detections": [{
+            "id": "custom-key-for-other-user",
+            "title": "Access key created for another user",
+            "severity": "high",
+            "references": {"mitre_attack": ["T1098.001", "T1078.004", "T1999", "T1098"]},
+            "pattern": {"eventSource": ["iam.amazonaws.com"], "eventName": ["CreateAccessKey"]}
+        }]})
+        .to_string(),
+        "mine.json",
+    )
+    .unwrap();
+    assert_eq!(
+        cat.detections()[0].tactics(),
+        vec![
+            InitialAccess,
+            Persistence,
+            PrivilegeEscalation,
+            DefenseEvasion
+        ],
+        "T1098.001 (persistence, privilege escalation) and T1078.004 (four tactics); T1999 is unknown"
+    );
+    let builtin = builtin();
+    let tampering = builtin.get("cloudtrail-tampering").unwrap();
+    assert_eq!(tampering.tactics(), vec![DefenseEvasion]);
+}
+
+#[test]
+fn families_keep_the_descriptions_their_files_give() {
+    let cat = builtin();
+    for (family, _) in BUILTIN_FILES {
+        let d = cat.family_description(family).unwrap_or_default();
+        assert!(
+            !d.trim().is_empty(),
+            "built-in family {family} has a description"
+        );
+    }
+    let mine =
+        json!({"family": "team-a", "description": "Team A's own detections.", "detections": [{
+            "id": "team-a-kms-key-deleted",
+            "title": "KMS key deletion scheduled",
+            "severity": "high",
+            "pattern": {"eventSource": ["kms.amazonaws.com"], "eventName": ["ScheduleKeyDeletion"]}
+        }]})
+        .to_string();
+    let cat = cat
+        .with_overrides(&mine, "team-a.json")
+        .unwrap()
+        .without_families(&["discovery"], "test")
+        .unwrap();
+    assert_eq!(
+        cat.family_description("team-a"),
+        Some("Team A's own detections.")
+    );
+    assert!(cat.family_description("identity").is_some());
+    assert_eq!(cat.family_description("nonexistent"), None);
+    let err = Catalog::from_json(r#"{"description": 5, "detections": []}"#, "x.json").unwrap_err();
+    assert!(
+        err.message.contains("\"description\" must be a string"),
+        "{err}"
+    );
+}

@@ -12,6 +12,16 @@ pub struct RawRecord<'a> {
     pub(super) fields: &'a [Field],
 }
 
+/// Key equality without a library call for the short keys records have (many top-level keys
+/// share a length: `eventName`, `eventTime`, `awsRegion`, `userAgent`, `errorCode`, ...).
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() || a.first() != b.first() || a.last() != b.last() {
+        return false;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// The JSON type of a value, from its first byte.
 pub fn kind_of_json(first: u8) -> &'static str {
     match first {
@@ -61,11 +71,7 @@ impl<'a> RawRecord<'a> {
 
     /// The raw JSON of a top-level field (the last one, if the key repeats).
     pub fn get(&self, key: &str) -> Option<&'a [u8]> {
-        let k = key.as_bytes();
-        self.fields.iter().rev().find_map(|f| {
-            let name = &self.bytes[f.key.0 as usize..f.key.1 as usize];
-            (name == k).then(|| &self.bytes[f.value.0 as usize..f.value.1 as usize])
-        })
+        self.span(key).map(|(a, b)| &self.bytes[a..b])
     }
 
     /// Where a top-level field's value is within [`RawRecord::bytes`] (start, end).
@@ -73,7 +79,7 @@ impl<'a> RawRecord<'a> {
         let k = key.as_bytes();
         self.fields.iter().rev().find_map(|f| {
             let name = &self.bytes[f.key.0 as usize..f.key.1 as usize];
-            (name == k).then_some((f.value.0 as usize, f.value.1 as usize))
+            same_key(name, k).then_some((f.value.0 as usize, f.value.1 as usize))
         })
     }
 

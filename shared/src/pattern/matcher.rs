@@ -357,6 +357,23 @@ impl ObjectPattern {
                 .all(|branches| branches.iter().any(|b| b.matches_nothing()))
     }
 
+    pub(super) fn required_paths(&self, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        for (k, fp) in &self.fields {
+            if fp.matches_absent() {
+                continue;
+            }
+            prefix.push(k.clone());
+            match fp {
+                FieldPattern::Leaf(_) => out.push(prefix.clone()),
+                FieldPattern::Nested(op) => {
+                    out.push(prefix.clone());
+                    op.required_paths(prefix, out);
+                }
+            }
+            prefix.pop();
+        }
+    }
+
     pub(super) fn collect_fields(&self, prefix: &mut Vec<String>, out: &mut BTreeSet<Vec<String>>) {
         for (k, fp) in &self.fields {
             prefix.push(k.clone());
@@ -372,6 +389,43 @@ impl ObjectPattern {
             for b in branches {
                 b.collect_fields(prefix, out);
             }
+        }
+    }
+
+    /// For a leaf field (outside `$or`) whose every matcher is an exact string, a prefix, a
+    /// suffix or a wildcard: for each matcher, a piece of text any value it accepts contains
+    /// (the longest literal part). One of them appears in the text of any matching value.
+    /// `None` when a matcher accepts values without such a piece (or the piece would be
+    /// escaped in JSON text).
+    pub(super) fn required_fragments(&self, path: &[&str]) -> Option<BTreeSet<String>> {
+        let (first, rest) = path.split_first()?;
+        let (_, fp) = self.fields.iter().find(|(k, _)| k == first)?;
+        match (fp, rest.is_empty()) {
+            (FieldPattern::Leaf(ms), true) => {
+                let mut out = BTreeSet::new();
+                for m in ms {
+                    let piece = match m {
+                        Matcher::Exact(Literal::Str(s))
+                        | Matcher::Prefix(s)
+                        | Matcher::Suffix(s) => s.clone(),
+                        Matcher::Wildcard(w) => w
+                            .parts
+                            .iter()
+                            .max_by_key(|p| p.len())
+                            .cloned()
+                            .unwrap_or_default(),
+                        _ => return None,
+                    };
+                    let plain = |c: char| c != '"' && c != '\\' && !c.is_control();
+                    if piece.len() < 3 || !piece.chars().all(plain) {
+                        return None;
+                    }
+                    out.insert(piece);
+                }
+                Some(out)
+            }
+            (FieldPattern::Nested(op), false) => op.required_fragments(rest),
+            _ => None,
         }
     }
 

@@ -164,6 +164,24 @@ impl Pattern {
         self.root.required_strings(path)
     }
 
+    /// Paths (of two or more segments) that every matching event must have: a field whose
+    /// matchers do not accept absence, reached through objects the pattern requires (`$or`
+    /// branches are not considered). The engine uses the last segment as a key name that must
+    /// appear in the top-level field's text.
+    pub fn required_nested_paths(&self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        self.root.required_paths(&mut Vec::new(), &mut out);
+        out.retain(|p| p.len() >= 2);
+        out
+    }
+
+    /// For a leaf path outside `$or`: pieces of text one of which appears in any value the
+    /// pattern accepts there (see `required_strings` for exact values). The engine looks for
+    /// them in the raw text before parsing.
+    pub fn required_fragments(&self, path: &[&str]) -> Option<BTreeSet<String>> {
+        self.root.required_fragments(path)
+    }
+
     /// Top-level fields that must be present (with any value, even `null`) for the pattern to
     /// match: an event without one of them cannot match. (`$or` branches are not considered.)
     pub fn required_top_level_fields(&self) -> Vec<String> {

@@ -390,3 +390,58 @@ fn the_eventbridge_form_leaves_out_json_fields_and_still_matches_a_superset() {
     let only_json = pat(json!({"p": [{"json": {"a": ["1"]}}]}));
     assert_eq!(only_json.eventbridge(), None);
 }
+
+#[test]
+fn required_nested_paths_are_the_ones_every_match_has() {
+    let p = pat(json!({
+        "eventName": ["PutObject"],
+        "requestParameters": {
+            "x-amz-server-side-encryption-customer-algorithm": [{"exists": true}],
+            "bucketName": [{"anything-but": "logs"}],
+            "acl": [{"exists": false}],
+            "tags": {"team": ["red"]}
+        },
+        "$or": [{"userIdentity": {"type": ["IAMUser"]}}, {"errorCode": ["AccessDenied"]}]
+    }));
+    let mut got = p.required_nested_paths();
+    got.sort();
+    let want: Vec<Vec<String>> = [
+        vec!["requestParameters", "bucketName"],
+        vec!["requestParameters", "tags"],
+        vec!["requestParameters", "tags", "team"],
+        vec![
+            "requestParameters",
+            "x-amz-server-side-encryption-customer-algorithm",
+        ],
+    ]
+    .iter()
+    .map(|p| p.iter().map(|s| s.to_string()).collect())
+    .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn required_fragments_are_pieces_every_accepted_value_contains() {
+    let p = pat(json!({
+        "userAgent": [{"wildcard": "*os/macos*"}, {"prefix": "Kali"}, "exact-agent"],
+        "userIdentity": {"arn": [{"wildcard": "arn:aws:sts::*:assumed-role/*/i-*"}]},
+        "key": [{"wildcard": "*a*"}],
+        "other": [{"anything-but": "x"}],
+        "quoted": [{"wildcard": "*say \"hi\"*"}],
+        "$or": [{"z": [{"prefix": "abc"}]}, {"y": ["1"]}]
+    }));
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        p.required_fragments(&["userAgent"]),
+        Some(set(&["Kali", "exact-agent", "os/macos"]))
+    );
+    assert_eq!(
+        p.required_fragments(&["userIdentity", "arn"]),
+        Some(set(&[":assumed-role/"]))
+    );
+    // Too short to be worth a search, not a text matcher, would be escaped, inside `$or`.
+    assert_eq!(p.required_fragments(&["key"]), None);
+    assert_eq!(p.required_fragments(&["other"]), None);
+    assert_eq!(p.required_fragments(&["quoted"]), None);
+    assert_eq!(p.required_fragments(&["z"]), None);
+}

@@ -1,0 +1,128 @@
+//! `trailwarden detections --coverage`, `--families` and `--markdown`.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+use trailwarden::detect::mitre::Tactic;
+use trailwarden::detect::{BuiltinOptions, Catalog};
+
+fn trailwarden(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trailwarden"))
+        .args(args)
+        .output()
+        .expect("run trailwarden")
+}
+
+fn builtin() -> Catalog {
+    Catalog::builtin(BuiltinOptions::default())
+}
+
+#[test]
+fn coverage_counts_detections_per_tactic_in_matrix_order() {
+    let o = trailwarden(&["--format", "json", "detections", "--coverage"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cat = builtin();
+    assert_eq!(v["detections"], cat.len());
+    let tactics = v["tactics"].as_array().unwrap();
+    let ids: Vec<&str> = tactics.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "TA0043", "TA0042", "TA0001", "TA0002", "TA0003", "TA0004", "TA0005", "TA0006",
+            "TA0007", "TA0008", "TA0009", "TA0011", "TA0010", "TA0040"
+        ]
+    );
+    for (t, tactic) in tactics.iter().zip(Tactic::ALL) {
+        let expected = cat
+            .detections()
+            .iter()
+            .filter(|d| d.tactics().contains(&tactic))
+            .count();
+        assert_eq!(t["detections"], expected, "{}", tactic.name());
+        for tech in t["techniques"].as_array().unwrap() {
+            let id = tech["id"].as_str().unwrap();
+            let using = cat
+                .detections()
+                .iter()
+                .filter(|d| d.references.mitre_attack.iter().any(|m| m == id))
+                .count();
+            assert_eq!(tech["detections"], using, "{id} under {}", tactic.name());
+            assert!(!tech["name"].as_str().unwrap().is_empty());
+        }
+    }
+    // T1562.008 (cloud logs) is defense evasion and nothing else.
+    let evasion = &tactics[6];
+    assert!(evasion["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == "T1562.008"
+            && t["name"] == "Impair Defenses: Disable or Modify Cloud Logs"));
+    assert!(!tactics[13]["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == "T1562.008"));
+
+    let o = trailwarden(&["detections", "--coverage"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let n = tactics[6]["detections"].as_u64().unwrap();
+    assert!(
+        text.contains(&format!("Defense Evasion (TA0005): {n} detections")),
+        "{text}"
+    );
+    assert!(text.find("Initial Access").unwrap() < text.find("Impact (TA0040)").unwrap());
+}
+
+#[test]
+fn families_list_counts_and_descriptions() {
+    let cat = builtin();
+    let o = trailwarden(&["--format", "json", "detections", "--families"]);
+    assert_eq!(o.status.code(), Some(0));
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let expected = cat.families();
+    assert_eq!(rows.len(), expected.len());
+    for (row, (family, n)) in rows.iter().zip(&expected) {
+        assert_eq!(row["family"], family.as_str());
+        assert_eq!(row["detections"], *n);
+        assert!(
+            !row["description"].as_str().unwrap_or_default().is_empty(),
+            "{family} has a description"
+        );
+    }
+    let o = trailwarden(&["detections", "--families", "--disable-family", "cis"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.lines().any(|l| l.starts_with("cis ")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("identity ")), "{text}");
+}
+
+#[test]
+fn markdown_table_has_family_and_tactic_columns() {
+    let cat = builtin();
+    let o = trailwarden(&["detections", "--markdown"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "| id | title | family | severity | tactics | MITRE ATT&CK | CIS v1.4 | threshold |"
+    );
+    assert_eq!(lines.len(), cat.len() + 2);
+    let d = cat.get("cloudtrail-tampering").unwrap();
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with("| `cloudtrail-tampering` |"))
+        .unwrap();
+    let cells: Vec<&str> = row.split(" | ").collect();
+    assert_eq!(cells[2], d.family);
+    assert_eq!(cells[4], "Defense Evasion");
+    // Only one view at a time.
+    let o = trailwarden(&["detections", "--markdown", "--coverage"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,110 @@
+//! Settings of insights, read once at cold start.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use trailwarden::config::{self, Common, ConfigError, Env};
+use trailwarden::detect::{BuiltinOptions, Catalog};
+use trailwarden::respond::Settings;
+
+/// Environment variable: how many events of the Insight's API `LookupEvents` may return for
+/// the catalog look-up of one Start event (0 turns the look-up off).
+pub const INSIGHT_LOOKUP_MAX_EVENTS: &str = "INSIGHT_LOOKUP_MAX_EVENTS";
+/// Environment variable: built-in detection families left out of the look-up (the same
+/// variable, and the same meaning, as log-delivery's).
+pub const DISABLED_DETECTION_FAMILIES: &str = "DISABLED_DETECTION_FAMILIES";
+/// Environment variable: CIS 4.2 leaves out federated sign-ins (as in log-delivery).
+pub const EXCLUDE_FEDERATED_SIGNIN: &str = "EXCLUDE_FEDERATED_SIGNIN";
+
+/// Default of `INSIGHT_LOOKUP_MAX_EVENTS`: ten pages of `LookupEvents`.
+pub const DEFAULT_LOOKUP_MAX_EVENTS: u32 = 500;
+/// Largest accepted `INSIGHT_LOOKUP_MAX_EVENTS`: `LookupEvents` answers 50 events a page at
+/// 2 requests per second, so 5,000 events take about 50 seconds.
+pub const MAX_LOOKUP_MAX_EVENTS: u32 = 5_000;
+
+/// The function's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: Common,
+    /// `INSIGHT_LOOKUP_MAX_EVENTS`: 0 means no look-up.
+    pub lookup_max_events: u32,
+    /// `DISABLED_DETECTION_FAMILIES`.
+    pub disabled_families: Vec<String>,
+    /// The catalog the look-up runs: the built-in catalog less the disabled families.
+    pub catalog: Arc<Catalog>,
+}
+
+impl Settings for Config {
+    fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+        let common = Common::from_env(env)?;
+        let lookup_max_events = match config::get(env, INSIGHT_LOOKUP_MAX_EVENTS) {
+            None => DEFAULT_LOOKUP_MAX_EVENTS,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX_LOOKUP_MAX_EVENTS)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        INSIGHT_LOOKUP_MAX_EVENTS,
+                        &v,
+                        format!(
+                            "a number of events from 0 (no look-up) to {MAX_LOOKUP_MAX_EVENTS}"
+                        ),
+                    )
+                })?,
+        };
+        let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
+        let disabled_families = config::list(env, DISABLED_DETECTION_FAMILIES);
+        let catalog = builtin_catalog(exclude_federated_signin, &disabled_families)?;
+        Ok(Config {
+            common,
+            lookup_max_events,
+            disabled_families,
+            catalog,
+        })
+    }
+
+    fn common(&self) -> &Common {
+        &self.common
+    }
+}
+
+/// The built-in catalog for these options, compiled once per process: it is the same data
+/// every time, and compiling it takes far longer than reading the other settings (the CLI
+/// and the tests read configurations many times).
+fn builtin_catalog(
+    exclude_federated_signin: bool,
+    disabled_families: &[String],
+) -> Result<Arc<Catalog>, ConfigError> {
+    type Key = (bool, Vec<String>);
+    static BUILT: OnceLock<Mutex<HashMap<Key, Arc<Catalog>>>> = OnceLock::new();
+    let key = (exclude_federated_signin, disabled_families.to_vec());
+    let built = BUILT.get_or_init(Mutex::default);
+    if let Some(c) = built.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(c.clone());
+    }
+    let catalog = Catalog::builtin(BuiltinOptions {
+        exclude_federated_signin,
+    })
+    .without_families(disabled_families, DISABLED_DETECTION_FAMILIES)
+    .map_err(|e| {
+        ConfigError::new(
+            DISABLED_DETECTION_FAMILIES,
+            &disabled_families.join(","),
+            format!("comma-separated built-in family names ({})", e.message),
+        )
+    })?;
+    let catalog = Arc::new(catalog);
+    built
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, catalog.clone());
+    Ok(catalog)
+}
+
+impl Config {
+    /// Configuration with every default (tests, the CLI).
+    pub fn defaults() -> Config {
+        let none: [(&str, &str); 0] = [];
+        Config::from_env(&none).expect("defaults are valid")
+    }
+}

@@ -1,0 +1,154 @@
+//! Settings of the watchdog, read once at cold start; a bad value names its variable.
+
+use trailwarden::config::{self, Common, ConfigError, Env};
+use trailwarden::respond::Settings;
+
+/// The trails to check: ARNs or names. Unset: every trail `DescribeTrails` lists.
+pub const TRAIL_ARNS: &str = "TRAIL_ARNS";
+/// Longest accepted time without a log file delivery.
+pub const MAX_SILENCE: &str = "WATCHDOG_MAX_SILENCE_MINUTES";
+/// Default for [`MAX_SILENCE`]: CloudTrail delivers about every 5 minutes while there are
+/// events, and the watchdog's own `GetTrailStatus` calls are events every 5 minutes.
+pub const DEFAULT_MAX_SILENCE_MINUTES: u32 = 30;
+/// Bounds of [`MAX_SILENCE`].
+pub const MIN_MAX_SILENCE_MINUTES: u32 = 10;
+pub const MAX_MAX_SILENCE_MINUTES: u32 = 1440;
+
+/// How often the template's schedule runs the watchdog (`rate(5 minutes)`): a condition is new
+/// when it began since the previous check.
+pub const CHECK_INTERVAL_MINUTES: i64 = 5;
+/// CloudTrail writes a digest per region every hour; none for longer than this is an alert.
+pub const MAX_DIGEST_AGE_MINUTES: i64 = 120;
+/// A delivery error with no successful delivery for this long is an alert (a shorter wait
+/// would catch stale errors: CloudTrail keeps reporting the last one).
+pub const DELIVERY_ERROR_GRACE_MINUTES: i64 = 15;
+
+/// A trail to check, as `TRAIL_ARNS` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailRef {
+    pub arn: Option<String>,
+    pub name: String,
+    /// The home region, from the ARN.
+    pub region: Option<String>,
+}
+
+impl TrailRef {
+    /// Parses an ARN (`arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME`) or a name.
+    pub fn parse(s: &str) -> Result<TrailRef, String> {
+        let s = s.trim();
+        if let Some(rest) = s.strip_prefix("arn:") {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let name = parts
+                .get(4)
+                .and_then(|r| r.strip_prefix("trail/"))
+                .filter(|n| !n.is_empty());
+            return match (parts.len() == 5 && parts[1] == "cloudtrail", name) {
+                (true, Some(name)) => Ok(TrailRef {
+                    arn: Some(s.to_string()),
+                    name: name.to_string(),
+                    region: Some(parts[2].to_string()).filter(|r| !r.is_empty()),
+                }),
+                _ => Err(
+                    "expected a trail ARN (arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME) or name"
+                        .into(),
+                ),
+            };
+        }
+        let valid = (3..=128).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            return Err("a trail name is 3 to 128 letters, digits, '.', '_' or '-'".into());
+        }
+        Ok(TrailRef {
+            arn: None,
+            name: s.to_string(),
+            region: None,
+        })
+    }
+
+    /// What CloudTrail calls are given: the ARN when known.
+    pub fn id(&self) -> &str {
+        self.arn.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// The function's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub common: Common,
+    /// `TRAIL_ARNS` (empty: every trail `DescribeTrails` lists).
+    pub trails: Vec<TrailRef>,
+    /// `WATCHDOG_MAX_SILENCE_MINUTES`.
+    pub max_silence_minutes: u32,
+}
+
+impl Settings for Config {
+    fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+        let common = Common::from_env(env)?;
+        let trails = config::list(env, TRAIL_ARNS)
+            .iter()
+            .map(|t| TrailRef::parse(t).map_err(|e| ConfigError::new(TRAIL_ARNS, t, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let max_silence_minutes = match config::get(env, MAX_SILENCE) {
+            None => DEFAULT_MAX_SILENCE_MINUTES,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|m| (MIN_MAX_SILENCE_MINUTES..=MAX_MAX_SILENCE_MINUTES).contains(m))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        MAX_SILENCE,
+                        &v,
+                        format!(
+                            "expected whole minutes from {MIN_MAX_SILENCE_MINUTES} to \
+                             {MAX_MAX_SILENCE_MINUTES}"
+                        ),
+                    )
+                })?,
+        };
+        Ok(Config {
+            common,
+            trails,
+            max_silence_minutes,
+        })
+    }
+
+    fn common(&self) -> &Common {
+        &self.common
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_errors_name_the_variable() {
+        let c = Config::from_env(&[("ALERT_TOPIC_ARN", "")]).unwrap();
+        assert_eq!(c.max_silence_minutes, 30);
+        assert!(c.trails.is_empty());
+        let c = Config::from_env(&[
+            (
+                TRAIL_ARNS,
+                "arn:aws:cloudtrail:us-east-1:123456789012:trail/main, org-trail",
+            ),
+            (MAX_SILENCE, "45"),
+        ])
+        .unwrap();
+        assert_eq!(c.trails.len(), 2);
+        assert_eq!(c.trails[0].region.as_deref(), Some("us-east-1"));
+        assert_eq!(c.trails[1].id(), "org-trail");
+        assert_eq!(c.max_silence_minutes, 45);
+        for (var, bad, says) in [
+            (MAX_SILENCE, "5", "10 to 1440"),
+            (MAX_SILENCE, "half an hour", "whole minutes"),
+            (TRAIL_ARNS, "arn:aws:s3:::bucket", "trail ARN"),
+        ] {
+            let e = Config::from_env(&[(var, bad)]).unwrap_err();
+            assert_eq!(e.var, var);
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Pure: what the state table's items are called, and how an incident is told apart.
+//!
+//! One table, two string keys (`pk`, `sk`), one TTL attribute (`expires_at`, epoch seconds):
+//!
+//! | item | `pk` | `sk` | kept for |
+//! |---|---|---|---|
+//! | an event handled in real time | `event#<eventID>` | `done` | [`HANDLED_TTL_SECONDS`] |
+//! | a log file (object version) scanned | `object#<bucket>/<key>#<version>` | `done` | [`HANDLED_TTL_SECONDS`] |
+//! | one match counted toward a threshold | `window#<detection>#<group hash>` | `<epoch, 12 digits>#<eventID>` | the window plus a day |
+//! | an incident | `incident#<detection>#<principal+resource hash>#<window start>` | `-` | the window plus a day |
+//!
+//! A window entry's key is the event's, so counting the same event twice (a retry, or the
+//! real-time path and the log scan both seeing it) counts it once.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// How long "this event / this object was handled" is remembered: longer than EventBridge
+/// (24 h) and Lambda (6 h) retry, and than S3 re-deliveries in practice.
+pub const HANDLED_TTL_SECONDS: i64 = 7 * 86_400;
+/// How long window entries and incidents outlive their window (late log files, retries).
+pub const LINGER_SECONDS: i64 = 86_400;
+
+/// Short, stable hash of a text (hex of the first 16 bytes of its SHA-256).
+pub fn short_hash(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+/// The item recording that an event was handled in real time.
+pub fn event_key(event_id: &str) -> String {
+    format!("event#{event_id}")
+}
+
+/// The item recording that one version of a log file was scanned (`-` when the notification
+/// carries no version: unversioned buckets never hold two versions of a key).
+pub fn object_key(bucket: &str, key: &str, version: Option<&str>) -> String {
+    format!("object#{bucket}/{key}#{}", version.unwrap_or("-"))
+}
+
+/// The counter of one threshold group of one detection.
+pub fn window_key(detection: &str, group: &str) -> String {
+    format!("window#{detection}#{}", short_hash(group))
+}
+
+/// A window entry's sort key: time first, so a time range is a key range.
+pub fn window_sort_key(epoch: i64, event_id: &str) -> String {
+    format!("{:012}#{event_id}", epoch.max(0))
+}
+
+/// The epoch a window entry's sort key starts with.
+pub fn epoch_of_sort_key(sk: &str) -> Option<i64> {
+    sk.split('#').next()?.parse().ok()
+}
+
+/// One incident: a detection, who, on what, in which window. The same event gives the same
+/// fingerprint on both paths, so an incident is alerted once, whichever path sees it first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Fingerprint {
+    pub detection: String,
+    /// The principal (a threshold detection: its group's values).
+    pub principal: String,
+    /// What was acted on (empty for threshold detections: the group is the subject).
+    pub resource: String,
+    /// Start of the fixed window the event falls in (epoch seconds).
+    pub window_start: i64,
+    pub window_seconds: u64,
+}
+
+impl Fingerprint {
+    /// The incident of one event of a detection without threshold: windows are fixed
+    /// (`epoch` rounded down to a multiple of `window_seconds`), so two events of the same
+    /// principal on the same resource on either side of a window's end are two incidents.
+    pub fn plain(
+        detection: &str,
+        principal: &str,
+        resource: &str,
+        epoch: Option<i64>,
+        window_seconds: u64,
+    ) -> Fingerprint {
+        Fingerprint {
+            detection: detection.to_string(),
+            principal: principal.to_string(),
+            resource: resource.to_string(),
+            window_start: window_start(epoch.unwrap_or(0), window_seconds),
+            window_seconds,
+        }
+    }
+
+    /// The incident of a threshold group that crossed its threshold at `crossed_at` (the time
+    /// of the match that made the count), in windows of the detection's own length.
+    pub fn threshold(
+        detection: &str,
+        group: &str,
+        crossed_at: i64,
+        window_seconds: u64,
+    ) -> Fingerprint {
+        Fingerprint {
+            detection: detection.to_string(),
+            principal: group.to_string(),
+            resource: String::new(),
+            window_start: window_start(crossed_at, window_seconds),
+            window_seconds,
+        }
+    }
+
+    /// The item's partition key.
+    pub fn key(&self) -> String {
+        format!(
+            "incident#{}#{}#{}",
+            self.detection,
+            short_hash(&format!("{}\n{}", self.principal, self.resource)),
+            self.window_start
+        )
+    }
+
+    /// When the item may be deleted.
+    pub fn expires_at(&self) -> i64 {
+        self.window_start + self.window_seconds as i64 + LINGER_SECONDS
+    }
+
+    /// One line for alerts and logs: `cloudtrail-tampering by X on Y, 10:00-11:00 UTC`.
+    pub fn describe(&self) -> String {
+        let fmt = |e: i64| {
+            chrono::DateTime::from_timestamp(e, 0)
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_else(|| e.to_string())
+        };
+        let on = if self.resource.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", self.resource)
+        };
+        format!(
+            "{} by {}{on}, window {} to {}",
+            self.detection,
+            if self.principal.is_empty() {
+                "-"
+            } else {
+                &self.principal
+            },
+            fmt(self.window_start),
+            fmt(self.window_start + self.window_seconds as i64)
+        )
+    }
+}
+
+/// `epoch` rounded down to a multiple of `window_seconds`.
+pub fn window_start(epoch: i64, window_seconds: u64) -> i64 {
+    let w = window_seconds.max(1) as i64;
+    epoch.div_euclid(w) * w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_event_gives_the_same_incident_and_windows_are_fixed() {
+        let a = Fingerprint::plain("d", "arn:p", "trail", Some(1_722_519_300), 3600);
+        let b = Fingerprint::plain("d", "arn:p", "trail", Some(1_722_520_799), 3600);
+        assert_eq!(a.key(), b.key());
+        let next = Fingerprint::plain("d", "arn:p", "trail", Some(1_722_520_800), 3600);
+        assert_ne!(a.key(), next.key());
+        let other = Fingerprint::plain("d", "arn:p", "other-trail", Some(1_722_519_300), 3600);
+        assert_ne!(a.key(), other.key());
+        assert!(a
+            .describe()
+            .contains("d by arn:p on trail, window 2024-08-01T13:00:00Z"));
+    }
+
+    #[test]
+    fn window_entries_sort_by_time() {
+        let a = window_sort_key(999, "z");
+        let b = window_sort_key(1000, "a");
+        assert!(a < b);
+        assert_eq!(epoch_of_sort_key(&b), Some(1000));
+        assert_eq!(window_key("d", "g"), window_key("d", "g"));
+        assert_ne!(window_key("d", "g"), window_key("d", "h"));
+    }
+}

@@ -1,0 +1,257 @@
+//! `trailwarden scan s3://...` against moto: the same findings as a scan of the local copy,
+//! digests and other objects left alone, and a resumed scan that continues where the last
+//! one stopped.
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use trailwarden_testkit::Moto;
+
+const BUCKET: &str = "org-trail-logs";
+const LOG: &str = "123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `trailwarden` binary cargo built next to this test.
+fn cli() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("trailwarden");
+    assert!(
+        bin.is_file(),
+        "build the CLI first: cargo build -p trailwarden-cli"
+    );
+    bin
+}
+
+fn trailwarden(moto: &Moto, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(cli())
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// (detection, count) of every finding, sorted.
+fn findings(json: &str) -> Vec<(String, u64)> {
+    let v: Value = serde_json::from_str(json).unwrap();
+    let mut out: Vec<(String, u64)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["detection"].as_str().unwrap().to_string(),
+                f["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+async fn bucket_with_logs(moto: &Moto, copies: usize) -> aws_sdk_s3::Client {
+    let s3 = trailwarden::aws::s3_client(&moto.sdk_config());
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let body = std::fs::read(root().join("events/logs").join(LOG)).unwrap();
+    let dir = "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2024/08/01";
+    for i in 0..copies {
+        let key = format!("{dir}/{}", LOG.replace("Xy7pQ2mN", &format!("Copy{i:04}")));
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+    // Neither a digest nor the writability check is a log file.
+    for key in [
+        "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail-Digest/us-east-1/2024/08/01/123456789012_CloudTrail-Digest_us-east-1_org-trail_us-east-1_20240801T140000Z.json.gz",
+        "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/ConfigWritabilityCheckFile",
+    ] {
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(ByteStream::from_static(b"not a log file"))
+            .send()
+            .await
+            .unwrap();
+    }
+    s3
+}
+
+#[tokio::test]
+async fn a_scan_of_s3_finds_what_a_scan_of_the_local_copy_finds() {
+    let moto = Moto::start().await.unwrap();
+    bucket_with_logs(&moto, 1).await;
+    let (code, local, err) = trailwarden(&moto, &["--format", "json", "scan", "events/logs"]);
+    assert_eq!(code, 0, "{err}");
+    let uri = format!("s3://{BUCKET}/AWSLogs/");
+    let (code, remote, err) = trailwarden(&moto, &["--format", "json", "scan", &uri]);
+    assert_eq!(code, 0, "{err}");
+    let (want, got) = (findings(&local), findings(&remote));
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+    let v: Value = serde_json::from_str(&remote).unwrap();
+    let names: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 1, "only the log file is read: {names:?}");
+    assert!(names[0].starts_with(&format!("s3://{BUCKET}/AWSLogs/o-a1b2c3d4e5/")));
+}
+
+#[tokio::test]
+async fn an_interrupted_scan_resumes_after_the_last_file_it_read() {
+    let moto = Moto::start().await.unwrap();
+    let s3 = bucket_with_logs(&moto, 3).await;
+    let dir = std::env::temp_dir().join(format!("tw-scan-s3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let resume = dir.join("position.json");
+    let resume_arg = resume.to_str().unwrap();
+    let uri = format!("s3://{BUCKET}/AWSLogs/");
+    let (code, _, err) = trailwarden(
+        &moto,
+        &[
+            "scan",
+            &uri,
+            "--concurrency",
+            "2",
+            "--resume-file",
+            resume_arg,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("3 log file(s) read"), "{err}");
+    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    assert_eq!(pos["files"], 3);
+    assert!(pos["last_key"].as_str().unwrap().contains("Copy0002"));
+
+    // A fourth file arrives; the next run reads only it.
+    let body = std::fs::read(root().join("events/logs").join(LOG)).unwrap();
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(format!(
+            "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2024/08/02/{}",
+            LOG.replace("20240801T1335Z", "20240802T0005Z")
+        ))
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap();
+    let (code, out, err) = trailwarden(
+        &moto,
+        &[
+            "--format",
+            "json",
+            "scan",
+            &uri,
+            "--resume-file",
+            resume_arg,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["files"].as_array().unwrap().len(), 1);
+    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    assert_eq!(pos["files"], 4);
+
+    // The same resume file with another location is refused.
+    let (code, _, err) = trailwarden(
+        &moto,
+        &[
+            "scan",
+            &format!("s3://{BUCKET}/other/"),
+            "--resume-file",
+            resume_arg,
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("records a scan of"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Uploads `events/trail` as CloudTrail wrote it: digests with their signature metadata.
+async fn trail_bucket(moto: &Moto) -> aws_sdk_s3::Client {
+    let s3 = trailwarden::aws::s3_client(&moto.sdk_config());
+    let bucket = "trailwarden-trail-123456789012";
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let base = root().join("events/trail");
+    let mut stack = vec![base.join("AWSLogs")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.to_str().unwrap();
+            if name.ends_with(".metadata.json") {
+                continue;
+            }
+            let key = path
+                .strip_prefix(&base)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let mut put = s3
+                .put_object()
+                .bucket(bucket)
+                .key(&key)
+                .body(ByteStream::from(std::fs::read(&path).unwrap()));
+            let sidecar = PathBuf::from(format!("{name}.metadata.json"));
+            if sidecar.is_file() {
+                let meta: Value =
+                    serde_json::from_slice(&std::fs::read(&sidecar).unwrap()).unwrap();
+                for (k, v) in meta.as_object().unwrap() {
+                    put = put.metadata(k, v.as_str().unwrap());
+                }
+            }
+            put.send().await.unwrap();
+        }
+    }
+    s3
+}
+
+#[tokio::test]
+async fn validate_reads_digests_and_log_files_in_place_in_s3() {
+    let moto = Moto::start().await.unwrap();
+    let s3 = trail_bucket(&moto).await;
+    let uri = "s3://trailwarden-trail-123456789012/AWSLogs/123456789012/";
+    let keys = "events/trail/public-keys.json";
+    let (code, out, err) = trailwarden(&moto, &["validate", uri, "--public-keys", keys]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("3 digest file(s): 3 valid, 0 invalid, 0 missing; 6 log file(s): 6 valid"),
+        "{out}"
+    );
+
+    // A log file edited after delivery is invalid; the exit code says so.
+    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/123456789012_CloudTrail_us-east-1_20240514T1006Z_Ux4PBpVbB0Xq3Ycn.json.gz";
+    s3.put_object()
+        .bucket("trailwarden-trail-123456789012")
+        .key(key)
+        .body(ByteStream::from_static(b"{\"Records\":[]}"))
+        .send()
+        .await
+        .unwrap();
+    let (code, out, err) = trailwarden(&moto, &["validate", uri, "--public-keys", keys]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("1 invalid"), "{out}");
+}
