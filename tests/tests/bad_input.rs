@@ -149,7 +149,9 @@ fn every_payload_in_the_corpus_is_refused_with_its_reason_or_handled() {
             assert!(matches!(parsed, Err(PayloadError::NotJson(_))), "{name}");
             continue;
         };
-        for f in Function::ALL {
+        // The backfill worker takes Step Functions batches, not events: its own tests
+        // (functions/backfill) cover what it refuses.
+        for f in Function::ALL.into_iter().filter(|f| f.name() != "backfill") {
             let answer = rt.block_on(handlers.call(f, value.clone()));
             match (&parsed, answer) {
                 (Err(e), Err(said)) => {
@@ -180,8 +182,14 @@ fn every_payload_in_the_corpus_is_refused_with_its_reason_or_handled() {
                             Some(reason) => {
                                 assert_eq!(out["ignored"], reason, "{name} {}", f.name())
                             }
+                            // The real-time catalog remembers event ids: corpus files that
+                            // share one are a re-delivery to it, said as such.
                             None => assert!(
-                                out["alerts"].as_array().is_some_and(|a| !a.is_empty()),
+                                out["alerts"].as_array().is_some_and(|a| !a.is_empty())
+                                    || (f.name() == "catalog"
+                                        && out["ignored"]
+                                            .as_str()
+                                            .is_some_and(|r| r.contains("already handled"))),
                                 "{name} {}: {out}",
                                 f.name()
                             ),

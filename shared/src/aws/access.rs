@@ -111,7 +111,8 @@ pub async fn explain_denied(
             "cannot read {uri}: {e}. Reading a trail file in another account needs both the bucket \
              policy (in the bucket's account) to allow s3:GetObject on arn:aws:s3:::{}/* to this \
              function's role, and the role to be granted it (the stack grants it for \
-             ExistingTrailBucketName)",
+             ExistingTrailBucketName); or the object no longer exists (without s3:ListBucket \
+             S3 answers a missing key with AccessDenied)",
             uri.bucket
         )
     };
