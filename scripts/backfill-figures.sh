@@ -11,7 +11,7 @@
 #   - a production-shaped log file from the bench generator (shared/examples/gen_cloudtrail.rs,
 #     --mb MB uncompressed, default 5),
 #   - the sample digests (events/trail: signature, every listed log file hashed, the chain).
-# Prints one JSON line per object, then a table. CPU time is this process's (user + system);
+# Prints one JSON line per object, then a table. CPU time is this process's (all threads);
 # moto's own work serving the objects is not counted, so wall time on a busy machine is an
 # upper bound for the handler.
 set -euo pipefail
@@ -55,6 +55,6 @@ for r in rows:
     name = os.path.basename(r["file"])[-46:]
     mb = (r.get("uncompressed_bytes") or 0) / 1e6
     print(f"{name:<46} {r['kind']:<6} {r['compressed_bytes']/1024:>7.1f} {mb:>6.2f} {r.get('records') or 0:>8} "
-          f"{r['wall_ms_median']:>8.1f} {r['cpu_ms_median']:>7.0f} {r['peak_rss_mib']:>8.1f}")
+          f"{r['wall_ms_median']:>8.1f} {r['cpu_ms_median']:>7.1f} {r['peak_rss_mib']:>8.1f}")
 print(f"(medians of {rows[0]['runs']} runs; RSS with the function built and nothing read: {rows[0]['rss_mib_ready']} MiB)")
 EOF

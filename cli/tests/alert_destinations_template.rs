@@ -48,13 +48,13 @@ fn template() -> Value {
 }
 
 /// Evaluates CloudFormation intrinsics with parameter values and pseudo parameters.
-struct Eval<'a> {
-    t: &'a Value,
+struct Eval {
+    t: Value,
     params: BTreeMap<String, String>,
 }
 
-impl Eval<'_> {
-    fn new(t: &Value, overrides: &[(&str, &str)]) -> Eval<'static> {
+impl Eval {
+    fn new(t: &Value, overrides: &[(&str, &str)]) -> Eval {
         let mut params = BTreeMap::new();
         for (k, v) in t["Parameters"].as_object().unwrap() {
             let d = match &v["Default"] {
@@ -75,7 +75,7 @@ impl Eval<'_> {
             "arn:aws:sns:us-east-1:111122223333:trailwarden-ChatAlertTopic-AbC".into(),
         );
         Eval {
-            t: Box::leak(Box::new(t.clone())),
+            t: t.clone(),
             params,
         }
     }
@@ -410,4 +410,92 @@ fn the_quarantine_action_reaches_the_unapproved_user_function() {
     other["resources"] =
         json!(["arn:aws:securityhub:us-east-1:123456789012:action/custom/SendToJira"]);
     assert!(!p.matches(&other));
+}
+
+/// The SDK operations a crate's sources call (`.batch_import_findings()`), among those of the
+/// SDK crate `krate` (its `src/operation/` modules, from the registry sources).
+fn called(sources: &str, krate: &str) -> std::collections::BTreeSet<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
+    let version = lock
+        .split("[[package]]")
+        .find(|b| b.contains(&format!("name = \"{krate}\"\n")))
+        .and_then(|b| b.lines().find(|l| l.starts_with("version = ")))
+        .map(|l| {
+            l.trim_start_matches("version = ")
+                .trim_matches('"')
+                .to_string()
+        })
+        .unwrap();
+    let home = std::env::var("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo")
+        });
+    let ops: Vec<String> = std::fs::read_dir(home.join("registry/src"))
+        .unwrap()
+        .flatten()
+        .map(|r| r.path().join(format!("{krate}-{version}/src/operation")))
+        .find(|d| d.is_dir())
+        .map(|d| {
+            std::fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_else(|| panic!("sources of {krate} {version} not found"));
+    ops.into_iter()
+        .filter(|op| sources.contains(&format!(".{op}()")))
+        .collect()
+}
+
+#[test]
+fn every_destination_call_is_granted() {
+    let mut sources = String::new();
+    for e in std::fs::read_dir(root().join("destinations/src"))
+        .unwrap()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        sources.push_str(text.split("#[cfg(test)]").next().unwrap());
+    }
+    let pascal = |op: &str| -> String {
+        op.split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    let mut needed = Vec::new();
+    for (krate, service) in [
+        ("aws-sdk-securityhub", "securityhub"),
+        ("aws-sdk-secretsmanager", "secretsmanager"),
+        ("aws-sdk-sns", "sns"),
+    ] {
+        for op in called(&sources, krate) {
+            needed.push(format!("{service}:{}", pascal(&op)));
+        }
+    }
+    needed.sort();
+    assert_eq!(
+        needed,
+        vec![
+            "secretsmanager:GetSecretValue",
+            "securityhub:BatchImportFindings",
+            "securityhub:BatchUpdateFindings",
+            "sns:Publish",
+        ]
+    );
+    let t = template();
+    let text = t["Resources"]["AlertDestinationsPolicy"].to_string();
+    for action in &needed {
+        assert!(
+            text.contains(&format!("\"{action}\"")),
+            "{action} is not granted"
+        );
+    }
 }

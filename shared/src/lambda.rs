@@ -1,5 +1,7 @@
 //! Every function's Lambda entry point and the deployed form of a [`Responder`]: its state
-//! plus the alert publisher, built once per cold start.
+//! plus the alert publisher, built once per cold start, and optionally an
+//! [`AlertRouter`] that delivers each alert to the configured destinations (crate
+//! `trailwarden-destinations`; the Lambda binary in `functions/all` adds it).
 
 use crate::aws::AlertPublisher;
 use crate::config::{Env, ProcessEnv};

@@ -5,7 +5,7 @@
 //! | Layer | Module | What it holds |
 //! |---|---|---|
 //! | The shape of a function | [`respond`] | the [`respond::Responder`] trait (config, facts, pure `decide` to a typed plan, `execute_step`, pure `report`), the generic runner, `Outcome`, typed stats |
-//! | | [`lambda`] (feature `aws`) | `Service<F>` (state + publisher) and `serve`, every function's `main` |
+//! | | [`lambda`] (feature `aws`) | `Service<F>` (state + publisher + optional alert routing) and `serve`, every function's `main` |
 //! | | [`config`] | settings from the environment; [`config::Common`], errors that name the variable |
 //! | Input | [`payload`] | what a function receives (EventBridge event, S3 notification, ...), parsed |
 //! | | [`event`] | the tolerant CloudTrail record model ([`Record`], [`Principal`]) |

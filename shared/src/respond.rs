@@ -21,6 +21,11 @@
 //! into a [`RunError`] so that Lambda retries the invocation (except failures a retry would
 //! meet again, [`StepResult::failed_no_retry`]: those are reported only). [`crate::lambda::serve`] (feature
 //! `aws`) is every function's `main`.
+//!
+//! Alert routing ([`run_routed`], [`AlertRouter`]): with a router, each alert is delivered to
+//! the destinations its routing selects (e-mail, chat, Security Hub, paging, webhooks: crate
+//! `trailwarden-destinations`), one [`DestinationDelivery`] record each in
+//! [`Outcome::routed`]; only the alert topic's failure fails the run.
 
 use crate::alert::{Action, Alert, Status};
 use crate::config::{Common, ConfigError, Env};

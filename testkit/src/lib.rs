@@ -1,5 +1,6 @@
-//! Test support: moto (`moto_server`) on 127.0.0.1 standing in for AWS, and an alert inbox
-//! (an SNS topic with a subscribed SQS queue) to read published alerts back.
+//! Test support: moto (`moto_server`) on 127.0.0.1 standing in for AWS, an alert inbox
+//! (an SNS topic with a subscribed SQS queue) to read published alerts back, and a tiny HTTP
+//! server ([`http::HttpStub`]) standing in for webhook and PagerDuty endpoints.
 //!
 //! The server is the one named by `TRAILWARDEN_MOTO_ENDPOINT` when that is set (the test
 //! script starts one for the whole run), otherwise one started here from the project's

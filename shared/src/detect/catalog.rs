@@ -7,14 +7,16 @@ use super::index::{FxMap, Index};
 use super::{BuiltinOptions, Detection, BUILTIN_FILES, CIS_4_2_ID, CUSTOM_FAMILY};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
 
-/// A compiled, indexed set of detections.
+/// A compiled, indexed set of detections. Cloning is cheap (the parts are shared), so every
+/// function's configuration can hold the catalog by value.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    detections: Vec<Detection>,
-    pub(crate) index: Index,
+    detections: Arc<Vec<Detection>>,
+    pub(crate) index: Arc<Index>,
     /// Family name to the description its file gives (built-in files all have one).
-    family_descriptions: BTreeMap<String, String>,
+    family_descriptions: Arc<BTreeMap<String, String>>,
 }
 
 /// What a detection file holds besides its entries.
@@ -97,14 +99,22 @@ impl Catalog {
         }
         let index = Index::build(&detections);
         Ok(Catalog {
-            detections,
-            index,
-            family_descriptions: BTreeMap::new(),
+            detections: Arc::new(detections),
+            index: Arc::new(index),
+            family_descriptions: Arc::default(),
         })
     }
 
-    /// The built-in catalog.
+    /// The built-in catalog. It is compiled (every detection's examples checked) once per
+    /// process and option set; later calls share it.
     pub fn builtin(opts: BuiltinOptions) -> Catalog {
+        static BUILT: [OnceLock<Catalog>; 2] = [OnceLock::new(), OnceLock::new()];
+        BUILT[usize::from(opts.exclude_federated_signin)]
+            .get_or_init(|| Catalog::compile_builtin(opts))
+            .clone()
+    }
+
+    fn compile_builtin(opts: BuiltinOptions) -> Catalog {
         let mut out = Vec::new();
         let mut descriptions = BTreeMap::new();
         for (name, text) in BUILTIN_FILES {
@@ -143,7 +153,7 @@ impl Catalog {
             detections.extend(d);
         }
         let mut catalog = Catalog::new(detections).expect("built-in ids are unique");
-        catalog.family_descriptions = descriptions;
+        catalog.family_descriptions = Arc::new(descriptions);
         catalog
     }
 
@@ -157,11 +167,11 @@ impl Catalog {
     pub fn with_overrides(self, text: &str, origin: &str) -> Result<Catalog, CatalogError> {
         let (head, list) = parse_list(text, origin)?;
         let family = head.family.as_deref().unwrap_or(CUSTOM_FAMILY);
-        let mut descriptions = self.family_descriptions;
+        let mut descriptions = Arc::unwrap_or_clone(self.family_descriptions);
         if let Some(d) = head.description {
             descriptions.insert(family.to_string(), d);
         }
-        let mut detections = self.detections;
+        let mut detections = Arc::unwrap_or_clone(self.detections);
         let mut seen = BTreeSet::new();
         for (i, v) in list.iter().enumerate() {
             let (id, d) = Detection::compile(v, origin, family, i)?;
@@ -191,7 +201,7 @@ impl Catalog {
             }
         }
         let mut catalog = Catalog::new(detections)?;
-        catalog.family_descriptions = descriptions;
+        catalog.family_descriptions = Arc::new(descriptions);
         Ok(catalog)
     }
 
@@ -210,7 +220,7 @@ impl Catalog {
     /// The families in this catalog with how many detections each holds, by name.
     pub fn families(&self) -> Vec<(String, usize)> {
         let mut m = std::collections::BTreeMap::<&str, usize>::new();
-        for d in &self.detections {
+        for d in self.detections.iter() {
             *m.entry(d.family.as_str()).or_default() += 1;
         }
         m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -240,10 +250,14 @@ impl Catalog {
                 });
             }
         }
+        if names.is_empty() {
+            return Ok(self);
+        }
         let detections = self
             .detections
-            .into_iter()
+            .iter()
             .filter(|d| !names.iter().any(|n| n.as_ref() == d.family))
+            .cloned()
             .collect();
         let mut catalog = Catalog::new(detections)?;
         catalog.family_descriptions = self.family_descriptions;
