@@ -74,7 +74,6 @@ fn another(name: &str, id: &str, time: &str) -> Value {
     v
 }
 
-#[ignore = "timing-dependent (claim lease of 2 s): fails on a loaded 2-core machine; run with --ignored"]
 #[tokio::test]
 async fn a_redelivered_event_publishes_nothing_and_a_retry_after_a_failed_publish_alerts() {
     let moto = Moto::start().await.unwrap();
@@ -84,9 +83,11 @@ async fn a_redelivered_event_publishes_nothing_and_a_retry_after_a_failed_publis
     let event = fixture("cloudtrail-stop-logging.json");
 
     // The first attempt cannot publish (the topic is gone): the invocation fails, so Lambda
-    // retries, and nothing is recorded as handled or published. (A short claim lease here;
-    // Lambda retries a failed invocation after a minute or more.)
-    let lease = [("CLAIM_LEASE_SECONDS", "1")];
+    // retries, and nothing is recorded as handled or published. (A claim lease of 10 s here,
+    // long enough for the twin below to arrive within it even on a loaded machine; Lambda
+    // retries a failed invocation after a minute or more.)
+    let lease = [("CLAIM_LEASE_SECONDS", "10")];
+    let short_lease = [("CLAIM_LEASE_SECONDS", "1")];
     let missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
     let first = catalog_fn(&moto, &vars(missing, &lease)).await;
     let e = invoke(&first, &event).await.unwrap_err();
@@ -104,8 +105,8 @@ async fn a_redelivered_event_publishes_nothing_and_a_retry_after_a_failed_publis
     assert!(inbox.drain().await.unwrap().is_empty());
 
     // After the lease, the retry takes the unpublished incidents over and alerts.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let retry = catalog_fn(&moto, &vars(&inbox.topic_arn, &lease)).await;
+    tokio::time::sleep(Duration::from_millis(11_100)).await;
+    let retry = catalog_fn(&moto, &vars(&inbox.topic_arn, &short_lease)).await;
     let out = invoke(&retry, &event).await.unwrap();
     let steps = out["steps"].as_array().unwrap();
     assert!(
@@ -136,7 +137,7 @@ async fn a_redelivered_event_publishes_nothing_and_a_retry_after_a_failed_publis
 
     // Another StopLogging by the same user on the same trail within the hour is the same
     // incident, published: nothing new is published, even long after the lease.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let later = another(
         "cloudtrail-stop-logging.json",
         "0f4e8d2c-7a91-4b35-8c60-2d9e1f7a3b58",
