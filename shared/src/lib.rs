@@ -15,6 +15,7 @@
 //! | AWS toolbox (feature `aws`) | [`aws`] | SDK set-up, alert publishing; [`aws::call`] (`CallError`, classification, paging, backoff), [`aws::s3`] (bounded and streamed reads), [`aws::regional`] (clients per region) |
 //! | Shared parsers (no SDK) | [`s3uri`] | `s3://bucket/key` ([`s3uri::S3Uri`]) and file-or-S3 settings |
 //! | | [`s3key`] | what an object in a trail bucket is: log, digest, Insights file, other |
+//! | | [`trail`] | trails named in settings (`TRAIL_ARNS`): ARN or name, and which request parameter names them |
 //! | | [`net`] | IP addresses and CIDR blocks (IPv4-mapped IPv6 as IPv4), address-space coverage |
 //! | | [`glob`] | `*` globs for names and ARNs |
 //! | Detection engine (no SDK) | [`pattern`] | EventBridge event patterns: compile once, match many |
@@ -42,6 +43,7 @@ pub mod payload;
 pub mod respond;
 pub mod s3key;
 pub mod s3uri;
+pub mod trail;
 
 pub use alert::{Action, Alert, Severity, Status};
 pub use event::{Principal, Record};

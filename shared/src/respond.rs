@@ -135,6 +135,11 @@ pub trait Settings: Debug + Send + Sync + Sized + 'static {
     fn from_env(env: &dyn Env) -> Result<Self, ConfigError>;
     /// The settings every function shares.
     fn common(&self) -> &Common;
+    /// The settings with every variable unset: every default (tests, the CLI).
+    fn defaults() -> Self {
+        let none: [(&str, &str); 0] = [];
+        Self::from_env(&none).expect("the defaults are valid settings")
+    }
 }
 
 /// A step's identity: what it does, to what, and whether it changes anything.

@@ -31,11 +31,3 @@ impl Settings for Config {
         &self.common
     }
 }
-
-impl Config {
-    /// Configuration with every default (tests, the CLI).
-    pub fn defaults() -> Config {
-        let none: [(&str, &str); 0] = [];
-        Config::from_env(&none).expect("defaults are valid")
-    }
-}

@@ -4,6 +4,7 @@
 use backfill::{batch, Backfill, BatchResult, ObjectKind, Request, Source};
 use serde_json::json;
 use trailwarden::alert::Status;
+use trailwarden::respond::Settings as _;
 use trailwarden::respond::{plan_offline, Decision, Responder};
 use trailwarden::Payload;
 

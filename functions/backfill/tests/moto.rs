@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 use trailwarden::detect::Scanner;
 use trailwarden::lambda::Service;
+use trailwarden::respond::Settings as _;
 use trailwarden_testkit::harness::events_dir;
 use trailwarden_testkit::{service, AlertInbox, Moto};
 

@@ -5,6 +5,7 @@ use backfill::report::{headline, severity, summary_alert};
 use backfill::summary::{Entry, FileStatus, SummaryRequest, Totals};
 use backfill::{BatchResult, DigestResult, ObjectKind, ObjectResult, Verdict};
 use log_integrity::FindingKind;
+use trailwarden::respond::Settings as _;
 use trailwarden::Severity;
 
 fn log(day: &str, n: u32, findings: &[(&str, u64)]) -> ObjectResult {

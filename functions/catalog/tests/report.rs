@@ -7,6 +7,7 @@ use catalog::{Config, Facts, RealtimeCatalog};
 use serde_json::json;
 use trailwarden::alert::Status;
 use trailwarden::detect::Scanner;
+use trailwarden::respond::Settings as _;
 use trailwarden::respond::{Decision, Responder};
 use trailwarden_state::{window, Fingerprint};
 use trailwarden_testkit::{fixture, payload, plan};

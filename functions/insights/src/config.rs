@@ -100,11 +100,3 @@ fn builtin_catalog(
         .insert(key, catalog.clone());
     Ok(catalog)
 }
-
-impl Config {
-    /// Configuration with every default (tests, the CLI).
-    pub fn defaults() -> Config {
-        let none: [(&str, &str); 0] = [];
-        Config::from_env(&none).expect("defaults are valid")
-    }
-}

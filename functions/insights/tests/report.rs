@@ -9,6 +9,7 @@ use insights::{Case, Config, Insights};
 use std::path::PathBuf;
 use trailwarden::alert::Alert;
 use trailwarden::detect::Counted;
+use trailwarden::respond::Settings as _;
 use trailwarden::respond::{Decision, Plan};
 use trailwarden::{Payload, Severity, Status};
 use trailwarden_testkit::{payload, plan};

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use trailwarden::alert::{Alert, Severity, Status};
 use trailwarden::detect::{ScanError, ScanReport, Scanner};
 use trailwarden::payload::S3Object;
+use trailwarden::respond::Settings as _;
 use trailwarden::respond::{Decision, Stats};
 use trailwarden::Payload;
 use trailwarden_testkit::harness::events_dir;

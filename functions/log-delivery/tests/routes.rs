@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use trailwarden::payload::{S3Delivery, S3Object};
 use trailwarden::respond::Decision;
+use trailwarden::respond::Settings as _;
 use trailwarden::Payload;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
 use trailwarden_testkit::harness::events_dir;

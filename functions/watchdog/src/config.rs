@@ -2,6 +2,7 @@
 
 use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::respond::Settings;
+pub use trailwarden::trail::TrailRef;
 
 /// The trails to check: ARNs or names. Unset: every trail `DescribeTrails` lists.
 pub const TRAIL_ARNS: &str = "TRAIL_ARNS";
@@ -23,56 +24,6 @@ pub const MAX_DIGEST_AGE_MINUTES: i64 = 120;
 /// would catch stale errors: CloudTrail keeps reporting the last one).
 pub const DELIVERY_ERROR_GRACE_MINUTES: i64 = 15;
 
-/// A trail to check, as `TRAIL_ARNS` names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrailRef {
-    pub arn: Option<String>,
-    pub name: String,
-    /// The home region, from the ARN.
-    pub region: Option<String>,
-}
-
-impl TrailRef {
-    /// Parses an ARN (`arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME`) or a name.
-    pub fn parse(s: &str) -> Result<TrailRef, String> {
-        let s = s.trim();
-        if let Some(rest) = s.strip_prefix("arn:") {
-            let parts: Vec<&str> = rest.splitn(5, ':').collect();
-            let name = parts
-                .get(4)
-                .and_then(|r| r.strip_prefix("trail/"))
-                .filter(|n| !n.is_empty());
-            return match (parts.len() == 5 && parts[1] == "cloudtrail", name) {
-                (true, Some(name)) => Ok(TrailRef {
-                    arn: Some(s.to_string()),
-                    name: name.to_string(),
-                    region: Some(parts[2].to_string()).filter(|r| !r.is_empty()),
-                }),
-                _ => Err(
-                    "expected a trail ARN (arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME) or name"
-                        .into(),
-                ),
-            };
-        }
-        let valid = (3..=128).contains(&s.len())
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !valid {
-            return Err("a trail name is 3 to 128 letters, digits, '.', '_' or '-'".into());
-        }
-        Ok(TrailRef {
-            arn: None,
-            name: s.to_string(),
-            region: None,
-        })
-    }
-
-    /// What CloudTrail calls are given: the ARN when known.
-    pub fn id(&self) -> &str {
-        self.arn.as_deref().unwrap_or(&self.name)
-    }
-}
-
 /// The function's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -86,10 +37,7 @@ pub struct Config {
 impl Settings for Config {
     fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
-        let trails = config::list(env, TRAIL_ARNS)
-            .iter()
-            .map(|t| TrailRef::parse(t).map_err(|e| ConfigError::new(TRAIL_ARNS, t, e)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let trails = TrailRef::list_from_env(env, TRAIL_ARNS)?;
         let max_silence_minutes = match config::get(env, MAX_SILENCE) {
             None => DEFAULT_MAX_SILENCE_MINUTES,
             Some(v) => v

@@ -240,20 +240,7 @@ async fn get(
                 region,
             )
         })?;
-    Ok(ObjectBody {
-        uri: uri.clone(),
-        content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
-        metadata: out
-            .metadata()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        version_id: out.version_id().map(str::to_string),
-        body: out.body,
-    })
+    Ok(ObjectBody::from_output(uri, out))
 }
 
 #[cfg(test)]

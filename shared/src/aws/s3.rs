@@ -92,6 +92,27 @@ pub struct ObjectBody {
 }
 
 impl ObjectBody {
+    /// The object a `GetObject` answer holds.
+    pub fn from_output(
+        uri: &S3Uri,
+        out: aws_sdk_s3::operation::get_object::GetObjectOutput,
+    ) -> ObjectBody {
+        ObjectBody {
+            uri: uri.clone(),
+            content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
+            metadata: out
+                .metadata()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            version_id: out.version_id().map(str::to_string),
+            body: out.body,
+        }
+    }
+
     /// The next piece of the body, or `None` at the end. A connection cut while reading is
     /// [`ErrorKind::Transient`].
     pub async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, CallError> {
@@ -127,18 +148,5 @@ pub async fn open_object(
         .send()
         .await
         .map_err(|e| CallError::from_sdk(&e).context(format!("s3:GetObject {uri}")))?;
-    Ok(ObjectBody {
-        uri: uri.clone(),
-        content_length: out.content_length().and_then(|n| u64::try_from(n).ok()),
-        metadata: out
-            .metadata()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        version_id: out.version_id().map(str::to_string),
-        body: out.body,
-    })
+    Ok(ObjectBody::from_output(uri, out))
 }
