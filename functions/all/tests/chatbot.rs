@@ -2,7 +2,8 @@
 //! alert the functions send, made by the functions themselves from the sample events: an
 //! unapproved user and a credential made for another user, root sign-in and a root API call,
 //! a world-open security group, log-file findings (a CIS control and CloudTrail tampering),
-//! and a log file deleted after delivery (log-integrity).
+//! a log file deleted after delivery (log-integrity), a catalog detection in real time, a
+//! change to trailwarden's own resources (tamper) and a CloudTrail Insights incident.
 //!
 //! `UPDATE_GOLDEN=1 cargo test -p trailwarden-functions --test chatbot` rewrites the files in
 //! tests/golden/chatbot/ after a deliberate change; review the diff.
@@ -277,6 +278,57 @@ fn copy(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
+}
+
+#[test]
+fn real_time_catalog_detection() {
+    let alerts = planned(Function::Catalog, "cloudtrail-stop-logging.json", &[]);
+    let a = alerts
+        .into_iter()
+        .find(|a| a.detection == "cloudtrail-tampering")
+        .expect("a cloudtrail-tampering alert");
+    let n = golden("catalog-cloudtrail-tampering", &a);
+    assert!(n["content"]["title"].as_str().unwrap().contains("CRITICAL"));
+    // The detection's runbook is the first next step.
+    assert!(!n["content"]["nextSteps"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn change_to_trailwarden_itself() {
+    let resources = [
+        "rule=trailwarden-*",
+        "function=trailwarden-*",
+        "role=trailwarden-*",
+        "bucket=trailwarden-trail-123456789012",
+    ]
+    .join(",");
+    let a = only(planned(
+        Function::Tamper,
+        "eventbridge-disable-rule-trailwarden.json",
+        &[("SELF_RESOURCES", resources.as_str())],
+    ));
+    let n = golden("tamper-rule-disabled", &a);
+    assert!(n["content"]["title"].as_str().unwrap().contains("CRITICAL"));
+}
+
+#[test]
+fn insights_incident() {
+    let a = only(planned(
+        Function::Insights,
+        "insight-api-call-rate-start.json",
+        &[],
+    ));
+    let n = golden("insights-api-call-rate", &a);
+    assert!(
+        n["content"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("baseline")
+            || n["content"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("Baseline")
+    );
 }
 
 #[test]
