@@ -7,6 +7,7 @@
 //! | The shape of a function | [`respond`] | the [`respond::Responder`] trait (config, facts, pure `decide` to a typed plan, `execute_step`, pure `report`), the generic runner, `Outcome`, typed stats |
 //! | | [`lambda`] (feature `aws`) | `Service<F>` (state + publisher + optional alert routing) and `serve`, every function's `main` |
 //! | | [`config`] | settings from the environment; [`config::Common`], errors that name the variable |
+//! | | [`estate`] | settings per account or organizational unit from one document (`ACCOUNT_SETTINGS_URI`), validated at cold start, with precedence |
 //! | Input | [`payload`] | what a function receives (EventBridge event, S3 notification, ...), parsed |
 //! | | [`event`] | the tolerant CloudTrail record model ([`Record`], [`Principal`]) |
 //! | | [`envelope`] | the delivery routes around a payload: SNS, SQS batches, CloudTrail's SNS notification |
@@ -31,6 +32,7 @@ pub mod aws;
 pub mod config;
 pub mod detect;
 pub mod envelope;
+pub mod estate;
 pub mod event;
 pub mod glob;
 #[cfg(feature = "aws")]

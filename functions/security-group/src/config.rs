@@ -3,6 +3,7 @@
 use std::fmt;
 use trailwarden::aws::MemberAccess;
 use trailwarden::config::{self, Common, ConfigError, Env};
+use trailwarden::estate::{self, AccountSettings};
 use trailwarden::respond::Settings;
 
 /// Tag key that exempts a security group by default.
@@ -149,6 +150,7 @@ impl fmt::Display for PortSet {
 /// | `EXEMPT_TAG` | tag key; a group carrying it with any value other than `false` is reported but never revoked | `trailwarden:exempt` |
 /// | `WORLD_OPEN_MIN_PREFIX_IPV4` | a port is world-open when the public IPv4 addresses its rules let in add up to at least a prefix one bit shorter than this (default: more than a /8, i.e. 2^25 addresses); 1-32 | `8` |
 /// | `WORLD_OPEN_MIN_PREFIX_IPV6` | the same for IPv6 global unicast addresses (default: at least a /15, i.e. 2^113 addresses); 1-128 | `16` |
+/// | `ACCOUNT_SETTINGS_URI` | a local path or `s3://BUCKET/KEY` of the settings per account or organizational unit (`security_group_mode`, `exempt`; see [`trailwarden::estate`]); read and validated at cold start, a bad document stops it | none |
 /// | `HOME_ACCOUNT_ID`, `MEMBER_ROLE_NAME`, `MEMBER_ROLE_EXTERNAL_ID` | acting in the event's own account through its responder role (see [`trailwarden::aws::accounts`]) | none: every account acted in with the function's own credentials |
 ///
 /// plus the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
@@ -171,6 +173,8 @@ pub struct Config {
     /// `HOME_ACCOUNT_ID`, `MEMBER_ROLE_NAME`, `MEMBER_ROLE_EXTERNAL_ID`: how to act in a
     /// member account.
     pub member_access: MemberAccess,
+    /// `ACCOUNT_SETTINGS_URI`: settings per account or organizational unit.
+    pub account_settings: AccountSettings,
 }
 
 fn prefix(env: &dyn Env, var: &str, default: u8, max: u8) -> Result<u8, ConfigError> {
@@ -260,6 +264,7 @@ impl Settings for Config {
                 128,
             )?,
             member_access: MemberAccess::from_env(env)?,
+            account_settings: AccountSettings::from_env(env, estate::check_arn)?,
         })
     }
 

@@ -8,6 +8,7 @@ use crate::space::{parse_cidr, AddrSet, Threshold};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use trailwarden::alert::{Severity, Status};
+use trailwarden::estate::{GroupMode, Resolved};
 use trailwarden::respond::{Decision, PlannedStep, StepKind};
 use trailwarden::{Payload, Record};
 
@@ -55,6 +56,8 @@ pub enum Why {
     ExemptTag(String, String),
     /// `RESPONSE_MODE=notify`.
     Notify,
+    /// The account is exempt in `ACCOUNT_SETTINGS_URI`.
+    ExemptAccount(String),
     /// The rule turned out to be an egress rule.
     Egress,
     /// The rule no longer exists.
@@ -160,8 +163,50 @@ pub struct Case {
     pub exempt: Option<Why>,
     /// Prefix lists referenced by the rules, as looked up.
     pub prefix_lists: BTreeMap<String, PrefixList>,
+    /// The settings that applied to the event's account (`ACCOUNT_SETTINGS_URI`).
+    pub settings: AppliedSettings,
     /// `ModifyManagedPrefixList` only.
     pub prefix_list: Option<PrefixListCase>,
+}
+
+/// Which settings decided, for the event's account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedSettings {
+    /// `settings: account 111122223333 (ACCOUNT_SETTINGS_URI)`, or the deployment.
+    pub source: String,
+    /// The account is exempt: alert only.
+    pub exempt: bool,
+    /// The response mode in force for the account.
+    #[serde(serialize_with = "mode_str")]
+    pub response_mode: ResponseMode,
+}
+
+fn mode_str<S: serde::Serializer>(m: &ResponseMode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(m.as_str())
+}
+
+/// The configuration in force for `account`: the deployment's, with its account or OU entry
+/// of `ACCOUNT_SETTINGS_URI` applied (`security_group_mode`, `exempt`).
+pub fn effective_config(config: &Config, account: &str) -> (Config, AppliedSettings) {
+    let r = config.account_settings.resolve(account);
+    let mut c = config.clone();
+    let mut sources = Vec::new();
+    if let Some(m) = &r.security_group_mode {
+        c.response_mode = match m.value {
+            GroupMode::Revoke => ResponseMode::Revoke,
+            GroupMode::Notify => ResponseMode::Notify,
+        };
+        sources.push(&m.source);
+    }
+    if let Some(e) = &r.exempt {
+        sources.push(&e.source);
+    }
+    let applied = AppliedSettings {
+        source: Resolved::describe(&sources),
+        exempt: r.is_exempt(),
+        response_mode: c.response_mode,
+    };
+    (c, applied)
 }
 
 impl Case {
@@ -328,7 +373,16 @@ fn settled(step: Step, status: Status, why: &Why) -> PlannedStep<Step> {
     }
 }
 
-fn exemption(config: &Config, id: Option<&str>, group: Option<&Group>) -> Option<Why> {
+fn exemption(
+    config: &Config,
+    settings: &AppliedSettings,
+    account: &str,
+    id: Option<&str>,
+    group: Option<&Group>,
+) -> Option<Why> {
+    if settings.exempt {
+        return Some(Why::ExemptAccount(account.to_string()));
+    }
     if let Some(g) = id.filter(|g| config.exempt_by_id(g)) {
         return Some(Why::ExemptId(g.to_string()));
     }
@@ -343,8 +397,11 @@ pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Cas
         Ok(x) => x,
         Err(why) => return Decision::ignore(crate::report::ignored(&why)),
     };
+    let account = record.account_id().unwrap_or("unknown-account").to_string();
+    let (effective, settings) = effective_config(config, &account);
+    let config = &effective;
     if change.kind == ChangeKind::ModifyPrefixList {
-        return decide_prefix_list(config, record, change, region, facts);
+        return decide_prefix_list(config, record, change, region, facts, settings, &account);
     }
     let looked_up = facts.group.is_some();
     let group = match &facts.group {
@@ -398,7 +455,13 @@ pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Cas
         .map(|(rule, exposure)| Assessed { rule, exposure })
         .collect();
 
-    let exempt = exemption(config, change.group_id.as_deref(), group.as_ref());
+    let exempt = exemption(
+        config,
+        &settings,
+        &account,
+        change.group_id.as_deref(),
+        group.as_ref(),
+    );
     let gref = GroupRef {
         id: change
             .group_id
@@ -507,6 +570,7 @@ pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Cas
             exempt,
             prefix_lists: used,
             prefix_list: None,
+            settings,
         },
         plan,
     }
@@ -521,6 +585,8 @@ fn decide_prefix_list(
     change: Change,
     region: Option<String>,
     facts: &Facts,
+    settings: AppliedSettings,
+    account: &str,
 ) -> Decision<Case, Step> {
     let edit = change.prefix_list.clone().unwrap_or_default();
     let list = facts.prefix_lists.get(&edit.id).cloned();
@@ -606,7 +672,7 @@ fn decide_prefix_list(
                 })
             })
             .collect();
-        let exempt = exemption(config, Some(&g.id), Some(g));
+        let exempt = exemption(config, &settings, account, Some(&g.id), Some(g));
         hold_back(config, exempt.as_ref(), &mut steps);
         plan.extend(steps);
     }
@@ -618,7 +684,10 @@ fn decide_prefix_list(
             group: None,
             rules: Vec::new(),
             pieces: Vec::new(),
-            exempt: None,
+            exempt: settings
+                .exempt
+                .then(|| Why::ExemptAccount(account.to_string())),
+            settings,
             prefix_lists: list.iter().map(|l| (l.id.clone(), l.clone())).collect(),
             prefix_list: Some(PrefixListCase {
                 id: edit.id.clone(),

@@ -143,8 +143,13 @@ impl Responder for SecurityGroup {
 
     async fn init(
         sdk: &aws_config::SdkConfig,
-        config: Config,
+        mut config: Config,
     ) -> Result<Self, trailwarden::respond::InitError> {
+        let s3 = trailwarden::aws::s3_client(sdk);
+        config
+            .account_settings
+            .load_s3(&s3, trailwarden::estate::check_arn)
+            .await?;
         Ok(SecurityGroup::new(sdk, config))
     }
 

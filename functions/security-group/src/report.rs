@@ -79,6 +79,9 @@ pub fn why(w: &Why) -> String {
         Why::ExemptId(g) => format!("exempt: {g} is listed in EXEMPT_GROUP_IDS"),
         Why::ExemptTag(k, v) => format!("exempt: the group is tagged {k}={v}"),
         Why::Notify => "RESPONSE_MODE=notify: reported, not revoked".into(),
+        Why::ExemptAccount(a) => {
+            format!("exempt: account {a} is exempt in ACCOUNT_SETTINGS_URI: reported, not revoked")
+        }
         Why::Egress => "egress rule: reported, never revoked".into(),
         Why::Gone => "the rule no longer exists".into(),
         Why::GroupGone => "the security group no longer exists".into(),
@@ -869,8 +872,18 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
         }
     }
     if world {
-        a = a.fact("Response mode", config.response_mode.as_str());
+        a = a.fact("Response mode", case.settings.response_mode.as_str());
+        // Which entries of ACCOUNT_SETTINGS_URI applied; nothing when the deployment's did.
+        if case.settings.source != trailwarden::estate::DEPLOYMENT_SETTINGS {
+            a = a.fact("Settings", &case.settings.source);
+        }
         match &case.exempt {
+            Some(Why::ExemptAccount(acct)) => {
+                a = a.fact(
+                    "Exempt",
+                    format!("account {acct} is exempt (ACCOUNT_SETTINGS_URI)"),
+                )
+            }
             Some(Why::ExemptTag(k, v)) => a = a.fact("Exempt", format!("tagged {k}={v}")),
             Some(Why::ExemptId(g)) => {
                 a = a.fact("Exempt", format!("{g} is listed in EXEMPT_GROUP_IDS"))

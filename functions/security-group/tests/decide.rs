@@ -684,3 +684,142 @@ fn the_log_scan_catalog_flags_the_world_open_samples() {
         assert!(ids(quiet).is_empty(), "{quiet}: {:?}", ids(quiet));
     }
 }
+
+/// Writes an `ACCOUNT_SETTINGS_URI` document to a file of its own and returns its path.
+fn settings_file(name: &str, doc: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("tw-sg-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, doc).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn fact<'a>(alert: &'a trailwarden::Alert, label: &str) -> Option<&'a str> {
+    alert
+        .facts
+        .iter()
+        .find(|(l, _)| l == label)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn an_exempt_account_gets_an_alert_and_no_revocation() {
+    let path = settings_file(
+        "exempt.json",
+        r#"{"accounts": {"123456789012": {"exempt": true, "security_group_mode": "revoke"}}}"#,
+    );
+    let env = [("ACCOUNT_SETTINGS_URI", path.as_str())];
+    let p = payload("ec2-authorize-ingress-nested-world-ssh.json");
+    let (case, plan) = case_of(&env, &p, &Facts::default());
+    assert_eq!(case.severity(), Severity::Critical);
+    assert!(case.settings.exempt);
+    assert_eq!(case.exempt, Some(Why::ExemptAccount("123456789012".into())));
+    assert!(!plan.is_empty());
+    assert!(plan.iter().all(|s| s.status == Status::Skipped), "{plan:?}");
+    let r = report::report(&config::<Sg>(&env), &case, &plan, true);
+    let alert = &r.alerts[0];
+    assert_eq!(
+        fact(alert, "Settings"),
+        Some("account 123456789012 (ACCOUNT_SETTINGS_URI)")
+    );
+    assert_eq!(
+        fact(alert, "Exempt"),
+        Some("account 123456789012 is exempt (ACCOUNT_SETTINGS_URI)")
+    );
+
+    // The member account of the same deployment is not exempt: revoked as usual.
+    let (case, plan) = case_of(
+        &env,
+        &payload("ec2-authorize-ingress-in-member-account.json"),
+        &Facts::default(),
+    );
+    assert!(!case.settings.exempt);
+    assert!(plan.iter().any(|s| s.status == Status::Planned), "{plan:?}");
+}
+
+#[test]
+fn an_organizational_unit_s_notify_mode_applies_to_its_accounts() {
+    let path = settings_file(
+        "ou-notify.json",
+        r#"{"organizational_units": {
+              "ou-ab12-sandbox01": {"accounts": ["111122223333"], "security_group_mode": "notify"}}}"#,
+    );
+    let env = [
+        ("ACCOUNT_SETTINGS_URI", path.as_str()),
+        ("RESPONSE_MODE", "revoke"),
+    ];
+    let (case, plan) = case_of(
+        &env,
+        &payload("ec2-authorize-ingress-in-member-account.json"),
+        &Facts::default(),
+    );
+    assert_eq!(
+        case.settings.response_mode,
+        security_group::config::ResponseMode::Notify
+    );
+    assert!(!plan.is_empty());
+    assert!(plan.iter().all(|s| s.status == Status::Skipped), "{plan:?}");
+    let r = report::report(&config::<Sg>(&env), &case, &plan, true);
+    let alert = &r.alerts[0];
+    assert_eq!(fact(alert, "Response mode"), Some("notify"));
+    assert_eq!(
+        fact(alert, "Settings"),
+        Some("organizational unit ou-ab12-sandbox01 (ACCOUNT_SETTINGS_URI)")
+    );
+
+    // An account outside the OU keeps the deployment's mode.
+    let (case, plan) = case_of(
+        &env,
+        &payload("ec2-authorize-ingress-nested-world-ssh.json"),
+        &Facts::default(),
+    );
+    assert_eq!(case.settings.source, "deployment (environment variables)");
+    assert!(plan.iter().all(|s| s.status == Status::Planned), "{plan:?}");
+}
+
+#[test]
+fn an_account_entry_overrides_its_organizational_unit() {
+    let path = settings_file(
+        "estate.json",
+        r#"{"accounts": {"111122223333": {"security_group_mode": "revoke"}},
+            "organizational_units": {
+              "ou-ab12-workload1": {"accounts": ["111122223333"], "parent": "ou-ab12-sandbox01"},
+              "ou-ab12-sandbox01": {"security_group_mode": "notify", "exempt": false}}}"#,
+    );
+    let env = [
+        ("ACCOUNT_SETTINGS_URI", path.as_str()),
+        ("RESPONSE_MODE", "notify"),
+    ];
+    let (case, plan) = case_of(
+        &env,
+        &payload("ec2-authorize-ingress-in-member-account.json"),
+        &Facts::default(),
+    );
+    assert_eq!(
+        case.settings.response_mode,
+        security_group::config::ResponseMode::Revoke
+    );
+    assert_eq!(
+        case.settings.source,
+        "account 111122223333 (ACCOUNT_SETTINGS_URI); organizational unit ou-ab12-sandbox01 (ACCOUNT_SETTINGS_URI)"
+    );
+    assert!(!plan.is_empty());
+    assert!(plan.iter().all(|s| s.status == Status::Planned), "{plan:?}");
+}
+
+#[test]
+fn a_bad_account_settings_document_stops_the_cold_start() {
+    use trailwarden::respond::Settings;
+    let path = settings_file(
+        "bad.json",
+        r#"{"accounts": {"111122223333": {"security_group_mode": "delete"}}}"#,
+    );
+    let e =
+        security_group::Config::from_env(&[("ACCOUNT_SETTINGS_URI", path.as_str())]).unwrap_err();
+    assert_eq!(e.var, "ACCOUNT_SETTINGS_URI");
+    assert!(
+        e.to_string()
+            .contains("accounts.111122223333.security_group_mode"),
+        "{e}"
+    );
+}

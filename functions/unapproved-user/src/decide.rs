@@ -4,6 +4,7 @@
 use crate::approval::{ApprovalError, Approvals, Verdict};
 use crate::config::{Config, CredentialMode, Mode};
 use serde::Serialize;
+use trailwarden::estate::{Resolved, UserMode};
 use trailwarden::respond::{Decision, PlannedStep, StepKind};
 use trailwarden::{Payload, Principal, Record, Severity};
 
@@ -133,6 +134,52 @@ pub struct Case {
     pub account: String,
     /// The event id, safe for an S3 key and a tag value.
     pub event_id: String,
+    /// The settings that applied to the event's account (`ACCOUNT_SETTINGS_URI`).
+    pub settings: AppliedSettings,
+}
+
+/// Which settings decided, for the event's account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedSettings {
+    /// `settings: account 111122223333 (ACCOUNT_SETTINGS_URI)`, or the deployment.
+    pub source: String,
+    /// The account is exempt: alert only.
+    pub exempt: bool,
+}
+
+/// The configuration in force for `account`: the deployment's, with its account or OU entry
+/// of `ACCOUNT_SETTINGS_URI` applied (mode, added creator approvals, exemption).
+pub fn effective_config(config: &Config, account: &str) -> (Config, AppliedSettings) {
+    let r = config.account_settings.resolve(account);
+    let mut c = config.clone();
+    let mut sources = Vec::new();
+    if let Some(m) = &r.unapproved_user_mode {
+        c.mode = match m.value {
+            UserMode::Delete => Mode::Delete,
+            UserMode::Quarantine => Mode::Quarantine,
+            UserMode::Notify => Mode::Notify,
+        };
+        sources.push(&m.source);
+    }
+    for a in &r.approved_creator_arns {
+        if !c.approvals.creator_arns.contains(&a.value) {
+            c.approvals.creator_arns.push(a.value.clone());
+        }
+        sources.push(&a.source);
+    }
+    if let Some(e) = &r.exempt {
+        sources.push(&e.source);
+    }
+    let exempt = r.is_exempt();
+    if exempt {
+        c.mode = Mode::Notify;
+        c.credential_mode = CredentialMode::Notify;
+    }
+    let applied = AppliedSettings {
+        source: Resolved::describe(&sources),
+        exempt,
+    };
+    (c, applied)
 }
 
 impl Case {
@@ -148,6 +195,8 @@ pub enum SkipReason {
     NotifyMode,
     /// `CREDENTIAL_RESPONSE_MODE=notify`.
     CredentialNotifyMode,
+    /// The account is exempt in `ACCOUNT_SETTINGS_URI`: alert only.
+    AccountExempt,
     /// `CreateAccessKey` without the key id in `responseElements`.
     NoKeyId,
 }
@@ -437,6 +486,8 @@ pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Cas
             "{event} of \"{requested}\" by {who}, which is trailwarden's own role (OWN_ROLE_ARNS): never acted on (loop guard)"
         ));
     }
+    let (effective, settings) = effective_config(config, &account_of(payload, r));
+    let config = &effective;
     let (approvals, document) = approvals_in_force(config, facts);
     let base = |subject: Subject, verdict: Verdict, response: Response, severity| Case {
         subject,
@@ -449,6 +500,7 @@ pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Cas
         record: r.clone(),
         account: account_of(payload, r),
         event_id: event_id(r),
+        settings: settings.clone(),
     };
     if event == "CreateUser" {
         let Some(name) = str_at(r, "user.userName", "userName") else {
@@ -483,7 +535,13 @@ pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Cas
             );
             return Decision::respond(case, []);
         }
-        let plan = user_plan(config, &user, &account_of(payload, r), &event_id(r));
+        let plan = user_plan(
+            config,
+            &user,
+            &account_of(payload, r),
+            &event_id(r),
+            settings.exempt,
+        );
         let case = base(
             Subject::NewUser(user),
             verdict,
@@ -529,7 +587,11 @@ pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Cas
     let plan = match (config.credential_mode, &credential) {
         (CredentialMode::Notify, _) => vec![PlannedStep::skipped(
             Step::NoChange { user },
-            crate::report::skip_reason(SkipReason::CredentialNotifyMode),
+            crate::report::skip_reason(if settings.exempt {
+                SkipReason::AccountExempt
+            } else {
+                SkipReason::CredentialNotifyMode
+            }),
         )],
         (CredentialMode::Deactivate, Credential::AccessKey { key_id: Some(k) }) => {
             vec![PlannedStep::new(Step::DeactivateAccessKey {
@@ -562,6 +624,7 @@ fn user_plan(
     user: &NewUser,
     account: &str,
     event_id: &str,
+    exempt: bool,
 ) -> Vec<PlannedStep<Step>> {
     let u = || user.name.clone();
     let mut plan = vec![PlannedStep::new(Step::CaptureEvidence { user: u() })];
@@ -606,7 +669,11 @@ fn user_plan(
         Mode::Notify => {
             plan.push(PlannedStep::skipped(
                 Step::NoChange { user: u() },
-                crate::report::skip_reason(SkipReason::NotifyMode),
+                crate::report::skip_reason(if exempt {
+                    SkipReason::AccountExempt
+                } else {
+                    SkipReason::NotifyMode
+                }),
             ));
             return plan;
         }

@@ -126,14 +126,17 @@ impl Responder for UnapprovedUser {
     type Output = Output;
     type Stats = UserStats;
 
-    async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
+    async fn init(sdk: &aws_config::SdkConfig, mut config: Config) -> Result<Self, InitError> {
         let accounts = Arc::new(Accounts::new(sdk, config.member_access.clone(), NAME));
-        Ok(UnapprovedUser::with_clients(
-            config,
-            aws_sdk_iam::Client::new(sdk),
-            trailwarden::aws::s3_client(sdk),
+        let s3 = trailwarden::aws::s3_client(sdk);
+        config
+            .account_settings
+            .load_s3(&s3, approval::check_creator_arn)
+            .await?;
+        Ok(
+            UnapprovedUser::with_clients(config, aws_sdk_iam::Client::new(sdk), s3)
+                .with_accounts(accounts),
         )
-        .with_accounts(accounts))
     }
 
     fn config(&self) -> &Config {

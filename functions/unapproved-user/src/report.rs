@@ -61,6 +61,9 @@ impl Stats for UserStats {
 pub fn skip_reason(r: SkipReason) -> String {
     match r {
         SkipReason::NotifyMode => "RESPONSE_MODE=notify: the user is left in place".into(),
+        SkipReason::AccountExempt => {
+            "the account is exempt (ACCOUNT_SETTINGS_URI): alert only, nothing is changed".into()
+        }
         SkipReason::CredentialNotifyMode => {
             "CREDENTIAL_RESPONSE_MODE=notify: the credential is left in place".into()
         }
@@ -268,7 +271,16 @@ fn user_facts(mut a: Alert, case: &Case, user: &NewUser) -> Alert {
     a
 }
 
+/// Which entries of `ACCOUNT_SETTINGS_URI` applied; nothing when the deployment's own did.
+fn settings_fact(a: Alert, case: &Case) -> Alert {
+    if case.settings.source == trailwarden::estate::DEPLOYMENT_SETTINGS {
+        return a;
+    }
+    a.fact("Settings", &case.settings.source)
+}
+
 fn document_fact(a: Alert, case: &Case) -> Alert {
+    let a = settings_fact(a, case);
     match &case.document {
         DocumentState::NotConfigured | DocumentState::Merged { .. } => a,
         DocumentState::NotConsulted { uri } => a.fact(
@@ -306,6 +318,7 @@ fn approved_user_alert(case: &Case, user: &NewUser) -> Alert {
     a.summary = summary;
     a = user_facts(a, case, user);
     a = a.fact("Approval", format!("approved: {}", approval_text(case)));
+    a = settings_fact(a, case);
     references(a)
 }
 

@@ -486,3 +486,160 @@ fn a_user_making_its_own_key_is_not_this_attack() {
     let (case, _) = respond(decide(&c, &p, &Facts::default()));
     assert_eq!(case.subject.user_name(), "build-bot");
 }
+
+/// Writes an `ACCOUNT_SETTINGS_URI` document to a file of its own and returns its path.
+fn settings_file(name: &str, doc: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("tw-uu-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, doc).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+const ESTATE: &str = r#"{
+  "accounts": {
+    "444455556666": {"exempt": true},
+    "123456789012": {"unapproved_user_mode": "quarantine"}
+  },
+  "organizational_units": {
+    "ou-ab12-sandbox01": {"accounts": ["123456789012", "111122223333"],
+                          "unapproved_user_mode": "notify"}
+  }
+}"#;
+
+#[test]
+fn an_exempt_account_gets_an_alert_and_no_change() {
+    let doc = r#"{"accounts": {"123456789012": {"exempt": true}}}"#;
+    let path = settings_file("exempt.json", doc);
+    let (case, plan) = respond(run(
+        &[("ACCOUNT_SETTINGS_URI", &path), ("RESPONSE_MODE", "delete")],
+        "iam-create-user-by-iam-user.json",
+    ));
+    assert!(!case.approved());
+    assert_eq!(case.response, Response::User(Mode::Notify));
+    assert!(case.settings.exempt);
+    assert_eq!(
+        case.settings.source,
+        "account 123456789012 (ACCOUNT_SETTINGS_URI)"
+    );
+    assert!(plan.iter().all(|s| !s.step.changes()), "{plan:?}");
+    let no_change = plan.iter().find(|s| s.step.name() == "NoChange").unwrap();
+    assert_eq!(no_change.status, Status::Skipped);
+    assert!(
+        no_change.detail.as_deref().unwrap().contains("exempt"),
+        "{no_change:?}"
+    );
+
+    // A credential made for another user in an exempt account: alert only, even with
+    // CREDENTIAL_RESPONSE_MODE=deactivate.
+    let (case, plan) = respond(run(
+        &[
+            ("ACCOUNT_SETTINGS_URI", &path),
+            ("CREDENTIAL_RESPONSE_MODE", "deactivate"),
+        ],
+        "iam-create-access-key-for-other-user.json",
+    ));
+    assert_eq!(case.response, Response::Credential(CredentialMode::Notify));
+    assert!(plan.iter().all(|s| !s.step.changes()), "{plan:?}");
+
+    // Another account of the same document is not exempt.
+    let other = settings_file(
+        "exempt-other.json",
+        r#"{"accounts": {"444455556666": {"exempt": true}}}"#,
+    );
+    let (case, plan) = respond(run(
+        &[("ACCOUNT_SETTINGS_URI", &other)],
+        "iam-create-user-by-iam-user.json",
+    ));
+    assert_eq!(case.response, Response::User(Mode::Delete));
+    assert_eq!(plan.last().unwrap().step.name(), "DeleteUser");
+    assert_eq!(case.settings.source, "deployment (environment variables)");
+}
+
+#[test]
+fn an_organizational_unit_s_notify_mode_applies_to_its_accounts() {
+    let doc = r#"{"organizational_units": {"ou-ab12-sandbox01": {
+        "accounts": ["123456789012"], "unapproved_user_mode": "notify"}}}"#;
+    let path = settings_file("ou-notify.json", doc);
+    let (case, plan) = respond(run(
+        &[("ACCOUNT_SETTINGS_URI", &path), ("RESPONSE_MODE", "delete")],
+        "iam-create-user-by-iam-user.json",
+    ));
+    assert_eq!(case.response, Response::User(Mode::Notify));
+    assert!(!case.settings.exempt);
+    assert_eq!(
+        case.settings.source,
+        "organizational unit ou-ab12-sandbox01 (ACCOUNT_SETTINGS_URI)"
+    );
+    assert!(plan.iter().all(|s| !s.step.changes()), "{plan:?}");
+    assert!(names(&plan).contains(&"NoChange".to_string()));
+}
+
+#[test]
+fn an_account_entry_overrides_its_organizational_unit() {
+    let path = settings_file("estate.json", ESTATE);
+    let (case, plan) = respond(run(
+        &[("ACCOUNT_SETTINGS_URI", &path)],
+        "iam-create-user-by-iam-user.json",
+    ));
+    assert_eq!(case.response, Response::User(Mode::Quarantine));
+    assert_eq!(
+        case.settings.source,
+        "account 123456789012 (ACCOUNT_SETTINGS_URI)"
+    );
+    assert!(names(&plan).contains(&"DenyAll".to_string()), "{plan:?}");
+    assert!(!names(&plan).contains(&"DeleteUser".to_string()));
+
+    // The member account (recipientAccountId 111122223333) has no entry: its OU decides.
+    let (case, plan) = respond(run(
+        &[("ACCOUNT_SETTINGS_URI", &path)],
+        "iam-create-user-in-member-account.json",
+    ));
+    assert_eq!(case.account, "111122223333");
+    assert_eq!(case.response, Response::User(Mode::Notify));
+    assert!(plan.iter().all(|s| !s.step.changes()), "{plan:?}");
+}
+
+#[test]
+fn creators_approved_for_an_account_are_added_to_the_deployment_s() {
+    let doc = r#"{"accounts": {"123456789012": {
+        "approved_creator_arns": ["arn:aws:iam::123456789012:user/alice"]}}}"#;
+    let path = settings_file("creators.json", doc);
+    let (case, plan) = respond(run(
+        &[
+            ("ACCOUNT_SETTINGS_URI", &path),
+            (
+                "APPROVED_CREATOR_ARNS",
+                "arn:aws:iam::123456789012:role/terraform-deployer",
+            ),
+        ],
+        "iam-create-user-by-iam-user.json",
+    ));
+    assert!(case.approved(), "{case:?}");
+    assert!(plan.is_empty());
+    // Without the document, alice is not approved.
+    let (case, _) = respond(run(
+        &[(
+            "APPROVED_CREATOR_ARNS",
+            "arn:aws:iam::123456789012:role/terraform-deployer",
+        )],
+        "iam-create-user-by-iam-user.json",
+    ));
+    assert!(!case.approved());
+}
+
+#[test]
+fn a_bad_account_settings_document_stops_the_cold_start() {
+    let path = settings_file(
+        "bad.json",
+        r#"{"accounts": {"123456789012": {"approved_creator_arns": ["arn:*"]}}}"#,
+    );
+    let e =
+        unapproved_user::Config::from_env(&[("ACCOUNT_SETTINGS_URI", path.as_str())]).unwrap_err();
+    assert_eq!(e.var, "ACCOUNT_SETTINGS_URI");
+    assert!(
+        e.to_string()
+            .contains("accounts.123456789012.approved_creator_arns[0]"),
+        "{e}"
+    );
+}

@@ -1292,3 +1292,61 @@ async fn a_partial_failure_is_reported_and_the_retry_finishes_the_job() {
     assert_eq!(status(&retry, "DeleteLoginProfile"), "already_done");
     drop(t.moto);
 }
+
+/// Issue 16: `ACCOUNT_SETTINGS_URI` in S3 is read and validated at cold start: an invalid
+/// document stops it, naming the variable and the key path; a valid one exempting the account
+/// leaves an unapproved user in place and says which entry decided.
+#[tokio::test]
+async fn account_settings_in_s3_are_validated_at_cold_start_and_applied() {
+    const KEY: &str = "trailwarden/accounts.json";
+    let uri = format!("s3://{DOC_BUCKET}/{KEY}");
+    let t = setup(&[]).await;
+    t.s3.create_bucket()
+        .bucket(DOC_BUCKET)
+        .send()
+        .await
+        .unwrap();
+    let put = |body: &'static [u8]| {
+        t.s3.put_object()
+            .bucket(DOC_BUCKET)
+            .key(KEY)
+            .body(body.to_vec().into())
+            .send()
+    };
+
+    put(br#"{"accounts": {"123456789012": {"unapproved_user_mode": "nuke"}}}"#)
+        .await
+        .unwrap();
+    let err = service::<UnapprovedUser>(
+        &t.sdk,
+        &vars(&[("ACCOUNT_SETTINGS_URI", &uri)], &t.inbox.topic_arn),
+    )
+    .await
+    .err()
+    .expect("an invalid account settings document stops the cold start");
+    let e = format!("{err:#}");
+    assert!(e.contains("ACCOUNT_SETTINGS_URI"), "{e}");
+    assert!(
+        e.contains("accounts.123456789012.unapproved_user_mode"),
+        "{e}"
+    );
+
+    put(br#"{"accounts": {"123456789012": {"exempt": true}}}"#)
+        .await
+        .unwrap();
+    let state = t.with(&[("ACCOUNT_SETTINGS_URI", &uri)]).await;
+    let (id, arn) = create_user(&t.iam, "backup-operator", "/").await;
+    let event = event_for("iam-create-user-by-assumed-role.json", &id, &arn);
+    let out = invoke(&state, &event).await.unwrap();
+    assert_eq!(out["alerts"][0]["severity"], "high", "{out:#}");
+    assert!(
+        user_exists(&t.iam, "backup-operator").await,
+        "an exempt account is never acted in"
+    );
+    let alert = one_alert(&t.inbox).await;
+    assert_eq!(
+        alert.body["facts"]["Settings"],
+        "account 123456789012 (ACCOUNT_SETTINGS_URI)"
+    );
+    drop(t.moto);
+}
