@@ -13,7 +13,8 @@
 //! Prints one JSON line: bytes (uncompressed), records, wall and CPU seconds, MB/s (10^6 bytes
 //! of JSON per second) and records/s over both, findings and the peak resident set size
 //! (VmHWM). CPU time is what to compare on a shared machine: it does not include time spent
-//! waiting for a core.
+//! waiting for a core. With `BENCH_FINDINGS` set, each finding's count and detection go to
+//! stderr (to compare the verdicts of two builds on the same file).
 
 use std::io::Read;
 use std::time::Instant;
@@ -166,6 +167,11 @@ fn measure(path: &str, mode: &str, catalog: &Catalog) -> (f64, Option<f64>, u64,
             let mut s = Scanner::new(catalog);
             s.scan_reader(path, file).expect("scan");
             let report = s.finish();
+            if std::env::var_os("BENCH_FINDINGS").is_some() {
+                for f in &report.findings {
+                    eprintln!("{:>8} {}", f.count, f.detection);
+                }
+            }
             (report.bytes, report.records, report.findings.len())
         }
         other => panic!("unknown mode {other}"),

@@ -230,8 +230,100 @@ impl Index {
 
 #[cfg(test)]
 mod tests {
+    use crate::detect::scan::FieldTree;
     use crate::detect::{BuiltinOptions, Catalog, Scanner};
+    use crate::pattern::{Pattern, View};
     use std::collections::BTreeSet;
+
+    /// The verdict of `pattern` on a record's text, matched the scanner's way: fields parsed
+    /// into borrowed values (no maps), whole.
+    fn raw_verdict(pattern: &Pattern, text: &str) -> bool {
+        let mut whole = FieldTree::partial();
+        whole.add(&[]);
+        let v = whole.project_raw(text.as_bytes()).expect("valid JSON");
+        pattern.matches_fields(|k| v.get(k))
+    }
+
+    /// The scanner's borrowed values give every built-in detection the verdict serde_json's
+    /// values give, on every example record of the catalog, written plainly and with escapes
+    /// (`\/`, `\u0041`: strings that cannot be borrowed from the text).
+    #[test]
+    fn borrowed_values_match_like_serde_values_on_every_builtin_example() {
+        let cat = Catalog::builtin(BuiltinOptions::default());
+        let mut checked = 0;
+        let mut matched = 0;
+        for d in cat.detections() {
+            for ex in d.examples.matching.iter().chain(&d.examples.no_match) {
+                let plain = ex.to_string();
+                let escaped = plain.replace('/', "\\/").replace('A', "\\u0041");
+                assert_eq!(
+                    serde_json::from_str::<serde_json::Value>(&escaped).unwrap(),
+                    *ex
+                );
+                let mut whole = FieldTree::partial();
+                whole.add(&[]);
+                for text in [&plain, &escaped] {
+                    let v = whole.project_raw(text.as_bytes()).expect("valid JSON");
+                    for o in cat.detections() {
+                        let want = o.pattern.matches(ex);
+                        let got = o.pattern.matches_fields(|k| v.get(k));
+                        assert_eq!(got, want, "{} on {text}", o.id);
+                        checked += 1;
+                        matched += usize::from(want);
+                    }
+                }
+            }
+        }
+        assert!(
+            checked > 100_000 && matched > 500,
+            "{checked} checks, {matched} matches"
+        );
+    }
+
+    /// Numbers, repeated keys, nulls, nested arrays and JSON documents kept in strings or as
+    /// objects: the borrowed values agree with serde_json's on each.
+    #[test]
+    fn borrowed_values_match_like_serde_values_on_edge_cases() {
+        let patterns = [
+            r#"{"n": [{"numeric": [">", 5, "<=", 7]}]}"#,
+            r#"{"n": [6]}"#,
+            r#"{"n": [6.0]}"#,
+            r#"{"d": ["b"]}"#,
+            r#"{"d": [null]}"#,
+            r#"{"d": [{"exists": false}]}"#,
+            r#"{"d": [{"exists": true}]}"#,
+            r#"{"b": [true]}"#,
+            r#"{"o": {"k": ["x"]}}"#,
+            r#"{"o": {"k": [{"anything-but": "x"}]}}"#,
+            r#"{"p": [{"json": {"Statement": {"Principal": ["*"]}}}]}"#,
+            r#"{"$or": [{"n": [1]}, {"o": {"k": [{"prefix": "x"}]}}]}"#,
+        ];
+        let records = [
+            r#"{"n": 6}"#,
+            r#"{"n": 6.0, "d": "a", "d": "b"}"#,
+            r#"{"n": 7.5, "d": null, "b": true}"#,
+            r#"{"n": -1, "n": 1, "d": [], "o": [{"k": "y"}, {"k": ["x", "z"]}]}"#,
+            r#"{"n": 18446744073709551615, "o": {"k": "x\u0079"}, "b": "true"}"#,
+            r#"{"n": "6", "d": [["b"]], "o": "k"}"#,
+            r#"{"p": "{\"Statement\": [{\"Principal\": \"*\"}]}"}"#,
+            r#"{"p": "%7B%22Statement%22%3A%7B%22Principal%22%3A%22%2A%22%7D%7D"}"#,
+            r#"{"p": {"Statement": {"Principal": ["x", "*"]}}}"#,
+            r#"{"p": ["{\"Statement\": {\"Principal\": \"a\"}}", "{\"Statement\": {\"Principal\": \"*\"}}"]}"#,
+            r#"{"p": 5, "o": {"k": "xy"}}"#,
+        ];
+        let mut agreed = [0usize; 2];
+        for p in patterns {
+            let pattern = Pattern::parse(p).unwrap();
+            for r in records {
+                let value: serde_json::Value = serde_json::from_str(r).unwrap();
+                let want = pattern.matches(&value);
+                assert_eq!(raw_verdict(&pattern, r), want, "{p} on {r}");
+                agreed[usize::from(want)] += 1;
+            }
+        }
+        // Both verdicts occur, so the comparison means something.
+        assert!(agreed[0] > 10 && agreed[1] > 10, "{agreed:?}");
+    }
 
     /// The engine's shortcuts (the index, the required fields, the text searches before
     /// parsing) never change a verdict: every example record of every built-in detection,

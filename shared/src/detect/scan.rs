@@ -8,6 +8,7 @@ use super::{Catalog, Detection, Threshold};
 use crate::alert::EventContext;
 use crate::event::{lookup, Record, UserIdentity};
 use crate::logfile::{self, Element, LogError, LogReader, RawRecord};
+use crate::pattern::RawValue;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -15,6 +16,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::Read;
+use std::marker::PhantomData;
 use std::path::Path;
 use std::time::Instant;
 
@@ -24,6 +26,10 @@ use std::time::Instant;
 
 /// Values kept per counter of a detection (principals, regions, ...).
 const COUNTER_CAPACITY: usize = 256;
+/// Least counted values a full counter lists at a time, to evict without a scan each time.
+const LOW_BATCH: usize = 16;
+/// Counters of at most this many values are kept as a list.
+const SMALL_COUNTER: usize = 16;
 /// Values kept per counter of one threshold group.
 const GROUP_COUNTER_CAPACITY: usize = 8;
 /// Groups tracked per threshold detection; records of further groups are counted apart.
@@ -170,6 +176,131 @@ impl<'de> Visitor<'de> for KeyMatch<'_> {
     }
 }
 
+impl FieldTree {
+    /// Parses a raw JSON value keeping only these paths, into a value whose strings borrow
+    /// from `raw` (or from this tree, for keys) where they can: what the scanner matches.
+    pub(crate) fn project_raw<'a>(
+        &'a self,
+        raw: &'a [u8],
+    ) -> Result<RawValue<'a>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(raw);
+        let tree = (!self.whole && !self.children.is_empty()).then_some(self);
+        let v = RawSeed(tree, PhantomData).deserialize(&mut de)?;
+        de.end()?;
+        Ok(v)
+    }
+}
+
+/// Reads a value into a [`RawValue`], keeping only the paths of the tree (`None`: all).
+struct RawSeed<'t, 'a>(Option<&'t FieldTree>, PhantomData<&'a ()>);
+
+impl<'de: 'a, 't: 'a, 'a> DeserializeSeed<'de> for RawSeed<'t, 'a> {
+    type Value = RawValue<'a>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<RawValue<'a>, D::Error> {
+        let tree = self.0.filter(|t| !t.whole);
+        d.deserialize_any(RawSeed(tree, PhantomData))
+    }
+}
+
+impl<'de: 'a, 't: 'a, 'a> Visitor<'de> for RawSeed<'t, 'a> {
+    type Value = RawValue<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<RawValue<'a>, E> {
+        Ok(RawValue::Bool(v))
+    }
+    // Numbers as serde_json's `Number::as_f64` gives them.
+    fn visit_i64<E>(self, v: i64) -> Result<RawValue<'a>, E> {
+        Ok(RawValue::Num(v as f64))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<RawValue<'a>, E> {
+        Ok(RawValue::Num(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<RawValue<'a>, E> {
+        // serde_json keeps a non-finite float as null.
+        Ok(if v.is_finite() {
+            RawValue::Num(v)
+        } else {
+            RawValue::Null
+        })
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<RawValue<'a>, E> {
+        Ok(RawValue::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<RawValue<'a>, E> {
+        Ok(RawValue::Str(Cow::Owned(v.to_string())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<RawValue<'a>, E> {
+        Ok(RawValue::Str(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> Result<RawValue<'a>, E> {
+        Ok(RawValue::Null)
+    }
+    fn visit_none<E>(self) -> Result<RawValue<'a>, E> {
+        Ok(RawValue::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue<'a>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(RawSeed(self.0, PhantomData))? {
+            out.push(v);
+        }
+        Ok(RawValue::Arr(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue<'a>, A::Error> {
+        let mut out = Vec::new();
+        match self.0 {
+            Some(tree) => {
+                while let Some(found) = map.next_key_seed(KeyMatch(tree))? {
+                    match found {
+                        Some(i) => {
+                            let (k, t) = &tree.children[i];
+                            let v = map.next_value_seed(RawSeed(Some(t), PhantomData))?;
+                            out.push((Cow::Borrowed(k.as_str()), v));
+                        }
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+            }
+            None => {
+                while let Some(k) = map.next_key_seed(KeySeed(PhantomData))? {
+                    let v = map.next_value_seed(RawSeed(None, PhantomData))?;
+                    out.push((k, v));
+                }
+            }
+        }
+        Ok(RawValue::Obj(out))
+    }
+}
+
+/// Reads a key, borrowed when it holds no escapes.
+struct KeySeed<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for KeySeed<'a> {
+    type Value = Cow<'a, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Cow<'a, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for KeySeed<'a> {
+    type Value = Cow<'a, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'a, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Cow<'a, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Cow<'a, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Aggregation
 // ---------------------------------------------------------------------------------------------
@@ -180,42 +311,107 @@ impl<'de> Visitor<'de> for KeyMatch<'_> {
 /// that never replaced another, and exact everywhere while fewer than `cap` values were seen.
 #[derive(Debug, Clone, Default)]
 struct Counter {
-    /// value -> (count, error)
-    map: FxMap<String, (u64, u64)>,
+    /// value -> (count, error), for counters of at most [`SMALL_COUNTER`] values (a threshold
+    /// group's): a list is a fraction of a map's memory, and thousands of groups each hold six.
+    small: Vec<(String, (u64, u64))>,
+    /// The same for larger counters (made on first use).
+    large: Option<Box<LargeCounter>>,
     cap: usize,
     /// Some value was evicted: `distinct` is a lower bound.
     overflowed: bool,
 }
 
+#[derive(Debug, Clone, Default)]
+struct LargeCounter {
+    map: FxMap<String, (u64, u64)>,
+    /// Once full: values whose count was `low_count` (the smallest) when last looked at; some
+    /// may have grown or gone since. Counts only grow and a newcomer starts above the smallest,
+    /// so one still at `low_count` is a smallest: a full scan serves up to [`LOW_BATCH`]
+    /// evictions instead of one.
+    low: Vec<String>,
+    low_count: u64,
+}
+
+impl LargeCounter {
+    /// Removes a least counted value; gives back its key (to reuse) and count.
+    fn take_smallest(&mut self) -> Option<(String, u64)> {
+        loop {
+            while let Some(k) = self.low.pop() {
+                if self.map.get(&k).is_some_and(|c| c.0 == self.low_count) {
+                    self.map.remove(&k);
+                    return Some((k, self.low_count));
+                }
+            }
+            let min = self.map.values().map(|c| c.0).min()?;
+            self.low_count = min;
+            // A bounded batch: the memory stays small, one look serves many evictions.
+            self.low.extend(
+                self.map
+                    .iter()
+                    .filter(|(_, c)| c.0 == min)
+                    .map(|(k, _)| k.clone())
+                    .take(LOW_BATCH),
+            );
+        }
+    }
+}
+
 impl Counter {
     fn with_cap(cap: usize) -> Self {
         Counter {
-            map: FxMap::default(),
+            small: Vec::new(),
+            large: None,
             cap,
             overflowed: false,
         }
     }
 
+    /// Every value with its (count, error).
+    fn entries(&self) -> impl Iterator<Item = (&String, &(u64, u64))> {
+        self.small
+            .iter()
+            .map(|(k, c)| (k, c))
+            .chain(self.large.iter().flat_map(|l| &l.map))
+    }
+
     fn add_with_error(&mut self, v: &str, n: u64, err: u64) {
-        if let Some(c) = self.map.get_mut(v) {
+        if self.cap <= SMALL_COUNTER {
+            if let Some((_, c)) = self.small.iter_mut().find(|(k, _)| k == v) {
+                c.0 += n;
+                c.1 += err;
+            } else if self.small.len() < self.cap {
+                if self.small.capacity() == 0 {
+                    // Most groups' counters only ever see one value.
+                    self.small.reserve_exact(1);
+                }
+                self.small.push((v.to_string(), (n, err)));
+            } else if let Some((key, c)) = self.small.iter_mut().min_by_key(|(_, c)| c.0) {
+                // Full: the new value replaces a least counted one and inherits its count as
+                // error.
+                let min = c.0;
+                key.clear();
+                key.push_str(v);
+                *c = (min + n, min + err);
+                self.overflowed = true;
+            }
+            return;
+        }
+        let large = self.large.get_or_insert_with(Box::default);
+        if let Some(c) = large.map.get_mut(v) {
             c.0 += n;
             c.1 += err;
             return;
         }
-        if self.map.len() < self.cap {
-            self.map.insert(v.to_string(), (n, err));
+        if large.map.len() < self.cap {
+            large.map.insert(v.to_string(), (n, err));
             return;
         }
-        let Some((min_key, min)) = self
-            .map
-            .iter()
-            .min_by_key(|(_, c)| c.0)
-            .map(|(k, c)| (k.clone(), c.0))
-        else {
+        let Some((mut key, min)) = large.take_smallest() else {
             return;
         };
-        self.map.remove(&min_key);
-        self.map.insert(v.to_string(), (min + n, min + err));
+        key.clear();
+        key.push_str(v);
+        large.map.insert(key, (min + n, min + err));
         self.overflowed = true;
     }
 
@@ -230,7 +426,7 @@ impl Counter {
     }
 
     fn merge(&mut self, other: &Counter) {
-        for (k, (c, e)) in &other.map {
+        for (k, (c, e)) in other.entries() {
             self.add_with_error(k, *c, *e);
         }
         self.overflowed |= other.overflowed;
@@ -238,7 +434,7 @@ impl Counter {
 
     fn top(&self, n: usize) -> Vec<Counted> {
         let mut v: Vec<(&String, u64, u64)> =
-            self.map.iter().map(|(k, (c, e))| (k, c - e, *c)).collect();
+            self.entries().map(|(k, (c, e))| (k, c - e, *c)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then_with(|| a.0.cmp(b.0)));
         v.into_iter()
             .take(n)
@@ -251,7 +447,7 @@ impl Counter {
 
     /// Distinct values seen, and whether that is only a lower bound.
     fn distinct(&self) -> (u64, bool) {
-        (self.map.len() as u64, self.overflowed)
+        (self.entries().count() as u64, self.overflowed)
     }
 }
 
@@ -406,9 +602,25 @@ pub struct Suppressed {
 type Stamp = (Option<i64>, String);
 
 fn earlier(a: &Stamp, b: &Stamp) -> bool {
+    earlier_ref((a.0, &a.1), (b.0, &b.1))
+}
+
+fn earlier_ref(a: (Option<i64>, &str), b: (Option<i64>, &str)) -> bool {
     match (a.0, b.0) {
         (Some(x), Some(y)) => x < y,
         _ => a.1 < b.1,
+    }
+}
+
+/// Sets a stamp, reusing its text's buffer.
+fn set_stamp(slot: &mut Option<Stamp>, (epoch, text): (Option<i64>, &str)) {
+    match slot {
+        Some((e, t)) => {
+            *e = epoch;
+            t.clear();
+            t.push_str(text);
+        }
+        None => *slot = Some((epoch, text.to_string())),
     }
 }
 
@@ -424,7 +636,8 @@ struct Agg {
     error_codes: Counter,
     source_ips: Counter,
     sample_ids: Vec<String>,
-    sample: Option<EventContext>,
+    /// Boxed: thousands of threshold groups each hold an `Agg`, most never reported.
+    sample: Option<Box<EventContext>>,
 }
 
 impl Agg {
@@ -448,12 +661,20 @@ impl Agg {
         let r = &m.record;
         self.count += 1;
         if let Some(t) = &r.event_time {
-            let stamp = (m.epoch, t.clone());
-            if self.first.as_ref().is_none_or(|f| earlier(&stamp, f)) {
-                self.first = Some(stamp.clone());
+            let stamp = (m.epoch, t.as_str());
+            if self
+                .first
+                .as_ref()
+                .is_none_or(|f| earlier_ref(stamp, (f.0, &f.1)))
+            {
+                set_stamp(&mut self.first, stamp);
             }
-            if self.last.as_ref().is_none_or(|l| earlier(l, &stamp)) {
-                self.last = Some(stamp);
+            if self
+                .last
+                .as_ref()
+                .is_none_or(|l| earlier_ref((l.0, &l.1), stamp))
+            {
+                set_stamp(&mut self.last, stamp);
             }
         }
         self.principals.add(&m.principal, 1);
@@ -468,7 +689,7 @@ impl Agg {
             }
         }
         if self.sample.is_none() {
-            self.sample = Some(EventContext::from_record(r));
+            self.sample = Some(Box::new(EventContext::from_record(r)));
         }
     }
 
@@ -529,7 +750,7 @@ impl Agg {
             error_codes: self.error_codes.top(TOP),
             source_ips: self.source_ips.top(TOP),
             sample_event_ids: self.sample_ids.clone(),
-            sample: self.sample.clone(),
+            sample: self.sample.as_deref().cloned(),
             threshold,
         }
     }
@@ -544,7 +765,8 @@ struct Group {
 
 #[derive(Debug)]
 struct ThresholdState {
-    groups: HashMap<String, Group>,
+    /// Boxed: the table stays small (it holds up to twice as many slots as groups).
+    groups: HashMap<String, Box<Group>>,
     /// Matches of groups beyond [`MAX_GROUPS`] (not evaluated).
     untracked: u64,
     /// Timestamps kept per window.
@@ -558,23 +780,37 @@ enum DetState {
 }
 
 fn group_key(raw: &RawRecord<'_>, t: &Threshold) -> String {
-    group_key_with(t, |top| raw.value(top).ok().flatten())
+    group_key_with(t, |top, rest| {
+        let bytes = raw.get(top)?;
+        // Parse only the path the key reads (array positions in it need the whole value).
+        let mut tree = FieldTree::partial();
+        if !rest.is_empty() && !rest.split('.').any(|seg| seg.parse::<usize>().is_ok()) {
+            let segs: Vec<String> = rest.split('.').map(str::to_string).collect();
+            tree.add(&segs);
+        } else {
+            tree.whole = true;
+        }
+        tree.project(bytes)
+            .or_else(|_| serde_json::from_slice(bytes))
+            .ok()
+    })
 }
 
 /// The threshold group of a record given as JSON (the real-time path): the same key the
 /// scanner forms from a log file's record, so both count into the same group.
 pub fn group_key_of(record: &Value, t: &Threshold) -> String {
-    group_key_with(t, |top| record.get(top).cloned())
+    group_key_with(t, |top, _| record.get(top).cloned())
 }
 
-fn group_key_with(t: &Threshold, top_value: impl Fn(&str) -> Option<Value>) -> String {
+/// `top_value(top, rest)` gives the top-level field `top`, of which the key reads `rest`.
+fn group_key_with(t: &Threshold, top_value: impl Fn(&str, &str) -> Option<Value>) -> String {
     let mut key = String::new();
     for (i, path) in t.group_by.iter().enumerate() {
         if i > 0 {
             key.push_str(" | ");
         }
         let (top, rest) = path.split_once('.').unwrap_or((path, ""));
-        let v = top_value(top);
+        let v = top_value(top, rest);
         match v.as_ref().and_then(|v| lookup(v, rest)) {
             Some(Value::String(s)) if !s.is_empty() => key.push_str(s),
             Some(Value::String(_)) | None => key.push('-'),
@@ -593,10 +829,12 @@ impl ThresholdState {
                 self.untracked += 1;
                 return;
             }
-            None => self.groups.entry(key).or_insert_with(|| Group {
-                agg: Agg::with_cap(GROUP_COUNTER_CAPACITY),
-                window: VecDeque::new(),
-                peak: 0,
+            None => self.groups.entry(key).or_insert_with(|| {
+                Box::new(Group {
+                    agg: Agg::with_cap(GROUP_COUNTER_CAPACITY),
+                    window: VecDeque::new(),
+                    peak: 0,
+                })
             }),
         };
         g.agg.add(m);
@@ -623,6 +861,7 @@ impl ThresholdState {
             .groups
             .iter()
             .filter(|(_, g)| g.peak >= u64::from(t.count))
+            .map(|(k, g)| (k, &**g))
             .collect();
         if over.is_empty() {
             return None;
@@ -771,7 +1010,6 @@ pub struct Scanner<'c> {
     unparsed: u64,
     started: Instant,
     cands: Vec<usize>,
-    parsed: Map<String, Value>,
     /// Per key id, for the current record: unknown (`None`), absent, or (start, end).
     key_state: Vec<Option<Option<(usize, usize)>>>,
     /// Per literal id, for the current record.
@@ -814,7 +1052,6 @@ impl<'c> Scanner<'c> {
             unparsed: 0,
             started: Instant::now(),
             cands: Vec::with_capacity(64),
-            parsed: Map::new(),
             key_state: Vec::new(),
             lit_state: Vec::new(),
             keep_events: 0,
@@ -886,22 +1123,24 @@ impl<'c> Scanner<'c> {
                     })
             });
         }
-        self.parsed.clear();
+        // Each field once, however many detections read it; strings borrow from the record.
+        let mut parsed: Vec<(usize, RawValue<'_>)> = Vec::with_capacity(8);
         for &i in &cands {
             for &k in &index.plans[i].reads {
-                let name = &index.keys[k];
-                if self.parsed.contains_key(name) {
+                if parsed.iter().any(|(p, _)| *p == k) {
                     continue;
                 }
-                if let Some(bytes) = raw.get(name) {
-                    match index.projections[k].project(bytes) {
-                        Ok(v) => {
-                            self.parsed.insert(name.clone(), v);
-                        }
-                        Err(e) => {
-                            self.cands = cands;
-                            return Err(format!("field {name}: {e}"));
-                        }
+                let Some(bytes) = self.key_state[k]
+                    .get_or_insert_with(|| raw.span(&index.keys[k]))
+                    .map(|(a, b)| &raw.bytes()[a..b])
+                else {
+                    continue;
+                };
+                match index.projections[k].project_raw(bytes) {
+                    Ok(v) => parsed.push((k, v)),
+                    Err(e) => {
+                        self.cands = cands;
+                        return Err(format!("field {}: {e}", index.keys[k]));
                     }
                 }
             }
@@ -910,7 +1149,13 @@ impl<'c> Scanner<'c> {
         let mut resource: Option<String> = None;
         for &i in &cands {
             let d = &catalog.detections()[i];
-            if !d.pattern.matches_map(&self.parsed) {
+            let get = |name: &str| {
+                parsed
+                    .iter()
+                    .find(|(k, _)| index.keys[*k] == name)
+                    .map(|(_, v)| v)
+            };
+            if !d.pattern.matches_fields(get) {
                 continue;
             }
             if info.is_none() {
@@ -1134,4 +1379,67 @@ pub fn scan_reader<R: Read + Send + 'static>(
     let mut s = Scanner::new(catalog);
     s.scan_reader(name, source)?;
     Ok(s.finish())
+}
+
+#[cfg(test)]
+mod counter_tests {
+    use super::{Counter, COUNTER_CAPACITY, GROUP_COUNTER_CAPACITY};
+    use std::collections::HashMap;
+
+    /// Both kinds of counter (a threshold group's small list, a detection's large map with
+    /// its batched evictions) keep Space-Saving's promises on a stream with heavy values, a
+    /// long tail and counts that grow while values are evicted: the total is kept, no reported
+    /// count exceeds the true one, every value seen more than total/cap times is kept, and
+    /// counts are exact until the counter fills.
+    #[test]
+    fn small_and_large_counters_keep_space_saving_guarantees() {
+        for cap in [GROUP_COUNTER_CAPACITY, COUNTER_CAPACITY] {
+            let mut c = Counter::with_cap(cap);
+            let mut truth: HashMap<String, u64> = HashMap::new();
+            let mut add = |c: &mut Counter, v: String| {
+                c.add(&v, 1);
+                *truth.entry(v).or_default() += 1;
+            };
+            for i in 0..(cap as u64 - 1) {
+                add(&mut c, format!("early-{i}"));
+            }
+            let exact: Vec<_> = c.top(usize::MAX).into_iter().map(|x| x.count).collect();
+            assert!(
+                exact.iter().all(|&n| n == 1) && exact.len() == cap - 1,
+                "{exact:?}"
+            );
+            assert!(!c.distinct().1);
+            for i in 0..20_000u64 {
+                // A long tail, two heavy values, and a value that comes back ever more often.
+                add(&mut c, format!("tail-{i}"));
+                if i % 3 == 0 {
+                    add(&mut c, "heavy-a".to_string());
+                }
+                if i % 11 == 0 {
+                    add(&mut c, "heavy-b".to_string());
+                }
+                if i % 997 < i / 1000 {
+                    add(&mut c, "growing".to_string());
+                }
+            }
+            let total: u64 = truth.values().sum();
+            let kept: u64 = c.entries().map(|(_, (n, _))| n).sum();
+            assert_eq!(kept, total, "cap {cap}");
+            assert_eq!(c.distinct(), (cap as u64, true), "cap {cap}");
+            let top = c.top(usize::MAX);
+            for x in &top {
+                assert!(x.count <= truth[&x.value], "cap {cap}: {x:?}");
+            }
+            for (v, n) in &truth {
+                if *n > total / cap as u64 {
+                    assert!(
+                        top.iter().any(|x| &x.value == v),
+                        "cap {cap}: {v} ({n}) lost"
+                    );
+                }
+            }
+            assert!(truth["heavy-a"] > total / cap as u64);
+            assert_eq!(top[0].value, "heavy-a", "cap {cap}");
+        }
+    }
 }

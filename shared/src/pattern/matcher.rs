@@ -3,6 +3,7 @@
 use super::compile::err;
 use super::PatternError;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -29,13 +30,12 @@ pub(super) enum Literal {
 }
 
 impl Literal {
-    pub(super) fn matches(&self, v: &Value) -> bool {
-        match (self, v) {
-            (Literal::Str(s), Value::String(t)) => s == t,
-            (Literal::Num(n), Value::Number(m)) => m.as_f64() == Some(*n),
-            (Literal::Bool(b), Value::Bool(c)) => b == c,
-            (Literal::Null, Value::Null) => true,
-            _ => false,
+    pub(super) fn matches<D: View>(&self, v: &D) -> bool {
+        match self {
+            Literal::Str(s) => v.as_str() == Some(s.as_str()),
+            Literal::Num(n) => v.as_f64() == Some(*n),
+            Literal::Bool(b) => v.as_bool() == Some(*b),
+            Literal::Null => v.is_null(),
         }
     }
 }
@@ -217,7 +217,7 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 
 impl Matcher {
     /// Does one leaf value satisfy this matcher? (`Exists` is handled by the caller.)
-    pub(super) fn matches_leaf(&self, v: &Value) -> bool {
+    pub(super) fn matches_leaf<D: View>(&self, v: &D) -> bool {
         match self {
             Matcher::Exact(l) => l.matches(v),
             Matcher::Prefix(p) => v.as_str().is_some_and(|s| s.starts_with(p.as_str())),
@@ -251,25 +251,25 @@ impl Matcher {
     }
 }
 
-/// The document a `json` matcher looks into: a JSON object or array as it is, or a string
-/// holding one (percent-encoded, as some IAM records keep policies, or not).
-fn json_document(v: &Value) -> Option<std::borrow::Cow<'_, Value>> {
-    use std::borrow::Cow;
-    match v {
-        Value::Object(_) | Value::Array(_) => Some(Cow::Borrowed(v)),
-        Value::String(s) => {
-            let t = s.trim_start();
-            if t.starts_with('{') || t.starts_with('[') {
-                serde_json::from_str(t).ok().map(Cow::Owned)
-            } else if t.starts_with("%7B") || t.starts_with("%7b") {
-                let decoded = percent_decode(t)?;
-                serde_json::from_str(&decoded).ok().map(Cow::Owned)
-            } else {
-                None
-            }
-        }
-        _ => None,
+/// Matches a `json` matcher's inner pattern against the document a value holds: a JSON object
+/// or array as it is, or a string holding one (percent-encoded, as some IAM records keep
+/// policies, or not).
+fn json_document_matches<D: View>(inner: &ObjectPattern, v: &D) -> bool {
+    if v.is_object() || v.as_array().is_some() {
+        return inner.matches_opt(Some(v));
     }
+    let Some(s) = v.as_str() else {
+        return false;
+    };
+    let t = s.trim_start();
+    let doc: Option<Value> = if t.starts_with('{') || t.starts_with('[') {
+        serde_json::from_str(t).ok()
+    } else if t.starts_with("%7B") || t.starts_with("%7b") {
+        percent_decode(t).and_then(|d| serde_json::from_str(&d).ok())
+    } else {
+        None
+    };
+    doc.is_some_and(|d| inner.matches_opt(Some(&d)))
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -297,28 +297,30 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Calls `f` on every leaf at `v`: arrays are flattened, objects are not leaves.
-pub(super) fn any_leaf(v: &Value, f: &mut impl FnMut(&Value) -> bool) -> bool {
-    match v {
-        Value::Array(a) => a.iter().any(|e| any_leaf(e, f)),
-        Value::Object(_) => false,
-        leaf => f(leaf),
+pub(super) fn any_leaf<D: View>(v: &D, f: &mut impl FnMut(&D) -> bool) -> bool {
+    if let Some(a) = v.as_array() {
+        a.iter().any(|e| any_leaf(e, f))
+    } else if v.is_object() {
+        false
+    } else {
+        f(v)
     }
 }
 
-pub(super) fn has_leaf(v: &Value) -> bool {
+pub(super) fn has_leaf<D: View>(v: &D) -> bool {
     any_leaf(v, &mut |_| true)
 }
 
 impl FieldPattern {
-    pub(super) fn matches(&self, v: Option<&Value>) -> bool {
+    pub(super) fn matches<D: View>(&self, v: Option<&D>) -> bool {
         match self {
             FieldPattern::Leaf(ms) => ms.iter().any(|m| match m {
                 Matcher::Exists(want) => v.is_some_and(has_leaf) == *want,
-                Matcher::Json(inner) => v.is_some_and(|v| match v {
-                    Value::Array(a) if a.iter().all(Value::is_string) && !a.is_empty() => a
-                        .iter()
-                        .any(|e| json_document(e).is_some_and(|d| inner.matches_opt(Some(&d)))),
-                    v => json_document(v).is_some_and(|d| inner.matches_opt(Some(&d))),
+                Matcher::Json(inner) => v.is_some_and(|v| match v.as_array() {
+                    Some(a) if !a.is_empty() && a.iter().all(|e| e.as_str().is_some()) => {
+                        a.iter().any(|e| json_document_matches(inner, e))
+                    }
+                    _ => json_document_matches(inner, v),
                 }),
                 m => v.is_some_and(|v| any_leaf(v, &mut |leaf| m.matches_leaf(leaf))),
             }),
@@ -327,26 +329,37 @@ impl FieldPattern {
     }
 
     pub(super) fn matches_absent(&self) -> bool {
-        self.matches(None)
+        self.matches::<Value>(None)
     }
 }
 
 impl ObjectPattern {
-    pub(super) fn matches_opt(&self, v: Option<&Value>) -> bool {
+    pub(super) fn matches_opt<D: View>(&self, v: Option<&D>) -> bool {
         match v {
-            Some(Value::Object(m)) => self.matches_map(m),
-            Some(Value::Array(a)) if !a.is_empty() => a.iter().any(|e| self.matches_opt(Some(e))),
-            // A scalar, an empty array or nothing: none of the fields are there.
-            _ => self.matches_nothing(),
+            Some(o) if o.is_object() => self.matches_with(&|k: &str| o.get(k)),
+            Some(a) => match a.as_array() {
+                Some(a) if !a.is_empty() => a.iter().any(|e| self.matches_opt(Some(e))),
+                // A scalar or an empty array: none of the fields are there.
+                _ => self.matches_nothing(),
+            },
+            None => self.matches_nothing(),
         }
     }
 
     pub(super) fn matches_map(&self, m: &Map<String, Value>) -> bool {
-        self.fields.iter().all(|(k, fp)| fp.matches(m.get(k)))
+        self.matches_with(&|k: &str| m.get(k))
+    }
+
+    /// Matches an object whose fields `get` gives.
+    pub(super) fn matches_with<'v, D: View + 'v>(
+        &self,
+        get: &impl Fn(&str) -> Option<&'v D>,
+    ) -> bool {
+        self.fields.iter().all(|(k, fp)| fp.matches(get(k)))
             && self
                 .ors
                 .iter()
-                .all(|branches| branches.iter().any(|b| b.matches_map(m)))
+                .all(|branches| branches.iter().any(|b| b.matches_with(get)))
     }
 
     pub(super) fn matches_nothing(&self) -> bool {
@@ -481,5 +494,102 @@ impl ObjectPattern {
             }
         }
         result
+    }
+}
+
+/// What the matcher needs of a JSON value: implemented for [`serde_json::Value`] and for the
+/// scanner's borrowed values ([`RawValue`]), so both are matched by the same code.
+pub trait View: Sized {
+    fn as_str(&self) -> Option<&str>;
+    /// Numbers as `f64` (as [`serde_json::Number::as_f64`] gives them); `None` otherwise.
+    fn as_f64(&self) -> Option<f64>;
+    fn as_bool(&self) -> Option<bool>;
+    fn is_null(&self) -> bool;
+    fn as_array(&self) -> Option<&[Self]>;
+    fn is_object(&self) -> bool;
+    /// A field of an object (the last one, if the key repeats); `None` for other values.
+    fn get(&self, key: &str) -> Option<&Self>;
+}
+
+impl View for Value {
+    fn as_str(&self) -> Option<&str> {
+        Value::as_str(self)
+    }
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+    }
+    fn as_bool(&self) -> Option<bool> {
+        Value::as_bool(self)
+    }
+    fn is_null(&self) -> bool {
+        Value::is_null(self)
+    }
+    fn as_array(&self) -> Option<&[Self]> {
+        Value::as_array(self).map(Vec::as_slice)
+    }
+    fn is_object(&self) -> bool {
+        Value::is_object(self)
+    }
+    fn get(&self, key: &str) -> Option<&Self> {
+        match self {
+            Value::Object(m) => m.get(key),
+            _ => None,
+        }
+    }
+}
+
+/// A JSON value whose strings and keys borrow from the text they were read from when they
+/// hold no escapes: what the log scanner parses a record's fields into, without building maps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawValue<'a> {
+    Null,
+    Bool(bool),
+    /// As [`serde_json::Number::as_f64`] would give it.
+    Num(f64),
+    Str(Cow<'a, str>),
+    Arr(Vec<RawValue<'a>>),
+    /// Fields in document order; lookups take the last of repeated keys, as a map would.
+    Obj(Vec<(Cow<'a, str>, RawValue<'a>)>),
+}
+
+impl View for RawValue<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            RawValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            RawValue::Num(n) => Some(*n),
+            _ => None,
+        }
+    }
+    fn as_bool(&self) -> Option<bool> {
+        match self {
+            RawValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    fn is_null(&self) -> bool {
+        matches!(self, RawValue::Null)
+    }
+    fn as_array(&self) -> Option<&[Self]> {
+        match self {
+            RawValue::Arr(a) => Some(a),
+            _ => None,
+        }
+    }
+    fn is_object(&self) -> bool {
+        matches!(self, RawValue::Obj(_))
+    }
+    fn get(&self, key: &str) -> Option<&Self> {
+        match self {
+            RawValue::Obj(fields) => fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
     }
 }

@@ -38,8 +38,8 @@ mod matcher;
 mod tests;
 
 use compile::{compile_object, err, kind_of};
-pub use matcher::parse_ip;
 use matcher::ObjectPattern;
+pub use matcher::{parse_ip, RawValue, View};
 
 /// A compiled event pattern.
 #[derive(Debug, Clone)]
@@ -84,6 +84,13 @@ impl Pattern {
     /// True when an event given as a JSON object's map matches.
     pub fn matches_map(&self, event: &Map<String, Value>) -> bool {
         self.root.matches_map(event)
+    }
+
+    /// True when an event whose top-level fields `get` gives matches (any [`View`] of JSON:
+    /// the log scanner hands out borrowed [`RawValue`]s); the same verdict as
+    /// [`Pattern::matches`] on the same fields.
+    pub fn matches_fields<'v, D: View + 'v>(&self, get: impl Fn(&str) -> Option<&'v D>) -> bool {
+        self.root.matches_with(&get)
     }
 
     /// The JSON this pattern was compiled from.
