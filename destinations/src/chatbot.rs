@@ -196,20 +196,34 @@ fn next_steps(a: &Alert) -> Vec<String> {
                 .into(),
         );
     }
-    if let Some(r) = identity::runbook(a) {
+    // The detection's runbook, else the "What to do:" part of the function's own summary.
+    let runbook = identity::runbook(a).or_else(|| {
+        a.summary
+            .split_once("What to do:")
+            .map(|(_, r)| r.split("\n\n").next().unwrap_or(r).trim().to_string())
+            .filter(|r| !r.is_empty())
+    });
+    if let Some(r) = runbook {
         for sentence in r.split(". ").map(str::trim).filter(|s| !s.is_empty()) {
             if out.len() >= MAX_NEXT_STEPS - 1 {
                 break;
             }
             let s = sentence.trim_end_matches('.');
+            let mut c = s.chars();
+            let s: String = c.next().map_or(String::new(), |f| {
+                f.to_uppercase().chain(c).collect::<String>()
+            });
             out.push(cut(&format!("{s}."), 300));
         }
     }
     if out.is_empty() && a.severity >= Severity::Medium {
-        out.push(
+        let who = a.event.as_ref().is_some_and(|e| e.actor.is_some());
+        out.push(if who {
             "Check with the person or team named under Who whether this was expected; if not, treat it as an incident."
-                .into(),
-        );
+                .into()
+        } else {
+            "Check whether this was expected; if not, treat it as an incident.".into()
+        });
     }
     if let Some(url) = a.event.as_ref().and_then(|e| e.console_url.as_deref()) {
         out.push(format!("Review the event in CloudTrail: {url}"));

@@ -3,7 +3,8 @@
 //! unapproved user and a credential made for another user, root sign-in and a root API call,
 //! a world-open security group, log-file findings (a CIS control and CloudTrail tampering),
 //! a log file deleted after delivery (log-integrity), a catalog detection in real time, a
-//! change to trailwarden's own resources (tamper) and a CloudTrail Insights incident.
+//! change to trailwarden's own resources (tamper), a CloudTrail Insights incident and a trail
+//! the watchdog no longer finds.
 //!
 //! `UPDATE_GOLDEN=1 cargo test -p trailwarden-functions --test chatbot` rewrites the files in
 //! tests/golden/chatbot/ after a deliberate change; review the diff.
@@ -329,6 +330,35 @@ fn insights_incident() {
                 .unwrap()
                 .contains("Baseline")
     );
+}
+
+#[test]
+fn watchdog_trail_gone() {
+    use watchdog::execute::{Observation, TrailState};
+    let cfg = config::<watchdog::Watchdog>(&[
+        ("ACCOUNT_ALIAS", "prod-payments"),
+        (
+            "TRAIL_ARNS",
+            "arn:aws:cloudtrail:us-east-1:123456789012:trail/org-trail",
+        ),
+    ]);
+    let case = watchdog::Case {
+        at: Some("2024-09-12T09:02:00Z".parse().unwrap()),
+        account: Some("123456789012".into()),
+        rule: Some("trailwarden-WatchdogSchedule-1A2B3C4D5E6F".into()),
+    };
+    let output = watchdog::Output {
+        observations: vec![Observation {
+            trail: "arn:aws:cloudtrail:us-east-1:123456789012:trail/org-trail".into(),
+            state: TrailState::Missing {
+                detail: "TrailNotFoundException: Unknown trail".into(),
+            },
+        }],
+        checked_at: Some("2024-09-12T09:02:00Z".parse().unwrap()),
+    };
+    let alerts = watchdog::report::report(&cfg, &case, &Vec::new(), Some(&output)).alerts;
+    let n = golden("watchdog-trail-missing", &only(alerts));
+    assert!(n["content"]["title"].as_str().unwrap().contains("CRITICAL"));
 }
 
 #[test]
