@@ -14,7 +14,8 @@
 //! of JSON per second) and records/s over both, findings and the peak resident set size
 //! (VmHWM). CPU time is what to compare on a shared machine: it does not include time spent
 //! waiting for a core. With `BENCH_FINDINGS` set, each finding's count and detection go to
-//! stderr (to compare the verdicts of two builds on the same file).
+//! stderr (to compare the verdicts of two builds on the same file). `BENCH_GROUP_BUDGET=N`
+//! changes the scan's budget of threshold groups (to see what it costs and saves).
 
 use std::io::Read;
 use std::time::Instant;
@@ -165,6 +166,12 @@ fn measure(path: &str, mode: &str, catalog: &Catalog) -> (f64, Option<f64>, u64,
         }
         "full" => {
             let mut s = Scanner::new(catalog);
+            if let Some(n) = std::env::var("BENCH_GROUP_BUDGET")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                s = s.group_budget(n);
+            }
             s.scan_reader(path, file).expect("scan");
             let report = s.finish();
             if std::env::var_os("BENCH_FINDINGS").is_some() {

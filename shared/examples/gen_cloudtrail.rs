@@ -138,15 +138,15 @@ struct Service {
 }
 
 impl Gen {
+    /// Event times advance by 0 to 2 seconds a record (one a second on average), from
+    /// 2024-08-01T13:00:00Z on, in order: a big file spans days, as a long run of a trail's
+    /// files does.
     fn time(&mut self) -> String {
         self.t += self.rng.below(3);
-        let s = self.t;
-        format!(
-            "2024-08-01T{:02}:{:02}:{:02}Z",
-            13 + (s / 3600) % 10,
-            (s / 60) % 60,
-            s % 60
-        )
+        let start = chrono::DateTime::from_timestamp(1_722_517_200, 0).expect("valid start");
+        (start + chrono::Duration::seconds(self.t as i64))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
     }
 
     fn role_identity(&mut self) -> Value {

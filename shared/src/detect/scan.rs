@@ -34,6 +34,18 @@ const SMALL_COUNTER: usize = 16;
 const GROUP_COUNTER_CAPACITY: usize = 8;
 /// Groups tracked per threshold detection; records of further groups are counted apart.
 const MAX_GROUPS: usize = 2_000;
+/// Groups tracked across all threshold detections of one scan: what bounds a scan's memory
+/// whatever the catalog (a group costs about a kilobyte). When it is reached, groups that
+/// stayed below their threshold and whose newest record is further than their window (plus
+/// [`STALE_SLACK_SECONDS`]) from the record at hand are dropped: they can no longer cross
+/// unless records arrive that much out of order.
+const TOTAL_GROUPS: usize = 12_000;
+/// How far out of time order records may arrive and still count into a group (files of
+/// several regions and accounts interleave by minutes).
+const STALE_SLACK_SECONDS: i64 = 900;
+/// New groups refused while full before the next sweep for stale groups (a sweep walks every
+/// group: this keeps its cost per record small).
+const SWEEP_EVERY: u64 = 256;
 /// Timestamps kept per group's window beyond the threshold count (the peak saturates there).
 const MIN_WINDOW_CAP: usize = 64;
 const TOP: usize = 10;
@@ -763,11 +775,32 @@ struct Group {
     peak: u64,
 }
 
+impl Group {
+    /// Below the threshold, and its newest record too far in time from `now` for the window.
+    fn stale(&self, t: &Threshold, now: i64) -> bool {
+        self.peak < u64::from(t.count)
+            && self.window.back().is_some_and(|&newest| {
+                (now - newest).abs() > t.window_seconds as i64 + STALE_SLACK_SECONDS
+            })
+    }
+}
+
+/// The shared allowance of threshold groups of one scan.
+#[derive(Debug)]
+struct GroupBudget {
+    cap: usize,
+    live: usize,
+    /// Refused since the last sweep.
+    refused: u64,
+    /// Stale groups may be dropped (not when groups below their threshold are reported).
+    evict: bool,
+}
+
 #[derive(Debug)]
 struct ThresholdState {
     /// Boxed: the table stays small (it holds up to twice as many slots as groups).
     groups: HashMap<String, Box<Group>>,
-    /// Matches of groups beyond [`MAX_GROUPS`] (not evaluated).
+    /// Matches of groups beyond [`MAX_GROUPS`] or the scan's [`TOTAL_GROUPS`] (not evaluated).
     untracked: u64,
     /// Timestamps kept per window.
     window_cap: usize,
@@ -821,8 +854,19 @@ fn group_key_with(t: &Threshold, top_value: impl Fn(&str, &str) -> Option<Value>
 }
 
 impl ThresholdState {
-    fn add(&mut self, t: &Threshold, key: String, m: &MatchInfo) {
-        let full = self.groups.len() >= MAX_GROUPS;
+    fn full(&self, budget: &GroupBudget) -> bool {
+        self.groups.len() >= MAX_GROUPS || budget.live >= budget.cap
+    }
+
+    /// Drops the stale groups (see [`TOTAL_GROUPS`]); how many.
+    fn sweep(&mut self, t: &Threshold, now: i64) -> usize {
+        let before = self.groups.len();
+        self.groups.retain(|_, g| !g.stale(t, now));
+        before - self.groups.len()
+    }
+
+    fn add(&mut self, t: &Threshold, key: String, m: &MatchInfo, budget: &mut GroupBudget) {
+        let full = self.full(budget);
         let g = match self.groups.get_mut(&key) {
             Some(g) => g,
             None if full => {
@@ -830,6 +874,7 @@ impl ThresholdState {
                 return;
             }
             None => self.groups.entry(key).or_insert_with(|| {
+                budget.live += 1;
                 Box::new(Group {
                     agg: Agg::with_cap(GROUP_COUNTER_CAPACITY),
                     window: VecDeque::new(),
@@ -1021,6 +1066,16 @@ pub struct Scanner<'c> {
     /// Principal ARN globs whose records are left out (trailwarden's own roles).
     exclude: Vec<String>,
     own_records: u64,
+    budget: GroupBudget,
+}
+
+/// Drops every detection's stale groups (see [`TOTAL_GROUPS`]).
+fn sweep(catalog: &Catalog, states: &mut [DetState], budget: &mut GroupBudget, now: i64) {
+    for (d, st) in catalog.detections().iter().zip(states.iter_mut()) {
+        if let (DetState::Threshold(st), Some(t)) = (st, &d.threshold) {
+            budget.live -= st.sweep(t, now);
+        }
+    }
 }
 
 fn str_or_other<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, str>>> {
@@ -1058,7 +1113,19 @@ impl<'c> Scanner<'c> {
             events: Vec::new(),
             exclude: Vec::new(),
             own_records: 0,
+            budget: GroupBudget {
+                cap: TOTAL_GROUPS,
+                live: 0,
+                refused: 0,
+                evict: true,
+            },
         }
+    }
+
+    /// Tracks at most `cap` threshold groups over all detections (default [`TOTAL_GROUPS`]).
+    pub fn group_budget(mut self, cap: usize) -> Self {
+        self.budget.cap = cap;
+        self
     }
 
     /// Keeps up to `cap` matching records per detection ([`ScanReport::events`]) and the
@@ -1066,6 +1133,8 @@ impl<'c> Scanner<'c> {
     /// the shared state (incidents, counters across files).
     pub fn keep_events(mut self, cap: usize) -> Self {
         self.keep_events = cap;
+        // Every group below its threshold is reported: none is dropped as stale.
+        self.budget.evict = cap == 0;
         self.events = vec![(Vec::new(), 0); self.catalog.len()];
         self
     }
@@ -1182,7 +1251,19 @@ impl<'c> Scanner<'c> {
                         .as_ref()
                         .expect("threshold state has a threshold");
                     let key = group_key(raw, t);
-                    st.add(t, key.clone(), m);
+                    if st.full(&self.budget) && !st.groups.contains_key(&key) {
+                        self.budget.refused += 1;
+                        if let Some(now) = m.epoch {
+                            if self.budget.evict && self.budget.refused >= SWEEP_EVERY {
+                                self.budget.refused = 0;
+                                sweep(catalog, &mut self.states, &mut self.budget, now);
+                            }
+                        }
+                    }
+                    let DetState::Threshold(st) = &mut self.states[i] else {
+                        unreachable!("a threshold detection keeps threshold state")
+                    };
+                    st.add(t, key.clone(), m, &mut self.budget);
                     Some(key)
                 }
             };

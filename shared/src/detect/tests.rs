@@ -362,6 +362,162 @@ fn thresholds_fire_only_for_bursts_within_the_window_per_group() {
 }
 
 #[test]
+fn a_password_spray_from_one_address_fires_where_per_user_bursts_do_not() {
+    let cat = builtin();
+    let from = |ip: &str, mut r: serde_json::Value| {
+        r["sourceIPAddress"] = json!(ip);
+        r
+    };
+    // Twelve users, one wrong password each, from one address within twelve minutes.
+    let spray: Vec<_> = (0..12)
+        .map(|i| {
+            from(
+                "198.51.100.23",
+                failed_login(&format!("user{i}"), &at(i, 0), &format!("s{i}")),
+            )
+        })
+        .collect();
+    let r = scan(&cat, log(&spray));
+    let f = finding(&r, "console-signin-failure-spray").expect("the spray");
+    assert_eq!(f.count, 12);
+    let t = f.threshold.as_ref().unwrap();
+    assert_eq!(t.groups[0].key, "198.51.100.23");
+    assert!(finding(&r, "console-signin-failure-burst").is_none());
+    // The same failures from twelve addresses, or nine from one: nothing.
+    let spread: Vec<_> = spray
+        .iter()
+        .enumerate()
+        .map(|(i, r)| from(&format!("203.0.113.{i}"), r.clone()))
+        .collect();
+    assert!(finding(&scan(&cat, log(&spread)), "console-signin-failure-spray").is_none());
+    assert!(finding(
+        &scan(&cat, log(&spray[..9])),
+        "console-signin-failure-spray"
+    )
+    .is_none());
+    // Twelve failures from one address spread over an hour: nothing.
+    let slow: Vec<_> = spray
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut r = r.clone();
+            r["eventTime"] = json!(format!("2024-08-01T13:{:02}:00Z", i * 5));
+            r
+        })
+        .collect();
+    assert!(finding(&scan(&cat, log(&slow)), "console-signin-failure-spray").is_none());
+}
+
+/// The built-in catalog with one threshold detection on failed sign-ins (the per-user burst),
+/// so that a budget of groups is all its own.
+fn burst_only() -> Catalog {
+    builtin()
+        .with_overrides(
+            r#"{"detections": [{"id": "console-signin-failure-spray", "enabled": false}]}"#,
+            "test",
+        )
+        .unwrap()
+}
+
+/// Scans with a budget of `groups` threshold groups, keeping events (and so every group
+/// below its threshold) or not.
+fn scan_with_budget(
+    cat: &Catalog,
+    recs: &[serde_json::Value],
+    groups: usize,
+    keep: bool,
+) -> ScanReport {
+    let mut s = Scanner::new(cat).group_budget(groups);
+    if keep {
+        s = s.keep_events(1);
+    }
+    s.scan_reader("test.json", std::io::Cursor::new(log(recs)))
+        .unwrap();
+    s.finish()
+}
+
+#[test]
+fn threshold_groups_share_one_budget_and_the_rest_are_counted_as_untracked() {
+    let cat = burst_only();
+    let id = "console-signin-failure-burst";
+    // Three users each fail five times in the same minute; the scan may track two groups.
+    let recs: Vec<_> = ["alice", "bob", "carol"]
+        .iter()
+        .flat_map(|who| (0..5).map(move |i| failed_login(who, &at(20, i), &format!("{who}{i}"))))
+        .collect();
+    let r = scan_with_budget(&cat, &recs, 2, false);
+    let t = finding(&r, id).unwrap().threshold.clone().unwrap();
+    assert_eq!((t.groups_over, t.groups_untracked), (2, 5));
+    let keys: Vec<_> = t.groups.iter().map(|g| g.key.as_str()).collect();
+    assert_eq!(keys, ["alice", "bob"]);
+    // The alert says that some groups were not followed.
+    let text = finding(&r, id).unwrap().to_alert("f").text();
+    assert!(
+        text.contains("5 matches of further groups were not evaluated"),
+        "{text}"
+    );
+    // Without a budget every burst is found.
+    let r = scan(&cat, log(&recs));
+    assert_eq!(
+        finding(&r, id)
+            .unwrap()
+            .threshold
+            .as_ref()
+            .unwrap()
+            .groups_over,
+        3
+    );
+}
+
+#[test]
+fn a_full_budget_drops_groups_whose_window_has_long_passed() {
+    let cat = burst_only();
+    let id = "console-signin-failure-burst";
+    // Two failures each for alice and bob at 13:00 fill a budget of two groups; two hours
+    // later mallory fails 300 times in five minutes.
+    let mut recs = vec![
+        failed_login("alice", &at(0, 0), "a0"),
+        failed_login("alice", &at(0, 5), "a1"),
+        failed_login("bob", &at(0, 10), "b0"),
+        failed_login("bob", &at(0, 15), "b1"),
+    ];
+    recs.extend((0..300u32).map(|i| {
+        let time = format!("2024-08-01T15:{:02}:{:02}Z", i / 60, i % 60);
+        failed_login("mallory", &time, &format!("m{i}"))
+    }));
+    // Alice's and bob's groups can no longer cross their threshold: once enough of
+    // mallory's records were refused, they make room and mallory's burst is found.
+    let r = scan_with_budget(&cat, &recs, 2, false);
+    let f = finding(&r, id).expect("mallory's burst");
+    let t = f.threshold.as_ref().unwrap();
+    assert_eq!(t.groups[0].key, "mallory");
+    assert_eq!(t.groups_over, 1);
+    assert!(t.groups_untracked > 0 && t.groups_untracked < 300, "{t:?}");
+    assert_eq!(f.count + t.groups_untracked, 300);
+
+    // A scan that reports the groups below their threshold (for the shared state) drops
+    // none of them: mallory's records stay untracked.
+    let r = scan_with_budget(&cat, &recs, 2, true);
+    assert!(finding(&r, id).is_none());
+    let below: Vec<_> = r
+        .groups_below
+        .iter()
+        .filter(|g| g.detection == id)
+        .map(|g| g.key.as_str())
+        .collect();
+    assert_eq!(below, ["alice", "bob"]);
+
+    // A group still inside its window is never dropped: with alice's failures at 14:58,
+    // mallory stays untracked.
+    recs[0] = failed_login("alice", "2024-08-01T14:58:00Z", "a0");
+    recs[1] = failed_login("alice", "2024-08-01T14:58:05Z", "a1");
+    recs[2] = failed_login("bob", "2024-08-01T14:58:10Z", "b0");
+    recs[3] = failed_login("bob", "2024-08-01T14:58:15Z", "b1");
+    let r = scan_with_budget(&cat, &recs, 2, false);
+    assert!(finding(&r, id).is_none());
+}
+
+#[test]
 fn access_denied_burst_groups_by_principal() {
     let cat = builtin();
     let denied = |who: &str, s: u32| {

@@ -15,6 +15,13 @@
 //! the inner pattern. [`Pattern::eventbridge`] gives the pattern EventBridge can run: such
 //! fields left out, so it matches at least every event the full pattern matches.
 //!
+//! A second extension compares two fields of the same event: `"$distinct": [["a.b", "c.d"]]`
+//! at the pattern's top level matches only events in which, for every pair, the two paths do
+//! not hold the same string (compared ignoring ASCII case; a missing or non-string value is
+//! distinct from anything). It tells a caller acting on someone else from one acting on itself
+//! (`userIdentity.userName` against `requestParameters.userName`). EventBridge cannot compare
+//! fields, so [`Pattern::eventbridge`] leaves it out too.
+//!
 //! Semantics follow EventBridge: all fields must match, any value in a field's array may match;
 //! when the event has an array, the field matches if any element does (arrays of objects are
 //! matched element by element, so two fields inside one array must come from the same
@@ -45,7 +52,69 @@ pub use matcher::{parse_ip, RawValue, View};
 #[derive(Debug, Clone)]
 pub struct Pattern {
     root: ObjectPattern,
+    /// `$distinct` pairs of paths, as segments.
+    distinct: Vec<[Vec<String>; 2]>,
     source: Value,
+}
+
+/// The top-level key of the field comparison extension.
+const DISTINCT: &str = "$distinct";
+
+/// Parses `$distinct`: an array of pairs of dotted paths.
+fn compile_distinct(v: &Value) -> Result<Vec<[Vec<String>; 2]>, PatternError> {
+    let usage = "takes an array of pairs of dotted field paths, such as [[\"userIdentity.userName\", \"requestParameters.userName\"]]";
+    let Value::Array(pairs) = v else {
+        return Err(err(DISTINCT, format!("\"{DISTINCT}\" {usage}")));
+    };
+    if pairs.is_empty() {
+        return Err(err(
+            DISTINCT,
+            format!("\"{DISTINCT}\" is empty: it {usage}"),
+        ));
+    }
+    let mut out = Vec::with_capacity(pairs.len());
+    for (i, pair) in pairs.iter().enumerate() {
+        let at = format!("{DISTINCT}[{i}]");
+        let paths: Vec<Vec<String>> = match pair.as_array() {
+            Some(list) if list.len() == 2 => list
+                .iter()
+                .map(|p| match p.as_str() {
+                    Some(s) if !s.is_empty() && s.split('.').all(|seg| !seg.is_empty()) => {
+                        Ok(s.split('.').map(str::to_string).collect())
+                    }
+                    _ => Err(err(
+                        &at,
+                        format!("{p} is not a dotted field path such as \"userIdentity.userName\""),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => {
+                return Err(err(
+                    &at,
+                    format!("expected a pair of field paths, found {pair}"),
+                ))
+            }
+        };
+        if paths[0] == paths[1] {
+            return Err(err(&at, "compares a path with itself"));
+        }
+        let [a, b]: [Vec<String>; 2] = paths.try_into().expect("two paths");
+        out.push([a, b]);
+    }
+    Ok(out)
+}
+
+/// The string at `path` of an event whose top-level fields `get` gives.
+fn string_at<'v, D: View + 'v>(
+    get: &impl Fn(&str) -> Option<&'v D>,
+    path: &[String],
+) -> Option<&'v str> {
+    let (first, rest) = path.split_first()?;
+    let mut v = get(first)?;
+    for seg in rest {
+        v = v.get(seg)?;
+    }
+    v.as_str()
 }
 
 impl Pattern {
@@ -57,11 +126,17 @@ impl Pattern {
                 format!("an event pattern is a JSON object, found {}", kind_of(v)),
             ));
         };
+        let mut map = map.clone();
+        let distinct = match map.remove(DISTINCT) {
+            Some(d) => compile_distinct(&d)?,
+            None => Vec::new(),
+        };
         if map.is_empty() {
             return Err(err("", "the pattern is empty (it would match every event)"));
         }
         Ok(Pattern {
-            root: compile_object(map, "")?,
+            root: compile_object(&map, "")?,
+            distinct,
             source: v.clone(),
         })
     }
@@ -76,21 +151,31 @@ impl Pattern {
     /// True when the event matches.
     pub fn matches(&self, event: &Value) -> bool {
         match event {
-            Value::Object(m) => self.root.matches_map(m),
+            Value::Object(m) => self.matches_map(m),
             other => self.root.matches_opt(Some(other)),
         }
     }
 
     /// True when an event given as a JSON object's map matches.
     pub fn matches_map(&self, event: &Map<String, Value>) -> bool {
-        self.root.matches_map(event)
+        self.root.matches_map(event) && self.distinct_holds(&|k: &str| event.get(k))
+    }
+
+    /// The `$distinct` pairs hold: no pair names the same string twice.
+    fn distinct_holds<'v, D: View + 'v>(&self, get: &impl Fn(&str) -> Option<&'v D>) -> bool {
+        self.distinct
+            .iter()
+            .all(|[a, b]| match (string_at(get, a), string_at(get, b)) {
+                (Some(x), Some(y)) => !x.eq_ignore_ascii_case(y),
+                _ => true,
+            })
     }
 
     /// True when an event whose top-level fields `get` gives matches (any [`View`] of JSON:
     /// the log scanner hands out borrowed [`RawValue`]s); the same verdict as
     /// [`Pattern::matches`] on the same fields.
     pub fn matches_fields<'v, D: View + 'v>(&self, get: impl Fn(&str) -> Option<&'v D>) -> bool {
-        self.root.matches_with(&get)
+        self.root.matches_with(&get) && self.distinct_holds(&get)
     }
 
     /// The JSON this pattern was compiled from.
@@ -99,7 +184,7 @@ impl Pattern {
     }
 
     /// The pattern as EventBridge can run it: fields that use trailwarden's `json` extension
-    /// are left out (and objects or `$or`s left empty by that), so it matches every event this
+    /// and `$distinct` are left out (and objects or `$or`s left empty by that), so it matches every event this
     /// pattern matches, and possibly more. `None` when nothing would be left.
     pub fn eventbridge(&self) -> Option<Value> {
         fn uses_json(list: &[Value]) -> bool {
@@ -138,14 +223,17 @@ impl Pattern {
             }
             out
         }
-        let m = strip(self.source.as_object()?);
+        let mut m = strip(self.source.as_object()?);
+        m.remove(DISTINCT);
         (!m.is_empty()).then_some(Value::Object(m))
     }
 
-    /// Every field path the pattern reads (including inside `$or`), as path segments.
+    /// Every field path the pattern reads (including inside `$or` and `$distinct`), as path
+    /// segments.
     pub fn fields(&self) -> Vec<Vec<String>> {
         let mut out = BTreeSet::new();
         self.root.collect_fields(&mut Vec::new(), &mut out);
+        out.extend(self.distinct.iter().flatten().cloned());
         out.into_iter().collect()
     }
 

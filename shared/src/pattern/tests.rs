@@ -445,3 +445,94 @@ fn required_fragments_are_pieces_every_accepted_value_contains() {
     assert_eq!(p.required_fragments(&["quoted"]), None);
     assert_eq!(p.required_fragments(&["z"]), None);
 }
+
+#[test]
+fn distinct_tells_a_caller_acting_on_someone_else_from_one_acting_on_itself() {
+    let p = pat(json!({
+        "eventName": ["CreateAccessKey"],
+        "$distinct": [["userIdentity.userName", "requestParameters.userName"]]
+    }));
+    let ev = |caller: Option<&str>, target: Value| {
+        let mut ui = json!({"type": "IAMUser"});
+        if let Some(c) = caller {
+            ui["userName"] = json!(c);
+        }
+        json!({"eventName": "CreateAccessKey", "userIdentity": ui,
+            "requestParameters": {"userName": target}})
+    };
+    assert!(m(&p, ev(Some("alice"), json!("bob"))), "someone else");
+    assert!(!m(&p, ev(Some("alice"), json!("alice"))), "itself");
+    assert!(
+        !m(&p, ev(Some("Alice"), json!("alice"))),
+        "IAM names ignore case"
+    );
+    assert!(
+        m(&p, ev(None, json!("alice"))),
+        "a role session has no userName"
+    );
+    assert!(
+        m(&p, ev(Some("alice"), json!(null))),
+        "a missing target is distinct"
+    );
+    assert!(
+        m(&p, ev(Some("alice"), json!(7))),
+        "a non-string is distinct"
+    );
+    assert!(
+        !m(
+            &p,
+            json!({"eventName": "DeleteUser", "userIdentity": {"userName": "a"},
+        "requestParameters": {"userName": "b"}})
+        ),
+        "the rest of the pattern still applies"
+    );
+    // Matching field by field (as the scanner does) gives the same verdicts.
+    for ev in [
+        ev(Some("alice"), json!("bob")),
+        ev(Some("alice"), json!("alice")),
+    ] {
+        let got = p.matches_fields(|k| ev.get(k));
+        assert_eq!(got, p.matches(&ev), "{ev}");
+    }
+    // It reads both paths; EventBridge cannot compare fields, so its form leaves it out.
+    assert!(p
+        .field_paths()
+        .contains(&"userIdentity.userName".to_string()));
+    assert!(p
+        .field_paths()
+        .contains(&"requestParameters.userName".to_string()));
+    assert_eq!(
+        p.eventbridge().unwrap(),
+        json!({"eventName": ["CreateAccessKey"]})
+    );
+}
+
+#[test]
+fn distinct_errors_name_what_is_wrong() {
+    for (bad, want) in [
+        (
+            json!({"eventName": ["X"], "$distinct": "a.b"}),
+            "takes an array of pairs",
+        ),
+        (json!({"eventName": ["X"], "$distinct": []}), "is empty"),
+        (
+            json!({"eventName": ["X"], "$distinct": [["a.b"]]}),
+            "expected a pair",
+        ),
+        (
+            json!({"eventName": ["X"], "$distinct": [["a..b", "c"]]}),
+            "not a dotted field path",
+        ),
+        (
+            json!({"eventName": ["X"], "$distinct": [["a.b", "a.b"]]}),
+            "with itself",
+        ),
+        (
+            json!({"$distinct": [["a.b", "c.d"]]}),
+            "the pattern is empty",
+        ),
+    ] {
+        let e = Pattern::compile(&bad).unwrap_err().to_string();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
+}
