@@ -6,6 +6,7 @@
 use crate::Format;
 use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
+use backfill::report::thousands;
 use backfill::Summary;
 use clap::Args;
 use serde_json::{json, Value};
@@ -182,18 +183,6 @@ async fn map_runs(sfn: &aws_sdk_sfn::Client, execution: &str) -> Result<Vec<Prog
         out.push(p);
     }
     Ok(out)
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The summary as people read it.

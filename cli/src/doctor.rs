@@ -366,21 +366,15 @@ impl Doctor {
     /// The trails: logging, multi-region, log file validation.
     async fn check_trails(&mut self) -> Vec<TrailInfo> {
         let ct = aws_sdk_cloudtrail::Client::new(&self.sdk);
-        let listed = match ct
-            .describe_trails()
-            .include_shadow_trails(true)
-            .send()
-            .await
-        {
+        let listed = match watchdog::execute::describe_trails(&ct, None).await {
             Ok(l) => l,
             Err(e) => {
-                self.report.warn(&self.here, "trail", format!("cannot describe trails: {}", CallError::from_sdk(&e)), "allow cloudtrail:DescribeTrails and cloudtrail:GetTrailStatus to the credentials doctor runs with");
+                self.report.warn(&self.here, "trail", format!("cannot describe trails: {e}"), "allow cloudtrail:DescribeTrails and cloudtrail:GetTrailStatus to the credentials doctor runs with");
                 return Vec::new();
             }
         };
         let wanted = self.args.trail.clone();
         let trails: Vec<_> = listed
-            .trail_list()
             .iter()
             .filter(|t| match &wanted {
                 Some(w) => t.name() == Some(w.as_str()) || t.trail_arn() == Some(w.as_str()),

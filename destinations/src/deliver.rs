@@ -18,7 +18,6 @@ use crate::config::{Destination, Kind, Settings};
 use crate::http::{Backoff, HttpClient, Request};
 use crate::secrets::Secrets;
 use crate::{chatbot, pagerduty, route, securityhub, webhook};
-use aws_sdk_sns::types::MessageAttributeValue;
 use futures_util::future::join_all;
 use std::future::Future;
 use std::pin::Pin;
@@ -194,14 +193,7 @@ impl Router {
 
     async fn deliver_with(&self, alert: &Alert, everywhere: bool) -> Routed {
         // Rendered once: the alert topic's message and the webhook body come from it.
-        let rendered = alert.render();
-        tracing::info!(
-            severity = alert.severity.as_str(),
-            detection = %alert.detection,
-            subject = %rendered.subject,
-            alert = %rendered.json,
-            "alert"
-        );
+        let rendered = alert.render_logged();
         let records: Vec<DestinationDelivery> = join_all(
             self.destinations
                 .iter()
@@ -421,17 +413,10 @@ impl Router {
             .publish()
             .topic_arn(topic)
             .message(message)
-            .set_subject(subject.map(str::to_string));
+            .set_subject(subject.map(str::to_string))
+            .set_message_attributes(Some(trailwarden::aws::message_attributes(rendered)?));
         if structured {
             req = req.message_structure("json");
-        }
-        for (name, value) in &rendered.attributes {
-            let attr = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| format!("message attribute {name}: {e}"))?;
-            req = req.message_attributes(*name, attr);
         }
         let out = req
             .send()

@@ -426,6 +426,20 @@ impl Alert {
         v
     }
 
+    /// [`Alert::render`], and the one log line every alert gets (its JSON included), whatever
+    /// its destinations make of it.
+    pub fn render_logged(&self) -> Rendered {
+        let rendered = self.render();
+        tracing::info!(
+            severity = self.severity.as_str(),
+            detection = %self.detection,
+            subject = %rendered.subject,
+            alert = %rendered.json,
+            "alert"
+        );
+        rendered
+    }
+
     /// Renders for SNS, trimming the largest parts (with a visible marker) until the message
     /// fits SNS's size limit.
     pub fn render(&self) -> Rendered {

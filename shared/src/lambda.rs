@@ -1,5 +1,5 @@
-//! Every function's Lambda entry point and the deployed form of a [`Responder`]: its state
-//! plus the alert publisher, built once per cold start, and optionally an
+//! Every function's Lambda entry point and the deployed form of a [`Responder`]: its
+//! configuration and state plus the alert publisher, built once per cold start, and optionally an
 //! [`AlertRouter`] that delivers each alert to the configured destinations (crate
 //! `trailwarden-destinations`; the Lambda binary in `functions/all` adds it).
 
@@ -15,8 +15,10 @@ use std::sync::Arc;
 /// The error a Lambda handler returns (what `lambda_runtime::Error` is).
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A function ready to handle payloads: its state and where its alerts go.
+/// A function ready to handle payloads: its configuration, its state and where its alerts go.
 pub struct Service<F: Responder> {
+    /// The settings, read at cold start (and completed by [`Responder::init`]).
+    pub config: F::Config,
     pub state: F,
     pub publisher: AlertPublisher,
     /// Alert routing to destinations (crate `trailwarden-destinations`); `None`: every alert
@@ -28,13 +30,14 @@ impl<F: Responder> Service<F> {
     /// Builds the state and the publisher (from `ALERT_TOPIC_ARN` and `MIN_SEVERITY`).
     pub async fn new(
         sdk: &aws_config::SdkConfig,
-        config: F::Config,
+        mut config: F::Config,
     ) -> Result<Self, respond::InitError> {
         let common = config.common();
         let publisher =
             AlertPublisher::new(sdk, common.alert_topic_arn.clone(), common.min_severity);
-        let state = F::init(sdk, config).await?;
+        let state = F::init(sdk, &mut config).await?;
         Ok(Service {
+            config,
             state,
             publisher,
             router: None,
@@ -51,8 +54,9 @@ impl<F: Responder> Service<F> {
     }
 
     /// With a given state and publisher (tests with mocked clients).
-    pub fn with(state: F, publisher: AlertPublisher) -> Self {
+    pub fn with(config: F::Config, state: F, publisher: AlertPublisher) -> Self {
         Service {
+            config,
             state,
             publisher,
             router: None,
@@ -65,13 +69,10 @@ impl<F: Responder> Service<F> {
         self
     }
 
-    pub fn config(&self) -> &F::Config {
-        self.state.config()
-    }
-
     /// Runs one parsed payload (see [`respond::run`]).
     pub async fn run(&self, payload: &Payload) -> Result<Outcome<F::Stats>, RunError<F::Stats>> {
         respond::run_routed(
+            &self.config,
             &self.state,
             &self.publisher,
             self.router.as_deref(),

@@ -4,7 +4,7 @@
 //!
 //! | Layer | Module | What it holds |
 //! |---|---|---|
-//! | The shape of a function | [`respond`] | the [`respond::Responder`] trait (config, facts, pure `decide` to a typed plan, `execute_step`, pure `report`), the generic runner, `Outcome`, typed stats |
+//! | The shape of a function | [`respond`] | the [`respond::Decide`] (pure `decide` to a typed plan), [`respond::Responder`] (state, facts, `execute_step`) and [`respond::Reporting`] (pure `report`) traits, the generic runner, `Outcome`, typed stats |
 //! | | [`lambda`] (feature `aws`) | `Service<F>` (state + publisher + optional alert routing) and `serve`, every function's `main` |
 //! | | [`config`] | settings from the environment; [`config::Common`], errors that name the variable |
 //! | | [`estate`] | settings per account or organizational unit from one document (`ACCOUNT_SETTINGS_URI`), validated at cold start, with precedence |

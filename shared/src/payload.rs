@@ -104,6 +104,13 @@ pub struct S3Object {
     pub delivery: S3Delivery,
 }
 
+impl S3Object {
+    /// `s3://bucket/key`.
+    pub fn uri(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
 /// Why a payload could not be understood. The message says what was expected and what was
 /// found, so a misrouted rule or a hand-written test event is easy to fix.
 #[derive(Debug, thiserror::Error, PartialEq)]

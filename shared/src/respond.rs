@@ -1,19 +1,22 @@
-//! The one shape every function has: **parse → decide → execute → report**, as a trait.
+//! The one shape every function has: **parse → decide → execute → report**, as three traits,
+//! each implemented on the function's type in the module that holds that part:
 //!
-//! A function is a type implementing [`Responder`]. The type itself is the function's
-//! per-cold-start state (its configuration and the SDK clients it acts through); the trait
-//! names its configuration, the typed *case* its decision is about, the typed *steps* of its
-//! plan, what execution learns, and its typed statistics:
+//! - [`Decide`] (the function's `decide.rs`) is pure: from (configuration, payload, read-only
+//!   facts) to a [`Decision`]: ignore (and why), or a typed case and the ordered list of typed
+//!   steps to take.
+//! - [`Responder`] (the function's `execute.rs`) is the part that acts: the per-cold-start state
+//!   (the SDK clients the function acts through, built by [`Responder::init`]), the read-only
+//!   look-ups before deciding ([`Responder::gather`]) and [`Responder::execute_step`], which
+//!   carries out one step through the SDK and says what became of it ([`StepResult`]). The
+//!   runner, not the function, walks the plan, so a dry run and a live run walk the *same* list
+//!   of steps: in a dry run every step that changes something ([`StepKind::changes`]) stays
+//!   [`Status::Planned`]; read-only steps (reading a log file, capturing evidence) run in both.
+//! - [`Reporting`] (the function's `report.rs`) is pure: from the case, the walked plan and
+//!   what execution learnt to the alerts and the typed statistics.
 //!
-//! - [`Responder::decide`] is pure: from (configuration, payload, read-only facts) to a
-//!   [`Decision`]: ignore (and why), or a case and the ordered list of steps to take.
-//! - [`Responder::execute_step`] carries out one step through the SDK and says what became of
-//!   it ([`StepResult`]). The runner, not the function, walks the plan, so a dry run and a
-//!   live run walk the *same* list of steps: in a dry run every step that changes something
-//!   ([`StepKind::changes`]) stays [`Status::Planned`]; read-only steps (reading a log file,
-//!   capturing evidence) run in both.
-//! - [`Responder::report`] is pure: from the case, the walked plan and what execution learnt
-//!   to the alerts and the typed statistics.
+//! The configuration ([`Settings`], the function's `config.rs`) is read once at cold start and
+//! owned by the runner ([`crate::lambda::Service`]), which hands it to every part: the state
+//! holds only what acting needs.
 //!
 //! The generic runner ([`run`], [`plan_offline`]) owns everything else: logging ignores, the
 //! dry-run stop, stamping `dry_run` and `account_alias` on every alert, publishing each alert
@@ -34,10 +37,9 @@ use serde::Serialize;
 use std::fmt::Debug;
 use std::future::Future;
 
-/// A function of trailwarden. `Self` is the function's state, built once per cold start.
-pub trait Responder: Sized + Send + Sync + 'static {
-    /// The function's name: its crate, binary, `BuildProperties.Binary` and log field.
-    const NAME: &'static str;
+/// The pure decision of a function, implemented on the function's type in its `decide.rs`:
+/// what the decision is about and the steps it plans are typed here.
+pub trait Decide {
     /// True for the function that handles CloudTrail Insights events (`insights`); the runner
     /// skips them, with a reason, for every other function.
     const HANDLES_INSIGHTS: bool = false;
@@ -49,33 +51,10 @@ pub trait Responder: Sized + Send + Sync + 'static {
     type Facts: Default + Send + Sync;
     /// What the decision is about, typed (the new user and why it is unapproved, the rules and
     /// their exposure, the object to scan). Carries severities and reasons as data; wording
-    /// belongs to `report`.
+    /// belongs to the report.
     type Case: Debug + Send + Sync;
     /// One step of the plan.
     type Step: StepKind;
-    /// What executing the steps learnt (evidence, scan results). `Default` is "nothing yet".
-    type Output: Default + Send + Sync;
-    /// The function's counters, typed.
-    type Stats: Stats;
-
-    /// Builds the state (SDK clients, caches) from the SDK configuration. Anything that must
-    /// stop a cold start (a malformed detection file in S3) is checked here.
-    #[cfg(feature = "aws")]
-    fn init(
-        sdk: &aws_config::SdkConfig,
-        config: Self::Config,
-    ) -> impl Future<Output = Result<Self, InitError>> + Send;
-    /// The configuration this state was built with.
-    fn config(&self) -> &Self::Config;
-
-    /// Read-only look-ups made before deciding. The default looks nothing up.
-    fn gather(
-        &self,
-        payload: &Payload,
-    ) -> impl Future<Output = Result<Self::Facts, StepError>> + Send {
-        let _ = payload;
-        async { Ok(Self::Facts::default()) }
-    }
 
     /// Pure: what to do about the payload.
     fn decide(
@@ -83,14 +62,15 @@ pub trait Responder: Sized + Send + Sync + 'static {
         payload: &Payload,
         facts: &Self::Facts,
     ) -> Decision<Self::Case, Self::Step>;
+}
 
-    /// Carries out one step (never called for a changing step in a dry run).
-    fn execute_step(
-        &self,
-        case: &Self::Case,
-        step: &Self::Step,
-        output: &mut Self::Output,
-    ) -> impl Future<Output = StepResult> + Send;
+/// The pure report of a function, implemented on the function's type in its `report.rs`: all
+/// wording, and the typed statistics.
+pub trait Reporting: Decide {
+    /// What executing the steps learnt (evidence, scan results). `Default` is "nothing yet".
+    type Output: Default + Send + Sync;
+    /// The function's counters, typed.
+    type Stats: Stats;
 
     /// Pure: the alerts and statistics for a walked plan. `output` is `None` when nothing
     /// was executed (an offline plan).
@@ -112,6 +92,43 @@ pub trait Responder: Sized + Send + Sync + 'static {
         let _ = (config, payload);
         Self::Stats::default()
     }
+}
+
+/// A function of trailwarden: its pure parts ([`Decide`], [`Reporting`]) and the part that
+/// acts, implemented on the function's type in its `execute.rs`. `Self` is the function's
+/// state, built once per cold start; the configuration is the runner's and is handed to every
+/// call.
+pub trait Responder: Reporting + Sized + Send + Sync + 'static {
+    /// The function's name: its crate, binary, `BuildProperties.Binary` and log field.
+    const NAME: &'static str;
+
+    /// Builds the state (SDK clients, caches) from the SDK configuration. Anything that must
+    /// stop a cold start (a malformed detection file in S3) is checked here; what it reads
+    /// that belongs to the settings (documents named by a setting) completes `config`.
+    #[cfg(feature = "aws")]
+    fn init(
+        sdk: &aws_config::SdkConfig,
+        config: &mut Self::Config,
+    ) -> impl Future<Output = Result<Self, InitError>> + Send;
+
+    /// Read-only look-ups made before deciding. The default looks nothing up.
+    fn gather(
+        &self,
+        config: &Self::Config,
+        payload: &Payload,
+    ) -> impl Future<Output = Result<Self::Facts, StepError>> + Send {
+        let _ = (config, payload);
+        async { Ok(Self::Facts::default()) }
+    }
+
+    /// Carries out one step (never called for a changing step in a dry run).
+    fn execute_step(
+        &self,
+        config: &Self::Config,
+        case: &Self::Case,
+        step: &Self::Step,
+        output: &mut Self::Output,
+    ) -> impl Future<Output = StepResult> + Send;
 
     /// After a live walk's alerts were published (`delivery`, one per alert, in order):
     /// records what must only be recorded once the alerts are out (that an event or an object
@@ -119,12 +136,13 @@ pub trait Responder: Sized + Send + Sync + 'static {
     /// cannot record is logged. Default: nothing.
     fn after_publish(
         &self,
+        config: &Self::Config,
         case: &Self::Case,
         output: &Self::Output,
         alerts: &[Alert],
         delivery: &[Delivery],
     ) -> impl Future<Output = ()> + Send {
-        let _ = (case, output, alerts, delivery);
+        let _ = (config, case, output, alerts, delivery);
         async {}
     }
 }
@@ -578,6 +596,7 @@ fn finish<F: Responder>(
 /// Walks a plan: executes each `Planned` step in order (in a dry run, only the steps that
 /// change nothing), filling in its status; a step may stop the rest.
 pub async fn walk<F: Responder>(
+    config: &F::Config,
     state: &F,
     case: &F::Case,
     plan: &mut [PlannedStep<F::Step>],
@@ -597,7 +616,7 @@ pub async fn walk<F: Responder>(
         if dry_run && step.step.changes() {
             continue;
         }
-        let r = state.execute_step(case, &step.step, output).await;
+        let r = state.execute_step(config, case, &step.step, output).await;
         tracing::info!(
             function = F::NAME,
             step = %step.step.name(),
@@ -661,11 +680,12 @@ async fn publish(
 /// outcome (after the alert describing it was published), so that Lambda retries.
 #[cfg(feature = "aws")]
 pub async fn run<F: Responder>(
+    config: &F::Config,
     state: &F,
     publisher: &crate::aws::AlertPublisher,
     payload: &Payload,
 ) -> Result<Outcome<F::Stats>, RunError<F::Stats>> {
-    run_routed(state, publisher, None, payload).await
+    run_routed(config, state, publisher, None, payload).await
 }
 
 /// [`run`], delivering the alerts through `router` when there is one (the alert topic's
@@ -673,19 +693,19 @@ pub async fn run<F: Responder>(
 /// [`Outcome::routed`] and the logs).
 #[cfg(feature = "aws")]
 pub async fn run_routed<F: Responder>(
+    config: &F::Config,
     state: &F,
     publisher: &crate::aws::AlertPublisher,
     router: Option<&dyn AlertRouter>,
     payload: &Payload,
 ) -> Result<Outcome<F::Stats>, RunError<F::Stats>> {
-    let config = state.config();
     let common = config.common();
     let input = payload.describe();
     if let Some(reason) = skip_reason::<F>(payload) {
         tracing::info!(function = F::NAME, input = %input, reason = %reason, "ignored");
         return Ok(ignored::<F>(config, payload, input, reason));
     }
-    let facts = match state.gather(payload).await {
+    let facts = match state.gather(config, payload).await {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(function = F::NAME, input = %input, error = %e, "look-up before deciding failed");
@@ -707,14 +727,22 @@ pub async fn run_routed<F: Responder>(
         Decision::Respond { case, plan } => (case, plan),
     };
     let mut output = F::Output::default();
-    Box::pin(walk(state, &case, &mut plan, common.dry_run, &mut output)).await;
+    Box::pin(walk(
+        config,
+        state,
+        &case,
+        &mut plan,
+        common.dry_run,
+        &mut output,
+    ))
+    .await;
     F::settle(&case, &mut plan, &output);
     let report = F::report(config, &case, &plan, Some(&output));
     let mut outcome = finish::<F>(config, input, common.dry_run, &plan, report);
     let (delivery, routed, mut errors) = publish(publisher, router, &outcome.alerts).await;
     (outcome.delivery, outcome.routed) = (delivery, routed);
     state
-        .after_publish(&case, &output, &outcome.alerts, &outcome.delivery)
+        .after_publish(config, &case, &output, &outcome.alerts, &outcome.delivery)
         .await;
     // Failures a retry would meet again (`no_retry`) are in the alert, not in the error.
     let failed: Vec<String> = plan
@@ -774,7 +802,6 @@ mod tests {
     /// A toy function: reads, then changes twice; the first change can be told to stop the
     /// rest. Records which steps were executed.
     struct Toy {
-        config: ToyConfig,
         executed: Mutex<Vec<ToyStep>>,
         stop_after_first_change: bool,
         /// `Some(no_retry)`: the second change fails (a retry would fail again, or not).
@@ -829,46 +856,24 @@ mod tests {
         }
     }
 
-    impl Responder for Toy {
-        const NAME: &'static str = "toy";
+    impl Decide for Toy {
         type Config = ToyConfig;
         type Facts = ();
         type Case = ();
         type Step = ToyStep;
-        type Output = ();
-        type Stats = ToyStats;
 
-        #[cfg(feature = "aws")]
-        async fn init(_: &aws_config::SdkConfig, config: ToyConfig) -> Result<Self, InitError> {
-            Ok(Toy {
-                config,
-                executed: Mutex::default(),
-                stop_after_first_change: false,
-                fail_second_change: None,
-            })
-        }
-        fn config(&self) -> &ToyConfig {
-            &self.config
-        }
         fn decide(_: &ToyConfig, payload: &Payload, _: &()) -> Decision<(), ToyStep> {
             if payload.record().is_none() {
                 return Decision::ignore("no record");
             }
             Decision::respond((), [ToyStep::Read, ToyStep::Change(1), ToyStep::Change(2)])
         }
-        async fn execute_step(&self, _: &(), step: &ToyStep, _: &mut ()) -> StepResult {
-            self.executed.lock().unwrap().push(step.clone());
-            match step {
-                ToyStep::Change(1) if self.stop_after_first_change => StepResult::done()
-                    .then_stop(Status::AlreadyDone, "the first change made the rest moot"),
-                ToyStep::Change(2) => match self.fail_second_change {
-                    Some(true) => StepResult::failed_no_retry("role missing or denied"),
-                    Some(false) => StepResult::failed("throttled"),
-                    None => StepResult::done(),
-                },
-                _ => StepResult::done(),
-            }
-        }
+    }
+
+    impl Reporting for Toy {
+        type Output = ();
+        type Stats = ToyStats;
+
         fn report(_: &ToyConfig, _: &(), plan: &Plan<ToyStep>, _: Option<&()>) -> Report<ToyStats> {
             let mut a = Alert::new(Severity::High, "toy", "toy");
             a.actions = actions(plan);
@@ -881,9 +886,36 @@ mod tests {
         }
     }
 
+    impl Responder for Toy {
+        const NAME: &'static str = "toy";
+
+        #[cfg(feature = "aws")]
+        async fn init(_: &aws_config::SdkConfig, _: &mut ToyConfig) -> Result<Self, InitError> {
+            Ok(toy(false))
+        }
+        async fn execute_step(
+            &self,
+            _: &ToyConfig,
+            _: &(),
+            step: &ToyStep,
+            _: &mut (),
+        ) -> StepResult {
+            self.executed.lock().unwrap().push(step.clone());
+            match step {
+                ToyStep::Change(1) if self.stop_after_first_change => StepResult::done()
+                    .then_stop(Status::AlreadyDone, "the first change made the rest moot"),
+                ToyStep::Change(2) => match self.fail_second_change {
+                    Some(true) => StepResult::failed_no_retry("role missing or denied"),
+                    Some(false) => StepResult::failed("throttled"),
+                    None => StepResult::done(),
+                },
+                _ => StepResult::done(),
+            }
+        }
+    }
+
     fn toy(stop: bool) -> Toy {
         Toy {
-            config: ToyConfig::default(),
             executed: Mutex::default(),
             stop_after_first_change: stop,
             fail_second_change: None,
@@ -902,10 +934,11 @@ mod tests {
     }
 
     fn walked(t: &Toy, dry_run: bool) -> Plan<ToyStep> {
-        let Decision::Respond { mut plan, .. } = Toy::decide(&t.config, &record(), &()) else {
+        let config = ToyConfig::default();
+        let Decision::Respond { mut plan, .. } = Toy::decide(&config, &record(), &()) else {
             panic!("decided to ignore");
         };
-        block_on(walk(t, &(), &mut plan, dry_run, &mut ()));
+        block_on(walk(&config, t, &(), &mut plan, dry_run, &mut ()));
         plan
     }
 
@@ -950,14 +983,15 @@ mod tests {
         let publisher = crate::aws::AlertPublisher::new(&sdk, None, Severity::Info);
         let mut t = toy(false);
         t.fail_second_change = Some(true);
-        let o = block_on(run(&t, &publisher, &record())).expect("no RunError");
+        let o =
+            block_on(run(&ToyConfig::default(), &t, &publisher, &record())).expect("no RunError");
         assert_eq!(o.steps[2].status, Status::Failed);
         assert_eq!(o.steps[2].detail.as_deref(), Some("role missing or denied"));
         assert!(o.has_failures());
         assert_eq!(o.alerts[0].actions[2].status, Status::Failed);
         let mut t = toy(false);
         t.fail_second_change = Some(false);
-        let e = block_on(run(&t, &publisher, &record()))
+        let e = block_on(run(&ToyConfig::default(), &t, &publisher, &record()))
             .expect_err("a retryable failure fails the run");
         assert!(
             e.message.contains("Change2 thing (throttled)"),
@@ -973,7 +1007,14 @@ mod tests {
             PlannedStep::skipped(ToyStep::Change(1), "exempt"),
             PlannedStep::new(ToyStep::Change(2)),
         ];
-        block_on(walk(&t, &(), &mut plan, false, &mut ()));
+        block_on(walk(
+            &ToyConfig::default(),
+            &t,
+            &(),
+            &mut plan,
+            false,
+            &mut (),
+        ));
         assert_eq!(*t.executed.lock().unwrap(), vec![ToyStep::Change(2)]);
         assert_eq!(plan[0].status, Status::Skipped);
     }
@@ -1061,8 +1102,14 @@ mod tests {
             seen: Mutex::default(),
         };
         let t = toy(false);
-        let o = block_on(run_routed(&t, &publisher, Some(&router), &record()))
-            .expect("a failing pager does not fail the run");
+        let o = block_on(run_routed(
+            &ToyConfig::default(),
+            &t,
+            &publisher,
+            Some(&router),
+            &record(),
+        ))
+        .expect("a failing pager does not fail the run");
         assert_eq!(*router.seen.lock().unwrap(), vec!["toy".to_string()]);
         assert_eq!(
             o.delivery,
@@ -1082,6 +1129,7 @@ mod tests {
             seen: Mutex::default(),
         };
         let e = block_on(run_routed(
+            &ToyConfig::default(),
             &toy(false),
             &publisher,
             Some(&failing),
@@ -1091,7 +1139,13 @@ mod tests {
         assert!(e.message.contains("Publish: NotFound"), "{}", e.message);
         assert_eq!(e.outcome.routed[0].len(), 2);
         // Without a router nothing is routed, as before.
-        let o = block_on(run(&toy(false), &publisher, &record())).unwrap();
+        let o = block_on(run(
+            &ToyConfig::default(),
+            &toy(false),
+            &publisher,
+            &record(),
+        ))
+        .unwrap();
         assert!(o.routed.is_empty());
         assert_eq!(o.delivery, vec![Delivery::NoTopic]);
         assert!(serde_json::to_value(&o).unwrap().get("routed").is_none());

@@ -18,6 +18,7 @@
 //! memory instead ([`Counted::degraded`]), so a burst within one warm Lambda still crosses.
 
 use crate::keys::{self, Fingerprint};
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -299,6 +300,28 @@ impl State {
         }
     }
 
+    /// The answer of a conditional write that records something once: its condition failing
+    /// means it was recorded already, which is success too.
+    fn recorded<T, E>(
+        &self,
+        r: Result<T, aws_sdk_dynamodb::error::SdkError<E, HttpResponse>>,
+    ) -> Result<(), StateError>
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = CallError::from_sdk(&e);
+                if e.is("ConditionalCheckFailedException") {
+                    Ok(())
+                } else {
+                    Err(self.fail(e))
+                }
+            }
+        }
+    }
+
     /// When `pk` (an [`keys::event_key`] or [`keys::object_key`]) was recorded as handled.
     pub async fn handled(&self, pk: &str) -> Result<Option<String>, StateError> {
         match &self.inner.backend {
@@ -337,17 +360,7 @@ impl State {
                     .condition_expression("attribute_not_exists(pk)")
                     .send()
                     .await;
-                match r {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        let e = CallError::from_sdk(&e);
-                        if e.is("ConditionalCheckFailedException") {
-                            Ok(())
-                        } else {
-                            Err(self.fail(e))
-                        }
-                    }
-                }
+                self.recorded(r)
             }
         }
     }
@@ -570,16 +583,6 @@ impl State {
             .expression_attribute_values(":token", s(token))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = CallError::from_sdk(&e);
-                if e.is("ConditionalCheckFailedException") {
-                    Ok(())
-                } else {
-                    Err(self.fail(e))
-                }
-            }
-        }
+        self.recorded(r)
     }
 }

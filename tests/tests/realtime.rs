@@ -67,7 +67,7 @@ async fn raised(
     example: &Value,
     i: usize,
 ) -> Vec<String> {
-    let state = catalog::RealtimeCatalog::with_state(config.clone(), State::memory());
+    let state = catalog::RealtimeCatalog::with_state(State::memory());
     let copies = d.threshold.as_ref().map_or(1, |t| t.count as usize);
     let mut alerted = Vec::new();
     for c in 0..copies {
@@ -76,7 +76,7 @@ async fn raised(
         let event = envelope(&record, &format!("{}-{i}-{c}", d.id));
         let payload = Payload::from_value(event)
             .unwrap_or_else(|e| panic!("{} example {i}: the payload does not parse: {e}", d.id));
-        let outcome = respond::run(&state, publisher, &payload)
+        let outcome = respond::run(config, &state, publisher, &payload)
             .await
             .unwrap_or_else(|e| panic!("{} example {i}: {e}", d.id));
         alerted.extend(outcome.alerts.iter().map(|a| a.detection.clone()));

@@ -213,7 +213,7 @@ fn tamper_config() -> tamper::Config {
 /// True when tamper acts on the event (a change to trailwarden's resources, a trail file
 /// deleted or written).
 fn tamper_takes(raw: &Value) -> bool {
-    use trailwarden::respond::{Decision, Responder};
+    use trailwarden::respond::{Decide, Decision};
     let Ok(p) = trailwarden::Payload::from_value(raw.clone()) else {
         return false;
     };

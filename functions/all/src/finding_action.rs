@@ -147,12 +147,12 @@ pub async fn handle(service: &Service<UnapprovedUser>, event: Value) -> Result<V
         .cloned()
         .ok_or("a Security Hub custom action event without detail.findings")?;
     let state = &service.state;
-    let mut config = state.config.clone();
+    let mut config = service.config.clone();
     config.mode = Mode::Quarantine;
     config.approvals = Approvals::default();
     config.approval_document = None;
     config.approval_requires_creator = false;
-    let quarantine = UnapprovedUser::with_clients(config, state.iam.clone(), state.s3.clone());
+    let quarantine = UnapprovedUser::with_clients(state.iam.clone(), state.s3.clone());
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for f in &findings {
@@ -181,6 +181,7 @@ pub async fn handle(service: &Service<UnapprovedUser>, event: Value) -> Result<V
         });
         let router = requested.as_ref().map(|r| r as &dyn AlertRouter);
         let ran = Box::pin(respond::run_routed(
+            &config,
             &quarantine,
             &service.publisher,
             router,

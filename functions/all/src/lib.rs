@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use trailwarden::config::{ConfigError, Env, ProcessEnv};
 use trailwarden::lambda::Service;
-use trailwarden::respond::{self, AlertRouter, Outcome, Responder, Settings, StatLines};
+use trailwarden::respond::{self, AlertRouter, Decide, Outcome, Responder, Settings, StatLines};
 use trailwarden::Payload;
 use trailwarden_destinations::Router;
 
@@ -158,7 +158,7 @@ impl Function {
     /// Checks the function's configuration in `env`.
     pub fn check_config(self, env: &dyn Env) -> Result<(), ConfigError> {
         trailwarden_destinations::Settings::from_env(env)?;
-        with_type!(self, F => <F as Responder>::Config::from_env(env).map(|_| ()))
+        with_type!(self, F => <F as Decide>::Config::from_env(env).map(|_| ()))
     }
 
     /// Reads the function's configuration (the variables Lambda gets) and decides what it
@@ -168,7 +168,7 @@ impl Function {
         // ALERT_DESTINATIONS stops the plan as it stops the cold start.
         trailwarden_destinations::Settings::from_env(env)?;
         with_type!(self, F => {
-            let config = <F as Responder>::Config::from_env(env)?;
+            let config = <F as Decide>::Config::from_env(env)?;
             Ok(Ran::of(&respond::plan_offline::<F>(&config, payload), None))
         })
     }
@@ -284,7 +284,7 @@ pub fn alert_router(
 /// routing.
 pub async fn built<F: Responder>(sdk: &aws_config::SdkConfig, env: &dyn Env) -> Result<Service<F>> {
     let service = Service::<F>::from_env(sdk, env).await?;
-    let router = alert_router(sdk, env, service.config().common())?;
+    let router = alert_router(sdk, env, service.config.common())?;
     Ok(service.with_router(router))
 }
 

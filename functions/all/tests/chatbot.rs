@@ -334,6 +334,7 @@ fn insights_incident() {
 
 #[test]
 fn watchdog_trail_gone() {
+    use trailwarden::respond::Reporting;
     use watchdog::execute::{Observation, TrailState};
     let cfg = config::<watchdog::Watchdog>(&[
         ("ACCOUNT_ALIAS", "prod-payments"),
@@ -356,7 +357,7 @@ fn watchdog_trail_gone() {
         }],
         checked_at: Some("2024-09-12T09:02:00Z".parse().unwrap()),
     };
-    let alerts = watchdog::report::report(&cfg, &case, &Vec::new(), Some(&output)).alerts;
+    let alerts = watchdog::Watchdog::report(&cfg, &case, &Vec::new(), Some(&output)).alerts;
     let n = golden("watchdog-trail-missing", &only(alerts));
     assert!(n["content"]["title"].as_str().unwrap().contains("CRITICAL"));
 }

@@ -3,9 +3,10 @@
 //! checks it), anything else is skipped with the reason. Every object gets a step, so every
 //! object gets a result.
 
+use crate::{Backfill, Config};
 use serde::{Deserialize, Serialize};
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::s3key::{classify_key, KeyKind};
 use trailwarden::Payload;
 
@@ -57,16 +58,11 @@ impl StepKind for Step {
         }
     }
     fn target(&self) -> String {
-        s3_uri(self.object())
+        self.object().uri()
     }
     fn changes(&self) -> bool {
         false
     }
-}
-
-/// `s3://bucket/key`.
-pub fn s3_uri(o: &S3Object) -> String {
-    format!("s3://{}/{}", o.bucket, o.key)
 }
 
 /// What `key` is: log-integrity's test for digests (under `CloudTrail-Digest/`, `.json.gz`),
@@ -81,33 +77,40 @@ pub fn kind_of(o: &S3Object) -> (ObjectKind, Option<String>) {
     }
 }
 
-/// One step per object, in batch order; objects that are neither log files nor digests are
-/// skipped steps carrying the reason.
-pub fn decide(payload: &Payload) -> Decision<Case, Step> {
-    let Payload::S3Objects(objects) = payload else {
-        return Decision::ignore(NOT_A_BATCH);
-    };
-    if objects.is_empty() {
-        return Decision::ignore(EMPTY_BATCH);
-    }
-    let mut case = Case {
-        objects: Vec::with_capacity(objects.len()),
-    };
-    let mut plan = Vec::with_capacity(objects.len());
-    for o in objects {
-        let (kind, reason) = kind_of(o);
-        let step = match kind {
-            ObjectKind::Digest => Step::VerifyDigest { object: o.clone() },
-            _ => Step::ScanLogFile { object: o.clone() },
+impl Decide for Backfill {
+    type Config = Config;
+    type Facts = ();
+    type Case = Case;
+    type Step = Step;
+
+    /// One step per object, in batch order; objects that are neither log files nor digests are
+    /// skipped steps carrying the reason.
+    fn decide(_config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+        let Payload::S3Objects(objects) = payload else {
+            return Decision::ignore(NOT_A_BATCH);
         };
-        plan.push(match kind {
-            ObjectKind::Skipped => PlannedStep::skipped(
-                step,
-                reason.unwrap_or_else(|| "not a CloudTrail log or digest file".into()),
-            ),
-            _ => PlannedStep::new(step),
-        });
-        case.objects.push((o.clone(), kind));
+        if objects.is_empty() {
+            return Decision::ignore(EMPTY_BATCH);
+        }
+        let mut case = Case {
+            objects: Vec::with_capacity(objects.len()),
+        };
+        let mut plan = Vec::with_capacity(objects.len());
+        for o in objects {
+            let (kind, reason) = kind_of(o);
+            let step = match kind {
+                ObjectKind::Digest => Step::VerifyDigest { object: o.clone() },
+                _ => Step::ScanLogFile { object: o.clone() },
+            };
+            plan.push(match kind {
+                ObjectKind::Skipped => PlannedStep::skipped(
+                    step,
+                    reason.unwrap_or_else(|| "not a CloudTrail log or digest file".into()),
+                ),
+                _ => PlannedStep::new(step),
+            });
+            case.objects.push((o.clone(), kind));
+        }
+        Decision::Respond { case, plan }
     }
-    Decision::Respond { case, plan }
 }

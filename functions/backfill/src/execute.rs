@@ -7,12 +7,12 @@
 //! fails and the state machine retries it; any other failure (access denied, a corrupt file) is
 //! recorded in the object's result and the batch goes on: retrying would not change it.
 
-use crate::decide::{s3_uri, ObjectKind, Step};
+use crate::decide::{Case, ObjectKind, Step};
 use crate::result::{clip, DigestResult, ObjectResult};
-use crate::Backfill;
+use crate::{Backfill, Config};
 use std::time::Instant;
 use trailwarden::alert::Status;
-use trailwarden::respond::StepResult;
+use trailwarden::respond::{InitError, Responder, StepResult};
 
 /// Why an object listed for the batch is skipped when it is gone.
 pub const VANISHED: &str = "gone since it was listed (deleted or expired)";
@@ -33,22 +33,51 @@ impl Output {
     }
 }
 
-impl Backfill {
-    pub(crate) async fn execute(&self, step: &Step, output: &mut Output) -> StepResult {
-        match step {
-            Step::ScanLogFile { .. } => self.scan(step, output).await,
-            Step::VerifyDigest { .. } => self.verify(step, output).await,
-        }
+impl Responder for Backfill {
+    const NAME: &'static str = crate::NAME;
+
+    /// Builds the state: the catalog with an `s3://` `CUSTOM_DETECTIONS_URI` merged in (a
+    /// malformed detection stops the cold start), the S3 clients and the digest keys.
+    async fn init(sdk: &aws_config::SdkConfig, config: &mut Config) -> Result<Self, InitError> {
+        let s3 = trailwarden::aws::s3_client(sdk);
+        config.catalog.load_s3(&s3).await?;
+        let keys = log_integrity::public_keys::Keys::new(
+            sdk,
+            config.integrity.public_keys_uri.as_ref(),
+            &s3,
+        );
+        tracing::info!(
+            function = crate::NAME,
+            detections = config.catalog.catalog.len(),
+            "catalog ready"
+        );
+        let reader = trailwarden::aws::BucketReader::new(sdk);
+        Ok(Backfill { s3, reader, keys })
     }
 
-    async fn scan(&self, step: &Step, output: &mut Output) -> StepResult {
+    async fn execute_step(
+        &self,
+        config: &Config,
+        _case: &Case,
+        step: &Step,
+        output: &mut Output,
+    ) -> StepResult {
+        match step {
+            Step::ScanLogFile { .. } => self.scan(config, step, output).await,
+            Step::VerifyDigest { .. } => self.verify(config, step, output).await,
+        }
+    }
+}
+
+impl Backfill {
+    async fn scan(&self, config: &Config, step: &Step, output: &mut Output) -> StepResult {
         let o = step.object();
         let started = Instant::now();
         let mut result = ObjectResult::new(&o.bucket, &o.key, ObjectKind::Log);
         let scanned = log_delivery::execute::scan_object(
             &self.reader,
-            self.config.catalog.catalog.clone(),
-            &self.config.common.own_role_arns,
+            config.catalog.catalog.clone(),
+            &config.common.own_role_arns,
             o,
         )
         .await;
@@ -89,7 +118,7 @@ impl Backfill {
         status
     }
 
-    async fn verify(&self, step: &Step, output: &mut Output) -> StepResult {
+    async fn verify(&self, config: &Config, step: &Step, output: &mut Output) -> StepResult {
         let o = step.object();
         let started = Instant::now();
         let store =
@@ -98,7 +127,7 @@ impl Backfill {
         let check = log_integrity::check::check_digest(
             &store,
             &self.keys,
-            &self.config.integrity.options(),
+            &config.integrity.options(),
             &at,
             o.version_id.as_deref(),
         )
@@ -106,7 +135,7 @@ impl Backfill {
         let mut result = ObjectResult::new(&o.bucket, &o.key, ObjectKind::Digest);
         result.duration_ms = started.elapsed().as_millis() as u64;
         let digest = DigestResult::from_check(&check);
-        tracing::info!(digest = %s3_uri(o), verdict = ?digest.verdict, log_files = digest.log_files,
+        tracing::info!(digest = %o.uri(), verdict = ?digest.verdict, log_files = digest.log_files,
             problems = digest.problems_total, duration_ms = result.duration_ms, "digest checked");
         let detail = format!(
             "{:?}, {} log file(s), {} problem(s)",

@@ -4,7 +4,7 @@
 //! a Step Functions Distributed Map.
 //!
 //! **A batch** (`{"Items": [...], "BatchInput": {...}}`, see [`batch`]) is a list of objects.
-//! [`decide`](decide::decide) gives each object one step from its key: a CloudTrail log file is
+//! [`decide`] gives each object one step from its key: a CloudTrail log file is
 //! scanned with the catalog by log-delivery's own scan
 //! ([`log_delivery::execute::scan_object`]: the same catalog settings, the same counting, the
 //! same exclusion of trailwarden's own roles); a digest is checked by log-integrity's own check
@@ -52,74 +52,19 @@ pub use summary::{Summary, SummaryRequest};
 
 use serde_json::Value;
 use trailwarden::lambda::Service;
-use trailwarden::respond::{Decision, InitError, Plan, Report, Responder, StepResult};
 use trailwarden::Payload;
 
 pub const NAME: &str = "backfill";
 
-/// backfill's per-cold-start state: its configuration (with the catalog in force), the S3
-/// client and where digest signatures' public keys come from.
+/// backfill's per-cold-start state: the S3 client and where digest signatures' public keys
+/// come from.
 #[derive(Debug)]
 pub struct Backfill {
-    pub config: Config,
     /// The function's own S3 client (results, detection and key documents).
     pub s3: aws_sdk_s3::Client,
     /// Reads archive objects in their bucket's region (log-delivery's reader).
     reader: trailwarden::aws::BucketReader,
     keys: log_integrity::public_keys::Keys,
-}
-
-impl Responder for Backfill {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Facts = ();
-    type Case = Case;
-    type Step = Step;
-    type Output = Output;
-    type Stats = BatchResult;
-
-    async fn init(sdk: &aws_config::SdkConfig, mut config: Config) -> Result<Self, InitError> {
-        let s3 = trailwarden::aws::s3_client(sdk);
-        config.catalog.load_s3(&s3).await?;
-        let keys = log_integrity::public_keys::Keys::new(
-            sdk,
-            config.integrity.public_keys_uri.as_ref(),
-            &s3,
-        );
-        tracing::info!(
-            function = NAME,
-            detections = config.catalog.catalog.len(),
-            "catalog ready"
-        );
-        let reader = trailwarden::aws::BucketReader::new(sdk);
-        Ok(Backfill {
-            config,
-            s3,
-            reader,
-            keys,
-        })
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn decide(_config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        decide::decide(payload)
-    }
-
-    async fn execute_step(&self, _case: &Case, step: &Step, output: &mut Output) -> StepResult {
-        self.execute(step, output).await
-    }
-
-    fn report(
-        _config: &Config,
-        case: &Case,
-        plan: &Plan<Step>,
-        output: Option<&Output>,
-    ) -> Report<BatchResult> {
-        report::report(case, plan, output)
-    }
 }
 
 /// The Lambda handler: a batch answers its per-object results ([`BatchResult`]), the summary

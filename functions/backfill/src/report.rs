@@ -6,8 +6,9 @@ use crate::decide::{Case, ObjectKind, Step};
 use crate::execute::Output;
 use crate::result::{BatchResult, ObjectResult};
 use crate::summary::Summary;
+use crate::{Backfill, Config};
 use trailwarden::alert::{Alert, Status};
-use trailwarden::respond::{Plan, Report};
+use trailwarden::respond::{Plan, Report, Reporting};
 use trailwarden::Severity;
 
 /// The summary alert's detection id.
@@ -17,33 +18,44 @@ pub const SUMMARY_DETECTION: &str = "backfill-summary";
 /// rest are counted and in the results.
 pub const ALERT_LINES: usize = 25;
 
-/// A batch's results, one per object in batch order. A step that was not executed (a skipped
-/// object, or one left `planned` by a failure) gets a result saying why.
-pub fn report(case: &Case, plan: &Plan<Step>, output: Option<&Output>) -> Report<BatchResult> {
-    let objects = plan
-        .iter()
-        .zip(&case.objects)
-        .map(|(p, (object, kind))| {
-            if let Some(r) = output.and_then(|o| o.get(&p.step)) {
-                return r.clone();
-            }
-            let mut r = ObjectResult::new(&object.bucket, &object.key, *kind);
-            if p.status == Status::Skipped {
-                r.kind = ObjectKind::Skipped;
-                r.reason = p.detail.clone();
-            } else if p.status != Status::Planned {
-                r.error = p.detail.clone();
-            }
-            r
-        })
-        .collect();
-    Report {
-        alerts: Vec::new(),
-        stats: BatchResult { objects },
+impl Reporting for Backfill {
+    type Output = Output;
+    type Stats = BatchResult;
+
+    /// A batch's results, one per object in batch order. A step that was not executed (a skipped
+    /// object, or one left `planned` by a failure) gets a result saying why.
+    fn report(
+        _config: &Config,
+        case: &Case,
+        plan: &Plan<Step>,
+        output: Option<&Output>,
+    ) -> Report<BatchResult> {
+        let objects = plan
+            .iter()
+            .zip(&case.objects)
+            .map(|(p, (object, kind))| {
+                if let Some(r) = output.and_then(|o| o.get(&p.step)) {
+                    return r.clone();
+                }
+                let mut r = ObjectResult::new(&object.bucket, &object.key, *kind);
+                if p.status == Status::Skipped {
+                    r.kind = ObjectKind::Skipped;
+                    r.reason = p.detail.clone();
+                } else if p.status != Status::Planned {
+                    r.error = p.detail.clone();
+                }
+                r
+            })
+            .collect();
+        Report {
+            alerts: Vec::new(),
+            stats: BatchResult { objects },
+        }
     }
 }
 
-fn thousands(n: u64) -> String {
+/// `1234567` as `1,234,567` (the summary alert's and `trailwarden backfill`'s counts).
+pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

@@ -127,8 +127,8 @@ pub async fn summarize(
         Some(m) => read_results(&state.s3, m).await?,
         None => Totals::default(),
     };
-    let mut summary = totals.finish(&state.config.catalog.catalog, req, manifest.as_ref());
-    let common = &state.config.common;
+    let mut summary = totals.finish(&service.config.catalog.catalog, req, manifest.as_ref());
+    let common = &service.config.common;
     let mut alert = report::summary_alert(&summary);
     alert.dry_run = common.dry_run;
     alert.account_alias = common.account_alias.clone();

@@ -5,7 +5,7 @@ use backfill::{batch, Backfill, BatchResult, ObjectKind, Request, Source};
 use serde_json::json;
 use trailwarden::alert::Status;
 use trailwarden::respond::Settings as _;
-use trailwarden::respond::{plan_offline, Decision, Responder};
+use trailwarden::respond::{plan_offline, Decide, Decision};
 use trailwarden::Payload;
 
 const ORG: &str = "AWSLogs/o-7k2m9x4q1z/111122223333";

@@ -3,11 +3,12 @@
 //! event into its group's shared counter, then claim the group's incident if it crossed.
 
 use crate::config::Config;
+use crate::RealtimeCatalog;
 use serde::Serialize;
 use serde_json::Value;
 use trailwarden::detect::scan::{group_key_of, resource_of};
 use trailwarden::event::Record;
-use trailwarden::respond::{Decision, StepKind};
+use trailwarden::respond::{Decide, Decision, StepKind};
 use trailwarden::Payload;
 use trailwarden_state::Fingerprint;
 
@@ -121,89 +122,96 @@ pub fn event_id(payload: &Payload, json: &Value) -> String {
     )
 }
 
-/// The decision for one event.
-pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
-    let (Some(record), Some(json)) = (payload.record(), payload.record_json()) else {
-        return Decision::ignore(NOT_AN_EVENT);
-    };
-    let id = event_id(payload, &json);
-    if let Some(at) = &facts.handled {
-        return Decision::ignore(format!(
-            "event {id} was already handled at {at} (a retry or a re-delivery): its alerts went \
-             out then"
-        ));
-    }
-    let principal = record.principal();
-    if let Some(own) = principal
-        .match_arn()
-        .filter(|a| config.common.is_own(Some(a)))
-    {
-        return Decision::ignore(format!(
-            "made by trailwarden's own role {own}: its remediations are not findings"
-        ));
-    }
-    let catalog = &config.detections.catalog;
-    let matched = catalog.matching(&json);
-    if matched.is_empty() {
-        return Decision::ignore(format!(
-            "no detection of the catalog ({} detections) matches {} {}",
-            catalog.len(),
-            record.event_source(),
-            record.event_name()
-        ));
-    }
-    let epoch = record.time().map(|t| t.timestamp());
-    let principal = principal.display();
-    let resource = resource_of(json.get("requestParameters"), json.get("resources"));
-    let mut matches = Vec::new();
-    let mut steps = Vec::new();
-    for d in matched {
-        match &d.threshold {
-            Some(t) => {
-                let group = group_key_of(&json, t);
-                steps.push(Step::Count {
-                    detection: d.id.clone(),
-                    group: group.clone(),
-                });
-                steps.push(Step::Claim {
-                    detection: d.id.clone(),
-                    fingerprint: None,
-                    group: Some(group.clone()),
-                });
-                matches.push(Matched {
-                    detection: d.id.clone(),
-                    group: Some(group),
-                });
-            }
-            None => {
-                steps.push(Step::Claim {
-                    detection: d.id.clone(),
-                    fingerprint: Some(Fingerprint::plain(
-                        &d.id,
-                        &principal,
-                        &resource,
-                        epoch,
-                        config.state.incident_window_seconds,
-                    )),
-                    group: None,
-                });
-                matches.push(Matched {
-                    detection: d.id.clone(),
-                    group: None,
-                });
+impl Decide for RealtimeCatalog {
+    type Config = Config;
+    type Facts = Facts;
+    type Case = Case;
+    type Step = Step;
+
+    /// The decision for one event.
+    fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
+        let (Some(record), Some(json)) = (payload.record(), payload.record_json()) else {
+            return Decision::ignore(NOT_AN_EVENT);
+        };
+        let id = event_id(payload, &json);
+        if let Some(at) = &facts.handled {
+            return Decision::ignore(format!(
+                "event {id} was already handled at {at} (a retry or a re-delivery): its alerts went \
+                 out then"
+            ));
+        }
+        let principal = record.principal();
+        if let Some(own) = principal
+            .match_arn()
+            .filter(|a| config.common.is_own(Some(a)))
+        {
+            return Decision::ignore(format!(
+                "made by trailwarden's own role {own}: its remediations are not findings"
+            ));
+        }
+        let catalog = &config.detections.catalog;
+        let matched = catalog.matching(&json);
+        if matched.is_empty() {
+            return Decision::ignore(format!(
+                "no detection of the catalog ({} detections) matches {} {}",
+                catalog.len(),
+                record.event_source(),
+                record.event_name()
+            ));
+        }
+        let epoch = record.time().map(|t| t.timestamp());
+        let principal = principal.display();
+        let resource = resource_of(json.get("requestParameters"), json.get("resources"));
+        let mut matches = Vec::new();
+        let mut steps = Vec::new();
+        for d in matched {
+            match &d.threshold {
+                Some(t) => {
+                    let group = group_key_of(&json, t);
+                    steps.push(Step::Count {
+                        detection: d.id.clone(),
+                        group: group.clone(),
+                    });
+                    steps.push(Step::Claim {
+                        detection: d.id.clone(),
+                        fingerprint: None,
+                        group: Some(group.clone()),
+                    });
+                    matches.push(Matched {
+                        detection: d.id.clone(),
+                        group: Some(group),
+                    });
+                }
+                None => {
+                    steps.push(Step::Claim {
+                        detection: d.id.clone(),
+                        fingerprint: Some(Fingerprint::plain(
+                            &d.id,
+                            &principal,
+                            &resource,
+                            epoch,
+                            config.state.incident_window_seconds,
+                        )),
+                        group: None,
+                    });
+                    matches.push(Matched {
+                        detection: d.id.clone(),
+                        group: None,
+                    });
+                }
             }
         }
+        Decision::respond(
+            Case {
+                record: record.clone(),
+                event_id: id,
+                epoch,
+                principal,
+                resource,
+                matches,
+                state_warning: facts.state_error.clone(),
+            },
+            steps,
+        )
     }
-    Decision::respond(
-        Case {
-            record: record.clone(),
-            event_id: id,
-            epoch,
-            principal,
-            resource,
-            matches,
-            state_warning: facts.state_error.clone(),
-        },
-        steps,
-    )
 }

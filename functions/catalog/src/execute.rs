@@ -5,11 +5,11 @@
 //! Fail open everywhere: a state table that cannot be read or written never stops an alert.
 
 use crate::decide::{Case, Facts, Step};
-use crate::{RealtimeCatalog, NAME};
+use crate::{Config, RealtimeCatalog, NAME};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use trailwarden::alert::{Alert, Status};
-use trailwarden::respond::{Delivery, InitError, StepResult};
+use trailwarden::respond::{Delivery, InitError, Responder, StepError, StepResult};
 use trailwarden::Payload;
 use trailwarden_state::keys::{self, Fingerprint};
 use trailwarden_state::{window, Claim, Crossing, Owner, State};
@@ -76,255 +76,259 @@ pub enum Opened {
     },
 }
 
-/// Builds the state: the catalog with an `s3://` `CUSTOM_DETECTIONS_URI` merged in (a file
-/// that cannot be read or holds a malformed detection stops the cold start), and the state
-/// store `STATE_TABLE` names.
-pub async fn init(
-    sdk: &aws_config::SdkConfig,
-    mut config: crate::Config,
-) -> Result<RealtimeCatalog, InitError> {
-    let s3 = trailwarden::aws::s3_client(sdk);
-    config.detections.load_s3(&s3).await?;
-    let state = State::from_settings(sdk, &config.state);
-    tracing::info!(
-        function = NAME,
-        detections = config.detections.catalog.len(),
-        state = %state.describe(),
-        "catalog ready"
-    );
-    Ok(RealtimeCatalog { config, state })
-}
+impl Responder for RealtimeCatalog {
+    const NAME: &'static str = NAME;
 
-/// Before deciding: was this event handled already? A state that cannot be read is noted,
-/// never fatal.
-pub async fn gather(state: &State, payload: &Payload) -> Facts {
-    let Some(json) = payload.record_json() else {
-        return Facts::default();
-    };
-    let id = crate::decide::event_id(payload, &json);
-    match state.handled(&keys::event_key(&id)).await {
-        Ok(handled) => Facts {
-            handled,
-            state_error: None,
-        },
-        Err(e) => {
-            tracing::warn!(function = NAME, error = %e, event = %id, "state unavailable: deciding without it (fail open)");
-            Facts {
-                handled: None,
-                state_error: Some(e.to_string()),
+    /// Builds the state: the catalog with an `s3://` `CUSTOM_DETECTIONS_URI` merged in (a file
+    /// that cannot be read or holds a malformed detection stops the cold start), and the state
+    /// store `STATE_TABLE` names.
+    async fn init(sdk: &aws_config::SdkConfig, config: &mut Config) -> Result<Self, InitError> {
+        let s3 = trailwarden::aws::s3_client(sdk);
+        config.detections.load_s3(&s3).await?;
+        let state = State::from_settings(sdk, &config.state);
+        tracing::info!(
+            function = NAME,
+            detections = config.detections.catalog.len(),
+            state = %state.describe(),
+            "catalog ready"
+        );
+        Ok(RealtimeCatalog { state })
+    }
+
+    /// Before deciding: was this event handled already? A state that cannot be read is noted,
+    /// never fatal (the look-up never fails).
+    async fn gather(&self, _config: &Config, payload: &Payload) -> Result<Facts, StepError> {
+        let Some(json) = payload.record_json() else {
+            return Ok(Facts::default());
+        };
+        let id = crate::decide::event_id(payload, &json);
+        Ok(match self.state.handled(&keys::event_key(&id)).await {
+            Ok(handled) => Facts {
+                handled,
+                state_error: None,
+            },
+            Err(e) => {
+                tracing::warn!(function = NAME, error = %e, event = %id, "state unavailable: deciding without it (fail open)");
+                Facts {
+                    handled: None,
+                    state_error: Some(e.to_string()),
+                }
             }
+        })
+    }
+
+    /// Carries out one step.
+    async fn execute_step(
+        &self,
+        config: &Config,
+        case: &Case,
+        step: &Step,
+        output: &mut Output,
+    ) -> StepResult {
+        let (now, at) = trailwarden_state::now();
+        match step {
+            Step::Count { detection, group } => {
+                let Some(t) = threshold_of(config, detection) else {
+                    return StepResult::status(Status::Skipped, "the detection has no threshold");
+                };
+                let epoch = case.epoch.unwrap_or(now);
+                let w = t.window_seconds as i64;
+                let counted = self
+                    .state
+                    .count(
+                        &keys::window_key(detection, group),
+                        &[(epoch, case.event_id.clone())],
+                        epoch - w,
+                        epoch + w,
+                        epoch + w + keys::LINGER_SECONDS,
+                    )
+                    .await;
+                let times = counted.times();
+                let peak = window::peak(&times, t.window_seconds);
+                let crossing = window::crossing(&times, t.count, t.window_seconds);
+                let mut detail = format!(
+                    "{peak} of {} within {} s{}",
+                    t.count,
+                    t.window_seconds,
+                    if crossing.is_some() { ": crossed" } else { "" }
+                );
+                if let Some(d) = &counted.degraded {
+                    detail.push_str(&format!(
+                        " (state table unavailable, counted in this instance only: {d})"
+                    ));
+                }
+                let mut entries = counted.entries;
+                entries.sort();
+                output.counts.insert(
+                    detection.clone(),
+                    Count {
+                        entries,
+                        peak,
+                        crossing,
+                        degraded: counted.degraded,
+                    },
+                );
+                StepResult::status(Status::Done, detail)
+            }
+            Step::Claim {
+                detection,
+                fingerprint,
+                group,
+            } => {
+                let fp = match fingerprint {
+                    Some(fp) => fp.clone(),
+                    None => {
+                        let Some(t) = threshold_of(config, detection) else {
+                            return StepResult::status(Status::Skipped, "no threshold");
+                        };
+                        let count = output.counts.get(detection);
+                        let Some(c) = count.and_then(|c| c.crossing) else {
+                            let peak = count.map_or(0, |c| c.peak);
+                            output
+                                .claims
+                                .insert(detection.clone(), Opened::Below { peak });
+                            return StepResult::status(
+                                Status::Skipped,
+                                format!(
+                                    "below the threshold: {peak} of {} within {} s",
+                                    t.count, t.window_seconds
+                                ),
+                            );
+                        };
+                        Fingerprint::threshold(
+                            detection,
+                            group.as_deref().unwrap_or("-"),
+                            c.at,
+                            t.window_seconds,
+                        )
+                    }
+                };
+                if output.token.is_empty() {
+                    output.token = new_token(&case.event_id);
+                }
+                let owner = Owner::Event {
+                    id: &case.event_id,
+                    token: &output.token,
+                };
+                let (opened, result) = match self.state.claim(&fp, owner, now, &at).await {
+                    Ok(Claim::New) => (
+                        Opened::New {
+                            fingerprint: fp,
+                            retry: false,
+                        },
+                        StepResult::status(Status::Done, "new incident"),
+                    ),
+                    Ok(Claim::Ours) => (
+                        Opened::New {
+                            fingerprint: fp,
+                            retry: true,
+                        },
+                        StepResult::status(
+                            Status::Done,
+                            "opened before but never published (a retry): alerting again",
+                        ),
+                    ),
+                    Ok(Claim::Taken {
+                        owner,
+                        at,
+                        published,
+                    }) => {
+                        let detail = format!(
+                            "{}: opened by {owner}{}",
+                            if published {
+                                "already alerted"
+                            } else {
+                                "being alerted by another invocation"
+                            },
+                            at.as_deref()
+                                .map(|a| format!(" at {a}"))
+                                .unwrap_or_default()
+                        );
+                        (
+                            Opened::Duplicate {
+                                fingerprint: fp,
+                                owner,
+                                at,
+                                published,
+                            },
+                            StepResult::status(Status::AlreadyDone, detail),
+                        )
+                    }
+                    Err(e) => {
+                        tracing::warn!(function = NAME, error = %e, incident = %fp.describe(), "cannot open the incident: alerting anyway (fail open)");
+                        let detail = format!("state table unavailable, alerting anyway: {e}");
+                        (
+                            Opened::Unavailable {
+                                fingerprint: fp,
+                                error: e.to_string(),
+                            },
+                            StepResult::status(Status::Done, detail),
+                        )
+                    }
+                };
+                output.claims.insert(detection.clone(), opened);
+                result
+            }
+        }
+    }
+
+    /// Once the alerts are out (none failed): marks the incidents this invocation opened as
+    /// published and records the event as handled, so a re-delivery publishes nothing. A failed
+    /// publication leaves both unrecorded: Lambda retries, and the retry, finding the claims
+    /// unpublished past their lease, alerts again.
+    async fn after_publish(
+        &self,
+        _config: &Config,
+        case: &Case,
+        output: &Output,
+        alerts: &[Alert],
+        delivery: &[Delivery],
+    ) {
+        if delivery
+            .iter()
+            .any(|d| matches!(d, Delivery::Failed { .. }))
+        {
+            return;
+        }
+        for opened in output.claims.values() {
+            let fp = match opened {
+                Opened::New { fingerprint, .. } => fingerprint,
+                _ => continue,
+            };
+            if let Err(e) = self.state.published(fp, &output.token).await {
+                tracing::warn!(function = NAME, error = %e, incident = %fp.describe(),
+                    "cannot mark the incident published: another path may alert it after the lease");
+            }
+        }
+        // An incident another invocation was still alerting: that invocation records the event
+        // when its alert is out; if it fails, its retry must still find the event unhandled.
+        if output.claims.values().any(|o| {
+            matches!(
+                o,
+                Opened::Duplicate {
+                    published: false,
+                    ..
+                }
+            )
+        }) {
+            return;
+        }
+        let (now, at) = trailwarden_state::now();
+        if let Err(e) = self
+            .state
+            .mark_handled(&keys::event_key(&case.event_id), &at, now)
+            .await
+        {
+            tracing::warn!(function = NAME, error = %e, event = %case.event_id, alerts = alerts.len(),
+                "cannot record the event as handled: a re-delivery may alert again");
         }
     }
 }
 
-fn threshold_of(cat: &RealtimeCatalog, detection: &str) -> Option<trailwarden::detect::Threshold> {
-    cat.config
+fn threshold_of(config: &Config, detection: &str) -> Option<trailwarden::detect::Threshold> {
+    config
         .detections
         .catalog
         .get(detection)
         .and_then(|d| d.threshold.clone())
-}
-
-/// Carries out one step.
-pub async fn execute_step(
-    cat: &RealtimeCatalog,
-    case: &Case,
-    step: &Step,
-    output: &mut Output,
-) -> StepResult {
-    let (now, at) = trailwarden_state::now();
-    match step {
-        Step::Count { detection, group } => {
-            let Some(t) = threshold_of(cat, detection) else {
-                return StepResult::status(Status::Skipped, "the detection has no threshold");
-            };
-            let epoch = case.epoch.unwrap_or(now);
-            let w = t.window_seconds as i64;
-            let counted = cat
-                .state
-                .count(
-                    &keys::window_key(detection, group),
-                    &[(epoch, case.event_id.clone())],
-                    epoch - w,
-                    epoch + w,
-                    epoch + w + keys::LINGER_SECONDS,
-                )
-                .await;
-            let times = counted.times();
-            let peak = window::peak(&times, t.window_seconds);
-            let crossing = window::crossing(&times, t.count, t.window_seconds);
-            let mut detail = format!(
-                "{peak} of {} within {} s{}",
-                t.count,
-                t.window_seconds,
-                if crossing.is_some() { ": crossed" } else { "" }
-            );
-            if let Some(d) = &counted.degraded {
-                detail.push_str(&format!(
-                    " (state table unavailable, counted in this instance only: {d})"
-                ));
-            }
-            let mut entries = counted.entries;
-            entries.sort();
-            output.counts.insert(
-                detection.clone(),
-                Count {
-                    entries,
-                    peak,
-                    crossing,
-                    degraded: counted.degraded,
-                },
-            );
-            StepResult::status(Status::Done, detail)
-        }
-        Step::Claim {
-            detection,
-            fingerprint,
-            group,
-        } => {
-            let fp = match fingerprint {
-                Some(fp) => fp.clone(),
-                None => {
-                    let Some(t) = threshold_of(cat, detection) else {
-                        return StepResult::status(Status::Skipped, "no threshold");
-                    };
-                    let count = output.counts.get(detection);
-                    let Some(c) = count.and_then(|c| c.crossing) else {
-                        let peak = count.map_or(0, |c| c.peak);
-                        output
-                            .claims
-                            .insert(detection.clone(), Opened::Below { peak });
-                        return StepResult::status(
-                            Status::Skipped,
-                            format!(
-                                "below the threshold: {peak} of {} within {} s",
-                                t.count, t.window_seconds
-                            ),
-                        );
-                    };
-                    Fingerprint::threshold(
-                        detection,
-                        group.as_deref().unwrap_or("-"),
-                        c.at,
-                        t.window_seconds,
-                    )
-                }
-            };
-            if output.token.is_empty() {
-                output.token = new_token(&case.event_id);
-            }
-            let owner = Owner::Event {
-                id: &case.event_id,
-                token: &output.token,
-            };
-            let (opened, result) = match cat.state.claim(&fp, owner, now, &at).await {
-                Ok(Claim::New) => (
-                    Opened::New {
-                        fingerprint: fp,
-                        retry: false,
-                    },
-                    StepResult::status(Status::Done, "new incident"),
-                ),
-                Ok(Claim::Ours) => (
-                    Opened::New {
-                        fingerprint: fp,
-                        retry: true,
-                    },
-                    StepResult::status(
-                        Status::Done,
-                        "opened before but never published (a retry): alerting again",
-                    ),
-                ),
-                Ok(Claim::Taken {
-                    owner,
-                    at,
-                    published,
-                }) => {
-                    let detail = format!(
-                        "{}: opened by {owner}{}",
-                        if published {
-                            "already alerted"
-                        } else {
-                            "being alerted by another invocation"
-                        },
-                        at.as_deref()
-                            .map(|a| format!(" at {a}"))
-                            .unwrap_or_default()
-                    );
-                    (
-                        Opened::Duplicate {
-                            fingerprint: fp,
-                            owner,
-                            at,
-                            published,
-                        },
-                        StepResult::status(Status::AlreadyDone, detail),
-                    )
-                }
-                Err(e) => {
-                    tracing::warn!(function = NAME, error = %e, incident = %fp.describe(), "cannot open the incident: alerting anyway (fail open)");
-                    let detail = format!("state table unavailable, alerting anyway: {e}");
-                    (
-                        Opened::Unavailable {
-                            fingerprint: fp,
-                            error: e.to_string(),
-                        },
-                        StepResult::status(Status::Done, detail),
-                    )
-                }
-            };
-            output.claims.insert(detection.clone(), opened);
-            result
-        }
-    }
-}
-
-/// Once the alerts are out (none failed): marks the incidents this invocation opened as
-/// published and records the event as handled, so a re-delivery publishes nothing. A failed
-/// publication leaves both unrecorded: Lambda retries, and the retry, finding the claims
-/// unpublished past their lease, alerts again.
-pub async fn after_publish(
-    state: &State,
-    case: &Case,
-    output: &Output,
-    alerts: &[Alert],
-    delivery: &[Delivery],
-) {
-    if delivery
-        .iter()
-        .any(|d| matches!(d, Delivery::Failed { .. }))
-    {
-        return;
-    }
-    for opened in output.claims.values() {
-        let fp = match opened {
-            Opened::New { fingerprint, .. } => fingerprint,
-            _ => continue,
-        };
-        if let Err(e) = state.published(fp, &output.token).await {
-            tracing::warn!(function = NAME, error = %e, incident = %fp.describe(),
-                "cannot mark the incident published: another path may alert it after the lease");
-        }
-    }
-    // An incident another invocation was still alerting: that invocation records the event
-    // when its alert is out; if it fails, its retry must still find the event unhandled.
-    if output.claims.values().any(|o| {
-        matches!(
-            o,
-            Opened::Duplicate {
-                published: false,
-                ..
-            }
-        )
-    }) {
-        return;
-    }
-    let (now, at) = trailwarden_state::now();
-    if let Err(e) = state
-        .mark_handled(&keys::event_key(&case.event_id), &at, now)
-        .await
-    {
-        tracing::warn!(function = NAME, error = %e, event = %case.event_id, alerts = alerts.len(),
-            "cannot record the event as handled: a re-delivery may alert again");
-    }
 }

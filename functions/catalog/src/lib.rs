@@ -45,87 +45,23 @@ pub use decide::{Case, Facts, Matched, Step, NOT_AN_EVENT};
 pub use execute::{Count, Opened, Output};
 pub use report::CatalogStats;
 
-use trailwarden::alert::Alert;
-use trailwarden::respond::StepResult;
-use trailwarden::respond::{Decision, Delivery, InitError, Plan, Report, Responder, StepError};
-use trailwarden::Payload;
 use trailwarden_state::State;
 
 pub const NAME: &str = "catalog";
 
-/// catalog's per-cold-start state: its configuration (with the catalog in force) and the
-/// state store.
+/// catalog's per-cold-start state: the state store.
 #[derive(Debug, Clone)]
 pub struct RealtimeCatalog {
-    config: Config,
     state: State,
 }
 
 impl RealtimeCatalog {
-    /// With a given configuration and state store (tests).
-    pub fn with_state(config: Config, state: State) -> RealtimeCatalog {
-        RealtimeCatalog { config, state }
+    /// With a given state store (tests).
+    pub fn with_state(state: State) -> RealtimeCatalog {
+        RealtimeCatalog { state }
     }
 
     pub fn state(&self) -> &State {
         &self.state
-    }
-}
-
-impl Responder for RealtimeCatalog {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Facts = Facts;
-    type Case = Case;
-    type Step = Step;
-    type Output = Output;
-    type Stats = CatalogStats;
-
-    async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
-        execute::init(sdk, config).await
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    async fn gather(&self, payload: &Payload) -> Result<Facts, StepError> {
-        Ok(execute::gather(&self.state, payload).await)
-    }
-
-    fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
-        decide::decide(config, payload, facts)
-    }
-
-    async fn execute_step(&self, case: &Case, step: &Step, output: &mut Output) -> StepResult {
-        execute::execute_step(self, case, step, output).await
-    }
-
-    fn report(
-        config: &Config,
-        case: &Case,
-        plan: &Plan<Step>,
-        output: Option<&Output>,
-    ) -> Report<CatalogStats> {
-        let state = match (&config.state.table, output) {
-            (_, None) => String::new(),
-            (Some(t), Some(_)) => format!("DynamoDB table {t}"),
-            (None, Some(_)) => "memory (this process only)".into(),
-        };
-        report::report(config, case, plan, output, &state)
-    }
-
-    fn ignored_stats(config: &Config, _payload: &Payload) -> CatalogStats {
-        report::ignored_stats(config)
-    }
-
-    async fn after_publish(
-        &self,
-        case: &Case,
-        output: &Output,
-        alerts: &[Alert],
-        delivery: &[Delivery],
-    ) {
-        execute::after_publish(&self.state, case, output, alerts, delivery).await
     }
 }

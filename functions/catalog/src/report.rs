@@ -6,11 +6,13 @@
 use crate::config::Config;
 use crate::decide::{Case, Matched, Step};
 use crate::execute::{Count, Opened, Output};
+use crate::RealtimeCatalog;
 use serde::Serialize;
 use trailwarden::alert::{Alert, Status};
 use trailwarden::detect::scan::single_finding;
 use trailwarden::detect::{Detection, ThresholdGroup, ThresholdResult};
-use trailwarden::respond::{self, Plan, Report};
+use trailwarden::respond::{self, Plan, Report, Reporting};
+use trailwarden::Payload;
 
 /// catalog's counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -56,14 +58,6 @@ impl respond::Stats for CatalogStats {
             out.push(("state warnings", self.state_warnings.join("; ")));
         }
         out
-    }
-}
-
-/// The statistics of an event that was not evaluated.
-pub fn ignored_stats(config: &Config) -> CatalogStats {
-    CatalogStats {
-        detections: config.detections.catalog.len(),
-        ..Default::default()
     }
 }
 
@@ -130,84 +124,101 @@ pub fn alert_for(
     a
 }
 
-/// The alerts and statistics of a walked plan (`output` is `None` for an offline plan: every
-/// detection without threshold would alert; threshold detections need counting first).
-pub fn report(
-    config: &Config,
-    case: &Case,
-    plan: &Plan<Step>,
-    output: Option<&Output>,
-    state: &str,
-) -> Report<CatalogStats> {
-    let catalog = &config.detections.catalog;
-    let mut stats = CatalogStats {
-        detections: catalog.len(),
-        state: state.to_string(),
-        matched: case.matches.iter().map(|m| m.detection.clone()).collect(),
-        ..Default::default()
-    };
-    if let Some(w) = &case.state_warning {
-        stats.state_warnings.push(w.clone());
-    }
-    let mut alerts = Vec::new();
-    for step in plan {
-        let Step::Claim {
-            detection,
-            fingerprint,
-            ..
-        } = &step.step
-        else {
-            continue;
+impl Reporting for RealtimeCatalog {
+    type Output = Output;
+    type Stats = CatalogStats;
+
+    /// The alerts and statistics of a walked plan (`output` is `None` for an offline plan: every
+    /// detection without threshold would alert; threshold detections need counting first).
+    fn report(
+        config: &Config,
+        case: &Case,
+        plan: &Plan<Step>,
+        output: Option<&Output>,
+    ) -> Report<CatalogStats> {
+        let state = match (&config.state.table, output) {
+            (_, None) => String::new(),
+            (Some(t), Some(_)) => format!("DynamoDB table {t}"),
+            (None, Some(_)) => "memory (this process only)".into(),
         };
-        let (Some(d), Some(m)) = (
-            catalog.get(detection),
-            case.matches.iter().find(|m| &m.detection == detection),
-        ) else {
-            continue;
+        let catalog = &config.detections.catalog;
+        let mut stats = CatalogStats {
+            detections: catalog.len(),
+            state,
+            matched: case.matches.iter().map(|m| m.detection.clone()).collect(),
+            ..Default::default()
         };
-        let count = output.and_then(|o| o.counts.get(detection));
-        let mut warning = case
-            .state_warning
-            .clone()
-            .or_else(|| count.and_then(|c| c.degraded.clone()));
-        let incident = match output.and_then(|o| o.claims.get(detection)) {
-            None if step.status == Status::Planned && d.threshold.is_none() => {
-                fingerprint.as_ref().map(|f| f.describe())
-            }
-            None => {
-                if d.threshold.is_some() {
-                    stats.below_threshold.push(detection.clone());
-                }
-                continue;
-            }
-            Some(Opened::Below { .. }) => {
-                stats.below_threshold.push(detection.clone());
-                continue;
-            }
-            Some(Opened::Duplicate { .. }) => {
-                stats.duplicates.push(detection.clone());
-                continue;
-            }
-            Some(Opened::New { fingerprint, .. }) => Some(fingerprint.describe()),
-            Some(Opened::Unavailable { fingerprint, error }) => {
-                warning.get_or_insert_with(|| error.clone());
-                Some(fingerprint.describe())
-            }
-        };
-        if let Some(w) = &warning {
-            if !stats.state_warnings.contains(w) {
-                stats.state_warnings.push(w.clone());
-            }
+        if let Some(w) = &case.state_warning {
+            stats.state_warnings.push(w.clone());
         }
-        stats.alerted.push(detection.clone());
-        alerts.push(alert_for(
-            d,
-            case,
-            m,
-            count,
-            incident.as_deref(),
-            warning.as_deref(),
-        ));
+        let mut alerts = Vec::new();
+        for step in plan {
+            let Step::Claim {
+                detection,
+                fingerprint,
+                ..
+            } = &step.step
+            else {
+                continue;
+            };
+            let (Some(d), Some(m)) = (
+                catalog.get(detection),
+                case.matches.iter().find(|m| &m.detection == detection),
+            ) else {
+                continue;
+            };
+            let count = output.and_then(|o| o.counts.get(detection));
+            let mut warning = case
+                .state_warning
+                .clone()
+                .or_else(|| count.and_then(|c| c.degraded.clone()));
+            let incident = match output.and_then(|o| o.claims.get(detection)) {
+                None if step.status == Status::Planned && d.threshold.is_none() => {
+                    fingerprint.as_ref().map(|f| f.describe())
+                }
+                None => {
+                    if d.threshold.is_some() {
+                        stats.below_threshold.push(detection.clone());
+                    }
+                    continue;
+                }
+                Some(Opened::Below { .. }) => {
+                    stats.below_threshold.push(detection.clone());
+                    continue;
+                }
+                Some(Opened::Duplicate { .. }) => {
+                    stats.duplicates.push(detection.clone());
+                    continue;
+                }
+                Some(Opened::New { fingerprint, .. }) => Some(fingerprint.describe()),
+                Some(Opened::Unavailable { fingerprint, error }) => {
+                    warning.get_or_insert_with(|| error.clone());
+                    Some(fingerprint.describe())
+                }
+            };
+            if let Some(w) = &warning {
+                if !stats.state_warnings.contains(w) {
+                    stats.state_warnings.push(w.clone());
+                }
+            }
+            stats.alerted.push(detection.clone());
+            alerts.push(alert_for(
+                d,
+                case,
+                m,
+                count,
+                incident.as_deref(),
+                warning.as_deref(),
+            ));
+        }
+        Report { alerts, stats }
     }
-    Report { alerts, stats }
+
+    /// The statistics of an event that was not evaluated.
+    fn ignored_stats(config: &Config, _payload: &Payload) -> CatalogStats {
+        CatalogStats {
+            detections: config.detections.catalog.len(),
+            ..Default::default()
+        }
+    }
 }

@@ -1,23 +1,22 @@
 //! Pure tests: configuration, and the plan for sample events in `events/` (which detections
 //! match, what is counted, which incident is opened), without any AWS call.
 
-use catalog::decide::decide;
 use catalog::{Config, Facts, RealtimeCatalog, Step, NOT_AN_EVENT};
 use serde_json::{json, Value};
 use trailwarden::alert::{Severity, Status};
-use trailwarden::respond::{plan_offline, Decision, PlannedStep, Settings, StepKind};
+use trailwarden::respond::{plan_offline, Decide, Decision, PlannedStep, Settings, StepKind};
 use trailwarden::Payload;
 use trailwarden_testkit::{config, fixture, payload, plan};
 
 fn respond(cfg: &Config, p: &Payload, facts: &Facts) -> (catalog::Case, Vec<PlannedStep<Step>>) {
-    match decide(cfg, p, facts) {
+    match RealtimeCatalog::decide(cfg, p, facts) {
         Decision::Respond { case, plan } => (case, plan),
         Decision::Ignore(why) => panic!("ignored: {why}"),
     }
 }
 
 fn ignored(cfg: &Config, p: &Payload, facts: &Facts) -> String {
-    match decide(cfg, p, facts) {
+    match RealtimeCatalog::decide(cfg, p, facts) {
         Decision::Ignore(why) => why,
         Decision::Respond { plan, .. } => panic!("not ignored: {plan:?}"),
     }

@@ -1,14 +1,13 @@
 //! Wording: a real-time alert reads as the log scan's alert for the same record, except for
 //! where the record was seen; a threshold alert counts the group across deliveries.
 
-use catalog::decide::decide;
 use catalog::execute::{Count, Opened, Output};
 use catalog::{Config, Facts, RealtimeCatalog};
 use serde_json::json;
 use trailwarden::alert::Status;
 use trailwarden::detect::Scanner;
 use trailwarden::respond::Settings as _;
-use trailwarden::respond::{Decision, Responder};
+use trailwarden::respond::{Decide, Decision, Reporting};
 use trailwarden_state::{window, Fingerprint};
 use trailwarden_testkit::{fixture, payload, plan};
 
@@ -69,7 +68,8 @@ fn a_real_time_alert_reads_as_the_log_scan_s_for_the_same_record() {
 fn a_crossed_threshold_alert_counts_the_group_across_deliveries() {
     let cfg = Config::defaults();
     let p = payload("secretsmanager-get-secret-value.json");
-    let Decision::Respond { case, mut plan } = decide(&cfg, &p, &Facts::default()) else {
+    let Decision::Respond { case, mut plan } = RealtimeCatalog::decide(&cfg, &p, &Facts::default())
+    else {
         panic!("ignored")
     };
     let d = cfg
@@ -141,7 +141,8 @@ fn a_crossed_threshold_alert_counts_the_group_across_deliveries() {
 fn a_duplicate_alerts_nothing_and_an_unavailable_state_alerts_and_says_so() {
     let cfg = Config::defaults();
     let p = payload("cloudtrail-stop-logging.json");
-    let Decision::Respond { case, plan } = decide(&cfg, &p, &Facts::default()) else {
+    let Decision::Respond { case, plan } = RealtimeCatalog::decide(&cfg, &p, &Facts::default())
+    else {
         panic!("ignored")
     };
     let fp = |d: &str| Fingerprint::plain(d, "p", "r", Some(0), 3600);

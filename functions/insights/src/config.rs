@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use trailwarden::config::{self, Common, ConfigError, Env};
-use trailwarden::detect::{BuiltinOptions, Catalog};
+use trailwarden::detect::{settings, Catalog};
 use trailwarden::respond::Settings;
 
 /// Environment variable: how many events of the Insight's API `LookupEvents` may return for
@@ -82,18 +82,10 @@ fn builtin_catalog(
     if let Some(c) = built.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(c.clone());
     }
-    let catalog = Catalog::builtin(BuiltinOptions {
+    let catalog = Arc::new(settings::builtin_catalog(
         exclude_federated_signin,
-    })
-    .without_families(disabled_families, DISABLED_DETECTION_FAMILIES)
-    .map_err(|e| {
-        ConfigError::new(
-            DISABLED_DETECTION_FAMILIES,
-            &disabled_families.join(","),
-            format!("comma-separated built-in family names ({})", e.message),
-        )
-    })?;
-    let catalog = Arc::new(catalog);
+        disabled_families,
+    )?);
     built
         .lock()
         .unwrap_or_else(|p| p.into_inner())

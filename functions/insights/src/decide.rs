@@ -10,10 +10,11 @@
 
 use crate::config::Config;
 use crate::insight::{Insight, State};
+use crate::Insights;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::s3key::{classify_key, KeyKind};
 use trailwarden::Payload;
 
@@ -120,7 +121,7 @@ impl StepKind for Step {
     fn target(&self) -> String {
         match self {
             Step::LookUp { window } => window.describe(),
-            Step::ReadFile { object } | Step::LookUpFile { object } => s3_uri(object),
+            Step::ReadFile { object } | Step::LookUpFile { object } => object.uri(),
         }
     }
     fn changes(&self) -> bool {
@@ -128,37 +129,41 @@ impl StepKind for Step {
     }
 }
 
-/// `s3://bucket/key`.
-pub fn s3_uri(o: &S3Object) -> String {
-    format!("s3://{}/{}", o.bucket, o.key)
-}
+impl Decide for Insights {
+    const HANDLES_INSIGHTS: bool = true;
 
-/// The decision.
-pub fn decide(config: &Config, payload: &Payload) -> Decision<Case, Step> {
-    match payload {
-        Payload::S3Objects(objects) => decide_files(config, objects),
-        Payload::CloudTrail(_) | Payload::Record(_) => {
-            if !payload.is_insight() {
-                return Decision::ignore(NOT_INSIGHT);
+    type Config = Config;
+    type Facts = ();
+    type Case = Case;
+    type Step = Step;
+
+    /// The decision.
+    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+        match payload {
+            Payload::S3Objects(objects) => decide_files(config, objects),
+            Payload::CloudTrail(_) | Payload::Record(_) => {
+                if !payload.is_insight() {
+                    return Decision::ignore(NOT_INSIGHT);
+                }
+                let Some(insight) = payload.record().and_then(Insight::from_record) else {
+                    return Decision::ignore(NO_DETAILS);
+                };
+                let steps: Vec<Step> = match (&insight.state, config.lookup_max_events) {
+                    (State::End, _) | (_, 0) => Vec::new(),
+                    _ => Window::for_start(&insight)
+                        .map(|window| Step::LookUp { window })
+                        .into_iter()
+                        .collect(),
+                };
+                Decision::respond(
+                    Case::Event {
+                        insight: Box::new(insight),
+                    },
+                    steps,
+                )
             }
-            let Some(insight) = payload.record().and_then(Insight::from_record) else {
-                return Decision::ignore(NO_DETAILS);
-            };
-            let steps: Vec<Step> = match (&insight.state, config.lookup_max_events) {
-                (State::End, _) | (_, 0) => Vec::new(),
-                _ => Window::for_start(&insight)
-                    .map(|window| Step::LookUp { window })
-                    .into_iter()
-                    .collect(),
-            };
-            Decision::respond(
-                Case::Event {
-                    insight: Box::new(insight),
-                },
-                steps,
-            )
+            _ => Decision::ignore(NOT_HANDLED),
         }
-        _ => Decision::ignore(NOT_HANDLED),
     }
 }
 
@@ -192,7 +197,7 @@ fn decide_files(config: &Config, objects: &[S3Object]) -> Decision<Case, Step> {
                     .skip_reason()
                     .unwrap_or_else(|| "not an Insights file".into()),
             };
-            reasons.push(format!("{}: {why}", s3_uri(&d.object)));
+            reasons.push(format!("{}: {why}", d.object.uri()));
             plan.push(PlannedStep::skipped(
                 Step::ReadFile {
                     object: d.object.clone(),

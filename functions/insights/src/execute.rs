@@ -2,7 +2,7 @@
 //! `cloudtrail:LookupEvents` in the insight's region. Both only read.
 
 use crate::config::Config;
-use crate::decide::{Step, Window};
+use crate::decide::{Case, Step, Window};
 use crate::insight::{Insight, State};
 use crate::lookup::{summarize, CatalogLook};
 use crate::{Insights, NAME};
@@ -14,7 +14,7 @@ use trailwarden::alert::Status;
 use trailwarden::aws::{read_object_version, CallError, ErrorKind, RegionalClients, S3Uri};
 use trailwarden::detect::Catalog;
 use trailwarden::payload::{record_from_value, S3Object};
-use trailwarden::respond::{InitError, StepResult};
+use trailwarden::respond::{InitError, Responder, StepResult};
 
 /// Largest Insights file read (they hold a handful of records; a larger object is not one).
 pub const MAX_FILE_BYTES: usize = 16 << 20;
@@ -70,37 +70,52 @@ pub struct FileRead {
     pub problem: Option<String>,
 }
 
-/// Builds the state: the S3 client and `CloudTrail` clients per region.
-pub fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Insights, InitError> {
-    tracing::info!(
-        function = NAME,
-        detections = config.catalog.len(),
-        lookup_max_events = config.lookup_max_events,
-        "ready"
-    );
-    Ok(Insights {
-        config,
-        s3: trailwarden::aws::s3_client(sdk),
-        cloudtrail: RegionalClients::new(sdk, aws_sdk_cloudtrail::Client::new),
-    })
+impl Responder for Insights {
+    const NAME: &'static str = NAME;
+
+    /// Builds the state: the S3 client and `CloudTrail` clients per region.
+    async fn init(sdk: &aws_config::SdkConfig, config: &mut Config) -> Result<Self, InitError> {
+        tracing::info!(
+            function = NAME,
+            detections = config.catalog.len(),
+            lookup_max_events = config.lookup_max_events,
+            "ready"
+        );
+        Ok(Insights {
+            s3: trailwarden::aws::s3_client(sdk),
+            cloudtrail: RegionalClients::new(sdk, aws_sdk_cloudtrail::Client::new),
+        })
+    }
+
+    /// Carries out one step.
+    async fn execute_step(
+        &self,
+        config: &Config,
+        _case: &Case,
+        step: &Step,
+        found: &mut Found,
+    ) -> StepResult {
+        match step {
+            Step::LookUp { window } => {
+                let r = self.look_up_window(config, window).await;
+                record_lookup(found, window.clone(), r)
+            }
+            Step::ReadFile { object } => read_file(self, object, found).await,
+            Step::LookUpFile { object } => look_up_file(self, config, object, found).await,
+        }
+    }
 }
 
-/// Carries out one step.
-pub async fn execute_step(state: &Insights, step: &Step, found: &mut Found) -> StepResult {
-    match step {
-        Step::LookUp { window } => {
-            let client = state.cloudtrail.get(window.region.as_deref());
-            let r = look_up(
-                &client,
-                &state.config.catalog,
-                window,
-                state.config.lookup_max_events,
-            )
-            .await;
-            record_lookup(found, window.clone(), r)
-        }
-        Step::ReadFile { object } => read_file(state, object, found).await,
-        Step::LookUpFile { object } => look_up_file(state, object, found).await,
+impl Insights {
+    /// Looks the calls of `window` up in its region's event history and runs the catalog over
+    /// them ([`look_up`]).
+    async fn look_up_window(
+        &self,
+        config: &Config,
+        window: &Window,
+    ) -> Result<CatalogLook, CallError> {
+        let client = self.cloudtrail.get(window.region.as_deref());
+        look_up(&client, &config.catalog, window, config.lookup_max_events).await
     }
 }
 
@@ -303,7 +318,12 @@ pub fn parse_file(object: &S3Object, bytes: &[u8]) -> FileRead {
     read
 }
 
-async fn look_up_file(state: &Insights, object: &S3Object, found: &mut Found) -> StepResult {
+async fn look_up_file(
+    state: &Insights,
+    config: &Config,
+    object: &S3Object,
+    found: &mut Found,
+) -> StepResult {
     let Some(read) = found.file(object) else {
         return StepResult::status(Status::Skipped, "the file was not read");
     };
@@ -323,14 +343,7 @@ async fn look_up_file(state: &Insights, object: &S3Object, found: &mut Found) ->
         if n > 0 {
             tokio::time::sleep(PAGE_PAUSE).await;
         }
-        let client = state.cloudtrail.get(w.region.as_deref());
-        let r = look_up(
-            &client,
-            &state.config.catalog,
-            &w,
-            state.config.lookup_max_events,
-        )
-        .await;
+        let r = state.look_up_window(config, &w).await;
         if let Err(e) = &r {
             failures.push(e.to_string());
         } else {

@@ -45,52 +45,13 @@ pub use insight::{pair, Incident, Insight, InsightType, State};
 pub use report::InsightStats;
 
 use trailwarden::aws::RegionalClients;
-use trailwarden::respond::{Decision, InitError, Plan, Report, Responder, StepResult};
-use trailwarden::Payload;
 
 pub const NAME: &str = "insights";
 
-/// insights' per-cold-start state: its configuration, the S3 client it reads Insights files
-/// with, and `CloudTrail` clients per region for the look-up.
+/// insights' per-cold-start state: the S3 client it reads Insights files with, and
+/// `CloudTrail` clients per region for the look-up.
 #[derive(Debug)]
 pub struct Insights {
-    config: Config,
     s3: aws_sdk_s3::Client,
     cloudtrail: RegionalClients<aws_sdk_cloudtrail::Client>,
-}
-
-impl Responder for Insights {
-    const NAME: &'static str = NAME;
-    const HANDLES_INSIGHTS: bool = true;
-    type Config = Config;
-    type Facts = ();
-    type Case = Case;
-    type Step = Step;
-    type Output = Found;
-    type Stats = InsightStats;
-
-    async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
-        execute::init(sdk, config)
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        decide::decide(config, payload)
-    }
-
-    async fn execute_step(&self, _case: &Case, step: &Step, output: &mut Found) -> StepResult {
-        execute::execute_step(self, step, output).await
-    }
-
-    fn report(
-        config: &Config,
-        case: &Case,
-        plan: &Plan<Step>,
-        output: Option<&Found>,
-    ) -> Report<InsightStats> {
-        report::report(config, case, plan, output)
-    }
 }

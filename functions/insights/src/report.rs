@@ -10,15 +10,16 @@
 //! when the catalog found a high or critical detection among the API's events in the window.
 
 use crate::config::Config;
-use crate::decide::{s3_uri, Case, Step, Window};
+use crate::decide::{Case, Step, Window};
 use crate::execute::{FileRead, Found, MAX_FILE_LOOKUPS};
 use crate::insight::{pair, Attribution, Incident, Insight, InsightType, State, NO_ERROR};
 use crate::lookup::CatalogLook;
+use crate::Insights;
 use serde::Serialize;
 use serde_json::json;
 use trailwarden::alert::{Action, Alert, EventContext, Severity, Status};
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{self, Plan, PlannedStep, Report, StepKind};
+use trailwarden::respond::{self, Plan, PlannedStep, Report, Reporting, StepKind};
 
 /// Detection id of the alert about an Insights file that could not be read.
 pub const UNREADABLE_DETECTION: &str = "insights-file-unreadable";
@@ -73,74 +74,79 @@ pub enum Look<'a> {
     Failed(&'a Window, &'a str),
 }
 
-/// The alerts and statistics of a walked plan (`found` is `None` for an offline plan).
-pub fn report(
-    config: &Config,
-    case: &Case,
-    plan: &Plan<Step>,
-    found: Option<&Found>,
-) -> Report<InsightStats> {
-    let mut stats = InsightStats::default();
-    let mut alerts = Vec::new();
-    if let Some(f) = found {
-        for l in &f.lookups {
-            if let Ok(look) = &l.result {
-                stats.lookups += 1;
-                stats.looked_up_events += look.events;
-                stats.catalog_findings += look.findings.len() as u64;
-            }
-        }
-    }
-    match case {
-        Case::Event { insight } => {
-            count(&mut stats, std::slice::from_ref(insight.as_ref()));
-            let incident = Incident {
-                id: insight.incident_id(),
-                start: (insight.state != State::End).then(|| insight.as_ref().clone()),
-                end: (insight.state == State::End).then(|| insight.as_ref().clone()),
-            };
-            let look = event_look(config, insight, plan, found);
-            stats.incidents += 1;
-            alerts.push(incident_alert(
-                &incident,
-                &look,
-                None,
-                respond::actions(plan),
-            ));
-        }
-        Case::Files { .. } => {
-            for step in plan {
-                let Step::ReadFile { object } = &step.step else {
-                    continue;
-                };
-                let Some(read) = found.and_then(|f| f.file(object)) else {
-                    continue;
-                };
-                stats.files += 1;
-                if let Some(problem) = &read.problem {
-                    alerts.push(unreadable_alert(read, problem, step));
-                    continue;
-                }
-                count(&mut stats, &read.insights);
-                let actions: Vec<Action> = plan
-                    .iter()
-                    .filter(|s| s.step.target() == s3_uri(object))
-                    .map(PlannedStep::action)
-                    .collect();
-                for incident in pair(read.insights.clone()) {
-                    let look = file_look(config, &incident, object, plan, found);
-                    stats.incidents += 1;
-                    alerts.push(incident_alert(
-                        &incident,
-                        &look,
-                        Some(object),
-                        actions.clone(),
-                    ));
+impl Reporting for Insights {
+    type Output = Found;
+    type Stats = InsightStats;
+
+    /// The alerts and statistics of a walked plan (`found` is `None` for an offline plan).
+    fn report(
+        config: &Config,
+        case: &Case,
+        plan: &Plan<Step>,
+        found: Option<&Found>,
+    ) -> Report<InsightStats> {
+        let mut stats = InsightStats::default();
+        let mut alerts = Vec::new();
+        if let Some(f) = found {
+            for l in &f.lookups {
+                if let Ok(look) = &l.result {
+                    stats.lookups += 1;
+                    stats.looked_up_events += look.events;
+                    stats.catalog_findings += look.findings.len() as u64;
                 }
             }
         }
+        match case {
+            Case::Event { insight } => {
+                count(&mut stats, std::slice::from_ref(insight.as_ref()));
+                let incident = Incident {
+                    id: insight.incident_id(),
+                    start: (insight.state != State::End).then(|| insight.as_ref().clone()),
+                    end: (insight.state == State::End).then(|| insight.as_ref().clone()),
+                };
+                let look = event_look(config, insight, plan, found);
+                stats.incidents += 1;
+                alerts.push(incident_alert(
+                    &incident,
+                    &look,
+                    None,
+                    respond::actions(plan),
+                ));
+            }
+            Case::Files { .. } => {
+                for step in plan {
+                    let Step::ReadFile { object } = &step.step else {
+                        continue;
+                    };
+                    let Some(read) = found.and_then(|f| f.file(object)) else {
+                        continue;
+                    };
+                    stats.files += 1;
+                    if let Some(problem) = &read.problem {
+                        alerts.push(unreadable_alert(read, problem, step));
+                        continue;
+                    }
+                    count(&mut stats, &read.insights);
+                    let actions: Vec<Action> = plan
+                        .iter()
+                        .filter(|s| s.step.target() == object.uri())
+                        .map(PlannedStep::action)
+                        .collect();
+                    for incident in pair(read.insights.clone()) {
+                        let look = file_look(config, &incident, object, plan, found);
+                        stats.incidents += 1;
+                        alerts.push(incident_alert(
+                            &incident,
+                            &look,
+                            Some(object),
+                            actions.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        Report { alerts, stats }
     }
-    Report { alerts, stats }
 }
 
 fn count(stats: &mut InsightStats, insights: &[Insight]) {
@@ -534,7 +540,7 @@ pub fn incident_alert(
     if let Some(o) = file {
         summary.push_str(&format!(
             " Read from the Insights file {} (the same incident may have alerted in real time: same incident id).",
-            s3_uri(o)
+            o.uri()
         ));
     }
     a.summary = summary;
@@ -591,7 +597,7 @@ pub fn incident_alert(
         a = a.fact("Catalog look-up", look_fact(look));
     }
     if let Some(o) = file {
-        a = a.fact("Insights file", s3_uri(o));
+        a = a.fact("Insights file", o.uri());
     }
     a.actions = actions;
     let lookup = match look {
@@ -621,12 +627,10 @@ fn unreadable_alert(read: &FileRead, problem: &str, step: &PlannedStep<Step>) ->
         "The object {} is in an Insights folder of the trail bucket but could not be read as an \
          Insights file: {problem}. CloudTrail writes these files itself; check who wrote or \
          replaced it (S3 server access logs, data events) and compare it with a fresh copy.",
-        s3_uri(&read.object)
+        read.object.uri()
     );
     a.region = read.object.region.clone();
-    a = a
-        .fact("Object", s3_uri(&read.object))
-        .fact("Problem", problem);
+    a = a.fact("Object", read.object.uri()).fact("Problem", problem);
     a.actions = vec![step.action()];
     a
 }

@@ -1,10 +1,10 @@
 //! The pure decision, from the sample events in events/: what an Insights event or an
 //! Insights file calls for, and what is ignored (with the reason).
 
-use insights::decide::{decide, Step, NOT_INSIGHT};
+use insights::decide::{Step, NOT_INSIGHT};
 use insights::{Case, Config, Insights, State};
 use trailwarden::payload::{S3Delivery, S3Object};
-use trailwarden::respond::{Decision, Settings};
+use trailwarden::respond::{Decide, Decision, Settings};
 use trailwarden::{Payload, Severity, Status};
 use trailwarden_testkit::{config, env, payload, plan};
 
@@ -20,9 +20,10 @@ fn window_of(d: &Decision<Case, Step>) -> insights::Window {
 
 #[test]
 fn a_start_event_plans_the_catalog_look_up_over_the_insights_window() {
-    let d = decide(
+    let d = Insights::decide(
         &Config::defaults(),
         &payload("insight-api-call-rate-start.json"),
+        &(),
     );
     let w = window_of(&d);
     assert_eq!(w.event_name, "CreateAccessKey");
@@ -48,9 +49,10 @@ fn a_start_event_plans_the_catalog_look_up_over_the_insights_window() {
 
 #[test]
 fn an_error_rate_start_in_another_region_is_looked_up_there() {
-    let w = window_of(&decide(
+    let w = window_of(&Insights::decide(
         &Config::defaults(),
         &payload("insight-api-error-rate-start.json"),
+        &(),
     ));
     assert_eq!(w.region.as_deref(), Some("eu-west-1"));
     assert_eq!(w.event_name, "GetSecretValue");
@@ -118,7 +120,7 @@ fn an_insights_file_is_read_then_its_starts_looked_up_and_other_objects_are_skip
         time: None,
         delivery: S3Delivery::Notification,
     });
-    let d = decide(&Config::defaults(), &Payload::S3Objects(objects));
+    let d = Insights::decide(&Config::defaults(), &Payload::S3Objects(objects), &());
     let Decision::Respond { case, plan } = d else {
         panic!()
     };
@@ -178,7 +180,7 @@ fn api_calls_and_sign_ins_are_not_insights() {
 fn a_bare_insights_record_is_handled_like_the_event() {
     let v = trailwarden_testkit::fixture("insight-api-call-rate-end.json");
     let p = Payload::from_value(v["detail"].clone()).unwrap();
-    let d = decide(&Config::defaults(), &p);
+    let d = Insights::decide(&Config::defaults(), &p, &());
     let Decision::Respond {
         case: Case::Event { insight },
         plan,

@@ -1,16 +1,16 @@
 //! The wording a person reads: baseline against actual, duration, who and what, the catalog's
 //! look-up, and one incident id for the Start and the End.
 
-use insights::decide::{decide, Step, Window};
+use insights::decide::{Step, Window};
 use insights::execute::{parse_file, Found, Lookup};
 use insights::lookup::{CatalogLook, FoundDetection};
-use insights::report::{minutes, rate, report, UNREADABLE_DETECTION};
+use insights::report::{minutes, rate, UNREADABLE_DETECTION};
 use insights::{Case, Config, Insights};
 use std::path::PathBuf;
 use trailwarden::alert::Alert;
 use trailwarden::detect::Counted;
 use trailwarden::respond::Settings as _;
-use trailwarden::respond::{Decision, Plan};
+use trailwarden::respond::{Decide, Decision, Plan, Reporting};
 use trailwarden::{Payload, Severity, Status};
 use trailwarden_testkit::{payload, plan};
 
@@ -149,9 +149,10 @@ fn an_error_rate_names_the_error_and_a_baseline_that_never_saw_the_caller() {
 }
 
 fn start_case() -> (Case, Plan<Step>) {
-    match decide(
+    match Insights::decide(
         &Config::defaults(),
         &payload("insight-api-call-rate-start.json"),
+        &(),
     ) {
         Decision::Respond { case, plan } => (case, plan),
         d => panic!("{d:?}"),
@@ -200,7 +201,7 @@ fn a_high_catalog_finding_in_the_window_raises_the_start_and_is_attached() {
         }],
         files: vec![],
     };
-    let r = report(&Config::defaults(), &case, &plan, Some(&found));
+    let r = Insights::report(&Config::defaults(), &case, &plan, Some(&found));
     let a = &r.alerts[0];
     assert_eq!(a.severity, Severity::High);
     assert!(a.summary.contains(
@@ -232,7 +233,7 @@ fn a_high_catalog_finding_in_the_window_raises_the_start_and_is_attached() {
         }],
         files: vec![],
     };
-    let a = &report(&Config::defaults(), &case, &plan, Some(&quiet)).alerts[0];
+    let a = &Insights::report(&Config::defaults(), &case, &plan, Some(&quiet)).alerts[0];
     assert_eq!(a.severity, Severity::Medium);
     assert!(a
         .summary
@@ -250,7 +251,7 @@ fn a_failed_look_up_is_said_and_the_alert_still_goes_out() {
         }],
         files: vec![],
     };
-    let a = &report(&Config::defaults(), &case, &plan, Some(&found)).alerts[0];
+    let a = &Insights::report(&Config::defaults(), &case, &plan, Some(&found)).alerts[0];
     assert!(a
         .summary
         .contains("failed: cloudtrail:LookupEvents: AccessDeniedException"));
@@ -267,7 +268,8 @@ fn insight_file() -> (Case, Plan<Step>, Found) {
         .join("../../events/trail")
         .join(&objects[0].key);
     let read = parse_file(&objects[0], &std::fs::read(path).unwrap());
-    let Decision::Respond { case, mut plan } = decide(&Config::defaults(), &p) else {
+    let Decision::Respond { case, mut plan } = Insights::decide(&Config::defaults(), &p, &())
+    else {
         panic!()
     };
     for s in &mut plan {
@@ -300,7 +302,7 @@ fn an_insights_file_pairs_start_and_end_into_one_alert_per_insight() {
             result: Ok(look(vec![])),
         })
         .collect();
-    let r = report(&Config::defaults(), &case, &plan, Some(&found));
+    let r = Insights::report(&Config::defaults(), &case, &plan, Some(&found));
     assert_eq!(r.alerts.len(), 2, "two insights, three records");
     assert_eq!(r.stats.insights, 3);
     assert_eq!(r.stats.incidents, 2);
@@ -352,7 +354,7 @@ fn an_unreadable_insights_file_is_reported() {
     };
     let bad = parse_file(&objects[0].object, b"\x1f\x8b\x08\x00garbage");
     assert!(bad.problem.is_some());
-    let r = report(
+    let r = Insights::report(
         &Config::defaults(),
         &case,
         &plan,

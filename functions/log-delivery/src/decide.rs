@@ -2,9 +2,10 @@
 //! skipped (digest, Insights and other objects), judged from their keys.
 
 use crate::config::Config;
+use crate::LogDelivery;
 use serde::Serialize;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::s3key::{classify_key, KeyKind};
 use trailwarden::Payload;
 
@@ -60,16 +61,11 @@ impl StepKind for Step {
         }
     }
     fn target(&self) -> String {
-        s3_uri(self.object())
+        self.object().uri()
     }
     fn changes(&self) -> bool {
         false
     }
-}
-
-/// `s3://bucket/key` of an object.
-pub fn s3_uri(o: &S3Object) -> String {
-    format!("s3://{}/{}", o.bucket, o.key)
 }
 
 /// Every object classified, in the notification's order; `None` when the payload is not an
@@ -89,36 +85,43 @@ pub fn delivered(payload: &Payload) -> Option<Vec<Delivered>> {
     )
 }
 
-/// One `Scan` step per object: log files to be scanned, every other object skipped with the
-/// reason. Ignored when nothing is a log file.
-pub fn decide(_config: &Config, payload: &Payload) -> Decision<Case, Step> {
-    let Some(objects) = delivered(payload) else {
-        return Decision::ignore(NOT_S3);
-    };
-    if objects.is_empty() {
-        return Decision::ignore(NO_OBJECT);
-    }
-    let mut reasons = Vec::new();
-    let plan: Vec<PlannedStep<Step>> = objects
-        .iter()
-        .map(|d| {
-            let step = Step::Scan {
-                object: d.object.clone(),
-            };
-            match d.kind.skip_reason() {
-                None => PlannedStep::new(step),
-                Some(reason) => {
-                    reasons.push(format!("{}: {reason}", s3_uri(&d.object)));
-                    PlannedStep::skipped(step, reason)
+impl Decide for LogDelivery {
+    type Config = Config;
+    type Facts = ();
+    type Case = Case;
+    type Step = Step;
+
+    /// One `Scan` step per object: log files to be scanned, every other object skipped with the
+    /// reason. Ignored when nothing is a log file.
+    fn decide(_config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+        let Some(objects) = delivered(payload) else {
+            return Decision::ignore(NOT_S3);
+        };
+        if objects.is_empty() {
+            return Decision::ignore(NO_OBJECT);
+        }
+        let mut reasons = Vec::new();
+        let plan: Vec<PlannedStep<Step>> = objects
+            .iter()
+            .map(|d| {
+                let step = Step::Scan {
+                    object: d.object.clone(),
+                };
+                match d.kind.skip_reason() {
+                    None => PlannedStep::new(step),
+                    Some(reason) => {
+                        reasons.push(format!("{}: {reason}", d.object.uri()));
+                        PlannedStep::skipped(step, reason)
+                    }
                 }
-            }
-        })
-        .collect();
-    if reasons.len() == plan.len() {
-        return Decision::ignore(format!("no CloudTrail log file: {}", reasons.join("; ")));
-    }
-    Decision::Respond {
-        case: Case { objects },
-        plan,
+            })
+            .collect();
+        if reasons.len() == plan.len() {
+            return Decision::ignore(format!("no CloudTrail log file: {}", reasons.join("; ")));
+        }
+        Decision::Respond {
+            case: Case { objects },
+            plan,
+        }
     }
 }

@@ -3,17 +3,17 @@
 //! bounded whatever the file size).
 
 use crate::config::Config;
-use crate::decide::{s3_uri, Step};
+use crate::decide::{Case, Step};
 use crate::report::VANISHED;
 use crate::{emf, LogDelivery, NAME};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
-use trailwarden::alert::Status;
+use trailwarden::alert::{Alert, Status};
 use trailwarden::detect::{Catalog, ScanError, ScanReport, Scanner};
 use trailwarden::logfile::LogError;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{InitError, StepResult};
+use trailwarden::respond::{Delivery, InitError, Responder, StepResult};
 use trailwarden::s3uri::{DocumentSource, S3Uri};
 use trailwarden_state::{keys, scan as state_scan, State};
 
@@ -43,32 +43,130 @@ pub struct ObjectScan {
     pub duration_ms: u64,
 }
 
-/// Builds the state: the S3 client and, with an `s3://` `CUSTOM_DETECTIONS_URI`, the catalog
-/// with that file merged in. A file that cannot be read or holds a malformed detection stops
-/// the cold start with its location, the detection's id and what is wrong.
-pub async fn init(
-    sdk: &aws_config::SdkConfig,
-    mut config: Config,
-) -> Result<LogDelivery, InitError> {
-    let s3 = trailwarden::aws::s3_client(sdk);
-    if let Some(DocumentSource::S3(uri)) = &config.custom_detections {
-        let catalog = load_detections(&s3, &config.catalog, uri).await?;
-        tracing::info!(function = NAME, source = %uri, detections = catalog.len(), "custom detections loaded");
-        config.catalog = Arc::new(catalog);
+impl Responder for LogDelivery {
+    const NAME: &'static str = NAME;
+
+    /// Builds the state: the S3 client and, with an `s3://` `CUSTOM_DETECTIONS_URI`, the catalog
+    /// with that file merged in. A file that cannot be read or holds a malformed detection stops
+    /// the cold start with its location, the detection's id and what is wrong.
+    async fn init(sdk: &aws_config::SdkConfig, config: &mut Config) -> Result<Self, InitError> {
+        let s3 = trailwarden::aws::s3_client(sdk);
+        if let Some(DocumentSource::S3(uri)) = &config.custom_detections {
+            let catalog = load_detections(&s3, &config.catalog, uri).await?;
+            tracing::info!(function = NAME, source = %uri, detections = catalog.len(), "custom detections loaded");
+            config.catalog = Arc::new(catalog);
+        }
+        let state = State::from_settings(sdk, &config.state);
+        tracing::info!(
+            function = NAME,
+            detections = config.catalog.len(),
+            state = %state.describe(),
+            "catalog ready"
+        );
+        let reader = Arc::new(trailwarden::aws::BucketReader::new(sdk));
+        Ok(LogDelivery { reader, state })
     }
-    let state = State::from_settings(sdk, &config.state);
-    tracing::info!(
-        function = NAME,
-        detections = config.catalog.len(),
-        state = %state.describe(),
-        "catalog ready"
-    );
-    let reader = Arc::new(trailwarden::aws::BucketReader::new(sdk));
-    Ok(LogDelivery {
-        config,
-        reader,
-        state,
-    })
+
+    /// Once the alerts are out (none failed): records every object read to the end as scanned,
+    /// so a re-delivery of the same version publishes nothing.
+    async fn after_publish(
+        &self,
+        _config: &Config,
+        _case: &Case,
+        output: &Scans,
+        _alerts: &[Alert],
+        delivery: &[Delivery],
+    ) {
+        if delivery
+            .iter()
+            .any(|d| matches!(d, Delivery::Failed { .. }))
+        {
+            return;
+        }
+        let (now, at) = trailwarden_state::now();
+        for scan in output.scans.iter().filter(|s| s.error.is_none()) {
+            if let Err(e) = self
+                .state
+                .mark_handled(&object_owner(&scan.object), &at, now)
+                .await
+            {
+                tracing::warn!(function = NAME, error = %e, key = %scan.object.key,
+                    "cannot record the object as scanned: a re-delivery may alert again");
+            }
+        }
+    }
+
+    /// Scans one object: reads it from S3 and runs the catalog over every record. A missing
+    /// object is skipped (deleted after the notification); any other S3 failure fails the step
+    /// (Lambda retries). A file that could not be read to the end is still `Done` (its alert says
+    /// so), unless S3 or the network cut the reading: that fails the step, so the retry reads it
+    /// whole.
+    async fn execute_step(
+        &self,
+        config: &Config,
+        _case: &Case,
+        step: &Step,
+        output: &mut Scans,
+    ) -> StepResult {
+        let Step::Scan { object: o } = step;
+        let started = Instant::now();
+        let owner = object_owner(o);
+        match self.state.handled(&owner).await {
+            Ok(Some(at)) => {
+                return StepResult::status(
+                    Status::Skipped,
+                    format!("already scanned at {at} (a re-delivery of the same version): its alerts went out then"),
+                )
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(function = NAME, error = %e, key = %o.key, "state unavailable: scanning without it (fail open)")
+            }
+        }
+        let own = config.common.own_role_arns.clone();
+        let scan = match scan_object(&self.reader, config.catalog.clone(), &own, o).await {
+            Ok(s) => s,
+            Err(e) if e.is("NoSuchKey") => {
+                tracing::warn!(function = NAME, bucket = %o.bucket, key = %o.key, reason = VANISHED, "object skipped");
+                return StepResult::status(Status::Skipped, VANISHED);
+            }
+            Err(e) => {
+                tracing::error!(function = NAME, bucket = %o.bucket, key = %o.key, error = %e, "cannot read object");
+                if e.is_access_denied() {
+                    output.denied.push((o.clone(), e.to_string()));
+                }
+                return StepResult::failed(e.to_string());
+            }
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        log_scan(o, &scan.0, scan.1.as_ref(), duration_ms);
+        let (mut report, error) = scan;
+        if !error.as_ref().is_some_and(|e| e.error.is_transient()) {
+            let settled = state_scan::settle(
+                &self.state,
+                &config.catalog,
+                &mut report,
+                &owner,
+                config.state.incident_window_seconds,
+            )
+            .await;
+            tracing::info!(function = NAME, key = %o.key, incidents_opened = settled.opened,
+                findings_suppressed = settled.suppressed, across_deliveries = settled.across,
+                own_records = report.own_records, state_warnings = settled.warnings.len(), "state settled");
+        }
+        let result = match &error {
+            None => StepResult::done(),
+            Some(e) if e.error.is_transient() => StepResult::failed(e.to_string()),
+            Some(e) => StepResult::status(Status::Done, format!("read until: {}", e.error)),
+        };
+        output.scans.push(ObjectScan {
+            object: o.clone(),
+            report,
+            error,
+            duration_ms,
+        });
+        result
+    }
 }
 
 /// Reads a detection file from S3 and merges it into `base` by id.
@@ -77,91 +175,6 @@ pub use trailwarden::detect::settings::load_detections;
 /// The state's name for one version of an object (the owner of the incidents it opens).
 pub fn object_owner(o: &S3Object) -> String {
     keys::object_key(&o.bucket, &o.key, o.version_id.as_deref())
-}
-
-/// Once the alerts are out (none failed): records every object read to the end as scanned,
-/// so a re-delivery of the same version publishes nothing.
-pub async fn after_publish(state: &LogDelivery, output: &Scans, failed: bool) {
-    if failed {
-        return;
-    }
-    let (now, at) = trailwarden_state::now();
-    for scan in output.scans.iter().filter(|s| s.error.is_none()) {
-        if let Err(e) = state
-            .state
-            .mark_handled(&object_owner(&scan.object), &at, now)
-            .await
-        {
-            tracing::warn!(function = NAME, error = %e, key = %scan.object.key,
-                "cannot record the object as scanned: a re-delivery may alert again");
-        }
-    }
-}
-
-/// Scans one object: reads it from S3 and runs the catalog over every record. A missing
-/// object is skipped (deleted after the notification); any other S3 failure fails the step
-/// (Lambda retries). A file that could not be read to the end is still `Done` (its alert says
-/// so), unless S3 or the network cut the reading: that fails the step, so the retry reads it
-/// whole.
-pub async fn execute_step(state: &LogDelivery, step: &Step, output: &mut Scans) -> StepResult {
-    let Step::Scan { object: o } = step;
-    let started = Instant::now();
-    let owner = object_owner(o);
-    match state.state.handled(&owner).await {
-        Ok(Some(at)) => {
-            return StepResult::status(
-                Status::Skipped,
-                format!("already scanned at {at} (a re-delivery of the same version): its alerts went out then"),
-            )
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!(function = NAME, error = %e, key = %o.key, "state unavailable: scanning without it (fail open)")
-        }
-    }
-    let own = state.config.common.own_role_arns.clone();
-    let scan = match scan_object(&state.reader, state.config.catalog.clone(), &own, o).await {
-        Ok(s) => s,
-        Err(e) if e.is("NoSuchKey") => {
-            tracing::warn!(function = NAME, bucket = %o.bucket, key = %o.key, reason = VANISHED, "object skipped");
-            return StepResult::status(Status::Skipped, VANISHED);
-        }
-        Err(e) => {
-            tracing::error!(function = NAME, bucket = %o.bucket, key = %o.key, error = %e, "cannot read object");
-            if e.is_access_denied() {
-                output.denied.push((o.clone(), e.to_string()));
-            }
-            return StepResult::failed(e.to_string());
-        }
-    };
-    let duration_ms = started.elapsed().as_millis() as u64;
-    log_scan(o, &scan.0, scan.1.as_ref(), duration_ms);
-    let (mut report, error) = scan;
-    if !error.as_ref().is_some_and(|e| e.error.is_transient()) {
-        let settled = state_scan::settle(
-            &state.state,
-            &state.config.catalog,
-            &mut report,
-            &owner,
-            state.config.state.incident_window_seconds,
-        )
-        .await;
-        tracing::info!(function = NAME, key = %o.key, incidents_opened = settled.opened,
-            findings_suppressed = settled.suppressed, across_deliveries = settled.across,
-            own_records = report.own_records, state_warnings = settled.warnings.len(), "state settled");
-    }
-    let result = match &error {
-        None => StepResult::done(),
-        Some(e) if e.error.is_transient() => StepResult::failed(e.to_string()),
-        Some(e) => StepResult::status(Status::Done, format!("read until: {}", e.error)),
-    };
-    output.scans.push(ObjectScan {
-        object: o.clone(),
-        report,
-        error,
-        duration_ms,
-    });
-    result
 }
 
 /// The summary log line, the unparsed-records warning and the EMF metric lines of one scan.
@@ -208,7 +221,7 @@ pub async fn scan_object(
         .open(&uri, o.version_id.as_deref(), o.region.as_deref())
         .await?;
     let reader = body.into_blocking_reader();
-    let name = s3_uri(o);
+    let name = o.uri();
     let joined = tokio::task::spawn_blocking(move || {
         let mut scanner = Scanner::new(&catalog)
             .keep_events(state_scan::EVENTS_PER_DETECTION)
@@ -221,7 +234,7 @@ pub async fn scan_object(
         (
             Scanner::new(&Catalog::new(Vec::new()).expect("empty catalog")).finish(),
             Some(ScanError {
-                name: s3_uri(o),
+                name: o.uri(),
                 error: LogError::Read {
                     message: format!("the scanning task failed: {e}"),
                     progress: Default::default(),

@@ -3,7 +3,7 @@
 //!
 //! EventBridge sees single events, and only where a trail and a rule exist; the log files are
 //! the complete record. This function is triggered by S3 `Object Created` (through EventBridge,
-//! or a classic S3 event notification). [`decide`](decide::decide) plans one `scan log file`
+//! or a classic S3 event notification). [`decide`] plans one `scan log file`
 //! step per object, keeping only CloudTrail log files (digest, Insights and other objects are
 //! skipped with the reason, judged from the key by [`trailwarden::s3key`]). Each scan streams
 //! the object through gunzip and the record splitter in [`trailwarden::logfile`] (memory stays
@@ -43,69 +43,13 @@ pub use report::{
     UNREADABLE_DETECTION,
 };
 
-use trailwarden::respond::{Decision, InitError, Plan, Report, Responder, StepResult};
-use trailwarden::Payload;
-
 pub const NAME: &str = "log-delivery";
 
-/// log-delivery's per-cold-start state: its configuration (with the catalog in force) and the
-/// reader of log files in any bucket and region ([`trailwarden::aws::BucketReader`]: the bucket's region, denied reads explained).
+/// log-delivery's per-cold-start state: the reader of log files in any bucket and region
+/// ([`trailwarden::aws::BucketReader`]: the bucket's region, denied reads explained).
 #[derive(Debug, Clone)]
 pub struct LogDelivery {
-    config: Config,
     reader: std::sync::Arc<trailwarden::aws::BucketReader>,
     /// The state shared with the real-time path (`STATE_TABLE`; memory when unset).
     state: trailwarden_state::State,
-}
-
-impl Responder for LogDelivery {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Facts = ();
-    type Case = Case;
-    type Step = Step;
-    type Output = Scans;
-    type Stats = DeliveryStats;
-
-    async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
-        execute::init(sdk, config).await
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        decide::decide(config, payload)
-    }
-
-    async fn execute_step(&self, _case: &Case, step: &Step, output: &mut Scans) -> StepResult {
-        execute::execute_step(self, step, output).await
-    }
-
-    fn report(
-        config: &Config,
-        case: &Case,
-        plan: &Plan<Step>,
-        output: Option<&Scans>,
-    ) -> Report<DeliveryStats> {
-        report::report(config, case, plan, output)
-    }
-
-    fn ignored_stats(config: &Config, payload: &Payload) -> DeliveryStats {
-        report::ignored_stats(config, payload)
-    }
-
-    async fn after_publish(
-        &self,
-        _case: &Case,
-        output: &Scans,
-        _alerts: &[trailwarden::alert::Alert],
-        delivery: &[trailwarden::respond::Delivery],
-    ) {
-        let failed = delivery
-            .iter()
-            .any(|d| matches!(d, trailwarden::respond::Delivery::Failed { .. }));
-        execute::after_publish(self, output, failed).await
-    }
 }

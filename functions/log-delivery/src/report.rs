@@ -6,14 +6,15 @@
 //! retries, and the retry reads the whole file again.
 
 use crate::config::Config;
-use crate::decide::{s3_uri, Case, Step};
+use crate::decide::{Case, Step};
 use crate::execute::{ObjectScan, Scans};
+use crate::LogDelivery;
 use serde::Serialize;
 use trailwarden::alert::{Alert, Severity, Status};
 use trailwarden::detect::{RecordProblem, ScanError, ScanReport};
 use trailwarden::logfile::LogError;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{self, Plan, PlannedStep, Report};
+use trailwarden::respond::{self, Plan, PlannedStep, Report, Reporting};
 use trailwarden::s3key::{classify_key, KeyKind};
 use trailwarden::Payload;
 
@@ -222,49 +223,55 @@ fn scanned(scan: &ObjectScan) -> ObjectStats {
     e
 }
 
-/// The statistics of an ignored payload: the detections in force and, for an S3
-/// notification, every object with why it is skipped.
-pub fn ignored_stats(config: &Config, payload: &Payload) -> DeliveryStats {
-    let mut stats = DeliveryStats::new(config);
-    for d in crate::decide::delivered(payload).unwrap_or_default() {
-        let mut e = entry(&d.object, ObjectAction::Skip);
-        e.reason = d.kind.skip_reason();
-        stats.push(e);
-    }
-    stats
-}
+impl Reporting for LogDelivery {
+    type Output = Scans;
+    type Stats = DeliveryStats;
 
-/// The alerts and statistics of a walked plan (`output` is `None` for an offline plan:
-/// nothing was read, so there are no findings yet).
-pub fn report(
-    config: &Config,
-    _case: &Case,
-    plan: &Plan<Step>,
-    output: Option<&Scans>,
-) -> Report<DeliveryStats> {
-    let mut stats = DeliveryStats::new(config);
-    let mut alerts = Vec::new();
-    for step in plan {
-        let object = step.step.object();
-        let scan = output.and_then(|o| o.get(object));
-        stats.own_records += scan.map_or(0, |s| s.report.own_records);
-        stats.push(object_stats(step, object, scan));
-        if let Some((_, why)) = output.and_then(|o| o.denied.iter().find(|(d, _)| d == object)) {
-            alerts.push(access_denied_alert(object, why));
+    /// The alerts and statistics of a walked plan (`output` is `None` for an offline plan:
+    /// nothing was read, so there are no findings yet).
+    fn report(
+        config: &Config,
+        _case: &Case,
+        plan: &Plan<Step>,
+        output: Option<&Scans>,
+    ) -> Report<DeliveryStats> {
+        let mut stats = DeliveryStats::new(config);
+        let mut alerts = Vec::new();
+        for step in plan {
+            let object = step.step.object();
+            let scan = output.and_then(|o| o.get(object));
+            stats.own_records += scan.map_or(0, |s| s.report.own_records);
+            stats.push(object_stats(step, object, scan));
+            if let Some((_, why)) = output.and_then(|o| o.denied.iter().find(|(d, _)| d == object))
+            {
+                alerts.push(access_denied_alert(object, why));
+            }
+            let Some(scan) = scan else { continue };
+            if scan.error.as_ref().is_some_and(|e| e.error.is_transient()) {
+                // Cut by S3 or the network: the retry reads the whole file and reports it then.
+                continue;
+            }
+            alerts.extend(alerts_for(
+                config,
+                object,
+                &scan.report,
+                scan.error.as_ref(),
+            ));
         }
-        let Some(scan) = scan else { continue };
-        if scan.error.as_ref().is_some_and(|e| e.error.is_transient()) {
-            // Cut by S3 or the network: the retry reads the whole file and reports it then.
-            continue;
-        }
-        alerts.extend(alerts_for(
-            config,
-            object,
-            &scan.report,
-            scan.error.as_ref(),
-        ));
+        Report { alerts, stats }
     }
-    Report { alerts, stats }
+
+    /// The statistics of an ignored payload: the detections in force and, for an S3
+    /// notification, every object with why it is skipped.
+    fn ignored_stats(config: &Config, payload: &Payload) -> DeliveryStats {
+        let mut stats = DeliveryStats::new(config);
+        for d in crate::decide::delivered(payload).unwrap_or_default() {
+            let mut e = entry(&d.object, ObjectAction::Skip);
+            e.reason = d.kind.skip_reason();
+            stats.push(e);
+        }
+        stats
+    }
 }
 
 fn object_stats(
@@ -300,7 +307,7 @@ pub fn alerts_for(
     report: &ScanReport,
     error: Option<&ScanError>,
 ) -> Vec<Alert> {
-    let source = s3_uri(o);
+    let source = o.uri();
     let mut alerts: Vec<Alert> = report
         .findings
         .iter()
@@ -324,7 +331,7 @@ pub fn alerts_for(
 /// The alert for a log file this function's role may not read: the file is not scanned
 /// until the grant is fixed (Lambda retries the delivery meanwhile).
 fn access_denied_alert(o: &S3Object, why: &str) -> Alert {
-    let source = s3_uri(o);
+    let source = o.uri();
     let mut a = Alert::new(
         Severity::High,
         ACCESS_DENIED_DETECTION,
@@ -355,7 +362,7 @@ fn access_denied_alert(o: &S3Object, why: &str) -> Alert {
 }
 
 fn unreadable_alert(o: &S3Object, report: &ScanReport, e: &LogError) -> Alert {
-    let source = s3_uri(o);
+    let source = o.uri();
     let mut a = Alert::new(
         Severity::Medium,
         UNREADABLE_DETECTION,

@@ -1,28 +1,28 @@
 //! Pure tests: configuration, and the plan for the sample notifications in `events/` (which
 //! objects are scanned and which are skipped), without any AWS call.
 
-use log_delivery::decide::{decide, NOT_S3};
+use log_delivery::decide::NOT_S3;
 use log_delivery::{
     Case, Config, LogDelivery, ObjectAction, Step, CUSTOM_DETECTIONS_URI, EXCLUDE_FEDERATED_SIGNIN,
 };
 use trailwarden::alert::Status;
 use trailwarden::detect::{BuiltinOptions, Catalog};
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decision, PlannedStep, Settings, StepKind};
+use trailwarden::respond::{Decide, Decision, PlannedStep, Settings, StepKind};
 use trailwarden::s3key::KeyKind;
 use trailwarden::s3uri::{DocumentSource, S3Uri};
 use trailwarden::Payload;
 use trailwarden_testkit::{config, payload, plan};
 
 fn respond(cfg: &Config, p: &Payload) -> (Case, Vec<PlannedStep<Step>>) {
-    match decide(cfg, p) {
+    match LogDelivery::decide(cfg, p, &()) {
         Decision::Respond { case, plan } => (case, plan),
         Decision::Ignore(why) => panic!("ignored: {why}"),
     }
 }
 
 fn ignored(cfg: &Config, p: &Payload) -> String {
-    match decide(cfg, p) {
+    match LogDelivery::decide(cfg, p, &()) {
         Decision::Ignore(why) => why,
         Decision::Respond { plan, .. } => panic!("not ignored: {plan:?}"),
     }

@@ -1,8 +1,7 @@
 //! Pure tests of `report`: the sample log file scanned locally, then reported as a live run
 //! would report it (findings, statistics), with a few golden checks on wording.
 
-use log_delivery::decide::decide;
-use log_delivery::report::{report, VANISHED};
+use log_delivery::report::VANISHED;
 use log_delivery::{
     alerts_for, Config, LogDelivery, ObjectAction, ObjectScan, Scans, Step,
     EXCLUDE_FEDERATED_SIGNIN, UNREADABLE_DETECTION,
@@ -12,7 +11,7 @@ use trailwarden::alert::{Alert, Severity, Status};
 use trailwarden::detect::{ScanError, ScanReport, Scanner};
 use trailwarden::payload::S3Object;
 use trailwarden::respond::Settings as _;
-use trailwarden::respond::{Decision, Stats};
+use trailwarden::respond::{Decide, Decision, Reporting, Stats};
 use trailwarden::Payload;
 use trailwarden_testkit::harness::events_dir;
 use trailwarden_testkit::{config, payload};
@@ -196,7 +195,7 @@ fn report_counts_what_each_step_became() {
     broken.key = broken.key.replace("Xy7pQ2mN4bR8sT1v", "unreachable00000");
     let digest = object(&payload("s3-object-created-digest-file.json"));
     let p = Payload::S3Objects(vec![log.clone(), digest, gone, broken]);
-    let Decision::Respond { case, mut plan } = decide(&cfg, &p) else {
+    let Decision::Respond { case, mut plan } = LogDelivery::decide(&cfg, &p, &()) else {
         panic!("ignored")
     };
     // What execution made of the steps.
@@ -215,7 +214,7 @@ fn report_counts_what_each_step_became() {
         }],
         ..Default::default()
     };
-    let r = report(&cfg, &case, &plan, Some(&scans));
+    let r = LogDelivery::report(&cfg, &case, &plan, Some(&scans));
     assert_eq!(r.alerts.len(), 11);
     let s = &r.stats;
     let actions: Vec<ObjectAction> = s.objects.iter().map(|o| o.action).collect();
@@ -251,10 +250,10 @@ fn report_counts_what_each_step_became() {
     assert_eq!(v["objects"][3]["action"], "failed");
 
     // Offline (nothing read): no alerts, the log file is still to be scanned.
-    let Decision::Respond { case, plan } = decide(&cfg, &p) else {
+    let Decision::Respond { case, plan } = LogDelivery::decide(&cfg, &p, &()) else {
         panic!("ignored")
     };
-    let r = report(&cfg, &case, &plan, None);
+    let r = LogDelivery::report(&cfg, &case, &plan, None);
     assert!(r.alerts.is_empty());
     assert_eq!(r.stats.objects[0].action, ObjectAction::Scan);
     assert_eq!(
@@ -270,7 +269,7 @@ fn a_transiently_cut_scan_gives_no_alert() {
     let cfg = Config::defaults();
     let log = object(&payload("s3-object-created-log-file.json"));
     let p = Payload::S3Objects(vec![log.clone()]);
-    let Decision::Respond { case, mut plan } = decide(&cfg, &p) else {
+    let Decision::Respond { case, mut plan } = LogDelivery::decide(&cfg, &p, &()) else {
         panic!("ignored")
     };
     plan[0].status = Status::Failed;
@@ -292,7 +291,7 @@ fn a_transiently_cut_scan_gives_no_alert() {
         }],
         ..Default::default()
     };
-    let r = report(&cfg, &case, &plan, Some(&scans));
+    let r = LogDelivery::report(&cfg, &case, &plan, Some(&scans));
     assert!(r.alerts.is_empty(), "{:?}", r.alerts);
     assert_eq!(r.stats.objects[0].action, ObjectAction::ScannedIncomplete);
 }

@@ -8,13 +8,12 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use log_delivery::decide::decide;
 use log_delivery::{LogDelivery, ACCESS_DENIED_DETECTION};
 use serde_json::{json, Value};
 use std::time::Duration;
 use trailwarden::payload::{S3Delivery, S3Object};
-use trailwarden::respond::Decision;
 use trailwarden::respond::Settings as _;
+use trailwarden::respond::{Decide, Decision};
 use trailwarden::Payload;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
 use trailwarden_testkit::harness::events_dir;
@@ -70,7 +69,7 @@ fn every_route_names_the_same_log_file_and_plans_the_same_scan() {
             "{name}"
         );
         assert_eq!(o[0].delivery, delivery, "{name}");
-        let Decision::Respond { plan, .. } = decide(&cfg, &p) else {
+        let Decision::Respond { plan, .. } = LogDelivery::decide(&cfg, &p, &()) else {
             panic!("{name}: ignored")
         };
         assert_eq!(plan.len(), 1, "{name}");
@@ -95,7 +94,8 @@ fn every_route_names_the_same_log_file_and_plans_the_same_scan() {
 #[test]
 fn a_digest_delivered_through_sns_and_sqs_is_skipped_by_log_delivery_with_the_reason() {
     let p = payload("sqs-sns-s3-notification-digest-file.json");
-    let Decision::Ignore(why) = decide(&log_delivery::Config::defaults(), &p) else {
+    let Decision::Ignore(why) = LogDelivery::decide(&log_delivery::Config::defaults(), &p, &())
+    else {
         panic!("a digest was planned for scanning")
     };
     assert!(why.contains("CloudTrail-Digest"), "{why}");

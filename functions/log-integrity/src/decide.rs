@@ -2,9 +2,10 @@
 
 use crate::digest::{is_digest_key, is_log_file_key};
 use crate::report;
+use crate::{Config, LogIntegrity};
 use serde::Serialize;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::Payload;
 
 /// One step: verify one digest (signature, location, listed log files, chain; for a digest
@@ -93,34 +94,41 @@ impl Case {
     }
 }
 
-/// One `VerifyDigest` step per digest; other objects are skipped steps, with the reason.
-/// A notification without any digest is ignored.
-pub fn decide(payload: &Payload) -> Decision<Case, Step> {
-    let Payload::S3Objects(objects) = payload else {
-        return Decision::ignore(report::NOT_S3);
-    };
-    let mut case = Case {
-        digests: Vec::new(),
-        skipped: Vec::new(),
-    };
-    let mut plan = Vec::with_capacity(objects.len());
-    for o in objects {
-        match skip_reason(o) {
-            None => {
-                case.digests.push(o.clone());
-                plan.push(PlannedStep::new(Step::verify(o)));
-            }
-            Some(why) => {
-                plan.push(PlannedStep::skipped(
-                    Step::verify(o),
-                    report::skip_text(why),
-                ));
-                case.skipped.push((o.clone(), why));
+impl Decide for LogIntegrity {
+    type Config = Config;
+    type Facts = ();
+    type Case = Case;
+    type Step = Step;
+
+    /// One `VerifyDigest` step per digest; other objects are skipped steps, with the reason.
+    /// A notification without any digest is ignored.
+    fn decide(_config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+        let Payload::S3Objects(objects) = payload else {
+            return Decision::ignore(report::NOT_S3);
+        };
+        let mut case = Case {
+            digests: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let mut plan = Vec::with_capacity(objects.len());
+        for o in objects {
+            match skip_reason(o) {
+                None => {
+                    case.digests.push(o.clone());
+                    plan.push(PlannedStep::new(Step::verify(o)));
+                }
+                Some(why) => {
+                    plan.push(PlannedStep::skipped(
+                        Step::verify(o),
+                        report::skip_text(why),
+                    ));
+                    case.skipped.push((o.clone(), why));
+                }
             }
         }
+        if case.digests.is_empty() {
+            return Decision::ignore(report::nothing_to_verify(&case.skipped));
+        }
+        Decision::Respond { case, plan }
     }
-    if case.digests.is_empty() {
-        return Decision::ignore(report::nothing_to_verify(&case.skipped));
-    }
-    Decision::Respond { case, plan }
 }

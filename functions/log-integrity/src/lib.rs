@@ -66,63 +66,13 @@ pub use execute::Output;
 pub use offline::{validate_local, validate_s3, LocalOptions, LocalReport};
 pub use report::{alert_for, Stats, DETECTION};
 
-use public_keys::Keys;
-use trailwarden::aws::RegionalClients;
-use trailwarden::respond::{Decision, InitError, Plan, Report, Responder, StepResult};
-use trailwarden::Payload;
-
 pub const NAME: &str = "log-integrity";
 
-/// The function's state: settings, the S3 client and where public keys come from, built once
-/// per cold start.
+/// The function's state: the S3 clients and where public keys come from, built once per cold
+/// start.
 #[derive(Debug)]
 pub struct LogIntegrity {
-    pub config: Config,
     /// S3 clients per bucket region (the function's own region's by default).
-    s3: RegionalClients<aws_sdk_s3::Client>,
-    keys: Keys,
-}
-
-impl LogIntegrity {
-    /// Builds the state (no AWS call: keys are looked up on first use).
-    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> LogIntegrity {
-        let s3 = RegionalClients::new(sdk, trailwarden::aws::s3_client);
-        let keys = Keys::new(sdk, config.public_keys_uri.as_ref(), &s3.get(None));
-        LogIntegrity { config, s3, keys }
-    }
-}
-
-impl Responder for LogIntegrity {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Facts = ();
-    type Case = Case;
-    type Step = Step;
-    type Output = Output;
-    type Stats = Stats;
-
-    async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
-        Ok(LogIntegrity::new(sdk, config))
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn decide(_config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        decide::decide(payload)
-    }
-
-    async fn execute_step(&self, case: &Case, step: &Step, output: &mut Output) -> StepResult {
-        self.execute(case, step, output).await
-    }
-
-    fn report(
-        config: &Config,
-        case: &Case,
-        plan: &Plan<Step>,
-        output: Option<&Output>,
-    ) -> Report<Stats> {
-        report::report(config.common.account_alias.as_deref(), case, plan, output)
-    }
+    s3: trailwarden::aws::RegionalClients<aws_sdk_s3::Client>,
+    keys: public_keys::Keys,
 }

@@ -5,10 +5,11 @@ use crate::check::{DigestCheck, FileStatus, FindingKind};
 use crate::decide::{Case, SkipReason, Step};
 use crate::execute::Output;
 use crate::restart::Restart;
+use crate::{Config, LogIntegrity};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{self, Plan, Report};
+use trailwarden::respond::{self, Plan, Report, Reporting};
 use trailwarden::{Alert, Severity};
 
 /// Why a payload that is not an S3 notification is ignored.
@@ -29,10 +30,6 @@ pub fn skip_text(why: SkipReason) -> String {
     .to_string()
 }
 
-fn uri(o: &S3Object) -> String {
-    format!("s3://{}/{}", o.bucket, o.key)
-}
-
 /// Why a notification without digests is ignored.
 pub fn nothing_to_verify(skipped: &[(S3Object, SkipReason)]) -> String {
     if skipped.is_empty() {
@@ -40,7 +37,7 @@ pub fn nothing_to_verify(skipped: &[(S3Object, SkipReason)]) -> String {
     }
     skipped
         .iter()
-        .map(|(o, why)| format!("{}: {}", uri(o), skip_text(*why)))
+        .map(|(o, why)| format!("{}: {}", o.uri(), skip_text(*why)))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -121,48 +118,54 @@ impl trailwarden::respond::Stats for Stats {
     }
 }
 
-/// The alerts and counters for a walked plan: one alert per digest with problems (none for
-/// a valid digest); without output (an offline plan), one informational alert listing what
-/// would be verified.
-pub fn report(
-    account_alias: Option<&str>,
-    case: &Case,
-    plan: &Plan<Step>,
-    output: Option<&Output>,
-) -> Report<Stats> {
-    let mut stats = Stats {
-        digests_planned: case.digests.len(),
-        objects_skipped: case.skipped.len(),
-        ..Stats::default()
-    };
-    let Some(output) = output else {
-        let mut alert = Alert::new(
-            Severity::Info,
-            DETECTION,
-            format!(
-                "Would validate {} CloudTrail digest file(s)",
-                case.digests.len()
-            ),
-        );
-        alert.summary = "Each digest's signature, location, listed log files and link to the \
-                         previous digest would be checked (for a digest that starts a new \
-                         chain, the earlier chain too); nothing is changed either way."
-            .into();
-        alert.region = case.region().map(str::to_string);
-        alert.actions = respond::actions(plan);
-        return Report {
-            alerts: vec![alert],
-            stats,
+impl Reporting for LogIntegrity {
+    type Output = Output;
+    type Stats = Stats;
+
+    /// The alerts and counters for a walked plan: one alert per digest with problems (none for
+    /// a valid digest); without output (an offline plan), one informational alert listing what
+    /// would be verified.
+    fn report(
+        config: &Config,
+        case: &Case,
+        plan: &Plan<Step>,
+        output: Option<&Output>,
+    ) -> Report<Stats> {
+        let account_alias = config.common.account_alias.as_deref();
+        let mut stats = Stats {
+            digests_planned: case.digests.len(),
+            objects_skipped: case.skipped.len(),
+            ..Stats::default()
         };
-    };
-    let mut alerts = Vec::new();
-    for c in &output.checks {
-        stats.add(c);
-        if let Some(a) = alert_for(c, account_alias) {
-            alerts.push(a);
+        let Some(output) = output else {
+            let mut alert = Alert::new(
+                Severity::Info,
+                DETECTION,
+                format!(
+                    "Would validate {} CloudTrail digest file(s)",
+                    case.digests.len()
+                ),
+            );
+            alert.summary = "Each digest's signature, location, listed log files and link to the \
+                             previous digest would be checked (for a digest that starts a new \
+                             chain, the earlier chain too); nothing is changed either way."
+                .into();
+            alert.region = case.region().map(str::to_string);
+            alert.actions = respond::actions(plan);
+            return Report {
+                alerts: vec![alert],
+                stats,
+            };
+        };
+        let mut alerts = Vec::new();
+        for c in &output.checks {
+            stats.add(c);
+            if let Some(a) = alert_for(c, account_alias) {
+                alerts.push(a);
+            }
         }
+        Report { alerts, stats }
     }
-    Report { alerts, stats }
 }
 
 fn hour_list(r: &Restart) -> String {

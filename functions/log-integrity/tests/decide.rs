@@ -4,7 +4,7 @@
 use log_integrity::{LogIntegrity, SkipReason, Step};
 use serde_json::json;
 use trailwarden::alert::Status;
-use trailwarden::respond::{plan_offline, Decision, Responder, StepKind};
+use trailwarden::respond::{plan_offline, Decide, Decision, StepKind};
 use trailwarden::s3key::{classify, TrailObject};
 use trailwarden::{Payload, Severity};
 use trailwarden_testkit::{config, fixture, payload, plan};

@@ -10,7 +10,7 @@ use log_integrity::store::Location;
 use log_integrity::{alert_for, LogIntegrity};
 use serde_json::json;
 use support::*;
-use trailwarden::respond::{Decision, Responder, Stats as _};
+use trailwarden::respond::{Decide, Decision, Reporting, Stats as _};
 use trailwarden::Severity;
 
 fn keys() -> KeySet {

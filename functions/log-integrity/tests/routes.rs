@@ -3,7 +3,7 @@
 //! which log-integrity skips with the reason.
 
 use log_integrity::{LogIntegrity, Step};
-use trailwarden::respond::{Decision, Responder, StepKind};
+use trailwarden::respond::{Decide, Decision, StepKind};
 use trailwarden::Payload;
 use trailwarden_testkit::{config, payload};
 

@@ -23,10 +23,11 @@
 use crate::centralized::{AssumeRootCall, TaskSession};
 use crate::config::Config;
 use crate::network::{match_source, SourceMatch};
+use crate::RootActivity;
 use serde::Serialize;
 use serde_json::Value;
 use trailwarden::event::{DETAIL_TYPE_SERVICE_EVENT, DETAIL_TYPE_SIGN_IN};
-use trailwarden::respond::{Decision, StepKind};
+use trailwarden::respond::{Decide, Decision, StepKind};
 use trailwarden::{Payload, Principal, Record, Severity};
 
 /// `eventSource` of console sign-in events.
@@ -251,119 +252,126 @@ impl Case {
     }
 }
 
-/// Decides what a payload calls for. Pure: no AWS calls, no clock, no environment.
-pub fn decide(config: &Config, payload: &Payload) -> Decision<Case, Step> {
-    let Some(record) = payload.record() else {
-        return Decision::ignore(format!(
-            "{}: not a CloudTrail record (root-activity handles sign-in and API call events)",
-            payload.describe()
-        ));
-    };
-    let (detail_type, envelope_account, envelope_region) = match payload {
-        Payload::CloudTrail(e) => (
-            Some(e.detail_type.as_str()),
-            e.account.as_deref(),
-            e.region.as_deref(),
-        ),
-        _ => (None, None, None),
-    };
-    if let Some(reason) = exclusion(record, detail_type) {
-        return Decision::ignore(reason);
-    }
-    let sign_in =
-        record.event_source() == SIGNIN_SOURCE || detail_type == Some(DETAIL_TYPE_SIGN_IN);
-    let mut reasons = Vec::new();
-    let task_session = if sign_in {
-        None
-    } else {
-        TaskSession::of(record)
-    };
-    let (kind, outcome, mfa) = if let Some(call) = AssumeRootCall::of(record) {
-        (
-            Kind::AssumeRoot(Box::new(call)),
-            api_outcome(record),
-            session_mfa(record),
-        )
-    } else if sign_in && record.event_name() == "ConsoleLogin" {
-        let outcome = sign_in_outcome(record);
-        let mfa = mfa_used(record);
-        let kind = if outcome.failed() {
-            Kind::ConsoleSignInFailed
-        } else {
-            if outcome == CallOutcome::NotRecorded {
-                reasons.push(Reason::OutcomeNotRecorded);
-            }
-            match mfa {
-                Some(false) => reasons.push(Reason::NoMfa),
-                None => reasons.push(Reason::MfaNotRecorded),
-                Some(true) => {}
-            }
-            Kind::ConsoleSignIn
+impl Decide for RootActivity {
+    type Config = Config;
+    type Facts = ();
+    type Case = Case;
+    type Step = Step;
+
+    /// Decides what a payload calls for. Pure: no AWS calls, no clock, no environment.
+    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+        let Some(record) = payload.record() else {
+            return Decision::ignore(format!(
+                "{}: not a CloudTrail record (root-activity handles sign-in and API call events)",
+                payload.describe()
+            ));
         };
-        (kind, outcome, Mfa::Recorded(mfa))
-    } else {
-        let outcome = if sign_in {
-            match sign_in_outcome(record) {
-                f @ CallOutcome::Failed { .. } => f,
-                _ => CallOutcome::Succeeded,
-            }
-        } else {
-            api_outcome(record)
+        let (detail_type, envelope_account, envelope_region) = match payload {
+            Payload::CloudTrail(e) => (
+                Some(e.detail_type.as_str()),
+                e.account.as_deref(),
+                e.region.as_deref(),
+            ),
+            _ => (None, None, None),
         };
-        let kind = match CredentialAction::of(record) {
-            Some(action) => Kind::CredentialChange(action),
-            None if sign_in && outcome.failed() => Kind::SignInEventFailed,
-            None if sign_in => Kind::SignInEvent,
-            None if task_session.is_some() => Kind::CentralizedRootTask,
-            None => Kind::ApiCall,
-        };
-        (kind, outcome, session_mfa(record))
-    };
-    if outcome.failed() {
-        reasons.push(Reason::Failed);
-    }
-    let credentials = credentials(record);
-    if credentials
-        .as_ref()
-        .is_some_and(|c| c.kind == KeyKind::LongTerm)
-        && matches!(record.principal(), Principal::Root { .. })
-    {
-        reasons.push(Reason::LongTermRootKey);
-    }
-    if task_session.is_some() {
-        reasons.push(Reason::CentralizedRootSession);
-    }
-    let base_severity = base_severity(&kind, &mfa, &outcome);
-    let source = match_source(
-        record.source_ip_address.as_deref(),
-        &config.known_source_cidrs,
-    );
-    let severity = match &source {
-        SourceMatch::Known { network, .. } => {
-            reasons.push(Reason::KnownSource(network.to_string()));
-            base_severity.lower()
+        if let Some(reason) = exclusion(record, detail_type) {
+            return Decision::ignore(reason);
         }
-        _ => base_severity,
-    };
-    let case = Case {
-        kind,
-        base_severity,
-        severity,
-        reasons,
-        outcome,
-        mfa,
-        credentials,
-        source,
-        task_session,
-        account: record.account_id().or(envelope_account).map(str::to_string),
-        region: record
-            .aws_region
-            .as_deref()
-            .or(envelope_region)
-            .map(str::to_string),
-        record: record.clone(),
-    };
-    Decision::respond(case, [])
+        let sign_in =
+            record.event_source() == SIGNIN_SOURCE || detail_type == Some(DETAIL_TYPE_SIGN_IN);
+        let mut reasons = Vec::new();
+        let task_session = if sign_in {
+            None
+        } else {
+            TaskSession::of(record)
+        };
+        let (kind, outcome, mfa) = if let Some(call) = AssumeRootCall::of(record) {
+            (
+                Kind::AssumeRoot(Box::new(call)),
+                api_outcome(record),
+                session_mfa(record),
+            )
+        } else if sign_in && record.event_name() == "ConsoleLogin" {
+            let outcome = sign_in_outcome(record);
+            let mfa = mfa_used(record);
+            let kind = if outcome.failed() {
+                Kind::ConsoleSignInFailed
+            } else {
+                if outcome == CallOutcome::NotRecorded {
+                    reasons.push(Reason::OutcomeNotRecorded);
+                }
+                match mfa {
+                    Some(false) => reasons.push(Reason::NoMfa),
+                    None => reasons.push(Reason::MfaNotRecorded),
+                    Some(true) => {}
+                }
+                Kind::ConsoleSignIn
+            };
+            (kind, outcome, Mfa::Recorded(mfa))
+        } else {
+            let outcome = if sign_in {
+                match sign_in_outcome(record) {
+                    f @ CallOutcome::Failed { .. } => f,
+                    _ => CallOutcome::Succeeded,
+                }
+            } else {
+                api_outcome(record)
+            };
+            let kind = match CredentialAction::of(record) {
+                Some(action) => Kind::CredentialChange(action),
+                None if sign_in && outcome.failed() => Kind::SignInEventFailed,
+                None if sign_in => Kind::SignInEvent,
+                None if task_session.is_some() => Kind::CentralizedRootTask,
+                None => Kind::ApiCall,
+            };
+            (kind, outcome, session_mfa(record))
+        };
+        if outcome.failed() {
+            reasons.push(Reason::Failed);
+        }
+        let credentials = credentials(record);
+        if credentials
+            .as_ref()
+            .is_some_and(|c| c.kind == KeyKind::LongTerm)
+            && matches!(record.principal(), Principal::Root { .. })
+        {
+            reasons.push(Reason::LongTermRootKey);
+        }
+        if task_session.is_some() {
+            reasons.push(Reason::CentralizedRootSession);
+        }
+        let base_severity = base_severity(&kind, &mfa, &outcome);
+        let source = match_source(
+            record.source_ip_address.as_deref(),
+            &config.known_source_cidrs,
+        );
+        let severity = match &source {
+            SourceMatch::Known { network, .. } => {
+                reasons.push(Reason::KnownSource(network.to_string()));
+                base_severity.lower()
+            }
+            _ => base_severity,
+        };
+        let case = Case {
+            kind,
+            base_severity,
+            severity,
+            reasons,
+            outcome,
+            mfa,
+            credentials,
+            source,
+            task_session,
+            account: record.account_id().or(envelope_account).map(str::to_string),
+            region: record
+                .aws_region
+                .as_deref()
+                .or(envelope_region)
+                .map(str::to_string),
+            record: record.clone(),
+        };
+        Decision::respond(case, [])
+    }
 }
 
 /// The severity of a kind of root use, before known networks.

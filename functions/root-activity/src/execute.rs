@@ -2,16 +2,20 @@
 //! does. Its plan has no steps ([`Step`] has no values), so nothing is ever executed.
 
 use crate::config::Config;
-use crate::decide::Step;
+use crate::decide::{Case, Step};
 use crate::RootActivity;
-use trailwarden::respond::{InitError, StepResult};
+use trailwarden::respond::{InitError, Responder, StepResult};
 
-/// Builds the state: root-activity needs no SDK client of its own.
-pub fn init(config: Config) -> Result<RootActivity, InitError> {
-    Ok(RootActivity { config })
-}
+impl Responder for RootActivity {
+    const NAME: &'static str = crate::NAME;
 
-/// Carries out one step. There are no steps: this can never be called with one.
-pub async fn execute_step(step: &Step) -> StepResult {
-    match *step {}
+    /// Builds the state: root-activity needs no SDK client of its own.
+    async fn init(_sdk: &aws_config::SdkConfig, _config: &mut Config) -> Result<Self, InitError> {
+        Ok(RootActivity)
+    }
+
+    /// Carries out one step. There are no steps: this can never be called with one.
+    async fn execute_step(&self, _: &Config, _: &Case, step: &Step, _: &mut ()) -> StepResult {
+        match *step {}
+    }
 }

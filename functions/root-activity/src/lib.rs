@@ -29,51 +29,11 @@ pub mod network;
 pub mod report;
 
 pub use config::{Config, KNOWN_SOURCE_CIDRS};
-pub use decide::{decide, Case, CredentialAction, Kind, Reason, Step};
-
-use trailwarden::respond::{Decision, InitError, NoStats, Plan, Report, Responder, StepResult};
-use trailwarden::Payload;
+pub use decide::{Case, CredentialAction, Kind, Reason, Step};
 
 pub const NAME: &str = "root-activity";
 
-/// root-activity's per-cold-start state: its configuration (it acts through no SDK client;
-/// the runner publishes the alert).
-#[derive(Debug, Clone)]
-pub struct RootActivity {
-    config: Config,
-}
-
-impl Responder for RootActivity {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Facts = ();
-    type Case = Case;
-    type Step = Step;
-    type Output = ();
-    type Stats = NoStats;
-
-    async fn init(_sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
-        execute::init(config)
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        decide::decide(config, payload)
-    }
-
-    async fn execute_step(&self, _case: &Case, step: &Step, _output: &mut ()) -> StepResult {
-        execute::execute_step(step).await
-    }
-
-    fn report(
-        config: &Config,
-        case: &Case,
-        _plan: &Plan<Step>,
-        _output: Option<&()>,
-    ) -> Report<NoStats> {
-        report::report(config, case)
-    }
-}
+/// root-activity: its state is empty (it acts through no SDK client; the runner publishes the
+/// alert).
+#[derive(Debug, Clone, Copy)]
+pub struct RootActivity;

@@ -2,11 +2,12 @@
 
 use crate::centralized::{AssumeRootCall, TaskPolicy, TaskSession};
 use crate::config::Config;
-use crate::decide::{CallOutcome, Case, CredentialAction, KeyKind, Kind, Mfa, Reason};
+use crate::decide::{CallOutcome, Case, CredentialAction, KeyKind, Kind, Mfa, Reason, Step};
 use crate::network::SourceMatch;
+use crate::RootActivity;
 use serde_json::Value;
 use trailwarden::alert::Alert;
-use trailwarden::respond::{NoStats, Report};
+use trailwarden::respond::{NoStats, Plan, Report, Reporting};
 use trailwarden::Record;
 
 const REF_CIS_ROOT: &str =
@@ -56,11 +57,21 @@ pub fn credential_action_does(a: CredentialAction) -> &'static str {
     }
 }
 
-/// The alert (root-activity has no statistics: the alert and its delivery are the outcome).
-pub fn report(config: &Config, case: &Case) -> Report<NoStats> {
-    Report {
-        alerts: vec![alert(config, case)],
-        stats: NoStats {},
+impl Reporting for RootActivity {
+    type Output = ();
+    type Stats = NoStats;
+
+    /// The alert (root-activity has no statistics: the alert and its delivery are the outcome).
+    fn report(
+        config: &Config,
+        case: &Case,
+        _plan: &Plan<Step>,
+        _output: Option<&()>,
+    ) -> Report<NoStats> {
+        Report {
+            alerts: vec![alert(config, case)],
+            stats: NoStats {},
+        }
     }
 }
 

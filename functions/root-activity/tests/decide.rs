@@ -7,7 +7,7 @@ use root_activity::decide::{CallOutcome, Credentials, KeyKind, Mfa};
 use root_activity::network::SourceMatch;
 use root_activity::{Case, Config, CredentialAction, Kind, Reason, RootActivity};
 use serde_json::{json, Value};
-use trailwarden::respond::{plan_offline, Decision, Responder, Settings};
+use trailwarden::respond::{plan_offline, Decide, Decision, Settings};
 use trailwarden::{Payload, Severity};
 use trailwarden_testkit::{config, fixture};
 

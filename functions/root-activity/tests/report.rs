@@ -4,7 +4,7 @@
 use root_activity::RootActivity;
 use serde_json::{json, Value};
 use trailwarden::alert::Alert;
-use trailwarden::respond::{plan_offline, Decision, Responder};
+use trailwarden::respond::{plan_offline, Decide, Decision, Reporting};
 use trailwarden::Payload;
 use trailwarden_testkit::{config, fixture, invoke, service};
 

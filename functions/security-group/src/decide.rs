@@ -5,11 +5,12 @@ use crate::config::{Config, ResponseMode};
 use crate::exposure::{analyse, Analysis, Exposure};
 use crate::rules::{Change, ChangeKind, Direction, Peer, Rule};
 use crate::space::{parse_cidr, AddrSet, Threshold};
+use crate::SecurityGroup;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use trailwarden::alert::{Severity, Status};
 use trailwarden::estate::{GroupMode, Resolved};
-use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::{Payload, Record};
 
 const EC2_SOURCE: &str = "ec2.amazonaws.com";
@@ -391,188 +392,199 @@ fn exemption(
         .map(|(k, v)| Why::ExemptTag(k, v))
 }
 
-/// Decides what to do about a payload.
-pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
-    let (record, change, region) = match triage(config, payload) {
-        Ok(x) => x,
-        Err(why) => return Decision::ignore(crate::report::ignored(&why)),
-    };
-    let account = record.account_id().unwrap_or("unknown-account").to_string();
-    let (effective, settings) = effective_config(config, &account);
-    let config = &effective;
-    if change.kind == ChangeKind::ModifyPrefixList {
-        return decide_prefix_list(config, record, change, region, facts, settings, &account);
-    }
-    let looked_up = facts.group.is_some();
-    let group = match &facts.group {
-        Some(GroupLookup::Found(g)) => Some(g.clone()),
-        _ => None,
-    };
-    let group_gone = matches!(facts.group, Some(GroupLookup::Gone));
-    let now: Vec<Rule> = group.as_ref().map(|g| g.rules.clone()).unwrap_or_default();
-    let lists = &facts.prefix_lists;
+impl Decide for SecurityGroup {
+    type Config = Config;
+    type Facts = Facts;
+    type Case = Case;
+    type Step = Step;
 
-    // The event's rules, with a direction learnt from the group where the event leaves it
-    // open (ModifySecurityGroupRules names a rule by id only).
-    let mut rules = change.rules.clone();
-    let matched: Vec<Option<usize>> = rules.iter().map(|r| find_now(r, &now)).collect();
-    for (r, m) in rules.iter_mut().zip(&matched) {
-        if r.direction == Direction::Unknown {
-            if let Some(i) = m {
-                r.direction = now[*i].direction;
+    /// Decides what to do about a payload.
+    fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
+        let (record, change, region) = match triage(config, payload) {
+            Ok(x) => x,
+            Err(why) => return Decision::ignore(crate::report::ignored(&why)),
+        };
+        let account = record.account_id().unwrap_or("unknown-account").to_string();
+        let (effective, settings) = effective_config(config, &account);
+        let config = &effective;
+        if change.kind == ChangeKind::ModifyPrefixList {
+            return decide_prefix_list(config, record, change, region, facts, settings, &account);
+        }
+        let looked_up = facts.group.is_some();
+        let group = match &facts.group {
+            Some(GroupLookup::Found(g)) => Some(g.clone()),
+            _ => None,
+        };
+        let group_gone = matches!(facts.group, Some(GroupLookup::Gone));
+        let now: Vec<Rule> = group.as_ref().map(|g| g.rules.clone()).unwrap_or_default();
+        let lists = &facts.prefix_lists;
+
+        // The event's rules, with a direction learnt from the group where the event leaves it
+        // open (ModifySecurityGroupRules names a rule by id only).
+        let mut rules = change.rules.clone();
+        let matched: Vec<Option<usize>> = rules.iter().map(|r| find_now(r, &now)).collect();
+        for (r, m) in rules.iter_mut().zip(&matched) {
+            if r.direction == Direction::Unknown {
+                if let Some(i) = m {
+                    r.direction = now[*i].direction;
+                }
             }
         }
-    }
-    let adds = matches!(change.kind, ChangeKind::Authorize | ChangeKind::Modify);
-    let exposures: Vec<Exposure> = if adds {
-        // When the event was made: its rules plus the group's other rules as they are now.
-        let others: Vec<Rule> = now
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !matched.contains(&Some(*i)))
-            .map(|(_, r)| r.clone())
-            .collect();
-        let mut out = vec![Exposure::Restricted; rules.len()];
-        for egress in [false, true] {
-            let pick = |r: &Rule| (r.direction == Direction::Egress) == egress;
-            let idx: Vec<usize> = (0..rules.len()).filter(|&i| pick(&rules[i])).collect();
-            let mine: Vec<Rule> = idx.iter().map(|&i| rules[i].clone()).collect();
-            let theirs: Vec<Rule> = others.iter().filter(|r| pick(r)).cloned().collect();
-            for (k, e) in exposures_with(config, &mine, &theirs, lists)
-                .into_iter()
+        let adds = matches!(change.kind, ChangeKind::Authorize | ChangeKind::Modify);
+        let exposures: Vec<Exposure> = if adds {
+            // When the event was made: its rules plus the group's other rules as they are now.
+            let others: Vec<Rule> = now
+                .iter()
                 .enumerate()
-            {
-                out[idx[k]] = e;
+                .filter(|(i, _)| !matched.contains(&Some(*i)))
+                .map(|(_, r)| r.clone())
+                .collect();
+            let mut out = vec![Exposure::Restricted; rules.len()];
+            for egress in [false, true] {
+                let pick = |r: &Rule| (r.direction == Direction::Egress) == egress;
+                let idx: Vec<usize> = (0..rules.len()).filter(|&i| pick(&rules[i])).collect();
+                let mine: Vec<Rule> = idx.iter().map(|&i| rules[i].clone()).collect();
+                let theirs: Vec<Rule> = others.iter().filter(|r| pick(r)).cloned().collect();
+                for (k, e) in exposures_with(config, &mine, &theirs, lists)
+                    .into_iter()
+                    .enumerate()
+                {
+                    out[idx[k]] = e;
+                }
             }
-        }
-        out
-    } else {
-        analyse_rules(config, &rules, lists).exposures
-    };
-    let assessed: Vec<Assessed> = rules
-        .into_iter()
-        .zip(exposures)
-        .map(|(rule, exposure)| Assessed { rule, exposure })
-        .collect();
-
-    let exempt = exemption(
-        config,
-        &settings,
-        &account,
-        change.group_id.as_deref(),
-        group.as_ref(),
-    );
-    let gref = GroupRef {
-        id: change
-            .group_id
-            .clone()
-            .or_else(|| group.as_ref().map(|g| g.id.clone())),
-        name: change.group_name.clone(),
-    };
-    let revoke = |rule: Rule| Step::RevokeIngress {
-        group: gref.clone(),
-        rule,
-        region: region.clone(),
-    };
-
-    let mut plan: Vec<PlannedStep<Step>> = Vec::new();
-    let mut pieces = Vec::new();
-    if adds {
-        // The group now: which of its ingress rules make a port world-open together with
-        // what the event added.
-        let now_in: Vec<usize> = (0..now.len())
-            .filter(|&i| now[i].direction != Direction::Egress)
+            out
+        } else {
+            analyse_rules(config, &rules, lists).exposures
+        };
+        let assessed: Vec<Assessed> = rules
+            .into_iter()
+            .zip(exposures)
+            .map(|(rule, exposure)| Assessed { rule, exposure })
             .collect();
-        let now_rules: Vec<Rule> = now_in.iter().map(|&i| now[i].clone()).collect();
-        let now_analysis = analyse_rules(config, &now_rules, lists);
-        let local = |i: usize| now_in.iter().position(|&j| j == i);
-        let mut event_now = Vec::new();
-        for (k, a) in assessed.iter().enumerate() {
-            let risky_in = a.rule.direction != Direction::Egress && a.exposure.is_risky();
-            if !looked_up {
-                if risky_in {
-                    plan.push(PlannedStep::new(revoke(a.rule.clone())));
-                }
-                continue;
-            }
-            if let Some(l) = matched[k].and_then(local) {
-                event_now.push(l);
-            }
-            if !risky_in {
-                // The event left the direction open and the rule is egress: reported.
-                if a.exposure.is_risky() && change.rules[k].direction == Direction::Unknown {
-                    plan.push(settled(
-                        revoke(a.rule.clone()),
-                        Status::Skipped,
-                        &Why::Egress,
-                    ));
-                }
-                continue;
-            }
-            let step = match (group_gone, matched[k]) {
-                (true, _) => settled(revoke(a.rule.clone()), Status::AlreadyDone, &Why::GroupGone),
-                (false, None) => settled(revoke(a.rule.clone()), Status::AlreadyDone, &Why::Gone),
-                (false, Some(i)) => {
-                    let current = now[i].clone();
-                    let contributes = local(i).is_some_and(|l| now_analysis.is_contributor(l));
-                    // Revoke what is there now, by id when the event named one.
-                    let target = if a.rule.rule_id.is_some() {
-                        current.clone()
-                    } else {
-                        a.rule.clone()
-                    };
-                    if contributes {
-                        PlannedStep::new(revoke(target))
-                    } else {
-                        settled(
-                            revoke(target),
-                            Status::AlreadyDone,
-                            &Why::NoLongerWorldOpen(current),
-                        )
+
+        let exempt = exemption(
+            config,
+            &settings,
+            &account,
+            change.group_id.as_deref(),
+            group.as_ref(),
+        );
+        let gref = GroupRef {
+            id: change
+                .group_id
+                .clone()
+                .or_else(|| group.as_ref().map(|g| g.id.clone())),
+            name: change.group_name.clone(),
+        };
+        let revoke = |rule: Rule| Step::RevokeIngress {
+            group: gref.clone(),
+            rule,
+            region: region.clone(),
+        };
+
+        let mut plan: Vec<PlannedStep<Step>> = Vec::new();
+        let mut pieces = Vec::new();
+        if adds {
+            // The group now: which of its ingress rules make a port world-open together with
+            // what the event added.
+            let now_in: Vec<usize> = (0..now.len())
+                .filter(|&i| now[i].direction != Direction::Egress)
+                .collect();
+            let now_rules: Vec<Rule> = now_in.iter().map(|&i| now[i].clone()).collect();
+            let now_analysis = analyse_rules(config, &now_rules, lists);
+            let local = |i: usize| now_in.iter().position(|&j| j == i);
+            let mut event_now = Vec::new();
+            for (k, a) in assessed.iter().enumerate() {
+                let risky_in = a.rule.direction != Direction::Egress && a.exposure.is_risky();
+                if !looked_up {
+                    if risky_in {
+                        plan.push(PlannedStep::new(revoke(a.rule.clone())));
                     }
-                }
-            };
-            plan.push(step);
-        }
-        // Pieces already in the group that complete what the event opened.
-        if assessed.iter().any(|a| a.exposure.is_risky()) {
-            for l in now_analysis.contributors_with(&event_now) {
-                if event_now.contains(&l) {
                     continue;
                 }
-                let rule = now_rules[l].clone();
-                pieces.push(Assessed {
-                    exposure: now_analysis.exposures[l].clone(),
-                    rule: rule.clone(),
-                });
-                plan.push(PlannedStep::new(revoke(rule)));
+                if let Some(l) = matched[k].and_then(local) {
+                    event_now.push(l);
+                }
+                if !risky_in {
+                    // The event left the direction open and the rule is egress: reported.
+                    if a.exposure.is_risky() && change.rules[k].direction == Direction::Unknown {
+                        plan.push(settled(
+                            revoke(a.rule.clone()),
+                            Status::Skipped,
+                            &Why::Egress,
+                        ));
+                    }
+                    continue;
+                }
+                let step = match (group_gone, matched[k]) {
+                    (true, _) => {
+                        settled(revoke(a.rule.clone()), Status::AlreadyDone, &Why::GroupGone)
+                    }
+                    (false, None) => {
+                        settled(revoke(a.rule.clone()), Status::AlreadyDone, &Why::Gone)
+                    }
+                    (false, Some(i)) => {
+                        let current = now[i].clone();
+                        let contributes = local(i).is_some_and(|l| now_analysis.is_contributor(l));
+                        // Revoke what is there now, by id when the event named one.
+                        let target = if a.rule.rule_id.is_some() {
+                            current.clone()
+                        } else {
+                            a.rule.clone()
+                        };
+                        if contributes {
+                            PlannedStep::new(revoke(target))
+                        } else {
+                            settled(
+                                revoke(target),
+                                Status::AlreadyDone,
+                                &Why::NoLongerWorldOpen(current),
+                            )
+                        }
+                    }
+                };
+                plan.push(step);
             }
+            // Pieces already in the group that complete what the event opened.
+            if assessed.iter().any(|a| a.exposure.is_risky()) {
+                for l in now_analysis.contributors_with(&event_now) {
+                    if event_now.contains(&l) {
+                        continue;
+                    }
+                    let rule = now_rules[l].clone();
+                    pieces.push(Assessed {
+                        exposure: now_analysis.exposures[l].clone(),
+                        rule: rule.clone(),
+                    });
+                    plan.push(PlannedStep::new(revoke(rule)));
+                }
+            }
+            hold_back(config, exempt.as_ref(), &mut plan);
         }
-        hold_back(config, exempt.as_ref(), &mut plan);
-    }
-    let used: BTreeMap<String, PrefixList> = assessed
-        .iter()
-        .chain(&pieces)
-        .filter_map(|a| match &a.rule.peer {
-            Peer::PrefixList { id } => lists.get(id).map(|l| (id.clone(), l.clone())),
-            _ => None,
-        })
-        .collect();
-    Decision::Respond {
-        case: Case {
-            record,
-            region,
-            change,
-            looked_up,
-            group,
-            rules: assessed,
-            pieces,
-            exempt,
-            prefix_lists: used,
-            prefix_list: None,
-            settings,
-        },
-        plan,
+        let used: BTreeMap<String, PrefixList> = assessed
+            .iter()
+            .chain(&pieces)
+            .filter_map(|a| match &a.rule.peer {
+                Peer::PrefixList { id } => lists.get(id).map(|l| (id.clone(), l.clone())),
+                _ => None,
+            })
+            .collect();
+        Decision::Respond {
+            case: Case {
+                record,
+                region,
+                change,
+                looked_up,
+                group,
+                rules: assessed,
+                pieces,
+                exempt,
+                prefix_lists: used,
+                prefix_list: None,
+                settings,
+            },
+            plan,
+        }
     }
 }
 

@@ -2,15 +2,16 @@
 //! deciding (`gather`) and the revocations (`execute_step`).
 
 use crate::config::Config;
-use crate::decide::{triage, Facts, Group, GroupLookup, GroupRef, PrefixList, Step};
+use crate::decide::{triage, Case, Facts, Group, GroupLookup, GroupRef, PrefixList, Step};
 use crate::report;
 use crate::rules::{Change, ChangeKind, Direction, Peer, Protocol, Rule};
+use crate::{Output, SecurityGroup};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId};
 use aws_sdk_ec2::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use trailwarden::alert::Status;
 use trailwarden::aws::{collect_all, CallError};
-use trailwarden::respond::{StepError, StepResult};
+use trailwarden::respond::{InitError, Responder, StepError, StepResult};
 use trailwarden::Payload;
 
 /// `InvalidGroup.NotFound`, `InvalidGroupId.NotFound`...: the group is gone.
@@ -211,10 +212,79 @@ fn group_query(change: &Change) -> Option<(Vec<String>, Option<&str>)> {
     (!ids.is_empty() || name.is_some()).then_some((ids, name))
 }
 
+impl Responder for SecurityGroup {
+    const NAME: &'static str = crate::NAME;
+
+    /// Builds the state, with the account settings document in S3 (`s3://` setting) read.
+    async fn init(sdk: &aws_config::SdkConfig, config: &mut Config) -> Result<Self, InitError> {
+        let s3 = trailwarden::aws::s3_client(sdk);
+        config
+            .account_settings
+            .load_s3(&s3, trailwarden::estate::check_arn)
+            .await?;
+        Ok(SecurityGroup::new(sdk, config))
+    }
+
+    /// The look-ups, in the event's account and region ([`gather_with`]).
+    async fn gather(&self, config: &Config, payload: &Payload) -> Result<Facts, StepError> {
+        let region = Self::region_of(payload);
+        let account = Self::account_of(payload);
+        let ec2 = match self.ec2_in(account.as_deref(), region.as_deref()).await {
+            Ok(c) => c,
+            // Refused: decided from the event alone; its steps fail without a retry.
+            Err(e) if e.refused => return Ok(Facts::default()),
+            Err(e) => {
+                return Err(StepError::new(
+                    format!("sts:AssumeRole {}", e.role_arn),
+                    e.to_string(),
+                ))
+            }
+        };
+        gather_with(config, &ec2, payload).await
+    }
+
+    /// Carries out one step, in the event's account and region.
+    async fn execute_step(
+        &self,
+        _config: &Config,
+        case: &Case,
+        step: &Step,
+        output: &mut Output,
+    ) -> StepResult {
+        let Step::RevokeIngress {
+            group,
+            rule,
+            region,
+        } = step;
+        let account = case.record.account_id();
+        let ec2 = match self.ec2_in(account, region.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                let rest = format!(
+                    "not attempted: trailwarden could not act in account {}",
+                    e.account
+                );
+                let result = if e.refused {
+                    StepResult::failed_no_retry(e.to_string())
+                } else {
+                    StepResult::failed(e.to_string())
+                };
+                output.unreachable = Some(e);
+                return result.then_stop(Status::Skipped, rest);
+            }
+        };
+        revoke(&ec2, group, rule).await
+    }
+}
+
 /// The look-ups a security group change needs: the group (name, VPC, exemption tag), all
 /// its rules now, and the prefix lists its ingress rules reference. Creations, removals and
 /// deletions need only the group's name (a failure there leaves it out).
-pub async fn gather(config: &Config, ec2: &Client, payload: &Payload) -> Result<Facts, StepError> {
+pub async fn gather_with(
+    config: &Config,
+    ec2: &Client,
+    payload: &Payload,
+) -> Result<Facts, StepError> {
     let Ok((_, change, _)) = triage(config, payload) else {
         return Ok(Facts::default());
     };
@@ -411,11 +481,4 @@ pub async fn revoke(ec2: &Client, group: &GroupRef, rule: &Rule) -> StepResult {
         ),
     };
     StepResult::status(r.0, report::revoked(&r.1))
-}
-
-/// Carries out one step.
-pub async fn execute_step(ec2: &Client, step: &Step) -> StepResult {
-    match step {
-        Step::RevokeIngress { group, rule, .. } => revoke(ec2, group, rule).await,
-    }
 }

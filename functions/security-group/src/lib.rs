@@ -66,16 +66,13 @@ pub use report::SgStats;
 
 use std::sync::Arc;
 use trailwarden::aws::{AccountClients, AccountError, Accounts, RegionalClients};
-use trailwarden::respond::{Decision, Plan, Report, Responder, StepError, StepResult};
-use trailwarden::{Payload, Status};
+use trailwarden::Payload;
 
 pub const NAME: &str = "security-group";
 
-/// The function's state: its configuration and an EC2 client per region (responses act in
-/// the event's own region) and, in an organization, per member account, built once per cold
-/// start.
+/// The function's state: an EC2 client per region (responses act in the event's own region)
+/// and, in an organization, per member account, built once per cold start.
 pub struct SecurityGroup {
-    config: Config,
     ec2: RegionalClients<aws_sdk_ec2::Client>,
     members: AccountClients<aws_sdk_ec2::Client>,
 }
@@ -89,10 +86,9 @@ pub struct Output {
 
 impl SecurityGroup {
     /// With the SDK configuration the clients are built from.
-    pub fn new(sdk: &aws_config::SdkConfig, config: Config) -> SecurityGroup {
+    pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> SecurityGroup {
         let accounts = Arc::new(Accounts::new(sdk, config.member_access.clone(), NAME));
         SecurityGroup {
-            config,
             ec2: RegionalClients::new(sdk, aws_sdk_ec2::Client::new),
             members: AccountClients::new(accounts, aws_sdk_ec2::Client::new),
         }
@@ -129,91 +125,5 @@ impl SecurityGroup {
             Payload::CloudTrail(e) => e.region.clone(),
             _ => None,
         })
-    }
-}
-
-impl Responder for SecurityGroup {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Facts = Facts;
-    type Case = Case;
-    type Step = Step;
-    type Output = Output;
-    type Stats = SgStats;
-
-    async fn init(
-        sdk: &aws_config::SdkConfig,
-        mut config: Config,
-    ) -> Result<Self, trailwarden::respond::InitError> {
-        let s3 = trailwarden::aws::s3_client(sdk);
-        config
-            .account_settings
-            .load_s3(&s3, trailwarden::estate::check_arn)
-            .await?;
-        Ok(SecurityGroup::new(sdk, config))
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    async fn gather(&self, payload: &Payload) -> Result<Facts, StepError> {
-        let region = Self::region_of(payload);
-        let account = Self::account_of(payload);
-        let ec2 = match self.ec2_in(account.as_deref(), region.as_deref()).await {
-            Ok(c) => c,
-            // Refused: decided from the event alone; its steps fail without a retry.
-            Err(e) if e.refused => return Ok(Facts::default()),
-            Err(e) => {
-                return Err(StepError::new(
-                    format!("sts:AssumeRole {}", e.role_arn),
-                    e.to_string(),
-                ))
-            }
-        };
-        execute::gather(&self.config, &ec2, payload).await
-    }
-
-    fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
-        decide::decide(config, payload, facts)
-    }
-
-    async fn execute_step(&self, case: &Case, step: &Step, output: &mut Output) -> StepResult {
-        let Step::RevokeIngress { region, .. } = step;
-        let account = case.record.account_id();
-        let ec2 = match self.ec2_in(account, region.as_deref()).await {
-            Ok(c) => c,
-            Err(e) => {
-                let rest = format!(
-                    "not attempted: trailwarden could not act in account {}",
-                    e.account
-                );
-                let result = if e.refused {
-                    StepResult::failed_no_retry(e.to_string())
-                } else {
-                    StepResult::failed(e.to_string())
-                };
-                output.unreachable = Some(e);
-                return result.then_stop(Status::Skipped, rest);
-            }
-        };
-        execute::execute_step(&ec2, step).await
-    }
-
-    fn report(
-        config: &Config,
-        case: &Case,
-        plan: &Plan<Step>,
-        output: Option<&Output>,
-    ) -> Report<SgStats> {
-        let mut r = report::report(config, case, plan, output.is_some());
-        // The event's account refused the responder role: said once, in its own alert.
-        if let Some(e) = output
-            .and_then(|o| o.unreachable.as_ref())
-            .filter(|e| e.refused)
-        {
-            r.alerts.push(e.alert(NAME, Some(&case.record)));
-        }
-        r
     }
 }

@@ -5,11 +5,12 @@ use crate::config::Config;
 use crate::decide::{Assessed, Case, Ignored, PrefixList, Step, Why};
 use crate::exposure::{Exposure, Risk};
 use crate::rules::{Change, ChangeKind, Direction, Peer, Protocol, Rule};
+use crate::{Output, SecurityGroup, NAME};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use trailwarden::alert::{Action, Alert, Status};
-use trailwarden::respond::{Plan, PlannedStep, Report, Stats, StepKind};
+use trailwarden::respond::{Plan, PlannedStep, Report, Reporting, Stats, StepKind};
 use trailwarden::Principal;
 
 /// Detection id of world-open ingress on a port that is not allowed.
@@ -643,13 +644,31 @@ pub fn stats(case: &Case, plan: &Plan<Step>) -> SgStats {
     }
 }
 
-/// The alert and statistics for a case and its walked plan. `executed`: false for an
-/// offline plan (a dry run).
-pub fn report(config: &Config, case: &Case, plan: &Plan<Step>, executed: bool) -> Report<SgStats> {
-    let dry_run = config.common.dry_run || !executed;
-    Report {
-        alerts: vec![alert(config, case, plan, dry_run)],
-        stats: stats(case, plan),
+impl Reporting for SecurityGroup {
+    type Output = Output;
+    type Stats = SgStats;
+
+    /// The alert and statistics for a case and its walked plan (`output` is `None` for an
+    /// offline plan: a dry run). An event whose account refused the responder role is said
+    /// once more, in its own alert.
+    fn report(
+        config: &Config,
+        case: &Case,
+        plan: &Plan<Step>,
+        output: Option<&Output>,
+    ) -> Report<SgStats> {
+        let dry_run = config.common.dry_run || output.is_none();
+        let mut alerts = vec![alert(config, case, plan, dry_run)];
+        if let Some(e) = output
+            .and_then(|o| o.unreachable.as_ref())
+            .filter(|e| e.refused)
+        {
+            alerts.push(e.alert(NAME, Some(&case.record)));
+        }
+        Report {
+            alerts,
+            stats: stats(case, plan),
+        }
     }
 }
 

@@ -1,21 +1,21 @@
 //! The pure decision over the sample events in `events/`: the case (exposures, severity) and
 //! the plan (which rules are revoked, or why not). Wording is covered by `report.rs`.
 
-use security_group::decide::{decide, Facts, Group, GroupLookup, PrefixList, Step, Why};
+use security_group::decide::{Facts, Group, GroupLookup, PrefixList, Step, Why};
 use security_group::exposure::{Exposure, Risk};
 use security_group::report::{self, DETECTION_CHANGE, DETECTION_PREFIX_LIST, DETECTION_WORLD_OPEN};
 use security_group::rules::{Direction, Peer, Protocol, Rule};
-use security_group::{Case, SecurityGroup, NAME};
+use security_group::{Case, Output, SecurityGroup, NAME};
 use serde_json::{json, Value};
 use trailwarden::alert::{Severity, Status};
-use trailwarden::respond::{plan_with, Decision, PlannedStep, StepKind};
+use trailwarden::respond::{plan_with, Decide, Decision, PlannedStep, Reporting, StepKind};
 use trailwarden::Payload;
 use trailwarden_testkit::{config, fixture, payload, plan as offline_plan};
 
 type Sg = SecurityGroup;
 
 fn case_of(env: &[(&str, &str)], p: &Payload, facts: &Facts) -> (Case, Vec<PlannedStep<Step>>) {
-    match decide(&config::<Sg>(env), p, facts) {
+    match Sg::decide(&config::<Sg>(env), p, facts) {
         Decision::Respond { case, plan } => (case, plan),
         Decision::Ignore(why) => panic!("ignored: {why}"),
     }
@@ -339,10 +339,11 @@ fn notify_mode_only_reports() {
 #[test]
 fn other_payloads_are_ignored() {
     let c = config::<Sg>(&[]);
-    let ignored = |v: Value| match decide(&c, &Payload::from_value(v).unwrap(), &Facts::default()) {
-        Decision::Ignore(why) => why,
-        Decision::Respond { .. } => panic!("not ignored"),
-    };
+    let ignored =
+        |v: Value| match Sg::decide(&c, &Payload::from_value(v).unwrap(), &Facts::default()) {
+            Decision::Ignore(why) => why,
+            Decision::Respond { .. } => panic!("not ignored"),
+        };
     assert!(ignored(
         json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
         "detail": {"eventSource": "iam.amazonaws.com", "eventName": "CreateUser"}})
@@ -716,7 +717,7 @@ fn an_exempt_account_gets_an_alert_and_no_revocation() {
     assert_eq!(case.exempt, Some(Why::ExemptAccount("123456789012".into())));
     assert!(!plan.is_empty());
     assert!(plan.iter().all(|s| s.status == Status::Skipped), "{plan:?}");
-    let r = report::report(&config::<Sg>(&env), &case, &plan, true);
+    let r = Sg::report(&config::<Sg>(&env), &case, &plan, Some(&Output::default()));
     let alert = &r.alerts[0];
     assert_eq!(
         fact(alert, "Settings"),
@@ -759,7 +760,7 @@ fn an_organizational_unit_s_notify_mode_applies_to_its_accounts() {
     );
     assert!(!plan.is_empty());
     assert!(plan.iter().all(|s| s.status == Status::Skipped), "{plan:?}");
-    let r = report::report(&config::<Sg>(&env), &case, &plan, true);
+    let r = Sg::report(&config::<Sg>(&env), &case, &plan, Some(&Output::default()));
     let alert = &r.alerts[0];
     assert_eq!(fact(alert, "Response mode"), Some("notify"));
     assert_eq!(

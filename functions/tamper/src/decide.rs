@@ -19,10 +19,11 @@
 
 use crate::config::{Config, TrailRef};
 use crate::detections;
+use crate::Tamper;
 use serde::Serialize;
 use serde_json::Value;
 use trailwarden::payload::S3Deletion;
-use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::s3key::{classify, TrailObject};
 use trailwarden::{Payload, Record, Severity};
 
@@ -239,20 +240,29 @@ pub struct Objects {
     pub severity: Severity,
 }
 
-/// What tamper does with a payload.
-pub fn decide(config: &Config, payload: &Payload) -> Decision<Case, Step> {
-    match payload {
-        Payload::S3Deleted(deletions) => decide_deletions(config, deletions),
-        Payload::S3Objects(_) => Decision::ignore(
-            "objects created in S3: log-delivery scans new log files and log-integrity \
-             verifies new digests",
-        ),
-        Payload::Schedule(_) => Decision::ignore("a scheduled event: the watchdog's, not tamper's"),
-        _ => match payload.record() {
-            None => Decision::ignore(format!("{}: not a CloudTrail event", payload.describe())),
-            Some(r) if is_object_call(r) => decide_object_call(config, payload, r),
-            Some(r) => decide_change(config, payload, r),
-        },
+impl Decide for Tamper {
+    type Config = Config;
+    type Facts = ();
+    type Case = Case;
+    type Step = Step;
+
+    /// What tamper does with a payload.
+    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+        match payload {
+            Payload::S3Deleted(deletions) => decide_deletions(config, deletions),
+            Payload::S3Objects(_) => Decision::ignore(
+                "objects created in S3: log-delivery scans new log files and log-integrity \
+                 verifies new digests",
+            ),
+            Payload::Schedule(_) => {
+                Decision::ignore("a scheduled event: the watchdog's, not tamper's")
+            }
+            _ => match payload.record() {
+                None => Decision::ignore(format!("{}: not a CloudTrail event", payload.describe())),
+                Some(r) if is_object_call(r) => decide_object_call(config, payload, r),
+                Some(r) => decide_change(config, payload, r),
+            },
+        }
     }
 }
 

@@ -2,15 +2,16 @@
 //! turning logging back on, and reading a trail's status.
 
 use crate::decide::{Case, FileKind, Step};
-use crate::Tamper;
+use crate::{Config, Tamper};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
-use log_integrity::check::{check_digest, DigestCheck, FindingKind};
+use log_integrity::check::{DigestCheck, FindingKind, Options};
 use log_integrity::restart::day_prefix;
 use log_integrity::store::{Location, S3Store, Store};
+use log_integrity::LogIntegrity;
 use serde::Serialize;
 use trailwarden::alert::Status;
-use trailwarden::aws::CallError;
-use trailwarden::respond::StepResult;
+use trailwarden::aws::{CallError, RegionalClients};
+use trailwarden::respond::{InitError, Responder, StepResult};
 use trailwarden::s3key::{classify, DigestKey, TrailObject, DIGEST_SEGMENT};
 
 /// At most this many digests are read to find the ones listing a log file.
@@ -77,13 +78,19 @@ fn sdk_time(t: &aws_sdk_cloudtrail::primitives::DateTime) -> Option<String> {
     DateTime::<Utc>::from_timestamp(t.secs(), 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
-impl Tamper {
-    fn store(&self, region: Option<&str>) -> S3Store {
-        S3Store::new(self.s3.get(region))
+impl Responder for Tamper {
+    const NAME: &'static str = crate::NAME;
+
+    async fn init(sdk: &aws_config::SdkConfig, config: &mut Config) -> Result<Self, InitError> {
+        Ok(Tamper {
+            integrity: Box::new(LogIntegrity::new(sdk, &config.integrity)),
+            cloudtrail: Box::new(RegionalClients::new(sdk, aws_sdk_cloudtrail::Client::new)),
+        })
     }
 
-    pub(crate) async fn execute(
+    async fn execute_step(
         &self,
+        config: &Config,
         _case: &Case,
         step: &Step,
         output: &mut Output,
@@ -93,16 +100,23 @@ impl Tamper {
                 bucket,
                 key,
                 region,
-            } => {
-                let r = self.recheck_digest(bucket, key, region.as_deref()).await;
-                finish(r, output)
             }
-            Step::RecheckLogFile {
+            | Step::RecheckLogFile {
                 bucket,
                 key,
                 region,
             } => {
-                let r = self.recheck_log_file(bucket, key, region.as_deref()).await;
+                let recheck = Rechecker {
+                    integrity: &self.integrity,
+                    store: self.integrity.store(region.as_deref()),
+                    options: config.integrity.options(),
+                    bucket,
+                };
+                let r = if matches!(step, Step::RecheckDigest { .. }) {
+                    recheck.digest(key).await
+                } else {
+                    recheck.log_file(key).await
+                };
                 finish(r, output)
             }
             Step::StartLogging { trail, region } => {
@@ -157,29 +171,39 @@ impl Tamper {
             }
         }
     }
+}
+
+/// Re-checks in one trail bucket, with log-integrity's checks and settings.
+struct Rechecker<'a> {
+    integrity: &'a LogIntegrity,
+    /// The bucket, through a client of its region.
+    store: S3Store,
+    options: Options,
+    bucket: &'a str,
+}
+
+impl Rechecker<'_> {
+    /// log-integrity's check of the digest `key`.
+    async fn check(&self, key: &str) -> DigestCheck {
+        let at = Location::new(self.bucket, key);
+        self.integrity
+            .check(&self.store, &self.options, &at, None)
+            .await
+    }
 
     /// The digest itself (gone, or changed) and the next digest of its chain, which names it
     /// as its predecessor.
-    async fn recheck_digest(
-        &self,
-        bucket: &str,
-        key: &str,
-        region: Option<&str>,
-    ) -> Result<Recheck, String> {
-        let store = self.store(region);
-        let options = self.config.integrity.options();
-        let at = Location::new(bucket, key);
-        let mut checks = vec![check_digest(&store, &*self.keys, &options, &at, None).await];
+    async fn digest(&self, key: &str) -> Result<Recheck, String> {
+        let mut checks = vec![self.check(key).await];
         let mut related = Vec::new();
         if let TrailObject::Digest(d) = classify(key) {
-            if let Some(next) = successor(&store, bucket, &d).await? {
-                let loc = Location::new(bucket, &next);
-                related.push(loc.uri());
-                checks.push(check_digest(&store, &*self.keys, &options, &loc, None).await);
+            if let Some(next) = successor(&self.store, self.bucket, &d).await? {
+                related.push(Location::new(self.bucket, &next).uri());
+                checks.push(self.check(&next).await);
             }
         }
         Ok(Recheck {
-            file: at.uri(),
+            file: Location::new(self.bucket, key).uri(),
             kind: FileKind::Digest,
             checks,
             related,
@@ -187,14 +211,8 @@ impl Tamper {
     }
 
     /// The digests delivered after a log file (within [`DIGEST_DELAY_HOURS`]) that list it.
-    async fn recheck_log_file(
-        &self,
-        bucket: &str,
-        key: &str,
-        region: Option<&str>,
-    ) -> Result<Recheck, String> {
-        let store = self.store(region);
-        let options = self.config.integrity.options();
+    async fn log_file(&self, key: &str) -> Result<Recheck, String> {
+        let (store, bucket) = (&self.store, self.bucket);
         let file = Location::new(bucket, key).uri();
         let TrailObject::LogFile(lf) = classify(key) else {
             return Ok(Recheck {
@@ -234,10 +252,9 @@ impl Tamper {
         let mut checks = Vec::new();
         let mut related = Vec::new();
         for (_, k) in candidates {
-            let loc = Location::new(bucket, &k);
-            let check = check_digest(&store, &*self.keys, &options, &loc, None).await;
+            let check = self.check(&k).await;
             if check.log_files.iter().any(|l| l.location.key == key) {
-                related.push(loc.uri());
+                related.push(Location::new(bucket, &k).uri());
                 checks.push(check);
             }
         }

@@ -44,72 +44,13 @@ pub use decide::{Case, Change, FileKind, Objects, Restart, Step, Touch, Touched}
 pub use execute::Output;
 pub use report::Stats;
 
-use log_integrity::public_keys::Keys;
-use trailwarden::aws::RegionalClients;
-use trailwarden::respond::{Decision, InitError, Plan, Report, Responder, StepResult};
-use trailwarden::Payload;
-
 pub const NAME: &str = "tamper";
 
-/// The function's state: settings, S3 and CloudTrail clients, where digest keys come from
-/// (boxed: the registry of functions holds every function's state in one enum).
+/// The function's state: log-integrity's (S3 clients and where digest keys come from, for the
+/// re-checks) and CloudTrail clients per region (boxed: the registry of functions holds every
+/// function's state in one enum).
+#[derive(Debug)]
 pub struct Tamper {
-    pub config: Box<Config>,
-    s3: Box<RegionalClients<aws_sdk_s3::Client>>,
-    cloudtrail: Box<RegionalClients<aws_sdk_cloudtrail::Client>>,
-    keys: Box<Keys>,
-}
-
-impl std::fmt::Debug for Tamper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tamper")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Responder for Tamper {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Facts = ();
-    type Case = Case;
-    type Step = Step;
-    type Output = Output;
-    type Stats = Stats;
-
-    async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
-        let s3 = RegionalClients::new(sdk, trailwarden::aws::s3_client);
-        let keys = Keys::new(
-            sdk,
-            config.integrity.public_keys_uri.as_ref(),
-            &s3.get(None),
-        );
-        Ok(Tamper {
-            config: Box::new(config),
-            s3: Box::new(s3),
-            cloudtrail: Box::new(RegionalClients::new(sdk, aws_sdk_cloudtrail::Client::new)),
-            keys: Box::new(keys),
-        })
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        decide::decide(config, payload)
-    }
-
-    async fn execute_step(&self, case: &Case, step: &Step, output: &mut Output) -> StepResult {
-        self.execute(case, step, output).await
-    }
-
-    fn report(
-        config: &Config,
-        case: &Case,
-        plan: &Plan<Step>,
-        output: Option<&Output>,
-    ) -> Report<Stats> {
-        report::report(config, case, plan, output)
-    }
+    integrity: Box<log_integrity::LogIntegrity>,
+    cloudtrail: Box<trailwarden::aws::RegionalClients<aws_sdk_cloudtrail::Client>>,
 }

@@ -3,10 +3,11 @@
 use crate::config::Config;
 use crate::decide::{Case, Change, FileKind, Note, Objects, Reason, Restart, Step, Touch, Touched};
 use crate::execute::{Output, Recheck};
+use crate::Tamper;
 use serde::Serialize;
 use serde_json::{json, Value};
 use trailwarden::alert::{Alert, Status};
-use trailwarden::respond::{actions, Plan, Report, Stats as StatsTrait};
+use trailwarden::respond::{actions, Plan, Report, Reporting, Stats as StatsTrait};
 use trailwarden::Severity;
 
 /// Detection id of a deleted trail file.
@@ -44,17 +45,21 @@ impl StatsTrait for Stats {
     }
 }
 
-/// The alerts and statistics.
-pub fn report(
-    config: &Config,
-    case: &Case,
-    plan: &Plan<Step>,
-    output: Option<&Output>,
-) -> Report<Stats> {
-    let _ = config;
-    match case {
-        Case::Change(c) => change(c, plan, output),
-        Case::Objects(o) => objects(o, plan, output),
+impl Reporting for Tamper {
+    type Output = Output;
+    type Stats = Stats;
+
+    /// The alerts and statistics.
+    fn report(
+        _config: &Config,
+        case: &Case,
+        plan: &Plan<Step>,
+        output: Option<&Output>,
+    ) -> Report<Stats> {
+        match case {
+            Case::Change(c) => change(c, plan, output),
+            Case::Objects(o) => objects(o, plan, output),
+        }
     }
 }
 

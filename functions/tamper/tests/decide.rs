@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use tamper::decide::{Note, Reason};
 use tamper::{detections, Case, Change, Config, FileKind, Objects, Restart, Step, Tamper, Touch};
-use trailwarden::respond::{Decision, Responder, Settings};
+use trailwarden::respond::{Decide, Decision, Settings};
 use trailwarden::{Payload, Severity};
 use trailwarden_testkit::{config, fixture};
 

@@ -7,7 +7,7 @@ use log_integrity::Finding;
 use serde_json::json;
 use tamper::execute::Recheck;
 use tamper::{Case, FileKind, Output, Tamper};
-use trailwarden::respond::{plan_offline, Decision, Responder};
+use trailwarden::respond::{plan_offline, Decide, Decision, Reporting};
 use trailwarden::{Payload, Severity, Status};
 use trailwarden_testkit::{config, fixture, payload};
 

@@ -3,9 +3,10 @@
 
 use crate::approval::{ApprovalError, Approvals, Verdict};
 use crate::config::{Config, CredentialMode, Mode};
+use crate::UnapprovedUser;
 use serde::Serialize;
 use trailwarden::estate::{Resolved, UserMode};
-use trailwarden::respond::{Decision, PlannedStep, StepKind};
+use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::{Payload, Principal, Record, Severity};
 
 /// Read-only look-ups made before deciding.
@@ -453,169 +454,176 @@ fn approvals_in_force(config: &Config, facts: &Facts) -> (Approvals, DocumentSta
     }
 }
 
-/// Decides what to do about a payload.
-pub fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
-    let Some(r) = payload.record() else {
-        return Decision::ignore(format!(
-            "{}: not a CloudTrail event, so not an IAM call this function acts on",
-            payload.describe()
-        ));
-    };
-    if r.event_source() != "iam.amazonaws.com" || !EVENT_NAMES.contains(&r.event_name()) {
-        return Decision::ignore(format!(
-            "{} {}: not an IAM call this function acts on ({})",
-            r.event_source(),
-            r.event_name(),
-            EVENT_NAMES.join(", ")
-        ));
-    }
-    let creator = r.principal();
-    let who = creator.display();
-    let event = r.event_name();
-    let requested = r.request_str("userName").unwrap_or("(no name)");
-    if r.failed() {
-        return Decision::ignore(format!(
-            "{event} of \"{requested}\" by {who} failed with {}: nothing was created",
-            r.error_code.as_deref().unwrap_or("an error")
-        ));
-    }
-    let identity_arn = r.user_identity.as_ref().and_then(|u| u.arn.as_deref());
-    let creator_arn = creator.match_arn().or(identity_arn).map(str::to_string);
-    if config.common.is_own(creator_arn.as_deref()) || config.common.is_own(identity_arn) {
-        return Decision::ignore(format!(
-            "{event} of \"{requested}\" by {who}, which is trailwarden's own role (OWN_ROLE_ARNS): never acted on (loop guard)"
-        ));
-    }
-    let (effective, settings) = effective_config(config, &account_of(payload, r));
-    let config = &effective;
-    let (approvals, document) = approvals_in_force(config, facts);
-    let base = |subject: Subject, verdict: Verdict, response: Response, severity| Case {
-        subject,
-        creator: creator.clone(),
-        creator_arn: creator_arn.clone(),
-        verdict,
-        document: document.clone(),
-        response,
-        severity,
-        record: r.clone(),
-        account: account_of(payload, r),
-        event_id: event_id(r),
-        settings: settings.clone(),
-    };
-    if event == "CreateUser" {
-        let Some(name) = str_at(r, "user.userName", "userName") else {
+impl Decide for UnapprovedUser {
+    type Config = Config;
+    type Facts = Facts;
+    type Case = Case;
+    type Step = Step;
+
+    /// Decides what to do about a payload.
+    fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
+        let Some(r) = payload.record() else {
             return Decision::ignore(format!(
-                "CreateUser by {who} names no user (requestParameters.userName and responseElements.user.userName are missing)"
+                "{}: not a CloudTrail event, so not an IAM call this function acts on",
+                payload.describe()
             ));
         };
-        if !valid_user_name(name) {
+        if r.event_source() != "iam.amazonaws.com" || !EVENT_NAMES.contains(&r.event_name()) {
             return Decision::ignore(format!(
-                "CreateUser by {who} names {name:?}, which is not a valid IAM user name"
+                "{} {}: not an IAM call this function acts on ({})",
+                r.event_source(),
+                r.event_name(),
+                EVENT_NAMES.join(", ")
             ));
         }
-        let user = NewUser {
-            name: name.to_string(),
-            path: str_at(r, "user.path", "path").unwrap_or("/").to_string(),
-            arn: response_str(r, "user.arn"),
-            user_id: response_str(r, "user.userId"),
-            create_date: response_str(r, "user.createDate"),
+        let creator = r.principal();
+        let who = creator.display();
+        let event = r.event_name();
+        let requested = r.request_str("userName").unwrap_or("(no name)");
+        if r.failed() {
+            return Decision::ignore(format!(
+                "{event} of \"{requested}\" by {who} failed with {}: nothing was created",
+                r.error_code.as_deref().unwrap_or("an error")
+            ));
+        }
+        let identity_arn = r.user_identity.as_ref().and_then(|u| u.arn.as_deref());
+        let creator_arn = creator.match_arn().or(identity_arn).map(str::to_string);
+        if config.common.is_own(creator_arn.as_deref()) || config.common.is_own(identity_arn) {
+            return Decision::ignore(format!(
+                "{event} of \"{requested}\" by {who}, which is trailwarden's own role (OWN_ROLE_ARNS): never acted on (loop guard)"
+            ));
+        }
+        let (effective, settings) = effective_config(config, &account_of(payload, r));
+        let config = &effective;
+        let (approvals, document) = approvals_in_force(config, facts);
+        let base = |subject: Subject, verdict: Verdict, response: Response, severity| Case {
+            subject,
+            creator: creator.clone(),
+            creator_arn: creator_arn.clone(),
+            verdict,
+            document: document.clone(),
+            response,
+            severity,
+            record: r.clone(),
+            account: account_of(payload, r),
+            event_id: event_id(r),
+            settings: settings.clone(),
         };
-        let verdict = approvals.verdict(
-            &user.name,
-            &user.path,
-            creator_arn.as_deref(),
-            config.approval_requires_creator,
-        );
-        if verdict.approved() {
+        if event == "CreateUser" {
+            let Some(name) = str_at(r, "user.userName", "userName") else {
+                return Decision::ignore(format!(
+                    "CreateUser by {who} names no user (requestParameters.userName and responseElements.user.userName are missing)"
+                ));
+            };
+            if !valid_user_name(name) {
+                return Decision::ignore(format!(
+                    "CreateUser by {who} names {name:?}, which is not a valid IAM user name"
+                ));
+            }
+            let user = NewUser {
+                name: name.to_string(),
+                path: str_at(r, "user.path", "path").unwrap_or("/").to_string(),
+                arn: response_str(r, "user.arn"),
+                user_id: response_str(r, "user.userId"),
+                create_date: response_str(r, "user.createDate"),
+            };
+            let verdict = approvals.verdict(
+                &user.name,
+                &user.path,
+                creator_arn.as_deref(),
+                config.approval_requires_creator,
+            );
+            if verdict.approved() {
+                let case = base(
+                    Subject::NewUser(user),
+                    verdict,
+                    Response::None,
+                    Severity::Info,
+                );
+                return Decision::respond(case, []);
+            }
+            let plan = user_plan(
+                config,
+                &user,
+                &account_of(payload, r),
+                &event_id(r),
+                settings.exempt,
+            );
             let case = base(
                 Subject::NewUser(user),
                 verdict,
-                Response::None,
-                Severity::Info,
+                Response::User(config.mode),
+                Severity::High,
             );
-            return Decision::respond(case, []);
+            return Decision::Respond { case, plan };
         }
-        let plan = user_plan(
-            config,
-            &user,
-            &account_of(payload, r),
-            &event_id(r),
-            settings.exempt,
-        );
+
+        // CreateAccessKey, CreateLoginProfile, UpdateLoginProfile.
+        let target = str_at(r, "accessKey.userName", "userName")
+            .or_else(|| str_at(r, "loginProfile.userName", "userName"));
+        let own_name = match &creator {
+            Principal::IamUser { user_name, .. } => user_name.as_deref(),
+            _ => None,
+        };
+        let Some(target) = target.filter(|t| Some(*t) != own_name) else {
+            return Decision::ignore(format!(
+                "{event} by {who} for itself: a user managing its own credentials, not persistence through another user"
+            ));
+        };
+        if !valid_user_name(target) {
+            return Decision::ignore(format!(
+                "{event} by {who} names {target:?}, which is not a valid IAM user name"
+            ));
+        }
+        let credential = match event {
+            "CreateAccessKey" => Credential::AccessKey {
+                key_id: response_str(r, "accessKey.accessKeyId"),
+            },
+            "CreateLoginProfile" => Credential::LoginProfileCreated,
+            _ => Credential::LoginProfileUpdated,
+        };
+        let verdict = approvals.creator_verdict(creator_arn.as_deref());
+        let subject = Subject::Credential {
+            user: target.to_string(),
+            credential: credential.clone(),
+        };
+        if verdict.approved() {
+            return Decision::respond(base(subject, verdict, Response::None, Severity::Info), []);
+        }
+        let user = target.to_string();
+        let plan = match (config.credential_mode, &credential) {
+            (CredentialMode::Notify, _) => vec![PlannedStep::skipped(
+                Step::NoChange { user },
+                crate::report::skip_reason(if settings.exempt {
+                    SkipReason::AccountExempt
+                } else {
+                    SkipReason::CredentialNotifyMode
+                }),
+            )],
+            (CredentialMode::Deactivate, Credential::AccessKey { key_id: Some(k) }) => {
+                vec![PlannedStep::new(Step::DeactivateAccessKey {
+                    user,
+                    key_id: k.clone(),
+                })]
+            }
+            (CredentialMode::Deactivate, Credential::AccessKey { key_id: None }) => {
+                vec![PlannedStep::skipped(
+                    Step::NoChange { user },
+                    crate::report::skip_reason(SkipReason::NoKeyId),
+                )]
+            }
+            (CredentialMode::Deactivate, _) => {
+                vec![PlannedStep::new(Step::DeleteLoginProfile { user })]
+            }
+        };
         let case = base(
-            Subject::NewUser(user),
+            subject,
             verdict,
-            Response::User(config.mode),
+            Response::Credential(config.credential_mode),
             Severity::High,
         );
-        return Decision::Respond { case, plan };
+        Decision::Respond { case, plan }
     }
-
-    // CreateAccessKey, CreateLoginProfile, UpdateLoginProfile.
-    let target = str_at(r, "accessKey.userName", "userName")
-        .or_else(|| str_at(r, "loginProfile.userName", "userName"));
-    let own_name = match &creator {
-        Principal::IamUser { user_name, .. } => user_name.as_deref(),
-        _ => None,
-    };
-    let Some(target) = target.filter(|t| Some(*t) != own_name) else {
-        return Decision::ignore(format!(
-            "{event} by {who} for itself: a user managing its own credentials, not persistence through another user"
-        ));
-    };
-    if !valid_user_name(target) {
-        return Decision::ignore(format!(
-            "{event} by {who} names {target:?}, which is not a valid IAM user name"
-        ));
-    }
-    let credential = match event {
-        "CreateAccessKey" => Credential::AccessKey {
-            key_id: response_str(r, "accessKey.accessKeyId"),
-        },
-        "CreateLoginProfile" => Credential::LoginProfileCreated,
-        _ => Credential::LoginProfileUpdated,
-    };
-    let verdict = approvals.creator_verdict(creator_arn.as_deref());
-    let subject = Subject::Credential {
-        user: target.to_string(),
-        credential: credential.clone(),
-    };
-    if verdict.approved() {
-        return Decision::respond(base(subject, verdict, Response::None, Severity::Info), []);
-    }
-    let user = target.to_string();
-    let plan = match (config.credential_mode, &credential) {
-        (CredentialMode::Notify, _) => vec![PlannedStep::skipped(
-            Step::NoChange { user },
-            crate::report::skip_reason(if settings.exempt {
-                SkipReason::AccountExempt
-            } else {
-                SkipReason::CredentialNotifyMode
-            }),
-        )],
-        (CredentialMode::Deactivate, Credential::AccessKey { key_id: Some(k) }) => {
-            vec![PlannedStep::new(Step::DeactivateAccessKey {
-                user,
-                key_id: k.clone(),
-            })]
-        }
-        (CredentialMode::Deactivate, Credential::AccessKey { key_id: None }) => {
-            vec![PlannedStep::skipped(
-                Step::NoChange { user },
-                crate::report::skip_reason(SkipReason::NoKeyId),
-            )]
-        }
-        (CredentialMode::Deactivate, _) => {
-            vec![PlannedStep::new(Step::DeleteLoginProfile { user })]
-        }
-    };
-    let case = base(
-        subject,
-        verdict,
-        Response::Credential(config.credential_mode),
-        Severity::High,
-    );
-    Decision::Respond { case, plan }
 }
 
 /// The steps of the response to an unapproved new user.
@@ -687,7 +695,7 @@ fn user_plan(
 pub fn needs_document(config: &Config, payload: &Payload) -> bool {
     config.approval_document.is_some()
         && matches!(
-            decide(config, payload, &Facts::default()),
+            UnapprovedUser::decide(config, payload, &Facts::default()),
             Decision::Respond { ref case, .. } if !case.approved()
         )
 }

@@ -5,11 +5,12 @@ use crate::approval::{load_document, Approvals};
 use crate::decide::{needs_document, Case, Facts, Step, Subject};
 use crate::evidence::{self, Evidence, Located};
 use crate::remediate::{self, StepOutcome};
-use crate::UnapprovedUser;
+use crate::{Config, UnapprovedUser};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
-use trailwarden::aws::AccountError;
-use trailwarden::respond::{StepError, StepResult};
+use trailwarden::aws::{AccountError, Accounts};
+use trailwarden::respond::{InitError, Responder, StepError, StepResult};
 use trailwarden::{Payload, Status};
 
 /// Where the user was found when the response ran.
@@ -56,35 +57,31 @@ impl Output {
     }
 }
 
-impl UnapprovedUser {
-    /// The approval document, read once per cold start (a failed read is tried again on the
-    /// next event).
-    pub(crate) async fn document(&self) -> Result<&Approvals, crate::approval::ApprovalError> {
-        let Some(uri) = &self.config.approval_document else {
-            return Ok(&self.empty);
-        };
-        self.document
-            .get_or_try_init(|| async {
-                let doc = load_document(&self.s3, uri).await?;
-                tracing::info!(
-                    %uri,
-                    user_patterns = doc.user_patterns.len(),
-                    path_prefixes = doc.path_prefixes.len(),
-                    creator_arns = doc.creator_arns.len(),
-                    "approval document loaded"
-                );
-                Ok(doc)
-            })
-            .await
+impl Responder for UnapprovedUser {
+    const NAME: &'static str = crate::NAME;
+
+    /// Builds the state, with the account settings document in S3 (`s3://` setting) read.
+    async fn init(sdk: &aws_config::SdkConfig, config: &mut Config) -> Result<Self, InitError> {
+        let accounts = Arc::new(Accounts::new(
+            sdk,
+            config.member_access.clone(),
+            crate::NAME,
+        ));
+        let s3 = trailwarden::aws::s3_client(sdk);
+        config
+            .account_settings
+            .load_s3(&s3, crate::approval::check_creator_arn)
+            .await?;
+        Ok(UnapprovedUser::with_clients(aws_sdk_iam::Client::new(sdk), s3).with_accounts(accounts))
     }
 
     /// Reads the approval document when the configured lists alone do not approve the event.
     /// An unreadable document is a fact, not an error: the decision fails closed without it.
-    pub(crate) async fn gather_facts(&self, payload: &Payload) -> Result<Facts, StepError> {
-        if !needs_document(&self.config, payload) {
+    async fn gather(&self, config: &Config, payload: &Payload) -> Result<Facts, StepError> {
+        if !needs_document(config, payload) {
             return Ok(Facts::default());
         }
-        let document = match self.document().await {
+        let document = match self.document(config).await {
             Ok(a) => Ok(a.clone()),
             Err(e) => {
                 tracing::error!(error = %e, "approval document unusable: deciding without it");
@@ -96,8 +93,9 @@ impl UnapprovedUser {
         })
     }
 
-    pub(crate) async fn execute(
+    async fn execute_step(
         &self,
+        config: &Config,
         case: &Case,
         step: &Step,
         output: &mut Output,
@@ -118,7 +116,7 @@ impl UnapprovedUser {
         let name = output.name(&event_name).to_string();
         let name = name.as_str();
         let outcome: StepOutcome = match step {
-            Step::CaptureEvidence { .. } => return self.capture(iam, case, output).await,
+            Step::CaptureEvidence { .. } => return self.capture(config, iam, case, output).await,
             Step::PutEvidence { bucket, key } => {
                 let Some(ev) = &output.evidence else {
                     return StepResult::status(Status::Skipped, "nothing was captured");
@@ -151,8 +149,7 @@ impl UnapprovedUser {
                 remediate::remove_user_from_groups(iam, name).await
             }
             Step::DeleteUser { .. } => {
-                remediate::delete_user(iam, name, self.config.not_found_retry, &output.failures)
-                    .await
+                remediate::delete_user(iam, name, config.not_found_retry, &output.failures).await
             }
             Step::DenyAll { policy_arn, .. } => {
                 remediate::deny_all(iam, name, policy_arn, output.evidence.as_ref()).await
@@ -197,11 +194,38 @@ impl UnapprovedUser {
         }
         outcome.result
     }
+}
+
+impl UnapprovedUser {
+    /// The approval document, read once per cold start (a failed read is tried again on the
+    /// next event).
+    pub(crate) async fn document(
+        &self,
+        config: &Config,
+    ) -> Result<&Approvals, crate::approval::ApprovalError> {
+        let Some(uri) = &config.approval_document else {
+            return Ok(&self.empty);
+        };
+        self.document
+            .get_or_try_init(|| async {
+                let doc = load_document(&self.s3, uri).await?;
+                tracing::info!(
+                    %uri,
+                    user_patterns = doc.user_patterns.len(),
+                    path_prefixes = doc.path_prefixes.len(),
+                    creator_arns = doc.creator_arns.len(),
+                    "approval document loaded"
+                );
+                Ok(doc)
+            })
+            .await
+    }
 
     /// Finds the user (following a rename by its unique id) and captures its state. Stops the
     /// plan when the user is gone, replaced, or cannot be read.
     async fn capture(
         &self,
+        config: &Config,
         iam: &aws_sdk_iam::Client,
         case: &Case,
         output: &mut Output,
@@ -214,7 +238,7 @@ impl UnapprovedUser {
             &user.name,
             user.user_id.as_deref(),
             user.arn.as_deref(),
-            self.config.not_found_retry,
+            config.not_found_retry,
         ))
         .await;
         match located {

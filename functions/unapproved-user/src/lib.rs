@@ -5,9 +5,9 @@
 //! persistence without `CreateUser`), alert, and optionally revoke the new credential.
 //!
 //! parse ([`trailwarden::Payload`]) → gather (the approval document in S3) → decide
-//! ([`decide::decide`], pure: a [`decide::Case`] and a plan of [`decide::Step`]s) → execute
+//! ([`decide`], pure: a [`decide::Case`] and a plan of [`decide::Step`]s) → execute
 //! ([`execute`], [`remediate`], through IAM and S3, one step at a time by the shared runner)
-//! → report ([`report::report`], pure: all wording). The dry-run plan and the live run walk
+//! → report ([`report`], pure: all wording). The dry-run plan and the live run walk
 //! the same list of steps; only `CaptureEvidence`, which reads, runs in a dry run.
 //!
 //! # Approvals, and what they trust
@@ -53,23 +53,15 @@ pub use config::{Config, CredentialMode, Mode};
 pub use report::DETECTION;
 
 use approval::Approvals;
-use decide::{Case, Facts, Step};
-use execute::Output;
-use report::UserStats;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 use trailwarden::aws::{AccountClients, AccountError, Accounts};
-use trailwarden::respond::{
-    Decision, InitError, Plan, Report, Responder, StepError, StepKind, StepResult,
-};
-use trailwarden::{Payload, Status};
 
 /// The function's name: its crate, binary and log field.
 pub const NAME: &str = "unapproved-user";
 
 /// The function's state, built once per cold start.
 pub struct UnapprovedUser {
-    pub config: Config,
     /// IAM in the function's own account.
     pub iam: aws_sdk_iam::Client,
     pub s3: aws_sdk_s3::Client,
@@ -83,13 +75,8 @@ pub struct UnapprovedUser {
 
 impl UnapprovedUser {
     /// With given clients (fault-injection tests with intercepted clients).
-    pub fn with_clients(
-        config: Config,
-        iam: aws_sdk_iam::Client,
-        s3: aws_sdk_s3::Client,
-    ) -> UnapprovedUser {
+    pub fn with_clients(iam: aws_sdk_iam::Client, s3: aws_sdk_s3::Client) -> UnapprovedUser {
         UnapprovedUser {
-            config,
             iam,
             s3,
             members: None,
@@ -113,81 +100,6 @@ impl UnapprovedUser {
                 m.get(Some(account), None).await
             }
             _ => Ok(self.iam.clone()),
-        }
-    }
-}
-
-impl Responder for UnapprovedUser {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Facts = Facts;
-    type Case = Case;
-    type Step = Step;
-    type Output = Output;
-    type Stats = UserStats;
-
-    async fn init(sdk: &aws_config::SdkConfig, mut config: Config) -> Result<Self, InitError> {
-        let accounts = Arc::new(Accounts::new(sdk, config.member_access.clone(), NAME));
-        let s3 = trailwarden::aws::s3_client(sdk);
-        config
-            .account_settings
-            .load_s3(&s3, approval::check_creator_arn)
-            .await?;
-        Ok(
-            UnapprovedUser::with_clients(config, aws_sdk_iam::Client::new(sdk), s3)
-                .with_accounts(accounts),
-        )
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    async fn gather(&self, payload: &Payload) -> Result<Facts, StepError> {
-        self.gather_facts(payload).await
-    }
-
-    fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
-        decide::decide(config, payload, facts)
-    }
-
-    async fn execute_step(&self, case: &Case, step: &Step, output: &mut Output) -> StepResult {
-        Box::pin(self.execute(case, step, output)).await
-    }
-
-    fn settle(_case: &Case, plan: &mut Plan<Step>, output: &Output) {
-        settle_moot(plan, output)
-    }
-
-    fn report(
-        config: &Config,
-        case: &Case,
-        plan: &Plan<Step>,
-        output: Option<&Output>,
-    ) -> Report<UserStats> {
-        report::report(config, case, plan, output)
-    }
-}
-
-/// Once `DeleteUser` succeeded (or found the user gone), an earlier removal that failed is
-/// moot: IAM deletes a user only when nothing of the kind is left. Such steps become
-/// `Skipped`, with the reason; a failure that outlives the user (a virtual MFA device) stays.
-pub fn settle_moot(plan: &mut Plan<Step>, output: &Output) {
-    let deleted = plan.iter().any(|s| {
-        matches!(s.step, Step::DeleteUser { .. })
-            && matches!(s.status, Status::Done | Status::AlreadyDone)
-    });
-    if !deleted {
-        return;
-    }
-    for s in plan.iter_mut() {
-        let key = (s.step.name(), s.step.target());
-        if s.status == Status::Failed && s.step.bound_to_user() && !output.lasting.contains(&key) {
-            s.status = Status::Skipped;
-            let why = s.detail.take().unwrap_or_default();
-            s.detail = Some(format!(
-                "not done ({why}); moot: DeleteUser succeeded, and IAM deletes a user only when nothing of this kind is left"
-            ));
         }
     }
 }

@@ -8,8 +8,9 @@ use crate::decide::{
 };
 use crate::evidence::Evidence;
 use crate::execute::{Output, Whereabouts};
+use crate::UnapprovedUser;
 use serde::Serialize;
-use trailwarden::respond::{actions, count, Plan, Report, Stats};
+use trailwarden::respond::{actions, count, Plan, Report, Reporting, Stats, StepKind};
 use trailwarden::{Alert, Principal, Severity, Status};
 
 /// Detection id of the alerts about new users.
@@ -178,56 +179,87 @@ pub fn quarantine_reason(case: &Case) -> String {
     )
 }
 
-/// The alerts and statistics for a walked plan.
-pub fn report(
-    config: &Config,
-    case: &Case,
-    plan: &Plan<Step>,
-    output: Option<&Output>,
-) -> Report<UserStats> {
-    let mut stats = UserStats {
-        steps_done: count(plan, Status::Done) as u32,
-        steps_failed: count(plan, Status::Failed) as u32,
-        ..Default::default()
-    };
-    let mut alerts = Vec::new();
-    let walk = Walk {
-        config,
-        case,
-        plan,
-        output,
-    };
-    match &case.subject {
-        Subject::NewUser(user) => {
-            if case.approved() {
-                stats.approved_users = 1;
-                alerts.push(approved_user_alert(case, user));
-            } else {
-                stats.unapproved_users = 1;
-                alerts.push(unapproved_user_alert(walk, user));
+impl Reporting for UnapprovedUser {
+    type Output = Output;
+    type Stats = UserStats;
+
+    /// The alerts and statistics for a walked plan.
+    fn report(
+        config: &Config,
+        case: &Case,
+        plan: &Plan<Step>,
+        output: Option<&Output>,
+    ) -> Report<UserStats> {
+        let mut stats = UserStats {
+            steps_done: count(plan, Status::Done) as u32,
+            steps_failed: count(plan, Status::Failed) as u32,
+            ..Default::default()
+        };
+        let mut alerts = Vec::new();
+        let walk = Walk {
+            config,
+            case,
+            plan,
+            output,
+        };
+        match &case.subject {
+            Subject::NewUser(user) => {
+                if case.approved() {
+                    stats.approved_users = 1;
+                    alerts.push(approved_user_alert(case, user));
+                } else {
+                    stats.unapproved_users = 1;
+                    alerts.push(unapproved_user_alert(walk, user));
+                }
+            }
+            Subject::Credential { user, credential } => {
+                if case.approved() {
+                    stats.approved_credentials = 1;
+                } else {
+                    stats.unapproved_credentials = 1;
+                }
+                alerts.push(credential_alert(walk, user, credential));
             }
         }
-        Subject::Credential { user, credential } => {
-            if case.approved() {
-                stats.approved_credentials = 1;
-            } else {
-                stats.unapproved_credentials = 1;
+        if let DocumentState::Unreadable { uri, error } = &case.document {
+            stats.document_unusable = 1;
+            alerts.push(document_alert(config, case, uri, error));
+        }
+        // The event's account refused the responder role: said once, in its own alert.
+        if let Some(e) = output
+            .and_then(|o| o.unreachable.as_ref())
+            .filter(|e| e.refused)
+        {
+            alerts.push(e.alert(crate::NAME, Some(&case.record)));
+        }
+        Report { alerts, stats }
+    }
+
+    /// Once `DeleteUser` succeeded (or found the user gone), an earlier removal that failed is
+    /// moot: IAM deletes a user only when nothing of the kind is left. Such steps become
+    /// `Skipped`, with the reason; a failure that outlives the user (a virtual MFA device) stays.
+    fn settle(_case: &Case, plan: &mut Plan<Step>, output: &Output) {
+        let deleted = plan.iter().any(|s| {
+            matches!(s.step, Step::DeleteUser { .. })
+                && matches!(s.status, Status::Done | Status::AlreadyDone)
+        });
+        if !deleted {
+            return;
+        }
+        for s in plan.iter_mut() {
+            let key = (s.step.name(), s.step.target());
+            if s.status == Status::Failed
+                && s.step.bound_to_user()
+                && !output.lasting.contains(&key)
+            {
+                s.status = Status::Skipped;
+                let why = s.detail.take().unwrap_or_default();
+                s.detail = Some(format!(
+                    "not done ({why}); moot: DeleteUser succeeded, and IAM deletes a user only when nothing of this kind is left"
+                ));
             }
-            alerts.push(credential_alert(walk, user, credential));
         }
     }
-    if let DocumentState::Unreadable { uri, error } = &case.document {
-        stats.document_unusable = 1;
-        alerts.push(document_alert(config, case, uri, error));
-    }
-    // The event's account refused the responder role: said once, in its own alert.
-    if let Some(e) = output
-        .and_then(|o| o.unreachable.as_ref())
-        .filter(|e| e.refused)
-    {
-        alerts.push(e.alert(crate::NAME, Some(&case.record)));
-    }
-    Report { alerts, stats }
 }
 
 fn references(a: Alert) -> Alert {

@@ -1,19 +1,17 @@
 //! The pure decision, from the sample events in `events/`: cases, plans and severities (the
 //! wording is tested in `report.rs`).
 
-use trailwarden::respond::{Decision, Settings, StepKind};
+use trailwarden::respond::{Decide, Decision, Settings, StepKind};
 use trailwarden::{Payload, Severity, Status};
 use trailwarden_testkit::{config, payload};
 use unapproved_user::approval::{ApprovalError, Approvals, Match};
-use unapproved_user::decide::{
-    decide, Case, Credential, DocumentState, Facts, Response, Step, Subject,
-};
+use unapproved_user::decide::{Case, Credential, DocumentState, Facts, Response, Step, Subject};
 use unapproved_user::{CredentialMode, Mode, UnapprovedUser};
 
 type Plan = Vec<trailwarden::respond::PlannedStep<Step>>;
 
 fn run_with(vars: &[(&str, &str)], file: &str, facts: &Facts) -> Decision<Case, Step> {
-    decide(&config::<UnapprovedUser>(vars), &payload(file), facts)
+    UnapprovedUser::decide(&config::<UnapprovedUser>(vars), &payload(file), facts)
 }
 
 fn run(vars: &[(&str, &str)], file: &str) -> Decision<Case, Step> {
@@ -146,7 +144,7 @@ fn requiring_the_creator_closes_name_and_path_approval() {
         ),
     ];
     let c = config::<UnapprovedUser>(&lists);
-    let Decision::Respond { case, .. } = decide(&c, &p, &Facts::default()) else {
+    let Decision::Respond { case, .. } = UnapprovedUser::decide(&c, &p, &Facts::default()) else {
         panic!()
     };
     assert!(case.approved());
@@ -154,7 +152,7 @@ fn requiring_the_creator_closes_name_and_path_approval() {
     let mut vars = lists.to_vec();
     vars.push(("APPROVAL_REQUIRES_CREATOR", "true"));
     let c = config::<UnapprovedUser>(&vars);
-    let (case, plan) = respond(decide(&c, &p, &Facts::default()));
+    let (case, plan) = respond(UnapprovedUser::decide(&c, &p, &Facts::default()));
     assert!(!case.approved());
     assert!(case.verdict.name_or_path_without_creator());
     assert_eq!(case.severity, Severity::High);
@@ -184,7 +182,7 @@ fn role_patterns_do_not_match_roles_under_a_path() {
         "APPROVED_CREATOR_ARNS",
         "arn:aws:iam::123456789012:role/terraform*",
     )]);
-    let (case, _) = respond(decide(&c, &p, &Facts::default()));
+    let (case, _) = respond(UnapprovedUser::decide(&c, &p, &Facts::default()));
     assert_eq!(
         case.creator_arn.as_deref(),
         Some("arn:aws:iam::123456789012:role/terraform-x/evil")
@@ -290,14 +288,14 @@ fn failed_and_foreign_events_are_ignored() {
     }
     let c = config::<UnapprovedUser>(&[]);
     assert!(matches!(
-        decide(&c, &p, &Facts::default()),
+        UnapprovedUser::decide(&c, &p, &Facts::default()),
         Decision::Ignore(_)
     ));
     let s3 = Payload::from_value(serde_json::json!({"detail-type": "Object Created",
         "source": "aws.s3", "detail": {"bucket": {"name": "b"}, "object": {"key": "k"}}}))
     .unwrap();
     assert!(matches!(
-        decide(&c, &s3, &Facts::default()),
+        UnapprovedUser::decide(&c, &s3, &Facts::default()),
         Decision::Ignore(_)
     ));
 }
@@ -331,7 +329,7 @@ fn bare_records_are_decided_too() {
     };
     let p = Payload::Record(Box::new(e.detail));
     let c = config::<UnapprovedUser>(&[]);
-    let (case, _) = respond(decide(&c, &p, &Facts::default()));
+    let (case, _) = respond(UnapprovedUser::decide(&c, &p, &Facts::default()));
     assert_eq!(case.subject.user_name(), "mallory");
 }
 
@@ -483,7 +481,7 @@ fn a_user_making_its_own_key_is_not_this_attack() {
         e.detail.response_elements.as_mut().unwrap()["accessKey"]["userName"] = "build-bot".into();
     }
     let c = config::<UnapprovedUser>(&[]);
-    let (case, _) = respond(decide(&c, &p, &Facts::default()));
+    let (case, _) = respond(UnapprovedUser::decide(&c, &p, &Facts::default()));
     assert_eq!(case.subject.user_name(), "build-bot");
 }
 

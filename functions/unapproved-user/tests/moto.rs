@@ -1245,11 +1245,8 @@ async fn a_partial_failure_is_reported_and_the_retry_finishes_the_job() {
             .build(),
     );
     let faulty = Service::with(
-        UnapprovedUser::with_clients(
-            trailwarden_testkit::config::<UnapprovedUser>(&vars(&[], &t.inbox.topic_arn)),
-            faulty_iam,
-            trailwarden::aws::s3_client(&t.sdk),
-        ),
+        trailwarden_testkit::config::<UnapprovedUser>(&vars(&[], &t.inbox.topic_arn)),
+        UnapprovedUser::with_clients(faulty_iam, trailwarden::aws::s3_client(&t.sdk)),
         trailwarden::aws::AlertPublisher::new(
             &t.sdk,
             Some(t.inbox.topic_arn.clone()),

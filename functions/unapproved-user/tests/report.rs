@@ -2,21 +2,23 @@
 //! titles.
 
 use std::time::Duration;
-use trailwarden::respond::Decision;
+use trailwarden::respond::{Decide, Decision, Reporting};
 use trailwarden::{Severity, Status};
 use trailwarden_testkit::{config, payload, plan};
-use unapproved_user::decide::{decide, Case, Facts, Step};
+use unapproved_user::decide::{Case, Facts, Step};
 use unapproved_user::evidence::{AccessKey, Evidence, SCHEMA};
 use unapproved_user::execute::{Output, Whereabouts};
 use unapproved_user::report::{self, DETECTION, DOCUMENT_DETECTION};
-use unapproved_user::{settle_moot, Config, UnapprovedUser};
+use unapproved_user::{Config, UnapprovedUser};
 
 fn case(
     vars: &[(&str, &str)],
     file: &str,
 ) -> (Config, Case, Vec<trailwarden::respond::PlannedStep<Step>>) {
     let c = config::<UnapprovedUser>(vars);
-    let Decision::Respond { case, plan } = decide(&c, &payload(file), &Facts::default()) else {
+    let Decision::Respond { case, plan } =
+        UnapprovedUser::decide(&c, &payload(file), &Facts::default())
+    else {
         panic!()
     };
     (c, case, plan)
@@ -226,7 +228,7 @@ fn credentials_make_it_critical_and_failures_show_in_the_title() {
     let (c, case, plan) = case(&[], "iam-create-user-by-assumed-role.json");
     let done = walked(&plan, |_| Status::Done);
     let mut out = found();
-    let r = report::report(&c, &case, &done, Some(&out));
+    let r = UnapprovedUser::report(&c, &case, &done, Some(&out));
     assert_eq!(r.alerts[0].severity, Severity::High);
     assert_eq!(
         r.alerts[0].title,
@@ -241,7 +243,7 @@ fn credentials_make_it_critical_and_failures_show_in_the_title() {
         last_used_service: None,
         last_used_region: None,
     });
-    let r = report::report(&c, &case, &done, Some(&out));
+    let r = UnapprovedUser::report(&c, &case, &done, Some(&out));
     assert_eq!(r.alerts[0].severity, Severity::Critical);
     assert!(r.alerts[0]
         .facts
@@ -254,7 +256,7 @@ fn credentials_make_it_critical_and_failures_show_in_the_title() {
             Status::Done
         }
     });
-    let r = report::report(&c, &case, &failed, Some(&out));
+    let r = UnapprovedUser::report(&c, &case, &failed, Some(&out));
     assert_eq!(
         r.alerts[0].title,
         "Unapproved IAM user backup-operator: deletion incomplete"
@@ -277,7 +279,7 @@ fn a_user_already_gone_or_renamed_is_reported_as_such() {
         },
         ..Default::default()
     };
-    let r = report::report(&c, &case, &plan, Some(&out));
+    let r = UnapprovedUser::report(&c, &case, &plan, Some(&out));
     assert_eq!(
         r.alerts[0].title,
         "Unapproved IAM user backup-operator already gone"
@@ -291,7 +293,7 @@ fn a_user_already_gone_or_renamed_is_reported_as_such() {
         },
         ..found()
     };
-    let r = report::report(&c, &case, &walked(&plan, |_| Status::Done), Some(&out));
+    let r = UnapprovedUser::report(&c, &case, &walked(&plan, |_| Status::Done), Some(&out));
     assert_eq!(
         r.alerts[0].title,
         "Unapproved IAM user backup-operator (renamed to backup-operator-2) quarantined"
@@ -305,7 +307,7 @@ fn a_user_already_gone_or_renamed_is_reported_as_such() {
 /// A removal that failed is moot once DeleteUser succeeded; a lasting one is not.
 #[test]
 fn failures_made_moot_by_the_deletion_are_settled() {
-    let (_, _, plan) = case(&[], "iam-create-user-by-iam-user.json");
+    let (_, case, plan) = case(&[], "iam-create-user-by-iam-user.json");
     let mut walked = walked(&plan, |s| match s {
         Step::DeleteServiceSpecificCredentials { .. } | Step::DeactivateMfaDevices { .. } => {
             Status::Failed
@@ -315,7 +317,7 @@ fn failures_made_moot_by_the_deletion_are_settled() {
     let mut out = found();
     out.lasting
         .insert(("DeactivateMFADevices".into(), "mallory".into()));
-    settle_moot(&mut walked, &out);
+    UnapprovedUser::settle(&case, &mut walked, &out);
     let status = |name: &str| {
         walked
             .iter()

@@ -1,9 +1,10 @@
 //! Pure: a schedule tick becomes one read-only check per trail.
 
 use crate::config::Config;
+use crate::Watchdog;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use trailwarden::respond::{Decision, StepKind};
+use trailwarden::respond::{Decide, Decision, StepKind};
 use trailwarden::Payload;
 
 /// One step: look at one trail (or at every trail `DescribeTrails` lists). Read-only, so it
@@ -50,35 +51,42 @@ pub struct Case {
     pub rule: Option<String>,
 }
 
-/// A schedule tick: check every trail. Anything else: not the watchdog's.
-pub fn decide(config: &Config, payload: &Payload) -> Decision<Case, Step> {
-    let Payload::Schedule(s) = payload else {
-        return Decision::ignore(format!(
-            "{}: not a scheduled event (the watchdog runs on its schedule)",
-            payload.describe()
-        ));
-    };
-    let at = s
-        .time
-        .as_deref()
-        .and_then(trailwarden::event::parse_time)
-        .map(crate::assess::to_minute);
-    let case = Case {
-        at,
-        account: s.account.clone(),
-        rule: s.resources.first().cloned(),
-    };
-    let steps: Vec<Step> = if config.trails.is_empty() {
-        vec![Step::CheckAllTrails]
-    } else {
-        config
-            .trails
-            .iter()
-            .map(|t| Step::CheckTrail {
-                trail: t.id().to_string(),
-                region: t.region.clone(),
-            })
-            .collect()
-    };
-    Decision::respond(case, steps)
+impl Decide for Watchdog {
+    type Config = Config;
+    type Facts = ();
+    type Case = Case;
+    type Step = Step;
+
+    /// A schedule tick: check every trail. Anything else: not the watchdog's.
+    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+        let Payload::Schedule(s) = payload else {
+            return Decision::ignore(format!(
+                "{}: not a scheduled event (the watchdog runs on its schedule)",
+                payload.describe()
+            ));
+        };
+        let at = s
+            .time
+            .as_deref()
+            .and_then(trailwarden::event::parse_time)
+            .map(crate::assess::to_minute);
+        let case = Case {
+            at,
+            account: s.account.clone(),
+            rule: s.resources.first().cloned(),
+        };
+        let steps: Vec<Step> = if config.trails.is_empty() {
+            vec![Step::CheckAllTrails]
+        } else {
+            config
+                .trails
+                .iter()
+                .map(|t| Step::CheckTrail {
+                    trail: t.id().to_string(),
+                    region: t.region.clone(),
+                })
+                .collect()
+        };
+        Decision::respond(case, steps)
+    }
 }

@@ -3,12 +3,12 @@
 
 use crate::config::MAX_DIGEST_AGE_MINUTES;
 use crate::decide::{Case, Step};
-use crate::Watchdog;
+use crate::{Config, Watchdog};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use trailwarden::alert::Status;
-use trailwarden::aws::CallError;
-use trailwarden::respond::StepResult;
+use trailwarden::aws::{CallError, RegionalClients};
+use trailwarden::respond::{InitError, Responder, StepResult};
 use trailwarden::s3key::{classify, TrailObject, DIGEST_SEGMENT};
 
 /// How far back digests are listed: a little more than [`MAX_DIGEST_AGE_MINUTES`].
@@ -129,9 +129,35 @@ fn account_of_arn(arn: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-impl Watchdog {
-    pub(crate) async fn execute(
+/// `DescribeTrails`, shadow trails (trails of other regions, and the organization's)
+/// included: every trail, or the one `trail` names (an ARN or a name).
+pub async fn describe_trails(
+    client: &aws_sdk_cloudtrail::Client,
+    trail: Option<&str>,
+) -> Result<Vec<aws_sdk_cloudtrail::types::Trail>, CallError> {
+    client
+        .describe_trails()
+        .set_trail_name_list(trail.map(|t| vec![t.to_string()]))
+        .include_shadow_trails(true)
+        .send()
+        .await
+        .map(|d| d.trail_list.unwrap_or_default())
+        .map_err(|e| CallError::from_sdk(&e))
+}
+
+impl Responder for Watchdog {
+    const NAME: &'static str = crate::NAME;
+
+    async fn init(sdk: &aws_config::SdkConfig, _config: &mut Config) -> Result<Self, InitError> {
+        Ok(Watchdog {
+            cloudtrail: Box::new(RegionalClients::new(sdk, aws_sdk_cloudtrail::Client::new)),
+            s3: Box::new(RegionalClients::new(sdk, trailwarden::aws::s3_client)),
+        })
+    }
+
+    async fn execute_step(
         &self,
+        _config: &Config,
         case: &Case,
         step: &Step,
         output: &mut Output,
@@ -148,18 +174,10 @@ impl Watchdog {
                 r
             }
             Step::CheckAllTrails => {
-                let client = self.cloudtrail.get(None);
-                let listed = match client
-                    .describe_trails()
-                    .include_shadow_trails(true)
-                    .send()
-                    .await
-                {
+                let listed = match describe_trails(&self.cloudtrail.get(None), None).await {
                     Ok(l) => l,
                     Err(e) => {
-                        let detail = CallError::from_sdk(&e)
-                            .context("cloudtrail:DescribeTrails")
-                            .to_string();
+                        let detail = e.context("cloudtrail:DescribeTrails").to_string();
                         output.observations.push(Observation {
                             trail: "every trail".into(),
                             state: TrailState::Failed {
@@ -171,7 +189,6 @@ impl Watchdog {
                     }
                 };
                 let arns: Vec<String> = listed
-                    .trail_list()
                     .iter()
                     .filter_map(|t| t.trail_arn().map(str::to_string))
                     .collect();
@@ -192,7 +209,9 @@ impl Watchdog {
             }
         }
     }
+}
 
+impl Watchdog {
     /// Everything about one trail.
     async fn observe(
         &self,
@@ -209,21 +228,11 @@ impl Watchdog {
                 detail: e.context(format!("cloudtrail:{what}")).to_string(),
             },
         };
-        let described = match client
-            .describe_trails()
-            .trail_name_list(trail)
-            .include_shadow_trails(true)
-            .send()
-            .await
-        {
+        let described = match describe_trails(&client, Some(trail)).await {
             Ok(d) => d,
-            Err(e) => return failed("DescribeTrails", CallError::from_sdk(&e)),
+            Err(e) => return failed("DescribeTrails", e),
         };
-        let Some(t) = described
-            .trail_list()
-            .iter()
-            .find(|t| matches_trail(t, trail))
-        else {
+        let Some(t) = described.iter().find(|t| matches_trail(t, trail)) else {
             return Observation {
                 trail: trail.to_string(),
                 state: TrailState::Missing {

@@ -46,63 +46,12 @@ pub use decide::{Case, Step};
 pub use execute::Output;
 pub use report::Stats;
 
-use trailwarden::aws::RegionalClients;
-use trailwarden::respond::{Decision, InitError, Plan, Report, Responder, StepResult};
-use trailwarden::Payload;
-
 pub const NAME: &str = "watchdog";
 
-/// The function's state: settings, CloudTrail and S3 clients per region (boxed: the registry
-/// of functions holds every function's state in one enum).
+/// The function's state: CloudTrail and S3 clients per region (boxed: the registry of functions
+/// holds every function's state in one enum).
+#[derive(Debug)]
 pub struct Watchdog {
-    pub config: Box<Config>,
-    cloudtrail: Box<RegionalClients<aws_sdk_cloudtrail::Client>>,
-    s3: Box<RegionalClients<aws_sdk_s3::Client>>,
-}
-
-impl std::fmt::Debug for Watchdog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watchdog")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Responder for Watchdog {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Facts = ();
-    type Case = Case;
-    type Step = Step;
-    type Output = Output;
-    type Stats = Stats;
-
-    async fn init(sdk: &aws_config::SdkConfig, config: Config) -> Result<Self, InitError> {
-        Ok(Watchdog {
-            config: Box::new(config),
-            cloudtrail: Box::new(RegionalClients::new(sdk, aws_sdk_cloudtrail::Client::new)),
-            s3: Box::new(RegionalClients::new(sdk, trailwarden::aws::s3_client)),
-        })
-    }
-
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        decide::decide(config, payload)
-    }
-
-    async fn execute_step(&self, case: &Case, step: &Step, output: &mut Output) -> StepResult {
-        self.execute(case, step, output).await
-    }
-
-    fn report(
-        config: &Config,
-        case: &Case,
-        plan: &Plan<Step>,
-        output: Option<&Output>,
-    ) -> Report<Stats> {
-        report::report(config, case, plan, output)
-    }
+    cloudtrail: Box<trailwarden::aws::RegionalClients<aws_sdk_cloudtrail::Client>>,
+    s3: Box<trailwarden::aws::RegionalClients<aws_sdk_s3::Client>>,
 }

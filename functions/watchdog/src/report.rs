@@ -7,11 +7,12 @@ use crate::config::{
 };
 use crate::decide::{Case, Step};
 use crate::execute::{Observation, Output, TrailState, TrailView};
+use crate::Watchdog;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use trailwarden::alert::Alert;
-use trailwarden::respond::{Plan, Report, Stats as StatsTrait};
+use trailwarden::respond::{Plan, Report, Reporting, Stats as StatsTrait};
 
 /// The watchdog's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -48,49 +49,54 @@ fn minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_minutes().max(0)
 }
 
-/// The alerts of the conditions that are new at the tick.
-pub fn report(
-    config: &Config,
-    case: &Case,
-    _plan: &Plan<Step>,
-    output: Option<&Output>,
-) -> Report<Stats> {
-    let Some(output) = output else {
-        return Report {
-            alerts: Vec::new(),
-            stats: Stats::default(),
+impl Reporting for Watchdog {
+    type Output = Output;
+    type Stats = Stats;
+
+    /// The alerts of the conditions that are new at the tick.
+    fn report(
+        config: &Config,
+        case: &Case,
+        _plan: &Plan<Step>,
+        output: Option<&Output>,
+    ) -> Report<Stats> {
+        let Some(output) = output else {
+            return Report {
+                alerts: Vec::new(),
+                stats: Stats::default(),
+            };
         };
-    };
-    let at = case
-        .at
-        .or(output.checked_at.map(to_minute))
-        .unwrap_or_else(|| to_minute(Utc::now()));
-    let mut stats = Stats {
-        trails_checked: output.observations.len(),
-        ..Stats::default()
-    };
-    let mut alerts = Vec::new();
-    for o in &output.observations {
-        let conditions = assess(config, at, o);
-        if conditions.is_empty() {
-            stats.trails_healthy += 1;
-        }
-        for c in conditions {
-            if is_new(&c, at) {
-                stats.conditions_new += 1;
-                alerts.push(alert(config, case, at, o, &c));
-            } else {
-                stats.conditions_ongoing += 1;
-                tracing::info!(
-                    trail = %o.trail,
-                    condition = c.kind.detection(),
-                    since = %c.since.map(fmt).unwrap_or_default(),
-                    "condition still there (alerted when it began)"
-                );
+        let at = case
+            .at
+            .or(output.checked_at.map(to_minute))
+            .unwrap_or_else(|| to_minute(Utc::now()));
+        let mut stats = Stats {
+            trails_checked: output.observations.len(),
+            ..Stats::default()
+        };
+        let mut alerts = Vec::new();
+        for o in &output.observations {
+            let conditions = assess(config, at, o);
+            if conditions.is_empty() {
+                stats.trails_healthy += 1;
+            }
+            for c in conditions {
+                if is_new(&c, at) {
+                    stats.conditions_new += 1;
+                    alerts.push(alert(config, case, at, o, &c));
+                } else {
+                    stats.conditions_ongoing += 1;
+                    tracing::info!(
+                        trail = %o.trail,
+                        condition = c.kind.detection(),
+                        since = %c.since.map(fmt).unwrap_or_default(),
+                        "condition still there (alerted when it began)"
+                    );
+                }
             }
         }
+        Report { alerts, stats }
     }
-    Report { alerts, stats }
 }
 
 fn trail_label(o: &Observation) -> String {

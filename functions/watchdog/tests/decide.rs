@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
-use trailwarden::respond::{Decision, Plan, PlannedStep, Responder};
+use trailwarden::respond::{Decide, Decision, Plan, PlannedStep, Reporting};
 use trailwarden::{Payload, Severity};
 use trailwarden_testkit::{config, fixture};
 use watchdog::assess::{assess, is_new, Condition};

@@ -12,7 +12,7 @@
 
 use super::call::{CallError, ErrorKind};
 use super::regional::RegionalClients;
-use super::s3::ObjectBody;
+use super::s3::{get_object, ObjectBody};
 use crate::s3uri::S3Uri;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -197,7 +197,7 @@ impl BucketReader {
         hint: Option<&str>,
     ) -> Result<ObjectBody, CallError> {
         let mut client = self.client(&uri.bucket, hint);
-        let mut result = get(&client, uri, version).await;
+        let mut result = get_object(&client, uri, version).await;
         if let Err((e, Some(region))) = &result {
             if wrong_region(e) {
                 tracing::info!(bucket = %uri.bucket, region = %region, "bucket region learnt");
@@ -206,7 +206,7 @@ impl BucketReader {
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(uri.bucket.clone(), region.clone());
                 client = self.clients.region(region);
-                result = get(&client, uri, version).await;
+                result = get_object(&client, uri, version).await;
             }
         }
         match result {
@@ -214,33 +214,6 @@ impl BucketReader {
             Err((e, _)) => Err(explain_denied(&client, uri, version, e).await),
         }
     }
-}
-
-/// `GetObject` (as [`super::s3::open_object`]), keeping the bucket's region S3 names in an
-/// error answer (`x-amz-bucket-region`, sent with its redirects).
-async fn get(
-    s3: &aws_sdk_s3::Client,
-    uri: &S3Uri,
-    version: Option<&str>,
-) -> Result<ObjectBody, (CallError, Option<String>)> {
-    let out = s3
-        .get_object()
-        .bucket(&uri.bucket)
-        .key(&uri.key)
-        .set_version_id(version.map(str::to_string))
-        .send()
-        .await
-        .map_err(|e| {
-            let region = e
-                .raw_response()
-                .and_then(|r| r.headers().get("x-amz-bucket-region"))
-                .map(str::to_string);
-            (
-                CallError::from_sdk(&e).context(format!("s3:GetObject {uri}")),
-                region,
-            )
-        })?;
-    Ok(ObjectBody::from_output(uri, out))
 }
 
 #[cfg(test)]

@@ -114,6 +114,23 @@ pub struct PublishError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// A rendered alert's SNS message attributes (what subscription filter policies match).
+pub fn message_attributes(
+    r: &Rendered,
+) -> Result<std::collections::HashMap<String, MessageAttributeValue>, String> {
+    r.attributes
+        .iter()
+        .map(|(name, value)| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map(|attr| (name.to_string(), attr))
+                .map_err(|e| format!("message attribute {name}: {e}"))
+        })
+        .collect()
+}
+
 impl AlertPublisher {
     pub fn new(cfg: &SdkConfig, topic_arn: Option<String>, min_severity: Severity) -> Self {
         AlertPublisher {
@@ -136,14 +153,7 @@ impl AlertPublisher {
     }
 
     pub async fn publish(&self, alert: &Alert) -> Result<Published, PublishError> {
-        let rendered = alert.render();
-        tracing::info!(
-            severity = alert.severity.as_str(),
-            detection = %alert.detection,
-            subject = %rendered.subject,
-            alert = %rendered.json,
-            "alert"
-        );
+        let rendered = alert.render_logged();
         if alert.severity < self.min_severity {
             return Ok(Published::BelowThreshold);
         }
@@ -161,32 +171,28 @@ impl AlertPublisher {
         detection: &str,
         r: &Rendered,
     ) -> Result<String, PublishError> {
-        let mut req = self
+        let attributes = message_attributes(r).map_err(|e| PublishError {
+            detection: detection.to_string(),
+            topic: topic.to_string(),
+            source: e.into(),
+        })?;
+        let out = self
             .client
             .publish()
             .topic_arn(topic)
             .subject(&r.subject)
             .message(&r.message)
-            .message_structure("json");
-        for (name, value) in &r.attributes {
-            let attr = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .map_err(|e| PublishError {
-                    detection: detection.to_string(),
-                    topic: topic.to_string(),
-                    source: Box::new(e),
-                })?;
-            req = req.message_attributes(*name, attr);
-        }
-        let out = req.send().await.map_err(|e| PublishError {
-            detection: detection.to_string(),
-            topic: topic.to_string(),
-            source: aws_sdk_sns::error::DisplayErrorContext(e)
-                .to_string()
-                .into(),
-        })?;
+            .message_structure("json")
+            .set_message_attributes(Some(attributes))
+            .send()
+            .await
+            .map_err(|e| PublishError {
+                detection: detection.to_string(),
+                topic: topic.to_string(),
+                source: aws_sdk_sns::error::DisplayErrorContext(e)
+                    .to_string()
+                    .into(),
+            })?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 }

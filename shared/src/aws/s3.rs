@@ -140,6 +140,16 @@ pub async fn open_object(
     uri: &S3Uri,
     version: Option<&str>,
 ) -> Result<ObjectBody, CallError> {
+    get_object(s3, uri, version).await.map_err(|(e, _)| e)
+}
+
+/// [`open_object`], keeping the bucket's region S3 names in an error answer
+/// (`x-amz-bucket-region`, sent with its redirects).
+pub(crate) async fn get_object(
+    s3: &aws_sdk_s3::Client,
+    uri: &S3Uri,
+    version: Option<&str>,
+) -> Result<ObjectBody, (CallError, Option<String>)> {
     let out = s3
         .get_object()
         .bucket(&uri.bucket)
@@ -147,6 +157,15 @@ pub async fn open_object(
         .set_version_id(version.map(str::to_string))
         .send()
         .await
-        .map_err(|e| CallError::from_sdk(&e).context(format!("s3:GetObject {uri}")))?;
+        .map_err(|e| {
+            let region = e
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_string);
+            (
+                CallError::from_sdk(&e).context(format!("s3:GetObject {uri}")),
+                region,
+            )
+        })?;
     Ok(ObjectBody::from_output(uri, out))
 }

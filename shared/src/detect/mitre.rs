@@ -89,6 +89,11 @@ impl Tactic {
         }
     }
 
+    /// The tactic of a slug ([`Tactic::slug`]).
+    pub fn from_slug(slug: &str) -> Option<Tactic> {
+        Tactic::ALL.into_iter().find(|t| t.slug() == slug)
+    }
+
     /// The tactic as a lower-case slug (`defense-evasion`), as Sigma tags and JSON use it.
     pub fn slug(self) -> &'static str {
         match self {
@@ -139,328 +144,88 @@ impl Technique {
     }
 }
 
-/// Techniques: id, name, tactics (in matrix order).
-const TECHNIQUES: &[(&str, &str, &[Tactic])] = &[
-    // Reconnaissance
-    (
-        "T1589",
-        "Gather Victim Identity Information",
-        &[Reconnaissance],
-    ),
-    (
-        "T1590",
-        "Gather Victim Network Information",
-        &[Reconnaissance],
-    ),
-    ("T1593", "Search Open Websites/Domains", &[Reconnaissance]),
-    ("T1595", "Active Scanning", &[Reconnaissance]),
-    // Resource Development
-    ("T1583", "Acquire Infrastructure", &[ResourceDevelopment]),
-    ("T1584", "Compromise Infrastructure", &[ResourceDevelopment]),
-    ("T1585", "Establish Accounts", &[ResourceDevelopment]),
-    ("T1586", "Compromise Accounts", &[ResourceDevelopment]),
-    ("T1608", "Stage Capabilities", &[ResourceDevelopment]),
-    // Initial Access
-    (
-        "T1078",
-        "Valid Accounts",
-        &[
-            InitialAccess,
-            Persistence,
-            PrivilegeEscalation,
-            DefenseEvasion,
-        ],
-    ),
-    (
-        "T1133",
-        "External Remote Services",
-        &[InitialAccess, Persistence],
-    ),
-    (
-        "T1190",
-        "Exploit Public-Facing Application",
-        &[InitialAccess],
-    ),
-    ("T1195", "Supply Chain Compromise", &[InitialAccess]),
-    ("T1199", "Trusted Relationship", &[InitialAccess]),
-    ("T1566", "Phishing", &[InitialAccess]),
-    // Execution
-    (
-        "T1053",
-        "Scheduled Task/Job",
-        &[Execution, Persistence, PrivilegeEscalation],
-    ),
-    ("T1059", "Command and Scripting Interpreter", &[Execution]),
-    (
-        "T1072",
-        "Software Deployment Tools",
-        &[Execution, LateralMovement],
-    ),
-    ("T1204", "User Execution", &[Execution]),
-    ("T1609", "Container Administration Command", &[Execution]),
-    ("T1610", "Deploy Container", &[Execution, DefenseEvasion]),
-    ("T1648", "Serverless Execution", &[Execution]),
-    ("T1651", "Cloud Administration Command", &[Execution]),
-    // Persistence
-    (
-        "T1098",
-        "Account Manipulation",
-        &[Persistence, PrivilegeEscalation],
-    ),
-    ("T1136", "Create Account", &[Persistence]),
-    ("T1525", "Implant Internal Image", &[Persistence]),
-    (
-        "T1546",
-        "Event Triggered Execution",
-        &[Persistence, PrivilegeEscalation],
-    ),
-    (
-        "T1556",
-        "Modify Authentication Process",
-        &[Persistence, DefenseEvasion, CredentialAccess],
-    ),
-    // Privilege Escalation
-    (
-        "T1068",
-        "Exploitation for Privilege Escalation",
-        &[PrivilegeEscalation],
-    ),
-    (
-        "T1484",
-        "Domain or Tenant Policy Modification",
-        &[PrivilegeEscalation, DefenseEvasion],
-    ),
-    (
-        "T1548",
-        "Abuse Elevation Control Mechanism",
-        &[PrivilegeEscalation, DefenseEvasion],
-    ),
-    ("T1611", "Escape to Host", &[PrivilegeEscalation]),
-    // Defense Evasion
-    ("T1036", "Masquerading", &[DefenseEvasion]),
-    ("T1070", "Indicator Removal", &[DefenseEvasion]),
-    (
-        "T1211",
-        "Exploitation for Defense Evasion",
-        &[DefenseEvasion],
-    ),
-    (
-        "T1535",
-        "Unused/Unsupported Cloud Regions",
-        &[DefenseEvasion],
-    ),
-    (
-        "T1550",
-        "Use Alternate Authentication Material",
-        &[DefenseEvasion, LateralMovement],
-    ),
-    ("T1562", "Impair Defenses", &[DefenseEvasion]),
-    ("T1564", "Hide Artifacts", &[DefenseEvasion]),
-    (
-        "T1578",
-        "Modify Cloud Compute Infrastructure",
-        &[DefenseEvasion],
-    ),
-    ("T1599", "Network Boundary Bridging", &[DefenseEvasion]),
-    ("T1600", "Weaken Encryption", &[DefenseEvasion]),
-    ("T1612", "Build Image on Host", &[DefenseEvasion]),
-    (
-        "T1666",
-        "Modify Cloud Resource Hierarchy",
-        &[DefenseEvasion],
-    ),
-    // Credential Access
-    ("T1003", "OS Credential Dumping", &[CredentialAccess]),
-    ("T1040", "Network Sniffing", &[CredentialAccess, Discovery]),
-    ("T1110", "Brute Force", &[CredentialAccess]),
-    (
-        "T1111",
-        "Multi-Factor Authentication Interception",
-        &[CredentialAccess],
-    ),
-    (
-        "T1212",
-        "Exploitation for Credential Access",
-        &[CredentialAccess],
-    ),
-    (
-        "T1528",
-        "Steal Application Access Token",
-        &[CredentialAccess],
-    ),
-    ("T1539", "Steal Web Session Cookie", &[CredentialAccess]),
-    ("T1552", "Unsecured Credentials", &[CredentialAccess]),
-    (
-        "T1555",
-        "Credentials from Password Stores",
-        &[CredentialAccess],
-    ),
-    ("T1606", "Forge Web Credentials", &[CredentialAccess]),
-    (
-        "T1621",
-        "Multi-Factor Authentication Request Generation",
-        &[CredentialAccess],
-    ),
-    // Discovery
-    (
-        "T1016",
-        "System Network Configuration Discovery",
-        &[Discovery],
-    ),
-    ("T1046", "Network Service Discovery", &[Discovery]),
-    (
-        "T1049",
-        "System Network Connections Discovery",
-        &[Discovery],
-    ),
-    ("T1069", "Permission Groups Discovery", &[Discovery]),
-    ("T1082", "System Information Discovery", &[Discovery]),
-    ("T1087", "Account Discovery", &[Discovery]),
-    ("T1201", "Password Policy Discovery", &[Discovery]),
-    ("T1518", "Software Discovery", &[Discovery]),
-    ("T1526", "Cloud Service Discovery", &[Discovery]),
-    ("T1538", "Cloud Service Dashboard", &[Discovery]),
-    ("T1580", "Cloud Infrastructure Discovery", &[Discovery]),
-    ("T1613", "Container and Resource Discovery", &[Discovery]),
-    ("T1614", "System Location Discovery", &[Discovery]),
-    ("T1619", "Cloud Storage Object Discovery", &[Discovery]),
-    ("T1654", "Log Enumeration", &[Discovery]),
-    // Lateral Movement
-    ("T1021", "Remote Services", &[LateralMovement]),
-    ("T1080", "Taint Shared Content", &[LateralMovement]),
-    ("T1534", "Internal Spearphishing", &[LateralMovement]),
-    (
-        "T1563",
-        "Remote Service Session Hijacking",
-        &[LateralMovement],
-    ),
-    // Collection
-    ("T1074", "Data Staged", &[Collection]),
-    ("T1114", "Email Collection", &[Collection]),
-    ("T1119", "Automated Collection", &[Collection]),
-    ("T1213", "Data from Information Repositories", &[Collection]),
-    ("T1530", "Data from Cloud Storage", &[Collection]),
-    // Command and Control
-    ("T1071", "Application Layer Protocol", &[CommandAndControl]),
-    ("T1090", "Proxy", &[CommandAndControl]),
-    ("T1102", "Web Service", &[CommandAndControl]),
-    ("T1105", "Ingress Tool Transfer", &[CommandAndControl]),
-    ("T1572", "Protocol Tunneling", &[CommandAndControl]),
-    // Exfiltration
-    ("T1020", "Automated Exfiltration", &[Exfiltration]),
-    ("T1041", "Exfiltration Over C2 Channel", &[Exfiltration]),
-    (
-        "T1048",
-        "Exfiltration Over Alternative Protocol",
-        &[Exfiltration],
-    ),
-    ("T1537", "Transfer Data to Cloud Account", &[Exfiltration]),
-    ("T1567", "Exfiltration Over Web Service", &[Exfiltration]),
-    // Impact
-    ("T1485", "Data Destruction", &[Impact]),
-    ("T1486", "Data Encrypted for Impact", &[Impact]),
-    ("T1489", "Service Stop", &[Impact]),
-    ("T1490", "Inhibit System Recovery", &[Impact]),
-    ("T1491", "Defacement", &[Impact]),
-    ("T1496", "Resource Hijacking", &[Impact]),
-    ("T1498", "Network Denial of Service", &[Impact]),
-    ("T1499", "Endpoint Denial of Service", &[Impact]),
-    ("T1531", "Account Access Removal", &[Impact]),
-    ("T1565", "Data Manipulation", &[Impact]),
-    ("T1657", "Financial Theft", &[Impact]),
-];
+/// The table, `shared/data/mitre-attack.txt`: one technique or sub-technique a line.
+const TABLE: &str = include_str!("../../data/mitre-attack.txt");
 
-/// Sub-techniques: id and name; tactics come from the parent (the id before the dot).
-const SUB_TECHNIQUES: &[(&str, &str)] = &[
-    ("T1589.001", "Credentials"),
-    ("T1589.002", "Email Addresses"),
-    ("T1589.003", "Employee Names"),
-    ("T1593.003", "Code Repositories"),
-    ("T1595.003", "Wordlist Scanning"),
-    ("T1583.006", "Web Services"),
-    ("T1584.006", "Web Services"),
-    ("T1585.003", "Cloud Accounts"),
-    ("T1586.003", "Cloud Accounts"),
-    ("T1608.001", "Upload Malware"),
-    ("T1078.001", "Default Accounts"),
-    ("T1078.004", "Cloud Accounts"),
-    ("T1566.002", "Spearphishing Link"),
-    ("T1053.007", "Container Orchestration Job"),
-    ("T1059.009", "Cloud API"),
-    ("T1204.003", "Malicious Image"),
-    ("T1098.001", "Additional Cloud Credentials"),
-    ("T1098.002", "Additional Email Delegate Permissions"),
-    ("T1098.003", "Additional Cloud Roles"),
-    ("T1098.004", "SSH Authorized Keys"),
-    ("T1098.005", "Device Registration"),
-    ("T1098.006", "Additional Container Cluster Roles"),
-    ("T1136.003", "Cloud Account"),
-    ("T1556.006", "Multi-Factor Authentication"),
-    ("T1556.007", "Hybrid Identity"),
-    ("T1556.009", "Conditional Access Policies"),
-    ("T1484.001", "Group Policy Modification"),
-    ("T1484.002", "Trust Modification"),
-    ("T1548.005", "Temporary Elevated Cloud Access"),
-    ("T1036.010", "Masquerade Account Name"),
-    ("T1550.001", "Application Access Token"),
-    ("T1550.004", "Web Session Cookie"),
-    ("T1562.001", "Disable or Modify Tools"),
-    ("T1562.007", "Disable or Modify Cloud Firewall"),
-    ("T1562.008", "Disable or Modify Cloud Logs"),
-    ("T1564.008", "Email Hiding Rules"),
-    ("T1578.001", "Create Snapshot"),
-    ("T1578.002", "Create Cloud Instance"),
-    ("T1578.003", "Delete Cloud Instance"),
-    ("T1578.004", "Revert Cloud Instance"),
-    ("T1578.005", "Modify Cloud Compute Configurations"),
-    ("T1599.001", "Network Address Translation Traversal"),
-    ("T1110.001", "Password Guessing"),
-    ("T1110.002", "Password Cracking"),
-    ("T1110.003", "Password Spraying"),
-    ("T1110.004", "Credential Stuffing"),
-    ("T1552.001", "Credentials In Files"),
-    ("T1552.004", "Private Keys"),
-    ("T1552.005", "Cloud Instance Metadata API"),
-    ("T1552.007", "Container API"),
-    ("T1555.006", "Cloud Secrets Management Stores"),
-    ("T1606.001", "Web Cookies"),
-    ("T1606.002", "SAML Tokens"),
-    ("T1069.003", "Cloud Groups"),
-    ("T1087.003", "Email Account"),
-    ("T1087.004", "Cloud Account"),
-    ("T1518.001", "Security Software Discovery"),
-    ("T1021.004", "SSH"),
-    ("T1021.007", "Cloud Services"),
-    ("T1021.008", "Direct Cloud VM Connections"),
-    ("T1074.002", "Remote Data Staging"),
-    ("T1114.003", "Email Forwarding Rule"),
-    ("T1213.003", "Code Repositories"),
-    ("T1090.003", "Multi-hop Proxy"),
-    ("T1090.004", "Domain Fronting"),
-    ("T1567.002", "Exfiltration to Cloud Storage"),
-    ("T1485.001", "Lifecycle-Triggered Deletion"),
-    ("T1491.002", "External Defacement"),
-    ("T1496.001", "Compute Hijacking"),
-    ("T1496.002", "Bandwidth Hijacking"),
-    ("T1496.003", "SMS Pumping"),
-    ("T1496.004", "Cloud Service Hijacking"),
-    ("T1565.001", "Stored Data Manipulation"),
-];
+/// The table as parsed: techniques (id, name, tactics) and sub-techniques (id, name), each
+/// in table order.
+struct Table {
+    techniques: Vec<(&'static str, &'static str, Vec<Tactic>)>,
+    sub_techniques: Vec<(&'static str, &'static str)>,
+}
+
+/// Parses the table's text: `id | name | tactic slugs` for a technique, `id | name` for a
+/// sub-technique; `#` starts a comment line. The error names the line.
+fn parse(text: &'static str) -> Result<Table, String> {
+    let mut table = Table {
+        techniques: Vec::new(),
+        sub_techniques: Vec::new(),
+    };
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&'static str> = line.split('|').map(str::trim).collect();
+        let bad = |why: &str| format!("mitre-attack.txt line {}: {why}: {line}", n + 1);
+        match fields[..] {
+            [id, name, tactics] if is_technique_id(id) && !name.is_empty() => {
+                let tactics = tactics
+                    .split_whitespace()
+                    .map(|slug| Tactic::from_slug(slug).ok_or_else(|| bad("unknown tactic")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if tactics.is_empty() {
+                    return Err(bad("a technique without tactics"));
+                }
+                table.techniques.push((id, name, tactics));
+            }
+            [id, name] if is_sub_technique_id(id) && !name.is_empty() => {
+                table.sub_techniques.push((id, name));
+            }
+            _ => {
+                return Err(bad(
+                    "neither `T1234 | name | tactics` nor `T1234.001 | name`",
+                ))
+            }
+        }
+    }
+    Ok(table)
+}
+
+/// `T` and four digits.
+fn is_technique_id(id: &str) -> bool {
+    id.len() == 5 && id.starts_with('T') && id[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A technique id, a dot and three digits.
+fn is_sub_technique_id(id: &str) -> bool {
+    id.split_once('.').is_some_and(|(t, sub)| {
+        is_technique_id(t) && sub.len() == 3 && sub.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// The table, parsed on first use.
+fn table() -> &'static Table {
+    static PARSED: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| parse(TABLE).unwrap_or_else(|e| panic!("{e}")))
+}
 
 /// The technique or sub-technique with this id (`T1098`, `T1098.001`), when the table has it.
 pub fn technique(id: &str) -> Option<Technique> {
+    let table = table();
     match id.split_once('.') {
-        None => TECHNIQUES
+        None => table
+            .techniques
             .iter()
             .find(|(t, _, _)| *t == id)
-            .map(|&(id, name, tactics)| Technique {
+            .map(|(id, name, tactics)| Technique {
                 id,
                 name,
                 parent: None,
                 tactics,
             }),
         Some((parent_id, _)) => {
-            let &(id, name) = SUB_TECHNIQUES.iter().find(|(t, _)| *t == id)?;
+            let &(id, name) = table.sub_techniques.iter().find(|(t, _)| *t == id)?;
             let parent = technique(parent_id)?;
             Some(Technique {
                 id,
@@ -479,10 +244,17 @@ pub fn tactics_of(id: &str) -> &'static [Tactic] {
 
 /// Every technique and sub-technique the table knows, techniques first, each in table order.
 pub fn all() -> Vec<Technique> {
-    TECHNIQUES
+    let table = table();
+    table
+        .techniques
         .iter()
         .filter_map(|(id, _, _)| technique(id))
-        .chain(SUB_TECHNIQUES.iter().filter_map(|(id, _)| technique(id)))
+        .chain(
+            table
+                .sub_techniques
+                .iter()
+                .filter_map(|(id, _)| technique(id)),
+        )
         .collect()
 }
 
@@ -524,30 +296,55 @@ mod tests {
 
     #[test]
     fn the_table_is_well_formed() {
+        let table = parse(TABLE).expect("the table parses");
         let mut seen = BTreeSet::new();
-        for (id, name, tactics) in TECHNIQUES {
+        for (id, name, tactics) in &table.techniques {
             assert!(seen.insert(*id), "{id} twice");
-            assert!(id.len() == 5 && id.starts_with('T'), "{id}");
-            assert!(!name.is_empty() && !tactics.is_empty(), "{id}");
+            assert!(is_technique_id(id) && !name.is_empty(), "{id}");
             assert!(
                 tactics.windows(2).all(|w| w[0] < w[1]),
                 "{id}: tactics in matrix order, once each"
             );
         }
-        for (id, name) in SUB_TECHNIQUES {
+        for (id, name) in &table.sub_techniques {
             assert!(seen.insert(*id), "{id} twice");
-            assert!(id.len() == 9 && !name.is_empty(), "{id}");
+            assert!(is_sub_technique_id(id) && !name.is_empty(), "{id}");
             assert!(
                 technique(&id[..5]).is_some(),
                 "{id}: its parent is in the table"
             );
         }
-        assert_eq!(all().len(), TECHNIQUES.len() + SUB_TECHNIQUES.len());
+        // Every id in the table parses back to its technique.
+        for id in &seen {
+            assert_eq!(technique(id).map(|t| t.id), Some(*id), "{id}");
+        }
+        assert_eq!(table.techniques.len(), 100);
+        assert_eq!(table.sub_techniques.len(), 73);
+        assert_eq!(
+            all().len(),
+            table.techniques.len() + table.sub_techniques.len()
+        );
         // Matrix order and distinct ids.
         let ids: BTreeSet<&str> = Tactic::ALL.iter().map(|t| t.id()).collect();
         assert_eq!(ids.len(), 14);
         assert!(Tactic::ALL.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(Tactic::ALL[0].name(), "Reconnaissance");
         assert_eq!(Tactic::ALL[13].slug(), "impact");
+        assert!(Tactic::ALL
+            .iter()
+            .all(|t| Tactic::from_slug(t.slug()) == Some(*t)));
+    }
+
+    #[test]
+    fn a_malformed_line_is_refused_naming_it() {
+        for text in [
+            "T1098 | Account Manipulation | persistance\n",
+            "T1098 | Account Manipulation |\n",
+            "T1098.01 | Additional Cloud Credentials\n",
+            "T1098 Account Manipulation persistence\n",
+        ] {
+            let e = parse(text).err().expect(text);
+            assert!(e.contains("line 1"), "{e}");
+        }
     }
 }

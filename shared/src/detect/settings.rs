@@ -37,22 +37,31 @@ pub struct CatalogSettings {
     pub catalog: Arc<Catalog>,
 }
 
+/// The built-in catalog with `EXCLUDE_FEDERATED_SIGNIN`'s choice, without the families
+/// `DISABLED_DETECTION_FAMILIES` names (an unknown family names the variable).
+pub fn builtin_catalog(
+    exclude_federated_signin: bool,
+    disabled_families: &[String],
+) -> Result<Catalog, ConfigError> {
+    Catalog::builtin(BuiltinOptions {
+        exclude_federated_signin,
+    })
+    .without_families(disabled_families, DISABLED_DETECTION_FAMILIES)
+    .map_err(|e| {
+        ConfigError::new(
+            DISABLED_DETECTION_FAMILIES,
+            &disabled_families.join(","),
+            format!("comma-separated built-in family names ({})", e.message),
+        )
+    })
+}
+
 impl CatalogSettings {
     /// Reads the three variables and builds the catalog (a local detection file included).
     pub fn from_env(env: &dyn Env) -> Result<CatalogSettings, ConfigError> {
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
         let disabled_families = config::list(env, DISABLED_DETECTION_FAMILIES);
-        let builtin = Catalog::builtin(BuiltinOptions {
-            exclude_federated_signin,
-        })
-        .without_families(&disabled_families, DISABLED_DETECTION_FAMILIES)
-        .map_err(|e| {
-            ConfigError::new(
-                DISABLED_DETECTION_FAMILIES,
-                &disabled_families.join(","),
-                format!("comma-separated built-in family names ({})", e.message),
-            )
-        })?;
+        let builtin = builtin_catalog(exclude_federated_signin, &disabled_families)?;
         let custom_detections = match config::get(env, CUSTOM_DETECTIONS_URI) {
             None => None,
             Some(v) => Some(DocumentSource::parse(&v).map_err(|e| {
