@@ -126,16 +126,20 @@ impl Pattern {
                 format!("an event pattern is a JSON object, found {}", kind_of(v)),
             ));
         };
-        let mut map = map.clone();
-        let distinct = match map.remove(DISTINCT) {
-            Some(d) => compile_distinct(&d)?,
-            None => Vec::new(),
+        // Only a pattern using `$distinct` needs a copy without it for the matcher tree.
+        let (fields, distinct) = match map.get(DISTINCT) {
+            Some(d) => {
+                let mut rest = map.clone();
+                rest.remove(DISTINCT);
+                (std::borrow::Cow::Owned(rest), compile_distinct(d)?)
+            }
+            None => (std::borrow::Cow::Borrowed(map), Vec::new()),
         };
-        if map.is_empty() {
+        if fields.is_empty() {
             return Err(err("", "the pattern is empty (it would match every event)"));
         }
         Ok(Pattern {
-            root: compile_object(&map, "")?,
+            root: compile_object(&fields, "")?,
             distinct,
             source: v.clone(),
         })
