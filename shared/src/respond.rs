@@ -133,16 +133,17 @@ pub trait Responder: Reporting + Sized + Send + Sync + 'static {
     /// After a live walk's alerts were published (`delivery`, one per alert, in order):
     /// records what must only be recorded once the alerts are out (that an event or an object
     /// was handled, so a re-delivery does not alert again). Never fails the run: whatever it
-    /// cannot record is logged. Default: nothing.
+    /// cannot record is logged. `payload` is what was decided on. Default: nothing.
     fn after_publish(
         &self,
         config: &Self::Config,
+        payload: &Payload,
         case: &Self::Case,
         output: &Self::Output,
         alerts: &[Alert],
         delivery: &[Delivery],
     ) -> impl Future<Output = ()> + Send {
-        let _ = (config, case, output, alerts, delivery);
+        let _ = (config, payload, case, output, alerts, delivery);
         async {}
     }
 }
@@ -742,7 +743,14 @@ pub async fn run_routed<F: Responder>(
     let (delivery, routed, mut errors) = publish(publisher, router, &outcome.alerts).await;
     (outcome.delivery, outcome.routed) = (delivery, routed);
     state
-        .after_publish(config, &case, &output, &outcome.alerts, &outcome.delivery)
+        .after_publish(
+            config,
+            payload,
+            &case,
+            &output,
+            &outcome.alerts,
+            &outcome.delivery,
+        )
         .await;
     // Failures a retry would meet again (`no_retry`) are in the alert, not in the error.
     let failed: Vec<String> = plan

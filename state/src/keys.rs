@@ -13,7 +13,10 @@
 //! real-time path and the log scan both seeing it) counts it once.
 
 use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use trailwarden::detect::scan::resource_of;
+use trailwarden::event::Record;
 
 /// How long "this event / this object was handled" is remembered: longer than EventBridge
 /// (24 h) and Lambda (6 h) retry, and than S3 re-deliveries in practice.
@@ -84,6 +87,24 @@ impl Fingerprint {
             window_start: window_start(epoch.unwrap_or(0), window_seconds),
             window_seconds,
         }
+    }
+
+    /// The incident of one event of a detection without threshold, as both paths and the
+    /// responders compute it: the caller ([`Record::principal`]), what was acted on
+    /// ([`resource_of`]) and the window `eventTime` falls in.
+    pub fn of_event(
+        detection: &str,
+        record: &Record,
+        json: &Value,
+        window_seconds: u64,
+    ) -> Fingerprint {
+        Fingerprint::plain(
+            detection,
+            &record.principal().display(),
+            &resource_of(json.get("requestParameters"), json.get("resources")),
+            record.time().map(|t| t.timestamp()),
+            window_seconds,
+        )
     }
 
     /// The incident of a threshold group that crossed its threshold at `crossed_at` (the time

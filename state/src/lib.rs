@@ -19,15 +19,22 @@
 //! answered "not seen" (the alert goes out, with a warning in the log and in the alert),
 //! counters fall back to the instance's memory ([`store::Counted::degraded`]).
 //!
+//! - **hand-off**: a responder whose alert covers a catalog detection records that detection's
+//!   incident as alerted, so the log scan does not alert the same event again
+//!   ([`handoff`]).
+//!
 //! Modules: [`keys`] (item names, fingerprints; pure), [`window`] (threshold crossing;
-//! pure), [`store`] (DynamoDB and memory), [`scan`] (the log scan's use of it).
+//! pure), [`store`] (DynamoDB and memory), [`scan`] (the log scan's use of it), [`handoff`]
+//! (the responders' use of it).
 #![forbid(unsafe_code)]
 
+pub mod handoff;
 pub mod keys;
 pub mod scan;
 pub mod store;
 pub mod window;
 
+pub use handoff::{Handed, Handoff};
 pub use keys::Fingerprint;
 pub use store::{Claim, Counted, Owner, State, StateError};
 pub use window::Crossing;

@@ -40,12 +40,15 @@ pub enum Owner<'a> {
     Event { id: &'a str, token: &'a str },
     /// A log file's version ([`keys::object_key`]): the claim is final at once.
     File(&'a str),
+    /// A responder whose alert for the event is already out ([`crate::handoff`]): the claim is
+    /// final at once.
+    Alerted(&'a str),
 }
 
 impl Owner<'_> {
     fn id(&self) -> &str {
         match self {
-            Owner::Event { id, .. } | Owner::File(id) => id,
+            Owner::Event { id, .. } | Owner::File(id) | Owner::Alerted(id) => id,
         }
     }
 }
@@ -146,8 +149,8 @@ impl Memory {
         let answer = match &old {
             None => Claim::New,
             Some(i) => {
-                let same_file =
-                    matches!(owner, Owner::File(_)) && i.owner.as_deref() == Some(owner.id());
+                let same_file = matches!(owner, Owner::File(_) | Owner::Alerted(_))
+                    && i.owner.as_deref() == Some(owner.id());
                 let stale = !i.published && i.claimed_at < now - lease;
                 if same_file || stale {
                     Claim::Ours
@@ -162,7 +165,7 @@ impl Memory {
         };
         let (token, published) = match owner {
             Owner::Event { token, .. } => (Some(token.to_string()), false),
-            Owner::File(_) => (None, true),
+            Owner::File(_) | Owner::Alerted(_) => (None, true),
         };
         items.insert(
             key,
@@ -502,7 +505,7 @@ impl State {
                 CLAIMED,
                 "attribute_not_exists(pk) OR (#state = :claimed AND claimed_at < :stale)",
             ),
-            Owner::File(_) => (
+            Owner::File(_) | Owner::Alerted(_) => (
                 PUBLISHED,
                 "attribute_not_exists(pk) OR #owner = :owner OR (#state = :claimed AND claimed_at < :stale)",
             ),

@@ -443,6 +443,24 @@ async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
         again.alerts.is_empty() && again.ignored.is_some(),
         "the re-delivery publishes nothing (the event was recorded as handled)",
     );
+    println!("   The root sign-in of step 3 reaches the catalog too (RESPONDERS set, as the stack does):");
+    let responders = [
+        ("STATE_TABLE", table),
+        ("RESPONDERS", "root-activity,unapproved-user,security-group"),
+    ];
+    let root = demo
+        .run(
+            Function::Catalog,
+            event("signin-root-success-no-mfa.json")?,
+            &responders,
+        )
+        .await?;
+    demo.check(
+        root.alerts
+            .iter()
+            .all(|a| a.detection != "cis-4.3-root-usage"),
+        "root use is left to root-activity, whose alert stands for it (no second root-use alert)",
+    );
     Ok(())
 }
 

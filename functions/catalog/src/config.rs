@@ -1,12 +1,20 @@
 //! catalog's settings, read once per cold start: the same catalog settings as log-delivery
 //! ([`CatalogSettings`]: `CUSTOM_DETECTIONS_URI`, `DISABLED_DETECTION_FAMILIES`,
 //! `EXCLUDE_FEDERATED_SIGNIN`), the state ([`StateSettings`]: `STATE_TABLE`,
-//! `INCIDENT_WINDOW_SECONDS`) and the common settings.
+//! `INCIDENT_WINDOW_SECONDS`), `RESPONDERS` and the common settings.
 
-use trailwarden::config::{Common, ConfigError, Env};
+use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::detect::settings::CatalogSettings;
+use trailwarden::detect::RESPONDERS as KNOWN_RESPONDERS;
 use trailwarden::respond::Settings;
 use trailwarden_state::StateSettings;
+
+/// Environment variable: the responder functions deployed with this catalog (comma-separated,
+/// of `root-activity`, `unapproved-user`, `security-group`). Events that a built-in detection
+/// naming one of them (`responder`) matches are left to that responder, which alerts them and
+/// records the incident (see `trailwarden_state::handoff`). Unset: the catalog alerts
+/// everything itself.
+pub const RESPONDERS: &str = "RESPONDERS";
 
 /// The function's configuration.
 #[derive(Debug, Clone)]
@@ -16,6 +24,8 @@ pub struct Config {
     pub detections: CatalogSettings,
     /// Where the state lives and how long an incident's window is.
     pub state: StateSettings,
+    /// `RESPONDERS`.
+    pub responders: Vec<String>,
 }
 
 impl Settings for Config {
@@ -24,10 +34,29 @@ impl Settings for Config {
             common: Common::from_env(env)?,
             detections: CatalogSettings::from_env(env)?,
             state: StateSettings::from_env(env)?,
+            responders: responders(env)?,
         })
     }
 
     fn common(&self) -> &Common {
         &self.common
     }
+}
+
+fn responders(env: &dyn Env) -> Result<Vec<String>, ConfigError> {
+    let list = config::list(env, RESPONDERS);
+    if let Some(bad) = list
+        .iter()
+        .find(|r| !KNOWN_RESPONDERS.contains(&r.as_str()))
+    {
+        return Err(ConfigError::new(
+            RESPONDERS,
+            bad,
+            format!(
+                "expected a comma-separated list of {}",
+                KNOWN_RESPONDERS.join(", ")
+            ),
+        ));
+    }
+    Ok(list)
 }

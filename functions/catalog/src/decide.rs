@@ -7,6 +7,7 @@ use crate::RealtimeCatalog;
 use serde::Serialize;
 use serde_json::Value;
 use trailwarden::detect::scan::{group_key_of, resource_of};
+use trailwarden::detect::{Detection, BUILT_IN};
 use trailwarden::event::Record;
 use trailwarden::respond::{Decide, Decision, StepKind};
 use trailwarden::Payload;
@@ -106,6 +107,13 @@ impl StepKind for Step {
     }
 }
 
+/// The deployed responder a built-in detection leaves its events to (`RESPONDERS`), if any.
+fn left_to<'a>(config: &Config, d: &'a Detection) -> Option<&'a str> {
+    d.responder
+        .as_deref()
+        .filter(|r| d.origin == BUILT_IN && config.responders.iter().any(|x| x == r))
+}
+
 /// The event's identity (see [`Case::event_id`]).
 pub fn event_id(payload: &Payload, json: &Value) -> String {
     if let Some(id) = json.get("eventID").and_then(Value::as_str) {
@@ -150,8 +158,24 @@ impl Decide for RealtimeCatalog {
             ));
         }
         let catalog = &config.detections.catalog;
-        let matched = catalog.matching(&json);
+        let (matched, left): (Vec<_>, Vec<_>) = catalog
+            .matching(&json)
+            .into_iter()
+            .partition(|d| left_to(config, d).is_none());
         if matched.is_empty() {
+            if let Some(d) = left.first() {
+                return Decision::ignore(format!(
+                    "{} {} matches {}, left to the responder {} (it alerts this event and records \
+                     the incident, so the log scan does not alert it again)",
+                    record.event_source(),
+                    record.event_name(),
+                    left.iter()
+                        .map(|d| d.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    left_to(config, d).unwrap_or("-"),
+                ));
+            }
             return Decision::ignore(format!(
                 "no detection of the catalog ({} detections) matches {} {}",
                 catalog.len(),
@@ -185,11 +209,10 @@ impl Decide for RealtimeCatalog {
                 None => {
                     steps.push(Step::Claim {
                         detection: d.id.clone(),
-                        fingerprint: Some(Fingerprint::plain(
+                        fingerprint: Some(Fingerprint::of_event(
                             &d.id,
-                            &principal,
-                            &resource,
-                            epoch,
+                            record,
+                            &json,
                             config.state.incident_window_seconds,
                         )),
                         group: None,

@@ -279,6 +279,7 @@ impl Responder for RealtimeCatalog {
     async fn after_publish(
         &self,
         _config: &Config,
+        _payload: &Payload,
         case: &Case,
         output: &Output,
         alerts: &[Alert],

@@ -5,6 +5,7 @@
 
 use catalog::RealtimeCatalog;
 use log_delivery::LogDelivery;
+use root_activity::RootActivity;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::time::Duration;
@@ -315,6 +316,86 @@ async fn the_log_scan_does_not_alert_what_the_real_time_path_alerted() {
         json!(["cis-4.15-organizations-changes", "organizations-leave"]),
         "{out}"
     );
+    assert!(inbox.drain().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_root_access_key_alerts_once_from_root_activity_and_the_log_scan_leaves_it_out() {
+    let moto = Moto::start().await.unwrap();
+    let cfg = moto.sdk_config();
+    create_table(&cfg, TABLE).await;
+    let inbox = AlertInbox::create(&cfg, "handoff").await.unwrap();
+    let v = vars(
+        &inbox.topic_arn,
+        &[("RESPONDERS", "root-activity,unapproved-user,security-group")],
+    );
+    let event = fixture("root-create-access-key.json");
+
+    // EventBridge hands the event to both functions within seconds.
+    let rt = catalog_fn(&moto, &v).await;
+    let out = invoke(&rt, &event).await.unwrap();
+    assert!(
+        out["ignored"]
+            .as_str()
+            .is_some_and(|w| w.contains("root-activity")),
+        "{out}"
+    );
+    let root = service::<RootActivity>(&cfg, &v).await.unwrap();
+    let out = invoke(&root, &event).await.unwrap();
+    assert_eq!(out["delivery"][0]["status"], "sent", "{out}");
+    let first = inbox.receive(1, Duration::from_secs(15)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].attributes["detection"], "root-credential-change");
+
+    // The responder recorded what its alert stands for, in the table.
+    let ddb = aws_sdk_dynamodb::Client::new(&cfg);
+    let items = ddb.scan().table_name(TABLE).send().await.unwrap();
+    let incidents: Vec<(String, String, String)> = items
+        .items()
+        .iter()
+        .filter(|i| i["pk"].as_s().unwrap().starts_with("incident#"))
+        .map(|i| {
+            (
+                i["detection"].as_s().unwrap().clone(),
+                i["owner"].as_s().unwrap().clone(),
+                i["state"].as_s().unwrap().clone(),
+            )
+        })
+        .collect();
+    let id = event["detail"]["eventID"].as_str().unwrap();
+    let mut owned: Vec<&str> = incidents.iter().map(|(d, _, _)| d.as_str()).collect();
+    owned.sort();
+    assert_eq!(owned, ["cis-4.3-root-usage", "root-access-key-created"]);
+    assert!(incidents
+        .iter()
+        .all(|(_, o, s)| o == &format!("root-activity:{id}") && s == "published"));
+
+    // The log file arrives: the same record and a trail stop by someone else.
+    let key_record = event["detail"].clone();
+    let stop = fixture("cloudtrail-stop-logging.json")["detail"].clone();
+    let bucket = "trailwarden-trail-123456789012";
+    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/09/12/123456789012_CloudTrail_us-east-1_20240912T0910Z_Rt4Vx8Tr2Lp6Wn1K.json.gz";
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(gzip(&json!({"Records": [key_record, stop]})).into())
+        .send()
+        .await
+        .unwrap();
+    let mut delivered = fixture("s3-object-created-log-file.json");
+    delivered["detail"]["bucket"]["name"] = json!(bucket);
+    delivered["detail"]["object"]["key"] = json!(key);
+    let ld = service::<LogDelivery>(&cfg, &v).await.unwrap();
+    let out = invoke(&ld, &delivered).await.unwrap();
+    let alerts = inbox.receive(2, Duration::from_secs(15)).await.unwrap();
+    assert_eq!(
+        detections(&alerts),
+        ["cis-4.5-cloudtrail-config-changes", "cloudtrail-tampering"],
+        "{out}"
+    );
+    assert_eq!(out["stats"]["findings_suppressed"], 2, "{out}");
     assert!(inbox.drain().await.unwrap().is_empty());
 }
 

@@ -15,6 +15,7 @@ use trailwarden::logfile::LogError;
 use trailwarden::payload::S3Object;
 use trailwarden::respond::{Delivery, InitError, Responder, StepResult};
 use trailwarden::s3uri::{DocumentSource, S3Uri};
+use trailwarden::Payload;
 use trailwarden_state::{keys, scan as state_scan, State};
 
 /// What the scans of one invocation found, object by object.
@@ -72,6 +73,7 @@ impl Responder for LogDelivery {
     async fn after_publish(
         &self,
         _config: &Config,
+        _payload: &Payload,
         _case: &Case,
         output: &Scans,
         _alerts: &[Alert],

@@ -3,6 +3,7 @@
 use ipnet::IpNet;
 use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::respond::Settings;
+use trailwarden_state::StateSettings;
 
 /// Environment variable naming the known source networks.
 pub const KNOWN_SOURCE_CIDRS: &str = "KNOWN_SOURCE_CIDRS";
@@ -13,10 +14,13 @@ pub struct Config {
     pub common: Common,
     /// `KNOWN_SOURCE_CIDRS`: networks whose root use is expected (severity one step lower).
     pub known_source_cidrs: Vec<IpNet>,
+    /// `STATE_TABLE`, `INCIDENT_WINDOW_SECONDS`: where the incidents this function's alerts
+    /// stand for are recorded (`trailwarden_state::handoff`).
+    pub state: StateSettings,
 }
 
 impl Settings for Config {
-    /// Reads the common settings and `KNOWN_SOURCE_CIDRS`; a bad item names the variable and
+    /// Reads the common settings, `KNOWN_SOURCE_CIDRS` and the state's; a bad item names the variable and
     /// the item.
     fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
@@ -36,6 +40,7 @@ impl Settings for Config {
         Ok(Config {
             common,
             known_source_cidrs,
+            state: StateSettings::from_env(env)?,
         })
     }
 

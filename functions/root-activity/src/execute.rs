@@ -4,18 +4,39 @@
 use crate::config::Config;
 use crate::decide::{Case, Step};
 use crate::RootActivity;
-use trailwarden::respond::{InitError, Responder, StepResult};
+use trailwarden::alert::Alert;
+use trailwarden::respond::{Delivery, InitError, Responder, StepResult};
+use trailwarden::Payload;
+use trailwarden_state::Handoff;
 
 impl Responder for RootActivity {
     const NAME: &'static str = crate::NAME;
 
-    /// Builds the state: root-activity needs no SDK client of its own.
-    async fn init(_sdk: &aws_config::SdkConfig, _config: &mut Config) -> Result<Self, InitError> {
-        Ok(RootActivity)
+    /// Builds the state: root-activity needs no SDK client of its own, only the hand-off.
+    async fn init(sdk: &aws_config::SdkConfig, config: &mut Config) -> Result<Self, InitError> {
+        Ok(RootActivity {
+            handoff: Some(Handoff::from_settings(crate::NAME, sdk, &config.state)),
+        })
     }
 
     /// Carries out one step. There are no steps: this can never be called with one.
     async fn execute_step(&self, _: &Config, _: &Case, step: &Step, _: &mut ()) -> StepResult {
         match *step {}
+    }
+    /// Once the alert is out: records the incidents of the catalog detections that name this
+    /// function as alerted, so the log scan does not alert the same event again
+    /// (`trailwarden_state::handoff`).
+    async fn after_publish(
+        &self,
+        _config: &Config,
+        payload: &Payload,
+        _case: &Case,
+        _output: &(),
+        alerts: &[Alert],
+        delivery: &[Delivery],
+    ) {
+        if let Some(h) = &self.handoff {
+            h.record(payload, alerts, delivery).await;
+        }
     }
 }

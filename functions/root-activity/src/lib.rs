@@ -33,7 +33,10 @@ pub use decide::{Case, CredentialAction, Kind, Reason, Step};
 
 pub const NAME: &str = "root-activity";
 
-/// root-activity: its state is empty (it acts through no SDK client; the runner publishes the
-/// alert).
-#[derive(Debug, Clone, Copy)]
-pub struct RootActivity;
+/// root-activity: it acts through no SDK client (the runner publishes the alert); its state is
+/// the hand-off of the catalog's root-use incidents.
+#[derive(Debug, Clone, Default)]
+pub struct RootActivity {
+    /// Where the incidents its alerts stand for are recorded (`None`: nowhere).
+    pub handoff: Option<trailwarden_state::Handoff>,
+}

@@ -5,6 +5,7 @@ use trailwarden::aws::MemberAccess;
 use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::estate::{self, AccountSettings};
 use trailwarden::respond::Settings;
+use trailwarden_state::StateSettings;
 
 /// Tag key that exempts a security group by default.
 pub const DEFAULT_EXEMPT_TAG: &str = "trailwarden:exempt";
@@ -175,6 +176,9 @@ pub struct Config {
     pub member_access: MemberAccess,
     /// `ACCOUNT_SETTINGS_URI`: settings per account or organizational unit.
     pub account_settings: AccountSettings,
+    /// `STATE_TABLE`, `INCIDENT_WINDOW_SECONDS`: where the incidents this function's alerts
+    /// stand for are recorded (`trailwarden_state::handoff`).
+    pub state: StateSettings,
 }
 
 fn prefix(env: &dyn Env, var: &str, default: u8, max: u8) -> Result<u8, ConfigError> {
@@ -265,6 +269,7 @@ impl Settings for Config {
             )?,
             member_access: MemberAccess::from_env(env)?,
             account_settings: AccountSettings::from_env(env, estate::check_arn)?,
+            state: StateSettings::from_env(env)?,
         })
     }
 

@@ -75,6 +75,8 @@ pub const NAME: &str = "security-group";
 pub struct SecurityGroup {
     ec2: RegionalClients<aws_sdk_ec2::Client>,
     members: AccountClients<aws_sdk_ec2::Client>,
+    /// Where the incidents its alerts stand for are recorded.
+    handoff: Option<trailwarden_state::Handoff>,
 }
 
 /// What executing the plan learnt.
@@ -91,6 +93,11 @@ impl SecurityGroup {
         SecurityGroup {
             ec2: RegionalClients::new(sdk, aws_sdk_ec2::Client::new),
             members: AccountClients::new(accounts, aws_sdk_ec2::Client::new),
+            handoff: Some(trailwarden_state::Handoff::from_settings(
+                NAME,
+                sdk,
+                &config.state,
+            )),
         }
     }
 

@@ -6,6 +6,7 @@ use trailwarden::aws::MemberAccess;
 use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::estate::AccountSettings;
 use trailwarden::respond::Settings;
+use trailwarden_state::StateSettings;
 
 /// What to do with an IAM user nobody approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,6 +97,9 @@ pub struct Config {
     pub member_access: MemberAccess,
     /// `ACCOUNT_SETTINGS_URI`: settings per account or organizational unit.
     pub account_settings: AccountSettings,
+    /// `STATE_TABLE`, `INCIDENT_WINDOW_SECONDS`: where the incidents this function's alerts
+    /// stand for are recorded (`trailwarden_state::handoff`).
+    pub state: StateSettings,
 }
 
 /// Default of `NOT_FOUND_RETRY_SECONDS`.
@@ -190,6 +194,7 @@ impl Settings for Config {
             not_found_retry,
             member_access: MemberAccess::from_env(env)?,
             account_settings: AccountSettings::from_env(env, crate::approval::check_creator_arn)?,
+            state: StateSettings::from_env(env)?,
         })
     }
 

@@ -9,9 +9,11 @@ use crate::{Config, UnapprovedUser};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+use trailwarden::alert::Alert;
 use trailwarden::aws::{AccountError, Accounts};
-use trailwarden::respond::{InitError, Responder, StepError, StepResult};
+use trailwarden::respond::{Delivery, InitError, Responder, StepError, StepResult};
 use trailwarden::{Payload, Status};
+use trailwarden_state::Handoff;
 
 /// Where the user was found when the response ran.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -72,7 +74,11 @@ impl Responder for UnapprovedUser {
             .account_settings
             .load_s3(&s3, crate::approval::check_creator_arn)
             .await?;
-        Ok(UnapprovedUser::with_clients(aws_sdk_iam::Client::new(sdk), s3).with_accounts(accounts))
+        Ok(
+            UnapprovedUser::with_clients(aws_sdk_iam::Client::new(sdk), s3)
+                .with_accounts(accounts)
+                .with_handoff(Handoff::from_settings(crate::NAME, sdk, &config.state)),
+        )
     }
 
     /// Reads the approval document when the configured lists alone do not approve the event.
@@ -193,6 +199,23 @@ impl Responder for UnapprovedUser {
             ));
         }
         outcome.result
+    }
+
+    /// Once the alert is out: records the incidents of the catalog detections that name this
+    /// function as alerted, so the log scan does not alert the same event again
+    /// (`trailwarden_state::handoff`).
+    async fn after_publish(
+        &self,
+        _config: &Config,
+        payload: &Payload,
+        _case: &Case,
+        _output: &Output,
+        alerts: &[Alert],
+        delivery: &[Delivery],
+    ) {
+        if let Some(h) = &self.handoff {
+            h.record(payload, alerts, delivery).await;
+        }
     }
 }
 

@@ -71,6 +71,8 @@ pub struct UnapprovedUser {
     /// The approval document, read on first need (a failed read is tried again next time).
     document: OnceCell<Approvals>,
     empty: Approvals,
+    /// Where the incidents its alerts stand for are recorded (`None`: nowhere).
+    handoff: Option<trailwarden_state::Handoff>,
 }
 
 impl UnapprovedUser {
@@ -82,7 +84,15 @@ impl UnapprovedUser {
             members: None,
             document: OnceCell::new(),
             empty: Approvals::default(),
+            handoff: None,
         }
+    }
+
+    /// The same state recording, once its alerts are out, the catalog incidents they stand
+    /// for (`trailwarden_state::handoff`).
+    pub fn with_handoff(mut self, handoff: trailwarden_state::Handoff) -> UnapprovedUser {
+        self.handoff = Some(handoff);
+        self
     }
 
     /// The same state acting in member accounts through `accounts` (events of the home

@@ -4,7 +4,7 @@
 use super::detection::valid_family;
 use super::detection::CatalogError;
 use super::index::{FxMap, Index};
-use super::{BuiltinOptions, Detection, BUILTIN_FILES, CIS_4_2_ID, CUSTOM_FAMILY};
+use super::{BuiltinOptions, Detection, BUILTIN_FILES, BUILT_IN, CIS_4_2_ID, CUSTOM_FAMILY};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
@@ -118,7 +118,7 @@ impl Catalog {
         let mut out = Vec::new();
         let mut descriptions = BTreeMap::new();
         for (name, text) in BUILTIN_FILES {
-            let (head, list) = parse_list(text, "built-in").expect("built-in catalog parses");
+            let (head, list) = parse_list(text, BUILT_IN).expect("built-in catalog parses");
             assert_eq!(
                 head.family.as_deref(),
                 Some(*name),
@@ -149,7 +149,7 @@ impl Catalog {
         let mut detections = Vec::with_capacity(out.len());
         for (i, (family, v)) in out.iter().enumerate() {
             let (_, d) =
-                Detection::compile(v, "built-in", family, i).expect("built-in detections compile");
+                Detection::compile(v, BUILT_IN, family, i).expect("built-in detections compile");
             detections.extend(d);
         }
         let mut catalog = Catalog::new(detections).expect("built-in ids are unique");

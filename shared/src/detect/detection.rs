@@ -103,6 +103,8 @@ struct Spec {
     family: Option<String>,
     #[serde(default)]
     runbook: Option<String>,
+    #[serde(default)]
+    responder: Option<String>,
 }
 
 /// A compiled detection.
@@ -126,7 +128,19 @@ pub struct Detection {
     pub origin: String,
     #[serde(skip_serializing_if = "is_empty_examples")]
     pub examples: Examples,
+    /// The responder function ([`RESPONDERS`]) that alerts on every event this detection
+    /// matches, with its own remediation. Where that responder is deployed, the real-time
+    /// catalog leaves such events to it, and the responder records the incident as alerted
+    /// so the log scan does not alert it a second time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub responder: Option<String>,
 }
+
+/// The origin of the built-in detections.
+pub const BUILT_IN: &str = "built-in";
+
+/// The responder functions a detection may name in `responder`.
+pub const RESPONDERS: &[&str] = &["root-activity", "unapproved-user", "security-group"];
 
 fn is_empty_examples(e: &Examples) -> bool {
     e.matching.is_empty() && e.no_match.is_empty()
@@ -300,6 +314,26 @@ impl Detection {
             ));
         }
         let runbook = spec.runbook.filter(|r| !r.trim().is_empty());
+        if let Some(r) = &spec.responder {
+            if origin != BUILT_IN {
+                return Err(fail(
+                    Some(&id),
+                    "only built-in detections name a responder: the responders hand off the built-in catalog's incidents".into(),
+                ));
+            }
+            if !RESPONDERS.contains(&r.as_str()) {
+                return Err(fail(
+                    Some(&id),
+                    format!("responder {r:?} is not one of {}", RESPONDERS.join(", ")),
+                ));
+            }
+            if spec.threshold.is_some() {
+                return Err(fail(
+                    Some(&id),
+                    "a threshold detection cannot name a responder: responders alert on single events".into(),
+                ));
+            }
+        }
         let examples = spec.examples.unwrap_or_default();
         let d = Detection {
             id: id.clone(),
@@ -313,6 +347,7 @@ impl Detection {
             threshold: spec.threshold,
             origin: origin.to_string(),
             examples,
+            responder: spec.responder,
         };
         d.check_examples().map_err(|m| fail(Some(&id), m))?;
         Ok((id, Some(d)))

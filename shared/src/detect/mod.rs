@@ -18,7 +18,9 @@
 //! results and their alerts); the index the engine uses is private.
 
 pub use catalog::Catalog;
-pub use detection::{BuiltinOptions, CatalogError, Detection, Examples, References, Threshold};
+pub use detection::{
+    BuiltinOptions, CatalogError, Detection, Examples, References, Threshold, BUILT_IN, RESPONDERS,
+};
 pub use finding::{Counted, Finding, ThresholdGroup, ThresholdResult};
 pub use scan::{scan_reader, FileSummary, RecordProblem, ScanError, ScanReport, Scanner};
 

@@ -40,6 +40,11 @@ const MAX_GROUPS: usize = 2_000;
 /// [`STALE_SLACK_SECONDS`]) from the record at hand are dropped: they can no longer cross
 /// unless records arrive that much out of order.
 const TOTAL_GROUPS: usize = 12_000;
+/// Groups every threshold detection may track even when the shared budget is spent: a flood
+/// of distinct groups on some detections (values an attacker controls, such as source
+/// addresses or bucket names) cannot leave another detection unable to follow a burst.
+/// Bounds the scan's memory at [`TOTAL_GROUPS`] plus this many per threshold detection.
+const RESERVED_GROUPS: usize = 32;
 /// How far out of time order records may arrive and still count into a group (files of
 /// several regions and accounts interleave by minutes).
 const STALE_SLACK_SECONDS: i64 = 900;
@@ -789,6 +794,8 @@ impl Group {
 #[derive(Debug)]
 struct GroupBudget {
     cap: usize,
+    /// Groups each detection may hold beyond `cap` ([`RESERVED_GROUPS`]).
+    reserve: usize,
     live: usize,
     /// Refused since the last sweep.
     refused: u64,
@@ -855,7 +862,8 @@ fn group_key_with(t: &Threshold, top_value: impl Fn(&str, &str) -> Option<Value>
 
 impl ThresholdState {
     fn full(&self, budget: &GroupBudget) -> bool {
-        self.groups.len() >= MAX_GROUPS || budget.live >= budget.cap
+        self.groups.len() >= MAX_GROUPS
+            || (budget.live >= budget.cap && self.groups.len() >= budget.reserve)
     }
 
     /// Drops the stale groups (see [`TOTAL_GROUPS`]); how many.
@@ -1115,6 +1123,7 @@ impl<'c> Scanner<'c> {
             own_records: 0,
             budget: GroupBudget {
                 cap: TOTAL_GROUPS,
+                reserve: RESERVED_GROUPS,
                 live: 0,
                 refused: 0,
                 evict: true,
@@ -1122,9 +1131,17 @@ impl<'c> Scanner<'c> {
         }
     }
 
-    /// Tracks at most `cap` threshold groups over all detections (default [`TOTAL_GROUPS`]).
+    /// Tracks at most `cap` threshold groups over all detections (default [`TOTAL_GROUPS`]),
+    /// besides the groups each detection may always hold (see [`Scanner::group_reserve`]).
     pub fn group_budget(mut self, cap: usize) -> Self {
         self.budget.cap = cap;
+        self
+    }
+
+    /// Lets every threshold detection hold `reserve` groups even when the shared budget is
+    /// spent (default [`RESERVED_GROUPS`]).
+    pub fn group_reserve(mut self, reserve: usize) -> Self {
+        self.budget.reserve = reserve;
         self
     }
 

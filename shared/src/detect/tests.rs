@@ -209,6 +209,11 @@ fn malformed_detections_fail_with_their_id_and_what_is_wrong() {
                                {"id": "d", "title": "t", "severity": "low", "pattern": {"eventName": ["B"]}}]}"#,
             "detection \"d\": appears twice",
         ),
+        (
+            r#"{"detections": [{"id": "r", "title": "t", "severity": "low", "pattern": {"eventName": ["A"]},
+                "responder": "root-activity"}]}"#,
+            "detection \"r\": only built-in detections name a responder",
+        ),
         (r#"{"detections": [}"#, "f.json: not valid JSON"),
         (r#"{"rules": []}"#, "unknown top-level key \"rules\""),
     ];
@@ -419,15 +424,15 @@ fn burst_only() -> Catalog {
         .unwrap()
 }
 
-/// Scans with a budget of `groups` threshold groups, keeping events (and so every group
-/// below its threshold) or not.
+/// Scans with a budget of `groups` threshold groups and no reserve per detection, keeping
+/// events (and so every group below its threshold) or not.
 fn scan_with_budget(
     cat: &Catalog,
     recs: &[serde_json::Value],
     groups: usize,
     keep: bool,
 ) -> ScanReport {
-    let mut s = Scanner::new(cat).group_budget(groups);
+    let mut s = Scanner::new(cat).group_budget(groups).group_reserve(0);
     if keep {
         s = s.keep_events(1);
     }
@@ -515,6 +520,49 @@ fn a_full_budget_drops_groups_whose_window_has_long_passed() {
     recs[3] = failed_login("bob", "2024-08-01T14:58:15Z", "b1");
     let r = scan_with_budget(&cat, &recs, 2, false);
     assert!(finding(&r, id).is_none());
+}
+
+#[test]
+fn a_flood_of_groups_on_one_detection_cannot_hide_a_burst_on_another() {
+    let cat = burst_only();
+    // An attacker who knows the budget fails one console sign-in each as 400 different
+    // user names (below every threshold), filling it, then reads secrets in a burst.
+    let mut recs: Vec<_> = (0..400u32)
+        .map(|i| failed_login(&format!("decoy{i}"), &at(i / 60, i % 60), &format!("d{i}")))
+        .collect();
+    recs.extend((0..20u32).map(|i| {
+        json!({"eventVersion": "1.09", "eventTime": at(7, i), "eventSource": "secretsmanager.amazonaws.com",
+            "eventName": "GetSecretValue", "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.9",
+            "eventID": format!("s{i}"), "eventType": "AwsApiCall", "recipientAccountId": "123456789012",
+            "requestParameters": {"secretId": format!("prod/db-{i}")}, "responseElements": null,
+            "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLEMALLORY", "accountId": "123456789012",
+                "arn": "arn:aws:iam::123456789012:user/mallory", "userName": "mallory"}})
+    }));
+    let id = "secretsmanager-secret-value-burst";
+    let scan_with = |reserve: usize| {
+        let mut s = Scanner::new(&cat).group_budget(100).group_reserve(reserve);
+        s.scan_reader("test.json", std::io::Cursor::new(log(&recs)))
+            .unwrap();
+        s.finish()
+    };
+    // Without a reserve the flood takes the whole budget: the burst is not evaluated, only
+    // counted.
+    let starved = scan_with(0);
+    assert!(finding(&starved, id).is_none());
+    // With one, the detection still follows its own groups and the burst alerts.
+    let r = scan_with(4);
+    let f = finding(&r, id).expect("the secrets burst");
+    assert_eq!(f.count, 20);
+    assert_eq!(f.threshold.as_ref().unwrap().groups_over, 1);
+    // The flooded detection is capped at the budget plus its reserve, and says what it
+    // did not follow.
+    let flood = finding(&r, "console-signin-failure-burst");
+    assert!(flood.is_none(), "no decoy crossed its threshold");
+    // The default reserve is what a real scan uses.
+    let mut s = Scanner::new(&cat).group_budget(100);
+    s.scan_reader("test.json", std::io::Cursor::new(log(&recs)))
+        .unwrap();
+    assert!(finding(&s.finish(), id).is_some());
 }
 
 #[test]
