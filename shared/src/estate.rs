@@ -16,9 +16,11 @@
 //! ```
 //!
 //! Each entry may set `unapproved_user_mode` (`delete`, `quarantine`, `notify`),
-//! `security_group_mode` (`revoke`, `notify`), `approved_creator_arns` (added to the
-//! deployment's `APPROVED_CREATOR_ARNS`) and `exempt` (`true`: alert only, never act, in that
-//! account). An organizational unit also lists its own `accounts` and may name its `parent`
+//! `credential_response_mode` (`notify`, `deactivate`), `security_group_mode` (`revoke`,
+//! `notify`), `allowed_public_ports` (`"80,443"`, `"none"`: replaces the deployment's
+//! `ALLOWED_PUBLIC_PORTS`), `approved_creator_arns` (added to the deployment's
+//! `APPROVED_CREATOR_ARNS`), `exempt_security_group_ids` (added to the deployment's
+//! `EXEMPT_GROUP_IDS`) and `exempt` (`true`: alert only, never act, in that account). An organizational unit also lists its own `accounts` and may name its `parent`
 //! (another OU of the document), so an account's OU path comes from the document itself: no
 //! Organizations call at run time, and the decision stays pure.
 //!
@@ -32,6 +34,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::config::{self, ConfigError, Env};
+use crate::net::PortSet;
 use crate::s3uri::DocumentSource;
 
 use serde_json::{Map, Value};
@@ -58,12 +61,22 @@ pub enum GroupMode {
     Notify,
 }
 
+/// `credential_response_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialResponse {
+    Notify,
+    Deactivate,
+}
+
 /// What one account or OU entry sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     pub unapproved_user_mode: Option<UserMode>,
+    pub credential_response_mode: Option<CredentialResponse>,
     pub security_group_mode: Option<GroupMode>,
+    pub allowed_public_ports: Option<PortSet>,
     pub approved_creator_arns: Vec<String>,
+    pub exempt_security_group_ids: Vec<String>,
     pub exempt: Option<bool>,
 }
 
@@ -102,9 +115,14 @@ pub struct Setting<T> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolved {
     pub unapproved_user_mode: Option<Setting<UserMode>>,
+    pub credential_response_mode: Option<Setting<CredentialResponse>>,
     pub security_group_mode: Option<Setting<GroupMode>>,
+    /// Replaces the deployment's.
+    pub allowed_public_ports: Option<Setting<PortSet>>,
     /// Added to the deployment's, from every entry on the path.
     pub approved_creator_arns: Vec<Setting<String>>,
+    /// Added to the deployment's, from every entry on the path.
+    pub exempt_security_group_ids: Vec<Setting<String>>,
     pub exempt: Option<Setting<bool>>,
 }
 
@@ -304,29 +322,42 @@ impl Estate {
                 value: v,
                 source: source.clone(),
             };
-            if r.unapproved_user_mode.is_none() {
-                r.unapproved_user_mode = e.unapproved_user_mode.map(set);
-            }
-            if r.security_group_mode.is_none() {
-                r.security_group_mode = e.security_group_mode.map(|v| Setting {
-                    value: v,
-                    source: source.clone(),
-                });
-            }
-            if r.exempt.is_none() {
-                r.exempt = e.exempt.map(|v| Setting {
-                    value: v,
-                    source: source.clone(),
-                });
-            }
+            first(&mut r.unapproved_user_mode, e.unapproved_user_mode, &source);
+            first(
+                &mut r.credential_response_mode,
+                e.credential_response_mode,
+                &source,
+            );
+            first(&mut r.security_group_mode, e.security_group_mode, &source);
+            first(
+                &mut r.allowed_public_ports,
+                e.allowed_public_ports.clone(),
+                &source,
+            );
+            first(&mut r.exempt, e.exempt, &source);
             r.approved_creator_arns
-                .extend(e.approved_creator_arns.iter().map(|a| Setting {
-                    value: a.clone(),
-                    source: source.clone(),
-                }));
+                .extend(e.approved_creator_arns.iter().cloned().map(set));
+            r.exempt_security_group_ids
+                .extend(e.exempt_security_group_ids.iter().cloned().map(set));
         }
         r
     }
+}
+
+/// Keeps the innermost value set: the first level, from the account outward, that sets it.
+fn first<T>(slot: &mut Option<Setting<T>>, value: Option<T>, source: &Source) {
+    if slot.is_none() {
+        *slot = value.map(|value| Setting {
+            value,
+            source: source.clone(),
+        });
+    }
+}
+
+/// A security group id: `sg-` and letters or digits.
+pub fn is_security_group_id(s: &str) -> bool {
+    s.strip_prefix("sg-")
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 fn object<'a>(path: &str, v: &'a Value) -> Result<&'a Map<String, Value>, EstateError> {
@@ -381,6 +412,46 @@ fn entry(
                     }
                 })
             }
+            "credential_response_mode" => {
+                e.credential_response_mode = Some(match text()?.as_str() {
+                    "notify" => CredentialResponse::Notify,
+                    "deactivate" => CredentialResponse::Deactivate,
+                    other => {
+                        return Err(err(
+                            &p,
+                            format!("expected notify or deactivate, got {other:?}"),
+                        ))
+                    }
+                })
+            }
+            "allowed_public_ports" => {
+                let raw = value.as_str().ok_or_else(|| {
+                    err(
+                        &p,
+                        "expected a string of ports and ranges (\"80,443,8000-8080\", or \"none\")",
+                    )
+                })?;
+                e.allowed_public_ports = Some(PortSet::parse(raw).map_err(|item| {
+                    err(
+                        &p,
+                        format!("{item:?} is not a port (0-65535) or a range such as 8000-8080"),
+                    )
+                })?);
+            }
+            "exempt_security_group_ids" => {
+                let items = strings()?;
+                if let Some((i, g)) = items
+                    .iter()
+                    .enumerate()
+                    .find(|(_, g)| !is_security_group_id(g))
+                {
+                    return Err(err(
+                        &format!("{p}[{i}]"),
+                        format!("expected a security group id (sg-0123456789abcdef0), got {g:?}"),
+                    ));
+                }
+                e.exempt_security_group_ids = items;
+            }
             "security_group_mode" => {
                 e.security_group_mode = Some(match text()?.as_str() {
                     "revoke" => GroupMode::Revoke,
@@ -421,10 +492,11 @@ fn entry(
                 parent = Some(s.to_string());
             }
             _ => {
+                const KEYS: &str = "unapproved_user_mode, credential_response_mode, security_group_mode, allowed_public_ports, approved_creator_arns, exempt_security_group_ids, exempt";
                 let known = if unit {
-                    "unapproved_user_mode, security_group_mode, approved_creator_arns, exempt, accounts, parent"
+                    format!("{KEYS}, accounts, parent")
                 } else {
-                    "unapproved_user_mode, security_group_mode, approved_creator_arns, exempt"
+                    KEYS.to_string()
                 };
                 return Err(err(&p, format!("unknown key (expected {known})")));
             }
@@ -599,6 +671,41 @@ mod tests {
     }
 
     #[test]
+    fn ports_credentials_and_exempt_groups_resolve_like_the_other_keys() {
+        let e = parse(
+            r#"{
+              "accounts": {"444455556666": {"allowed_public_ports": "443",
+                                            "exempt_security_group_ids": ["sg-0aaa1111bbbb2222c"]}},
+              "organizational_units": {
+                "ou-ab12-workload1": {"accounts": ["444455556666", "777788889999"],
+                                      "credential_response_mode": "deactivate",
+                                      "allowed_public_ports": "none",
+                                      "exempt_security_group_ids": ["sg-0ddd3333eeee4444f"]}
+              }
+            }"#,
+        )
+        .unwrap();
+        let r = e.resolve("444455556666");
+        let ports = r.allowed_public_ports.unwrap();
+        assert_eq!(ports.value.to_string(), "443");
+        assert_eq!(ports.source, Source::Account("444455556666".into()));
+        let c = r.credential_response_mode.unwrap();
+        assert_eq!(c.value, CredentialResponse::Deactivate);
+        assert_eq!(c.source, Source::Unit("ou-ab12-workload1".into()));
+        let groups: Vec<&str> = r
+            .exempt_security_group_ids
+            .iter()
+            .map(|g| g.value.as_str())
+            .collect();
+        assert_eq!(groups, ["sg-0aaa1111bbbb2222c", "sg-0ddd3333eeee4444f"]);
+        // The OU's "none" for an account that does not set its own.
+        let r = e.resolve("777788889999");
+        assert!(r.allowed_public_ports.unwrap().value.is_empty());
+        assert_eq!(r.exempt_security_group_ids.len(), 1);
+        assert_eq!(e.resolve("999999999999"), Resolved::default());
+    }
+
+    #[test]
     fn errors_name_the_key_path() {
         let cases: &[(&str, &str)] = &[
             (r#"{"acounts": {}}"#, "acounts"),
@@ -626,6 +733,22 @@ mod tests {
             (
                 r#"{"accounts": {"111122223333": {"accounts": []}}}"#,
                 "accounts.111122223333.accounts",
+            ),
+            (
+                r#"{"accounts": {"111122223333": {"credential_response_mode": "delete"}}}"#,
+                "accounts.111122223333.credential_response_mode",
+            ),
+            (
+                r#"{"accounts": {"111122223333": {"allowed_public_ports": "80,44o"}}}"#,
+                "accounts.111122223333.allowed_public_ports",
+            ),
+            (
+                r#"{"accounts": {"111122223333": {"allowed_public_ports": [80, 443]}}}"#,
+                "accounts.111122223333.allowed_public_ports",
+            ),
+            (
+                r#"{"accounts": {"111122223333": {"exempt_security_group_ids": ["sg-1", "web"]}}}"#,
+                "accounts.111122223333.exempt_security_group_ids[1]",
             ),
             (
                 r#"{"organizational_units": {"ou-1": {}}}"#,

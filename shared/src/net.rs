@@ -13,6 +13,7 @@
 //! family, counting overlapping blocks once.
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 pub use ipnet::IpNet as Cidr;
@@ -207,6 +208,110 @@ fn merge(mut ranges: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
         }
     }
     out
+}
+
+/// A set of TCP/UDP ports, kept as sorted, merged, inclusive ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortSet {
+    ranges: Vec<(u16, u16)>,
+}
+
+impl PortSet {
+    /// Parses `80,443,8000-8080` (blanks ignored). `none` is the empty set.
+    pub fn parse(s: &str) -> Result<PortSet, String> {
+        if s.trim().eq_ignore_ascii_case("none") {
+            return Ok(PortSet::default());
+        }
+        let mut ranges = Vec::new();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let bad = || item.to_string();
+            let (from, to) = match item.split_once('-') {
+                Some((a, b)) => (
+                    a.trim().parse::<u16>().map_err(|_| bad())?,
+                    b.trim().parse::<u16>().map_err(|_| bad())?,
+                ),
+                None => {
+                    let p = item.parse::<u16>().map_err(|_| bad())?;
+                    (p, p)
+                }
+            };
+            if from > to {
+                return Err(bad());
+            }
+            ranges.push((from, to));
+        }
+        Ok(PortSet::from_ranges(ranges))
+    }
+
+    fn from_ranges(mut ranges: Vec<(u16, u16)>) -> PortSet {
+        ranges.sort_unstable();
+        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
+        for (from, to) in ranges {
+            match merged.last_mut() {
+                Some(last) if u32::from(from) <= u32::from(last.1) + 1 => {
+                    last.1 = last.1.max(to);
+                }
+                _ => merged.push((from, to)),
+            }
+        }
+        PortSet { ranges: merged }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// The merged inclusive ranges, in order.
+    pub fn ranges(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
+        self.ranges.iter().copied()
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.ranges.iter().any(|&(a, b)| a <= port && port <= b)
+    }
+
+    /// True when every port of `from..=to` is in the set.
+    pub fn covers(&self, from: u16, to: u16) -> bool {
+        // Ranges are merged, so one range must hold the whole span.
+        self.ranges.iter().any(|&(a, b)| a <= from && to <= b)
+    }
+
+    /// Ports of the set that fall inside `from..=to`, at most `limit` of them.
+    pub fn ports_within(&self, from: u16, to: u16, limit: usize) -> Vec<u16> {
+        let mut out = Vec::new();
+        for &(a, b) in &self.ranges {
+            let (lo, hi) = (a.max(from), b.min(to));
+            if lo > hi {
+                continue;
+            }
+            for p in lo..=hi {
+                if out.len() == limit {
+                    return out;
+                }
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for PortSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ranges.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, (a, b)) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if a == b {
+                write!(f, "{a}")?;
+            } else {
+                write!(f, "{a}-{b}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

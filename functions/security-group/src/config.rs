@@ -1,11 +1,12 @@
 //! Settings of the security-group function, read once at cold start.
 
-use std::fmt;
 use trailwarden::aws::MemberAccess;
 use trailwarden::config::{self, Common, ConfigError, Env};
 use trailwarden::estate::{self, AccountSettings};
 use trailwarden::respond::Settings;
 use trailwarden_state::StateSettings;
+
+pub use trailwarden::net::PortSet;
 
 /// Tag key that exempts a security group by default.
 pub const DEFAULT_EXEMPT_TAG: &str = "trailwarden:exempt";
@@ -36,110 +37,6 @@ impl ResponseMode {
     }
 }
 
-/// A set of TCP/UDP ports, kept as sorted, merged, inclusive ranges.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PortSet {
-    ranges: Vec<(u16, u16)>,
-}
-
-impl PortSet {
-    /// Parses `80,443,8000-8080` (blanks ignored). `none` is the empty set.
-    pub fn parse(s: &str) -> Result<PortSet, String> {
-        if s.trim().eq_ignore_ascii_case("none") {
-            return Ok(PortSet::default());
-        }
-        let mut ranges = Vec::new();
-        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let bad = || item.to_string();
-            let (from, to) = match item.split_once('-') {
-                Some((a, b)) => (
-                    a.trim().parse::<u16>().map_err(|_| bad())?,
-                    b.trim().parse::<u16>().map_err(|_| bad())?,
-                ),
-                None => {
-                    let p = item.parse::<u16>().map_err(|_| bad())?;
-                    (p, p)
-                }
-            };
-            if from > to {
-                return Err(bad());
-            }
-            ranges.push((from, to));
-        }
-        Ok(PortSet::from_ranges(ranges))
-    }
-
-    fn from_ranges(mut ranges: Vec<(u16, u16)>) -> PortSet {
-        ranges.sort_unstable();
-        let mut merged: Vec<(u16, u16)> = Vec::with_capacity(ranges.len());
-        for (from, to) in ranges {
-            match merged.last_mut() {
-                Some(last) if u32::from(from) <= u32::from(last.1) + 1 => {
-                    last.1 = last.1.max(to);
-                }
-                _ => merged.push((from, to)),
-            }
-        }
-        PortSet { ranges: merged }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-
-    /// The merged inclusive ranges, in order.
-    pub fn ranges(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
-        self.ranges.iter().copied()
-    }
-
-    pub fn contains(&self, port: u16) -> bool {
-        self.ranges.iter().any(|&(a, b)| a <= port && port <= b)
-    }
-
-    /// True when every port of `from..=to` is in the set.
-    pub fn covers(&self, from: u16, to: u16) -> bool {
-        // Ranges are merged, so one range must hold the whole span.
-        self.ranges.iter().any(|&(a, b)| a <= from && to <= b)
-    }
-
-    /// Ports of the set that fall inside `from..=to`, at most `limit` of them.
-    pub fn ports_within(&self, from: u16, to: u16, limit: usize) -> Vec<u16> {
-        let mut out = Vec::new();
-        for &(a, b) in &self.ranges {
-            let (lo, hi) = (a.max(from), b.min(to));
-            if lo > hi {
-                continue;
-            }
-            for p in lo..=hi {
-                if out.len() == limit {
-                    return out;
-                }
-                out.push(p);
-            }
-        }
-        out
-    }
-}
-
-impl fmt::Display for PortSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.ranges.is_empty() {
-            return f.write_str("none");
-        }
-        for (i, (a, b)) in self.ranges.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            if a == b {
-                write!(f, "{a}")?;
-            } else {
-                write!(f, "{a}-{b}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Configuration of the security-group function.
 ///
 /// | Variable | Meaning | Default |
@@ -151,7 +48,7 @@ impl fmt::Display for PortSet {
 /// | `EXEMPT_TAG` | tag key; a group carrying it with any value other than `false` is reported but never revoked | `trailwarden:exempt` |
 /// | `WORLD_OPEN_MIN_PREFIX_IPV4` | a port is world-open when the public IPv4 addresses its rules let in add up to at least a prefix one bit shorter than this (default: more than a /8, i.e. 2^25 addresses); 1-32 | `8` |
 /// | `WORLD_OPEN_MIN_PREFIX_IPV6` | the same for IPv6 global unicast addresses (default: at least a /15, i.e. 2^113 addresses); 1-128 | `16` |
-/// | `ACCOUNT_SETTINGS_URI` | a local path or `s3://BUCKET/KEY` of the settings per account or organizational unit (`security_group_mode`, `exempt`; see [`trailwarden::estate`]); read and validated at cold start, a bad document stops it | none |
+/// | `ACCOUNT_SETTINGS_URI` | a local path or `s3://BUCKET/KEY` of the settings per account or organizational unit (`security_group_mode`, `allowed_public_ports`, `exempt_security_group_ids`, `exempt`; see [`trailwarden::estate`]); read and validated at cold start, a bad document stops it | none |
 /// | `HOME_ACCOUNT_ID`, `MEMBER_ROLE_NAME`, `MEMBER_ROLE_EXTERNAL_ID` | acting in the event's own account through its responder role (see [`trailwarden::aws::accounts`]) | none: every account acted in with the function's own credentials |
 ///
 /// plus the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
@@ -211,11 +108,6 @@ fn ports(env: &dyn Env, var: &str, default: &str) -> Result<PortSet, ConfigError
     })
 }
 
-fn is_group_id(s: &str) -> bool {
-    s.strip_prefix("sg-")
-        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()))
-}
-
 impl Settings for Config {
     fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
@@ -232,7 +124,10 @@ impl Settings for Config {
             ports(env, "ALLOWED_PUBLIC_PORTS", DEFAULT_ALLOWED_PUBLIC_PORTS)?;
         let critical_ports = ports(env, "CRITICAL_PORTS", DEFAULT_CRITICAL_PORTS)?;
         let exempt_group_ids = config::list(env, "EXEMPT_GROUP_IDS");
-        if let Some(bad) = exempt_group_ids.iter().find(|g| !is_group_id(g)) {
+        if let Some(bad) = exempt_group_ids
+            .iter()
+            .find(|g| !estate::is_security_group_id(g))
+        {
             return Err(ConfigError::new(
                 "EXEMPT_GROUP_IDS",
                 bad,

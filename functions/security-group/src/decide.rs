@@ -199,6 +199,16 @@ pub fn effective_config(config: &Config, account: &str) -> (Config, AppliedSetti
         };
         sources.push(&m.source);
     }
+    if let Some(p) = &r.allowed_public_ports {
+        c.allowed_public_ports = p.value.clone();
+        sources.push(&p.source);
+    }
+    for g in &r.exempt_security_group_ids {
+        if !c.exempt_group_ids.contains(&g.value) {
+            c.exempt_group_ids.push(g.value.clone());
+        }
+        sources.push(&g.source);
+    }
     if let Some(e) = &r.exempt {
         sources.push(&e.source);
     }

@@ -809,6 +809,81 @@ fn an_account_entry_overrides_its_organizational_unit() {
 }
 
 #[test]
+fn an_account_may_allow_its_own_public_ports() {
+    let path = settings_file(
+        "ports.json",
+        r#"{"accounts": {"123456789012": {"allowed_public_ports": "443,8080"}}}"#,
+    );
+    let env = [
+        ("ACCOUNT_SETTINGS_URI", path.as_str()),
+        ("ALLOWED_PUBLIC_PORTS", "80,443"),
+    ];
+    // 8080 open to the internet: allowed in this account, so reported low and not revoked.
+    let (case, plan) = case_of(
+        &env,
+        &payload("ec2-authorize-ingress-ipv6-world.json"),
+        &Facts::default(),
+    );
+    assert_eq!(case.risky().count(), 0, "{case:?}");
+    assert!(case.severity() < Severity::High);
+    assert!(plan.iter().all(|s| s.status != Status::Planned), "{plan:?}");
+    assert_eq!(
+        case.settings.source,
+        "account 123456789012 (ACCOUNT_SETTINGS_URI)"
+    );
+    // The deployment's ports alone: 8080 is revoked.
+    let (case, plan) = case_of(
+        &env[1..],
+        &payload("ec2-authorize-ingress-ipv6-world.json"),
+        &Facts::default(),
+    );
+    assert_eq!(case.risky().count(), 1);
+    assert!(plan.iter().any(|s| s.status == Status::Planned), "{plan:?}");
+    // "none" takes 443 away too.
+    let none = settings_file(
+        "ports-none.json",
+        r#"{"accounts": {"123456789012": {"allowed_public_ports": "none"}}}"#,
+    );
+    let (case, _) = case_of(
+        &[("ACCOUNT_SETTINGS_URI", none.as_str())],
+        &payload("ec2-authorize-ingress-https-world.json"),
+        &Facts::default(),
+    );
+    // Its IPv4 and IPv6 rules both.
+    assert_eq!(case.risky().count(), 2, "{case:?}");
+}
+
+#[test]
+fn an_organizational_unit_may_exempt_groups_of_its_accounts() {
+    let path = settings_file(
+        "groups.json",
+        r#"{"organizational_units": {"ou-ab12-sandbox01": {"accounts": ["123456789012"],
+              "exempt_security_group_ids": ["sg-0a1b2c3d4e5f60718"]}}}"#,
+    );
+    let env = [("ACCOUNT_SETTINGS_URI", path.as_str())];
+    let (case, plan) = case_of(
+        &env,
+        &payload("ec2-authorize-ingress-nested-world-ssh.json"),
+        &Facts::default(),
+    );
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(
+        case.exempt,
+        Some(Why::ExemptId("sg-0a1b2c3d4e5f60718".into()))
+    );
+    assert!(!plan.is_empty());
+    assert!(plan.iter().all(|s| s.status == Status::Skipped), "{plan:?}");
+    // A group of another account is revoked as usual.
+    let (case, plan) = case_of(
+        &env,
+        &payload("ec2-authorize-ingress-in-member-account.json"),
+        &Facts::default(),
+    );
+    assert_eq!(case.exempt, None);
+    assert!(plan.iter().any(|s| s.status == Status::Planned), "{plan:?}");
+}
+
+#[test]
 fn a_bad_account_settings_document_stops_the_cold_start() {
     use trailwarden::respond::Settings;
     let path = settings_file(

@@ -69,7 +69,7 @@ impl CredentialMode {
 /// | `CREDENTIAL_RESPONSE_MODE` | `notify` or `deactivate`: what to do when an unapproved principal creates an access key or sets a console password for another, existing user (see [`CredentialMode`]) | `notify` |
 /// | `EVIDENCE_BUCKET` | bucket for evidence objects, written to `trailwarden/evidence/<account>/<user-name>/<eventID>.json` (never overwritten) | none: evidence only in the alert |
 /// | `NOT_FOUND_RETRY_SECONDS` | how long a just-created user answering `NoSuchEntity` is retried (backoff) before it is taken as gone; also bounds retries of a `DeleteConflict` on `DeleteUser`; 0 to 300, fractions allowed | `20` |
-/// | `ACCOUNT_SETTINGS_URI` | a local path or `s3://BUCKET/KEY` of the settings per account or organizational unit (`unapproved_user_mode`, `approved_creator_arns`, `exempt`; see [`trailwarden::estate`]); read and validated at cold start, a bad document stops it | none |
+/// | `ACCOUNT_SETTINGS_URI` | a local path or `s3://BUCKET/KEY` of the settings per account or organizational unit (`unapproved_user_mode`, `credential_response_mode`, `approved_creator_arns`, `exempt`; see [`trailwarden::estate`]); read and validated at cold start, a bad document stops it | none |
 /// | `HOME_ACCOUNT_ID`, `MEMBER_ROLE_NAME`, `MEMBER_ROLE_EXTERNAL_ID` | acting in the event's own account through its responder role (see [`trailwarden::aws::accounts`]) | none: every account acted in with the function's own credentials |
 ///
 /// Plus the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,

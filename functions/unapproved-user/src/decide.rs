@@ -5,7 +5,7 @@ use crate::approval::{ApprovalError, Approvals, Verdict};
 use crate::config::{Config, CredentialMode, Mode};
 use crate::UnapprovedUser;
 use serde::Serialize;
-use trailwarden::estate::{Resolved, UserMode};
+use trailwarden::estate::{CredentialResponse, Resolved, UserMode};
 use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::{Payload, Principal, Record, Severity};
 
@@ -159,6 +159,13 @@ pub fn effective_config(config: &Config, account: &str) -> (Config, AppliedSetti
             UserMode::Delete => Mode::Delete,
             UserMode::Quarantine => Mode::Quarantine,
             UserMode::Notify => Mode::Notify,
+        };
+        sources.push(&m.source);
+    }
+    if let Some(m) = &r.credential_response_mode {
+        c.credential_mode = match m.value {
+            CredentialResponse::Notify => CredentialMode::Notify,
+            CredentialResponse::Deactivate => CredentialMode::Deactivate,
         };
         sources.push(&m.source);
     }

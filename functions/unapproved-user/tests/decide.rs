@@ -627,6 +627,37 @@ fn creators_approved_for_an_account_are_added_to_the_deployment_s() {
 }
 
 #[test]
+fn an_organizational_unit_may_deactivate_credentials_made_for_others_where_the_deployment_notifies()
+{
+    let doc = r#"{"organizational_units": {"ou-ab12-workload1": {
+        "accounts": ["123456789012"], "credential_response_mode": "deactivate"}}}"#;
+    let path = settings_file("credentials.json", doc);
+    let (case, plan) = respond(run(
+        &[
+            ("ACCOUNT_SETTINGS_URI", &path),
+            ("CREDENTIAL_RESPONSE_MODE", "notify"),
+        ],
+        "iam-create-access-key-for-other-user.json",
+    ));
+    assert_eq!(
+        case.response,
+        Response::Credential(CredentialMode::Deactivate)
+    );
+    assert_eq!(
+        case.settings.source,
+        "organizational unit ou-ab12-workload1 (ACCOUNT_SETTINGS_URI)"
+    );
+    assert!(plan.iter().any(|s| s.step.changes()), "{plan:?}");
+    // Without the document the deployment's notify holds: nothing is changed.
+    let (case, plan) = respond(run(
+        &[("CREDENTIAL_RESPONSE_MODE", "notify")],
+        "iam-create-access-key-for-other-user.json",
+    ));
+    assert_eq!(case.response, Response::Credential(CredentialMode::Notify));
+    assert!(plan.iter().all(|s| !s.step.changes()), "{plan:?}");
+}
+
+#[test]
 fn a_bad_account_settings_document_stops_the_cold_start() {
     let path = settings_file(
         "bad.json",
