@@ -241,6 +241,28 @@ fn gzip(v: &Value) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// Puts a log file of `records` in the trail bucket (created if need be) and returns the
+/// notification of its delivery; `suffix` tells files apart.
+async fn log_file(cfg: &aws_config::SdkConfig, suffix: &str, records: &[Value]) -> Value {
+    let bucket = "trailwarden-trail-123456789012";
+    let key = format!("AWSLogs/123456789012/CloudTrail/us-east-1/2024/09/12/123456789012_CloudTrail_us-east-1_20240912T0910Z_{suffix}.json.gz");
+    let s3 = trailwarden::aws::s3_client(cfg);
+    if s3.head_bucket().bucket(bucket).send().await.is_err() {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    s3.put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(gzip(&json!({ "Records": records })).into())
+        .send()
+        .await
+        .unwrap();
+    let mut delivered = fixture("s3-object-created-log-file.json");
+    delivered["detail"]["bucket"]["name"] = json!(bucket);
+    delivered["detail"]["object"]["key"] = json!(key);
+    delivered
+}
+
 #[tokio::test]
 async fn the_log_scan_does_not_alert_what_the_real_time_path_alerted() {
     let moto = Moto::start().await.unwrap();
@@ -264,20 +286,7 @@ async fn the_log_scan_does_not_alert_what_the_real_time_path_alerted() {
     // did not see (its rule was missing, say: LeaveOrganization).
     let stop = fixture("cloudtrail-stop-logging.json")["detail"].clone();
     let leave = fixture("organizations-leave-organization.json")["detail"].clone();
-    let bucket = "trailwarden-trail-123456789012";
-    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/09/12/123456789012_CloudTrail_us-east-1_20240912T0910Z_Qm3Vx8Tr2Lp6Wn1K.json.gz";
-    let s3 = trailwarden::aws::s3_client(&cfg);
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(gzip(&json!({"Records": [stop, leave]})).into())
-        .send()
-        .await
-        .unwrap();
-    let mut delivered = fixture("s3-object-created-log-file.json");
-    delivered["detail"]["bucket"]["name"] = json!(bucket);
-    delivered["detail"]["object"]["key"] = json!(key);
+    let delivered = log_file(&cfg, "Qm3Vx8Tr2Lp6Wn1K", &[stop, leave]).await;
     let ld = service::<LogDelivery>(&cfg, &v).await.unwrap();
     let out = invoke(&ld, &delivered).await.unwrap();
     let alerts = inbox.receive(2, Duration::from_secs(15)).await.unwrap();
@@ -373,20 +382,7 @@ async fn a_root_access_key_alerts_once_from_root_activity_and_the_log_scan_leave
     // The log file arrives: the same record and a trail stop by someone else.
     let key_record = event["detail"].clone();
     let stop = fixture("cloudtrail-stop-logging.json")["detail"].clone();
-    let bucket = "trailwarden-trail-123456789012";
-    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/09/12/123456789012_CloudTrail_us-east-1_20240912T0910Z_Rt4Vx8Tr2Lp6Wn1K.json.gz";
-    let s3 = trailwarden::aws::s3_client(&cfg);
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(gzip(&json!({"Records": [key_record, stop]})).into())
-        .send()
-        .await
-        .unwrap();
-    let mut delivered = fixture("s3-object-created-log-file.json");
-    delivered["detail"]["bucket"]["name"] = json!(bucket);
-    delivered["detail"]["object"]["key"] = json!(key);
+    let delivered = log_file(&cfg, "Rt4Vx8Tr2Lp6Wn1K", &[key_record, stop]).await;
     let ld = service::<LogDelivery>(&cfg, &v).await.unwrap();
     let out = invoke(&ld, &delivered).await.unwrap();
     let alerts = inbox.receive(2, Duration::from_secs(15)).await.unwrap();

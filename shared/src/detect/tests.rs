@@ -211,8 +211,8 @@ fn malformed_detections_fail_with_their_id_and_what_is_wrong() {
         ),
         (
             r#"{"detections": [{"id": "r", "title": "t", "severity": "low", "pattern": {"eventName": ["A"]},
-                "responder": "root-activity"}]}"#,
-            "detection \"r\": only built-in detections name a responder",
+                "responder": "root_activity"}]}"#,
+            "detection \"r\": responder \"root_activity\" is not one of root-activity",
         ),
         (r#"{"detections": [}"#, "f.json: not valid JSON"),
         (r#"{"rules": []}"#, "unknown top-level key \"rules\""),
