@@ -469,43 +469,112 @@ impl Counter {
 }
 
 /// What is known about a matching record (computed once, however many detections match).
-struct MatchInfo {
-    record: Record,
+/// Strings borrow from the record's text where they hold no escapes; the whole [`Record`]
+/// (for an aggregate's sample context) is only built when an aggregate takes its first match.
+struct MatchInfo<'r> {
+    event_time: Option<Cow<'r, str>>,
+    region: Option<Cow<'r, str>>,
+    event_name: Option<Cow<'r, str>>,
+    error_code: Option<Cow<'r, str>>,
+    source_ip: Option<Cow<'r, str>>,
+    event_id: Option<Cow<'r, str>>,
+    /// `recipientAccountId`, else the caller's account ([`Record::account_id`]).
+    account: Option<Cow<'r, str>>,
     principal: String,
     epoch: Option<i64>,
+    source: MatchSource<'r>,
 }
 
-impl MatchInfo {
-    fn from_raw(raw: &RawRecord<'_>) -> MatchInfo {
-        let s = |k: &str| raw.str_field(k).ok().flatten().map(Cow::into_owned);
+// One per matching record, on the stack, never stored: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum MatchSource<'r> {
+    /// The record's text and its parsed `userIdentity`.
+    Raw(RawRecord<'r>, Option<UserIdentity>),
+    Record(&'r Record),
+}
+
+impl<'r> MatchInfo<'r> {
+    /// `None` when the caller's ARN is one of `exclude` (trailwarden's own remediations).
+    fn from_raw(raw: RawRecord<'r>, exclude: &[String]) -> Option<MatchInfo<'r>> {
         let user_identity: Option<UserIdentity> = raw
             .get("userIdentity")
             .and_then(|b| serde_json::from_slice(b).ok());
-        let record = Record {
-            event_version: s("eventVersion"),
-            user_identity,
-            event_time: s("eventTime"),
-            event_source: s("eventSource"),
-            event_name: s("eventName"),
-            aws_region: s("awsRegion"),
-            source_ip_address: s("sourceIPAddress"),
-            user_agent: s("userAgent"),
-            error_code: s("errorCode"),
-            event_id: s("eventID"),
-            event_type: s("eventType"),
-            recipient_account_id: s("recipientAccountId"),
-            ..Record::default()
+        let principal = match &user_identity {
+            Some(u) => u.principal(),
+            None => crate::event::Principal::Unknown {
+                identity_type: None,
+            },
         };
-        MatchInfo::from_record(record)
+        if principal
+            .match_arn()
+            .is_some_and(|a| crate::glob::first_match(exclude, a).is_some())
+        {
+            return None;
+        }
+        let s = |k: &str| raw.str_field(k).ok().flatten();
+        let event_time = s("eventTime");
+        let account = s("recipientAccountId").or_else(|| {
+            user_identity
+                .as_ref()
+                .and_then(|u| u.account_id.clone())
+                .map(Cow::Owned)
+        });
+        Some(MatchInfo {
+            epoch: event_time
+                .as_deref()
+                .and_then(crate::event::parse_time)
+                .map(|t| t.timestamp()),
+            event_time,
+            region: s("awsRegion"),
+            event_name: s("eventName"),
+            error_code: s("errorCode"),
+            source_ip: s("sourceIPAddress"),
+            event_id: s("eventID"),
+            account,
+            principal: principal.display(),
+            source: MatchSource::Raw(raw, user_identity),
+        })
     }
 
-    fn from_record(record: Record) -> MatchInfo {
-        let principal = record.principal().display();
-        let epoch = record.time().map(|t| t.timestamp());
+    fn from_record(record: &'r Record) -> MatchInfo<'r> {
+        let b = |v: &'r Option<String>| v.as_deref().map(Cow::Borrowed);
         MatchInfo {
-            record,
-            principal,
-            epoch,
+            event_time: b(&record.event_time),
+            region: b(&record.aws_region),
+            event_name: b(&record.event_name),
+            error_code: b(&record.error_code),
+            source_ip: b(&record.source_ip_address),
+            event_id: b(&record.event_id),
+            account: record.account_id().map(Cow::Borrowed),
+            principal: record.principal().display(),
+            epoch: record.time().map(|t| t.timestamp()),
+            source: MatchSource::Record(record),
+        }
+    }
+
+    /// The event context an aggregate shows as its sample.
+    fn context(&self) -> EventContext {
+        match &self.source {
+            MatchSource::Record(r) => EventContext::from_record(r),
+            MatchSource::Raw(raw, user_identity) => {
+                let s = |k: &str| raw.str_field(k).ok().flatten().map(Cow::into_owned);
+                let record = Record {
+                    event_version: s("eventVersion"),
+                    user_identity: user_identity.clone(),
+                    event_time: s("eventTime"),
+                    event_source: s("eventSource"),
+                    event_name: s("eventName"),
+                    aws_region: s("awsRegion"),
+                    source_ip_address: s("sourceIPAddress"),
+                    user_agent: s("userAgent"),
+                    error_code: s("errorCode"),
+                    event_id: s("eventID"),
+                    event_type: s("eventType"),
+                    recipient_account_id: s("recipientAccountId"),
+                    ..Record::default()
+                };
+                EventContext::from_record(&record)
+            }
         }
     }
 }
@@ -514,7 +583,7 @@ impl MatchInfo {
 /// would report it: the real-time path words its alerts with it, so both paths read alike.
 pub fn single_finding(d: &Detection, record: &Record) -> Finding {
     let mut agg = Agg::with_cap(GROUP_COUNTER_CAPACITY);
-    agg.add(&MatchInfo::from_record(record.clone()));
+    agg.add(&MatchInfo::from_record(record));
     agg.finding(d, None)
 }
 
@@ -674,11 +743,10 @@ impl Agg {
         }
     }
 
-    fn add(&mut self, m: &MatchInfo) {
-        let r = &m.record;
+    fn add(&mut self, m: &MatchInfo<'_>) {
         self.count += 1;
-        if let Some(t) = &r.event_time {
-            let stamp = (m.epoch, t.as_str());
+        if let Some(t) = &m.event_time {
+            let stamp = (m.epoch, &**t);
             if self
                 .first
                 .as_ref()
@@ -695,18 +763,18 @@ impl Agg {
             }
         }
         self.principals.add(&m.principal, 1);
-        self.regions.add_opt(r.aws_region.as_deref());
-        self.accounts.add_opt(r.account_id());
-        self.event_names.add_opt(r.event_name.as_deref());
-        self.error_codes.add_opt(r.error_code.as_deref());
-        self.source_ips.add_opt(r.source_ip_address.as_deref());
+        self.regions.add_opt(m.region.as_deref());
+        self.accounts.add_opt(m.account.as_deref());
+        self.event_names.add_opt(m.event_name.as_deref());
+        self.error_codes.add_opt(m.error_code.as_deref());
+        self.source_ips.add_opt(m.source_ip.as_deref());
         if self.sample_ids.len() < SAMPLES {
-            if let Some(id) = &r.event_id {
-                self.sample_ids.push(id.clone());
+            if let Some(id) = &m.event_id {
+                self.sample_ids.push(id.to_string());
             }
         }
         if self.sample.is_none() {
-            self.sample = Some(Box::new(EventContext::from_record(r)));
+            self.sample = Some(Box::new(m.context()));
         }
     }
 
@@ -811,6 +879,8 @@ struct ThresholdState {
     untracked: u64,
     /// Timestamps kept per window.
     window_cap: usize,
+    /// [`group_trees`] of the detection's threshold.
+    trees: Vec<FieldTree>,
 }
 
 #[derive(Debug)]
@@ -819,17 +889,31 @@ enum DetState {
     Threshold(ThresholdState),
 }
 
-fn group_key(raw: &RawRecord<'_>, t: &Threshold) -> String {
-    group_key_with(t, |top, rest| {
+/// Per `group_by` path of a threshold: the projection that parses only what the key reads
+/// of its top-level field (built once per scan, not per record).
+fn group_trees(t: &Threshold) -> Vec<FieldTree> {
+    t.group_by
+        .iter()
+        .map(|path| {
+            let rest = path.split_once('.').map_or("", |(_, r)| r);
+            let mut tree = FieldTree::partial();
+            // Array positions in the path need the whole value.
+            if !rest.is_empty() && !rest.split('.').any(|seg| seg.parse::<usize>().is_ok()) {
+                let segs: Vec<String> = rest.split('.').map(str::to_string).collect();
+                tree.add(&segs);
+            } else {
+                tree.whole = true;
+            }
+            tree
+        })
+        .collect()
+}
+
+fn group_key(raw: &RawRecord<'_>, t: &Threshold, trees: &[FieldTree]) -> String {
+    let mut trees = trees.iter();
+    group_key_with(t, |top, _| {
+        let tree = trees.next()?;
         let bytes = raw.get(top)?;
-        // Parse only the path the key reads (array positions in it need the whole value).
-        let mut tree = FieldTree::partial();
-        if !rest.is_empty() && !rest.split('.').any(|seg| seg.parse::<usize>().is_ok()) {
-            let segs: Vec<String> = rest.split('.').map(str::to_string).collect();
-            tree.add(&segs);
-        } else {
-            tree.whole = true;
-        }
         tree.project(bytes)
             .or_else(|_| serde_json::from_slice(bytes))
             .ok()
@@ -843,7 +927,7 @@ pub fn group_key_of(record: &Value, t: &Threshold) -> String {
 }
 
 /// `top_value(top, rest)` gives the top-level field `top`, of which the key reads `rest`.
-fn group_key_with(t: &Threshold, top_value: impl Fn(&str, &str) -> Option<Value>) -> String {
+fn group_key_with(t: &Threshold, mut top_value: impl FnMut(&str, &str) -> Option<Value>) -> String {
     let mut key = String::new();
     for (i, path) in t.group_by.iter().enumerate() {
         if i > 0 {
@@ -873,7 +957,7 @@ impl ThresholdState {
         before - self.groups.len()
     }
 
-    fn add(&mut self, t: &Threshold, key: String, m: &MatchInfo, budget: &mut GroupBudget) {
+    fn add(&mut self, t: &Threshold, key: String, m: &MatchInfo<'_>, budget: &mut GroupBudget) {
         let full = self.full(budget);
         let g = match self.groups.get_mut(&key) {
             Some(g) => g,
@@ -1104,6 +1188,7 @@ impl<'c> Scanner<'c> {
                     groups: HashMap::new(),
                     untracked: 0,
                     window_cap: (t.count as usize).max(MIN_WINDOW_CAP),
+                    trees: group_trees(t),
                 }),
             })
             .collect();
@@ -1245,16 +1330,13 @@ impl<'c> Scanner<'c> {
                 continue;
             }
             if info.is_none() {
-                let m = MatchInfo::from_raw(raw);
-                let principal = m.record.principal();
-                if principal
-                    .match_arn()
-                    .is_some_and(|a| crate::glob::first_match(&self.exclude, a).is_some())
-                {
-                    self.own_records += 1;
-                    break;
+                match MatchInfo::from_raw(*raw, &self.exclude) {
+                    Some(m) => info = Some(m),
+                    None => {
+                        self.own_records += 1;
+                        break;
+                    }
                 }
-                info = Some(m);
             }
             let m = info.as_ref().expect("set above");
             let group = match &mut self.states[i] {
@@ -1267,7 +1349,7 @@ impl<'c> Scanner<'c> {
                         .threshold
                         .as_ref()
                         .expect("threshold state has a threshold");
-                    let key = group_key(raw, t);
+                    let key = group_key(raw, t, &st.trees);
                     if st.full(&self.budget) && !st.groups.contains_key(&key) {
                         self.budget.refused += 1;
                         if let Some(now) = m.epoch {
@@ -1294,8 +1376,8 @@ impl<'c> Scanner<'c> {
                         )
                     });
                     kept.push(MatchedEvent {
-                        event_id: m.record.event_id.clone(),
-                        time: m.record.event_time.clone(),
+                        event_id: m.event_id.as_deref().map(str::to_string),
+                        time: m.event_time.as_deref().map(str::to_string),
                         epoch: m.epoch,
                         principal: m.principal.clone(),
                         resource: resource.clone(),
