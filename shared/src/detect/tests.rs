@@ -822,6 +822,7 @@ const ANY_EVENT_DETECTIONS: &[&str] = &[
     "cis-4.3-root-usage",
     "access-denied-burst",
     "vpc-endpoint-access-denied",
+    "vpc-endpoint-used-by-external-account",
 ];
 
 /// The catalog's quality bar: each built-in detection has its family, a runbook, at least
