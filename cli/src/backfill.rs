@@ -194,17 +194,11 @@ pub fn summary_text(s: &Summary) -> Vec<String> {
             if s.complete { "" } else { " (INCOMPLETE)" }
         ),
         format!(
-            "  objects       {} with a result: {} log files, {} digests, {} skipped",
+            "  objects       {} with a result: {}",
             thousands(s.objects.total),
-            thousands(s.objects.log_files),
-            thousands(s.objects.digests),
-            thousands(s.objects.skipped)
+            s.objects.by_kind()
         ),
-        format!(
-            "  records       {} ({} MB uncompressed)",
-            thousands(s.records),
-            thousands(s.bytes / 1_000_000)
-        ),
+        format!("  records       {}", s.records_read()),
     ];
     if s.detections.is_empty() {
         out.push("  detections    none fired".into());
@@ -227,12 +221,7 @@ pub fn summary_text(s: &Summary) -> Vec<String> {
         }
     }
     if s.objects.digests > 0 {
-        out.push(format!(
-            "  digests       {} valid, {} invalid, {} not fully checked",
-            thousands(s.digests.valid),
-            thousands(s.digests.invalid),
-            thousands(s.digests.incomplete)
-        ));
+        out.push(format!("  digests       {}", s.digests.verdicts()));
         for p in &s.digests.problems {
             out.push(format!(
                 "    {:<8} {}: {} (e.g. {})",

@@ -200,9 +200,26 @@ impl Alert {
         self
     }
 
+    /// Adds a fact (`label`: `value`), after the others.
     pub fn fact(mut self, label: impl Into<String>, value: impl Into<String>) -> Self {
         self.facts.push((label.into(), value.into()));
         self
+    }
+
+    /// After a list of `total` items of which the facts name only the first `listed`: a fact
+    /// saying how many more there are (`label`: `more(n)`, for `n` more); none when every item
+    /// was listed.
+    pub fn fact_unlisted(
+        self,
+        label: &str,
+        total: usize,
+        listed: usize,
+        more: impl FnOnce(usize) -> String,
+    ) -> Self {
+        match total.checked_sub(listed) {
+            Some(n) if n > 0 => self.fact(label, more(n)),
+            _ => self,
+        }
     }
 
     /// True when any response step failed.
@@ -627,6 +644,16 @@ mod tests {
         );
         assert!(s.ends_with("..."));
         assert_eq!(sanitize_subject("\n\n\t"), "trailwarden alert");
+    }
+
+    #[test]
+    fn fact_unlisted_says_how_many_more_only_when_some_were_left_out() {
+        let more = |n: usize| format!("{n} more");
+        let a = Alert::new(Severity::Low, "d", "t")
+            .fact_unlisted("More", 3, 3, more)
+            .fact_unlisted("More", 2, 5, more)
+            .fact_unlisted("More", 7, 5, more);
+        assert_eq!(a.facts, vec![("More".to_string(), "2 more".to_string())]);
     }
 
     #[test]

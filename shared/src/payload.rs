@@ -246,6 +246,22 @@ impl Payload {
         }
     }
 
+    /// The objects of an S3 object notification (`Object Created`), for that payload only.
+    pub fn s3_objects(&self) -> Option<&[S3Object]> {
+        match self {
+            Payload::S3Objects(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The tick of a schedule rule, for that payload only.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        match self {
+            Payload::Schedule(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The CloudTrail record as JSON with every field it was received with (a bare record is
     /// given back from the model, which keeps the fields CloudTrail commonly writes).
     pub fn record_json(&self) -> Option<Value> {
@@ -491,6 +507,15 @@ pub fn decode_s3_key(raw: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn kind_accessors_answer_for_their_own_kind_only() {
+        let objects = Payload::S3Objects(Vec::new());
+        assert_eq!(objects.s3_objects(), Some(&[][..]));
+        assert!(objects.schedule().is_none() && objects.record().is_none());
+        let record = Payload::Record(Box::default());
+        assert!(record.s3_objects().is_none() && record.schedule().is_none());
+    }
 
     #[test]
     fn classic_keys_are_decoded_plus_as_space() {

@@ -38,7 +38,8 @@ use std::fmt::Debug;
 use std::future::Future;
 
 /// The pure decision of a function, implemented on the function's type in its `decide.rs`:
-/// what the decision is about and the steps it plans are typed here.
+/// what the decision is about and the steps it plans are typed here. A function that looks
+/// nothing up before deciding implements [`DecidePayload`] instead, which gives it this one.
 pub trait Decide {
     /// True for the function that handles CloudTrail Insights events (`insights`); the runner
     /// skips them, with a reason, for every other function.
@@ -62,6 +63,37 @@ pub trait Decide {
         payload: &Payload,
         facts: &Self::Facts,
     ) -> Decision<Self::Case, Self::Step>;
+}
+
+/// [`Decide`] for a function that decides from its configuration and the payload alone: no
+/// look-ups ([`Decide::Facts`] is `()`). Implement this one and [`Decide`] comes with it.
+pub trait DecidePayload {
+    /// As [`Decide::HANDLES_INSIGHTS`].
+    const HANDLES_INSIGHTS: bool = false;
+
+    /// As [`Decide::Config`].
+    type Config: Settings;
+    /// As [`Decide::Case`].
+    type Case: Debug + Send + Sync;
+    /// As [`Decide::Step`].
+    type Step: StepKind;
+
+    /// Pure: what to do about the payload ([`Decide::decide`], without facts).
+    fn decide_payload(config: &Self::Config, payload: &Payload)
+        -> Decision<Self::Case, Self::Step>;
+}
+
+impl<F: DecidePayload> Decide for F {
+    const HANDLES_INSIGHTS: bool = F::HANDLES_INSIGHTS;
+
+    type Config = F::Config;
+    type Facts = ();
+    type Case = F::Case;
+    type Step = F::Step;
+
+    fn decide(config: &F::Config, payload: &Payload, _facts: &()) -> Decision<F::Case, F::Step> {
+        F::decide_payload(config, payload)
+    }
 }
 
 /// The pure report of a function, implemented on the function's type in its `report.rs`: all
@@ -188,8 +220,15 @@ impl<C, S> Decision<C, S> {
             plan: steps.into_iter().map(PlannedStep::new).collect(),
         }
     }
+    /// Nothing to do, and why.
     pub fn ignore(reason: impl Into<String>) -> Self {
         Decision::Ignore(reason.into())
+    }
+    /// Nothing to do with a payload that is not of the kind the function acts on: the reason
+    /// is the payload ([`Payload::describe`]), then why it is not the function's
+    /// (`"1 S3 object(s): not a CloudTrail event"`).
+    pub fn not_for(payload: &Payload, why: &str) -> Self {
+        Decision::Ignore(format!("{}: {why}", payload.describe()))
     }
 }
 
@@ -1164,6 +1203,16 @@ mod tests {
         let o = plan_offline::<Toy>(&ToyConfig::default(), &Payload::S3Objects(Vec::new()));
         assert_eq!(o.ignored.as_deref(), Some("no record"));
         assert!(o.alerts.is_empty() && o.steps.is_empty());
+    }
+
+    #[test]
+    fn not_for_names_the_payload_then_why() {
+        let d: Decision<(), ToyStep> =
+            Decision::not_for(&Payload::S3Objects(Vec::new()), "not a CloudTrail event");
+        assert_eq!(
+            d,
+            Decision::Ignore("0 S3 object(s): not a CloudTrail event".into())
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::{Backfill, Config};
 use serde::{Deserialize, Serialize};
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
+use trailwarden::respond::{DecidePayload, Decision, PlannedStep, StepKind};
 use trailwarden::s3key::{classify_key, KeyKind};
 use trailwarden::Payload;
 
@@ -77,40 +77,42 @@ pub fn kind_of(o: &S3Object) -> (ObjectKind, Option<String>) {
     }
 }
 
-impl Decide for Backfill {
+impl DecidePayload for Backfill {
     type Config = Config;
-    type Facts = ();
     type Case = Case;
     type Step = Step;
 
     /// One step per object, in batch order; objects that are neither log files nor digests are
     /// skipped steps carrying the reason.
-    fn decide(_config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        let Payload::S3Objects(objects) = payload else {
-            return Decision::ignore(NOT_A_BATCH);
-        };
-        if objects.is_empty() {
-            return Decision::ignore(EMPTY_BATCH);
+    fn decide_payload(_config: &Config, payload: &Payload) -> Decision<Case, Step> {
+        match payload.s3_objects() {
+            None => Decision::ignore(NOT_A_BATCH),
+            Some([]) => Decision::ignore(EMPTY_BATCH),
+            Some(objects) => plan(objects),
         }
-        let mut case = Case {
-            objects: Vec::with_capacity(objects.len()),
-        };
-        let mut plan = Vec::with_capacity(objects.len());
-        for o in objects {
-            let (kind, reason) = kind_of(o);
-            let step = match kind {
-                ObjectKind::Digest => Step::VerifyDigest { object: o.clone() },
-                _ => Step::ScanLogFile { object: o.clone() },
-            };
-            plan.push(match kind {
-                ObjectKind::Skipped => PlannedStep::skipped(
-                    step,
-                    reason.unwrap_or_else(|| "not a CloudTrail log or digest file".into()),
-                ),
-                _ => PlannedStep::new(step),
-            });
-            case.objects.push((o.clone(), kind));
-        }
-        Decision::Respond { case, plan }
     }
+}
+
+/// The batch's objects, each with its step.
+fn plan(objects: &[S3Object]) -> Decision<Case, Step> {
+    let mut case = Case {
+        objects: Vec::with_capacity(objects.len()),
+    };
+    let mut plan = Vec::with_capacity(objects.len());
+    for o in objects {
+        let (kind, reason) = kind_of(o);
+        let step = match kind {
+            ObjectKind::Digest => Step::VerifyDigest { object: o.clone() },
+            _ => Step::ScanLogFile { object: o.clone() },
+        };
+        plan.push(match kind {
+            ObjectKind::Skipped => PlannedStep::skipped(
+                step,
+                reason.unwrap_or_else(|| "not a CloudTrail log or digest file".into()),
+            ),
+            _ => PlannedStep::new(step),
+        });
+        case.objects.push((o.clone(), kind));
+    }
+    Decision::Respond { case, plan }
 }

@@ -5,7 +5,7 @@
 use crate::decide::{Case, ObjectKind, Step};
 use crate::execute::Output;
 use crate::result::{BatchResult, ObjectResult};
-use crate::summary::Summary;
+use crate::summary::{DigestTotals, ObjectCounts, Summary};
 use crate::{Backfill, Config};
 use trailwarden::alert::{Alert, Status};
 use trailwarden::respond::{Plan, Report, Reporting};
@@ -69,6 +69,42 @@ pub fn thousands(n: u64) -> String {
 
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+impl ObjectCounts {
+    /// The objects with a result, by kind: `12 log files, 3 digests, 1 skipped` (the summary
+    /// alert's and `trailwarden backfill`'s wording).
+    pub fn by_kind(&self) -> String {
+        format!(
+            "{} log files, {} digests, {} skipped",
+            thousands(self.log_files),
+            thousands(self.digests),
+            thousands(self.skipped)
+        )
+    }
+}
+
+impl DigestTotals {
+    /// The digests' verdicts: `5 valid, 0 invalid, 1 not fully checked`.
+    pub fn verdicts(&self) -> String {
+        format!(
+            "{} valid, {} invalid, {} not fully checked",
+            thousands(self.valid),
+            thousands(self.invalid),
+            thousands(self.incomplete)
+        )
+    }
+}
+
+impl Summary {
+    /// The records read: `1,234 (56 MB uncompressed)`.
+    pub fn records_read(&self) -> String {
+        format!(
+            "{} ({} MB uncompressed)",
+            thousands(self.records),
+            thousands(self.bytes / 1_000_000)
+        )
+    }
 }
 
 /// The alert's severity: the most severe detection or integrity problem; `high` when the
@@ -168,21 +204,12 @@ pub fn summary_alert(s: &Summary) -> Alert {
     a = a.fact(
         "Objects",
         format!(
-            "{} with a result ({} log files, {} digests, {} skipped)",
+            "{} with a result ({})",
             thousands(s.objects.total),
-            thousands(s.objects.log_files),
-            thousands(s.objects.digests),
-            thousands(s.objects.skipped)
+            s.objects.by_kind()
         ),
     );
-    a = a.fact(
-        "Records",
-        format!(
-            "{} ({} MB uncompressed)",
-            thousands(s.records),
-            thousands(s.bytes / 1_000_000)
-        ),
-    );
+    a = a.fact("Records", s.records_read());
     for d in s.detections.iter().take(ALERT_LINES) {
         let days = match (&d.first_day, &d.last_day) {
             (Some(f), Some(l)) if f == l => format!(" on {f}"),
@@ -200,23 +227,15 @@ pub fn summary_alert(s: &Summary) -> Alert {
             ),
         );
     }
-    if s.detections.len() > ALERT_LINES {
-        a = a.fact(
-            "More detections",
-            format!(
-                "{} more (in the execution's output)",
-                s.detections.len() - ALERT_LINES
-            ),
-        );
-    }
+    a = a.fact_unlisted("More detections", s.detections.len(), ALERT_LINES, |n| {
+        format!("{n} more (in the execution's output)")
+    });
     if s.objects.digests > 0 {
         a = a.fact(
             "Digests",
             format!(
-                "{} valid, {} invalid, {} not fully checked ({} log files hashed)",
-                thousands(s.digests.valid),
-                thousands(s.digests.invalid),
-                thousands(s.digests.incomplete),
+                "{} ({} log files hashed)",
+                s.digests.verdicts(),
                 thousands(s.digests.log_files_listed)
             ),
         );

@@ -14,7 +14,7 @@ use crate::Insights;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
+use trailwarden::respond::{DecidePayload, Decision, PlannedStep, StepKind};
 use trailwarden::s3key::{classify_key, KeyKind};
 use trailwarden::Payload;
 
@@ -129,16 +129,15 @@ impl StepKind for Step {
     }
 }
 
-impl Decide for Insights {
+impl DecidePayload for Insights {
     const HANDLES_INSIGHTS: bool = true;
 
     type Config = Config;
-    type Facts = ();
     type Case = Case;
     type Step = Step;
 
     /// The decision.
-    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+    fn decide_payload(config: &Config, payload: &Payload) -> Decision<Case, Step> {
         match payload {
             Payload::S3Objects(objects) => decide_files(config, objects),
             Payload::CloudTrail(_) | Payload::Record(_) => {

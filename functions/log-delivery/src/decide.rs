@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::LogDelivery;
 use serde::Serialize;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
+use trailwarden::respond::{DecidePayload, Decision, PlannedStep, StepKind};
 use trailwarden::s3key::{classify_key, KeyKind};
 use trailwarden::Payload;
 
@@ -71,9 +71,7 @@ impl StepKind for Step {
 /// Every object classified, in the notification's order; `None` when the payload is not an
 /// S3 notification.
 pub fn delivered(payload: &Payload) -> Option<Vec<Delivered>> {
-    let Payload::S3Objects(objects) = payload else {
-        return None;
-    };
+    let objects = payload.s3_objects()?;
     Some(
         objects
             .iter()
@@ -85,43 +83,45 @@ pub fn delivered(payload: &Payload) -> Option<Vec<Delivered>> {
     )
 }
 
-impl Decide for LogDelivery {
+impl DecidePayload for LogDelivery {
     type Config = Config;
-    type Facts = ();
     type Case = Case;
     type Step = Step;
 
     /// One `Scan` step per object: log files to be scanned, every other object skipped with the
     /// reason. Ignored when nothing is a log file.
-    fn decide(_config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        let Some(objects) = delivered(payload) else {
-            return Decision::ignore(NOT_S3);
-        };
-        if objects.is_empty() {
-            return Decision::ignore(NO_OBJECT);
+    fn decide_payload(_config: &Config, payload: &Payload) -> Decision<Case, Step> {
+        match delivered(payload) {
+            None => Decision::ignore(NOT_S3),
+            Some(objects) if objects.is_empty() => Decision::ignore(NO_OBJECT),
+            Some(objects) => plan(objects),
         }
-        let mut reasons = Vec::new();
-        let plan: Vec<PlannedStep<Step>> = objects
-            .iter()
-            .map(|d| {
-                let step = Step::Scan {
-                    object: d.object.clone(),
-                };
-                match d.kind.skip_reason() {
-                    None => PlannedStep::new(step),
-                    Some(reason) => {
-                        reasons.push(format!("{}: {reason}", d.object.uri()));
-                        PlannedStep::skipped(step, reason)
-                    }
+    }
+}
+
+/// One `Scan` step per delivered object; ignored when none is a log file.
+fn plan(objects: Vec<Delivered>) -> Decision<Case, Step> {
+    let mut reasons = Vec::new();
+    let plan: Vec<PlannedStep<Step>> = objects
+        .iter()
+        .map(|d| {
+            let step = Step::Scan {
+                object: d.object.clone(),
+            };
+            match d.kind.skip_reason() {
+                None => PlannedStep::new(step),
+                Some(reason) => {
+                    reasons.push(format!("{}: {reason}", d.object.uri()));
+                    PlannedStep::skipped(step, reason)
                 }
-            })
-            .collect();
-        if reasons.len() == plan.len() {
-            return Decision::ignore(format!("no CloudTrail log file: {}", reasons.join("; ")));
-        }
-        Decision::Respond {
-            case: Case { objects },
-            plan,
-        }
+            }
+        })
+        .collect();
+    if reasons.len() == plan.len() {
+        return Decision::ignore(format!("no CloudTrail log file: {}", reasons.join("; ")));
+    }
+    Decision::Respond {
+        case: Case { objects },
+        plan,
     }
 }

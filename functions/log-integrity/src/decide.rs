@@ -5,7 +5,7 @@ use crate::report;
 use crate::{Config, LogIntegrity};
 use serde::Serialize;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
+use trailwarden::respond::{DecidePayload, Decision, PlannedStep, StepKind};
 use trailwarden::Payload;
 
 /// One step: verify one digest (signature, location, listed log files, chain; for a digest
@@ -94,41 +94,44 @@ impl Case {
     }
 }
 
-impl Decide for LogIntegrity {
+impl DecidePayload for LogIntegrity {
     type Config = Config;
-    type Facts = ();
     type Case = Case;
     type Step = Step;
 
     /// One `VerifyDigest` step per digest; other objects are skipped steps, with the reason.
     /// A notification without any digest is ignored.
-    fn decide(_config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        let Payload::S3Objects(objects) = payload else {
-            return Decision::ignore(report::NOT_S3);
-        };
-        let mut case = Case {
-            digests: Vec::new(),
-            skipped: Vec::new(),
-        };
-        let mut plan = Vec::with_capacity(objects.len());
-        for o in objects {
-            match skip_reason(o) {
-                None => {
-                    case.digests.push(o.clone());
-                    plan.push(PlannedStep::new(Step::verify(o)));
-                }
-                Some(why) => {
-                    plan.push(PlannedStep::skipped(
-                        Step::verify(o),
-                        report::skip_text(why),
-                    ));
-                    case.skipped.push((o.clone(), why));
-                }
+    fn decide_payload(_config: &Config, payload: &Payload) -> Decision<Case, Step> {
+        payload
+            .s3_objects()
+            .map_or_else(|| Decision::ignore(report::NOT_S3), plan)
+    }
+}
+
+/// One step per object of the notification.
+fn plan(objects: &[S3Object]) -> Decision<Case, Step> {
+    let mut case = Case {
+        digests: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut plan = Vec::with_capacity(objects.len());
+    for o in objects {
+        match skip_reason(o) {
+            None => {
+                case.digests.push(o.clone());
+                plan.push(PlannedStep::new(Step::verify(o)));
+            }
+            Some(why) => {
+                plan.push(PlannedStep::skipped(
+                    Step::verify(o),
+                    report::skip_text(why),
+                ));
+                case.skipped.push((o.clone(), why));
             }
         }
-        if case.digests.is_empty() {
-            return Decision::ignore(report::nothing_to_verify(&case.skipped));
-        }
-        Decision::Respond { case, plan }
     }
+    if case.digests.is_empty() {
+        return Decision::ignore(report::nothing_to_verify(&case.skipped));
+    }
+    Decision::Respond { case, plan }
 }

@@ -386,15 +386,9 @@ pub fn alert_for(check: &DigestCheck, account_alias: Option<&str>) -> Option<Ale
             ),
         );
     }
-    if check.findings.len() > MAX_LISTED {
-        alert = alert.fact(
-            "More problems",
-            format!(
-                "{} more, listed in the evidence",
-                check.findings.len() - MAX_LISTED
-            ),
-        );
-    }
+    alert = alert.fact_unlisted("More problems", check.findings.len(), MAX_LISTED, |n| {
+        format!("{n} more, listed in the evidence")
+    });
     alert.evidence = Some(serde_json::json!({
         "digest": check.location,
         "findings": check.findings,

@@ -27,7 +27,7 @@ use crate::RootActivity;
 use serde::Serialize;
 use serde_json::Value;
 use trailwarden::event::{DETAIL_TYPE_SERVICE_EVENT, DETAIL_TYPE_SIGN_IN};
-use trailwarden::respond::{Decide, Decision, StepKind};
+use trailwarden::respond::{DecidePayload, Decision, StepKind};
 use trailwarden::{Payload, Principal, Record, Severity};
 
 /// `eventSource` of console sign-in events.
@@ -252,19 +252,18 @@ impl Case {
     }
 }
 
-impl Decide for RootActivity {
+impl DecidePayload for RootActivity {
     type Config = Config;
-    type Facts = ();
     type Case = Case;
     type Step = Step;
 
     /// Decides what a payload calls for. Pure: no AWS calls, no clock, no environment.
-    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+    fn decide_payload(config: &Config, payload: &Payload) -> Decision<Case, Step> {
         let Some(record) = payload.record() else {
-            return Decision::ignore(format!(
-                "{}: not a CloudTrail record (root-activity handles sign-in and API call events)",
-                payload.describe()
-            ));
+            return Decision::not_for(
+                payload,
+                "not a CloudTrail record (root-activity handles sign-in and API call events)",
+            );
         };
         let (detail_type, envelope_account, envelope_region) = match payload {
             Payload::CloudTrail(e) => (

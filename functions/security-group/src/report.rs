@@ -849,12 +849,9 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
         }
         a = a.fact(format!("Rule {}", i + 1), line);
     }
-    if case.rules.len() > MAX_RULE_FACTS {
-        a = a.fact(
-            "More rules",
-            format!("{} more not listed", case.rules.len() - MAX_RULE_FACTS),
-        );
-    }
+    a = a.fact_unlisted("More rules", case.rules.len(), MAX_RULE_FACTS, |n| {
+        format!("{n} more not listed")
+    });
     if !case.change.rule_ids_only.is_empty() {
         a = a.fact("Rule ids", case.change.rule_ids_only.join(", "));
     }

@@ -23,7 +23,7 @@ use crate::Tamper;
 use serde::Serialize;
 use serde_json::Value;
 use trailwarden::payload::S3Deletion;
-use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
+use trailwarden::respond::{DecidePayload, Decision, PlannedStep, StepKind};
 use trailwarden::s3key::{classify, TrailObject};
 use trailwarden::{Payload, Record, Severity};
 
@@ -240,14 +240,13 @@ pub struct Objects {
     pub severity: Severity,
 }
 
-impl Decide for Tamper {
+impl DecidePayload for Tamper {
     type Config = Config;
-    type Facts = ();
     type Case = Case;
     type Step = Step;
 
     /// What tamper does with a payload.
-    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
+    fn decide_payload(config: &Config, payload: &Payload) -> Decision<Case, Step> {
         match payload {
             Payload::S3Deleted(deletions) => decide_deletions(config, deletions),
             Payload::S3Objects(_) => Decision::ignore(
@@ -258,7 +257,7 @@ impl Decide for Tamper {
                 Decision::ignore("a scheduled event: the watchdog's, not tamper's")
             }
             _ => match payload.record() {
-                None => Decision::ignore(format!("{}: not a CloudTrail event", payload.describe())),
+                None => Decision::not_for(payload, "not a CloudTrail event"),
                 Some(r) if is_object_call(r) => decide_object_call(config, payload, r),
                 Some(r) => decide_change(config, payload, r),
             },

@@ -470,10 +470,10 @@ impl Decide for UnapprovedUser {
     /// Decides what to do about a payload.
     fn decide(config: &Config, payload: &Payload, facts: &Facts) -> Decision<Case, Step> {
         let Some(r) = payload.record() else {
-            return Decision::ignore(format!(
-                "{}: not a CloudTrail event, so not an IAM call this function acts on",
-                payload.describe()
-            ));
+            return Decision::not_for(
+                payload,
+                "not a CloudTrail event, so not an IAM call this function acts on",
+            );
         };
         if r.event_source() != "iam.amazonaws.com" || !EVENT_NAMES.contains(&r.event_name()) {
             return Decision::ignore(format!(

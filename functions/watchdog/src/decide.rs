@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::Watchdog;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use trailwarden::respond::{Decide, Decision, StepKind};
+use trailwarden::respond::{DecidePayload, Decision, StepKind};
 use trailwarden::Payload;
 
 /// One step: look at one trail (or at every trail `DescribeTrails` lists). Read-only, so it
@@ -51,19 +51,18 @@ pub struct Case {
     pub rule: Option<String>,
 }
 
-impl Decide for Watchdog {
+impl DecidePayload for Watchdog {
     type Config = Config;
-    type Facts = ();
     type Case = Case;
     type Step = Step;
 
     /// A schedule tick: check every trail. Anything else: not the watchdog's.
-    fn decide(config: &Config, payload: &Payload, _facts: &()) -> Decision<Case, Step> {
-        let Payload::Schedule(s) = payload else {
-            return Decision::ignore(format!(
-                "{}: not a scheduled event (the watchdog runs on its schedule)",
-                payload.describe()
-            ));
+    fn decide_payload(config: &Config, payload: &Payload) -> Decision<Case, Step> {
+        let Some(s) = payload.schedule() else {
+            return Decision::not_for(
+                payload,
+                "not a scheduled event (the watchdog runs on its schedule)",
+            );
         };
         let at = s
             .time
