@@ -77,6 +77,13 @@ fn default_name() -> String {
     format!("backfill-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
 }
 
+/// Names a failed Step Functions call (`states:ListMapRuns: ...`) with the SDK's whole error.
+fn sfn_failed<E: std::error::Error>(
+    call: impl std::fmt::Display,
+) -> impl FnOnce(E) -> anyhow::Error {
+    move |e| anyhow!("{call}: {}", aws_sdk_sfn::error::DisplayErrorContext(e))
+}
+
 async fn find_state_machine(sfn: &aws_sdk_sfn::Client, stack: &str) -> Result<String> {
     let want = format!("{stack}-backfill");
     let mut token = None;
@@ -86,12 +93,7 @@ async fn find_state_machine(sfn: &aws_sdk_sfn::Client, stack: &str) -> Result<St
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "states:ListStateMachines: {}",
-                    aws_sdk_sfn::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(sfn_failed("states:ListStateMachines"))?;
         if let Some(sm) = page.state_machines().iter().find(|s| s.name() == want) {
             return Ok(sm.state_machine_arn().to_string());
         }
@@ -143,12 +145,7 @@ async fn map_runs(sfn: &aws_sdk_sfn::Client, execution: &str) -> Result<Vec<Prog
         .execution_arn(execution)
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "states:ListMapRuns: {}",
-                aws_sdk_sfn::error::DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(sfn_failed("states:ListMapRuns"))?;
     let mut out = Vec::new();
     for r in runs.map_runs() {
         let d = sfn
@@ -156,12 +153,7 @@ async fn map_runs(sfn: &aws_sdk_sfn::Client, execution: &str) -> Result<Vec<Prog
             .map_run_arn(r.map_run_arn())
             .send()
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "states:DescribeMapRun: {}",
-                    aws_sdk_sfn::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(sfn_failed("states:DescribeMapRun"))?;
         let mut p = Progress {
             map_run: r.map_run_arn().to_string(),
             status: d.status().as_str().to_string(),
@@ -303,12 +295,7 @@ pub async fn backfill(args: BackfillArgs, format: Format) -> Result<ExitCode> {
         .input(input.to_string())
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "states:StartExecution {state_machine}: {}",
-                aws_sdk_sfn::error::DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(sfn_failed(format!("states:StartExecution {state_machine}")))?;
     let execution = started.execution_arn().to_string();
     eprintln!("started {execution}");
     if !args.wait {
@@ -329,12 +316,7 @@ pub async fn backfill(args: BackfillArgs, format: Format) -> Result<ExitCode> {
             .execution_arn(&execution)
             .send()
             .await
-            .map_err(|e| {
-                anyhow!(
-                    "states:DescribeExecution: {}",
-                    aws_sdk_sfn::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(sfn_failed("states:DescribeExecution"))?;
         let progress = map_runs(&sfn, &execution).await.unwrap_or_default();
         let line = match progress.first() {
             Some(p) => p.line(began.elapsed()),

@@ -317,7 +317,7 @@ fn print_scan(findings: &[Finding], report: &trailwarden::detect::ScanReport) {
         let top = f
             .principals
             .first()
-            .map(|c| format!("{} ({})", c.value, c.count))
+            .map(ToString::to_string)
             .unwrap_or_default();
         outln!(
             "{:<9} {:>6}  {:<44} {:<22} {}",

@@ -173,25 +173,21 @@ pub fn generate(catalog: &Catalog) -> Result<Vec<Rule>> {
 /// The rules as the `Events` entries of the catalog function in template.yaml (SAM
 /// `EventBridgeRule`s), indented by `indent` spaces, markers included.
 pub fn template_block(rules: &[Rule], indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    let mut out = format!(
-        "{pad}{BEGIN_MARKER}: written by scripts/gen-rules.sh from the built-in catalog; do not edit.\n"
-    );
-    for r in rules {
-        out.push_str(&format!("{pad}{}:\n", r.name));
-        out.push_str(&format!("{pad}  Type: EventBridgeRule\n"));
-        out.push_str(&format!("{pad}  Properties:\n"));
-        out.push_str(&format!("{pad}    # {}\n", r.detections.join(", ")));
-        out.push_str(&format!("{pad}    State: {RULE_STATE}\n"));
-        out.push_str(&format!("{pad}    Pattern: {}\n", r.pattern_text()));
-        out.push_str(&format!("{pad}    RetryPolicy:\n"));
-        out.push_str(&format!("{pad}      MaximumRetryAttempts: 8\n"));
-        out.push_str(&format!("{pad}      MaximumEventAgeInSeconds: 3600\n"));
-        out.push_str(&format!("{pad}    DeadLetterConfig:\n"));
-        out.push_str(&format!("{pad}      Arn: !GetAtt FailedEventsQueue.Arn\n"));
-    }
-    out.push_str(&format!("{pad}{END_MARKER}\n"));
-    out
+    marked_block(rules, indent, |r| {
+        vec![
+            format!("{}:", r.name),
+            "  Type: EventBridgeRule".into(),
+            "  Properties:".into(),
+            format!("    # {}", r.detections.join(", ")),
+            format!("    State: {RULE_STATE}"),
+            format!("    Pattern: {}", r.pattern_text()),
+            "    RetryPolicy:".into(),
+            "      MaximumRetryAttempts: 8".into(),
+            "      MaximumEventAgeInSeconds: 3600".into(),
+            "    DeadLetterConfig:".into(),
+            "      Arn: !GetAtt FailedEventsQueue.Arn".into(),
+        ]
+    })
 }
 
 /// The rules as `AWS::Events::Rule` resources of forwarder/template.yaml: in a region other
@@ -199,31 +195,38 @@ pub fn template_block(rules: &[Rule], indent: usize) -> String {
 /// (`CatalogEventBusArn`), whose one rule hands everything to the catalog function. A bus of
 /// its own keeps these copies away from the other functions' rules on the default bus.
 pub fn forwarder_block(rules: &[Rule], indent: usize) -> String {
+    marked_block(rules, indent, |r| {
+        vec![
+            format!("Forward{}:", r.name),
+            "  Type: AWS::Events::Rule".into(),
+            "  Condition: HasCatalogBus".into(),
+            "  Properties:".into(),
+            format!(
+                "    Description: trailwarden catalog - {}",
+                describe(&r.detections)
+            ),
+            format!("    State: {RULE_STATE}"),
+            format!("    EventPattern: {}", r.pattern_text()),
+            "    Targets:".into(),
+            "      - Id: catalog-bus".into(),
+            "        Arn: !Ref CatalogEventBusArn".into(),
+            "        RoleArn: !GetAtt ForwardRole.Arn".into(),
+            "        RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 3600 }"
+                .into(),
+            "        DeadLetterConfig: { Arn: !GetAtt ForwardDeadLetters.Arn }".into(),
+        ]
+    })
+}
+
+/// The generated block: the begin marker, the `lines` of each rule, the end marker, every
+/// line indented by `indent` spaces.
+fn marked_block(rules: &[Rule], indent: usize, lines: impl Fn(&Rule) -> Vec<String>) -> String {
     let pad = " ".repeat(indent);
     let mut out = format!(
         "{pad}{BEGIN_MARKER}: written by scripts/gen-rules.sh from the built-in catalog; do not edit.\n"
     );
-    for r in rules {
-        out.push_str(&format!("{pad}Forward{}:\n", r.name));
-        out.push_str(&format!("{pad}  Type: AWS::Events::Rule\n"));
-        out.push_str(&format!("{pad}  Condition: HasCatalogBus\n"));
-        out.push_str(&format!("{pad}  Properties:\n"));
-        out.push_str(&format!(
-            "{pad}    Description: trailwarden catalog - {}\n",
-            describe(&r.detections)
-        ));
-        out.push_str(&format!("{pad}    State: {RULE_STATE}\n"));
-        out.push_str(&format!("{pad}    EventPattern: {}\n", r.pattern_text()));
-        out.push_str(&format!("{pad}    Targets:\n"));
-        out.push_str(&format!("{pad}      - Id: catalog-bus\n"));
-        out.push_str(&format!("{pad}        Arn: !Ref CatalogEventBusArn\n"));
-        out.push_str(&format!("{pad}        RoleArn: !GetAtt ForwardRole.Arn\n"));
-        out.push_str(&format!(
-            "{pad}        RetryPolicy: {{ MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 3600 }}\n"
-        ));
-        out.push_str(&format!(
-            "{pad}        DeadLetterConfig: {{ Arn: !GetAtt ForwardDeadLetters.Arn }}\n"
-        ));
+    for line in rules.iter().flat_map(lines) {
+        out.push_str(&format!("{pad}{line}\n"));
     }
     out.push_str(&format!("{pad}{END_MARKER}\n"));
     out

@@ -293,11 +293,15 @@ impl Router {
     }
 
     async fn send(&self, l: &Live, alert: &Alert, rendered: &Rendered) -> RouteStatus {
-        let sent = |answer: String| RouteStatus::Sent {
-            answer,
-            attempts: 1,
+        // What one attempt answered (the message id, the finding) or why it failed.
+        let once = |r: Result<String, String>| match r {
+            Ok(answer) => RouteStatus::Sent {
+                answer,
+                attempts: 1,
+            },
+            Err(error) => RouteStatus::Failed { error, attempts: 1 },
         };
-        let failed = |error: String| RouteStatus::Failed { error, attempts: 1 };
+        let failed = |error: String| once(Err(error));
         match &l.config.kind {
             Kind::Topic { .. } => {
                 let Some(topic) = self.topic_of(l) else {
@@ -305,7 +309,7 @@ impl Router {
                         reason: "ALERT_TOPIC_ARN is not set: logged only".into(),
                     };
                 };
-                match self
+                let published = self
                     .publish(
                         topic,
                         Some(&rendered.subject),
@@ -313,21 +317,15 @@ impl Router {
                         true,
                         rendered,
                     )
-                    .await
-                {
-                    Ok(id) => sent(format!("message {id}")),
-                    Err(e) => failed(e),
-                }
+                    .await;
+                once(published.map(|id| format!("message {id}")))
             }
             Kind::Chatbot { topic_arn } => {
                 let message = chatbot::notification(alert).to_string();
-                match self
+                let published = self
                     .publish(topic_arn, None, &message, false, rendered)
-                    .await
-                {
-                    Ok(id) => sent(format!("message {id}")),
-                    Err(e) => failed(e),
-                }
+                    .await;
+                once(published.map(|id| format!("message {id}")))
             }
             Kind::SecurityHub { .. } => {
                 let Some((client, target)) = &l.securityhub else {
@@ -335,10 +333,7 @@ impl Router {
                 };
                 let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 let finding = asff::finding(alert, target, &now);
-                match Box::pin(securityhub::deliver(client, &finding)).await {
-                    Ok(a) => sent(a),
-                    Err(e) => failed(e),
-                }
+                once(Box::pin(securityhub::deliver(client, &finding)).await)
             }
             Kind::PagerDuty {
                 secret,

@@ -6,6 +6,7 @@
 
 use crate::alert::Severity;
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 /// Where configuration values come from.
@@ -68,6 +69,39 @@ pub fn get(env: &dyn Env, var: &str) -> Option<String> {
     env.var(var)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
+}
+
+/// The trimmed value ([`get`]), which must pass `valid`: one that does not is an error saying
+/// what was `expected`.
+pub fn checked(
+    env: &dyn Env,
+    var: &str,
+    valid: impl FnOnce(&str) -> bool,
+    expected: &str,
+) -> Result<Option<String>, ConfigError> {
+    match get(env, var) {
+        Some(v) if !valid(&v) => Err(ConfigError::new(var, &v, expected)),
+        v => Ok(v),
+    }
+}
+
+/// A number within `range`, `default` when unset; anything else is an error saying what was
+/// `expected`.
+pub fn number<T: FromStr + PartialOrd>(
+    env: &dyn Env,
+    var: &str,
+    range: RangeInclusive<T>,
+    default: T,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    match get(env, var) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| ConfigError::new(var, &v, expected)),
+    }
 }
 
 /// `true/false`, `yes/no`, `1/0`, `on/off` (any case).
@@ -167,26 +201,18 @@ pub struct Common {
 
 impl Common {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let alert_topic_arn = get(env, "ALERT_TOPIC_ARN");
-        if let Some(t) = &alert_topic_arn {
-            if !t.starts_with("arn:") || t.split(':').count() != 6 {
-                return Err(ConfigError::new(
-                    "ALERT_TOPIC_ARN",
-                    t,
-                    "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
-                ));
-            }
-        }
-        let account_alias = get(env, "ACCOUNT_ALIAS");
-        if let Some(a) = &account_alias {
-            if a.len() > 63 || !a.chars().all(|c| c.is_ascii_graphic()) {
-                return Err(ConfigError::new(
-                    "ACCOUNT_ALIAS",
-                    a,
-                    "expected at most 63 printable ASCII characters",
-                ));
-            }
-        }
+        let alert_topic_arn = checked(
+            env,
+            "ALERT_TOPIC_ARN",
+            |t| t.starts_with("arn:") && t.split(':').count() == 6,
+            "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+        )?;
+        let account_alias = checked(
+            env,
+            "ACCOUNT_ALIAS",
+            |a| a.len() <= 63 && a.chars().all(|c| c.is_ascii_graphic()),
+            "expected at most 63 printable ASCII characters",
+        )?;
         Ok(Common {
             dry_run: bool_var(env, "DRY_RUN", false)?,
             alert_topic_arn,

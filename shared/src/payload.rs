@@ -162,6 +162,22 @@ fn req_str(v: &Value, key: &str, path: &str) -> Result<String, PayloadError> {
         .ok_or_else(|| malformed(&format!("{path}{key}"), "missing (expected a string)"))
 }
 
+/// The envelope's `resources` (ARNs): none when absent or null; entries that are not strings
+/// are left out.
+fn resource_arns(v: &Value) -> Result<Vec<String>, PayloadError> {
+    match v.get("resources") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => Ok(a
+            .iter()
+            .filter_map(|r| r.as_str().map(str::to_string))
+            .collect()),
+        Some(other) => Err(malformed(
+            "resources",
+            format!("expected an array, found {}", kind_of(other)),
+        )),
+    }
+}
+
 /// Parses a CloudTrail record from a JSON value, with the path of any malformed field.
 pub fn record_from_value(v: Value, path: &str) -> Result<Record, PayloadError> {
     if !v.is_object() {
@@ -327,19 +343,7 @@ fn parse_eventbridge(v: Value) -> Result<Payload, PayloadError> {
             source_name: source.unwrap_or_default(),
         });
     }
-    let resources = match v.get("resources") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|r| r.as_str().map(str::to_string))
-            .collect(),
-        Some(other) => {
-            return Err(malformed(
-                "resources",
-                format!("expected an array, found {}", kind_of(other)),
-            ))
-        }
-    };
+    let resources = resource_arns(&v)?;
     let id = opt_str(&v, "id", "")?;
     let account = opt_str(&v, "account", "")?;
     let region = opt_str(&v, "region", "")?;
@@ -430,19 +434,7 @@ fn parse_eventbridge_s3_deleted(v: &Value) -> Result<Payload, PayloadError> {
 }
 
 fn parse_schedule(v: &Value) -> Result<Payload, PayloadError> {
-    let resources = match v.get("resources") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|r| r.as_str().map(str::to_string))
-            .collect(),
-        Some(other) => {
-            return Err(malformed(
-                "resources",
-                format!("expected an array, found {}", kind_of(other)),
-            ))
-        }
-    };
+    let resources = resource_arns(v)?;
     Ok(Payload::Schedule(Schedule {
         id: opt_str(v, "id", "")?,
         time: opt_str(v, "time", "")?,

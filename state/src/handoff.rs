@@ -162,3 +162,26 @@ impl Handoff {
         handed
     }
 }
+
+/// `Responder::after_publish` for a responder that hands off: written inside its
+/// `impl Responder`, on a type whose `handoff` field is an `Option<Handoff>`. Once the alert
+/// is out it records the incidents of the catalog detections that name the responder as
+/// alerted ([`Handoff::record`]), so the log scan does not alert the same event again.
+#[macro_export]
+macro_rules! handoff_after_publish {
+    () => {
+        async fn after_publish(
+            &self,
+            _config: &Self::Config,
+            payload: &::trailwarden::Payload,
+            _case: &Self::Case,
+            _output: &Self::Output,
+            alerts: &[::trailwarden::alert::Alert],
+            delivery: &[::trailwarden::respond::Delivery],
+        ) {
+            if let Some(h) = &self.handoff {
+                h.record(payload, alerts, delivery).await;
+            }
+        }
+    };
+}

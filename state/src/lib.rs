@@ -80,43 +80,30 @@ impl Default for StateSettings {
 
 impl StateSettings {
     pub fn from_env(env: &dyn Env) -> Result<StateSettings, ConfigError> {
-        let table = config::get(env, STATE_TABLE);
-        if let Some(t) = &table {
-            let ok = (3..=255).contains(&t.len())
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-            if !ok {
-                return Err(ConfigError::new(
-                    STATE_TABLE,
-                    t,
-                    "a DynamoDB table name: 3-255 letters, digits, '_', '-' and '.'",
-                ));
-            }
-        }
-        let incident_window_seconds = match config::get(env, INCIDENT_WINDOW_SECONDS) {
-            None => DEFAULT_INCIDENT_WINDOW_SECONDS,
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (60..=86_400).contains(n))
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        INCIDENT_WINDOW_SECONDS,
-                        &v,
-                        "a number of seconds from 60 to 86400",
-                    )
-                })?,
-        };
-        let claim_lease_seconds = match config::get(env, CLAIM_LEASE_SECONDS) {
-            None => DEFAULT_CLAIM_LEASE_SECONDS,
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=900).contains(n))
-                .ok_or_else(|| {
-                    ConfigError::new(CLAIM_LEASE_SECONDS, &v, "a number of seconds from 1 to 900")
-                })?,
-        };
+        let table = config::checked(
+            env,
+            STATE_TABLE,
+            |t| {
+                (3..=255).contains(&t.len())
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            },
+            "a DynamoDB table name: 3-255 letters, digits, '_', '-' and '.'",
+        )?;
+        let incident_window_seconds = config::number(
+            env,
+            INCIDENT_WINDOW_SECONDS,
+            60..=86_400,
+            DEFAULT_INCIDENT_WINDOW_SECONDS,
+            "a number of seconds from 60 to 86400",
+        )?;
+        let claim_lease_seconds = config::number(
+            env,
+            CLAIM_LEASE_SECONDS,
+            1..=900,
+            DEFAULT_CLAIM_LEASE_SECONDS,
+            "a number of seconds from 1 to 900",
+        )?;
         Ok(StateSettings {
             table,
             incident_window_seconds,

@@ -93,19 +93,15 @@ pub fn alert_for(
             f.last_time = Some(epoch_text(last.0));
         }
         f.sample_event_ids = in_window.iter().take(5).map(|(_, id)| id.clone()).collect();
+        let group = ThresholdGroup {
+            key: m.group.clone().unwrap_or_default(),
+            peak: c.peak as u64,
+            peak_capped: false,
+            matches: c.entries.len() as u64,
+        };
         f.threshold = Some(ThresholdResult {
-            count: t.count,
-            window_seconds: t.window_seconds,
-            group_by: t.group_by.clone(),
-            groups_over: 1,
-            groups_untracked: 0,
-            groups: vec![ThresholdGroup {
-                key: m.group.clone().unwrap_or_default(),
-                peak: c.peak as u64,
-                peak_capped: false,
-                matches: c.entries.len() as u64,
-            }],
             across_deliveries: true,
+            ..ThresholdResult::new(t, 1, vec![group])
         });
     }
     let mut a = f.to_event_alert();

@@ -36,22 +36,13 @@ pub struct Config {
 impl Settings for Config {
     fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
-        let lookup_max_events = match config::get(env, INSIGHT_LOOKUP_MAX_EVENTS) {
-            None => DEFAULT_LOOKUP_MAX_EVENTS,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n <= MAX_LOOKUP_MAX_EVENTS)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        INSIGHT_LOOKUP_MAX_EVENTS,
-                        &v,
-                        format!(
-                            "a number of events from 0 (no look-up) to {MAX_LOOKUP_MAX_EVENTS}"
-                        ),
-                    )
-                })?,
-        };
+        let lookup_max_events = config::number(
+            env,
+            INSIGHT_LOOKUP_MAX_EVENTS,
+            0..=MAX_LOOKUP_MAX_EVENTS,
+            DEFAULT_LOOKUP_MAX_EVENTS,
+            &format!("a number of events from 0 (no look-up) to {MAX_LOOKUP_MAX_EVENTS}"),
+        )?;
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
         let disabled_families = config::list(env, DISABLED_DETECTION_FAMILIES);
         let catalog = builtin_catalog(exclude_federated_signin, &disabled_families)?;

@@ -18,6 +18,7 @@ use crate::Insights;
 use serde::Serialize;
 use serde_json::json;
 use trailwarden::alert::{Action, Alert, EventContext, Severity, Status};
+use trailwarden::detect::Counted;
 use trailwarden::payload::S3Object;
 use trailwarden::respond::{self, Plan, PlannedStep, Report, Reporting, StepKind};
 
@@ -369,23 +370,11 @@ fn look_fact(look: &Look<'_>) -> String {
             );
             if !l.principals.is_empty() {
                 s.push_str("; callers: ");
-                s.push_str(
-                    &l.principals
-                        .iter()
-                        .map(|c| format!("{} ({})", c.value, c.count))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                );
+                s.push_str(&Counted::list(&l.principals));
             }
             if !l.error_codes.is_empty() {
                 s.push_str("; errors: ");
-                s.push_str(
-                    &l.error_codes
-                        .iter()
-                        .map(|c| format!("{} ({})", c.value, c.count))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                );
+                s.push_str(&Counted::list(&l.error_codes));
             }
             s.push_str(&match l.findings.len() {
                 0 => "; no catalog detection matched".to_string(),

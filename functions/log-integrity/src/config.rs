@@ -36,21 +36,13 @@ fn bounded(
     range: (u32, u32),
     unit: &str,
 ) -> Result<u32, ConfigError> {
-    match config::get(env, var) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|m| (range.0..=range.1).contains(m))
-            .ok_or_else(|| {
-                ConfigError::new(
-                    var,
-                    &v,
-                    format!("expected whole {unit} from {} to {}", range.0, range.1),
-                )
-            }),
-    }
+    config::number(
+        env,
+        var,
+        range.0..=range.1,
+        default,
+        &format!("expected whole {unit} from {} to {}", range.0, range.1),
+    )
 }
 
 impl Settings for Config {

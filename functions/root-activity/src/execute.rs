@@ -4,9 +4,7 @@
 use crate::config::Config;
 use crate::decide::{Case, Step};
 use crate::RootActivity;
-use trailwarden::alert::Alert;
-use trailwarden::respond::{Delivery, InitError, Responder, StepResult};
-use trailwarden::Payload;
+use trailwarden::respond::{InitError, Responder, StepResult};
 use trailwarden_state::Handoff;
 
 impl Responder for RootActivity {
@@ -23,20 +21,6 @@ impl Responder for RootActivity {
     async fn execute_step(&self, _: &Config, _: &Case, step: &Step, _: &mut ()) -> StepResult {
         match *step {}
     }
-    /// Once the alert is out: records the incidents of the catalog detections that name this
-    /// function as alerted, so the log scan does not alert the same event again
-    /// (`trailwarden_state::handoff`).
-    async fn after_publish(
-        &self,
-        _config: &Config,
-        payload: &Payload,
-        _case: &Case,
-        _output: &(),
-        alerts: &[Alert],
-        delivery: &[Delivery],
-    ) {
-        if let Some(h) = &self.handoff {
-            h.record(payload, alerts, delivery).await;
-        }
-    }
+    // Once the alert is out: records the hand-off, so the log scan does not alert again.
+    trailwarden_state::handoff_after_publish!();
 }

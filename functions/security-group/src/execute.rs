@@ -9,10 +9,9 @@ use crate::{Output, SecurityGroup};
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId};
 use aws_sdk_ec2::Client;
 use std::collections::{BTreeMap, BTreeSet};
-use trailwarden::alert::Alert;
 use trailwarden::alert::Status;
 use trailwarden::aws::{collect_all, CallError};
-use trailwarden::respond::{Delivery, InitError, Responder, StepError, StepResult};
+use trailwarden::respond::{InitError, Responder, StepError, StepResult};
 use trailwarden::Payload;
 
 /// `InvalidGroup.NotFound`, `InvalidGroupId.NotFound`...: the group is gone.
@@ -277,22 +276,8 @@ impl Responder for SecurityGroup {
         revoke(&ec2, group, rule).await
     }
 
-    /// Once the alert is out: records the incidents of the catalog detections that name this
-    /// function as alerted, so the log scan does not alert the same event again
-    /// (`trailwarden_state::handoff`).
-    async fn after_publish(
-        &self,
-        _config: &Config,
-        payload: &Payload,
-        _case: &Case,
-        _output: &Output,
-        alerts: &[Alert],
-        delivery: &[Delivery],
-    ) {
-        if let Some(h) = &self.handoff {
-            h.record(payload, alerts, delivery).await;
-        }
-    }
+    // Once the alert is out: records the hand-off, so the log scan does not alert again.
+    trailwarden_state::handoff_after_publish!();
 }
 
 /// The look-ups a security group change needs: the group (name, VPC, exemption tag), all

@@ -9,9 +9,8 @@ use crate::{Config, UnapprovedUser};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-use trailwarden::alert::Alert;
 use trailwarden::aws::{AccountError, Accounts};
-use trailwarden::respond::{Delivery, InitError, Responder, StepError, StepResult};
+use trailwarden::respond::{InitError, Responder, StepError, StepResult};
 use trailwarden::{Payload, Status};
 use trailwarden_state::Handoff;
 
@@ -201,22 +200,8 @@ impl Responder for UnapprovedUser {
         outcome.result
     }
 
-    /// Once the alert is out: records the incidents of the catalog detections that name this
-    /// function as alerted, so the log scan does not alert the same event again
-    /// (`trailwarden_state::handoff`).
-    async fn after_publish(
-        &self,
-        _config: &Config,
-        payload: &Payload,
-        _case: &Case,
-        _output: &Output,
-        alerts: &[Alert],
-        delivery: &[Delivery],
-    ) {
-        if let Some(h) = &self.handoff {
-            h.record(payload, alerts, delivery).await;
-        }
-    }
+    // Once the alert is out: records the hand-off, so the log scan does not alert again.
+    trailwarden_state::handoff_after_publish!();
 }
 
 impl UnapprovedUser {

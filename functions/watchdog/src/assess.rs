@@ -196,48 +196,38 @@ fn assess_view(config: &Config, at: DateTime<Utc>, v: &TrailView) -> Vec<Conditi
     }
     // Deliveries: only while logging (off, the cause is known and alerted).
     if logging {
-        let silence = i64::from(config.max_silence_minutes);
-        let since = match (s.latest_delivery, s.start_logging) {
-            (Some(l), _) => elapsed(l, at, silence).map(Some),
-            (None, Some(start)) => elapsed(start, at, silence).map(Some),
-            (None, None) => Some(None),
-        };
-        if let Some(since) = since {
-            out.push(
-                Condition::new(ConditionKind::Silent, since)
-                    .with_error(s.latest_delivery_error.as_deref()),
-            );
-        }
-        if s.latest_delivery_error
-            .as_deref()
-            .is_some_and(|e| !e.trim().is_empty())
-        {
-            let since = match (s.latest_delivery, s.start_logging) {
-                (Some(l), _) => elapsed(l, at, DELIVERY_ERROR_GRACE_MINUTES).map(Some),
-                (None, Some(start)) => elapsed(start, at, DELIVERY_ERROR_GRACE_MINUTES).map(Some),
-                (None, None) => Some(None),
-            };
-            if let Some(since) = since {
-                out.push(
-                    Condition::new(ConditionKind::DeliveryError, since)
-                        .with_error(s.latest_delivery_error.as_deref()),
-                );
-            }
-        }
-        if s.latest_notification_error
-            .as_deref()
-            .is_some_and(|e| !e.trim().is_empty())
-        {
-            let since = match s.latest_notification {
-                Some(n) => elapsed(n, at, DELIVERY_ERROR_GRACE_MINUTES).map(Some),
+        // A condition holds once `grace` minutes have passed since `from`; counted from an
+        // unknown time, it holds at once.
+        let mut holds = |kind: ConditionKind, from: Option<DateTime<Utc>>, grace: i64, error| {
+            let since = match from {
+                Some(t) => elapsed(t, at, grace).map(Some),
                 None => Some(None),
             };
             if let Some(since) = since {
-                out.push(
-                    Condition::new(ConditionKind::NotificationError, since)
-                        .with_error(s.latest_notification_error.as_deref()),
-                );
+                out.push(Condition::new(kind, since).with_error(error));
             }
+        };
+        let failing = |e: Option<&str>| e.is_some_and(|e| !e.trim().is_empty());
+        let delivered = s.latest_delivery.or(s.start_logging);
+        let delivery_error = s.latest_delivery_error.as_deref();
+        let notification_error = s.latest_notification_error.as_deref();
+        let silence = i64::from(config.max_silence_minutes);
+        holds(ConditionKind::Silent, delivered, silence, delivery_error);
+        if failing(delivery_error) {
+            holds(
+                ConditionKind::DeliveryError,
+                delivered,
+                DELIVERY_ERROR_GRACE_MINUTES,
+                delivery_error,
+            );
+        }
+        if failing(notification_error) {
+            holds(
+                ConditionKind::NotificationError,
+                s.latest_notification,
+                DELIVERY_ERROR_GRACE_MINUTES,
+                notification_error,
+            );
         }
     }
     if !v.validation {

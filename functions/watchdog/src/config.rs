@@ -38,24 +38,16 @@ impl Settings for Config {
     fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
         let trails = TrailRef::list_from_env(env, TRAIL_ARNS)?;
-        let max_silence_minutes = match config::get(env, MAX_SILENCE) {
-            None => DEFAULT_MAX_SILENCE_MINUTES,
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|m| (MIN_MAX_SILENCE_MINUTES..=MAX_MAX_SILENCE_MINUTES).contains(m))
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        MAX_SILENCE,
-                        &v,
-                        format!(
-                            "expected whole minutes from {MIN_MAX_SILENCE_MINUTES} to \
-                             {MAX_MAX_SILENCE_MINUTES}"
-                        ),
-                    )
-                })?,
-        };
+        let max_silence_minutes = config::number(
+            env,
+            MAX_SILENCE,
+            MIN_MAX_SILENCE_MINUTES..=MAX_MAX_SILENCE_MINUTES,
+            DEFAULT_MAX_SILENCE_MINUTES,
+            &format!(
+                "expected whole minutes from {MIN_MAX_SILENCE_MINUTES} to \
+                 {MAX_MAX_SILENCE_MINUTES}"
+            ),
+        )?;
         Ok(Config {
             common,
             trails,

@@ -105,36 +105,24 @@ pub fn partition_of(region: &str) -> &'static str {
 impl MemberAccess {
     /// Reads and validates the three settings; a bad value names the variable.
     pub fn from_env(env: &dyn Env) -> Result<MemberAccess, ConfigError> {
-        let home_account = config::get(env, HOME_ACCOUNT_ID);
-        if let Some(a) = &home_account {
-            if !is_account_id(a) {
-                return Err(ConfigError::new(
-                    HOME_ACCOUNT_ID,
-                    a,
-                    "expected a 12-digit AWS account id",
-                ));
-            }
-        }
-        let role_name = config::get(env, MEMBER_ROLE_NAME);
-        if let Some(r) = &role_name {
-            if !is_role_name(r) {
-                return Err(ConfigError::new(
-                    MEMBER_ROLE_NAME,
-                    r,
-                    "expected an IAM role name (1-64 letters, digits and _+=,.@-), or empty for a single account",
-                ));
-            }
-        }
-        let external_id = config::get(env, MEMBER_ROLE_EXTERNAL_ID);
-        if let Some(x) = &external_id {
-            if !is_external_id(x) {
-                return Err(ConfigError::new(
-                    MEMBER_ROLE_EXTERNAL_ID,
-                    x,
-                    "expected 2-1224 letters, digits and _+=,.@:/-",
-                ));
-            }
-        }
+        let home_account = config::checked(
+            env,
+            HOME_ACCOUNT_ID,
+            is_account_id,
+            "expected a 12-digit AWS account id",
+        )?;
+        let role_name = config::checked(
+            env,
+            MEMBER_ROLE_NAME,
+            is_role_name,
+            "expected an IAM role name (1-64 letters, digits and _+=,.@-), or empty for a single account",
+        )?;
+        let external_id = config::checked(
+            env,
+            MEMBER_ROLE_EXTERNAL_ID,
+            is_external_id,
+            "expected 2-1224 letters, digits and _+=,.@:/-",
+        )?;
         Ok(MemberAccess {
             home_account,
             role_name,

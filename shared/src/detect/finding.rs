@@ -1,5 +1,6 @@
 //! What a scan found for one detection, and how that reads as an alert.
 
+use super::Threshold;
 use crate::alert::{Alert, EventContext, Severity};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -10,6 +11,27 @@ use std::fmt::Write as _;
 pub struct Counted {
     pub value: String,
     pub count: u64,
+}
+
+impl Counted {
+    /// `value (count), value (count)`, as alerts list the values seen.
+    pub fn list(items: &[Counted]) -> String {
+        let mut s = String::new();
+        for (i, c) in items.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{c}");
+        }
+        s
+    }
+}
+
+/// `value (count)`.
+impl std::fmt::Display for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.value, self.count)
+    }
 }
 
 /// One group that crossed a detection's threshold.
@@ -43,6 +65,26 @@ pub struct ThresholdResult {
     /// only within what was scanned.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub across_deliveries: bool,
+}
+
+impl ThresholdResult {
+    /// How `threshold` fired for `groups` (the top ones of the `groups_over` that crossed it),
+    /// counted within what was scanned and with no group left untracked.
+    pub fn new(
+        threshold: &Threshold,
+        groups_over: u64,
+        groups: Vec<ThresholdGroup>,
+    ) -> ThresholdResult {
+        ThresholdResult {
+            count: threshold.count,
+            window_seconds: threshold.window_seconds,
+            group_by: threshold.group_by.clone(),
+            groups_over,
+            groups_untracked: 0,
+            groups,
+            across_deliveries: false,
+        }
+    }
 }
 
 /// Where the records of a finding were seen: the wording of its alert depends on it.
@@ -91,17 +133,6 @@ pub struct Finding {
     pub sample: Option<EventContext>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<ThresholdResult>,
-}
-
-fn list(items: &[Counted]) -> String {
-    let mut s = String::new();
-    for (i, c) in items.iter().enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        let _ = write!(s, "{} ({})", c.value, c.count);
-    }
-    s
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -228,7 +259,7 @@ impl Finding {
             let more = self
                 .distinct_principals
                 .saturating_sub(self.principals.len() as u64);
-            let mut v = list(&self.principals);
+            let mut v = Counted::list(&self.principals);
             if self.distinct_principals_at_least {
                 v.push_str(" and more");
             } else if more > 0 {
@@ -237,19 +268,19 @@ impl Finding {
             a = a.fact("Principals", v);
         }
         if !self.event_names.is_empty() {
-            a = a.fact("Events", list(&self.event_names));
+            a = a.fact("Events", Counted::list(&self.event_names));
         }
         if !self.error_codes.is_empty() {
-            a = a.fact("Error codes", list(&self.error_codes));
+            a = a.fact("Error codes", Counted::list(&self.error_codes));
         }
         if !self.regions.is_empty() {
-            a = a.fact("Regions", list(&self.regions));
+            a = a.fact("Regions", Counted::list(&self.regions));
         }
         if self.accounts.len() > 1 {
-            a = a.fact("Accounts", list(&self.accounts));
+            a = a.fact("Accounts", Counted::list(&self.accounts));
         }
         if !self.source_ips.is_empty() {
-            a = a.fact("Source IPs", list(&self.source_ips));
+            a = a.fact("Source IPs", Counted::list(&self.source_ips));
         }
         if let Some(t) = &self.threshold {
             let groups: Vec<String> = t

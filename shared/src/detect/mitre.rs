@@ -8,110 +8,68 @@
 use serde::Serialize;
 use std::fmt;
 
-/// An ATT&CK enterprise tactic. The order of the variants is the matrix's, left to right.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Tactic {
-    Reconnaissance,
-    ResourceDevelopment,
-    InitialAccess,
-    Execution,
-    Persistence,
-    PrivilegeEscalation,
-    DefenseEvasion,
-    CredentialAccess,
-    Discovery,
-    LateralMovement,
-    Collection,
-    CommandAndControl,
-    Exfiltration,
-    Impact,
+/// Declares [`Tactic`] from one row per tactic, in matrix order: the variant, its ATT&CK id,
+/// its name as ATT&CK writes it and its slug (as Sigma tags and JSON spell it).
+macro_rules! tactics {
+    ($($variant:ident $id:literal $name:literal $slug:literal,)+) => {
+        /// An ATT&CK enterprise tactic. The order of the variants is the matrix's, left to
+        /// right.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum Tactic {
+            $($variant,)+
+        }
+
+        impl Tactic {
+            /// Every tactic, in matrix order.
+            pub const ALL: [Tactic; 14] = [$(Tactic::$variant,)+];
+
+            /// The tactic's ATT&CK id (`TA0005`).
+            pub fn id(self) -> &'static str {
+                match self {
+                    $(Tactic::$variant => $id,)+
+                }
+            }
+
+            /// The tactic's name as ATT&CK writes it (`Defense Evasion`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Tactic::$variant => $name,)+
+                }
+            }
+
+            /// The tactic as a lower-case slug (`defense-evasion`), as Sigma tags and JSON
+            /// use it.
+            pub fn slug(self) -> &'static str {
+                match self {
+                    $(Tactic::$variant => $slug,)+
+                }
+            }
+        }
+    };
 }
 
-use Tactic::*;
+tactics! {
+    Reconnaissance      "TA0043" "Reconnaissance"       "reconnaissance",
+    ResourceDevelopment "TA0042" "Resource Development" "resource-development",
+    InitialAccess       "TA0001" "Initial Access"       "initial-access",
+    Execution           "TA0002" "Execution"            "execution",
+    Persistence         "TA0003" "Persistence"          "persistence",
+    PrivilegeEscalation "TA0004" "Privilege Escalation" "privilege-escalation",
+    DefenseEvasion      "TA0005" "Defense Evasion"      "defense-evasion",
+    CredentialAccess    "TA0006" "Credential Access"    "credential-access",
+    Discovery           "TA0007" "Discovery"            "discovery",
+    LateralMovement     "TA0008" "Lateral Movement"     "lateral-movement",
+    Collection          "TA0009" "Collection"           "collection",
+    CommandAndControl   "TA0011" "Command and Control"  "command-and-control",
+    Exfiltration        "TA0010" "Exfiltration"         "exfiltration",
+    Impact              "TA0040" "Impact"               "impact",
+}
 
 impl Tactic {
-    /// Every tactic, in matrix order.
-    pub const ALL: [Tactic; 14] = [
-        Reconnaissance,
-        ResourceDevelopment,
-        InitialAccess,
-        Execution,
-        Persistence,
-        PrivilegeEscalation,
-        DefenseEvasion,
-        CredentialAccess,
-        Discovery,
-        LateralMovement,
-        Collection,
-        CommandAndControl,
-        Exfiltration,
-        Impact,
-    ];
-
-    /// The tactic's ATT&CK id (`TA0005`).
-    pub fn id(self) -> &'static str {
-        match self {
-            Reconnaissance => "TA0043",
-            ResourceDevelopment => "TA0042",
-            InitialAccess => "TA0001",
-            Execution => "TA0002",
-            Persistence => "TA0003",
-            PrivilegeEscalation => "TA0004",
-            DefenseEvasion => "TA0005",
-            CredentialAccess => "TA0006",
-            Discovery => "TA0007",
-            LateralMovement => "TA0008",
-            Collection => "TA0009",
-            CommandAndControl => "TA0011",
-            Exfiltration => "TA0010",
-            Impact => "TA0040",
-        }
-    }
-
-    /// The tactic's name as ATT&CK writes it (`Defense Evasion`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Reconnaissance => "Reconnaissance",
-            ResourceDevelopment => "Resource Development",
-            InitialAccess => "Initial Access",
-            Execution => "Execution",
-            Persistence => "Persistence",
-            PrivilegeEscalation => "Privilege Escalation",
-            DefenseEvasion => "Defense Evasion",
-            CredentialAccess => "Credential Access",
-            Discovery => "Discovery",
-            LateralMovement => "Lateral Movement",
-            Collection => "Collection",
-            CommandAndControl => "Command and Control",
-            Exfiltration => "Exfiltration",
-            Impact => "Impact",
-        }
-    }
-
     /// The tactic of a slug ([`Tactic::slug`]).
     pub fn from_slug(slug: &str) -> Option<Tactic> {
         Tactic::ALL.into_iter().find(|t| t.slug() == slug)
-    }
-
-    /// The tactic as a lower-case slug (`defense-evasion`), as Sigma tags and JSON use it.
-    pub fn slug(self) -> &'static str {
-        match self {
-            Reconnaissance => "reconnaissance",
-            ResourceDevelopment => "resource-development",
-            InitialAccess => "initial-access",
-            Execution => "execution",
-            Persistence => "persistence",
-            PrivilegeEscalation => "privilege-escalation",
-            DefenseEvasion => "defense-evasion",
-            CredentialAccess => "credential-access",
-            Discovery => "discovery",
-            LateralMovement => "lateral-movement",
-            Collection => "collection",
-            CommandAndControl => "command-and-control",
-            Exfiltration => "exfiltration",
-            Impact => "impact",
-        }
     }
 }
 
@@ -260,6 +218,7 @@ pub fn all() -> Vec<Technique> {
 
 #[cfg(test)]
 mod tests {
+    use super::Tactic::*;
     use super::*;
     use std::collections::BTreeSet;
 

@@ -1013,44 +1013,32 @@ impl ThresholdState {
         for (_, g) in &over {
             agg.merge(&g.agg);
         }
+        let groups = over
+            .iter()
+            .take(TOP)
+            .map(|(k, g)| self.group_result(k, g))
+            .collect();
         let result = ThresholdResult {
-            count: t.count,
-            window_seconds: t.window_seconds,
-            group_by: t.group_by.clone(),
-            groups_over: over.len() as u64,
             groups_untracked: self.untracked,
-            across_deliveries: false,
-            groups: over
-                .iter()
-                .take(TOP)
-                .map(|(k, g)| ThresholdGroup {
-                    key: (*k).clone(),
-                    peak: g.peak,
-                    peak_capped: g.peak >= self.window_cap as u64,
-                    matches: g.agg.count,
-                })
-                .collect(),
+            ..ThresholdResult::new(t, over.len() as u64, groups)
         };
         Some(agg.finding(d, Some(result)))
     }
 
     /// The finding of one group below the threshold, as it would read if it crossed.
     fn group_finding(&self, d: &Detection, t: &Threshold, key: &str, g: &Group) -> Finding {
-        let result = ThresholdResult {
-            count: t.count,
-            window_seconds: t.window_seconds,
-            group_by: t.group_by.clone(),
-            groups_over: 1,
-            groups_untracked: 0,
-            groups: vec![ThresholdGroup {
-                key: key.to_string(),
-                peak: g.peak,
-                peak_capped: g.peak >= self.window_cap as u64,
-                matches: g.agg.count,
-            }],
-            across_deliveries: false,
-        };
+        let result = ThresholdResult::new(t, 1, vec![self.group_result(key, g)]);
         g.agg.finding(d, Some(result))
+    }
+
+    /// How one group counted, as a finding reports it.
+    fn group_result(&self, key: &str, g: &Group) -> ThresholdGroup {
+        ThresholdGroup {
+            key: key.to_string(),
+            peak: g.peak,
+            peak_capped: g.peak >= self.window_cap as u64,
+            matches: g.agg.count,
+        }
     }
 
     fn below(&self, d: &Detection, t: &Threshold) -> Vec<GroupFinding> {

@@ -589,28 +589,30 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> R<Expr> {
-        let mut parts = vec![self.and()?];
-        while self.keyword("or") {
-            self.pos += 1;
-            parts.push(self.and()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.pop().expect("one")
-        } else {
-            Expr::Or(parts)
-        })
+        self.joined("or", Self::and, Expr::Or)
     }
 
     fn and(&mut self) -> R<Expr> {
-        let mut parts = vec![self.not()?];
-        while self.keyword("and") {
+        self.joined("and", Self::not, Expr::And)
+    }
+
+    /// Operands read by `operand`, joined by the keyword `word` into `all` (one operand alone
+    /// is itself).
+    fn joined(
+        &mut self,
+        word: &str,
+        operand: fn(&mut Self) -> R<Expr>,
+        all: fn(Vec<Expr>) -> Expr,
+    ) -> R<Expr> {
+        let mut parts = vec![operand(self)?];
+        while self.keyword(word) {
             self.pos += 1;
-            parts.push(self.not()?);
+            parts.push(operand(self)?);
         }
         Ok(if parts.len() == 1 {
             parts.pop().expect("one")
         } else {
-            Expr::And(parts)
+            all(parts)
         })
     }
 
