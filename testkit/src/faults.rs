@@ -171,6 +171,15 @@ impl FaultProxy {
         })
     }
 
+    /// Starts a proxy forwarding to `upstream`, with `rules` added in order.
+    pub async fn start_with(upstream: &str, rules: Vec<Rule>) -> Result<FaultProxy> {
+        let proxy = FaultProxy::start(upstream).await?;
+        for r in rules {
+            proxy.add(r);
+        }
+        Ok(proxy)
+    }
+
     /// Adds a rule (rules are tried in the order added; the first that applies wins).
     pub fn add(&self, rule: Rule) {
         lock(&self.shared.rules).push(rule);

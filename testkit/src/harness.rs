@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use trailwarden::lambda::Service;
 use trailwarden::respond::{self, Outcome, Responder, Settings};
 use trailwarden::Payload;
@@ -55,6 +55,18 @@ pub async fn service<F: Responder>(
         .with_context(|| format!("building {}", F::NAME))
 }
 
+/// The function built against `sdk`, publishing its alerts to `topic`, with `more`
+/// variables (later pairs win); panics when it cannot be built.
+pub async fn alerting_service<F: Responder>(
+    sdk: &aws_config::SdkConfig,
+    topic: &str,
+    more: &[(&str, &str)],
+) -> Service<F> {
+    let mut vars = vec![("ALERT_TOPIC_ARN", topic)];
+    vars.extend_from_slice(more);
+    service::<F>(sdk, &vars).await.unwrap()
+}
+
 /// Invokes the function's Lambda handler with a JSON payload, as Lambda does.
 pub async fn invoke<F: Responder>(
     service: &Service<F>,
@@ -64,4 +76,87 @@ pub async fn invoke<F: Responder>(
         .handle(event.clone())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// The value of the alert's fact `label`; panics, listing the facts, when it has none.
+pub fn fact<'a>(a: &'a trailwarden::alert::Alert, label: &str) -> &'a str {
+    a.facts
+        .iter()
+        .find(|(k, _)| k == label)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no fact {label:?} in {:?}", a.facts))
+}
+
+/// (step, target, status) of each step of a function's outcome, in order; panics, showing
+/// the outcome, when it has no list of steps.
+pub fn steps(out: &Value) -> Vec<(String, String, String)> {
+    let text = |s: &Value, field: &str| -> String {
+        s[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("step without {field}: {s}"))
+            .to_string()
+    };
+    out["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps in {out:#}"))
+        .iter()
+        .map(|s| (text(s, "step"), text(s, "target"), text(s, "status")))
+        .collect()
+}
+
+/// (step, target) of each step of a function's outcome, in order; none when the outcome has
+/// no list of steps.
+pub fn step_targets(out: &Value) -> Vec<(String, String)> {
+    if !out["steps"].is_array() {
+        return Vec::new();
+    }
+    steps(out).into_iter().map(|(s, t, _)| (s, t)).collect()
+}
+
+/// Every file below `root`, as `/`-separated paths relative to it, sorted.
+pub fn files_under(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(
+                    p.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Uploads the committed sample trail (`events/trail`) into `bucket` as CloudTrail wrote it:
+/// objects under their keys, digest signatures as user metadata.
+pub async fn upload_sample_trail(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let root = events_dir().join("trail");
+    for key in files_under(&root) {
+        if !key.ends_with(".json.gz") {
+            continue;
+        }
+        let mut req = s3
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(std::fs::read(root.join(&key)).unwrap().into());
+        let side = root.join(format!("{key}.metadata.json"));
+        if side.exists() {
+            let md: HashMap<String, String> =
+                serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
+            for (k, v) in md {
+                req = req.metadata(k, v);
+            }
+        }
+        req.send().await.unwrap();
+    }
 }

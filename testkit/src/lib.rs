@@ -13,7 +13,7 @@ pub mod faults;
 pub mod harness;
 pub mod http;
 
-pub use harness::{config, env, fixture, invoke, payload, plan, service};
+pub use harness::{alerting_service, config, env, fixture, invoke, payload, plan, service};
 
 use anyhow::{bail, Context, Result};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -121,6 +121,38 @@ impl Moto {
             .endpoint_url(&self.endpoint)
             .credentials_provider(aws_sdk_sns::config::SharedCredentialsProvider::new(
                 Credentials::new("testing", "testing", None, None, "trailwarden-testkit"),
+            ))
+            .build()
+    }
+
+    /// An alert inbox named `name` on this server.
+    pub async fn alert_inbox(&self, name: &str) -> AlertInbox {
+        AlertInbox::create(&self.sdk_config(), name).await.unwrap()
+    }
+
+    /// SDK configuration acting in `account` (in `region`), as an administrator reaches a
+    /// member account: by assuming its `OrganizationAccountAccessRole`, with aws-config's own
+    /// loader (independent of the code under test). `None`: the tooling account itself.
+    pub async fn in_account(&self, account: Option<&str>, region: &str) -> SdkConfig {
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .load()
+            .await;
+        let Some(account) = account else {
+            return base;
+        };
+        let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
+            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+        ))
+        .configure(&base)
+        .session_name("test-administrator")
+        .build()
+        .await;
+        base.to_builder()
+            .credentials_provider(aws_sdk_sns::config::SharedCredentialsProvider::new(
+                provider,
             ))
             .build()
     }
@@ -238,10 +270,43 @@ impl AlertInbox {
         Ok(out)
     }
 
+    /// Exactly the next `expected` alerts (waiting up to 15 s for them); panics, listing them,
+    /// when any more arrive.
+    pub async fn receive_only(&self, expected: usize) -> Vec<ReceivedAlert> {
+        let got = self
+            .receive(expected, Duration::from_secs(15))
+            .await
+            .unwrap();
+        let extra = self.drain().await.unwrap();
+        assert!(extra.is_empty(), "more alerts than {expected}: {extra:?}");
+        got
+    }
+
     /// Everything that arrived within a short wait (for asserting that nothing was sent).
     pub async fn drain(&self) -> Result<Vec<ReceivedAlert>> {
         self.receive(usize::MAX, Duration::from_secs(2)).await
     }
+}
+
+/// For each alert, whether its subject marks it as a dry run's, sorted (unmarked first).
+pub fn dry_run_marks(alerts: &[ReceivedAlert]) -> Vec<bool> {
+    let mut marked: Vec<bool> = alerts
+        .iter()
+        .map(|a| a.subject.contains("[dry-run]"))
+        .collect();
+    marked.sort();
+    marked
+}
+
+/// The one alert of `alerts` raised by `detection`; panics, listing them all, when there is
+/// not exactly one.
+pub fn only_detection<'a>(alerts: &'a [ReceivedAlert], detection: &str) -> &'a ReceivedAlert {
+    let found: Vec<&ReceivedAlert> = alerts
+        .iter()
+        .filter(|a| a.body["detection"] == detection)
+        .collect();
+    assert_eq!(found.len(), 1, "{alerts:#?}");
+    found[0]
 }
 
 /// Parses the SNS notification envelope an SQS subscriber receives.

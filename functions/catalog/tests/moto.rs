@@ -10,7 +10,10 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::time::Duration;
 use trailwarden::lambda::Service;
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
+use trailwarden_testkit::harness::steps;
+use trailwarden_testkit::{
+    dry_run_marks, fixture, invoke, service, AlertInbox, Moto, ReceivedAlert,
+};
 
 const TABLE: &str = "trailwarden-state";
 
@@ -419,20 +422,6 @@ async fn a_dry_run_and_a_live_run_walk_the_same_steps() {
         ],
     )
     .await;
-    let steps = |out: &Value| -> Vec<(String, String, String)> {
-        out["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["step"].as_str().unwrap().to_string(),
-                    s["target"].as_str().unwrap().to_string(),
-                    s["status"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
     for name in [
         "cloudtrail-stop-logging.json",
         "secretsmanager-get-secret-value.json",
@@ -447,12 +436,7 @@ async fn a_dry_run_and_a_live_run_walk_the_same_steps() {
         assert_eq!(p["stats"]["alerted"], d["stats"]["alerted"]);
     }
     let alerts = inbox.receive(4, Duration::from_secs(15)).await.unwrap();
-    let mut marked: Vec<bool> = alerts
-        .iter()
-        .map(|a| a.subject.contains("[dry-run]"))
-        .collect();
-    marked.sort();
-    assert_eq!(marked, [false, false, true, true]);
+    assert_eq!(dry_run_marks(&alerts), [false, false, true, true]);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use insights::Insights;
 use serde_json::{json, Value};
 use std::time::Duration;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto};
+use trailwarden_testkit::{alerting_service, fixture, invoke, Moto};
 
 const BUCKET: &str = "trailwarden-trail-123456789012";
 
@@ -71,19 +71,14 @@ async fn a_start_in_real_time_is_alerted_with_the_catalogs_look_at_the_same_wind
     let moto = Moto::start().await.unwrap();
     let proxy = FaultProxy::start(&moto.endpoint).await.unwrap();
     proxy.add(Rule::always("LookupEvents", lookup_answer()));
-    let inbox = AlertInbox::create(&moto.sdk_config(), "insight-alerts")
-        .await
-        .unwrap();
+    let inbox = moto.alert_inbox("insight-alerts").await;
     for dry_run in ["false", "true"] {
-        let st = service::<Insights>(
+        let st = alerting_service::<Insights>(
             &proxy.sdk_config(),
-            &[
-                ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
-                ("DRY_RUN", dry_run),
-            ],
+            &inbox.topic_arn,
+            &[("DRY_RUN", dry_run)],
         )
-        .await
-        .unwrap();
+        .await;
         proxy.reset_counts();
         let out = invoke(&st, &fixture("insight-api-call-rate-start.json"))
             .await
@@ -126,15 +121,8 @@ async fn an_end_in_real_time_closes_the_incident_without_a_look_up() {
     let moto = Moto::start().await.unwrap();
     let proxy = FaultProxy::start(&moto.endpoint).await.unwrap();
     proxy.add(Rule::always("LookupEvents", lookup_answer()));
-    let inbox = AlertInbox::create(&moto.sdk_config(), "insight-alerts")
-        .await
-        .unwrap();
-    let st = service::<Insights>(
-        &proxy.sdk_config(),
-        &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())],
-    )
-    .await
-    .unwrap();
+    let inbox = moto.alert_inbox("insight-alerts").await;
+    let st = alerting_service::<Insights>(&proxy.sdk_config(), &inbox.topic_arn, &[]).await;
     invoke(&st, &fixture("insight-api-call-rate-end.json"))
         .await
         .unwrap();
@@ -181,15 +169,8 @@ async fn an_insights_file_gives_one_alert_per_insight_with_the_look_ups_of_its_s
     let proxy = FaultProxy::start(&moto.endpoint).await.unwrap();
     proxy.add(Rule::always("LookupEvents", lookup_answer()));
     put_insight_file(&moto).await;
-    let inbox = AlertInbox::create(&moto.sdk_config(), "insight-alerts")
-        .await
-        .unwrap();
-    let st = service::<Insights>(
-        &proxy.sdk_config(),
-        &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())],
-    )
-    .await
-    .unwrap();
+    let inbox = moto.alert_inbox("insight-alerts").await;
+    let st = alerting_service::<Insights>(&proxy.sdk_config(), &inbox.topic_arn, &[]).await;
     let out = invoke(&st, &fixture("s3-object-created-insight-file.json"))
         .await
         .unwrap();
@@ -224,15 +205,8 @@ async fn an_insights_file_gone_before_it_is_read_is_skipped_quietly() {
     let moto = Moto::start().await.unwrap();
     let s3 = trailwarden::aws::s3_client(&moto.sdk_config());
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let inbox = AlertInbox::create(&moto.sdk_config(), "insight-alerts")
-        .await
-        .unwrap();
-    let st = service::<Insights>(
-        &moto.sdk_config(),
-        &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())],
-    )
-    .await
-    .unwrap();
+    let inbox = moto.alert_inbox("insight-alerts").await;
+    let st = alerting_service::<Insights>(&moto.sdk_config(), &inbox.topic_arn, &[]).await;
     let out = invoke(&st, &fixture("s3-object-created-insight-file.json"))
         .await
         .unwrap();
@@ -253,15 +227,8 @@ async fn a_look_up_that_is_refused_fails_the_invocation_after_the_alert_says_so(
         "LookupEvents",
         Fault::error(400, "AccessDeniedException"),
     ));
-    let inbox = AlertInbox::create(&moto.sdk_config(), "insight-alerts")
-        .await
-        .unwrap();
-    let st = service::<Insights>(
-        &proxy.sdk_config(),
-        &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())],
-    )
-    .await
-    .unwrap();
+    let inbox = moto.alert_inbox("insight-alerts").await;
+    let st = alerting_service::<Insights>(&proxy.sdk_config(), &inbox.topic_arn, &[]).await;
     let err = invoke(&st, &fixture("insight-api-error-rate-start.json"))
         .await
         .unwrap_err();

@@ -12,15 +12,8 @@ use trailwarden::detect::Counted;
 use trailwarden::respond::Settings as _;
 use trailwarden::respond::{Decide, Decision, Plan, Reporting};
 use trailwarden::{Payload, Severity, Status};
+use trailwarden_testkit::harness::fact;
 use trailwarden_testkit::{payload, plan};
-
-fn fact<'a>(a: &'a Alert, label: &str) -> &'a str {
-    a.facts
-        .iter()
-        .find(|(k, _)| k == label)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no fact {label:?} in {:?}", a.facts))
-}
 
 fn one(name: &str) -> Alert {
     let o = plan::<Insights>(&[], name);

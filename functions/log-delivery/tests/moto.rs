@@ -8,11 +8,16 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use trailwarden::lambda::Service;
-use trailwarden_testkit::harness::events_dir;
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
+use trailwarden_testkit::harness::{events_dir, steps};
+use trailwarden_testkit::{
+    dry_run_marks, fixture, invoke, service, AlertInbox, Moto, ReceivedAlert,
+};
 
 const LOG_FILE: &str =
     "logs/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
+
+/// Where the classic (S3 notification) fixture's log file lives: a key with a space.
+const CLASSIC_KEY: &str = "cloudtrail logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
 
 fn log_file() -> Vec<u8> {
     std::fs::read(events_dir().join(LOG_FILE)).unwrap()
@@ -49,6 +54,45 @@ async fn state(moto: &Moto, vars: &[(&str, &str)]) -> Service<LogDelivery> {
         .unwrap()
 }
 
+/// A reset moto with an alert inbox named `queue` and an S3 client.
+struct Setup {
+    moto: Moto,
+    cfg: aws_config::SdkConfig,
+    inbox: AlertInbox,
+    s3: aws_sdk_s3::Client,
+}
+
+async fn setup(queue: &str) -> Setup {
+    let moto = Moto::start().await.unwrap();
+    let cfg = moto.sdk_config();
+    let inbox = AlertInbox::create(&cfg, queue).await.unwrap();
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    Setup {
+        moto,
+        cfg,
+        inbox,
+        s3,
+    }
+}
+
+/// The Object Created fixture for the sample log file, with `body` stored where it points;
+/// returns the event, its bucket and its key.
+async fn delivered(s3: &aws_sdk_s3::Client, body: Vec<u8>) -> (Value, String, String) {
+    let event = fixture("s3-object-created-log-file.json");
+    let (bucket, key) = target(&event);
+    put(s3, &bucket, &key, body).await;
+    (event, bucket, key)
+}
+
+/// The cold-start error (with its causes) when `CUSTOM_DETECTIONS_URI` is `uri`.
+async fn cold_start_error(cfg: &aws_config::SdkConfig, uri: &str, why: &str) -> String {
+    let e = service::<LogDelivery>(cfg, &[("CUSTOM_DETECTIONS_URI", uri)])
+        .await
+        .err()
+        .expect(why);
+    format!("{e:#}")
+}
+
 fn by_detection(alerts: &[ReceivedAlert]) -> BTreeMap<String, &ReceivedAlert> {
     alerts
         .iter()
@@ -58,15 +102,10 @@ fn by_detection(alerts: &[ReceivedAlert]) -> BTreeMap<String, &ReceivedAlert> {
 
 #[tokio::test]
 async fn a_delivered_log_file_becomes_one_alert_per_detection() {
-    let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "log-delivery-alerts")
-        .await
-        .unwrap();
-    let s3 = trailwarden::aws::s3_client(&cfg);
-    let event = fixture("s3-object-created-log-file.json");
-    let (bucket, key) = target(&event);
-    put(&s3, &bucket, &key, log_file()).await;
+    let Setup {
+        moto, inbox, s3, ..
+    } = setup("log-delivery-alerts").await;
+    let (event, bucket, key) = delivered(&s3, log_file()).await;
 
     let st = state(
         &moto,
@@ -122,17 +161,14 @@ async fn a_delivered_log_file_becomes_one_alert_per_detection() {
 
 #[tokio::test]
 async fn a_classic_notification_with_an_encoded_key_is_scanned_too() {
-    let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "log-delivery-classic")
-        .await
-        .unwrap();
-    let s3 = trailwarden::aws::s3_client(&cfg);
+    let Setup {
+        moto, inbox, s3, ..
+    } = setup("log-delivery-classic").await;
     let event = fixture("s3-notification-log-file.json");
     let bucket = event["Records"][0]["s3"]["bucket"]["name"]
         .as_str()
         .unwrap();
-    let key = "cloudtrail logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
+    let key = CLASSIC_KEY;
     put(&s3, bucket, key, log_file()).await;
 
     let st = state(
@@ -167,11 +203,9 @@ async fn a_classic_notification_with_an_encoded_key_is_scanned_too() {
 
 #[tokio::test]
 async fn digest_unrelated_and_vanished_objects_are_skipped_not_errors() {
-    let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "log-delivery-skips")
-        .await
-        .unwrap();
+    let Setup {
+        moto, inbox, s3, ..
+    } = setup("log-delivery-skips").await;
     let st = state(&moto, &[("ALERT_TOPIC_ARN", &inbox.topic_arn)]).await;
     for name in [
         "s3-object-created-digest-file.json",
@@ -181,7 +215,6 @@ async fn digest_unrelated_and_vanished_objects_are_skipped_not_errors() {
         assert!(out["ignored"].is_string(), "{name}: {out}");
     }
     // A log file deleted between the notification and the read.
-    let s3 = trailwarden::aws::s3_client(&cfg);
     let event = fixture("s3-object-created-log-file.json");
     let (bucket, _) = target(&event);
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -196,16 +229,11 @@ async fn digest_unrelated_and_vanished_objects_are_skipped_not_errors() {
 
 #[tokio::test]
 async fn a_truncated_log_file_is_reported_with_how_far_it_got() {
-    let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "log-delivery-truncated")
-        .await
-        .unwrap();
-    let s3 = trailwarden::aws::s3_client(&cfg);
-    let event = fixture("s3-object-created-log-file.json");
-    let (bucket, key) = target(&event);
+    let Setup {
+        moto, inbox, s3, ..
+    } = setup("log-delivery-truncated").await;
     let whole = log_file();
-    put(&s3, &bucket, &key, whole[..whole.len() / 2].to_vec()).await;
+    let (event, bucket, key) = delivered(&s3, whole[..whole.len() / 2].to_vec()).await;
 
     let st = state(&moto, &[("ALERT_TOPIC_ARN", &inbox.topic_arn)]).await;
     let out = invoke(&st, &event).await.unwrap();
@@ -228,12 +256,12 @@ async fn a_truncated_log_file_is_reported_with_how_far_it_got() {
 
 #[tokio::test]
 async fn custom_detections_from_s3_add_and_disable_and_a_bad_one_fails_with_its_id() {
-    let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "log-delivery-custom")
-        .await
-        .unwrap();
-    let s3 = trailwarden::aws::s3_client(&cfg);
+    let Setup {
+        moto,
+        cfg,
+        inbox,
+        s3,
+    } = setup("log-delivery-custom").await;
     put(
         &s3,
         "trailwarden-config",
@@ -257,9 +285,7 @@ async fn custom_detections_from_s3_add_and_disable_and_a_bad_one_fails_with_its_
         br#"{"detections": [{"id": "half-written", "title": "x", "severity": "low", "pattern": {"eventName": "GetObject"}}]}"#.to_vec(),
     )
     .await;
-    let event = fixture("s3-object-created-log-file.json");
-    let (bucket, key) = target(&event);
-    put(&s3, &bucket, &key, log_file()).await;
+    let (event, _, _) = delivered(&s3, log_file()).await;
 
     let st = state(
         &moto,
@@ -296,32 +322,22 @@ async fn custom_detections_from_s3_add_and_disable_and_a_bad_one_fails_with_its_
 
     // A malformed detection stops the cold start, naming the file, the detection and the
     // problem; a file that is not there does too.
-    let e = service::<LogDelivery>(
+    let e = cold_start_error(
         &cfg,
-        &[(
-            "CUSTOM_DETECTIONS_URI",
-            "s3://trailwarden-config/broken.json",
-        )],
+        "s3://trailwarden-config/broken.json",
+        "a malformed detection stops the cold start",
     )
-    .await
-    .err()
-    .expect("a malformed detection stops the cold start");
-    let e = format!("{e:#}");
+    .await;
     assert!(e.contains("CUSTOM_DETECTIONS_URI"), "{e}");
     assert!(e.contains("s3://trailwarden-config/broken.json"), "{e}");
     assert!(e.contains("detection \"half-written\""), "{e}");
     assert!(e.contains("at eventName: expected an array"), "{e}");
-    let e = service::<LogDelivery>(
+    let e = cold_start_error(
         &cfg,
-        &[(
-            "CUSTOM_DETECTIONS_URI",
-            "s3://trailwarden-config/missing.json",
-        )],
+        "s3://trailwarden-config/missing.json",
+        "a missing detection file stops the cold start",
     )
-    .await
-    .err()
-    .expect("a missing detection file stops the cold start");
-    let e = format!("{e:#}");
+    .await;
     assert!(
         e.contains("cannot read s3://trailwarden-config/missing.json"),
         "{e}"
@@ -333,23 +349,20 @@ async fn custom_detections_from_s3_add_and_disable_and_a_bad_one_fails_with_its_
 /// nothing, so a dry run reads and reports too, and its alerts say so.
 #[tokio::test]
 async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
-    let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "log-delivery-dry-run")
-        .await
-        .unwrap();
-    let s3 = trailwarden::aws::s3_client(&cfg);
-    let event = fixture("s3-object-created-log-file.json");
-    let (bucket, key) = target(&event);
-    put(&s3, &bucket, &key, log_file()).await;
+    let Setup {
+        moto: _moto,
+        cfg,
+        inbox,
+        s3,
+    } = setup("log-delivery-dry-run").await;
+    let (event, _, _) = delivered(&s3, log_file()).await;
     // A second, mixed notification: a digest beside the log file.
     let mut mixed = fixture("s3-notification-log-file.json");
-    let classic_key = "cloudtrail logs/AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
     let classic_bucket = mixed["Records"][0]["s3"]["bucket"]["name"]
         .as_str()
         .unwrap()
         .to_string();
-    put(&s3, &classic_bucket, classic_key, log_file()).await;
+    put(&s3, &classic_bucket, CLASSIC_KEY, log_file()).await;
     let digest = fixture("s3-notification-digest-file.json")["Records"][0].clone();
     mixed["Records"].as_array_mut().unwrap().insert(0, digest);
 
@@ -367,20 +380,6 @@ async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
     let live_refs: Vec<(&str, &str)> = live_vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let dry = service::<LogDelivery>(&cfg, &dry_refs).await.unwrap();
     let live = service::<LogDelivery>(&cfg, &live_refs).await.unwrap();
-    let steps = |out: &Value| -> Vec<(String, String, String)> {
-        out["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["step"].as_str().unwrap().to_string(),
-                    s["target"].as_str().unwrap().to_string(),
-                    s["status"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
     for (i, ev) in [&event, &mixed].into_iter().enumerate() {
         let planned = invoke(&dry, ev).await.unwrap();
         let done = invoke(&live, ev).await.unwrap();
@@ -415,12 +414,7 @@ async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
         // Both publish the two critical findings; the dry run's alerts are marked.
         let alerts = inbox.receive(4, Duration::from_secs(15)).await.unwrap();
         assert_eq!(alerts.len(), 4);
-        let mut marked: Vec<bool> = alerts
-            .iter()
-            .map(|a| a.subject.contains("[dry-run]"))
-            .collect();
-        marked.sort();
-        assert_eq!(marked, [false, false, true, true]);
+        assert_eq!(dry_run_marks(&alerts), [false, false, true, true]);
         for a in &alerts {
             assert!(
                 a.body["detection"] == "cloudtrail-tampering"
@@ -465,10 +459,7 @@ async fn a_payload_that_does_not_parse_is_an_error_with_the_parser_message() {
 async fn a_large_file_is_streamed() {
     // ~40 MB of JSON (9 MB compressed) read through the S3 body stream.
     let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let s3 = trailwarden::aws::s3_client(&cfg);
-    let event = fixture("s3-object-created-log-file.json");
-    let (bucket, key) = target(&event);
+    let s3 = trailwarden::aws::s3_client(&moto.sdk_config());
     let text = String::from_utf8(flate2_decode(&log_file())).unwrap();
     let inner = &text[text.find('[').unwrap() + 1..text.rfind(']').unwrap()];
     let copies = 1500;
@@ -481,7 +472,7 @@ async fn a_large_file_is_streamed() {
         big.push_str(inner);
     }
     big.push_str("]}");
-    put(&s3, &bucket, &key, flate2_encode(big.as_bytes())).await;
+    let (event, _, _) = delivered(&s3, flate2_encode(big.as_bytes())).await;
     let st = state(&moto, &[]).await;
     let out = invoke(&st, &event).await.unwrap();
     let obj = &out["stats"]["objects"][0];

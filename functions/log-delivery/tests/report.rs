@@ -14,6 +14,7 @@ use trailwarden::respond::Settings as _;
 use trailwarden::respond::{Decide, Decision, Reporting, Stats};
 use trailwarden::Payload;
 use trailwarden_testkit::harness::events_dir;
+use trailwarden_testkit::harness::fact;
 use trailwarden_testkit::{config, payload};
 
 const LOG_FILE: &str =
@@ -38,14 +39,6 @@ fn object(p: &Payload) -> S3Object {
 
 fn by_detection(alerts: &[Alert]) -> BTreeMap<String, &Alert> {
     alerts.iter().map(|a| (a.detection.clone(), a)).collect()
-}
-
-fn fact<'a>(a: &'a Alert, label: &str) -> &'a str {
-    a.facts
-        .iter()
-        .find(|(k, _)| k == label)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no fact {label:?} in {:?}", a.facts))
 }
 
 /// The fixture log file through the whole catalog: what a user of the default configuration

@@ -7,81 +7,45 @@ mod support;
 use aws_sdk_s3::primitives::ByteStream;
 use log_integrity::LogIntegrity;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 use support::*;
 use trailwarden::lambda::Service;
-use trailwarden_testkit::harness::events_dir;
-use trailwarden_testkit::{fixture, service, AlertInbox, Moto};
+use trailwarden_testkit::harness::{events_dir, upload_sample_trail};
+use trailwarden_testkit::{fixture, service, Moto};
 
 async fn invoke(svc: &Service<LogIntegrity>, event: &Value) -> Result<Value, String> {
     trailwarden_testkit::invoke(svc, event).await
 }
 
-fn files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(
-                    p.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .replace('\\', "/"),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Uploads the sample trail as CloudTrail would have written it: objects under their keys,
 /// digest signatures as user metadata.
 async fn upload_trail(s3: &aws_sdk_s3::Client, bucket: &str) {
-    let root = events_dir().join("trail");
     s3.create_bucket().bucket(bucket).send().await.unwrap();
-    for key in files(&root) {
-        if !key.ends_with(".json.gz") {
-            continue;
-        }
-        let mut req = s3
-            .put_object()
-            .bucket(bucket)
-            .key(&key)
-            .body(ByteStream::from(std::fs::read(root.join(&key)).unwrap()));
-        let side = root.join(format!("{key}.metadata.json"));
-        if side.exists() {
-            let md: HashMap<String, String> =
-                serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
-            for (k, v) in md {
-                req = req.metadata(k, v);
-            }
-        }
-        req.send().await.unwrap();
-    }
+    upload_sample_trail(s3, bucket).await;
+}
+
+/// The sample digest notification, with the sample trail uploaded to the bucket it names;
+/// returns the event and that bucket.
+async fn digest_delivered(s3: &aws_sdk_s3::Client) -> (Value, String) {
+    let event = fixture("s3-notification-digest-file.json");
+    let bucket = event["Records"][0]["s3"]["bucket"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    upload_trail(s3, &bucket).await;
+    (event, bucket)
 }
 
 #[tokio::test]
 async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
     let moto = Moto::start().await.expect("moto");
     let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "log-integrity-alerts")
-        .await
-        .unwrap();
+    let inbox = moto.alert_inbox("log-integrity-alerts").await;
     let s3 = trailwarden::aws::s3_client(&cfg);
 
-    let event = fixture("s3-notification-digest-file.json");
-    let bucket = event["Records"][0]["s3"]["bucket"]["name"]
-        .as_str()
-        .unwrap();
+    let (event, bucket) = digest_delivered(&s3).await;
+    let bucket = bucket.as_str();
     let digest_key = event["Records"][0]["s3"]["object"]["key"].as_str().unwrap();
-    upload_trail(&s3, bucket).await;
     s3.create_bucket()
         .bucket("trailwarden-config")
         .send()
@@ -244,15 +208,9 @@ async fn without_public_keys_the_check_is_incomplete_and_retried() {
     // read as tampering.
     let moto = Moto::start().await.expect("moto");
     let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "log-integrity-alerts")
-        .await
-        .unwrap();
+    let inbox = moto.alert_inbox("log-integrity-alerts").await;
     let s3 = trailwarden::aws::s3_client(&cfg);
-    let event = fixture("s3-notification-digest-file.json");
-    let bucket = event["Records"][0]["s3"]["bucket"]["name"]
-        .as_str()
-        .unwrap();
-    upload_trail(&s3, bucket).await;
+    let (event, _) = digest_delivered(&s3).await;
     let state = service::<LogIntegrity>(&cfg, &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())])
         .await
         .unwrap();
@@ -294,16 +252,9 @@ fn kinds(alert: &Value) -> Vec<String> {
 }
 
 fn steps(out: &Value) -> Vec<(String, String)> {
-    out["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["step"].as_str().unwrap().to_string(),
-                s["target"].as_str().unwrap().to_string(),
-            )
-        })
+    let all = trailwarden_testkit::harness::steps(out);
+    all.into_iter()
+        .map(|(step, target, _)| (step, target))
         .collect()
 }
 
@@ -312,12 +263,7 @@ async fn the_dry_run_plan_and_the_live_run_walk_the_same_steps() {
     let moto = Moto::start().await.expect("moto");
     let cfg = moto.sdk_config();
     let s3 = trailwarden::aws::s3_client(&cfg);
-    let mut event = fixture("s3-notification-digest-file.json");
-    let bucket = event["Records"][0]["s3"]["bucket"]["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    upload_trail(&s3, &bucket).await;
+    let (mut event, _) = digest_delivered(&s3).await;
     // The digest, and a log file landing in the same notification (a skipped step).
     let mut log = event["Records"][0].clone();
     log["s3"]["object"]["key"] = json!(
@@ -363,9 +309,7 @@ async fn the_dry_run_plan_and_the_live_run_walk_the_same_steps() {
 async fn a_restarted_chain_in_s3_is_alerted_with_its_gap() {
     let moto = Moto::start().await.expect("moto");
     let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "log-integrity-alerts")
-        .await
-        .unwrap();
+    let inbox = moto.alert_inbox("log-integrity-alerts").await;
     let s3 = trailwarden::aws::s3_client(&cfg);
     // Logging stopped after 11:01:31 and started again at 15:01:31.
     let t = Trail::generate(

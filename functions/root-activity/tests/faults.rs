@@ -3,24 +3,19 @@
 //! and a lost one must fail the invocation; events of trailwarden's own roles, and AWS acting
 //! on the account, never raise one.
 
-use root_activity::RootActivity;
+mod support;
+
 use std::time::Duration;
+use support::{inbox, root_activity};
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto};
+use trailwarden_testkit::{fixture, invoke, Moto};
 
 #[tokio::test]
 async fn a_throttled_publish_is_retried_and_the_alert_arrives_once() {
     let moto = Moto::start().await.unwrap();
     let proxy = FaultProxy::start(&moto.endpoint).await.unwrap();
-    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
-        .await
-        .unwrap();
-    let st = service::<RootActivity>(
-        &proxy.sdk_config(),
-        &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())],
-    )
-    .await
-    .unwrap();
+    let inbox = inbox(&moto).await;
+    let st = root_activity(&proxy.sdk_config(), &inbox.topic_arn, &[]).await;
     proxy.add(Rule::first(2, "Publish", Fault::Throttle));
     proxy.add(Rule::first(1, "Publish", Fault::Status(500)));
 
@@ -39,15 +34,8 @@ async fn a_throttled_publish_is_retried_and_the_alert_arrives_once() {
 async fn a_publish_that_keeps_failing_fails_the_invocation() {
     let moto = Moto::start().await.unwrap();
     let proxy = FaultProxy::start(&moto.endpoint).await.unwrap();
-    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
-        .await
-        .unwrap();
-    let st = service::<RootActivity>(
-        &proxy.sdk_config(),
-        &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())],
-    )
-    .await
-    .unwrap();
+    let inbox = inbox(&moto).await;
+    let st = root_activity(&proxy.sdk_config(), &inbox.topic_arn, &[]).await;
     proxy.add(Rule::always("Publish", Fault::Status(503)));
     let err = invoke(&st, &fixture("signin-root-success-no-mfa.json"))
         .await
@@ -64,21 +52,16 @@ async fn a_publish_that_keeps_failing_fails_the_invocation() {
 #[tokio::test]
 async fn own_roles_and_aws_itself_never_raise_an_alert() {
     let moto = Moto::start().await.unwrap();
-    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
-        .await
-        .unwrap();
-    let st = service::<RootActivity>(
+    let inbox = inbox(&moto).await;
+    let st = root_activity(
         &moto.sdk_config(),
-        &[
-            ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
-            (
-                "OWN_ROLE_ARNS",
-                "arn:aws:iam::123456789012:role/trailwarden-*,arn:aws:iam::123456789012:role/DevOpsAdmin",
-            ),
-        ],
+        &inbox.topic_arn,
+        &[(
+            "OWN_ROLE_ARNS",
+            "arn:aws:iam::123456789012:role/trailwarden-*,arn:aws:iam::123456789012:role/DevOpsAdmin",
+        )],
     )
-    .await
-    .unwrap();
+    .await;
     // trailwarden's own calls (its roles are never root) and AWS acting on the account.
     for f in [
         "ec2-revoke-ingress-by-trailwarden.json",

@@ -1,33 +1,29 @@
 //! Against moto: the Lambda handler publishes to SNS, and the alert read back from an SQS queue
 //! subscribed to the topic says what a person needs to know.
 
-use root_activity::RootActivity;
+mod support;
+
 use std::time::Duration;
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto};
+use support::{inbox, receive_one, root_activity};
+use trailwarden_testkit::harness::step_targets;
+use trailwarden_testkit::{dry_run_marks, fixture, invoke, Moto};
 
 #[tokio::test]
 async fn root_sign_in_without_mfa_reaches_subscribers() {
     let moto = Moto::start().await.unwrap();
-    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
-        .await
-        .unwrap();
-    let st = service::<RootActivity>(
+    let inbox = inbox(&moto).await;
+    let st = root_activity(
         &moto.sdk_config(),
-        &[
-            ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
-            ("ACCOUNT_ALIAS", "prod-payments"),
-        ],
+        &inbox.topic_arn,
+        &[("ACCOUNT_ALIAS", "prod-payments")],
     )
-    .await
-    .unwrap();
+    .await;
     let out = invoke(&st, &fixture("signin-root-success-no-mfa.json"))
         .await
         .unwrap();
     assert_eq!(out["delivery"][0]["status"], "sent");
 
-    let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(got.len(), 1, "exactly one alert");
-    let a = &got[0];
+    let a = &receive_one(&inbox, "root sign-in").await;
     assert_eq!(
         a.subject,
         "[CRITICAL] Root user signed in to the console without MFA (prod-payments 123456789012)"
@@ -64,24 +60,17 @@ async fn root_sign_in_without_mfa_reaches_subscribers() {
 #[tokio::test]
 async fn known_network_lowers_a_root_access_key_alert_but_still_sends_it() {
     let moto = Moto::start().await.unwrap();
-    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
-        .await
-        .unwrap();
-    let st = service::<RootActivity>(
+    let inbox = inbox(&moto).await;
+    let st = root_activity(
         &moto.sdk_config(),
-        &[
-            ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
-            ("KNOWN_SOURCE_CIDRS", "203.0.113.0/24"),
-        ],
+        &inbox.topic_arn,
+        &[("KNOWN_SOURCE_CIDRS", "203.0.113.0/24")],
     )
-    .await
-    .unwrap();
+    .await;
     invoke(&st, &fixture("root-create-access-key.json"))
         .await
         .unwrap();
-    let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(got.len(), 1);
-    let a = &got[0];
+    let a = &receive_one(&inbox, "root access key").await;
     assert_eq!(
         a.subject,
         "[HIGH] Root user credential change: CreateAccessKey (123456789012)"
@@ -99,18 +88,13 @@ async fn known_network_lowers_a_root_access_key_alert_but_still_sends_it() {
 #[tokio::test]
 async fn aws_acting_on_the_account_and_low_severities_send_nothing() {
     let moto = Moto::start().await.unwrap();
-    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
-        .await
-        .unwrap();
-    let st = service::<RootActivity>(
+    let inbox = inbox(&moto).await;
+    let st = root_activity(
         &moto.sdk_config(),
-        &[
-            ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
-            ("MIN_SEVERITY", "high"),
-        ],
+        &inbox.topic_arn,
+        &[("MIN_SEVERITY", "high")],
     )
-    .await
-    .unwrap();
+    .await;
     let out = invoke(&st, &fixture("root-invoked-by-service.json"))
         .await
         .unwrap();
@@ -128,23 +112,19 @@ async fn aws_acting_on_the_account_and_low_severities_send_nothing() {
     invoke(&st, &fixture("signin-root-success-mfa.json"))
         .await
         .unwrap();
-    let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].attributes["severity"], "high");
+    let a = receive_one(&inbox, "root sign-in with MFA").await;
+    assert_eq!(a.attributes["severity"], "high");
 }
 
 #[tokio::test]
 async fn a_failed_publish_fails_the_invocation_so_lambda_retries() {
     let moto = Moto::start().await.unwrap();
-    let st = service::<RootActivity>(
+    let st = root_activity(
         &moto.sdk_config(),
-        &[(
-            "ALERT_TOPIC_ARN",
-            "arn:aws:sns:us-east-1:123456789012:no-such-topic",
-        )],
+        "arn:aws:sns:us-east-1:123456789012:no-such-topic",
+        &[],
     )
-    .await
-    .unwrap();
+    .await;
     let e = invoke(&st, &fixture("signin-root-success-no-mfa.json"))
         .await
         .unwrap_err();
@@ -156,58 +136,28 @@ async fn a_failed_publish_fails_the_invocation_so_lambda_retries() {
 #[tokio::test]
 async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
     let moto = Moto::start().await.unwrap();
-    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
-        .await
-        .unwrap();
+    let inbox = inbox(&moto).await;
     let topic = inbox.topic_arn.clone();
-    let steps = |out: &serde_json::Value| -> Vec<(String, String)> {
-        out["steps"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|s| {
-                        (
-                            s["step"].as_str().unwrap_or_default().to_string(),
-                            s["target"].as_str().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     for f in [
         "signin-root-success-no-mfa.json",
         "root-create-access-key.json",
         "root-centralized-delete-login-profile.json",
         "root-assume-root-by-management-account.json",
     ] {
-        let dry = service::<RootActivity>(
-            &moto.sdk_config(),
-            &[("ALERT_TOPIC_ARN", topic.as_str()), ("DRY_RUN", "true")],
-        )
-        .await
-        .unwrap();
-        let live =
-            service::<RootActivity>(&moto.sdk_config(), &[("ALERT_TOPIC_ARN", topic.as_str())])
-                .await
-                .unwrap();
+        let dry = root_activity(&moto.sdk_config(), &topic, &[("DRY_RUN", "true")]).await;
+        let live = root_activity(&moto.sdk_config(), &topic, &[]).await;
         let planned = invoke(&dry, &fixture(f)).await.unwrap();
         let done = invoke(&live, &fixture(f)).await.unwrap();
         assert_eq!(planned["dry_run"], true, "{f}");
         assert_eq!(done["dry_run"], false, "{f}");
-        assert_eq!(steps(&planned), steps(&done), "{f}");
+        assert_eq!(step_targets(&planned), step_targets(&done), "{f}");
         // root-activity changes nothing: both lists are empty, the response is the alert.
-        assert!(steps(&done).is_empty(), "{f}: {done:#}");
+        assert!(step_targets(&done).is_empty(), "{f}: {done:#}");
         assert_eq!(planned["delivery"][0]["status"], "sent", "{f}");
         assert_eq!(done["delivery"][0]["status"], "sent", "{f}");
         let got = inbox.receive(2, Duration::from_secs(20)).await.unwrap();
         assert_eq!(got.len(), 2, "{f}: one alert from each run");
-        let mut dry_marked: Vec<bool> = got
-            .iter()
-            .map(|a| a.subject.contains("[dry-run]"))
-            .collect();
-        dry_marked.sort();
-        assert_eq!(dry_marked, [false, true], "{f}");
+        assert_eq!(dry_run_marks(&got), [false, true], "{f}");
         assert_eq!(
             got[0].attributes["detection"],
             got[1].attributes["detection"]
@@ -218,24 +168,15 @@ async fn dry_run_plan_and_live_steps_are_the_same_list_and_both_alert() {
 #[tokio::test]
 async fn centralized_root_sessions_and_assume_root_reach_subscribers_as_such() {
     let moto = Moto::start().await.unwrap();
-    let inbox = AlertInbox::create(&moto.sdk_config(), "root-alerts")
-        .await
-        .unwrap();
-    let st = service::<RootActivity>(
-        &moto.sdk_config(),
-        &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())],
-    )
-    .await
-    .unwrap();
+    let inbox = inbox(&moto).await;
+    let st = root_activity(&moto.sdk_config(), &inbox.topic_arn, &[]).await;
 
     // The member account's record of the task session.
     let out = invoke(&st, &fixture("root-centralized-delete-login-profile.json"))
         .await
         .unwrap();
     assert_eq!(out["delivery"][0]["status"], "sent");
-    let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(got.len(), 1);
-    let a = &got[0];
+    let a = &receive_one(&inbox, "centralized root task session").await;
     assert_eq!(a.attributes["severity"], "high");
     assert_eq!(a.attributes["detection"], "root-centralized-task");
     assert_eq!(a.attributes["account"], "123456789012");
@@ -263,19 +204,16 @@ async fn centralized_root_sessions_and_assume_root_reach_subscribers_as_such() {
     let mut v = fixture("root-centralized-delete-login-profile.json");
     v["detail"]["eventName"] = serde_json::json!("CreateLoginProfile");
     invoke(&st, &v).await.unwrap();
-    let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].attributes["severity"], "critical");
-    assert_eq!(got[0].attributes["detection"], "root-credential-change");
+    let a = receive_one(&inbox, "CreateLoginProfile in a root session").await;
+    assert_eq!(a.attributes["severity"], "critical");
+    assert_eq!(a.attributes["detection"], "root-credential-change");
 
     // The management account's record of the AssumeRoot call.
     let out = invoke(&st, &fixture("root-assume-root-by-management-account.json"))
         .await
         .unwrap();
     assert_eq!(out["delivery"][0]["status"], "sent");
-    let got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(got.len(), 1);
-    let a = &got[0];
+    let a = &receive_one(&inbox, "AssumeRoot").await;
     assert_eq!(a.attributes["severity"], "high");
     assert_eq!(a.attributes["detection"], "root-assume-root");
     assert_eq!(a.attributes["account"], "111122223333");

@@ -22,7 +22,12 @@ fn case_of(env: &[(&str, &str)], p: &Payload, facts: &Facts) -> (Case, Vec<Plann
 }
 
 fn offline(name: &str) -> (Case, Vec<PlannedStep<Step>>) {
-    case_of(&[], &payload(name), &Facts::default())
+    offline_in(&[], name)
+}
+
+/// The decision on sample event `name` under `env`, with no facts looked up.
+fn offline_in(env: &[(&str, &str)], name: &str) -> (Case, Vec<PlannedStep<Step>>) {
+    case_of(env, &payload(name), &Facts::default())
 }
 
 fn offline_with(env: &[(&str, &str)], v: Value) -> (Case, Vec<PlannedStep<Step>>) {
@@ -729,11 +734,7 @@ fn an_exempt_account_gets_an_alert_and_no_revocation() {
     );
 
     // The member account of the same deployment is not exempt: revoked as usual.
-    let (case, plan) = case_of(
-        &env,
-        &payload("ec2-authorize-ingress-in-member-account.json"),
-        &Facts::default(),
-    );
+    let (case, plan) = offline_in(&env, "ec2-authorize-ingress-in-member-account.json");
     assert!(!case.settings.exempt);
     assert!(plan.iter().any(|s| s.status == Status::Planned), "{plan:?}");
 }
@@ -749,11 +750,7 @@ fn an_organizational_unit_s_notify_mode_applies_to_its_accounts() {
         ("ACCOUNT_SETTINGS_URI", path.as_str()),
         ("RESPONSE_MODE", "revoke"),
     ];
-    let (case, plan) = case_of(
-        &env,
-        &payload("ec2-authorize-ingress-in-member-account.json"),
-        &Facts::default(),
-    );
+    let (case, plan) = offline_in(&env, "ec2-authorize-ingress-in-member-account.json");
     assert_eq!(
         case.settings.response_mode,
         security_group::config::ResponseMode::Notify
@@ -769,11 +766,7 @@ fn an_organizational_unit_s_notify_mode_applies_to_its_accounts() {
     );
 
     // An account outside the OU keeps the deployment's mode.
-    let (case, plan) = case_of(
-        &env,
-        &payload("ec2-authorize-ingress-nested-world-ssh.json"),
-        &Facts::default(),
-    );
+    let (case, plan) = offline_in(&env, "ec2-authorize-ingress-nested-world-ssh.json");
     assert_eq!(case.settings.source, "deployment (environment variables)");
     assert!(plan.iter().all(|s| s.status == Status::Planned), "{plan:?}");
 }
@@ -791,11 +784,7 @@ fn an_account_entry_overrides_its_organizational_unit() {
         ("ACCOUNT_SETTINGS_URI", path.as_str()),
         ("RESPONSE_MODE", "notify"),
     ];
-    let (case, plan) = case_of(
-        &env,
-        &payload("ec2-authorize-ingress-in-member-account.json"),
-        &Facts::default(),
-    );
+    let (case, plan) = offline_in(&env, "ec2-authorize-ingress-in-member-account.json");
     assert_eq!(
         case.settings.response_mode,
         security_group::config::ResponseMode::Revoke
@@ -819,11 +808,7 @@ fn an_account_may_allow_its_own_public_ports() {
         ("ALLOWED_PUBLIC_PORTS", "80,443"),
     ];
     // 8080 open to the internet: allowed in this account, so reported low and not revoked.
-    let (case, plan) = case_of(
-        &env,
-        &payload("ec2-authorize-ingress-ipv6-world.json"),
-        &Facts::default(),
-    );
+    let (case, plan) = offline_in(&env, "ec2-authorize-ingress-ipv6-world.json");
     assert_eq!(case.risky().count(), 0, "{case:?}");
     assert!(case.severity() < Severity::High);
     assert!(plan.iter().all(|s| s.status != Status::Planned), "{plan:?}");
@@ -861,11 +846,7 @@ fn an_organizational_unit_may_exempt_groups_of_its_accounts() {
               "exempt_security_group_ids": ["sg-0a1b2c3d4e5f60718"]}}}"#,
     );
     let env = [("ACCOUNT_SETTINGS_URI", path.as_str())];
-    let (case, plan) = case_of(
-        &env,
-        &payload("ec2-authorize-ingress-nested-world-ssh.json"),
-        &Facts::default(),
-    );
+    let (case, plan) = offline_in(&env, "ec2-authorize-ingress-nested-world-ssh.json");
     assert_eq!(case.severity(), Severity::Critical);
     assert_eq!(
         case.exempt,
@@ -874,11 +855,7 @@ fn an_organizational_unit_may_exempt_groups_of_its_accounts() {
     assert!(!plan.is_empty());
     assert!(plan.iter().all(|s| s.status == Status::Skipped), "{plan:?}");
     // A group of another account is revoked as usual.
-    let (case, plan) = case_of(
-        &env,
-        &payload("ec2-authorize-ingress-in-member-account.json"),
-        &Facts::default(),
-    );
+    let (case, plan) = offline_in(&env, "ec2-authorize-ingress-in-member-account.json");
     assert_eq!(case.exempt, None);
     assert!(plan.iter().any(|s| s.status == Status::Planned), "{plan:?}");
 }

@@ -3,10 +3,11 @@
 //! the proxy with the retry settings it uses in Lambda; the tests check the group directly
 //! against moto and read the alert back from SQS.
 
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification};
+mod support;
+
 use security_group::SecurityGroup;
 use serde_json::{json, Value};
-use std::time::Duration;
+use support::{authorize, create_group, one_alert, tcp};
 use trailwarden::lambda::Service;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
 use trailwarden_testkit::{fixture, service, AlertInbox, Moto, ReceivedAlert};
@@ -46,32 +47,9 @@ async fn group_with_world_ssh(
     ec2: &aws_sdk_ec2::Client,
     tags: &[(&str, &str)],
 ) -> (String, String, Value) {
-    let mut req = ec2
-        .create_security_group()
-        .group_name("bastion")
-        .description("bastion hosts");
-    if !tags.is_empty() {
-        let mut spec = TagSpecification::builder().resource_type(ResourceType::SecurityGroup);
-        for (k, v) in tags {
-            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
-        }
-        req = req.tag_specifications(spec.build());
-    }
-    let gid = req.send().await.unwrap().group_id().unwrap().to_string();
+    let gid = create_group(ec2, "bastion", "bastion hosts", tags).await;
     for (port, cidr) in [(22, "0.0.0.0/0"), (443, "10.0.0.0/8")] {
-        ec2.authorize_security_group_ingress()
-            .group_id(&gid)
-            .ip_permissions(
-                IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(port)
-                    .to_port(port)
-                    .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        authorize(ec2, &gid, &[tcp(port, &[cidr])]).await;
     }
     let rules = ingress(ec2, &gid).await;
     let ssh = rules
@@ -94,15 +72,9 @@ async fn group_with_world_ssh(
 
 /// (port, cidr, rule id) of the group's ingress rules, sorted.
 async fn ingress(ec2: &aws_sdk_ec2::Client, gid: &str) -> Vec<(i32, String, String)> {
-    let mut v: Vec<(i32, String, String)> = ec2
-        .describe_security_group_rules()
-        .filters(Filter::builder().name("group-id").values(gid).build())
-        .send()
+    let mut v: Vec<(i32, String, String)> = support::ingress(ec2, gid)
         .await
-        .unwrap()
-        .security_group_rules()
         .iter()
-        .filter(|r| r.is_egress() == Some(false))
         .map(|r| {
             (
                 r.from_port().unwrap_or(-1),
@@ -117,12 +89,6 @@ async fn ingress(ec2: &aws_sdk_ec2::Client, gid: &str) -> Vec<(i32, String, Stri
 
 async fn invoke(state: &Service<SecurityGroup>, v: &Value) -> Result<Value, String> {
     trailwarden_testkit::invoke(state, v).await
-}
-
-async fn one_alert(inbox: &AlertInbox) -> ReceivedAlert {
-    let mut got = inbox.receive(1, Duration::from_secs(15)).await.unwrap();
-    assert_eq!(got.len(), 1, "expected exactly one alert");
-    got.remove(0)
 }
 
 /// (status, detail) of the alert's only action.

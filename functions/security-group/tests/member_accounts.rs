@@ -5,16 +5,17 @@
 //! STS refuses (injected by the fault proxy: moto does not evaluate trust policies) is
 //! reported once and does not fail the invocation.
 
-use aws_config::sts::AssumeRoleProvider;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
-use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, SecurityGroupRule};
+mod support;
+
+use aws_sdk_ec2::types::{IpPermission, IpRange, SecurityGroupRule};
 use security_group::SecurityGroup;
 use serde_json::{json, Value};
-use std::time::Duration;
+use support::{create_group, ingress};
 use trailwarden::lambda::Service;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
+use trailwarden_testkit::{
+    fixture, invoke, only_detection, service, AlertInbox, Moto, ReceivedAlert,
+};
 
 const HOME: &str = trailwarden_testkit::ACCOUNT_ID;
 const MEMBER: &str = "111122223333";
@@ -22,42 +23,9 @@ const REGION: &str = "eu-west-1";
 const ROLE_NAME: &str = "trailwarden-responder";
 const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/trailwarden-responder";
 
-/// SDK configuration acting in `account` and `region`, by assuming a role there (aws-config's
-/// own loader, independent of the code under test).
-async fn in_account(moto: &Moto, account: Option<&str>, region: &str) -> SdkConfig {
-    let base = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .endpoint_url(&moto.endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    let Some(account) = account else {
-        return base;
-    };
-    let provider = AssumeRoleProvider::builder(format!(
-        "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
-    ))
-    .configure(&base)
-    .session_name("test-administrator")
-    .build()
-    .await;
-    base.to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(provider))
-        .build()
-}
-
 /// A group named `bastion` with SSH open to the world; its id and that ingress rule.
 async fn world_open_ssh(ec2: &aws_sdk_ec2::Client) -> (String, SecurityGroupRule) {
-    let gid = ec2
-        .create_security_group()
-        .group_name("bastion")
-        .description("bastion hosts")
-        .send()
-        .await
-        .unwrap()
-        .group_id()
-        .unwrap()
-        .to_string();
+    let gid = create_group(ec2, "bastion", "bastion hosts", &[]).await;
     ec2.authorize_security_group_ingress()
         .group_id(&gid)
         .ip_permissions(
@@ -79,19 +47,6 @@ async fn world_open_ssh(ec2: &aws_sdk_ec2::Client) -> (String, SecurityGroupRule
     let rules = ingress(ec2, &gid).await;
     assert_eq!(rules.len(), 1);
     (gid, rules[0].clone())
-}
-
-async fn ingress(ec2: &aws_sdk_ec2::Client, gid: &str) -> Vec<SecurityGroupRule> {
-    ec2.describe_security_group_rules()
-        .filters(Filter::builder().name("group-id").values(gid).build())
-        .send()
-        .await
-        .unwrap()
-        .security_group_rules()
-        .iter()
-        .filter(|r| r.is_egress() == Some(false))
-        .cloned()
-        .collect()
 }
 
 /// The member-account sample event for the rule moto made.
@@ -124,7 +79,7 @@ async fn world() -> World {
     let inbox = AlertInbox::create(&moto.sdk_config(), "security-alerts")
         .await
         .unwrap();
-    let member = aws_sdk_ec2::Client::new(&in_account(&moto, Some(MEMBER), REGION).await);
+    let member = aws_sdk_ec2::Client::new(&moto.in_account(Some(MEMBER), REGION).await);
     World {
         moto,
         inbox,
@@ -134,10 +89,9 @@ async fn world() -> World {
 
 impl World {
     async fn function(&self, rules: Vec<Rule>) -> (FaultProxy, Service<SecurityGroup>) {
-        let proxy = FaultProxy::start(&self.moto.endpoint).await.unwrap();
-        for r in rules {
-            proxy.add(r);
-        }
+        let proxy = FaultProxy::start_with(&self.moto.endpoint, rules)
+            .await
+            .unwrap();
         let state = service::<SecurityGroup>(
             &proxy.sdk_config(),
             &[
@@ -153,21 +107,14 @@ impl World {
     }
 
     async fn alerts(&self, n: usize) -> Vec<ReceivedAlert> {
-        let got = self
-            .inbox
-            .receive(n, Duration::from_secs(15))
-            .await
-            .unwrap();
-        let extra = self.inbox.drain().await.unwrap();
-        assert!(extra.is_empty(), "more alerts than {n}: {extra:?}");
-        got
+        self.inbox.receive_only(n).await
     }
 }
 
 #[tokio::test]
 async fn a_world_open_rule_in_a_member_account_is_revoked_there_in_its_region() {
     let w = world().await;
-    let home = aws_sdk_ec2::Client::new(&in_account(&w.moto, None, REGION).await);
+    let home = aws_sdk_ec2::Client::new(&w.moto.in_account(None, REGION).await);
     let (gid, rule) = world_open_ssh(&w.member).await;
     // The same group and rule in the tooling account: not the event's, left alone.
     let (home_gid, _) = world_open_ssh(&home).await;
@@ -208,17 +155,13 @@ async fn a_refused_member_role_is_reported_once_and_not_retried() {
     assert_eq!(ingress(&w.member, &gid).await.len(), 1, "nothing revoked");
     assert_eq!(out["steps"][0]["status"], "failed");
     let alerts = w.alerts(2).await;
-    let role: Vec<&ReceivedAlert> = alerts
-        .iter()
-        .filter(|a| a.body["detection"] == "member-role-unavailable")
-        .collect();
-    assert_eq!(role.len(), 1, "{alerts:#?}");
-    assert_eq!(role[0].body["severity"], "high");
+    let role = only_detection(&alerts, "member-role-unavailable");
+    assert_eq!(role.body["severity"], "high");
     assert_eq!(
-        role[0].body["title"],
+        role.body["title"],
         format!("could not act in account {MEMBER}: role {ROLE_NAME} missing or denied")
     );
-    let summary = role[0].body["summary"].as_str().unwrap();
+    let summary = role.body["summary"].as_str().unwrap();
     assert!(
         summary.contains(ROLE_ARN) && summary.contains("AccessDenied"),
         "{summary}"

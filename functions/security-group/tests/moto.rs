@@ -2,14 +2,18 @@
 //! the alert topic. Each test builds the CloudTrail event from what moto answered (group and
 //! rule ids), runs the Lambda handler on it and looks at the account afterwards.
 
+mod support;
+
 use aws_sdk_ec2::types::{
-    AddPrefixListEntry, Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType,
-    SecurityGroupRule, SecurityGroupRuleRequest, SecurityGroupRuleUpdate, Tag, TagSpecification,
+    AddPrefixListEntry, Filter, IpPermission, Ipv6Range, PrefixListId, SecurityGroupRule,
+    SecurityGroupRuleRequest, SecurityGroupRuleUpdate,
 };
 use security_group::SecurityGroup;
 use serde_json::{json, Value};
 use std::time::Duration;
+use support::{authorize, ingress, one_alert, tcp};
 use trailwarden::lambda::Service;
+use trailwarden_testkit::harness::step_targets;
 use trailwarden_testkit::{fixture, AlertInbox, Moto, ReceivedAlert};
 
 const OWN_ROLES: &str = "arn:aws:iam::*:role/trailwarden-*";
@@ -30,53 +34,39 @@ async fn state(
         .unwrap()
 }
 
+/// A reset moto, its EC2 client and an alert inbox named `queue`.
+struct World {
+    moto: Moto,
+    sdk: aws_config::SdkConfig,
+    ec2: aws_sdk_ec2::Client,
+    inbox: AlertInbox,
+}
+
+async fn world(queue: &str) -> World {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config();
+    World {
+        ec2: aws_sdk_ec2::Client::new(&sdk),
+        inbox: AlertInbox::create(&sdk, queue).await.unwrap(),
+        sdk,
+        moto,
+    }
+}
+
 async fn create_group(ec2: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> String {
-    let mut req = ec2
-        .create_security_group()
-        .group_name(name)
-        .description(format!("{name} tier"));
-    if !tags.is_empty() {
-        let mut spec = TagSpecification::builder().resource_type(ResourceType::SecurityGroup);
-        for (k, v) in tags {
-            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
-        }
-        req = req.tag_specifications(spec.build());
-    }
-    req.send().await.unwrap().group_id().unwrap().to_string()
+    support::create_group(ec2, name, &format!("{name} tier"), tags).await
 }
 
-fn tcp(port: i32, cidrs: &[&str]) -> IpPermission {
-    let mut p = IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(port)
-        .to_port(port);
-    for c in cidrs {
-        p = p.ip_ranges(IpRange::builder().cidr_ip(*c).build());
-    }
-    p.build()
-}
-
-async fn authorize(ec2: &aws_sdk_ec2::Client, gid: &str, perms: &[IpPermission]) {
-    ec2.authorize_security_group_ingress()
-        .group_id(gid)
-        .set_ip_permissions(Some(perms.to_vec()))
-        .send()
-        .await
-        .unwrap();
-}
-
-/// The group's ingress rules as moto has them now.
-async fn ingress(ec2: &aws_sdk_ec2::Client, gid: &str) -> Vec<SecurityGroupRule> {
-    ec2.describe_security_group_rules()
-        .filters(Filter::builder().name("group-id").values(gid).build())
-        .send()
-        .await
-        .unwrap()
-        .security_group_rules()
-        .iter()
-        .filter(|r| r.is_egress() == Some(false))
-        .cloned()
-        .collect()
+/// A new group `name` with `perms` authorized; its id and its ingress rules.
+async fn open_group(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    perms: &[IpPermission],
+) -> (String, Vec<SecurityGroupRule>) {
+    let gid = create_group(ec2, name, &[]).await;
+    authorize(ec2, &gid, perms).await;
+    let rules = ingress(ec2, &gid).await;
+    (gid, rules)
 }
 
 /// `tcp/22 0.0.0.0/0` for each rule, sorted, to compare what is left.
@@ -143,10 +133,12 @@ async fn invoke(state: &Service<SecurityGroup>, v: Value) -> Result<Value, Strin
     trailwarden_testkit::invoke(state, &v).await
 }
 
-async fn one_alert(inbox: &AlertInbox) -> ReceivedAlert {
-    let mut got = inbox.receive(1, Duration::from_secs(15)).await.unwrap();
-    assert_eq!(got.len(), 1, "expected exactly one alert");
-    got.remove(0)
+fn assert_subject_starts(alert: &ReceivedAlert, prefix: &str) {
+    assert!(alert.subject.starts_with(prefix), "{}", alert.subject);
+}
+
+fn assert_subject_has(alert: &ReceivedAlert, text: &str) {
+    assert!(alert.subject.contains(text), "{}", alert.subject);
 }
 
 fn actions(a: &ReceivedAlert) -> Vec<(String, String, String)> {
@@ -166,17 +158,17 @@ fn actions(a: &ReceivedAlert) -> Vec<(String, String, String)> {
 
 #[tokio::test]
 async fn only_the_world_open_ssh_rule_is_revoked_and_running_twice_is_fine() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-main").await.unwrap();
-    let gid = create_group(&ec2, "web", &[]).await;
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-main").await;
     let perms = [
         tcp(22, &["0.0.0.0/0", "10.0.0.0/8"]),
         tcp(443, &["0.0.0.0/0"]),
     ];
-    authorize(&ec2, &gid, &perms).await;
-    let before = ingress(&ec2, &gid).await;
+    let (gid, before) = open_group(&ec2, "web", &perms).await;
     let world_ssh = find(&before, 22, "0.0.0.0/0");
     let world_ssh_id = world_ssh.security_group_rule_id().unwrap().to_string();
     let created: Vec<&SecurityGroupRule> = before.iter().collect();
@@ -195,12 +187,9 @@ async fn only_the_world_open_ssh_rule_is_revoked_and_running_twice_is_fine() {
 
     let alert = one_alert(&inbox).await;
     assert_eq!(alert.attributes["severity"], "critical");
-    assert!(
-        alert.subject.starts_with(&format!(
-            "[CRITICAL] Revoked: world-open tcp/22 on {gid} (web) by alice"
-        )),
-        "{}",
-        alert.subject
+    assert_subject_starts(
+        &alert,
+        &format!("[CRITICAL] Revoked: world-open tcp/22 on {gid} (web) by alice"),
     );
     let summary_text = alert.body["summary"].as_str().unwrap();
     assert!(
@@ -248,10 +237,12 @@ async fn only_the_world_open_ssh_rule_is_revoked_and_running_twice_is_fine() {
 
 #[tokio::test]
 async fn a_group_tagged_exempt_keeps_its_rule_and_false_does_not_exempt() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-exempt").await.unwrap();
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-exempt").await;
     let state = state(&sdk, &inbox, &[]).await;
     let perms = [tcp(22, &["0.0.0.0/0"])];
 
@@ -268,13 +259,7 @@ async fn a_group_tagged_exempt_keeps_its_rule_and_false_does_not_exempt() {
     );
     let alert = one_alert(&inbox).await;
     assert_eq!(alert.attributes["severity"], "critical");
-    assert!(
-        alert
-            .subject
-            .contains("Not revoked (exempt): world-open tcp/22"),
-        "{}",
-        alert.subject
-    );
+    assert_subject_has(&alert, "Not revoked (exempt): world-open tcp/22");
     let (_, status, detail) = &actions(&alert)[0];
     assert_eq!(status, "skipped");
     assert_eq!(
@@ -297,23 +282,19 @@ async fn a_group_tagged_exempt_keeps_its_rule_and_false_does_not_exempt() {
         "\"false\" does not exempt"
     );
     let alert = one_alert(&inbox).await;
-    assert!(
-        alert.subject.contains("Revoked: world-open tcp/22"),
-        "{}",
-        alert.subject
-    );
+    assert_subject_has(&alert, "Revoked: world-open tcp/22");
 }
 
 #[tokio::test]
 async fn dry_run_and_notify_change_nothing() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-dry").await.unwrap();
-    let gid = create_group(&ec2, "web", &[]).await;
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-dry").await;
     let perms = [tcp(3389, &["0.0.0.0/0"])];
-    authorize(&ec2, &gid, &perms).await;
-    let rules = ingress(&ec2, &gid).await;
+    let (gid, rules) = open_group(&ec2, "web", &perms).await;
     let event = authorize_event(&gid, &perms, &[&rules[0]]);
 
     let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]).await;
@@ -324,12 +305,9 @@ async fn dry_run_and_notify_change_nothing() {
         vec!["tcp/3389 0.0.0.0/0"]
     );
     let alert = one_alert(&inbox).await;
-    assert!(
-        alert
-            .subject
-            .starts_with("[CRITICAL] [dry-run] Would revoke: world-open tcp/3389"),
-        "{}",
-        alert.subject
+    assert_subject_starts(
+        &alert,
+        "[CRITICAL] [dry-run] Would revoke: world-open tcp/3389",
     );
     assert_eq!(alert.body["dry_run"], json!(true));
     assert_eq!(actions(&alert)[0].1, "planned");
@@ -341,15 +319,9 @@ async fn dry_run_and_notify_change_nothing() {
         vec!["tcp/3389 0.0.0.0/0"]
     );
     let alert = one_alert(&inbox).await;
-    assert!(
-        alert
-            .subject
-            .contains("Not revoked (notify mode): world-open tcp/3389 on"),
-        "{}",
-        alert.subject
-    );
+    assert_subject_has(&alert, "Not revoked (notify mode): world-open tcp/3389 on");
     // The lookup still names the group.
-    assert!(alert.subject.contains("(web)"), "{}", alert.subject);
+    assert_subject_has(&alert, "(web)");
 }
 
 #[tokio::test]
@@ -391,7 +363,8 @@ async fn flat_event_without_rule_ids_is_revoked_by_permission_in_the_events_regi
     assert_eq!(actions(&one_alert(&inbox).await)[0].1, "already_done");
 }
 
-async fn modify_to_world_mysql(ec2: &aws_sdk_ec2::Client, gid: &str, rule_id: &str) {
+/// Changes rule `rule_id` of the group to allow tcp/`port` from `cidr`.
+async fn modify_rule(ec2: &aws_sdk_ec2::Client, gid: &str, rule_id: &str, port: i32, cidr: &str) {
     ec2.modify_security_group_rules()
         .group_id(gid)
         .security_group_rules(
@@ -400,9 +373,9 @@ async fn modify_to_world_mysql(ec2: &aws_sdk_ec2::Client, gid: &str, rule_id: &s
                 .security_group_rule(
                     SecurityGroupRuleRequest::builder()
                         .ip_protocol("tcp")
-                        .from_port(3306)
-                        .to_port(3306)
-                        .cidr_ipv4("0.0.0.0/0")
+                        .from_port(port)
+                        .to_port(port)
+                        .cidr_ipv4(cidr)
                         .build(),
                 )
                 .build(),
@@ -412,12 +385,18 @@ async fn modify_to_world_mysql(ec2: &aws_sdk_ec2::Client, gid: &str, rule_id: &s
         .unwrap();
 }
 
+async fn modify_to_world_mysql(ec2: &aws_sdk_ec2::Client, gid: &str, rule_id: &str) {
+    modify_rule(ec2, gid, rule_id, 3306, "0.0.0.0/0").await;
+}
+
 #[tokio::test]
 async fn a_rule_modified_to_world_open_is_revoked_only_when_ingress() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-modify").await.unwrap();
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-modify").await;
     let state = state(&sdk, &inbox, &[]).await;
     let gid = create_group(&ec2, "db", &[]).await;
     authorize(&ec2, &gid, &[tcp(3306, &["10.0.0.0/8"])]).await;
@@ -485,23 +464,6 @@ async fn our_own_revocation_is_silent() {
     );
 }
 
-/// (step, target) of each step of an outcome.
-fn steps(out: &Value) -> Vec<(String, String)> {
-    out["steps"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| {
-                    (
-                        s["step"].as_str().unwrap().to_string(),
-                        s["target"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn statuses(out: &Value) -> Vec<String> {
     out["steps"]
         .as_array()
@@ -515,19 +477,19 @@ fn statuses(out: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn the_dry_run_plan_is_the_list_of_steps_the_live_run_executes() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-same").await.unwrap();
-    let gid = create_group(&ec2, "db", &[]).await;
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-same").await;
     // A world-open SSH rule, a split RDP range, a private range and allowed HTTPS.
     let perms = [
         tcp(22, &["0.0.0.0/0", "10.0.0.0/8"]),
         tcp(3389, &["0.0.0.0/1", "128.0.0.0/1"]),
         tcp(443, &["0.0.0.0/0"]),
     ];
-    authorize(&ec2, &gid, &perms).await;
-    let rules = ingress(&ec2, &gid).await;
+    let (gid, rules) = open_group(&ec2, "db", &perms).await;
     let event = authorize_event(&gid, &perms, &rules.iter().collect::<Vec<_>>());
 
     let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]).await;
@@ -536,8 +498,8 @@ async fn the_dry_run_plan_is_the_list_of_steps_the_live_run_executes() {
     let live = state(&sdk, &inbox, &[]).await;
     let done = invoke(&live, event).await.unwrap();
 
-    assert_eq!(steps(&planned).len(), 3, "{planned:#}");
-    assert_eq!(steps(&planned), steps(&done));
+    assert_eq!(step_targets(&planned).len(), 3, "{planned:#}");
+    assert_eq!(step_targets(&planned), step_targets(&done));
     assert!(statuses(&planned).iter().all(|s| s == "planned"));
     assert!(statuses(&done).iter().all(|s| s == "done"), "{done:#}");
     assert_eq!(
@@ -549,10 +511,12 @@ async fn the_dry_run_plan_is_the_list_of_steps_the_live_run_executes() {
 
 #[tokio::test]
 async fn split_halves_are_revoked_together_and_narrow_rules_stay() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-split").await.unwrap();
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-split").await;
     let live = state(&sdk, &inbox, &[]).await;
 
     // IPv4 halves, as in the sample event.
@@ -594,10 +558,12 @@ async fn split_halves_are_revoked_together_and_narrow_rules_stay() {
 
 #[tokio::test]
 async fn split_ipv6_halves_are_revoked() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-split6").await.unwrap();
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-split6").await;
     let gid = create_group(&ec2, "rdp", &[]).await;
     let perm = IpPermission::builder()
         .ip_protocol("tcp")
@@ -676,10 +642,12 @@ fn prefix_list_event(gid: &str, pl: &str, rule: &SecurityGroupRule) -> Value {
 
 #[tokio::test]
 async fn a_rule_from_a_prefix_list_holding_the_world_is_revoked_an_aws_list_is_not() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-pl").await.unwrap();
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-pl").await;
     let live = state(&sdk, &inbox, &[]).await;
 
     let pl = prefix_list(&ec2, "partner-bastions", &["198.51.100.0/24", "0.0.0.0/0"]).await;
@@ -719,10 +687,12 @@ async fn a_rule_from_a_prefix_list_holding_the_world_is_revoked_an_aws_list_is_n
 
 #[tokio::test]
 async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-mpl").await.unwrap();
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-mpl").await;
     let pl = prefix_list(&ec2, "partner-bastions", &["198.51.100.0/24"]).await;
     let gid = create_group(&ec2, "bastion", &[]).await;
     let other = create_group(&ec2, "web", &[]).await;
@@ -748,7 +718,7 @@ async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
     assert_eq!(ingress(&ec2, &gid).await.len(), 2);
     let live = state(&sdk, &inbox, &[]).await;
     let out = invoke(&live, event).await.unwrap();
-    assert_eq!(steps(&planned), steps(&out));
+    assert_eq!(step_targets(&planned), step_targets(&out));
     assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
     let left: Vec<Option<i32>> = ingress(&ec2, &gid)
         .await
@@ -777,35 +747,18 @@ async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
 
 #[tokio::test]
 async fn a_stale_event_for_a_rule_narrowed_since_revokes_nothing_and_says_what_it_found() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let inbox = AlertInbox::create(&sdk, "sg-stale").await.unwrap();
-    let gid = create_group(&ec2, "bastion", &[]).await;
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-stale").await;
     let perms = [tcp(22, &["0.0.0.0/0"])];
-    authorize(&ec2, &gid, &perms).await;
-    let rules = ingress(&ec2, &gid).await;
+    let (gid, rules) = open_group(&ec2, "bastion", &perms).await;
     let event = authorize_event(&gid, &perms, &[&rules[0]]);
     let id = rules[0].security_group_rule_id().unwrap().to_string();
     // The owner narrows the rule before the (late or re-delivered) event is handled.
-    ec2.modify_security_group_rules()
-        .group_id(&gid)
-        .security_group_rules(
-            SecurityGroupRuleUpdate::builder()
-                .security_group_rule_id(&id)
-                .security_group_rule(
-                    SecurityGroupRuleRequest::builder()
-                        .ip_protocol("tcp")
-                        .from_port(22)
-                        .to_port(22)
-                        .cidr_ipv4("10.0.0.0/8")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    modify_rule(&ec2, &gid, &id, 22, "10.0.0.0/8").await;
     let live = state(&sdk, &inbox, &[]).await;
     let out = invoke(&live, event).await.unwrap();
     assert_eq!(out["stats"]["revoked"], json!(0), "{out:#}");

@@ -9,6 +9,7 @@ use trailwarden::alert::{Severity, Status};
 use trailwarden::lambda::Service;
 use trailwarden::respond::plan_with;
 use trailwarden::{Alert, Payload};
+use trailwarden_testkit::harness::fact;
 use trailwarden_testkit::{config, fixture, plan};
 
 type Sg = SecurityGroup;
@@ -26,14 +27,6 @@ fn alert_for(env: &[(&str, &str)], v: Value) -> Alert {
 
 fn alert(name: &str) -> Alert {
     alert_for(&[], fixture(name))
-}
-
-fn fact<'a>(a: &'a Alert, label: &str) -> &'a str {
-    a.facts
-        .iter()
-        .find(|(k, _)| k == label)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no fact {label:?} in {:?}", a.facts))
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //! dry-run changes nothing. "Nothing" is checked on every rule of every group, before and
 //! after.
 
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, Tag, TagSpecification};
+mod support;
+
 use security_group::SecurityGroup;
 use serde_json::{json, Value};
+use support::{authorize, create_group, tcp};
 use trailwarden::lambda::Service;
 use trailwarden_testkit::{fixture, invoke, AlertInbox, Moto};
 
@@ -27,35 +29,13 @@ async fn open_group(
     name: &str,
     tags: &[(&str, &str)],
 ) -> (String, Value) {
-    let mut req = ec2
-        .create_security_group()
-        .group_name(name)
-        .description(name);
-    if !tags.is_empty() {
-        let mut spec = TagSpecification::builder().resource_type(ResourceType::SecurityGroup);
-        for (k, v) in tags {
-            spec = spec.tags(Tag::builder().key(*k).value(*v).build());
-        }
-        req = req.tag_specifications(spec.build());
-    }
-    let gid = req.send().await.unwrap().group_id().unwrap().to_string();
-    let perms: Vec<IpPermission> = [22, 3389]
-        .iter()
-        .map(|p| {
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(*p)
-                .to_port(*p)
-                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-                .build()
-        })
-        .collect();
-    ec2.authorize_security_group_ingress()
-        .group_id(&gid)
-        .set_ip_permissions(Some(perms))
-        .send()
-        .await
-        .unwrap();
+    let gid = create_group(ec2, name, name, tags).await;
+    authorize(
+        ec2,
+        &gid,
+        &[tcp(22, &["0.0.0.0/0"]), tcp(3389, &["0.0.0.0/0"])],
+    )
+    .await;
     // The flat form (no rule ids): the function revokes by permission, the widest path.
     let mut event = fixture("ec2-authorize-ingress-flat-world.json");
     let items: Vec<Value> = [22, 3389]

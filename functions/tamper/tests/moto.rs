@@ -3,14 +3,11 @@
 //! deleted from a real (emulated) bucket. Alerts are read back from an SQS queue subscribed to
 //! the alert topic.
 
-use aws_sdk_s3::primitives::ByteStream;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 use tamper::Tamper;
-use trailwarden_testkit::harness::events_dir;
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto};
+use trailwarden_testkit::harness::{events_dir, upload_sample_trail};
+use trailwarden_testkit::{fixture, invoke, service, Moto};
 
 const BUCKET: &str = "trailwarden-trail-123456789012";
 const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:123456789012:trail/trailwarden-trail";
@@ -24,53 +21,6 @@ fn self_resources() -> String {
         "stack=trailwarden,rule=trailwarden-*,function=trailwarden-*,role=trailwarden-*,\
          bucket={BUCKET}"
     )
-}
-
-fn files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(
-                    p.strip_prefix(root)
-                        .unwrap()
-                        .to_string_lossy()
-                        .replace('\\', "/"),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// The committed sample trail, as CloudTrail wrote it: objects under their keys, digest
-/// signatures as user metadata.
-async fn upload_sample_trail(s3: &aws_sdk_s3::Client) {
-    let root = events_dir().join("trail");
-    for key in files(&root) {
-        if !key.ends_with(".json.gz") {
-            continue;
-        }
-        let mut req = s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(&key)
-            .body(ByteStream::from(std::fs::read(root.join(&key)).unwrap()));
-        let side = root.join(format!("{key}.metadata.json"));
-        if side.exists() {
-            let md: HashMap<String, String> =
-                serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
-            for (k, v) in md {
-                req = req.metadata(k, v);
-            }
-        }
-        req.send().await.unwrap();
-    }
 }
 
 async fn trail_in_moto(cfg: &aws_config::SdkConfig) -> aws_sdk_cloudtrail::Client {
@@ -119,7 +69,7 @@ fn steps(out: &Value) -> Vec<(String, String)> {
 async fn stop_logging_is_undone_when_restart_logging_is_on_and_the_alert_says_so() {
     let moto = Moto::start().await.unwrap();
     let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "tamper-alerts").await.unwrap();
+    let inbox = moto.alert_inbox("tamper-alerts").await;
     let ct = trail_in_moto(&cfg).await;
     assert!(!is_logging(&ct).await, "stopped before the function runs");
     let resources = self_resources();
@@ -179,7 +129,7 @@ async fn stop_logging_is_undone_when_restart_logging_is_on_and_the_alert_says_so
 async fn a_dry_run_or_restart_logging_off_leaves_logging_stopped() {
     let moto = Moto::start().await.unwrap();
     let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "tamper-alerts").await.unwrap();
+    let inbox = moto.alert_inbox("tamper-alerts").await;
     let ct = trail_in_moto(&cfg).await;
     let resources = self_resources();
     let dry = service::<Tamper>(
@@ -252,7 +202,7 @@ async fn tamper_with_sample_trail(
 ) -> (trailwarden::lambda::Service<Tamper>, aws_sdk_s3::Client) {
     let s3 = trailwarden::aws::s3_client(cfg);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    upload_sample_trail(&s3).await;
+    upload_sample_trail(&s3, BUCKET).await;
     let keys = events_dir().join("trail/public-keys.json");
     let resources = self_resources();
     let st = service::<Tamper>(
@@ -273,7 +223,7 @@ async fn tamper_with_sample_trail(
 async fn a_deleted_digest_breaks_the_chain_at_the_next_digest_and_the_alert_names_it() {
     let moto = Moto::start().await.unwrap();
     let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "tamper-alerts").await.unwrap();
+    let inbox = moto.alert_inbox("tamper-alerts").await;
     let (st, s3) = tamper_with_sample_trail(&cfg, &inbox.topic_arn).await;
 
     // Untouched: the re-check finds the chain intact (the event is still reported).
@@ -342,7 +292,7 @@ async fn a_deleted_digest_breaks_the_chain_at_the_next_digest_and_the_alert_name
 async fn a_deleted_log_file_is_found_missing_by_the_digest_that_lists_it() {
     let moto = Moto::start().await.unwrap();
     let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "tamper-alerts").await.unwrap();
+    let inbox = moto.alert_inbox("tamper-alerts").await;
     let (st, s3) = tamper_with_sample_trail(&cfg, &inbox.topic_arn).await;
     s3.delete_object()
         .bucket(BUCKET)

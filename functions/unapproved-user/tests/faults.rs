@@ -4,15 +4,19 @@
 //! the account directly against moto, count the attempts the proxy saw, and read the alert
 //! back from SQS.
 
+mod support;
+
 use serde_json::Value;
 use std::time::Duration;
-use trailwarden::aws::CallError;
+use support::{
+    add_access_key, add_login_profile, add_to_new_group, create_evidence_bucket, function,
+    new_user, one_alert, proxy, put_inline_policy, read_evidence, user_exists, ALLOW_ALL,
+    EVIDENCE_BUCKET,
+};
 use trailwarden::lambda::Service;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
+use trailwarden_testkit::{fixture, invoke, Moto, ReceivedAlert};
 use unapproved_user::UnapprovedUser;
-
-const EVIDENCE_BUCKET: &str = "trailwarden-evidence-123456789012";
 
 struct Env {
     moto: Moto,
@@ -20,45 +24,18 @@ struct Env {
     /// Straight to moto, for arranging and checking.
     iam: aws_sdk_iam::Client,
     s3: aws_sdk_s3::Client,
-    inbox: AlertInbox,
-}
-
-fn vars<'a>(extra: &[(&'a str, &'a str)], topic: &'a str) -> Vec<(&'a str, &'a str)> {
-    let mut v = vec![("ALERT_TOPIC_ARN", topic), ("NOT_FOUND_RETRY_SECONDS", "1")];
-    v.extend_from_slice(extra);
-    v
-}
-
-/// The function as Lambda builds it, against `sdk`.
-async fn function(
-    sdk: &aws_config::SdkConfig,
-    extra: &[(&str, &str)],
-    topic: &str,
-) -> Service<UnapprovedUser> {
-    service::<UnapprovedUser>(sdk, &vars(extra, topic))
-        .await
-        .unwrap()
+    inbox: trailwarden_testkit::AlertInbox,
 }
 
 async fn setup() -> Env {
     let moto = Moto::start().await.unwrap();
     let cfg = moto.sdk_config();
-    let proxy = FaultProxy::start(&moto.endpoint).await.unwrap();
-    let inbox = AlertInbox::create(&cfg, "security-alerts").await.unwrap();
-    // moto answers ListServiceSpecificCredentials with HTTP 500; IAM answers an empty list.
-    proxy.add(Rule::always(
-        "ListServiceSpecificCredentials",
-        Fault::empty_iam_list(
-            "ListServiceSpecificCredentials",
-            "ServiceSpecificCredentials",
-        ),
-    ));
     Env {
+        proxy: proxy(&moto, vec![]).await,
+        inbox: support::inbox(&cfg).await,
         iam: aws_sdk_iam::Client::new(&cfg),
         s3: trailwarden::aws::s3_client(&cfg),
         moto,
-        proxy,
-        inbox,
     }
 }
 
@@ -71,51 +48,15 @@ impl Env {
 
 /// A user with a console password, two access keys, an inline policy and a group.
 async fn create_user(iam: &aws_sdk_iam::Client, name: &str) -> (String, String, Vec<String>) {
-    let u = iam
-        .create_user()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap()
-        .user
-        .unwrap();
-    iam.create_login_profile()
-        .user_name(name)
-        .password("Corr3ct-Horse-Battery!")
-        .send()
-        .await
-        .unwrap();
+    let (id, arn) = new_user(iam, name, "/").await;
+    add_login_profile(iam, name).await;
     let mut keys = Vec::new();
     for _ in 0..2 {
-        let k = iam
-            .create_access_key()
-            .user_name(name)
-            .send()
-            .await
-            .unwrap();
-        keys.push(k.access_key.unwrap().access_key_id);
+        keys.push(add_access_key(iam, name).await);
     }
-    iam.put_user_policy()
-        .user_name(name)
-        .policy_name("everything")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
-    iam.create_group()
-        .group_name(format!("{name}-group"))
-        .send()
-        .await
-        .unwrap();
-    iam.add_user_to_group()
-        .group_name(format!("{name}-group"))
-        .user_name(name)
-        .send()
-        .await
-        .unwrap();
-    (u.user_id, u.arn, keys)
+    put_inline_policy(iam, name, "everything", ALLOW_ALL).await;
+    add_to_new_group(iam, name, &format!("{name}-group")).await;
+    (id, arn, keys)
 }
 
 /// The CreateUser event for `name`, as CloudTrail would log it for what moto created.
@@ -127,12 +68,6 @@ fn event_for(name: &str, user_id: &str, arn: &str) -> Value {
     user["userId"] = user_id.into();
     user["arn"] = arn.into();
     ev
-}
-
-async fn one_alert(inbox: &AlertInbox) -> ReceivedAlert {
-    let mut got = inbox.receive(1, Duration::from_secs(15)).await.unwrap();
-    assert_eq!(got.len(), 1, "expected one alert");
-    got.remove(0)
 }
 
 /// (status, detail) of the one action with this step and target.
@@ -155,6 +90,12 @@ fn action<'a>(alert: &'a ReceivedAlert, step: &str, target: &str) -> (&'a str, &
     )
 }
 
+/// Asserts that no action of the alert failed, listing those that did.
+fn assert_nothing_failed(alert: &ReceivedAlert) {
+    let failed = failed_steps(alert);
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
 fn failed_steps(alert: &ReceivedAlert) -> Vec<String> {
     alert.body["actions"]
         .as_array()
@@ -163,17 +104,6 @@ fn failed_steps(alert: &ReceivedAlert) -> Vec<String> {
         .filter(|a| a["status"] == "failed")
         .map(|a| format!("{} {}: {}", a["step"], a["target"], a["detail"]))
         .collect()
-}
-
-async fn user_exists(iam: &aws_sdk_iam::Client, name: &str) -> bool {
-    match iam.get_user().user_name(name).send().await {
-        Ok(_) => true,
-        Err(e) => {
-            let e = CallError::from_sdk(&e);
-            assert!(e.no_such_entity(), "{e}");
-            false
-        }
-    }
 }
 
 #[tokio::test]
@@ -211,11 +141,7 @@ async fn throttling_and_5xx_on_iam_and_sns_are_retried_and_the_deletion_complete
 
     // The alert (published on the second attempt) reports success, not the hiccups.
     let alert = one_alert(&t.inbox).await;
-    assert!(
-        failed_steps(&alert).is_empty(),
-        "{:?}",
-        failed_steps(&alert)
-    );
+    assert_nothing_failed(&alert);
     let (status, detail) = action(&alert, "DeleteAccessKeys", "mallory");
     assert_eq!(status, "done");
     for k in &keys {
@@ -266,11 +192,7 @@ async fn retries_back_off_exponentially() {
 #[tokio::test]
 async fn a_persistent_fault_is_reported_and_the_second_delivery_finishes_without_harm() {
     let t = setup().await;
-    t.s3.create_bucket()
-        .bucket(EVIDENCE_BUCKET)
-        .send()
-        .await
-        .unwrap();
+    create_evidence_bucket(&t.s3).await;
     let (id, arn, keys) = create_user(&t.iam, "mallory").await;
     let event = event_for("mallory", &id, &arn);
     let state = t.state(&[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)]).await;
@@ -318,17 +240,7 @@ async fn a_persistent_fault_is_reported_and_the_second_delivery_finishes_without
     );
     let uri = format!("s3://{EVIDENCE_BUCKET}/{key}");
     assert_eq!(action(&alert, "PutEvidence", &uri).0, "done");
-    let read_evidence = || async {
-        let obj =
-            t.s3.get_object()
-                .bucket(EVIDENCE_BUCKET)
-                .key(&key)
-                .send()
-                .await
-                .unwrap();
-        serde_json::from_slice::<Value>(&obj.body.collect().await.unwrap().into_bytes()).unwrap()
-    };
-    let evidence = read_evidence().await;
+    let evidence = read_evidence(&t.s3, &key).await;
     assert_eq!(evidence["access_keys"].as_array().unwrap().len(), 2);
 
     // Lambda redelivers once IAM is healthy: the job finishes.
@@ -340,11 +252,7 @@ async fn a_persistent_fault_is_reported_and_the_second_delivery_finishes_without
     assert!(!user_exists(&t.iam, "mallory").await);
     let retry = one_alert(&t.inbox).await;
     assert_eq!(retry.body["title"], "Unapproved IAM user mallory deleted");
-    assert!(
-        failed_steps(&retry).is_empty(),
-        "{:?}",
-        failed_steps(&retry)
-    );
+    assert_nothing_failed(&retry);
     assert_eq!(action(&retry, "DeleteUserPolicies", "mallory").0, "done");
     assert_eq!(action(&retry, "DeleteUser", "mallory").0, "done");
     // Nothing is done twice: the keys and password deleted the first time are not deleted
@@ -357,7 +265,11 @@ async fn a_persistent_fault_is_reported_and_the_second_delivery_finishes_without
     let (status, detail) = action(&retry, "PutEvidence", &uri);
     assert_eq!(status, "already_done");
     assert!(detail.contains("earlier delivery"), "{detail}");
-    assert_eq!(read_evidence().await, evidence, "evidence was overwritten");
+    assert_eq!(
+        read_evidence(&t.s3, &key).await,
+        evidence,
+        "evidence was overwritten"
+    );
     drop(t.moto);
 }
 
@@ -400,11 +312,7 @@ async fn lost_responses_and_delete_conflicts_end_as_done_or_already_done() {
     assert_eq!(t.proxy.count("DeleteAccessKey"), keys.len() + 1);
 
     let alert = one_alert(&t.inbox).await;
-    assert!(
-        failed_steps(&alert).is_empty(),
-        "{:?}",
-        failed_steps(&alert)
-    );
+    assert_nothing_failed(&alert);
     // One key's deletion lost its answer (the retry found it gone), the other did not.
     let (status, detail) = action(&alert, "DeleteAccessKeys", "mallory");
     assert_eq!(status, "done");

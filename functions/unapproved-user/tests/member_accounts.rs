@@ -7,15 +7,17 @@
 //! evaluate trust policies, so a role that is missing or refuses is STS's real answer
 //! (`AccessDenied`) injected by the testkit's fault proxy in front of moto.
 
-use aws_config::sts::AssumeRoleProvider;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
+mod support;
+
+use aws_config::SdkConfig;
 use serde_json::Value;
-use std::time::Duration;
-use trailwarden::aws::CallError;
+use support::{
+    add_access_key, add_login_profile, create_evidence_bucket, function, new_user,
+    put_inline_policy, read_evidence, user_exists, ALLOW_ALL, EVIDENCE_BUCKET,
+};
 use trailwarden::lambda::Service;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
+use trailwarden_testkit::{fixture, invoke, only_detection, AlertInbox, Moto, ReceivedAlert};
 use unapproved_user::UnapprovedUser;
 
 const HOME: &str = trailwarden_testkit::ACCOUNT_ID;
@@ -23,29 +25,7 @@ const MEMBER: &str = "111122223333";
 const OTHER_MEMBER: &str = "444455556666";
 const ROLE_NAME: &str = "trailwarden-responder";
 const ROLE_ARN: &str = "arn:aws:iam::111122223333:role/trailwarden-responder";
-const EVIDENCE_BUCKET: &str = "trailwarden-evidence-123456789012";
 const EVENT: &str = "iam-create-user-in-member-account.json";
-
-/// SDK configuration acting in `account`, as an administrator reaches a member account: by
-/// assuming a role there (with aws-config's own loader, independent of the code under test).
-async fn in_account(moto: &Moto, account: &str) -> SdkConfig {
-    let base = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(trailwarden_testkit::REGION))
-        .endpoint_url(&moto.endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    let provider = AssumeRoleProvider::builder(format!(
-        "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
-    ))
-    .configure(&base)
-    .session_name("test-administrator")
-    .build()
-    .await;
-    base.to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(provider))
-        .build()
-}
 
 /// The responder role as member.yaml creates it (moto does not evaluate the trust policy).
 async fn create_responder_role(iam: &aws_sdk_iam::Client) {
@@ -74,46 +54,11 @@ async fn create_responder_role(iam: &aws_sdk_iam::Client) {
 
 /// A user with a console password, an access key and an inline policy; its id and ARN.
 async fn create_user(iam: &aws_sdk_iam::Client, name: &str) -> (String, String) {
-    let u = iam
-        .create_user()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap()
-        .user
-        .unwrap();
-    iam.create_login_profile()
-        .user_name(name)
-        .password("Corr3ct-Horse-Battery!")
-        .send()
-        .await
-        .unwrap();
-    iam.create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap();
-    iam.put_user_policy()
-        .user_name(name)
-        .policy_name("admin")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
-    (u.user_id, u.arn)
-}
-
-async fn user_exists(iam: &aws_sdk_iam::Client, name: &str) -> bool {
-    match iam.get_user().user_name(name).send().await {
-        Ok(_) => true,
-        Err(e) => {
-            let e = CallError::from_sdk(&e);
-            assert!(e.no_such_entity(), "{e}");
-            false
-        }
-    }
+    let (id, arn) = new_user(iam, name, "/").await;
+    add_login_profile(iam, name).await;
+    add_access_key(iam, name).await;
+    put_inline_policy(iam, name, "admin", ALLOW_ALL).await;
+    (id, arn)
 }
 
 /// The member-account sample event, for the user moto made (CloudTrail logs the real id).
@@ -128,6 +73,14 @@ fn event_for(name: &str, user_id: &str, arn: &str, event_id: &str) -> Value {
     ev
 }
 
+/// The event id of the sample event for `ci-deployer`.
+const EVENT_ID: &str = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
+
+/// The member-account sample event for the user `ci-deployer` moto made.
+fn ci_deployer_event(user_id: &str, arn: &str) -> Value {
+    event_for("ci-deployer", user_id, arn, EVENT_ID)
+}
+
 struct World {
     moto: Moto,
     sdk: SdkConfig,
@@ -138,8 +91,12 @@ struct World {
 async fn world() -> World {
     let moto = Moto::start().await.unwrap();
     let sdk = moto.sdk_config();
-    let inbox = AlertInbox::create(&sdk, "security-alerts").await.unwrap();
-    let member = aws_sdk_iam::Client::new(&in_account(&moto, MEMBER).await);
+    let inbox = support::inbox(&sdk).await;
+    let member = aws_sdk_iam::Client::new(
+        &moto
+            .in_account(Some(MEMBER), trailwarden_testkit::REGION)
+            .await,
+    );
     World {
         moto,
         sdk,
@@ -152,41 +109,22 @@ impl World {
     /// The function behind a fault proxy (which also answers the one IAM listing moto lacks),
     /// configured for an organization.
     async fn function(&self, rules: Vec<Rule>) -> (FaultProxy, Service<UnapprovedUser>) {
-        let proxy = FaultProxy::start(&self.moto.endpoint).await.unwrap();
-        for r in rules {
-            proxy.add(r);
-        }
-        proxy.add(Rule::always(
-            "ListServiceSpecificCredentials",
-            Fault::empty_iam_list(
-                "ListServiceSpecificCredentials",
-                "ServiceSpecificCredentials",
-            ),
-        ));
-        let state = service::<UnapprovedUser>(
+        let proxy = support::proxy(&self.moto, rules).await;
+        let state = function(
             &proxy.sdk_config(),
             &[
-                ("ALERT_TOPIC_ARN", self.inbox.topic_arn.as_str()),
-                ("NOT_FOUND_RETRY_SECONDS", "1"),
                 ("EVIDENCE_BUCKET", EVIDENCE_BUCKET),
                 ("HOME_ACCOUNT_ID", HOME),
                 ("MEMBER_ROLE_NAME", ROLE_NAME),
             ],
+            &self.inbox.topic_arn,
         )
-        .await
-        .unwrap();
+        .await;
         (proxy, state)
     }
 
     async fn alerts(&self, n: usize) -> Vec<ReceivedAlert> {
-        let got = self
-            .inbox
-            .receive(n, Duration::from_secs(15))
-            .await
-            .unwrap();
-        let extra = self.inbox.drain().await.unwrap();
-        assert!(extra.is_empty(), "more alerts than {n}: {extra:?}");
-        got
+        self.inbox.receive_only(n).await
     }
 }
 
@@ -207,7 +145,11 @@ fn action<'a>(alert: &'a ReceivedAlert, step: &str) -> (&'a str, &'a str) {
 async fn a_user_created_in_a_member_account_is_removed_there_through_the_member_role() {
     let w = world().await;
     let home = aws_sdk_iam::Client::new(&w.sdk);
-    let other = aws_sdk_iam::Client::new(&in_account(&w.moto, OTHER_MEMBER).await);
+    let other = aws_sdk_iam::Client::new(
+        &w.moto
+            .in_account(Some(OTHER_MEMBER), trailwarden_testkit::REGION)
+            .await,
+    );
     create_responder_role(&w.member).await;
     // The same name in the home account and in another member account: neither may be touched.
     let (id, arn) = create_user(&w.member, "ci-deployer").await;
@@ -218,15 +160,11 @@ async fn a_user_created_in_a_member_account_is_removed_there_through_the_member_
     create_user(&home, "ci-deployer").await;
     create_user(&other, "ci-deployer").await;
     let s3 = trailwarden::aws::s3_client(&w.sdk);
-    s3.create_bucket()
-        .bucket(EVIDENCE_BUCKET)
-        .send()
-        .await
-        .unwrap();
+    create_evidence_bucket(&s3).await;
 
     let (proxy, f) = w.function(Vec::new()).await;
-    let event_id = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
-    let out = invoke(&f, &event_for("ci-deployer", &id, &arn, event_id))
+    let event_id = EVENT_ID;
+    let out = invoke(&f, &ci_deployer_event(&id, &arn))
         .await
         .expect("handled");
 
@@ -242,15 +180,7 @@ async fn a_user_created_in_a_member_account_is_removed_there_through_the_member_
     );
     // Evidence stays in the tooling account, filed under the member account.
     let key = format!("trailwarden/evidence/{MEMBER}/ci-deployer/{event_id}.json");
-    let evidence = s3
-        .get_object()
-        .bucket(EVIDENCE_BUCKET)
-        .key(&key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("no evidence at {key}: {e:?}"));
-    let evidence: Value =
-        serde_json::from_slice(&evidence.body.collect().await.unwrap().into_bytes()).unwrap();
+    let evidence = read_evidence(&s3, &key).await;
     assert_eq!(evidence["user"]["arn"], arn.as_str());
     let alerts = w.alerts(1).await;
     assert_eq!(alerts[0].body["account"], MEMBER);
@@ -294,17 +224,9 @@ async fn a_missing_member_role_raises_one_high_alert_and_no_retry() {
         .function(vec![Rule::always("AssumeRole", access_denied())])
         .await;
 
-    let out = invoke(
-        &f,
-        &event_for(
-            "ci-deployer",
-            &id,
-            &arn,
-            "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a",
-        ),
-    )
-    .await
-    .expect("a refused role does not fail the invocation: a retry would be refused again");
+    let out = invoke(&f, &ci_deployer_event(&id, &arn))
+        .await
+        .expect("a refused role does not fail the invocation: a retry would be refused again");
 
     // Nothing was changed in the member account, and STS was asked once.
     assert!(user_exists(&w.member, "ci-deployer").await);
@@ -318,12 +240,7 @@ async fn a_missing_member_role_raises_one_high_alert_and_no_retry() {
     );
 
     let alerts = w.alerts(2).await;
-    let role: Vec<&ReceivedAlert> = alerts
-        .iter()
-        .filter(|a| a.body["detection"] == "member-role-unavailable")
-        .collect();
-    assert_eq!(role.len(), 1, "{alerts:#?}");
-    let a = role[0];
+    let a = only_detection(&alerts, "member-role-unavailable");
     assert_eq!(a.body["severity"], "high");
     assert_eq!(a.body["account"], MEMBER);
     assert_eq!(
@@ -359,17 +276,9 @@ async fn an_unreachable_sts_still_fails_the_invocation_so_lambda_retries() {
         .function(vec![Rule::always("AssumeRole", Fault::Status(503))])
         .await;
 
-    let err = invoke(
-        &f,
-        &event_for(
-            "ci-deployer",
-            &id,
-            &arn,
-            "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a",
-        ),
-    )
-    .await
-    .expect_err("STS unavailable is worth a retry");
+    let err = invoke(&f, &ci_deployer_event(&id, &arn))
+        .await
+        .expect_err("STS unavailable is worth a retry");
     assert!(
         err.contains(&format!("could not act in account {MEMBER}")),
         "{err}"

@@ -2,17 +2,22 @@
 //! and the alert topic's SQS subscriber. Where moto lacks an IAM behaviour (the managed-policy
 //! quota, service-specific credentials) the testkit's fault proxy stands in front of it.
 
+mod support;
+
 use aws_sdk_iam::types::StatusType;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
-use trailwarden::aws::CallError;
+use support::{
+    add_access_key, add_login_profile, add_to_new_group, create_evidence_bucket, function,
+    has_login_profile, new_user as create_user, one_alert, put_inline_policy, read_evidence,
+    user_exists, vars, ALLOW_ALL, EVIDENCE_BUCKET,
+};
 use trailwarden::lambda::Service;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
+use trailwarden_testkit::harness::step_targets;
 use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
 use unapproved_user::UnapprovedUser;
-
-const EVIDENCE_BUCKET: &str = "trailwarden-evidence-123456789012";
 const DOC_BUCKET: &str = "security-config-123456789012";
 const DOC_URI: &str = "s3://security-config-123456789012/trailwarden/approvals.json";
 
@@ -25,19 +30,11 @@ struct Env {
     state: Service<UnapprovedUser>,
 }
 
-fn vars<'a>(extra: &[(&'a str, &'a str)], topic: &'a str) -> Vec<(&'a str, &'a str)> {
-    let mut v = vec![("ALERT_TOPIC_ARN", topic), ("NOT_FOUND_RETRY_SECONDS", "1")];
-    v.extend_from_slice(extra);
-    v
-}
-
 async fn setup(extra: &[(&str, &str)]) -> Env {
     let moto = Moto::start().await.unwrap();
     let sdk = moto.sdk_config();
-    let inbox = AlertInbox::create(&sdk, "security-alerts").await.unwrap();
-    let state = service::<UnapprovedUser>(&sdk, &vars(extra, &inbox.topic_arn))
-        .await
-        .unwrap();
+    let inbox = support::inbox(&sdk).await;
+    let state = function(&sdk, extra, &inbox.topic_arn).await;
     Env {
         iam: aws_sdk_iam::Client::new(&sdk),
         s3: trailwarden::aws::s3_client(&sdk),
@@ -51,9 +48,7 @@ async fn setup(extra: &[(&str, &str)]) -> Env {
 impl Env {
     /// Another configuration of the function against the same moto.
     async fn with(&self, extra: &[(&str, &str)]) -> Service<UnapprovedUser> {
-        service::<UnapprovedUser>(&self.sdk, &vars(extra, &self.inbox.topic_arn))
-            .await
-            .unwrap()
+        function(&self.sdk, extra, &self.inbox.topic_arn).await
     }
 
     /// The function behind a fault proxy that answers what moto does not implement (and what
@@ -63,21 +58,8 @@ impl Env {
         extra: &[(&str, &str)],
         rules: Vec<Rule>,
     ) -> (FaultProxy, Service<UnapprovedUser>) {
-        let proxy = FaultProxy::start(&self.moto.endpoint).await.unwrap();
-        for r in rules {
-            proxy.add(r);
-        }
-        proxy.add(Rule::always(
-            "ListServiceSpecificCredentials",
-            Fault::empty_iam_list(
-                "ListServiceSpecificCredentials",
-                "ServiceSpecificCredentials",
-            ),
-        ));
-        let state =
-            service::<UnapprovedUser>(&proxy.sdk_config(), &vars(extra, &self.inbox.topic_arn))
-                .await
-                .unwrap();
+        let proxy = support::proxy(&self.moto, rules).await;
+        let state = function(&proxy.sdk_config(), extra, &self.inbox.topic_arn).await;
         (proxy, state)
     }
 }
@@ -93,76 +75,44 @@ struct Loaded {
     policy_arn: String,
 }
 
-async fn create_user(iam: &aws_sdk_iam::Client, name: &str, path: &str) -> (String, String) {
-    let u = iam
-        .create_user()
-        .user_name(name)
-        .path(path)
+/// A new managed policy `policy` allowing `action` on everything, attached to the user; its
+/// ARN.
+async fn attach_new_policy(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    policy: &str,
+    action: &str,
+) -> String {
+    let doc = serde_json::json!({"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]});
+    let created = iam
+        .create_policy()
+        .policy_name(policy)
+        .policy_document(doc.to_string())
         .send()
         .await
-        .unwrap()
-        .user
         .unwrap();
-    (u.user_id, u.arn)
+    let arn = created.policy.unwrap().arn.unwrap();
+    iam.attach_user_policy()
+        .user_name(name)
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    arn
 }
 
 async fn create_loaded_user(iam: &aws_sdk_iam::Client, name: &str) -> Loaded {
     let (user_id, arn) = create_user(iam, name, "/").await;
-    iam.create_login_profile()
-        .user_name(name)
-        .password("Corr3ct-Horse-Battery!")
-        .send()
-        .await
-        .unwrap();
+    add_login_profile(iam, name).await;
     let mut key_ids = Vec::new();
     for _ in 0..2 {
-        let k = iam
-            .create_access_key()
-            .user_name(name)
-            .send()
-            .await
-            .unwrap();
-        key_ids.push(k.access_key.unwrap().access_key_id);
+        key_ids.push(add_access_key(iam, name).await);
     }
-    iam.put_user_policy()
-        .user_name(name)
-        .policy_name("everything")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
-    let policy_arn = iam
-        .create_policy()
-        .policy_name(format!("{name}-ec2-read"))
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap()
-        .arn
-        .unwrap();
-    iam.attach_user_policy()
-        .user_name(name)
-        .policy_arn(&policy_arn)
-        .send()
-        .await
-        .unwrap();
-    iam.create_group()
-        .group_name("developers")
-        .send()
-        .await
-        .unwrap();
-    iam.add_user_to_group()
-        .group_name("developers")
-        .user_name(name)
-        .send()
-        .await
-        .unwrap();
+    put_inline_policy(iam, name, "everything", ALLOW_ALL).await;
+    let policy_arn =
+        attach_new_policy(iam, name, &format!("{name}-ec2-read"), "ec2:Describe*").await;
+    add_to_new_group(iam, name, "developers").await;
     let ssh_key_id = iam
         .upload_ssh_public_key()
         .user_name(name)
@@ -211,6 +161,13 @@ async fn create_loaded_user(iam: &aws_sdk_iam::Client, name: &str) -> Loaded {
     }
 }
 
+/// A user `name` with everything that blocks DeleteUser, and the `file` event creating it.
+async fn loaded_user_event(iam: &aws_sdk_iam::Client, name: &str, file: &str) -> (Loaded, Value) {
+    let u = create_loaded_user(iam, name).await;
+    let event = event_for(file, &u.user_id, &u.arn);
+    (u, event)
+}
+
 /// The fixture, with the user id moto gave the user (CloudTrail would log the real one).
 fn event_for(file: &str, user_id: &str, arn: &str) -> Value {
     let mut ev = fixture(file);
@@ -218,12 +175,6 @@ fn event_for(file: &str, user_id: &str, arn: &str) -> Value {
     user["userId"] = Value::String(user_id.into());
     user["arn"] = Value::String(arn.into());
     ev
-}
-
-async fn one_alert(inbox: &AlertInbox) -> ReceivedAlert {
-    let mut got = inbox.receive(1, Duration::from_secs(15)).await.unwrap();
-    assert_eq!(got.len(), 1, "expected one alert");
-    got.remove(0)
 }
 
 /// (status, detail) of the one action with this step (and target, when given).
@@ -249,33 +200,51 @@ fn detail<'a>(alert: &'a ReceivedAlert, name: &str) -> &'a str {
     step(&alert.body["actions"], name, None).1
 }
 
-/// Name and target of every step of an outcome.
-fn walked(out: &Value) -> Vec<(String, String)> {
-    out["steps"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| {
-                    (
-                        s["step"].as_str().unwrap().to_string(),
-                        s["target"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// The ARNs of the managed policies attached to the user.
+async fn attached_policy_arns(iam: &aws_sdk_iam::Client, name: &str) -> Vec<String> {
+    let req = iam.list_attached_user_policies().user_name(name);
+    let attached = req
+        .send()
+        .await
+        .unwrap()
+        .attached_policies
+        .unwrap_or_default();
+    let arns = attached
+        .into_iter()
+        .map(|p| p.policy_arn.unwrap_or_default());
+    arns.collect()
 }
 
-async fn user_exists(iam: &aws_sdk_iam::Client, name: &str) -> bool {
-    match iam.get_user().user_name(name).send().await {
-        Ok(_) => true,
-        Err(e) => {
-            let e = CallError::from_sdk(&e);
-            assert!(e.no_such_entity(), "{e}");
-            false
-        }
-    }
+/// The status of each of the user's SSH public keys.
+async fn ssh_key_statuses(iam: &aws_sdk_iam::Client, name: &str) -> Vec<StatusType> {
+    let list = iam.list_ssh_public_keys().user_name(name).send().await;
+    let keys = list.unwrap().ssh_public_keys.unwrap_or_default();
+    keys.into_iter().map(|k| k.status).collect()
 }
+
+/// The status of each of the user's signing certificates.
+async fn certificate_statuses(iam: &aws_sdk_iam::Client, name: &str) -> Vec<StatusType> {
+    let req = iam.list_signing_certificates().user_name(name);
+    let certificates = req.send().await.unwrap().certificates;
+    certificates.into_iter().map(|c| c.status).collect()
+}
+
+/// How many MFA devices the user has enabled.
+async fn mfa_devices(iam: &aws_sdk_iam::Client, name: &str) -> usize {
+    let list = iam.list_mfa_devices().user_name(name).send().await;
+    list.unwrap().mfa_devices.len()
+}
+
+/// The quarantine's steps.
+const QUARANTINE_STEPS: [&str; 7] = [
+    "DenyAll",
+    "DeleteLoginProfile",
+    "DeactivateAccessKeys",
+    "DeactivateSSHPublicKeys",
+    "DeactivateSigningCertificates",
+    "DeactivateMFADevices",
+    "TagUser",
+];
 
 async fn keys(iam: &aws_sdk_iam::Client, name: &str) -> Vec<(String, StatusType)> {
     iam.list_access_keys()
@@ -297,8 +266,7 @@ async fn keys(iam: &aws_sdk_iam::Client, name: &str) -> Vec<(String, StatusType)
 #[tokio::test]
 async fn delete_removes_everything_and_the_alert_lists_every_step() {
     let t = setup(&[]).await;
-    let u = create_loaded_user(&t.iam, "mallory").await;
-    let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
+    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
 
     let out = invoke(&t.state, &event)
         .await
@@ -430,12 +398,7 @@ async fn the_dry_run_plan_and_the_live_run_walk_the_same_steps() {
     for (i, mode) in ["delete", "quarantine", "notify"].into_iter().enumerate() {
         let name = format!("mallory{i}");
         let (id, arn) = create_user(&t.iam, &name, "/").await;
-        t.iam
-            .create_access_key()
-            .user_name(&name)
-            .send()
-            .await
-            .unwrap();
+        add_access_key(&t.iam, &name).await;
         let mut event = event_for("iam-create-user-by-iam-user.json", &id, &arn);
         event["detail"]["requestParameters"]["userName"] = name.clone().into();
         event["detail"]["responseElements"]["user"]["userName"] = name.clone().into();
@@ -453,8 +416,8 @@ async fn the_dry_run_plan_and_the_live_run_walk_the_same_steps() {
         let (_live_proxy, live_state) = t.proxied(&common, vec![]).await;
         let live = invoke(&live_state, &event).await.expect("live run");
         assert_eq!(live["dry_run"], false);
-        assert!(!walked(&dry).is_empty());
-        assert_eq!(walked(&dry), walked(&live), "{mode}");
+        assert!(!step_targets(&dry).is_empty());
+        assert_eq!(step_targets(&dry), step_targets(&live), "{mode}");
         // The dry run held back every changing step; the live run carried them out.
         for s in dry["steps"].as_array().unwrap() {
             let changing = s["step"] != "CaptureEvidence" && s["step"] != "NoChange";
@@ -475,8 +438,7 @@ async fn the_dry_run_plan_and_the_live_run_walk_the_same_steps() {
 #[tokio::test]
 async fn the_same_event_twice_succeeds() {
     let t = setup(&[]).await;
-    let u = create_loaded_user(&t.iam, "mallory").await;
-    let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
+    let (_, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
     invoke(&t.state, &event).await.expect("first delivery");
     let first = one_alert(&t.inbox).await;
     assert_eq!(status(&first, "DeleteUser"), "done");
@@ -501,65 +463,40 @@ async fn the_same_event_twice_succeeds() {
 #[tokio::test]
 async fn quarantine_denies_everything_deactivates_every_credential_and_is_repeatable() {
     let t = setup(&[]).await;
-    let u = create_loaded_user(&t.iam, "backup-operator").await;
-    let event = event_for("iam-create-user-by-assumed-role.json", &u.user_id, &u.arn);
+    let (u, event) = loaded_user_event(
+        &t.iam,
+        "backup-operator",
+        "iam-create-user-by-assumed-role.json",
+    )
+    .await;
     let (_proxy, state) = t.proxied(&[("RESPONSE_MODE", "quarantine")], vec![]).await;
 
     invoke(&state, &event).await.expect("quarantine completes");
     assert!(user_exists(&t.iam, "backup-operator").await);
-    let attached = t
-        .iam
-        .list_attached_user_policies()
-        .user_name("backup-operator")
-        .send()
-        .await
-        .unwrap();
+    let attached = attached_policy_arns(&t.iam, "backup-operator").await;
     assert!(attached
-        .attached_policies()
         .iter()
-        .any(|p| p.policy_arn() == Some("arn:aws:iam::aws:policy/AWSDenyAll")));
+        .any(|p| p == "arn:aws:iam::aws:policy/AWSDenyAll"));
     let k = keys(&t.iam, "backup-operator").await;
     assert_eq!(k.len(), 2);
     assert!(k.iter().all(|(_, s)| *s == StatusType::Inactive));
     assert!(
-        t.iam
-            .get_login_profile()
-            .user_name("backup-operator")
-            .send()
-            .await
-            .is_err(),
+        !has_login_profile(&t.iam, "backup-operator").await,
         "console password still there"
     );
-    let ssh = t
-        .iam
-        .list_ssh_public_keys()
-        .user_name("backup-operator")
-        .send()
+    assert!(ssh_key_statuses(&t.iam, "backup-operator")
         .await
-        .unwrap();
-    assert!(ssh
-        .ssh_public_keys()
         .iter()
-        .all(|k| *k.status() == StatusType::Inactive));
-    let certs = t
-        .iam
-        .list_signing_certificates()
-        .user_name("backup-operator")
-        .send()
+        .all(|s| *s == StatusType::Inactive));
+    assert!(certificate_statuses(&t.iam, "backup-operator")
         .await
-        .unwrap();
-    assert!(certs
-        .certificates()
         .iter()
-        .all(|c| *c.status() == StatusType::Inactive));
-    let mfa = t
-        .iam
-        .list_mfa_devices()
-        .user_name("backup-operator")
-        .send()
-        .await
-        .unwrap();
-    assert!(mfa.mfa_devices().is_empty(), "MFA device still active");
+        .all(|s| *s == StatusType::Inactive));
+    assert_eq!(
+        mfa_devices(&t.iam, "backup-operator").await,
+        0,
+        "MFA device still active"
+    );
     let tags = t
         .iam
         .list_user_tags()
@@ -592,15 +529,7 @@ async fn quarantine_denies_everything_deactivates_every_credential_and_is_repeat
         "{}",
         alert.subject
     );
-    for name in [
-        "DenyAll",
-        "DeleteLoginProfile",
-        "DeactivateAccessKeys",
-        "DeactivateSSHPublicKeys",
-        "DeactivateSigningCertificates",
-        "DeactivateMFADevices",
-        "TagUser",
-    ] {
+    for name in QUARANTINE_STEPS {
         assert_eq!(status(&alert, name), "done", "{name}");
     }
     assert!(
@@ -619,15 +548,7 @@ async fn quarantine_denies_everything_deactivates_every_credential_and_is_repeat
         .await
         .expect("a second delivery succeeds");
     let again = one_alert(&t.inbox).await;
-    for name in [
-        "DenyAll",
-        "DeleteLoginProfile",
-        "DeactivateAccessKeys",
-        "DeactivateSSHPublicKeys",
-        "DeactivateSigningCertificates",
-        "DeactivateMFADevices",
-        "TagUser",
-    ] {
+    for name in QUARANTINE_STEPS {
         assert_eq!(status(&again, name), "already_done", "{name}");
     }
     drop(t.moto);
@@ -642,36 +563,11 @@ async fn quarantine_of_a_user_with_ten_managed_policies_falls_back_to_an_inline_
     let t = setup(&[]).await;
     let u = create_loaded_user(&t.iam, "backup-operator").await;
     for i in 0..9 {
-        let arn = t
-            .iam
-            .create_policy()
-            .policy_name(format!("filler-{i}"))
-            .policy_document(
-                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#,
-            )
-            .send()
-            .await
-            .unwrap()
-            .policy
-            .unwrap()
-            .arn
-            .unwrap();
-        t.iam
-            .attach_user_policy()
-            .user_name("backup-operator")
-            .policy_arn(arn)
-            .send()
-            .await
-            .unwrap();
+        let filler = format!("filler-{i}");
+        attach_new_policy(&t.iam, "backup-operator", &filler, "s3:ListAllMyBuckets").await;
     }
-    let attached = t
-        .iam
-        .list_attached_user_policies()
-        .user_name("backup-operator")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(attached.attached_policies().len(), 10);
+    let attached = attached_policy_arns(&t.iam, "backup-operator").await;
+    assert_eq!(attached.len(), 10);
     let event = event_for("iam-create-user-by-assumed-role.json", &u.user_id, &u.arn);
     let ssc = r#"<ListServiceSpecificCredentialsResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ListServiceSpecificCredentialsResult><ServiceSpecificCredentials><member><UserName>backup-operator</UserName><Status>Active</Status><ServiceUserName>backup-operator-at-123456789012</ServiceUserName><CreateDate>2024-08-02T09:20:00Z</CreateDate><ServiceSpecificCredentialId>ACCA4EXAMPLECODECOMM1</ServiceSpecificCredentialId><ServiceName>codecommit.amazonaws.com</ServiceName></member></ServiceSpecificCredentials><IsTruncated>false</IsTruncated></ListServiceSpecificCredentialsResult><ResponseMetadata><RequestId>faultproxy-canned</RequestId></ResponseMetadata></ListServiceSpecificCredentialsResponse>"#;
     let updated = r#"<UpdateServiceSpecificCredentialResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ResponseMetadata><RequestId>faultproxy-canned</RequestId></ResponseMetadata></UpdateServiceSpecificCredentialResponse>"#;
@@ -729,38 +625,16 @@ async fn quarantine_of_a_user_with_ten_managed_policies_falls_back_to_an_inline_
         .await
         .iter()
         .all(|(_, s)| *s == StatusType::Inactive));
-    assert!(t
-        .iam
-        .get_login_profile()
-        .user_name("backup-operator")
-        .send()
-        .await
-        .is_err());
-    let ssh = t
-        .iam
-        .list_ssh_public_keys()
-        .user_name("backup-operator")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(*ssh.ssh_public_keys()[0].status(), StatusType::Inactive);
-    let certs = t
-        .iam
-        .list_signing_certificates()
-        .user_name("backup-operator")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(*certs.certificates()[0].status(), StatusType::Inactive);
-    assert!(t
-        .iam
-        .list_mfa_devices()
-        .user_name("backup-operator")
-        .send()
-        .await
-        .unwrap()
-        .mfa_devices()
-        .is_empty());
+    assert!(!has_login_profile(&t.iam, "backup-operator").await);
+    assert_eq!(
+        ssh_key_statuses(&t.iam, "backup-operator").await[0],
+        StatusType::Inactive
+    );
+    assert_eq!(
+        certificate_statuses(&t.iam, "backup-operator").await[0],
+        StatusType::Inactive
+    );
+    assert_eq!(mfa_devices(&t.iam, "backup-operator").await, 0);
     assert_eq!(proxy.count("UpdateServiceSpecificCredential"), 1);
     let (st, why) = step(&out["steps"], "DeactivateServiceSpecificCredentials", None);
     assert_eq!(st, "done");
@@ -776,8 +650,7 @@ async fn quarantine_of_a_user_with_ten_managed_policies_falls_back_to_an_inline_
 #[tokio::test]
 async fn a_user_renamed_right_after_creation_is_followed_and_deleted() {
     let t = setup(&[]).await;
-    let u = create_loaded_user(&t.iam, "mallory").await;
-    let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
+    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
     t.iam
         .update_user()
         .user_name("mallory")
@@ -835,31 +708,20 @@ async fn a_user_renamed_right_after_creation_is_followed_and_deleted() {
 
 async fn create_loaded_user_named(iam: &aws_sdk_iam::Client, name: &str) -> (String, String) {
     let (id, arn) = create_user(iam, name, "/").await;
-    iam.create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap();
+    add_access_key(iam, name).await;
     (id, arn)
 }
 
 #[tokio::test]
 async fn dry_run_reports_the_plan_and_changes_nothing() {
     let t = setup(&[("DRY_RUN", "true")]).await;
-    let u = create_loaded_user(&t.iam, "mallory").await;
-    let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
+    let (_, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
     let out = invoke(&t.state, &event).await.unwrap();
     assert_eq!(out["dry_run"], true);
 
     assert!(user_exists(&t.iam, "mallory").await);
     assert_eq!(keys(&t.iam, "mallory").await.len(), 2);
-    assert!(t
-        .iam
-        .get_login_profile()
-        .user_name("mallory")
-        .send()
-        .await
-        .is_ok());
+    assert!(has_login_profile(&t.iam, "mallory").await);
 
     let alert = one_alert(&t.inbox).await;
     assert!(alert.subject.contains("[dry-run]"), "{}", alert.subject);
@@ -891,12 +753,7 @@ async fn approved_user_is_untouched_and_reported_at_info() {
     );
     let t = setup(&[approval]).await;
     let (id, arn) = create_user(&t.iam, "svc-reporting", "/service-accounts/").await;
-    t.iam
-        .create_access_key()
-        .user_name("svc-reporting")
-        .send()
-        .await
-        .unwrap();
+    add_access_key(&t.iam, "svc-reporting").await;
     let event = event_for("iam-create-user-by-approved-creator.json", &id, &arn);
     let out = invoke(&t.state, &event).await.unwrap();
     assert!(out.get("steps").is_none(), "{out:#}");
@@ -918,27 +775,12 @@ async fn approved_user_is_untouched_and_reported_at_info() {
 #[tokio::test]
 async fn evidence_is_written_to_s3_and_never_overwritten() {
     let t = setup(&[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)]).await;
-    t.s3.create_bucket()
-        .bucket(EVIDENCE_BUCKET)
-        .send()
-        .await
-        .unwrap();
-    let u = create_loaded_user(&t.iam, "mallory").await;
-    let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
+    create_evidence_bucket(&t.s3).await;
+    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
     invoke(&t.state, &event).await.unwrap();
 
     let key = "trailwarden/evidence/123456789012/mallory/3b8e5f2a-9c41-4d6e-8f07-1a2b3c4d5e6f.json";
-    let read = || async {
-        let obj =
-            t.s3.get_object()
-                .bucket(EVIDENCE_BUCKET)
-                .key(key)
-                .send()
-                .await
-                .expect("evidence object exists");
-        let bytes = obj.body.collect().await.unwrap().into_bytes();
-        serde_json::from_slice::<Value>(&bytes).unwrap()
-    };
+    let read = || read_evidence(&t.s3, key);
     let stored = read().await;
     assert_eq!(stored["schema"], "trailwarden.evidence/v1");
     assert_eq!(stored["user"]["name"], "mallory");
@@ -982,8 +824,7 @@ async fn evidence_is_written_to_s3_and_never_overwritten() {
 #[tokio::test]
 async fn notify_mode_alerts_with_evidence_and_changes_nothing() {
     let t = setup(&[("RESPONSE_MODE", "notify")]).await;
-    let u = create_loaded_user(&t.iam, "mallory").await;
-    let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
+    let (_, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
     invoke(&t.state, &event).await.unwrap();
     assert!(user_exists(&t.iam, "mallory").await);
     assert!(keys(&t.iam, "mallory")
@@ -1116,16 +957,7 @@ async fn an_unreadable_approval_document_fails_closed_with_a_loud_alert() {
 async fn credentials_made_for_another_user_are_alerted_and_optionally_revoked() {
     let t = setup(&[]).await;
     create_user(&t.iam, "build-bot", "/").await;
-    let key = t
-        .iam
-        .create_access_key()
-        .user_name("build-bot")
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap()
-        .access_key_id;
+    let key = add_access_key(&t.iam, "build-bot").await;
     let mut key_event = fixture("iam-create-access-key-for-other-user.json");
     key_event["detail"]["responseElements"]["accessKey"]["accessKeyId"] = key.clone().into();
 
@@ -1194,13 +1026,7 @@ async fn credentials_made_for_another_user_are_alerted_and_optionally_revoked() 
         let out = invoke(&live, &fixture(file)).await.unwrap();
         let st = step(&out["steps"], "DeleteLoginProfile", Some("build-bot")).0;
         assert!(st == "done" || st == "already_done", "{file}: {st}");
-        assert!(t
-            .iam
-            .get_login_profile()
-            .user_name("build-bot")
-            .send()
-            .await
-            .is_err());
+        assert!(!has_login_profile(&t.iam, "build-bot").await);
     }
     // The caller making its own key is not this attack: ignored, nothing changed.
     let out = invoke(&live, &fixture("iam-create-access-key-self.json"))
@@ -1253,8 +1079,7 @@ async fn a_partial_failure_is_reported_and_the_retry_finishes_the_job() {
             trailwarden::Severity::Info,
         ),
     );
-    let u = create_loaded_user(&t.iam, "mallory").await;
-    let event = event_for("iam-create-user-by-iam-user.json", &u.user_id, &u.arn);
+    let (_, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
 
     let err = invoke(&faulty, &event).await.unwrap_err();
     assert!(err.contains("DeleteUserPolicy everything"), "{err}");

@@ -3,28 +3,17 @@
 //! changes nothing in any mode. "Nothing" is checked on a snapshot of everything IAM and the
 //! evidence bucket hold, taken before and after.
 
+mod support;
+
 use serde_json::{json, Value};
 use std::time::Duration;
-use trailwarden::lambda::Service;
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto};
-use unapproved_user::UnapprovedUser;
+use support::{
+    add_access_key, add_login_profile, add_to_new_group, create_evidence_bucket, function,
+    new_user, put_inline_policy, EVIDENCE_BUCKET,
+};
+use trailwarden_testkit::{fixture, invoke, AlertInbox, Moto};
 
-const EVIDENCE_BUCKET: &str = "trailwarden-evidence-123456789012";
 const MODES: [&str; 3] = ["delete", "quarantine", "notify"];
-
-async fn state(
-    sdk: &aws_config::SdkConfig,
-    topic: &str,
-    extra: &[(&str, &str)],
-) -> Service<UnapprovedUser> {
-    let mut vars = vec![
-        ("ALERT_TOPIC_ARN", topic),
-        ("EVIDENCE_BUCKET", EVIDENCE_BUCKET),
-        ("NOT_FOUND_RETRY_SECONDS", "1"),
-    ];
-    vars.extend_from_slice(extra);
-    service::<UnapprovedUser>(sdk, &vars).await.unwrap()
-}
 
 /// A user holding everything a response would change, as the fixture's event created it.
 async fn create_user(iam: &aws_sdk_iam::Client, fixture_name: &str) -> Value {
@@ -37,52 +26,23 @@ async fn create_user(iam: &aws_sdk_iam::Client, fixture_name: &str) -> Value {
         .as_str()
         .unwrap_or("/")
         .to_string();
-    let u = iam
-        .create_user()
-        .user_name(&name)
-        .path(&path)
-        .send()
-        .await
-        .unwrap()
-        .user
-        .unwrap();
-    iam.create_login_profile()
-        .user_name(&name)
-        .password("Corr3ct-Horse-Battery!")
-        .send()
-        .await
-        .unwrap();
-    iam.create_access_key()
-        .user_name(&name)
-        .send()
-        .await
-        .unwrap();
-    iam.put_user_policy()
-        .user_name(&name)
-        .policy_name("reports")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
+    let (user_id, arn) = new_user(iam, &name, &path).await;
+    add_login_profile(iam, &name).await;
+    add_access_key(iam, &name).await;
+    put_inline_policy(
+        iam,
+        &name,
+        "reports",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
+    )
+    .await;
     iam.attach_user_policy()
         .user_name(&name)
         .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
         .send()
         .await
         .unwrap();
-    iam.create_group()
-        .group_name("reporting")
-        .send()
-        .await
-        .unwrap();
-    iam.add_user_to_group()
-        .group_name("reporting")
-        .user_name(&name)
-        .send()
-        .await
-        .unwrap();
+    add_to_new_group(iam, &name, "reporting").await;
     iam.tag_user()
         .user_name(&name)
         .tags(
@@ -96,8 +56,8 @@ async fn create_user(iam: &aws_sdk_iam::Client, fixture_name: &str) -> Value {
         .await
         .unwrap();
     let user = &mut event["detail"]["responseElements"]["user"];
-    user["userId"] = u.user_id.into();
-    user["arn"] = u.arn.into();
+    user["userId"] = user_id.into();
+    user["arn"] = arn.into();
     event
 }
 
@@ -198,17 +158,28 @@ async fn setup() -> Env {
     let moto = Moto::start().await.unwrap();
     let sdk = moto.sdk_config();
     let s3 = trailwarden::aws::s3_client(&sdk);
-    s3.create_bucket()
-        .bucket(EVIDENCE_BUCKET)
-        .send()
-        .await
-        .unwrap();
+    create_evidence_bucket(&s3).await;
     Env {
         iam: aws_sdk_iam::Client::new(&sdk),
-        inbox: AlertInbox::create(&sdk, "security-alerts").await.unwrap(),
+        inbox: support::inbox(&sdk).await,
         s3,
         sdk,
         moto,
+    }
+}
+
+impl Env {
+    /// The function with the evidence bucket and `extra`, invoked on `event`.
+    async fn invoke_with(&self, event: &Value, extra: &[(&str, &str)]) -> Value {
+        let mut vars = vec![("EVIDENCE_BUCKET", EVIDENCE_BUCKET)];
+        vars.extend_from_slice(extra);
+        let st = function(&self.sdk, &vars, &self.inbox.topic_arn).await;
+        invoke(&st, event).await.unwrap()
+    }
+
+    /// [`snapshot`] of this account and its evidence bucket.
+    async fn snapshot(&self) -> Value {
+        snapshot(&self.iam, &self.s3).await
     }
 }
 
@@ -216,7 +187,7 @@ async fn setup() -> Env {
 async fn approved_users_are_never_touched_in_any_mode() {
     let t = setup().await;
     let event = create_user(&t.iam, "iam-create-user-by-approved-creator.json").await;
-    let before = snapshot(&t.iam, &t.s3).await;
+    let before = t.snapshot().await;
     let approvals = [
         (
             "APPROVED_CREATOR_ARNS",
@@ -228,25 +199,24 @@ async fn approved_users_are_never_touched_in_any_mode() {
     for (var, value) in approvals {
         for mode in MODES {
             for dry_run in ["false", "true"] {
-                let st = state(
-                    &t.sdk,
-                    &t.inbox.topic_arn,
-                    &[
-                        (var, value),
-                        ("RESPONSE_MODE", mode),
-                        ("DRY_RUN", dry_run),
-                        ("MIN_SEVERITY", "low"),
-                    ],
-                )
-                .await;
-                let out = invoke(&st, &event).await.unwrap();
+                let out = t
+                    .invoke_with(
+                        &event,
+                        &[
+                            (var, value),
+                            ("RESPONSE_MODE", mode),
+                            ("DRY_RUN", dry_run),
+                            ("MIN_SEVERITY", "low"),
+                        ],
+                    )
+                    .await;
                 assert!(
                     out.get("steps").is_none(),
                     "{var} {mode} dry-run={dry_run}: {out:#}"
                 );
                 assert_eq!(out["alerts"][0]["severity"], "info", "{out:#}");
                 assert_eq!(
-                    snapshot(&t.iam, &t.s3).await,
+                    t.snapshot().await,
                     before,
                     "{var} {mode} dry-run={dry_run} changed the account"
                 );
@@ -264,21 +234,20 @@ async fn approved_users_are_never_touched_in_any_mode() {
 async fn users_created_by_our_own_roles_are_never_acted_on() {
     let t = setup().await;
     let event = create_user(&t.iam, "iam-create-user-by-assumed-role.json").await;
-    let before = snapshot(&t.iam, &t.s3).await;
+    let before = t.snapshot().await;
     for mode in MODES {
-        let st = state(
-            &t.sdk,
-            &t.inbox.topic_arn,
-            &[
-                ("OWN_ROLE_ARNS", "arn:aws:iam::123456789012:role/DevOps*"),
-                ("RESPONSE_MODE", mode),
-            ],
-        )
-        .await;
-        let out = invoke(&st, &event).await.unwrap();
+        let out = t
+            .invoke_with(
+                &event,
+                &[
+                    ("OWN_ROLE_ARNS", "arn:aws:iam::123456789012:role/DevOps*"),
+                    ("RESPONSE_MODE", mode),
+                ],
+            )
+            .await;
         let why = out["ignored"].as_str().unwrap_or_default();
         assert!(why.contains("loop guard"), "{mode}: {out:#}");
-        assert_eq!(snapshot(&t.iam, &t.s3).await, before, "{mode}");
+        assert_eq!(t.snapshot().await, before, "{mode}");
     }
     assert!(t.inbox.drain().await.unwrap().is_empty());
     drop(t.moto);
@@ -288,18 +257,14 @@ async fn users_created_by_our_own_roles_are_never_acted_on() {
 async fn dry_run_changes_nothing_in_any_mode() {
     let t = setup().await;
     let event = create_user(&t.iam, "iam-create-user-by-assumed-role.json").await;
-    let before = snapshot(&t.iam, &t.s3).await;
+    let before = t.snapshot().await;
     for mode in MODES {
-        let st = state(
-            &t.sdk,
-            &t.inbox.topic_arn,
-            &[("RESPONSE_MODE", mode), ("DRY_RUN", "true")],
-        )
-        .await;
-        let out = invoke(&st, &event).await.unwrap();
+        let out = t
+            .invoke_with(&event, &[("RESPONSE_MODE", mode), ("DRY_RUN", "true")])
+            .await;
         assert_eq!(out["dry_run"], true, "{mode}");
         assert_eq!(
-            snapshot(&t.iam, &t.s3).await,
+            t.snapshot().await,
             before,
             "dry-run in {mode} mode changed the account"
         );

@@ -1,0 +1,31 @@
+//! Shared set-up of the root-activity tests against moto: the alert inbox and the function
+//! built with its topic.
+#![allow(dead_code)]
+
+use aws_config::SdkConfig;
+use root_activity::RootActivity;
+use std::time::Duration;
+use trailwarden::lambda::Service;
+use trailwarden_testkit::{alerting_service, AlertInbox, Moto, ReceivedAlert};
+
+/// The alert inbox (topic and subscribed queue) the tests read alerts back from.
+pub async fn inbox(moto: &Moto) -> AlertInbox {
+    moto.alert_inbox("root-alerts").await
+}
+
+/// root-activity built against `sdk`, publishing to `topic`, with `more` variables.
+pub async fn root_activity(
+    sdk: &SdkConfig,
+    topic: &str,
+    more: &[(&str, &str)],
+) -> Service<RootActivity> {
+    alerting_service::<RootActivity>(sdk, topic, more).await
+}
+
+/// The one alert the inbox receives next (waiting up to 20 s); fails, saying `what`, on
+/// any other number.
+pub async fn receive_one(inbox: &AlertInbox, what: &str) -> ReceivedAlert {
+    let mut got = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(got.len(), 1, "{what}: exactly one alert");
+    got.remove(0)
+}
