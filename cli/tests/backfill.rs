@@ -25,7 +25,6 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -324,52 +323,18 @@ impl Proxy {
 
 // ------------------------------------------------------------------------------ fixtures
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, out)
-        } else {
-            out.push(p)
-        }
-    }
-}
-
 /// The sample trail (signatures as user metadata) and the sample log file.
 async fn upload_archive(s3: &aws_sdk_s3::Client) {
     s3.create_bucket().bucket(ARCHIVE).send().await.unwrap();
     s3.create_bucket().bucket(RESULTS).send().await.unwrap();
-    let events = root().join("events");
-    let trail = events.join("trail");
-    let mut files = Vec::new();
-    walk(&trail.join("AWSLogs"), &mut files);
-    for f in files {
-        let key = f.strip_prefix(&trail).unwrap().display().to_string();
-        if key.ends_with(".metadata.json") {
-            continue;
-        }
-        let mut req = s3
-            .put_object()
-            .bucket(ARCHIVE)
-            .key(&key)
-            .body(ByteStream::from(std::fs::read(&f).unwrap()));
-        let side = trail.join(format!("{key}.metadata.json"));
-        if side.is_file() {
-            let meta: BTreeMap<String, String> =
-                serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
-            for (k, v) in meta {
-                req = req.metadata(k, v);
-            }
-        }
-        req.send().await.unwrap();
-    }
+    trailwarden_testkit::harness::upload_sample_trail(s3, ARCHIVE).await;
     s3.put_object()
         .bucket(ARCHIVE)
         .key(format!(
             "AWSLogs/123456789012/CloudTrail/us-east-1/2024/08/01/{SAMPLE}"
         ))
         .body(ByteStream::from(
-            std::fs::read(events.join("logs").join(SAMPLE)).unwrap(),
+            std::fs::read(root().join("events/logs").join(SAMPLE)).unwrap(),
         ))
         .send()
         .await

@@ -8,7 +8,6 @@ use aws_sdk_s3::primitives::ByteStream;
 use backfill::{Backfill, BatchResult, ObjectKind, Summary, Verdict};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 use trailwarden::detect::Scanner;
 use trailwarden::lambda::Service;
@@ -30,44 +29,11 @@ fn keys_path() -> String {
         .to_string()
 }
 
-fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, out)
-        } else {
-            out.push(p)
-        }
-    }
-}
-
 /// The sample trail as CloudTrail writes it (digest signatures as user metadata), and the
 /// sample log file in its day's folder.
 async fn upload_archive(s3: &aws_sdk_s3::Client) {
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let root = events_dir().join("trail");
-    let mut files = Vec::new();
-    walk(&root.join("AWSLogs"), &mut files);
-    for f in files {
-        let key = f.strip_prefix(&root).unwrap().display().to_string();
-        if key.ends_with(".metadata.json") {
-            continue;
-        }
-        let mut req = s3
-            .put_object()
-            .bucket(BUCKET)
-            .key(&key)
-            .body(ByteStream::from(std::fs::read(&f).unwrap()));
-        let side = root.join(format!("{key}.metadata.json"));
-        if side.is_file() {
-            let meta: BTreeMap<String, String> =
-                serde_json::from_slice(&std::fs::read(side).unwrap()).unwrap();
-            for (k, v) in meta {
-                req = req.metadata(k, v);
-            }
-        }
-        req.send().await.unwrap();
-    }
+    trailwarden_testkit::harness::upload_sample_trail(s3, BUCKET).await;
     put(s3, BUCKET, SAMPLE_KEY, sample_log()).await;
 }
 
