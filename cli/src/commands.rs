@@ -34,6 +34,11 @@ pub struct ScanArgs {
     /// Turn off a built-in detection family (repeatable; `detections` lists the families).
     #[arg(long = "disable-family", value_name = "FAMILY")]
     disabled_families: Vec<String>,
+    /// An IAM role of an infrastructure-as-code pipeline (ARN, `*` matches any characters;
+    /// repeatable): the defence-evasion detections marked `deployer_exempt` leave out its
+    /// sessions, as `DEPLOYER_ROLE_ARNS` does for the deployed functions.
+    #[arg(long = "deployer-role", value_name = "ROLE_ARN")]
+    deployer_roles: Vec<String>,
     /// For s3:// locations: how many objects are fetched at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
@@ -86,10 +91,12 @@ fn catalog(
     file: Option<&PathBuf>,
     include_federated: bool,
     disabled_families: &[String],
+    deployer_roles: &[String],
 ) -> Result<Catalog> {
     let c = Catalog::builtin(BuiltinOptions {
         exclude_federated_signin: !include_federated,
     })
+    .with_deployer_roles(deployer_roles, "--deployer-role")?
     .without_families(disabled_families, "--disable-family")?;
     match file {
         Some(p) => c
@@ -104,6 +111,7 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
         args.detections.as_ref(),
         args.include_federated_signin,
         &args.disabled_families,
+        &args.deployer_roles,
     )?;
     let (remote, local): (Vec<PathBuf>, Vec<PathBuf>) = args
         .paths
@@ -370,7 +378,12 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
 }
 
 pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {
-    let catalog = catalog(args.detections.as_ref(), false, &args.disabled_families)?;
+    let catalog = catalog(
+        args.detections.as_ref(),
+        false,
+        &args.disabled_families,
+        &[],
+    )?;
     if args.coverage {
         crate::catalog_report::coverage(&catalog, format)?;
         return Ok(ExitCode::SUCCESS);

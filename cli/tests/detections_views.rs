@@ -1,4 +1,5 @@
-//! `trailwarden detections --coverage`, `--families` and `--markdown`.
+//! `trailwarden detections --coverage`, `--families` and `--markdown`, and the catalog options
+//! of `trailwarden scan` (`--deployer-role`).
 
 use serde_json::Value;
 use std::process::{Command, Output};
@@ -125,4 +126,106 @@ fn markdown_table_has_family_and_tactic_columns() {
     // Only one view at a time.
     let o = trailwarden(&["detections", "--markdown", "--coverage"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// A DeleteLogGroup by a session of `role`, sending Terraform's user agent.
+fn log_group_deleted_by(role: &str, event_id: &str) -> Value {
+    serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": format!("AROA4EXAMPLE{}:session", role.len()),
+            "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/session"),
+            "accountId": "111122223333",
+            "accessKeyId": "ASIA4EXAMPLE6TEMPKEY",
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": format!("AROA4EXAMPLE{}", role.len()),
+                    "arn": format!("arn:aws:iam::111122223333:role/{role}"),
+                    "accountId": "111122223333",
+                    "userName": role
+                },
+                "attributes": {"creationDate": "2025-03-04T10:11:12Z", "mfaAuthenticated": "false"}
+            }
+        },
+        "eventTime": "2025-03-04T10:12:13Z",
+        "eventSource": "logs.amazonaws.com",
+        "eventName": "DeleteLogGroup",
+        "awsRegion": "eu-west-1",
+        "sourceIPAddress": "198.51.100.23",
+        "userAgent": "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0 aws-sdk-go-v2/1.25.3",
+        "requestParameters": {"logGroupName": format!("/app/{role}")},
+        "responseElements": null,
+        "requestID": format!("{event_id}-req"),
+        "eventID": event_id,
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": "111122223333",
+        "eventCategory": "Management"
+    })
+}
+
+/// `trailwarden scan` on one log file with the given options: the principals of the
+/// `logs-log-group-deleted` finding (exit code and stderr on failure).
+fn log_group_deletions(options: &[&str]) -> Result<Vec<String>, (Option<i32>, String)> {
+    let dir = std::env::temp_dir().join(format!("tw-deployer-{}", std::process::id()));
+    let logs = dir.join("AWSLogs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let records = [
+        log_group_deleted_by("terraform", "0a8b2c4d-1e3f-4a5b-8c7d-9e0f1a2b3c4d"),
+        log_group_deleted_by("app-runtime", "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"),
+    ];
+    std::fs::write(
+        logs.join("111122223333_CloudTrail_eu-west-1_20250304T1015Z_Qr5sT7uV9wX1yZ3a.json"),
+        serde_json::to_vec(&serde_json::json!({"Records": records})).unwrap(),
+    )
+    .unwrap();
+    let mut args = vec!["--format", "json", "scan"];
+    args.extend_from_slice(options);
+    let path = logs.to_str().unwrap().to_string();
+    args.push(&path);
+    let o = trailwarden(&args);
+    if o.status.code() != Some(0) {
+        return Err((
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        ));
+    }
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["detection"] == "logs-log-group-deleted");
+    let mut principals: Vec<String> = finding
+        .map(|f| {
+            f["principals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["value"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    principals.sort();
+    Ok(principals)
+}
+
+#[test]
+fn deployer_roles_are_left_out_by_their_role_not_by_their_user_agent() {
+    let everyone = log_group_deletions(&[]).unwrap();
+    assert_eq!(everyone.len(), 2, "{everyone:?}");
+    let rest = log_group_deletions(&[
+        "--deployer-role",
+        "arn:aws:iam::111122223333:role/terraform",
+    ])
+    .unwrap();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert!(rest[0].contains("app-runtime"), "{rest:?}");
+    let (code, stderr) =
+        log_group_deletions(&["--deployer-role", "arn:aws:iam::111122223333:role/*"]).unwrap_err();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--deployer-role"), "{stderr}");
 }

@@ -12,7 +12,9 @@ pub const INSIGHT_LOOKUP_MAX_EVENTS: &str = "INSIGHT_LOOKUP_MAX_EVENTS";
 /// Environment variable: built-in detection families left out of the look-up (the same
 /// variable, and the same meaning, as log-delivery's).
 pub const DISABLED_DETECTION_FAMILIES: &str = "DISABLED_DETECTION_FAMILIES";
-/// Environment variable: CIS 4.2 leaves out federated sign-ins (as in log-delivery).
+/// Environment variable: CIS 4.2 leaves out federated sign-ins (as in log-delivery). The
+/// look-up also reads `DEPLOYER_ROLE_ARNS` ([`settings::DEPLOYER_ROLE_ARNS`]) as log-delivery
+/// does.
 pub const EXCLUDE_FEDERATED_SIGNIN: &str = "EXCLUDE_FEDERATED_SIGNIN";
 
 /// Default of `INSIGHT_LOOKUP_MAX_EVENTS`: ten pages of `LookupEvents`.
@@ -45,7 +47,12 @@ impl Settings for Config {
         )?;
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
         let disabled_families = config::list(env, DISABLED_DETECTION_FAMILIES);
-        let catalog = builtin_catalog(exclude_federated_signin, &disabled_families)?;
+        let deployer_roles = config::list(env, settings::DEPLOYER_ROLE_ARNS);
+        let catalog = builtin_catalog(
+            exclude_federated_signin,
+            &disabled_families,
+            &deployer_roles,
+        )?;
         Ok(Config {
             common,
             lookup_max_events,
@@ -65,10 +72,15 @@ impl Settings for Config {
 fn builtin_catalog(
     exclude_federated_signin: bool,
     disabled_families: &[String],
+    deployer_roles: &[String],
 ) -> Result<Arc<Catalog>, ConfigError> {
-    type Key = (bool, Vec<String>);
+    type Key = (bool, Vec<String>, Vec<String>);
     static BUILT: OnceLock<Mutex<HashMap<Key, Arc<Catalog>>>> = OnceLock::new();
-    let key = (exclude_federated_signin, disabled_families.to_vec());
+    let key = (
+        exclude_federated_signin,
+        disabled_families.to_vec(),
+        deployer_roles.to_vec(),
+    );
     let built = BUILT.get_or_init(Mutex::default);
     if let Some(c) = built.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(c.clone());
@@ -76,6 +88,7 @@ fn builtin_catalog(
     let catalog = Arc::new(settings::builtin_catalog(
         exclude_federated_signin,
         disabled_families,
+        deployer_roles,
     )?);
     built
         .lock()

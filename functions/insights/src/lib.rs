@@ -25,7 +25,7 @@
 //!
 //! Configuration (environment, read once at cold start, [`config`]):
 //! - `INSIGHT_LOOKUP_MAX_EVENTS`: events read per look-up (default 500, 0 turns it off);
-//! - `DISABLED_DETECTION_FAMILIES`, `EXCLUDE_FEDERATED_SIGNIN`: the catalog, as log-delivery
+//! - `DISABLED_DETECTION_FAMILIES`, `EXCLUDE_FEDERATED_SIGNIN`, `DEPLOYER_ROLE_ARNS`: the catalog, as log-delivery
 //!   reads them;
 //! - the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
 //!   `OWN_ROLE_ARNS`) from [`trailwarden::config::Common`].

@@ -19,6 +19,8 @@
 //! - `EXCLUDE_FEDERATED_SIGNIN`: CIS 4.2 (console sign-in without MFA) counts only IAM users
 //!   and root, leaving out IAM Identity Center and SAML/OIDC federated sign-ins (whose MFA
 //!   happens at the identity provider). Default `true`.
+//! - `DEPLOYER_ROLE_ARNS`: IAM roles of infrastructure-as-code pipelines whose sessions the
+//!   detections marked `deployer_exempt` leave out. Default: none.
 //! - the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
 //!   `OWN_ROLE_ARNS`) from [`trailwarden::config::Common`].
 //!

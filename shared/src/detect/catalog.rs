@@ -25,6 +25,27 @@ struct FileHead {
     description: Option<String>,
 }
 
+/// An IAM role ARN, `*` allowed: `arn:<partition>:iam::<account or *>:role/<path and name>`.
+fn valid_role_arn(r: &str) -> bool {
+    let mut parts = r.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    (partition.starts_with("aws") || partition == "*")
+        && (account == "*" || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+        && resource
+            .strip_prefix("role/")
+            .is_some_and(|n| n.bytes().any(|b| b != b'*' && b != b'/'))
+        && !r.bytes().any(|b| b.is_ascii_whitespace() || b == b',')
+}
+
 /// A detection file: `{"family": ..., "description": ..., "detections": [...]}` (family and
 /// description optional) or a bare array. Returns the file's family and description, and its
 /// entries.
@@ -202,6 +223,75 @@ impl Catalog {
         }
         let mut catalog = Catalog::new(detections)?;
         catalog.family_descriptions = Arc::new(descriptions);
+        Ok(catalog)
+    }
+
+    /// This catalog with its built-in detections marked `deployer_exempt` leaving out calls
+    /// made by sessions of the given deployment roles: `roles` are IAM role ARNs, `*` matching
+    /// any run of characters (`arn:aws:iam::*:role/terraform-deployer`). The test is on the
+    /// session's issuer (`userIdentity.sessionContext.sessionIssuer.arn`), which AWS writes,
+    /// never on the user agent, which the caller writes. A marked detection a user's file
+    /// replaced or a disabled family removed is left as it is. `origin` names where the list
+    /// came from (`DEPLOYER_ROLE_ARNS`).
+    pub fn with_deployer_roles<S: AsRef<str>>(
+        self,
+        roles: &[S],
+        origin: &str,
+    ) -> Result<Catalog, CatalogError> {
+        if roles.is_empty() {
+            return Ok(self);
+        }
+        let fail = |id: Option<&str>, m: String| CatalogError {
+            origin: origin.to_string(),
+            id: id.map(str::to_string),
+            index: None,
+            message: m,
+        };
+        if let Some(r) = roles.iter().find(|r| !valid_role_arn(r.as_ref())) {
+            return Err(fail(
+                None,
+                format!(
+                    "{:?} is not an IAM role ARN such as arn:aws:iam::123456789012:role/deployer ('*' matches any characters)",
+                    r.as_ref()
+                ),
+            ));
+        }
+        let list: Vec<Value> = roles.iter().map(|r| r.as_ref().into()).collect();
+        let note =
+            format!(
+            " Calls by sessions of the deployment roles in DEPLOYER_ROLE_ARNS ({}) are left out.",
+            roles.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
+        );
+        let mut detections = Arc::unwrap_or_clone(self.detections);
+        for (family, text) in BUILTIN_FILES {
+            let (_, specs) = parse_list(text, BUILT_IN).expect("built-in catalog parses");
+            for (i, mut v) in specs.into_iter().enumerate() {
+                let Some(at) = detections.iter().position(|d| {
+                    d.deployer_exempt && d.origin == BUILT_IN && v["id"] == d.id.as_str()
+                }) else {
+                    continue;
+                };
+                let issuer = &mut v["pattern"]["userIdentity"]["sessionContext"]["sessionIssuer"];
+                if issuer.get("arn").is_some() {
+                    return Err(fail(
+                        Some(&detections[at].id),
+                        "already tests the session issuer's ARN".into(),
+                    ));
+                }
+                issuer["arn"] =
+                    serde_json::json!([{"anything-but": {"wildcard": list}}, {"exists": false}]);
+                // The examples were checked when the catalog was built; one of them may be
+                // made by a role now listed.
+                v["examples"] = Value::Null;
+                let (_, d) = Detection::compile(&v, BUILT_IN, family, i)?;
+                let mut d = d.expect("a built-in detection is enabled");
+                d.family = detections[at].family.clone();
+                d.description.push_str(&note);
+                detections[at] = d;
+            }
+        }
+        let mut catalog = Catalog::new(detections)?;
+        catalog.family_descriptions = self.family_descriptions;
         Ok(catalog)
     }
 

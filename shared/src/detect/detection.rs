@@ -105,6 +105,8 @@ struct Spec {
     runbook: Option<String>,
     #[serde(default)]
     responder: Option<String>,
+    #[serde(default)]
+    deployer_exempt: Option<bool>,
 }
 
 /// A compiled detection.
@@ -135,6 +137,12 @@ pub struct Detection {
     /// only (a copy of a built-in file among your own loads, and the catalog alerts it itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub responder: Option<String>,
+    /// Calls by sessions of the deployment roles named in `DEPLOYER_ROLE_ARNS` are left out
+    /// ([`super::Catalog::with_deployer_roles`]): for defence-evasion changes that
+    /// infrastructure-as-code pipelines also make. Honoured for built-in detections only. The
+    /// caller's user agent is never used for this: any caller can send `Terraform` in it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deployer_exempt: bool,
 }
 
 /// The origin of the built-in detections.
@@ -343,6 +351,7 @@ impl Detection {
             origin: origin.to_string(),
             examples,
             responder: spec.responder,
+            deployer_exempt: spec.deployer_exempt.unwrap_or(false),
         };
         d.check_examples().map_err(|m| fail(Some(&id), m))?;
         Ok((id, Some(d)))

@@ -8,6 +8,9 @@
 //!   start by [`CatalogSettings::load_s3`]). A malformed detection stops the cold start.
 //! - `DISABLED_DETECTION_FAMILIES`: built-in families to turn off; an unknown name is an error.
 //! - `EXCLUDE_FEDERATED_SIGNIN`: CIS 4.2 leaves out Identity Center and SAML/OIDC sign-ins.
+//! - `DEPLOYER_ROLE_ARNS`: IAM roles of infrastructure-as-code pipelines whose sessions the
+//!   defence-evasion detections marked `deployer_exempt` leave out
+//!   ([`Catalog::with_deployer_roles`]).
 
 use super::{BuiltinOptions, Catalog};
 use crate::config::{self, ConfigError, Env};
@@ -20,6 +23,9 @@ pub const CUSTOM_DETECTIONS_URI: &str = "CUSTOM_DETECTIONS_URI";
 pub const EXCLUDE_FEDERATED_SIGNIN: &str = "EXCLUDE_FEDERATED_SIGNIN";
 /// Environment variable: built-in detection families to turn off, comma-separated.
 pub const DISABLED_DETECTION_FAMILIES: &str = "DISABLED_DETECTION_FAMILIES";
+/// Environment variable: deployment roles (ARN wildcards, comma-separated) that the detections
+/// marked `deployer_exempt` leave out.
+pub const DEPLOYER_ROLE_ARNS: &str = "DEPLOYER_ROLE_ARNS";
 /// Largest detection file read from S3.
 pub const MAX_DETECTION_FILE_BYTES: usize = 4 << 20;
 
@@ -32,20 +38,33 @@ pub struct CatalogSettings {
     pub exclude_federated_signin: bool,
     /// `DISABLED_DETECTION_FAMILIES`: built-in families left out.
     pub disabled_families: Vec<String>,
+    /// `DEPLOYER_ROLE_ARNS`: deployment roles left out of the detections marked
+    /// `deployer_exempt`.
+    pub deployer_roles: Vec<String>,
     /// The catalog in force: the built-in catalog with the detections of a local
     /// `CUSTOM_DETECTIONS_URI` file; an S3 file is merged in by [`CatalogSettings::load_s3`].
     pub catalog: Arc<Catalog>,
 }
 
-/// The built-in catalog with `EXCLUDE_FEDERATED_SIGNIN`'s choice, without the families
-/// `DISABLED_DETECTION_FAMILIES` names (an unknown family names the variable).
+/// The built-in catalog with `EXCLUDE_FEDERATED_SIGNIN`'s choice and `DEPLOYER_ROLE_ARNS`'
+/// roles, without the families `DISABLED_DETECTION_FAMILIES` names (an unknown family or a
+/// malformed role names the variable).
 pub fn builtin_catalog(
     exclude_federated_signin: bool,
     disabled_families: &[String],
+    deployer_roles: &[String],
 ) -> Result<Catalog, ConfigError> {
     Catalog::builtin(BuiltinOptions {
         exclude_federated_signin,
     })
+    .with_deployer_roles(deployer_roles, DEPLOYER_ROLE_ARNS)
+    .map_err(|e| {
+        ConfigError::new(
+            DEPLOYER_ROLE_ARNS,
+            &deployer_roles.join(","),
+            format!("comma-separated IAM role ARNs ({})", e.message),
+        )
+    })?
     .without_families(disabled_families, DISABLED_DETECTION_FAMILIES)
     .map_err(|e| {
         ConfigError::new(
@@ -61,7 +80,12 @@ impl CatalogSettings {
     pub fn from_env(env: &dyn Env) -> Result<CatalogSettings, ConfigError> {
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
         let disabled_families = config::list(env, DISABLED_DETECTION_FAMILIES);
-        let builtin = builtin_catalog(exclude_federated_signin, &disabled_families)?;
+        let deployer_roles = config::list(env, DEPLOYER_ROLE_ARNS);
+        let builtin = builtin_catalog(
+            exclude_federated_signin,
+            &disabled_families,
+            &deployer_roles,
+        )?;
         let custom_detections = match config::get(env, CUSTOM_DETECTIONS_URI) {
             None => None,
             Some(v) => Some(DocumentSource::parse(&v).map_err(|e| {
@@ -89,6 +113,7 @@ impl CatalogSettings {
             custom_detections,
             exclude_federated_signin,
             disabled_families,
+            deployer_roles,
             catalog: Arc::new(catalog),
         })
     }
@@ -152,5 +177,116 @@ mod settings_tests {
             CatalogSettings::from_env(&[(DISABLED_DETECTION_FAMILIES, "cis, nope")]).unwrap_err();
         assert_eq!(e.var, DISABLED_DETECTION_FAMILIES);
         assert!(e.expected.contains("nope"), "{e}");
+    }
+
+    /// A log group deleted by a session of `role` that sends Terraform's user agent.
+    fn log_group_deleted_by(role: &str) -> serde_json::Value {
+        serde_json::json!({
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "principalId": "AROA4EXAMPLEROLE7Z2K:session",
+                "arn": format!("arn:aws:sts::123456789012:assumed-role/{role}/session"),
+                "accountId": "123456789012",
+                "accessKeyId": "ASIA4EXAMPLE6TEMPKEY",
+                "sessionContext": {
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "principalId": "AROA4EXAMPLEROLE7Z2K",
+                        "arn": format!("arn:aws:iam::123456789012:role/{role}"),
+                        "accountId": "123456789012",
+                        "userName": role
+                    },
+                    "attributes": {"creationDate": "2024-08-01T12:58:11Z", "mfaAuthenticated": "false"}
+                }
+            },
+            "eventTime": "2024-08-01T13:05:12Z",
+            "eventSource": "logs.amazonaws.com",
+            "eventName": "DeleteLogGroup",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.23",
+            "userAgent": "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0 aws-sdk-go-v2/1.25.3",
+            "requestParameters": {"logGroupName": "/app/orders"},
+            "responseElements": null,
+            "eventType": "AwsApiCall",
+            "recipientAccountId": "123456789012"
+        })
+    }
+
+    fn fires(s: &CatalogSettings, record: &serde_json::Value, id: &str) -> bool {
+        s.catalog.matching(record).iter().any(|d| d.id == id)
+    }
+
+    #[test]
+    fn a_terraform_user_agent_alone_leaves_nothing_out() {
+        let none: [(&str, &str); 0] = [];
+        let s = CatalogSettings::from_env(&none).unwrap();
+        assert!(fires(
+            &s,
+            &log_group_deleted_by("terraform"),
+            "logs-log-group-deleted"
+        ));
+    }
+
+    #[test]
+    fn listed_deployment_roles_are_left_out_and_only_they() {
+        let s = CatalogSettings::from_env(&[(
+            DEPLOYER_ROLE_ARNS,
+            "arn:aws:iam::123456789012:role/terraform, arn:aws:iam::*:role/ci-deploy-*",
+        )])
+        .unwrap();
+        assert_eq!(s.deployer_roles.len(), 2);
+        let id = "logs-log-group-deleted";
+        assert!(!fires(&s, &log_group_deleted_by("terraform"), id));
+        assert!(!fires(&s, &log_group_deleted_by("ci-deploy-prod"), id));
+        // Same user agent, another role: an attacker who copies the pipeline's user agent.
+        assert!(fires(&s, &log_group_deleted_by("app-runtime"), id));
+        // Detections not marked deployer_exempt still see the deployment role.
+        let d = s.catalog.get(id).unwrap();
+        assert!(
+            d.description.contains("DEPLOYER_ROLE_ARNS"),
+            "{}",
+            d.description
+        );
+        assert!(
+            s.catalog
+                .detections()
+                .iter()
+                .filter(|d| d.deployer_exempt)
+                .count()
+                >= 9
+        );
+        assert_eq!(
+            s.catalog.len(),
+            Catalog::builtin(BuiltinOptions::default()).len()
+        );
+    }
+
+    #[test]
+    fn deployment_roles_and_disabled_families_combine() {
+        let s = CatalogSettings::from_env(&[
+            (
+                DEPLOYER_ROLE_ARNS,
+                "arn:aws:iam::123456789012:role/terraform",
+            ),
+            (DISABLED_DETECTION_FAMILIES, "evasion"),
+        ])
+        .unwrap();
+        assert!(s.catalog.get("logs-log-group-deleted").is_none());
+    }
+
+    #[test]
+    fn a_malformed_or_too_broad_deployment_role_names_the_variable() {
+        for bad in [
+            "terraform",
+            "arn:aws:iam::123456789012:user/terraform",
+            "arn:aws:iam::123456789012:role/*",
+            "arn:aws:iam::12345:role/terraform",
+            "arn:aws:sts::123456789012:assumed-role/terraform/s",
+        ] {
+            let e = CatalogSettings::from_env(&[(DEPLOYER_ROLE_ARNS, bad)]).unwrap_err();
+            assert_eq!(e.var, DEPLOYER_ROLE_ARNS, "{bad}");
+            assert!(e.expected.contains("role ARN"), "{bad}: {e}");
+        }
     }
 }
