@@ -25,6 +25,10 @@ struct FileHead {
     description: Option<String>,
 }
 
+/// The id of the detection [`Catalog::with_deployer_roles`] adds: a role created, or a trust
+/// policy changed, that would carry the deployment roles' exemption to someone else.
+pub const DEPLOYER_GUARD_ID: &str = "deployer-role-created-or-trust-changed";
+
 /// An IAM role ARN, `*` allowed: `arn:<partition>:iam::<account or *>:role/<path and name>`.
 fn valid_role_arn(r: &str) -> bool {
     let mut parts = r.splitn(6, ':');
@@ -289,6 +293,43 @@ impl Catalog {
                 d.description.push_str(&note);
                 detections[at] = d;
             }
+        }
+        // The exemption is only as good as the roles behind it: a new role whose name fits a
+        // listed pattern (`ci-deploy-*`), or a listed role whose trust policy now lets someone
+        // else assume it, would carry the exemption to whoever made the change.
+        let names: Vec<Value> = roles
+            .iter()
+            .filter_map(|r| r.as_ref().rsplit('/').next())
+            .map(|n| serde_json::json!({"wildcard": n}))
+            .collect();
+        let guard = serde_json::json!({
+            "id": DEPLOYER_GUARD_ID,
+            "title": "Deployment role created or its trust policy changed",
+            "severity": "high",
+            "family": "identity",
+            "description": format!(
+                "A role was created with a name that fits DEPLOYER_ROLE_ARNS, or the trust policy \
+                 of such a role was changed. Sessions of these roles are left out of the \
+                 defence-evasion detections marked deployer_exempt, so whoever can assume one \
+                 can delete log groups, alarms or Config rules unseen. Listed roles: {}.",
+                roles.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
+            ),
+            "runbook": "Check that the change came from the pipeline that owns the role; read the \
+                        new trust policy (requestParameters.policyDocument or \
+                        assumeRolePolicyDocument) for principals outside your pipelines. If \
+                        nobody expected it, restore the trust policy, delete the role and review \
+                        what its sessions did.",
+            "references": {"mitre_attack": ["T1098.003"]},
+            "pattern": {
+                "eventSource": ["iam.amazonaws.com"],
+                "eventName": ["CreateRole", "UpdateAssumeRolePolicy"],
+                "errorCode": [{"exists": false}],
+                "requestParameters": {"roleName": names}
+            }
+        });
+        if !detections.iter().any(|d| d.id == DEPLOYER_GUARD_ID) {
+            let (_, d) = Detection::compile(&guard, BUILT_IN, "identity", detections.len())?;
+            detections.extend(d);
         }
         let mut catalog = Catalog::new(detections)?;
         catalog.family_descriptions = self.family_descriptions;

@@ -256,10 +256,69 @@ mod settings_tests {
                 .count()
                 >= 9
         );
+        // The list adds one detection: a role that would carry the exemption.
         assert_eq!(
             s.catalog.len(),
-            Catalog::builtin(BuiltinOptions::default()).len()
+            Catalog::builtin(BuiltinOptions::default()).len() + 1
         );
+    }
+
+    fn iam_call(event_name: &str, role_name: &str) -> serde_json::Value {
+        serde_json::json!({
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "IAMUser",
+                "principalId": "AIDA4EXAMPLEID5X3KQZP",
+                "arn": "arn:aws:iam::123456789012:user/mallory",
+                "accountId": "123456789012",
+                "accessKeyId": "AKIA4EXAMPLEKEY7Q2MX",
+                "userName": "mallory"
+            },
+            "eventTime": "2024-08-01T13:05:12Z",
+            "eventSource": "iam.amazonaws.com",
+            "eventName": event_name,
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.23",
+            "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws",
+            "requestParameters": {
+                "roleName": role_name,
+                "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::210987654321:root\"},\"Action\":\"sts:AssumeRole\"}]}"
+            },
+            "responseElements": null,
+            "eventType": "AwsApiCall",
+            "recipientAccountId": "123456789012"
+        })
+    }
+
+    #[test]
+    fn a_role_that_would_carry_the_exemption_is_alerted_high() {
+        let s = CatalogSettings::from_env(&[(
+            DEPLOYER_ROLE_ARNS,
+            "arn:aws:iam::123456789012:role/terraform, arn:aws:iam::*:role/ci/ci-deploy-*",
+        )])
+        .unwrap();
+        let id = crate::detect::catalog::DEPLOYER_GUARD_ID;
+        let guard = s.catalog.get(id).unwrap();
+        assert_eq!(guard.severity, crate::alert::Severity::High);
+        // A look-alike of a wildcard entry, and a listed role whose trust policy changes.
+        assert!(fires(&s, &iam_call("CreateRole", "ci-deploy-mallory"), id));
+        assert!(fires(
+            &s,
+            &iam_call("UpdateAssumeRolePolicy", "terraform"),
+            id
+        ));
+        // Other roles, and the guard's absence without a list.
+        assert!(!fires(
+            &s,
+            &iam_call("UpdateAssumeRolePolicy", "app-runtime"),
+            id
+        ));
+        let none: [(&str, &str); 0] = [];
+        assert!(CatalogSettings::from_env(&none)
+            .unwrap()
+            .catalog
+            .get(id)
+            .is_none());
     }
 
     #[test]
