@@ -302,14 +302,18 @@ impl Catalog {
             .filter_map(|r| r.as_ref().rsplit('/').next())
             .map(|n| serde_json::json!({"wildcard": n}))
             .collect();
+        let arns: Vec<Value> = roles
+            .iter()
+            .map(|r| serde_json::json!({"wildcard": r.as_ref()}))
+            .collect();
         let guard = serde_json::json!({
             "id": DEPLOYER_GUARD_ID,
             "title": "Deployment role created or its trust policy changed",
             "severity": "high",
             "family": "identity",
             "description": format!(
-                "A role was created with a name that fits DEPLOYER_ROLE_ARNS, or the trust policy \
-                 of such a role was changed. Sessions of these roles are left out of the \
+                "A role was created whose ARN fits DEPLOYER_ROLE_ARNS, or the trust policy of such \
+                 a role was changed. Sessions of these roles are left out of the \
                  defence-evasion detections marked deployer_exempt, so whoever can assume one \
                  can delete log groups, alarms or Config rules unseen. Listed roles: {}.",
                 roles.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
@@ -320,11 +324,18 @@ impl Catalog {
                         nobody expected it, restore the trust policy, delete the role and review \
                         what its sessions did.",
             "references": {"mitre_attack": ["T1098.003"]},
+            // The new role's ARN, tested as the exemption tests it (a pattern's `*` also
+            // matches a path: `role/terraform*` covers `role/terraform-x/evil`), or the role's
+            // name against each pattern's last segment (UpdateAssumeRolePolicy names the role
+            // only).
             "pattern": {
                 "eventSource": ["iam.amazonaws.com"],
                 "eventName": ["CreateRole", "UpdateAssumeRolePolicy"],
                 "errorCode": [{"exists": false}],
-                "requestParameters": {"roleName": names}
+                "$or": [
+                    {"responseElements": {"role": {"arn": arns}}},
+                    {"requestParameters": {"roleName": names}}
+                ]
             }
         });
         if !detections.iter().any(|d| d.id == DEPLOYER_GUARD_ID) {

@@ -302,6 +302,23 @@ mod settings_tests {
         assert_eq!(guard.severity, crate::alert::Severity::High);
         // A look-alike of a wildcard entry, and a listed role whose trust policy changes.
         assert!(fires(&s, &iam_call("CreateRole", "ci-deploy-mallory"), id));
+        // A role under a path the pattern's `*` reaches into: its name alone fits no entry,
+        // its ARN (in the response) does.
+        let mut under_path = iam_call("CreateRole", "evil");
+        under_path["requestParameters"]["path"] = "/terraform-x/".into();
+        under_path["responseElements"] = serde_json::json!({"role": {
+            "path": "/terraform-x/",
+            "roleName": "evil",
+            "roleId": "AROA4EXAMPLEEVILROLE",
+            "arn": "arn:aws:iam::123456789012:role/terraform-x/evil",
+            "createDate": "Aug 1, 2024 1:05:12 PM"
+        }});
+        let wide = CatalogSettings::from_env(&[(
+            DEPLOYER_ROLE_ARNS,
+            "arn:aws:iam::123456789012:role/terraform*",
+        )])
+        .unwrap();
+        assert!(fires(&wide, &under_path, id));
         assert!(fires(
             &s,
             &iam_call("UpdateAssumeRolePolicy", "terraform"),
