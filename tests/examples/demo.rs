@@ -138,6 +138,7 @@ async fn main() -> Result<()> {
     split_world_open(&mut demo).await?;
     root_activity(&mut demo).await?;
     catalog_real_time(&mut demo).await?;
+    deployer_roles(&mut demo).await?;
     log_delivery(&mut demo).await?;
     log_integrity(&mut demo).await?;
 
@@ -460,6 +461,94 @@ async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
             .iter()
             .all(|a| a.detection != "cis-4.3-root-usage"),
         "root use is left to root-activity, whose alert stands for it (no second root-use alert)",
+    );
+    Ok(())
+}
+
+/// An EventBridge delivery of a DeleteLogGroup by a session of `role`, which sends
+/// Terraform's user agent.
+fn log_group_deleted_by(role: &str, event_id: &str) -> Value {
+    serde_json::json!({
+        "version": "0",
+        "id": event_id,
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.logs",
+        "account": "123456789012",
+        "time": "2024-09-12T09:02:11Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "principalId": format!("AROA4EXAMPLE{}ROLE:apply", role.len()),
+                "arn": format!("arn:aws:sts::123456789012:assumed-role/{role}/apply"),
+                "accountId": "123456789012",
+                "accessKeyId": "ASIA4EXAMPLE6TEMPKEY",
+                "sessionContext": {
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "principalId": format!("AROA4EXAMPLE{}ROLE", role.len()),
+                        "arn": format!("arn:aws:iam::123456789012:role/{role}"),
+                        "accountId": "123456789012",
+                        "userName": role
+                    },
+                    "attributes": {"creationDate": "2024-09-12T08:58:40Z", "mfaAuthenticated": "false"}
+                }
+            },
+            "eventTime": "2024-09-12T09:02:11Z",
+            "eventSource": "logs.amazonaws.com",
+            "eventName": "DeleteLogGroup",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.23",
+            "userAgent": "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0 aws-sdk-go-v2/1.25.3",
+            "requestParameters": {"logGroupName": format!("/app/{role}/requests")},
+            "responseElements": null,
+            "requestID": format!("{event_id}-request"),
+            "eventID": event_id,
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": "123456789012",
+            "eventCategory": "Management"
+        }
+    })
+}
+
+async fn deployer_roles(demo: &mut Demo) -> Result<()> {
+    heading("3c. Log groups deleted with Terraform's user agent: only the listed deployment role is trusted");
+    let env = [(
+        "DEPLOYER_ROLE_ARNS",
+        "arn:aws:iam::123456789012:role/terraform",
+    )];
+    println!("   DEPLOYER_ROLE_ARNS=arn:aws:iam::123456789012:role/terraform");
+    let pipeline = demo
+        .run(
+            Function::Catalog,
+            log_group_deleted_by("terraform", "3f0c8a52-6d1e-4b7a-9c2f-5e8d1a4b7c60"),
+            &env,
+        )
+        .await?;
+    demo.check(
+        pipeline
+            .alerts
+            .iter()
+            .all(|a| a.detection != "logs-log-group-deleted"),
+        "the pipeline's own role deleting a log group: no alert",
+    );
+    let copycat = demo
+        .run(
+            Function::Catalog,
+            log_group_deleted_by("app-runtime", "8b2d4f61-0a3c-4e5b-8d7f-1c9e2a6b3d05"),
+            &env,
+        )
+        .await?;
+    demo.check(
+        copycat
+            .alerts
+            .iter()
+            .any(|a| a.detection == "logs-log-group-deleted"),
+        "another role sending the same Terraform user agent: alerted",
     );
     Ok(())
 }
