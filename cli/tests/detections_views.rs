@@ -5,6 +5,7 @@ use serde_json::Value;
 use std::process::{Command, Output};
 use trailwarden::detect::mitre::Tactic;
 use trailwarden::detect::{BuiltinOptions, Catalog};
+use trailwarden_testkit::harness::terraform_log_group_deletion;
 
 fn trailwarden(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trailwarden"))
@@ -128,45 +129,6 @@ fn markdown_table_has_family_and_tactic_columns() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// A DeleteLogGroup by a session of `role`, sending Terraform's user agent.
-fn log_group_deleted_by(role: &str, event_id: &str) -> Value {
-    serde_json::json!({
-        "eventVersion": "1.09",
-        "userIdentity": {
-            "type": "AssumedRole",
-            "principalId": format!("AROA4EXAMPLE{}:session", role.len()),
-            "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/session"),
-            "accountId": "111122223333",
-            "accessKeyId": "ASIA4EXAMPLE6TEMPKEY",
-            "sessionContext": {
-                "sessionIssuer": {
-                    "type": "Role",
-                    "principalId": format!("AROA4EXAMPLE{}", role.len()),
-                    "arn": format!("arn:aws:iam::111122223333:role/{role}"),
-                    "accountId": "111122223333",
-                    "userName": role
-                },
-                "attributes": {"creationDate": "2025-03-04T10:11:12Z", "mfaAuthenticated": "false"}
-            }
-        },
-        "eventTime": "2025-03-04T10:12:13Z",
-        "eventSource": "logs.amazonaws.com",
-        "eventName": "DeleteLogGroup",
-        "awsRegion": "eu-west-1",
-        "sourceIPAddress": "198.51.100.23",
-        "userAgent": "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0 aws-sdk-go-v2/1.25.3",
-        "requestParameters": {"logGroupName": format!("/app/{role}")},
-        "responseElements": null,
-        "requestID": format!("{event_id}-req"),
-        "eventID": event_id,
-        "readOnly": false,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": "111122223333",
-        "eventCategory": "Management"
-    })
-}
-
 /// `trailwarden scan` on one log file with the given options: the principals of the
 /// `logs-log-group-deleted` finding (exit code and stderr on failure).
 fn log_group_deletions(options: &[&str]) -> Result<Vec<String>, (Option<i32>, String)> {
@@ -174,8 +136,16 @@ fn log_group_deletions(options: &[&str]) -> Result<Vec<String>, (Option<i32>, St
     let logs = dir.join("AWSLogs");
     std::fs::create_dir_all(&logs).unwrap();
     let records = [
-        log_group_deleted_by("terraform", "0a8b2c4d-1e3f-4a5b-8c7d-9e0f1a2b3c4d"),
-        log_group_deleted_by("app-runtime", "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9"),
+        terraform_log_group_deletion(
+            "111122223333",
+            "terraform",
+            "0a8b2c4d-1e3f-4a5b-8c7d-9e0f1a2b3c4d",
+        ),
+        terraform_log_group_deletion(
+            "111122223333",
+            "app-runtime",
+            "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+        ),
     ];
     std::fs::write(
         logs.join("111122223333_CloudTrail_eu-west-1_20250304T1015Z_Qr5sT7uV9wX1yZ3a.json"),

@@ -27,6 +27,47 @@ pub fn payload(name: &str) -> Payload {
     Payload::from_value(fixture(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
 }
 
+/// A CloudTrail record of a `DeleteLogGroup` made by a session of the IAM role `role` in
+/// account `account`, sending Terraform's user agent: what a deployment pipeline writes, and
+/// what anyone copying its user agent writes too.
+pub fn terraform_log_group_deletion(account: &str, role: &str, event_id: &str) -> Value {
+    serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": format!("AROA4EXAMPLE{}ROLE:apply", role.len()),
+            "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/apply"),
+            "accountId": account,
+            "accessKeyId": "ASIA4EXAMPLE6TEMPKEY",
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": format!("AROA4EXAMPLE{}ROLE", role.len()),
+                    "arn": format!("arn:aws:iam::{account}:role/{role}"),
+                    "accountId": account,
+                    "userName": role
+                },
+                "attributes": {"creationDate": "2024-09-12T08:58:40Z", "mfaAuthenticated": "false"}
+            }
+        },
+        "eventTime": "2024-09-12T09:02:11Z",
+        "eventSource": "logs.amazonaws.com",
+        "eventName": "DeleteLogGroup",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.23",
+        "userAgent": "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0 aws-sdk-go-v2/1.25.3",
+        "requestParameters": {"logGroupName": format!("/app/{role}/requests")},
+        "responseElements": null,
+        "requestID": format!("{event_id}-request"),
+        "eventID": event_id,
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management"
+    })
+}
+
 /// An environment from `(variable, value)` pairs (later pairs win).
 pub fn env(vars: &[(&str, &str)]) -> HashMap<String, String> {
     vars.iter()

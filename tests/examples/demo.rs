@@ -477,41 +477,7 @@ fn log_group_deleted_by(role: &str, event_id: &str) -> Value {
         "time": "2024-09-12T09:02:11Z",
         "region": "us-east-1",
         "resources": [],
-        "detail": {
-            "eventVersion": "1.09",
-            "userIdentity": {
-                "type": "AssumedRole",
-                "principalId": format!("AROA4EXAMPLE{}ROLE:apply", role.len()),
-                "arn": format!("arn:aws:sts::123456789012:assumed-role/{role}/apply"),
-                "accountId": "123456789012",
-                "accessKeyId": "ASIA4EXAMPLE6TEMPKEY",
-                "sessionContext": {
-                    "sessionIssuer": {
-                        "type": "Role",
-                        "principalId": format!("AROA4EXAMPLE{}ROLE", role.len()),
-                        "arn": format!("arn:aws:iam::123456789012:role/{role}"),
-                        "accountId": "123456789012",
-                        "userName": role
-                    },
-                    "attributes": {"creationDate": "2024-09-12T08:58:40Z", "mfaAuthenticated": "false"}
-                }
-            },
-            "eventTime": "2024-09-12T09:02:11Z",
-            "eventSource": "logs.amazonaws.com",
-            "eventName": "DeleteLogGroup",
-            "awsRegion": "us-east-1",
-            "sourceIPAddress": "198.51.100.23",
-            "userAgent": "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.40.0 aws-sdk-go-v2/1.25.3",
-            "requestParameters": {"logGroupName": format!("/app/{role}/requests")},
-            "responseElements": null,
-            "requestID": format!("{event_id}-request"),
-            "eventID": event_id,
-            "readOnly": false,
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": "123456789012",
-            "eventCategory": "Management"
-        }
+        "detail": trailwarden_testkit::harness::terraform_log_group_deletion("123456789012", role, event_id)
     })
 }
 
