@@ -54,29 +54,32 @@ pub fn builtin_catalog(
     disabled_families: &[String],
     deployer_roles: &[String],
 ) -> Result<Catalog, ConfigError> {
+    // A list the catalog refuses, as a configuration error naming the variable.
+    let refused = |var: &'static str, list: &[String], what: &'static str| {
+        let value = list.join(",");
+        move |e: super::CatalogError| {
+            ConfigError::new(
+                var,
+                &value,
+                format!("comma-separated {what} ({})", e.message),
+            )
+        }
+    };
     Catalog::builtin(BuiltinOptions {
         exclude_federated_signin,
     })
     .with_deployer_roles(deployer_roles, DEPLOYER_ROLE_ARNS)
-    .map_err(|e| {
-        ConfigError::new(
-            DEPLOYER_ROLE_ARNS,
-            &deployer_roles.join(","),
-            format!("comma-separated IAM role ARNs ({})", e.message),
-        )
-    })?
+    .map_err(refused(DEPLOYER_ROLE_ARNS, deployer_roles, "IAM role ARNs"))?
     .without_families(disabled_families, DISABLED_DETECTION_FAMILIES)
-    .map_err(|e| {
-        ConfigError::new(
-            DISABLED_DETECTION_FAMILIES,
-            &disabled_families.join(","),
-            format!("comma-separated built-in family names ({})", e.message),
-        )
-    })
+    .map_err(refused(
+        DISABLED_DETECTION_FAMILIES,
+        disabled_families,
+        "built-in family names",
+    ))
 }
 
 impl CatalogSettings {
-    /// Reads the three variables and builds the catalog (a local detection file included).
+    /// Reads the four variables and builds the catalog (a local detection file included).
     pub fn from_env(env: &dyn Env) -> Result<CatalogSettings, ConfigError> {
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
         let disabled_families = config::list(env, DISABLED_DETECTION_FAMILIES);
