@@ -122,6 +122,63 @@ fn next_structural(buf: &[u8], mut from: usize) -> usize {
     from
 }
 
+/// Bit masks of one 64-byte block (bit `n`: byte `n`).
+struct Block {
+    quote: u64,
+    backslash: u64,
+    bracket: u64,
+}
+
+#[inline(always)]
+fn block_masks(chunk: &[u8; 64]) -> Block {
+    let (mut quote, mut backslash, mut bracket) = (0u64, 0u64, 0u64);
+    for (n, part) in chunk.chunks_exact(16).enumerate() {
+        let v = wide::u8x16::new(part.try_into().expect("16 bytes"));
+        // '[' and '{', ']' and '}' differ only in bit 5.
+        let lv = v | wide::u8x16::splat(0x20);
+        let q = u64::from(v.simd_eq(wide::u8x16::splat(b'"')).to_bitmask());
+        let b = u64::from(v.simd_eq(wide::u8x16::splat(b'\\')).to_bitmask());
+        let k = u64::from(
+            (lv.simd_eq(wide::u8x16::splat(b'{')) | lv.simd_eq(wide::u8x16::splat(b'}')))
+                .to_bitmask(),
+        );
+        quote |= q << (16 * n);
+        backslash |= b << (16 * n);
+        bracket |= k << (16 * n);
+    }
+    Block {
+        quote,
+        backslash,
+        bracket,
+    }
+}
+
+/// The bytes escaped by a backslash (odd runs of backslashes escape the byte after them);
+/// `carry` says whether the previous block's last byte escapes this block's first.
+#[inline(always)]
+fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    let backslash = backslash & !*carry;
+    let follows = (backslash << 1) | *carry;
+    let odd_starts = backslash & !EVEN & !follows;
+    let (even_runs, overflow) = odd_starts.overflowing_add(backslash);
+    *carry = u64::from(overflow);
+    (EVEN ^ (even_runs << 1)) & follows
+}
+
+/// Bit `n` set when an odd number of the bits at or below `n` are set: inside a string,
+/// counting opening quotes in and closing quotes out.
+#[inline(always)]
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
 /// Resumable scan of one JSON value: finds where it ends and, for an object, where its
 /// top-level fields are. Offsets are relative to the value's first byte.
 #[derive(Debug)]
@@ -300,9 +357,71 @@ impl ValueScan {
         Ok(false)
     }
 
+    /// Inside a nested value, 64 bytes at a time: strings are found with bit masks (no
+    /// per-string work) and only brackets outside strings are looked at, one by one. Stops at
+    /// the bracket that closes the value or returns to the record's level (`Some`, as
+    /// [`ValueScan::scan_nested`] would), or before the last block of data (`None`, leaving
+    /// `i` and `in_str` for the byte-wise scan to go on from).
+    fn skip_blocks(&mut self, buf: &[u8]) -> Result<Option<bool>, String> {
+        let (mut in_str, mut carry) = (0u64, 0u64);
+        // At least one byte after the block, so that a string escape at its end can be
+        // stepped over.
+        while self.i + 64 < buf.len() {
+            let base = self.i;
+            let chunk: &[u8; 64] = buf[base..base + 64].try_into().expect("64 bytes");
+            let m = block_masks(chunk);
+            let quotes = m.quote & !escaped_bytes(m.backslash, &mut carry);
+            let strings = prefix_xor(quotes) ^ in_str;
+            in_str = 0u64.wrapping_sub(strings >> 63);
+            let mut brackets = m.bracket & !strings;
+            while brackets != 0 {
+                let at = base + brackets.trailing_zeros() as usize;
+                brackets &= brackets - 1;
+                let b = buf[at];
+                if b == b'{' || b == b'[' {
+                    self.stack.push(b);
+                    if self.track && self.stack.len() == 1 {
+                        self.i = at + 1;
+                        return Ok(Some(false));
+                    }
+                    continue;
+                }
+                let open = self.stack.pop();
+                if !matches!((open, b), (Some(b'{'), b'}') | (Some(b'['), b']')) {
+                    return Err(format!(
+                        "unexpected '{}' at byte {at} of a value",
+                        b as char
+                    ));
+                }
+                if self.stack.is_empty() {
+                    self.i = at + 1;
+                    return Ok(Some(true));
+                }
+                if self.track && self.stack.len() == 1 {
+                    self.i = at + 1;
+                    self.val_end = self.i;
+                    return Ok(Some(false));
+                }
+            }
+            self.i = base + 64;
+        }
+        if in_str != 0 {
+            // Inside a string: the byte-wise scan goes on from here (past an escaped byte).
+            self.in_str = true;
+            self.i += carry as usize;
+            return Ok(Some(false));
+        }
+        Ok(None)
+    }
+
     /// Anywhere else: only strings and brackets matter. Returns true when the value closed;
     /// false when it stopped at a string, back at the record's level, or at the end of data.
     fn scan_nested(&mut self, buf: &[u8]) -> Result<bool, String> {
+        if !self.stack.is_empty() {
+            if let Some(done) = self.skip_blocks(buf)? {
+                return Ok(done);
+            }
+        }
         loop {
             self.i = next_structural(buf, self.i);
             if self.i >= buf.len() {

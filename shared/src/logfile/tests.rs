@@ -346,3 +346,44 @@ fn long_and_escaped_strings_at_every_offset() {
         }
     }
 }
+
+/// Nested values longer than the scanner's 64-byte blocks: runs of 1 to 5 backslashes and
+/// escaped quotes placed across every block boundary, brackets inside strings, and deep
+/// nesting. Each field must come back as written, whatever the chunking.
+#[test]
+fn long_nested_values_with_escapes_across_blocks() {
+    let mut records = Vec::new();
+    for run in 1..=5usize {
+        for pos in 0..140usize {
+            let mut s: String = (0..150).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            let special: String = "\\".repeat(run) + if run % 2 == 1 { "\"" } else { "}" };
+            s.replace_range(pos..pos + 1, &special);
+            let deep = (0..(pos % 7)).fold(
+                serde_json::json!([s, "]}{["]),
+                |v, i| serde_json::json!({ format!("k{i}"): v, "s": "x\\\"]" }),
+            );
+            records.push(serde_json::json!({
+                "eventName": s,
+                "requestParameters": {"a": [s, {"b": s}], "deep": deep, "tail": "]"},
+                "after": pos,
+            }));
+        }
+    }
+    let text = serde_json::json!({ "Records": records }).to_string();
+    for step in [1, 63, 64, 65, 100, 1 << 16] {
+        let got = collect(LogReader::new(Trickle {
+            data: text.as_bytes(),
+            step,
+        }))
+        .unwrap();
+        assert_eq!(got.len(), records.len(), "step {step}");
+        for (g, want) in got.iter().zip(&records) {
+            let fields = g.as_ref().unwrap();
+            assert_eq!(fields.len(), 3, "step {step}");
+            for (k, raw) in fields {
+                let v: serde_json::Value = serde_json::from_str(raw).unwrap();
+                assert_eq!(&v, &want[k.as_str()], "step {step}, field {k}");
+            }
+        }
+    }
+}
