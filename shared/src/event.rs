@@ -412,15 +412,20 @@ impl Record {
 
     /// Link to the event in the CloudTrail console (event history keeps 90 days).
     pub fn console_url(&self) -> Option<String> {
-        let id = self.event_id.as_deref()?;
-        let region = self.aws_region.as_deref().unwrap_or("us-east-1");
-        if !is_safe_token(id) || !is_safe_token(region) {
-            return None;
-        }
-        Some(format!(
-            "https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{id}"
-        ))
+        console_url(self.event_id.as_deref(), self.aws_region.as_deref())
     }
+}
+
+/// The CloudTrail console's page for an event (see [`Record::console_url`]).
+pub fn console_url(event_id: Option<&str>, region: Option<&str>) -> Option<String> {
+    let id = event_id?;
+    let region = region.unwrap_or("us-east-1");
+    if !is_safe_token(id) || !is_safe_token(region) {
+        return None;
+    }
+    Some(format!(
+        "https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{id}"
+    ))
 }
 
 fn is_safe_token(s: &str) -> bool {

@@ -18,6 +18,7 @@ use std::fmt;
 use std::io::Read;
 use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 // Memory is bounded whatever the file holds: counters keep a fixed number of values (heavy
@@ -481,15 +482,17 @@ struct MatchInfo<'r> {
     /// `recipientAccountId`, else the caller's account ([`Record::account_id`]).
     account: Option<Cow<'r, str>>,
     principal: String,
+    /// [`crate::event::Principal::kind`] of the caller.
+    actor_kind: &'static str,
     epoch: Option<i64>,
     source: MatchSource<'r>,
+    /// The sample context, built at most once per record however many aggregates take it.
+    context: std::cell::OnceCell<Arc<EventContext>>,
 }
 
-// One per matching record, on the stack, never stored: its size does not matter.
-#[allow(clippy::large_enum_variant)]
 enum MatchSource<'r> {
-    /// The record's text and its parsed `userIdentity`.
-    Raw(RawRecord<'r>, Option<UserIdentity>),
+    /// The record's text.
+    Raw(RawRecord<'r>),
     Record(&'r Record),
 }
 
@@ -532,12 +535,15 @@ impl<'r> MatchInfo<'r> {
             event_id: s("eventID"),
             account,
             principal: principal.display(),
-            source: MatchSource::Raw(raw, user_identity),
+            actor_kind: principal.kind(),
+            source: MatchSource::Raw(raw),
+            context: std::cell::OnceCell::new(),
         })
     }
 
     fn from_record(record: &'r Record) -> MatchInfo<'r> {
         let b = |v: &'r Option<String>| v.as_deref().map(Cow::Borrowed);
+        let principal = record.principal();
         MatchInfo {
             event_time: b(&record.event_time),
             region: b(&record.aws_region),
@@ -546,36 +552,43 @@ impl<'r> MatchInfo<'r> {
             source_ip: b(&record.source_ip_address),
             event_id: b(&record.event_id),
             account: record.account_id().map(Cow::Borrowed),
-            principal: record.principal().display(),
+            principal: principal.display(),
+            actor_kind: principal.kind(),
             epoch: record.time().map(|t| t.timestamp()),
             source: MatchSource::Record(record),
+            context: std::cell::OnceCell::new(),
         }
     }
 
-    /// The event context an aggregate shows as its sample.
-    fn context(&self) -> EventContext {
-        match &self.source {
-            MatchSource::Record(r) => EventContext::from_record(r),
-            MatchSource::Raw(raw, user_identity) => {
-                let s = |k: &str| raw.str_field(k).ok().flatten().map(Cow::into_owned);
-                let record = Record {
-                    event_version: s("eventVersion"),
-                    user_identity: user_identity.clone(),
-                    event_time: s("eventTime"),
-                    event_source: s("eventSource"),
-                    event_name: s("eventName"),
-                    aws_region: s("awsRegion"),
-                    source_ip_address: s("sourceIPAddress"),
-                    user_agent: s("userAgent"),
-                    error_code: s("errorCode"),
-                    event_id: s("eventID"),
-                    event_type: s("eventType"),
-                    recipient_account_id: s("recipientAccountId"),
-                    ..Record::default()
-                };
-                EventContext::from_record(&record)
-            }
-        }
+    /// The event context an aggregate shows as its sample (as [`EventContext::from_record`]
+    /// gives it), shared by every aggregate this record is the sample of.
+    fn context(&self) -> Arc<EventContext> {
+        self.context
+            .get_or_init(|| {
+                Arc::new(match &self.source {
+                    MatchSource::Record(r) => EventContext::from_record(r),
+                    MatchSource::Raw(raw) => {
+                        let s = |k: &str| raw.str_field(k).ok().flatten().map(Cow::into_owned);
+                        let own = |v: &Option<Cow<'_, str>>| v.as_deref().map(str::to_string);
+                        EventContext {
+                            event_name: own(&self.event_name),
+                            event_source: s("eventSource"),
+                            event_time: own(&self.event_time),
+                            event_id: own(&self.event_id),
+                            actor: Some(self.principal.clone()),
+                            actor_kind: Some(self.actor_kind.to_string()),
+                            source_ip: own(&self.source_ip),
+                            user_agent: s("userAgent"),
+                            error_code: own(&self.error_code),
+                            console_url: crate::event::console_url(
+                                self.event_id.as_deref(),
+                                self.region.as_deref(),
+                            ),
+                        }
+                    }
+                })
+            })
+            .clone()
     }
 }
 
@@ -723,7 +736,7 @@ struct Agg {
     source_ips: Counter,
     sample_ids: Vec<String>,
     /// Boxed: thousands of threshold groups each hold an `Agg`, most never reported.
-    sample: Option<Box<EventContext>>,
+    sample: Option<Arc<EventContext>>,
 }
 
 impl Agg {
@@ -774,7 +787,7 @@ impl Agg {
             }
         }
         if self.sample.is_none() {
-            self.sample = Some(Box::new(m.context()));
+            self.sample = Some(m.context());
         }
     }
 
@@ -910,14 +923,49 @@ fn group_trees(t: &Threshold) -> Vec<FieldTree> {
 }
 
 fn group_key(raw: &RawRecord<'_>, t: &Threshold, trees: &[FieldTree]) -> String {
-    let mut trees = trees.iter();
-    group_key_with(t, |top, _| {
-        let tree = trees.next()?;
-        let bytes = raw.get(top)?;
-        tree.project(bytes)
-            .or_else(|_| serde_json::from_slice(bytes))
-            .ok()
-    })
+    let mut key = String::new();
+    for (i, (path, tree)) in t.group_by.iter().zip(trees).enumerate() {
+        if i > 0 {
+            key.push_str(" | ");
+        }
+        let (top, rest) = path.split_once('.').unwrap_or((path, ""));
+        let Some(bytes) = raw.get(top) else {
+            key.push('-');
+            continue;
+        };
+        // Strings (nearly every key) borrow from the record; anything else is written as
+        // the real-time path writes it.
+        match tree
+            .project_raw(bytes)
+            .as_ref()
+            .map(|v| raw_lookup(v, rest))
+        {
+            Ok(Some(RawValue::Str(s))) if !s.is_empty() => key.push_str(s),
+            Ok(Some(RawValue::Str(_)) | None) => key.push('-'),
+            _ => {
+                let v = tree
+                    .project(bytes)
+                    .or_else(|_| serde_json::from_slice(bytes))
+                    .ok();
+                push_key_part(&mut key, v.as_ref().and_then(|v| lookup(v, rest)));
+            }
+        }
+    }
+    key
+}
+
+/// [`lookup`] on a borrowed value.
+fn raw_lookup<'v, 'a>(mut v: &'v RawValue<'a>, path: &str) -> Option<&'v RawValue<'a>> {
+    if !path.is_empty() {
+        for seg in path.split('.') {
+            v = match v {
+                RawValue::Obj(fields) => &fields.iter().rev().find(|(k, _)| k == seg)?.1,
+                RawValue::Arr(a) => a.get(seg.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+    }
+    (!matches!(v, RawValue::Null)).then_some(v)
 }
 
 /// The threshold group of a record given as JSON (the real-time path): the same key the
@@ -935,13 +983,18 @@ fn group_key_with(t: &Threshold, mut top_value: impl FnMut(&str, &str) -> Option
         }
         let (top, rest) = path.split_once('.').unwrap_or((path, ""));
         let v = top_value(top, rest);
-        match v.as_ref().and_then(|v| lookup(v, rest)) {
-            Some(Value::String(s)) if !s.is_empty() => key.push_str(s),
-            Some(Value::String(_)) | None => key.push('-'),
-            Some(other) => key.push_str(&other.to_string()),
-        }
+        push_key_part(&mut key, v.as_ref().and_then(|v| lookup(v, rest)));
     }
     key
+}
+
+/// One path's part of a group key: a string as it is, `-` for none, other JSON as text.
+fn push_key_part(key: &mut String, v: Option<&Value>) {
+    match v {
+        Some(Value::String(s)) if !s.is_empty() => key.push_str(s),
+        Some(Value::String(_)) | None => key.push('-'),
+        Some(other) => key.push_str(&other.to_string()),
+    }
 }
 
 impl ThresholdState {
