@@ -67,6 +67,9 @@ const PROBLEM_SAMPLES: usize = 10;
 pub struct FieldTree {
     whole: bool,
     children: Vec<(String, FieldTree)>,
+    /// Position of each child by key: `requestParameters` alone has over a hundred paths
+    /// in the built-in catalog, and every key of a parsed object is looked up.
+    positions: FxMap<String, usize>,
 }
 
 impl FieldTree {
@@ -81,13 +84,15 @@ impl FieldTree {
         let Some((first, rest)) = rest.split_first() else {
             self.whole = true;
             self.children.clear();
+            self.positions.clear();
             return;
         };
-        match self.children.iter_mut().find(|(k, _)| k == first) {
-            Some((_, t)) => t.add(rest),
+        match self.positions.get(first) {
+            Some(&i) => self.children[i].1.add(rest),
             None => {
                 let mut t = FieldTree::default();
                 t.add(rest);
+                self.positions.insert(first.clone(), self.children.len());
                 self.children.push((first.clone(), t));
             }
         }
@@ -190,7 +195,7 @@ impl<'de> Visitor<'de> for KeyMatch<'_> {
         f.write_str("a key")
     }
     fn visit_str<E>(self, v: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.children.iter().position(|(k, _)| k == v))
+        Ok(self.0.positions.get(v).copied())
     }
 }
 
