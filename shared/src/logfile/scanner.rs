@@ -122,6 +122,73 @@ fn next_structural(buf: &[u8], mut from: usize) -> usize {
     from
 }
 
+/// String state carried from one 64-byte block to the next.
+#[derive(Default)]
+struct Carry {
+    /// All ones when the previous block ended inside a string.
+    in_str: u64,
+    /// 1 when the previous block's last byte escapes this block's first.
+    escape: u64,
+}
+
+/// The brackets of a 64-byte block that stand outside strings (bit `n`: byte `n`).
+#[inline(always)]
+fn brackets_outside_strings(chunk: &[u8; 64], carry: &mut Carry) -> u64 {
+    let m = block_masks(chunk);
+    let quotes = m.quote & !escaped_bytes(m.backslash, &mut carry.escape);
+    let strings = prefix_xor(quotes) ^ carry.in_str;
+    carry.in_str = 0u64.wrapping_sub(strings >> 63);
+    m.bracket & !strings
+}
+
+/// Where the array or object opening at `buf[start]` ends (exclusive), 64 bytes at a time:
+/// `Ok(None)` when the data ends first, `Err(())` at a bracket that does not match.
+fn container_end(buf: &[u8], start: usize, stack: &mut Vec<u8>) -> Result<Option<usize>, ()> {
+    stack.clear();
+    let mut carry = Carry::default();
+    let mut pad = [b' '; 64];
+    let mut base = start;
+    while base < buf.len() {
+        let chunk: &[u8; 64] = match buf.get(base..base + 64) {
+            Some(c) => c.try_into().expect("64 bytes"),
+            None => {
+                // The last, partial block: padded with spaces (no bracket, no quote).
+                let rest = &buf[base..];
+                pad[..rest.len()].copy_from_slice(rest);
+                pad[rest.len()..].fill(b' ');
+                &pad
+            }
+        };
+        let mut brackets = brackets_outside_strings(chunk, &mut carry);
+        while brackets != 0 {
+            let at = base + brackets.trailing_zeros() as usize;
+            brackets &= brackets - 1;
+            match (buf[at], stack.last()) {
+                (b @ (b'{' | b'['), _) => stack.push(b),
+                (b'}', Some(b'{')) | (b']', Some(b'[')) => {
+                    stack.pop();
+                    if stack.is_empty() {
+                        return Ok(Some(at + 1));
+                    }
+                }
+                _ => return Err(()),
+            }
+        }
+        base += 64;
+    }
+    Ok(None)
+}
+
+/// What the quick scan of a record made of.
+enum Quick {
+    /// The record ends here; its fields are recorded.
+    Done(usize),
+    /// The data ends inside the record.
+    NeedMore,
+    /// Something unusual (a syntax error).
+    Unusual,
+}
+
 /// Bit masks of one 64-byte block (bit `n`: byte `n`).
 struct Block {
     quote: u64,
@@ -251,6 +318,18 @@ impl ValueScan {
             }
             return Ok(if eof { Some(self.i) } else { None });
         }
+        if self.track && self.i == 0 {
+            // A record from its start, whole in the buffer (nearly always): the quick scan.
+            // Otherwise the byte-wise scan below, which resumes where it stopped when more
+            // data comes (and words what the quick one finds unusual).
+            match self.quick_record(buf) {
+                Quick::Done(len) => return Ok(Some(len)),
+                Quick::NeedMore | Quick::Unusual => {
+                    self.fields.clear();
+                    self.stack.clear();
+                }
+            }
+        }
         loop {
             if self.in_str {
                 match string_end(buf, self.i) {
@@ -357,23 +436,86 @@ impl ValueScan {
         Ok(false)
     }
 
+    /// A whole record in one go, `buf` starting at its `{`: each key, its colon, its value
+    /// (strings with [`string_end`], arrays and objects with [`container_end`], scalars up to
+    /// the delimiter), then a comma or the closing brace. Leaves `i` at 0.
+    fn quick_record(&mut self, buf: &[u8]) -> Quick {
+        let n = buf.len();
+        let ws = |mut i: usize| {
+            while i < n && CLASS[buf[i] as usize] == C_WS {
+                i += 1;
+            }
+            i
+        };
+        self.fields.clear();
+        let mut i = ws(1);
+        if i < n && buf[i] == b'}' {
+            return Quick::Done(i + 1);
+        }
+        loop {
+            match buf.get(i) {
+                None => return Quick::NeedMore,
+                Some(b'"') => {}
+                Some(_) => return Quick::Unusual,
+            }
+            let Ok(key_end) = string_end(buf, i + 1) else {
+                return Quick::NeedMore;
+            };
+            let key = (i + 1, key_end);
+            i = ws(key_end + 1);
+            match buf.get(i) {
+                None => return Quick::NeedMore,
+                Some(b':') => {}
+                Some(_) => return Quick::Unusual,
+            }
+            i = ws(i + 1);
+            let start = i;
+            i = match buf.get(i) {
+                None => return Quick::NeedMore,
+                Some(b'"') => match string_end(buf, i + 1) {
+                    Ok(q) => q + 1,
+                    Err(_) => return Quick::NeedMore,
+                },
+                Some(b'{' | b'[') => match container_end(buf, i, &mut self.stack) {
+                    Ok(Some(end)) => end,
+                    Ok(None) => return Quick::NeedMore,
+                    Err(()) => return Quick::Unusual,
+                },
+                Some(&b) if CLASS[b as usize] == C_OTHER => {
+                    while i < n && CLASS[buf[i] as usize] == C_OTHER {
+                        i += 1;
+                    }
+                    i
+                }
+                Some(_) => return Quick::Unusual,
+            };
+            self.fields.push(Field {
+                key: (key.0 as u32, key.1 as u32),
+                value: (start as u32, i as u32),
+            });
+            i = ws(i);
+            match buf.get(i) {
+                None => return Quick::NeedMore,
+                Some(b',') => i = ws(i + 1),
+                Some(b'}') => return Quick::Done(i + 1),
+                Some(_) => return Quick::Unusual,
+            }
+        }
+    }
+
     /// Inside a nested value, 64 bytes at a time: strings are found with bit masks (no
     /// per-string work) and only brackets outside strings are looked at, one by one. Stops at
     /// the bracket that closes the value or returns to the record's level (`Some`, as
     /// [`ValueScan::scan_nested`] would), or before the last block of data (`None`, leaving
     /// `i` and `in_str` for the byte-wise scan to go on from).
     fn skip_blocks(&mut self, buf: &[u8]) -> Result<Option<bool>, String> {
-        let (mut in_str, mut carry) = (0u64, 0u64);
+        let mut carry = Carry::default();
         // At least one byte after the block, so that a string escape at its end can be
         // stepped over.
         while self.i + 64 < buf.len() {
             let base = self.i;
             let chunk: &[u8; 64] = buf[base..base + 64].try_into().expect("64 bytes");
-            let m = block_masks(chunk);
-            let quotes = m.quote & !escaped_bytes(m.backslash, &mut carry);
-            let strings = prefix_xor(quotes) ^ in_str;
-            in_str = 0u64.wrapping_sub(strings >> 63);
-            let mut brackets = m.bracket & !strings;
+            let mut brackets = brackets_outside_strings(chunk, &mut carry);
             while brackets != 0 {
                 let at = base + brackets.trailing_zeros() as usize;
                 brackets &= brackets - 1;
@@ -405,10 +547,10 @@ impl ValueScan {
             }
             self.i = base + 64;
         }
-        if in_str != 0 {
+        if carry.in_str != 0 {
             // Inside a string: the byte-wise scan goes on from here (past an escaped byte).
             self.in_str = true;
-            self.i += carry as usize;
+            self.i += carry.escape as usize;
             return Ok(Some(false));
         }
         Ok(None)

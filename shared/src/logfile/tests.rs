@@ -149,6 +149,8 @@ fn broken_structure_is_an_error_not_a_hang() {
     for text in [
         r#"{"Records":[{"a":1} {"a":2}]}"#,
         r#"{"Records":[{"a":[1}]}"#,
+        r#"{"Records":[{"a":[1},"b":2}]}"#,
+        r#"{"Records":[{"a":{"x":[{"y":1]]},"b":2}]}"#,
         r#"{"Records":[]} trailing"#,
     ] {
         let e = collect(LogReader::new(text.as_bytes())).unwrap_err();
@@ -369,8 +371,13 @@ fn long_nested_values_with_escapes_across_blocks() {
             }));
         }
     }
-    let text = serde_json::json!({ "Records": records }).to_string();
-    for step in [1, 63, 64, 65, 100, 1 << 16] {
+    let doc = serde_json::json!({ "Records": records });
+    // Compact (as CloudTrail writes) and pretty-printed (white space everywhere).
+    let texts = [doc.to_string(), serde_json::to_string_pretty(&doc).unwrap()];
+    for (text, step) in texts
+        .iter()
+        .flat_map(|t| [1, 63, 64, 65, 100, 1 << 16].map(|step| (t, step)))
+    {
         let got = collect(LogReader::new(Trickle {
             data: text.as_bytes(),
             step,
