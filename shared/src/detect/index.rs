@@ -2,7 +2,7 @@
 //! detections that can match it (by `eventName`, `eventSource`), with shared literal checks
 //! run once per record.
 
-use super::scan;
+use super::project;
 use super::Detection;
 use std::collections::{BTreeSet, HashMap};
 
@@ -85,7 +85,7 @@ pub(crate) struct Index {
     /// Interned top-level field names.
     pub keys: Vec<String>,
     /// Per key id: the nested paths the catalog reads below it (a leaf: the whole value).
-    pub projections: Vec<scan::FieldTree>,
+    pub projections: Vec<project::FieldTree>,
     /// Interned literal tests.
     pub literals: Vec<Literal>,
     /// Per detection.
@@ -98,7 +98,7 @@ impl Index {
             Some(i) => i,
             None => {
                 self.keys.push(k.to_string());
-                self.projections.push(scan::FieldTree::partial());
+                self.projections.push(project::FieldTree::partial());
                 self.keys.len() - 1
             }
         }
@@ -230,7 +230,7 @@ impl Index {
 
 #[cfg(test)]
 mod tests {
-    use crate::detect::scan::FieldTree;
+    use crate::detect::project::FieldTree;
     use crate::detect::{BuiltinOptions, Catalog, Scanner};
     use crate::pattern::{Pattern, View};
     use std::collections::BTreeSet;

@@ -15,7 +15,8 @@
 //!
 //! Modules: [`catalog`] (loading and merging catalogs, matching one record), [`detection`]
 //! (one detection, its validation), [`scan`] (the log-file scanner), [`finding`] (aggregated
-//! results and their alerts); the index the engine uses is private.
+//! results and their alerts); the index the engine uses and the projection of fields it
+//! parses (`project`) are private.
 
 pub use catalog::Catalog;
 pub use detection::{
@@ -51,6 +52,7 @@ pub mod detection;
 pub mod finding;
 mod index;
 pub mod mitre;
+mod project;
 pub mod scan;
 pub mod settings;
 pub mod sigma;

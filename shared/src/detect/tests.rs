@@ -678,7 +678,7 @@ fn broken_json_in_a_field_a_detection_reads_is_reported_per_record() {
 
 #[test]
 fn projection_parses_only_the_paths_read() {
-    let mut t = scan::FieldTree::partial();
+    let mut t = project::FieldTree::partial();
     t.add(&["userName".to_string()]);
     t.add(&[
         "ipPermissions".to_string(),
