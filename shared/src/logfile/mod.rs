@@ -4,7 +4,8 @@
 //! [`LogReader`] reads (already decompressed) JSON from any [`Read`](std::io::Read), in chunks,
 //! and hands out each element of the top-level `Records` array as a [`RawRecord`]: the
 //! record's bytes plus the positions of its top-level fields, found by a structural scan
-//! (strings are skipped with `memchr`). Nothing is parsed until someone asks for a field, so
+//! (strings and nested values are stepped over, mostly with bit masks over 64-byte blocks;
+//! see the private `scanner`). Nothing is parsed until someone asks for a field, so
 //! fields no detection reads cost one scan and no allocation. Memory is one buffer (256 KiB,
 //! growing only for a record larger than that, up to [`MAX_RECORD_BYTES`]; a larger record
 //! is skipped and reported).
