@@ -394,3 +394,127 @@ fn long_nested_values_with_escapes_across_blocks() {
         }
     }
 }
+
+/// A small deterministic generator (SplitMix64), so that a failure names its seed.
+struct Mix(u64);
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A random string: letters, the characters the scanner looks for (quotes, backslashes,
+/// brackets), control characters, multi-byte UTF-8, in runs long and short.
+fn random_string(m: &mut Mix) -> String {
+    let len = match m.below(4) {
+        0 => m.below(4),
+        1 => m.below(20),
+        2 => 50 + m.below(100),
+        _ => 60 + m.below(10),
+    };
+    (0..len)
+        .map(|_| match m.below(12) {
+            0 => '"',
+            1 => '\\',
+            2 => ['{', '}', '[', ']', ',', ':'][m.below(6) as usize],
+            3 => ['\n', '\t', '\u{1}'][m.below(3) as usize],
+            4 => ['é', '😀', '\u{2028}'][m.below(3) as usize],
+            _ => (b'a' + m.below(26) as u8) as char,
+        })
+        .collect()
+}
+
+fn random_value(m: &mut Mix, depth: u32) -> serde_json::Value {
+    use serde_json::Value;
+    let pick = if depth > 5 { m.below(4) } else { m.below(7) };
+    match pick {
+        0 => Value::String(random_string(m)),
+        // Binary fractions of moderate size: their text reads back to the same float.
+        1 => serde_json::json!((m.next() % 2_000_000_000) as f64 / 8.0 - 1e8),
+        2 => [Value::Null, Value::Bool(true), Value::Bool(false)][m.below(3) as usize].clone(),
+        3 => serde_json::json!(m.below(1_000_000)),
+        4 | 5 => Value::Object(
+            (0..m.below(6))
+                .map(|_| (random_string(m), random_value(m, depth + 1)))
+                .collect(),
+        ),
+        _ => Value::Array(
+            (0..m.below(6))
+                .map(|_| random_value(m, depth + 1))
+                .collect(),
+        ),
+    }
+}
+
+/// White space between every token of compact JSON (outside strings).
+fn spaced(text: &str, m: &mut Mix) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let (mut in_str, mut escaped) = (false, false);
+    for c in text.chars() {
+        out.push(c);
+        if in_str {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_str = true;
+        }
+        if !in_str && matches!(c, '{' | '[' | ',' | ':' | '}' | ']' | '"') && m.below(3) == 0 {
+            out.push_str([" ", "\n  ", "\t", "\r\n"][m.below(4) as usize]);
+        }
+    }
+    out
+}
+
+/// Random records (any keys and values, long and short, deeply nested, compact or spaced)
+/// read in random chunk sizes: every record comes back with each field's raw text parsing to
+/// the value written.
+#[test]
+fn random_records_split_as_serde_json_reads_them() {
+    for seed in 0..40u64 {
+        let mut m = Mix(seed);
+        let records: Vec<serde_json::Value> = (0..30)
+            .map(|_| {
+                serde_json::Value::Object(
+                    (0..m.below(12))
+                        .map(|_| (random_string(&mut m), random_value(&mut m, 0)))
+                        .collect(),
+                )
+            })
+            .collect();
+        let compact = serde_json::json!({ "Records": records }).to_string();
+        let text = if seed % 2 == 0 {
+            compact
+        } else {
+            spaced(&compact, &mut m)
+        };
+        let step = [1, 7, 64, 500, 4096, 1 << 20][m.below(6) as usize];
+        let got = collect(LogReader::new(Trickle {
+            data: text.as_bytes(),
+            step,
+        }))
+        .unwrap_or_else(|e| panic!("seed {seed}, step {step}: {e}"));
+        assert_eq!(got.len(), records.len(), "seed {seed}");
+        for (g, want) in got.iter().zip(&records) {
+            let fields = g.as_ref().unwrap();
+            let want = want.as_object().unwrap();
+            assert_eq!(fields.len(), want.len(), "seed {seed}, step {step}");
+            for (k, raw) in fields {
+                let key: String = serde_json::from_str(&format!("\"{k}\"")).unwrap();
+                let v: serde_json::Value = serde_json::from_str(raw)
+                    .unwrap_or_else(|e| panic!("seed {seed}, step {step}, {key:?}: {e}: {raw}"));
+                assert_eq!(&v, &want[&key], "seed {seed}, step {step}, field {key:?}");
+            }
+        }
+    }
+}
