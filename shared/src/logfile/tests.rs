@@ -332,19 +332,31 @@ fn long_and_escaped_strings_at_every_offset() {
     }
     let text = serde_json::json!({ "Records": records }).to_string();
     for step in [1, 5, 8, 13, 4096] {
-        let got = collect(LogReader::new(Trickle {
-            data: text.as_bytes(),
-            step,
-        }))
-        .unwrap();
-        assert_eq!(got.len(), records.len(), "step {step}");
-        for (g, want) in got.iter().zip(&records) {
-            let fields = g.as_ref().unwrap();
-            assert_eq!(fields.len(), 3, "step {step}");
-            for (k, raw) in fields {
-                let v: serde_json::Value = serde_json::from_str(raw).unwrap();
-                assert_eq!(&v, &want[k.as_str()], "step {step}, field {k}");
-            }
+        read_back(&text, step, &records, "short strings");
+    }
+}
+
+/// Reads `text` in chunks of `step` bytes: every record must come back, in order, with each
+/// field's raw text parsing to the value written in `records`. `what` names the case.
+fn read_back(text: &str, step: usize, records: &[serde_json::Value], what: &str) {
+    let got = collect(LogReader::new(Trickle {
+        data: text.as_bytes(),
+        step,
+    }))
+    .unwrap_or_else(|e| panic!("{what}, step {step}: {e}"));
+    assert_eq!(got.len(), records.len(), "{what}, step {step}");
+    for (g, want) in got.iter().zip(records) {
+        let fields = g
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{what}, step {step}: {e}"));
+        let want = want.as_object().expect("records are objects");
+        assert_eq!(fields.len(), want.len(), "{what}, step {step}");
+        for (k, raw) in fields {
+            // Keys come back as written: with their escapes.
+            let key: String = serde_json::from_str(&format!("\"{k}\"")).unwrap();
+            let v: serde_json::Value = serde_json::from_str(raw)
+                .unwrap_or_else(|e| panic!("{what}, step {step}, {key:?}: {e}: {raw}"));
+            assert_eq!(&v, &want[&key], "{what}, step {step}, field {key:?}");
         }
     }
 }
@@ -378,20 +390,7 @@ fn long_nested_values_with_escapes_across_blocks() {
         .iter()
         .flat_map(|t| [1, 63, 64, 65, 100, 1 << 16].map(|step| (t, step)))
     {
-        let got = collect(LogReader::new(Trickle {
-            data: text.as_bytes(),
-            step,
-        }))
-        .unwrap();
-        assert_eq!(got.len(), records.len(), "step {step}");
-        for (g, want) in got.iter().zip(&records) {
-            let fields = g.as_ref().unwrap();
-            assert_eq!(fields.len(), 3, "step {step}");
-            for (k, raw) in fields {
-                let v: serde_json::Value = serde_json::from_str(raw).unwrap();
-                assert_eq!(&v, &want[k.as_str()], "step {step}, field {k}");
-            }
-        }
+        read_back(text, step, &records, "long nested values");
     }
 }
 
@@ -499,22 +498,6 @@ fn random_records_split_as_serde_json_reads_them() {
             spaced(&compact, &mut m)
         };
         let step = [1, 7, 64, 500, 4096, 1 << 20][m.below(6) as usize];
-        let got = collect(LogReader::new(Trickle {
-            data: text.as_bytes(),
-            step,
-        }))
-        .unwrap_or_else(|e| panic!("seed {seed}, step {step}: {e}"));
-        assert_eq!(got.len(), records.len(), "seed {seed}");
-        for (g, want) in got.iter().zip(&records) {
-            let fields = g.as_ref().unwrap();
-            let want = want.as_object().unwrap();
-            assert_eq!(fields.len(), want.len(), "seed {seed}, step {step}");
-            for (k, raw) in fields {
-                let key: String = serde_json::from_str(&format!("\"{k}\"")).unwrap();
-                let v: serde_json::Value = serde_json::from_str(raw)
-                    .unwrap_or_else(|e| panic!("seed {seed}, step {step}, {key:?}: {e}: {raw}"));
-                assert_eq!(&v, &want[&key], "seed {seed}, step {step}, field {key:?}");
-            }
-        }
+        read_back(&text, step, &records, &format!("seed {seed}"));
     }
 }
