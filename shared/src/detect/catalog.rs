@@ -172,9 +172,9 @@ impl Catalog {
             d["description"] = text.into();
         }
         let mut detections = Vec::with_capacity(out.len());
-        for (i, (family, v)) in out.iter().enumerate() {
-            let (_, d) =
-                Detection::compile(v, BUILT_IN, family, i).expect("built-in detections compile");
+        for (i, (family, v)) in out.into_iter().enumerate() {
+            let (_, d) = Detection::compile_owned(v, BUILT_IN, family, i)
+                .expect("built-in detections compile");
             detections.extend(d);
         }
         let mut catalog = Catalog::new(detections).expect("built-in ids are unique");
@@ -198,8 +198,8 @@ impl Catalog {
         }
         let mut detections = Arc::unwrap_or_clone(self.detections);
         let mut seen = BTreeSet::new();
-        for (i, v) in list.iter().enumerate() {
-            let (id, d) = Detection::compile(v, origin, family, i)?;
+        for (i, v) in list.into_iter().enumerate() {
+            let (id, d) = Detection::compile_owned(v, origin, family, i)?;
             if !seen.insert(id.clone()) {
                 return Err(CatalogError {
                     origin: origin.to_string(),

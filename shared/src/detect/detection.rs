@@ -216,17 +216,27 @@ impl Detection {
         family: &str,
         index: usize,
     ) -> Result<(String, Option<Detection>), CatalogError> {
+        Detection::compile_owned(v.clone(), origin, family, index)
+    }
+
+    /// [`Detection::compile`] of a value the caller hands over (no copy of its examples).
+    pub(super) fn compile_owned(
+        v: Value,
+        origin: &str,
+        family: &str,
+        index: usize,
+    ) -> Result<(String, Option<Detection>), CatalogError> {
         let fail = |id: Option<&str>, m: String| CatalogError {
             origin: origin.to_string(),
             id: id.map(str::to_string),
             index: Some(index),
             message: m,
         };
-        let Value::Object(map) = v else {
+        let Value::Object(mut rest) = v else {
             return Err(fail(None, "expected a detection object".into()));
         };
-        let id = match map.get("id") {
-            Some(Value::String(s)) => s.clone(),
+        let id = match rest.remove("id") {
+            Some(Value::String(s)) => s,
             Some(_) => return Err(fail(None, "\"id\" must be a string".into())),
             None => return Err(fail(None, "missing \"id\"".into())),
         };
@@ -236,8 +246,6 @@ impl Detection {
                 "invalid id: use up to 64 letters, digits, '-', '_', '.', ':' (starting with a letter or digit)".into(),
             ));
         }
-        let mut rest = map.clone();
-        rest.remove("id");
         let spec: Spec = serde_path_to_error::deserialize(Value::Object(rest)).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
