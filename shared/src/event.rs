@@ -435,16 +435,16 @@ fn is_safe_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Looks up a dotted path in a JSON value; numeric segments index arrays.
-pub fn lookup<'a>(mut v: &'a Value, path: &str) -> Option<&'a Value> {
+/// Looks up a dotted path in a JSON value (a `serde_json` value or the scanner's borrowed
+/// one); numeric segments index arrays. A `null` at the end of a non-empty path is `None`.
+pub fn lookup<'a, V: crate::pattern::View>(mut v: &'a V, path: &str) -> Option<&'a V> {
     if path.is_empty() {
         return Some(v);
     }
     for seg in path.split('.') {
-        v = match v {
-            Value::Object(m) => m.get(seg)?,
-            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
-            _ => return None,
+        v = match v.as_array() {
+            Some(a) => a.get(seg.parse::<usize>().ok()?)?,
+            None => v.get(seg)?,
         };
     }
     if v.is_null() {

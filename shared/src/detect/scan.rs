@@ -473,7 +473,8 @@ struct Agg {
     error_codes: Counter,
     source_ips: Counter,
     sample_ids: Vec<String>,
-    /// Boxed: thousands of threshold groups each hold an `Agg`, most never reported.
+    /// Shared with the other aggregates the same record started (thousands of threshold
+    /// groups each hold an `Agg`, most never reported).
     sample: Option<Arc<EventContext>>,
 }
 
@@ -673,11 +674,7 @@ fn group_key(raw: &RawRecord<'_>, t: &Threshold, trees: &[FieldTree]) -> String 
         };
         // Strings (nearly every key) borrow from the record; anything else is written as
         // the real-time path writes it.
-        match tree
-            .project_raw(bytes)
-            .as_ref()
-            .map(|v| raw_lookup(v, rest))
-        {
+        match tree.project_raw(bytes).as_ref().map(|v| lookup(v, rest)) {
             Ok(Some(RawValue::Str(s))) if !s.is_empty() => key.push_str(s),
             Ok(Some(RawValue::Str(_)) | None) => key.push('-'),
             _ => {
@@ -690,20 +687,6 @@ fn group_key(raw: &RawRecord<'_>, t: &Threshold, trees: &[FieldTree]) -> String 
         }
     }
     key
-}
-
-/// [`lookup`] on a borrowed value.
-fn raw_lookup<'v, 'a>(mut v: &'v RawValue<'a>, path: &str) -> Option<&'v RawValue<'a>> {
-    if !path.is_empty() {
-        for seg in path.split('.') {
-            v = match v {
-                RawValue::Obj(fields) => &fields.iter().rev().find(|(k, _)| k == seg)?.1,
-                RawValue::Arr(a) => a.get(seg.parse::<usize>().ok()?)?,
-                _ => return None,
-            };
-        }
-    }
-    (!matches!(v, RawValue::Null)).then_some(v)
 }
 
 /// The threshold group of a record given as JSON (the real-time path): the same key the
@@ -1400,5 +1383,82 @@ mod counter_tests {
             assert!(truth["heavy-a"] > total / cap as u64);
             assert_eq!(top[0].value, "heavy-a", "cap {cap}");
         }
+    }
+}
+
+#[cfg(test)]
+mod both_paths_tests {
+    //! What the log scan derives from a record's raw text must equal what the real-time path
+    //! derives from the parsed record: the threshold group it counts into, and the sample an
+    //! alert shows.
+
+    use super::*;
+    use crate::detect::BuiltinOptions;
+    use serde_json::json;
+
+    #[test]
+    fn group_keys_from_raw_text_equal_the_real_time_keys() {
+        let t = Threshold {
+            count: 1,
+            window_seconds: 60,
+            group_by: [
+                "userIdentity.arn",
+                "errorCode",
+                "requestParameters.n",
+                "requestParameters.list.1",
+                "requestParameters.obj",
+                "requestParameters.missing",
+                "requestParameters.esc",
+                "sourceIPAddress",
+            ]
+            .map(str::to_string)
+            .to_vec(),
+        };
+        let trees = group_trees(&t);
+        let records = [
+            json!({"userIdentity": {"arn": "arn:aws:iam::1:user/a"}, "errorCode": "AccessDenied",
+                   "requestParameters": {"n": 3, "list": ["x", "y"], "obj": {"k": [1, null]},
+                                         "esc": "a\"b\u{e9}"}, "sourceIPAddress": "1.2.3.4"}),
+            json!({"userIdentity": null, "errorCode": null,
+                   "requestParameters": {"n": 1.5, "list": [null, null], "obj": null, "esc": ""},
+                   "sourceIPAddress": true}),
+            json!({"userIdentity": {"arn": ""}, "requestParameters": {"list": [1, {"a": 2}],
+                   "obj": [], "n": -7}, "sourceIPAddress": ["a"]}),
+            json!({"requestParameters": null}),
+            json!({}),
+        ];
+        for record in &records {
+            let text = record.to_string();
+            let mut fields = Vec::new();
+            let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
+            assert_eq!(
+                group_key(&raw, &t, &trees),
+                group_key_of(record, &t),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sample_read_from_raw_text_equals_the_real_time_sample() {
+        let catalog = Catalog::builtin(BuiltinOptions::default());
+        let mut checked = 0;
+        for d in catalog.detections() {
+            for example in &d.examples.matching {
+                let text = example.to_string();
+                let mut fields = Vec::new();
+                let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
+                let record: Record = serde_json::from_value(example.clone()).unwrap();
+                let from_raw = MatchInfo::from_raw(raw, &[]).expect("nothing excluded");
+                assert_eq!(
+                    *from_raw.context(),
+                    EventContext::from_record(&record),
+                    "{}: {text}",
+                    d.id
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 250, "only {checked} examples");
     }
 }
