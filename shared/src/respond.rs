@@ -153,13 +153,12 @@ pub trait Responder: Reporting + Sized + Send + Sync + 'static {
         async { Ok(Self::Facts::default()) }
     }
 
-    /// Carries out one step (never called for a changing step in a dry run).
+    /// Carries out one step (never called for a changing step in a dry run), with what the
+    /// walk hands every step ([`Job`]).
     fn execute_step(
         &self,
-        config: &Self::Config,
-        case: &Self::Case,
         step: &Self::Step,
-        output: &mut Self::Output,
+        job: Job<'_, Self>,
     ) -> impl Future<Output = StepResult> + Send;
 
     /// After a live walk's alerts were published (`delivery`, one per alert, in order):
@@ -178,6 +177,14 @@ pub trait Responder: Reporting + Sized + Send + Sync + 'static {
         let _ = (config, payload, case, output, alerts, delivery);
         async {}
     }
+}
+
+/// What the walk of a plan hands each step it executes: the settings, the case the plan is
+/// about, and the output the steps fill in (evidence, scan results).
+pub struct Job<'a, F: Reporting> {
+    pub config: &'a F::Config,
+    pub case: &'a F::Case,
+    pub output: &'a mut F::Output,
 }
 
 /// A function's settings: read once at cold start, holding the ones every function shares.
@@ -656,7 +663,12 @@ pub async fn walk<F: Responder>(
         if dry_run && step.step.changes() {
             continue;
         }
-        let r = state.execute_step(config, case, &step.step, output).await;
+        let job = Job {
+            config,
+            case,
+            output: &mut *output,
+        };
+        let r = state.execute_step(&step.step, job).await;
         tracing::info!(
             function = F::NAME,
             step = %step.step.name(),
@@ -940,13 +952,7 @@ mod tests {
         async fn init(_: &aws_config::SdkConfig, _: &mut ToyConfig) -> Result<Self, InitError> {
             Ok(toy(false))
         }
-        async fn execute_step(
-            &self,
-            _: &ToyConfig,
-            _: &(),
-            step: &ToyStep,
-            _: &mut (),
-        ) -> StepResult {
+        async fn execute_step(&self, step: &ToyStep, _: Job<'_, Self>) -> StepResult {
             self.executed.lock().unwrap().push(step.clone());
             match step {
                 ToyStep::Change(1) if self.stop_after_first_change => StepResult::done()

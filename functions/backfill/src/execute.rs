@@ -7,12 +7,12 @@
 //! fails and the state machine retries it; any other failure (access denied, a corrupt file) is
 //! recorded in the object's result and the batch goes on: retrying would not change it.
 
-use crate::decide::{Case, ObjectKind, Step};
+use crate::decide::{ObjectKind, Step};
 use crate::result::{clip, DigestResult, ObjectResult};
 use crate::{Backfill, Config};
 use std::time::Instant;
 use trailwarden::alert::Status;
-use trailwarden::respond::{InitError, Responder, StepResult};
+use trailwarden::respond::{InitError, Job, Responder, StepResult};
 
 /// Why an object listed for the batch is skipped when it is gone.
 pub const VANISHED: &str = "gone since it was listed (deleted or expired)";
@@ -55,13 +55,8 @@ impl Responder for Backfill {
         Ok(Backfill { s3, reader, keys })
     }
 
-    async fn execute_step(
-        &self,
-        config: &Config,
-        _case: &Case,
-        step: &Step,
-        output: &mut Output,
-    ) -> StepResult {
+    async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
+        let Job { config, output, .. } = job;
         match step {
             Step::ScanLogFile { .. } => self.scan(config, step, output).await,
             Step::VerifyDigest { .. } => self.verify(config, step, output).await,

@@ -9,7 +9,7 @@ use crate::{Config, RealtimeCatalog, NAME};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use trailwarden::alert::{Alert, Status};
-use trailwarden::respond::{Delivery, InitError, Responder, StepError, StepResult};
+use trailwarden::respond::{Delivery, InitError, Job, Responder, StepError, StepResult};
 use trailwarden::Payload;
 use trailwarden_state::keys::{self, Fingerprint};
 use trailwarden_state::{window, Claim, Crossing, Owner, State};
@@ -118,13 +118,12 @@ impl Responder for RealtimeCatalog {
     }
 
     /// Carries out one step.
-    async fn execute_step(
-        &self,
-        config: &Config,
-        case: &Case,
-        step: &Step,
-        output: &mut Output,
-    ) -> StepResult {
+    async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
+        let Job {
+            config,
+            case,
+            output,
+        } = job;
         let (now, at) = trailwarden_state::now();
         match step {
             Step::Count { detection, group } => {

@@ -2,7 +2,7 @@
 //! `cloudtrail:LookupEvents` in the insight's region. Both only read.
 
 use crate::config::Config;
-use crate::decide::{Case, Step, Window};
+use crate::decide::{Step, Window};
 use crate::insight::{Insight, State};
 use crate::lookup::{summarize, CatalogLook};
 use crate::{Insights, NAME};
@@ -14,7 +14,7 @@ use trailwarden::alert::Status;
 use trailwarden::aws::{read_object_version, CallError, ErrorKind, RegionalClients, S3Uri};
 use trailwarden::detect::Catalog;
 use trailwarden::payload::{record_from_value, S3Object};
-use trailwarden::respond::{InitError, Responder, StepResult};
+use trailwarden::respond::{InitError, Job, Responder, StepResult};
 
 /// Largest Insights file read (they hold a handful of records; a larger object is not one).
 pub const MAX_FILE_BYTES: usize = 16 << 20;
@@ -88,13 +88,12 @@ impl Responder for Insights {
     }
 
     /// Carries out one step.
-    async fn execute_step(
-        &self,
-        config: &Config,
-        _case: &Case,
-        step: &Step,
-        found: &mut Found,
-    ) -> StepResult {
+    async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
+        let Job {
+            config,
+            output: found,
+            ..
+        } = job;
         match step {
             Step::LookUp { window } => {
                 let r = self.look_up_window(config, window).await;

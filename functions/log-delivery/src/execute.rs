@@ -13,7 +13,7 @@ use trailwarden::alert::{Alert, Status};
 use trailwarden::detect::{Catalog, ScanError, ScanReport, Scanner};
 use trailwarden::logfile::LogError;
 use trailwarden::payload::S3Object;
-use trailwarden::respond::{Delivery, InitError, Responder, StepResult};
+use trailwarden::respond::{Delivery, InitError, Job, Responder, StepResult};
 use trailwarden::s3uri::{DocumentSource, S3Uri};
 use trailwarden::Payload;
 use trailwarden_state::{keys, scan as state_scan, State};
@@ -103,13 +103,8 @@ impl Responder for LogDelivery {
     /// (Lambda retries). A file that could not be read to the end is still `Done` (its alert says
     /// so), unless S3 or the network cut the reading: that fails the step, so the retry reads it
     /// whole.
-    async fn execute_step(
-        &self,
-        config: &Config,
-        _case: &Case,
-        step: &Step,
-        output: &mut Scans,
-    ) -> StepResult {
+    async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
+        let Job { config, output, .. } = job;
         let Step::Scan { object: o } = step;
         let started = Instant::now();
         let owner = object_owner(o);

@@ -1,13 +1,13 @@
 //! The AWS side: verifying a digest in S3 (read-only; the same in a dry run).
 
 use crate::check::{check_digest, DigestCheck, FindingKind, Options};
-use crate::decide::{Case, Step};
+use crate::decide::Step;
 use crate::public_keys::Keys;
 use crate::store::{Location, S3Store};
 use crate::{Config, LogIntegrity};
 use trailwarden::alert::Status;
 use trailwarden::aws::RegionalClients;
-use trailwarden::respond::{InitError, Responder, StepResult};
+use trailwarden::respond::{InitError, Job, Responder, StepResult};
 
 /// What verifying learnt: one check per digest, in plan order.
 #[derive(Debug, Default)]
@@ -51,13 +51,8 @@ impl Responder for LogIntegrity {
     /// Verifies one digest and records the check in `output`. A check that could not be
     /// completed (a read or key look-up failed) fails the step, so that Lambda retries; the
     /// alert describing it is still sent.
-    async fn execute_step(
-        &self,
-        config: &Config,
-        _case: &Case,
-        step: &Step,
-        output: &mut Output,
-    ) -> StepResult {
+    async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
+        let Job { config, output, .. } = job;
         let Step::VerifyDigest {
             bucket,
             key,

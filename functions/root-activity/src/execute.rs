@@ -2,9 +2,9 @@
 //! does. Its plan has no steps ([`Step`] has no values), so nothing is ever executed.
 
 use crate::config::Config;
-use crate::decide::{Case, Step};
+use crate::decide::Step;
 use crate::RootActivity;
-use trailwarden::respond::{InitError, Responder, StepResult};
+use trailwarden::respond::{InitError, Job, Responder, StepResult};
 use trailwarden_state::Handoff;
 
 impl Responder for RootActivity {
@@ -18,7 +18,7 @@ impl Responder for RootActivity {
     }
 
     /// Carries out one step. There are no steps: this can never be called with one.
-    async fn execute_step(&self, _: &Config, _: &Case, step: &Step, _: &mut ()) -> StepResult {
+    async fn execute_step(&self, step: &Step, _: Job<'_, Self>) -> StepResult {
         match *step {}
     }
     // Once the alert is out: records the hand-off, so the log scan does not alert again.

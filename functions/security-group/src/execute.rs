@@ -2,16 +2,16 @@
 //! deciding (`gather`) and the revocations (`execute_step`).
 
 use crate::config::Config;
-use crate::decide::{triage, Case, Facts, Group, GroupLookup, GroupRef, PrefixList, Step};
+use crate::decide::{triage, Facts, Group, GroupLookup, GroupRef, PrefixList, Step};
 use crate::report;
 use crate::rules::{Change, ChangeKind, Direction, Peer, Protocol, Rule};
-use crate::{Output, SecurityGroup};
+use crate::SecurityGroup;
 use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, PrefixListId};
 use aws_sdk_ec2::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use trailwarden::alert::Status;
 use trailwarden::aws::{collect_all, CallError};
-use trailwarden::respond::{InitError, Responder, StepError, StepResult};
+use trailwarden::respond::{InitError, Job, Responder, StepError, StepResult};
 use trailwarden::Payload;
 
 /// `InvalidGroup.NotFound`, `InvalidGroupId.NotFound`...: the group is gone.
@@ -244,13 +244,8 @@ impl Responder for SecurityGroup {
     }
 
     /// Carries out one step, in the event's account and region.
-    async fn execute_step(
-        &self,
-        _config: &Config,
-        case: &Case,
-        step: &Step,
-        output: &mut Output,
-    ) -> StepResult {
+    async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
+        let Job { case, output, .. } = job;
         let Step::RevokeIngress {
             group,
             rule,

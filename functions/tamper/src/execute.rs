@@ -1,7 +1,7 @@
 //! The AWS side of tamper: re-checking digest chains with log-integrity's code (read-only),
 //! turning logging back on, and reading a trail's status.
 
-use crate::decide::{Case, FileKind, Step};
+use crate::decide::{FileKind, Step};
 use crate::{Config, Tamper};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use log_integrity::check::{DigestCheck, FindingKind, Options};
@@ -11,7 +11,7 @@ use log_integrity::LogIntegrity;
 use serde::Serialize;
 use trailwarden::alert::Status;
 use trailwarden::aws::{CallError, RegionalClients};
-use trailwarden::respond::{InitError, Responder, StepResult};
+use trailwarden::respond::{InitError, Job, Responder, StepResult};
 use trailwarden::s3key::{classify, DigestKey, TrailObject, DIGEST_SEGMENT};
 
 /// At most this many digests are read to find the ones listing a log file.
@@ -88,13 +88,8 @@ impl Responder for Tamper {
         })
     }
 
-    async fn execute_step(
-        &self,
-        config: &Config,
-        _case: &Case,
-        step: &Step,
-        output: &mut Output,
-    ) -> StepResult {
+    async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
+        let Job { config, output, .. } = job;
         match step {
             Step::RecheckDigest {
                 bucket,

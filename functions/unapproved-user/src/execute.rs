@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use trailwarden::aws::{AccountError, Accounts};
-use trailwarden::respond::{InitError, Responder, StepError, StepResult};
+use trailwarden::respond::{InitError, Job, Responder, StepError, StepResult};
 use trailwarden::{Payload, Status};
 use trailwarden_state::Handoff;
 
@@ -98,13 +98,12 @@ impl Responder for UnapprovedUser {
         })
     }
 
-    async fn execute_step(
-        &self,
-        config: &Config,
-        case: &Case,
-        step: &Step,
-        output: &mut Output,
-    ) -> StepResult {
+    async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
+        let Job {
+            config,
+            case,
+            output,
+        } = job;
         // Every step but writing evidence (to the tooling account's bucket) acts in IAM of the
         // event's own account.
         let in_account = !matches!(step, Step::PutEvidence { .. } | Step::NoChange { .. });

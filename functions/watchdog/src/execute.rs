@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use trailwarden::alert::Status;
 use trailwarden::aws::{CallError, RegionalClients};
-use trailwarden::respond::{InitError, Responder, StepResult};
+use trailwarden::respond::{InitError, Job, Responder, StepResult};
 use trailwarden::s3key::{classify, TrailObject, DIGEST_SEGMENT};
 
 /// How far back digests are listed: a little more than [`MAX_DIGEST_AGE_MINUTES`].
@@ -155,13 +155,8 @@ impl Responder for Watchdog {
         })
     }
 
-    async fn execute_step(
-        &self,
-        _config: &Config,
-        case: &Case,
-        step: &Step,
-        output: &mut Output,
-    ) -> StepResult {
+    async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
+        let Job { case, output, .. } = job;
         let now = Utc::now();
         output.checked_at.get_or_insert(now);
         // Digests are listed back from the current time (a retried tick sees what is there now).
