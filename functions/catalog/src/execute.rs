@@ -119,11 +119,7 @@ impl Responder for RealtimeCatalog {
 
     /// Carries out one step.
     async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
-        let Job {
-            config,
-            case,
-            output,
-        } = job;
+        let (config, case, output) = (job.config, job.case, job.output);
         let (now, at) = trailwarden_state::now();
         match step {
             Step::Count { detection, group } => {

@@ -89,11 +89,7 @@ impl Responder for Insights {
 
     /// Carries out one step.
     async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
-        let Job {
-            config,
-            output: found,
-            ..
-        } = job;
+        let (config, found) = (job.config, job.output);
         match step {
             Step::LookUp { window } => {
                 let r = self.look_up_window(config, window).await;

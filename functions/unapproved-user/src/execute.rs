@@ -99,11 +99,7 @@ impl Responder for UnapprovedUser {
     }
 
     async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
-        let Job {
-            config,
-            case,
-            output,
-        } = job;
+        let (config, case, output) = (job.config, job.case, job.output);
         // Every step but writing evidence (to the tooling account's bucket) acts in IAM of the
         // event's own account.
         let in_account = !matches!(step, Step::PutEvidence { .. } | Step::NoChange { .. });
