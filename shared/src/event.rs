@@ -258,26 +258,36 @@ pub fn role_arn_from_session_arn(arn: &str) -> Option<(String, String)> {
     ))
 }
 
-impl UserIdentity {
+/// The fields of `userIdentity` that say who called: what [`Principal`] is made from, borrowed
+/// from a [`UserIdentity`] or straight from a record's text ([`CallerRef`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Caller<'a> {
+    pub identity_type: Option<&'a str>,
+    pub principal_id: Option<&'a str>,
+    pub arn: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub user_name: Option<&'a str>,
+    pub invoked_by: Option<&'a str>,
+    /// `sessionContext.sessionIssuer.arn`.
+    pub issuer_arn: Option<&'a str>,
+}
+
+impl Caller<'_> {
+    /// Who called, by the identity's type.
     pub fn principal(&self) -> Principal {
-        let t = self.identity_type.as_deref();
-        match t {
+        let own = |v: Option<&str>| v.map(str::to_string);
+        match self.identity_type {
             Some("Root") => Principal::Root {
-                account_id: self.account_id.clone(),
+                account_id: own(self.account_id),
             },
             Some("IAMUser") => Principal::IamUser {
-                arn: self.arn.clone(),
-                user_name: self.user_name.clone(),
+                arn: own(self.arn),
+                user_name: own(self.user_name),
             },
             Some("AssumedRole") => {
-                let issuer = self
-                    .session_context
-                    .as_ref()
-                    .and_then(|c| c.session_issuer.as_ref());
-                let from_arn = self.arn.as_deref().and_then(role_arn_from_session_arn);
-                let role_arn = issuer
-                    .and_then(|i| i.arn.clone())
-                    .or_else(|| from_arn.as_ref().map(|(r, _)| r.clone()));
+                let from_arn = self.arn.and_then(role_arn_from_session_arn);
+                let role_arn =
+                    own(self.issuer_arn).or_else(|| from_arn.as_ref().map(|(r, _)| r.clone()));
                 let session_name = from_arn.map(|(_, s)| s);
                 let role_name = role_arn
                     .as_deref()
@@ -285,41 +295,118 @@ impl UserIdentity {
                     .unwrap_or("");
                 if role_name.starts_with("AWSReservedSSO_") {
                     Principal::IdentityCenterRole {
-                        arn: self.arn.clone(),
+                        arn: own(self.arn),
                         role_arn,
                         session_name,
                     }
                 } else {
                     Principal::AssumedRole {
-                        arn: self.arn.clone(),
+                        arn: own(self.arn),
                         role_arn,
                         session_name,
                     }
                 }
             }
             Some("IdentityCenterUser") => Principal::IdentityCenterUser {
-                user_name: self.user_name.clone().or_else(|| self.principal_id.clone()),
+                user_name: own(self.user_name.or(self.principal_id)),
             },
-            Some("FederatedUser") => Principal::FederatedUser {
-                arn: self.arn.clone(),
-            },
+            Some("FederatedUser") => Principal::FederatedUser { arn: own(self.arn) },
             Some(t @ ("SAMLUser" | "WebIdentityUser")) => Principal::Federated {
                 identity_type: t.to_string(),
-                user_name: self.user_name.clone(),
+                user_name: own(self.user_name),
             },
             Some("AWSService") => Principal::AwsService {
-                service: self.invoked_by.clone(),
+                service: own(self.invoked_by),
             },
             Some("AWSAccount") => Principal::AwsAccount {
-                account_id: self.account_id.clone(),
+                account_id: own(self.account_id),
             },
             None if self.invoked_by.is_some() => Principal::AwsService {
-                service: self.invoked_by.clone(),
+                service: own(self.invoked_by),
             },
             other => Principal::Unknown {
                 identity_type: other.map(str::to_string),
             },
         }
+    }
+}
+
+/// [`Caller`]'s fields read from a `userIdentity` object's text without copying its strings
+/// (the log scan reads this for every matching record). A string with escapes cannot be
+/// borrowed and fails the read: parse a [`UserIdentity`] then.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CallerRef<'a> {
+    #[serde(borrow, rename = "type")]
+    identity_type: Option<&'a str>,
+    #[serde(borrow)]
+    principal_id: Option<&'a str>,
+    #[serde(borrow)]
+    arn: Option<&'a str>,
+    #[serde(borrow)]
+    account_id: Option<&'a str>,
+    #[serde(borrow)]
+    user_name: Option<&'a str>,
+    #[serde(borrow)]
+    invoked_by: Option<&'a str>,
+    #[serde(borrow)]
+    session_context: Option<SessionRef<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct SessionRef<'a> {
+    #[serde(borrow)]
+    session_issuer: Option<IssuerRef<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IssuerRef<'a> {
+    #[serde(borrow)]
+    arn: Option<&'a str>,
+}
+
+impl<'a> CallerRef<'a> {
+    /// The caller's fields.
+    pub fn caller(&self) -> Caller<'a> {
+        Caller {
+            identity_type: self.identity_type,
+            principal_id: self.principal_id,
+            arn: self.arn,
+            account_id: self.account_id,
+            user_name: self.user_name,
+            invoked_by: self.invoked_by,
+            issuer_arn: self
+                .session_context
+                .as_ref()
+                .and_then(|c| c.session_issuer.as_ref())
+                .and_then(|i| i.arn),
+        }
+    }
+}
+
+impl UserIdentity {
+    /// The fields that say who called.
+    pub fn caller(&self) -> Caller<'_> {
+        Caller {
+            identity_type: self.identity_type.as_deref(),
+            principal_id: self.principal_id.as_deref(),
+            arn: self.arn.as_deref(),
+            account_id: self.account_id.as_deref(),
+            user_name: self.user_name.as_deref(),
+            invoked_by: self.invoked_by.as_deref(),
+            issuer_arn: self
+                .session_context
+                .as_ref()
+                .and_then(|c| c.session_issuer.as_ref())
+                .and_then(|i| i.arn.as_deref()),
+        }
+    }
+
+    /// Who called ([`Caller::principal`]).
+    pub fn principal(&self) -> Principal {
+        self.caller().principal()
     }
 
     /// True when this is a root session obtained with `sts:AssumeRoot` (centralized root

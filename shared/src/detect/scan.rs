@@ -6,7 +6,7 @@ use super::finding::{Counted, Finding, ThresholdGroup, ThresholdResult};
 use super::index::FxMap;
 use super::{Catalog, Detection, Threshold};
 use crate::alert::EventContext;
-use crate::event::{lookup, Record, UserIdentity};
+use crate::event::{lookup, Caller, CallerRef, Record, UserIdentity};
 use crate::logfile::{self, Element, LogError, LogReader, RawRecord};
 use crate::pattern::RawValue;
 use serde::{Deserialize, Serialize};
@@ -237,11 +237,19 @@ enum MatchSource<'r> {
 impl<'r> MatchInfo<'r> {
     /// `None` when the caller's ARN is one of `exclude` (trailwarden's own remediations).
     fn from_raw(raw: RawRecord<'r>, exclude: &[String]) -> Option<MatchInfo<'r>> {
-        let user_identity: Option<UserIdentity> = raw
-            .get("userIdentity")
-            .and_then(|b| serde_json::from_slice(b).ok());
-        let principal = match &user_identity {
-            Some(u) => u.principal(),
+        // Borrowed from the text; a string with escapes needs the owned parse.
+        let identity = raw.get("userIdentity");
+        let borrowed: Option<CallerRef<'r>> = identity.and_then(|b| serde_json::from_slice(b).ok());
+        let owned: Option<UserIdentity> = match borrowed {
+            Some(_) => None,
+            None => identity.and_then(|b| serde_json::from_slice(b).ok()),
+        };
+        let caller: Option<Caller<'_>> = borrowed
+            .as_ref()
+            .map(CallerRef::caller)
+            .or_else(|| owned.as_ref().map(UserIdentity::caller));
+        let principal = match &caller {
+            Some(c) => c.principal(),
             None => crate::event::Principal::Unknown {
                 identity_type: None,
             },
@@ -255,10 +263,9 @@ impl<'r> MatchInfo<'r> {
         let s = |k: &str| raw.str_field(k).ok().flatten();
         let event_time = s("eventTime");
         let account = s("recipientAccountId").or_else(|| {
-            user_identity
-                .as_ref()
-                .and_then(|u| u.account_id.clone())
-                .map(Cow::Owned)
+            caller
+                .and_then(|c| c.account_id)
+                .map(|a| Cow::Owned(a.to_string()))
         });
         Some(MatchInfo {
             epoch: event_time
@@ -1460,5 +1467,54 @@ mod both_paths_tests {
             }
         }
         assert!(checked > 250, "only {checked} examples");
+    }
+
+    /// The caller read without copying strings names the same principal and account as the
+    /// parsed record, for every identity type, and falls back to the full parse where a
+    /// string holds an escape (which cannot be borrowed) or a field has an unexpected type.
+    #[test]
+    fn the_caller_read_from_raw_text_equals_the_parsed_caller() {
+        let role = "arn:aws:sts::111122223333:assumed-role/Admin/alice";
+        let issuer = json!({"sessionIssuer": {"type": "Role",
+                             "arn": "arn:aws:iam::111122223333:role/ops/Admin"}});
+        let identities = [
+            json!({"type": "Root", "accountId": "111122223333", "arn": "arn:aws:iam::111122223333:root"}),
+            json!({"type": "IAMUser", "userName": "bob", "arn": "arn:aws:iam::111122223333:user/bob",
+                   "accountId": "111122223333"}),
+            json!({"type": "AssumedRole", "arn": role, "sessionContext": issuer}),
+            json!({"type": "AssumedRole", "arn": role}),
+            json!({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/AWSReservedSSO_Admin_0a1b/carol"}),
+            json!({"type": "IdentityCenterUser", "principalId": "d-1234/carol"}),
+            json!({"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"}),
+            json!({"invokedBy": "ec2.amazonaws.com"}),
+            json!({"type": "WebIdentityUser", "userName": "sub-1"}),
+            json!({"type": "Mystery"}),
+            // Escaped strings: "\/" and "\u0041" below survive `to_string` as escapes.
+            json!({"type": "IAMUser", "userName": "dave", "arn": "arn:aws:iam::1:user/dave"}),
+            // A field of an unexpected type: neither read gets a principal.
+            json!({"type": "IAMUser", "userName": 7}),
+            json!(null),
+        ];
+        for (i, identity) in identities.iter().enumerate() {
+            let record = json!({"eventTime": "2024-01-01T00:00:00Z", "eventName": "X",
+                                "userIdentity": identity});
+            let mut text = record.to_string();
+            if i == 10 {
+                text = text.replace("user/dave", "user\\/d\\u0061ve");
+                assert!(text.contains("user\\/d\\u0061ve"), "{text}");
+            }
+            // The real-time path cannot read such a record at all: its caller is unknown.
+            let parsed: Record = serde_json::from_str(&text).unwrap_or_default();
+            let mut fields = Vec::new();
+            let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
+            let m = MatchInfo::from_raw(raw, &[]).expect("nothing excluded");
+            let want = parsed.principal();
+            assert_eq!(m.principal, want.display(), "{text}");
+            assert_eq!(m.actor_kind, want.kind(), "{text}");
+            assert_eq!(m.account.as_deref(), parsed.account_id(), "{text}");
+            if i == 11 {
+                assert_eq!(want.kind(), "Unknown");
+            }
+        }
     }
 }
