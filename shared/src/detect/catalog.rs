@@ -3,6 +3,7 @@
 
 use super::detection::valid_family;
 use super::detection::CatalogError;
+use super::detection::{ExampleSet, Examples};
 use super::index::{FxMap, Index};
 use super::{BuiltinOptions, Detection, BUILTIN_FILES, BUILT_IN, CIS_4_2_ID, CUSTOM_FAMILY};
 use serde_json::Value;
@@ -17,6 +18,75 @@ pub struct Catalog {
     pub(crate) index: Arc<Index>,
     /// Family name to the description its file gives (built-in files all have one).
     family_descriptions: Arc<BTreeMap<String, String>>,
+}
+
+/// A built-in detection file as the catalog is compiled from it: the entries without their
+/// `examples` ([`builtin_examples`] reads those).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuiltinFile {
+    family: String,
+    description: String,
+    detections: Vec<WithoutExamples>,
+}
+
+/// A detection object with its `examples` skipped, unparsed.
+struct WithoutExamples(Value);
+
+impl<'de> serde::Deserialize<'de> for WithoutExamples {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = WithoutExamples;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a detection object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<WithoutExamples, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    if k == "examples" {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    } else {
+                        out.insert(k, m.next_value()?);
+                    }
+                }
+                Ok(WithoutExamples(Value::Object(out)))
+            }
+        }
+        d.deserialize_map(Entry)
+    }
+}
+
+/// The examples the built-in files give detection `id` (none for an id they do not have),
+/// read from every built-in file the first time any is asked for.
+pub(super) fn builtin_examples(id: &str) -> &'static Examples {
+    static EMPTY: Examples = Examples {
+        matching: Vec::new(),
+        no_match: Vec::new(),
+    };
+    static ALL: OnceLock<BTreeMap<String, Examples>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        let mut all = BTreeMap::new();
+        for (_, text) in BUILTIN_FILES {
+            let (_, list) = parse_list(text, BUILT_IN).expect("built-in catalog parses");
+            for mut d in list {
+                let id = d["id"]
+                    .as_str()
+                    .expect("built-in ids are strings")
+                    .to_string();
+                let examples = d
+                    .get_mut("examples")
+                    .map(|e| serde_json::from_value(e.take()).expect("built-in examples parse"))
+                    .unwrap_or_default();
+                all.insert(id, examples);
+            }
+        }
+        all
+    });
+    all.get(id).unwrap_or(&EMPTY)
 }
 
 /// What a detection file holds besides its entries.
@@ -143,16 +213,11 @@ impl Catalog {
         let mut out = Vec::new();
         let mut descriptions = BTreeMap::new();
         for (name, text) in BUILTIN_FILES {
-            let (head, list) = parse_list(text, BUILT_IN).expect("built-in catalog parses");
-            assert_eq!(
-                head.family.as_deref(),
-                Some(*name),
-                "built-in file names its family"
-            );
-            if let Some(d) = head.description {
-                descriptions.insert(name.to_string(), d);
-            }
-            out.extend(list.into_iter().map(|d| (*name, d)));
+            // Without the examples: tests read them, through `Detection::examples`.
+            let file: BuiltinFile = serde_json::from_str(text).expect("built-in catalog parses");
+            assert_eq!(file.family, *name, "built-in file names its family");
+            descriptions.insert(name.to_string(), file.description);
+            out.extend(file.detections.into_iter().map(|d| (*name, d.0)));
         }
         for (_, d) in &mut out {
             if d["id"] != CIS_4_2_ID {
@@ -175,7 +240,10 @@ impl Catalog {
         for (i, (family, v)) in out.into_iter().enumerate() {
             let (_, d) = Detection::compile_owned(v, BUILT_IN, family, i)
                 .expect("built-in detections compile");
-            detections.extend(d);
+            detections.extend(d.map(|mut d| {
+                d.examples = ExampleSet::built_in(&d.id);
+                d
+            }));
         }
         let mut catalog = Catalog::new(detections).expect("built-in ids are unique");
         catalog.family_descriptions = Arc::new(descriptions);

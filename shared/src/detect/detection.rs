@@ -79,6 +79,61 @@ pub struct Examples {
     pub no_match: Vec<Value>,
 }
 
+/// A detection's examples: its own (read with it from its file), or, for a built-in detection,
+/// read from the built-in files the first time they are asked for. Only tests and the catalog
+/// listing read examples, and they are most of the built-in files' text: parsing them at every
+/// cold start cost more than compiling all the detections.
+#[derive(Debug, Clone, Default)]
+pub struct ExampleSet {
+    own: Examples,
+    /// The built-in detection whose examples these are (none of its own).
+    built_in: Option<String>,
+}
+
+impl ExampleSet {
+    /// Examples read with the detection.
+    pub fn own(examples: Examples) -> Self {
+        ExampleSet {
+            own: examples,
+            built_in: None,
+        }
+    }
+
+    /// The examples the built-in files give detection `id`, read when first asked for.
+    pub(super) fn built_in(id: &str) -> Self {
+        ExampleSet {
+            own: Examples::default(),
+            built_in: Some(id.to_string()),
+        }
+    }
+
+    /// The examples.
+    pub fn get(&self) -> &Examples {
+        match &self.built_in {
+            Some(id) => super::catalog::builtin_examples(id),
+            None => &self.own,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        let e = self.get();
+        e.matching.is_empty() && e.no_match.is_empty()
+    }
+}
+
+impl std::ops::Deref for ExampleSet {
+    type Target = Examples;
+    fn deref(&self) -> &Examples {
+        self.get()
+    }
+}
+
+impl Serialize for ExampleSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(s)
+    }
+}
+
 /// A detection as written in a catalog file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,8 +183,9 @@ pub struct Detection {
     pub threshold: Option<Threshold>,
     /// `built-in`, or the file it came from.
     pub origin: String,
-    #[serde(skip_serializing_if = "is_empty_examples")]
-    pub examples: Examples,
+    /// Records it must and must not match (built-in detections: read when first used).
+    #[serde(skip_serializing_if = "ExampleSet::is_empty")]
+    pub examples: ExampleSet,
     /// The responder function ([`RESPONDERS`]) that alerts on every event this detection
     /// matches, with its own remediation. Where that responder is deployed, the real-time
     /// catalog leaves such events to it, and the responder records the incident as alerted
@@ -150,10 +206,6 @@ pub const BUILT_IN: &str = "built-in";
 
 /// The responder functions a detection may name in `responder`.
 pub const RESPONDERS: &[&str] = &["root-activity", "unapproved-user", "security-group"];
-
-fn is_empty_examples(e: &Examples) -> bool {
-    e.matching.is_empty() && e.no_match.is_empty()
-}
 
 /// A detection file or entry that cannot be used: which file, which detection, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -345,7 +397,7 @@ impl Detection {
                 ));
             }
         }
-        let examples = spec.examples.unwrap_or_default();
+        let examples = ExampleSet::own(spec.examples.unwrap_or_default());
         let d = Detection {
             id: id.clone(),
             title,

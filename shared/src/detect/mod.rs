@@ -20,7 +20,8 @@
 
 pub use catalog::Catalog;
 pub use detection::{
-    BuiltinOptions, CatalogError, Detection, Examples, References, Threshold, BUILT_IN, RESPONDERS,
+    BuiltinOptions, CatalogError, Detection, ExampleSet, Examples, References, Threshold, BUILT_IN,
+    RESPONDERS,
 };
 pub use finding::{Counted, Finding, ThresholdGroup, ThresholdResult};
 pub use scan::{scan_reader, FileSummary, RecordProblem, ScanError, ScanReport, Scanner};

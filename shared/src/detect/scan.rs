@@ -1063,6 +1063,10 @@ impl<'c> Scanner<'c> {
                     })
             });
         }
+        if cands.is_empty() {
+            self.cands = cands;
+            return Ok(());
+        }
         // Each field once, however many detections read it; strings borrow from the record.
         let mut parsed: Vec<(usize, RawValue<'_>)> = Vec::with_capacity(8);
         for &i in &cands {
