@@ -332,27 +332,20 @@ impl Caller<'_> {
 }
 
 /// [`Caller`]'s fields read from a `userIdentity` object's text without copying its strings
-/// (the log scan reads this for every matching record). A string with escapes cannot be
-/// borrowed and fails the read: parse a [`UserIdentity`] then.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct CallerRef<'a> {
-    #[serde(borrow, rename = "type")]
-    identity_type: Option<&'a str>,
-    #[serde(borrow)]
-    principal_id: Option<&'a str>,
-    #[serde(borrow)]
-    arn: Option<&'a str>,
-    #[serde(borrow)]
-    account_id: Option<&'a str>,
-    #[serde(borrow)]
-    user_name: Option<&'a str>,
-    #[serde(borrow)]
-    invoked_by: Option<&'a str>,
-    #[serde(borrow)]
-    session_context: Option<SessionRef<'a>>,
+/// (the log scan reads this for every matching record). As for [`UserIdentity`], other keys
+/// are skipped and a repeated key or a value of the wrong type fails the read; so does a
+/// string with escapes, which cannot be borrowed: parse a [`UserIdentity`] then.
+#[derive(Debug, Default)]
+pub struct CallerRef<'a>(Caller<'a>);
+
+impl<'a> CallerRef<'a> {
+    /// The caller's fields.
+    pub fn caller(&self) -> Caller<'a> {
+        self.0
+    }
 }
 
+/// The session issuer's ARN, the one field of `sessionContext` a [`Caller`] reads.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct SessionRef<'a> {
@@ -367,22 +360,46 @@ struct IssuerRef<'a> {
     arn: Option<&'a str>,
 }
 
-impl<'a> CallerRef<'a> {
-    /// The caller's fields.
-    pub fn caller(&self) -> Caller<'a> {
-        Caller {
-            identity_type: self.identity_type,
-            principal_id: self.principal_id,
-            arn: self.arn,
-            account_id: self.account_id,
-            user_name: self.user_name,
-            invoked_by: self.invoked_by,
-            issuer_arn: self
-                .session_context
-                .as_ref()
-                .and_then(|c| c.session_issuer.as_ref())
-                .and_then(|i| i.arn),
+impl<'de: 'a, 'a> Deserialize<'de> for CallerRef<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = CallerRef<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a userIdentity object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<CallerRef<'de>, A::Error> {
+                let mut c = Caller::default();
+                let mut seen = std::collections::BTreeSet::new();
+                while let Some(key) = m.next_key::<&'de str>()? {
+                    let slot = match key {
+                        "type" => &mut c.identity_type,
+                        "principalId" => &mut c.principal_id,
+                        "arn" => &mut c.arn,
+                        "accountId" => &mut c.account_id,
+                        "userName" => &mut c.user_name,
+                        "invokedBy" => &mut c.invoked_by,
+                        "sessionContext" => &mut c.issuer_arn,
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    if !seen.insert(key) {
+                        return Err(A::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    *slot = if key == "sessionContext" {
+                        let s: Option<SessionRef<'de>> = m.next_value()?;
+                        s.and_then(|s| s.session_issuer).and_then(|i| i.arn)
+                    } else {
+                        m.next_value()?
+                    };
+                }
+                Ok(CallerRef(c))
+            }
         }
+        d.deserialize_map(Fields)
     }
 }
 

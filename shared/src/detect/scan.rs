@@ -1520,5 +1520,12 @@ mod both_paths_tests {
                 assert_eq!(want.kind(), "Unknown");
             }
         }
+        // A repeated key fails both reads, as serde's derive does for the parsed record.
+        let text = r#"{"userIdentity": {"type": "IAMUser", "userName": "a", "userName": "b"}}"#;
+        assert!(serde_json::from_str::<Record>(text).is_err());
+        let mut fields = Vec::new();
+        let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
+        let m = MatchInfo::from_raw(raw, &[]).expect("nothing excluded");
+        assert_eq!(m.actor_kind, "Unknown");
     }
 }
