@@ -45,3 +45,42 @@ fn a_long_detection_id_still_fits_sns() {
         assert!(r.subject.len() < 100);
     }
 }
+
+/// fuzz target `logfile`, crash-911ad2e0bb49c3b70a158d7c87c0e0fc05d817bd and
+/// crash-c58a0d77a97987bd13bc8883dd608e7b4486bfa9: a gzip log file whose source handed out
+/// one byte on the first read was taken for plain text ("found binary data"), because only
+/// the first read was looked at for the two magic bytes. A stream may cut its first chunk
+/// anywhere; the file would not have been scanned.
+#[test]
+fn gzip_is_recognised_when_the_first_read_returns_one_byte() {
+    use std::io::{Read, Write};
+    /// One byte per read.
+    struct OneByte(Vec<u8>, usize);
+    impl Read for OneByte {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(1).min(self.0.len() - self.1);
+            buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+            self.1 += n;
+            Ok(n)
+        }
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/logfile");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let input = std::fs::read(entry.unwrap().path()).unwrap();
+        // The target's input: a mode byte (bit 0: gzip the body), a chunking seed, the body.
+        let body = &input[2..];
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(body).unwrap();
+        let opened = trailwarden::logfile::open(OneByte(gz.finish().unwrap(), 0)).unwrap();
+        assert!(opened.gzip);
+        let mut reader = trailwarden::logfile::LogReader::from_opened(opened);
+        let mut records = 0;
+        while let Some(el) = reader.next().expect("a valid log file reads") {
+            records += u64::from(matches!(el, trailwarden::logfile::Element::Record(_)));
+        }
+        assert!(records > 0);
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}

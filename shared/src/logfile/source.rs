@@ -1,6 +1,6 @@
 //! Opening a source: gzip detection (from the magic bytes) and byte counting.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -54,21 +54,27 @@ pub struct Opened {
 /// data starts with the gzip magic bytes, so `.json.gz` and `.json` are both accepted.
 pub fn open<R: Read + Send + 'static>(source: R) -> io::Result<Opened> {
     let stats = SourceStats::default();
-    let mut buffered = BufReader::with_capacity(
-        64 << 10,
-        Counting {
-            inner: source,
-            stats: stats.clone(),
-        },
-    );
-    let head = loop {
-        match buffered.fill_buf() {
-            Ok(h) => break h,
+    let mut counting = Counting {
+        inner: source,
+        stats: stats.clone(),
+    };
+    // The magic bytes, however the source hands them out: a read may return a single byte
+    // (a stream's chunk boundary), and one byte is not enough to tell gzip from JSON.
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < head.len() {
+        match counting.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
-    };
-    let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+    }
+    let gzip = head[..got] == [0x1f, 0x8b];
+    let buffered = BufReader::with_capacity(
+        64 << 10,
+        io::Cursor::new(head[..got].to_vec()).chain(counting),
+    );
     let reader: Box<dyn Read + Send> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
     } else {

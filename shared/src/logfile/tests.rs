@@ -501,3 +501,31 @@ fn random_records_split_as_serde_json_reads_them() {
         read_back(&text, step, &records, &format!("seed {seed}"));
     }
 }
+
+/// A gzip source whose reads hand out one byte at a time (a stream may cut its first chunk
+/// after one byte) is still recognised as gzip from its two magic bytes, and read whole.
+/// Found by the `logfile` fuzz target (seed byte 0: a first read of one byte).
+#[test]
+fn gzip_is_recognised_when_the_first_read_returns_one_byte() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(SAMPLE.as_bytes()).unwrap();
+    // `open` takes a 'static source.
+    let compressed: &'static [u8] = Box::leak(gz.finish().unwrap().into_boxed_slice());
+    for step in [1, 2, 3] {
+        let opened = open(Trickle {
+            data: compressed,
+            step,
+        })
+        .unwrap();
+        assert!(opened.gzip, "step {step}");
+        let got = collect(LogReader::from_opened(opened)).unwrap();
+        assert_eq!(got.len(), 5, "step {step}");
+    }
+    // One byte in all: neither gzip nor a log file, and said so.
+    let opened = open(Trickle {
+        data: b"{",
+        step: 1,
+    })
+    .unwrap();
+    assert!(!opened.gzip);
+}
