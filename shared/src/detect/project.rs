@@ -155,6 +155,16 @@ impl FieldTree {
         &'a self,
         raw: &'a [u8],
     ) -> Result<RawValue<'a>, serde_json::Error> {
+        // Most fields read are plain strings (`errorCode`, `userAgent`, ...): borrowed as they
+        // are when nothing in them needs decoding; anything else goes through the parser,
+        // which also words the errors.
+        if let [b'"', inner @ .., b'"'] = raw {
+            if !inner.iter().any(|&b| b == b'\\' || b == b'"' || b < 0x20) {
+                if let Ok(s) = std::str::from_utf8(inner) {
+                    return Ok(RawValue::Str(Cow::Borrowed(s)));
+                }
+            }
+        }
         let mut de = serde_json::Deserializer::from_slice(raw);
         let tree = (!self.whole && !self.children.is_empty()).then_some(self);
         let v = RawSeed(tree, PhantomData).deserialize(&mut de)?;
@@ -270,5 +280,47 @@ impl<'de: 'a, 'a> Visitor<'de> for KeySeed<'a> {
     }
     fn visit_string<E>(self, v: String) -> Result<Cow<'a, str>, E> {
         Ok(Cow::Owned(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A top-level string read without the parser gives what the parser gives: the same
+    /// text, borrowed, and an error wherever the parser errs (control characters, broken
+    /// UTF-8); escapes are still decoded.
+    #[test]
+    fn plain_strings_read_as_the_parser_reads_them() {
+        let mut whole = FieldTree::partial();
+        whole.add(&[]);
+        let cases: [&[u8]; 9] = [
+            b"\"AccessDenied\"",
+            b"\"\"",
+            b"\"caf\xc3\xa9 \x7f\"",
+            b"\"a\\\"b\"",
+            b"\"a\\u0041\\/\"",
+            b"\"tab\there\"",
+            b"\"bad \xff utf8\"",
+            b"\"line\nbreak\"",
+            b"\"unterminated\\\"",
+        ];
+        for raw in cases {
+            let parsed: Result<String, _> = serde_json::from_slice(raw);
+            match (whole.project_raw(raw), parsed) {
+                (Ok(RawValue::Str(got)), Ok(want)) => {
+                    assert_eq!(got, want, "{}", String::from_utf8_lossy(raw));
+                    let borrowed = !raw.contains(&b'\\');
+                    assert_eq!(
+                        matches!(got, Cow::Borrowed(_)),
+                        borrowed,
+                        "{}",
+                        String::from_utf8_lossy(raw)
+                    );
+                }
+                (Err(_), Err(_)) => {}
+                (got, want) => panic!("{}: {got:?} against {want:?}", String::from_utf8_lossy(raw)),
+            }
+        }
     }
 }
