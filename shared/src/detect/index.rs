@@ -90,7 +90,22 @@ pub(crate) struct Index {
     pub literals: Vec<Literal>,
     /// Per detection.
     pub plans: Vec<Plan>,
+    /// The key id of `userIdentity` when some detection reads it: its projection then also
+    /// holds the caller's fields ([`CALLER_PATHS`]), so that a matching record's caller is
+    /// read from it instead of parsing the identity a second time.
+    pub caller_key: Option<usize>,
 }
+
+/// The paths below `userIdentity` that [`crate::event::Caller`] reads.
+pub(crate) const CALLER_PATHS: [&[&str]; 7] = [
+    &["type"],
+    &["principalId"],
+    &["arn"],
+    &["accountId"],
+    &["userName"],
+    &["invokedBy"],
+    &["sessionContext", "sessionIssuer", "arn"],
+];
 
 impl Index {
     fn key_id(&mut self, k: &str) -> usize {
@@ -199,6 +214,13 @@ impl Index {
                 }
             }
             ix.plans.push(plan);
+        }
+        ix.caller_key = ix.keys.iter().position(|k| k == "userIdentity");
+        if let Some(k) = ix.caller_key {
+            for path in CALLER_PATHS {
+                let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+                ix.projections[k].add(&path);
+            }
         }
         ix
     }

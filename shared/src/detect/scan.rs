@@ -236,17 +236,32 @@ enum MatchSource<'r> {
 
 impl<'r> MatchInfo<'r> {
     /// `None` when the caller's ARN is one of `exclude` (trailwarden's own remediations).
-    fn from_raw(raw: RawRecord<'r>, exclude: &[String]) -> Option<MatchInfo<'r>> {
-        // Borrowed from the text; a string with escapes needs the owned parse.
+    ///
+    /// `projected`: `userIdentity` as the scanner already parsed it for the candidates
+    /// (holding the caller's paths), when it did; the caller is then read from it where that
+    /// gives what the parse would.
+    fn from_raw(
+        raw: RawRecord<'r>,
+        projected: Option<&RawValue<'_>>,
+        exclude: &[String],
+    ) -> Option<MatchInfo<'r>> {
         let identity = raw.get("userIdentity");
-        let borrowed: Option<CallerRef<'r>> = identity.and_then(|b| serde_json::from_slice(b).ok());
-        let owned: Option<UserIdentity> = match borrowed {
+        // Without escapes anywhere in the identity, the projection holds the very strings the
+        // borrowed parse would read.
+        let from_projection = projected
+            .filter(|_| identity.is_some_and(|b| memchr::memchr(b'\\', b).is_none()))
+            .and_then(caller_from_projection);
+        // Borrowed from the text; a string with escapes needs the owned parse.
+        let borrowed: Option<CallerRef<'r>> = match from_projection {
             Some(_) => None,
             None => identity.and_then(|b| serde_json::from_slice(b).ok()),
         };
-        let caller: Option<Caller<'_>> = borrowed
-            .as_ref()
-            .map(CallerRef::caller)
+        let owned: Option<UserIdentity> = match (&from_projection, &borrowed) {
+            (None, None) => identity.and_then(|b| serde_json::from_slice(b).ok()),
+            _ => None,
+        };
+        let caller: Option<Caller<'_>> = from_projection
+            .or_else(|| borrowed.as_ref().map(CallerRef::caller))
             .or_else(|| owned.as_ref().map(UserIdentity::caller));
         let principal = match &caller {
             Some(c) => c.principal(),
@@ -335,6 +350,54 @@ impl<'r> MatchInfo<'r> {
             })
             .clone()
     }
+}
+
+/// The caller from a projected `userIdentity` (see [`super::index::CALLER_PATHS`]), as
+/// [`CallerRef`] reads it from the text: each field once, a string or null. `None` where that
+/// read would fail or differ (a repeated field, another type, an identity that is not an
+/// object): the parse then decides, as before.
+fn caller_from_projection<'v>(identity: &'v RawValue<'_>) -> Option<Caller<'v>> {
+    type Fields<'v, 'a> = &'v [(Cow<'a, str>, RawValue<'a>)];
+    /// The field's value (`Some(None)`: absent), `None` when it repeats.
+    fn one<'v, 'a>(fields: Fields<'v, 'a>, key: &str) -> Option<Option<&'v RawValue<'a>>> {
+        let mut found = fields.iter().filter(|(k, _)| k == key).map(|(_, v)| v);
+        let first = found.next();
+        found.next().is_none().then_some(first)
+    }
+    fn text<'v>(v: Option<&'v RawValue<'_>>) -> Option<Option<&'v str>> {
+        match v {
+            None | Some(RawValue::Null) => Some(None),
+            Some(RawValue::Str(s)) => Some(Some(s)),
+            Some(_) => None,
+        }
+    }
+    fn object<'v, 'a>(v: Option<&'v RawValue<'a>>) -> Option<Option<Fields<'v, 'a>>> {
+        match v {
+            None | Some(RawValue::Null) => Some(None),
+            Some(RawValue::Obj(fields)) => Some(Some(fields)),
+            Some(_) => None,
+        }
+    }
+    let RawValue::Obj(fields) = identity else {
+        return None;
+    };
+    let s = |key: &str| text(one(fields, key)?);
+    let issuer_arn = match object(one(fields, "sessionContext")?)? {
+        None => None,
+        Some(context) => match object(one(context, "sessionIssuer")?)? {
+            None => None,
+            Some(issuer) => text(one(issuer, "arn")?)?,
+        },
+    };
+    Some(Caller {
+        identity_type: s("type")?,
+        principal_id: s("principalId")?,
+        arn: s("arn")?,
+        account_id: s("accountId")?,
+        user_name: s("userName")?,
+        invoked_by: s("invokedBy")?,
+        issuer_arn,
+    })
 }
 
 /// The finding for one record matched by `d`, as a scan of a file holding only that record
@@ -1103,7 +1166,11 @@ impl<'c> Scanner<'c> {
                 continue;
             }
             if info.is_none() {
-                match MatchInfo::from_raw(*raw, &self.exclude) {
+                let identity = index
+                    .caller_key
+                    .and_then(|c| parsed.iter().find(|(k, _)| *k == c))
+                    .map(|(_, v)| v);
+                match MatchInfo::from_raw(*raw, identity, &self.exclude) {
                     Some(m) => info = Some(m),
                     None => {
                         self.own_records += 1;
@@ -1460,7 +1527,7 @@ mod both_paths_tests {
                 let mut fields = Vec::new();
                 let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
                 let record: Record = serde_json::from_value(example.clone()).unwrap();
-                let from_raw = MatchInfo::from_raw(raw, &[]).expect("nothing excluded");
+                let from_raw = MatchInfo::from_raw(raw, None, &[]).expect("nothing excluded");
                 assert_eq!(
                     *from_raw.context(),
                     EventContext::from_record(&record),
@@ -1511,7 +1578,7 @@ mod both_paths_tests {
             let parsed: Record = serde_json::from_str(&text).unwrap_or_default();
             let mut fields = Vec::new();
             let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
-            let m = MatchInfo::from_raw(raw, &[]).expect("nothing excluded");
+            let m = MatchInfo::from_raw(raw, None, &[]).expect("nothing excluded");
             let want = parsed.principal();
             assert_eq!(m.principal, want.display(), "{text}");
             assert_eq!(m.actor_kind, want.kind(), "{text}");
@@ -1525,7 +1592,84 @@ mod both_paths_tests {
         assert!(serde_json::from_str::<Record>(text).is_err());
         let mut fields = Vec::new();
         let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
-        let m = MatchInfo::from_raw(raw, &[]).expect("nothing excluded");
+        let m = MatchInfo::from_raw(raw, None, &[]).expect("nothing excluded");
         assert_eq!(m.actor_kind, "Unknown");
+    }
+
+    /// The caller read from the scanner's projection of `userIdentity` (the catalog's paths
+    /// plus the caller's) is the caller read from the text, whatever the identity holds:
+    /// every identity of the built-in examples and identities that make one read or the
+    /// other give up (repeats, other types, escapes, a context that is not an object).
+    #[test]
+    fn the_caller_read_from_the_projection_equals_the_caller_read_from_text() {
+        let catalog = Catalog::builtin(BuiltinOptions::default());
+        let index = &catalog.index;
+        let key = index
+            .caller_key
+            .expect("the built-in catalog reads userIdentity");
+        let tree = &index.projections[key];
+        let mut identities: Vec<String> = catalog
+            .detections()
+            .iter()
+            .flat_map(|d| d.examples.matching.iter().chain(&d.examples.no_match))
+            .filter_map(|e| e.get("userIdentity").map(Value::to_string))
+            .collect();
+        let issuer = r#"{"type": "Role", "arn": "arn:aws:iam::1:role/Admin"}"#;
+        identities.extend(
+            [
+                r#"{"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/Admin/a", "sessionContext": {"sessionIssuer": ISSUER}}"#,
+                r#"{"type": "AssumedRole", "sessionContext": {"sessionIssuer": ISSUER, "sessionIssuer": ISSUER}}"#,
+                r#"{"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": "x", "arn": "y"}}}"#,
+                r#"{"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": 5}}}"#,
+                r#"{"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": null}}}"#,
+                r#"{"type": "AssumedRole", "sessionContext": {"sessionIssuer": null}}"#,
+                r#"{"type": "AssumedRole", "sessionContext": {"sessionIssuer": "x"}}"#,
+                r#"{"type": "AssumedRole", "sessionContext": [ISSUER]}"#,
+                r#"{"type": "AssumedRole", "sessionContext": [{"arn": "x"}]}"#,
+                r#"{"type": "AssumedRole", "sessionContext": "x"}"#,
+                r#"{"type": "AssumedRole", "sessionContext": null, "arn": "arn:aws:sts::1:assumed-role/R/s"}"#,
+                r#"{"type": "IAMUser", "userName": "a", "userName": "a"}"#,
+                r#"{"type": "IAMUser", "userName": null, "arn": "arn:aws:iam::1:user/a"}"#,
+                r#"{"type": "IAMUser", "userName": ["a"], "arn": "arn:aws:iam::1:user/a"}"#,
+                r#"{"type": "IAMUser", "arn": "arn:aws:iam::1:user\/a", "accessKeyId": 7}"#,
+                r#"{"typ\u0065": "Root", "accountId": "1", "accessKeyId": 7}"#,
+                r#"{"typ\u0065": "Root", "accountId": "1"}"#,
+                r#"{"type": "Root", "accountId": "1", "accessKeyId": 7}"#,
+                r#"{"type": "Root", "accountId": 1}"#,
+                r#"{"type": "Root", "accountId": "1", "unknown": {"deep": [1, {"x": null}]}, "unknown": 2}"#,
+                r#"{"type": "AWSService", "invokedBy": "ec2.amazonaws.com", "invokedBy": "x"}"#,
+                r#"{}"#,
+                r#"null"#,
+                r#""Root""#,
+                r#"[{"type": "Root"}]"#,
+                r#"7"#,
+            ]
+            .iter()
+            .map(|t| t.replace("ISSUER", issuer)),
+        );
+        let mut projected_reads = 0;
+        for identity in &identities {
+            let text =
+                format!(r#"{{"eventTime": "2024-01-01T00:00:00Z", "userIdentity": {identity}}}"#);
+            let mut fields = Vec::new();
+            let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
+            let projection = tree
+                .project_raw(raw.get("userIdentity").unwrap())
+                .unwrap_or_else(|e| panic!("{identity}: {e}"));
+            let want = MatchInfo::from_raw(raw, None, &[]).expect("nothing excluded");
+            let got = MatchInfo::from_raw(raw, Some(&projection), &[]).expect("nothing excluded");
+            assert_eq!(got.principal, want.principal, "{identity}");
+            assert_eq!(got.actor_kind, want.actor_kind, "{identity}");
+            assert_eq!(got.account, want.account, "{identity}");
+            if !identity.contains('\\') && caller_from_projection(&projection).is_some() {
+                projected_reads += 1;
+            }
+        }
+        // Most identities are read from the projection (the rest go to the parse).
+        assert!(
+            projected_reads > identities.len() / 2,
+            "{projected_reads} of {}",
+            identities.len()
+        );
     }
 }

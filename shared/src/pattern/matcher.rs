@@ -4,8 +4,10 @@ use super::compile::err;
 use super::PatternError;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::rc::Rc;
 
 #[derive(Debug, Clone)]
 pub(super) struct ObjectPattern {
@@ -262,14 +264,57 @@ fn json_document_matches<D: View>(inner: &ObjectPattern, v: &D) -> bool {
         return false;
     };
     let t = s.trim_start();
-    let doc: Option<Value> = if t.starts_with('{') || t.starts_with('[') {
-        serde_json::from_str(t).ok()
-    } else if t.starts_with("%7B") || t.starts_with("%7b") {
-        percent_decode(t).and_then(|d| serde_json::from_str(&d).ok())
+    let json = t.starts_with('{') || t.starts_with('[');
+    if !json && !t.starts_with("%7B") && !t.starts_with("%7b") {
+        return false;
+    }
+    let doc = read_document(t, json);
+    doc.is_some_and(|d| inner.matches_opt(Some(&*d)))
+}
+
+/// Documents read out of strings lately, by their text: several detections read one
+/// record's policy (four read a role's trust policy), and each would parse it again.
+const RECENT_DOCUMENTS: usize = 4;
+/// Longer texts are parsed each time, so that the kept ones stay small.
+const KEPT_DOCUMENT_BYTES: usize = 64 * 1024;
+
+type Recent = std::collections::VecDeque<(Box<str>, Option<Rc<Value>>)>;
+
+thread_local! {
+    static DOCUMENTS: RefCell<Recent> = const { RefCell::new(Recent::new()) };
+}
+
+/// The document a string holds (`json`: as it is, else percent-encoded), `None` when it
+/// does not parse; the same text gives the same answer, from [`DOCUMENTS`] when recent.
+fn read_document(text: &str, json: bool) -> Option<Rc<Value>> {
+    let keep = text.len() <= KEPT_DOCUMENT_BYTES;
+    let cached = keep.then(|| {
+        DOCUMENTS.with(|d| {
+            d.borrow()
+                .iter()
+                .find(|(t, _)| **t == *text)
+                .map(|(_, doc)| doc.clone())
+        })
+    });
+    if let Some(doc) = cached.flatten() {
+        return doc;
+    }
+    let doc: Option<Value> = if json {
+        serde_json::from_str(text).ok()
     } else {
-        None
+        percent_decode(text).and_then(|d| serde_json::from_str(&d).ok())
     };
-    doc.is_some_and(|d| inner.matches_opt(Some(&d)))
+    let doc = doc.map(Rc::new);
+    if keep {
+        DOCUMENTS.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.len() == RECENT_DOCUMENTS {
+                d.pop_back();
+            }
+            d.push_front((text.into(), doc.clone()));
+        });
+    }
+    doc
 }
 
 fn percent_decode(s: &str) -> Option<String> {

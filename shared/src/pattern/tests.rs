@@ -361,6 +361,58 @@ fn json_looks_into_a_policy_kept_as_a_string_or_as_an_object() {
     assert!(p.matches(&obj));
 }
 
+/// Documents read out of strings are kept a while by their text: reading the same texts again,
+/// in any order, with more texts between than are kept and with texts too long to keep, gives
+/// the verdicts of a first read.
+#[test]
+fn a_document_read_again_gives_the_verdict_of_its_first_read() {
+    let p = pat(json!({"p": [{"json": {"Statement": {"Principal": {"AWS": ["*"]}}}}]}));
+    let open = r#"{"Statement":[{"Principal":{"AWS":"*"}}]}"#.to_string();
+    let closed = r#"{"Statement":[{"Principal":{"AWS":"arn:aws:iam::1:root"}}]}"#.to_string();
+    let encoded =
+        "%7B%22Statement%22%3A%7B%22Principal%22%3A%7B%22AWS%22%3A%22*%22%7D%7D%7D".to_string();
+    let broken = r#"{"Statement":[{"Principal":{"AWS":"*"}}]"#.to_string();
+    // The length of `open`, another verdict.
+    let twin = open.replace("\"*\"", "\"?\"");
+    // Longer than a kept document; open, then closed with the same length.
+    let filler = " ".repeat(70 * 1024);
+    let long_open = format!(r#"{{"Statement":{{"Principal":{{"AWS":"*"}}}}{filler}}}"#);
+    let long_closed = format!(r#"{{"Statement":{{"Principal":{{"AWS":"?"}}}}{filler}}}"#);
+    let others: Vec<String> = (0..6)
+        .map(|i| format!(r#"{{"Statement":{{"Principal":{{"AWS":"arn:aws:iam::{i}:root"}}}}}}"#))
+        .collect();
+    let want = |doc: &str| *doc == open || *doc == encoded || *doc == long_open;
+    let mut order: Vec<&String> = vec![
+        &open,
+        &twin,
+        &closed,
+        &encoded,
+        &broken,
+        &long_open,
+        &long_closed,
+    ];
+    order.extend(&others);
+    order.extend([
+        &closed,
+        &open,
+        &long_closed,
+        &long_open,
+        &broken,
+        &encoded,
+        &open,
+    ]);
+    order.extend(others.iter().rev());
+    order.extend([&open, &open, &twin, &twin, &open, &closed, &closed]);
+    for doc in order {
+        assert_eq!(
+            p.matches(&json!({"p": doc})),
+            want(doc),
+            "{}",
+            &doc[..doc.len().min(60)]
+        );
+    }
+}
+
 #[test]
 fn json_needs_an_object_pattern() {
     let e = Pattern::compile(&json!({"a": [{"json": "x"}]})).unwrap_err();
