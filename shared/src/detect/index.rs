@@ -215,6 +215,24 @@ impl Index {
             }
             ix.plans.push(plan);
         }
+        // Threshold groups are keyed by fields of the record (`userIdentity.arn`, mostly):
+        // read from the projection when a candidate had it parsed.
+        for t in detections.iter().filter_map(|d| d.threshold.as_ref()) {
+            for path in &t.group_by {
+                let (top, rest) = path.split_once('.').unwrap_or((path, ""));
+                if rest.split('.').any(|seg| seg.parse::<usize>().is_ok()) {
+                    continue; // array positions: the key reads the whole value
+                }
+                let Some(key) = ix.keys.iter().position(|k| k == top) else {
+                    continue; // no detection reads it: never parsed for the candidates
+                };
+                let segs: Vec<String> = match rest {
+                    "" => Vec::new(),
+                    rest => rest.split('.').map(str::to_string).collect(),
+                };
+                ix.projections[key].add(&segs);
+            }
+        }
         ix.caller_key = ix.keys.iter().position(|k| k == "userIdentity");
         if let Some(k) = ix.caller_key {
             for path in CALLER_PATHS {

@@ -703,6 +703,9 @@ struct ThresholdState {
     window_cap: usize,
     /// [`group_trees`] of the detection's threshold.
     trees: Vec<FieldTree>,
+    /// Per `group_by` path: the catalog's key id of its top-level field when the scanner's
+    /// projection of that field holds the path whole (then the key is read from it).
+    tops: Vec<Option<usize>>,
 }
 
 #[derive(Debug)]
@@ -731,7 +734,15 @@ fn group_trees(t: &Threshold) -> Vec<FieldTree> {
         .collect()
 }
 
-fn group_key(raw: &RawRecord<'_>, t: &Threshold, trees: &[FieldTree]) -> String {
+/// `parsed`: the record's fields the scanner projected (key id, value); `tops`: per path, the
+/// key id whose projection holds it ([`ThresholdState::tops`]), else it is projected here.
+fn group_key(
+    raw: &RawRecord<'_>,
+    t: &Threshold,
+    trees: &[FieldTree],
+    parsed: &[(usize, RawValue<'_>)],
+    tops: &[Option<usize>],
+) -> String {
     let mut key = String::new();
     for (i, (path, tree)) in t.group_by.iter().zip(trees).enumerate() {
         if i > 0 {
@@ -742,9 +753,23 @@ fn group_key(raw: &RawRecord<'_>, t: &Threshold, trees: &[FieldTree]) -> String 
             key.push('-');
             continue;
         };
+        let projected = tops
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|id| parsed.iter().find(|(k, _)| *k == id))
+            .map(|(_, v)| v);
+        let own;
+        let value = match projected {
+            Some(v) => Ok(v),
+            None => {
+                own = tree.project_raw(bytes);
+                own.as_ref()
+            }
+        };
         // Strings (nearly every key) borrow from the record; anything else is written as
         // the real-time path writes it.
-        match tree.project_raw(bytes).as_ref().map(|v| lookup(v, rest)) {
+        match value.map(|v| lookup(v, rest)) {
             Ok(Some(RawValue::Str(s))) if !s.is_empty() => key.push_str(s),
             Ok(Some(RawValue::Str(_)) | None) => key.push('-'),
             _ => {
@@ -1021,6 +1046,17 @@ impl<'c> Scanner<'c> {
                     untracked: 0,
                     window_cap: (t.count as usize).max(MIN_WINDOW_CAP),
                     trees: group_trees(t),
+                    tops: t
+                        .group_by
+                        .iter()
+                        .map(|path| {
+                            let (top, rest) = path.split_once('.').unwrap_or((path, ""));
+                            let ix = &catalog.index;
+                            let id = ix.keys.iter().position(|k| k == top)?;
+                            let whole_path = !rest.split('.').any(|s| s.parse::<usize>().is_ok());
+                            (whole_path && ix.projections[id].covers(rest)).then_some(id)
+                        })
+                        .collect(),
                 }),
             })
             .collect();
@@ -1189,7 +1225,7 @@ impl<'c> Scanner<'c> {
                         .threshold
                         .as_ref()
                         .expect("threshold state has a threshold");
-                    let key = group_key(raw, t, &st.trees);
+                    let key = group_key(raw, t, &st.trees, &parsed, &st.tops);
                     if st.full(&self.budget) && !st.groups.contains_key(&key) {
                         self.budget.refused += 1;
                         if let Some(now) = m.epoch {
@@ -1510,7 +1546,7 @@ mod both_paths_tests {
             let mut fields = Vec::new();
             let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
             assert_eq!(
-                group_key(&raw, &t, &trees),
+                group_key(&raw, &t, &trees, &[], &[]),
                 group_key_of(record, &t),
                 "{text}"
             );
@@ -1594,6 +1630,89 @@ mod both_paths_tests {
         let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
         let m = MatchInfo::from_raw(raw, None, &[]).expect("nothing excluded");
         assert_eq!(m.actor_kind, "Unknown");
+    }
+
+    /// A threshold group's key read from the fields the scanner projected for the candidates
+    /// is the key the real-time path forms, for every threshold detection of the built-in
+    /// catalog, on every example and on records whose keyed fields are of other types, repeat
+    /// or hold escapes.
+    #[test]
+    fn group_keys_read_from_the_projection_equal_the_real_time_keys() {
+        // Plus detections keyed by fields no pattern reads, below fields patterns do read.
+        let extra = r#"{"detections": [
+            {"id": "keyed-by-unread", "title": "t", "severity": "low", "description": "d",
+             "pattern": {"requestParameters": {"attribute": ["userData"]}},
+             "threshold": {"count": 2, "window_seconds": 60,
+                           "group_by": ["requestParameters.instanceId", "userIdentity.sessionContext.sessionIssuer.userName", "tlsDetails.tlsVersion"]}},
+            {"id": "keyed-by-position", "title": "t", "severity": "low", "description": "d",
+             "pattern": {"requestParameters": {"items": [{"exists": true}]}},
+             "threshold": {"count": 2, "window_seconds": 60, "group_by": ["requestParameters.items.0"]}}
+        ]}"#;
+        let catalog = Catalog::builtin(BuiltinOptions::default())
+            .with_overrides(extra, "test")
+            .unwrap();
+        let index = &catalog.index;
+        let scanner = Scanner::new(&catalog);
+        let mut records: Vec<String> = catalog
+            .detections()
+            .iter()
+            .flat_map(|d| d.examples.matching.iter().chain(&d.examples.no_match))
+            .map(Value::to_string)
+            .collect();
+        let odd = [
+            r#"{"userIdentity": {"arn": 7}, "requestParameters": {"bucketName": ["b"]}, "sourceIPAddress": null}"#,
+            r#"{"userIdentity": {"arn": "a", "arn": "b"}, "requestParameters": {"bucketName": "x", "bucketName": {"k": 1}}}"#,
+            r#"{"userIdentity": {"arn": "arn:aws:iam::1:user\/e\u0073c"}, "requestParameters": {"bucketName": ""}}"#,
+            r#"{"userIdentity": [{"arn": "a"}], "requestParameters": [{"bucketName": "b"}], "sourceIPAddress": {"ip": 1}}"#,
+            r#"{"userIdentity": {"arn": null, "userName": false}, "requestParameters": null}"#,
+            r#"{"userIdentity": "x", "requestParameters": "y", "sourceIPAddress": 1.5}"#,
+            r#"{}"#,
+            r#"{"requestParameters": {"attribute": "userData", "instanceId": "i-1", "items": ["a", "b"]}, "tlsDetails": {"tlsVersion": "TLSv1.3"},
+                "userIdentity": {"sessionContext": {"sessionIssuer": {"userName": "r", "arn": "x"}}}}"#,
+            r#"{"requestParameters": {"attribute": "userData", "instanceId": {"id": 1}, "items": [{"a": 1}]}, "tlsDetails": null,
+                "userIdentity": {"sessionContext": {"sessionIssuer": {"userName": ["r"]}}}}"#,
+        ];
+        records.extend(odd.iter().map(|s| s.to_string()));
+        let mut compared = 0;
+        let mut from_projection = 0;
+        for text in &records {
+            let mut fields = Vec::new();
+            let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
+            let value: Value = serde_json::from_str(text).unwrap();
+            // Every field the catalog reads, projected as the scanner projects it.
+            let parsed: Vec<(usize, RawValue<'_>)> = (0..index.keys.len())
+                .filter_map(|k| {
+                    let bytes = raw.get(&index.keys[k])?;
+                    Some((k, index.projections[k].project_raw(bytes).ok()?))
+                })
+                .collect();
+            for (d, state) in catalog.detections().iter().zip(&scanner.states) {
+                let (Some(t), DetState::Threshold(st)) = (&d.threshold, state) else {
+                    continue;
+                };
+                let want = group_key_of(&value, t);
+                assert_eq!(
+                    group_key(&raw, t, &st.trees, &[], &[]),
+                    want,
+                    "{}: {text}",
+                    d.id
+                );
+                assert_eq!(
+                    group_key(&raw, t, &st.trees, &parsed, &st.tops),
+                    want,
+                    "{}: {text}",
+                    d.id
+                );
+                compared += 1;
+                from_projection += st.tops.iter().flatten().count();
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+        // The keys of most threshold detections are read from the projection.
+        assert!(
+            from_projection > compared / 2,
+            "{from_projection} of {compared}"
+        );
     }
 
     /// The caller read from the scanner's projection of `userIdentity` (the catalog's paths
