@@ -94,6 +94,25 @@ pub(crate) struct Index {
     /// holds the caller's fields ([`CALLER_PATHS`]), so that a matching record's caller is
     /// read from it instead of parsing the identity a second time.
     pub caller_key: Option<usize>,
+    /// Per detection, per `group_by` path of its threshold (empty without one): the key id
+    /// whose projection holds the path whole, so that the group key is read from it.
+    pub group_tops: Vec<Vec<Option<usize>>>,
+}
+
+/// A `group_by` path as (top-level field, the rest of the path), and whether the rest names
+/// array positions (then the group key reads the whole top-level value).
+pub(crate) fn split_group_path(path: &str) -> (&str, &str, bool) {
+    let (top, rest) = path.split_once('.').unwrap_or((path, ""));
+    let positional = rest.split('.').any(|seg| seg.parse::<usize>().is_ok());
+    (top, rest, positional)
+}
+
+/// A dot-separated path as segments (none for the empty path).
+fn segments(path: &str) -> Vec<String> {
+    match path {
+        "" => Vec::new(),
+        path => path.split('.').map(str::to_string).collect(),
+    }
 }
 
 /// The paths below `userIdentity` that [`crate::event::Caller`] reads.
@@ -108,8 +127,13 @@ pub(crate) const CALLER_PATHS: [&[&str]; 7] = [
 ];
 
 impl Index {
+    /// The id of a top-level field some detection reads.
+    fn find_key(&self, k: &str) -> Option<usize> {
+        self.keys.iter().position(|x| x == k)
+    }
+
     fn key_id(&mut self, k: &str) -> usize {
-        match self.keys.iter().position(|x| x == k) {
+        match self.find_key(k) {
             Some(i) => i,
             None => {
                 self.keys.push(k.to_string());
@@ -216,24 +240,23 @@ impl Index {
             ix.plans.push(plan);
         }
         // Threshold groups are keyed by fields of the record (`userIdentity.arn`, mostly):
-        // read from the projection when a candidate had it parsed.
-        for t in detections.iter().filter_map(|d| d.threshold.as_ref()) {
-            for path in &t.group_by {
-                let (top, rest) = path.split_once('.').unwrap_or((path, ""));
-                if rest.split('.').any(|seg| seg.parse::<usize>().is_ok()) {
-                    continue; // array positions: the key reads the whole value
-                }
-                let Some(key) = ix.keys.iter().position(|k| k == top) else {
-                    continue; // no detection reads it: never parsed for the candidates
-                };
-                let segs: Vec<String> = match rest {
-                    "" => Vec::new(),
-                    rest => rest.split('.').map(str::to_string).collect(),
-                };
-                ix.projections[key].add(&segs);
-            }
+        // the keyed paths join the projections, and the key is read from the projection when a
+        // candidate had that field parsed.
+        for d in detections {
+            let paths = d.threshold.as_ref().map_or(&[][..], |t| &t.group_by[..]);
+            let tops = paths
+                .iter()
+                .map(|path| {
+                    let (top, rest, positional) = split_group_path(path);
+                    // A field no detection reads is never parsed for the candidates.
+                    let key = ix.find_key(top).filter(|_| !positional)?;
+                    ix.projections[key].add(&segments(rest));
+                    Some(key)
+                })
+                .collect();
+            ix.group_tops.push(tops);
         }
-        ix.caller_key = ix.keys.iter().position(|k| k == "userIdentity");
+        ix.caller_key = ix.find_key("userIdentity");
         if let Some(k) = ix.caller_key {
             for path in CALLER_PATHS {
                 let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();

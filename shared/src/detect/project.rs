@@ -47,28 +47,6 @@ impl FieldTree {
         }
     }
 
-    /// True when what [`FieldTree::project_raw`] gives holds the whole value at `path`
-    /// (dot-separated; empty: the value itself), as a projection of that path alone would.
-    pub(crate) fn covers(&self, path: &str) -> bool {
-        if self.whole || self.children.is_empty() {
-            return true;
-        }
-        let mut t = self;
-        for seg in path
-            .split('.')
-            .filter(|s| !path.is_empty() || !s.is_empty())
-        {
-            if t.whole {
-                return true;
-            }
-            match t.positions.get(seg) {
-                Some(&i) => t = &t.children[i].1,
-                None => return false,
-            }
-        }
-        t.whole
-    }
-
     /// Parses a raw JSON value keeping only these paths.
     pub(crate) fn project(&self, raw: &[u8]) -> Result<Value, serde_json::Error> {
         if self.whole || self.children.is_empty() {

@@ -3,7 +3,7 @@
 //! matches are aggregated into one [`Finding`] per detection.
 
 use super::finding::{Counted, Finding, ThresholdGroup, ThresholdResult};
-use super::index::FxMap;
+use super::index::{split_group_path, FxMap};
 use super::{Catalog, Detection, Threshold};
 use crate::alert::EventContext;
 use crate::event::{lookup, Caller, CallerRef, Record, UserIdentity};
@@ -703,8 +703,8 @@ struct ThresholdState {
     window_cap: usize,
     /// [`group_trees`] of the detection's threshold.
     trees: Vec<FieldTree>,
-    /// Per `group_by` path: the catalog's key id of its top-level field when the scanner's
-    /// projection of that field holds the path whole (then the key is read from it).
+    /// Per `group_by` path: the catalog's key id whose projection holds it
+    /// ([`super::index::Index::group_tops`]).
     tops: Vec<Option<usize>>,
 }
 
@@ -720,10 +720,10 @@ fn group_trees(t: &Threshold) -> Vec<FieldTree> {
     t.group_by
         .iter()
         .map(|path| {
-            let rest = path.split_once('.').map_or("", |(_, r)| r);
+            let (_, rest, positional) = split_group_path(path);
             let mut tree = FieldTree::partial();
             // Array positions in the path need the whole value.
-            if !rest.is_empty() && !rest.split('.').any(|seg| seg.parse::<usize>().is_ok()) {
+            if !rest.is_empty() && !positional {
                 let segs: Vec<String> = rest.split('.').map(str::to_string).collect();
                 tree.add(&segs);
             } else {
@@ -1039,24 +1039,15 @@ impl<'c> Scanner<'c> {
         let states = catalog
             .detections()
             .iter()
-            .map(|d| match &d.threshold {
+            .enumerate()
+            .map(|(i, d)| match &d.threshold {
                 None => DetState::Plain(Box::new(Agg::with_cap(COUNTER_CAPACITY))),
                 Some(t) => DetState::Threshold(ThresholdState {
                     groups: HashMap::new(),
                     untracked: 0,
                     window_cap: (t.count as usize).max(MIN_WINDOW_CAP),
                     trees: group_trees(t),
-                    tops: t
-                        .group_by
-                        .iter()
-                        .map(|path| {
-                            let (top, rest) = path.split_once('.').unwrap_or((path, ""));
-                            let ix = &catalog.index;
-                            let id = ix.keys.iter().position(|k| k == top)?;
-                            let whole_path = !rest.split('.').any(|s| s.parse::<usize>().is_ok());
-                            (whole_path && ix.projections[id].covers(rest)).then_some(id)
-                        })
-                        .collect(),
+                    tops: catalog.index.group_tops[i].clone(),
                 }),
             })
             .collect();
