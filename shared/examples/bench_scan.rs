@@ -14,7 +14,8 @@
 //! of JSON per second) and records/s over both, findings and the peak resident set size
 //! (VmHWM). CPU time is what to compare on a shared machine: it does not include time spent
 //! waiting for a core. With `BENCH_FINDINGS` set, each finding's count and detection go to
-//! stderr (to compare the verdicts of two builds on the same file). `BENCH_GROUP_BUDGET=N`
+//! stderr (to compare the verdicts of two builds on the same file); `BENCH_FINDINGS=json`
+//! writes each whole finding (counters, times, samples) as a line of JSON instead. `BENCH_GROUP_BUDGET=N`
 //! changes the scan's budget of threshold groups (to see what it costs and saves).
 
 use std::io::Read;
@@ -174,10 +175,21 @@ fn measure(path: &str, mode: &str, catalog: &Catalog) -> (f64, Option<f64>, u64,
             }
             s.scan_reader(path, file).expect("scan");
             let report = s.finish();
-            if std::env::var_os("BENCH_FINDINGS").is_some() {
-                for f in &report.findings {
-                    eprintln!("{:>8} {}", f.count, f.detection);
+            match std::env::var("BENCH_FINDINGS").as_deref() {
+                Ok("json") => {
+                    for f in &report.findings {
+                        eprintln!(
+                            "{}",
+                            serde_json::to_string(f).expect("a finding serialises")
+                        );
+                    }
                 }
+                Ok(_) => {
+                    for f in &report.findings {
+                        eprintln!("{:>8} {}", f.count, f.detection);
+                    }
+                }
+                Err(_) => {}
             }
             (report.bytes, report.records, report.findings.len())
         }

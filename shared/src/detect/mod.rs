@@ -15,8 +15,8 @@
 //!
 //! Modules: [`catalog`] (loading and merging catalogs, matching one record), [`detection`]
 //! (one detection, its validation), [`scan`] (the log-file scanner), [`finding`] (aggregated
-//! results and their alerts); the index the engine uses and the projection of fields it
-//! parses (`project`) are private.
+//! results and their alerts); the index the engine uses, the projection of fields it
+//! parses (`project`) and the counters a scan aggregates matches into (`tally`) are private.
 
 pub use catalog::Catalog;
 pub use detection::{
@@ -57,6 +57,7 @@ mod project;
 pub mod scan;
 pub mod settings;
 pub mod sigma;
+mod tally;
 
 #[cfg(test)]
 mod tests;

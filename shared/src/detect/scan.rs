@@ -3,7 +3,8 @@
 //! matches are aggregated into one [`Finding`] per detection.
 
 use super::finding::{Counted, Finding, ThresholdGroup, ThresholdResult};
-use super::index::{split_group_path, FxMap};
+use super::index::split_group_path;
+use super::tally::{self, Tallies};
 use super::{Catalog, Detection, Threshold};
 use crate::alert::EventContext;
 use crate::event::{lookup, Caller, CallerRef, Record, UserIdentity};
@@ -24,10 +25,6 @@ use std::time::Instant;
 
 /// Values kept per counter of a detection (principals, regions, ...).
 const COUNTER_CAPACITY: usize = 256;
-/// Least counted values a full counter lists at a time, to evict without a scan each time.
-const LOW_BATCH: usize = 16;
-/// Counters of at most this many values are kept as a list.
-const SMALL_COUNTER: usize = 16;
 /// Values kept per counter of one threshold group.
 const GROUP_COUNTER_CAPACITY: usize = 8;
 /// Groups tracked per threshold detection; records of further groups are counted apart.
@@ -61,152 +58,6 @@ pub(crate) use super::project::FieldTree;
 // Aggregation
 // ---------------------------------------------------------------------------------------------
 
-/// Counts values, keeping at most `cap` of them: when full, a new value replaces the least
-/// counted one and inherits its count as possible error (Space-Saving), so the most frequent
-/// values stay in. Reported counts are the guaranteed part (count - error): exact for values
-/// that never replaced another, and exact everywhere while fewer than `cap` values were seen.
-#[derive(Debug, Clone, Default)]
-struct Counter {
-    /// value -> (count, error), for counters of at most [`SMALL_COUNTER`] values (a threshold
-    /// group's): a list is a fraction of a map's memory, and thousands of groups each hold six.
-    small: Vec<(String, (u64, u64))>,
-    /// The same for larger counters (made on first use).
-    large: Option<Box<LargeCounter>>,
-    cap: usize,
-    /// Some value was evicted: `distinct` is a lower bound.
-    overflowed: bool,
-}
-
-#[derive(Debug, Clone, Default)]
-struct LargeCounter {
-    map: FxMap<String, (u64, u64)>,
-    /// Once full: values whose count was `low_count` (the smallest) when last looked at; some
-    /// may have grown or gone since. Counts only grow and a newcomer starts above the smallest,
-    /// so one still at `low_count` is a smallest: a full scan serves up to [`LOW_BATCH`]
-    /// evictions instead of one.
-    low: Vec<String>,
-    low_count: u64,
-}
-
-impl LargeCounter {
-    /// Removes a least counted value; gives back its key (to reuse) and count.
-    fn take_smallest(&mut self) -> Option<(String, u64)> {
-        loop {
-            while let Some(k) = self.low.pop() {
-                if self.map.get(&k).is_some_and(|c| c.0 == self.low_count) {
-                    self.map.remove(&k);
-                    return Some((k, self.low_count));
-                }
-            }
-            let min = self.map.values().map(|c| c.0).min()?;
-            self.low_count = min;
-            // A bounded batch: the memory stays small, one look serves many evictions.
-            self.low.extend(
-                self.map
-                    .iter()
-                    .filter(|(_, c)| c.0 == min)
-                    .map(|(k, _)| k.clone())
-                    .take(LOW_BATCH),
-            );
-        }
-    }
-}
-
-impl Counter {
-    fn with_cap(cap: usize) -> Self {
-        Counter {
-            small: Vec::new(),
-            large: None,
-            cap,
-            overflowed: false,
-        }
-    }
-
-    /// Every value with its (count, error).
-    fn entries(&self) -> impl Iterator<Item = (&String, &(u64, u64))> {
-        self.small
-            .iter()
-            .map(|(k, c)| (k, c))
-            .chain(self.large.iter().flat_map(|l| &l.map))
-    }
-
-    fn add_with_error(&mut self, v: &str, n: u64, err: u64) {
-        if self.cap <= SMALL_COUNTER {
-            if let Some((_, c)) = self.small.iter_mut().find(|(k, _)| k == v) {
-                c.0 += n;
-                c.1 += err;
-            } else if self.small.len() < self.cap {
-                if self.small.capacity() == 0 {
-                    // Most groups' counters only ever see one value.
-                    self.small.reserve_exact(1);
-                }
-                self.small.push((v.to_string(), (n, err)));
-            } else if let Some((key, c)) = self.small.iter_mut().min_by_key(|(_, c)| c.0) {
-                // Full: the new value replaces a least counted one and inherits its count as
-                // error.
-                let min = c.0;
-                key.clear();
-                key.push_str(v);
-                *c = (min + n, min + err);
-                self.overflowed = true;
-            }
-            return;
-        }
-        let large = self.large.get_or_insert_with(Box::default);
-        if let Some(c) = large.map.get_mut(v) {
-            c.0 += n;
-            c.1 += err;
-            return;
-        }
-        if large.map.len() < self.cap {
-            large.map.insert(v.to_string(), (n, err));
-            return;
-        }
-        let Some((mut key, min)) = large.take_smallest() else {
-            return;
-        };
-        key.clear();
-        key.push_str(v);
-        large.map.insert(key, (min + n, min + err));
-        self.overflowed = true;
-    }
-
-    fn add(&mut self, v: &str, n: u64) {
-        self.add_with_error(v, n, 0);
-    }
-
-    fn add_opt(&mut self, v: Option<&str>) {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            self.add(v, 1);
-        }
-    }
-
-    fn merge(&mut self, other: &Counter) {
-        for (k, (c, e)) in other.entries() {
-            self.add_with_error(k, *c, *e);
-        }
-        self.overflowed |= other.overflowed;
-    }
-
-    fn top(&self, n: usize) -> Vec<Counted> {
-        let mut v: Vec<(&String, u64, u64)> =
-            self.entries().map(|(k, (c, e))| (k, c - e, *c)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then_with(|| a.0.cmp(b.0)));
-        v.into_iter()
-            .take(n)
-            .map(|(k, sure, _)| Counted {
-                value: k.clone(),
-                count: sure,
-            })
-            .collect()
-    }
-
-    /// Distinct values seen, and whether that is only a lower bound.
-    fn distinct(&self) -> (u64, bool) {
-        (self.entries().count() as u64, self.overflowed)
-    }
-}
-
 /// What is known about a matching record (computed once, however many detections match).
 /// Strings borrow from the record's text where they hold no escapes; the whole [`Record`]
 /// (for an aggregate's sample context) is only built when an aggregate takes its first match.
@@ -224,8 +75,8 @@ struct MatchInfo<'r> {
     actor_kind: &'static str,
     epoch: Option<i64>,
     source: MatchSource<'r>,
-    /// The sample context, built at most once per record however many aggregates take it.
-    context: std::cell::OnceCell<Arc<EventContext>>,
+    /// The sample, built at most once per record however many aggregates take it.
+    sample: std::cell::OnceCell<Arc<Sample>>,
 }
 
 enum MatchSource<'r> {
@@ -297,7 +148,7 @@ impl<'r> MatchInfo<'r> {
             principal: principal.display(),
             actor_kind: principal.kind(),
             source: MatchSource::Raw(raw),
-            context: std::cell::OnceCell::new(),
+            sample: std::cell::OnceCell::new(),
         })
     }
 
@@ -316,39 +167,93 @@ impl<'r> MatchInfo<'r> {
             actor_kind: principal.kind(),
             epoch: record.time().map(|t| t.timestamp()),
             source: MatchSource::Record(record),
-            context: std::cell::OnceCell::new(),
+            sample: std::cell::OnceCell::new(),
         }
     }
 
-    /// The event context an aggregate shows as its sample (as [`EventContext::from_record`]
-    /// gives it), shared by every aggregate this record is the sample of.
-    fn context(&self) -> Arc<EventContext> {
-        self.context
+    /// The sample an aggregate shows (its context as [`EventContext::from_record`] gives
+    /// it), shared by every aggregate this record is the sample of.
+    fn sample(&self) -> Arc<Sample> {
+        self.sample
             .get_or_init(|| {
-                Arc::new(match &self.source {
-                    MatchSource::Record(r) => EventContext::from_record(r),
+                let (source, agent) = match &self.source {
+                    MatchSource::Record(r) => (
+                        r.event_source.as_deref().map(Cow::Borrowed),
+                        r.user_agent.as_deref().map(Cow::Borrowed),
+                    ),
                     MatchSource::Raw(raw) => {
-                        let s = |k: &str| raw.str_field(k).ok().flatten().map(Cow::into_owned);
-                        let own = |v: &Option<Cow<'_, str>>| v.as_deref().map(str::to_string);
-                        EventContext {
-                            event_name: own(&self.event_name),
-                            event_source: s("eventSource"),
-                            event_time: own(&self.event_time),
-                            event_id: own(&self.event_id),
-                            actor: Some(self.principal.clone()),
-                            actor_kind: Some(self.actor_kind.to_string()),
-                            source_ip: own(&self.source_ip),
-                            user_agent: s("userAgent"),
-                            error_code: own(&self.error_code),
-                            console_url: crate::event::console_url(
-                                self.event_id.as_deref(),
-                                self.region.as_deref(),
-                            ),
-                        }
+                        let s = |k: &str| raw.str_field(k).ok().flatten();
+                        (s("eventSource"), s("userAgent"))
                     }
-                })
+                };
+                Arc::new(Sample::new(
+                    [
+                        self.event_name.as_deref(),
+                        source.as_deref(),
+                        self.event_time.as_deref(),
+                        self.event_id.as_deref(),
+                        Some(&self.principal),
+                        self.source_ip.as_deref(),
+                        agent.as_deref(),
+                        self.error_code.as_deref(),
+                        self.region.as_deref(),
+                    ],
+                    self.actor_kind,
+                ))
             })
             .clone()
+    }
+}
+
+/// An aggregate's sample record: the fields of its [`EventContext`] in one buffer. Every
+/// record that starts an aggregate (a new threshold group, mostly) makes one; as an
+/// `EventContext` it would cost eleven allocations, here two. The context is made when a
+/// finding is.
+#[derive(Debug)]
+struct Sample {
+    text: String,
+    /// Where each field is in `text`: see [`Sample::new`].
+    spans: [Option<(u32, u32)>; 9],
+    actor_kind: &'static str,
+}
+
+impl Sample {
+    /// `fields`: event name, event source, event time, event id, actor, source address, user
+    /// agent, error code, region (the fields of one record: under [`logfile::MAX_RECORD_BYTES`]).
+    fn new(fields: [Option<&str>; 9], actor_kind: &'static str) -> Sample {
+        let mut text = String::with_capacity(fields.iter().flatten().map(|f| f.len()).sum());
+        let spans = fields.map(|f| {
+            f.map(|f| {
+                let at = text.len() as u32;
+                text.push_str(f);
+                (at, text.len() as u32)
+            })
+        });
+        Sample {
+            text,
+            spans,
+            actor_kind,
+        }
+    }
+
+    fn get(&self, field: usize) -> Option<&str> {
+        self.spans[field].map(|(a, b)| &self.text[a as usize..b as usize])
+    }
+
+    fn context(&self) -> EventContext {
+        let s = |field| self.get(field).map(str::to_string);
+        EventContext {
+            event_name: s(0),
+            event_source: s(1),
+            event_time: s(2),
+            event_id: s(3),
+            actor: s(4),
+            actor_kind: Some(self.actor_kind.to_string()),
+            source_ip: s(5),
+            user_agent: s(6),
+            error_code: s(7),
+            console_url: crate::event::console_url(self.get(3), self.get(8)),
+        }
     }
 }
 
@@ -506,12 +411,6 @@ pub struct Suppressed {
 }
 
 /// `(epoch, text)`; epochs compare when both are known, else the text does.
-type Stamp = (Option<i64>, String);
-
-fn earlier(a: &Stamp, b: &Stamp) -> bool {
-    earlier_ref((a.0, &a.1), (b.0, &b.1))
-}
-
 fn earlier_ref(a: (Option<i64>, &str), b: (Option<i64>, &str)) -> bool {
     match (a.0, b.0) {
         (Some(x), Some(y)) => x < y,
@@ -519,33 +418,24 @@ fn earlier_ref(a: (Option<i64>, &str), b: (Option<i64>, &str)) -> bool {
     }
 }
 
-/// Sets a stamp, reusing its text's buffer.
-fn set_stamp(slot: &mut Option<Stamp>, (epoch, text): (Option<i64>, &str)) {
-    match slot {
-        Some((e, t)) => {
-            *e = epoch;
-            t.clear();
-            t.push_str(text);
-        }
-        None => *slot = Some((epoch, text.to_string())),
-    }
-}
+/// A time stamp of an aggregate: its epoch and the slot of its text in the aggregate's
+/// [`Tallies`].
+type Stamp = (Option<i64>, u32);
 
 #[derive(Debug, Clone)]
 struct Agg {
     count: u64,
     first: Option<Stamp>,
     last: Option<Stamp>,
-    principals: Counter,
-    regions: Counter,
-    accounts: Counter,
-    event_names: Counter,
-    error_codes: Counter,
-    source_ips: Counter,
-    sample_ids: Vec<String>,
+    /// Principals, regions, accounts, event names, error codes and source addresses; the
+    /// stamps' and sample ids' texts.
+    tallies: Tallies,
+    /// Slots of the sample event ids, in arrival order (the first `samples`).
+    sample_ids: [u32; SAMPLES],
+    samples: usize,
     /// Shared with the other aggregates the same record started (thousands of threshold
     /// groups each hold an `Agg`, most never reported).
-    sample: Option<Arc<EventContext>>,
+    sample: Option<Arc<Sample>>,
 }
 
 impl Agg {
@@ -554,81 +444,96 @@ impl Agg {
             count: 0,
             first: None,
             last: None,
-            principals: Counter::with_cap(cap),
-            regions: Counter::with_cap(cap),
-            accounts: Counter::with_cap(cap),
-            event_names: Counter::with_cap(cap),
-            error_codes: Counter::with_cap(cap),
-            source_ips: Counter::with_cap(cap),
-            sample_ids: Vec::new(),
+            tallies: Tallies::with_cap(cap),
+            sample_ids: [0; SAMPLES],
+            samples: 0,
             sample: None,
+        }
+    }
+
+    fn stamp_text(&self, s: &Stamp) -> (Option<i64>, &str) {
+        (s.0, self.tallies.text(s.1))
+    }
+
+    /// Keeps `stamp` as the first (or last) time if it is earlier (later) than the one kept.
+    fn set_stamp(&mut self, last: bool, stamp: (Option<i64>, &str)) {
+        let kept = if last { self.last } else { self.first };
+        let replace = kept.is_none_or(|k| {
+            let k = self.stamp_text(&k);
+            if last {
+                earlier_ref(k, stamp)
+            } else {
+                earlier_ref(stamp, k)
+            }
+        });
+        if !replace {
+            return;
+        }
+        let slot = match kept {
+            Some((_, slot)) => {
+                self.tallies.set_text(slot, stamp.1);
+                slot
+            }
+            None => self.tallies.push_text(stamp.1),
+        };
+        let new = Some((stamp.0, slot));
+        if last {
+            self.last = new;
+        } else {
+            self.first = new;
         }
     }
 
     fn add(&mut self, m: &MatchInfo<'_>) {
         self.count += 1;
         if let Some(t) = &m.event_time {
-            let stamp = (m.epoch, &**t);
-            if self
-                .first
-                .as_ref()
-                .is_none_or(|f| earlier_ref(stamp, (f.0, &f.1)))
-            {
-                set_stamp(&mut self.first, stamp);
-            }
-            if self
-                .last
-                .as_ref()
-                .is_none_or(|l| earlier_ref((l.0, &l.1), stamp))
-            {
-                set_stamp(&mut self.last, stamp);
+            self.set_stamp(false, (m.epoch, t));
+            self.set_stamp(true, (m.epoch, t));
+        }
+        let t = &mut self.tallies;
+        t.add(tally::PRINCIPALS, &m.principal, 1, 0);
+        for (dim, v) in [
+            (tally::REGIONS, &m.region),
+            (tally::ACCOUNTS, &m.account),
+            (tally::EVENT_NAMES, &m.event_name),
+            (tally::ERROR_CODES, &m.error_code),
+            (tally::SOURCE_IPS, &m.source_ip),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                t.add(dim, v, 1, 0);
             }
         }
-        self.principals.add(&m.principal, 1);
-        self.regions.add_opt(m.region.as_deref());
-        self.accounts.add_opt(m.account.as_deref());
-        self.event_names.add_opt(m.event_name.as_deref());
-        self.error_codes.add_opt(m.error_code.as_deref());
-        self.source_ips.add_opt(m.source_ip.as_deref());
-        if self.sample_ids.len() < SAMPLES {
-            if let Some(id) = &m.event_id {
-                self.sample_ids.push(id.to_string());
-            }
+        if let Some(id) = m.event_id.as_deref().filter(|_| self.samples < SAMPLES) {
+            self.sample_ids[self.samples] = self.tallies.push_text(id);
+            self.samples += 1;
         }
         if self.sample.is_none() {
-            self.sample = Some(m.context());
+            self.sample = Some(m.sample());
         }
     }
 
     fn merge(&mut self, o: &Agg) {
         self.count += o.count;
         if let Some(f) = &o.first {
-            if self.first.as_ref().is_none_or(|s| earlier(f, s)) {
-                self.first = Some(f.clone());
-            }
+            self.set_stamp(false, o.stamp_text(f));
         }
         if let Some(l) = &o.last {
-            if self.last.as_ref().is_none_or(|s| earlier(s, l)) {
-                self.last = Some(l.clone());
+            self.set_stamp(true, o.stamp_text(l));
+        }
+        self.tallies.merge(&o.tallies);
+        for &id in &o.sample_ids[..o.samples] {
+            if self.samples < SAMPLES {
+                self.sample_ids[self.samples] = self.tallies.push_text(o.tallies.text(id));
+                self.samples += 1;
             }
         }
-        self.principals.merge(&o.principals);
-        self.regions.merge(&o.regions);
-        self.accounts.merge(&o.accounts);
-        self.event_names.merge(&o.event_names);
-        self.error_codes.merge(&o.error_codes);
-        self.source_ips.merge(&o.source_ips);
-        for id in &o.sample_ids {
-            if self.sample_ids.len() < SAMPLES {
-                self.sample_ids.push(id.clone());
-            }
-        }
-        let o_first = o.first.as_ref();
         let replace = match (&self.sample, &o.sample) {
             (None, Some(_)) => true,
-            (Some(_), Some(_)) => {
-                o_first.is_some_and(|f| self.first.as_ref().is_some_and(|s| s == f))
-            }
+            // The other's first record is now this one's first: its sample goes with it.
+            (Some(_), Some(_)) => o.first.is_some_and(|f| {
+                self.first
+                    .is_some_and(|s| self.stamp_text(&s) == o.stamp_text(&f))
+            }),
             _ => false,
         };
         if replace {
@@ -636,7 +541,19 @@ impl Agg {
         }
     }
 
+    fn counted(&self, dim: tally::Dim) -> Vec<Counted> {
+        self.tallies
+            .top(dim, TOP)
+            .into_iter()
+            .map(|(value, count)| Counted {
+                value: value.to_string(),
+                count,
+            })
+            .collect()
+    }
+
     fn finding(&self, d: &Detection, threshold: Option<ThresholdResult>) -> Finding {
+        let (distinct, at_least) = self.tallies.distinct(tally::PRINCIPALS);
         Finding {
             detection: d.id.clone(),
             title: d.title.clone(),
@@ -646,18 +563,21 @@ impl Agg {
             runbook: d.runbook.clone(),
             references: d.reference_lines(),
             count: self.count,
-            first_time: self.first.as_ref().map(|s| s.1.clone()),
-            last_time: self.last.as_ref().map(|s| s.1.clone()),
-            principals: self.principals.top(TOP),
-            distinct_principals: self.principals.distinct().0,
-            distinct_principals_at_least: self.principals.distinct().1,
-            regions: self.regions.top(TOP),
-            accounts: self.accounts.top(TOP),
-            event_names: self.event_names.top(TOP),
-            error_codes: self.error_codes.top(TOP),
-            source_ips: self.source_ips.top(TOP),
-            sample_event_ids: self.sample_ids.clone(),
-            sample: self.sample.as_deref().cloned(),
+            first_time: self.first.map(|s| self.tallies.text(s.1).to_string()),
+            last_time: self.last.map(|s| self.tallies.text(s.1).to_string()),
+            principals: self.counted(tally::PRINCIPALS),
+            distinct_principals: distinct,
+            distinct_principals_at_least: at_least,
+            regions: self.counted(tally::REGIONS),
+            accounts: self.counted(tally::ACCOUNTS),
+            event_names: self.counted(tally::EVENT_NAMES),
+            error_codes: self.counted(tally::ERROR_CODES),
+            source_ips: self.counted(tally::SOURCE_IPS),
+            sample_event_ids: self.sample_ids[..self.samples]
+                .iter()
+                .map(|&i| self.tallies.text(i).to_string())
+                .collect(),
+            sample: self.sample.as_deref().map(Sample::context),
             threshold,
         }
     }
@@ -1429,69 +1349,6 @@ pub fn scan_reader<R: Read + Send + 'static>(
 }
 
 #[cfg(test)]
-mod counter_tests {
-    use super::{Counter, COUNTER_CAPACITY, GROUP_COUNTER_CAPACITY};
-    use std::collections::HashMap;
-
-    /// Both kinds of counter (a threshold group's small list, a detection's large map with
-    /// its batched evictions) keep Space-Saving's promises on a stream with heavy values, a
-    /// long tail and counts that grow while values are evicted: the total is kept, no reported
-    /// count exceeds the true one, every value seen more than total/cap times is kept, and
-    /// counts are exact until the counter fills.
-    #[test]
-    fn small_and_large_counters_keep_space_saving_guarantees() {
-        for cap in [GROUP_COUNTER_CAPACITY, COUNTER_CAPACITY] {
-            let mut c = Counter::with_cap(cap);
-            let mut truth: HashMap<String, u64> = HashMap::new();
-            let mut add = |c: &mut Counter, v: String| {
-                c.add(&v, 1);
-                *truth.entry(v).or_default() += 1;
-            };
-            for i in 0..(cap as u64 - 1) {
-                add(&mut c, format!("early-{i}"));
-            }
-            let exact: Vec<_> = c.top(usize::MAX).into_iter().map(|x| x.count).collect();
-            assert!(
-                exact.iter().all(|&n| n == 1) && exact.len() == cap - 1,
-                "{exact:?}"
-            );
-            assert!(!c.distinct().1);
-            for i in 0..20_000u64 {
-                // A long tail, two heavy values, and a value that comes back ever more often.
-                add(&mut c, format!("tail-{i}"));
-                if i % 3 == 0 {
-                    add(&mut c, "heavy-a".to_string());
-                }
-                if i % 11 == 0 {
-                    add(&mut c, "heavy-b".to_string());
-                }
-                if i % 997 < i / 1000 {
-                    add(&mut c, "growing".to_string());
-                }
-            }
-            let total: u64 = truth.values().sum();
-            let kept: u64 = c.entries().map(|(_, (n, _))| n).sum();
-            assert_eq!(kept, total, "cap {cap}");
-            assert_eq!(c.distinct(), (cap as u64, true), "cap {cap}");
-            let top = c.top(usize::MAX);
-            for x in &top {
-                assert!(x.count <= truth[&x.value], "cap {cap}: {x:?}");
-            }
-            for (v, n) in &truth {
-                if *n > total / cap as u64 {
-                    assert!(
-                        top.iter().any(|x| &x.value == v),
-                        "cap {cap}: {v} ({n}) lost"
-                    );
-                }
-            }
-            assert!(truth["heavy-a"] > total / cap as u64);
-            assert_eq!(top[0].value, "heavy-a", "cap {cap}");
-        }
-    }
-}
-
-#[cfg(test)]
 mod both_paths_tests {
     //! What the log scan derives from a record's raw text must equal what the real-time path
     //! derives from the parsed record: the threshold group it counts into, and the sample an
@@ -1556,7 +1413,7 @@ mod both_paths_tests {
                 let record: Record = serde_json::from_value(example.clone()).unwrap();
                 let from_raw = MatchInfo::from_raw(raw, None, &[]).expect("nothing excluded");
                 assert_eq!(
-                    *from_raw.context(),
+                    from_raw.sample().context(),
                     EventContext::from_record(&record),
                     "{}: {text}",
                     d.id
