@@ -13,6 +13,7 @@ use crate::pattern::RawValue;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::Path;
@@ -748,20 +749,20 @@ impl ThresholdState {
 
     fn add(&mut self, t: &Threshold, key: String, m: &MatchInfo<'_>, budget: &mut GroupBudget) {
         let full = self.full(budget);
-        let g = match self.groups.get_mut(&key) {
-            Some(g) => g,
-            None if full => {
+        let g = match self.groups.entry(key) {
+            Entry::Occupied(g) => g.into_mut(),
+            Entry::Vacant(_) if full => {
                 self.untracked += 1;
                 return;
             }
-            None => self.groups.entry(key).or_insert_with(|| {
+            Entry::Vacant(slot) => {
                 budget.live += 1;
-                Box::new(Group {
+                slot.insert(Box::new(Group {
                     agg: Agg::with_cap(GROUP_COUNTER_CAPACITY),
                     window: VecDeque::new(),
                     peak: 0,
-                })
-            }),
+                }))
+            }
         };
         g.agg.add(m);
         let Some(ts) = m.epoch else { return };
@@ -1149,8 +1150,10 @@ impl<'c> Scanner<'c> {
                     let DetState::Threshold(st) = &mut self.states[i] else {
                         unreachable!("a threshold detection keeps threshold state")
                     };
-                    st.add(t, key.clone(), m, &mut self.budget);
-                    Some(key)
+                    // The key is kept with the matching record only when records are kept.
+                    let kept = (self.keep_events > 0).then(|| key.clone());
+                    st.add(t, key, m, &mut self.budget);
+                    kept
                 }
             };
             if self.keep_events > 0 {
