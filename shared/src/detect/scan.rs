@@ -60,8 +60,8 @@ pub(crate) use super::project::FieldTree;
 // ---------------------------------------------------------------------------------------------
 
 /// What is known about a matching record (computed once, however many detections match).
-/// Strings borrow from the record's text where they hold no escapes; the whole [`Record`]
-/// (for an aggregate's sample context) is only built when an aggregate takes its first match.
+/// Strings borrow from the record's text where they hold no escapes; the [`Sample`] is only
+/// built when an aggregate takes this record as its first match.
 struct MatchInfo<'r> {
     event_time: Option<Cow<'r, str>>,
     region: Option<Cow<'r, str>>,

@@ -38,6 +38,7 @@ const SLACK: usize = 1024;
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     dim: Dim,
+    /// Values are strings of one record, which is under [`crate::logfile::MAX_RECORD_BYTES`].
     len: u32,
     at: usize,
     count: u64,
