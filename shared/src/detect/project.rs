@@ -3,6 +3,7 @@
 //! `serde_json` values (threshold group keys).
 
 use super::index::FxMap;
+use crate::logfile::{plain_string_end, skip_ws, value_end};
 use crate::pattern::RawValue;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -165,11 +166,158 @@ impl FieldTree {
                 }
             }
         }
-        let mut de = serde_json::Deserializer::from_slice(raw);
         let tree = (!self.whole && !self.children.is_empty()).then_some(self);
-        let v = RawSeed(tree, PhantomData).deserialize(&mut de)?;
-        de.end()?;
-        Ok(v)
+        if let Some(tree) = tree {
+            // Objects read in part (`userIdentity`, `requestParameters`, ...): stepped over
+            // with the record scanner, parsing only what the paths reach. The text is checked
+            // for UTF-8 once, so that strings can be borrowed from it without checking each.
+            if let Ok(text) = std::str::from_utf8(raw) {
+                let mut quick = Quick {
+                    text,
+                    stack: Vec::new(),
+                };
+                let start = skip_ws(raw, 0);
+                if let Some((v, end)) = quick.value(Some(tree), start, 0) {
+                    if skip_ws(raw, end) == raw.len() {
+                        return Ok(v);
+                    }
+                }
+            }
+        }
+        whole_value(tree, raw)
+    }
+
+    /// Which child a key (as written, between its quotes, without escapes) is.
+    #[inline]
+    fn child(&self, key: &str) -> Option<usize> {
+        if self.children.len() <= 8 {
+            self.children.iter().position(|(k, _)| k == key)
+        } else {
+            self.positions.get(key).copied()
+        }
+    }
+}
+
+/// A value parsed whole by `serde_json` (keeping only the tree's paths when there is one).
+fn whole_value<'a>(
+    tree: Option<&'a FieldTree>,
+    raw: &'a [u8],
+) -> Result<RawValue<'a>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let v = RawSeed(tree, PhantomData).deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// Nesting beyond which the quick projection leaves a value to the parser (which has its own
+/// limit and words the error).
+const QUICK_DEPTH: usize = 64;
+
+/// The quick projection of a field's text (valid UTF-8): what [`whole_value`] gives for valid
+/// JSON. The paths the tree reaches are parsed (leaves by `serde_json` unless they are strings
+/// without escapes); everything else is only stepped over, so an error in a part no detection
+/// reads goes unnoticed, as it does between a record's top-level fields. Each step gives
+/// `None` when something needs the parser (an escaped key, a syntax error, deep nesting): the
+/// caller then parses the whole field, and the parser words the error.
+struct Quick<'a> {
+    text: &'a str,
+    stack: Vec<u8>,
+}
+
+impl<'a> Quick<'a> {
+    /// The value at byte `at` and where it ends.
+    fn value(
+        &mut self,
+        tree: Option<&'a FieldTree>,
+        at: usize,
+        depth: usize,
+    ) -> Option<(RawValue<'a>, usize)> {
+        if depth > QUICK_DEPTH {
+            return None;
+        }
+        let buf = self.text.as_bytes();
+        let tree = tree.filter(|t| !t.whole);
+        match (*buf.get(at)?, tree) {
+            (b'{', Some(tree)) => self.object(tree, at, depth),
+            (b'[', Some(tree)) => self.array(tree, at, depth),
+            (b'"', _) => match plain_string_end(buf, at + 1) {
+                Some(q) => Some((RawValue::Str(Cow::Borrowed(&self.text[at + 1..q])), q + 1)),
+                None => self.parsed(at),
+            },
+            _ => self.parsed(at),
+        }
+    }
+
+    /// A leaf the parser reads (numbers, literals, escaped strings, whole containers).
+    fn parsed(&mut self, at: usize) -> Option<(RawValue<'a>, usize)> {
+        let buf = self.text.as_bytes();
+        let end = value_end(buf, at, &mut self.stack)?;
+        Some((whole_value(None, &buf[at..end]).ok()?, end))
+    }
+
+    fn object(
+        &mut self,
+        tree: &'a FieldTree,
+        at: usize,
+        depth: usize,
+    ) -> Option<(RawValue<'a>, usize)> {
+        let buf = self.text.as_bytes();
+        let mut out = Vec::with_capacity(tree.children.len().min(8));
+        let mut i = skip_ws(buf, at + 1);
+        if *buf.get(i)? == b'}' {
+            return Some((RawValue::Obj(out), i + 1));
+        }
+        loop {
+            if *buf.get(i)? != b'"' {
+                return None;
+            }
+            let key_end = plain_string_end(buf, i + 1)?;
+            let child = tree.child(&self.text[i + 1..key_end]);
+            i = skip_ws(buf, key_end + 1);
+            if *buf.get(i)? != b':' {
+                return None;
+            }
+            i = skip_ws(buf, i + 1);
+            i = match child {
+                Some(c) => {
+                    let (k, t) = &tree.children[c];
+                    let (v, end) = self.value(Some(t), i, depth + 1)?;
+                    out.push((Cow::Borrowed(k.as_str()), v));
+                    end
+                }
+                None => value_end(buf, i, &mut self.stack)?,
+            };
+            i = skip_ws(buf, i);
+            match *buf.get(i)? {
+                b',' => i = skip_ws(buf, i + 1),
+                b'}' => return Some((RawValue::Obj(out), i + 1)),
+                _ => return None,
+            }
+        }
+    }
+
+    fn array(
+        &mut self,
+        tree: &'a FieldTree,
+        at: usize,
+        depth: usize,
+    ) -> Option<(RawValue<'a>, usize)> {
+        let buf = self.text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = skip_ws(buf, at + 1);
+        if *buf.get(i)? == b']' {
+            return Some((RawValue::Arr(out), i + 1));
+        }
+        loop {
+            let (v, end) = self.value(Some(tree), i, depth + 1)?;
+            out.push(v);
+            i = skip_ws(buf, end);
+            match *buf.get(i)? {
+                b',' => i = skip_ws(buf, i + 1),
+                b']' => return Some((RawValue::Arr(out), i + 1)),
+                _ => return None,
+            }
+        }
     }
 }
 
@@ -286,6 +434,125 @@ impl<'de: 'a, 'a> Visitor<'de> for KeySeed<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::{BuiltinOptions, Catalog};
+    use crate::logfile::RawRecord;
+
+    fn paths(list: &[&str]) -> FieldTree {
+        let mut tree = FieldTree::partial();
+        for p in list {
+            let parts: Vec<String> = p.split('.').map(str::to_string).collect();
+            tree.add(&parts);
+        }
+        tree
+    }
+
+    /// The projection of one field against the parser's, with whether the quick way read it.
+    fn compare(tree: &FieldTree, raw: &[u8]) -> bool {
+        let want = whole_value(Some(tree), raw);
+        let got = tree.project_raw(raw);
+        match (&got, &want) {
+            (Ok(g), Ok(w)) => assert_eq!(g, w, "{}", String::from_utf8_lossy(raw)),
+            (Err(_), Err(_)) => {}
+            _ => panic!("{}: {got:?} against {want:?}", String::from_utf8_lossy(raw)),
+        }
+        let Ok(text) = std::str::from_utf8(raw) else {
+            return false;
+        };
+        let mut quick = Quick {
+            text,
+            stack: Vec::new(),
+        };
+        quick
+            .value(Some(tree), skip_ws(raw, 0), 0)
+            .is_some_and(|(_, end)| skip_ws(raw, end) == raw.len())
+    }
+
+    /// Every field the built-in catalog reads, on every example record, projects as the
+    /// parser projects it, and nearly all of them the quick way.
+    #[test]
+    fn the_quick_projection_equals_the_parser_on_every_example() {
+        let catalog = Catalog::builtin(BuiltinOptions::default());
+        let index = &catalog.index;
+        let (mut compared, mut quick) = (0, 0);
+        for d in catalog.detections() {
+            for record in d.examples.matching.iter().chain(&d.examples.no_match) {
+                let text = record.to_string();
+                let mut fields = Vec::new();
+                let raw = RawRecord::scan(text.as_bytes(), &mut fields).unwrap();
+                for (k, key) in index.keys.iter().enumerate() {
+                    let tree = &index.projections[k];
+                    let Some(bytes) = raw.get(key) else { continue };
+                    if tree.whole || tree.children.is_empty() || bytes[0] != b'{' {
+                        continue;
+                    }
+                    compared += 1;
+                    quick += usize::from(compare(tree, bytes));
+                }
+            }
+        }
+        assert!(compared > 500, "{compared}");
+        assert_eq!(quick, compared);
+    }
+
+    /// Hand-made shapes: white space, repeated keys, escapes, arrays of objects, numbers,
+    /// literals, nesting, and errors in the parts the paths reach (which the parser reports).
+    #[test]
+    fn the_quick_projection_equals_the_parser_on_odd_shapes() {
+        let tree = paths(&[
+            "type",
+            "arn",
+            "sessionContext.sessionIssuer.arn",
+            "sessionContext.attributes",
+            "items.name",
+            "n",
+        ]);
+        let quick_cases: [&str; 15] = [
+            "{\"arn\": \"arn:aws:iam::123456789012:user/caf\u{e9}-\u{65e5}\u{672c}-long-enough\", \"type\": \"IAMUser\"}",
+            r#"{}"#,
+            r#" { "type" : "Root" , "arn":"a" } "#,
+            "{\n\t\"type\":\n\"IAMUser\"\r\n}",
+            r#"{"type": "a", "type": "b", "arn": null, "arn": 1}"#,
+            r#"{"other": {"type": "x", "deep": [[{"arn": "y"}]], "s": "}]\"{["}, "type": "t"}"#,
+            r#"{"arn": "caf\u00e9", "type": "a\"b", "n": "tab\there"}"#,
+            r#"{"n": -1.5e3, "type": true, "arn": false}"#,
+            r#"{"n": 18446744073709551616, "type": 12345678901234567890, "arn": -0}"#,
+            r#"{"items": [{"name": "a", "x": 1}, {"name": ["b"]}, "c", 3, null, [{"name": "d"}]]}"#,
+            r#"{"items": {"name": "not an array"}, "sessionContext": []}"#,
+            r#"{"sessionContext": {"attributes": {"mfaAuthenticated": "true", "creationDate": "2026-01-01T00:00:00Z"},
+                "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::1:role/r", "userName": "r"}}}"#,
+            r#"{"sessionContext": {"sessionIssuer": "x", "attributes": [1, {"a": [2]}]}}"#,
+            r#"{"café": 1, "type": "é"}"#,
+            r#"{"skipped": [1, 2, {"a": "b\\"}], "n": 0}"#,
+        ];
+        for case in quick_cases {
+            assert!(compare(&tree, case.as_bytes()), "not quick: {case}");
+        }
+        // Left to the parser: escaped keys, syntax errors (the parser words them), nesting.
+        let deep = format!("{{\"items\": {}1{}}}", "[".repeat(100), "]".repeat(100));
+        let parser_cases: Vec<String> = [
+            r#"{"ty\u0070e": "Root"}"#,
+            r#"{"type": "Root",}"#,
+            r#"{"type" "Root"}"#,
+            r#"{"type": "Root"} x"#,
+            r#"{"type": tru}"#,
+            r#"{"type": "a\x"}"#,
+            "{\"type\": \"a\nb\"}",
+            "{\"type\": \"a long value\nwith a line break\"}",
+            "{\"type\": \"a long value with a\ttab\"}",
+            r#"{"items": [1, 2,]}"#,
+            r#"{"type": "Root""#,
+            r#"{"sessionContext": {"sessionIssuer": {"arn": }}}"#,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([deep])
+        .collect();
+        for case in &parser_cases {
+            assert!(!compare(&tree, case.as_bytes()), "quick: {case}");
+        }
+        // Bytes that are not UTF-8 in a string the paths reach are an error either way.
+        assert!(tree.project_raw(b"{\"type\": \"\xff\"}").is_err());
+    }
 
     /// A top-level string read without the parser gives what the parser gives: the same
     /// text, borrowed, and an error wherever the parser errs (control characters, broken

@@ -70,7 +70,7 @@ fn word(buf: &[u8], at: usize) -> u64 {
 /// where to resume once more data is there. Eight bytes at a time (most strings in
 /// CloudTrail records are short: keys, ids, small values), then a vectorised search for long
 /// ones.
-#[inline]
+#[inline(always)]
 fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
     let mut words = 0;
     while from + 8 <= buf.len() && words < 8 {
@@ -127,6 +127,61 @@ fn next_structural(buf: &[u8], mut from: usize) -> usize {
     from
 }
 
+/// Where the JSON value starting at `buf[start]` ends (exclusive), stepping over it as the
+/// record scan does: a string to its closing quote, an array or object to its matching bracket
+/// (64 bytes at a time), a number or literal to the next delimiter. Nothing inside is
+/// validated. `None` when the value is cut off, its brackets do not match, or `start` is not
+/// the first byte of a value. `stack` is scratch space.
+pub(crate) fn value_end(buf: &[u8], start: usize, stack: &mut Vec<u8>) -> Option<usize> {
+    match *buf.get(start)? {
+        b'"' => string_end(buf, start + 1).ok().map(|q| q + 1),
+        b'{' | b'[' => container_end(buf, start, stack).ok().flatten(),
+        b if CLASS[b as usize] == C_OTHER => {
+            let mut i = start + 1;
+            while i < buf.len() && CLASS[buf[i] as usize] == C_OTHER {
+                i += 1;
+            }
+            Some(i)
+        }
+        _ => None,
+    }
+}
+
+/// Index of the closing quote of a string whose content starts at `from`, when the content
+/// holds no backslash and no control character (what can be borrowed as it is written);
+/// `None` otherwise, or when the data ends first. Eight bytes at a time.
+#[inline]
+pub(crate) fn plain_string_end(buf: &[u8], mut from: usize) -> Option<usize> {
+    while from + 8 <= buf.len() {
+        let w = word(buf, from);
+        // Bytes below 0x20: as `bytes_equal`, the lowest flagged byte is exact.
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        let m = bytes_equal(w, b'"') | bytes_equal(w, b'\\') | control;
+        if m != 0 {
+            let at = from + (m.trailing_zeros() / 8) as usize;
+            return (buf[at] == b'"').then_some(at);
+        }
+        from += 8;
+    }
+    while from < buf.len() {
+        match buf[from] {
+            b'"' => return Some(from),
+            b'\\' | 0..=0x1f => return None,
+            _ => from += 1,
+        }
+    }
+    None
+}
+
+/// The first byte at or after `from` that is not JSON white space (`buf.len()` if none).
+#[inline]
+pub(crate) fn skip_ws(buf: &[u8], mut from: usize) -> usize {
+    while from < buf.len() && CLASS[buf[from] as usize] == C_WS {
+        from += 1;
+    }
+    from
+}
+
 /// String state carried from one 64-byte block to the next.
 #[derive(Default)]
 struct Carry {
@@ -148,6 +203,7 @@ fn brackets_outside_strings(chunk: &[u8; 64], carry: &mut Carry) -> u64 {
 
 /// Where the array or object opening at `buf[start]` ends (exclusive), 64 bytes at a time:
 /// `Ok(None)` when the data ends first, `Err(())` at a bracket that does not match.
+#[inline(always)]
 fn container_end(buf: &[u8], start: usize, stack: &mut Vec<u8>) -> Result<Option<usize>, ()> {
     stack.clear();
     let mut carry = Carry::default();
