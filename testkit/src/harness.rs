@@ -177,6 +177,17 @@ pub fn files_under(root: &Path) -> Vec<String> {
     out
 }
 
+/// Puts `body` into `bucket` under `key`; panics when S3 refuses it.
+pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("putting s3://{bucket}/{key}: {e:?}"));
+}
+
 /// Uploads the committed sample trail (`events/trail`) into `bucket` as CloudTrail wrote it:
 /// objects under their keys, digest signatures as user metadata.
 pub async fn upload_sample_trail(s3: &aws_sdk_s3::Client, bucket: &str) {

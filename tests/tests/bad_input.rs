@@ -15,6 +15,8 @@ use trailwarden::detect::{BuiltinOptions, Catalog, Scanner};
 use trailwarden::logfile::{self, Element, LogReader};
 use trailwarden::{Payload, PayloadError};
 use trailwarden_cli::functions::{AnyService, Function};
+use trailwarden_testkit::harness::put_object;
+use trailwarden_testkit::Moto;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -727,33 +729,36 @@ fn deep_and_oversized_records_are_reported_and_the_rest_is_scanned() {
     );
 }
 
-#[tokio::test]
-async fn log_delivery_reports_each_unreadable_file_from_s3_and_never_retries_bad_content() {
-    let moto = trailwarden_testkit::Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let s3 = trailwarden::aws::s3_client(&sdk);
+/// The bucket the S3 tests deliver to.
+const TRAIL_BUCKET: &str = "trail-bucket";
+
+/// A reset moto holding the empty bucket [`TRAIL_BUCKET`], and an S3 client on it.
+async fn moto_with_trail_bucket() -> (Moto, aws_sdk_s3::Client) {
+    let moto = Moto::start().await.unwrap();
+    let s3 = trailwarden::aws::s3_client(&moto.sdk_config());
     s3.create_bucket()
-        .bucket("trail-bucket")
+        .bucket(TRAIL_BUCKET)
         .send()
         .await
         .unwrap();
+    (moto, s3)
+}
+
+#[tokio::test]
+async fn log_delivery_reports_each_unreadable_file_from_s3_and_never_retries_bad_content() {
+    let (moto, s3) = moto_with_trail_bucket().await;
+    let sdk = moto.sdk_config();
     let none: [(&str, &str); 0] = [];
     let state = Function::LogDelivery.service(&sdk, &none).await.unwrap();
     let expect = log_expectations();
     for (name, path) in corpus("logs") {
         let stem = name.replace('.', "-");
         let key = format!("AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/123456789012_CloudTrail_us-east-1_20240514T0906Z_{stem}.json.gz");
-        s3.put_object()
-            .bucket("trail-bucket")
-            .key(&key)
-            .body(std::fs::read(&path).unwrap().into())
-            .send()
-            .await
-            .unwrap();
+        put_object(&s3, TRAIL_BUCKET, &key, std::fs::read(&path).unwrap()).await;
         let event = json!({"version": "0", "id": "7d0e4f1a-0000-4000-8000-000000000001",
             "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
             "time": "2024-05-14T09:06:10Z", "region": "us-east-1", "resources": [],
-            "detail": {"bucket": {"name": "trail-bucket"}, "object": {"key": key}}});
+            "detail": {"bucket": {"name": TRAIL_BUCKET}, "object": {"key": key}}});
         let out = state
             .handle(event)
             .await
@@ -908,14 +913,8 @@ async fn offline_validation_marks_each_bad_digest_invalid_and_keeps_the_good_one
 
 #[tokio::test]
 async fn log_integrity_alerts_on_each_unreadable_digest_from_s3() {
-    let moto = trailwarden_testkit::Moto::start().await.unwrap();
+    let (moto, s3) = moto_with_trail_bucket().await;
     let sdk = moto.sdk_config();
-    let s3 = trailwarden::aws::s3_client(&sdk);
-    s3.create_bucket()
-        .bucket("trail-bucket")
-        .send()
-        .await
-        .unwrap();
     let keys_file = root().join("events/trail/public-keys.json");
     let state = Function::LogIntegrity
         .service(&sdk, &[("PUBLIC_KEYS_URI", keys_file.to_str().unwrap())])
@@ -926,7 +925,7 @@ async fn log_integrity_alerts_on_each_unreadable_digest_from_s3() {
             "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/05/14/123456789012_CloudTrail-Digest_us-east-1_management-events_us-east-1_20240514T13{i:02}31Z.json.gz"
         );
         s3.put_object()
-            .bucket("trail-bucket")
+            .bucket(TRAIL_BUCKET)
             .key(&key)
             .metadata("signature", "00ff")
             .body(std::fs::read(path).unwrap().into())
@@ -936,7 +935,7 @@ async fn log_integrity_alerts_on_each_unreadable_digest_from_s3() {
         let event = json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
             "awsRegion": "us-east-1", "eventTime": "2024-05-14T13:00:31Z",
             "eventName": "ObjectCreated:Put",
-            "s3": {"bucket": {"name": "trail-bucket"}, "object": {"key": key}}}]});
+            "s3": {"bucket": {"name": TRAIL_BUCKET}, "object": {"key": key}}}]});
         let answer = state.handle(event).await;
         // A digest that cannot be read is a finding (alerted), not a reason to retry.
         let out = answer.unwrap_or_else(|e| panic!("{name}: {e}"));

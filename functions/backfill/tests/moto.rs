@@ -4,7 +4,6 @@
 //! ItemBatcher hand them over, per-object results read back; then the results stored as the
 //! ResultWriter stores them, summarized, and the one alert read back from the alert topic.
 
-use aws_sdk_s3::primitives::ByteStream;
 use backfill::{Backfill, BatchResult, ObjectKind, Summary, Verdict};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -12,7 +11,7 @@ use std::time::Duration;
 use trailwarden::detect::Scanner;
 use trailwarden::lambda::Service;
 use trailwarden::respond::Settings as _;
-use trailwarden_testkit::harness::events_dir;
+use trailwarden_testkit::harness::{events_dir, put_object};
 use trailwarden_testkit::{service, AlertInbox, Moto};
 
 const BUCKET: &str = "trailwarden-trail-123456789012";
@@ -34,7 +33,7 @@ fn keys_path() -> String {
 async fn upload_archive(s3: &aws_sdk_s3::Client) {
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     trailwarden_testkit::harness::upload_sample_trail(s3, BUCKET).await;
-    put(s3, BUCKET, SAMPLE_KEY, sample_log()).await;
+    put_object(s3, BUCKET, SAMPLE_KEY, sample_log()).await;
 }
 
 /// The 10:06 log file as someone with write access to the bucket might leave it: one source
@@ -55,16 +54,6 @@ fn tampered_log() -> Vec<u8> {
 
 fn sample_log() -> Vec<u8> {
     std::fs::read(events_dir().join("logs").join(SAMPLE_LOG)).unwrap()
-}
-
-async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap();
 }
 
 /// The items `arn:aws:states:::s3:listObjectsV2` reads for a prefix, as it hands them over.
@@ -208,9 +197,9 @@ async fn tampered_corrupt_and_vanished_objects_are_results_not_failed_batches() 
     let s3 = trailwarden::aws::s3_client(&cfg);
     upload_archive(&s3).await;
     // One log file edited after delivery, one corrupt file in a log folder.
-    put(&s3, BUCKET, TAMPERED, tampered_log()).await;
+    put_object(&s3, BUCKET, TAMPERED, tampered_log()).await;
     let corrupt = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/123456789012_CloudTrail_us-east-1_20240514T1130Z_Zz9QpLm2NbV4cX7r.json.gz";
-    put(&s3, BUCKET, corrupt, b"not gzip at all".to_vec()).await;
+    put_object(&s3, BUCKET, corrupt, b"not gzip at all".to_vec()).await;
     let items = listed(&s3, "AWSLogs/123456789012/").await;
     // Listed, then deleted before its batch ran.
     let gone = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/123456789012_CloudTrail_us-east-1_20240514T0918Z_9nYN7gp2eWAJHIfT.json.gz";
@@ -315,10 +304,10 @@ async fn store_results(
         let key = format!("{prefix}/{run}/{status}_0.json");
         let body = serde_json::to_vec(&entries).unwrap();
         manifest["ResultFiles"][status] = json!([{"Key": key, "Size": body.len()}]);
-        put(s3, RESULTS, &key, body).await;
+        put_object(s3, RESULTS, &key, body).await;
     }
     let key = format!("{prefix}/{run}/manifest.json");
-    put(s3, RESULTS, &key, serde_json::to_vec(&manifest).unwrap()).await;
+    put_object(s3, RESULTS, &key, serde_json::to_vec(&manifest).unwrap()).await;
     key
 }
 
@@ -343,7 +332,7 @@ async fn the_summary_adds_every_result_up_and_sends_one_alert() {
     let inbox = AlertInbox::create(&cfg, "backfill-summary").await.unwrap();
     let s3 = trailwarden::aws::s3_client(&cfg);
     upload_archive(&s3).await;
-    put(&s3, BUCKET, TAMPERED, tampered_log()).await;
+    put_object(&s3, BUCKET, TAMPERED, tampered_log()).await;
     let items = listed(&s3, "AWSLogs/").await;
     let st = worker(&moto, &inbox.topic_arn).await;
     let batches = batches(&items, 4);

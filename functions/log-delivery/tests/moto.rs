@@ -2,13 +2,12 @@
 //! and the alerts read back from an SQS queue subscribed to the alert topic. The function is
 //! built and invoked as Lambda builds and invokes it (`trailwarden_testkit::{service, invoke}`).
 
-use aws_sdk_s3::primitives::ByteStream;
 use log_delivery::{LogDelivery, UNREADABLE_DETECTION};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use trailwarden::lambda::Service;
-use trailwarden_testkit::harness::{events_dir, steps};
+use trailwarden_testkit::harness::{events_dir, put_object, steps};
 use trailwarden_testkit::{
     dry_run_marks, fixture, invoke, service, AlertInbox, Moto, ReceivedAlert,
 };
@@ -37,15 +36,10 @@ fn target(event: &Value) -> (String, String) {
     )
 }
 
+/// [`put_object`], creating the bucket first when it does not exist yet.
 async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
     let _ = s3.create_bucket().bucket(bucket).send().await;
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap();
+    put_object(s3, bucket, key, body).await;
 }
 
 async fn state(moto: &Moto, vars: &[(&str, &str)]) -> Service<LogDelivery> {

@@ -16,7 +16,7 @@ use trailwarden::respond::Settings as _;
 use trailwarden::respond::{Decide, Decision};
 use trailwarden::Payload;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::harness::events_dir;
+use trailwarden_testkit::harness::{events_dir, put_object};
 use trailwarden_testkit::{fixture, invoke, payload, service, AlertInbox, Moto};
 
 const LOG_FILE: &str =
@@ -101,15 +101,10 @@ fn a_digest_delivered_through_sns_and_sqs_is_skipped_by_log_delivery_with_the_re
     assert!(why.contains("CloudTrail-Digest"), "{why}");
 }
 
+/// The sample log file put under `key`, creating the bucket first when it does not exist yet.
 async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) {
     let _ = s3.create_bucket().bucket(bucket).send().await;
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(log_file()))
-        .send()
-        .await
-        .unwrap();
+    put_object(s3, bucket, key, log_file()).await;
 }
 
 #[tokio::test]
