@@ -188,6 +188,31 @@ pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: 
         .unwrap_or_else(|e| panic!("putting s3://{bucket}/{key}: {e:?}"));
 }
 
+/// Creates the bucket `bucket` and the trail whose ARN is `trail`, delivering to it with log
+/// file validation on (in every region when `multi_region`), and starts its logging; the
+/// CloudTrail and S3 clients used.
+pub async fn logging_trail(
+    sdk: &aws_config::SdkConfig,
+    bucket: &str,
+    trail: &str,
+    multi_region: bool,
+) -> (aws_sdk_cloudtrail::Client, aws_sdk_s3::Client) {
+    let s3 = trailwarden::aws::s3_client(sdk);
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    let ct = aws_sdk_cloudtrail::Client::new(sdk);
+    let name = trail.rsplit_once(":trail/").map_or(trail, |(_, name)| name);
+    ct.create_trail()
+        .name(name)
+        .s3_bucket_name(bucket)
+        .is_multi_region_trail(multi_region)
+        .enable_log_file_validation(true)
+        .send()
+        .await
+        .unwrap();
+    ct.start_logging().name(trail).send().await.unwrap();
+    (ct, s3)
+}
+
 /// Uploads the committed sample trail (`events/trail`) into `bucket` as CloudTrail wrote it:
 /// objects under their keys, digest signatures as user metadata.
 pub async fn upload_sample_trail(s3: &aws_sdk_s3::Client, bucket: &str) {

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use std::time::Duration;
 use tamper::Tamper;
-use trailwarden_testkit::harness::{events_dir, upload_sample_trail};
+use trailwarden_testkit::harness::{events_dir, logging_trail, upload_sample_trail};
 use trailwarden_testkit::{fixture, invoke, service, Moto};
 
 const BUCKET: &str = "trailwarden-trail-123456789012";
@@ -24,18 +24,7 @@ fn self_resources() -> String {
 }
 
 async fn trail_in_moto(cfg: &aws_config::SdkConfig) -> aws_sdk_cloudtrail::Client {
-    let s3 = trailwarden::aws::s3_client(cfg);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let ct = aws_sdk_cloudtrail::Client::new(cfg);
-    ct.create_trail()
-        .name("trailwarden-trail")
-        .s3_bucket_name(BUCKET)
-        .is_multi_region_trail(true)
-        .enable_log_file_validation(true)
-        .send()
-        .await
-        .unwrap();
-    ct.start_logging().name(TRAIL).send().await.unwrap();
+    let (ct, _) = logging_trail(cfg, BUCKET, TRAIL, true).await;
     // The attacker's call, whose record is the sample event.
     ct.stop_logging().name(TRAIL).send().await.unwrap();
     ct

@@ -7,6 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::Value;
 use std::time::Duration as StdDuration;
+use trailwarden_testkit::harness::logging_trail;
 use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto};
 use watchdog::Watchdog;
 
@@ -25,19 +26,20 @@ fn next_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(Duration::minutes(1)).unwrap() + Duration::minutes(1)
 }
 
-async fn trail(cfg: &aws_config::SdkConfig) -> (aws_sdk_cloudtrail::Client, aws_sdk_s3::Client) {
-    let s3 = trailwarden::aws::s3_client(cfg);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let ct = aws_sdk_cloudtrail::Client::new(cfg);
-    ct.create_trail()
-        .name("trailwarden-trail")
-        .s3_bucket_name(BUCKET)
-        .enable_log_file_validation(true)
-        .send()
-        .await
-        .unwrap();
-    ct.start_logging().name(TRAIL).send().await.unwrap();
-    (ct, s3)
+/// The set-up of the tests of a trail that exists: the logging trail, a digest of it just
+/// delivered, and the alert inbox.
+async fn delivering_trail(
+    moto: &Moto,
+) -> (
+    aws_config::SdkConfig,
+    AlertInbox,
+    aws_sdk_cloudtrail::Client,
+) {
+    let cfg = moto.sdk_config();
+    let inbox = AlertInbox::create(&cfg, "watchdog-alerts").await.unwrap();
+    let (ct, s3) = logging_trail(&cfg, BUCKET, TRAIL, false).await;
+    deliver_digest(&s3).await;
+    (cfg, inbox, ct)
 }
 
 /// A digest of the trail delivered now (its content does not matter here).
@@ -69,10 +71,7 @@ async fn watchdog(
 #[tokio::test]
 async fn a_stopped_trail_is_alerted_once_critical() {
     let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "watchdog-alerts").await.unwrap();
-    let (ct, s3) = trail(&cfg).await;
-    deliver_digest(&s3).await;
+    let (cfg, inbox, ct) = delivering_trail(&moto).await;
     ct.stop_logging().name(TRAIL).send().await.unwrap();
     let st = watchdog(&cfg, &inbox.topic_arn).await;
 
@@ -107,10 +106,7 @@ async fn a_stopped_trail_is_alerted_once_critical() {
 #[tokio::test]
 async fn a_healthy_trail_sends_nothing() {
     let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "watchdog-alerts").await.unwrap();
-    let (_ct, s3) = trail(&cfg).await;
-    deliver_digest(&s3).await;
+    let (cfg, inbox, _ct) = delivering_trail(&moto).await;
     let st = watchdog(&cfg, &inbox.topic_arn).await;
     let out = invoke(&st, &tick(next_minute(Utc::now()))).await.unwrap();
     assert_eq!(out["stats"]["trails_checked"], 1, "{out:#}");
@@ -123,10 +119,7 @@ async fn a_healthy_trail_sends_nothing() {
 #[tokio::test]
 async fn a_digest_two_hours_late_is_alerted_when_it_becomes_late() {
     let moto = Moto::start().await.unwrap();
-    let cfg = moto.sdk_config();
-    let inbox = AlertInbox::create(&cfg, "watchdog-alerts").await.unwrap();
-    let (_ct, s3) = trail(&cfg).await;
-    deliver_digest(&s3).await;
+    let (cfg, inbox, _ct) = delivering_trail(&moto).await;
     let st = watchdog(&cfg, &inbox.topic_arn).await;
     // The tick two hours and a minute after the last digest (moto cannot age objects, so the
     // clock of the tick moves instead).
