@@ -10,6 +10,7 @@ use std::time::Duration;
 use support::*;
 use trailwarden::respond::{Delivery, RouteStatus};
 use trailwarden::Severity;
+use trailwarden_testkit::harness::on_large_stack;
 use trailwarden_testkit::{AlertInbox, Moto};
 
 fn sent(r: &trailwarden::respond::Routed, name: &str) -> String {
@@ -134,30 +135,16 @@ async fn findings(
     sdk: &aws_config::SdkConfig,
 ) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
     let sdk = sdk.clone();
-    tokio::task::spawn_blocking(move || {
-        std::thread::Builder::new()
-            .stack_size(256 << 20)
-            .spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(async {
-                        aws_sdk_securityhub::Client::new(&sdk)
-                            .get_findings()
-                            .send()
-                            .await
-                            .expect("GetFindings")
-                            .findings()
-                            .to_vec()
-                    })
-            })
-            .unwrap()
-            .join()
-            .unwrap()
+    on_large_stack(move || async move {
+        aws_sdk_securityhub::Client::new(&sdk)
+            .get_findings()
+            .send()
+            .await
+            .expect("GetFindings")
+            .findings()
+            .to_vec()
     })
     .await
-    .unwrap()
 }
 
 #[tokio::test]

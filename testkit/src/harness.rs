@@ -213,6 +213,32 @@ pub async fn logging_trail(
     (ct, s3)
 }
 
+/// Runs the future `make` gives to completion on a thread of its own with a 256 MiB stack, and
+/// returns its output: for SDK calls whose deserializers need more stack than a test thread
+/// has in a debug build (Security Hub's `ResourceDetails`, hundreds of resource types).
+pub async fn on_large_stack<T, Fut>(make: impl FnOnce() -> Fut + Send + 'static) -> T
+where
+    Fut: std::future::Future<Output = T>,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(make())
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 /// Uploads the committed sample trail (`events/trail`) into `bucket` as CloudTrail wrote it:
 /// objects under their keys, digest signatures as user metadata.
 pub async fn upload_sample_trail(s3: &aws_sdk_s3::Client, bucket: &str) {

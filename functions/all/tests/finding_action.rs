@@ -9,6 +9,7 @@ use trailwarden::Alert;
 use trailwarden_destinations::asff::{self, Target};
 use trailwarden_functions::{finding_action, Function};
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
+use trailwarden_testkit::harness::on_large_stack;
 use trailwarden_testkit::{env, fixture, Moto};
 
 const PRODUCT: &str = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default";
@@ -57,41 +58,27 @@ fn custom_action(findings: &[Value]) -> Value {
 /// thread has in a debug build.
 async fn findings(sdk: &aws_config::SdkConfig) -> Vec<(String, String, Value)> {
     let sdk = sdk.clone();
-    tokio::task::spawn_blocking(move || {
-        std::thread::Builder::new()
-            .stack_size(256 << 20)
-            .spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(async {
-                        let out = aws_sdk_securityhub::Client::new(&sdk)
-                            .get_findings()
-                            .send()
-                            .await
-                            .unwrap();
-                        out.findings()
-                            .iter()
-                            .map(|f| {
-                                (
-                                    f.id().unwrap_or_default().to_string(),
-                                    f.workflow()
-                                        .and_then(|w| w.status())
-                                        .map(|s| s.as_str().to_string())
-                                        .unwrap_or_default(),
-                                    json!(f.product_fields().cloned().unwrap_or_default()),
-                                )
-                            })
-                            .collect()
-                    })
+    on_large_stack(move || async move {
+        let out = aws_sdk_securityhub::Client::new(&sdk)
+            .get_findings()
+            .send()
+            .await
+            .unwrap();
+        out.findings()
+            .iter()
+            .map(|f| {
+                (
+                    f.id().unwrap_or_default().to_string(),
+                    f.workflow()
+                        .and_then(|w| w.status())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    json!(f.product_fields().cloned().unwrap_or_default()),
+                )
             })
-            .unwrap()
-            .join()
-            .unwrap()
+            .collect()
     })
     .await
-    .unwrap()
 }
 
 fn settings() -> std::collections::HashMap<String, String> {
