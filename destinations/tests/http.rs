@@ -9,7 +9,7 @@ mod support;
 use support::*;
 use trailwarden::respond::{Delivery, RouteStatus, Routed};
 use trailwarden::Severity;
-use trailwarden_destinations::{identity, webhook};
+use trailwarden_destinations::{identity, webhook, Router};
 use trailwarden_testkit::http::HttpStub;
 use trailwarden_testkit::Moto;
 
@@ -56,6 +56,26 @@ fn doc(pd_url: &str, pd_secret: &str, hook_url: &str, hook_secret: &str) -> Stri
     )
 }
 
+/// A router to PagerDuty at the stub `pd` and to a webhook at the stub `hook`.
+fn stub_router(
+    sdk: &aws_config::SdkConfig,
+    pd: &HttpStub,
+    pd_secret: &str,
+    hook: &HttpStub,
+    hook_secret: &str,
+) -> Router {
+    router(
+        sdk,
+        &doc(
+            &pd.url("/v2/enqueue"),
+            pd_secret,
+            &hook.url("/hooks/trailwarden"),
+            hook_secret,
+        ),
+        None,
+    )
+}
+
 #[tokio::test]
 async fn pagerduty_and_webhook_receive_signed_deduplicable_alerts() {
     let moto = Moto::start().await.unwrap();
@@ -67,17 +87,8 @@ async fn pagerduty_and_webhook_receive_signed_deduplicable_alerts() {
     )])
     .await;
     let hook = HttpStub::start(vec![(200, "")]).await;
-    let r = router(
-        &sdk,
-        &doc(
-            &pd.url("/v2/enqueue"),
-            &pd_secret,
-            &hook.url("/hooks/trailwarden"),
-            // By name, as the stack may give it.
-            "trailwarden/webhook",
-        ),
-        None,
-    );
+    // The webhook's secret by name, as the stack may give it.
+    let r = stub_router(&sdk, &pd, &pd_secret, &hook, "trailwarden/webhook");
     let _ = hook_secret;
     let alert = user_alert(true);
     let routed = r.deliver(&alert).await;
@@ -169,16 +180,7 @@ async fn a_500_then_a_202_is_retried_and_a_dead_endpoint_does_not_stop_the_other
     ])
     .await;
     let hook = HttpStub::start(vec![(503, "down for maintenance")]).await;
-    let r = router(
-        &sdk,
-        &doc(
-            &pd.url("/v2/enqueue"),
-            &pd_secret,
-            &hook.url("/hooks/trailwarden"),
-            &hook_secret,
-        ),
-        None,
-    );
+    let r = stub_router(&sdk, &pd, &pd_secret, &hook, &hook_secret);
     let routed = r.deliver(&user_alert(true)).await;
     match status(&routed, "pagerduty") {
         RouteStatus::Sent { attempts, .. } => assert_eq!(*attempts, 2),
