@@ -305,15 +305,12 @@ async fn missing_signature_corrupt_files_and_unreadable_objects() {
 
 #[tokio::test]
 async fn every_file_concerned_has_its_finding() {
-    let mut t = trail();
-    let edited = t.log_files[1][0].clone();
-    let deleted = t.log_files[1][1].clone();
-    t.edit_log(&edited, |v| {
-        v["Records"][0]["sourceIPAddress"] = json!("198.51.100.7")
-    });
-    let mut store = t.store();
-    store.objects.remove(&deleted);
-    store.objects.remove(&t.digests[0]);
+    let Tampered {
+        trail: t,
+        store,
+        edited,
+        deleted,
+    } = tampered();
     let c = check(&store, &t.digests[1]).await;
     assert_eq!(
         kinds(&c),

@@ -8,7 +8,6 @@ use log_integrity::execute::Output;
 use log_integrity::keys::KeySet;
 use log_integrity::store::Location;
 use log_integrity::{alert_for, LogIntegrity};
-use serde_json::json;
 use support::*;
 use trailwarden::respond::{Decide, Decision, Reporting, Stats as _};
 use trailwarden::Severity;
@@ -94,15 +93,12 @@ async fn an_incomplete_check_says_which_permissions_to_check() {
 
 #[tokio::test]
 async fn one_alert_names_every_file_concerned() {
-    let mut t = trail();
-    let edited = t.log_files[1][0].clone();
-    let deleted = t.log_files[1][1].clone();
-    t.edit_log(&edited, |v| {
-        v["Records"][0]["sourceIPAddress"] = json!("198.51.100.7")
-    });
-    let mut store = t.store();
-    store.objects.remove(&deleted);
-    store.objects.remove(&t.digests[0]);
+    let Tampered {
+        trail: t,
+        store,
+        edited,
+        deleted,
+    } = tampered();
     let a = alert_for(&check(&store, &t.digests[1]).await, None).unwrap();
     assert_eq!(a.severity, Severity::Critical);
     assert_eq!(

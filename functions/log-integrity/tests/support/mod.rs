@@ -401,6 +401,37 @@ impl Trail {
     }
 }
 
+/// The default trail after an attacker edited one log file of the second digest, deleted the
+/// other, and deleted the first digest: the check of the second digest concerns all three.
+pub struct Tampered {
+    pub trail: Trail,
+    /// The store with the deletions made.
+    pub store: MemStore,
+    /// The edited log file's key.
+    pub edited: String,
+    /// The deleted log file's key.
+    pub deleted: String,
+}
+
+/// [`Tampered`]: the edit and the deletions made.
+pub fn tampered() -> Tampered {
+    let mut trail = Trail::generate(&Spec::default(), cloudtrail_key());
+    let edited = trail.log_files[1][0].clone();
+    let deleted = trail.log_files[1][1].clone();
+    trail.edit_log(&edited, |v| {
+        v["Records"][0]["sourceIPAddress"] = json!("198.51.100.7")
+    });
+    let mut store = trail.store();
+    store.objects.remove(&deleted);
+    store.objects.remove(&trail.digests[0]);
+    Tampered {
+        trail,
+        store,
+        edited,
+        deleted,
+    }
+}
+
 /// An in-memory bucket (bucket names in locations are not compared). Streams bodies in odd-sized chunks; keys in `failing` answer with a
 /// store error (access denied).
 #[derive(Debug)]
