@@ -12,6 +12,7 @@
 pub mod faults;
 pub mod harness;
 pub mod http;
+pub mod mutate;
 
 pub use harness::{alerting_service, config, env, fixture, invoke, payload, plan, service};
 

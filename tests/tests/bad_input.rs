@@ -16,6 +16,7 @@ use trailwarden::logfile::{self, Element, LogReader};
 use trailwarden::{Payload, PayloadError};
 use trailwarden_cli::functions::{AnyService, Function};
 use trailwarden_testkit::harness::put_object;
+use trailwarden_testkit::mutate::{wrong_types, Mutation};
 use trailwarden_testkit::Moto;
 
 fn root() -> PathBuf {
@@ -254,61 +255,15 @@ fn a_create_user_whose_fields_have_the_wrong_types_is_still_understood_or_skippe
     );
 }
 
-/// Every path in a JSON value (object keys and array indexes), depth first.
-fn paths(v: &Value, prefix: &mut Vec<PathSeg>, out: &mut Vec<Vec<PathSeg>>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                prefix.push(PathSeg::Key(k.clone()));
-                out.push(prefix.clone());
-                paths(x, prefix, out);
-                prefix.pop();
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                prefix.push(PathSeg::Index(i));
-                out.push(prefix.clone());
-                paths(x, prefix, out);
-                prefix.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-#[derive(Debug, Clone)]
-enum PathSeg {
-    Key(String),
-    Index(usize),
-}
-
-fn at_mut<'a>(v: &'a mut Value, path: &[PathSeg]) -> &'a mut Value {
-    path.iter().fold(v, |v, seg| match seg {
-        PathSeg::Key(k) => &mut v[k.as_str()],
-        PathSeg::Index(i) => &mut v[*i],
-    })
-}
-
 #[test]
 fn every_field_of_every_sample_event_with_every_wrong_type() {
     // Each field of each sample event in events/ replaced by each JSON type (and a huge
     // string, and removed): parsing refuses it naming the field, or every function plans and
     // (dry-run) handles it. Panics are collected, not stopped at.
-    let replacements = [
-        json!(null),
-        json!(0),
-        json!(-1.5e300),
-        json!(true),
-        json!(""),
-        // Longer than every cut an alert makes of one field (512 bytes); strings long enough
-        // to push an alert past SNS's limit are the next test's, in fewer places, because
-        // rendering them in every field of every event costs minutes in a debug build.
-        json!("x".repeat(4_096)),
-        json!([]),
-        json!([{"a": 1}]),
-        json!({}),
-    ];
+    // The long string: longer than every cut an alert makes of one field (512 bytes); strings
+    // long enough to push an alert past SNS's limit are the next test's, in fewer places,
+    // because rendering them in every field of every event costs minutes in a debug build.
+    const LONG: usize = 4_096;
     let rt = runtime();
     let handlers = Handlers::new(&dead_sdk(), &DRY);
     let mut events: Vec<PathBuf> = std::fs::read_dir(root().join("events"))
@@ -321,76 +276,63 @@ fn every_field_of_every_sample_event_with_every_wrong_type() {
     let mut panics = Vec::new();
     for file in &events {
         let original: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-        let mut all = Vec::new();
-        paths(&original, &mut Vec::new(), &mut all);
-        for path in &all {
-            for r in replacements.iter().map(Some).chain([None]) {
-                let mut v = original.clone();
-                match (r, path.split_last()) {
-                    (Some(r), _) => *at_mut(&mut v, path) = r.clone(),
-                    (None, Some((PathSeg::Key(k), parent))) => {
-                        if let Some(m) = at_mut(&mut v, parent).as_object_mut() {
-                            m.remove(k);
-                        }
+        for Mutation {
+            path,
+            replacement: r,
+            value: v,
+        } in wrong_types(&original, LONG)
+        {
+            cases += 1;
+            let what = format!(
+                "{} {path} = {}",
+                file.display(),
+                r.map_or("(removed)".into(), |r| r
+                    .to_string()
+                    .chars()
+                    .take(20)
+                    .collect::<String>())
+            );
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                match Payload::from_value(v.clone()) {
+                    Err(e) => {
+                        assert!(!e.to_string().is_empty());
+                        // The handlers refuse it with the same words.
+                        let said = rt
+                            .block_on(handlers.call(Function::UnapprovedUser, v.clone()))
+                            .unwrap_err();
+                        assert!(said.contains(&e.to_string()), "{said}");
+                        false
                     }
-                    (None, _) => continue,
-                }
-                cases += 1;
-                let what = format!(
-                    "{} {path:?} = {}",
-                    file.display(),
-                    r.map_or("(removed)".into(), |r| r
-                        .to_string()
-                        .chars()
-                        .take(20)
-                        .collect::<String>())
-                );
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    match Payload::from_value(v.clone()) {
-                        Err(e) => {
-                            assert!(!e.to_string().is_empty());
-                            // The handlers refuse it with the same words.
-                            let said = rt
-                                .block_on(handlers.call(Function::UnapprovedUser, v.clone()))
-                                .unwrap_err();
-                            assert!(said.contains(&e.to_string()), "{said}");
-                            false
-                        }
-                        Ok(p) => {
-                            for f in Function::ALL {
-                                let plan = f.plan(&DRY, &p).unwrap().outcome;
-                                assert!(
-                                    plan.ignored.is_some()
-                                        || !plan.alerts.is_empty()
-                                        || !plan.steps.is_empty(),
-                                    "{}: neither skipped nor planned",
-                                    f.name()
-                                );
-                                for a in &plan.alerts {
-                                    let r = a.render();
-                                    assert!(r.subject.len() < 100 && r.subject.is_ascii());
-                                    assert!(
-                                        r.message.len() <= trailwarden::alert::MAX_MESSAGE_BYTES
-                                    );
-                                }
+                    Ok(p) => {
+                        for f in Function::ALL {
+                            let plan = f.plan(&DRY, &p).unwrap().outcome;
+                            assert!(
+                                plan.ignored.is_some()
+                                    || !plan.alerts.is_empty()
+                                    || !plan.steps.is_empty(),
+                                "{}: neither skipped nor planned",
+                                f.name()
+                            );
+                            for a in &plan.alerts {
+                                let r = a.render();
+                                assert!(r.subject.len() < 100 && r.subject.is_ascii());
+                                assert!(r.message.len() <= trailwarden::alert::MAX_MESSAGE_BYTES);
                             }
-                            // The function that needs no AWS call even to look things up.
-                            if !matches!(p, Payload::S3Objects(_)) {
-                                let f = Function::RootActivity;
-                                rt.block_on(handlers.call(f, v.clone()))
-                                    .unwrap_or_else(|e| {
-                                        panic!("{}: dry run failed: {e}", f.name())
-                                    });
-                            }
-                            true
                         }
+                        // The function that needs no AWS call even to look things up.
+                        if !matches!(p, Payload::S3Objects(_)) {
+                            let f = Function::RootActivity;
+                            rt.block_on(handlers.call(f, v.clone()))
+                                .unwrap_or_else(|e| panic!("{}: dry run failed: {e}", f.name()));
+                        }
+                        true
                     }
-                }));
-                match result {
-                    Ok(true) => handled += 1,
-                    Ok(false) => refused += 1,
-                    Err(p) => panics.push(format!("{what}: {}", panic_text(p))),
                 }
+            }));
+            match result {
+                Ok(true) => handled += 1,
+                Ok(false) => refused += 1,
+                Err(p) => panics.push(format!("{what}: {}", panic_text(p))),
             }
         }
     }

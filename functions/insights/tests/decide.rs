@@ -249,41 +249,7 @@ fn every_sample_and_malformed_payload_is_skipped_with_a_reason_or_planned() {
 /// limits; nothing panics.
 #[test]
 fn every_field_of_the_insights_samples_with_every_wrong_type_is_understood_or_refused() {
-    use serde_json::{json, Value};
-    fn paths(v: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
-        let children: Vec<(String, &Value)> = match v {
-            Value::Object(m) => m.iter().map(|(k, x)| (k.clone(), x)).collect(),
-            Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (i.to_string(), x))
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (k, x) in children {
-            prefix.push(k);
-            out.push(prefix.clone());
-            paths(x, prefix, out);
-            prefix.pop();
-        }
-    }
-    fn at<'a>(v: &'a mut Value, path: &[String]) -> &'a mut Value {
-        path.iter().fold(v, |v, k| match v {
-            Value::Array(_) => &mut v[k.parse::<usize>().unwrap()],
-            _ => &mut v[k.as_str()],
-        })
-    }
-    let replacements = [
-        json!(null),
-        json!(0),
-        json!(-1.5e300),
-        json!(true),
-        json!(""),
-        json!("x".repeat(10_000)),
-        json!([]),
-        json!([{"a": 1}]),
-        json!({}),
-    ];
+    use trailwarden_testkit::mutate::{wrong_types, Mutation};
     let config = Config::defaults();
     let mut cases = 0;
     for name in [
@@ -294,37 +260,23 @@ fn every_field_of_the_insights_samples_with_every_wrong_type_is_understood_or_re
         "s3-object-created-insight-file.json",
     ] {
         let original = trailwarden_testkit::fixture(name);
-        let mut all = Vec::new();
-        paths(&original, &mut Vec::new(), &mut all);
-        for path in &all {
-            for r in replacements.iter().map(Some).chain([None]) {
-                let mut v = original.clone();
-                match (r, path.split_last()) {
-                    (Some(r), _) => *at(&mut v, path) = r.clone(),
-                    (None, Some((k, parent))) => {
-                        if let Some(m) = at(&mut v, parent).as_object_mut() {
-                            m.remove(k);
-                        }
-                    }
-                    (None, None) => continue,
-                }
-                cases += 1;
-                let Ok(p) = Payload::from_value(v) else {
-                    continue;
-                };
-                let o = trailwarden::respond::plan_offline::<Insights>(&config, &p);
+        for Mutation { path, value: v, .. } in wrong_types(&original, 10_000) {
+            cases += 1;
+            let Ok(p) = Payload::from_value(v) else {
+                continue;
+            };
+            let o = trailwarden::respond::plan_offline::<Insights>(&config, &p);
+            assert!(
+                o.ignored.is_some() || !o.alerts.is_empty() || !o.steps.is_empty(),
+                "{name} {path}: neither skipped nor planned"
+            );
+            for a in &o.alerts {
+                let r = a.render();
                 assert!(
-                    o.ignored.is_some() || !o.alerts.is_empty() || !o.steps.is_empty(),
-                    "{name} {path:?}: neither skipped nor planned"
+                    r.subject.is_ascii() && r.subject.len() < 100,
+                    "{name} {path}"
                 );
-                for a in &o.alerts {
-                    let r = a.render();
-                    assert!(
-                        r.subject.is_ascii() && r.subject.len() < 100,
-                        "{name} {path:?}"
-                    );
-                    assert!(r.message.len() <= trailwarden::alert::MAX_MESSAGE_BYTES);
-                }
+                assert!(r.message.len() <= trailwarden::alert::MAX_MESSAGE_BYTES);
             }
         }
     }
