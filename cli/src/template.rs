@@ -69,6 +69,21 @@ pub struct Template {
     pub parameters: BTreeMap<String, Value>,
 }
 
+/// The template file at `path` as JSON, unresolved: CloudFormation's short-form tags in their
+/// long form (`!Ref X` is `{"Ref": "X"}`, `!Sub s` is `{"Fn::Sub": s}`, `!GetAtt X.Arn` is
+/// `{"Fn::GetAtt": "X.Arn"}`).
+pub fn load_json(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_json(&text).with_context(|| format!("in {}", path.display()))
+}
+
+/// Template text as JSON, as [`load_json`] gives it.
+pub fn parse_json(text: &str) -> Result<Value> {
+    let y: Y = serde_yaml::from_str(text).context("template is not valid YAML")?;
+    Ok(to_json(&y))
+}
+
 struct Resolver<'a> {
     params: &'a BTreeMap<String, Value>,
 }
@@ -294,8 +309,7 @@ impl Template {
     }
 
     pub fn parse(text: &str) -> Result<Template> {
-        let y: Y = serde_yaml::from_str(text).context("template is not valid YAML")?;
-        let doc = to_json(&y);
+        let doc = parse_json(text)?;
         let parameters: BTreeMap<String, Value> = doc
             .get("Parameters")
             .and_then(Value::as_object)

@@ -5,10 +5,10 @@
 //! the chat topic); the Security Hub custom action reaches the unapproved-user function.
 
 use serde_json::{json, Value};
-use serde_yaml::Value as Y;
 use std::collections::BTreeMap;
 use trailwarden::Severity;
 use trailwarden_destinations::Settings;
+use trailwarden_testkit::sdk;
 
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -16,35 +16,7 @@ fn root() -> std::path::PathBuf {
 
 /// The template as JSON, tags in CloudFormation's long form (`{"Fn::Sub": ...}`).
 fn template() -> Value {
-    fn conv(y: &Y) -> Value {
-        match y {
-            Y::Null => Value::Null,
-            Y::Bool(b) => json!(b),
-            Y::Number(n) => n
-                .as_i64()
-                .map(|i| json!(i))
-                .unwrap_or_else(|| json!(n.to_string())),
-            Y::String(s) => json!(s),
-            Y::Sequence(s) => Value::Array(s.iter().map(conv).collect()),
-            Y::Mapping(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), conv(v)))
-                    .collect(),
-            ),
-            Y::Tagged(t) => {
-                let name = t.tag.to_string();
-                let name = name.trim_start_matches('!');
-                let key = if name == "Ref" {
-                    "Ref".to_string()
-                } else {
-                    format!("Fn::{name}")
-                };
-                json!({ key: conv(&t.value) })
-            }
-        }
-    }
-    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
-    conv(&serde_yaml::from_str::<Y>(&text).unwrap())
+    trailwarden_cli::template::load_json(&root().join("template.yaml")).unwrap()
 }
 
 /// Evaluates CloudFormation intrinsics with parameter values and pseudo parameters.
@@ -413,39 +385,10 @@ fn the_quarantine_action_reaches_the_unapproved_user_function() {
 }
 
 /// The SDK operations a crate's sources call (`.batch_import_findings()`), among those of the
-/// SDK crate `krate` (its `src/operation/` modules, from the registry sources).
+/// SDK crate `krate`.
 fn called(sources: &str, krate: &str) -> std::collections::BTreeSet<String> {
-    let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
-    let version = lock
-        .split("[[package]]")
-        .find(|b| b.contains(&format!("name = \"{krate}\"\n")))
-        .and_then(|b| b.lines().find(|l| l.starts_with("version = ")))
-        .map(|l| {
-            l.trim_start_matches("version = ")
-                .trim_matches('"')
-                .to_string()
-        })
-        .unwrap();
-    let home = std::env::var("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo")
-        });
-    let ops: Vec<String> = std::fs::read_dir(home.join("registry/src"))
-        .unwrap()
-        .flatten()
-        .map(|r| r.path().join(format!("{krate}-{version}/src/operation")))
-        .find(|d| d.is_dir())
-        .map(|d| {
-            std::fs::read_dir(d)
-                .unwrap()
-                .flatten()
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_else(|| panic!("sources of {krate} {version} not found"));
-    ops.into_iter()
+    sdk::operations(krate)
+        .into_iter()
         .filter(|op| sources.contains(&format!(".{op}()")))
         .collect()
 }
@@ -460,16 +403,6 @@ fn every_destination_call_is_granted() {
         let text = std::fs::read_to_string(e.path()).unwrap();
         sources.push_str(text.split("#[cfg(test)]").next().unwrap());
     }
-    let pascal = |op: &str| -> String {
-        op.split('_')
-            .map(|w| {
-                let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                    .unwrap_or_default()
-            })
-            .collect()
-    };
     let mut needed = Vec::new();
     for (krate, service) in [
         ("aws-sdk-securityhub", "securityhub"),
@@ -477,7 +410,7 @@ fn every_destination_call_is_granted() {
         ("aws-sdk-sns", "sns"),
     ] {
         for op in called(&sources, krate) {
-            needed.push(format!("{service}:{}", pascal(&op)));
+            needed.push(format!("{service}:{}", sdk::pascal_case(&op)));
         }
     }
     needed.sort();

@@ -13,6 +13,7 @@ pub mod faults;
 pub mod harness;
 pub mod http;
 pub mod mutate;
+pub mod sdk;
 
 pub use harness::{alerting_service, config, env, fixture, invoke, payload, plan, service};
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use trailwarden::config::Env;
 use trailwarden_cli::functions::Function;
 use trailwarden_cli::template::Template;
+use trailwarden_testkit::sdk;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -349,56 +350,9 @@ fn sources(crate_dir: &Path) -> String {
     s
 }
 
-/// The operation names of an SDK crate, from its generated `src/operation/` modules.
-fn sdk_operations(krate: &str) -> BTreeSet<String> {
-    let lock = std::fs::read_to_string(root().join("Cargo.lock")).unwrap();
-    let version = lock
-        .split("[[package]]")
-        .find(|b| b.contains(&format!("name = \"{krate}\"\n")))
-        .and_then(|b| b.lines().find(|l| l.starts_with("version = ")))
-        .map(|l| {
-            l.trim_start_matches("version = ")
-                .trim_matches('"')
-                .to_string()
-        })
-        .unwrap_or_else(|| panic!("{krate} not in Cargo.lock"));
-    let cargo_home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"));
-    let src = cargo_home.join("registry/src");
-    for reg in std::fs::read_dir(&src).unwrap().flatten() {
-        let dir = reg.path().join(format!("{krate}-{version}/src/operation"));
-        if dir.is_dir() {
-            return std::fs::read_dir(dir)
-                .unwrap()
-                .flatten()
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect();
-        }
-    }
-    panic!(
-        "sources of {krate} {version} not found under {}",
-        src.display()
-    );
-}
-
-fn pascal(snake: &str) -> String {
-    snake
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect()
-}
-
 /// IAM action for an SDK operation where the two names differ.
 fn iam_action(service: &str, op: &str) -> String {
-    let p = pascal(op);
+    let p = sdk::pascal_case(op);
     match (service, p.as_str()) {
         ("s3", "ListObjectsV2") | ("s3", "ListObjects") => "s3:ListBucket".into(),
         ("s3", "HeadObject") => "s3:GetObject".into(),
@@ -475,7 +429,7 @@ fn every_aws_operation_the_code_calls_is_granted() {
             if !uses {
                 continue;
             }
-            let ops = sdk_operations(krate);
+            let ops = sdk::operations(krate);
             let mut code = own.clone();
             if krate != "aws-sdk-s3" || reads_through_shared {
                 code.push_str(&shared);

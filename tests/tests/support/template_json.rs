@@ -2,56 +2,32 @@
 //! (`!Ref`, `!Sub`, `!GetAtt`, ...) become their long form (`{"Ref": ...}`,
 //! `{"Fn::Sub": ...}`), so tests can look at any resource.
 
-use serde_json::{json, Map, Value};
-use serde_yaml::Value as Y;
+use serde_json::{json, Value};
 use std::path::Path;
 
-fn to_json(y: &Y) -> Value {
-    match y {
-        Y::Null => Value::Null,
-        Y::Bool(b) => json!(b),
-        Y::Number(n) => n
-            .as_i64()
-            .map(|i| json!(i))
-            .or_else(|| n.as_f64().map(|f| json!(f)))
-            .unwrap_or(Value::Null),
-        Y::String(s) => json!(s),
-        Y::Sequence(s) => Value::Array(s.iter().map(to_json).collect()),
-        Y::Mapping(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                if let Y::String(k) = k {
-                    out.insert(k.clone(), to_json(v));
-                }
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(t) => {
-            let tag = t.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let key = if name == "Ref" {
-                "Ref".to_string()
-            } else {
-                format!("Fn::{name}")
-            };
-            let value = match (name, to_json(&t.value)) {
-                // `!GetAtt Res.Attr` is `{"Fn::GetAtt": ["Res", "Attr"]}` in long form.
-                ("GetAtt", Value::String(s)) => match s.split_once('.') {
-                    Some((r, a)) => json!([r, a]),
-                    None => json!(s),
-                },
-                (_, v) => v,
-            };
-            json!({ key: value })
-        }
-    }
+/// A template file as JSON, `!GetAtt` in CloudFormation's long form too.
+pub fn load(path: &Path) -> Value {
+    let mut t = trailwarden_cli::template::load_json(path).unwrap_or_else(|e| panic!("{e:#}"));
+    split_get_att(&mut t);
+    t
 }
 
-/// A template file as JSON.
-pub fn load(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let y: Y = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    to_json(&y)
+/// `{"Fn::GetAtt": "Res.Attr"}` (what `!GetAtt Res.Attr` reads as) as
+/// `{"Fn::GetAtt": ["Res", "Attr"]}`, throughout `v`.
+fn split_get_att(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(s)) = m.get("Fn::GetAtt") {
+                if let Some((r, a)) = s.split_once('.') {
+                    let long = json!([r, a]);
+                    m.insert("Fn::GetAtt".into(), long);
+                }
+            }
+            m.values_mut().for_each(split_get_att);
+        }
+        Value::Array(a) => a.iter_mut().for_each(split_get_att),
+        _ => {}
+    }
 }
 
 /// The resources of a given type: (logical id, resource).
