@@ -2,11 +2,14 @@
 //! severity, each "not a person" exclusion, known networks, centralized root access, and the
 //! configuration. Assertions are on the typed case, never on wording.
 
+mod support;
+
 use root_activity::centralized::{TaskPolicy, TaskSession};
 use root_activity::decide::{CallOutcome, Credentials, KeyKind, Mfa};
 use root_activity::network::SourceMatch;
 use root_activity::{Case, Config, CredentialAction, Kind, Reason, RootActivity};
 use serde_json::{json, Value};
+use support::refused;
 use trailwarden::respond::{plan_offline, Decide, Decision, Settings};
 use trailwarden::{Payload, Severity};
 use trailwarden_testkit::{config, fixture};
@@ -247,10 +250,11 @@ fn deactivating_a_key_or_adding_mfa_is_an_ordinary_root_call() {
 
 #[test]
 fn failed_credential_action_stays_critical() {
-    let mut v = fixture("root-create-access-key.json");
-    v["detail"]["errorCode"] = json!("LimitExceeded");
-    v["detail"]["errorMessage"] = json!("Cannot exceed quota for AccessKeysPerUser: 2");
-    v["detail"]["responseElements"] = Value::Null;
+    let v = refused(
+        "root-create-access-key.json",
+        "LimitExceeded",
+        "Cannot exceed quota for AccessKeysPerUser: 2",
+    );
     let c = case_for(&cfg(&[]), v);
     assert_eq!(
         c.kind,
@@ -557,12 +561,11 @@ fn assume_root_in_the_management_account_is_high_with_target_and_policy() {
 
 #[test]
 fn refused_assume_root_is_medium_and_issued_no_session() {
-    let mut v = fixture("root-assume-root-by-management-account.json");
-    v["detail"]["errorCode"] = json!("AccessDenied");
-    v["detail"]["errorMessage"] = json!(
-        "User: arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_OrgAdministrator_5a1b2c3d4e5f6a7b/jordan.lee@example.com is not authorized to perform: sts:AssumeRoot"
+    let v = refused(
+        "root-assume-root-by-management-account.json",
+        "AccessDenied",
+        "User: arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_OrgAdministrator_5a1b2c3d4e5f6a7b/jordan.lee@example.com is not authorized to perform: sts:AssumeRoot",
     );
-    v["detail"]["responseElements"] = Value::Null;
     let c = case_for(&cfg(&[]), v);
     assert_eq!(c.severity, Severity::Medium);
     assert_eq!(c.reasons, [Reason::Failed]);

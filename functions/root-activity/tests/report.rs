@@ -1,8 +1,11 @@
 //! Golden wording: the alert a person reads for the main kinds of root use, secrets kept out
 //! of evidence, the account alias, and what the Lambda handler answers without AWS.
 
+mod support;
+
 use root_activity::RootActivity;
 use serde_json::{json, Value};
+use support::refused;
 use trailwarden::alert::Alert;
 use trailwarden::respond::{plan_offline, Decide, Decision, Reporting};
 use trailwarden::Payload;
@@ -176,10 +179,11 @@ fn facts_and_sentences_of_each_kind() {
     );
     assert!(a.summary.contains("changed nothing"));
 
-    let mut v = fixture("root-create-access-key.json");
-    v["detail"]["errorCode"] = json!("LimitExceeded");
-    v["detail"]["errorMessage"] = json!("Cannot exceed quota for AccessKeysPerUser: 2");
-    v["detail"]["responseElements"] = Value::Null;
+    let v = refused(
+        "root-create-access-key.json",
+        "LimitExceeded",
+        "Cannot exceed quota for AccessKeysPerUser: 2",
+    );
     let a = alert_for(&[], v);
     assert_eq!(
         fact(&a, "Outcome"),
@@ -437,10 +441,11 @@ fn assume_root_says_who_which_account_and_which_task() {
 
 #[test]
 fn refused_assume_root_says_no_session_was_issued() {
-    let mut v = fixture("root-assume-root-by-management-account.json");
-    v["detail"]["errorCode"] = json!("AccessDenied");
-    v["detail"]["errorMessage"] = json!("not authorized to perform: sts:AssumeRoot");
-    v["detail"]["responseElements"] = Value::Null;
+    let v = refused(
+        "root-assume-root-by-management-account.json",
+        "AccessDenied",
+        "not authorized to perform: sts:AssumeRoot",
+    );
     let a = alert_for(&[], v);
     assert_eq!(
         a.title,

@@ -1,12 +1,23 @@
-//! Shared set-up of the root-activity tests against moto: the alert inbox and the function
-//! built with its topic.
+//! Shared set-up of the root-activity tests: sample events of refused calls; against moto, the
+//! alert inbox and the function built with its topic.
 #![allow(dead_code)]
 
 use aws_config::SdkConfig;
 use root_activity::RootActivity;
+use serde_json::{json, Value};
 use std::time::Duration;
 use trailwarden::lambda::Service;
 use trailwarden_testkit::{alerting_service, AlertInbox, Moto, ReceivedAlert};
+
+/// The sample event `name` as CloudTrail records the call when AWS refused it: `errorCode`
+/// and `errorMessage` set, no `responseElements`.
+pub fn refused(name: &str, code: &str, message: &str) -> Value {
+    let mut v = trailwarden_testkit::fixture(name);
+    v["detail"]["errorCode"] = json!(code);
+    v["detail"]["errorMessage"] = json!(message);
+    v["detail"]["responseElements"] = Value::Null;
+    v
+}
 
 /// The alert inbox (topic and subscribed queue) the tests read alerts back from.
 pub async fn inbox(moto: &Moto) -> AlertInbox {
