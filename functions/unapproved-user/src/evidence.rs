@@ -76,6 +76,24 @@ pub struct AccessKey {
     pub last_used_region: Option<String>,
 }
 
+impl AccessKey {
+    /// A key as ListAccessKeys lists it, before its last use is looked up.
+    pub fn listed(
+        access_key_id: impl Into<String>,
+        status: impl Into<String>,
+        create_date: Option<String>,
+    ) -> AccessKey {
+        AccessKey {
+            access_key_id: access_key_id.into(),
+            status: status.into(),
+            create_date,
+            last_used: None,
+            last_used_service: None,
+            last_used_region: None,
+        }
+    }
+}
+
 /// A signing certificate or SSH public key (ids and status; bodies are not kept).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Credential {
@@ -314,17 +332,11 @@ pub async fn capture(iam: &Client, user: &aws_sdk_iam::types::User) -> Evidence 
     .await;
     for k in keys {
         let id = k.access_key_id().unwrap_or_default().to_string();
-        let mut key = AccessKey {
-            access_key_id: id.clone(),
-            status: k
-                .status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            create_date: k.create_date().map(date),
-            last_used: None,
-            last_used_service: None,
-            last_used_region: None,
-        };
+        let mut key = AccessKey::listed(
+            &id,
+            k.status().map(|s| s.as_str()).unwrap_or_default(),
+            k.create_date().map(date),
+        );
         match iam
             .get_access_key_last_used()
             .access_key_id(&id)
@@ -800,14 +812,8 @@ mod tests {
             create_date: "2024-08-01T13:33:40Z".into(),
             password_reset_required: false,
         });
-        e.access_keys.push(AccessKey {
-            access_key_id: "AKIAEXAMPLE".into(),
-            status: "Active".into(),
-            create_date: None,
-            last_used: None,
-            last_used_service: None,
-            last_used_region: None,
-        });
+        e.access_keys
+            .push(AccessKey::listed("AKIAEXAMPLE", "Active", None));
         assert_eq!(
             e.credentials(),
             [

@@ -235,14 +235,11 @@ fn credentials_make_it_critical_and_failures_show_in_the_title() {
         "Unapproved IAM user backup-operator deleted"
     );
     assert_eq!(r.stats.steps_done as usize, plan.len());
-    out.evidence.as_mut().unwrap().access_keys.push(AccessKey {
-        access_key_id: "AKIAEXAMPLE".into(),
-        status: "Active".into(),
-        create_date: None,
-        last_used: None,
-        last_used_service: None,
-        last_used_region: None,
-    });
+    out.evidence
+        .as_mut()
+        .unwrap()
+        .access_keys
+        .push(AccessKey::listed("AKIAEXAMPLE", "Active", None));
     let r = UnapprovedUser::report(&c, &case, &done, Some(&out));
     assert_eq!(r.alerts[0].severity, Severity::Critical);
     assert!(r.alerts[0]
