@@ -16,33 +16,18 @@ use support::{
 use trailwarden::lambda::Service;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
 use trailwarden_testkit::harness::step_targets;
-use trailwarden_testkit::{fixture, invoke, service, AlertInbox, Moto, ReceivedAlert};
+use trailwarden_testkit::{fixture, invoke, service, ReceivedAlert};
 use unapproved_user::UnapprovedUser;
 const DOC_BUCKET: &str = "security-config-123456789012";
 const DOC_URI: &str = "s3://security-config-123456789012/trailwarden/approvals.json";
 
-struct Env {
-    moto: Moto,
-    sdk: aws_config::SdkConfig,
-    iam: aws_sdk_iam::Client,
-    s3: aws_sdk_s3::Client,
-    inbox: AlertInbox,
-    state: Service<UnapprovedUser>,
-}
+/// The test's account, and the function built with `extra`.
+type Env = support::Env<Service<UnapprovedUser>>;
 
 async fn setup(extra: &[(&str, &str)]) -> Env {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let inbox = support::inbox(&sdk).await;
-    let state = function(&sdk, extra, &inbox.topic_arn).await;
-    Env {
-        iam: aws_sdk_iam::Client::new(&sdk),
-        s3: trailwarden::aws::s3_client(&sdk),
-        sdk,
-        moto,
-        inbox,
-        state,
-    }
+    let t = support::Env::start().await;
+    let state = function(&t.sdk, extra, &t.inbox.topic_arn).await;
+    t.with(state)
 }
 
 impl Env {

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use support::{
     add_access_key, add_login_profile, add_to_new_group, create_evidence_bucket, function,
-    new_user, put_inline_policy, EVIDENCE_BUCKET,
+    new_user, put_inline_policy, Env, EVIDENCE_BUCKET,
 };
-use trailwarden_testkit::{fixture, invoke, AlertInbox, Moto};
+use trailwarden_testkit::{fixture, invoke};
 
 const MODES: [&str; 3] = ["delete", "quarantine", "notify"];
 
@@ -146,26 +146,11 @@ async fn snapshot(iam: &aws_sdk_iam::Client, s3: &aws_sdk_s3::Client) -> Value {
     json!({"users": users, "evidence": evidence})
 }
 
-struct Env {
-    moto: Moto,
-    sdk: aws_config::SdkConfig,
-    iam: aws_sdk_iam::Client,
-    s3: aws_sdk_s3::Client,
-    inbox: AlertInbox,
-}
-
+/// The test's account, with the evidence bucket.
 async fn setup() -> Env {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let s3 = trailwarden::aws::s3_client(&sdk);
-    create_evidence_bucket(&s3).await;
-    Env {
-        iam: aws_sdk_iam::Client::new(&sdk),
-        inbox: support::inbox(&sdk).await,
-        s3,
-        sdk,
-        moto,
-    }
+    let t = Env::start().await;
+    create_evidence_bucket(&t.s3).await;
+    t
 }
 
 impl Env {

@@ -17,6 +17,45 @@ pub const EVIDENCE_BUCKET: &str = "trailwarden-evidence-123456789012";
 pub const ALLOW_ALL: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
+/// A reset moto, clients on it and the alert inbox: what a test against moto acts on; with
+/// `state`, whatever else the test keeps (the function built once, or nothing).
+pub struct Env<S = ()> {
+    pub moto: Moto,
+    pub sdk: aws_config::SdkConfig,
+    pub iam: aws_sdk_iam::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub inbox: AlertInbox,
+    pub state: S,
+}
+
+impl Env {
+    /// Waits for moto, resets it and creates the alert inbox.
+    pub async fn start() -> Env {
+        let moto = Moto::start().await.unwrap();
+        let sdk = moto.sdk_config();
+        Env {
+            iam: aws_sdk_iam::Client::new(&sdk),
+            s3: trailwarden::aws::s3_client(&sdk),
+            inbox: inbox(&sdk).await,
+            sdk,
+            moto,
+            state: (),
+        }
+    }
+
+    /// The same, keeping `state`.
+    pub fn with<S>(self, state: S) -> Env<S> {
+        Env {
+            moto: self.moto,
+            sdk: self.sdk,
+            iam: self.iam,
+            s3: self.s3,
+            inbox: self.inbox,
+            state,
+        }
+    }
+}
+
 /// The alert topic and a short not-found wait, then `extra` (later pairs win).
 pub fn vars<'a>(extra: &[(&'a str, &'a str)], topic: &'a str) -> Vec<(&'a str, &'a str)> {
     let mut v = vec![("ALERT_TOPIC_ARN", topic), ("NOT_FOUND_RETRY_SECONDS", "1")];
