@@ -419,12 +419,9 @@ async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
         .await?;
     println!("   state table {table} (DynamoDB)");
     let env = [("STATE_TABLE", table)];
+    let stop_logging = event("cloudtrail-stop-logging.json")?;
     let o = demo
-        .run(
-            Function::Catalog,
-            event("cloudtrail-stop-logging.json")?,
-            &env,
-        )
+        .run(Function::Catalog, stop_logging.clone(), &env)
         .await?;
     demo.check(
         o.alerts
@@ -433,13 +430,7 @@ async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
         "a critical cloudtrail-tampering alert, from the single event",
     );
     println!("   EventBridge delivers the same event again:");
-    let again = demo
-        .run(
-            Function::Catalog,
-            event("cloudtrail-stop-logging.json")?,
-            &env,
-        )
-        .await?;
+    let again = demo.run(Function::Catalog, stop_logging, &env).await?;
     demo.check(
         again.alerts.is_empty() && again.ignored.is_some(),
         "the re-delivery publishes nothing (the event was recorded as handled)",
