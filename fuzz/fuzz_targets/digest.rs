@@ -11,23 +11,19 @@ use sha2::{Digest as _, Sha256};
 use std::io::Read;
 use trailwarden_fuzz::digest::{self, Digest, DigestName};
 use trailwarden_fuzz::hash::ContentHasher;
-use trailwarden_fuzz::{gzip, Chunked};
+use trailwarden_fuzz::{Chunked, Stored};
 
 const LIMIT: u64 = 1 << 20;
 
 fuzz_target!(|data: &[u8]| {
-    let [mode, seed, body @ ..] = data else {
+    let Some(input) = Stored::from_input(data) else {
         return;
     };
-    let stored = if mode & 1 == 1 {
-        gzip(body)
-    } else {
-        body.to_vec()
-    };
 
-    let chunked = ContentHasher::keeping(LIMIT).read_all(Chunked::new(stored.clone(), *seed));
+    let chunked =
+        ContentHasher::keeping(LIMIT).read_all(Chunked::new(input.stored.clone(), input.seed));
     let mut whole = ContentHasher::keeping(LIMIT);
-    let whole = whole.update(&stored).and_then(|_| whole.finish());
+    let whole = whole.update(&input.stored).and_then(|_| whole.finish());
     match (&chunked, &whole) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "chunking changed the hash"),
         (Err(_), Err(_)) => {}
@@ -43,19 +39,19 @@ fuzz_target!(|data: &[u8]| {
     let content = hashed.content.clone().expect("keeping() keeps the content");
     assert_eq!(hashed.sha256, <[u8; 32]>::from(Sha256::digest(&content)));
     assert_eq!(hashed.content_bytes, content.len() as u64);
-    assert_eq!(hashed.stored_bytes, stored.len() as u64);
-    if stored.starts_with(&[0x1f, 0x8b]) {
+    assert_eq!(hashed.stored_bytes, input.stored.len() as u64);
+    if input.stored.starts_with(&[0x1f, 0x8b]) {
         let mut inflated = Vec::new();
-        flate2::read::MultiGzDecoder::new(&stored[..])
+        flate2::read::MultiGzDecoder::new(&input.stored[..])
             .read_to_end(&mut inflated)
             .expect("flate2 agrees the gzip data is valid");
         assert_eq!(inflated, content);
     } else {
-        assert_eq!(content, stored);
+        assert_eq!(content, input.stored);
     }
 
-    let _ = digest::is_digest_key(&String::from_utf8_lossy(body));
-    let _ = DigestName::parse(&String::from_utf8_lossy(body));
+    let _ = digest::is_digest_key(&String::from_utf8_lossy(input.body));
+    let _ = DigestName::parse(&String::from_utf8_lossy(input.body));
     match Digest::parse(&content) {
         Ok(d) => {
             let start = d.start().expect("parse checked the start time");

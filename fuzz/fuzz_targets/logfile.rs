@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use trailwarden::detect::{BuiltinOptions, Catalog, Scanner};
 use trailwarden::logfile::{self, Element, LogReader};
-use trailwarden_fuzz::{gzip, Chunked};
+use trailwarden_fuzz::{Chunked, Stored};
 
 fn catalog() -> &'static Catalog {
     static C: OnceLock<Catalog> = OnceLock::new();
@@ -26,23 +26,18 @@ enum Got {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [mode, seed, body @ ..] = data else {
+    let Some(input) = Stored::from_input(data) else {
         return;
     };
-    // mode bit 0: gzip the body ourselves (so the fuzzer reaches JSON inside gzip).
-    let stored = if mode & 1 == 1 {
-        gzip(body)
-    } else {
-        body.to_vec()
-    };
     // The JSON the reader sees, when we know it.
-    let plain: Option<&[u8]> = if mode & 1 == 1 || !body.starts_with(&[0x1f, 0x8b]) {
-        Some(body)
+    let plain: Option<&[u8]> = if input.gzipped || !input.body.starts_with(&[0x1f, 0x8b]) {
+        Some(input.body)
     } else {
         None
     };
 
-    let opened = logfile::open(Chunked::new(stored.clone(), *seed)).expect("no source error");
+    let opened =
+        logfile::open(Chunked::new(input.stored.clone(), input.seed)).expect("no source error");
     let mut reader = LogReader::from_opened(opened);
     let mut got = Vec::new();
     let result = loop {
@@ -102,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
     let cat = catalog();
     let mut scanner = Scanner::new(cat);
     let summary = scanner
-        .scan_reader("fuzz", std::io::Cursor::new(stored))
+        .scan_reader("fuzz", std::io::Cursor::new(input.stored))
         .expect("a valid log file scans");
     let non_objects = records.iter().filter(|r| !r.is_object()).count() as u64;
     assert_eq!(

@@ -17,6 +17,36 @@ pub mod hash;
 #[path = "../../functions/log-integrity/src/keys.rs"]
 pub mod keys;
 
+/// A fuzz input read as a stored object: bit 0 of its first byte says whether we gzip the
+/// body ourselves (so the fuzzer reaches content inside gzip), its second byte seeds the chunk
+/// sizes ([`Chunked::new`]), the rest is the body.
+pub struct Stored<'a> {
+    /// We gzipped the body.
+    pub gzipped: bool,
+    /// The seed of the chunk sizes.
+    pub seed: u8,
+    /// The input after its first two bytes.
+    pub body: &'a [u8],
+    /// What is stored: the body, gzipped when `gzipped`.
+    pub stored: Vec<u8>,
+}
+
+impl<'a> Stored<'a> {
+    /// The input read as above; `None` when it is shorter than two bytes.
+    pub fn from_input(data: &'a [u8]) -> Option<Stored<'a>> {
+        let [mode, seed, body @ ..] = data else {
+            return None;
+        };
+        let gzipped = mode & 1 == 1;
+        Some(Stored {
+            gzipped,
+            seed: *seed,
+            body,
+            stored: if gzipped { gzip(body) } else { body.to_vec() },
+        })
+    }
+}
+
 /// A reader that hands its data out in chunks of varying size (taken from `sizes`, cycling),
 /// so that every resume path of a streaming parser is exercised.
 pub struct Chunked {
