@@ -33,11 +33,7 @@ fn trail() -> Trail {
 
 #[tokio::test]
 async fn an_edited_log_file() {
-    let mut t = trail();
-    let victim = t.log_files[1][0].clone();
-    t.edit_log(&victim, |v| {
-        v["Records"].as_array_mut().unwrap().remove(0);
-    });
+    let (t, victim) = edited();
     let c = check(&t.store(), &t.digests[1]).await;
     let a = alert_for(&c, Some("prod")).unwrap();
     assert_eq!(a.severity, Severity::Critical);
@@ -93,12 +89,7 @@ async fn an_incomplete_check_says_which_permissions_to_check() {
 
 #[tokio::test]
 async fn one_alert_names_every_file_concerned() {
-    let Tampered {
-        trail: t,
-        store,
-        edited,
-        deleted,
-    } = tampered();
+    let (t, store, edited, deleted) = tampered();
     let a = alert_for(&check(&store, &t.digests[1]).await, None).unwrap();
     assert_eq!(a.severity, Severity::Critical);
     assert_eq!(

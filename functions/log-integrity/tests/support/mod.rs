@@ -401,20 +401,21 @@ impl Trail {
     }
 }
 
-/// The default trail after an attacker edited one log file of the second digest, deleted the
-/// other, and deleted the first digest: the check of the second digest concerns all three.
-pub struct Tampered {
-    pub trail: Trail,
-    /// The store with the deletions made.
-    pub store: MemStore,
-    /// The edited log file's key.
-    pub edited: String,
-    /// The deleted log file's key.
-    pub deleted: String,
+/// The default trail after an attacker removed the first record of the second digest's first
+/// log file: the trail, and that file's key.
+pub fn edited() -> (Trail, String) {
+    let mut trail = Trail::generate(&Spec::default(), cloudtrail_key());
+    let victim = trail.log_files[1][0].clone();
+    trail.edit_log(&victim, |v| {
+        v["Records"].as_array_mut().unwrap().remove(0);
+    });
+    (trail, victim)
 }
 
-/// [`Tampered`]: the edit and the deletions made.
-pub fn tampered() -> Tampered {
+/// The default trail after an attacker edited one log file of the second digest, deleted the
+/// other, and deleted the first digest, so that the check of the second digest concerns all
+/// three: the trail, the store with the deletions made, the edited and the deleted file's keys.
+pub fn tampered() -> (Trail, MemStore, String, String) {
     let mut trail = Trail::generate(&Spec::default(), cloudtrail_key());
     let edited = trail.log_files[1][0].clone();
     let deleted = trail.log_files[1][1].clone();
@@ -424,12 +425,7 @@ pub fn tampered() -> Tampered {
     let mut store = trail.store();
     store.objects.remove(&deleted);
     store.objects.remove(&trail.digests[0]);
-    Tampered {
-        trail,
-        store,
-        edited,
-        deleted,
-    }
+    (trail, store, edited, deleted)
 }
 
 /// An in-memory bucket (bucket names in locations are not compared). Streams bodies in odd-sized chunks; keys in `failing` answer with a
