@@ -9,7 +9,7 @@ use root_activity::decide::{CallOutcome, Credentials, KeyKind, Mfa};
 use root_activity::network::SourceMatch;
 use root_activity::{Case, Config, CredentialAction, Kind, Reason, RootActivity};
 use serde_json::{json, Value};
-use support::refused;
+use support::{long_term_key_call, refused};
 use trailwarden::respond::{plan_offline, Decide, Decision, Settings};
 use trailwarden::{Payload, Severity};
 use trailwarden_testkit::{config, fixture};
@@ -283,12 +283,7 @@ fn other_sign_in_events_failed_are_medium_otherwise_high() {
 
 #[test]
 fn long_term_root_keys_are_called_out() {
-    let mut v = fixture("root-api-call-create-bucket.json");
-    v["detail"]["userIdentity"]["accessKeyId"] = json!("AKIAEXAMPLEROOTKEY01");
-    v["detail"]["userIdentity"]
-        .as_object_mut()
-        .unwrap()
-        .remove("sessionContext");
+    let v = long_term_key_call();
     let c = case_for(&cfg(&[]), v);
     assert_eq!(c.mfa, Mfa::LongTermKey);
     assert_eq!(c.credentials.unwrap().kind, KeyKind::LongTerm);

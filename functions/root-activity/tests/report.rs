@@ -5,7 +5,7 @@ mod support;
 
 use root_activity::RootActivity;
 use serde_json::{json, Value};
-use support::refused;
+use support::{long_term_key_call, refused};
 use trailwarden::alert::Alert;
 use trailwarden::respond::{plan_offline, Decide, Decision, Reporting};
 use trailwarden::Payload;
@@ -202,12 +202,7 @@ fn facts_and_sentences_of_each_kind() {
     v["detail"]["responseElements"] = json!({"PasswordRecoveryCompleted": "Success"});
     assert!(alert_for(&[], v).summary.contains("password recovery"));
 
-    let mut v = fixture("root-api-call-create-bucket.json");
-    v["detail"]["userIdentity"]["accessKeyId"] = json!("AKIAEXAMPLEROOTKEY01");
-    v["detail"]["userIdentity"]
-        .as_object_mut()
-        .unwrap()
-        .remove("sessionContext");
+    let v = long_term_key_call();
     let a = alert_for(&[], v);
     assert_eq!(fact(&a, "MFA used"), Some("No (long-term access key)"));
     assert!(fact(&a, "Credentials").unwrap().contains("CIS 1.4"));

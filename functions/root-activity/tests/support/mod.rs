@@ -19,6 +19,18 @@ pub fn refused(name: &str, code: &str, message: &str) -> Value {
     v
 }
 
+/// The sample root API call (`CreateBucket`) as made with a long-term access key of the root
+/// user: an `AKIA` key and no session.
+pub fn long_term_key_call() -> Value {
+    let mut v = trailwarden_testkit::fixture("root-api-call-create-bucket.json");
+    v["detail"]["userIdentity"]["accessKeyId"] = json!("AKIAEXAMPLEROOTKEY01");
+    v["detail"]["userIdentity"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sessionContext");
+    v
+}
+
 /// The alert inbox (topic and subscribed queue) the tests read alerts back from.
 pub async fn inbox(moto: &Moto) -> AlertInbox {
     moto.alert_inbox("root-alerts").await
