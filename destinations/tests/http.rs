@@ -41,6 +41,15 @@ async fn secrets(sdk: &aws_config::SdkConfig) -> (String, String) {
     (pd, hook)
 }
 
+/// A reset moto holding the two secrets: the server, its SDK configuration, and the ARNs of
+/// the PagerDuty and the webhook secret.
+async fn moto_with_secrets() -> (Moto, aws_config::SdkConfig, String, String) {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config();
+    let (pd_secret, hook_secret) = secrets(&sdk).await;
+    (moto, sdk, pd_secret, hook_secret)
+}
+
 fn status<'a>(r: &'a Routed, name: &str) -> &'a RouteStatus {
     &r.destinations
         .iter()
@@ -78,9 +87,7 @@ fn stub_router(
 
 #[tokio::test]
 async fn pagerduty_and_webhook_receive_signed_deduplicable_alerts() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let (pd_secret, hook_secret) = secrets(&sdk).await;
+    let (_moto, sdk, pd_secret, hook_secret) = moto_with_secrets().await;
     let pd = HttpStub::start(vec![(
         202,
         r#"{"status":"success","message":"Event processed","dedup_key":"x"}"#,
@@ -171,9 +178,7 @@ async fn pagerduty_and_webhook_receive_signed_deduplicable_alerts() {
 
 #[tokio::test]
 async fn a_500_then_a_202_is_retried_and_a_dead_endpoint_does_not_stop_the_others() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let (pd_secret, hook_secret) = secrets(&sdk).await;
+    let (_moto, sdk, pd_secret, hook_secret) = moto_with_secrets().await;
     let pd = HttpStub::start(vec![
         (500, r#"{"status":"error"}"#),
         (202, r#"{"status":"success","message":"Event processed"}"#),
@@ -219,9 +224,7 @@ async fn a_500_then_a_202_is_retried_and_a_dead_endpoint_does_not_stop_the_other
 
 #[tokio::test]
 async fn refusals_are_final_and_nothing_listening_is_reported() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let (pd_secret, hook_secret) = secrets(&sdk).await;
+    let (_moto, sdk, pd_secret, hook_secret) = moto_with_secrets().await;
     let pd = HttpStub::start(vec![(
         400,
         r#"{"status":"invalid event","message":"Event object is invalid","errors":["'routing_key' is invalid"]}"#,
@@ -264,9 +267,7 @@ async fn refusals_are_final_and_nothing_listening_is_reported() {
 
 #[tokio::test]
 async fn routing_filters_decide_who_is_paged_and_a_missing_secret_is_reported() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let (pd_secret, _) = secrets(&sdk).await;
+    let (_moto, sdk, pd_secret, _) = moto_with_secrets().await;
     let pd = HttpStub::start(vec![(202, "{}")]).await;
     let hook = HttpStub::start(vec![(200, "")]).await;
     let r = router(
