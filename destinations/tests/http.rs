@@ -16,29 +16,26 @@ use trailwarden_testkit::Moto;
 const ROUTING_KEY: &str = "R0ENKGQ4QRQ2FUVHPFBV4P7ZPQJD6A";
 const SIGNING_SECRET: &str = "whsec_5f0c8b2e9a7d41f3b6c2d8e4a1f9b7c3";
 
+/// The PagerDuty and the webhook secret, created in Secrets Manager: their ARNs.
 async fn secrets(sdk: &aws_config::SdkConfig) -> (String, String) {
     let sm = aws_sdk_secretsmanager::Client::new(sdk);
-    let pd = sm
-        .create_secret()
-        .name("trailwarden/pagerduty")
-        .secret_string(format!(r#"{{"routing_key": "{ROUTING_KEY}"}}"#))
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_string();
-    let hook = sm
-        .create_secret()
-        .name("trailwarden/webhook")
-        .secret_string(SIGNING_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_string();
+    let routing = format!(r#"{{"routing_key": "{ROUTING_KEY}"}}"#);
+    let pd = create_secret(&sm, "trailwarden/pagerduty", &routing).await;
+    let hook = create_secret(&sm, "trailwarden/webhook", SIGNING_SECRET).await;
     (pd, hook)
+}
+
+/// Creates the secret `name` holding `value`: its ARN.
+async fn create_secret(sm: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> String {
+    sm.create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string()
 }
 
 /// A reset moto holding the two secrets: the server, its SDK configuration, and the ARNs of
