@@ -6,32 +6,20 @@
 
 use std::process::Command;
 use std::time::Duration;
+use trailwarden_testkit::harness::create_secret;
 use trailwarden_testkit::http::HttpStub;
 use trailwarden_testkit::{AlertInbox, Moto};
 
 const SIGNING_SECRET: &str = "whsec_0f9e8d7c6b5a49382716a5b4c3d2e1f0";
 const ROUTING_KEY: &str = "R03B5PXKDQ7JQ2C4E6F8H0J2L4N6P8R0";
 
-async fn secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) -> String {
-    aws_sdk_secretsmanager::Client::new(sdk)
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test]
 async fn every_destination_is_tried_and_says_what_it_answered() {
     let moto = Moto::start().await.unwrap();
     let sdk = moto.sdk_config();
     let inbox = AlertInbox::create(&sdk, "alerts").await.unwrap();
-    let pd_secret = secret(&sdk, "trailwarden/pagerduty", ROUTING_KEY).await;
-    let hook_secret = secret(
+    let pd_secret = create_secret(&sdk, "trailwarden/pagerduty", ROUTING_KEY).await;
+    let hook_secret = create_secret(
         &sdk,
         "trailwarden/webhook",
         &format!(r#"{{"secret": "{SIGNING_SECRET}"}}"#),

@@ -10,6 +10,7 @@ use support::*;
 use trailwarden::respond::{Delivery, RouteStatus, Routed};
 use trailwarden::Severity;
 use trailwarden_destinations::{identity, webhook, Router};
+use trailwarden_testkit::harness::create_secret;
 use trailwarden_testkit::http::HttpStub;
 use trailwarden_testkit::Moto;
 
@@ -18,24 +19,10 @@ const SIGNING_SECRET: &str = "whsec_5f0c8b2e9a7d41f3b6c2d8e4a1f9b7c3";
 
 /// The PagerDuty and the webhook secret, created in Secrets Manager: their ARNs.
 async fn secrets(sdk: &aws_config::SdkConfig) -> (String, String) {
-    let sm = aws_sdk_secretsmanager::Client::new(sdk);
     let routing = format!(r#"{{"routing_key": "{ROUTING_KEY}"}}"#);
-    let pd = create_secret(&sm, "trailwarden/pagerduty", &routing).await;
-    let hook = create_secret(&sm, "trailwarden/webhook", SIGNING_SECRET).await;
+    let pd = create_secret(sdk, "trailwarden/pagerduty", &routing).await;
+    let hook = create_secret(sdk, "trailwarden/webhook", SIGNING_SECRET).await;
     (pd, hook)
-}
-
-/// Creates the secret `name` holding `value`: its ARN.
-async fn create_secret(sm: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> String {
-    sm.create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_string()
 }
 
 /// A reset moto holding the two secrets: the server, its SDK configuration, and the ARNs of

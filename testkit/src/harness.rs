@@ -188,6 +188,20 @@ pub async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: 
         .unwrap_or_else(|e| panic!("putting s3://{bucket}/{key}: {e:?}"));
 }
 
+/// Creates the Secrets Manager secret `name` holding `value`; its ARN.
+pub async fn create_secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) -> String {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating the secret {name}: {e:?}"))
+        .arn()
+        .expect("a created secret has an ARN")
+        .to_string()
+}
+
 /// Creates the bucket `bucket` and the trail whose ARN is `trail`, delivering to it with log
 /// file validation on (in every region when `multi_region`), and starts its logging; the
 /// CloudTrail and S3 clients used.
