@@ -261,39 +261,31 @@ impl<'a> Quick<'a> {
         at: usize,
         depth: usize,
     ) -> Option<(RawValue<'a>, usize)> {
-        let buf = self.text.as_bytes();
+        let text = self.text;
+        let buf = text.as_bytes();
         let mut out = Vec::with_capacity(tree.children.len().min(8));
-        let mut i = skip_ws(buf, at + 1);
-        if *buf.get(i)? == b'}' {
-            return Some((RawValue::Obj(out), i + 1));
-        }
-        loop {
+        let end = self.members(at, b'}', |quick, i| {
             if *buf.get(i)? != b'"' {
                 return None;
             }
             let key_end = plain_string_end(buf, i + 1)?;
-            let child = tree.child(&self.text[i + 1..key_end]);
-            i = skip_ws(buf, key_end + 1);
-            if *buf.get(i)? != b':' {
+            let child = tree.child(&text[i + 1..key_end]);
+            let colon = skip_ws(buf, key_end + 1);
+            if *buf.get(colon)? != b':' {
                 return None;
             }
-            i = skip_ws(buf, i + 1);
-            i = match child {
+            let at = skip_ws(buf, colon + 1);
+            match child {
                 Some(c) => {
                     let (k, t) = &tree.children[c];
-                    let (v, end) = self.value(Some(t), i, depth + 1)?;
+                    let (v, end) = quick.value(Some(t), at, depth + 1)?;
                     out.push((Cow::Borrowed(k.as_str()), v));
-                    end
+                    Some(end)
                 }
-                None => value_end(buf, i, &mut self.stack)?,
-            };
-            i = skip_ws(buf, i);
-            match *buf.get(i)? {
-                b',' => i = skip_ws(buf, i + 1),
-                b'}' => return Some((RawValue::Obj(out), i + 1)),
-                _ => return None,
+                None => value_end(buf, at, &mut quick.stack),
             }
-        }
+        })?;
+        Some((RawValue::Obj(out), end))
     }
 
     fn array(
@@ -302,19 +294,34 @@ impl<'a> Quick<'a> {
         at: usize,
         depth: usize,
     ) -> Option<(RawValue<'a>, usize)> {
-        let buf = self.text.as_bytes();
         let mut out = Vec::new();
+        let end = self.members(at, b']', |quick, i| {
+            let (v, end) = quick.value(Some(tree), i, depth + 1)?;
+            out.push(v);
+            Some(end)
+        })?;
+        Some((RawValue::Arr(out), end))
+    }
+
+    /// Walks the members of the object or array opening at byte `at` (`close`: its closing
+    /// bracket): `member` reads one from its first byte and gives where it ends. Gives where
+    /// the container ends.
+    fn members(
+        &mut self,
+        at: usize,
+        close: u8,
+        mut member: impl FnMut(&mut Self, usize) -> Option<usize>,
+    ) -> Option<usize> {
+        let buf = self.text.as_bytes();
         let mut i = skip_ws(buf, at + 1);
-        if *buf.get(i)? == b']' {
-            return Some((RawValue::Arr(out), i + 1));
+        if *buf.get(i)? == close {
+            return Some(i + 1);
         }
         loop {
-            let (v, end) = self.value(Some(tree), i, depth + 1)?;
-            out.push(v);
-            i = skip_ws(buf, end);
+            i = skip_ws(buf, member(self, i)?);
             match *buf.get(i)? {
                 b',' => i = skip_ws(buf, i + 1),
-                b']' => return Some((RawValue::Arr(out), i + 1)),
+                b if b == close => return Some(i + 1),
                 _ => return None,
             }
         }
