@@ -156,28 +156,19 @@ impl FieldTree {
         &'a self,
         raw: &'a [u8],
     ) -> Result<RawValue<'a>, serde_json::Error> {
-        // Most fields read are plain strings (`errorCode`, `userAgent`, ...): borrowed as they
-        // are when nothing in them needs decoding; anything else goes through the parser,
-        // which also words the errors.
-        if let [b'"', inner @ .., b'"'] = raw {
-            if !inner.iter().any(|&b| b == b'\\' || b == b'"' || b < 0x20) {
-                if let Ok(s) = std::str::from_utf8(inner) {
-                    return Ok(RawValue::Str(Cow::Borrowed(s)));
-                }
-            }
-        }
+        // Most fields read are plain strings (`errorCode`, `userAgent`, ...), borrowed as they
+        // are when nothing in them needs decoding; objects read in part (`userIdentity`,
+        // `requestParameters`, ...) are stepped over with the record scanner, parsing only
+        // what the paths reach. Both go the quick way, on text checked for UTF-8 once;
+        // anything else goes through the parser, which also words the errors.
         let tree = (!self.whole && !self.children.is_empty()).then_some(self);
-        if let Some(tree) = tree {
-            // Objects read in part (`userIdentity`, `requestParameters`, ...): stepped over
-            // with the record scanner, parsing only what the paths reach. The text is checked
-            // for UTF-8 once, so that strings can be borrowed from it without checking each.
+        if tree.is_some() || raw.first() == Some(&b'"') {
             if let Ok(text) = std::str::from_utf8(raw) {
                 let mut quick = Quick {
                     text,
                     stack: Vec::new(),
                 };
-                let start = skip_ws(raw, 0);
-                if let Some((v, end)) = quick.value(Some(tree), start, 0) {
+                if let Some((v, end)) = quick.value(tree, skip_ws(raw, 0), 0) {
                     if skip_ws(raw, end) == raw.len() {
                         return Ok(v);
                     }

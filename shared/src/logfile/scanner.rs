@@ -502,14 +502,8 @@ impl ValueScan {
     /// the delimiter), then a comma or the closing brace. Leaves `i` at 0.
     fn quick_record(&mut self, buf: &[u8]) -> Quick {
         let n = buf.len();
-        let ws = |mut i: usize| {
-            while i < n && CLASS[buf[i] as usize] == C_WS {
-                i += 1;
-            }
-            i
-        };
         self.fields.clear();
-        let mut i = ws(1);
+        let mut i = skip_ws(buf, 1);
         if i < n && buf[i] == b'}' {
             return Quick::Done(i + 1);
         }
@@ -523,13 +517,13 @@ impl ValueScan {
                 return Quick::NeedMore;
             };
             let key = (i + 1, key_end);
-            i = ws(key_end + 1);
+            i = skip_ws(buf, key_end + 1);
             match buf.get(i) {
                 None => return Quick::NeedMore,
                 Some(b':') => {}
                 Some(_) => return Quick::Unusual,
             }
-            i = ws(i + 1);
+            i = skip_ws(buf, i + 1);
             let start = i;
             i = match buf.get(i) {
                 None => return Quick::NeedMore,
@@ -554,10 +548,10 @@ impl ValueScan {
                 key: (key.0 as u32, key.1 as u32),
                 value: (start as u32, i as u32),
             });
-            i = ws(i);
+            i = skip_ws(buf, i);
             match buf.get(i) {
                 None => return Quick::NeedMore,
-                Some(b',') => i = ws(i + 1),
+                Some(b',') => i = skip_ws(buf, i + 1),
                 Some(b'}') => return Quick::Done(i + 1),
                 Some(_) => return Quick::Unusual,
             }
