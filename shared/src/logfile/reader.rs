@@ -2,7 +2,7 @@
 
 use super::error::{LogError, Progress};
 use super::record::{kind_of_json, Element, RawRecord};
-use super::scanner::ValueScan;
+use super::scanner::{sign_keys, ValueScan};
 use super::source::{Opened, SourceStats};
 use super::{INITIAL_BUFFER, MAX_RECORD_BYTES};
 use std::io::{self, Read};
@@ -364,10 +364,13 @@ impl<R: Read> LogReader<R> {
                                     reason: format!("record is {}, not an object", kind_of_json(b)),
                                 }));
                             }
+                            let bytes = &self.buf[self.pos..self.pos + len];
+                            let filter = sign_keys(bytes, &mut self.scan.fields);
                             return Ok(Some(Element::Record(RawRecord {
                                 index,
-                                bytes: &self.buf[self.pos..self.pos + len],
+                                bytes,
                                 fields: &self.scan.fields,
+                                filter,
                             })));
                         }
                     }

@@ -1,6 +1,6 @@
 //! One element of `Records`, unparsed, and its fields on demand.
 
-use super::scanner::{Field, ValueScan};
+use super::scanner::{filter_bit, key_sig, sign_keys, Field, ValueScan};
 use std::borrow::Cow;
 
 /// One element of `Records`, unparsed.
@@ -10,16 +10,8 @@ pub struct RawRecord<'a> {
     pub index: u64,
     pub(super) bytes: &'a [u8],
     pub(super) fields: &'a [Field],
-}
-
-/// Key equality without a library call for the short keys records have (many top-level keys
-/// share a length: `eventName`, `eventTime`, `awsRegion`, `userAgent`, `errorCode`, ...).
-#[inline]
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() || a.first() != b.first() || a.last() != b.last() {
-        return false;
-    }
-    a.iter().zip(b).all(|(x, y)| x == y)
+    /// One bit per key signature present ([`filter_bit`]).
+    pub(super) filter: u64,
 }
 
 /// The JSON type of a value, from its first byte.
@@ -54,10 +46,12 @@ impl<'a> RawRecord<'a> {
         match scan.run(body, true)? {
             Some(len) => {
                 *fields = std::mem::take(&mut scan.fields);
+                let filter = sign_keys(&body[..len], fields);
                 Ok(RawRecord {
                     index: 0,
                     bytes: &body[..len],
                     fields,
+                    filter,
                 })
             }
             None => Err("the object is not closed".into()),
@@ -74,21 +68,23 @@ impl<'a> RawRecord<'a> {
         self.span(key).map(|(a, b)| &self.bytes[a..b])
     }
 
-    /// Where a top-level field's value is within [`RawRecord::bytes`] (start, end).
+    /// Where a top-level field's value is within [`RawRecord::bytes`] (start, end). The key
+    /// filter answers for most absent keys; otherwise one signature is compared per field.
     pub fn span(&self, key: &str) -> Option<(usize, usize)> {
         let k = key.as_bytes();
+        let sig = key_sig(k);
+        if self.filter & filter_bit(sig) == 0 {
+            return None;
+        }
         self.fields.iter().rev().find_map(|f| {
-            let name = &self.bytes[f.key.0 as usize..f.key.1 as usize];
-            same_key(name, k).then_some((f.value.0 as usize, f.value.1 as usize))
+            (f.sig == sig && &self.bytes[f.key.0 as usize..f.key.1 as usize] == k)
+                .then_some((f.value.0 as usize, f.value.1 as usize))
         })
     }
 
     /// True when the record has this top-level field (with any value, even `null`).
     pub fn has(&self, key: &str) -> bool {
-        let k = key.as_bytes();
-        self.fields
-            .iter()
-            .any(|f| &self.bytes[f.key.0 as usize..f.key.1 as usize] == k)
+        self.span(key).is_some()
     }
 
     /// The names of the top-level fields, in order (escaped names as written).

@@ -11,6 +11,49 @@
 pub struct Field {
     pub(super) key: (u32, u32),
     pub(super) value: (u32, u32),
+    /// [`key_sig`] of the key as written (set by [`sign_keys`]).
+    pub(super) sig: u64,
+}
+
+/// A key's signature: its first eight bytes and its length, so that a lookup compares one
+/// number per field and the key's text only on a likely hit.
+#[inline]
+pub(super) fn key_sig(key: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    for (d, s) in w.iter_mut().zip(key) {
+        *d = *s;
+    }
+    u64::from_le_bytes(w) ^ (key.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The bit a signature sets in a record's key filter (one of 64).
+#[inline]
+pub(super) fn filter_bit(sig: u64) -> u64 {
+    1 << (sig.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 58)
+}
+
+/// Signs the fields of a scanned record (`bytes`: the record) and returns its key filter:
+/// a key whose bit is not set is not in the record.
+pub(super) fn sign_keys(bytes: &[u8], fields: &mut [Field]) -> u64 {
+    let mut filter = 0;
+    for f in fields {
+        let (a, b) = (f.key.0 as usize, f.key.1 as usize);
+        let len = b - a;
+        let sig = if a + 8 <= bytes.len() {
+            let w = word(bytes, a);
+            let w = if len < 8 {
+                w & ((1u64 << (8 * len)) - 1)
+            } else {
+                w
+            };
+            w ^ (len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        } else {
+            key_sig(&bytes[a..b])
+        };
+        f.sig = sig;
+        filter |= filter_bit(sig);
+    }
+    filter
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,6 +397,7 @@ impl ValueScan {
             self.fields.push(Field {
                 key: (self.key.0 as u32, self.key.1 as u32),
                 value: (self.val_start as u32, self.val_end as u32),
+                sig: 0,
             });
         }
         self.state = Depth1::Key;
@@ -547,6 +591,7 @@ impl ValueScan {
             self.fields.push(Field {
                 key: (key.0 as u32, key.1 as u32),
                 value: (start as u32, i as u32),
+                sig: 0,
             });
             i = skip_ws(buf, i);
             match buf.get(i) {

@@ -529,3 +529,90 @@ fn gzip_is_recognised_when_the_first_read_returns_one_byte() {
     .unwrap();
     assert!(!opened.gzip);
 }
+
+/// Top-level lookups (through the key signatures and the record's key filter) find what a
+/// plain search of the keys finds: the last of repeated keys, keys of every length to eight,
+/// keys sharing their first eight bytes or their length, the empty key, a short key at the
+/// record's very end, and none of many near misses. Read whole and a few bytes at a time (the
+/// byte-wise scan) alike.
+#[test]
+fn lookups_find_what_a_plain_search_of_the_keys_finds() {
+    let keys = [
+        "eventName",
+        "eventNameX",
+        "eventNam",
+        "eventSource",
+        "eventSourcf",
+        "abcdefgh",
+        "abcdefgi",
+        "",
+        "a",
+        "b",
+        "type",
+        "typf",
+        "region",
+        "errorCo",
+        "userIdentity",
+        "userIdentitz",
+        "é",
+        "es\\u0063aped",
+    ];
+    let mut m = Mix(7);
+    let mut text = String::from(r#"{"Records":["#);
+    let mut records = Vec::new();
+    for r in 0..60 {
+        let mut fields = Vec::new();
+        for _ in 0..m.below(10) {
+            let k = keys[m.below(keys.len() as u64) as usize];
+            fields.push(format!(r#""{k}":{}"#, m.below(1000)));
+        }
+        // A short key last, so that fewer than eight bytes follow its start.
+        if r % 3 == 0 {
+            fields.push(r#""b":1"#.into());
+        }
+        let record = format!("{{{}}}", fields.join(","));
+        records.push(record.clone());
+        if r > 0 {
+            text.push(',');
+        }
+        text.push_str(&record);
+    }
+    text.push_str("]}");
+    let mut probes: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    for k in keys {
+        probes.push(format!("{k}!"));
+        probes.push(format!("!{k}"));
+        if let Some((i, _)) = k.char_indices().last() {
+            probes.push(k[..i].to_string());
+        }
+    }
+    for step in [1, 5, 1 << 20] {
+        let mut r = LogReader::new(Trickle {
+            data: text.as_bytes(),
+            step,
+        });
+        let mut n = 0;
+        while let Some(Element::Record(rec)) = r.next().unwrap() {
+            let mut f = Vec::new();
+            let whole = RawRecord::scan(records[n].as_bytes(), &mut f).unwrap();
+            for p in &probes {
+                // The value of the last field whose key is written exactly as `p`.
+                let want = rec
+                    .keys()
+                    .zip(rec.fields.iter())
+                    .filter(|(k, _)| *k == p.as_bytes())
+                    .last()
+                    .map(|(_, f)| &rec.bytes()[f.value.0 as usize..f.value.1 as usize]);
+                assert_eq!(rec.get(p), want, "step {step}, record {n}, key {p:?}");
+                assert_eq!(
+                    rec.has(p),
+                    want.is_some(),
+                    "step {step}, record {n}, key {p:?}"
+                );
+                assert_eq!(whole.get(p), want, "record {n} scanned alone, key {p:?}");
+            }
+            n += 1;
+        }
+        assert_eq!(n, records.len(), "step {step}");
+    }
+}
