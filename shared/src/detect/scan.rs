@@ -31,7 +31,8 @@ const GROUP_COUNTER_CAPACITY: usize = 8;
 /// Groups tracked per threshold detection; records of further groups are counted apart.
 const MAX_GROUPS: usize = 2_000;
 /// Groups tracked across all threshold detections of one scan: what bounds a scan's memory
-/// whatever the catalog (a group costs about a kilobyte). When it is reached, groups that
+/// whatever the catalog (a group that saw one record costs a few hundred bytes, one that
+/// counts several up to about a kilobyte). When it is reached, groups that
 /// stayed below their threshold and whose newest record is further than their window (plus
 /// [`STALE_SLACK_SECONDS`]) from the record at hand are dropped: they can no longer cross
 /// unless records arrive that much out of order.
@@ -198,6 +199,7 @@ impl<'r> MatchInfo<'r> {
                         agent.as_deref(),
                         self.error_code.as_deref(),
                         self.region.as_deref(),
+                        self.account.as_deref(),
                     ],
                     self.actor_kind,
                 ))
@@ -214,14 +216,16 @@ impl<'r> MatchInfo<'r> {
 struct Sample {
     text: String,
     /// Where each field is in `text`: see [`Sample::new`].
-    spans: [Option<(u32, u32)>; 9],
+    spans: [Option<(u32, u32)>; 10],
     actor_kind: &'static str,
 }
 
 impl Sample {
     /// `fields`: event name, event source, event time, event id, actor, source address, user
-    /// agent, error code, region (the fields of one record: under [`logfile::MAX_RECORD_BYTES`]).
-    fn new(fields: [Option<&str>; 9], actor_kind: &'static str) -> Sample {
+    /// agent, error code, region, account (the fields of one record: under
+    /// [`logfile::MAX_RECORD_BYTES`]). All but the account are the finding's sample context;
+    /// with the account they are what an aggregate counts of the record ([`Counts`]).
+    fn new(fields: [Option<&str>; 10], actor_kind: &'static str) -> Sample {
         let mut text = String::with_capacity(fields.iter().flatten().map(|f| f.len()).sum());
         let spans = fields.map(|f| {
             f.map(|f| {
@@ -437,6 +441,53 @@ struct Agg {
     /// Shared with the other aggregates the same record started (thousands of threshold
     /// groups each hold an `Agg`, most never reported).
     sample: Option<Arc<Sample>>,
+    /// `Some(epoch)` while the only record is the sample and its values are not counted yet
+    /// (see [`Agg::add`]).
+    pending: Option<Option<i64>>,
+}
+
+/// What an aggregate counts of one record.
+struct Counts<'v> {
+    principal: &'v str,
+    region: Option<&'v str>,
+    account: Option<&'v str>,
+    event_name: Option<&'v str>,
+    error_code: Option<&'v str>,
+    source_ip: Option<&'v str>,
+    event_id: Option<&'v str>,
+    event_time: Option<&'v str>,
+    epoch: Option<i64>,
+}
+
+impl<'v> Counts<'v> {
+    fn of(m: &'v MatchInfo<'_>) -> Self {
+        Counts {
+            principal: &m.principal,
+            region: m.region.as_deref(),
+            account: m.account.as_deref(),
+            event_name: m.event_name.as_deref(),
+            error_code: m.error_code.as_deref(),
+            source_ip: m.source_ip.as_deref(),
+            event_id: m.event_id.as_deref(),
+            event_time: m.event_time.as_deref(),
+            epoch: m.epoch,
+        }
+    }
+
+    /// The same values from the record's sample (see [`Sample::new`] for the fields).
+    fn of_sample(s: &'v Sample, epoch: Option<i64>) -> Self {
+        Counts {
+            principal: s.get(4).unwrap_or_default(),
+            region: s.get(8),
+            account: s.get(9),
+            event_name: s.get(0),
+            error_code: s.get(7),
+            source_ip: s.get(5),
+            event_id: s.get(3),
+            event_time: s.get(2),
+            epoch,
+        }
+    }
 }
 
 impl Agg {
@@ -449,7 +500,27 @@ impl Agg {
             sample_ids: [0; SAMPLES],
             samples: 0,
             sample: None,
+            pending: None,
         }
+    }
+
+    /// Counts the pending first record's values (see [`Agg::add`]).
+    fn settle(&mut self) {
+        if let Some(epoch) = self.pending.take() {
+            let sample = self.sample.clone().expect("a pending record is the sample");
+            self.count_values(&Counts::of_sample(&sample, epoch));
+        }
+    }
+
+    /// This aggregate with every record counted: itself, or a settled copy while its first
+    /// record is pending.
+    fn settled(&self) -> Cow<'_, Agg> {
+        if self.pending.is_none() {
+            return Cow::Borrowed(self);
+        }
+        let mut a = self.clone();
+        a.settle();
+        Cow::Owned(a)
     }
 
     fn stamp_text(&self, s: &Stamp) -> (Option<i64>, &str) {
@@ -485,35 +556,53 @@ impl Agg {
         }
     }
 
+    /// Counts a matching record. The first record of an aggregate only becomes its sample
+    /// (which holds every value counted): its values are counted when a second record comes
+    /// or a finding is made. Most threshold groups never see a second record, so they never
+    /// fill their counters.
     fn add(&mut self, m: &MatchInfo<'_>) {
+        if self.count == 0 && self.sample.is_none() {
+            self.count = 1;
+            self.sample = Some(m.sample());
+            self.pending = Some(m.epoch);
+            return;
+        }
+        self.settle();
         self.count += 1;
-        if let Some(t) = &m.event_time {
-            self.set_stamp(false, (m.epoch, t));
-            self.set_stamp(true, (m.epoch, t));
-        }
-        let t = &mut self.tallies;
-        t.add(tally::PRINCIPALS, &m.principal, 1, 0);
-        for (dim, v) in [
-            (tally::REGIONS, &m.region),
-            (tally::ACCOUNTS, &m.account),
-            (tally::EVENT_NAMES, &m.event_name),
-            (tally::ERROR_CODES, &m.error_code),
-            (tally::SOURCE_IPS, &m.source_ip),
-        ] {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                t.add(dim, v, 1, 0);
-            }
-        }
-        if let Some(id) = m.event_id.as_deref().filter(|_| self.samples < SAMPLES) {
-            self.sample_ids[self.samples] = self.tallies.push_text(id);
-            self.samples += 1;
-        }
+        self.count_values(&Counts::of(m));
         if self.sample.is_none() {
             self.sample = Some(m.sample());
         }
     }
 
+    /// Counts one record's values (its `count` is already counted).
+    fn count_values(&mut self, c: &Counts<'_>) {
+        if let Some(t) = c.event_time {
+            self.set_stamp(false, (c.epoch, t));
+            self.set_stamp(true, (c.epoch, t));
+        }
+        let t = &mut self.tallies;
+        t.add(tally::PRINCIPALS, c.principal, 1, 0);
+        for (dim, v) in [
+            (tally::REGIONS, c.region),
+            (tally::ACCOUNTS, c.account),
+            (tally::EVENT_NAMES, c.event_name),
+            (tally::ERROR_CODES, c.error_code),
+            (tally::SOURCE_IPS, c.source_ip),
+        ] {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                t.add(dim, v, 1, 0);
+            }
+        }
+        if let Some(id) = c.event_id.filter(|_| self.samples < SAMPLES) {
+            self.sample_ids[self.samples] = self.tallies.push_text(id);
+            self.samples += 1;
+        }
+    }
+
     fn merge(&mut self, o: &Agg) {
+        self.settle();
+        let o = &*o.settled();
         self.count += o.count;
         if let Some(f) = &o.first {
             self.set_stamp(false, o.stamp_text(f));
@@ -554,6 +643,9 @@ impl Agg {
     }
 
     fn finding(&self, d: &Detection, threshold: Option<ThresholdResult>) -> Finding {
+        if self.pending.is_some() {
+            return self.settled().finding(d, threshold);
+        }
         let (distinct, at_least) = self.tallies.distinct(tally::PRINCIPALS);
         Finding {
             detection: d.id.clone(),
@@ -1640,6 +1732,136 @@ mod both_paths_tests {
             projected_reads > identities.len() / 2,
             "{projected_reads} of {}",
             identities.len()
+        );
+    }
+}
+
+#[cfg(test)]
+mod pending_tests {
+    //! An aggregate's first record waits as its sample until a second comes or a finding is
+    //! made: what it reports must not depend on when the record's values were counted.
+
+    use super::*;
+    use crate::detect::BuiltinOptions;
+    use serde_json::json;
+
+    fn records() -> Vec<Record> {
+        let rec = |v: serde_json::Value| serde_json::from_value::<Record>(v).unwrap();
+        vec![
+            rec(
+                json!({"eventTime": "2024-08-01T12:00:05Z", "eventName": "GetObject",
+                "awsRegion": "eu-west-1", "errorCode": "AccessDenied",
+                "sourceIPAddress": "198.51.100.7", "eventID": "e1", "recipientAccountId": "111122223333",
+                "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice",
+                                 "accountId": "111122223333", "userName": "alice"}}),
+            ),
+            // Earlier, and missing most fields; an empty error code is not counted.
+            rec(json!({"eventTime": "2024-08-01T11:59:00Z", "errorCode": "", "eventID": "e2"})),
+            rec(
+                json!({"eventTime": "2024-08-01T12:10:00Z", "eventName": "GetObject",
+                "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9", "eventID": "e3",
+                "userIdentity": {"type": "Root", "arn": "arn:aws:iam::444455556666:root",
+                                 "accountId": "444455556666"}}),
+            ),
+        ]
+    }
+
+    /// Every count of `agg` as a finding reports it.
+    fn report(agg: &Agg) -> Finding {
+        let catalog = Catalog::builtin(BuiltinOptions::default());
+        agg.finding(&catalog.detections()[0], None)
+    }
+
+    /// An aggregate of `records` with each record counted at once (the first settled
+    /// straight away).
+    fn eager(records: &[Record], cap: usize) -> Agg {
+        let mut a = Agg::with_cap(cap);
+        for r in records {
+            a.add(&MatchInfo::from_record(r));
+            a.settle();
+        }
+        a
+    }
+
+    #[test]
+    fn a_pending_first_record_reports_as_if_counted_at_once() {
+        let recs = records();
+        for cap in [GROUP_COUNTER_CAPACITY, COUNTER_CAPACITY] {
+            for n in 1..=recs.len() {
+                let mut lazy = Agg::with_cap(cap);
+                for r in &recs[..n] {
+                    lazy.add(&MatchInfo::from_record(r));
+                }
+                assert_eq!(lazy.pending.is_some(), n == 1, "{n} records");
+                let want = report(&eager(&recs[..n], cap));
+                assert_eq!(report(&lazy), want, "{n} records, cap {cap}");
+                assert_eq!(want.count, n as u64);
+            }
+        }
+        // What a single record's aggregate counts, spelled out.
+        let one = report(&{
+            let mut a = Agg::with_cap(GROUP_COUNTER_CAPACITY);
+            a.add(&MatchInfo::from_record(&recs[0]));
+            a
+        });
+        assert_eq!(one.first_time.as_deref(), Some("2024-08-01T12:00:05Z"));
+        assert_eq!(one.last_time, one.first_time);
+        let values = |c: &[Counted]| {
+            c.iter()
+                .map(|c| (c.value.clone(), c.count))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values(&one.regions), [("eu-west-1".to_string(), 1)]);
+        assert_eq!(values(&one.accounts), [("111122223333".to_string(), 1)]);
+        assert_eq!(values(&one.event_names), [("GetObject".to_string(), 1)]);
+        assert_eq!(values(&one.error_codes), [("AccessDenied".to_string(), 1)]);
+        assert_eq!(values(&one.source_ips), [("198.51.100.7".to_string(), 1)]);
+        assert_eq!(one.principals.len(), 1);
+        assert_eq!(one.sample_event_ids, ["e1"]);
+        assert_eq!(
+            one.sample.as_ref().and_then(|s| s.event_id.as_deref()),
+            Some("e1")
+        );
+    }
+
+    #[test]
+    fn merging_pending_aggregates_counts_their_first_records() {
+        let recs = records();
+        // Each record alone (pending), merged into one: as if one aggregate counted them all.
+        let mut merged = Agg::with_cap(COUNTER_CAPACITY);
+        for r in &recs {
+            let mut one = Agg::with_cap(GROUP_COUNTER_CAPACITY);
+            one.add(&MatchInfo::from_record(r));
+            assert!(one.pending.is_some());
+            merged.merge(&one);
+        }
+        let mut settled = Agg::with_cap(COUNTER_CAPACITY);
+        for r in &recs {
+            settled.merge(&eager(std::slice::from_ref(r), GROUP_COUNTER_CAPACITY));
+        }
+        let got = report(&merged);
+        assert_eq!(got, report(&settled));
+        assert_eq!(got.count, 3);
+        // The earliest record (the second) is the first time and the merged sample.
+        assert_eq!(got.first_time.as_deref(), Some("2024-08-01T11:59:00Z"));
+        assert_eq!(got.last_time.as_deref(), Some("2024-08-01T12:10:00Z"));
+        assert_eq!(
+            got.sample.as_ref().and_then(|s| s.event_id.as_deref()),
+            Some("e2")
+        );
+        assert_eq!(got.sample_event_ids, ["e1", "e2", "e3"]);
+        // A pending aggregate merged into a pending one.
+        let mut a = Agg::with_cap(GROUP_COUNTER_CAPACITY);
+        a.add(&MatchInfo::from_record(&recs[0]));
+        let mut b = Agg::with_cap(GROUP_COUNTER_CAPACITY);
+        b.add(&MatchInfo::from_record(&recs[2]));
+        a.merge(&b);
+        assert_eq!(
+            report(&a),
+            report(&eager(
+                &[recs[0].clone(), recs[2].clone()],
+                GROUP_COUNTER_CAPACITY
+            ))
         );
     }
 }
