@@ -258,6 +258,28 @@ pub fn role_arn_from_session_arn(arn: &str) -> Option<(String, String)> {
     ))
 }
 
+/// The role name [`role_arn_from_session_arn`] reads from a session ARN (the last segment of
+/// the role part: `arn:aws:sts::123:assumed-role/Name/session` gives `Name`), without copying.
+fn session_role_name(arn: &str) -> Option<&str> {
+    let mut colons = [0usize; 5];
+    let mut n = 0;
+    for (i, b) in arn.bytes().enumerate() {
+        if b == b':' {
+            colons[n] = i;
+            n += 1;
+            if n == colons.len() {
+                break;
+            }
+        }
+    }
+    if n < colons.len() || &arn[colons[1] + 1..colons[2]] != "sts" {
+        return None;
+    }
+    let rest = arn[colons[4] + 1..].strip_prefix("assumed-role/")?;
+    let (role, _) = rest.rsplit_once('/')?;
+    role.rsplit('/').next()
+}
+
 /// The fields of `userIdentity` that say who called: what [`Principal`] is made from, borrowed
 /// from a [`UserIdentity`] or straight from a record's text ([`CallerRef`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -273,6 +295,36 @@ pub struct Caller<'a> {
 }
 
 impl Caller<'_> {
+    /// What [`Caller::principal`] gives as `(display(), kind())`, without building the
+    /// principal for role sessions (the log scan names the caller of every matching record).
+    pub fn display_and_kind(&self) -> (String, &'static str) {
+        match self.identity_type {
+            Some("AssumedRole") => {
+                let role_name = match self.issuer_arn {
+                    Some(role_arn) => role_arn.rsplit('/').next(),
+                    None => self.arn.and_then(session_role_name),
+                };
+                let kind = if role_name.is_some_and(|r| r.starts_with("AWSReservedSSO_")) {
+                    "IdentityCenterRole"
+                } else {
+                    "AssumedRole"
+                };
+                let display = self
+                    .arn
+                    .or(self.issuer_arn)
+                    .map_or_else(|| "role session (unnamed)".to_string(), str::to_string);
+                (display, kind)
+            }
+            Some("IAMUser") if self.arn.is_some() => {
+                (self.arn.unwrap_or_default().to_string(), "IAMUser")
+            }
+            _ => {
+                let p = self.principal();
+                (p.display(), p.kind())
+            }
+        }
+    }
+
     /// Who called, by the identity's type.
     pub fn principal(&self) -> Principal {
         let own = |v: Option<&str>| v.map(str::to_string);
@@ -581,6 +633,87 @@ pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The caller's name and kind read without building the principal are the principal's,
+    /// for every identity type and for role sessions of every shape: with and without the
+    /// issuer, Identity Center permission sets named either way, other partitions, paths,
+    /// malformed and non-STS ARNs, and nothing at all.
+    #[test]
+    fn display_and_kind_equal_the_principals() {
+        let arns = [
+            None,
+            Some("arn:aws:sts::111122223333:assumed-role/Admin/alice"),
+            Some("arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com"),
+            Some("arn:aws-us-gov:sts::111122223333:assumed-role/path/AWSReservedSSO_X/s"),
+            Some("arn:aws:sts::111122223333:assumed-role/NoSession"),
+            Some("arn:aws:sts::111122223333:assumed-role//s"),
+            Some("arn:aws:iam::111122223333:user/bob"),
+            Some("arn:aws:sts::111122223333:federated-user/carol"),
+            Some("arn:aws:sts:111122223333:assumed-role/Short/s"),
+            Some("arn:aws:sts::1:2:assumed-role/Colon/s"),
+            Some("arn:aws:iam::111122223333:assumed-role/AWSReservedSSO_NotSts/s"),
+            Some("not an arn"),
+            Some(""),
+        ];
+        let issuers = [
+            None,
+            Some("arn:aws:iam::111122223333:role/service-role/Deploy"),
+            Some("arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ReadOnly_99"),
+            Some("Deploy"),
+            Some(""),
+        ];
+        let types = [
+            None,
+            Some("AssumedRole"),
+            Some("IAMUser"),
+            Some("Root"),
+            Some("AWSService"),
+            Some("IdentityCenterUser"),
+            Some("FederatedUser"),
+            Some("SAMLUser"),
+            Some("AWSAccount"),
+            Some("Unheard"),
+        ];
+        let mut checked = 0;
+        for identity_type in types {
+            for arn in arns {
+                for issuer_arn in issuers {
+                    for (user_name, invoked_by) in
+                        [(None, None), (Some("dan"), Some("ec2.amazonaws.com"))]
+                    {
+                        let c = Caller {
+                            identity_type,
+                            principal_id: Some("AIDAEXAMPLE"),
+                            arn,
+                            account_id: Some("111122223333"),
+                            user_name,
+                            invoked_by,
+                            issuer_arn,
+                        };
+                        let p = c.principal();
+                        assert_eq!(c.display_and_kind(), (p.display(), p.kind()), "{c:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 10 * 13 * 5 * 2);
+        // Both kinds of role session are among the cases.
+        let kind = |arn, issuer_arn| {
+            Caller {
+                identity_type: Some("AssumedRole"),
+                arn,
+                issuer_arn,
+                ..Caller::default()
+            }
+            .display_and_kind()
+            .1
+        };
+        assert_eq!(kind(arns[2], None), "IdentityCenterRole");
+        assert_eq!(kind(arns[3], None), "IdentityCenterRole");
+        assert_eq!(kind(arns[1], issuers[2]), "IdentityCenterRole");
+        assert_eq!(kind(arns[2], issuers[1]), "AssumedRole");
+    }
 
     fn rec(v: Value) -> Record {
         serde_json::from_value(v).unwrap()

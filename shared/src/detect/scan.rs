@@ -116,18 +116,26 @@ impl<'r> MatchInfo<'r> {
         let caller: Option<Caller<'_>> = from_projection
             .or_else(|| borrowed.as_ref().map(CallerRef::caller))
             .or_else(|| owned.as_ref().map(UserIdentity::caller));
-        let principal = match &caller {
+        let principal = || match &caller {
             Some(c) => c.principal(),
             None => crate::event::Principal::Unknown {
                 identity_type: None,
             },
         };
-        if principal
-            .match_arn()
-            .is_some_and(|a| crate::glob::first_match(exclude, a).is_some())
+        if !exclude.is_empty()
+            && principal()
+                .match_arn()
+                .is_some_and(|a| crate::glob::first_match(exclude, a).is_some())
         {
             return None;
         }
+        let (name, actor_kind) = match &caller {
+            Some(c) => c.display_and_kind(),
+            None => {
+                let p = principal();
+                (p.display(), p.kind())
+            }
+        };
         let s = |k: &str| raw.str_field(k).ok().flatten();
         let event_time = s("eventTime");
         let account = s("recipientAccountId").or_else(|| {
@@ -147,8 +155,8 @@ impl<'r> MatchInfo<'r> {
             source_ip: s("sourceIPAddress"),
             event_id: s("eventID"),
             account,
-            principal: principal.display(),
-            actor_kind: principal.kind(),
+            principal: name,
+            actor_kind,
             source: MatchSource::Raw(raw),
             sample: std::cell::OnceCell::new(),
         })
@@ -1206,10 +1214,23 @@ impl<'c> Scanner<'c> {
                 continue;
             }
             if info.is_none() {
-                let identity = index
-                    .caller_key
-                    .and_then(|c| parsed.iter().find(|(k, _)| *k == c))
-                    .map(|(_, v)| v);
+                // The caller is read from `userIdentity` as projected for the candidates, or
+                // projected here (the projection keeps the caller's paths) when none read it.
+                let projected;
+                let identity = match index.caller_key {
+                    Some(c) => match parsed.iter().find(|(k, _)| *k == c) {
+                        Some((_, v)) => Some(v),
+                        None => {
+                            projected = self.key_state[c]
+                                .get_or_insert_with(|| raw.span(&index.keys[c]))
+                                .and_then(|(a, b)| {
+                                    index.projections[c].project_raw(&raw.bytes()[a..b]).ok()
+                                });
+                            projected.as_ref()
+                        }
+                    },
+                    None => None,
+                };
                 match MatchInfo::from_raw(*raw, identity, &self.exclude) {
                     Some(m) => info = Some(m),
                     None => {
