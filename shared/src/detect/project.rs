@@ -164,10 +164,7 @@ impl FieldTree {
         let tree = (!self.whole && !self.children.is_empty()).then_some(self);
         if tree.is_some() || raw.first() == Some(&b'"') {
             if let Ok(text) = std::str::from_utf8(raw) {
-                let mut quick = Quick {
-                    text,
-                    stack: Vec::new(),
-                };
+                let mut quick = Quick { text };
                 if let Some((v, end)) = quick.value(tree, skip_ws(raw, 0), 0) {
                     if skip_ws(raw, end) == raw.len() {
                         return Ok(v);
@@ -212,7 +209,6 @@ const QUICK_DEPTH: usize = 64;
 /// caller then parses the whole field, and the parser words the error.
 struct Quick<'a> {
     text: &'a str,
-    stack: Vec<u8>,
 }
 
 impl<'a> Quick<'a> {
@@ -242,7 +238,7 @@ impl<'a> Quick<'a> {
     /// A leaf the parser reads (numbers, literals, escaped strings, whole containers).
     fn parsed(&mut self, at: usize) -> Option<(RawValue<'a>, usize)> {
         let buf = self.text.as_bytes();
-        let end = value_end(buf, at, &mut self.stack)?;
+        let end = value_end(buf, at)?;
         Some((whole_value(None, &buf[at..end]).ok()?, end))
     }
 
@@ -273,7 +269,7 @@ impl<'a> Quick<'a> {
                     out.push((Cow::Borrowed(k.as_str()), v));
                     Some(end)
                 }
-                None => value_end(buf, at, &mut quick.stack),
+                None => value_end(buf, at),
             }
         })?;
         Some((RawValue::Obj(out), end))
@@ -456,10 +452,7 @@ mod tests {
         let Ok(text) = std::str::from_utf8(raw) else {
             return false;
         };
-        let mut quick = Quick {
-            text,
-            stack: Vec::new(),
-        };
+        let mut quick = Quick { text };
         quick
             .value(Some(tree), skip_ws(raw, 0), 0)
             .is_some_and(|(_, end)| skip_ws(raw, end) == raw.len())

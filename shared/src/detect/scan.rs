@@ -1025,6 +1025,8 @@ pub struct Scanner<'c> {
     unparsed: u64,
     started: Instant,
     cands: Vec<usize>,
+    /// The buffer of the current record's projected fields, kept empty between records.
+    parsed: Vec<(usize, RawValue<'static>)>,
     /// Per key id, for the current record: unknown (`None`), absent, or (start, end).
     key_state: Vec<Option<Option<(usize, usize)>>>,
     /// Per literal id, for the current record.
@@ -1046,6 +1048,14 @@ fn sweep(catalog: &Catalog, states: &mut [DetState], budget: &mut GroupBudget, n
             budget.live -= st.sweep(t, now);
         }
     }
+}
+
+/// An emptied vector of projected fields for the values of another record: collecting the
+/// emptied vector in place keeps its allocation (the pairs have the same layout whatever the
+/// values borrow from).
+fn reuse<'b>(mut v: Vec<(usize, RawValue<'_>)>) -> Vec<(usize, RawValue<'b>)> {
+    v.clear();
+    v.into_iter().map(|(k, _)| (k, RawValue::Null)).collect()
 }
 
 fn str_or_other<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, str>>> {
@@ -1080,6 +1090,7 @@ impl<'c> Scanner<'c> {
             unparsed: 0,
             started: Instant::now(),
             cands: Vec::with_capacity(64),
+            parsed: Vec::with_capacity(16),
             key_state: Vec::new(),
             lit_state: Vec::new(),
             keep_events: 0,
@@ -1179,7 +1190,7 @@ impl<'c> Scanner<'c> {
             return Ok(());
         }
         // Each field once, however many detections read it; strings borrow from the record.
-        let mut parsed: Vec<(usize, RawValue<'_>)> = Vec::with_capacity(8);
+        let mut parsed: Vec<(usize, RawValue<'_>)> = reuse(std::mem::take(&mut self.parsed));
         for &i in &cands {
             for &k in &index.plans[i].reads {
                 if parsed.iter().any(|(p, _)| *p == k) {
@@ -1195,6 +1206,7 @@ impl<'c> Scanner<'c> {
                     Ok(v) => parsed.push((k, v)),
                     Err(e) => {
                         self.cands = cands;
+                        self.parsed = reuse(parsed);
                         return Err(format!("field {}: {e}", index.keys[k]));
                     }
                 }
@@ -1292,6 +1304,7 @@ impl<'c> Scanner<'c> {
             }
         }
         self.cands = cands;
+        self.parsed = reuse(parsed);
         Ok(())
     }
 
@@ -1883,6 +1896,29 @@ mod pending_tests {
                 &[recs[0].clone(), recs[2].clone()],
                 GROUP_COUNTER_CAPACITY
             ))
+        );
+    }
+}
+
+#[cfg(test)]
+mod reuse_tests {
+    use super::*;
+
+    /// The buffer of projected fields is emptied and handed to the next record without a new
+    /// allocation (the scanner relies on it to allocate nothing per evaluated record).
+    #[test]
+    fn an_emptied_buffer_keeps_its_allocation() {
+        let text = String::from("GetObject");
+        let mut v: Vec<(usize, RawValue<'_>)> = Vec::with_capacity(16);
+        v.push((3, RawValue::Str(std::borrow::Cow::Borrowed(text.as_str()))));
+        v.push((4, RawValue::Arr(vec![RawValue::Null])));
+        let (ptr, cap) = (v.as_ptr() as usize, v.capacity());
+        let kept: Vec<(usize, RawValue<'static>)> = reuse(v);
+        assert!(kept.is_empty());
+        assert_eq!(
+            (kept.as_ptr() as usize, kept.capacity()),
+            (ptr, cap),
+            "a new buffer was allocated"
         );
     }
 }

@@ -110,21 +110,20 @@ fn word(buf: &[u8], at: usize) -> u64 {
 }
 
 /// Index of the closing quote of a string whose content starts at `from`, or `Err(resume)`:
-/// where to resume once more data is there. Eight bytes at a time (most strings in
-/// CloudTrail records are short: keys, ids, small values), then a vectorised search for long
-/// ones.
+/// where to resume once more data is there. Sixteen bytes at a time with a vector compare
+/// (most strings in CloudTrail records are short: keys, ids, small values), then a
+/// vectorised search for long ones, and eight at a time near the end of the data.
 #[inline(always)]
 fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
-    let mut words = 0;
-    while from + 8 <= buf.len() && words < 8 {
-        let w = word(buf, from);
-        let m = bytes_equal(w, b'"') | bytes_equal(w, b'\\');
+    let mut vectors = 0;
+    while from + 16 <= buf.len() && vectors < 4 {
+        let m = quotes_or_backslashes(&buf[from..from + 16]);
         if m == 0 {
-            from += 8;
-            words += 1;
+            from += 16;
+            vectors += 1;
             continue;
         }
-        let at = from + (m.trailing_zeros() / 8) as usize;
+        let at = from + m.trailing_zeros() as usize;
         if buf[at] == b'"' {
             return Ok(at);
         }
@@ -132,6 +131,25 @@ fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
             return Err(at);
         }
         from = at + 2;
+    }
+    if vectors < 4 {
+        // Fewer than sixteen bytes left: eight at a time, then byte by byte below.
+        while from + 8 <= buf.len() {
+            let w = word(buf, from);
+            let m = bytes_equal(w, b'"') | bytes_equal(w, b'\\');
+            if m == 0 {
+                from += 8;
+                continue;
+            }
+            let at = from + (m.trailing_zeros() / 8) as usize;
+            if buf[at] == b'"' {
+                return Ok(at);
+            }
+            if at + 1 >= buf.len() {
+                return Err(at);
+            }
+            from = at + 2;
+        }
     }
     loop {
         match memchr::memchr2(b'"', b'\\', &buf[from.min(buf.len())..]) {
@@ -148,6 +166,13 @@ fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
             }
         }
     }
+}
+
+/// Quotes and backslashes among sixteen bytes (bit `n`: byte `n`).
+#[inline(always)]
+fn quotes_or_backslashes(part: &[u8]) -> u32 {
+    let v = wide::u8x16::new(part.try_into().expect("16 bytes"));
+    (v.simd_eq(wide::u8x16::splat(b'"')) | v.simd_eq(wide::u8x16::splat(b'\\'))).to_bitmask()
 }
 
 /// The first byte at or after `from` that matters inside a nested value (a quote or a
@@ -174,11 +199,11 @@ fn next_structural(buf: &[u8], mut from: usize) -> usize {
 /// record scan does: a string to its closing quote, an array or object to its matching bracket
 /// (64 bytes at a time), a number or literal to the next delimiter. Nothing inside is
 /// validated. `None` when the value is cut off, its brackets do not match, or `start` is not
-/// the first byte of a value. `stack` is scratch space.
-pub(crate) fn value_end(buf: &[u8], start: usize, stack: &mut Vec<u8>) -> Option<usize> {
+/// the first byte of a value.
+pub(crate) fn value_end(buf: &[u8], start: usize) -> Option<usize> {
     match *buf.get(start)? {
         b'"' => string_end(buf, start + 1).ok().map(|q| q + 1),
-        b'{' | b'[' => container_end(buf, start, stack).ok().flatten(),
+        b'{' | b'[' => container_end(buf, start).ok().flatten(),
         b if CLASS[b as usize] == C_OTHER => {
             let mut i = start + 1;
             while i < buf.len() && CLASS[buf[i] as usize] == C_OTHER {
@@ -245,10 +270,13 @@ fn brackets_outside_strings(chunk: &[u8; 64], carry: &mut Carry) -> u64 {
 }
 
 /// Where the array or object opening at `buf[start]` ends (exclusive), 64 bytes at a time:
-/// `Ok(None)` when the data ends first, `Err(())` at a bracket that does not match.
+/// `Ok(None)` when the data ends first, `Err(())` at a bracket that does not match or nesting
+/// deeper than 64 (the byte-wise scan and the parser take those). The open brackets are kept
+/// as bits (1: `{`), so nothing is allocated.
 #[inline(always)]
-fn container_end(buf: &[u8], start: usize, stack: &mut Vec<u8>) -> Result<Option<usize>, ()> {
-    stack.clear();
+fn container_end(buf: &[u8], start: usize) -> Result<Option<usize>, ()> {
+    let mut open: u64 = 0;
+    let mut depth = 0u32;
     let mut carry = Carry::default();
     let mut pad = [b' '; 64];
     let mut base = start;
@@ -267,15 +295,24 @@ fn container_end(buf: &[u8], start: usize, stack: &mut Vec<u8>) -> Result<Option
         while brackets != 0 {
             let at = base + brackets.trailing_zeros() as usize;
             brackets &= brackets - 1;
-            match (buf[at], stack.last()) {
-                (b @ (b'{' | b'['), _) => stack.push(b),
-                (b'}', Some(b'{')) | (b']', Some(b'[')) => {
-                    stack.pop();
-                    if stack.is_empty() {
-                        return Ok(Some(at + 1));
-                    }
+            // '{' 0x7b and '[' 0x5b differ in bit 5; '}' and ']' are 2 above them (bit 2 set).
+            let b = buf[at];
+            let curly = u64::from(b & 0x20 != 0);
+            if b & 0x04 == 0 {
+                if depth == 64 {
+                    return Err(());
                 }
-                _ => return Err(()),
+                open = (open << 1) | curly;
+                depth += 1;
+            } else {
+                if depth == 0 || open & 1 != curly {
+                    return Err(());
+                }
+                open >>= 1;
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(Some(at + 1));
+                }
             }
         }
         base += 64;
@@ -575,7 +612,7 @@ impl ValueScan {
                     Ok(q) => q + 1,
                     Err(_) => return Quick::NeedMore,
                 },
-                Some(b'{' | b'[') => match container_end(buf, i, &mut self.stack) {
+                Some(b'{' | b'[') => match container_end(buf, i) {
                     Ok(Some(end)) => end,
                     Ok(None) => return Quick::NeedMore,
                     Err(()) => return Quick::Unusual,

@@ -394,6 +394,63 @@ fn long_nested_values_with_escapes_across_blocks() {
     }
 }
 
+/// Values nested deeper than the quick scan follows (64 open brackets, kept as bits), with
+/// objects and arrays alternating: each field still comes back as written, and a closing
+/// bracket of the wrong kind at any depth is an error.
+#[test]
+fn nesting_deeper_than_the_quick_scan_follows() {
+    let mut records = Vec::new();
+    // (serde_json, which reads the fields back, stops at 128.)
+    for depth in [1usize, 2, 63, 64, 65, 66, 100, 126] {
+        let deep = (0..depth).fold(serde_json::json!("leaf"), |v, i| {
+            if i % 3 == 0 {
+                serde_json::json!([v, "]"])
+            } else {
+                serde_json::json!({ "k": v, "s": "}" })
+            }
+        });
+        records.push(serde_json::json!({ "before": 1, "deep": deep, "after": depth }));
+    }
+    let text = serde_json::json!({ "Records": records }).to_string();
+    for step in [1, 64, 4096] {
+        read_back(&text, step, &records, "deep nesting");
+    }
+    // The swapped bracket innermost and outermost, with either kind outermost.
+    for (depth, first, swap) in [3usize, 64, 65, 70]
+        .into_iter()
+        .flat_map(|d| [(d, 0, 0), (d, 1, 0), (d, 0, d - 1), (d, 1, d - 1)])
+    {
+        let open: Vec<char> = (0..depth)
+            .map(|i| if (i + first) % 2 == 0 { '[' } else { '{' })
+            .collect();
+        let mut close: Vec<char> = open
+            .iter()
+            .rev()
+            .map(|&c| if c == '[' { ']' } else { '}' })
+            .collect();
+        close[swap] = if close[swap] == ']' { '}' } else { ']' };
+        // Objects need keys: a record that is valid apart from the swapped bracket.
+        let body: String = open
+            .iter()
+            .map(|&c| if c == '{' { "{\"k\":" } else { "[" })
+            .collect();
+        let close: String = close.into_iter().collect();
+        let text = format!(r#"{{"Records":[{{"a":{body}0{close}}}]}}"#);
+        let got = collect(LogReader::new(Trickle {
+            data: text.as_bytes(),
+            step: 4096,
+        }));
+        let failed = match got {
+            Err(_) => true,
+            Ok(records) => records.iter().any(|r| r.is_err()),
+        };
+        assert!(
+            failed,
+            "depth {depth}, closing bracket {swap} swapped: went unnoticed in {text}"
+        );
+    }
+}
+
 /// A small deterministic generator (SplitMix64), so that a failure names its seed.
 struct Mix(u64);
 impl Mix {
