@@ -57,10 +57,12 @@ pub(crate) struct Literal {
 }
 
 impl Literal {
-    /// False only when the field cannot hold any of the values.
+    /// False only when the field cannot hold any of the values. `escapes`: false when the
+    /// field is known to hold no backslash (else it is looked for).
     #[inline]
-    pub fn may_match(&self, raw: &[u8]) -> bool {
-        memchr::memchr(b'\\', raw).is_some() || self.needles.iter().any(|n| n.find(raw).is_some())
+    pub fn may_match(&self, raw: &[u8], escapes: bool) -> bool {
+        (escapes && memchr::memchr(b'\\', raw).is_some())
+            || self.needles.iter().any(|n| n.find(raw).is_some())
     }
 }
 

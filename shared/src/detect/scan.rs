@@ -8,7 +8,7 @@ use super::tally::{self, Tallies};
 use super::{Catalog, Detection, Threshold};
 use crate::alert::EventContext;
 use crate::event::{lookup, Caller, CallerRef, Record, UserIdentity};
-use crate::logfile::{self, Element, LogError, LogReader, RawRecord};
+use crate::logfile::{self, Element, LogError, LogReader, RawRecord, Span};
 use crate::pattern::RawValue;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -1027,8 +1027,8 @@ pub struct Scanner<'c> {
     cands: Vec<usize>,
     /// The buffer of the current record's projected fields, kept empty between records.
     parsed: Vec<(usize, RawValue<'static>)>,
-    /// Per key id, for the current record: unknown (`None`), absent, or (start, end).
-    key_state: Vec<Option<Option<(usize, usize)>>>,
+    /// Per key id, for the current record: unknown (`None`), absent, or where it is.
+    key_state: Vec<Option<Option<Span>>>,
     /// Per literal id, for the current record.
     lit_state: Vec<Option<bool>>,
     /// Matching records kept per detection (0: none).
@@ -1059,9 +1059,9 @@ fn reuse<'b>(mut v: Vec<(usize, RawValue<'_>)>) -> Vec<(usize, RawValue<'b>)> {
 }
 
 fn str_or_other<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, str>>> {
-    match raw.get(key) {
+    match raw.locate(key) {
         None => Some(None),
-        Some(b) => logfile::raw_str(b).ok(),
+        Some(s) => logfile::raw_str_known(&raw.bytes()[s.start..s.end], s.escapes).ok(),
     }
 }
 
@@ -1169,10 +1169,10 @@ impl<'c> Scanner<'c> {
             let key_state = &mut self.key_state;
             let lit_state = &mut self.lit_state;
             let bytes = raw.bytes();
-            let mut field = |k: usize| -> Option<&[u8]> {
+            let mut field = |k: usize| -> Option<(&[u8], bool)> {
                 key_state[k]
-                    .get_or_insert_with(|| raw.span(&index.keys[k]))
-                    .map(|(a, b)| &bytes[a..b])
+                    .get_or_insert_with(|| raw.locate(&index.keys[k]))
+                    .map(|s| (&bytes[s.start..s.end], s.escapes))
             };
             cands.retain(|&i| {
                 let plan = &index.plans[i];
@@ -1180,7 +1180,7 @@ impl<'c> Scanner<'c> {
                     && plan.literals.iter().all(|&l| {
                         *lit_state[l].get_or_insert_with(|| {
                             let lit = &index.literals[l];
-                            field(lit.key).is_some_and(|v| lit.may_match(v))
+                            field(lit.key).is_some_and(|(v, escapes)| lit.may_match(v, escapes))
                         })
                     })
             });
@@ -1197,8 +1197,8 @@ impl<'c> Scanner<'c> {
                     continue;
                 }
                 let Some(bytes) = self.key_state[k]
-                    .get_or_insert_with(|| raw.span(&index.keys[k]))
-                    .map(|(a, b)| &raw.bytes()[a..b])
+                    .get_or_insert_with(|| raw.locate(&index.keys[k]))
+                    .map(|s| &raw.bytes()[s.start..s.end])
                 else {
                     continue;
                 };
@@ -1234,9 +1234,11 @@ impl<'c> Scanner<'c> {
                         Some((_, v)) => Some(v),
                         None => {
                             projected = self.key_state[c]
-                                .get_or_insert_with(|| raw.span(&index.keys[c]))
-                                .and_then(|(a, b)| {
-                                    index.projections[c].project_raw(&raw.bytes()[a..b]).ok()
+                                .get_or_insert_with(|| raw.locate(&index.keys[c]))
+                                .and_then(|s| {
+                                    index.projections[c]
+                                        .project_raw(&raw.bytes()[s.start..s.end])
+                                        .ok()
                                 });
                             projected.as_ref()
                         }

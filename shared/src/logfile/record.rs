@@ -3,6 +3,16 @@
 use super::scanner::{filter_bit, key_sig, sign_keys, Field, ValueScan};
 use std::borrow::Cow;
 
+/// Where a top-level field's value is in a record's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub start: usize,
+    pub end: usize,
+    /// False when the value holds no backslash (checked while the record was split); true
+    /// when it does or when that is not known.
+    pub escapes: bool,
+}
+
 /// One element of `Records`, unparsed.
 #[derive(Debug, Clone, Copy)]
 pub struct RawRecord<'a> {
@@ -71,14 +81,22 @@ impl<'a> RawRecord<'a> {
     /// Where a top-level field's value is within [`RawRecord::bytes`] (start, end). The key
     /// filter answers for most absent keys; otherwise one signature is compared per field.
     pub fn span(&self, key: &str) -> Option<(usize, usize)> {
+        self.locate(key).map(|s| (s.start, s.end))
+    }
+
+    /// [`RawRecord::span`], and whether the value may hold an escape.
+    pub(crate) fn locate(&self, key: &str) -> Option<Span> {
         let k = key.as_bytes();
         let sig = key_sig(k);
         if self.filter & filter_bit(sig) == 0 {
             return None;
         }
         self.fields.iter().rev().find_map(|f| {
-            (f.sig == sig && &self.bytes[f.key.0 as usize..f.key.1 as usize] == k)
-                .then_some((f.value.0 as usize, f.value.1 as usize))
+            (f.sig == sig && &self.bytes[f.key.0 as usize..f.key.1 as usize] == k).then_some(Span {
+                start: f.value.0 as usize,
+                end: f.value.1 as usize,
+                escapes: f.escapes,
+            })
         })
     }
 
@@ -116,10 +134,15 @@ impl<'a> RawRecord<'a> {
 
 /// A raw JSON value as a string: `Ok(None)` for `null`, `Err` for other types.
 pub fn raw_str(raw: &[u8]) -> Result<Option<Cow<'_, str>>, String> {
+    raw_str_known(raw, true)
+}
+
+/// [`raw_str`] for a value known to hold no backslash when `escapes` is false.
+pub(crate) fn raw_str_known(raw: &[u8], escapes: bool) -> Result<Option<Cow<'_, str>>, String> {
     match raw.first() {
         Some(b'"') if raw.len() >= 2 && raw[raw.len() - 1] == b'"' => {
             let inner = &raw[1..raw.len() - 1];
-            if memchr::memchr(b'\\', inner).is_none() {
+            if !escapes || memchr::memchr(b'\\', inner).is_none() {
                 return std::str::from_utf8(inner)
                     .map(|s| Some(Cow::Borrowed(s)))
                     .map_err(|_| "invalid UTF-8 in a string".to_string());

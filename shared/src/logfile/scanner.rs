@@ -13,6 +13,9 @@ pub struct Field {
     pub(super) value: (u32, u32),
     /// [`key_sig`] of the key as written (set by [`sign_keys`]).
     pub(super) sig: u64,
+    /// False when the value is known to hold no backslash (no escape: strings in it read as
+    /// written); the quick scan sees every backslash it steps over, the byte-wise scan says true.
+    pub(super) escapes: bool,
 }
 
 /// A key's signature: its first eight bytes and its length, so that a lookup compares one
@@ -114,7 +117,13 @@ fn word(buf: &[u8], at: usize) -> u64 {
 /// (most strings in CloudTrail records are short: keys, ids, small values), then a
 /// vectorised search for long ones, and eight at a time near the end of the data.
 #[inline(always)]
-fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
+fn string_end(buf: &[u8], from: usize) -> Result<usize, usize> {
+    string_end_seen(buf, from, &mut false)
+}
+
+/// [`string_end`], setting `escapes` when the string holds a backslash.
+#[inline(always)]
+fn string_end_seen(buf: &[u8], mut from: usize, escapes: &mut bool) -> Result<usize, usize> {
     let mut vectors = 0;
     while from + 16 <= buf.len() && vectors < 4 {
         let m = quotes_or_backslashes(&buf[from..from + 16]);
@@ -127,6 +136,7 @@ fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
         if buf[at] == b'"' {
             return Ok(at);
         }
+        *escapes = true;
         if at + 1 >= buf.len() {
             return Err(at);
         }
@@ -145,6 +155,7 @@ fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
             if buf[at] == b'"' {
                 return Ok(at);
             }
+            *escapes = true;
             if at + 1 >= buf.len() {
                 return Err(at);
             }
@@ -159,6 +170,7 @@ fn string_end(buf: &[u8], mut from: usize) -> Result<usize, usize> {
                 if buf[at] == b'"' {
                     return Ok(at);
                 }
+                *escapes = true;
                 if at + 1 >= buf.len() {
                     return Err(at);
                 }
@@ -257,12 +269,15 @@ struct Carry {
     in_str: u64,
     /// 1 when the previous block's last byte escapes this block's first.
     escape: u64,
+    /// The backslashes of the last block (bit `n`: byte `n`).
+    backslashes: u64,
 }
 
 /// The brackets of a 64-byte block that stand outside strings (bit `n`: byte `n`).
 #[inline(always)]
 fn brackets_outside_strings(chunk: &[u8; 64], carry: &mut Carry) -> u64 {
     let m = block_masks(chunk);
+    carry.backslashes = m.backslash;
     let quotes = m.quote & !escaped_bytes(m.backslash, &mut carry.escape);
     let strings = prefix_xor(quotes) ^ carry.in_str;
     carry.in_str = 0u64.wrapping_sub(strings >> 63);
@@ -275,6 +290,13 @@ fn brackets_outside_strings(chunk: &[u8; 64], carry: &mut Carry) -> u64 {
 /// as bits (1: `{`), so nothing is allocated.
 #[inline(always)]
 fn container_end(buf: &[u8], start: usize) -> Result<Option<usize>, ()> {
+    Ok(container_end_seen(buf, start)?.map(|(end, _)| end))
+}
+
+/// [`container_end`], and whether the value holds a backslash.
+#[inline(always)]
+fn container_end_seen(buf: &[u8], start: usize) -> Result<Option<(usize, bool)>, ()> {
+    let mut backslashes = 0u64;
     let mut open: u64 = 0;
     let mut depth = 0u32;
     let mut carry = Carry::default();
@@ -311,10 +333,14 @@ fn container_end(buf: &[u8], start: usize) -> Result<Option<usize>, ()> {
                 open >>= 1;
                 depth -= 1;
                 if depth == 0 {
-                    return Ok(Some(at + 1));
+                    // The block's backslashes up to the closing bracket.
+                    let upto = u64::MAX >> (63 - (at - base));
+                    let escapes = (backslashes | (carry.backslashes & upto)) != 0;
+                    return Ok(Some((at + 1, escapes)));
                 }
             }
         }
+        backslashes |= carry.backslashes;
         base += 64;
     }
     Ok(None)
@@ -435,6 +461,7 @@ impl ValueScan {
                 key: (self.key.0 as u32, self.key.1 as u32),
                 value: (self.val_start as u32, self.val_end as u32),
                 sig: 0,
+                escapes: true,
             });
         }
         self.state = Depth1::Key;
@@ -606,19 +633,24 @@ impl ValueScan {
             }
             i = skip_ws(buf, i + 1);
             let start = i;
+            let mut escapes = false;
             i = match buf.get(i) {
                 None => return Quick::NeedMore,
-                Some(b'"') => match string_end(buf, i + 1) {
+                Some(b'"') => match string_end_seen(buf, i + 1, &mut escapes) {
                     Ok(q) => q + 1,
                     Err(_) => return Quick::NeedMore,
                 },
-                Some(b'{' | b'[') => match container_end(buf, i) {
-                    Ok(Some(end)) => end,
+                Some(b'{' | b'[') => match container_end_seen(buf, i) {
+                    Ok(Some((end, seen))) => {
+                        escapes = seen;
+                        end
+                    }
                     Ok(None) => return Quick::NeedMore,
                     Err(()) => return Quick::Unusual,
                 },
                 Some(&b) if CLASS[b as usize] == C_OTHER => {
                     while i < n && CLASS[buf[i] as usize] == C_OTHER {
+                        escapes |= buf[i] == b'\\';
                         i += 1;
                     }
                     i
@@ -629,6 +661,7 @@ impl ValueScan {
                 key: (key.0 as u32, key.1 as u32),
                 value: (start as u32, i as u32),
                 sig: 0,
+                escapes,
             });
             i = skip_ws(buf, i);
             match buf.get(i) {

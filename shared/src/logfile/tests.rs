@@ -30,6 +30,10 @@ fn collect<R: Read>(mut r: LogReader<R>) -> Result<Collected, LogError> {
                 .map(|k| {
                     let k = String::from_utf8(k.to_vec()).unwrap();
                     let v = String::from_utf8(rec.get(&k).unwrap().to_vec()).unwrap();
+                    // A value said to hold no escape holds no backslash (the literal tests
+                    // and plain strings rely on it).
+                    let escapes = rec.locate(&k).unwrap().escapes;
+                    assert!(escapes || !v.contains('\\'), "{k}: {v} has a backslash");
                     (k, v)
                 })
                 .collect()),
@@ -672,4 +676,57 @@ fn lookups_find_what_a_plain_search_of_the_keys_finds() {
         }
         assert_eq!(n, records.len(), "step {step}");
     }
+}
+
+/// The splitter tells which values hold a backslash: a record split the quick way marks
+/// exactly those, in strings, objects, arrays (a backslash in the last bytes of a 64-byte
+/// block, or right after the value in the same block, included), and the byte-wise scan (a
+/// record cut by the end of a read) marks every value as possibly escaped.
+#[test]
+fn values_with_escapes_are_marked() {
+    let mut records = Vec::new();
+    for pad in 0..70usize {
+        let fill = "x".repeat(pad);
+        records.push(serde_json::json!({
+            "plain": fill,
+            "esc": format!("{fill}\"q"),
+            "obj": {"a": fill, "b": [1, 2]},
+            "objesc": {"a": format!("{fill}\\")},
+            "after": "\\",
+            "arr": [fill],
+            "n": pad,
+        }));
+    }
+    let text = serde_json::json!({ "Records": records }).to_string();
+    for step in [1 << 20, 1] {
+        let mut r = LogReader::new(Trickle {
+            data: text.as_bytes(),
+            step,
+        });
+        let mut seen = 0;
+        while let Some(el) = r.next().unwrap() {
+            let Element::Record(rec) = el else {
+                panic!("a record")
+            };
+            for k in ["plain", "esc", "obj", "objesc", "after", "arr", "n"] {
+                let raw = std::str::from_utf8(rec.get(k).unwrap()).unwrap();
+                let want = raw.contains('\\') || step == 1;
+                assert_eq!(
+                    rec.locate(k).unwrap().escapes,
+                    want,
+                    "step {step}, {k}: {raw}"
+                );
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, records.len());
+    }
+    // Not JSON, but split all the same (values are not validated): a backslash in a bare value.
+    let text = br#"{"Records":[{"bad":12\3,"ok":"x"}]}"#;
+    let mut r = LogReader::new(&text[..]);
+    let Some(Element::Record(rec)) = r.next().unwrap() else {
+        panic!("a record")
+    };
+    assert!(rec.locate("bad").unwrap().escapes);
+    assert!(!rec.locate("ok").unwrap().escapes);
 }

@@ -103,6 +103,9 @@ impl Range {
 pub(super) struct Wildcard {
     /// Literal parts; `parts.len() - 1` stars sit between them.
     pub(super) parts: Vec<String>,
+    /// A searcher for each part between two stars (built once: they are looked for in every
+    /// value the wildcard is tried on).
+    middles: Vec<memchr::memmem::Finder<'static>>,
 }
 
 impl Wildcard {
@@ -148,7 +151,14 @@ impl Wildcard {
                 }
             }
         }
-        Ok(Wildcard { parts })
+        let middles = match parts.len() {
+            0..=2 => Vec::new(),
+            n => parts[1..n - 1]
+                .iter()
+                .map(|m| memchr::memmem::Finder::new(m.as_bytes()).into_owned())
+                .collect(),
+        };
+        Ok(Wildcard { parts, middles })
     }
 
     pub(super) fn matches(&self, text: &str) -> bool {
@@ -165,10 +175,10 @@ impl Wildcard {
             return false;
         }
         // Star-only globs: leftmost matches of the middle parts, in order, are enough.
-        let mut rest = &text[first.len()..text.len() - last.len()];
-        for mid in &self.parts[1..n - 1] {
-            match rest.find(mid.as_str()) {
-                Some(i) => rest = &rest[i + mid.len()..],
+        let mut rest = &text.as_bytes()[first.len()..text.len() - last.len()];
+        for mid in &self.middles {
+            match mid.find(rest) {
+                Some(i) => rest = &rest[i + mid.needle().len()..],
                 None => return false,
             }
         }

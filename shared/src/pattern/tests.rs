@@ -90,6 +90,11 @@ fn wildcards_with_escapes() {
     let p = pat(json!({"a": [{"wildcard": "a*b*a"}]}));
     assert!(m(&p, json!({"a": "aba"})));
     assert!(!m(&p, json!({"a": "ab"})));
+    // Parts between stars are found in order, each after the end of the one before.
+    let p = pat(json!({"a": [{"wildcard": "*ab*b*"}]}));
+    assert!(!m(&p, json!({"a": "xab"})));
+    assert!(m(&p, json!({"a": "xabb"})));
+    assert!(m(&p, json!({"a": "abéb"})));
     let p = pat(json!({"a": [{"wildcard": "lit\\*star\\\\"}]}));
     assert!(m(&p, json!({"a": "lit*star\\"})));
     assert!(!m(&p, json!({"a": "litXstar\\"})));
