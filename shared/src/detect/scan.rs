@@ -3,7 +3,7 @@
 //! matches are aggregated into one [`Finding`] per detection.
 
 use super::finding::{Counted, Finding, ThresholdGroup, ThresholdResult};
-use super::index::split_group_path;
+use super::index::{split_group_path, Index};
 use super::tally::{self, Tallies};
 use super::{Catalog, Detection, Threshold};
 use crate::alert::EventContext;
@@ -1027,10 +1027,8 @@ pub struct Scanner<'c> {
     cands: Vec<usize>,
     /// The buffer of the current record's projected fields, kept empty between records.
     parsed: Vec<(usize, RawValue<'static>)>,
-    /// Per key id, for the current record: unknown (`None`), absent, or where it is.
-    key_state: Vec<Option<Option<Span>>>,
-    /// Per literal id, for the current record.
-    lit_state: Vec<Option<bool>>,
+    /// What is known of the current record's keys and literal tests.
+    memo: Memo,
     /// Matching records kept per detection (0: none).
     keep_events: usize,
     /// Per detection: the matching records kept, and how many more there were.
@@ -1056,6 +1054,60 @@ fn sweep(catalog: &Catalog, states: &mut [DetState], budget: &mut GroupBudget, n
 fn reuse<'b>(mut v: Vec<(usize, RawValue<'_>)>) -> Vec<(usize, RawValue<'b>)> {
     v.clear();
     v.into_iter().map(|(k, _)| (k, RawValue::Null)).collect()
+}
+
+/// What is known of the current record's top-level keys (where each is) and literal tests
+/// (whether each passes), each found at most once per record. An entry counts for the record
+/// whose number it carries, so nothing is cleared between records.
+struct Memo {
+    record: u32,
+    keys: Vec<(u32, Option<Span>)>,
+    literals: Vec<(u32, bool)>,
+}
+
+impl Memo {
+    fn new(index: &Index) -> Memo {
+        Memo {
+            record: 0,
+            keys: vec![(0, None); index.keys.len()],
+            literals: vec![(0, false); index.literals.len()],
+        }
+    }
+
+    /// Forgets what was known of the previous record.
+    fn next_record(&mut self) {
+        self.record = self.record.wrapping_add(1);
+        if self.record == 0 {
+            // After four billion records the numbers start again: no entry may look current
+            // (record numbers start at 1, so 0 never is).
+            self.keys.iter_mut().for_each(|e| e.0 = 0);
+            self.literals.iter_mut().for_each(|e| e.0 = 0);
+            self.record = 1;
+        }
+    }
+
+    /// Where key `k` is in the record.
+    #[inline]
+    fn field(&mut self, raw: &RawRecord<'_>, index: &Index, k: usize) -> Option<Span> {
+        let e = &mut self.keys[k];
+        if e.0 != self.record {
+            *e = (self.record, raw.locate(&index.keys[k]));
+        }
+        e.1
+    }
+
+    /// Whether literal test `l` passes on the record.
+    #[inline]
+    fn literal(&mut self, raw: &RawRecord<'_>, index: &Index, l: usize) -> bool {
+        if self.literals[l].0 != self.record {
+            let lit = &index.literals[l];
+            let pass = self
+                .field(raw, index, lit.key)
+                .is_some_and(|s| lit.may_match(&raw.bytes()[s.start..s.end], s.escapes));
+            self.literals[l] = (self.record, pass);
+        }
+        self.literals[l].1
+    }
 }
 
 fn str_or_other<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, str>>> {
@@ -1091,8 +1143,7 @@ impl<'c> Scanner<'c> {
             started: Instant::now(),
             cands: Vec::with_capacity(64),
             parsed: Vec::with_capacity(16),
-            key_state: Vec::new(),
-            lit_state: Vec::new(),
+            memo: Memo::new(&catalog.index),
             keep_events: 0,
             events: Vec::new(),
             exclude: Vec::new(),
@@ -1160,29 +1211,15 @@ impl<'c> Scanner<'c> {
         // pass (each test runs at most once per record, however many detections share it),
         // then parse every field they read before evaluating any: a record is either
         // evaluated or reported, never half of each.
-        let nkeys = index.keys.len();
-        self.key_state.clear();
-        self.key_state.resize(nkeys, None);
-        self.lit_state.clear();
-        self.lit_state.resize(index.literals.len(), None);
+        self.memo.next_record();
         {
-            let key_state = &mut self.key_state;
-            let lit_state = &mut self.lit_state;
-            let bytes = raw.bytes();
-            let mut field = |k: usize| -> Option<(&[u8], bool)> {
-                key_state[k]
-                    .get_or_insert_with(|| raw.locate(&index.keys[k]))
-                    .map(|s| (&bytes[s.start..s.end], s.escapes))
-            };
+            let memo = &mut self.memo;
             cands.retain(|&i| {
                 let plan = &index.plans[i];
-                plan.required.iter().all(|&k| field(k).is_some())
-                    && plan.literals.iter().all(|&l| {
-                        *lit_state[l].get_or_insert_with(|| {
-                            let lit = &index.literals[l];
-                            field(lit.key).is_some_and(|(v, escapes)| lit.may_match(v, escapes))
-                        })
-                    })
+                plan.required
+                    .iter()
+                    .all(|&k| memo.field(raw, index, k).is_some())
+                    && plan.literals.iter().all(|&l| memo.literal(raw, index, l))
             });
         }
         if cands.is_empty() {
@@ -1196,8 +1233,9 @@ impl<'c> Scanner<'c> {
                 if parsed.iter().any(|(p, _)| *p == k) {
                     continue;
                 }
-                let Some(bytes) = self.key_state[k]
-                    .get_or_insert_with(|| raw.locate(&index.keys[k]))
+                let Some(bytes) = self
+                    .memo
+                    .field(raw, index, k)
                     .map(|s| &raw.bytes()[s.start..s.end])
                 else {
                     continue;
@@ -1233,13 +1271,11 @@ impl<'c> Scanner<'c> {
                     Some(c) => match parsed.iter().find(|(k, _)| *k == c) {
                         Some((_, v)) => Some(v),
                         None => {
-                            projected = self.key_state[c]
-                                .get_or_insert_with(|| raw.locate(&index.keys[c]))
-                                .and_then(|s| {
-                                    index.projections[c]
-                                        .project_raw(&raw.bytes()[s.start..s.end])
-                                        .ok()
-                                });
+                            projected = self.memo.field(raw, index, c).and_then(|s| {
+                                index.projections[c]
+                                    .project_raw(&raw.bytes()[s.start..s.end])
+                                    .ok()
+                            });
                             projected.as_ref()
                         }
                     },
@@ -1922,5 +1958,56 @@ mod reuse_tests {
             (ptr, cap),
             "a new buffer was allocated"
         );
+    }
+}
+
+#[cfg(test)]
+mod memo_tests {
+    use super::*;
+    use crate::detect::BuiltinOptions;
+
+    /// What is known of one record is not taken for the next, including when the record
+    /// numbers start again after four billion records.
+    #[test]
+    fn a_record_never_sees_what_was_found_in_another() {
+        let cat = Catalog::builtin(BuiltinOptions::default());
+        let index = &cat.index;
+        let k = index.keys.iter().position(|k| k == "errorCode").unwrap();
+        let l = (0..index.literals.len())
+            .find(|&l| {
+                index.literals[l].key == k
+                    && index.literals[l].may_match(br#""AccessDenied""#, false)
+            })
+            .expect("a literal test on errorCode that AccessDenied passes");
+        let texts = [
+            r#"{"errorCode":"AccessDenied","eventName":"X"}"#,
+            r#"{"eventName":"X"}"#,
+        ];
+        let mut fields: Vec<Vec<crate::logfile::Field>> = vec![Vec::new(), Vec::new()];
+        let [f0, f1] = &mut fields[..] else {
+            unreachable!()
+        };
+        let with = RawRecord::scan(texts[0].as_bytes(), f0).unwrap();
+        let without = RawRecord::scan(texts[1].as_bytes(), f1).unwrap();
+        for start in [0, u32::MAX - 2] {
+            let mut memo = Memo::new(index);
+            memo.record = start;
+            for (n, raw) in [with, without, with, without, with].iter().enumerate() {
+                memo.next_record();
+                let has = n % 2 == 0;
+                assert_eq!(
+                    memo.field(raw, index, k).is_some(),
+                    has,
+                    "record {n} from {start}"
+                );
+                // Asked twice: the same answer from what is known.
+                assert_eq!(memo.field(raw, index, k).is_some(), has);
+                // The literal test is first asked of the third record (the first after the
+                // numbers start again, from u32::MAX - 2).
+                if n >= 2 {
+                    assert_eq!(memo.literal(raw, index, l), has, "record {n} from {start}");
+                }
+            }
+        }
     }
 }
