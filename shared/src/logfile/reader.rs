@@ -365,7 +365,10 @@ impl<R: Read> LogReader<R> {
                                 }));
                             }
                             let bytes = &self.buf[self.pos..self.pos + len];
-                            let filter = sign_keys(bytes, &mut self.scan.fields);
+                            let filter = match self.scan.filter {
+                                Some(filter) => filter,
+                                None => sign_keys(bytes, &mut self.scan.fields),
+                            };
                             return Ok(Some(Element::Record(RawRecord {
                                 index,
                                 bytes,

@@ -40,23 +40,27 @@ pub(super) fn filter_bit(sig: u64) -> u64 {
 pub(super) fn sign_keys(bytes: &[u8], fields: &mut [Field]) -> u64 {
     let mut filter = 0;
     for f in fields {
-        let (a, b) = (f.key.0 as usize, f.key.1 as usize);
-        let len = b - a;
-        let sig = if a + 8 <= bytes.len() {
-            let w = word(bytes, a);
-            let w = if len < 8 {
-                w & ((1u64 << (8 * len)) - 1)
-            } else {
-                w
-            };
-            w ^ (len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        } else {
-            key_sig(&bytes[a..b])
-        };
-        f.sig = sig;
-        filter |= filter_bit(sig);
+        f.sig = sig_at(bytes, f.key.0 as usize, f.key.1 as usize);
+        filter |= filter_bit(f.sig);
     }
     filter
+}
+
+/// [`key_sig`] of the key at `bytes[a..b]`, with one word read when the bytes go on.
+#[inline(always)]
+fn sig_at(bytes: &[u8], a: usize, b: usize) -> u64 {
+    let len = b - a;
+    if a + 8 <= bytes.len() {
+        let w = word(bytes, a);
+        let w = if len < 8 {
+            w & ((1u64 << (8 * len)) - 1)
+        } else {
+            w
+        };
+        w ^ (len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    } else {
+        key_sig(&bytes[a..b])
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,6 +431,9 @@ pub(super) struct ValueScan {
     val_end: usize,
     pub(super) fields: Vec<Field>,
     first: u8,
+    /// The key filter of the fields, when the quick scan signed them as it went (`None`:
+    /// they are to be signed, [`sign_keys`]).
+    pub(super) filter: Option<u64>,
 }
 
 impl ValueScan {
@@ -442,6 +449,7 @@ impl ValueScan {
             val_end: 0,
             fields: Vec::with_capacity(32),
             first: 0,
+            filter: None,
         }
     }
 
@@ -453,6 +461,7 @@ impl ValueScan {
         self.state = Depth1::Key;
         self.fields.clear();
         self.first = first;
+        self.filter = None;
     }
 
     fn push_field(&mut self) {
@@ -472,6 +481,7 @@ impl ValueScan {
         self.i -= n;
         self.track = false;
         self.fields.clear();
+        self.filter = None;
     }
 
     /// Continues scanning `buf` (which starts at the value's first byte). `Ok(Some(len))` when
@@ -611,8 +621,10 @@ impl ValueScan {
     fn quick_record(&mut self, buf: &[u8]) -> Quick {
         let n = buf.len();
         self.fields.clear();
+        let mut filter = 0;
         let mut i = skip_ws(buf, 1);
         if i < n && buf[i] == b'}' {
+            self.filter = Some(0);
             return Quick::Done(i + 1);
         }
         loop {
@@ -625,11 +637,16 @@ impl ValueScan {
                 return Quick::NeedMore;
             };
             let key = (i + 1, key_end);
-            i = skip_ws(buf, key_end + 1);
-            match buf.get(i) {
-                None => return Quick::NeedMore,
-                Some(b':') => {}
-                Some(_) => return Quick::Unusual,
+            // Compact JSON (as CloudTrail writes it) has no white space: the punctuation is
+            // looked for first.
+            i = key_end + 1;
+            if buf.get(i) != Some(&b':') {
+                i = skip_ws(buf, i);
+                match buf.get(i) {
+                    None => return Quick::NeedMore,
+                    Some(b':') => {}
+                    Some(_) => return Quick::Unusual,
+                }
             }
             i = skip_ws(buf, i + 1);
             let start = i;
@@ -657,17 +674,32 @@ impl ValueScan {
                 }
                 Some(_) => return Quick::Unusual,
             };
+            // Signed here, while the key's bytes are at hand.
+            let sig = sig_at(buf, key.0, key.1);
+            filter |= filter_bit(sig);
             self.fields.push(Field {
                 key: (key.0 as u32, key.1 as u32),
                 value: (start as u32, i as u32),
-                sig: 0,
+                sig,
                 escapes,
             });
-            i = skip_ws(buf, i);
-            match buf.get(i) {
+            let mut next = buf.get(i);
+            if !matches!(next, Some(b',' | b'}')) {
+                i = skip_ws(buf, i);
+                next = buf.get(i);
+            }
+            match next {
                 None => return Quick::NeedMore,
-                Some(b',') => i = skip_ws(buf, i + 1),
-                Some(b'}') => return Quick::Done(i + 1),
+                Some(b',') => {
+                    i += 1;
+                    if buf.get(i) != Some(&b'"') {
+                        i = skip_ws(buf, i);
+                    }
+                }
+                Some(b'}') => {
+                    self.filter = Some(filter);
+                    return Quick::Done(i + 1);
+                }
                 Some(_) => return Quick::Unusual,
             }
         }
