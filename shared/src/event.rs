@@ -610,6 +610,61 @@ pub fn lookup<'a, V: crate::pattern::View>(mut v: &'a V, path: &str) -> Option<&
     }
 }
 
+/// The Unix time (seconds) of a timestamp [`parse_time`] reads. CloudTrail's own form
+/// (`2024-08-01T13:33:28Z`, whole seconds, UTC) is read directly; anything else goes to
+/// [`parse_time`].
+pub fn epoch_of(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let shape = b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z';
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter().try_fold(0i64, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    if shape {
+        if let (Some(y), Some(m), Some(d), Some(h), Some(mi), Some(sec)) = (
+            num(0..4),
+            num(5..7),
+            num(8..10),
+            num(11..13),
+            num(14..16),
+            num(17..19),
+        ) {
+            let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+            let days_in_month = match m {
+                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+                4 | 6 | 9 | 11 => 30,
+                2 if leap => 29,
+                2 => 28,
+                _ => 0,
+            };
+            // A leap second (60) and anything out of range go the general way.
+            if (1..=days_in_month).contains(&d) && h < 24 && mi < 60 && sec < 60 {
+                return Some(days_from_civil(y, m, d) * 86_400 + h * 3_600 + mi * 60 + sec);
+            }
+        }
+    }
+    parse_time(s).map(|t| t.timestamp())
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Parses the timestamp forms CloudTrail uses: RFC 3339 (`2024-08-01T13:33:28Z`), with
 /// fractional seconds, or without the zone (taken as UTC).
 pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -836,6 +891,57 @@ mod tests {
         assert!(parse_time("2024-08-01T13:33:28.123Z").is_some());
         assert!(parse_time("2024-08-01T13:33:28").is_some());
         assert!(parse_time("Aug 1, 2024 1:33:28 PM").is_none());
+    }
+
+    /// The direct reading of CloudTrail's timestamps gives the general parser's time for
+    /// every day from 1900 to 2200 (leap years, century years, month ends) at several times
+    /// of day, and leaves everything else to it: impossible dates and times, leap seconds,
+    /// other separators, fractions, offsets, lower-case zones, signs and stray characters.
+    #[test]
+    fn epochs_read_directly_equal_the_parsers() {
+        let mut checked = 0;
+        let mut day = chrono::NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+        let end = chrono::NaiveDate::from_ymd_opt(2200, 12, 31).unwrap();
+        while day <= end {
+            for (h, m, s) in [(0, 0, 0), (13, 33, 28), (23, 59, 59)] {
+                let text = format!("{}T{h:02}:{m:02}:{s:02}Z", day.format("%Y-%m-%d"));
+                let want = parse_time(&text).map(|t| t.timestamp());
+                assert!(want.is_some(), "{text}");
+                assert_eq!(epoch_of(&text), want, "{text}");
+                checked += 1;
+            }
+            day = day.succ_opt().unwrap();
+        }
+        assert!(checked > 300_000, "{checked}");
+        for text in [
+            "2023-02-29T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-00-01T00:00:00Z",
+            "2024-01-00T00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T23:60:00Z",
+            "2024-01-01T23:59:60Z",
+            "2016-12-31T23:59:60Z",
+            "2024-01-01 23:59:59Z",
+            "2024-01-01T23:59:59z",
+            "2024-01-01T23:59:59.5Z",
+            "2024-01-01T23:59:59+02:00",
+            "2024-01-01T23:59:59",
+            "+024-01-01T23:59:59Z",
+            "2024-0a-01T23:59:59Z",
+            "2024-01-01T2 :59:59Z",
+            "20240101T235959Z",
+            "",
+        ] {
+            assert_eq!(
+                epoch_of(text),
+                parse_time(text).map(|t| t.timestamp()),
+                "{text}"
+            );
+        }
     }
 
     #[test]

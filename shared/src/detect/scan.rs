@@ -98,11 +98,12 @@ impl<'r> MatchInfo<'r> {
         projected: Option<&RawValue<'_>>,
         exclude: &[String],
     ) -> Option<MatchInfo<'r>> {
-        let identity = raw.get("userIdentity");
+        let located = raw.locate("userIdentity");
+        let identity = located.map(|s| &raw.bytes()[s.start..s.end]);
         // Without escapes anywhere in the identity, the projection holds the very strings the
         // borrowed parse would read.
         let from_projection = projected
-            .filter(|_| identity.is_some_and(|b| memchr::memchr(b'\\', b).is_none()))
+            .filter(|_| located.is_some_and(|s| !s.escapes))
             .and_then(caller_from_projection);
         // Borrowed from the text; a string with escapes needs the owned parse.
         let borrowed: Option<CallerRef<'r>> = match from_projection {
@@ -144,10 +145,7 @@ impl<'r> MatchInfo<'r> {
                 .map(|a| Cow::Owned(a.to_string()))
         });
         Some(MatchInfo {
-            epoch: event_time
-                .as_deref()
-                .and_then(crate::event::parse_time)
-                .map(|t| t.timestamp()),
+            epoch: event_time.as_deref().and_then(crate::event::epoch_of),
             event_time,
             region: s("awsRegion"),
             event_name: s("eventName"),

@@ -115,9 +115,9 @@ impl<'a> RawRecord<'a> {
     /// A top-level string field. Strings without escapes are borrowed; `Err` when the field
     /// is there but is not a string (or is not valid JSON).
     pub fn str_field(&self, key: &str) -> Result<Option<Cow<'a, str>>, String> {
-        match self.get(key) {
+        match self.locate(key) {
             None => Ok(None),
-            Some(raw) => raw_str(raw),
+            Some(s) => raw_str_known(&self.bytes[s.start..s.end], s.escapes),
         }
     }
 
