@@ -77,6 +77,10 @@ pub(super) struct Tallies {
     cap: u32,
     /// Bit `d`: dimension `d` replaced a value (its distinct count is a lower bound).
     overflowed: u8,
+    /// Per dimension, the slot last counted into (a hint, its text checked before use:
+    /// consecutive records often share a region, an account, an event name), `u32::MAX` for
+    /// none. Only [`Tallies::add`] sets it, to a slot of that dimension.
+    last: [u32; DIMS],
 }
 
 /// A value as [`Tallies::top`] gives it: (value, guaranteed count).
@@ -102,6 +106,7 @@ impl Tallies {
             len: [0; DIMS],
             cap: u32::try_from(cap).unwrap_or(u32::MAX),
             overflowed: 0,
+            last: [u32::MAX; DIMS],
         }
     }
 
@@ -119,6 +124,15 @@ impl Tallies {
     pub(super) fn add(&mut self, dim: Dim, v: &str, n: u64, err: u64) {
         let d = dim as usize;
         let v = v.as_bytes();
+        // The value counted last in this dimension: no hashing, no table probe. (A value
+        // has one slot per dimension, so this is the slot the table would give.)
+        let hint = self.last[d] as usize;
+        if hint < self.slots.len() && self.bytes(hint) == v {
+            let s = &mut self.slots[hint];
+            s.count += n;
+            s.err += err;
+            return;
+        }
         let h = if self.tables.is_empty() { 0 } else { hash(v) };
         let found = if self.tables.is_empty() {
             let (slots, text) = (&self.slots, &self.text);
@@ -139,10 +153,12 @@ impl Tallies {
             let s = &mut self.slots[i];
             s.count += n;
             s.err += err;
+            self.last[d] = i as u32;
             return;
         }
         if self.len[d] < self.cap {
             let i = self.push(dim, v, n, err);
+            self.last[d] = i as u32;
             self.len[d] += 1;
             if !self.tables.is_empty() {
                 self.index(d, i, h);
@@ -159,6 +175,7 @@ impl Tallies {
         }
         let min = self.slots[i].count;
         self.write(i, v);
+        self.last[d] = i as u32;
         let s = &mut self.slots[i];
         s.count = min + n;
         s.err = min + err;
