@@ -99,7 +99,7 @@ impl<'r> MatchInfo<'r> {
         exclude: &[String],
     ) -> Option<MatchInfo<'r>> {
         let located = raw.locate("userIdentity");
-        let identity = located.map(|s| &raw.bytes()[s.start..s.end]);
+        let identity = located.map(|s| raw.text(s));
         // Without escapes anywhere in the identity, the projection holds the very strings the
         // borrowed parse would read.
         let from_projection = projected
@@ -1101,7 +1101,7 @@ impl Memo {
             let lit = &index.literals[l];
             let pass = self
                 .field(raw, index, lit.key)
-                .is_some_and(|s| lit.may_match(&raw.bytes()[s.start..s.end], s.escapes));
+                .is_some_and(|s| lit.may_match(raw.text(s), s.escapes));
             self.literals[l] = (self.record, pass);
         }
         self.literals[l].1
@@ -1109,10 +1109,7 @@ impl Memo {
 }
 
 fn str_or_other<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, str>>> {
-    match raw.locate(key) {
-        None => Some(None),
-        Some(s) => logfile::raw_str_known(&raw.bytes()[s.start..s.end], s.escapes).ok(),
-    }
+    raw.str_field(key).ok()
 }
 
 impl<'c> Scanner<'c> {
@@ -1231,11 +1228,7 @@ impl<'c> Scanner<'c> {
                 if parsed.iter().any(|(p, _)| *p == k) {
                     continue;
                 }
-                let Some(bytes) = self
-                    .memo
-                    .field(raw, index, k)
-                    .map(|s| &raw.bytes()[s.start..s.end])
-                else {
+                let Some(bytes) = self.memo.field(raw, index, k).map(|s| raw.text(s)) else {
                     continue;
                 };
                 match index.projections[k].project_raw(bytes) {
@@ -1269,11 +1262,10 @@ impl<'c> Scanner<'c> {
                     Some(c) => match parsed.iter().find(|(k, _)| *k == c) {
                         Some((_, v)) => Some(v),
                         None => {
-                            projected = self.memo.field(raw, index, c).and_then(|s| {
-                                index.projections[c]
-                                    .project_raw(&raw.bytes()[s.start..s.end])
-                                    .ok()
-                            });
+                            projected = self
+                                .memo
+                                .field(raw, index, c)
+                                .and_then(|s| index.projections[c].project_raw(raw.text(s)).ok());
                             projected.as_ref()
                         }
                     },
@@ -1941,7 +1933,7 @@ mod reuse_tests {
     use super::*;
 
     /// The buffer of projected fields is emptied and handed to the next record without a new
-    /// allocation (the scanner relies on it to allocate nothing per evaluated record).
+    /// allocation (the scanner relies on it not to allocate that buffer per evaluated record).
     #[test]
     fn an_emptied_buffer_keeps_its_allocation() {
         let text = String::from("GetObject");

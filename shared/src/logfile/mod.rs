@@ -21,8 +21,8 @@
 pub use error::{LogError, Progress};
 pub use files::{classify_key, find_log_files, KeyKind};
 pub use reader::LogReader;
+pub(crate) use record::Span;
 pub use record::{kind_of_json, raw_str, Element, RawRecord};
-pub(crate) use record::{raw_str_known, Span};
 pub use scanner::Field;
 pub(crate) use scanner::{plain_string_end, skip_ws, value_end};
 pub use source::{open, Counting, Opened, SourceStats};

@@ -100,6 +100,11 @@ impl<'a> RawRecord<'a> {
         })
     }
 
+    /// The text of a value [`RawRecord::locate`] found.
+    pub(crate) fn text(&self, s: Span) -> &'a [u8] {
+        &self.bytes[s.start..s.end]
+    }
+
     /// True when the record has this top-level field (with any value, even `null`).
     pub fn has(&self, key: &str) -> bool {
         self.span(key).is_some()
@@ -117,7 +122,7 @@ impl<'a> RawRecord<'a> {
     pub fn str_field(&self, key: &str) -> Result<Option<Cow<'a, str>>, String> {
         match self.locate(key) {
             None => Ok(None),
-            Some(s) => raw_str_known(&self.bytes[s.start..s.end], s.escapes),
+            Some(s) => raw_str_known(self.text(s), s.escapes),
         }
     }
 
@@ -138,7 +143,7 @@ pub fn raw_str(raw: &[u8]) -> Result<Option<Cow<'_, str>>, String> {
 }
 
 /// [`raw_str`] for a value known to hold no backslash when `escapes` is false.
-pub(crate) fn raw_str_known(raw: &[u8], escapes: bool) -> Result<Option<Cow<'_, str>>, String> {
+fn raw_str_known(raw: &[u8], escapes: bool) -> Result<Option<Cow<'_, str>>, String> {
     match raw.first() {
         Some(b'"') if raw.len() >= 2 && raw[raw.len() - 1] == b'"' => {
             let inner = &raw[1..raw.len() - 1];

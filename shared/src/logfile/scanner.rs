@@ -6,6 +6,8 @@
 //! the buffer's end, or one with a syntax error, goes through the byte-wise scan, which is
 //! resumable across buffer refills and words the error.
 
+use std::ops::ControlFlow;
+
 /// Position of one top-level field inside a record's bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
@@ -26,8 +28,11 @@ pub(super) fn key_sig(key: &[u8]) -> u64 {
     for (d, s) in w.iter_mut().zip(key) {
         *d = *s;
     }
-    u64::from_le_bytes(w) ^ (key.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    u64::from_le_bytes(w) ^ (key.len() as u64).wrapping_mul(LEN_MIX)
 }
+
+/// Mixes a key's length into its signature.
+const LEN_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The bit a signature sets in a record's key filter (one of 64).
 #[inline]
@@ -57,7 +62,7 @@ fn sig_at(bytes: &[u8], a: usize, b: usize) -> u64 {
         } else {
             w
         };
-        w ^ (len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        w ^ (len as u64).wrapping_mul(LEN_MIX)
     } else {
         key_sig(&bytes[a..b])
     }
@@ -136,15 +141,10 @@ fn string_end_seen(buf: &[u8], mut from: usize, escapes: &mut bool) -> Result<us
             vectors += 1;
             continue;
         }
-        let at = from + m.trailing_zeros() as usize;
-        if buf[at] == b'"' {
-            return Ok(at);
+        match quote_or_escape(buf, from + m.trailing_zeros() as usize, escapes) {
+            ControlFlow::Break(end) => return end,
+            ControlFlow::Continue(next) => from = next,
         }
-        *escapes = true;
-        if at + 1 >= buf.len() {
-            return Err(at);
-        }
-        from = at + 2;
     }
     if vectors < 4 {
         // Fewer than sixteen bytes left: eight at a time, then byte by byte below.
@@ -155,33 +155,39 @@ fn string_end_seen(buf: &[u8], mut from: usize, escapes: &mut bool) -> Result<us
                 from += 8;
                 continue;
             }
-            let at = from + (m.trailing_zeros() / 8) as usize;
-            if buf[at] == b'"' {
-                return Ok(at);
+            match quote_or_escape(buf, from + (m.trailing_zeros() / 8) as usize, escapes) {
+                ControlFlow::Break(end) => return end,
+                ControlFlow::Continue(next) => from = next,
             }
-            *escapes = true;
-            if at + 1 >= buf.len() {
-                return Err(at);
-            }
-            from = at + 2;
         }
     }
     loop {
-        match memchr::memchr2(b'"', b'\\', &buf[from.min(buf.len())..]) {
-            None => return Err(buf.len()),
-            Some(off) => {
-                let at = from + off;
-                if buf[at] == b'"' {
-                    return Ok(at);
-                }
-                *escapes = true;
-                if at + 1 >= buf.len() {
-                    return Err(at);
-                }
-                from = at + 2;
-            }
+        let Some(off) = memchr::memchr2(b'"', b'\\', &buf[from.min(buf.len())..]) else {
+            return Err(buf.len());
+        };
+        match quote_or_escape(buf, from + off, escapes) {
+            ControlFlow::Break(end) => return end,
+            ControlFlow::Continue(next) => from = next,
         }
     }
+}
+
+/// At the quote or backslash found at `at` inside a string: the string's end (as
+/// [`string_end`] gives it), or where to look on, past the escaped byte.
+#[inline(always)]
+fn quote_or_escape(
+    buf: &[u8],
+    at: usize,
+    escapes: &mut bool,
+) -> ControlFlow<Result<usize, usize>, usize> {
+    if buf[at] == b'"' {
+        return ControlFlow::Break(Ok(at));
+    }
+    *escapes = true;
+    if at + 1 >= buf.len() {
+        return ControlFlow::Break(Err(at));
+    }
+    ControlFlow::Continue(at + 2)
 }
 
 /// Quotes and backslashes among sixteen bytes (bit `n`: byte `n`).
