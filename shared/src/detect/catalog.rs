@@ -500,7 +500,7 @@ impl Catalog {
     pub fn matching(&self, record: &Value) -> Vec<&Detection> {
         let str_of = |k: &str| match record.get(k) {
             None | Some(Value::Null) => Some(None),
-            Some(Value::String(s)) => Some(Some(s.as_str())),
+            Some(Value::String(s)) => Some(Some(s.as_bytes())),
             Some(_) => None,
         };
         let mut cands = Vec::new();
@@ -521,7 +521,7 @@ impl Catalog {
     /// How the index splits the catalog: (by eventName, by eventSource only, always evaluated).
     pub fn index_stats(&self) -> (usize, usize, usize) {
         let distinct =
-            |m: &FxMap<String, Vec<usize>>| m.values().flatten().collect::<BTreeSet<_>>().len();
+            |m: &FxMap<Box<[u8]>, Vec<usize>>| m.values().flatten().collect::<BTreeSet<_>>().len();
         (
             distinct(&self.index.by_name),
             distinct(&self.index.by_source),

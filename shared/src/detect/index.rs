@@ -81,8 +81,10 @@ pub(crate) struct Plan {
 /// How detections are chosen for a record: by `eventName`, else by `eventSource`, else always.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
-    pub by_name: FxMap<String, Vec<usize>>,
-    pub by_source: FxMap<String, Vec<usize>>,
+    /// Keyed by the values' UTF-8 bytes, so that a record's plain ASCII value is looked up as
+    /// it is written, without a UTF-8 check.
+    pub by_name: FxMap<Box<[u8]>, Vec<usize>>,
+    pub by_source: FxMap<Box<[u8]>, Vec<usize>>,
     pub always: Vec<usize>,
     /// Interned top-level field names.
     pub keys: Vec<String>,
@@ -184,11 +186,14 @@ impl Index {
         for (i, d) in detections.iter().enumerate() {
             if let Some(names) = d.pattern.required_strings(&["eventName"]) {
                 for n in names {
-                    ix.by_name.entry(n).or_default().push(i);
+                    ix.by_name.entry(n.into_bytes().into()).or_default().push(i);
                 }
             } else if let Some(sources) = d.pattern.required_strings(&["eventSource"]) {
                 for s in sources {
-                    ix.by_source.entry(s).or_default().push(i);
+                    ix.by_source
+                        .entry(s.into_bytes().into())
+                        .or_default()
+                        .push(i);
                 }
             } else {
                 ix.always.push(i);
@@ -268,13 +273,13 @@ impl Index {
         ix
     }
 
-    /// Detections that can match a record with these `eventName`/`eventSource` values
-    /// (`Some(None)`: absent). `None` for a value that is present but not a plain string: then
-    /// every detection is a candidate.
+    /// Detections that can match a record with these `eventName`/`eventSource` values (their
+    /// text as UTF-8 bytes; `Some(None)`: absent). `None` for a value that is present but not
+    /// a string (or not valid UTF-8): then every detection is a candidate.
     pub fn candidates(
         &self,
-        name: Option<Option<&str>>,
-        source: Option<Option<&str>>,
+        name: Option<Option<&[u8]>>,
+        source: Option<Option<&[u8]>>,
         all: usize,
         out: &mut Vec<usize>,
     ) {

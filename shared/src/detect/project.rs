@@ -235,11 +235,28 @@ impl<'a> Quick<'a> {
         }
     }
 
-    /// A leaf the parser reads (numbers, literals, escaped strings, whole containers).
+    /// A leaf the parser reads (numbers, literals, escaped strings, whole containers). The
+    /// commonest leaves, `true`, `false`, `null` and plain integers, are read here as the
+    /// parser reads them (an integer of up to 15 digits is exact as a float).
     fn parsed(&mut self, at: usize) -> Option<(RawValue<'a>, usize)> {
         let buf = self.text.as_bytes();
         let end = value_end(buf, at)?;
-        Some((whole_value(None, &buf[at..end]).ok()?, end))
+        let v = match &buf[at..end] {
+            b"true" => RawValue::Bool(true),
+            b"false" => RawValue::Bool(false),
+            b"null" => RawValue::Null,
+            b"0" => RawValue::Num(0.0),
+            digits @ [b'1'..=b'9', rest @ ..]
+                if digits.len() <= 15 && rest.iter().all(u8::is_ascii_digit) =>
+            {
+                let n = digits
+                    .iter()
+                    .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+                RawValue::Num(n as f64)
+            }
+            other => whole_value(None, other).ok()?,
+        };
+        Some((v, end))
     }
 
     fn object(
@@ -543,6 +560,62 @@ mod tests {
         }
         // Bytes that are not UTF-8 in a string the paths reach are an error either way.
         assert!(tree.project_raw(b"{\"type\": \"\xff\"}").is_err());
+    }
+
+    /// Literals and numbers read without the parser (`true`, `false`, `null`, integers of up
+    /// to 15 digits) give what the parser gives; every other token (signs, fractions,
+    /// exponents, long or zero-led integers, misspellings) still goes to the parser, which
+    /// reads it or words the error.
+    #[test]
+    fn literals_and_integers_read_as_the_parser_reads_them() {
+        let tree = paths(&["n", "items.name"]);
+        let read_here = [
+            "true",
+            "false",
+            "null",
+            "0",
+            "7",
+            "10",
+            "100",
+            "443",
+            "123456789012345",
+            "999999999999999",
+        ];
+        let to_parser = [
+            "-0",
+            "-7",
+            "1.0",
+            "0.5",
+            "1e3",
+            "1E+2",
+            "1234567890123456",
+            "18446744073709551616",
+            "01",
+            "00",
+            "0x1",
+            "tru",
+            "True",
+            "nulll",
+            "falsey",
+            "1a",
+        ];
+        for tok in read_here.iter().chain(&to_parser) {
+            for text in [
+                format!(r#"{{"n": {tok}}}"#),
+                format!(r#"{{"items": [{tok}, {{"name": {tok}}}], "n":{tok} }}"#),
+            ] {
+                // The same value or an error either way (`compare`), and the quick way reads
+                // exactly what the parser accepts.
+                let quick = compare(&tree, text.as_bytes());
+                let parses = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+                assert_eq!(quick, parses, "{text}");
+            }
+        }
+        let v = tree.project_raw(b"{\"n\": 443}").unwrap();
+        assert_eq!(
+            v,
+            RawValue::Obj(vec![(Cow::Borrowed("n"), RawValue::Num(443.0))])
+        );
     }
 
     /// A top-level string read without the parser gives what the parser gives: the same

@@ -1112,6 +1112,26 @@ fn str_or_other<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, str
     raw.str_field(key).ok()
 }
 
+/// A top-level string field's text as UTF-8 bytes, as [`str_or_other`] reads it: a plain
+/// ASCII string (no escape, nothing to decode, valid UTF-8 as it stands) is borrowed as it is
+/// written, without the UTF-8 check. `eventName` and `eventSource` are looked up this way in
+/// every record.
+fn index_text<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, [u8]>>> {
+    if let Some(s) = raw.locate(key).filter(|s| !s.escapes) {
+        if let [b'"', inner @ .., b'"'] = raw.text(s) {
+            if inner.is_ascii() {
+                return Some(Some(Cow::Borrowed(inner)));
+            }
+        }
+    }
+    str_or_other(raw, key).map(|o| {
+        o.map(|c| match c {
+            Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+        })
+    })
+}
+
 impl<'c> Scanner<'c> {
     pub fn new(catalog: &'c Catalog) -> Self {
         let states = catalog
@@ -1189,8 +1209,8 @@ impl<'c> Scanner<'c> {
     pub fn record(&mut self, raw: &RawRecord<'_>) -> Result<(), String> {
         let catalog = self.catalog;
         let index = &catalog.index;
-        let name = str_or_other(raw, "eventName");
-        let source = str_or_other(raw, "eventSource");
+        let name = index_text(raw, "eventName");
+        let source = index_text(raw, "eventSource");
         let mut cands = std::mem::take(&mut self.cands);
         index.candidates(
             name.as_ref().map(|o| o.as_deref()),

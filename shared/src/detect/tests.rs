@@ -1002,3 +1002,71 @@ fn families_keep_the_descriptions_their_files_give() {
         "{err}"
     );
 }
+
+/// The index looks a record's `eventName` and `eventSource` up as written when they are plain
+/// ASCII. Written with escapes they are decoded first, so a record names its event however it
+/// spells it; a name that is not valid UTF-8 makes every detection a candidate, as any name
+/// that cannot be read does.
+#[test]
+fn event_names_written_with_escapes_choose_the_same_detections() {
+    let cat = Catalog::builtin(BuiltinOptions {
+        exclude_federated_signin: false,
+    });
+    let escape_first = |text: &str, key: &str| {
+        let at = text.find(&format!("\"{key}\":\"")).unwrap() + key.len() + 4;
+        let c = text[at..].chars().next().unwrap();
+        format!("{}\\u{:04x}{}", &text[..at], c as u32, &text[at + 1..])
+    };
+    let mut checked = 0;
+    for d in cat.detections().iter().filter(|d| d.threshold.is_none()) {
+        for rec in &d.examples.matching {
+            let (Some(_), Some(_)) = (rec.get("eventName"), rec.get("eventSource")) else {
+                continue;
+            };
+            let plain = log(std::slice::from_ref(rec));
+            let text = String::from_utf8(plain.clone()).unwrap();
+            let escaped = escape_first(&escape_first(&text, "eventName"), "eventSource");
+            assert!(escaped.contains("\"eventName\":\"\\u00"), "{escaped}");
+            let found = |bytes: Vec<u8>| {
+                let mut v: Vec<String> = scan(&cat, bytes)
+                    .findings
+                    .into_iter()
+                    .map(|f| f.detection)
+                    .collect();
+                v.sort();
+                v
+            };
+            let want = found(plain);
+            assert!(want.contains(&d.id), "{}: {rec}", d.id);
+            assert_eq!(found(escaped.into_bytes()), want, "{}: {rec}", d.id);
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "{checked}");
+
+    // Not ASCII: looked up decoded (no detection names such an event).
+    let user = |name: &[u8]| {
+        let mut text =
+            br#"{"Records": [{"eventSource": "iam.amazonaws.com", "eventName": ""#.to_vec();
+        text.extend_from_slice(name);
+        text.extend_from_slice(
+            br#"", "eventID": "e1", "userIdentity": {"type": "IAMUser", "userName": "a"}}]}"#,
+        );
+        scan(&cat, text)
+    };
+    let r = user("CreateUser".as_bytes());
+    assert!(finding(&r, "iam-user-created").is_some());
+    let r = user("CreateUs\u{e9}r".as_bytes());
+    assert!(finding(&r, "iam-user-created").is_none());
+    assert_eq!(r.unparsed_records, 0);
+    // Not UTF-8: every detection is a candidate, and those that read the name report the
+    // record as unreadable rather than passing over it.
+    let r = user(b"CreateUser\xff");
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.unparsed_records, 1, "{:?}", r.unparsed_samples);
+    assert!(
+        r.unparsed_samples[0].message.contains("eventName"),
+        "{:?}",
+        r.unparsed_samples
+    );
+}
