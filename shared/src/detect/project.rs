@@ -3,7 +3,7 @@
 //! `serde_json` values (threshold group keys).
 
 use super::index::FxMap;
-use crate::logfile::{plain_string_end, skip_ws, value_end};
+use crate::logfile::{key_sig, plain_string_end, sig_at, skip_ws, value_end};
 use crate::pattern::RawValue;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -17,10 +17,16 @@ use std::marker::PhantomData;
 pub struct FieldTree {
     whole: bool,
     children: Vec<(String, FieldTree)>,
+    /// The children's key signatures ([`key_sig`]), in the same order: a tree of a few
+    /// children is searched by comparing one number per child.
+    sigs: Vec<u64>,
     /// Position of each child by key: `requestParameters` alone has over a hundred paths
     /// in the built-in catalog, and every key of a parsed object is looked up.
     positions: FxMap<String, usize>,
 }
+
+/// Trees of at most this many children are searched by signature; larger ones by their map.
+const FEW_CHILDREN: usize = 16;
 
 impl FieldTree {
     pub(crate) fn partial() -> Self {
@@ -34,6 +40,7 @@ impl FieldTree {
         let Some((first, rest)) = rest.split_first() else {
             self.whole = true;
             self.children.clear();
+            self.sigs.clear();
             self.positions.clear();
             return;
         };
@@ -43,6 +50,7 @@ impl FieldTree {
                 let mut t = FieldTree::default();
                 t.add(rest);
                 self.positions.insert(first.clone(), self.children.len());
+                self.sigs.push(key_sig(first.as_bytes()));
                 self.children.push((first.clone(), t));
             }
         }
@@ -175,11 +183,12 @@ impl FieldTree {
         whole_value(tree, raw)
     }
 
-    /// Which child a key (as written, between its quotes, without escapes) is.
+    /// Which child a key (as written, between its quotes, without escapes) is; `sig`: the
+    /// key's [`key_sig`]. Only a child whose signature is the key's has its text compared.
     #[inline]
-    fn child(&self, key: &str) -> Option<usize> {
-        if self.children.len() <= 8 {
-            self.children.iter().position(|(k, _)| k == key)
+    fn child(&self, key: &str, sig: u64) -> Option<usize> {
+        if self.sigs.len() <= FEW_CHILDREN {
+            (0..self.sigs.len()).find(|&i| self.sigs[i] == sig && self.children[i].0 == key)
         } else {
             self.positions.get(key).copied()
         }
@@ -273,7 +282,7 @@ impl<'a> Quick<'a> {
                 return None;
             }
             let key_end = plain_string_end(buf, i + 1)?;
-            let child = tree.child(&text[i + 1..key_end]);
+            let child = tree.child(&text[i + 1..key_end], sig_at(buf, i + 1, key_end));
             let colon = skip_ws(buf, key_end + 1);
             if *buf.get(colon)? != b':' {
                 return None;
@@ -560,6 +569,37 @@ mod tests {
         }
         // Bytes that are not UTF-8 in a string the paths reach are an error either way.
         assert!(tree.project_raw(b"{\"type\": \"\xff\"}").is_err());
+    }
+
+    /// Keys told apart by signature: keys that share their first eight bytes and their length
+    /// (one signature) are still compared whole, keys of up to eight bytes differ in length
+    /// only, and a tree of many children (searched by its map) reads what a small one does.
+    #[test]
+    fn keys_with_one_signature_are_told_apart() {
+        let small = paths(&["abcdefghIJ.x", "abcdefghKL", "ab", "abc", "a"]);
+        let mut many: Vec<String> = (0..40).map(|i| format!("filler{i}")).collect();
+        many.extend(["abcdefghIJ.x", "abcdefghKL", "ab", "abc", "a"].map(String::from));
+        let many = paths(&many.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(small.children.len() <= FEW_CHILDREN && many.children.len() > FEW_CHILDREN);
+        for tree in [&small, &many] {
+            for case in [
+                r#"{"abcdefghKL": "k", "abcdefghIJ": {"x": "i", "y": 1}}"#,
+                r#"{"abcdefghZZ": "other", "abcdefghIJ": {"x": "i"}, "abcdefghKL": 2}"#,
+                r#"{"abcdefghIJK": "longer", "abcdefghI": "shorter", "abcdefgh": 0}"#,
+                r#"{"abc": 3, "ab": 2, "a": 1, "abcd": 4, "b": 5, "": 6}"#,
+                r#"{"abcdefghIJ": "not an object", "abcdefghKL": {"x": [1]}}"#,
+            ] {
+                assert!(compare(tree, case.as_bytes()), "not quick: {case}");
+            }
+        }
+        let v = small
+            .project_raw(br#"{"abcdefghZZ": 1, "abcdefghKL": "k", "abc": 3, "ab": 2}"#)
+            .unwrap();
+        let keys: Vec<&str> = match &v {
+            RawValue::Obj(members) => members.iter().map(|(k, _)| k.as_ref()).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(keys, ["abcdefghKL", "abc", "ab"]);
     }
 
     /// Literals and numbers read without the parser (`true`, `false`, `null`, integers of up

@@ -10,11 +10,12 @@ use crate::alert::EventContext;
 use crate::event::{lookup, Caller, CallerRef, Record, UserIdentity};
 use crate::logfile::{self, Element, LogError, LogReader, RawRecord, Span};
 use crate::pattern::RawValue;
+use hashbrown::hash_map::Entry;
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -714,7 +715,9 @@ struct GroupBudget {
 
 #[derive(Debug)]
 struct ThresholdState {
-    /// Boxed: the table stays small (it holds up to twice as many slots as groups).
+    /// Boxed: the table stays small (it holds up to twice as many slots as groups). Keys are
+    /// values a caller controls (addresses, names): the table's hasher is seeded at random
+    /// for each table, so collisions cannot be prepared, and the group budget bounds it.
     groups: HashMap<String, Box<Group>>,
     /// Matches of groups beyond [`MAX_GROUPS`] or the scan's [`TOTAL_GROUPS`] (not evaluated).
     untracked: u64,

@@ -24,7 +24,7 @@ pub use reader::LogReader;
 pub(crate) use record::Span;
 pub use record::{kind_of_json, raw_str, Element, RawRecord};
 pub use scanner::Field;
-pub(crate) use scanner::{plain_string_end, skip_ws, value_end};
+pub(crate) use scanner::{key_sig, plain_string_end, sig_at, skip_ws, value_end};
 pub use source::{open, Counting, Opened, SourceStats};
 
 /// Records larger than this are skipped (and counted as unreadable) rather than buffered.

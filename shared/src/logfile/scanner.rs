@@ -23,12 +23,14 @@ pub struct Field {
 /// A key's signature: its first eight bytes and its length, so that a lookup compares one
 /// number per field and the key's text only on a likely hit.
 #[inline]
-pub(super) fn key_sig(key: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    for (d, s) in w.iter_mut().zip(key) {
-        *d = *s;
-    }
-    u64::from_le_bytes(w) ^ (key.len() as u64).wrapping_mul(LEN_MIX)
+pub(crate) fn key_sig(key: &[u8]) -> u64 {
+    // Shifted in byte by byte (a copy into a word would be a call to `memcpy`).
+    let w = key
+        .iter()
+        .take(8)
+        .enumerate()
+        .fold(0u64, |w, (n, &b)| w | u64::from(b) << (8 * n));
+    w ^ (key.len() as u64).wrapping_mul(LEN_MIX)
 }
 
 /// Mixes a key's length into its signature.
@@ -53,7 +55,7 @@ pub(super) fn sign_keys(bytes: &[u8], fields: &mut [Field]) -> u64 {
 
 /// [`key_sig`] of the key at `bytes[a..b]`, with one word read when the bytes go on.
 #[inline(always)]
-fn sig_at(bytes: &[u8], a: usize, b: usize) -> u64 {
+pub(crate) fn sig_at(bytes: &[u8], a: usize, b: usize) -> u64 {
     let len = b - a;
     if a + 8 <= bytes.len() {
         let w = word(bytes, a);
