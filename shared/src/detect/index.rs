@@ -88,6 +88,10 @@ pub(crate) struct Index {
     pub always: Vec<usize>,
     /// Interned top-level field names.
     pub keys: Vec<String>,
+    /// Their signatures ([`crate::logfile::key_sig`]), by key id: a pattern's field is found
+    /// among a record's parsed fields by one number per field, its name compared only on a
+    /// likely hit.
+    pub key_sigs: Vec<u64>,
     /// Per key id: the nested paths the catalog reads below it (a leaf: the whole value).
     pub projections: Vec<project::FieldTree>,
     /// Interned literal tests.
@@ -141,6 +145,7 @@ impl Index {
             Some(i) => i,
             None => {
                 self.keys.push(k.to_string());
+                self.key_sigs.push(crate::logfile::key_sig(k.as_bytes()));
                 self.projections.push(project::FieldTree::partial());
                 self.keys.len() - 1
             }

@@ -1269,9 +1269,10 @@ impl<'c> Scanner<'c> {
         for &i in &cands {
             let d = &catalog.detections()[i];
             let get = |name: &str| {
+                let sig = logfile::key_sig(name.as_bytes());
                 parsed
                     .iter()
-                    .find(|(k, _)| index.keys[*k] == name)
+                    .find(|(k, _)| index.key_sigs[*k] == sig && index.keys[*k] == name)
                     .map(|(_, v)| v)
             };
             if !d.pattern.matches_fields(get) {

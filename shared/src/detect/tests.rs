@@ -1070,3 +1070,31 @@ fn event_names_written_with_escapes_choose_the_same_detections() {
         r.unparsed_samples
     );
 }
+
+/// Top-level fields whose names share their first eight bytes and their length (one
+/// signature) are still told apart: each detection reads its own field.
+#[test]
+fn fields_with_one_signature_are_told_apart_by_name() {
+    let c = Catalog::from_json(
+        r#"[{"id": "a", "title": "A", "severity": "low",
+             "pattern": {"eventName": ["X"], "customFieldA": [{"numeric": [">", 5]}]}},
+            {"id": "b", "title": "B", "severity": "low",
+             "pattern": {"eventName": ["X"], "customFieldB": [{"numeric": [">", 5]}]}}]"#,
+        "f.json",
+    )
+    .unwrap();
+    // Numbers: no literal pre-check drops either detection before its field is read.
+    let rec = |a: u32, b: u32| json!({"eventName": "X", "customFieldA": a, "customFieldB": b});
+    for (a, b, want) in [
+        (10, 1, vec!["a"]),
+        (1, 10, vec!["b"]),
+        (10, 10, vec!["a", "b"]),
+        (1, 1, vec![]),
+    ] {
+        let r = scan(&c, log(&[rec(a, b)]));
+        let mut got: Vec<String> = r.findings.iter().map(|f| f.detection.clone()).collect();
+        got.sort();
+        assert_eq!(got, want, "customFieldA={a} customFieldB={b}");
+        assert_eq!(ids(c.matching(&rec(a, b))), want);
+    }
+}
