@@ -23,6 +23,8 @@ pub(super) fn compile_object(
     let mut out = ObjectPattern {
         fields: Vec::with_capacity(map.len()),
         ors: Vec::new(),
+        absent: Vec::new(),
+        nothing: false,
     };
     for (k, v) in map {
         let p = if path.is_empty() {
@@ -108,6 +110,7 @@ pub(super) fn compile_object(
         };
         out.fields.push((k.clone(), fp));
     }
+    out.settle();
     Ok(out)
 }
 

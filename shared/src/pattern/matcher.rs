@@ -14,6 +14,11 @@ pub(super) struct ObjectPattern {
     pub(super) fields: Vec<(String, FieldPattern)>,
     /// Each entry is one `$or`: at least one branch must match.
     pub(super) ors: Vec<Vec<ObjectPattern>>,
+    /// Per field: whether it matches when the field is absent (worked out once, by
+    /// [`ObjectPattern::settle`]: most fields of most events are absent).
+    pub(super) absent: Vec<bool>,
+    /// Whether this pattern matches an object with none of its fields (or no object).
+    pub(super) nothing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -384,7 +389,10 @@ impl FieldPattern {
     }
 
     pub(super) fn matches_absent(&self) -> bool {
-        self.matches::<Value>(None)
+        match self {
+            FieldPattern::Nested(op) => op.nothing,
+            leaf => leaf.matches::<Value>(None),
+        }
     }
 }
 
@@ -395,10 +403,25 @@ impl ObjectPattern {
             Some(a) => match a.as_array() {
                 Some(a) if !a.is_empty() => a.iter().any(|e| self.matches_opt(Some(e))),
                 // A scalar or an empty array: none of the fields are there.
-                _ => self.matches_nothing(),
+                _ => self.nothing,
             },
-            None => self.matches_nothing(),
+            None => self.nothing,
         }
+    }
+
+    /// Works out what [`ObjectPattern::absent`] and [`ObjectPattern::nothing`] hold, once its
+    /// fields and branches (settled themselves) are in place.
+    pub(super) fn settle(&mut self) {
+        self.absent = self
+            .fields
+            .iter()
+            .map(|(_, fp)| fp.matches_absent())
+            .collect();
+        self.nothing = self.absent.iter().all(|&a| a)
+            && self
+                .ors
+                .iter()
+                .all(|branches| branches.iter().any(|b| b.nothing));
     }
 
     pub(super) fn matches_map(&self, m: &Map<String, Value>) -> bool {
@@ -410,19 +433,17 @@ impl ObjectPattern {
         &self,
         get: &impl Fn(&str) -> Option<&'v D>,
     ) -> bool {
-        self.fields.iter().all(|(k, fp)| fp.matches(get(k)))
+        self.fields
+            .iter()
+            .zip(&self.absent)
+            .all(|((k, fp), &absent)| match get(k) {
+                None => absent,
+                v => fp.matches(v),
+            })
             && self
                 .ors
                 .iter()
                 .all(|branches| branches.iter().any(|b| b.matches_with(get)))
-    }
-
-    pub(super) fn matches_nothing(&self) -> bool {
-        self.fields.iter().all(|(_, fp)| fp.matches_absent())
-            && self
-                .ors
-                .iter()
-                .all(|branches| branches.iter().any(|b| b.matches_nothing()))
     }
 
     pub(super) fn required_paths(&self, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
