@@ -1092,7 +1092,10 @@ impl Memo {
     fn field(&mut self, raw: &RawRecord<'_>, index: &Index, k: usize) -> Option<Span> {
         let e = &mut self.keys[k];
         if e.0 != self.record {
-            *e = (self.record, raw.locate(&index.keys[k]));
+            *e = (
+                self.record,
+                raw.locate_signed(index.keys[k].as_bytes(), index.key_sigs[k]),
+            );
         }
         e.1
     }
@@ -1119,8 +1122,11 @@ fn str_or_other<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, str
 /// ASCII string (no escape, nothing to decode, valid UTF-8 as it stands) is borrowed as it is
 /// written, without the UTF-8 check. `eventName` and `eventSource` are looked up this way in
 /// every record.
-fn index_text<'a>(raw: &RawRecord<'a>, key: &str) -> Option<Option<Cow<'a, [u8]>>> {
-    if let Some(s) = raw.locate(key).filter(|s| !s.escapes) {
+fn index_text<'a>(raw: &RawRecord<'a>, key: &str, sig: u64) -> Option<Option<Cow<'a, [u8]>>> {
+    if let Some(s) = raw
+        .locate_signed(key.as_bytes(), sig)
+        .filter(|s| !s.escapes)
+    {
         if let [b'"', inner @ .., b'"'] = raw.text(s) {
             if inner.is_ascii() {
                 return Some(Some(Cow::Borrowed(inner)));
@@ -1212,8 +1218,10 @@ impl<'c> Scanner<'c> {
     pub fn record(&mut self, raw: &RawRecord<'_>) -> Result<(), String> {
         let catalog = self.catalog;
         let index = &catalog.index;
-        let name = index_text(raw, "eventName");
-        let source = index_text(raw, "eventSource");
+        const NAME_SIG: u64 = logfile::key_sig(b"eventName");
+        const SOURCE_SIG: u64 = logfile::key_sig(b"eventSource");
+        let name = index_text(raw, "eventName", NAME_SIG);
+        let source = index_text(raw, "eventSource", SOURCE_SIG);
         let mut cands = std::mem::take(&mut self.cands);
         index.candidates(
             name.as_ref().map(|o| o.as_deref()),

@@ -86,17 +86,26 @@ impl<'a> RawRecord<'a> {
 
     /// [`RawRecord::span`], and whether the value may hold an escape.
     pub(crate) fn locate(&self, key: &str) -> Option<Span> {
-        let k = key.as_bytes();
-        let sig = key_sig(k);
+        self.locate_signed(key.as_bytes(), key_sig(key.as_bytes()))
+    }
+
+    /// [`RawRecord::locate`] with the key's [`key_sig`] worked out beforehand. Equal
+    /// signatures and lengths mean equal first eight bytes: only the rest is compared.
+    #[inline]
+    pub(crate) fn locate_signed(&self, key: &[u8], sig: u64) -> Option<Span> {
         if self.filter & filter_bit(sig) == 0 {
             return None;
         }
-        self.fields.iter().rev().find_map(|f| {
-            (f.sig == sig && &self.bytes[f.key.0 as usize..f.key.1 as usize] == k).then_some(Span {
-                start: f.value.0 as usize,
-                end: f.value.1 as usize,
-                escapes: f.escapes,
-            })
+        let f = self.fields.iter().rev().find(|f| {
+            f.sig == sig && {
+                let (a, b) = (f.key.0 as usize, f.key.1 as usize);
+                b - a == key.len() && (key.len() <= 8 || self.bytes[a + 8..b] == key[8..])
+            }
+        })?;
+        Some(Span {
+            start: f.value.0 as usize,
+            end: f.value.1 as usize,
+            escapes: f.escapes,
         })
     }
 

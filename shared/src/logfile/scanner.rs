@@ -23,13 +23,14 @@ pub struct Field {
 /// A key's signature: its first eight bytes and its length, so that a lookup compares one
 /// number per field and the key's text only on a likely hit.
 #[inline]
-pub(crate) fn key_sig(key: &[u8]) -> u64 {
+pub(crate) const fn key_sig(key: &[u8]) -> u64 {
     // Shifted in byte by byte (a copy into a word would be a call to `memcpy`).
-    let w = key
-        .iter()
-        .take(8)
-        .enumerate()
-        .fold(0u64, |w, (n, &b)| w | u64::from(b) << (8 * n));
+    let mut w = 0u64;
+    let mut n = 0;
+    while n < key.len() && n < 8 {
+        w |= (key[n] as u64) << (8 * n);
+        n += 1;
+    }
     w ^ (key.len() as u64).wrapping_mul(LEN_MIX)
 }
 

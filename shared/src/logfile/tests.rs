@@ -730,3 +730,30 @@ fn values_with_escapes_are_marked() {
     assert!(rec.locate("bad").unwrap().escapes);
     assert!(!rec.locate("ok").unwrap().escapes);
 }
+
+/// Keys with one signature (the same first eight bytes and length) are told apart by the rest
+/// of their text; short keys by their signature alone; a repeated key reads as its last value.
+#[test]
+fn keys_sharing_a_signature_are_located_by_their_whole_text() {
+    let text = br#"{"Records":[{"eventSourceA":1,"eventSourceB":2,"ab":3,"ac":4,"eventSourceA":5,"eventSou":6}]}"#;
+    let mut r = LogReader::new(&text[..]);
+    let Some(Element::Record(rec)) = r.next().unwrap() else {
+        panic!("a record")
+    };
+    assert_eq!(
+        super::key_sig(b"eventSourceA"),
+        super::key_sig(b"eventSourceB")
+    );
+    for (key, want) in [
+        ("eventSourceB", "2"),
+        ("eventSourceA", "5"),
+        ("ab", "3"),
+        ("ac", "4"),
+        ("eventSou", "6"),
+    ] {
+        assert_eq!(rec.get(key), Some(want.as_bytes()), "{key}");
+    }
+    for key in ["eventSourceC", "eventSourceAB", "eventSo", "a", "ad"] {
+        assert_eq!(rec.get(key), None, "{key}");
+    }
+}
