@@ -390,6 +390,49 @@ pub trait Stats: Debug + Clone + Default + PartialEq + Serialize + Send + Sync +
     fn lines(&self) -> Vec<(&'static str, String)>;
 }
 
+/// Declares a function's counters: a struct whose every field is public and shown under its
+/// label, in the order written, by the [`Stats`] impl this writes (a counter cannot be added
+/// and left out of the lines). The derives are the caller's (they need those [`Stats`] asks).
+///
+/// ```
+/// trailwarden::counters! {
+///     /// What a run counted.
+///     #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+///     pub struct Counted {
+///         /// Rules looked at.
+///         rules: usize => "rules",
+///         revoked: u64 => "rules revoked",
+///         restarted: bool => "logging restarted",
+///     }
+/// }
+/// use trailwarden::respond::Stats;
+/// let c = Counted { rules: 2, revoked: 1, restarted: true };
+/// assert_eq!(
+///     c.lines(),
+///     [("rules", "2".into()), ("rules revoked", "1".into()), ("logging restarted", "true".into())]
+/// );
+/// ```
+#[macro_export]
+macro_rules! counters {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$field_meta:meta])* $field:ident : $ty:ty => $label:literal ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $( $(#[$field_meta])* pub $field: $ty, )*
+        }
+
+        impl $crate::respond::Stats for $name {
+            fn lines(&self) -> Vec<(&'static str, String)> {
+                vec![$(($label, self.$field.to_string())),*]
+            }
+        }
+    };
+}
+
 /// No counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NoStats {}
@@ -893,14 +936,10 @@ mod tests {
         }
     }
 
-    #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-    struct ToyStats {
-        done: usize,
-    }
-
-    impl Stats for ToyStats {
-        fn lines(&self) -> Vec<(&'static str, String)> {
-            vec![("done", self.done.to_string())]
+    crate::counters! {
+        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+        struct ToyStats {
+            done: usize => "done",
         }
     }
 

@@ -30,37 +30,24 @@ pub const DOC_URL: &str =
 /// How many values of an attribution an alert lists.
 pub const LISTED: usize = 5;
 
-/// insights' counters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct InsightStats {
-    /// Insights records handled (events, or records read from files).
-    pub insights: u64,
-    pub starts: u64,
-    pub ends: u64,
-    /// Incidents alerted on (a Start and its End count once when seen together).
-    pub incidents: u64,
-    /// Insights files read.
-    pub files: u64,
-    /// Catalog look-ups made.
-    pub lookups: u64,
-    /// Events the look-ups read.
-    pub looked_up_events: u64,
-    /// Catalog detections that fired in the look-ups.
-    pub catalog_findings: u64,
-}
-
-impl respond::Stats for InsightStats {
-    fn lines(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("insights", self.insights.to_string()),
-            ("starts", self.starts.to_string()),
-            ("ends", self.ends.to_string()),
-            ("incidents", self.incidents.to_string()),
-            ("files read", self.files.to_string()),
-            ("catalog look-ups", self.lookups.to_string()),
-            ("looked-up events", self.looked_up_events.to_string()),
-            ("catalog findings", self.catalog_findings.to_string()),
-        ]
+trailwarden::counters! {
+    /// insights' counters.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+    pub struct InsightStats {
+        /// Insights records handled (events, or records read from files).
+        insights: u64 => "insights",
+        starts: u64 => "starts",
+        ends: u64 => "ends",
+        /// Incidents alerted on (a Start and its End count once when seen together).
+        incidents: u64 => "incidents",
+        /// Insights files read.
+        files: u64 => "files read",
+        /// Catalog look-ups made.
+        lookups: u64 => "catalog look-ups",
+        /// Events the look-ups read.
+        looked_up_events: u64 => "looked-up events",
+        /// Catalog detections that fired in the look-ups.
+        catalog_findings: u64 => "catalog findings",
     }
 }
 

@@ -42,28 +42,30 @@ pub fn nothing_to_verify(skipped: &[(S3Object, SkipReason)]) -> String {
         .join("; ")
 }
 
-/// The function's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    /// Digests of the notification (steps planned).
-    pub digests_planned: usize,
-    /// Objects of the notification that are not digests.
-    pub objects_skipped: usize,
-    pub digests_checked: usize,
-    pub digests_valid: usize,
-    pub digests_invalid: usize,
-    pub log_files_checked: usize,
-    pub log_files_valid: usize,
-    pub log_files_invalid: usize,
-    pub log_files_missing: usize,
-    pub log_files_not_checked: usize,
-    /// Digests that restarted their chain after an earlier one.
-    pub chain_restarts: usize,
-    /// UTC hours touched by the gaps those restarts leave.
-    pub hours_missing: usize,
-    /// Log files written during such gaps that no digest lists.
-    pub log_files_undigested: usize,
-    pub bytes_read: u64,
+trailwarden::counters! {
+    /// The function's counters.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct Stats {
+        /// Digests of the notification (steps planned).
+        digests_planned: usize => "Digests planned",
+        /// Objects of the notification that are not digests.
+        objects_skipped: usize => "Objects skipped",
+        digests_checked: usize => "Digests checked",
+        digests_valid: usize => "Digests valid",
+        digests_invalid: usize => "Digests invalid",
+        log_files_checked: usize => "Log files checked",
+        log_files_valid: usize => "Log files valid",
+        log_files_invalid: usize => "Log files modified or corrupt",
+        log_files_missing: usize => "Log files deleted",
+        log_files_not_checked: usize => "Log files not checked",
+        /// Digests that restarted their chain after an earlier one.
+        chain_restarts: usize => "Chain restarts",
+        /// UTC hours touched by the gaps those restarts leave.
+        hours_missing: usize => "Hours without digests",
+        /// Log files written during such gaps that no digest lists.
+        log_files_undigested: usize => "Log files without digest",
+        bytes_read: u64 => "Bytes read",
+    }
 }
 
 impl Stats {
@@ -85,36 +87,6 @@ impl Stats {
             self.log_files_undigested += r.undigested_count;
         }
         self.bytes_read += c.bytes_read;
-    }
-}
-
-impl trailwarden::respond::Stats for Stats {
-    fn lines(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("Digests planned", self.digests_planned.to_string()),
-            ("Objects skipped", self.objects_skipped.to_string()),
-            ("Digests checked", self.digests_checked.to_string()),
-            ("Digests valid", self.digests_valid.to_string()),
-            ("Digests invalid", self.digests_invalid.to_string()),
-            ("Log files checked", self.log_files_checked.to_string()),
-            ("Log files valid", self.log_files_valid.to_string()),
-            (
-                "Log files modified or corrupt",
-                self.log_files_invalid.to_string(),
-            ),
-            ("Log files deleted", self.log_files_missing.to_string()),
-            (
-                "Log files not checked",
-                self.log_files_not_checked.to_string(),
-            ),
-            ("Chain restarts", self.chain_restarts.to_string()),
-            ("Hours without digests", self.hours_missing.to_string()),
-            (
-                "Log files without digest",
-                self.log_files_undigested.to_string(),
-            ),
-            ("Bytes read", self.bytes_read.to_string()),
-        ]
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use trailwarden::alert::{Action, Alert, Status};
-use trailwarden::respond::{Plan, PlannedStep, Report, Reporting, Stats, StepKind};
+use trailwarden::respond::{Plan, PlannedStep, Report, Reporting, StepKind};
 use trailwarden::Principal;
 
 /// Detection id of world-open ingress on a port that is not allowed.
@@ -22,30 +22,19 @@ pub const DETECTION_CHANGE: &str = "cis-4.10-security-group-changes";
 /// The response step's name in alerts.
 pub const STEP_REVOKE: &str = "revoke ingress rule";
 
-/// The function's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SgStats {
-    /// Rules the event named.
-    pub rules: usize,
-    /// Of those, world-open ingress on ports that are not allowed.
-    pub world_open_ingress: usize,
-    pub revoked: usize,
-    /// Rules (or groups) already gone, or no longer world-open, when looked at.
-    pub already_gone: usize,
-    pub skipped: usize,
-    pub failed: usize,
-}
-
-impl Stats for SgStats {
-    fn lines(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("rules", self.rules.to_string()),
-            ("world-open ingress", self.world_open_ingress.to_string()),
-            ("revoked", self.revoked.to_string()),
-            ("already gone", self.already_gone.to_string()),
-            ("skipped", self.skipped.to_string()),
-            ("failed", self.failed.to_string()),
-        ]
+trailwarden::counters! {
+    /// The function's counters.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct SgStats {
+        /// Rules the event named.
+        rules: usize => "rules",
+        /// Of those, world-open ingress on ports that are not allowed.
+        world_open_ingress: usize => "world-open ingress",
+        revoked: usize => "revoked",
+        /// Rules (or groups) already gone, or no longer world-open, when looked at.
+        already_gone: usize => "already gone",
+        skipped: usize => "skipped",
+        failed: usize => "failed",
     }
 }
 

@@ -7,7 +7,7 @@ use crate::Tamper;
 use serde::Serialize;
 use serde_json::{json, Value};
 use trailwarden::alert::{Alert, Status};
-use trailwarden::respond::{actions, Plan, Report, Reporting, Stats as StatsTrait};
+use trailwarden::respond::{actions, Plan, Report, Reporting};
 use trailwarden::Severity;
 
 /// Detection id of a deleted trail file.
@@ -18,30 +18,20 @@ pub const FILE_WRITTEN: &str = "self-trail-file-overwritten";
 /// The most characters of a request shown as a fact (the evidence holds all of it).
 const MAX_REQUEST_FACT: usize = 600;
 
-/// tamper's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    /// Changes to trailwarden's own resources.
-    pub changes: usize,
-    /// Trail files deleted or written over.
-    pub files_touched: usize,
-    /// Digests re-checked.
-    pub digests_checked: usize,
-    /// Problems the re-checks found.
-    pub problems_found: usize,
-    /// Logging was turned back on.
-    pub logging_restarted: bool,
-}
-
-impl StatsTrait for Stats {
-    fn lines(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("changes to trailwarden", self.changes.to_string()),
-            ("trail files touched", self.files_touched.to_string()),
-            ("digests re-checked", self.digests_checked.to_string()),
-            ("problems found", self.problems_found.to_string()),
-            ("logging restarted", self.logging_restarted.to_string()),
-        ]
+trailwarden::counters! {
+    /// tamper's counters.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct Stats {
+        /// Changes to trailwarden's own resources.
+        changes: usize => "changes to trailwarden",
+        /// Trail files deleted or written over.
+        files_touched: usize => "trail files touched",
+        /// Digests re-checked.
+        digests_checked: usize => "digests re-checked",
+        /// Problems the re-checks found.
+        problems_found: usize => "problems found",
+        /// Logging was turned back on.
+        logging_restarted: bool => "logging restarted",
     }
 }
 

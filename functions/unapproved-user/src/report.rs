@@ -10,7 +10,7 @@ use crate::evidence::Evidence;
 use crate::execute::{Output, Whereabouts};
 use crate::UnapprovedUser;
 use serde::Serialize;
-use trailwarden::respond::{actions, count, Plan, Report, Reporting, Stats, StepKind};
+use trailwarden::respond::{actions, count, Plan, Report, Reporting, StepKind};
 use trailwarden::{Alert, Principal, Severity, Status};
 
 /// Detection id of the alerts about new users.
@@ -23,38 +23,17 @@ pub const DOCUMENT_DETECTION: &str = "iam-approval-document-unusable";
 /// Evidence larger than this goes into the alert without policy documents.
 pub const MAX_ALERT_EVIDENCE_BYTES: usize = 64 * 1024;
 
-/// The function's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct UserStats {
-    pub unapproved_users: u32,
-    pub approved_users: u32,
-    pub unapproved_credentials: u32,
-    pub approved_credentials: u32,
-    pub steps_done: u32,
-    pub steps_failed: u32,
-    pub document_unusable: u32,
-}
-
-impl Stats for UserStats {
-    fn lines(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("unapproved users", self.unapproved_users.to_string()),
-            ("approved users", self.approved_users.to_string()),
-            (
-                "unapproved credentials for other users",
-                self.unapproved_credentials.to_string(),
-            ),
-            (
-                "approved credentials for other users",
-                self.approved_credentials.to_string(),
-            ),
-            ("steps done", self.steps_done.to_string()),
-            ("steps failed", self.steps_failed.to_string()),
-            (
-                "approval document unusable",
-                self.document_unusable.to_string(),
-            ),
-        ]
+trailwarden::counters! {
+    /// The function's counters.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+    pub struct UserStats {
+        unapproved_users: u32 => "unapproved users",
+        approved_users: u32 => "approved users",
+        unapproved_credentials: u32 => "unapproved credentials for other users",
+        approved_credentials: u32 => "approved credentials for other users",
+        steps_done: u32 => "steps done",
+        steps_failed: u32 => "steps failed",
+        document_unusable: u32 => "approval document unusable",
     }
 }
 

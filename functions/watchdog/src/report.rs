@@ -12,28 +12,19 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use trailwarden::alert::Alert;
-use trailwarden::respond::{Plan, Report, Reporting, Stats as StatsTrait};
+use trailwarden::respond::{Plan, Report, Reporting};
 
-/// The watchdog's counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    pub trails_checked: usize,
-    /// Trails with no condition.
-    pub trails_healthy: usize,
-    /// Conditions that began since the previous check (alerted).
-    pub conditions_new: usize,
-    /// Conditions that were there already (alerted when they began).
-    pub conditions_ongoing: usize,
-}
-
-impl StatsTrait for Stats {
-    fn lines(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("trails checked", self.trails_checked.to_string()),
-            ("trails healthy", self.trails_healthy.to_string()),
-            ("new conditions", self.conditions_new.to_string()),
-            ("ongoing conditions", self.conditions_ongoing.to_string()),
-        ]
+trailwarden::counters! {
+    /// The watchdog's counters.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct Stats {
+        trails_checked: usize => "trails checked",
+        /// Trails with no condition.
+        trails_healthy: usize => "trails healthy",
+        /// Conditions that began since the previous check (alerted).
+        conditions_new: usize => "new conditions",
+        /// Conditions that were there already (alerted when they began).
+        conditions_ongoing: usize => "ongoing conditions",
     }
 }
 
