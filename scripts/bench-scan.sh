@@ -8,7 +8,7 @@
 #
 #   SIZE_MB    uncompressed size of the throughput file            (default 256)
 #   BIG_MB     uncompressed size of the memory (peak RSS) file     (default 1024; 0 skips it)
-#   RUNS       runs per measurement; the fastest (CPU time) counts (default 3)
+#   RUNS       rounds; each runs every measurement once, the fastest (CPU time) of each counts (default 3)
 #   BENCH_DIR  where generated files are kept and reused          (default ~/.cache/trailwarden/bench)
 #
 #   PROFILE    generator profile: varied (production-shaped, default) or uniform
@@ -53,8 +53,8 @@ generate() {
 pin=()
 if command -v taskset >/dev/null 2>&1; then pin=(taskset -c 0); fi
 
-bench() { # file catalog -> one JSON line
-  "${pin[@]}" "$bin/bench_scan" "$1" --catalog "$2" --repeat "$RUNS"
+bench() { # file catalog -> one JSON line (one run)
+  "${pin[@]}" "$bin/bench_scan" "$1" --catalog "$2" --repeat 1
 }
 
 field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d[sys.argv[2]])" "$1" "$2"; }
@@ -73,24 +73,35 @@ print(f"shape: {n} records, {len(names)} event names, {len(sources)} event sourc
       f"{100 * errors / n:.1f} % with errorCode; record bytes p10 {pct(.1)}, median {pct(.5)}, "
       f"p90 {pct(.9)}, p99 {pct(.99)}, max {sizes[-1]}")
 EOF
-builtin="$(bench "$small" builtin)"
-x10="$(bench "$small" x10)"
-inflate="$("${pin[@]}" "$bin/bench_scan" "$small" --mode gunzip --repeat "$RUNS")"
-split="$("${pin[@]}" "$bin/bench_scan" "$small" --mode split --repeat "$RUNS")"
-gnu_cpu="$(python3 - "$small" "$RUNS" "${pin[@]}" <<'EOF'
+# Every measurement once per round, RUNS rounds, the fastest (CPU time) of each kept: on a
+# shared machine a busy spell then slows every kind of run alike, instead of all the runs of
+# whichever kind happened to be measured during it.
+fastest() { # kept-row new-row -> the one with less CPU time
+  if [ -z "$1" ]; then echo "$2"; else
+    python3 -c "import json,sys; a,b=(json.loads(x) for x in sys.argv[1:]); print(sys.argv[1] if a['cpu_seconds']<=b['cpu_seconds'] else sys.argv[2])" "$1" "$2"
+  fi
+}
+gnu_once() { # CPU seconds of one GNU gzip -dc
+  python3 - "$1" "${pin[@]}" <<'EOF'
 import resource, subprocess, sys
-path, runs, pin = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-best = None
-for _ in range(runs):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(pin + ["gzip", "-dc", path], stdout=subprocess.DEVNULL, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    best = cpu if best is None else min(best, cpu)
-print(round(best, 3))
+path, pin = sys.argv[1], sys.argv[2:]
+before = resource.getrusage(resource.RUSAGE_CHILDREN)
+subprocess.run(pin + ["gzip", "-dc", path], stdout=subprocess.DEVNULL, check=True)
+after = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3))
 EOF
-)"
-py="$("${pin[@]}" python3 "$root/scripts/bench-python-baseline.py" "$small")"
+}
+builtin="" x10="" inflate="" split="" py="" gnu_cpu=""
+for round in $(seq "$RUNS"); do
+  echo "round $round of $RUNS..." >&2
+  builtin="$(fastest "$builtin" "$(bench "$small" builtin)")"
+  inflate="$(fastest "$inflate" "$("${pin[@]}" "$bin/bench_scan" "$small" --mode gunzip --repeat 1)")"
+  x10="$(fastest "$x10" "$(bench "$small" x10)")"
+  split="$(fastest "$split" "$("${pin[@]}" "$bin/bench_scan" "$small" --mode split --repeat 1)")"
+  py="$(fastest "$py" "$("${pin[@]}" python3 "$root/scripts/bench-python-baseline.py" "$small")")"
+  g="$(gnu_once "$small")"
+  gnu_cpu="$(python3 -c "import sys; print(min(float(x) for x in sys.argv[1:] if x))" "$g" "$gnu_cpu")"
+done
 
 printf '\nfile: %s (%s bytes gzip), %s records, %s MB of JSON\n' "$(basename "$small")" \
   "$(stat -c %s "$small")" "$(field "$builtin" records)" "$(python3 -c "print(round($(field "$builtin" bytes)/1e6,1))")"
