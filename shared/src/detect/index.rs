@@ -102,6 +102,11 @@ pub(crate) struct Index {
     /// holds the caller's fields ([`CALLER_PATHS`]), so that a matching record's caller is
     /// read from it instead of parsing the identity a second time.
     pub caller_key: Option<usize>,
+    /// The key ids of `eventName` and `eventSource` when some detection reads them: the
+    /// scanner has read them already (to choose the candidates), so a plain one is not
+    /// projected again.
+    pub name_key: Option<usize>,
+    pub source_key: Option<usize>,
     /// Per detection, per `group_by` path of its threshold (empty without one): the key id
     /// whose projection holds the path whole, so that the group key is read from it.
     pub group_tops: Vec<Vec<Option<usize>>>,
@@ -269,6 +274,8 @@ impl Index {
             ix.group_tops.push(tops);
         }
         ix.caller_key = ix.find_key("userIdentity");
+        ix.name_key = ix.find_key("eventName");
+        ix.source_key = ix.find_key("eventSource");
         if let Some(k) = ix.caller_key {
             for path in CALLER_PATHS {
                 let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();

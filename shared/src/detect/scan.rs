@@ -1259,6 +1259,21 @@ impl<'c> Scanner<'c> {
                 if parsed.iter().any(|(p, _)| *p == k) {
                     continue;
                 }
+                // eventName and eventSource as read for the candidates, when plain ASCII:
+                // what the projection would give.
+                let known = if Some(k) == index.name_key {
+                    &name
+                } else if Some(k) == index.source_key {
+                    &source
+                } else {
+                    &None
+                };
+                if let Some(Some(Cow::Borrowed(text))) = known {
+                    if let Ok(text) = std::str::from_utf8(text) {
+                        parsed.push((k, RawValue::Str(Cow::Borrowed(text))));
+                        continue;
+                    }
+                }
                 let Some(bytes) = self.memo.field(raw, index, k).map(|s| raw.text(s)) else {
                     continue;
                 };
