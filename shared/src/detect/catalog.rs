@@ -6,6 +6,7 @@ use super::detection::CatalogError;
 use super::detection::{ExampleSet, Examples};
 use super::index::{FxMap, Index};
 use super::{BuiltinOptions, Detection, BUILTIN_FILES, BUILT_IN, CIS_4_2_ID, CUSTOM_FAMILY};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
@@ -72,7 +73,8 @@ pub(super) fn builtin_examples(id: &str) -> &'static Examples {
         let mut all = BTreeMap::new();
         for (_, text) in BUILTIN_FILES {
             let (_, list) = parse_list(text, BUILT_IN).expect("built-in catalog parses");
-            for mut d in list {
+            for (i, d) in list.into_iter().enumerate() {
+                let mut d = entry(d, BUILT_IN, i).expect("built-in entries parse");
                 let id = d["id"]
                     .as_str()
                     .expect("built-in ids are strings")
@@ -122,31 +124,39 @@ fn valid_role_arn(r: &str) -> bool {
 
 /// A detection file: `{"family": ..., "description": ..., "detections": [...]}` (family and
 /// description optional) or a bare array. Returns the file's family and description, and its
-/// entries.
-fn parse_list(text: &str, origin: &str) -> Result<(FileHead, Vec<Value>), CatalogError> {
+/// entries as written: each is parsed when it is compiled, so a large file is never held as
+/// one parsed tree (a parsed entry takes several times the memory of its text).
+fn parse_list<'t>(
+    text: &'t str,
+    origin: &str,
+) -> Result<(FileHead, Vec<&'t RawValue>), CatalogError> {
     let whole = |m: String| CatalogError {
         origin: origin.to_string(),
         id: None,
         index: None,
         message: m,
     };
-    let v: Value = serde_json::from_str(text).map_err(|e| whole(format!("not valid JSON: {e}")))?;
-    match v {
-        Value::Array(a) => Ok((
-            FileHead {
-                family: None,
-                description: None,
-            },
-            a,
-        )),
-        Value::Object(mut m) => {
+    let invalid = |e: serde_json::Error| whole(format!("not valid JSON: {e}"));
+    // The whole text is checked first, so that any syntax error is reported as such.
+    let top: &RawValue = serde_json::from_str(text).map_err(invalid)?;
+    let array = |raw: &'t RawValue| serde_json::from_str::<Vec<&'t RawValue>>(raw.get());
+    let no_head = FileHead {
+        family: None,
+        description: None,
+    };
+    match top.get().as_bytes().first() {
+        Some(b'[') => Ok((no_head, array(top).map_err(invalid)?)),
+        Some(b'{') => {
+            let mut m: BTreeMap<String, &'t RawValue> =
+                serde_json::from_str(top.get()).map_err(invalid)?;
             let known = ["detections", "family", "description"];
             if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
                 return Err(whole(format!(
                     "unknown top-level key {k:?} (expected \"detections\", and optionally \"family\" and \"description\")"
                 )));
             }
-            let family = match m.remove("family") {
+            let value = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).map_err(invalid);
+            let family = match m.remove("family").map(value).transpose()? {
                 None => None,
                 Some(Value::String(f)) if valid_family(&f) => Some(f),
                 Some(f) => {
@@ -155,18 +165,18 @@ fn parse_list(text: &str, origin: &str) -> Result<(FileHead, Vec<Value>), Catalo
                     )))
                 }
             };
-            let description = match m.remove("description") {
+            let description = match m.remove("description").map(value).transpose()? {
                 None => None,
                 Some(Value::String(d)) => Some(d).filter(|d| !d.trim().is_empty()),
                 Some(_) => return Err(whole("\"description\" must be a string".into())),
             };
             match m.remove("detections") {
-                Some(Value::Array(a)) => Ok((
+                Some(raw) if raw.get().starts_with('[') => Ok((
                     FileHead {
                         family,
                         description,
                     },
-                    a,
+                    array(raw).map_err(invalid)?,
                 )),
                 Some(_) => Err(whole("\"detections\" must be an array".into())),
                 None => Err(whole("expected {\"detections\": [...]}".into())),
@@ -176,6 +186,17 @@ fn parse_list(text: &str, origin: &str) -> Result<(FileHead, Vec<Value>), Catalo
             "expected {\"detections\": [...]} or an array of detections".into(),
         )),
     }
+}
+
+/// One entry of a file read by [`parse_list`], parsed. Its syntax was checked with the file's,
+/// but a number out of range (`1e400`) is only found here.
+fn entry(raw: &RawValue, origin: &str, index: usize) -> Result<Value, CatalogError> {
+    serde_json::from_str(raw.get()).map_err(|e| CatalogError {
+        origin: origin.to_string(),
+        id: None,
+        index: Some(index),
+        message: format!("not valid JSON: {e}"),
+    })
 }
 
 impl Catalog {
@@ -267,7 +288,7 @@ impl Catalog {
         let mut detections = Arc::unwrap_or_clone(self.detections);
         let mut seen = BTreeSet::new();
         for (i, v) in list.into_iter().enumerate() {
-            let (id, d) = Detection::compile_owned(v, origin, family, i)?;
+            let (id, d) = Detection::compile_owned(entry(v, origin, i)?, origin, family, i)?;
             if !seen.insert(id.clone()) {
                 return Err(CatalogError {
                     origin: origin.to_string(),
@@ -337,7 +358,8 @@ impl Catalog {
         let mut detections = Arc::unwrap_or_clone(self.detections);
         for (family, text) in BUILTIN_FILES {
             let (_, specs) = parse_list(text, BUILT_IN).expect("built-in catalog parses");
-            for (i, mut v) in specs.into_iter().enumerate() {
+            for (i, v) in specs.into_iter().enumerate() {
+                let mut v = entry(v, BUILT_IN, i).expect("built-in entries parse");
                 let Some(at) = detections.iter().position(|d| {
                     d.deployer_exempt && d.origin == BUILT_IN && v["id"] == d.id.as_str()
                 }) else {

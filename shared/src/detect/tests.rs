@@ -216,6 +216,18 @@ fn malformed_detections_fail_with_their_id_and_what_is_wrong() {
         ),
         (r#"{"detections": [}"#, "f.json: not valid JSON"),
         (r#"{"rules": []}"#, "unknown top-level key \"rules\""),
+        (r#"{"detections": {"id": "d"}}"#, "\"detections\" must be an array"),
+        (r#"{"family": 7, "detections": []}"#, "\"family\" 7 is not a name"),
+        (r#"{"description": ["x"], "detections": []}"#, "\"description\" must be a string"),
+        (r#""detections""#, "or an array of detections"),
+        // Syntax is checked for the whole file at once; a number out of range only when its
+        // entry is parsed: an error naming the entry either way, never a panic.
+        (
+            r#"[{"id": "d", "title": "t", "severity": "low", "pattern": {"eventName": ["A"]}},
+                {"id": "e", "n": 1e400}]"#,
+            "f.json: detection #2: not valid JSON: number out of range",
+        ),
+        (r#"{"detections": [{"id": "d"} {"id": "e"}]}"#, "f.json: not valid JSON"),
     ];
     for (text, want) in cases {
         let e = builtin().with_overrides(text, "f.json").unwrap_err();
