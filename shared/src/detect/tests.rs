@@ -236,6 +236,29 @@ fn malformed_detections_fail_with_their_id_and_what_is_wrong() {
     }
 }
 
+#[test]
+fn detection_files_load_in_either_shape_with_white_space_around() {
+    let one = r#"{"id": "d", "title": "t", "severity": "low", "pattern": {"eventName": ["A"]}}"#;
+    for text in [
+        format!("\n  {{\"family\": \"mine\", \"detections\": [ {one} ]}}\n"),
+        format!("\r\n\t[ {one} ]  \n"),
+    ] {
+        let c = Catalog::from_json(&text, "f.json").unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(c.detections().len(), 1);
+        assert_eq!(c.detections()[0].id, "d");
+        assert_eq!(
+            c.detections()[0].pattern.source(),
+            json!({"eventName": ["A"]})
+        );
+    }
+    let c = Catalog::from_json(
+        &format!("{{\"family\": \"mine\", \"detections\": [{one}]}}"),
+        "f",
+    )
+    .unwrap();
+    assert_eq!(c.detections()[0].family, "mine");
+}
+
 // -------------------------------------------------------------------------------------------
 // Scanning
 // -------------------------------------------------------------------------------------------
