@@ -137,18 +137,19 @@ fn parse_list<'t>(
         message: m,
     };
     let invalid = |e: serde_json::Error| whole(format!("not valid JSON: {e}"));
-    // The whole text is checked first, so that any syntax error is reported as such.
-    let top: &RawValue = serde_json::from_str(text).map_err(invalid)?;
-    let array = |raw: &'t RawValue| serde_json::from_str::<Vec<&'t RawValue>>(raw.get());
+    // One pass over the text splits it into its entries and checks the syntax of all of it
+    // (a raw value is checked as it is read), so a syntax error anywhere is reported as such
+    // before anything is compiled.
+    let array = |raw: &'t str| serde_json::from_str::<Vec<&'t RawValue>>(raw);
     let no_head = FileHead {
         family: None,
         description: None,
     };
-    match top.get().as_bytes().first() {
-        Some(b'[') => Ok((no_head, array(top).map_err(invalid)?)),
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => Ok((no_head, array(text).map_err(invalid)?)),
         Some(b'{') => {
             let mut m: BTreeMap<String, &'t RawValue> =
-                serde_json::from_str(top.get()).map_err(invalid)?;
+                serde_json::from_str(text).map_err(invalid)?;
             let known = ["detections", "family", "description"];
             if let Some(k) = m.keys().find(|k| !known.contains(&k.as_str())) {
                 return Err(whole(format!(
@@ -176,15 +177,17 @@ fn parse_list<'t>(
                         family,
                         description,
                     },
-                    array(raw).map_err(invalid)?,
+                    array(raw.get()).map_err(invalid)?,
                 )),
                 Some(_) => Err(whole("\"detections\" must be an array".into())),
                 None => Err(whole("expected {\"detections\": [...]}".into())),
             }
         }
-        _ => Err(whole(
-            "expected {\"detections\": [...]} or an array of detections".into(),
-        )),
+        // Anything else: a syntax error, or JSON of the wrong shape.
+        _ => Err(match serde_json::from_str::<&RawValue>(text) {
+            Err(e) => invalid(e),
+            Ok(_) => whole("expected {\"detections\": [...]} or an array of detections".into()),
+        }),
     }
 }
 

@@ -220,6 +220,9 @@ fn malformed_detections_fail_with_their_id_and_what_is_wrong() {
         (r#"{"family": 7, "detections": []}"#, "\"family\" 7 is not a name"),
         (r#"{"description": ["x"], "detections": []}"#, "\"description\" must be a string"),
         (r#""detections""#, "or an array of detections"),
+        ("", "f.json: not valid JSON"),
+        ("  nul", "f.json: not valid JSON"),
+        ("[] []", "f.json: not valid JSON"),
         // Syntax is checked for the whole file at once; a number out of range only when its
         // entry is parsed: an error naming the entry either way, never a panic.
         (
