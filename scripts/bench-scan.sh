@@ -19,7 +19,8 @@
 # a streaming gunzip of the file (the same inflate library, `bench_scan --mode gunzip`, and
 # GNU gzip), over a Python baseline (`json.load` + the CIS 4.1-4.15 checks,
 # scripts/bench-python-baseline.py), and the time ratio of a catalog ten times the size of
-# the built-in one, and what gunzip + record splitting alone reach (no detection: the ceiling
+# the built-in one, the CIS family alone against the Python baseline (the same checks, whose
+# verdicts must agree), and what gunzip + record splitting alone reach (no detection: the ceiling
 # of any scan), and the CPU a process spends on a cold start (compiling the built-in catalog,
 # scanning an empty file). The generated file's shape (event names, sources, error share,
 # record sizes) is printed first.
@@ -91,12 +92,13 @@ after = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3))
 EOF
 }
-builtin="" x10="" inflate="" split="" py="" gnu_cpu=""
+builtin="" x10="" cis="" inflate="" split="" py="" gnu_cpu=""
 for round in $(seq "$RUNS"); do
   echo "round $round of $RUNS..." >&2
   builtin="$(fastest "$builtin" "$(bench "$small" builtin)")"
   inflate="$(fastest "$inflate" "$("${pin[@]}" "$bin/bench_scan" "$small" --mode gunzip --repeat 1)")"
   x10="$(fastest "$x10" "$(bench "$small" x10)")"
+  cis="$(fastest "$cis" "$(bench "$small" cis)")"
   split="$(fastest "$split" "$("${pin[@]}" "$bin/bench_scan" "$small" --mode split --repeat 1)")"
   py="$(fastest "$py" "$("${pin[@]}" python3 "$root/scripts/bench-python-baseline.py" "$small")")"
   g="$(gnu_once "$small")"
@@ -106,15 +108,16 @@ done
 printf '\nfile: %s (%s bytes gzip), %s records, %s MB of JSON\n' "$(basename "$small")" \
   "$(stat -c %s "$small")" "$(field "$builtin" records)" "$(python3 -c "print(round($(field "$builtin" bytes)/1e6,1))")"
 printf '%-8s %6s %8s %8s %10s %10s %12s %10s\n' catalog detect. "cpu s" "wall s" "MB/s cpu" "MB/s wall" "records/s cpu" "peak RSS"
-for row in "$builtin" "$x10"; do
+for row in "$builtin" "$x10" "$cis"; do
   printf '%-8s %6s %8s %8s %10s %10s %12s %8s MiB\n' "$(field "$row" catalog)" "$(field "$row" detections)" \
     "$(field "$row" cpu_seconds)" "$(field "$row" seconds)" "$(field "$row" mb_per_cpu_s)" \
     "$(field "$row" mb_per_s)" "$(field "$row" records_per_cpu_s)" "$(field "$row" peak_rss_mib)"
 done
-python3 - "$builtin" "$x10" "$inflate" "$gnu_cpu" "$py" "$split" <<'EOF'
+python3 - "$builtin" "$x10" "$inflate" "$gnu_cpu" "$py" "$split" "$cis" <<'EOF'
 import json, sys
 b, x, g = (json.loads(a) for a in sys.argv[1:4])
 gnu, py, sp = float(sys.argv[4]), json.loads(sys.argv[5]), json.loads(sys.argv[6])
+cis = json.loads(sys.argv[7])
 print(f"x10 catalog / built-in: {x['cpu_seconds'] / b['cpu_seconds']:.2f}x the CPU time "
       f"({x['seconds'] / b['seconds']:.2f}x wall)")
 mb = b["bytes"] / 1e6
@@ -128,6 +131,21 @@ for row in (b, x):
           f"{g['cpu_seconds'] / row['cpu_seconds']:.2f}x; / GNU gzip: "
           f"{gnu / row['cpu_seconds']:.2f}x; / Python baseline: "
           f"{py['cpu_seconds'] / row['cpu_seconds']:.1f}x")
+# Like for like: the CIS family alone runs the checks the Python baseline runs; their verdicts
+# (records matched per control) must be the same.
+print(f"scan (CIS 4.1-4.15 only, {cis['detections']} detections, the Python baseline's checks) / "
+      f"Python baseline: {py['cpu_seconds'] / cis['cpu_seconds']:.1f}x; / gunzip: "
+      f"{g['cpu_seconds'] / cis['cpu_seconds']:.2f}x")
+ours = {k.split("-")[1]: v for k, v in cis["matched"].items()}
+controls = [f"4.{i}" for i in range(1, 16)]
+diff = [(c, ours.get(c, 0), py["matches"].get(c, 0)) for c in controls
+        if ours.get(c, 0) != py["matches"].get(c, 0)]
+if diff:
+    print("CIS verdicts DIFFER from the Python baseline's (control, ours, Python): "
+          + ", ".join(f"{c} {o} {p}" for c, o, p in diff))
+else:
+    print(f"CIS verdicts: the same records matched as by the Python baseline on all 15 controls "
+          f"({sum(ours.values())} matches)")
 EOF
 
 # Cold start: a process that compiles the built-in catalog and scans an empty log file (what a
