@@ -14,8 +14,11 @@
 //! [`scan`] runs a catalog over log files; [`Catalog::matching`] over one record.
 //!
 //! Modules: [`catalog`] (loading and merging catalogs, matching one record), [`detection`]
-//! (one detection, its validation), [`scan`] (the log-file scanner), [`finding`] (aggregated
-//! results and their alerts); the index the engine uses, the projection of fields it
+//! (one detection, its validation), [`scan`] (the log-file scanner; inside it, `aggregate`:
+//! what matched records leave in a finding, and `threshold`: grouped counts in a window),
+//! [`finding`] (aggregated results and their alerts), [`sigma`] (Sigma rules converted to
+//! detections; inside it, `detection`, `condition`, `selection`, `values` and `emit`, one
+//! step of the conversion each); the index the engine uses, the projection of fields it
 //! parses (`project`) and the counters a scan aggregates matches into (`tally`) are private.
 
 pub use catalog::Catalog;
