@@ -113,7 +113,8 @@ for row in "$builtin" "$x10" "$cis"; do
     "$(field "$row" cpu_seconds)" "$(field "$row" seconds)" "$(field "$row" mb_per_cpu_s)" \
     "$(field "$row" mb_per_s)" "$(field "$row" records_per_cpu_s)" "$(field "$row" peak_rss_mib)"
 done
-python3 - "$builtin" "$x10" "$inflate" "$gnu_cpu" "$py" "$split" "$cis" <<'EOF'
+verdicts_rc=0
+python3 - "$builtin" "$x10" "$inflate" "$gnu_cpu" "$py" "$split" "$cis" <<'EOF' || verdicts_rc=$?
 import json, sys
 b, x, g = (json.loads(a) for a in sys.argv[1:4])
 gnu, py, sp = float(sys.argv[4]), json.loads(sys.argv[5]), json.loads(sys.argv[6])
@@ -143,6 +144,7 @@ diff = [(c, ours.get(c, 0), py["matches"].get(c, 0)) for c in controls
 if diff:
     print("CIS verdicts DIFFER from the Python baseline's (control, ours, Python): "
           + ", ".join(f"{c} {o} {p}" for c, o, p in diff))
+    sys.exit(3)
 else:
     print(f"CIS verdicts: the same records matched as by the Python baseline on all 15 controls "
           f"({sum(ours.values())} matches)")
@@ -177,4 +179,9 @@ if [ "$BIG_MB" != "0" ]; then
   fi
   printf '\n%s MB file (%s records): %s MB/s cpu, %s MB/s wall, peak RSS %s\n' "$BIG_MB" \
     "$(field "$row" records)" "$(field "$row" mb_per_cpu_s)" "$(field "$row" mb_per_s)" "$rss"
+fi
+
+if [ "$verdicts_rc" != 0 ]; then
+  echo "FAILED: the CIS family's verdicts differ from the Python baseline's (see above)" >&2
+  exit "$verdicts_rc"
 fi
