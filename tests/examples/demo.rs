@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 use trailwarden::respond::{Outcome, StatLines};
 use trailwarden::{Payload, Severity};
@@ -141,6 +142,7 @@ async fn main() -> Result<()> {
     deployer_roles(&mut demo).await?;
     log_delivery(&mut demo).await?;
     log_integrity(&mut demo).await?;
+    from_s3(&mut demo)?;
 
     heading("Alerts as the SNS subscriber received them");
     let alerts = inbox.receive(usize::MAX, Duration::from_secs(4)).await?;
@@ -533,6 +535,111 @@ async fn log_delivery(demo: &mut Demo) -> Result<()> {
     demo.check(
         !o.alerts.is_empty(),
         &format!("{} aggregated finding(s) from one log file", o.alerts.len()),
+    );
+    Ok(())
+}
+
+/// The `trailwarden` command over the trail bucket as the steps above left it, as a user
+/// with years of logs and no local copy runs it: `scan` and `validate` read S3 directly.
+fn from_s3(demo: &mut Demo) -> Result<()> {
+    heading("6. Years of logs, no local copy: trailwarden scan and validate read S3 directly");
+    let bin = std::env::var("TRAILWARDEN_BIN")
+        .context("TRAILWARDEN_BIN: the trailwarden command (scripts/demo.sh builds it)")?;
+    let prefix = format!("s3://{TRAIL_BUCKET}/AWSLogs/");
+    let resume = std::env::temp_dir().join(format!(
+        "trailwarden-demo-resume-{}.json",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&resume);
+    let resume_arg = resume.display().to_string();
+    let scan = || -> Result<(Option<i32>, Value)> {
+        let out = Command::new(&bin)
+            .args([
+                "--format",
+                "json",
+                "scan",
+                &prefix,
+                "--resume-file",
+                &resume_arg,
+            ])
+            .output()
+            .with_context(|| format!("running {bin}"))?;
+        let report = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "trailwarden scan printed no report: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        Ok((out.status.code(), report))
+    };
+    println!("   $ trailwarden scan {prefix} --resume-file {resume_arg}");
+    let (code, report) = scan()?;
+    let files = report["files"].as_array().map_or(0, Vec::len);
+    let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    println!(
+        "   {files} log files, {} records read from S3 (4 objects fetched at once); {} findings:",
+        report["records"],
+        findings.len()
+    );
+    for f in findings.iter().take(5) {
+        println!(
+            "   [{:<8}] {} ({} records)",
+            f["severity"].as_str().unwrap_or("?"),
+            f["title"].as_str().unwrap_or("?"),
+            f["count"]
+        );
+    }
+    demo.check(
+        code == Some(0) && files > 0 && !findings.is_empty(),
+        "every log file under the prefix scanned from S3, findings reported",
+    );
+    println!("   $ trailwarden scan {prefix} --resume-file {resume_arg}   (again)");
+    let (code, again) = scan()?;
+    let again_files = again["files"].as_array().map_or(usize::MAX, Vec::len);
+    demo.check(
+        code == Some(0) && again_files == 0,
+        "run again with the same resume file: it continues after the last key, nothing is read twice",
+    );
+    let _ = std::fs::remove_file(&resume);
+
+    let keys = root().join("events/trail/public-keys.json");
+    println!("   $ trailwarden validate {prefix} --public-keys events/trail/public-keys.json");
+    let out = Command::new(&bin)
+        .args(["--format", "json", "validate", &prefix, "--public-keys"])
+        .arg(&keys)
+        .output()
+        .with_context(|| format!("running {bin}"))?;
+    let v: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "trailwarden validate printed no report: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let summary = &v["summary"];
+    println!(
+        "   digests: {} valid, {} invalid; log files: {} valid, {} invalid, {} missing",
+        summary["digests_valid"],
+        summary["digests_invalid"],
+        summary["log_files_valid"],
+        summary["log_files_invalid"],
+        summary["log_files_missing"]
+    );
+    let invalid: Vec<&str> = v["report"]["lines"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter(|l| l["kind"] != "digest" && l["status"] == "invalid")
+                .filter_map(|l| l["key"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    for k in &invalid {
+        println!("   invalid: {k}");
+    }
+    demo.check(
+        out.status.code() == Some(3) && v["valid"] == false && invalid.len() == 1,
+        "the log file edited in step 5 is found again from S3 (exit code 3)",
     );
     Ok(())
 }
