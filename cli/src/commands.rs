@@ -42,6 +42,11 @@ pub struct ScanArgs {
     /// For s3:// locations: how many objects are fetched at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
+    /// For s3:// locations: MiB of log files held in memory ahead of the scan, shared equally
+    /// by the files fetched at once; a larger file is streamed when its turn comes (0 streams
+    /// every file).
+    #[arg(long, default_value_t = crate::s3scan::DEFAULT_READ_AHEAD_MIB, value_parser = clap::value_parser!(u32).range(0..=65536))]
+    read_ahead_mib: u32,
     /// For s3:// locations: a file recording the last key scanned, so that an interrupted
     /// scan can be run again and continue after it.
     #[arg(long)]
@@ -174,16 +179,25 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
                 &mut scanner,
                 &s3,
                 uri,
-                args.concurrency.into(),
+                crate::s3scan::Reading {
+                    concurrency: args.concurrency.into(),
+                    read_ahead_bytes: u64::from(args.read_ahead_mib) << 20,
+                },
                 args.resume_file.as_ref(),
                 format == Format::Text,
             )
             .await?;
             unreadable += done.unreadable as usize;
+            let stopped = done.stopped.is_some();
             if format == Format::Text {
                 eprintln!(
-                    "{uri}: {} log file(s) read{}{}",
+                    "{uri}: {} log file(s) read{}{}{}{}",
                     done.files,
+                    if done.streamed > 0 {
+                        format!(", {} streamed", done.streamed)
+                    } else {
+                        String::new()
+                    },
                     done.resumed_after
                         .map(|k| format!(", resuming after {k}"))
                         .unwrap_or_default(),
@@ -191,8 +205,20 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
                         format!(", {} other object(s) skipped", done.skipped_keys)
                     } else {
                         String::new()
+                    },
+                    if done.archived.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", {} archived log file(s) not read (first: {})",
+                            done.archived.len(),
+                            done.archived[0]
+                        )
                     }
                 );
+            }
+            if stopped {
+                break;
             }
         }
     }

@@ -1,24 +1,46 @@
 //! `trailwarden scan s3://bucket/prefix/`: log files read straight from S3, several at once,
 //! with progress and a position that a later run can resume from.
 //!
-//! Keys are listed in S3's order (lexicographic, which for CloudTrail's layout is account,
-//! region, then time), log files are fetched `concurrency` at a time and scanned in that order
-//! by one scanner, so the findings are those a scan of a local copy would give. With
-//! `--resume-file`, the last key scanned is written after every file; a later run with the
-//! same file and URI starts after it (its findings cover what it scanned: a threshold spanning
-//! the interruption is counted in neither run).
+//! Keys are listed page by page in S3's order (lexicographic, which for CloudTrail's layout is
+//! account, region, then time) and scanned in that order by one scanner, so the findings are
+//! those a scan of a local copy would give; scanning starts with the first page, while the rest
+//! of a prefix holding millions of keys is still being listed. Up to `concurrency` log files
+//! are read ahead in the background, each whole if it is no larger than its share of the
+//! read-ahead budget (`read_ahead_bytes / concurrency`); a larger one is streamed through the
+//! scanner when its turn comes, so memory stays within the budget whatever lies under the
+//! prefix. A read that fails for a retryable reason (throttling, a cut connection) is tried
+//! again.
+//!
+//! Nothing is passed over silently. With `--resume-file`, the last key scanned is written
+//! after every file; a later run with the same file and URI starts after it (its findings cover
+//! what it scanned: a threshold spanning the interruption is counted in neither run). An object
+//! that cannot be read (access denied, a KMS key the caller may not use, a listing that fails
+//! half-way) stops the scan there: what was scanned is reported, the position stays before
+//! that object, and the command exits 1, so that the same command, once the cause is fixed,
+//! continues from it. A log file that is not a log file (not gzip, not JSON) is reported and
+//! passed (reading it again would not change it), and so is one deleted after it was listed.
+//! Objects in S3 Glacier Flexible Retrieval or Deep Archive cannot be read until restored:
+//! they are counted and named, not fetched.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
-use trailwarden::aws::open_object;
+use trailwarden::aws::{open_object, read_object, ErrorKind, Listed, Listing};
 use trailwarden::detect::Scanner;
 use trailwarden::s3key::{classify_key, KeyKind};
 use trailwarden::s3uri::S3Uri;
+
+/// Default read-ahead budget (`--read-ahead-mib`).
+pub const DEFAULT_READ_AHEAD_MIB: u32 = 32;
+
+/// Attempts at reading one object whole (the SDK's own retries of each request come on top).
+const FETCH_ATTEMPTS: u32 = 3;
 
 /// Where a resumable S3 scan got to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,9 +56,19 @@ pub struct Position {
 /// What one S3 scan did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// Log files scanned, or passed as unreadable.
     pub files: u64,
+    /// Log files that could not be scanned (not gzip or JSON, deleted after listing), the
+    /// archived ones, and the one the scan stopped at.
     pub unreadable: u64,
+    /// Objects under the prefix that are not log files (digests, Insights files, others).
     pub skipped_keys: u64,
+    /// Log files in an archive storage class, not read.
+    pub archived: Vec<String>,
+    /// Where and why the scan stopped (the position was left before it).
+    pub stopped: Option<Stop>,
+    /// Log files streamed (larger than their share of the read-ahead budget).
+    pub streamed: u64,
     pub resumed_after: Option<String>,
 }
 
@@ -77,15 +109,202 @@ fn wanted(key: &str) -> bool {
     }
 }
 
-/// An object being fetched: its key, its size and the task reading its body.
-type Fetch = (String, i64, JoinHandle<Result<Vec<u8>, String>>);
+/// How one listed log file is being read.
+enum Mode {
+    /// Whole, in the background.
+    Whole(JoinHandle<Fetched>),
+    /// Streamed through the scanner when its turn comes (larger than its read-ahead share).
+    Stream,
+}
+
+/// One log file in the read-ahead queue.
+struct Pending {
+    key: String,
+    size: u64,
+    mode: Mode,
+}
+
+/// What reading an object whole gave.
+enum Fetched {
+    Whole(Vec<u8>),
+    /// Larger than the share it was to fit in (it grew after it was listed): to be streamed.
+    TooLarge,
+    Unreadable(Done),
+}
+
+/// What became of one log file.
+enum Done {
+    Scanned,
+    /// Not scanned, nor would it be on a later try: not a log file, deleted after it was
+    /// listed, archived.
+    Passed {
+        warning: String,
+        archived: bool,
+    },
+    /// Could not be read: the scan stops here.
+    Stop(String),
+}
+
+/// Where and why a scan stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop {
+    /// The key that could not be read (`None`: the listing failed).
+    pub key: Option<String>,
+    pub reason: String,
+}
+
+/// Reads `object` whole, at most `max` bytes, trying again after a retryable failure.
+async fn fetch(s3: aws_sdk_s3::Client, object: S3Uri, max: usize) -> Fetched {
+    let mut delay = Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        match read_object(&s3, &object, max).await {
+            Ok(bytes) => return Fetched::Whole(bytes),
+            Err(e) if e.kind == ErrorKind::TooLarge => return Fetched::TooLarge,
+            Err(e) if e.is_retryable() && attempt < FETCH_ATTEMPTS => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Fetched::Unreadable(unreadable(&object, e)),
+        }
+    }
+}
+
+/// Sorts a failed read: passed (gone, archived) or a reason to stop (with the permission to
+/// add, for a denied read).
+fn unreadable(object: &S3Uri, e: trailwarden::aws::CallError) -> Done {
+    if e.is_not_found() {
+        Done::Passed {
+            warning: format!("{object} was deleted after it was listed"),
+            archived: false,
+        }
+    } else if e.is("InvalidObjectState") {
+        Done::Passed {
+            warning: format!(
+                "{object} is archived (S3 Glacier Flexible Retrieval, Deep Archive or an archive tier) and not restored: restore it to scan it"
+            ),
+            archived: true,
+        }
+    } else if e.code.as_deref().is_some_and(|c| c.starts_with("KMS.")) || e.message.contains("kms:")
+    {
+        Done::Stop(format!(
+            "{e}\n  it is SSE-KMS encrypted: the credentials in use need kms:Decrypt on its key, \
+             and the key's policy must allow them"
+        ))
+    } else if e.is_access_denied() {
+        Done::Stop(format!(
+            "{e}\n  the credentials in use need s3:GetObject on it (for a bucket in another \
+             account, its bucket policy must allow them too)"
+        ))
+    } else {
+        Done::Stop(e.to_string())
+    }
+}
+
+/// Streams `object` through the scanner.
+async fn stream(
+    scanner: &mut Scanner<'_>,
+    s3: &aws_sdk_s3::Client,
+    object: &S3Uri,
+    name: &str,
+) -> Done {
+    let body = match open_object(s3, object, None).await {
+        Ok(b) => b,
+        Err(e) => return unreadable(object, e),
+    };
+    // The scanner reads on this thread, the body's pieces arrive on the runtime's workers.
+    let cut = Arc::new(AtomicBool::new(false));
+    let reader = Watched {
+        inner: body.into_blocking_reader(),
+        failed: cut.clone(),
+    };
+    let scanned = tokio::task::block_in_place(|| scanner.scan_reader(name, reader));
+    match scanned {
+        Ok(_) => Done::Scanned,
+        // The connection failed, not the content: the file was not read to its end.
+        Err(e) if cut.load(Ordering::Relaxed) => Done::Stop(format!(
+            "reading it failed part-way ({e}); the findings of its first part are in this report"
+        )),
+        Err(e) => Done::Passed {
+            warning: e.to_string(),
+            archived: false,
+        },
+    }
+}
+
+/// A reader that remembers whether it failed (an S3 body cut part-way), so that a read
+/// error is told from a file that is not a log file.
+struct Watched<R> {
+    inner: R,
+    failed: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| {
+            self.failed.store(true, Ordering::Relaxed);
+        })
+    }
+}
+
+/// How the scan reads: objects fetched at once, and the read-ahead budget they share.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    pub concurrency: usize,
+    /// Bytes of log files held in memory ahead of the scanner, at most; 0 streams every
+    /// file.
+    pub read_ahead_bytes: u64,
+}
+
+impl Reading {
+    /// The largest log file read whole: an equal share of the budget for each of the
+    /// `concurrency` files read ahead.
+    fn share(&self) -> u64 {
+        self.read_ahead_bytes / self.concurrency.max(1) as u64
+    }
+}
+
+/// The listing as a queue of wanted keys, fetched a page at a time as it drains.
+struct Keys {
+    listing: Listing,
+    queue: VecDeque<Listed>,
+    listed: u64,
+    listed_bytes: u64,
+    complete: bool,
+}
+
+impl Keys {
+    async fn next(
+        &mut self,
+        summary: &mut Summary,
+    ) -> Result<Option<Listed>, trailwarden::aws::CallError> {
+        while self.queue.is_empty() && !self.complete {
+            match self.listing.next_page().await? {
+                Some(page) => {
+                    for o in page {
+                        if wanted(&o.key) {
+                            self.listed += 1;
+                            self.listed_bytes += o.size;
+                            self.queue.push_back(o);
+                        } else {
+                            summary.skipped_keys += 1;
+                        }
+                    }
+                }
+                None => self.complete = true,
+            }
+        }
+        Ok(self.queue.pop_front())
+    }
+}
 
 /// Scans every log file under `uri` into `scanner`.
 pub async fn scan(
     scanner: &mut Scanner<'_>,
     s3: &aws_sdk_s3::Client,
     uri: &S3Uri,
-    concurrency: usize,
+    reading: Reading,
     resume: Option<&PathBuf>,
     show_progress: bool,
 ) -> Result<Summary> {
@@ -98,57 +317,96 @@ pub async fn scan(
         resumed_after: position.as_ref().map(|p| p.last_key.clone()),
         ..Default::default()
     };
-    let start_after = position.as_ref().map(|p| p.last_key.clone());
-    let keys = list(s3, uri, start_after).await?;
-    let (keys, skipped): (Vec<_>, Vec<_>) = keys.into_iter().partition(|(k, _)| wanted(k));
-    summary.skipped_keys = skipped.len() as u64;
-    let total_bytes: i64 = keys.iter().map(|(_, size)| *size).sum();
+    let mut keys = Keys {
+        listing: Listing::new(s3, uri, position.as_ref().map(|p| p.last_key.clone())),
+        queue: VecDeque::new(),
+        listed: 0,
+        listed_bytes: 0,
+        complete: false,
+    };
+    // A listing refused from the start (no such bucket, no s3:ListBucket) is the command's
+    // error; later on, it stops the scan like an unreadable object.
+    let mut first = keys
+        .next(&mut summary)
+        .await
+        .with_context(|| format!("listing {uri}"))?;
     let progress = show_progress && std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut drawn = Instant::now() - Duration::from_secs(1);
-    let mut done_bytes = 0i64;
+    let mut done_bytes = 0u64;
     let mut files_before = position.as_ref().map_or(0, |p| p.files);
+    let share = reading.share();
 
-    // Fetch up to `concurrency` objects ahead, scan them in listing order.
-    let mut pending: VecDeque<Fetch> = VecDeque::new();
-    let mut next = keys.into_iter();
-    let total = next.len();
+    let mut pending: VecDeque<Pending> = VecDeque::new();
     loop {
-        while pending.len() < concurrency.max(1) {
-            let Some((key, size)) = next.next() else {
-                break;
+        while pending.len() < reading.concurrency.max(1) && summary.stopped.is_none() {
+            let next = match first.take() {
+                Some(o) => Some(o),
+                None => keys.next(&mut summary).await.unwrap_or_else(|e| {
+                    // What is already being read is scanned; the position stays after it.
+                    summary.stopped = Some(Stop {
+                        key: None,
+                        reason: e.to_string(),
+                    });
+                    None
+                }),
             };
-            let client = s3.clone();
-            let object = S3Uri::from_parts(&uri.bucket, &key);
-            let handle = tokio::spawn(async move {
-                let mut body = open_object(&client, &object, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let mut bytes = Vec::with_capacity(body.content_length.unwrap_or(0) as usize);
-                while let Some(chunk) = body.next_chunk().await.map_err(|e| e.to_string())? {
-                    bytes.extend_from_slice(&chunk);
-                }
-                Ok(bytes)
+            let Some(o) = next else { break };
+            let mode = if o.size <= share {
+                let object = S3Uri::from_parts(&uri.bucket, &o.key);
+                Mode::Whole(tokio::spawn(fetch(s3.clone(), object, share as usize)))
+            } else {
+                Mode::Stream
+            };
+            pending.push_back(Pending {
+                key: o.key,
+                size: o.size,
+                mode,
             });
-            pending.push_back((key, size, handle));
         }
-        let Some((key, size, handle)) = pending.pop_front() else {
+        let Some(Pending { key, size, mode }) = pending.pop_front() else {
             break;
         };
-        let name = format!("s3://{}/{key}", uri.bucket);
-        let fetched = handle.await.map_err(|e| anyhow!("fetching {name}: {e}"))?;
-        match fetched {
-            Ok(bytes) => {
-                if let Err(e) = scanner.scan_reader(&name, std::io::Cursor::new(bytes)) {
-                    summary.unreadable += 1;
-                    clear(progress);
-                    eprintln!("warning: {e}");
+        let object = S3Uri::from_parts(&uri.bucket, &key);
+        let name = object.to_string();
+        let fetched = match mode {
+            Mode::Whole(handle) => handle
+                .await
+                .unwrap_or_else(|e| Fetched::Unreadable(Done::Stop(e.to_string()))),
+            Mode::Stream => Fetched::TooLarge,
+        };
+        let done = match fetched {
+            Fetched::Whole(bytes) => {
+                match scanner.scan_reader(&name, std::io::Cursor::new(bytes)) {
+                    Ok(_) => Done::Scanned,
+                    Err(e) => Done::Passed {
+                        warning: e.to_string(),
+                        archived: false,
+                    },
                 }
             }
-            Err(e) => {
+            Fetched::TooLarge => {
+                summary.streamed += 1;
+                stream(scanner, s3, &object, &name).await
+            }
+            Fetched::Unreadable(done) => done,
+        };
+        match done {
+            Done::Scanned => {}
+            Done::Passed { warning, archived } => {
+                if archived {
+                    summary.archived.push(key.clone());
+                }
                 summary.unreadable += 1;
                 clear(progress);
-                eprintln!("warning: {name}: cannot read: {e}");
+                eprintln!("warning: {warning}");
+            }
+            Done::Stop(reason) => {
+                summary.stopped = Some(Stop {
+                    key: Some(name),
+                    reason,
+                });
+                break;
             }
         }
         summary.files += 1;
@@ -167,19 +425,49 @@ pub async fn scan(
         if progress && drawn.elapsed() >= Duration::from_millis(200) {
             drawn = Instant::now();
             let secs = started.elapsed().as_secs_f64().max(0.001);
+            let of = if keys.complete {
+                format!("{}", keys.listed)
+            } else {
+                format!("{}+ (listing)", keys.listed)
+            };
             eprint!(
-                "\r\x1b[K[{:>3}%] file {}/{}  {:.1}/{:.1} MB  {:.1} MB/s  {}",
-                (done_bytes * 100).checked_div(total_bytes).unwrap_or(100),
+                "\r\x1b[K[{:>3}%] file {} of {of}  {:.1}/{:.1} MB  {:.1} MB/s  {}",
+                (done_bytes * 100)
+                    .checked_div(keys.listed_bytes)
+                    .unwrap_or(100),
                 summary.files,
-                total,
                 done_bytes as f64 / 1e6,
-                total_bytes as f64 / 1e6,
+                keys.listed_bytes as f64 / 1e6,
                 done_bytes as f64 / 1e6 / secs,
                 key.rsplit('/').next().unwrap_or(&key)
             );
         }
     }
+    // Reads ahead of a stop are abandoned.
+    for p in pending {
+        if let Mode::Whole(handle) = p.mode {
+            handle.abort();
+        }
+    }
     clear(progress);
+    if let Some(stop) = &summary.stopped {
+        summary.unreadable += 1;
+        let at = match &stop.key {
+            Some(k) => format!("at {k}"),
+            None => "listing".to_string(),
+        };
+        let again = match resume {
+            Some(p) => format!(
+                "run the same command again (--resume-file {}) to continue from there",
+                p.display()
+            ),
+            None => "run it again with --resume-file to be able to continue from there".to_string(),
+        };
+        eprintln!(
+            "error: the scan stopped {at}:\n  {}\n  fix the cause and {again}",
+            stop.reason
+        );
+    }
     Ok(summary)
 }
 
@@ -187,46 +475,6 @@ fn clear(progress: bool) {
     if progress {
         eprint!("\r\x1b[K");
     }
-}
-
-/// Every key under the prefix (after `start_after`), with its size.
-async fn list(
-    s3: &aws_sdk_s3::Client,
-    uri: &S3Uri,
-    start_after: Option<String>,
-) -> Result<Vec<(String, i64)>> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let resp = s3
-            .list_objects_v2()
-            .bucket(&uri.bucket)
-            .prefix(&uri.key)
-            .set_start_after(if token.is_none() {
-                start_after.clone()
-            } else {
-                None
-            })
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow!(
-                    "listing {uri}: {}",
-                    trailwarden::aws::CallError::from_sdk(&e).context("s3:ListBucket")
-                )
-            })?;
-        out.extend(
-            resp.contents()
-                .iter()
-                .filter_map(|o| Some((o.key()?.to_string(), o.size().unwrap_or(0)))),
-        );
-        match resp.next_continuation_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

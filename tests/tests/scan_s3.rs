@@ -1,11 +1,13 @@
-//! `trailwarden scan s3://...` against moto: the same findings as a scan of the local copy,
-//! digests and other objects left alone, and a resumed scan that continues where the last
-//! one stopped.
+//! `trailwarden scan s3://...` against moto: the same findings as a scan of the local copy
+//! (files read whole or streamed), digests and other objects left alone, a resumed scan that
+//! continues where the last one stopped, a scan that stops at an object it may not read
+//! (without moving its position past it), and archived log files named, not skipped silently.
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
 use trailwarden_testkit::Moto;
 
 const BUCKET: &str = "org-trail-logs";
@@ -27,9 +29,14 @@ fn cli() -> PathBuf {
 }
 
 fn trailwarden(moto: &Moto, args: &[&str]) -> (i32, String, String) {
+    trailwarden_at(&moto.endpoint, args)
+}
+
+/// The command against another endpoint (a fault proxy in front of moto).
+fn trailwarden_at(endpoint: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(cli())
         .args(args)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -114,6 +121,132 @@ async fn a_scan_of_s3_finds_what_a_scan_of_the_local_copy_finds() {
         .collect();
     assert_eq!(names.len(), 1, "only the log file is read: {names:?}");
     assert!(names[0].starts_with(&format!("s3://{BUCKET}/AWSLogs/o-a1b2c3d4e5/")));
+}
+
+#[tokio::test]
+async fn streamed_files_give_the_same_findings_as_files_read_whole() {
+    let moto = Moto::start().await.unwrap();
+    bucket_with_logs(&moto, 3).await;
+    let uri = format!("s3://{BUCKET}/AWSLogs/");
+    let (code, whole, err) = trailwarden(&moto, &["--format", "json", "scan", &uri]);
+    assert_eq!(code, 0, "{err}");
+    // No read-ahead: every file is streamed through the scanner as it arrives.
+    let (code, streamed, err) = trailwarden(
+        &moto,
+        &["scan", &uri, "--read-ahead-mib", "0", "--concurrency", "2"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("3 log file(s) read, 3 streamed"), "{err}");
+    let (code, streamed_json, err) = trailwarden(
+        &moto,
+        &["--format", "json", "scan", &uri, "--read-ahead-mib", "0"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (want, got) = (findings(&whole), findings(&streamed_json));
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "{streamed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_cannot_be_read_stops_the_scan_before_it() {
+    let moto = Moto::start().await.unwrap();
+    bucket_with_logs(&moto, 3).await;
+    let proxy = FaultProxy::start(&moto.endpoint).await.unwrap();
+    // The second log file (in key order) is refused, as for a role without access to it.
+    let second = format!(
+        "GET /{BUCKET}/AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2024/08/01/{}*",
+        LOG.replace("Xy7pQ2mN4bR8sT1v.json.gz", "Copy0001")
+    );
+    proxy.add(Rule::always(&second, Fault::error(403, "AccessDenied")));
+    let dir = std::env::temp_dir().join(format!("tw-scan-stop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let resume = dir.join("position.json");
+    let resume_arg = resume.to_str().unwrap();
+    let uri = format!("s3://{BUCKET}/AWSLogs/");
+    let args = [
+        "--format",
+        "json",
+        "scan",
+        &uri,
+        "--concurrency",
+        "2",
+        "--resume-file",
+        resume_arg,
+    ];
+    let (code, out, err) = trailwarden_at(&proxy.endpoint, &args);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the scan stopped at s3://org-trail-logs/") && err.contains("Copy0001"),
+        "{err}"
+    );
+    assert!(err.contains("to continue from there"), "{err}");
+    // What was scanned is reported; the position is before the refused file.
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["files"].as_array().unwrap().len(), 1, "{out}");
+    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    assert!(
+        pos["last_key"].as_str().unwrap().contains("Copy0000"),
+        "{pos}"
+    );
+    assert_eq!(pos["files"], 1);
+
+    // Access granted: the same command continues with the refused file.
+    proxy.heal();
+    let (code, out, err) = trailwarden_at(&proxy.endpoint, &args);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].contains("Copy0001"), "{names:?}");
+    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    assert_eq!(pos["files"], 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn archived_log_files_are_named_and_read_once_restored() {
+    let moto = Moto::start().await.unwrap();
+    let s3 = bucket_with_logs(&moto, 1).await;
+    let body = std::fs::read(root().join("events/logs").join(LOG)).unwrap();
+    let archived = format!(
+        "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2023/01/01/{}",
+        LOG.replace("20240801T1335Z", "20230101T0005Z")
+    );
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(&archived)
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap();
+    let uri = format!("s3://{BUCKET}/AWSLogs/");
+    let (code, _, err) = trailwarden(&moto, &["scan", &uri]);
+    assert_eq!(code, 1, "something was not read: {err}");
+    assert!(err.contains("is archived"), "{err}");
+    assert!(
+        err.contains("2 log file(s) read") && err.contains("1 archived log file(s) not read"),
+        "{err}"
+    );
+    assert!(err.contains(&archived), "{err}");
+
+    // Restored, it is read like any other (the listing still says GLACIER).
+    s3.restore_object()
+        .bucket(BUCKET)
+        .key(&archived)
+        .restore_request(aws_sdk_s3::types::RestoreRequest::builder().days(1).build())
+        .send()
+        .await
+        .unwrap();
+    let (code, out, err) = trailwarden(&moto, &["--format", "json", "scan", &uri]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["files"].as_array().unwrap().len(), 2, "{out}");
 }
 
 #[tokio::test]

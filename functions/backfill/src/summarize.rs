@@ -5,7 +5,7 @@ use crate::summary::{
     for_each_entry, AlertNote, FileStatus, Manifest, Summary, SummaryRequest, Totals,
 };
 use crate::{report, Backfill, NAME};
-use trailwarden::aws::{open_object, read_object, Published};
+use trailwarden::aws::{open_object, read_object, Listing, Published};
 use trailwarden::lambda::Service;
 use trailwarden::respond::Delivery;
 use trailwarden::s3uri::S3Uri;
@@ -25,31 +25,15 @@ pub async fn find_manifest(
     } else {
         format!("{prefix}/")
     };
-    let mut token: Option<String> = None;
+    let mut listing = Listing::new(s3, &S3Uri::from_parts(bucket, &prefix), None);
     let mut found: Option<String> = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(&prefix)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| {
-                trailwarden::aws::CallError::from_sdk(&e)
-                    .context(format!("s3:ListBucket s3://{bucket}/{prefix}"))
-                    .to_string()
-            })?;
-        for o in page.contents() {
-            if let Some(k) = o.key().filter(|k| k.ends_with("manifest.json")) {
-                if found.as_deref().is_none_or(|f| k > f) {
-                    found = Some(k.to_string());
-                }
+    while let Some(page) = listing.next_page().await.map_err(|e| e.to_string())? {
+        for o in page {
+            if o.key.ends_with("manifest.json")
+                && found.as_deref().is_none_or(|f| o.key.as_str() > f)
+            {
+                found = Some(o.key);
             }
-        }
-        match page.next_continuation_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
         }
     }
     Ok(found.map(|k| S3Uri::from_parts(bucket, k)))

@@ -251,29 +251,12 @@ pub async fn validate_s3<K: KeySource>(
     keys: &K,
     options: &LocalOptions,
 ) -> Result<LocalReport, trailwarden::aws::CallError> {
-    let mut all = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let resp = client
-            .list_objects_v2()
-            .bucket(&uri.bucket)
-            .prefix(&uri.key)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| {
-                trailwarden::aws::CallError::from_sdk(&e).context(format!("s3:ListBucket {uri}"))
-            })?;
-        all.extend(
-            resp.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_string)),
-        );
-        match resp.next_continuation_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
-    }
+    let all: Vec<String> = trailwarden::aws::Listing::new(client, uri, None)
+        .collect(usize::MAX)
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
     let digest_keys: Vec<String> = all.iter().filter(|k| is_digest_key(k)).cloned().collect();
     let log_keys: Vec<String> = all.into_iter().filter(|k| is_log_file_key(k)).collect();
     let options = LocalOptions {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use trailwarden::aws::{open_object, CallError, S3Uri};
+use trailwarden::aws::{open_object, CallError, Listing, S3Uri};
 
 /// An object's bucket and key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -150,35 +150,15 @@ impl Store for S3Store {
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let resp = self
-                .client
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| StoreError {
-                    location: format!("s3://{bucket}/{prefix}"),
-                    reason: CallError::from_sdk(&e).context("s3:ListBucket").to_string(),
-                })?;
-            out.extend(
-                resp.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
-            match resp.next_continuation_token() {
-                Some(t) if !t.is_empty() && out.len() < MAX_LISTED_KEYS => {
-                    token = Some(t.to_string())
-                }
-                _ => break,
-            }
-        }
-        out.truncate(MAX_LISTED_KEYS);
-        Ok(out)
+        let uri = S3Uri::from_parts(bucket, prefix);
+        let listed = Listing::new(&self.client, &uri, None)
+            .collect(MAX_LISTED_KEYS)
+            .await
+            .map_err(|e| StoreError {
+                location: uri.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(listed.into_iter().map(|o| o.key).collect())
     }
 }
 

@@ -5,7 +5,7 @@
 //!   throttled / transient / other), paging ([`collect_all`], [`paginate`]), bounded backoff
 //!   ([`Backoff`], [`retry_not_found`]);
 //! - [`s3`]: bounded document reads ([`read_object`], [`read_document`]) and streamed bodies
-//!   ([`open_object`]);
+//!   ([`open_object`]), listings page by page ([`Listing`]);
 //! - [`regional`]: SDK clients per region ([`RegionalClients`]);
 //! - [`access`]: trail files in another account and region, SSE-KMS ([`BucketReader`],
 //!   [`explain_denied`]);
@@ -37,7 +37,9 @@ pub use call::{
     classify, collect_all, paginate, retry_not_found, Backoff, CallError, ErrorKind, Retried,
 };
 pub use regional::RegionalClients;
-pub use s3::{open_object, read_document, read_object, read_object_version, ObjectBody};
+pub use s3::{
+    open_object, read_document, read_object, read_object_version, Listed, Listing, ObjectBody,
+};
 
 /// Attempts per SDK call (standard retry mode: exponential backoff with jitter, retrying
 /// throttling, 5xx and transient network errors).
