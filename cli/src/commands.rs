@@ -47,6 +47,10 @@ pub struct ScanArgs {
     /// every file).
     #[arg(long, default_value_t = crate::s3scan::DEFAULT_READ_AHEAD_MIB, value_parser = clap::value_parser!(u32).range(0..=65536))]
     read_ahead_mib: u32,
+    /// For s3:// locations: pass a log file that cannot be read (access denied, a KMS key you
+    /// may not use), naming it, instead of stopping there (exit code 1 either way).
+    #[arg(long)]
+    skip_unreadable: bool,
     /// For s3:// locations: a file recording the last key scanned, so that an interrupted
     /// scan can be run again and continue after it.
     #[arg(long)]
@@ -182,6 +186,7 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
                 crate::s3scan::Reading {
                     concurrency: args.concurrency.into(),
                     read_ahead_bytes: u64::from(args.read_ahead_mib) << 20,
+                    skip_unreadable: args.skip_unreadable,
                 },
                 args.resume_file.as_ref(),
                 format == Format::Text,

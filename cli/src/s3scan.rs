@@ -17,7 +17,8 @@
 //! that cannot be read (access denied, a KMS key the caller may not use, a listing that fails
 //! half-way) stops the scan there: what was scanned is reported, the position stays before
 //! that object, and the command exits 1, so that the same command, once the cause is fixed,
-//! continues from it. A log file that is not a log file (not gzip, not JSON) is reported and
+//! continues from it (with `skip_unreadable`, such an object is named and passed instead). A
+//! log file that is not a log file (not gzip, not JSON) is reported and
 //! passed (reading it again would not change it), and so is one deleted after it was listed.
 //! Objects in S3 Glacier Flexible Retrieval or Deep Archive cannot be read until restored:
 //! they are counted and named, not fetched.
@@ -255,6 +256,9 @@ pub struct Reading {
     /// Bytes of log files held in memory ahead of the scanner, at most; 0 streams every
     /// file.
     pub read_ahead_bytes: u64,
+    /// Pass an object that cannot be read (named and counted) instead of stopping at it: for
+    /// an object nobody can fix, which would otherwise stop every run at the same place.
+    pub skip_unreadable: bool,
 }
 
 impl Reading {
@@ -400,6 +404,11 @@ pub async fn scan(
                 summary.unreadable += 1;
                 clear(progress);
                 eprintln!("warning: {warning}");
+            }
+            Done::Stop(reason) if reading.skip_unreadable => {
+                summary.unreadable += 1;
+                clear(progress);
+                eprintln!("warning: {name} not read (--skip-unreadable): {reason}");
             }
             Done::Stop(reason) => {
                 summary.stopped = Some(Stop {
