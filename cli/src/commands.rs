@@ -70,6 +70,15 @@ pub struct ValidateArgs {
     /// The bucket PATH is a copy of; digests stating another bucket are reported as moved.
     #[arg(long)]
     bucket: Option<String>,
+    /// For s3:// locations: how many digests are checked at once (each reads the log files
+    /// it lists one after another).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// For s3:// locations: a file recording the last digest checked, so that an interrupted
+    /// validation can be run again and continue after it (the report covers what each run
+    /// checked).
+    #[arg(long)]
+    resume_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -384,7 +393,51 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("{location}: {e}"))?;
         let sdk = trailwarden::aws::sdk_config().await;
         let s3 = trailwarden::aws::s3_client(&sdk);
-        log_integrity::validate_s3(&s3, &uri, &keys, &options).await?
+        let label = uri.to_string();
+        let position = match &args.resume_file {
+            Some(p) => crate::s3scan::read_position(p, "validate", &label)?,
+            None => None,
+        };
+        let before = position.as_ref().map_or(0, |p| p.files);
+        if let Some(p) = &position {
+            eprintln!(
+                "{label}: resuming after {} ({} digest(s) checked before)",
+                p.last_key, p.files
+            );
+        }
+        let progress = format == Format::Text && std::io::stderr().is_terminal();
+        let mut write_error = None;
+        let mut on_digest = |key: &str, done: usize, total: usize| {
+            if let (Some(path), None) = (&args.resume_file, &write_error) {
+                let p = crate::s3scan::Position {
+                    command: "validate".into(),
+                    uri: label.clone(),
+                    last_key: key.to_string(),
+                    files: before + done as u64,
+                };
+                write_error = crate::s3scan::write_position(path, &p).err();
+            }
+            if progress {
+                eprint!(
+                    "\r\x1b[K[{:>3}%] digest {done}/{total}  {}",
+                    done * 100 / total.max(1),
+                    key.rsplit('/').next().unwrap_or(key)
+                );
+            }
+        };
+        let walk = log_integrity::Walk {
+            concurrency: args.concurrency.into(),
+            start_after: position.map(|p| p.last_key),
+            on_digest: &mut on_digest,
+        };
+        let report = log_integrity::validate_s3(&s3, &uri, &keys, &options, walk).await?;
+        if progress {
+            eprint!("\r\x1b[K");
+        }
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        report
     } else {
         if !args.path.is_dir() {
             anyhow::bail!(

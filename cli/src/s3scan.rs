@@ -43,15 +43,22 @@ pub const DEFAULT_READ_AHEAD_MIB: u32 = 32;
 /// Attempts at reading one object whole (the SDK's own retries of each request come on top).
 const FETCH_ATTEMPTS: u32 = 3;
 
-/// Where a resumable S3 scan got to.
+/// Where a resumable S3 scan (or validation) got to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
+    /// `scan` or `validate`: the command the position belongs to.
+    #[serde(default = "scan_command")]
+    pub command: String,
     /// The `s3://bucket/prefix/` scanned.
     pub uri: String,
-    /// The last key scanned (in S3's listing order).
+    /// The last key scanned (log file) or checked (digest), in S3's listing order.
     pub last_key: String,
-    /// Files scanned by all runs so far.
+    /// Files scanned (digests checked) by all runs so far.
     pub files: u64,
+}
+
+fn scan_command() -> String {
+    "scan".into()
 }
 
 /// What one S3 scan did.
@@ -74,8 +81,8 @@ pub struct Summary {
 }
 
 /// Reads a resume file: `None` when it does not exist yet; an error when it names another
-/// URI (a mix-up that would silently skip files).
-pub fn read_position(path: &Path, uri: &str) -> Result<Option<Position>> {
+/// URI or belongs to the other command (a mix-up that would silently skip files).
+pub fn read_position(path: &Path, command: &str, uri: &str) -> Result<Option<Position>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -83,17 +90,19 @@ pub fn read_position(path: &Path, uri: &str) -> Result<Option<Position>> {
     };
     let p: Position = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a trailwarden resume file", path.display()))?;
-    if p.uri != uri {
+    if p.uri != uri || p.command != command {
         bail!(
-            "{} records a scan of {}, not {uri}: use another --resume-file or delete it",
+            "{} records a {} of {}, not a {command} of {uri}: use another --resume-file or delete it",
             path.display(),
+            p.command,
             p.uri
         );
     }
     Ok(Some(p))
 }
 
-fn write_position(path: &Path, p: &Position) -> Result<()> {
+/// Writes a resume file (whole, or not at all: written aside, then renamed).
+pub fn write_position(path: &Path, p: &Position) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(p)?)
         .with_context(|| format!("writing {}", tmp.display()))?;
@@ -314,7 +323,7 @@ pub async fn scan(
 ) -> Result<Summary> {
     let label = uri.to_string();
     let position = match resume {
-        Some(p) => read_position(p, &label)?,
+        Some(p) => read_position(p, "scan", &label)?,
         None => None,
     };
     let mut summary = Summary {
@@ -425,6 +434,7 @@ pub async fn scan(
             write_position(
                 path,
                 &Position {
+                    command: scan_command(),
                     uri: label.clone(),
                     last_key: key.clone(),
                     files: files_before,
@@ -511,16 +521,24 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tw-resume-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("pos.json");
-        assert_eq!(read_position(&path, "s3://a/b/").unwrap(), None);
+        assert_eq!(read_position(&path, "scan", "s3://a/b/").unwrap(), None);
         let p = Position {
+            command: "scan".into(),
             uri: "s3://a/b/".into(),
             last_key: "b/k1.json.gz".into(),
             files: 3,
         };
         write_position(&path, &p).unwrap();
-        assert_eq!(read_position(&path, "s3://a/b/").unwrap(), Some(p));
-        let e = read_position(&path, "s3://a/c/").unwrap_err().to_string();
+        assert_eq!(read_position(&path, "scan", "s3://a/b/").unwrap(), Some(p));
+        let e = read_position(&path, "scan", "s3://a/c/")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("records a scan of s3://a/b/"), "{e}");
+        // A scan's position is not a validation's.
+        let e = read_position(&path, "validate", "s3://a/b/")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a validate of"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

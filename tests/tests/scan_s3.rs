@@ -4,7 +4,7 @@
 //! (without moving its position past it), and archived log files named, not skipped silently.
 
 use aws_sdk_s3::primitives::ByteStream;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
@@ -398,4 +398,100 @@ async fn validate_reads_digests_and_log_files_in_place_in_s3() {
     let (code, out, err) = trailwarden(&moto, &["validate", uri, "--public-keys", keys]);
     assert_eq!(code, 3, "{out}{err}");
     assert!(out.contains("1 invalid"), "{out}");
+}
+
+/// The digest keys of `events/trail`, in S3's order.
+fn trail_digest_keys() -> Vec<String> {
+    let dir = "AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/05/14";
+    let mut keys: Vec<String> = std::fs::read_dir(root().join("events/trail").join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json.gz"))
+        .map(|n| format!("{dir}/{n}"))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
+    let moto = Moto::start().await.unwrap();
+    trail_bucket(&moto).await;
+    let uri = "s3://trailwarden-trail-123456789012/AWSLogs/123456789012/";
+    let keys = "events/trail/public-keys.json";
+    let dir = std::env::temp_dir().join(format!("tw-validate-s3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let resume = dir.join("position.json");
+    let resume_arg = resume.to_str().unwrap();
+    let args = [
+        "validate",
+        uri,
+        "--public-keys",
+        keys,
+        "--concurrency",
+        "3",
+        "--resume-file",
+        resume_arg,
+    ];
+    let digests = trail_digest_keys();
+    assert_eq!(digests.len(), 3);
+
+    // Digests checked three at once give the report of one at a time; the position is the
+    // last digest.
+    let (code, out, err) = trailwarden(&moto, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("3 digest file(s): 3 valid, 0 invalid, 0 missing; 6 log file(s): 6 valid"),
+        "{out}"
+    );
+    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    assert_eq!(pos["command"], "validate");
+    assert_eq!(pos["last_key"], digests[2].as_str());
+    assert_eq!(pos["files"], 3);
+
+    // Interrupted after the first digest (the position such a run leaves): the next run
+    // checks the other two, and does not call the first one's log files unlisted.
+    let interrupted =
+        json!({"command": "validate", "uri": uri, "last_key": digests[0], "files": 1});
+    std::fs::write(&resume, interrupted.to_string()).unwrap();
+    let (code, out, err) = trailwarden(&moto, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("resuming after"), "{err}");
+    assert!(
+        out.contains("2 digest file(s): 2 valid, 0 invalid, 0 missing; 4 log file(s): 4 valid"),
+        "{out}"
+    );
+    assert!(!out.contains("not listed in any digest"), "{out}");
+    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    assert_eq!(pos["files"], 3);
+
+    // A log file planted after the resume point is still reported; one from before it is
+    // left to the run that checked its period.
+    let s3 = trailwarden::aws::s3_client(&moto.sdk_config());
+    let planted = |stamp: &str| {
+        format!("AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/123456789012_CloudTrail_us-east-1_{stamp}_Pl4ntedF1leXyZ12.json.gz")
+    };
+    for stamp in ["20240514T0930Z", "20240514T1130Z"] {
+        s3.put_object()
+            .bucket("trailwarden-trail-123456789012")
+            .key(planted(stamp))
+            .body(ByteStream::from_static(b"{}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    std::fs::write(&resume, interrupted.to_string()).unwrap();
+    let (_, out, _) = trailwarden(&moto, &args);
+    assert!(out.contains(&planted("20240514T1130Z")), "{out}");
+    assert!(!out.contains(&planted("20240514T0930Z")), "{out}");
+    assert!(
+        out.contains("1 log file(s) not listed in any digest"),
+        "{out}"
+    );
+
+    // A validation's position is not a scan's.
+    let (code, _, err) = trailwarden(&moto, &["scan", uri, "--resume-file", resume_arg]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("records a validate of"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -63,7 +63,7 @@ pub use config::{
 };
 pub use decide::{Case, SkipReason, Step};
 pub use execute::Output;
-pub use offline::{validate_local, validate_s3, LocalOptions, LocalReport};
+pub use offline::{validate_local, validate_s3, LocalOptions, LocalReport, Walk};
 pub use report::{alert_for, Stats, DETECTION};
 
 pub const NAME: &str = "log-integrity";

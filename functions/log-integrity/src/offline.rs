@@ -13,6 +13,7 @@ use crate::digest::{is_digest_key, is_log_file_key, Digest};
 use crate::hash::ContentHasher;
 use crate::keys::KeySource;
 use crate::store::{list_keys, Fetched, LocalStore, Location, Store};
+use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -119,7 +120,10 @@ impl fmt::Display for LocalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Validating CloudTrail files under {}", self.root)?;
         if self.digests.is_empty() {
-            writeln!(f, "No digest files found (no CloudTrail-Digest/ folder).")?;
+            writeln!(
+                f,
+                "No digest files found (no CloudTrail-Digest/ folder, or none after the resume point)."
+            )?;
         }
         for l in &self.lines {
             let what = if l.kind == "digest" {
@@ -238,18 +242,45 @@ pub async fn validate_local<K: KeySource>(
         log_keys,
         keys,
         options,
+        Walk::plain(&mut |_, _, _| {}),
     )
     .await)
 }
 
+/// How [`validate_s3`] walks a large prefix.
+pub struct Walk<'a> {
+    /// Digests checked at once (at least 1); each reads its log files one after another.
+    pub concurrency: usize,
+    /// Only the digests after this key, in S3's key order (a resumed run). Log files no
+    /// digest lists are then reported only where this run is the one to tell: in an account
+    /// and region whose digests it checked, from the earliest period they cover; in one whose
+    /// digest folder comes after this key, all of them.
+    pub start_after: Option<String>,
+    /// Called after each digest, in key order: its key, the digests done, the digests in all.
+    pub on_digest: &'a mut dyn FnMut(&str, usize, usize),
+}
+
+impl Walk<'_> {
+    /// One digest at a time, from the start, telling no one.
+    pub fn plain(on_digest: &mut dyn FnMut(&str, usize, usize)) -> Walk<'_> {
+        Walk {
+            concurrency: 1,
+            start_after: None,
+            on_digest,
+        }
+    }
+}
+
 /// Validates every digest under an S3 prefix (`s3://bucket/prefix/`), reading digests, their
 /// signatures (object metadata) and log files straight from S3, as
-/// `aws cloudtrail validate-logs` does. Keys are listed in full (no look-around bound).
+/// `aws cloudtrail validate-logs` does: `walk.concurrency` digests at once, in key order,
+/// after `walk.start_after`. Keys are listed in full (no look-around bound).
 pub async fn validate_s3<K: KeySource>(
     client: &aws_sdk_s3::Client,
     uri: &trailwarden::s3uri::S3Uri,
     keys: &K,
     options: &LocalOptions,
+    walk: Walk<'_>,
 ) -> Result<LocalReport, trailwarden::aws::CallError> {
     let all: Vec<String> = trailwarden::aws::Listing::new(client, uri, None)
         .collect(usize::MAX)
@@ -257,7 +288,12 @@ pub async fn validate_s3<K: KeySource>(
         .into_iter()
         .map(|o| o.key)
         .collect();
-    let digest_keys: Vec<String> = all.iter().filter(|k| is_digest_key(k)).cloned().collect();
+    let digest_keys: Vec<String> = all
+        .iter()
+        .filter(|k| is_digest_key(k))
+        .filter(|k| walk.start_after.as_ref().is_none_or(|after| *k > after))
+        .cloned()
+        .collect();
     let log_keys: Vec<String> = all.into_iter().filter(|k| is_log_file_key(k)).collect();
     let options = LocalOptions {
         bucket: Some(uri.bucket.clone()),
@@ -271,8 +307,49 @@ pub async fn validate_s3<K: KeySource>(
         log_keys,
         keys,
         &options,
+        walk,
     )
     .await)
+}
+
+/// An account and region's place in a trail bucket: the folders above the date.
+fn account_region(key: &str) -> Option<(String, Option<String>, String, String)> {
+    let f = trailwarden::s3key::classify(key).folder()?.clone();
+    Some((f.prefix, f.organization, f.account, f.region))
+}
+
+/// The digest folder of an account and region, as S3 keys start (for comparing with a
+/// resume key).
+fn digest_folder(group: &(String, Option<String>, String, String)) -> String {
+    let (prefix, org, account, region) = group;
+    let prefix = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    let org = org.as_ref().map(|o| format!("{o}/")).unwrap_or_default();
+    format!("{prefix}AWSLogs/{org}{account}/CloudTrail-Digest/{region}/")
+}
+
+/// Whether a resumed run (after `start_after`) is the one to report `log_key` as listed in
+/// no digest; `earliest`: per account and region, the start (`YYYYMMDDTHHmmZ`) of the
+/// earliest period this run's digests cover.
+fn reported_here(
+    log_key: &str,
+    start_after: &str,
+    earliest: &std::collections::HashMap<(String, Option<String>, String, String), String>,
+) -> bool {
+    let Some(group) = account_region(log_key) else {
+        return true;
+    };
+    match earliest.get(&group) {
+        Some(from) => trailwarden::s3key::LogFileName::parse(log_key)
+            .is_none_or(|n| n.timestamp.as_str() >= from.as_str()),
+        None => {
+            let folder = digest_folder(&group);
+            folder.as_str() > start_after && !start_after.starts_with(&folder)
+        }
+    }
 }
 
 async fn validate_keys<S: Store, K: KeySource>(
@@ -282,6 +359,7 @@ async fn validate_keys<S: Store, K: KeySource>(
     log_keys: Vec<String>,
     keys: &K,
     options: &LocalOptions,
+    walk: Walk<'_>,
 ) -> LocalReport {
     let mut report = LocalReport {
         root,
@@ -291,9 +369,29 @@ async fn validate_keys<S: Store, K: KeySource>(
     };
     let mut listed = BTreeSet::new();
     let mut missing_reported = BTreeSet::new();
-    for key in digest_keys {
-        let at = Location::new(options.bucket.clone().unwrap_or_default(), key);
-        let c = check_digest(store, keys, &options.check, &at, None).await;
+    let mut earliest = std::collections::HashMap::new();
+    let bucket = options.bucket.clone().unwrap_or_default();
+    let mut checks = futures_util::stream::iter(digest_keys.iter().map(|key| {
+        let at = Location::new(bucket.clone(), key);
+        async move {
+            (
+                key,
+                check_digest(store, keys, &options.check, &at, None).await,
+            )
+        }
+    }))
+    .buffered(walk.concurrency.max(1));
+    let mut done = 0;
+    while let Some((key, c)) = checks.next().await {
+        if let (Some(group), Some(Ok(start))) =
+            (account_region(key), c.digest.as_ref().map(Digest::start))
+        {
+            let start = start.format("%Y%m%dT%H%MZ").to_string();
+            let e = earliest.entry(group).or_insert_with(|| start.clone());
+            if start < *e {
+                *e = start;
+            }
+        }
         if let Some(prev) = &c.previous {
             if c.has(FindingKind::PreviousDigestMissing)
                 && missing_reported.insert(prev.key.clone())
@@ -329,10 +427,82 @@ async fn validate_keys<S: Store, K: KeySource>(
             });
         }
         report.digests.push(c);
+        done += 1;
+        (walk.on_digest)(key, done, digest_keys.len());
     }
     report.unlisted_log_files = log_keys
         .into_iter()
         .filter(|k| !listed.contains(k))
+        .filter(|k| {
+            walk.start_after
+                .as_deref()
+                .is_none_or(|after| reported_here(k, after, &earliest))
+        })
         .collect();
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const ORG: &str = "logs/AWSLogs/o-a1b2c3d4e5";
+
+    fn log(account: &str, region: &str, stamp: &str) -> String {
+        format!(
+            "{ORG}/{account}/CloudTrail/{region}/2024/05/14/{account}_CloudTrail_{region}_{stamp}_Ux4PBpVbB0Xq3Ycn.json.gz"
+        )
+    }
+
+    fn digest(account: &str, region: &str, stamp: &str) -> String {
+        format!(
+            "{ORG}/{account}/CloudTrail-Digest/{region}/2024/05/14/{account}_CloudTrail-Digest_{region}_org-trail_us-east-1_{stamp}.json.gz"
+        )
+    }
+
+    #[test]
+    fn a_resumed_run_reports_unlisted_log_files_only_where_it_checked_digests() {
+        let (a, b) = ("111122223333", "444455556666");
+        // Resumed inside a's us-east-1 digests; this run checked a's us-east-1 from 10:01.
+        let after = digest(a, "us-east-1", "20240514T100131Z");
+        let group = account_region(&log(a, "us-east-1", "20240514T1006Z")).unwrap();
+        assert_eq!(
+            digest_folder(&group),
+            format!("{ORG}/{a}/CloudTrail-Digest/us-east-1/")
+        );
+        let earliest = HashMap::from([(group, "20240514T1001Z".to_string())]);
+        // The period this run's digests cover: reported.
+        assert!(reported_here(
+            &log(a, "us-east-1", "20240514T1006Z"),
+            &after,
+            &earliest
+        ));
+        // Earlier: the run that checked that period reported it.
+        assert!(!reported_here(
+            &log(a, "us-east-1", "20240514T0906Z"),
+            &after,
+            &earliest
+        ));
+        // An account and region before the resume point with no digest in this run: done
+        // before. One after it: this run's, whether or not it had digests (a region whose
+        // digests were all deleted is still reported).
+        assert!(!reported_here(
+            &log(a, "eu-west-1", "20240514T1006Z"),
+            &after,
+            &earliest
+        ));
+        assert!(reported_here(
+            &log(b, "eu-west-1", "20240514T0906Z"),
+            &after,
+            &earliest
+        ));
+        assert!(reported_here(
+            &log(a, "us-west-2", "20240514T0906Z"),
+            &after,
+            &earliest
+        ));
+        // A key no layout explains is always reported.
+        assert!(reported_here("logs/planted.json.gz", &after, &earliest));
+    }
 }
