@@ -69,6 +69,14 @@ fn findings(json: &str) -> Vec<(String, u64)> {
     out
 }
 
+/// A fresh folder for a test's resume file, and the file's path in it.
+fn resume_file(name: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("position.json");
+    (dir, file)
+}
+
 /// The names of the files a JSON scan report says it read.
 fn file_names(json: &str) -> Vec<String> {
     let v: Value = serde_json::from_str(json).unwrap();
@@ -163,9 +171,7 @@ async fn a_file_that_cannot_be_read_stops_the_scan_before_it() {
         LOG.replace("Xy7pQ2mN4bR8sT1v.json.gz", "Copy0001")
     );
     proxy.add(Rule::always(&second, Fault::error(403, "AccessDenied")));
-    let dir = std::env::temp_dir().join(format!("tw-scan-stop-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let resume = dir.join("position.json");
+    let (dir, resume) = resume_file("tw-scan-stop");
     let resume_arg = resume.to_str().unwrap();
     let uri = format!("s3://{BUCKET}/AWSLogs/");
     let args = [
@@ -265,9 +271,7 @@ async fn archived_log_files_are_named_and_read_once_restored() {
 async fn an_interrupted_scan_resumes_after_the_last_file_it_read() {
     let moto = Moto::start().await.unwrap();
     let s3 = bucket_with_logs(&moto, 3).await;
-    let dir = std::env::temp_dir().join(format!("tw-scan-s3-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let resume = dir.join("position.json");
+    let (dir, resume) = resume_file("tw-scan-s3");
     let resume_arg = resume.to_str().unwrap();
     let uri = format!("s3://{BUCKET}/AWSLogs/");
     let (code, _, err) = trailwarden(
@@ -419,9 +423,7 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     trail_bucket(&moto).await;
     let uri = "s3://trailwarden-trail-123456789012/AWSLogs/123456789012/";
     let keys = "events/trail/public-keys.json";
-    let dir = std::env::temp_dir().join(format!("tw-validate-s3-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let resume = dir.join("position.json");
+    let (dir, resume) = resume_file("tw-validate-s3");
     let resume_arg = resume.to_str().unwrap();
     let args = [
         "validate",
