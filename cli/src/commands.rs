@@ -184,6 +184,7 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
     if let Some(p) = &progress {
         p.clear();
     }
+    let mut sources = Vec::new();
     if !remote.is_empty() {
         let sdk = trailwarden::aws::sdk_config().await;
         let s3 = trailwarden::aws::s3_client(&sdk);
@@ -204,33 +205,9 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
             unreadable += done.unreadable as usize;
             let stopped = done.stopped.is_some();
             if format == Format::Text {
-                eprintln!(
-                    "{uri}: {} log file(s) read{}{}{}{}",
-                    done.files,
-                    if done.streamed > 0 {
-                        format!(", {} streamed", done.streamed)
-                    } else {
-                        String::new()
-                    },
-                    done.resumed_after
-                        .map(|k| format!(", resuming after {k}"))
-                        .unwrap_or_default(),
-                    if done.skipped_keys > 0 {
-                        format!(", {} other object(s) skipped", done.skipped_keys)
-                    } else {
-                        String::new()
-                    },
-                    if done.archived.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            ", {} archived log file(s) not read (first: {})",
-                            done.archived.len(),
-                            done.archived[0]
-                        )
-                    }
-                );
+                eprintln!("{done}");
             }
+            sources.push(done);
             if stopped {
                 break;
             }
@@ -239,7 +216,14 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
     let mut report = scanner.finish();
     report.findings.retain(|f| f.severity >= args.min_severity);
     match format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Json => {
+            let mut v = serde_json::to_value(&report)?;
+            if !sources.is_empty() {
+                // What each s3:// location gave: files read, passed, where a scan stopped.
+                v["s3"] = serde_json::to_value(&sources)?;
+            }
+            outln!("{}", serde_json::to_string_pretty(&v)?)
+        }
         Format::Text => print_scan(&report.findings, &report),
     }
     let tripped = args

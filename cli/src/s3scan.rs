@@ -61,9 +61,11 @@ fn scan_command() -> String {
     "scan".into()
 }
 
-/// What one S3 scan did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What one S3 scan did (in `--format json` output, the `s3` list).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// The `s3://bucket/prefix/` scanned.
+    pub uri: String,
     /// Log files scanned, or passed as unreadable.
     pub files: u64,
     /// Log files that could not be scanned (not gzip or JSON, deleted after listing), the
@@ -78,6 +80,30 @@ pub struct Summary {
     /// Log files streamed (larger than their share of the read-ahead budget).
     pub streamed: u64,
     pub resumed_after: Option<String>,
+}
+
+impl std::fmt::Display for Summary {
+    /// One line: what was read, streamed, skipped, passed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} log file(s) read", self.uri, self.files)?;
+        if self.streamed > 0 {
+            write!(f, ", {} streamed", self.streamed)?;
+        }
+        if let Some(k) = &self.resumed_after {
+            write!(f, ", resuming after {k}")?;
+        }
+        if self.skipped_keys > 0 {
+            write!(f, ", {} other object(s) skipped", self.skipped_keys)?;
+        }
+        if let Some(first) = self.archived.first() {
+            write!(
+                f,
+                ", {} archived log file(s) not read (first: {first})",
+                self.archived.len()
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads a resume file: `None` when it does not exist yet; an error when it names another
@@ -156,7 +182,7 @@ enum Done {
 }
 
 /// Where and why a scan stopped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Stop {
     /// The key that could not be read (`None`: the listing failed).
     pub key: Option<String>,
@@ -327,6 +353,7 @@ pub async fn scan(
         None => None,
     };
     let mut summary = Summary {
+        uri: label.clone(),
         resumed_after: position.as_ref().map(|p| p.last_key.clone()),
         ..Default::default()
     };

@@ -186,6 +186,13 @@ async fn a_file_that_cannot_be_read_stops_the_scan_before_it() {
     ];
     let (code, out, err) = trailwarden_at(&proxy.endpoint, &args);
     assert_eq!(code, 1, "{err}");
+    // Scripts see it too: the JSON names the object the scan stopped at.
+    let stop = &serde_json::from_str::<Value>(&out).unwrap()["s3"][0]["stopped"];
+    assert!(stop["key"].as_str().unwrap().contains("Copy0001"), "{out}");
+    assert!(
+        stop["reason"].as_str().unwrap().contains("AccessDenied"),
+        "{out}"
+    );
     assert!(
         err.contains("the scan stopped at s3://org-trail-logs/") && err.contains("Copy0001"),
         "{err}"

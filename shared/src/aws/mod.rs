@@ -5,7 +5,8 @@
 //!   throttled / transient / other), paging ([`collect_all`], [`paginate`]), bounded backoff
 //!   ([`Backoff`], [`retry_not_found`]);
 //! - [`s3`]: bounded document reads ([`read_object`], [`read_document`]) and streamed bodies
-//!   ([`open_object`]), listings page by page ([`Listing`]);
+//!   ([`open_object`]);
+//! - [`listing`]: a prefix's objects page by page ([`Listing`]);
 //! - [`regional`]: SDK clients per region ([`RegionalClients`]);
 //! - [`access`]: trail files in another account and region, SSE-KMS ([`BucketReader`],
 //!   [`explain_denied`]);
@@ -27,6 +28,7 @@ use std::time::Duration;
 pub mod access;
 pub mod accounts;
 pub mod call;
+pub mod listing;
 pub mod regional;
 pub mod s3;
 
@@ -36,10 +38,9 @@ pub use accounts::{AccountClients, AccountError, Accounts, MemberAccess};
 pub use call::{
     classify, collect_all, paginate, retry_not_found, Backoff, CallError, ErrorKind, Retried,
 };
+pub use listing::{Listed, Listing};
 pub use regional::RegionalClients;
-pub use s3::{
-    open_object, read_document, read_object, read_object_version, Listed, Listing, ObjectBody,
-};
+pub use s3::{open_object, read_document, read_object, read_object_version, ObjectBody};
 
 /// Attempts per SDK call (standard retry mode: exponential backoff with jitter, retrying
 /// throttling, 5xx and transient network errors).
