@@ -43,19 +43,18 @@ export AWS_ENDPOINT_URL="$TRAILWARDEN_MOTO_ENDPOINT" AWS_REGION=us-east-1 \
 unset AWS_PROFILE
 bucket=bench-trail
 python3 - "$file" "$bucket" "$COPIES" <<'EOF'
-import sys, urllib.request, os
+# Multipart, as the AWS CLI uploads large files (moto refuses one request this large).
+import os, sys, boto3
+from boto3.s3.transfer import TransferConfig
 path, bucket, copies = sys.argv[1], sys.argv[2], int(sys.argv[3])
-endpoint = os.environ["AWS_ENDPOINT_URL"]
-def put(url, data=b""):
-    req = urllib.request.Request(url, data=data, method="PUT")
-    urllib.request.urlopen(req).read()
-put(f"{endpoint}/{bucket}")
-body = open(path, "rb").read()
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+s3.create_bucket(Bucket=bucket)
 folder = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/03/01"
+config = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20)
 for i in range(copies):
     name = f"123456789012_CloudTrail_us-east-1_20260301T{i:02d}05Z_Bench{i:04d}Xy7pQ2mN.json.gz"
-    put(f"{endpoint}/{bucket}/{folder}/{name}", body)
-print(f"uploaded {copies} x {len(body)} bytes", file=sys.stderr)
+    s3.upload_file(path, bucket, f"{folder}/{name}", Config=config)
+print(f"uploaded {copies} x {os.path.getsize(path)} bytes", file=sys.stderr)
 EOF
 
 measure() { # label, then the command's arguments -> label, peak RSS, what was found
