@@ -429,6 +429,11 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
                 args.path.display()
             );
         }
+        if args.resume_file.is_some() {
+            anyhow::bail!(
+                "--resume-file is for an s3:// location (a local copy is validated whole)"
+            );
+        }
         log_integrity::validate_local(&args.path, &keys, &options).await?
     };
     match format {

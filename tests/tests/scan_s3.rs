@@ -502,5 +502,22 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     let (code, _, err) = trailwarden(&moto, &["scan", uri, "--resume-file", resume_arg]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("records a validate of"), "{err}");
+    // A local copy is validated whole: a resume file there is refused, not ignored.
+    let (code, _, err) = trailwarden(
+        &moto,
+        &[
+            "validate",
+            "events/trail",
+            "--public-keys",
+            keys,
+            "--resume-file",
+            resume_arg,
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--resume-file is for an s3:// location"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

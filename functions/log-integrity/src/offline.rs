@@ -312,15 +312,19 @@ pub async fn validate_s3<K: KeySource>(
     .await)
 }
 
-/// An account and region's place in a trail bucket: the folders above the date.
-fn account_region(key: &str) -> Option<(String, Option<String>, String, String)> {
+/// An account and region's place in a trail bucket: the folders above the date (prefix,
+/// organization, account, region).
+type AccountRegion = (String, Option<String>, String, String);
+
+/// The account and region folders of a trail object's key.
+fn account_region(key: &str) -> Option<AccountRegion> {
     let f = trailwarden::s3key::classify(key).folder()?.clone();
     Some((f.prefix, f.organization, f.account, f.region))
 }
 
 /// The digest folder of an account and region, as S3 keys start (for comparing with a
 /// resume key).
-fn digest_folder(group: &(String, Option<String>, String, String)) -> String {
+fn digest_folder(group: &AccountRegion) -> String {
     let (prefix, org, account, region) = group;
     let prefix = if prefix.is_empty() {
         String::new()
@@ -337,7 +341,7 @@ fn digest_folder(group: &(String, Option<String>, String, String)) -> String {
 fn reported_here(
     log_key: &str,
     start_after: &str,
-    earliest: &std::collections::HashMap<(String, Option<String>, String, String), String>,
+    earliest: &std::collections::HashMap<AccountRegion, String>,
 ) -> bool {
     let Some(group) = account_region(log_key) else {
         return true;
