@@ -21,20 +21,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trailwarden/target}"
 SIZE_MB="${SIZE_MB:-256}"
 COPIES="${COPIES:-4}"
-BENCH_DIR="${BENCH_DIR:-$HOME/.cache/trailwarden/bench}"
-mkdir -p "$BENCH_DIR"
+# shellcheck source=scripts/bench-file.sh
+source "$root/scripts/bench-file.sh"
 
 echo "building..." >&2
 (cd "$root" && cargo build --quiet -p trailwarden-cli \
   && cargo build --release --quiet -p trailwarden-shared --no-default-features --example gen_cloudtrail)
 cli="$CARGO_TARGET_DIR/debug/trailwarden"
-gen_hash="$(sha256sum "$root/shared/examples/gen_cloudtrail.rs" | cut -c1-8)"
-file="$BENCH_DIR/cloudtrail-varied-${SIZE_MB}mb-$gen_hash.json.gz"
-if [ ! -s "$file" ]; then
-  echo "generating a $SIZE_MB MB CloudTrail log file..." >&2
-  "$CARGO_TARGET_DIR/release/examples/gen_cloudtrail" --mb "$SIZE_MB" --profile varied --out "$file.tmp"
-  mv "$file.tmp" "$file"
-fi
+file="$(bench_file "$SIZE_MB")"
 
 # shellcheck source=scripts/moto.sh
 source "$root/scripts/moto.sh"

@@ -30,26 +30,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/trailwarden/target}"
 SIZE_MB="${SIZE_MB:-256}"
 BIG_MB="${BIG_MB:-1024}"
 RUNS="${RUNS:-3}"
-BENCH_DIR="${BENCH_DIR:-$HOME/.cache/trailwarden/bench}"
 PROFILE="${PROFILE:-varied}"
-mkdir -p "$BENCH_DIR"
+# shellcheck source=scripts/bench-file.sh
+source "$root/scripts/bench-file.sh"
 
 echo "building (release, shared crate without the AWS SDK)..." >&2
 (cd "$root" && cargo build --release --quiet -p trailwarden-shared --no-default-features \
   --example gen_cloudtrail --example bench_scan)
 bin="$CARGO_TARGET_DIR/release/examples"
 
-# The generator's source hash is part of the file name, so a changed generator regenerates.
-gen_hash="$(sha256sum "$root/shared/examples/gen_cloudtrail.rs" | cut -c1-8)"
-file_for() { echo "$BENCH_DIR/cloudtrail-$PROFILE-$1mb-$gen_hash.json.gz"; }
-generate() {
-  local f; f="$(file_for "$1")"
-  if [ ! -s "$f" ]; then
-    echo "generating a $1 MB CloudTrail log file..." >&2
-    "$bin/gen_cloudtrail" --mb "$1" --profile "$PROFILE" --out "$f.tmp" && mv "$f.tmp" "$f"
-  fi
-  echo "$f"
-}
+generate() { bench_file "$1" "$PROFILE"; }
 
 pin=()
 if command -v taskset >/dev/null 2>&1; then pin=(taskset -c 0); fi
