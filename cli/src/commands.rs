@@ -15,7 +15,8 @@ use trailwarden::Severity;
 #[derive(Args)]
 pub struct ScanArgs {
     /// Log files (.json.gz, .json) or directories, searched recursively, or
-    /// s3://BUCKET/PREFIX/ locations, read straight from S3 (standard AWS credentials).
+    /// s3://BUCKET/PREFIX/ locations (or s3://BUCKET/KEY.json.gz, one object), read straight
+    /// from S3 (standard AWS credentials).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Show only findings at or above this severity.
@@ -140,7 +141,14 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
         .iter()
         .map(|p| {
             let s = p.to_str().unwrap_or_default();
-            trailwarden::s3uri::S3Uri::parse_prefix(s).map_err(|e| anyhow::anyhow!("{s}: {e}"))
+            // A log file's name (`.json.gz`, `.json`) names that object; anything else is a
+            // folder.
+            if s.ends_with(".json.gz") || s.ends_with(".json") {
+                trailwarden::s3uri::S3Uri::parse_object(s)
+            } else {
+                trailwarden::s3uri::S3Uri::parse_prefix(s)
+            }
+            .map_err(|e| anyhow::anyhow!("{s}: {e}"))
         })
         .collect::<Result<Vec<_>>>()?;
     if args.resume_file.is_some() && remote.len() != 1 {

@@ -1,5 +1,6 @@
-//! `trailwarden scan s3://bucket/prefix/`: log files read straight from S3, several at once,
-//! with progress and a position that a later run can resume from.
+//! `trailwarden scan s3://bucket/prefix/` (or `s3://bucket/key.json.gz`, one object): log
+//! files read straight from S3, several at once, with progress and a position that a later
+//! run can resume from.
 //!
 //! Keys are listed page by page in S3's order (lexicographic, which for CloudTrail's layout is
 //! account, region, then time) and scanned in that order by one scanner, so the findings are
@@ -307,6 +308,8 @@ impl Reading {
 /// The listing as a queue of wanted keys, fetched a page at a time as it drains.
 struct Keys {
     listing: Listing,
+    /// The one key wanted, when the location names an object.
+    exact: Option<String>,
     queue: VecDeque<Listed>,
     listed: u64,
     listed_bytes: u64,
@@ -322,6 +325,10 @@ impl Keys {
             match self.listing.next_page().await? {
                 Some(page) => {
                     for o in page {
+                        if self.exact.as_ref().is_some_and(|k| *k != o.key) {
+                            // Named one object: keys that merely start with its key are not it.
+                            continue;
+                        }
                         if wanted(&o.key) {
                             self.listed += 1;
                             self.listed_bytes += o.size;
@@ -359,6 +366,7 @@ pub async fn scan(
     };
     let mut keys = Keys {
         listing: Listing::new(s3, uri, position.as_ref().map(|p| p.last_key.clone())),
+        exact: (!uri.is_prefix()).then(|| uri.key.clone()),
         queue: VecDeque::new(),
         listed: 0,
         listed_bytes: 0,
@@ -370,6 +378,9 @@ pub async fn scan(
         .next(&mut summary)
         .await
         .with_context(|| format!("listing {uri}"))?;
+    if keys.exact.is_some() && first.is_none() && summary.skipped_keys == 0 {
+        bail!("{uri}: no such object");
+    }
     let progress = show_progress && std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut drawn = Instant::now() - Duration::from_secs(1);

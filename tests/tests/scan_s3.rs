@@ -134,6 +134,15 @@ async fn a_scan_of_s3_finds_what_a_scan_of_the_local_copy_finds() {
     let names = file_names(&remote);
     assert_eq!(names.len(), 1, "only the log file is read: {names:?}");
     assert!(names[0].starts_with(&format!("s3://{BUCKET}/AWSLogs/o-a1b2c3d4e5/")));
+
+    // One object, named by its key: that file alone.
+    let (code, one, err) = trailwarden(&moto, &["--format", "json", "scan", &names[0]]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(file_names(&one), names, "{err}");
+    assert_eq!(findings(&one), want);
+    let (code, _, err) = trailwarden(&moto, &["scan", &names[0].replace(".json.gz", "X.json.gz")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no such object"), "{err}");
 }
 
 #[tokio::test]
