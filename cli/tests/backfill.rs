@@ -32,7 +32,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use trailwarden::lambda::Service;
-use trailwarden_testkit::AlertInbox;
+use trailwarden_testkit::{aws_command, outcome, AlertInbox};
 
 const ARCHIVE: &str = "trailwarden-trail-123456789012";
 const RESULTS: &str = "trailwarden-stack-backfillresultsbucket-1x2y3z";
@@ -368,20 +368,11 @@ fn definition_for_moto(execution: &str) -> String {
 }
 
 fn trailwarden(endpoint: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_trailwarden"))
+    let out = aws_command(env!("CARGO_BIN_EXE_trailwarden"), endpoint)
         .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
         .output()
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -9,9 +9,8 @@
 //! that has not clicked its confirmation link).
 
 use serde_json::{json, Value};
-use std::process::Stdio;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::Moto;
+use trailwarden_testkit::{aws_command, outcome, Moto};
 
 const STACK: &str = "trailwarden";
 const ACCOUNT: &str = "123456789012";
@@ -199,32 +198,19 @@ fn pending(topic_arn: &str) -> Fault {
 }
 
 async fn doctor(endpoint: &str, format: &str) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_trailwarden"))
-        .args([
-            "--format",
-            format,
-            "doctor",
-            STACK,
-            "--accounts",
-            MEMBER,
-            "--member-role",
-            MEMBER_ROLE,
-        ])
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = aws_command(env!("CARGO_BIN_EXE_trailwarden"), endpoint);
+    cmd.args([
+        "--format",
+        format,
+        "doctor",
+        STACK,
+        "--accounts",
+        MEMBER,
+        "--member-role",
+        MEMBER_ROLE,
+    ]);
+    let out = tokio::process::Command::from(cmd).output().await.unwrap();
+    outcome(&out)
 }
 
 fn problems(report: &Value) -> Vec<&Value> {

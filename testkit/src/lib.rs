@@ -27,6 +27,31 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, MutexGuard};
 
+/// A command (the `trailwarden` binary, usually) that calls AWS at `endpoint` (moto, or a
+/// fault proxy in front of it) in us-east-1 with test credentials, and none of the caller's
+/// own AWS settings (profile, session token, instance metadata).
+pub fn aws_command(bin: impl AsRef<std::ffi::OsStr>, endpoint: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .stdin(Stdio::null());
+    c
+}
+
+/// A finished command's exit code (-1 when a signal ended it), stdout and stderr.
+pub fn outcome(out: &std::process::Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 

@@ -17,7 +17,7 @@ use trailwarden::{Payload, PayloadError};
 use trailwarden_cli::functions::{AnyService, Function};
 use trailwarden_testkit::harness::put_object;
 use trailwarden_testkit::mutate::{wrong_types, Mutation};
-use trailwarden_testkit::Moto;
+use trailwarden_testkit::{aws_command, outcome, Moto};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -909,21 +909,19 @@ struct Ran {
 }
 
 fn trailwarden(bin: &Path, args: &[&str]) -> Ran {
-    let out = Command::new(bin)
+    // Nothing listens on port 9: a call that reaches AWS fails, it never acts.
+    let out = aws_command(bin, "http://127.0.0.1:9")
         .args(args)
         .env("DRY_RUN", "true")
         .env_remove("ALERT_TOPIC_ARN")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .current_dir(root())
         .output()
         .unwrap();
+    let (_, stdout, stderr) = outcome(&out);
     let ran = Ran {
         code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout,
+        stderr,
     };
     assert!(
         ran.code.is_some() && ran.code != Some(101) && !ran.stderr.contains("panicked"),

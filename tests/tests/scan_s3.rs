@@ -6,9 +6,8 @@
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::Moto;
+use trailwarden_testkit::{aws_command, outcome, Moto};
 
 const BUCKET: &str = "org-trail-logs";
 const LOG: &str = "123456789012_CloudTrail_us-east-1_20240801T1335Z_Xy7pQ2mN4bR8sT1v.json.gz";
@@ -34,21 +33,12 @@ fn trailwarden(moto: &Moto, args: &[&str]) -> (i32, String, String) {
 
 /// The command against another endpoint (a fault proxy in front of moto).
 fn trailwarden_at(endpoint: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(cli())
+    let out = aws_command(cli(), endpoint)
         .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
         .current_dir(root())
         .output()
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&out)
 }
 
 /// (detection, count) of every finding, sorted.
