@@ -1,5 +1,6 @@
 //! `scan`, `validate` and `detections`.
 
+use crate::status::StatusLine;
 use crate::{collect_files, Format};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -8,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use trailwarden::detect::{BuiltinOptions, Catalog, Finding, Scanner};
 use trailwarden::Severity;
 
@@ -255,7 +255,7 @@ struct Progress {
     done: AtomicU64,
     file: AtomicUsize,
     name: Mutex<String>,
-    drawn: Mutex<Option<Instant>>,
+    line: Mutex<StatusLine>,
 }
 
 impl Progress {
@@ -270,7 +270,7 @@ impl Progress {
             done: AtomicU64::new(0),
             file: AtomicUsize::new(0),
             name: Mutex::new(String::new()),
-            drawn: Mutex::new(None),
+            line: Mutex::new(StatusLine::new(true)),
         }
     }
 
@@ -286,32 +286,30 @@ impl Progress {
     }
 
     fn draw(&self, now: bool) {
-        let mut drawn = self.drawn.lock().unwrap_or_else(|p| p.into_inner());
-        if !now && drawn.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
-            return;
-        }
-        *drawn = Some(Instant::now());
-        let done = self.done.load(Ordering::Relaxed).min(self.total);
-        let pct = (done * 100).checked_div(self.total).unwrap_or(100);
-        let name = self.name.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        // Keep the end of long paths: the file name is the useful part.
-        let shown: String = {
-            let chars: Vec<char> = name.chars().collect();
-            let skip = chars.len().saturating_sub(50);
-            chars[skip..].iter().collect()
-        };
-        eprint!(
-            "\r\x1b[K[{pct:>3}%] {:.1}/{:.1} MB  file {}/{}  {shown}",
-            done as f64 / 1e6,
-            self.total as f64 / 1e6,
-            self.file.load(Ordering::Relaxed) + 1,
-            self.files,
-        );
+        let mut line = self.line.lock().unwrap_or_else(|p| p.into_inner());
+        line.draw(now, || {
+            let done = self.done.load(Ordering::Relaxed).min(self.total);
+            let pct = (done * 100).checked_div(self.total).unwrap_or(100);
+            let name = self.name.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            // Keep the end of long paths: the file name is the useful part.
+            let shown: String = {
+                let chars: Vec<char> = name.chars().collect();
+                let skip = chars.len().saturating_sub(50);
+                chars[skip..].iter().collect()
+            };
+            format!(
+                "[{pct:>3}%] {:.1}/{:.1} MB  file {}/{}  {shown}",
+                done as f64 / 1e6,
+                self.total as f64 / 1e6,
+                self.file.load(Ordering::Relaxed) + 1,
+                self.files,
+            )
+        });
     }
 
     /// Erases the progress line (before a warning, and at the end).
     fn clear(&self) {
-        eprint!("\r\x1b[K");
+        self.line.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -397,7 +395,7 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
                 p.last_key, p.files
             );
         }
-        let progress = format == Format::Text && std::io::stderr().is_terminal();
+        let mut line = StatusLine::new(format == Format::Text);
         let mut write_error = None;
         let mut on_digest = |key: &str, done: usize, total: usize| {
             if let (Some(path), None) = (&args.resume_file, &write_error) {
@@ -409,13 +407,13 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
                 };
                 write_error = crate::s3scan::write_position(path, &p).err();
             }
-            if progress {
-                eprint!(
-                    "\r\x1b[K[{:>3}%] digest {done}/{total}  {}",
+            line.draw(done == total, || {
+                format!(
+                    "[{:>3}%] digest {done}/{total}  {}",
                     done * 100 / total.max(1),
                     key.rsplit('/').next().unwrap_or(key)
-                );
-            }
+                )
+            });
         };
         let walk = log_integrity::Walk {
             concurrency: args.concurrency.into(),
@@ -423,9 +421,7 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
             on_digest: &mut on_digest,
         };
         let report = log_integrity::validate_s3(&s3, &uri, &keys, &options, walk).await?;
-        if progress {
-            eprint!("\r\x1b[K");
-        }
+        line.clear();
         if let Some(e) = write_error {
             return Err(e);
         }

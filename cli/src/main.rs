@@ -40,6 +40,7 @@ mod doctor;
 mod rules_command;
 mod s3scan;
 mod sigma_command;
+mod status;
 
 /// Stdout went away: a reader that stopped reading is a normal end; anything else is an error.
 pub(crate) fn stdout_failed(e: std::io::Error) -> ! {

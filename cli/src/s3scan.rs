@@ -24,16 +24,17 @@
 //! Objects in S3 Glacier Flexible Retrieval or Deep Archive cannot be read until restored:
 //! they are counted and named, not fetched.
 
+use crate::status::StatusLine;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
-use trailwarden::aws::{open_object, read_object, ErrorKind, Listed, Listing};
+use trailwarden::aws::{open_object, read_object, Backoff, ErrorKind, Listed, Listing};
 use trailwarden::detect::Scanner;
 use trailwarden::s3key::{classify_key, KeyKind};
 use trailwarden::s3uri::S3Uri;
@@ -192,15 +193,14 @@ pub struct Stop {
 
 /// Reads `object` whole, at most `max` bytes, trying again after a retryable failure.
 async fn fetch(s3: aws_sdk_s3::Client, object: S3Uri, max: usize) -> Fetched {
-    let mut delay = Duration::from_millis(250);
+    // The project's backoff (250 ms, doubling); the attempts, not the window, bound it.
+    let mut backoff = Backoff::new(Duration::from_secs(60));
     let mut attempt = 1;
     loop {
         match read_object(&s3, &object, max).await {
             Ok(bytes) => return Fetched::Whole(bytes),
             Err(e) if e.kind == ErrorKind::TooLarge => return Fetched::TooLarge,
-            Err(e) if e.is_retryable() && attempt < FETCH_ATTEMPTS => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+            Err(e) if e.is_retryable() && attempt < FETCH_ATTEMPTS && backoff.wait().await => {
                 attempt += 1;
             }
             Err(e) => return Fetched::Unreadable(unreadable(&object, e)),
@@ -381,9 +381,8 @@ pub async fn scan(
     if keys.exact.is_some() && first.is_none() && summary.skipped_keys == 0 {
         bail!("{uri}: no such object");
     }
-    let progress = show_progress && std::io::stderr().is_terminal();
+    let mut line = StatusLine::new(show_progress);
     let started = Instant::now();
-    let mut drawn = Instant::now() - Duration::from_secs(1);
     let mut done_bytes = 0u64;
     let mut files_before = position.as_ref().map_or(0, |p| p.files);
     let share = reading.share();
@@ -449,12 +448,12 @@ pub async fn scan(
                     summary.archived.push(key.clone());
                 }
                 summary.unreadable += 1;
-                clear(progress);
+                line.clear();
                 eprintln!("warning: {warning}");
             }
             Done::Stop(reason) if reading.skip_unreadable => {
                 summary.unreadable += 1;
-                clear(progress);
+                line.clear();
                 eprintln!("warning: {name} not read (--skip-unreadable): {reason}");
             }
             Done::Stop(reason) => {
@@ -479,16 +478,15 @@ pub async fn scan(
                 },
             )?;
         }
-        if progress && drawn.elapsed() >= Duration::from_millis(200) {
-            drawn = Instant::now();
+        line.draw(false, || {
             let secs = started.elapsed().as_secs_f64().max(0.001);
             let of = if keys.complete {
                 format!("{}", keys.listed)
             } else {
                 format!("{}+ (listing)", keys.listed)
             };
-            eprint!(
-                "\r\x1b[K[{:>3}%] file {} of {of}  {:.1}/{:.1} MB  {:.1} MB/s  {}",
+            format!(
+                "[{:>3}%] file {} of {of}  {:.1}/{:.1} MB  {:.1} MB/s  {}",
                 (done_bytes * 100)
                     .checked_div(keys.listed_bytes)
                     .unwrap_or(100),
@@ -497,8 +495,8 @@ pub async fn scan(
                 keys.listed_bytes as f64 / 1e6,
                 done_bytes as f64 / 1e6 / secs,
                 key.rsplit('/').next().unwrap_or(&key)
-            );
-        }
+            )
+        });
     }
     // Reads ahead of a stop are abandoned.
     for p in pending {
@@ -506,7 +504,7 @@ pub async fn scan(
             handle.abort();
         }
     }
-    clear(progress);
+    line.clear();
     if let Some(stop) = &summary.stopped {
         summary.unreadable += 1;
         let at = match &stop.key {
@@ -526,12 +524,6 @@ pub async fn scan(
         );
     }
     Ok(summary)
-}
-
-fn clear(progress: bool) {
-    if progress {
-        eprint!("\r\x1b[K");
-    }
 }
 
 #[cfg(test)]
