@@ -377,69 +377,19 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
         bucket: args.bucket.clone(),
         ..Default::default()
     };
-    let remote = args.path.to_str().filter(|p| p.starts_with("s3://"));
-    let report = if let Some(location) = remote {
-        let uri = trailwarden::s3uri::S3Uri::parse_prefix(location)
-            .map_err(|e| anyhow::anyhow!("{location}: {e}"))?;
-        let sdk = trailwarden::aws::sdk_config().await;
-        let s3 = trailwarden::aws::s3_client(&sdk);
-        let label = uri.to_string();
-        let position = match &args.resume_file {
-            Some(p) => crate::s3scan::read_position(p, "validate", &label)?,
-            None => None,
-        };
-        let before = position.as_ref().map_or(0, |p| p.files);
-        if let Some(p) = &position {
-            eprintln!(
-                "{label}: resuming after {} ({} digest(s) checked before)",
-                p.last_key, p.files
-            );
-        }
-        let mut line = StatusLine::new(format == Format::Text);
-        let mut write_error = None;
-        let mut on_digest = |key: &str, done: usize, total: usize| {
-            if let (Some(path), None) = (&args.resume_file, &write_error) {
-                let p = crate::s3scan::Position {
-                    command: "validate".into(),
-                    uri: label.clone(),
-                    last_key: key.to_string(),
-                    files: before + done as u64,
-                };
-                write_error = crate::s3scan::write_position(path, &p).err();
-            }
-            line.draw(done == total, || {
-                format!(
-                    "[{:>3}%] digest {done}/{total}  {}",
-                    done * 100 / total.max(1),
-                    key.rsplit('/').next().unwrap_or(key)
-                )
-            });
-        };
-        let walk = log_integrity::Walk {
-            concurrency: args.concurrency.into(),
-            start_after: position.map(|p| p.last_key),
-            on_digest: &mut on_digest,
-        };
-        let report = log_integrity::validate_s3(&s3, &uri, &keys, &options, walk).await?;
-        line.clear();
-        if let Some(e) = write_error {
-            return Err(e);
-        }
-        report
-    } else {
-        if !args.path.is_dir() {
-            anyhow::bail!(
-                "{} is not a directory: give the local copy of the trail bucket or an s3:// location",
-                args.path.display()
-            );
-        }
-        if args.resume_file.is_some() {
-            anyhow::bail!(
-                "--resume-file is for an s3:// location (a local copy is validated whole)"
-            );
-        }
-        log_integrity::validate_local(&args.path, &keys, &options).await?
-    };
+    if let Some(location) = args.path.to_str().filter(|p| p.starts_with("s3://")) {
+        return validate_in_s3(&args, location, &keys, &options, format).await;
+    }
+    if !args.path.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory: give the local copy of the trail bucket or an s3:// location",
+            args.path.display()
+        );
+    }
+    if args.resume_file.is_some() {
+        anyhow::bail!("--resume-file is for an s3:// location (a local copy is validated whole)");
+    }
+    let report = log_integrity::validate_local(&args.path, &keys, &options).await?;
     match format {
         Format::Json => {
             let v = serde_json::json!({"summary": report.summary(), "valid": report.is_valid(), "report": report});
@@ -447,11 +397,125 @@ pub async fn validate(args: ValidateArgs, format: Format) -> Result<ExitCode> {
         }
         Format::Text => out!("{report}"),
     }
-    Ok(if report.is_valid() {
+    Ok(validity(report.is_valid()))
+}
+
+/// The exit code of a validation: 0 when every digest and log file is valid, else 3.
+fn validity(valid: bool) -> ExitCode {
+    if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)
-    })
+    }
+}
+
+/// `validate s3://…`: each line is printed as the walk finds it (nothing of the prefix is
+/// held until the end: years of logs hold millions of keys); JSON as one document whose
+/// `report.lines` are written as they come, `summary` and `valid` after them.
+async fn validate_in_s3(
+    args: &ValidateArgs,
+    location: &str,
+    keys: &log_integrity::keys::KeySet,
+    options: &log_integrity::LocalOptions,
+    format: Format,
+) -> Result<ExitCode> {
+    use log_integrity::offline::Line;
+    use log_integrity::Event;
+    let uri = trailwarden::s3uri::S3Uri::parse_prefix(location)
+        .map_err(|e| anyhow::anyhow!("{location}: {e}"))?;
+    let sdk = trailwarden::aws::sdk_config().await;
+    let s3 = trailwarden::aws::s3_client(&sdk);
+    let label = uri.to_string();
+    let position = match &args.resume_file {
+        Some(p) => crate::s3scan::read_position(p, "validate", &label)?,
+        None => None,
+    };
+    let before = position.as_ref().map_or(0, |p| p.files);
+    if let Some(p) = &position {
+        eprintln!(
+            "{label}: resuming after {} ({} digest(s) checked before)",
+            p.last_key, p.files
+        );
+    }
+    let json = format == Format::Json;
+    if json {
+        out!(
+            "{{\"report\": {{\"root\": {},\n\"lines\": [",
+            serde_json::to_string(&label)?
+        );
+    } else {
+        outln!("Validating CloudTrail files under {label}");
+    }
+    let mut line = StatusLine::new(!json);
+    let mut write_error = None;
+    let mut summary = log_integrity::Summary::default();
+    let mut valid = true;
+    let mut lines = 0u64;
+    let mut on_event = |event: Event<'_>| {
+        let shown = match event {
+            Event::Line(l) => l,
+            Event::Unlisted(key) => Line::unlisted(key),
+            Event::Checked(check, done) => {
+                valid &= check.is_valid();
+                let key = &check.location.key;
+                if let (Some(path), None) = (&args.resume_file, &write_error) {
+                    let p = crate::s3scan::Position {
+                        command: "validate".into(),
+                        uri: label.clone(),
+                        last_key: key.clone(),
+                        files: before + done as u64,
+                    };
+                    write_error = crate::s3scan::write_position(path, &p).err();
+                }
+                line.draw(false, || {
+                    format!(
+                        "digest {} checked  {}",
+                        before + done as u64,
+                        key.rsplit('/').next().unwrap_or(key)
+                    )
+                });
+                return;
+            }
+        };
+        summary.add(&shown);
+        line.clear();
+        if json {
+            let sep = if lines == 0 { "\n" } else { ",\n" };
+            out!("{sep}{}", serde_json::to_string(&shown).unwrap_or_default());
+        } else {
+            outln!("{shown}");
+        }
+        lines += 1;
+    };
+    let walk = log_integrity::Walk {
+        concurrency: args.concurrency.into(),
+        start_after: position.map(|p| p.last_key),
+        on_event: &mut on_event,
+    };
+    let outcome = log_integrity::validate_s3(&s3, &uri, keys, options, walk).await;
+    line.clear();
+    let error = outcome.as_ref().err().map(ToString::to_string);
+    if json {
+        let error = match &error {
+            Some(e) => format!(",\n\"error\": {}", serde_json::to_string(e)?),
+            None => String::new(),
+        };
+        outln!(
+            "\n]}},\n\"summary\": {},\n\"valid\": {}{error}}}",
+            serde_json::to_string(&summary)?,
+            valid && error.is_empty()
+        );
+    } else {
+        if matches!(outcome, Ok(0)) {
+            outln!("No digest files found (no CloudTrail-Digest/ folder, or none after the resume point).");
+        }
+        outln!("\n{summary}");
+    }
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    outcome?;
+    Ok(validity(valid))
 }
 
 pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 pub struct StatusLine {
     on: bool,
     drawn: Option<Instant>,
+    /// Something is on the line (erased by [`StatusLine::clear`]).
+    shown: bool,
 }
 
 impl StatusLine {
@@ -15,6 +17,7 @@ impl StatusLine {
         StatusLine {
             on: wanted && std::io::stderr().is_terminal(),
             drawn: None,
+            shown: false,
         }
     }
 
@@ -30,12 +33,14 @@ impl StatusLine {
             return;
         }
         self.drawn = Some(Instant::now());
+        self.shown = true;
         eprint!("\r\x1b[K{}", text());
     }
 
-    /// Erases the line (before a warning, and at the end).
-    pub fn clear(&self) {
-        if self.on {
+    /// Erases the line (before a warning or a line of output, and at the end).
+    pub fn clear(&mut self) {
+        if self.shown {
+            self.shown = false;
             eprint!("\r\x1b[K");
         }
     }

@@ -473,16 +473,24 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
     assert_eq!(pos["files"], 3);
 
-    // A log file planted after the resume point is still reported; one from before it is
-    // left to the run that checked its period.
+    // Log files planted after the resume point, and before it on the same day, are reported:
+    // the run that stopped there had settled only the days before the day before its last
+    // digest's.
     let s3 = trailwarden::aws::s3_client(&moto.sdk_config());
-    let planted = |stamp: &str| {
-        format!("AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/123456789012_CloudTrail_us-east-1_{stamp}_Pl4ntedF1leXyZ12.json.gz")
+    let planted = |region: &str, stamp: &str| {
+        format!("AWSLogs/123456789012/CloudTrail/{region}/2024/05/14/123456789012_CloudTrail_{region}_{stamp}_Pl4ntedF1leXyZ12.json.gz")
     };
-    for stamp in ["20240514T0930Z", "20240514T1130Z"] {
+    // A region whose digests were all deleted: its log files are listed in none (reported by
+    // a whole run below; it comes before the resume point, settled by the run that stopped).
+    let undigested = planted("eu-west-3", "20240514T0930Z");
+    for key in [
+        planted("us-east-1", "20240514T0930Z"),
+        planted("us-east-1", "20240514T1130Z"),
+        undigested.clone(),
+    ] {
         s3.put_object()
             .bucket("trailwarden-trail-123456789012")
-            .key(planted(stamp))
+            .key(key)
             .body(ByteStream::from_static(b"{}"))
             .send()
             .await
@@ -490,10 +498,55 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     }
     std::fs::write(&resume, interrupted.to_string()).unwrap();
     let (_, out, _) = trailwarden(&moto, &args);
-    assert!(out.contains(&planted("20240514T1130Z")), "{out}");
-    assert!(!out.contains(&planted("20240514T0930Z")), "{out}");
     assert!(
-        out.contains("1 log file(s) not listed in any digest"),
+        out.contains(&planted("us-east-1", "20240514T1130Z")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&planted("us-east-1", "20240514T0930Z")),
+        "{out}"
+    );
+    assert!(!out.contains(&undigested), "{out}");
+    assert!(
+        out.contains("2 log file(s) not listed in any digest"),
+        "{out}"
+    );
+    // The same as one JSON document, its lines written as they were found.
+    let mut json_args = vec!["--format", "json"];
+    json_args.extend(&args[..4]);
+    let (code, out, err) = trailwarden(&moto, &json_args);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["summary"]["digests_valid"], 3);
+    assert_eq!(doc["summary"]["log_files_valid"], 6);
+    assert_eq!(doc["summary"]["log_files_unlisted"], 3);
+    let lines = doc["report"]["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 3 + 6 + 3);
+    assert!(lines.contains(&json!({"kind": "log", "key": undigested, "status": "unlisted"})));
+    assert_eq!(lines[0]["kind"], "digest");
+    assert_eq!(lines[0]["status"], "valid");
+
+    // From the bucket's root, over two accounts: the other account has log files and no
+    // digests (each listing jumps over the other's folders and still reaches it).
+    let other = "AWSLogs/999999999999/CloudTrail/us-east-1/2024/05/14/999999999999_CloudTrail_us-east-1_20240514T1006Z_Ux4PBpVbB0Xq3Ycn.json.gz";
+    s3.put_object()
+        .bucket("trailwarden-trail-123456789012")
+        .key(other)
+        .body(ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .unwrap();
+    let root_uri = "s3://trailwarden-trail-123456789012/";
+    let (code, out, err) = trailwarden(&moto, &["validate", root_uri, "--public-keys", keys]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("3 digest file(s): 3 valid, 0 invalid, 0 missing; 6 log file(s): 6 valid"),
+        "{out}"
+    );
+    assert!(out.contains(other), "{out}");
+    assert!(
+        out.contains("4 log file(s) not listed in any digest"),
         "{out}"
     );
 

@@ -40,7 +40,7 @@
 //!
 //! The verification core ([`check::check_digest`]) works on any [`store::Store`] and
 //! [`keys::KeySource`], so the CLI validates a local copy of a trail bucket offline with
-//! [`offline::validate_local`].
+//! [`offline::validate_local`], and a trail bucket in place with [`s3walk::validate_s3`].
 #![forbid(unsafe_code)]
 
 pub mod check;
@@ -54,6 +54,7 @@ pub mod offline;
 pub mod public_keys;
 pub mod report;
 pub mod restart;
+pub mod s3walk;
 pub mod store;
 
 pub use check::{Finding, FindingKind};
@@ -63,8 +64,9 @@ pub use config::{
 };
 pub use decide::{Case, SkipReason, Step};
 pub use execute::Output;
-pub use offline::{validate_local, validate_s3, LocalOptions, LocalReport, Walk};
+pub use offline::{validate_local, LocalOptions, LocalReport, Summary};
 pub use report::{alert_for, Stats, DETECTION};
+pub use s3walk::{validate_s3, Event, Walk};
 
 pub const NAME: &str = "log-integrity";
 

@@ -9,13 +9,12 @@
 //! the next digest's signature). Log files that no digest lists are reported too.
 
 use crate::check::{check_digest, DigestCheck, FileStatus, FindingKind, Options};
-use crate::digest::{is_digest_key, is_log_file_key, Digest};
-use crate::hash::ContentHasher;
+use crate::digest::{is_digest_key, is_log_file_key};
 use crate::keys::KeySource;
-use crate::store::{list_keys, Fetched, LocalStore, Location, Store};
-use futures_util::StreamExt;
+use crate::s3walk::read_digest;
+use crate::store::{list_keys, LocalStore, Location, Store};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -37,6 +36,8 @@ pub enum Verdict {
     Missing,
     /// Could not be checked (read error, key lookup failure).
     NotChecked(String),
+    /// A log file that no digest lists (delivered after the newest digest, or planted).
+    Unlisted,
 }
 
 impl fmt::Display for Verdict {
@@ -46,6 +47,7 @@ impl fmt::Display for Verdict {
             Verdict::Invalid(r) => write!(f, "INVALID: {r}"),
             Verdict::Missing => f.write_str("INVALID: not found"),
             Verdict::NotChecked(r) => write!(f, "NOT CHECKED: {r}"),
+            Verdict::Unlisted => f.write_str("not listed in any digest"),
         }
     }
 }
@@ -85,23 +87,86 @@ pub struct Summary {
     pub log_files_invalid: usize,
     pub log_files_missing: usize,
     pub not_checked: usize,
+    /// Log files that no digest lists.
+    pub log_files_unlisted: usize,
+}
+
+impl Summary {
+    /// Counts one line of a report.
+    pub fn add(&mut self, l: &Line) {
+        let digest = l.kind == "digest";
+        match (&l.verdict, digest) {
+            (Verdict::Valid, true) => self.digests_valid += 1,
+            (Verdict::Invalid(_), true) => self.digests_invalid += 1,
+            (Verdict::Missing, true) => self.digests_missing += 1,
+            (Verdict::Valid, false) => self.log_files_valid += 1,
+            (Verdict::Invalid(_), false) => self.log_files_invalid += 1,
+            (Verdict::Missing, false) => self.log_files_missing += 1,
+            (Verdict::NotChecked(_), _) => self.not_checked += 1,
+            (Verdict::Unlisted, _) => self.log_files_unlisted += 1,
+        }
+    }
+}
+
+/// The closing line of a report (`Results: ...`).
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self;
+        write!(
+            f,
+            "Results: {} digest file(s): {} valid, {} invalid, {} missing; {} log file(s): {} valid, {} invalid, {} missing",
+            s.digests_valid + s.digests_invalid + s.digests_missing,
+            s.digests_valid,
+            s.digests_invalid,
+            s.digests_missing,
+            s.log_files_valid + s.log_files_invalid + s.log_files_missing,
+            s.log_files_valid,
+            s.log_files_invalid,
+            s.log_files_missing,
+        )?;
+        if s.not_checked > 0 {
+            write!(f, "; {} not checked", s.not_checked)?;
+        }
+        if s.log_files_unlisted > 0 {
+            write!(
+                f,
+                "; {} log file(s) not listed in any digest",
+                s.log_files_unlisted
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Line {
+    /// A log file that no digest lists.
+    pub fn unlisted(key: String) -> Line {
+        Line {
+            kind: "log",
+            key,
+            verdict: Verdict::Unlisted,
+        }
+    }
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.kind == "digest" {
+            "Digest file"
+        } else {
+            "Log file   "
+        };
+        write!(f, "{what}  {}  {}", self.key, self.verdict)
+    }
 }
 
 impl LocalReport {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for l in &self.lines {
-            let digest = l.kind == "digest";
-            match (&l.verdict, digest) {
-                (Verdict::Valid, true) => s.digests_valid += 1,
-                (Verdict::Invalid(_), true) => s.digests_invalid += 1,
-                (Verdict::Missing, true) => s.digests_missing += 1,
-                (Verdict::Valid, false) => s.log_files_valid += 1,
-                (Verdict::Invalid(_), false) => s.log_files_invalid += 1,
-                (Verdict::Missing, false) => s.log_files_missing += 1,
-                (Verdict::NotChecked(_), _) => s.not_checked += 1,
-            }
+            s.add(l);
         }
+        s.log_files_unlisted += self.unlisted_log_files.len();
         s
     }
 
@@ -126,42 +191,12 @@ impl fmt::Display for LocalReport {
             )?;
         }
         for l in &self.lines {
-            let what = if l.kind == "digest" {
-                "Digest file"
-            } else {
-                "Log file   "
-            };
-            writeln!(f, "{what}  {}  {}", l.key, l.verdict)?;
+            writeln!(f, "{l}")?;
         }
         for k in &self.unlisted_log_files {
-            writeln!(f, "Log file     {k}  not listed in any digest")?;
+            writeln!(f, "{}", Line::unlisted(k.clone()))?;
         }
-        let s = self.summary();
-        writeln!(
-            f,
-            "\nResults: {} digest file(s): {} valid, {} invalid, {} missing; {} log file(s): {} valid, {} invalid, {} missing{}{}",
-            s.digests_valid + s.digests_invalid + s.digests_missing,
-            s.digests_valid,
-            s.digests_invalid,
-            s.digests_missing,
-            s.log_files_valid + s.log_files_invalid + s.log_files_missing,
-            s.log_files_valid,
-            s.log_files_invalid,
-            s.log_files_missing,
-            if s.not_checked > 0 {
-                format!("; {} not checked", s.not_checked)
-            } else {
-                String::new()
-            },
-            if self.unlisted_log_files.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {} log file(s) not listed in any digest",
-                    self.unlisted_log_files.len()
-                )
-            }
-        )
+        writeln!(f, "\n{}", self.summary())
     }
 }
 
@@ -212,16 +247,8 @@ pub async fn validate_local<K: KeySource>(
 
     // Signatures of digests without a sidecar: what the next digest recorded.
     for key in &digest_keys {
-        let mut h = ContentHasher::keeping(crate::check::MAX_DIGEST_BYTES);
         let at = Location::new(options.bucket.clone().unwrap_or_default(), key);
-        if !matches!(
-            store.fetch(&at, None, &mut h).await,
-            Ok(Fetched::Found { .. })
-        ) {
-            continue;
-        }
-        let Ok(hashed) = h.finish() else { continue };
-        let Ok(d) = Digest::parse(hashed.content.as_deref().unwrap_or_default()) else {
+        let Some(d) = read_digest(&store, &at).await else {
             continue;
         };
         if let (Some(prev), Some(sig)) =
@@ -242,118 +269,8 @@ pub async fn validate_local<K: KeySource>(
         log_keys,
         keys,
         options,
-        Walk::plain(&mut |_, _, _| {}),
     )
     .await)
-}
-
-/// How [`validate_s3`] walks a large prefix.
-pub struct Walk<'a> {
-    /// Digests checked at once (at least 1); each reads its log files one after another.
-    pub concurrency: usize,
-    /// Only the digests after this key, in S3's key order (a resumed run). Log files no
-    /// digest lists are then reported only where this run is the one to tell: in an account
-    /// and region whose digests it checked, from the earliest period they cover; in one whose
-    /// digest folder comes after this key, all of them.
-    pub start_after: Option<String>,
-    /// Called after each digest, in key order: its key, the digests done, the digests in all.
-    pub on_digest: &'a mut dyn FnMut(&str, usize, usize),
-}
-
-impl Walk<'_> {
-    /// One digest at a time, from the start, telling no one.
-    pub fn plain(on_digest: &mut dyn FnMut(&str, usize, usize)) -> Walk<'_> {
-        Walk {
-            concurrency: 1,
-            start_after: None,
-            on_digest,
-        }
-    }
-}
-
-/// Validates every digest under an S3 prefix (`s3://bucket/prefix/`), reading digests, their
-/// signatures (object metadata) and log files straight from S3, as
-/// `aws cloudtrail validate-logs` does: `walk.concurrency` digests at once, in key order,
-/// after `walk.start_after`. Keys are listed in full (no look-around bound).
-pub async fn validate_s3<K: KeySource>(
-    client: &aws_sdk_s3::Client,
-    uri: &trailwarden::s3uri::S3Uri,
-    keys: &K,
-    options: &LocalOptions,
-    walk: Walk<'_>,
-) -> Result<LocalReport, trailwarden::aws::CallError> {
-    let all: Vec<String> = trailwarden::aws::Listing::new(client, uri, None)
-        .collect(usize::MAX)
-        .await?
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
-    let digest_keys: Vec<String> = all
-        .iter()
-        .filter(|k| is_digest_key(k))
-        .filter(|k| walk.start_after.as_ref().is_none_or(|after| *k > after))
-        .cloned()
-        .collect();
-    let log_keys: Vec<String> = all.into_iter().filter(|k| is_log_file_key(k)).collect();
-    let options = LocalOptions {
-        bucket: Some(uri.bucket.clone()),
-        ..options.clone()
-    };
-    let store = crate::store::S3Store::new(client.clone());
-    Ok(validate_keys(
-        &store,
-        uri.to_string(),
-        &digest_keys,
-        log_keys,
-        keys,
-        &options,
-        walk,
-    )
-    .await)
-}
-
-/// An account and region's place in a trail bucket: the folders above the date (prefix,
-/// organization, account, region).
-type AccountRegion = (String, Option<String>, String, String);
-
-/// The account and region folders of a trail object's key.
-fn account_region(key: &str) -> Option<AccountRegion> {
-    let f = trailwarden::s3key::classify(key).folder()?.clone();
-    Some((f.prefix, f.organization, f.account, f.region))
-}
-
-/// The digest folder of an account and region, as S3 keys start (for comparing with a
-/// resume key).
-fn digest_folder(group: &AccountRegion) -> String {
-    let (prefix, org, account, region) = group;
-    let prefix = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    };
-    let org = org.as_ref().map(|o| format!("{o}/")).unwrap_or_default();
-    format!("{prefix}AWSLogs/{org}{account}/CloudTrail-Digest/{region}/")
-}
-
-/// Whether a resumed run (after `start_after`) is the one to report `log_key` as listed in
-/// no digest; `earliest`: per account and region, the start (`YYYYMMDDTHHmmZ`) of the
-/// earliest period this run's digests cover.
-fn reported_here(
-    log_key: &str,
-    start_after: &str,
-    earliest: &std::collections::HashMap<AccountRegion, String>,
-) -> bool {
-    let Some(group) = account_region(log_key) else {
-        return true;
-    };
-    match earliest.get(&group) {
-        Some(from) => trailwarden::s3key::LogFileName::parse(log_key)
-            .is_none_or(|n| n.timestamp.as_str() >= from.as_str()),
-        None => {
-            let folder = digest_folder(&group);
-            folder.as_str() > start_after && !start_after.starts_with(&folder)
-        }
-    }
 }
 
 async fn validate_keys<S: Store, K: KeySource>(
@@ -363,7 +280,6 @@ async fn validate_keys<S: Store, K: KeySource>(
     log_keys: Vec<String>,
     keys: &K,
     options: &LocalOptions,
-    walk: Walk<'_>,
 ) -> LocalReport {
     let mut report = LocalReport {
         root,
@@ -372,141 +288,54 @@ async fn validate_keys<S: Store, K: KeySource>(
         unlisted_log_files: Vec::new(),
     };
     let mut listed = BTreeSet::new();
-    let mut missing_reported = BTreeSet::new();
-    let mut earliest = std::collections::HashMap::new();
+    let mut missing_told = HashSet::new();
     let bucket = options.bucket.clone().unwrap_or_default();
-    let mut checks = futures_util::stream::iter(digest_keys.iter().map(|key| {
+    for key in digest_keys {
         let at = Location::new(bucket.clone(), key);
-        async move {
-            (
-                key,
-                check_digest(store, keys, &options.check, &at, None).await,
-            )
-        }
-    }))
-    .buffered(walk.concurrency.max(1));
-    let mut done = 0;
-    while let Some((key, c)) = checks.next().await {
-        if let (Some(group), Some(Ok(start))) =
-            (account_region(key), c.digest.as_ref().map(Digest::start))
-        {
-            let start = start.format("%Y%m%dT%H%MZ").to_string();
-            let e = earliest.entry(group).or_insert_with(|| start.clone());
-            if start < *e {
-                *e = start;
-            }
-        }
-        if let Some(prev) = &c.previous {
-            if c.has(FindingKind::PreviousDigestMissing)
-                && missing_reported.insert(prev.key.clone())
-            {
-                report.lines.push(Line {
-                    kind: "digest",
-                    key: prev.key.clone(),
-                    verdict: Verdict::Missing,
-                });
-            }
-        }
-        report.lines.push(Line {
-            kind: "digest",
-            key: key.clone(),
-            verdict: digest_verdict(&c),
-        });
-        for lf in &c.log_files {
-            listed.insert(lf.location.key.clone());
-            let verdict = match lf.status {
-                FileStatus::Valid => Verdict::Valid,
-                FileStatus::Missing => Verdict::Missing,
-                FileStatus::Invalid => {
-                    Verdict::Invalid(lf.reason.clone().unwrap_or_else(|| "invalid".into()))
-                }
-                FileStatus::NotChecked => {
-                    Verdict::NotChecked(lf.reason.clone().unwrap_or_default())
-                }
-            };
-            report.lines.push(Line {
-                kind: "log",
-                key: lf.location.key.clone(),
-                verdict,
-            });
-        }
+        let c = check_digest(store, keys, &options.check, &at, None).await;
+        report.lines.extend(lines_of(&c, &mut missing_told));
+        listed.extend(c.log_files.iter().map(|lf| lf.location.key.clone()));
         report.digests.push(c);
-        done += 1;
-        (walk.on_digest)(key, done, digest_keys.len());
     }
     report.unlisted_log_files = log_keys
         .into_iter()
         .filter(|k| !listed.contains(k))
-        .filter(|k| {
-            walk.start_after
-                .as_deref()
-                .is_none_or(|after| reported_here(k, after, &earliest))
-        })
         .collect();
     report
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    const ORG: &str = "logs/AWSLogs/o-a1b2c3d4e5";
-
-    fn log(account: &str, region: &str, stamp: &str) -> String {
-        format!(
-            "{ORG}/{account}/CloudTrail/{region}/2024/05/14/{account}_CloudTrail_{region}_{stamp}_Ux4PBpVbB0Xq3Ycn.json.gz"
-        )
+/// The report lines of a checked digest: its previous digest when that is missing (once,
+/// however many digests name it: `missing_told`), the digest, then each log file it lists.
+pub(crate) fn lines_of(c: &DigestCheck, missing_told: &mut HashSet<String>) -> Vec<Line> {
+    let mut lines = Vec::with_capacity(c.log_files.len() + 1);
+    if let Some(prev) = &c.previous {
+        if c.has(FindingKind::PreviousDigestMissing) && missing_told.insert(prev.key.clone()) {
+            lines.push(Line {
+                kind: "digest",
+                key: prev.key.clone(),
+                verdict: Verdict::Missing,
+            });
+        }
     }
-
-    fn digest(account: &str, region: &str, stamp: &str) -> String {
-        format!(
-            "{ORG}/{account}/CloudTrail-Digest/{region}/2024/05/14/{account}_CloudTrail-Digest_{region}_org-trail_us-east-1_{stamp}.json.gz"
-        )
+    lines.push(Line {
+        kind: "digest",
+        key: c.location.key.clone(),
+        verdict: digest_verdict(c),
+    });
+    for lf in &c.log_files {
+        let verdict = match lf.status {
+            FileStatus::Valid => Verdict::Valid,
+            FileStatus::Missing => Verdict::Missing,
+            FileStatus::Invalid => {
+                Verdict::Invalid(lf.reason.clone().unwrap_or_else(|| "invalid".into()))
+            }
+            FileStatus::NotChecked => Verdict::NotChecked(lf.reason.clone().unwrap_or_default()),
+        };
+        lines.push(Line {
+            kind: "log",
+            key: lf.location.key.clone(),
+            verdict,
+        });
     }
-
-    #[test]
-    fn a_resumed_run_reports_unlisted_log_files_only_where_it_checked_digests() {
-        let (a, b) = ("111122223333", "444455556666");
-        // Resumed inside a's us-east-1 digests; this run checked a's us-east-1 from 10:01.
-        let after = digest(a, "us-east-1", "20240514T100131Z");
-        let group = account_region(&log(a, "us-east-1", "20240514T1006Z")).unwrap();
-        assert_eq!(
-            digest_folder(&group),
-            format!("{ORG}/{a}/CloudTrail-Digest/us-east-1/")
-        );
-        let earliest = HashMap::from([(group, "20240514T1001Z".to_string())]);
-        // The period this run's digests cover: reported.
-        assert!(reported_here(
-            &log(a, "us-east-1", "20240514T1006Z"),
-            &after,
-            &earliest
-        ));
-        // Earlier: the run that checked that period reported it.
-        assert!(!reported_here(
-            &log(a, "us-east-1", "20240514T0906Z"),
-            &after,
-            &earliest
-        ));
-        // An account and region before the resume point with no digest in this run: done
-        // before. One after it: this run's, whether or not it had digests (a region whose
-        // digests were all deleted is still reported).
-        assert!(!reported_here(
-            &log(a, "eu-west-1", "20240514T1006Z"),
-            &after,
-            &earliest
-        ));
-        assert!(reported_here(
-            &log(b, "eu-west-1", "20240514T0906Z"),
-            &after,
-            &earliest
-        ));
-        assert!(reported_here(
-            &log(a, "us-west-2", "20240514T0906Z"),
-            &after,
-            &earliest
-        ));
-        // A key no layout explains is always reported.
-        assert!(reported_here("logs/planted.json.gz", &after, &earliest));
-    }
+    lines
 }
