@@ -44,7 +44,8 @@ pub struct Walk<'a> {
 pub enum Event<'a> {
     /// A digest or a log file it lists, with its verdict; a missing previous digest.
     Line(Line),
-    /// A digest whose lines were told: it, and how many digests this run has checked.
+    /// A digest whose lines, and the log files its day settles, were told: it, and how many
+    /// digests this run has checked (a resume position).
     Checked(&'a DigestCheck, usize),
     /// A log file that no digest lists (delivered after the newest digest, or planted).
     Unlisted(String),
@@ -122,8 +123,6 @@ pub async fn validate_s3<K: KeySource>(
         for line in lines_of(&check, &mut missing_told) {
             (walk.on_event)(Event::Line(line));
         }
-        done += 1;
-        (walk.on_event)(Event::Checked(&check, done));
         let listed = check.log_files.iter().map(|l| l.location.key.clone());
         unlisted.listed(listed);
         if let Some(frontier) = place(&key, DIGEST_SEGMENT).and_then(|p| day_before(&p)) {
@@ -133,6 +132,9 @@ pub async fn validate_s3<K: KeySource>(
                 })
                 .await?;
         }
+        // Told last: a run resumed after this digest finds everything before it told.
+        done += 1;
+        (walk.on_event)(Event::Checked(&check, done));
     }
     unlisted
         .advance(&mut logs, None, &mut |k| {
