@@ -1,11 +1,12 @@
 //! Validating one digest: its signature, its location, the log files it lists, and its link
 //! to the previous digest. The same code runs against S3 (Lambda) and a local copy (CLI).
 
-use crate::digest::{string_to_sign, Digest, DigestName, SIGNATURE_ALGORITHM};
+use crate::digest::{string_to_sign, Digest, DigestName, LogFileEntry, SIGNATURE_ALGORITHM};
 use crate::hash::{ContentHasher, Hashed};
 use crate::keys::{KeySource, KeyWanted};
 use crate::restart::Restart;
 use crate::store::{FetchError, Fetched, Location, Store, SIGNATURE_SOURCE};
+use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::HashMap;
 use trailwarden::Severity;
@@ -13,6 +14,10 @@ use trailwarden::Severity;
 /// Digests larger than this (uncompressed) are refused as unreadable: a digest entry is about
 /// 400 bytes, so this is some 40,000 log files for one hour of one region.
 pub const MAX_DIGEST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Log files of one digest read at once: a digest of a busy account lists hundreds, and each
+/// read is mostly waiting on S3 (memory per read: the hasher's stream buffers, not the file).
+pub const LOG_FILE_READS: usize = 8;
 
 /// Checking options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -392,64 +397,66 @@ pub(crate) async fn check_one<S: Store, K: KeySource>(
     )
     .await;
 
-    // 4. Log files, one at a time, hashed while streaming.
-    for entry in &digest.log_files {
-        let loc = Location::new(&entry.s3_bucket, &entry.s3_object);
-        let lf_file = store.describe(&loc);
-        let mut h = ContentHasher::new();
-        let hashed = match store.fetch(&loc, None, &mut h).await {
-            Ok(Fetched::Found { .. }) => h.finish().map(Some).map_err(FetchError::Content),
-            Ok(Fetched::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        };
-        let (status, reason) = match hashed {
-            Ok(None) => {
-                check.push(
-                    FindingKind::LogFileMissing,
-                    &lf_file,
-                    "listed in the digest but no longer exists: it was deleted",
-                );
-                (FileStatus::Missing, Some("not found".to_string()))
-            }
-            Ok(Some(got)) => {
-                check.bytes_read += got.stored_bytes;
-                if got.hex().eq_ignore_ascii_case(entry.hash_value.trim()) {
-                    (FileStatus::Valid, None)
-                } else {
+    // 4. Log files, LOG_FILE_READS at a time, each hashed while streaming; results in the
+    //    digest's order.
+    let reads: Vec<_> = digest
+        .log_files
+        .iter()
+        .map(|entry| read_log_file(store, entry))
+        .collect();
+    {
+        let mut reads = std::pin::pin!(futures_util::stream::iter(reads).buffered(LOG_FILE_READS));
+        while let Some((entry, loc, hashed)) = reads.next().await {
+            let lf_file = store.describe(&loc);
+            let (status, reason) = match hashed {
+                Ok(None) => {
                     check.push(
-                        FindingKind::LogFileModified,
+                        FindingKind::LogFileMissing,
                         &lf_file,
-                        format!(
-                            "content changed since delivery: SHA-256 is {}, the digest recorded {}",
-                            got.hex(),
-                            entry.hash_value
-                        ),
+                        "listed in the digest but no longer exists: it was deleted",
                     );
-                    (
-                        FileStatus::Invalid,
-                        Some("hash value doesn't match".to_string()),
-                    )
+                    (FileStatus::Missing, Some("not found".to_string()))
                 }
-            }
-            Err(FetchError::Content(e)) => {
-                check.push(
-                    FindingKind::LogFileUnreadable,
-                    &lf_file,
-                    format!("not valid gzip content ({e}): it was replaced or corrupted"),
-                );
-                (FileStatus::Invalid, Some(format!("not valid gzip: {e}")))
-            }
-            Err(FetchError::Store(e)) => {
-                check.push(FindingKind::CheckFailed, &lf_file, e.to_string());
-                (FileStatus::NotChecked, Some(e.reason))
-            }
-        };
-        check.log_files.push(LogFileCheck {
-            location: loc,
-            file: lf_file,
-            status,
-            reason,
-        });
+                Ok(Some(got)) => {
+                    check.bytes_read += got.stored_bytes;
+                    if got.hex().eq_ignore_ascii_case(entry.hash_value.trim()) {
+                        (FileStatus::Valid, None)
+                    } else {
+                        check.push(
+                            FindingKind::LogFileModified,
+                            &lf_file,
+                            format!(
+                                "content changed since delivery: SHA-256 is {}, the digest recorded {}",
+                                got.hex(),
+                                entry.hash_value
+                            ),
+                        );
+                        (
+                            FileStatus::Invalid,
+                            Some("hash value doesn't match".to_string()),
+                        )
+                    }
+                }
+                Err(FetchError::Content(e)) => {
+                    check.push(
+                        FindingKind::LogFileUnreadable,
+                        &lf_file,
+                        format!("not valid gzip content ({e}): it was replaced or corrupted"),
+                    );
+                    (FileStatus::Invalid, Some(format!("not valid gzip: {e}")))
+                }
+                Err(FetchError::Store(e)) => {
+                    check.push(FindingKind::CheckFailed, &lf_file, e.to_string());
+                    (FileStatus::NotChecked, Some(e.reason))
+                }
+            };
+            check.log_files.push(LogFileCheck {
+                location: loc,
+                file: lf_file,
+                status,
+                reason,
+            });
+        }
     }
 
     // 5. The chain.
@@ -457,6 +464,25 @@ pub(crate) async fn check_one<S: Store, K: KeySource>(
 
     check.digest = Some(digest);
     check
+}
+
+/// Reads a listed log file, hashing it as it streams: its hash, `None` when it does not exist.
+async fn read_log_file<'e, S: Store>(
+    store: &S,
+    entry: &'e LogFileEntry,
+) -> (
+    &'e LogFileEntry,
+    Location,
+    Result<Option<Hashed>, FetchError>,
+) {
+    let loc = Location::new(&entry.s3_bucket, &entry.s3_object);
+    let mut h = ContentHasher::new();
+    let hashed = match store.fetch(&loc, None, &mut h).await {
+        Ok(Fetched::Found { .. }) => h.finish().map(Some).map_err(FetchError::Content),
+        Ok(Fetched::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    };
+    (entry, loc, hashed)
 }
 
 async fn check_signature<K: KeySource>(

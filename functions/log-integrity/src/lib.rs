@@ -8,7 +8,8 @@
 //! - the RSA signature (object metadata `signature`, PKCS#1 v1.5 SHA-256) with the CloudTrail
 //!   public key whose fingerprint the digest names;
 //! - that the digest sits where it says CloudTrail wrote it;
-//! - every log file it lists, streamed and hashed (SHA-256 of the uncompressed content);
+//! - every log file it lists, streamed and hashed (SHA-256 of the uncompressed content),
+//!   [`check::LOG_FILE_READS`] at once;
 //! - the chain: the previous digest exists, is unchanged (hash and signature), and no more
 //!   than `MAX_DIGEST_GAP_MINUTES` passed between the two;
 //! - for a digest that starts a new chain (after StopLogging/StartLogging, CloudTrail writes

@@ -29,7 +29,8 @@ use trailwarden::s3uri::S3Uri;
 
 /// How [`validate_s3`] walks a prefix and tells what it finds.
 pub struct Walk<'a> {
-    /// Digests checked at once (at least 1); each reads its log files one after another.
+    /// Digests checked at once (at least 1); each reads [`crate::check::LOG_FILE_READS`] of
+    /// its log files at once.
     pub concurrency: usize,
     /// Only the digests after this key, in S3's key order (a resumed run). The log files of
     /// the day before its day and later are settled again (the digests of those days up to it

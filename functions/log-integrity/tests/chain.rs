@@ -32,6 +32,52 @@ fn kinds(c: &DigestCheck) -> Vec<FindingKind> {
 }
 
 #[tokio::test]
+async fn a_digest_reads_its_log_files_several_at_once_and_reports_them_in_order() {
+    let t = Trail::generate(
+        &Spec {
+            digests: 2,
+            logs_per_digest: 20,
+            ..Spec::default()
+        },
+        cloudtrail_key(),
+    );
+    let mut store = t.store();
+    store.read_wait = Some(std::time::Duration::from_millis(20));
+    // One listed file deleted, one edited: their verdicts stay at their places in the list.
+    let listed = &t.log_files[1];
+    store.objects.remove(&listed[3]);
+    store.objects.get_mut(&listed[11]).unwrap().body = gzip(b"{\"Records\":[]}");
+    let c = check(&store, &t.digests[1]).await;
+    let got: Vec<(&str, FileStatus)> = c
+        .log_files
+        .iter()
+        .map(|l| (l.location.key.as_str(), l.status))
+        .collect();
+    let want: Vec<(&str, FileStatus)> = listed
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let status = match i {
+                3 => FileStatus::Missing,
+                11 => FileStatus::Invalid,
+                _ => FileStatus::Valid,
+            };
+            (k.as_str(), status)
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        kinds(&c),
+        vec![FindingKind::LogFileMissing, FindingKind::LogFileModified]
+    );
+    // Eight reads waited on at once (the digest and its predecessor are read alone).
+    assert_eq!(
+        store.in_flight.lock().unwrap().1,
+        log_integrity::check::LOG_FILE_READS
+    );
+}
+
+#[tokio::test]
 async fn a_valid_chain_passes() {
     let t = trail();
     let store = t.store();

@@ -375,6 +375,8 @@ impl Trail {
             failing: HashSet::new(),
             reads: Mutex::new(Vec::new()),
             lists: Mutex::new(Vec::new()),
+            read_wait: None,
+            in_flight: Mutex::new((0, 0)),
         }
     }
 
@@ -439,6 +441,10 @@ pub struct MemStore {
     pub reads: Mutex<Vec<String>>,
     /// Prefixes listed, in order.
     pub lists: Mutex<Vec<String>>,
+    /// How long each read waits before answering (S3's time to first byte).
+    pub read_wait: Option<std::time::Duration>,
+    /// Reads under way, and the most at once.
+    pub in_flight: Mutex<(usize, usize)>,
 }
 
 impl log_integrity::store::Store for MemStore {
@@ -449,6 +455,15 @@ impl log_integrity::store::Store for MemStore {
         sink: &mut ContentHasher,
     ) -> Result<Fetched, FetchError> {
         self.reads.lock().unwrap().push(at.key.clone());
+        if let Some(wait) = self.read_wait {
+            {
+                let mut n = self.in_flight.lock().unwrap();
+                n.0 += 1;
+                n.1 = n.1.max(n.0);
+            }
+            tokio::time::sleep(wait).await;
+            self.in_flight.lock().unwrap().0 -= 1;
+        }
         if self.failing.contains(&at.key) {
             return Err(StoreError {
                 location: at.uri(),
