@@ -340,10 +340,24 @@ async fn an_interrupted_scan_resumes_after_the_last_file_it_read() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The bucket `events/trail` is uploaded to.
+const TRAIL_BUCKET: &str = "trailwarden-trail-123456789012";
+
+/// Writes an object (an edit or a plant) into the trail bucket.
+async fn put_trail_object(s3: &aws_sdk_s3::Client, key: &str, body: &'static [u8]) {
+    s3.put_object()
+        .bucket(TRAIL_BUCKET)
+        .key(key)
+        .body(ByteStream::from_static(body))
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Uploads `events/trail` as CloudTrail wrote it: digests with their signature metadata.
 async fn trail_bucket(moto: &Moto) -> aws_sdk_s3::Client {
     let s3 = trailwarden::aws::s3_client(&moto.sdk_config());
-    let bucket = "trailwarden-trail-123456789012";
+    let bucket = TRAIL_BUCKET;
     s3.create_bucket().bucket(bucket).send().await.unwrap();
     let base = root().join("events/trail");
     let mut stack = vec![base.join("AWSLogs")];
@@ -398,13 +412,7 @@ async fn validate_reads_digests_and_log_files_in_place_in_s3() {
 
     // A log file edited after delivery is invalid; the exit code says so.
     let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/123456789012_CloudTrail_us-east-1_20240514T1006Z_Ux4PBpVbB0Xq3Ycn.json.gz";
-    s3.put_object()
-        .bucket("trailwarden-trail-123456789012")
-        .key(key)
-        .body(ByteStream::from_static(b"{\"Records\":[]}"))
-        .send()
-        .await
-        .unwrap();
+    put_trail_object(&s3, key, b"{\"Records\":[]}").await;
     let (code, out, err) = trailwarden(&moto, &["validate", uri, "--public-keys", keys]);
     assert_eq!(code, 3, "{out}{err}");
     assert!(out.contains("1 invalid"), "{out}");
@@ -488,13 +496,7 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
         planted("us-east-1", "20240514T1130Z"),
         undigested.clone(),
     ] {
-        s3.put_object()
-            .bucket("trailwarden-trail-123456789012")
-            .key(key)
-            .body(ByteStream::from_static(b"{}"))
-            .send()
-            .await
-            .unwrap();
+        put_trail_object(&s3, &key, b"{}").await;
     }
     std::fs::write(&resume, interrupted.to_string()).unwrap();
     let (_, out, _) = trailwarden(&moto, &args);
@@ -530,13 +532,7 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     // From the bucket's root, over two accounts: the other account has log files and no
     // digests (each listing jumps over the other's folders and still reaches it).
     let other = "AWSLogs/999999999999/CloudTrail/us-east-1/2024/05/14/999999999999_CloudTrail_us-east-1_20240514T1006Z_Ux4PBpVbB0Xq3Ycn.json.gz";
-    s3.put_object()
-        .bucket("trailwarden-trail-123456789012")
-        .key(other)
-        .body(ByteStream::from_static(b"{}"))
-        .send()
-        .await
-        .unwrap();
+    put_trail_object(&s3, other, b"{}").await;
     let root_uri = "s3://trailwarden-trail-123456789012/";
     let (code, out, err) = trailwarden(&moto, &["validate", root_uri, "--public-keys", keys]);
     assert_eq!(code, 0, "{out}{err}");
