@@ -641,6 +641,23 @@ fn from_s3(demo: &mut Demo) -> Result<()> {
         out.status.code() == Some(3) && v["valid"] == false && invalid.len() == 1,
         "the log file edited in step 5 is found again from S3 (exit code 3)",
     );
+    let unlisted: Vec<&str> = v["report"]["lines"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .filter(|l| l["status"] == "unlisted")
+                .filter_map(|l| l["key"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    for k in &unlisted {
+        println!("   listed in no digest: {k}");
+    }
+    demo.check(
+        unlisted.len() == 1 && summary["log_files_unlisted"] == 1,
+        "the log file uploaded in step 5, after the newest digest, is named as listed in no digest (so would a planted one be)",
+    );
     Ok(())
 }
 
