@@ -624,16 +624,20 @@ fn from_s3(demo: &mut Demo) -> Result<()> {
         summary["log_files_invalid"],
         summary["log_files_missing"]
     );
-    let invalid: Vec<&str> = v["report"]["lines"]
-        .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .filter(|l| l["kind"] != "digest" && l["status"] == "invalid")
-                .filter_map(|l| l["key"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    // The log files reported with a status (unlisted files are log lines too).
+    let log_files = |status: &str| -> Vec<&str> {
+        v["report"]["lines"]
+            .as_array()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter(|l| l["kind"] == "log" && l["status"] == status)
+                    .filter_map(|l| l["key"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let invalid = log_files("invalid");
     for k in &invalid {
         println!("   invalid: {k}");
     }
@@ -641,16 +645,7 @@ fn from_s3(demo: &mut Demo) -> Result<()> {
         out.status.code() == Some(3) && v["valid"] == false && invalid.len() == 1,
         "the log file edited in step 5 is found again from S3 (exit code 3)",
     );
-    let unlisted: Vec<&str> = v["report"]["lines"]
-        .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .filter(|l| l["status"] == "unlisted")
-                .filter_map(|l| l["key"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    let unlisted = log_files("unlisted");
     for k in &unlisted {
         println!("   listed in no digest: {k}");
     }
