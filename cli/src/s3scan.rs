@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use trailwarden::aws::{open_object, read_object, Backoff, ErrorKind, Listed, Listing};
 use trailwarden::detect::Scanner;
-use trailwarden::s3key::{classify_key, KeyKind};
+use trailwarden::s3key::{classify_key, KeyKind, LOG_SEGMENT};
 use trailwarden::s3uri::S3Uri;
 
 /// Default read-ahead budget (`--read-ahead-mib`).
@@ -73,7 +73,9 @@ pub struct Summary {
     /// Log files that could not be scanned (not gzip or JSON, deleted after listing), the
     /// archived ones, and the one the scan stopped at.
     pub unreadable: u64,
-    /// Objects under the prefix that are not log files (digests, Insights files, others).
+    /// Objects listed under the prefix that are not log files (digests, Insights files,
+    /// others). An account's digest and Insights folders are jumped over once the listing
+    /// reaches them, so most of their keys are never listed (nor counted).
     pub skipped_keys: u64,
     /// Log files in an archive storage class, not read.
     pub archived: Vec<String>,
@@ -322,7 +324,10 @@ impl Keys {
         summary: &mut Summary,
     ) -> Result<Option<Listed>, trailwarden::aws::CallError> {
         while self.queue.is_empty() && !self.complete {
-            match self.listing.next_page().await? {
+            let passed_over = self.listing.passed_over();
+            let page = self.listing.next_page().await?;
+            summary.skipped_keys += self.listing.passed_over() - passed_over;
+            match page {
                 Some(page) => {
                     for o in page {
                         if self.exact.as_ref().is_some_and(|k| *k != o.key) {
@@ -365,7 +370,8 @@ pub async fn scan(
         ..Default::default()
     };
     let mut keys = Keys {
-        listing: Listing::new(s3, uri, position.as_ref().map(|p| p.last_key.clone())),
+        listing: Listing::new(s3, uri, position.as_ref().map(|p| p.last_key.clone()))
+            .within(LOG_SEGMENT),
         exact: (!uri.is_prefix()).then(|| uri.key.clone()),
         queue: VecDeque::new(),
         listed: 0,

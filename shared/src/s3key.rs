@@ -344,6 +344,49 @@ pub fn is_log_file_key(key: &str) -> bool {
     matches!(classify(key), TrailObject::LogFile(_))
 }
 
+/// The trail folder a key is in (`CloudTrail-Digest`, `CloudTrail-Insight` or `CloudTrail`):
+/// the key up to it, and its name. The folder CloudTrail writes into, right after the first
+/// `AWSLogs/[o-org/]<account>/`, whatever the trail's key prefix above it is named (`CloudTrail`
+/// is a common one) and whatever folders lie below it (an object planted under a digest
+/// folder is in that digest folder). A key with no such folders (a copy synced from below
+/// `AWSLogs/`) is in the first folder so named.
+pub fn trail_folder(key: &str) -> Option<(&str, &str)> {
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for part in key.split('/') {
+        parts.push((at, part));
+        at += part.len() + 1;
+    }
+    // The file's own name is no folder.
+    let folders = &parts[..parts.len() - 1];
+    let segment = |p: &str| {
+        [DIGEST_SEGMENT, INSIGHT_SEGMENT, LOG_SEGMENT]
+            .into_iter()
+            .find(|s| *s == p)
+    };
+    let written = folders.iter().enumerate().find_map(|(i, (_, p))| {
+        if *p != "AWSLogs" {
+            return None;
+        }
+        let rest = &folders[i + 1..];
+        let rest = match rest.first() {
+            Some((_, o)) if o.starts_with("o-") => &rest[1..],
+            _ => rest,
+        };
+        match rest {
+            [(_, account), (start, service), ..] if is_account(account) => {
+                segment(service).map(|s| (&key[..*start], s))
+            }
+            _ => None,
+        }
+    });
+    written.or_else(|| {
+        folders
+            .iter()
+            .find_map(|(start, p)| segment(p).map(|s| (&key[..*start], s)))
+    })
+}
+
 /// The service folder right after `AWSLogs/[o-org/]<account>/`.
 fn service_folder(key: &str) -> Option<&str> {
     let segments: Vec<&str> = key.split('/').collect();
@@ -595,5 +638,44 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn the_trail_folder_is_the_one_below_the_account_whatever_the_prefix_is_named() {
+        let account = "AWSLogs/o-a1b2c3d4e5/123456789012";
+        let day = "us-east-1/2024/08/01";
+        for prefix in [
+            "",
+            "CloudTrail/",
+            "CloudTrail-Digest/x/",
+            "logs/CloudTrail/",
+        ] {
+            for segment in [LOG_SEGMENT, DIGEST_SEGMENT, INSIGHT_SEGMENT] {
+                let key = format!("{prefix}{account}/{segment}/{day}/f.json.gz");
+                let above = format!("{prefix}{account}/");
+                assert_eq!(trail_folder(&key), Some((above.as_str(), segment)), "{key}");
+            }
+        }
+        // Folders below the one CloudTrail writes into do not count.
+        let planted =
+            format!("{account}/CloudTrail-Digest/aa/AWSLogs/222233334444/CloudTrail/x/f.json.gz");
+        assert_eq!(
+            trail_folder(&planted),
+            Some((format!("{account}/").as_str(), DIGEST_SEGMENT))
+        );
+        // A copy synced from below AWSLogs/: the first folder so named.
+        assert_eq!(
+            trail_folder("CloudTrail-Digest/us-east-1/2024/08/01/f.json.gz"),
+            Some(("", DIGEST_SEGMENT))
+        );
+        assert_eq!(
+            trail_folder("copy/CloudTrail/x/CloudTrail-Digest/f"),
+            Some(("copy/", LOG_SEGMENT))
+        );
+        // The file's own name is no folder; a key in no trail folder has none.
+        assert_eq!(trail_folder("logs/CloudTrail"), None);
+        assert_eq!(trail_folder("logs/readme.txt"), None);
+        assert_eq!(trail_folder("CloudTrail"), None);
+        assert_eq!(trail_folder("CloudTrail/f"), Some(("", LOG_SEGMENT)));
     }
 }

@@ -124,6 +124,9 @@ async fn a_scan_of_s3_finds_what_a_scan_of_the_local_copy_finds() {
     let names = file_names(&remote);
     assert_eq!(names.len(), 1, "only the log file is read: {names:?}");
     assert!(names[0].starts_with(&format!("s3://{BUCKET}/AWSLogs/o-a1b2c3d4e5/")));
+    // The digest and the writability check were listed with the log file, and passed.
+    let doc: Value = serde_json::from_str(&remote).unwrap();
+    assert_eq!(doc["s3"][0]["skipped_keys"], 2, "{remote}");
 
     // One object, named by its key: that file alone.
     let (code, one, err) = trailwarden(&moto, &["--format", "json", "scan", &names[0]]);

@@ -17,22 +17,24 @@ use serde::{Deserialize, Serialize};
 pub const SIGNATURE_ALGORITHM: &str = "SHA256withRSA";
 
 // Key names are parsed by the shared classifier (`trailwarden::s3key`), from both ends.
+use trailwarden::s3key::trail_folder;
 pub use trailwarden::s3key::{DigestName, DIGEST_SEGMENT, LOG_SEGMENT};
 
-/// True when an S3 key sits under a `CloudTrail-Digest/` folder and ends in `.json.gz`.
+/// True when an S3 key's trail folder ([`trail_folder`]: the one CloudTrail writes into,
+/// whatever the trail's key prefix is named) is `CloudTrail-Digest/` and it ends in `.json.gz`.
 ///
 /// Deliberately looser than [`trailwarden::s3key::is_digest_key`] (which needs a well-formed
 /// name): CloudTrail never writes a malformed name there, so an object planted under that
 /// folder is verified, and reported (moved, unreadable, unsigned), rather than skipped.
 pub fn is_digest_key(key: &str) -> bool {
-    key.ends_with(".json.gz") && key.split('/').any(|s| s == DIGEST_SEGMENT)
+    key.ends_with(".json.gz") && trail_folder(key).is_some_and(|(_, f)| f == DIGEST_SEGMENT)
 }
 
-/// True when an S3 key sits under a `CloudTrail/` folder and ends in `.json.gz` (not a
+/// True when an S3 key's trail folder is `CloudTrail/` and it ends in `.json.gz` (not a
 /// digest, not an Insights file). Loose for the same reason: a planted file with a name
 /// CloudTrail would not write is still reported as listed in no digest.
 pub fn is_log_file_key(key: &str) -> bool {
-    key.ends_with(".json.gz") && key.split('/').any(|s| s == LOG_SEGMENT)
+    key.ends_with(".json.gz") && trail_folder(key).is_some_and(|(_, f)| f == LOG_SEGMENT)
 }
 
 /// One entry of `logFiles`.
@@ -165,6 +167,15 @@ mod tests {
         assert!(!is_digest_key(
             "AWSLogs/111122223333/CloudTrail-Insight/us-east-1/2024/05/14/x.json.gz"
         ));
+        // A trail whose key prefix is named after one of CloudTrail's folders.
+        for prefix in ["CloudTrail/", "CloudTrail-Digest/", "x/CloudTrail/"] {
+            let (digest, log) = (format!("{prefix}{KEY}"), format!("{prefix}{}", &log[2..]));
+            assert!(
+                is_digest_key(&digest) && !is_log_file_key(&digest),
+                "{digest}"
+            );
+            assert!(is_log_file_key(&log) && !is_digest_key(&log), "{log}");
+        }
         let n = DigestName::parse(KEY).unwrap();
         assert_eq!(
             (n.trail.as_str(), n.home_region.as_str()),

@@ -24,7 +24,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use trailwarden::aws::{CallError, Listing};
-use trailwarden::s3key::INSIGHT_SEGMENT;
+use trailwarden::s3key::trail_folder;
 use trailwarden::s3uri::S3Uri;
 
 /// How [`validate_s3`] walks a prefix and tells what it finds.
@@ -101,10 +101,10 @@ pub async fn validate_s3<K: KeySource>(
             None => after.clone(),
         });
     }
-    let mut logs = LogCursor::new(Section::new(client, uri, logs_after, LOG_SEGMENT));
+    let mut logs = LogCursor::new(Listing::new(client, uri, logs_after).within(LOG_SEGMENT));
     let digests = stream::try_unfold(
-        Section::new(client, uri, walk.start_after.clone(), DIGEST_SEGMENT),
-        |mut section| async move { Ok(section.next_page().await?.map(|p| (p, section))) },
+        Listing::new(client, uri, walk.start_after.clone()).within(DIGEST_SEGMENT),
+        |mut listing| async move { Ok(next_keys(&mut listing).await?.map(|p| (p, listing))) },
     )
     .map_ok(|page| stream::iter(page.into_iter().filter(|k| is_digest_key(k)).map(Ok)))
     .try_flatten();
@@ -184,21 +184,12 @@ impl Place {
     }
 }
 
-/// The place of a key under a `segment` folder (the first folder so named).
+/// The place of a key whose trail folder ([`trail_folder`]) is `segment`.
 fn place(key: &str, segment: &str) -> Option<Place> {
-    let mut from = 0;
-    let at = loop {
-        let i = from + key[from..].find(segment)?;
-        let whole = (i == 0 || key.as_bytes()[i - 1] == b'/')
-            && key.as_bytes().get(i + segment.len()) == Some(&b'/');
-        if whole {
-            break i;
-        }
-        from = i + 1;
-    };
-    let below = &key[at + segment.len() + 1..];
+    let (above, _) = trail_folder(key).filter(|(_, f)| *f == segment)?;
+    let below = &key[above.len() + segment.len() + 1..];
     Some(Place {
-        above: key[..at].to_string(),
+        above: above.to_string(),
         below: below.rfind('/').map_or("", |j| &below[..j]).to_string(),
     })
 }
@@ -226,82 +217,6 @@ impl Pages for Listing {
     fn next_page(&mut self) -> impl Future<Output = Result<Option<Vec<String>>, CallError>> + Send {
         next_keys(self)
     }
-}
-
-/// The keys under one kind of trail folder (`CloudTrail-Digest/` or `CloudTrail/`) of every
-/// account under a prefix, in S3's order: the listing jumps over an account's other trail
-/// folders instead of listing through them (an account's log files are about twelve times
-/// as many as its digests).
-struct Section {
-    client: aws_sdk_s3::Client,
-    uri: S3Uri,
-    listing: Listing,
-    segment: &'static str,
-}
-
-impl Section {
-    fn new(
-        client: &aws_sdk_s3::Client,
-        uri: &S3Uri,
-        start_after: Option<String>,
-        segment: &'static str,
-    ) -> Self {
-        Section {
-            client: client.clone(),
-            uri: uri.clone(),
-            listing: Listing::new(client, uri, start_after),
-            segment,
-        }
-    }
-
-    async fn next_page(&mut self) -> Result<Option<Vec<String>>, CallError> {
-        let Some(mut page) = next_keys(&mut self.listing).await? else {
-            return Ok(None);
-        };
-        if let Some((i, after)) = page
-            .iter()
-            .enumerate()
-            .find_map(|(i, k)| jump(k, self.segment).map(|after| (i, after)))
-        {
-            page.truncate(i);
-            self.listing = Listing::new(&self.client, &self.uri, Some(after));
-        }
-        Ok(Some(page))
-    }
-}
-
-impl Pages for Section {
-    fn next_page(&mut self) -> impl Future<Output = Result<Option<Vec<String>>, CallError>> + Send {
-        Section::next_page(self)
-    }
-}
-
-/// For a key in another trail folder of its account than `segment`, where a listing of
-/// `segment` folders goes on: for digests, past the account's `CloudTrail-Insight/` and
-/// `CloudTrail/` folders (`CloudTrail0` sorts after both); for log files, to its
-/// `CloudTrail/` folder (`CloudTrail-Digest/` and `CloudTrail-Insight/` sort before it).
-/// Always after the key; `None` for a key of `segment` itself or of no trail folder.
-fn jump(key: &str, segment: &str) -> Option<String> {
-    let (above, folder) = trail_folder(key)?;
-    match (folder == segment, segment == DIGEST_SEGMENT) {
-        (true, _) => None,
-        (false, true) => Some(format!("{above}{LOG_SEGMENT}0")),
-        (false, false) => Some(format!("{above}{LOG_SEGMENT}/")),
-    }
-}
-
-/// The trail folder a key is in (the first folder named `CloudTrail-Digest`,
-/// `CloudTrail-Insight` or `CloudTrail`): the key up to it, and its name.
-fn trail_folder(key: &str) -> Option<(&str, &str)> {
-    let mut at = 0;
-    for part in key.split('/') {
-        let folder = at + part.len() < key.len();
-        if folder && [DIGEST_SEGMENT, INSIGHT_SEGMENT, LOG_SEGMENT].contains(&part) {
-            return Some((&key[..at], part));
-        }
-        at += part.len() + 1;
-    }
-    None
 }
 
 /// The log-file keys of a listing, handed over place by place.
@@ -465,6 +380,16 @@ mod tests {
         assert!(l("us-west-2", 0) > before);
         // The segment as a whole folder only.
         assert!(place("x/MyCloudTrail/us/2024/01/01/f.json.gz", LOG_SEGMENT).is_none());
+        // A trail whose key prefix is itself named CloudTrail: the folder below the account.
+        let prefixed = |key: String| format!("CloudTrail/{key}");
+        let d = place(&prefixed(digest("us-east-1", 3, 10)), DIGEST_SEGMENT).unwrap();
+        assert_eq!(d.above, format!("CloudTrail/{ACCOUNT}/"));
+        let l = place(&prefixed(log("us-east-1", 3, 9, 5, 0)), LOG_SEGMENT).unwrap();
+        assert_eq!(
+            (l.above.as_str(), l.below.as_str()),
+            (d.above.as_str(), d.below.as_str())
+        );
+        assert!(place(&prefixed(digest("us-east-1", 3, 10)), LOG_SEGMENT).is_none());
         assert_eq!(
             place("CloudTrail/r/f.json.gz", LOG_SEGMENT).unwrap(),
             Place {
@@ -481,29 +406,6 @@ mod tests {
             below: "us-east-1/2024/13/01".into()
         })
         .is_none());
-    }
-
-    #[test]
-    fn a_listing_of_one_trail_folder_jumps_over_the_others() {
-        let insight = format!("{ACCOUNT}/CloudTrail-Insight/us-east-1/2023/12/01/i.json.gz");
-        let (d, l) = (digest("us-east-1", 0, 1), log("us-east-1", 0, 1, 5, 1));
-        // Digests: past the Insights and log files of the account, to what follows them.
-        let past = jump(&l, DIGEST_SEGMENT).unwrap();
-        assert_eq!(jump(&insight, DIGEST_SEGMENT).unwrap(), past);
-        assert!(past > l && past > insight);
-        assert!(format!("{ACCOUNT}/Config/x.json.gz") > past);
-        assert!(
-            "logs/AWSLogs/o-a1b2c3d4e5/111122223334/CloudTrail-Digest/r/f.json.gz" > past.as_str()
-        );
-        // Log files: from the digests and Insights to the account's log files.
-        let to = jump(&d, LOG_SEGMENT).unwrap();
-        assert_eq!(jump(&insight, LOG_SEGMENT).unwrap(), to);
-        assert!(to > d && to > insight && to < l);
-        // A key of the folder listed, or of none, is no jump.
-        assert_eq!(jump(&d, DIGEST_SEGMENT), None);
-        assert_eq!(jump(&l, LOG_SEGMENT), None);
-        assert_eq!(jump("logs/readme.txt", LOG_SEGMENT), None);
-        assert_eq!(jump("logs/CloudTrail", LOG_SEGMENT), None);
     }
 
     /// Sixty days of two regions, a log file every five minutes, digests hourly (from

@@ -367,6 +367,27 @@ async fn every_file_concerned_has_its_finding() {
     }
 }
 
+/// A trail whose S3 key prefix is `CloudTrail` (a common choice): its digests are not taken
+/// for log files listed in no digest, nor its log files for digests.
+#[tokio::test]
+async fn a_trail_prefix_named_like_cloudtrails_folder_is_no_trail_folder() {
+    let spec = Spec {
+        prefix: "CloudTrail/".into(),
+        ..Spec::default()
+    };
+    let t = Trail::generate(&spec, cloudtrail_key());
+    assert!(t.digests[0].starts_with("CloudTrail/AWSLogs/"));
+    let dir = TempDir::new("prefix-cloudtrail");
+    t.write_to(&dir.0, &[t.digests[2].as_str()]);
+    let r = validate_local(&dir.0, &keys(), &LocalOptions::default())
+        .await
+        .unwrap();
+    assert!(r.is_valid(), "{r}");
+    assert!(r.unlisted_log_files.is_empty(), "{r}");
+    let s = r.summary();
+    assert_eq!((s.digests_valid, s.log_files_valid), (3, 6), "{r}");
+}
+
 #[tokio::test]
 async fn offline_validation_of_a_local_copy() {
     let t = trail();
