@@ -43,14 +43,24 @@ pub struct FunctionSpec {
     pub rules: Vec<(String, Value, Pattern)>,
     /// `Schedule` events: (event name, schedule expression such as `rate(5 minutes)`).
     pub schedules: Vec<(String, String)>,
+    /// The rules in the state `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`: the only ones
+    /// EventBridge hands read-only management events (Get*, List*, Describe*) to.
+    pub all_management_events: BTreeSet<String>,
     pub memory_mb: Option<u64>,
     pub timeout_s: Option<u64>,
 }
 
 impl FunctionSpec {
-    /// True when any of the function's rules matches the event.
+    /// True when any of the function's rules matches the event and EventBridge hands it the
+    /// event: a read-only management event (`detail.readOnly: true`) only to a rule in the state
+    /// `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`.
     pub fn receives(&self, event: &Value) -> bool {
-        self.rules.iter().any(|(_, _, p)| p.matches(event))
+        let read_only = event.get("detail-type").and_then(Value::as_str)
+            == Some("AWS API Call via CloudTrail")
+            && event.pointer("/detail/readOnly") == Some(&Value::Bool(true));
+        self.rules.iter().any(|(name, _, p)| {
+            p.matches(event) && (!read_only || self.all_management_events.contains(name))
+        })
     }
 
     /// True when the template grants `action` (`iam:DeleteUser`), allowing `*` wildcards.
@@ -376,6 +386,7 @@ impl Template {
             }
             let mut rules = Vec::new();
             let mut schedules = Vec::new();
+            let mut all_management_events = BTreeSet::new();
             if let Some(events) = props.get("Events").and_then(Value::as_object) {
                 for (name, ev) in events {
                     if ev.get("Type").and_then(Value::as_str) == Some("Schedule") {
@@ -404,6 +415,11 @@ impl Template {
                     let resolved = open_unknowns(r.resolve(raw));
                     let compiled = Pattern::compile(&resolved)
                         .map_err(|e| anyhow!("{id}.{name}: invalid event pattern: {e}"))?;
+                    if ev.pointer("/Properties/State").and_then(Value::as_str)
+                        == Some("ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
+                    {
+                        all_management_events.insert(name.clone());
+                    }
                     rules.push((name.clone(), resolved, compiled));
                 }
             }
@@ -419,6 +435,7 @@ impl Template {
                 actions,
                 rules,
                 schedules,
+                all_management_events,
                 memory_mb: props.get("MemorySize").and_then(Value::as_u64),
                 timeout_s: props.get("Timeout").and_then(Value::as_u64),
             });

@@ -222,10 +222,102 @@ impl Common {
         })
     }
 
-    /// True when the principal ARN is one of trailwarden's own roles.
-    pub fn is_own(&self, principal_arn: Option<&str>) -> bool {
-        principal_arn.is_some_and(|a| crate::glob::first_match(&self.own_role_arns, a).is_some())
+    /// True when the principal ARN, making the record's call, is trailwarden itself
+    /// ([`is_own_call`] over `OWN_ROLE_ARNS`).
+    pub fn is_own(&self, principal_arn: Option<&str>, record: &crate::event::Record) -> bool {
+        principal_arn.is_some_and(|a| {
+            is_own_call(
+                &self.own_role_arns,
+                a,
+                &call_of(record.event_source(), record.event_name()),
+            )
+        })
     }
+}
+
+/// The calls trailwarden's responder role makes in member accounts: exactly what member.yaml's
+/// `ResponderRole` allows (a test holds the two together).
+pub const RESPONDER_CALLS: &[&str] = &[
+    "ec2:DescribeManagedPrefixLists",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeSecurityGroups",
+    "ec2:GetManagedPrefixListEntries",
+    "ec2:RevokeSecurityGroupIngress",
+    "iam:AttachUserPolicy",
+    "iam:DeactivateMFADevice",
+    "iam:DeleteAccessKey",
+    "iam:DeleteLoginProfile",
+    "iam:DeleteSSHPublicKey",
+    "iam:DeleteServiceSpecificCredential",
+    "iam:DeleteSigningCertificate",
+    "iam:DeleteUser",
+    "iam:DeleteUserPolicy",
+    "iam:DeleteVirtualMFADevice",
+    "iam:DetachUserPolicy",
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetGroupPolicy",
+    "iam:GetLoginProfile",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:GetUser",
+    "iam:GetUserPolicy",
+    "iam:ListAccessKeys",
+    "iam:ListAttachedGroupPolicies",
+    "iam:ListAttachedUserPolicies",
+    "iam:ListGroupPolicies",
+    "iam:ListGroupsForUser",
+    "iam:ListMFADevices",
+    "iam:ListSSHPublicKeys",
+    "iam:ListServiceSpecificCredentials",
+    "iam:ListSigningCertificates",
+    "iam:ListUserPolicies",
+    "iam:ListUserTags",
+    "iam:ListUsers",
+    "iam:PutUserPolicy",
+    "iam:RemoveUserFromGroup",
+    "iam:TagUser",
+    "iam:UpdateAccessKey",
+    "iam:UpdateSSHPublicKey",
+    "iam:UpdateServiceSpecificCredential",
+    "iam:UpdateSigningCertificate",
+];
+
+/// `iam:DeleteUser` for `iam.amazonaws.com` and `DeleteUser`.
+pub fn call_of(event_source: &str, event_name: &str) -> String {
+    let service = event_source
+        .strip_suffix(".amazonaws.com")
+        .unwrap_or(event_source);
+    format!("{service}:{event_name}")
+}
+
+/// Whether `role_arn` making `call` (`iam:DeleteUser`) is trailwarden itself, by the ARN globs
+/// of `OWN_ROLE_ARNS`:
+/// - an entry naming its account exactly (the functions' own roles) covers every call;
+/// - an entry whose account is a wildcard (the responder role in member accounts, whichever
+///   they are) covers only the calls the responder makes ([`RESPONDER_CALLS`]), and never in
+///   an account an exact entry names (the tooling account, where member.yaml creates no
+///   responder role). Anyone may create a role of that name in an account that has none (the
+///   management account, an account the StackSet skips): what such a role does beyond the
+///   responder's calls is not taken for trailwarden's.
+pub fn is_own_call(globs: &[String], role_arn: &str, call: &str) -> bool {
+    let account = |arn: &str| arn.split(':').nth(4).map(str::to_string);
+    let exact_accounts: Vec<String> = globs
+        .iter()
+        .filter_map(|g| account(g))
+        .filter(|a| !a.contains(['*', '?']))
+        .collect();
+    globs.iter().any(|g| {
+        if !crate::glob::glob_match(g, role_arn) {
+            return false;
+        }
+        match account(g) {
+            Some(a) if !a.contains(['*', '?']) => true,
+            _ => {
+                RESPONDER_CALLS.contains(&call)
+                    && account(role_arn).is_some_and(|a| !exact_accounts.contains(&a))
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -267,12 +359,43 @@ mod tests {
 
     #[test]
     fn own_roles_match_by_glob() {
-        let c =
-            Common::from_env(&[("OWN_ROLE_ARNS", "arn:aws:iam::*:role/trailwarden-*")]).unwrap();
-        assert!(c.is_own(Some(
-            "arn:aws:iam::111122223333:role/trailwarden-SecurityGroupRole-AB12"
-        )));
-        assert!(!c.is_own(Some("arn:aws:iam::111122223333:role/admin")));
-        assert!(!c.is_own(None));
+        let globs = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+        let g = globs("arn:aws:iam::999988887777:role/trailwarden-SecurityGroupRole-*,arn:aws:iam::*:role/trailwarden-responder");
+        let fun = "arn:aws:iam::999988887777:role/trailwarden-SecurityGroupRole-AB12";
+        // The functions' own roles, named with their account: every call.
+        for call in ["ec2:RevokeSecurityGroupIngress", "cloudtrail:StopLogging"] {
+            assert!(is_own_call(&g, fun, call));
+        }
+        assert!(!is_own_call(
+            &g,
+            "arn:aws:iam::999988887777:role/admin",
+            "iam:DeleteUser"
+        ));
+        // The responder role in a member account: its own calls only.
+        let responder = "arn:aws:iam::111122223333:role/trailwarden-responder";
+        assert!(is_own_call(&g, responder, "iam:DeleteUser"));
+        assert!(is_own_call(&g, responder, "ec2:RevokeSecurityGroupIngress"));
+        for call in [
+            "iam:CreateUser",
+            "iam:CreateAccessKey",
+            "cloudtrail:StopLogging",
+            "ec2:AuthorizeSecurityGroupIngress",
+            "iam:AttachRolePolicy",
+        ] {
+            assert!(!is_own_call(&g, responder, call), "{call}");
+        }
+        // Never in the tooling account, which has no responder role: a role of that name there
+        // is someone else's.
+        let impostor = "arn:aws:iam::999988887777:role/trailwarden-responder";
+        assert!(!is_own_call(&g, impostor, "iam:DeleteUser"));
+        assert_eq!(call_of("iam.amazonaws.com", "DeleteUser"), "iam:DeleteUser");
+        let c = Common::from_env(&[("OWN_ROLE_ARNS", fun)]).unwrap();
+        let r = crate::event::Record {
+            event_source: Some("iam.amazonaws.com".into()),
+            event_name: Some("CreateUser".into()),
+            ..Default::default()
+        };
+        assert!(c.is_own(Some(fun), &r));
+        assert!(!c.is_own(None, &r));
     }
 }

@@ -255,6 +255,25 @@ fn member_account_events_reach_their_responder_in_the_tooling_account() {
     }
 }
 
+/// What trailwarden takes for its own calls in member accounts (the responder role's name is a
+/// wildcard-account entry of OWN_ROLE_ARNS) is exactly what the responder role may call: a role
+/// of that name made by someone else is not excused anything more.
+#[test]
+fn the_responder_calls_taken_for_trailwardens_are_the_responder_roles_actions() {
+    let m = load("member.yaml");
+    let policies = &m["Resources"]["ResponderRole"]["Properties"]["Policies"];
+    let allowed: BTreeSet<String> = statements(policies)
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .flat_map(actions)
+        .collect();
+    let taken: BTreeSet<String> = trailwarden::config::RESPONDER_CALLS
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(taken, allowed);
+}
+
 #[test]
 fn the_responder_role_trusts_only_the_tooling_functions_of_the_organization() {
     let t = load("template.yaml");

@@ -53,6 +53,7 @@ fn expected_routes() -> BTreeMap<&'static str, Option<&'static str>> {
         ("signin-identity-center.json", None),
         ("signin-saml-federated.json", None),
         ("root-api-call-create-bucket.json", ra),
+        ("root-api-call-get-secret-read-only.json", ra),
         ("root-create-access-key.json", ra),
         ("root-invoked-by-service.json", None),
         ("root-centralized-delete-login-profile.json", ra),
@@ -77,6 +78,7 @@ fn expected_routes() -> BTreeMap<&'static str, Option<&'static str>> {
         ("ec2-authorize-ingress-split-world-ipv6.json", sg),
         ("ec2-authorize-ingress-prefix-list-world.json", sg),
         ("ec2-modify-managed-prefix-list-world.json", sg),
+        ("ec2-restore-managed-prefix-list-version.json", sg),
         ("s3-object-created-log-file.json", ld),
         ("s3-notification-log-file.json", ld),
         ("s3-object-created-digest-file.json", li),
@@ -186,6 +188,63 @@ fn every_sample_event_reaches_exactly_the_function_meant_for_it() {
         checked += 1;
     }
     assert!(checked >= 25, "only {checked} sample events");
+}
+
+/// Root use that is read-only (a root access key reading a secret; `sts:AssumeRoot`, recorded
+/// read-only like every AssumeRole*) reaches root-activity:
+/// EventBridge hands read-only management events only to rules in the state
+/// `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`. The same event put on the bus by someone
+/// (PutEvents, whose source cannot start with `aws.`) reaches no responder.
+#[test]
+fn read_only_root_calls_reach_root_activity_and_forged_ones_nothing() {
+    let t = template();
+    let routed =
+        |ev: &Value| -> BTreeSet<String> { t.route(ev).iter().map(|f| f.name.clone()).collect() };
+    let read = sample("root-api-call-get-secret-read-only.json");
+    assert_eq!(read["detail"]["readOnly"], true);
+    assert!(
+        routed(&read).contains("root-activity"),
+        "{:?}",
+        routed(&read)
+    );
+    // The model: the same rules in the plain ENABLED state would not see it.
+    let ra = t.function("root-activity").unwrap();
+    let mut plain = ra.clone();
+    plain.all_management_events.clear();
+    assert!(ra.receives(&read) && !plain.receives(&read));
+    for name in [
+        "root-api-call-get-secret-read-only.json",
+        "signin-root-success-no-mfa.json",
+        "root-assume-root-by-management-account.json",
+    ] {
+        let mut forged = sample(name);
+        forged["source"] = "acme.alerts".into();
+        assert!(
+            !routed(&forged).contains("root-activity"),
+            "{name}: {:?}",
+            routed(&forged)
+        );
+    }
+    // The forwarder and the member-account rules alike.
+    for (file, ids) in [
+        ("forwarder/template.yaml", &["ForwardRootActivity"][..]),
+        ("member.yaml", &["ForwardRootUse", "ForwardAssumeRoot"][..]),
+    ] {
+        let doc = template_json::load(&root().join(file));
+        for id in ids {
+            let rule = resource(&doc, id);
+            let source = &rule["Properties"]["EventPattern"]["source"];
+            assert!(
+                source.to_string().contains("aws."),
+                "{file} {id}: source {source}"
+            );
+            // AssumeRoot is recorded read-only, like every AssumeRole*.
+            assert_eq!(
+                rule["Properties"]["State"], "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+                "{file} {id}"
+            );
+        }
+    }
 }
 
 /// tamper's configuration as the template gives it to a stack named `trailwarden` (the names

@@ -39,6 +39,29 @@ fn field<'a>(finding: &'a Value, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// Why a finding was not imported by trailwarden in `account` (the account the custom action
+/// ran in, trailwarden's): its `ProductArn` must be that account's default product, which
+/// only principals of that account can import into. Any account of an organization can
+/// import findings into its own product, and the administrator account's console shows them
+/// next to trailwarden's: one shaped like trailwarden's would otherwise aim a quarantine at a
+/// user of the forger's choosing once someone selects it.
+pub fn imported_here(finding: &Value, account: &str) -> Result<(), String> {
+    let product = finding["ProductArn"].as_str().unwrap_or_default();
+    let parts: Vec<&str> = product.split(':').collect();
+    let ours = parts.len() == 6
+        && parts[2] == "securityhub"
+        && parts[4] == account
+        && parts[5] == format!("product/{account}/default");
+    if ours && !account.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "not a finding trailwarden imported: its product is {}, not account {account}'s default product (a finding imported by another account is not acted on)",
+            if product.is_empty() { "missing" } else { product }
+        ))
+    }
+}
+
 /// The `CreateUser` record a trailwarden finding of an unapproved user was raised for, or
 /// why the finding is not one.
 pub fn record_of(finding: &Value) -> Result<Value, String> {
@@ -155,9 +178,10 @@ pub async fn handle(service: &Service<UnapprovedUser>, event: Value) -> Result<V
     let quarantine = UnapprovedUser::with_clients(state.iam.clone(), state.s3.clone());
     let mut results = Vec::new();
     let mut errors = Vec::new();
+    let account = event["account"].as_str().unwrap_or_default().to_string();
     for f in &findings {
         let id = f["Id"].as_str().unwrap_or("(no id)").to_string();
-        let record = match record_of(f) {
+        let record = match imported_here(f, &account).and_then(|()| record_of(f)) {
             Ok(r) => r,
             Err(why) => {
                 tracing::info!(finding = %id, reason = %why, "custom action: finding skipped");

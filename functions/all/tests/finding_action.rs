@@ -251,6 +251,29 @@ async fn findings_of_other_detections_are_refused_and_change_nothing() {
     assert!(findings(&sdk).await.is_empty());
 }
 
+/// A finding shaped like trailwarden's but imported by another account (its own default
+/// product; any member account may import into its own) is not acted on.
+#[test]
+fn findings_imported_by_another_account_are_refused() {
+    let event: Value = serde_json::from_str(include_str!(
+        "data/securityhub-custom-action-quarantine.json"
+    ))
+    .unwrap();
+    let finding = &event["detail"]["findings"][0];
+    assert!(finding_action::imported_here(finding, "123456789012").is_ok());
+    let mut forged = finding.clone();
+    forged["ProductArn"] =
+        json!("arn:aws:securityhub:us-east-1:444455556666:product/444455556666/default");
+    forged["AwsAccountId"] = json!("444455556666");
+    let why = finding_action::imported_here(&forged, "123456789012").unwrap_err();
+    assert!(why.contains("444455556666"), "{why}");
+    // Another vendor's product in this account is not trailwarden's either.
+    forged["ProductArn"] = json!("arn:aws:securityhub:us-east-1::product/aws/guardduty");
+    assert!(finding_action::imported_here(&forged, "123456789012").is_err());
+    forged["ProductArn"] = Value::Null;
+    assert!(finding_action::imported_here(&forged, "123456789012").is_err());
+}
+
 #[test]
 fn the_sample_event_reads_back_as_the_create_user_event() {
     let event: Value = serde_json::from_str(include_str!(

@@ -77,11 +77,7 @@ fn text(v: &Value) -> Option<String> {
 
 /// Decodes `%XX` escapes (and `+` as a space) the way S3 Inventory encodes keys.
 fn inventory_key(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .map(|s| s.into_owned())
-        .unwrap_or_else(|_| raw.to_string())
+    trailwarden::payload::decode_s3_key(raw).unwrap_or_else(|_| raw.to_string())
 }
 
 fn parse_batch(items: &Value, input: Option<&Value>) -> Result<Batch, RequestError> {

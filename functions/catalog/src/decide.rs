@@ -151,7 +151,7 @@ impl Decide for RealtimeCatalog {
         let principal = record.principal();
         if let Some(own) = principal
             .match_arn()
-            .filter(|a| config.common.is_own(Some(a)))
+            .filter(|a| config.common.is_own(Some(a), record))
         {
             return Decision::ignore(format!(
                 "made by trailwarden's own role {own}: its remediations are not findings"

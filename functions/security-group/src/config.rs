@@ -45,7 +45,7 @@ impl ResponseMode {
 /// | `ALLOWED_PUBLIC_PORTS` | ports (and ranges, `8000-8080`) that may be open to the whole internet; `none` for no port | `80,443` |
 /// | `CRITICAL_PORTS` | ports whose world-open exposure is critical (remote administration, databases); `none` for no port | `22,3389,3306,5432,1433,6379,9200,27017` |
 /// | `EXEMPT_GROUP_IDS` | security group ids (`sg-…`) whose world-open rules are reported but never revoked | empty |
-/// | `EXEMPT_TAG` | tag key; a group carrying it with any value other than `false` is reported but never revoked | `trailwarden:exempt` |
+/// | `EXEMPT_TAG` | tag key; a group carrying it with any value other than `false` is reported but never revoked; empty: no tag exempts (anyone allowed `ec2:CreateTags` can set a tag) | `trailwarden:exempt` |
 /// | `WORLD_OPEN_MIN_PREFIX_IPV4` | a port is world-open when the public IPv4 addresses its rules let in add up to at least a prefix one bit shorter than this (default: more than a /8, i.e. 2^25 addresses); 1-32 | `8` |
 /// | `WORLD_OPEN_MIN_PREFIX_IPV6` | the same for IPv6 global unicast addresses (default: at least a /15, i.e. 2^113 addresses); 1-128 | `16` |
 /// | `ACCOUNT_SETTINGS_URI` | a local path or `s3://BUCKET/KEY` of the settings per account or organizational unit (`security_group_mode`, `allowed_public_ports`, `exempt_security_group_ids`, `exempt`; see [`trailwarden::estate`]); read and validated at cold start, a bad document stops it | none |
@@ -134,8 +134,10 @@ impl Settings for Config {
                 "expected a comma-separated list of security group ids (sg-0123456789abcdef0)",
             ));
         }
-        let exempt_tag =
-            config::get(env, "EXEMPT_TAG").unwrap_or_else(|| DEFAULT_EXEMPT_TAG.to_string());
+        // Set but empty: no tag exempts (a tag key is never empty).
+        let exempt_tag = env
+            .var("EXEMPT_TAG")
+            .map_or_else(|| DEFAULT_EXEMPT_TAG.to_string(), |v| v.trim().to_string());
         if exempt_tag.chars().count() > 128 || exempt_tag.chars().any(char::is_control) {
             return Err(ConfigError::new(
                 "EXEMPT_TAG",
@@ -199,6 +201,8 @@ mod tests {
         }
         assert!(!c.critical_ports.contains(443));
         assert_eq!(c.exempt_tag, "trailwarden:exempt");
+        let none = Config::from_env(&[("EXEMPT_TAG", " ")]).unwrap();
+        assert_eq!(none.exempt_tag, "", "set but empty: no tag exempts");
         assert!(c.exempt_group_ids.is_empty());
         assert_eq!(
             (c.world_open_min_prefix_v4, c.world_open_min_prefix_v6),

@@ -296,7 +296,7 @@ pub fn triage(
         });
     }
     let principal = record.principal();
-    if config.common.is_own(principal.match_arn()) {
+    if config.common.is_own(principal.match_arn(), record) {
         return Err(Ignored::OwnRole {
             event: name,
             arn: principal.match_arn().unwrap_or_default().to_string(),

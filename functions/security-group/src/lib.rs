@@ -3,8 +3,8 @@
 //!
 //! Triggered by `AWS API Call via CloudTrail` events from `ec2.amazonaws.com` for
 //! `AuthorizeSecurityGroupIngress/Egress`, `RevokeSecurityGroupIngress/Egress`,
-//! `CreateSecurityGroup`, `DeleteSecurityGroup`, `ModifySecurityGroupRules` and
-//! `ModifyManagedPrefixList`.
+//! `CreateSecurityGroup`, `DeleteSecurityGroup`, `ModifySecurityGroupRules`,
+//! `ModifyManagedPrefixList` and `RestoreManagedPrefixListVersion`.
 //!
 //! - Failed calls (`errorCode`) changed nothing: ignored. Calls by trailwarden's own roles
 //!   (`OWN_ROLE_ARNS`, e.g. this function's own revocations) are ignored without an alert.
@@ -33,7 +33,8 @@
 //!   looked up: a stale or re-delivered event whose rule was narrowed or removed since is
 //!   reported with what was found, and nothing is revoked. Groups in `EXEMPT_GROUP_IDS` or
 //!   tagged `EXEMPT_TAG` are reported, not revoked. Egress is reported, never revoked.
-//! - `ModifyManagedPrefixList` that leaves a customer-managed list holding world-open entries
+//! - `ModifyManagedPrefixList` (or `RestoreManagedPrefixListVersion`, which brings back an
+//!   earlier version's entries) that leaves a customer-managed list holding world-open entries
 //!   is alerted on; in `revoke` mode the ingress rules referencing the list that are now
 //!   world-open on ports that are not allowed are revoked. The entry itself is left in the
 //!   list: a prefix list may be shared with other accounts and used by route tables and

@@ -369,6 +369,9 @@ pub fn describe(case: &Case, long: bool) -> String {
             if !edit.removed.is_empty() {
                 parts.push(format!("removed {}", join_and(&edit.removed, max)));
             }
+            if let Some(v) = edit.restored {
+                parts.push(format!("restored version {v}'s entries"));
+            }
             let what = if parts.is_empty() {
                 "modified".to_string()
             } else {
@@ -517,7 +520,7 @@ fn planned_detail(config: &Config, case: &Case, rule: &Rule) -> String {
         (Some(_), _) => "by rule id",
         (None, _) => "by permission (the event names no rule id)",
     };
-    if case.looked_up {
+    if case.looked_up || config.exempt_tag.is_empty() {
         how.to_string()
     } else {
         format!("{how}, unless the group is tagged {}", config.exempt_tag)

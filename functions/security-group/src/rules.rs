@@ -197,12 +197,13 @@ pub enum ChangeKind {
     Modify,
     CreateGroup,
     DeleteGroup,
-    /// `ModifyManagedPrefixList`: entries added to or removed from a prefix list.
+    /// `ModifyManagedPrefixList`: entries added to or removed from a prefix list;
+    /// `RestoreManagedPrefixListVersion`: an earlier version's entries made current again.
     ModifyPrefixList,
 }
 
 /// The event names this function handles.
-pub const EVENT_NAMES: [&str; 8] = [
+pub const EVENT_NAMES: [&str; 9] = [
     "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress",
     "RevokeSecurityGroupIngress",
@@ -211,6 +212,7 @@ pub const EVENT_NAMES: [&str; 8] = [
     "DeleteSecurityGroup",
     "ModifySecurityGroupRules",
     "ModifyManagedPrefixList",
+    "RestoreManagedPrefixListVersion",
 ];
 
 /// One security group change, parsed from a record.
@@ -239,6 +241,10 @@ pub struct PrefixListEdit {
     pub version: Option<i64>,
     pub added: Vec<String>,
     pub removed: Vec<String>,
+    /// `RestoreManagedPrefixListVersion`: the version whose entries were restored (which
+    /// entries those are is known only from the list as looked up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<i64>,
 }
 
 impl Change {
@@ -252,7 +258,9 @@ impl Change {
             "ModifySecurityGroupRules" => (ChangeKind::Modify, Direction::Unknown),
             "CreateSecurityGroup" => (ChangeKind::CreateGroup, Direction::Unknown),
             "DeleteSecurityGroup" => (ChangeKind::DeleteGroup, Direction::Unknown),
-            "ModifyManagedPrefixList" => (ChangeKind::ModifyPrefixList, Direction::Unknown),
+            "ModifyManagedPrefixList" | "RestoreManagedPrefixListVersion" => {
+                (ChangeKind::ModifyPrefixList, Direction::Unknown)
+            }
             _ => return None,
         };
         let null = Value::Null;
@@ -323,7 +331,16 @@ impl Change {
             }
             ChangeKind::DeleteGroup => {}
             ChangeKind::ModifyPrefixList => {
-                let m = get_ci(req, "ModifyManagedPrefixListRequest").unwrap_or(req);
+                let m = get_ci(req, "ModifyManagedPrefixListRequest")
+                    .or_else(|| get_ci(req, "RestoreManagedPrefixListVersionRequest"))
+                    .unwrap_or(req);
+                let number = |key: &str| {
+                    get_ci(m, key).and_then(|v| match v {
+                        Value::Number(n) => n.as_i64(),
+                        Value::String(s) => s.trim().parse().ok(),
+                        _ => None,
+                    })
+                };
                 let cidrs = |key: &str| -> Vec<String> {
                     list_or_one(get_ci(m, key))
                         .into_iter()
@@ -333,13 +350,12 @@ impl Change {
                 };
                 c.prefix_list = Some(PrefixListEdit {
                     id: str_ci(m, "PrefixListId")?,
-                    version: get_ci(m, "CurrentVersion").and_then(|v| match v {
-                        Value::Number(n) => n.as_i64(),
-                        Value::String(s) => s.trim().parse().ok(),
-                        _ => None,
-                    }),
+                    version: number("CurrentVersion"),
                     added: [cidrs("AddEntry"), cidrs("AddEntries")].concat(),
                     removed: [cidrs("RemoveEntry"), cidrs("RemoveEntries")].concat(),
+                    restored: (r.event_name() == "RestoreManagedPrefixListVersion")
+                        .then(|| number("PreviousVersion"))
+                        .flatten(),
                 });
             }
         }

@@ -745,6 +745,48 @@ async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
     assert_eq!(live_alert.body["detection"], "ec2-prefix-list-world-open");
 }
 
+/// `RestoreManagedPrefixListVersion` brings back an earlier version's entries (here one
+/// holding `0.0.0.0/0`) with no entry named in the event: the list as it is now decides, and
+/// the rules referencing it are revoked as for a modification. (moto has no restore call:
+/// the list is put in the restored state with a modification first.)
+#[tokio::test]
+async fn a_prefix_list_restored_to_a_world_open_version_gets_its_referencing_rules_revoked() {
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-rpl").await;
+    let pl = prefix_list(&ec2, "partner-bastions", &["198.51.100.0/24"]).await;
+    let gid = create_group(&ec2, "bastion", &[]).await;
+    authorize(&ec2, &gid, &[from_list(22, &pl)]).await;
+    ec2.modify_managed_prefix_list()
+        .prefix_list_id(&pl)
+        .current_version(1)
+        .add_entries(AddPrefixListEntry::builder().cidr("0.0.0.0/0").build())
+        .send()
+        .await
+        .unwrap();
+    let mut event = fixture("ec2-restore-managed-prefix-list-version.json");
+    let req = &mut event["detail"]["requestParameters"]["RestoreManagedPrefixListVersionRequest"];
+    req["PrefixListId"] = json!(pl);
+    let out = invoke(&state(&sdk, &inbox, &[]).await, event)
+        .await
+        .unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
+    assert!(ingress(&ec2, &gid).await.is_empty());
+    let alert = one_alert(&inbox).await;
+    assert_eq!(alert.attributes["severity"], "critical");
+    assert_eq!(alert.body["detection"], "ec2-prefix-list-world-open");
+    let summary = alert.body["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!(
+            "alice restored version 1's entries in prefix list {pl}"
+        )),
+        "{summary}"
+    );
+}
+
 #[tokio::test]
 async fn a_stale_event_for_a_rule_narrowed_since_revokes_nothing_and_says_what_it_found() {
     let World {

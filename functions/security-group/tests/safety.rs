@@ -159,7 +159,10 @@ async fn changes_by_our_own_roles_are_never_acted_on_and_dry_run_changes_nothing
     let own = state(
         &sdk,
         &inbox.topic_arn,
-        &[("OWN_ROLE_ARNS", "arn:aws:iam::*:role/trailwarden-*")],
+        &[(
+            "OWN_ROLE_ARNS",
+            "arn:aws:iam::123456789012:role/trailwarden-*",
+        )],
     )
     .await;
     let out = invoke(&own, &event).await.unwrap();

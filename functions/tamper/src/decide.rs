@@ -370,7 +370,7 @@ fn decide_change(config: &Config, payload: &Payload, r: &Record) -> Decision<Cas
         ));
     };
     let principal = r.principal();
-    if config.common.is_own(principal.match_arn()) {
+    if config.common.is_own(principal.match_arn(), r) {
         return Decision::ignore(format!(
             "{} {} by trailwarden's own role {}: not acted on (loop guard)",
             r.event_source(),
@@ -620,7 +620,7 @@ fn decide_object_call(config: &Config, payload: &Payload, r: &Record) -> Decisio
         return Decision::ignore(format!("{event} by CloudTrail itself: a delivery"));
     }
     let principal = r.principal();
-    if config.common.is_own(principal.match_arn()) {
+    if config.common.is_own(principal.match_arn(), r) {
         return Decision::ignore(format!(
             "{event} by trailwarden's own role {}: not acted on",
             principal.display()

@@ -495,7 +495,8 @@ impl Decide for UnapprovedUser {
         }
         let identity_arn = r.user_identity.as_ref().and_then(|u| u.arn.as_deref());
         let creator_arn = creator.match_arn().or(identity_arn).map(str::to_string);
-        if config.common.is_own(creator_arn.as_deref()) || config.common.is_own(identity_arn) {
+        if config.common.is_own(creator_arn.as_deref(), r) || config.common.is_own(identity_arn, r)
+        {
             return Decision::ignore(format!(
                 "{event} of \"{requested}\" by {who}, which is trailwarden's own role (OWN_ROLE_ARNS): never acted on (loop guard)"
             ));

@@ -113,6 +113,9 @@ impl Responder for UnapprovedUser {
         };
         let iam = &iam;
         let event_name = case.subject.user_name().to_string();
+        if let Err(stop) = still_the_same_user(iam, step, &event_name, output).await {
+            return stop;
+        }
         let name = output.name(&event_name).to_string();
         let name = name.as_str();
         let outcome: StepOutcome = match step {
@@ -304,6 +307,61 @@ impl UnapprovedUser {
                     .then_stop(Status::Skipped, "the user could not be looked up")
             }
         }
+    }
+}
+
+/// Before a step that changes the user: the name it is acted on by still belongs to the user
+/// captured (its unique id). A user renamed since is followed to its new name; one gone stops
+/// the plan; a name now held by another user (the captured user renamed away, and someone
+/// else's user renamed to it) stops the plan without touching that user. Without this, every
+/// step after such a swap would strip and delete the other user, each `NoSuchEntity` on the
+/// way counted as already done.
+async fn still_the_same_user(
+    iam: &aws_sdk_iam::Client,
+    step: &Step,
+    event_name: &str,
+    output: &mut Output,
+) -> Result<(), StepResult> {
+    let touches_user = !matches!(
+        step,
+        Step::CaptureEvidence { .. } | Step::PutEvidence { .. } | Step::NoChange { .. }
+    );
+    let Some(id) = output.evidence.as_ref().map(|e| e.user.user_id.clone()) else {
+        return Ok(());
+    };
+    if !touches_user || id.is_empty() {
+        return Ok(());
+    }
+    let name = output.name(event_name).to_string();
+    match evidence::locate(iam, &name, Some(&id), None, Duration::ZERO).await {
+        Located::Found { user, renamed_from } => {
+            if renamed_from.is_some() {
+                let first = match &output.whereabouts {
+                    Whereabouts::Found { renamed_from, .. } => renamed_from.clone(),
+                    _ => None,
+                };
+                output.whereabouts = Whereabouts::Found {
+                    current_name: user.user_name().to_string(),
+                    renamed_from: first.or_else(|| Some(event_name.to_string())),
+                };
+            }
+            Ok(())
+        }
+        Located::Gone { .. } => Err(StepResult::status(
+            Status::Skipped,
+            format!("{name} no longer exists and no user has its id {id} (deleted since it was captured)"),
+        )
+        .then_stop(Status::Skipped, "the user no longer exists")),
+        Located::Replaced { current_id } => Err(StepResult::status(
+            Status::Skipped,
+            format!(
+                "the name {name} now belongs to another user ({current_id}), not the one captured ({id}), which is nowhere: that user is left untouched"
+            ),
+        )
+        .then_stop(Status::Skipped, "the user captured no longer exists under any name")),
+        Located::Failed(e) => Err(StepResult::failed(format!(
+            "GetUser {name} (is it still the user captured, {id}?): {e}; not changed"
+        ))),
     }
 }
 

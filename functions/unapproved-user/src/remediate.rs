@@ -8,6 +8,7 @@ use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_iam::Client;
+use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
 use trailwarden::aws::{Backoff, CallError};
@@ -457,31 +458,34 @@ pub const DENY_ALL_DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Si
 
 /// Denies every action: attaches `policy_arn` (`AWSDenyAll`); when the user already has the
 /// most managed policies IAM allows (`LimitExceeded`), puts an inline deny-all policy instead.
-/// The evidence says what is already in place.
+///
+/// The call is always made, whatever the evidence shows: the user's owner may have detached
+/// the policy since it was captured, or put an inline policy of that name that allows
+/// everything (a name is not a document). The evidence only tells a second delivery
+/// (`AlreadyDone`) from a first.
 pub async fn deny_all(
     iam: &Client,
     name: &str,
     policy_arn: &str,
     evidence: Option<&Evidence>,
 ) -> StepOutcome {
-    if let Some(ev) = evidence {
-        if ev.attached_policies.iter().any(|p| p.arn == policy_arn) {
-            return StepOutcome::of(StepResult::status(
-                Status::AlreadyDone,
-                format!("{policy_arn} already attached"),
-            ));
-        }
-        if ev
-            .inline_policies
+    let was_attached =
+        evidence.is_some_and(|ev| ev.attached_policies.iter().any(|p| p.arn == policy_arn));
+    let was_put = evidence.is_some_and(|ev| {
+        ev.inline_policies
             .iter()
-            .any(|p| p.name == DENY_ALL_INLINE_POLICY)
-        {
-            return StepOutcome::of(StepResult::status(
-                Status::AlreadyDone,
-                format!("inline policy {DENY_ALL_INLINE_POLICY} already in place"),
-            ));
-        }
-    }
+            .any(|p| p.name == DENY_ALL_INLINE_POLICY && is_deny_all(&p.document))
+    });
+    let done = |detail: String, already: bool| {
+        StepOutcome::of(StepResult::status(
+            if already {
+                Status::AlreadyDone
+            } else {
+                Status::Done
+            },
+            detail,
+        ))
+    };
     let r = iam
         .attach_user_policy()
         .user_name(name)
@@ -489,11 +493,17 @@ pub async fn deny_all(
         .send()
         .await;
     let e = match r {
+        Ok(_) if was_attached => {
+            return done(
+                format!("{policy_arn} already attached (attached again)"),
+                true,
+            )
+        }
         Ok(_) => {
-            return StepOutcome::of(StepResult::status(
-                Status::Done,
+            return done(
                 format!("AttachUserPolicy {policy_arn}: every action is now denied"),
-            ))
+                false,
+            )
         }
         Err(e) => CallError::from_sdk(&e),
     };
@@ -513,12 +523,16 @@ pub async fn deny_all(
         .send()
         .await;
     match put {
-        Ok(_) => StepOutcome::of(StepResult::status(
-            Status::Done,
+        Ok(_) if was_put => done(
+            format!("inline policy {DENY_ALL_INLINE_POLICY} already in place (put again)"),
+            true,
+        ),
+        Ok(_) => done(
             format!(
                 "AttachUserPolicy {policy_arn}: {e}; PutUserPolicy {DENY_ALL_INLINE_POLICY} (deny * on *) instead: every action is now denied"
             ),
-        )),
+            false,
+        ),
         Err(pe) => {
             let pe = CallError::from_sdk(&pe);
             StepOutcome {
@@ -530,6 +544,30 @@ pub async fn deny_all(
             }
         }
     }
+}
+
+/// True when a policy document is [`DENY_ALL_DOCUMENT`]'s: its statements, but for their
+/// `Sid`, are the same (one denying `*` on `*`, with no condition).
+fn is_deny_all(doc: &Value) -> bool {
+    fn statements(d: &Value) -> Option<Vec<Value>> {
+        let list = match &d["Statement"] {
+            Value::Array(a) => a.clone(),
+            o @ Value::Object(_) => vec![o.clone()],
+            _ => return None,
+        };
+        Some(
+            list.into_iter()
+                .map(|mut st| {
+                    if let Some(o) = st.as_object_mut() {
+                        o.remove("Sid");
+                    }
+                    st
+                })
+                .collect(),
+        )
+    }
+    let ours: Value = serde_json::from_str(DENY_ALL_DOCUMENT).expect("valid JSON");
+    statements(doc).is_some_and(|s| Some(s) == statements(&ours))
 }
 
 fn inactive_or(status: &str, id: &str) -> Option<Item> {
@@ -560,19 +598,17 @@ pub fn tag_value(s: &str) -> String {
     out.trim().chars().take(256).collect()
 }
 
-/// Tags the user (unless an earlier run did: the evidence shows its tag).
+/// Tags the user. Always: a tag the evidence shows could have been set by the user's owner
+/// (tags are not proof of anything); it only tells a second delivery (`AlreadyDone`).
 pub async fn tag_user(
     iam: &Client,
     name: &str,
     tags: &[(String, String)],
     evidence: Option<&Evidence>,
 ) -> StepOutcome {
-    if let Some(t) = evidence.and_then(|e| e.tags.iter().find(|t| t.key == TAG_QUARANTINED)) {
-        return StepOutcome::of(StepResult::status(
-            Status::AlreadyDone,
-            format!("quarantined by an earlier run at {}", t.value),
-        ));
-    }
+    let earlier = evidence
+        .and_then(|e| e.tags.iter().find(|t| t.key == TAG_QUARANTINED))
+        .map(|t| t.value.clone());
     let mut req = iam.tag_user().user_name(name);
     for (k, v) in tags {
         // Both required fields are set, so building cannot fail.
@@ -585,10 +621,17 @@ pub async fn tag_user(
         }
     }
     let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
+    let sent = req.send().await;
+    if let (Some(at), Ok(_)) = (&earlier, &sent) {
+        return StepOutcome::of(StepResult::status(
+            Status::AlreadyDone,
+            format!("tagged quarantined before ({TAG_QUARANTINED}={at}); tagged again"),
+        ));
+    }
     tally(vec![item(
         "TagUser",
         name,
-        req.send().await,
+        sent,
         keys.join(", "),
         "no longer exists",
     )])

@@ -319,6 +319,13 @@ fn own_role_is_never_acted_on() {
             )],
             file,
         ));
+        // Nor does the role named in any account (the responder role of member accounts):
+        // it stands for trailwarden only in the calls the responder makes, and creating users
+        // or keys is none of them (a role of that name anyone may create where there is none).
+        respond(run(
+            &[("OWN_ROLE_ARNS", "arn:aws:iam::*:role/DevOps*")],
+            file,
+        ));
     }
 }
 

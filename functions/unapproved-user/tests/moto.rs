@@ -539,6 +539,65 @@ async fn quarantine_denies_everything_deactivates_every_credential_and_is_repeat
     drop(t.moto);
 }
 
+/// The user's owner forges the marks of a quarantine before it runs: an inline policy with
+/// the quarantine's name that allows everything, and the quarantine tag. Neither is taken for
+/// the real thing: AWSDenyAll is attached and the user tagged with this event.
+#[tokio::test]
+async fn a_forged_quarantine_policy_or_tag_does_not_stop_the_quarantine() {
+    let t = setup(&[]).await;
+    let (_, event) = loaded_user_event(
+        &t.iam,
+        "backup-operator",
+        "iam-create-user-by-assumed-role.json",
+    )
+    .await;
+    t.iam
+        .put_user_policy()
+        .user_name("backup-operator")
+        .policy_name("trailwarden-quarantine-deny-all")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    t.iam
+        .tag_user()
+        .user_name("backup-operator")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("trailwarden:quarantined")
+                .value("2020-01-01T00:00:00Z")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (_proxy, state) = t.proxied(&[("RESPONSE_MODE", "quarantine")], vec![]).await;
+    let out = invoke(&state, &event).await.expect("quarantine completes");
+    let attached = attached_policy_arns(&t.iam, "backup-operator").await;
+    assert!(
+        attached
+            .iter()
+            .any(|p| p == "arn:aws:iam::aws:policy/AWSDenyAll"),
+        "{attached:?}"
+    );
+    assert_eq!(step(&out["steps"], "DenyAll", None).0, "done");
+    let tags = t
+        .iam
+        .list_user_tags()
+        .user_name("backup-operator")
+        .send()
+        .await
+        .unwrap();
+    let tags: HashMap<&str, &str> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(
+        tags["trailwarden:event-id"], "c1f0e9d8-7b6a-4c5d-9e3f-2a1b0c9d8e7f",
+        "{tags:?}"
+    );
+    assert_ne!(tags["trailwarden:quarantined"], "2020-01-01T00:00:00Z");
+    drop(t.moto);
+}
+
 /// Issue 15: a user that already has 10 managed policies cannot be given AWSDenyAll
 /// (LimitExceeded, as IAM answers; moto does not enforce the quota, so the fault proxy
 /// answers for it): the quarantine falls back to an inline deny-all policy and still
@@ -632,6 +691,72 @@ async fn quarantine_of_a_user_with_ten_managed_policies_falls_back_to_an_inline_
 
 /// Issue 15: renaming the user right after CreateUser does not save it: it is found by its
 /// unique id and deleted under its new name.
+/// How the fault proxy names the evidence upload of the fixture's event (S3's REST calls are
+/// named by method and path).
+const EVIDENCE_PUT: &str = "PUT /trailwarden-evidence-123456789012/trailwarden/evidence/123456789012/mallory/3b8e5f2a-9c41-4d6e-8f07-1a2b3c4d5e6f.json";
+
+/// The user renamed away *after* it was captured, and another user (a break-glass one)
+/// renamed to its old name, while the plan runs (here: while the evidence is being written,
+/// held up by the proxy). Every later step checks the name still belongs to the user captured:
+/// the renamed user is followed and deleted, the other user keeps everything.
+#[tokio::test]
+async fn a_name_swapped_after_capture_is_not_acted_on_and_the_user_is_followed() {
+    let t = setup(&[]).await;
+    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
+    let (victim_id, _) = create_loaded_user_named(&t.iam, "breakglass").await;
+    add_login_profile(&t.iam, "breakglass").await;
+    create_evidence_bucket(&t.s3).await;
+    let (proxy, state) = t
+        .proxied(
+            &[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)],
+            vec![Rule::first(
+                1,
+                EVIDENCE_PUT,
+                Fault::Delay(Duration::from_secs(3)),
+            )],
+        )
+        .await;
+    let run = tokio::spawn(async move { invoke(&state, &event).await });
+    // The evidence is being written: the capture is over, no user has been changed yet.
+    let waited = std::time::Instant::now();
+    while proxy.count(EVIDENCE_PUT) == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "no evidence written: {:?}",
+            proxy
+                .seen()
+                .iter()
+                .map(|x| x.operation.clone())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (from, to) in [("mallory", "mallory-2"), ("breakglass", "mallory")] {
+        t.iam
+            .update_user()
+            .user_name(from)
+            .new_user_name(to)
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = run.await.unwrap().expect("the deletion completes");
+    // The user now named mallory is the break-glass user, untouched.
+    let now = t.iam.get_user().user_name("mallory").send().await.unwrap();
+    assert_eq!(now.user.unwrap().user_id(), victim_id);
+    assert!(has_login_profile(&t.iam, "mallory").await, "{out:#}");
+    assert_eq!(keys(&t.iam, "mallory").await.len(), 1, "{out:#}");
+    // The unapproved user, under its new name, is deleted.
+    assert!(!user_exists(&t.iam, "mallory-2").await, "{out:#}");
+    assert_eq!(step(&out["steps"], "DeleteUser", None).0, "done", "{out:#}");
+    let alert = one_alert(&t.inbox).await;
+    assert_eq!(
+        alert.body["evidence"]["user"]["user_id"],
+        u.user_id.as_str()
+    );
+    drop(t.moto);
+}
+
 #[tokio::test]
 async fn a_user_renamed_right_after_creation_is_followed_and_deleted() {
     let t = setup(&[]).await;

@@ -31,7 +31,8 @@ pub(super) enum MatchSource<'r> {
 }
 
 impl<'r> MatchInfo<'r> {
-    /// `None` when the caller's ARN is one of `exclude` (trailwarden's own remediations).
+    /// `None` when the caller's ARN is one of `exclude` making a call of trailwarden's own
+    /// ([`crate::config::is_own_call`]: its remediations).
     ///
     /// `projected`: `userIdentity` as the scanner already parsed it for the candidates
     /// (holding the caller's paths), when it did; the caller is then read from it where that
@@ -67,9 +68,13 @@ impl<'r> MatchInfo<'r> {
             },
         };
         if !exclude.is_empty()
-            && principal()
-                .match_arn()
-                .is_some_and(|a| crate::glob::first_match(exclude, a).is_some())
+            && principal().match_arn().is_some_and(|a| {
+                crate::glob::first_match(exclude, a).is_some() && {
+                    let field = |k| raw.str_field(k).ok().flatten().unwrap_or_default();
+                    let call = crate::config::call_of(&field("eventSource"), &field("eventName"));
+                    crate::config::is_own_call(exclude, a, &call)
+                }
+            })
         {
             return None;
         }
