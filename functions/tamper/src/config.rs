@@ -26,6 +26,8 @@ pub const KINDS: &[(&str, &str)] = &[
     ("queue", "SQS queue name (or URL, or ARN)"),
     ("bucket", "S3 bucket name (or ARN)"),
     ("key", "KMS key id or ARN"),
+    ("alarm", "CloudWatch alarm name"),
+    ("policy", "IAM managed policy name (or ARN)"),
 ];
 
 /// trailwarden's own resources, by kind. Values are names (or ARNs where the API records
@@ -41,6 +43,8 @@ pub struct SelfResources {
     pub queues: Vec<String>,
     pub buckets: Vec<String>,
     pub keys: Vec<String>,
+    pub alarms: Vec<String>,
+    pub policies: Vec<String>,
 }
 
 impl SelfResources {
@@ -55,6 +59,8 @@ impl SelfResources {
             &self.queues,
             &self.buckets,
             &self.keys,
+            &self.alarms,
+            &self.policies,
         ]
         .iter()
         .all(|v| v.is_empty())
@@ -101,6 +107,8 @@ impl SelfResources {
                 "queue" => &mut r.queues,
                 "bucket" => &mut r.buckets,
                 "key" => &mut r.keys,
+                "alarm" => &mut r.alarms,
+                "policy" => &mut r.policies,
                 other => {
                     return Err(bad(format!(
                         "unknown kind {other:?}; the kinds are: {}",
@@ -133,8 +141,8 @@ fn normalize(kind: &str, value: &str) -> String {
             .nth(6)
             .map(str::to_string)
             .unwrap_or_else(|| value.to_string()),
-        // arn:aws:iam::ACCOUNT:role/PATH/NAME
-        "role" if value.starts_with("arn:") => last('/'),
+        // arn:aws:iam::ACCOUNT:role/PATH/NAME, arn:aws:iam::ACCOUNT:policy/PATH/NAME
+        "role" | "policy" if value.starts_with("arn:") => last('/'),
         // https://sqs.REGION.amazonaws.com/ACCOUNT/NAME or arn:aws:sqs:REGION:ACCOUNT:NAME
         "queue" if value.contains('/') => last('/'),
         "queue" if value.starts_with("arn:") => last(':'),
@@ -159,6 +167,8 @@ pub struct Config {
     pub integrity: log_integrity::Config,
     /// The `self` detection family built from the resources and trails.
     pub catalog: Catalog,
+    /// `DEPLOYER_ROLE_ARNS`: the roles whose stack operations are deployments (ARN globs).
+    pub deployers: Vec<String>,
 }
 
 impl Settings for Config {
@@ -170,6 +180,17 @@ impl Settings for Config {
         let integrity = log_integrity::Config::from_env(env)?;
         let catalog = detections::catalog(&resources, &trails)
             .map_err(|e| ConfigError::new(SELF_RESOURCES, "", e.to_string()))?;
+        let deployers = config::list(env, trailwarden::detect::settings::DEPLOYER_ROLE_ARNS);
+        if let Some(bad) = deployers
+            .iter()
+            .find(|r| !trailwarden::detect::valid_role_arn(r))
+        {
+            return Err(ConfigError::new(
+                trailwarden::detect::settings::DEPLOYER_ROLE_ARNS,
+                bad,
+                "expected IAM role ARNs such as arn:aws:iam::123456789012:role/deployer ('*' matches any characters), not one naming every role",
+            ));
+        }
         Ok(Config {
             common,
             resources,
@@ -177,6 +198,7 @@ impl Settings for Config {
             restart_logging,
             integrity,
             catalog,
+            deployers,
         })
     }
 

@@ -119,8 +119,13 @@ pub enum Reason {
         code: Option<String>,
         message: Option<String>,
     },
-    /// CloudFormation made the call for a stack operation (`info`).
+    /// CloudFormation made the call for a stack operation of a deployer role
+    /// (`DEPLOYER_ROLE_ARNS`): a deployment (`info`).
     ViaCloudFormation,
+    /// CloudFormation made the call for a stack operation of someone not listed as a deployer
+    /// (one step lower): trailwarden's own deployment, or another stack aimed at its
+    /// resources; the call does not say which stack.
+    ViaUnlistedCloudFormation,
 }
 
 /// What a change did beyond its name, when the request says more.
@@ -132,7 +137,8 @@ pub enum Note {
     EventBridgeNotificationsOff,
     /// `PutBucketNotification` that keeps EventBridge on.
     EventBridgeNotificationsKept,
-    /// `PutEventSelectors` that leaves management events out.
+    /// `PutEventSelectors` that leaves management events out (basic selectors all excluding
+    /// them, or advanced selectors none of which selects `eventCategory` `Management`).
     ManagementEventsExcluded,
     /// `PutBucketVersioning` suspending versioning: deleted log files cannot be recovered.
     VersioningSuspended,
@@ -325,7 +331,7 @@ fn notes(r: &Record) -> Vec<Note> {
             });
         }
         "PutEventSelectors" => {
-            let excluded = r
+            let basic = r
                 .request_param("eventSelectors")
                 .and_then(Value::as_array)
                 .is_some_and(|list| {
@@ -334,7 +340,33 @@ fn notes(r: &Record) -> Vec<Note> {
                             .iter()
                             .all(|s| s.get("includeManagementEvents") == Some(&Value::Bool(false)))
                 });
-            if excluded {
+            // Advanced selectors log management events only through a selector on
+            // `eventCategory` = `Management`; data selectors alone leave them out.
+            let get = |v: &Value, k: &str| -> Value {
+                v.as_object()
+                    .and_then(|o| o.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or(Value::Null)
+            };
+            let manages = |sel: &Value| {
+                get(sel, "fieldSelectors")
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|f| {
+                        get(f, "field") == "eventCategory"
+                            && get(f, "equals")
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|v| v == "Management")
+                    })
+            };
+            let advanced = r
+                .request_param("advancedEventSelectors")
+                .and_then(Value::as_array)
+                .is_some_and(|list| !list.is_empty() && !list.iter().any(manages));
+            if basic || advanced {
                 out.push(Note::ManagementEventsExcluded);
             }
         }
@@ -392,9 +424,15 @@ fn decide_change(config: &Config, payload: &Payload, r: &Record) -> Decision<Cas
     let mut reasons = Vec::new();
     let mut severity = top.severity;
     let cfn = via_cloudformation(r);
-    if cfn {
+    let by_deployer = principal
+        .match_arn()
+        .is_some_and(|a| trailwarden::glob::first_match(&config.deployers, a).is_some());
+    if cfn && by_deployer {
         severity = Severity::Info;
         reasons.push(Reason::ViaCloudFormation);
+    } else if cfn {
+        severity = severity.lower();
+        reasons.push(Reason::ViaUnlistedCloudFormation);
     } else if r.failed() {
         severity = severity.lower();
         reasons.push(Reason::Failed {

@@ -39,6 +39,8 @@ pub const QUEUE: &str = "self-sqs-queue";
 pub const BUCKET: &str = "self-trail-bucket";
 pub const TRAIL: &str = "self-trail";
 pub const KEY: &str = "self-kms-key";
+pub const ALARM: &str = "self-cloudwatch-alarm";
+pub const POLICY: &str = "self-iam-managed-policy";
 pub const STACK_DELETED: &str = "self-stack-deleted";
 pub const STACK_UPDATED: &str = "self-stack-updated";
 
@@ -321,9 +323,9 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
             "id": TOPIC,
             "title": "trailwarden's alert topic changed",
             "severity": "critical",
-            "description": "trailwarden's SNS alert topic was deleted, had its policy or \
-                encryption changed, or lost a subscriber (or a subscriber's filter changed): \
-                alerts stop reaching people.",
+            "description": "trailwarden's SNS alert topic was deleted, had its policy, \
+                encryption or data protection policy changed, or lost a subscriber (or a \
+                subscriber's filter changed): alerts stop reaching people.",
             "runbook": runbook_common,
             "references": {"mitre_attack": [T_DISABLE_TOOLS]},
             "pattern": {
@@ -332,14 +334,20 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
                     {"eventName": ["DeleteTopic", "SetTopicAttributes", "RemovePermission"],
                      "requestParameters": {"topicArn": names(&r.topics)}},
                     {"eventName": ["Unsubscribe", "SetSubscriptionAttributes"],
-                     "requestParameters": {"subscriptionArn": subscriptions}}
+                     "requestParameters": {"subscriptionArn": subscriptions}},
+                    // A data protection policy can deny every Publish (a custom identifier
+                    // with a Deny operation on inbound messages).
+                    {"eventName": ["PutDataProtectionPolicy"],
+                     "requestParameters": {"resourceArn": names(&r.topics)}}
                 ]
             },
             "examples": {
                 "match": [
                     record("sns.amazonaws.com", "DeleteTopic", json!({"topicArn": t})),
                     record("sns.amazonaws.com", "Unsubscribe",
-                        json!({"subscriptionArn": format!("{t}:0b6941c8-3a1f-4c8e-9b2d-5e7f8a9b0c1d")}))
+                        json!({"subscriptionArn": format!("{t}:0b6941c8-3a1f-4c8e-9b2d-5e7f8a9b0c1d")})),
+                    record("sns.amazonaws.com", "PutDataProtectionPolicy",
+                        json!({"resourceArn": t, "dataProtectionPolicy": "{\"Name\":\"deny-all\",\"Version\":\"2021-06-01\",\"Statement\":[{\"DataDirection\":\"Inbound\",\"Principal\":[\"*\"],\"DataIdentifier\":[\"arn:aws:dataprotection::aws:data-identifier/EmailAddress\"],\"Operation\":{\"Deny\":{}}}]}"}))
                 ],
                 "no_match": [
                     record("sns.amazonaws.com", "DeleteTopic",
@@ -376,6 +384,85 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
                     json!({"queueUrl": format!("https://sqs.us-east-1.amazonaws.com/123456789012/{q}")}))],
                 "no_match": [record("sqs.amazonaws.com", "PurgeQueue",
                     json!({"queueUrl": format!("https://sqs.us-east-1.amazonaws.com/123456789012/{other}")}))]
+            }
+        }));
+    }
+
+    if let Some(first) = r.policies.first() {
+        let p = sample(first);
+        let arns: Vec<Value> = r
+            .policies
+            .iter()
+            .map(|p| json!({ "wildcard": format!("arn:*:iam::*:policy/*{p}") }))
+            .collect();
+        list.push(json!({
+            "id": POLICY,
+            "title": "trailwarden's managed policy rewritten or deleted",
+            "severity": "critical",
+            "description": "A managed policy attached to trailwarden's function roles got a new \
+                default version, had another version made the default, or was deleted. The \
+                call names only the policy, not the roles: a new version that denies \
+                everything silences every function using it, the alert topic included.",
+            "runbook": runbook_common,
+            "references": {"mitre_attack": [T_DISABLE_TOOLS]},
+            "pattern": {
+                "eventSource": ["iam.amazonaws.com"],
+                "eventName": ["CreatePolicyVersion", "SetDefaultPolicyVersion", "DeletePolicy"],
+                "requestParameters": {"policyArn": arns}
+            },
+            "examples": {
+                "match": [
+                    record("iam.amazonaws.com", "CreatePolicyVersion", json!({
+                        "policyArn": format!("arn:aws:iam::123456789012:policy/{p}"),
+                        "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\"}]}",
+                        "setAsDefault": true
+                    }))
+                ],
+                "no_match": [
+                    record("iam.amazonaws.com", "CreatePolicyVersion", json!({
+                        "policyArn": format!("arn:aws:iam::123456789012:policy/{other}"),
+                        "setAsDefault": true
+                    }))
+                ]
+            }
+        }));
+    }
+
+    if let Some(first) = r.alarms.first() {
+        let a = sample(first);
+        list.push(json!({
+            "id": ALARM,
+            "title": "trailwarden's alarm disabled, deleted or changed",
+            "severity": "high",
+            "description": "One of trailwarden's CloudWatch alarms (its functions' errors, the \
+                failed-events queue, the CIS metric filters) had its actions disabled, was \
+                deleted or was redefined: what it watches (a function failing or deleted, \
+                events left unhandled) no longer reaches anyone. Disabling them first is how \
+                someone removes trailwarden quietly.",
+            "runbook": runbook_common,
+            "references": {"mitre_attack": [T_DISABLE_TOOLS]},
+            "pattern": {
+                "eventSource": ["monitoring.amazonaws.com"],
+                "$or": [
+                    {"eventName": ["DisableAlarmActions", "DeleteAlarms"],
+                     "requestParameters": {"alarmNames": names(&r.alarms)}},
+                    {"eventName": ["PutMetricAlarm"],
+                     "requestParameters": {"alarmName": names(&r.alarms)}}
+                ]
+            },
+            "examples": {
+                "match": [
+                    record("monitoring.amazonaws.com", "DisableAlarmActions",
+                        json!({"alarmNames": ["unrelated-alarm", a]})),
+                    record("monitoring.amazonaws.com", "PutMetricAlarm",
+                        json!({"alarmName": a, "actionsEnabled": false}))
+                ],
+                "no_match": [
+                    record("monitoring.amazonaws.com", "DeleteAlarms",
+                        json!({"alarmNames": [format!("{other}-errors")]})),
+                    record("monitoring.amazonaws.com", "DescribeAlarms",
+                        json!({"alarmNames": [a]}))
+                ]
             }
         }));
     }
@@ -421,8 +508,8 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
             "title": "trailwarden's trail stopped or changed",
             "severity": "critical",
             "description": "The trail trailwarden watches was stopped, deleted, pointed \
-                elsewhere or had its event selectors changed: API calls from then on are not \
-                recorded, or not where trailwarden reads them.",
+                elsewhere or had its event or Insights selectors changed: API calls from then \
+                on are not recorded, or not where trailwarden reads them.",
             "runbook": "Check the trail now (aws cloudtrail get-trail-status); turn logging \
                 back on (StartLogging) or restore the trail's settings by redeploying the \
                 stack, then find out who did it and treat that principal as compromised. \
@@ -434,7 +521,7 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
                 "$or": [
                     {"eventName": ["StopLogging", "DeleteTrail", "UpdateTrail"],
                      "requestParameters": {"name": trail_names(trails)}},
-                    {"eventName": ["PutEventSelectors"],
+                    {"eventName": ["PutEventSelectors", "PutInsightSelectors"],
                      "requestParameters": {"trailName": trail_names(trails)}}
                 ]
             },
@@ -513,7 +600,9 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
             "references": {"mitre_attack": [T_DISABLE_TOOLS]},
             "pattern": {
                 "eventSource": ["cloudformation.amazonaws.com"],
-                "eventName": ["UpdateStack", "ExecuteChangeSet", "UpdateTerminationProtection", "SetStackPolicy"],
+                // CreateChangeSet names the stack; an ExecuteChangeSet given the change set's
+                // ARN does not.
+                "eventName": ["UpdateStack", "CreateChangeSet", "ExecuteChangeSet", "UpdateTerminationProtection", "SetStackPolicy"],
                 "requestParameters": {"stackName": names(&r.stacks)}
             },
             "examples": {
@@ -526,7 +615,7 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
     json!({
         "family": FAMILY,
         "description": "Changes to trailwarden's own resources: its rules, functions, roles, \
-            alert topic and key, failed-events queue, trail bucket, trail and stack.",
+            alert topic and key, failed-events queue, alarms, trail bucket, trail and stack.",
         "detections": list,
     })
 }

@@ -173,6 +173,18 @@ fn change(c: &Change, plan: &Plan<Step>, output: Option<&Output>) -> Report<Stat
                            is alerted on its own, so this is informational."
                     .to_string();
             }
+            Reason::ViaUnlistedCloudFormation => {
+                title.push_str(" (by CloudFormation)");
+                outcome = format!(
+                    "CloudFormation made this call for a stack operation by a principal not \
+                     listed in DEPLOYER_ROLE_ARNS (severity lowered from {} to {}). If no \
+                     deployment of trailwarden's stack was under way, another stack changed \
+                     trailwarden's resources: find the stack (CloudTrail's CreateStack, \
+                     UpdateStack or ExecuteChangeSet by the same principal) and treat this as \
+                     tampering.",
+                    c.detection.severity, c.severity
+                );
+            }
         }
     }
     if restarted {

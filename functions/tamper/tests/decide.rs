@@ -268,6 +268,39 @@ fn the_trail_is_matched_by_name_in_its_own_region_only() {
     assert!(ignored(&cfg(&[]), v).contains("not a change"));
 }
 
+/// Event selectors that leave management events out, basic or advanced (data selectors
+/// alone), are named in the alert; Insights selectors on the trail are a change too.
+#[test]
+fn selectors_leaving_management_events_out_are_named() {
+    let selectors = |params: Value| {
+        let mut v = fixture("cloudtrail-stop-logging-trailwarden.json");
+        v["detail"]["eventName"] = json!("PutEventSelectors");
+        v["detail"]["requestParameters"] = params;
+        change(&cfg(&[]), v).0
+    };
+    let trail = "arn:aws:cloudtrail:us-east-1:123456789012:trail/trailwarden-trail";
+    let data_only = selectors(json!({"trailName": trail, "advancedEventSelectors": [
+        {"name": "S3 objects", "fieldSelectors": [
+            {"field": "eventCategory", "equals": ["Data"]},
+            {"field": "resources.type", "equals": ["AWS::S3::Object"]}]}]}));
+    assert_eq!(data_only.detection.id, detections::TRAIL);
+    assert!(data_only.notes.contains(&Note::ManagementEventsExcluded));
+    let with_management = selectors(json!({"trailName": trail, "advancedEventSelectors": [
+        {"name": "management", "fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]}]},
+        {"name": "S3 objects", "fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]}]}]}));
+    assert!(!with_management
+        .notes
+        .contains(&Note::ManagementEventsExcluded));
+    let basic = selectors(json!({"trailName": trail, "eventSelectors": [
+        {"readWriteType": "All", "includeManagementEvents": false}]}));
+    assert!(basic.notes.contains(&Note::ManagementEventsExcluded));
+
+    let mut v = fixture("cloudtrail-stop-logging-trailwarden.json");
+    v["detail"]["eventName"] = json!("PutInsightSelectors");
+    v["detail"]["requestParameters"] = json!({"trailName": trail, "insightSelectors": []});
+    assert_eq!(change(&cfg(&[]), v).0.detection.id, detections::TRAIL);
+}
+
 #[test]
 fn a_failed_stop_is_an_attempt_one_step_lower_and_nothing_is_restarted() {
     let mut v = fixture("cloudtrail-stop-logging-trailwarden.json");
@@ -289,9 +322,20 @@ fn cloudformation_deployments_are_info_and_trailwardens_own_calls_are_ignored() 
     v["detail"]["userIdentity"]["invokedBy"] = json!("cloudformation.amazonaws.com");
     v["detail"]["sourceIPAddress"] = json!("cloudformation.amazonaws.com");
     v["detail"]["userAgent"] = json!("cloudformation.amazonaws.com");
-    let (c, _) = change(&cfg(&[]), v);
+    // A stack operation of a deployer role: a deployment.
+    let deployers = [(
+        "DEPLOYER_ROLE_ARNS",
+        "arn:aws:iam::123456789012:role/DevOpsAdmin",
+    )];
+    let (c, _) = change(&cfg(&deployers), v.clone());
     assert_eq!(c.severity, Severity::Info);
     assert_eq!(c.reasons, [Reason::ViaCloudFormation]);
+    // Anyone else's stack may be aimed at trailwarden's resources (any stack's calls carry
+    // invokedBy cloudformation): one step lower, not informational.
+    let (c, _) = change(&cfg(&[]), v);
+    assert_eq!(c.severity, c.detection.severity.lower());
+    assert!(c.severity >= Severity::High, "{:?}", c.severity);
+    assert_eq!(c.reasons, [Reason::ViaUnlistedCloudFormation]);
 
     // The stack operation itself is alerted.
     let mut v = fixture("lambda-delete-function-trailwarden.json");

@@ -101,8 +101,9 @@ struct FileHead {
 /// policy changed, that would carry the deployment roles' exemption to someone else.
 pub const DEPLOYER_GUARD_ID: &str = "deployer-role-created-or-trust-changed";
 
-/// An IAM role ARN, `*` allowed: `arn:<partition>:iam::<account or *>:role/<path and name>`.
-fn valid_role_arn(r: &str) -> bool {
+/// An IAM role ARN, `*` allowed: `arn:<partition>:iam::<account or *>:role/<path and name>`
+/// (a deployment role of `DEPLOYER_ROLE_ARNS`; one naming every role is not).
+pub fn valid_role_arn(r: &str) -> bool {
     let mut parts = r.splitn(6, ':');
     let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
         parts.next(),

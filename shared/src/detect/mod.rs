@@ -21,7 +21,7 @@
 //! step of the conversion each); the index the engine uses, the projection of fields it
 //! parses (`project`) and the counters a scan aggregates matches into (`tally`) are private.
 
-pub use catalog::Catalog;
+pub use catalog::{valid_role_arn, Catalog};
 pub use detection::{
     BuiltinOptions, CatalogError, Detection, ExampleSet, Examples, References, Threshold, BUILT_IN,
     RESPONDERS,
