@@ -34,6 +34,7 @@ pub const EVENT_SOURCE_MAPPING: &str = "self-lambda-event-source-mapping";
 pub const ROLE: &str = "self-iam-role";
 pub const ROLE_DENY: &str = "self-iam-role-deny-policy";
 pub const ROLE_POLICY: &str = "self-iam-role-policy-replaced";
+pub const ROLE_PASSED: &str = "self-iam-role-passed-to-function";
 pub const TOPIC: &str = "self-sns-topic";
 pub const QUEUE: &str = "self-sqs-queue";
 pub const BUCKET: &str = "self-trail-bucket";
@@ -55,6 +56,15 @@ fn name(v: &str) -> Value {
 
 fn names(values: &[String]) -> Vec<Value> {
     values.iter().map(|v| name(v)).collect()
+}
+
+/// An IAM ARN of `kind` (`role`, `policy`) named `name` (wildcards allowed), with or without a
+/// path: `arn:*:iam::*:role/NAME`, `arn:*:iam::*:role/*/NAME`.
+fn iam_arns(kind: &str, name: &str) -> [Value; 2] {
+    [
+        json!({ "wildcard": format!("arn:*:iam::*:{kind}/{name}") }),
+        json!({ "wildcard": format!("arn:*:iam::*:{kind}/*/{name}") }),
+    ]
 }
 
 /// A value standing for the configured one in an example (`*` filled in).
@@ -388,12 +398,56 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
         }));
     }
 
+    if let Some(first) = r.roles.first() {
+        let role = sample(first);
+        let arns: Vec<Value> = r.roles.iter().flat_map(|n| iam_arns("role", n)).collect();
+        list.push(json!({
+            "id": ROLE_PASSED,
+            "title": "trailwarden's role given to a Lambda function",
+            "severity": "critical",
+            "description": "A Lambda function was created, or reconfigured, to run as one of \
+                trailwarden's function roles. What such a function does is recorded under \
+                trailwarden's role, which trailwarden never alerts on (its own remediations \
+                are not findings): a function that is not one of the stack's own acts unseen \
+                with the role's rights (writing user policies, reactivating keys, revoking \
+                rules).",
+            "runbook": "Unless this is a deployment of trailwarden's stack, delete the \
+                function (requestParameters.functionName), then review what it did (CloudTrail: \
+                the role's sessions named after that function) and who may pass trailwarden's \
+                roles (iam:PassRole).",
+            "references": {"mitre_attack": [T_DISABLE_TOOLS, "T1098"]},
+            "pattern": {
+                "eventSource": ["lambda.amazonaws.com"],
+                "eventName": [{"prefix": "CreateFunction"}, {"prefix": "UpdateFunctionConfiguration"}],
+                "requestParameters": {"role": arns}
+            },
+            "examples": {
+                "match": [
+                    record("lambda.amazonaws.com", "CreateFunction20150331", json!({
+                        "functionName": "helper",
+                        "role": format!("arn:aws:iam::123456789012:role/{role}"),
+                        "runtime": "python3.12",
+                        "handler": "index.handler"
+                    }))
+                ],
+                "no_match": [
+                    record("lambda.amazonaws.com", "CreateFunction20150331", json!({
+                        "functionName": "helper",
+                        "role": format!("arn:aws:iam::123456789012:role/{other}"),
+                        "runtime": "python3.12",
+                        "handler": "index.handler"
+                    }))
+                ]
+            }
+        }));
+    }
+
     if let Some(first) = r.policies.first() {
         let p = sample(first);
         let arns: Vec<Value> = r
             .policies
             .iter()
-            .map(|p| json!({ "wildcard": format!("arn:*:iam::*:policy/*{p}") }))
+            .flat_map(|p| iam_arns("policy", p))
             .collect();
         list.push(json!({
             "id": POLICY,
