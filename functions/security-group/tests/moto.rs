@@ -595,6 +595,17 @@ async fn split_ipv6_halves_are_revoked() {
     assert_eq!(one_alert(&inbox).await.attributes["severity"], "critical");
 }
 
+/// Adds `0.0.0.0/0` to prefix list `pl` (at its first version).
+async fn add_world_entry(ec2: &aws_sdk_ec2::Client, pl: &str) {
+    ec2.modify_managed_prefix_list()
+        .prefix_list_id(pl)
+        .current_version(1)
+        .add_entries(AddPrefixListEntry::builder().cidr("0.0.0.0/0").build())
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn prefix_list(ec2: &aws_sdk_ec2::Client, name: &str, cidrs: &[&str]) -> String {
     let mut req = ec2
         .create_managed_prefix_list()
@@ -700,13 +711,7 @@ async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
     authorize(&ec2, &other, &[tcp(22, &["203.0.113.0/24"])]).await;
     let before_other = summary(&ingress(&ec2, &other).await);
 
-    ec2.modify_managed_prefix_list()
-        .prefix_list_id(&pl)
-        .current_version(1)
-        .add_entries(AddPrefixListEntry::builder().cidr("0.0.0.0/0").build())
-        .send()
-        .await
-        .unwrap();
+    add_world_entry(&ec2, &pl).await;
     let mut event = fixture("ec2-modify-managed-prefix-list-world.json");
     let req = &mut event["detail"]["requestParameters"]["ModifyManagedPrefixListRequest"];
     req["PrefixListId"] = json!(pl);
@@ -760,13 +765,7 @@ async fn a_prefix_list_restored_to_a_world_open_version_gets_its_referencing_rul
     let pl = prefix_list(&ec2, "partner-bastions", &["198.51.100.0/24"]).await;
     let gid = create_group(&ec2, "bastion", &[]).await;
     authorize(&ec2, &gid, &[from_list(22, &pl)]).await;
-    ec2.modify_managed_prefix_list()
-        .prefix_list_id(&pl)
-        .current_version(1)
-        .add_entries(AddPrefixListEntry::builder().cidr("0.0.0.0/0").build())
-        .send()
-        .await
-        .unwrap();
+    add_world_entry(&ec2, &pl).await;
     let mut event = fixture("ec2-restore-managed-prefix-list-version.json");
     let req = &mut event["detail"]["requestParameters"]["RestoreManagedPrefixListVersionRequest"];
     req["PrefixListId"] = json!(pl);

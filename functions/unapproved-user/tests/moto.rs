@@ -87,6 +87,15 @@ async fn attach_new_policy(
     arn
 }
 
+/// The user's tags, key to value.
+async fn user_tags(iam: &aws_sdk_iam::Client, name: &str) -> HashMap<String, String> {
+    let out = iam.list_user_tags().user_name(name).send().await.unwrap();
+    out.tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
 async fn create_loaded_user(iam: &aws_sdk_iam::Client, name: &str) -> Loaded {
     let (user_id, arn) = create_user(iam, name, "/").await;
     add_login_profile(iam, name).await;
@@ -482,14 +491,7 @@ async fn quarantine_denies_everything_deactivates_every_credential_and_is_repeat
         0,
         "MFA device still active"
     );
-    let tags = t
-        .iam
-        .list_user_tags()
-        .user_name("backup-operator")
-        .send()
-        .await
-        .unwrap();
-    let tags: HashMap<&str, &str> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
+    let tags = user_tags(&t.iam, "backup-operator").await;
     assert!(tags.contains_key("trailwarden:quarantined"), "{tags:?}");
     assert_eq!(
         tags["trailwarden:event-id"],
@@ -582,14 +584,7 @@ async fn a_forged_quarantine_policy_or_tag_does_not_stop_the_quarantine() {
         "{attached:?}"
     );
     assert_eq!(step(&out["steps"], "DenyAll", None).0, "done");
-    let tags = t
-        .iam
-        .list_user_tags()
-        .user_name("backup-operator")
-        .send()
-        .await
-        .unwrap();
-    let tags: HashMap<&str, &str> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
+    let tags = user_tags(&t.iam, "backup-operator").await;
     assert_eq!(
         tags["trailwarden:event-id"], "c1f0e9d8-7b6a-4c5d-9e3f-2a1b0c9d8e7f",
         "{tags:?}"
