@@ -7,7 +7,7 @@
 //! | an event handled in real time | `event#<eventID>` | `done` | [`HANDLED_TTL_SECONDS`] |
 //! | a log file (object version) scanned | `object#<bucket>/<key>#<version>` | `done` | [`HANDLED_TTL_SECONDS`] |
 //! | one match counted toward a threshold | `window#<detection>#<group hash>` | `<epoch, 12 digits>#<eventID>` | the window plus a day |
-//! | an incident | `incident#<detection>#<principal+resource hash>#<window start>` | `-` | the window plus a day |
+//! | an incident | `incident#<detection>#<account+principal+resource hash>#<window start>` | `-` | the window plus a day |
 //!
 //! A window entry's key is the event's, so counting the same event twice (a retry, or the
 //! real-time path and the log scan both seeing it) counts it once.
@@ -60,6 +60,9 @@ pub fn epoch_of_sort_key(sk: &str) -> Option<i64> {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Fingerprint {
     pub detection: String,
+    /// The account the event is of (`recipientAccountId`, else the caller's): the same user
+    /// name, or an unnamed principal, in two accounts of an organization is two incidents.
+    pub account: String,
     /// The principal (a threshold detection: its group's values).
     pub principal: String,
     /// What was acted on (empty for threshold detections: the group is the subject).
@@ -75,6 +78,7 @@ impl Fingerprint {
     /// principal on the same resource on either side of a window's end are two incidents.
     pub fn plain(
         detection: &str,
+        account: &str,
         principal: &str,
         resource: &str,
         epoch: Option<i64>,
@@ -82,6 +86,7 @@ impl Fingerprint {
     ) -> Fingerprint {
         Fingerprint {
             detection: detection.to_string(),
+            account: account.to_string(),
             principal: principal.to_string(),
             resource: resource.to_string(),
             window_start: window_start(epoch.unwrap_or(0), window_seconds),
@@ -100,6 +105,7 @@ impl Fingerprint {
     ) -> Fingerprint {
         Fingerprint::plain(
             detection,
+            record.account_id().unwrap_or_default(),
             &record.principal().display(),
             &resource_of(json.get("requestParameters"), json.get("resources")),
             record.time().map(|t| t.timestamp()),
@@ -108,7 +114,9 @@ impl Fingerprint {
     }
 
     /// The incident of a threshold group that crossed its threshold at `crossed_at` (the time
-    /// of the match that made the count), in windows of the detection's own length.
+    /// of the match that made the count), in windows of the detection's own length. The group
+    /// is the subject: a detection that must tell accounts apart groups by an ARN or by
+    /// `recipientAccountId`.
     pub fn threshold(
         detection: &str,
         group: &str,
@@ -117,6 +125,7 @@ impl Fingerprint {
     ) -> Fingerprint {
         Fingerprint {
             detection: detection.to_string(),
+            account: String::new(),
             principal: group.to_string(),
             resource: String::new(),
             window_start: window_start(crossed_at, window_seconds),
@@ -129,7 +138,10 @@ impl Fingerprint {
         format!(
             "incident#{}#{}#{}",
             self.detection,
-            short_hash(&format!("{}\n{}", self.principal, self.resource)),
+            short_hash(&format!(
+                "{}\n{}\n{}",
+                self.account, self.principal, self.resource
+            )),
             self.window_start
         )
     }
@@ -151,8 +163,13 @@ impl Fingerprint {
         } else {
             format!(" on {}", self.resource)
         };
+        let account = if self.account.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", self.account)
+        };
         format!(
-            "{} by {}{on}, window {} to {}",
+            "{} by {}{on}{account}, window {} to {}",
             self.detection,
             if self.principal.is_empty() {
                 "-"
@@ -177,16 +194,23 @@ mod tests {
 
     #[test]
     fn the_same_event_gives_the_same_incident_and_windows_are_fixed() {
-        let a = Fingerprint::plain("d", "arn:p", "trail", Some(1_722_519_300), 3600);
-        let b = Fingerprint::plain("d", "arn:p", "trail", Some(1_722_520_799), 3600);
+        let fp = |account, resource, epoch| {
+            Fingerprint::plain("d", account, "IAM user alice", resource, Some(epoch), 3600)
+        };
+        let a = fp("111111111111", "trail", 1_722_519_300);
+        let b = fp("111111111111", "trail", 1_722_520_799);
         assert_eq!(a.key(), b.key());
-        let next = Fingerprint::plain("d", "arn:p", "trail", Some(1_722_520_800), 3600);
+        let next = fp("111111111111", "trail", 1_722_520_800);
         assert_ne!(a.key(), next.key());
-        let other = Fingerprint::plain("d", "arn:p", "other-trail", Some(1_722_519_300), 3600);
+        let other = fp("111111111111", "other-trail", 1_722_519_300);
         assert_ne!(a.key(), other.key());
+        // A user of the same name in another account of the organization: another incident
+        // (a decoy there must not claim this one).
+        let elsewhere = fp("222222222222", "trail", 1_722_519_300);
+        assert_ne!(a.key(), elsewhere.key());
         assert!(a
             .describe()
-            .contains("d by arn:p on trail, window 2024-08-01T13:00:00Z"));
+            .contains("d by IAM user alice on trail in 111111111111, window 2024-08-01T13:00:00Z"));
     }
 
     #[test]

@@ -219,6 +219,7 @@ pub async fn settle(
                 for e in &de.events {
                     fps.insert(Fingerprint::plain(
                         &d.id,
+                        e.account.as_deref().unwrap_or_default(),
                         &e.principal,
                         &e.resource,
                         e.epoch,

@@ -69,7 +69,8 @@ fn stop_logging_opens_one_incident_per_matched_detection_and_alerts_critical() {
     assert!(
         opened.iter().any(|t| t.starts_with(
             "cloudtrail-tampering by arn:aws:iam::123456789012:user/deploy-legacy on \
-             arn:aws:cloudtrail:us-east-1:123456789012:trail/org-audit-trail, window \
+             arn:aws:cloudtrail:us-east-1:123456789012:trail/org-audit-trail in 123456789012, \
+             window \
              2024-09-12T08:00:00Z to 2024-09-12T09:00:00Z"
         )),
         "{opened:?}"

@@ -145,7 +145,7 @@ fn a_duplicate_alerts_nothing_and_an_unavailable_state_alerts_and_says_so() {
     else {
         panic!("ignored")
     };
-    let fp = |d: &str| Fingerprint::plain(d, "p", "r", Some(0), 3600);
+    let fp = |d: &str| Fingerprint::plain(d, "111111111111", "p", "r", Some(0), 3600);
     let mut output = Output::default();
     output.claims.insert(
         "cloudtrail-tampering".into(),

@@ -139,7 +139,7 @@ async fn a_delivered_log_file_becomes_one_alert_per_detection() {
     assert!(burst.body["facts"]["Groups over threshold"]
         .as_str()
         .unwrap()
-        .starts_with("HIDDEN_DUE_TO_SECURITY_REASONS (peak 5"));
+        .starts_with("123456789012 | HIDDEN_DUE_TO_SECURITY_REASONS (peak 5"));
     let user = got["iam-user-created"];
     assert_eq!(user.body["event"]["event_name"], "CreateUser");
     assert!(user.body["facts"]["Principals"]

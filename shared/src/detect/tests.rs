@@ -371,7 +371,7 @@ fn thresholds_fire_only_for_bursts_within_the_window_per_group() {
     assert_eq!(f.count, 5);
     let t = f.threshold.as_ref().unwrap();
     assert_eq!(t.groups_over, 1);
-    assert_eq!(t.groups[0].key, "alice");
+    assert_eq!(t.groups[0].key, "123456789012 | alice");
     assert_eq!(t.groups[0].peak, 5);
     // CIS 4.6 still reports every failure, without a threshold.
     assert_eq!(
@@ -388,9 +388,22 @@ fn thresholds_fire_only_for_bursts_within_the_window_per_group() {
     assert_eq!((g.peak, g.peak_capped, g.matches), (64, true, 200));
     let text = finding(&r, id).unwrap().to_alert("f").text();
     assert!(
-        text.contains("dave (peak 64+ in 300 s, 200 in all)"),
+        text.contains("123456789012 | dave (peak 64+ in 300 s, 200 in all)"),
         "{text}"
     );
+
+    // Failures for a user of the same name in another account of the organization count
+    // apart: three there and two here make no burst (and a burst there is not this one).
+    let mut mixed: Vec<_> = (0..3)
+        .map(|i| {
+            let mut r = failed_login("erin", &at(30, i), &format!("x{i}"));
+            r["recipientAccountId"] = json!("222222222222");
+            r["userIdentity"]["accountId"] = json!("222222222222");
+            r
+        })
+        .collect();
+    mixed.extend((0..2).map(|i| failed_login("erin", &at(31, i), &format!("e{i}"))));
+    assert!(finding(&scan(&cat, log(&mixed)), id).is_none());
 
     // Five failures spread over 20 minutes: no burst.
     let spread: Vec<_> = (0..5)
@@ -492,7 +505,7 @@ fn threshold_groups_share_one_budget_and_the_rest_are_counted_as_untracked() {
     let t = finding(&r, id).unwrap().threshold.clone().unwrap();
     assert_eq!((t.groups_over, t.groups_untracked), (2, 5));
     let keys: Vec<_> = t.groups.iter().map(|g| g.key.as_str()).collect();
-    assert_eq!(keys, ["alice", "bob"]);
+    assert_eq!(keys, ["123456789012 | alice", "123456789012 | bob"]);
     // The alert says that some groups were not followed.
     let text = finding(&r, id).unwrap().to_alert("f").text();
     assert!(
@@ -533,7 +546,7 @@ fn a_full_budget_drops_groups_whose_window_has_long_passed() {
     let r = scan_with_budget(&cat, &recs, 2, false);
     let f = finding(&r, id).expect("mallory's burst");
     let t = f.threshold.as_ref().unwrap();
-    assert_eq!(t.groups[0].key, "mallory");
+    assert_eq!(t.groups[0].key, "123456789012 | mallory");
     assert_eq!(t.groups_over, 1);
     assert!(t.groups_untracked > 0 && t.groups_untracked < 300, "{t:?}");
     assert_eq!(f.count + t.groups_untracked, 300);
@@ -548,7 +561,7 @@ fn a_full_budget_drops_groups_whose_window_has_long_passed() {
         .filter(|g| g.detection == id)
         .map(|g| g.key.as_str())
         .collect();
-    assert_eq!(below, ["alice", "bob"]);
+    assert_eq!(below, ["123456789012 | alice", "123456789012 | bob"]);
 
     // A group still inside its window is never dropped: with alice's failures at 14:58,
     // mallory stays untracked.

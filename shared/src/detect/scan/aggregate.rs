@@ -274,8 +274,12 @@ pub fn single_finding(d: &Detection, record: &Record) -> Finding {
 
 /// What a record acted on, to tell incidents apart: the first ARN in the record's
 /// `resources`, else the first of a few well-known names in `requestParameters` (bucket,
-/// trail, user, role, key, secret, group, function, ...); empty when neither says. Both the
-/// real-time path and the log scan use it, so the same record gives the same incident.
+/// trail, user, role, key, secret, group, function, snapshot, image, ...), followed by whom
+/// the request grants access (`snap-1 to 999988887777`: sharing one snapshot with a backup
+/// account and then with another account is two incidents); a request that names none of
+/// these is told apart by a hash of its parameters (`request 1f2e...`), never folded into
+/// one empty resource. Empty only without parameters. Both the real-time path and the log
+/// scan use it, so the same record gives the same incident.
 pub fn resource_of(request_parameters: Option<&Value>, resources: Option<&Value>) -> String {
     const KEYS: &[&str] = &[
         "bucketName",
@@ -295,32 +299,100 @@ pub fn resource_of(request_parameters: Option<&Value>, resources: Option<&Value>
         "ruleName",
         "logGroupName",
         "instanceId",
+        "snapshotId",
+        "imageId",
+        "volumeId",
         "dBInstanceIdentifier",
+        "dBSnapshotIdentifier",
+        "dBClusterIdentifier",
+        "dBClusterSnapshotIdentifier",
+        "snapshotIdentifier",
+        "clusterIdentifier",
+        "vaultName",
         "clusterName",
         "repositoryName",
         "stackName",
+        "resourceShareArn",
         "resourceArn",
         "roleArn",
         "accountId",
     ];
-    if let Some(arn) = resources.and_then(Value::as_array).and_then(|a| {
-        a.iter().find_map(|r| {
-            r.get("ARN")
-                .or_else(|| r.get("arn"))
-                .and_then(Value::as_str)
-        })
-    }) {
-        return arn.to_string();
-    }
-    let Some(Value::Object(params)) = request_parameters else {
-        return String::new();
+    let params = match request_parameters {
+        Some(Value::Object(p)) if !p.is_empty() => Some(p),
+        _ => None,
     };
-    KEYS.iter()
-        .find_map(|k| match params.get(*k) {
-            Some(Value::String(v)) if !v.is_empty() => Some(v.clone()),
-            _ => None,
+    let subject = resources
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter().find_map(|r| {
+                r.get("ARN")
+                    .or_else(|| r.get("arn"))
+                    .and_then(Value::as_str)
+            })
         })
-        .unwrap_or_default()
+        .map(str::to_string)
+        .or_else(|| {
+            let params = params?;
+            KEYS.iter().find_map(|k| match params.get(*k) {
+                Some(Value::String(v)) if !v.is_empty() => Some(v.clone()),
+                _ => None,
+            })
+        });
+    let Some(params) = params else {
+        return subject.unwrap_or_default();
+    };
+    let grantees = grantees_of(params);
+    match (subject, grantees.is_empty()) {
+        (Some(s), true) => s,
+        (Some(s), false) => format!("{s} to {}", grantees.join(",")),
+        (None, _) => format!("request {}", params_hash(params)),
+    }
+}
+
+/// Whom a sharing request grants access: every string below the fields that name accounts,
+/// groups or principals being added (EC2 snapshot and image permissions, RDS snapshot
+/// attributes, Redshift snapshot access, Lambda and RAM principals), sorted, at most ten.
+fn grantees_of(params: &serde_json::Map<String, Value>) -> Vec<String> {
+    const GRANTS: &[&str] = &[
+        "createVolumePermission",
+        "launchPermission",
+        "valuesToAdd",
+        "accountWithRestoreAccess",
+        "userIds",
+        "principal",
+        "principals",
+    ];
+    fn strings(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::String(s) if !s.is_empty() => {
+                out.insert(s.clone());
+            }
+            Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            // Only what is added: a `remove` list names accounts losing access.
+            Value::Object(o) => o
+                .iter()
+                .filter(|(k, _)| k.as_str() != "remove")
+                .for_each(|(_, x)| strings(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for k in GRANTS {
+        if let Some(v) = params.get(*k) {
+            strings(v, &mut out);
+        }
+    }
+    out.into_iter().take(10).collect()
+}
+
+/// A stable hash of request parameters (FNV-1a over their JSON text; object keys are
+/// written sorted, so equal parameters hash alike on both paths).
+fn params_hash(params: &serde_json::Map<String, Value>) -> String {
+    let text = serde_json::to_string(params).unwrap_or_default();
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{h:016x}")
 }
 
 /// One matching record as the shared state needs it: which event, when, who, on what, and
@@ -334,6 +406,9 @@ pub struct MatchedEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<i64>,
     pub principal: String,
+    /// The account the record is of (`recipientAccountId`, else the caller's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// See [`resource_of`].
     pub resource: String,
     /// The threshold group (`group_by` values joined with ` | `).

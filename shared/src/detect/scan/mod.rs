@@ -488,6 +488,7 @@ impl<'c> Scanner<'c> {
                         time: m.event_time.as_deref().map(str::to_string),
                         epoch: m.epoch,
                         principal: m.principal.clone(),
+                        account: m.account.as_deref().map(str::to_string),
                         resource: resource.clone(),
                         group,
                     });

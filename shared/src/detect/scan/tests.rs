@@ -496,3 +496,67 @@ mod memo_tests {
         }
     }
 }
+
+#[test]
+fn what_a_request_acted_on_tells_shares_and_unnamed_resources_apart() {
+    let of = |p: serde_json::Value| resource_of(Some(&p), None);
+    let share = |snap: &str, to: &str| {
+        of(
+            serde_json::json!({"snapshotId": snap, "attributeType": "CREATE_VOLUME_PERMISSION",
+            "createVolumePermission": {"add": {"items": [{"userId": to}]}}}),
+        )
+    };
+    // A routine share with the backup account does not stand for a later share of the same
+    // snapshot with another account: two incidents.
+    assert_eq!(
+        share("snap-0dr1", "111100001111"),
+        "snap-0dr1 to 111100001111"
+    );
+    assert_ne!(
+        share("snap-0dr1", "111100001111"),
+        share("snap-0dr1", "999988887777")
+    );
+    assert_ne!(
+        share("snap-0dr1", "111100001111"),
+        share("snap-0prod", "111100001111")
+    );
+    // Access taken away names no grantee.
+    assert_eq!(
+        of(serde_json::json!({"snapshotId": "snap-1",
+            "createVolumePermission": {"remove": {"items": [{"userId": "111100001111"}]}}})),
+        "snap-1"
+    );
+    // RDS and AMIs the same way.
+    assert_eq!(
+        of(
+            serde_json::json!({"dBSnapshotIdentifier": "prod", "attributeName": "restore",
+            "valuesToAdd": ["all"]})
+        ),
+        "prod to all"
+    );
+    assert_eq!(
+        of(serde_json::json!({"imageId": "ami-1",
+            "launchPermission": {"add": {"items": [{"group": "all"}]}}})),
+        "ami-1 to all"
+    );
+    // No well-known name: the parameters themselves, never one empty resource for all.
+    let a = of(serde_json::json!({"vpcEndpointId": "vpce-1", "policyDocument": "{}"}));
+    let b = of(serde_json::json!({"vpcEndpointId": "vpce-2", "policyDocument": "{}"}));
+    assert!(a.starts_with("request "), "{a}");
+    assert_ne!(a, b);
+    assert_eq!(
+        a,
+        of(serde_json::json!({"policyDocument": "{}", "vpcEndpointId": "vpce-1"}))
+    );
+    assert_eq!(resource_of(None, None), "");
+    assert_eq!(of(serde_json::json!({})), "");
+    // An ARN in `resources` comes first.
+    let resources = serde_json::json!([{"ARN": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"}]);
+    assert_eq!(
+        resource_of(
+            Some(&serde_json::json!({"bucketName": "b"})),
+            Some(&resources)
+        ),
+        "arn:aws:s3:::b"
+    );
+}
