@@ -175,7 +175,12 @@ pub async fn handle(service: &Service<UnapprovedUser>, event: Value) -> Result<V
     config.approvals = Approvals::default();
     config.approval_document = None;
     config.approval_requires_creator = false;
-    let quarantine = UnapprovedUser::with_clients(state.iam.clone(), state.s3.clone());
+    // A finding of a member account is acted on there, through its responder role, as the
+    // real-time path does; never with this account's credentials on a namesake.
+    let mut quarantine = UnapprovedUser::with_clients(state.iam.clone(), state.s3.clone());
+    if let Some(accounts) = state.accounts() {
+        quarantine = quarantine.with_accounts(accounts);
+    }
     let mut results = Vec::new();
     let mut errors = Vec::new();
     let account = event["account"].as_str().unwrap_or_default().to_string();

@@ -115,7 +115,7 @@ impl SecurityGroup {
         account: Option<&str>,
         region: Option<&str>,
     ) -> Result<aws_sdk_ec2::Client, AccountError> {
-        if self.members.accounts().role_for(account).is_some() {
+        if self.members.accounts().elsewhere(account) {
             self.members.get(account, region).await
         } else {
             Ok(self.ec2(region))

@@ -106,10 +106,13 @@ impl UnapprovedUser {
     /// else the function's own.
     pub async fn iam_in(&self, account: &str) -> Result<aws_sdk_iam::Client, AccountError> {
         match &self.members {
-            Some(m) if m.accounts().role_for(Some(account)).is_some() => {
-                m.get(Some(account), None).await
-            }
+            Some(m) if m.accounts().elsewhere(Some(account)) => m.get(Some(account), None).await,
             _ => Ok(self.iam.clone()),
         }
+    }
+
+    /// The member accounts it acts in (`None`: only with its own credentials).
+    pub fn accounts(&self) -> Option<Arc<Accounts>> {
+        self.members.as_ref().map(AccountClients::shared_accounts)
     }
 }

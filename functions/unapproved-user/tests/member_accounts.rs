@@ -293,3 +293,48 @@ async fn an_unreachable_sts_still_fails_the_invocation_so_lambda_retries() {
     assert_eq!(alerts[0].body["detection"], unapproved_user::DETECTION);
     assert_eq!(action(&alerts[0], "CaptureEvidence").0, "failed");
 }
+
+#[tokio::test]
+async fn another_accounts_user_is_not_acted_on_here_without_a_member_role() {
+    // The stack receives the organization's events but has no member role (MemberRoleName
+    // empty): a user created in a member account must not be "removed" with this account's
+    // credentials, which would find this account's namesake (or nothing) and report done.
+    let w = world().await;
+    let home = aws_sdk_iam::Client::new(&w.sdk);
+    let (id, arn) = create_user(&w.member, "ci-deployer").await;
+    create_user(&home, "ci-deployer").await;
+    let s3 = trailwarden::aws::s3_client(&w.sdk);
+    create_evidence_bucket(&s3).await;
+    let proxy = support::proxy(&w.moto, Vec::new()).await;
+    let f = function(
+        &proxy.sdk_config(),
+        &[
+            ("EVIDENCE_BUCKET", EVIDENCE_BUCKET),
+            ("HOME_ACCOUNT_ID", HOME),
+            ("MEMBER_ROLE_NAME", ""),
+        ],
+        &w.inbox.topic_arn,
+    )
+    .await;
+
+    let out = invoke(&f, &ci_deployer_event(&id, &arn))
+        .await
+        .expect("not retried: no role will appear by retrying");
+
+    assert!(user_exists(&w.member, "ci-deployer").await);
+    assert!(user_exists(&home, "ci-deployer").await);
+    assert_eq!(proxy.count("AssumeRole"), 0);
+    let steps = out["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["status"], "failed", "{steps:#?}");
+    assert!(
+        steps[1..].iter().all(|s| s["status"] == "skipped"),
+        "{steps:#?}"
+    );
+    let alerts = w.alerts(2).await;
+    let a = only_detection(&alerts, "member-role-unavailable");
+    assert_eq!(a.body["account"], MEMBER);
+    assert_eq!(
+        a.body["title"],
+        format!("could not act in account {MEMBER}: no member role configured")
+    );
+}

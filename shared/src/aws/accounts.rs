@@ -139,6 +139,17 @@ impl MemberAccess {
         let account = account.map(str::trim).filter(|a| is_account_id(a))?;
         (account != home).then(|| format!("arn:{partition}:iam::{account}:role/{name}"))
     }
+
+    /// The account of an event that is neither this function's nor reachable: the home
+    /// account is known, the event names another one and no responder role is configured.
+    /// Acting there with the function's own credentials would act on the home account's
+    /// namesakes (a user, a group id) instead, and report the real one as gone: nothing is
+    /// done.
+    pub fn unreachable<'a>(&self, account: Option<&'a str>) -> Option<&'a str> {
+        let home = self.home_account.as_deref()?;
+        let account = account.map(str::trim).filter(|a| is_account_id(a))?;
+        (self.role_name.is_none() && account != home).then_some(account)
+    }
 }
 
 /// The responder role of an account could not be assumed.
@@ -155,9 +166,31 @@ pub struct AccountError {
     pub refused: bool,
 }
 
+impl AccountError {
+    /// An event of `account`, which this function has no role to act in
+    /// ([`MemberAccess::unreachable`]).
+    pub fn no_role(account: &str) -> AccountError {
+        AccountError {
+            account: account.to_string(),
+            role_arn: String::new(),
+            message: format!(
+                "no responder role is configured ({MEMBER_ROLE_NAME} is empty), so nothing is \
+                 done there: deploy member.yaml in the account and set MemberRoleName"
+            ),
+            refused: true,
+        }
+    }
+}
+
 impl fmt::Display for AccountError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.refused {
+        if self.role_arn.is_empty() {
+            write!(
+                f,
+                "could not act in account {}: {}",
+                self.account, self.message
+            )
+        } else if self.refused {
             write!(
                 f,
                 "could not act in account {}: role {} missing or denied: {}",
@@ -245,14 +278,18 @@ impl AccountError {
     pub fn alert(&self, function: &str, record: Option<&Record>) -> Alert {
         // The role's name keeps the subject under SNS's 100 characters; the ARN is below.
         let role_name = self.role_arn.rsplit('/').next().unwrap_or(&self.role_arn);
-        let mut a = Alert::new(
-            Severity::High,
-            DETECTION,
+        let title = if self.role_arn.is_empty() {
+            format!(
+                "could not act in account {}: no member role configured",
+                self.account
+            )
+        } else {
             format!(
                 "could not act in account {}: role {role_name} missing or denied",
                 self.account
-            ),
-        );
+            )
+        };
+        let mut a = Alert::new(Severity::High, DETECTION, title);
         if let Some(r) = record {
             a = a.about(r);
         }
@@ -266,7 +303,16 @@ impl AccountError {
                 )
             })
             .unwrap_or_else(|| "an event".to_string());
-        a.summary = if self.refused {
+        a.summary = if self.role_arn.is_empty() {
+            format!(
+                "{function} had to respond to {what} in account {account}, which is not this \
+                 function's account, and {message}. Nothing was changed anywhere: acting with \
+                 this account's credentials would have acted on this account's namesakes. The \
+                 event is not retried. Respond by hand in account {account}.",
+                account = self.account,
+                message = self.message,
+            )
+        } else if self.refused {
             format!(
                 "{function} had to respond to {what} in account {account}, but STS refused to let it \
                  assume {role}: {message}. Nothing was changed in that account. The event is not \
@@ -400,10 +446,20 @@ impl Accounts {
         self.access.role_for(account, self.partition)
     }
 
+    /// True when acting in `account` is not the function's own credentials' business: a
+    /// member account, through its role, or one it has no role for ([`Accounts::sdk`] then
+    /// says so).
+    pub fn elsewhere(&self, account: Option<&str>) -> bool {
+        self.role_for(account).is_some() || self.access.unreachable(account).is_some()
+    }
+
     /// The SDK configuration to act in `account` (the event's `recipientAccountId`). For a
     /// member account the role is assumed now (or its cached credentials reused), so a role
     /// that is missing or denies is an [`AccountError`] here, before any call is made.
     pub async fn sdk(&self, account: Option<&str>) -> Result<SdkConfig, AccountError> {
+        if let Some(a) = self.access.unreachable(account) {
+            return Err(AccountError::no_role(a));
+        }
         let Some(role_arn) = self.role_for(account) else {
             return Ok(self.sdk.clone());
         };
@@ -506,6 +562,11 @@ impl<C: Clone> AccountClients<C> {
         &self.accounts
     }
 
+    /// The accounts, to build other clients acting in them.
+    pub fn shared_accounts(&self) -> Arc<Accounts> {
+        Arc::clone(&self.accounts)
+    }
+
     /// The client acting in `account` and `region` (the configuration's own region when
     /// `None` or empty). The member role's credentials are checked (and refreshed when they
     /// are about to expire) on every call.
@@ -556,11 +617,21 @@ mod tests {
         assert_eq!(a.role_for(Some("123456789012"), "aws"), None);
         assert_eq!(a.role_for(None, "aws"), None);
         assert_eq!(a.role_for(Some("unknown-account"), "aws"), None);
-        // Single-account mode, and no home account: every account is acted in directly.
+        // No role configured: no role to assume, and another account's event is acted on
+        // nowhere (not on this account's namesakes); this account's own events as before.
+        let single = access("123456789012", "");
+        assert_eq!(single.role_for(Some("111122223333"), "aws"), None);
         assert_eq!(
-            access("123456789012", "").role_for(Some("111122223333"), "aws"),
-            None
+            single.unreachable(Some("111122223333")),
+            Some("111122223333")
         );
+        assert_eq!(single.unreachable(Some("123456789012")), None);
+        assert_eq!(single.unreachable(None), None);
+        assert_eq!(a.unreachable(Some("111122223333")), None);
+        assert!(AccountError::no_role("111122223333")
+            .to_string()
+            .starts_with("could not act in account 111122223333: no responder role is configured"));
+        // No home account known: every account is acted in directly.
         assert_eq!(
             access("", "trailwarden-responder").role_for(Some("111122223333"), "aws"),
             None
