@@ -5,6 +5,7 @@
 //! value and what is accepted; functions stop their cold start on it.
 
 use crate::alert::Severity;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
@@ -230,6 +231,7 @@ impl Common {
                 &self.own_role_arns,
                 a,
                 &call_of(record.event_source(), record.event_name()),
+                record.request_parameters.as_ref(),
             )
         })
     }
@@ -282,6 +284,57 @@ pub const RESPONDER_CALLS: &[&str] = &[
     "iam:UpdateSigningCertificate",
 ];
 
+/// Whether a call of [`RESPONDER_CALLS`] is made as the responder makes it, for the calls that
+/// could also grant: an inline user policy only of Deny statements (the quarantine policy),
+/// only `AWSDenyAll` attached, credentials only set `Inactive`, only `trailwarden:` tags. The
+/// other calls only read or take away.
+pub fn is_responder_request(call: &str, request: Option<&Value>) -> bool {
+    let field = |k: &str| request.and_then(|r| r.get(k)).and_then(Value::as_str);
+    match call {
+        "iam:PutUserPolicy" => field("policyDocument").is_some_and(is_deny_only),
+        "iam:AttachUserPolicy" => {
+            field("policyArn").is_some_and(|a| a.ends_with(":iam::aws:policy/AWSDenyAll"))
+        }
+        "iam:UpdateAccessKey"
+        | "iam:UpdateSSHPublicKey"
+        | "iam:UpdateServiceSpecificCredential"
+        | "iam:UpdateSigningCertificate" => field("status") == Some("Inactive"),
+        "iam:TagUser" => request
+            .and_then(|r| r.get("tags"))
+            .and_then(Value::as_array)
+            .is_some_and(|tags| {
+                tags.iter().all(|t| {
+                    t.get("key")
+                        .and_then(Value::as_str)
+                        .is_some_and(|k| k.starts_with("trailwarden:"))
+                })
+            }),
+        _ => true,
+    }
+}
+
+/// A policy document (as CloudTrail records it: JSON text, sometimes percent-encoded) whose
+/// every statement denies.
+fn is_deny_only(document: &str) -> bool {
+    let text = if document.trim_start().starts_with('{') {
+        std::borrow::Cow::Borrowed(document)
+    } else {
+        percent_encoding::percent_decode_str(document).decode_utf8_lossy()
+    };
+    let Ok(doc) = serde_json::from_str::<Value>(&text) else {
+        return false;
+    };
+    let statements = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect::<Vec<_>>(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => return false,
+    };
+    !statements.is_empty()
+        && statements
+            .iter()
+            .all(|s| s.get("Effect").and_then(Value::as_str) == Some("Deny"))
+}
+
 /// `iam:DeleteUser` for `iam.amazonaws.com` and `DeleteUser`.
 pub fn call_of(event_source: &str, event_name: &str) -> String {
     let service = event_source
@@ -299,7 +352,11 @@ pub fn call_of(event_source: &str, event_name: &str) -> String {
 ///   responder role). Anyone may create a role of that name in an account that has none (the
 ///   management account, an account the StackSet skips): what such a role does beyond the
 ///   responder's calls is not taken for trailwarden's.
-pub fn is_own_call(globs: &[String], role_arn: &str, call: &str) -> bool {
+///
+/// A responder call that grants rather than takes away counts only as the responder makes it
+/// ([`is_responder_request`]): a role of that name used to grant itself or someone else
+/// access is not excused.
+pub fn is_own_call(globs: &[String], role_arn: &str, call: &str, request: Option<&Value>) -> bool {
     let account = |arn: &str| arn.split(':').nth(4).map(str::to_string);
     let exact_accounts: Vec<String> = globs
         .iter()
@@ -314,6 +371,7 @@ pub fn is_own_call(globs: &[String], role_arn: &str, call: &str) -> bool {
             Some(a) if !a.contains(['*', '?']) => true,
             _ => {
                 RESPONDER_CALLS.contains(&call)
+                    && is_responder_request(call, request)
                     && account(role_arn).is_some_and(|a| !exact_accounts.contains(&a))
             }
         }
@@ -364,17 +422,23 @@ mod tests {
         let fun = "arn:aws:iam::999988887777:role/trailwarden-SecurityGroupRole-AB12";
         // The functions' own roles, named with their account: every call.
         for call in ["ec2:RevokeSecurityGroupIngress", "cloudtrail:StopLogging"] {
-            assert!(is_own_call(&g, fun, call));
+            assert!(is_own_call(&g, fun, call, None));
         }
         assert!(!is_own_call(
             &g,
             "arn:aws:iam::999988887777:role/admin",
-            "iam:DeleteUser"
+            "iam:DeleteUser",
+            None
         ));
         // The responder role in a member account: its own calls only.
         let responder = "arn:aws:iam::111122223333:role/trailwarden-responder";
-        assert!(is_own_call(&g, responder, "iam:DeleteUser"));
-        assert!(is_own_call(&g, responder, "ec2:RevokeSecurityGroupIngress"));
+        assert!(is_own_call(&g, responder, "iam:DeleteUser", None));
+        assert!(is_own_call(
+            &g,
+            responder,
+            "ec2:RevokeSecurityGroupIngress",
+            None
+        ));
         for call in [
             "iam:CreateUser",
             "iam:CreateAccessKey",
@@ -382,12 +446,47 @@ mod tests {
             "ec2:AuthorizeSecurityGroupIngress",
             "iam:AttachRolePolicy",
         ] {
-            assert!(!is_own_call(&g, responder, call), "{call}");
+            assert!(!is_own_call(&g, responder, call, None), "{call}");
         }
+        // Calls that could grant count only as the responder makes them: a role of that name
+        // (anyone able to pass the member role's trust) granting access is not excused.
+        let quarantine = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+        let grant = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let own = |call: &str, request: serde_json::Value| {
+            is_own_call(&g, responder, call, Some(&request))
+        };
+        let doc = |d: &str| serde_json::json!({"userName": "u", "policyName": "trailwarden-quarantine-deny-all", "policyDocument": d});
+        assert!(own("iam:PutUserPolicy", doc(quarantine)));
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(quarantine, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        assert!(own("iam:PutUserPolicy", doc(&encoded)));
+        assert!(!own("iam:PutUserPolicy", doc(grant)));
+        assert!(!own("iam:PutUserPolicy", doc("not json")));
+        assert!(!is_own_call(&g, responder, "iam:PutUserPolicy", None));
+        let attach = |arn: &str| serde_json::json!({"userName": "u", "policyArn": arn});
+        assert!(own(
+            "iam:AttachUserPolicy",
+            attach("arn:aws:iam::aws:policy/AWSDenyAll")
+        ));
+        assert!(!own(
+            "iam:AttachUserPolicy",
+            attach("arn:aws:iam::aws:policy/AdministratorAccess")
+        ));
+        let status =
+            |s: &str| serde_json::json!({"userName": "u", "accessKeyId": "AKIA1", "status": s});
+        assert!(own("iam:UpdateAccessKey", status("Inactive")));
+        assert!(!own("iam:UpdateAccessKey", status("Active")));
+        let tags =
+            |k: &str| serde_json::json!({"userName": "u", "tags": [{"key": k, "value": "x"}]});
+        assert!(own("iam:TagUser", tags("trailwarden:quarantined")));
+        assert!(!own("iam:TagUser", tags("approved")));
+        // The functions' own roles: every call, whatever it grants.
+        assert!(is_own_call(&g, fun, "iam:PutUserPolicy", Some(&doc(grant))));
         // Never in the tooling account, which has no responder role: a role of that name there
         // is someone else's.
         let impostor = "arn:aws:iam::999988887777:role/trailwarden-responder";
-        assert!(!is_own_call(&g, impostor, "iam:DeleteUser"));
+        assert!(!is_own_call(&g, impostor, "iam:DeleteUser", None));
         assert_eq!(call_of("iam.amazonaws.com", "DeleteUser"), "iam:DeleteUser");
         let c = Common::from_env(&[("OWN_ROLE_ARNS", fun)]).unwrap();
         let r = crate::event::Record {

@@ -35,6 +35,7 @@ pub const ROLE: &str = "self-iam-role";
 pub const ROLE_DENY: &str = "self-iam-role-deny-policy";
 pub const ROLE_POLICY: &str = "self-iam-role-policy-replaced";
 pub const ROLE_PASSED: &str = "self-iam-role-passed-to-function";
+pub const ROLE_LOOKALIKE: &str = "self-iam-role-lookalike";
 pub const TOPIC: &str = "self-sns-topic";
 pub const QUEUE: &str = "self-sqs-queue";
 pub const BUCKET: &str = "self-trail-bucket";
@@ -437,6 +438,51 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
                         "runtime": "python3.12",
                         "handler": "index.handler"
                     }))
+                ]
+            }
+        }));
+    }
+
+    if let Some(first) = r.roles.first() {
+        let role = sample(first);
+        let paths: Vec<Value> = r
+            .roles
+            .iter()
+            .map(|n| json!({ "wildcard": format!("/{n}") }))
+            .collect();
+        list.push(json!({
+            "id": ROLE_LOOKALIKE,
+            "title": "Role named like trailwarden's created",
+            "severity": "critical",
+            "description": "An IAM role was created with a name (or a path) like those of \
+                trailwarden's function roles. Member accounts' responder roles, and the log \
+                archive, trust the tooling account's roles by that name: whoever can assume \
+                such a role can act in every member account as trailwarden, and trailwarden \
+                takes the responder's calls for its own. Only trailwarden's stack should create \
+                roles so named.",
+            "runbook": "Unless this is a deployment of trailwarden's stack, delete the role \
+                (requestParameters.roleName) and find out who created it and whether it was \
+                assumed (CloudTrail: AssumeRole of the member accounts' responder role by it). \
+                An SCP denying iam:CreateRole on role/<stack>-* to everyone but the deploying \
+                role closes this for good.",
+            "references": {"mitre_attack": [T_DISABLE_TOOLS, "T1098.003"]},
+            "pattern": {
+                "eventSource": ["iam.amazonaws.com"],
+                "eventName": ["CreateRole"],
+                "$or": [
+                    {"requestParameters": {"roleName": names(&r.roles)}},
+                    {"requestParameters": {"path": paths}}
+                ]
+            },
+            "examples": {
+                "match": [
+                    record("iam.amazonaws.com", "CreateRole", json!({"roleName": role, "path": "/"})),
+                    record("iam.amazonaws.com", "CreateRole",
+                        json!({"roleName": "helper", "path": format!("/{role}/")}))
+                ],
+                "no_match": [
+                    record("iam.amazonaws.com", "CreateRole", json!({"roleName": other, "path": "/"})),
+                    record("iam.amazonaws.com", "GetRole", json!({"roleName": role}))
                 ]
             }
         }));

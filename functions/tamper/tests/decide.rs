@@ -85,7 +85,7 @@ fn the_self_family_is_built_from_the_stacks_resources_and_checks_its_own_example
     let families = c.catalog.families();
     assert_eq!(families.len(), 1);
     assert_eq!(families[0].0, detections::FAMILY);
-    assert_eq!(families[0].1, 17, "{:?}", c.catalog.detections());
+    assert_eq!(families[0].1, 18, "{:?}", c.catalog.detections());
     for d in c.catalog.detections() {
         assert!(d.severity >= Severity::High, "{}", d.id);
         assert!(d.runbook.is_some(), "{}: no runbook", d.id);

@@ -72,7 +72,8 @@ impl<'r> MatchInfo<'r> {
                 crate::glob::first_match(exclude, a).is_some() && {
                     let field = |k| raw.str_field(k).ok().flatten().unwrap_or_default();
                     let call = crate::config::call_of(&field("eventSource"), &field("eventName"));
-                    crate::config::is_own_call(exclude, a, &call)
+                    let request = raw.value("requestParameters").ok().flatten();
+                    crate::config::is_own_call(exclude, a, &call, request.as_ref())
                 }
             })
         {
