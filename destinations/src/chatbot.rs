@@ -272,6 +272,18 @@ fn related(resources: &[Resource]) -> Vec<String> {
         .collect()
 }
 
+/// Text the chat client must show as it is: values in alerts come from whoever made the call
+/// (a security group's description, a user agent, a user name), and in a chat channel
+/// `<!here>` pings everyone, `<https://x|text>` and `[text](https://x)` are links that read as
+/// trailwarden's own words. Angle brackets become look-alike quotation marks and a markdown
+/// link loses its form (`[text] (url)`); trailwarden's own markup (bold, bullets, code,
+/// plain links) uses neither.
+fn defang(s: &str) -> String {
+    s.replace('<', "\u{2039}")
+        .replace('>', "\u{203a}")
+        .replace("](", "] (")
+}
+
 /// The custom notification for an alert.
 pub fn notification(a: &Alert) -> Value {
     let mut title = format!("{} {}", marker(a.severity), a.subject());
@@ -294,9 +306,9 @@ pub fn notification(a: &Alert) -> Value {
         "id": identity::fingerprint(a),
         "content": {
             "textType": "client-markdown",
-            "title": cut(&title, MAX_TITLE),
-            "description": description(a),
-            "nextSteps": next_steps(a),
+            "title": defang(&cut(&title, MAX_TITLE)),
+            "description": defang(&description(a)),
+            "nextSteps": next_steps(a).iter().map(|s| defang(s)).collect::<Vec<_>>(),
             "keywords": keywords(a),
         },
         "metadata": {
@@ -307,4 +319,39 @@ pub fn notification(a: &Alert) -> Value {
             "additionalContext": context,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_the_call_cannot_ping_the_channel_or_pose_as_links() {
+        let a = Alert::new(
+            Severity::High,
+            "ec2-world-open-ingress",
+            "World-open rule on sg-1",
+        )
+        .fact(
+            "Group description",
+            "[CHG-4411 approved, no action needed](https://evil.example/ack) <!here>",
+        )
+        .fact(
+            "User agent",
+            "terraform/1.7 <https://evil.example|see ticket>",
+        );
+        let n = notification(&a);
+        let d = n["content"]["description"].as_str().unwrap();
+        assert!(
+            !d.contains("<!here>") && !d.contains('<') && !d.contains('>'),
+            "{d}"
+        );
+        assert!(!d.contains("](https://evil"), "{d}");
+        // Still readable.
+        assert!(
+            d.contains("[CHG-4411 approved, no action needed] (https://evil.example/ack)"),
+            "{d}"
+        );
+        assert!(d.contains("\u{2039}!here\u{203a}"), "{d}");
+    }
 }

@@ -14,15 +14,28 @@ use std::sync::OnceLock;
 use trailwarden::detect::{BuiltinOptions, Catalog};
 use trailwarden::Alert;
 
+/// The fact naming an alert's incident when it stands for no one event or file (the
+/// watchdog's conditions: which trail, since when), so that a condition that comes back later
+/// is a new incident, not an update of the one already resolved.
+pub const INCIDENT_FACT: &str = "Incident";
+
 /// A stable id of the incident an alert is about: detection, account, region and the event
-/// (or, for alerts about files, the object), hashed. Never depends on the outcome of the
-/// response, so a retry that finishes the job keeps the id.
+/// (or, for alerts about files, the object; else its [`INCIDENT_FACT`]; else its title),
+/// hashed. Never depends on the outcome of the response, so a retry that finishes the job
+/// keeps the id.
 pub fn fingerprint(alert: &Alert) -> String {
     let anchor = alert
         .event
         .as_ref()
         .and_then(|e| e.event_id.clone())
         .or_else(|| s3_uris(alert).into_iter().next())
+        .or_else(|| {
+            alert
+                .facts
+                .iter()
+                .find(|(k, _)| k == INCIDENT_FACT)
+                .map(|(_, v)| format!("incident {v}"))
+        })
         .unwrap_or_else(|| alert.title.clone());
     hash(&[
         "v1",
@@ -324,6 +337,36 @@ mod tests {
             ..EventContext::default()
         });
         a
+    }
+
+    #[test]
+    fn a_condition_that_comes_back_is_a_new_incident() {
+        // The watchdog's alerts name no event: the same trail stopped twice, weeks apart, must
+        // not update the finding (or PagerDuty incident) of the first time, which the team
+        // may have resolved.
+        let stopped = |since: &str| {
+            let mut a = Alert::new(
+                Severity::Critical,
+                "trail-logging-off",
+                "CloudTrail logging is off: org",
+            )
+            .fact(
+                "Trail",
+                "arn:aws:cloudtrail:us-east-1:123456789012:trail/org",
+            )
+            .fact(
+                INCIDENT_FACT,
+                format!("trail-logging-off of org since {since}"),
+            );
+            a.account = Some("123456789012".into());
+            a
+        };
+        let first = stopped("2026-11-01T10:00:00Z");
+        assert_eq!(fingerprint(&first), fingerprint(&first.clone()));
+        assert_ne!(
+            fingerprint(&first),
+            fingerprint(&stopped("2026-11-20T03:15:00Z"))
+        );
     }
 
     #[test]

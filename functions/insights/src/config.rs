@@ -33,6 +33,25 @@ pub struct Config {
     pub disabled_families: Vec<String>,
     /// The catalog the look-up runs: the built-in catalog less the disabled families.
     pub catalog: Arc<Catalog>,
+    /// `HOME_ACCOUNT_ID`: the account the function runs in, whose event history it can look
+    /// up. An insight of another account (a member account's, forwarded) is not looked up
+    /// here: this account's history would answer with this account's callers. Unset: every
+    /// insight is looked up.
+    pub home_account: Option<String>,
+}
+
+impl Config {
+    /// Why an insight of `account` is not looked up in this account's event history (see
+    /// [`Config::home_account`]); `None` when it is.
+    pub fn not_here(&self, account: Option<&str>) -> Option<String> {
+        let home = self.home_account.as_deref()?;
+        let account = account.filter(|a| *a != home)?;
+        Some(format!(
+            "not made: the insight is of account {account}, and CloudTrail's event history \
+             answers for this account ({home}) only; look its calls up in account {account} \
+             (or in the organization trail's log files)"
+        ))
+    }
 }
 
 impl Settings for Config {
@@ -53,11 +72,18 @@ impl Settings for Config {
             &disabled_families,
             &deployer_roles,
         )?;
+        let home_account = config::checked(
+            env,
+            "HOME_ACCOUNT_ID",
+            |a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()),
+            "expected a 12-digit AWS account id",
+        )?;
         Ok(Config {
             common,
             lookup_max_events,
             disabled_families,
             catalog,
+            home_account,
         })
     }
 

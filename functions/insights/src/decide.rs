@@ -147,19 +147,26 @@ impl DecidePayload for Insights {
                 let Some(insight) = payload.record().and_then(Insight::from_record) else {
                     return Decision::ignore(NO_DETAILS);
                 };
-                let steps: Vec<Step> = match (&insight.state, config.lookup_max_events) {
+                let plan: Vec<PlannedStep<Step>> = match (&insight.state, config.lookup_max_events)
+                {
                     (State::End, _) | (_, 0) => Vec::new(),
                     _ => Window::for_start(&insight)
-                        .map(|window| Step::LookUp { window })
+                        .map(|window| {
+                            let step = Step::LookUp { window };
+                            match config.not_here(insight.account.as_deref()) {
+                                Some(why) => PlannedStep::skipped(step, why),
+                                None => PlannedStep::new(step),
+                            }
+                        })
                         .into_iter()
                         .collect(),
                 };
-                Decision::respond(
-                    Case::Event {
+                Decision::Respond {
+                    case: Case::Event {
                         insight: Box::new(insight),
                     },
-                    steps,
-                )
+                    plan,
+                }
             }
             _ => Decision::ignore(NOT_HANDLED),
         }

@@ -322,10 +322,12 @@ async fn look_up_file(
     let Some(read) = found.file(object) else {
         return StepResult::status(Status::Skipped, "the file was not read");
     };
+    // Insights of other accounts (an organization trail's files) are not looked up in this
+    // account's event history.
     let windows: Vec<Window> = read
         .insights
         .iter()
-        .filter(|i| i.state == State::Start)
+        .filter(|i| i.state == State::Start && config.not_here(i.account.as_deref()).is_none())
         .filter_map(Window::for_start)
         .collect();
     if windows.is_empty() {

@@ -193,6 +193,13 @@ fn file_look<'a>(
     if incident.start.is_none() {
         return Look::NotMade("made on the Start event of the incident".into());
     }
+    if let Some(why) = incident
+        .start
+        .as_ref()
+        .and_then(|s| config.not_here(s.account.as_deref()))
+    {
+        return Look::NotMade(why);
+    }
     if incident
         .start
         .as_ref()

@@ -91,6 +91,44 @@ fn an_end_event_plans_nothing_and_alerts_under_the_starts_incident_id() {
 }
 
 #[test]
+fn a_member_accounts_insight_is_not_looked_up_in_this_accounts_history() {
+    // The sample is of 123456789012: from a stack in another account it is a member
+    // account's insight, forwarded; this account's event history would answer with this
+    // account's callers and "no detection matched".
+    let o = plan::<Insights>(
+        &[("HOME_ACCOUNT_ID", "999988887777")],
+        "insight-api-call-rate-start.json",
+    );
+    assert_eq!(o.steps.len(), 1);
+    assert_eq!(
+        o.steps[0].status,
+        trailwarden::alert::Status::Skipped,
+        "{:?}",
+        o.steps
+    );
+    let fact = o.alerts[0]
+        .facts
+        .iter()
+        .find(|(k, _)| k == "Catalog look-up")
+        .unwrap();
+    assert!(
+        fact.1.contains("the insight is of account 123456789012"),
+        "{fact:?}"
+    );
+    // The stack's own account: looked up as before.
+    let o = plan::<Insights>(
+        &[("HOME_ACCOUNT_ID", "123456789012")],
+        "insight-api-call-rate-start.json",
+    );
+    assert_eq!(
+        o.steps[0].status,
+        trailwarden::alert::Status::Planned,
+        "{:?}",
+        o.steps
+    );
+}
+
+#[test]
 fn with_the_look_up_turned_off_a_start_plans_nothing_and_says_so() {
     let o = plan::<Insights>(
         &[("INSIGHT_LOOKUP_MAX_EVENTS", "0")],

@@ -98,7 +98,7 @@ fn the_fixture_log_file_yields_one_alert_per_detection() {
     let burst = got["console-signin-failure-burst"];
     assert_eq!(burst.severity, Severity::High);
     assert!(fact(burst, "Groups over threshold")
-        .starts_with("HIDDEN_DUE_TO_SECURITY_REASONS (peak 5 in 300 s"));
+        .starts_with("123456789012 | HIDDEN_DUE_TO_SECURITY_REASONS (peak 5 in 300 s"));
     assert_eq!(fact(burst, "Source IPs"), "45.155.205.233 (5)");
 
     // HeadBucket is not an unauthorized call under CIS 4.1.

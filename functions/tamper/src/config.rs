@@ -28,6 +28,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("key", "KMS key id or ARN"),
     ("alarm", "CloudWatch alarm name"),
     ("policy", "IAM managed policy name (or ARN)"),
+    ("secret", "Secrets Manager secret ARN"),
 ];
 
 /// trailwarden's own resources, by kind. Values are names (or ARNs where the API records
@@ -45,6 +46,9 @@ pub struct SelfResources {
     pub keys: Vec<String>,
     pub alarms: Vec<String>,
     pub policies: Vec<String>,
+    /// The secrets alert destinations read (PagerDuty's routing key, the webhook's signing
+    /// secret): whoever rewrites one redirects or breaks those alerts.
+    pub secrets: Vec<String>,
 }
 
 impl SelfResources {
@@ -61,6 +65,7 @@ impl SelfResources {
             &self.keys,
             &self.alarms,
             &self.policies,
+            &self.secrets,
         ]
         .iter()
         .all(|v| v.is_empty())
@@ -109,6 +114,14 @@ impl SelfResources {
                 "key" => &mut r.keys,
                 "alarm" => &mut r.alarms,
                 "policy" => &mut r.policies,
+                "secret" => {
+                    if !value.starts_with("arn:") || !value.contains(":secret:") {
+                        return Err(bad("expected a Secrets Manager secret ARN \
+                             (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX)"
+                            .into()));
+                    }
+                    &mut r.secrets
+                }
                 other => {
                     return Err(bad(format!(
                         "unknown kind {other:?}; the kinds are: {}",

@@ -36,6 +36,7 @@ pub const ROLE_DENY: &str = "self-iam-role-deny-policy";
 pub const ROLE_POLICY: &str = "self-iam-role-policy-replaced";
 pub const ROLE_PASSED: &str = "self-iam-role-passed-to-function";
 pub const ROLE_LOOKALIKE: &str = "self-iam-role-lookalike";
+pub const SECRET: &str = "self-destination-secret";
 pub const TOPIC: &str = "self-sns-topic";
 pub const QUEUE: &str = "self-sqs-queue";
 pub const BUCKET: &str = "self-trail-bucket";
@@ -66,6 +67,27 @@ fn iam_arns(kind: &str, name: &str) -> [Value; 2] {
         json!({ "wildcard": format!("arn:*:iam::*:{kind}/{name}") }),
         json!({ "wildcard": format!("arn:*:iam::*:{kind}/*/{name}") }),
     ]
+}
+
+/// How a call may name a secret: its full ARN, its ARN without the six characters Secrets
+/// Manager appends (a partial ARN), or its name.
+fn secret_names(secrets: &[String]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for arn in secrets {
+        out.push(name(arn));
+        let Some((_, full_name)) = arn.split_once(":secret:") else {
+            continue;
+        };
+        match full_name.rsplit_once('-') {
+            Some((plain, suffix)) if suffix.len() == 6 => {
+                let partial = &arn[..arn.len() - 7];
+                out.push(json!({ "prefix": partial }));
+                out.push(name(plain));
+            }
+            _ => out.push(name(full_name)),
+        }
+    }
+    out
 }
 
 /// A value standing for the configured one in an example (`*` filled in).
@@ -483,6 +505,42 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
                 "no_match": [
                     record("iam.amazonaws.com", "CreateRole", json!({"roleName": other, "path": "/"})),
                     record("iam.amazonaws.com", "GetRole", json!({"roleName": role}))
+                ]
+            }
+        }));
+    }
+
+    if let Some(first) = r.secrets.first() {
+        let arn = sample(first);
+        list.push(json!({
+            "id": SECRET,
+            "title": "Secret of an alert destination changed",
+            "severity": "high",
+            "description": "A secret trailwarden's alert destinations read (PagerDuty's \
+                routing key, the webhook's signing secret) was rewritten, deleted, rotated or \
+                given a new policy. A new PagerDuty key sends every page to someone else's \
+                service (which answers as PagerDuty does, so deliveries still count as sent); \
+                a new signing secret makes receivers reject every alert.",
+            "runbook": "Unless your team changed it, put the right value back (the old \
+                version is kept as AWSPREVIOUS), find out who changed it, and check what the \
+                destination received in the meantime.",
+            "references": {"mitre_attack": [T_DISABLE_TOOLS]},
+            "pattern": {
+                "eventSource": ["secretsmanager.amazonaws.com"],
+                "eventName": ["PutSecretValue", "UpdateSecret", "DeleteSecret", "RotateSecret",
+                              "UpdateSecretVersionStage", "PutResourcePolicy",
+                              "DeleteResourcePolicy", "CancelRotateSecret"],
+                "requestParameters": {"secretId": secret_names(&r.secrets)}
+            },
+            "examples": {
+                "match": [
+                    record("secretsmanager.amazonaws.com", "PutSecretValue", json!({"secretId": arn})),
+                    record("secretsmanager.amazonaws.com", "UpdateSecret",
+                        json!({"secretId": arn.split(":secret:").nth(1).and_then(|n| n.rsplit_once('-')).map(|(n, _)| n).unwrap_or(&arn)}))
+                ],
+                "no_match": [
+                    record("secretsmanager.amazonaws.com", "PutSecretValue", json!({"secretId": other})),
+                    record("secretsmanager.amazonaws.com", "GetSecretValue", json!({"secretId": arn}))
                 ]
             }
         }));

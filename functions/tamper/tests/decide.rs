@@ -27,6 +27,7 @@ pub fn self_resources() -> String {
         "key=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "alarm=trailwarden-*",
         "policy=trailwarden-*",
+        "secret=arn:aws:secretsmanager:us-east-1:123456789012:secret:trailwarden/pagerduty-a1B2c3",
     ]
     .join(",")
 }
@@ -85,7 +86,7 @@ fn the_self_family_is_built_from_the_stacks_resources_and_checks_its_own_example
     let families = c.catalog.families();
     assert_eq!(families.len(), 1);
     assert_eq!(families[0].0, detections::FAMILY);
-    assert_eq!(families[0].1, 18, "{:?}", c.catalog.detections());
+    assert_eq!(families[0].1, 19, "{:?}", c.catalog.detections());
     for d in c.catalog.detections() {
         assert!(d.severity >= Severity::High, "{}", d.id);
         assert!(d.runbook.is_some(), "{}: no runbook", d.id);

@@ -333,6 +333,18 @@ fn alert(config: &Config, case: &Case, at: DateTime<Utc>, o: &Observation, c: &C
         c.since.map(fmt).unwrap_or_else(|| "not recorded".into()),
     );
     a = a.fact("Checked", fmt(at));
+    // What tells this episode from a later one of the same condition (destinations anchor
+    // the alert's fingerprint on it): when it began, else the check that first reported it
+    // (the watchdog then reports it once a period).
+    a = a.fact(
+        "Incident",
+        format!(
+            "{} of {} since {}",
+            c.kind.detection(),
+            o.trail,
+            fmt(c.since.unwrap_or(at))
+        ),
+    );
     a.references = vec![
         "MITRE ATT&CK T1562.008: https://attack.mitre.org/techniques/T1562/008/".into(),
         "https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_GetTrailStatus.html"

@@ -273,6 +273,14 @@ fn the_report_alerts_new_conditions_and_counts_the_rest() {
         a.summary
     );
     assert!(a.facts.contains(&("Logging".into(), "OFF".into())));
+    // The episode, by when it began: the same trail stopped again later is another incident
+    // (destinations fingerprint the alert on it).
+    let incident = a.facts.iter().find(|(k, _)| k == "Incident").unwrap();
+    assert!(
+        incident.1.starts_with("watchdog-logging-off of ")
+            && incident.1.ends_with(" since 2024-08-03T02:17:00Z"),
+        "{incident:?}"
+    );
     assert_eq!(a.account.as_deref(), Some("123456789012"));
     assert_eq!(
         a.evidence.as_ref().unwrap()["condition"]["kind"],
