@@ -352,7 +352,8 @@ pub fn resource_of(request_parameters: Option<&Value>, resources: Option<&Value>
 
 /// Whom a sharing request grants access: every string below the fields that name accounts,
 /// groups or principals being added (EC2 snapshot and image permissions, RDS snapshot
-/// attributes, Redshift snapshot access, Lambda and RAM principals), sorted, at most ten.
+/// attributes, Redshift snapshot access, Lambda and RAM principals, KMS grantees), sorted, at
+/// most ten.
 fn grantees_of(params: &serde_json::Map<String, Value>) -> Vec<String> {
     const GRANTS: &[&str] = &[
         "createVolumePermission",
@@ -362,6 +363,7 @@ fn grantees_of(params: &serde_json::Map<String, Value>) -> Vec<String> {
         "userIds",
         "principal",
         "principals",
+        "granteePrincipal",
     ];
     fn strings(v: &Value, out: &mut std::collections::BTreeSet<String>) {
         match v {

@@ -539,6 +539,13 @@ fn what_a_request_acted_on_tells_shares_and_unnamed_resources_apart() {
             "launchPermission": {"add": {"items": [{"group": "all"}]}}})),
         "ami-1 to all"
     );
+    assert_eq!(
+        of(
+            serde_json::json!({"keyId": "k-1", "operations": ["Decrypt"],
+            "granteePrincipal": "arn:aws:iam::999988887777:root"})
+        ),
+        "k-1 to arn:aws:iam::999988887777:root"
+    );
     // No well-known name: the parameters themselves, never one empty resource for all.
     let a = of(serde_json::json!({"vpcEndpointId": "vpce-1", "policyDocument": "{}"}));
     let b = of(serde_json::json!({"vpcEndpointId": "vpce-2", "policyDocument": "{}"}));
