@@ -437,6 +437,38 @@ async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
         again.alerts.is_empty() && again.ignored.is_some(),
         "the re-delivery publishes nothing (the event was recorded as handled)",
     );
+    println!("   A CI role shares a snapshot with the backup account, then shares another with an unknown account:");
+    let routine = demo
+        .run(
+            Function::Catalog,
+            snapshot_shared(
+                "snap-0dr1backup",
+                "111100001111",
+                "5f0d1c2e-3a4b-4c5d-8e6f-708192a3b4c5",
+            ),
+            &env,
+        )
+        .await?;
+    let exfil = demo
+        .run(
+            Function::Catalog,
+            snapshot_shared(
+                "snap-0proddb",
+                "999988887777",
+                "6a1e2d3f-4b5c-4d6e-9f70-8192a3b4c5d6",
+            ),
+            &env,
+        )
+        .await?;
+    let shared = |o: &Outcome<StatLines>| {
+        o.alerts
+            .iter()
+            .any(|a| a.detection == "ec2-snapshot-shared-with-account")
+    };
+    demo.check(
+        shared(&routine) && shared(&exfil),
+        "both shares alerted: the routine one does not claim the incident of the second (a share is told apart by snapshot and grantee)",
+    );
     println!("   The root sign-in of step 3 reaches the catalog too (RESPONDERS set, as the stack does):");
     let responders = [
         ("STATE_TABLE", table),
@@ -456,6 +488,60 @@ async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
         "root use is left to root-activity, whose alert stands for it (no second root-use alert)",
     );
     Ok(())
+}
+
+/// An EventBridge delivery of a snapshot shared with `account` by a CI role session (always
+/// the same session and time: one incident window).
+fn snapshot_shared(snapshot: &str, account: &str, event_id: &str) -> Value {
+    serde_json::json!({
+        "version": "0",
+        "id": event_id,
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.ec2",
+        "account": "123456789012",
+        "time": "2024-09-12T10:02:11Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "principalId": "AROAEXAMPLECIROLE0001:GitHubActions",
+                "arn": "arn:aws:sts::123456789012:assumed-role/ci-deploy/GitHubActions",
+                "accountId": "123456789012",
+                "accessKeyId": "ASIAEXAMPLECI0000001",
+                "sessionContext": {
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "principalId": "AROAEXAMPLECIROLE0001",
+                        "arn": "arn:aws:iam::123456789012:role/ci-deploy",
+                        "accountId": "123456789012",
+                        "userName": "ci-deploy"
+                    },
+                    "attributes": {"creationDate": "2024-09-12T09:58:40Z", "mfaAuthenticated": "false"}
+                }
+            },
+            "eventTime": "2024-09-12T10:02:11Z",
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "ModifySnapshotAttribute",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.77",
+            "userAgent": "aws-cli/2.17.0 Python/3.11.9 Linux/6.5.0 exe/x86_64.ubuntu.22",
+            "requestParameters": {
+                "snapshotId": snapshot,
+                "attributeType": "CREATE_VOLUME_PERMISSION",
+                "createVolumePermission": {"add": {"items": [{"userId": account}]}}
+            },
+            "responseElements": {"requestId": "0b6e2c1d-4f3a-4e5b-9c8d-7a6b5c4d3e2f", "_return": true},
+            "requestID": "0b6e2c1d-4f3a-4e5b-9c8d-7a6b5c4d3e2f",
+            "eventID": event_id,
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": "123456789012",
+            "eventCategory": "Management"
+        }
+    })
 }
 
 /// An EventBridge delivery of a DeleteLogGroup by a session of `role`, which sends
