@@ -72,12 +72,7 @@ impl Settings for Config {
             &disabled_families,
             &deployer_roles,
         )?;
-        let home_account = config::checked(
-            env,
-            "HOME_ACCOUNT_ID",
-            |a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()),
-            "expected a 12-digit AWS account id",
-        )?;
+        let home_account = trailwarden::aws::MemberAccess::from_env(env)?.home_account;
         Ok(Config {
             common,
             lookup_max_events,
