@@ -72,7 +72,13 @@ impl Settings for Config {
             &disabled_families,
             &deployer_roles,
         )?;
-        let home_account = trailwarden::aws::MemberAccess::from_env(env)?.home_account;
+        // Only the home account of the member settings: insights assumes no member role.
+        let home_account = config::checked(
+            env,
+            trailwarden::aws::accounts::HOME_ACCOUNT_ID,
+            |a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()),
+            "expected a 12-digit AWS account id",
+        )?;
         Ok(Config {
             common,
             lookup_max_events,
