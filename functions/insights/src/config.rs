@@ -76,7 +76,7 @@ impl Settings for Config {
         let home_account = config::checked(
             env,
             trailwarden::aws::accounts::HOME_ACCOUNT_ID,
-            |a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()),
+            trailwarden::estate::is_account_id,
             "expected a 12-digit AWS account id",
         )?;
         Ok(Config {

@@ -29,6 +29,7 @@
 
 use crate::alert::{Alert, Severity};
 use crate::config::{self, ConfigError, Env};
+use crate::estate::is_account_id;
 use crate::event::Record;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::SdkConfig;
@@ -65,10 +66,6 @@ pub struct MemberAccess {
     pub role_name: Option<String>,
     /// The external id the role's trust policy requires, if any.
     pub external_id: Option<String>,
-}
-
-fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// IAM's role name characters (`[\w+=,.@-]`), 1-64 of them.
