@@ -11,7 +11,7 @@
 
 use crate::identity::{self, Resource};
 use serde_json::{json, Map, Value};
-use trailwarden::alert::{truncate_marked, Status};
+use trailwarden::alert::{part, truncate_marked, Status};
 use trailwarden::{Alert, Severity};
 
 /// Longest title.
@@ -93,29 +93,13 @@ fn description(a: &Alert) -> String {
     ));
     if let Some(e) = &a.event {
         if let Some(who) = &e.actor {
-            let kind = e
-                .actor_kind
-                .as_deref()
-                .map(|k| format!(" ({k})"))
-                .unwrap_or_default();
-            let from = e
-                .source_ip
-                .as_deref()
-                .map(|ip| format!(" from {ip}"))
-                .unwrap_or_default();
+            let kind = part(" (", e.actor_kind.as_deref(), ")");
+            let from = part(" from ", e.source_ip.as_deref(), "");
             d.push_str(&format!("*Who:* {}{kind}{from}\n", one_line(who)));
         }
         if let (Some(name), Some(src)) = (&e.event_name, &e.event_source) {
-            let when = e
-                .event_time
-                .as_deref()
-                .map(|t| format!(" at {t}"))
-                .unwrap_or_default();
-            let failed = e
-                .error_code
-                .as_deref()
-                .map(|c| format!(" (failed: {c})"))
-                .unwrap_or_default();
+            let when = part(" at ", e.event_time.as_deref(), "");
+            let failed = part(" (failed: ", e.error_code.as_deref(), ")");
             d.push_str(&format!("*Event:* {name} ({src}){when}{failed}\n"));
         }
     }

@@ -285,6 +285,12 @@ pub fn sanitize_subject(s: &str) -> String {
     out
 }
 
+/// An optional part of an alert's line: `before`, the value and `after` when there is a value
+/// (`part(" from ", Some("203.0.113.7"), "")`), nothing when there is none.
+pub fn part(before: &str, value: Option<&str>, after: &str) -> String {
+    value.map_or_else(String::new, |v| format!("{before}{v}{after}"))
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary, with a visible marker.
 pub fn truncate_marked(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -715,5 +721,12 @@ mod tests {
         let t = truncate_marked(s, 3);
         assert!(t.contains("trimmed"));
         assert_eq!(truncate_marked("abc", 10), "abc");
+    }
+
+    #[test]
+    fn an_absent_part_leaves_nothing_behind() {
+        assert_eq!(part(" from ", Some("203.0.113.7"), ""), " from 203.0.113.7");
+        assert_eq!(part(" (", Some("IAMUser"), ")"), " (IAMUser)");
+        assert_eq!(part(" (", None, ")"), "");
     }
 }

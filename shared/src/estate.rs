@@ -46,26 +46,98 @@ pub type CreatorCheck = fn(&str) -> Result<(), String>;
 /// Largest document read.
 pub const MAX_ACCOUNT_SETTINGS_BYTES: usize = 1 << 20;
 
-/// `unapproved_user_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserMode {
-    Delete,
-    Quarantine,
-    Notify,
+/// A responder's modes and the words its settings use for them (`RESPONSE_MODE` and the
+/// like, and this document's keys): one definition, so the environment, the document and the
+/// alerts cannot disagree on a name.
+macro_rules! modes {
+    ($(#[$m:meta])* $name:ident, default $default:ident {
+        $($(#[$vm:meta])* $variant:ident = $word:literal,)+
+    }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vm])* $variant,)+
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name::$default
+            }
+        }
+
+        impl Modes for $name {
+            const CHOICES: &'static [(&'static str, $name)] = &[$(($word, $name::$variant),)+];
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)+
+                }
+            }
+        }
+    };
 }
 
-/// `security_group_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupMode {
-    Revoke,
-    Notify,
+/// A responder's modes, each with the word settings use for it.
+pub trait Modes: Copy + 'static {
+    /// Each mode with its word (`config::choice` takes this list as it is).
+    const CHOICES: &'static [(&'static str, Self)];
 }
 
-/// `credential_response_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialResponse {
-    Notify,
-    Deactivate,
+/// The mode `word` names in the document, or an error saying which words are accepted.
+fn mode<M: Modes>(path: &str, word: &str) -> Result<M, EstateError> {
+    if let Some((_, m)) = M::CHOICES.iter().find(|(w, _)| *w == word) {
+        return Ok(*m);
+    }
+    let words: Vec<&str> = M::CHOICES.iter().map(|(w, _)| *w).collect();
+    let expected = match words.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => words.concat(),
+    };
+    Err(err(path, format!("expected {expected}, got {word:?}")))
+}
+
+modes! {
+    /// What unapproved-user does with an IAM user nobody approved (`RESPONSE_MODE`,
+    /// `unapproved_user_mode`).
+    UserMode, default Delete {
+        /// Remove everything that blocks `DeleteUser`, then delete the user.
+        Delete = "delete",
+        /// Deny every action (`AWSDenyAll`, or an inline deny-all policy when the user already
+        /// has the most managed policies IAM allows), delete the console password, set every
+        /// access key, SSH public key, service-specific credential and signing certificate
+        /// Inactive, deactivate every MFA device, and tag the user with why and when.
+        /// Reversible; the user stays in place as evidence.
+        Quarantine = "quarantine",
+        /// Change nothing in IAM: capture evidence and alert.
+        Notify = "notify",
+    }
+}
+
+modes! {
+    /// What security-group does about world-open ingress on a port that is not allowed
+    /// (`RESPONSE_MODE`, `security_group_mode`).
+    GroupMode, default Revoke {
+        /// Revoke exactly the offending rules, then alert.
+        Revoke = "revoke",
+        /// Alert only.
+        Notify = "notify",
+    }
+}
+
+modes! {
+    /// What unapproved-user does with credentials an unapproved principal made for another,
+    /// existing user (`CreateAccessKey`, `CreateLoginProfile`, `UpdateLoginProfile`):
+    /// `CREDENTIAL_RESPONSE_MODE`, `credential_response_mode`.
+    CredentialResponse, default Notify {
+        /// Alert only (the default: the user is an existing one, possibly a workload, and an
+        /// administrator not listed in `APPROVED_CREATOR_ARNS` rotating a colleague's key is
+        /// a common false positive).
+        Notify = "notify",
+        /// Set the new access key Inactive, or delete the console password just set.
+        Deactivate = "deactivate",
+    }
 }
 
 /// What one account or OU entry sets.
@@ -400,29 +472,10 @@ fn entry(
         };
         match key.as_str() {
             "unapproved_user_mode" => {
-                e.unapproved_user_mode = Some(match text()?.as_str() {
-                    "delete" => UserMode::Delete,
-                    "quarantine" => UserMode::Quarantine,
-                    "notify" => UserMode::Notify,
-                    other => {
-                        return Err(err(
-                            &p,
-                            format!("expected delete, quarantine or notify, got {other:?}"),
-                        ))
-                    }
-                })
+                e.unapproved_user_mode = Some(mode(&p, &text()?)?);
             }
             "credential_response_mode" => {
-                e.credential_response_mode = Some(match text()?.as_str() {
-                    "notify" => CredentialResponse::Notify,
-                    "deactivate" => CredentialResponse::Deactivate,
-                    other => {
-                        return Err(err(
-                            &p,
-                            format!("expected notify or deactivate, got {other:?}"),
-                        ))
-                    }
-                })
+                e.credential_response_mode = Some(mode(&p, &text()?)?);
             }
             "allowed_public_ports" => {
                 let raw = value.as_str().ok_or_else(|| {
@@ -453,13 +506,7 @@ fn entry(
                 e.exempt_security_group_ids = items;
             }
             "security_group_mode" => {
-                e.security_group_mode = Some(match text()?.as_str() {
-                    "revoke" => GroupMode::Revoke,
-                    "notify" => GroupMode::Notify,
-                    other => {
-                        return Err(err(&p, format!("expected revoke or notify, got {other:?}")))
-                    }
-                })
+                e.security_group_mode = Some(mode(&p, &text()?)?);
             }
             "exempt" => {
                 e.exempt = Some(

@@ -459,6 +459,16 @@ pub enum Delivery {
     NotAttempted,
 }
 
+impl Delivery {
+    /// Whether publishing any of these failed: what must wait until every alert is out
+    /// (recording an event or object as handled) waits for the retry.
+    pub fn any_failed(delivery: &[Delivery]) -> bool {
+        delivery
+            .iter()
+            .any(|d| matches!(d, Delivery::Failed { .. }))
+    }
+}
+
 /// What one alert destination made of one alert (see [`AlertRouter`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]

@@ -112,9 +112,7 @@ impl Handoff {
         if incidents.is_empty() {
             return handed;
         }
-        let failed = delivery
-            .iter()
-            .any(|d| matches!(d, Delivery::Failed { .. }));
+        let failed = Delivery::any_failed(delivery);
         let out: Option<Severity> = alerts
             .iter()
             .zip(delivery)

@@ -8,7 +8,7 @@ use crate::decide::{Case, Facts, Step};
 use crate::{Config, RealtimeCatalog, NAME};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use trailwarden::alert::{Alert, Status};
+use trailwarden::alert::{part, Alert, Status};
 use trailwarden::respond::{Delivery, InitError, Job, Responder, StepError, StepResult};
 use trailwarden::Payload;
 use trailwarden_state::keys::{self, Fingerprint};
@@ -235,9 +235,7 @@ impl Responder for RealtimeCatalog {
                             } else {
                                 "being alerted by another invocation"
                             },
-                            at.as_deref()
-                                .map(|a| format!(" at {a}"))
-                                .unwrap_or_default()
+                            part(" at ", at.as_deref(), "")
                         );
                         (
                             Opened::Duplicate {
@@ -280,10 +278,7 @@ impl Responder for RealtimeCatalog {
         alerts: &[Alert],
         delivery: &[Delivery],
     ) {
-        if delivery
-            .iter()
-            .any(|d| matches!(d, Delivery::Failed { .. }))
-        {
+        if Delivery::any_failed(delivery) {
             return;
         }
         for opened in output.claims.values() {

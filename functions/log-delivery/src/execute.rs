@@ -79,10 +79,7 @@ impl Responder for LogDelivery {
         _alerts: &[Alert],
         delivery: &[Delivery],
     ) {
-        if delivery
-            .iter()
-            .any(|d| matches!(d, Delivery::Failed { .. }))
-        {
+        if Delivery::any_failed(delivery) {
             return;
         }
         let (now, at) = trailwarden_state::now();

@@ -6,7 +6,7 @@ use crate::decide::{CallOutcome, Case, CredentialAction, KeyKind, Kind, Mfa, Rea
 use crate::network::SourceMatch;
 use crate::RootActivity;
 use serde_json::Value;
-use trailwarden::alert::Alert;
+use trailwarden::alert::{part, Alert};
 use trailwarden::respond::{NoStats, Plan, Report, Reporting};
 use trailwarden::Record;
 
@@ -461,11 +461,7 @@ fn assume_root(
             ),
         )
     } else {
-        let key = call
-            .session_key
-            .as_deref()
-            .map(|k| format!(" (with the key {k})"))
-            .unwrap_or_default();
+        let key = part(" (with the key ", call.session_key.as_deref(), ")");
         (
             format!("Centralized root access to {target}: {policy}"),
             format!(
@@ -519,11 +515,11 @@ fn task_session_facts(s: &TaskSession, facts: &mut Vec<(String, String)>) {
 /// The sentence that says where to find who assumed the session.
 fn find_caller(case: &Case, s: &TaskSession) -> String {
     let account = case.record.account_id().unwrap_or("this account");
-    let key = s
-        .access_key_id
-        .as_deref()
-        .map(|k| format!(" and responseElements.credentials.accessKeyId {k}"))
-        .unwrap_or_default();
+    let key = part(
+        " and responseElements.credentials.accessKeyId ",
+        s.access_key_id.as_deref(),
+        "",
+    );
     let who = match &s.source_identity {
         Some(who) => format!(" Its source identity is {who}."),
         None => String::new(),

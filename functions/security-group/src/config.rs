@@ -2,7 +2,7 @@
 
 use trailwarden::aws::MemberAccess;
 use trailwarden::config::{self, Common, ConfigError, Env};
-use trailwarden::estate::{self, AccountSettings};
+use trailwarden::estate::{self, AccountSettings, Modes};
 use trailwarden::respond::Settings;
 use trailwarden_state::StateSettings;
 
@@ -19,23 +19,10 @@ pub const DEFAULT_WORLD_OPEN_MIN_PREFIX_IPV4: u8 = 8;
 /// `WORLD_OPEN_MIN_PREFIX_IPV6` by default: sources adding up to more than a /16 are the world.
 pub const DEFAULT_WORLD_OPEN_MIN_PREFIX_IPV6: u8 = 16;
 
-/// What to do about world-open ingress on a port that is not allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseMode {
-    /// Revoke exactly the offending rules, then alert.
-    Revoke,
-    /// Alert only.
-    Notify,
-}
-
-impl ResponseMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResponseMode::Revoke => "revoke",
-            ResponseMode::Notify => "notify",
-        }
-    }
-}
+/// What to do about world-open ingress on a port that is not allowed: the modes and their
+/// words are the account settings' (`security_group_mode`), so `RESPONSE_MODE` and the
+/// document accept the same words.
+pub use trailwarden::estate::GroupMode as ResponseMode;
 
 /// Configuration of the security-group function.
 ///
@@ -114,11 +101,8 @@ impl Settings for Config {
         let response_mode = config::choice(
             env,
             "RESPONSE_MODE",
-            &[
-                ("revoke", ResponseMode::Revoke),
-                ("notify", ResponseMode::Notify),
-            ],
-            ResponseMode::Revoke,
+            ResponseMode::CHOICES,
+            ResponseMode::default(),
         )?;
         let allowed_public_ports =
             ports(env, "ALLOWED_PUBLIC_PORTS", DEFAULT_ALLOWED_PUBLIC_PORTS)?;

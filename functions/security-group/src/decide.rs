@@ -9,7 +9,7 @@ use crate::SecurityGroup;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use trailwarden::alert::{Severity, Status};
-use trailwarden::estate::{GroupMode, Resolved};
+use trailwarden::estate::Resolved;
 use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::{Payload, Record};
 
@@ -193,10 +193,7 @@ pub fn effective_config(config: &Config, account: &str) -> (Config, AppliedSetti
     let mut c = config.clone();
     let mut sources = Vec::new();
     if let Some(m) = &r.security_group_mode {
-        c.response_mode = match m.value {
-            GroupMode::Revoke => ResponseMode::Revoke,
-            GroupMode::Notify => ResponseMode::Notify,
-        };
+        c.response_mode = m.value;
         sources.push(&m.source);
     }
     if let Some(p) = &r.allowed_public_ports {

@@ -9,7 +9,7 @@ use crate::{Output, SecurityGroup, NAME};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
-use trailwarden::alert::{Action, Alert, Status};
+use trailwarden::alert::{part, Action, Alert, Status};
 use trailwarden::respond::{Plan, PlannedStep, Report, Reporting, StepKind};
 use trailwarden::Principal;
 
@@ -149,10 +149,7 @@ pub fn peer_long(p: &Peer, lists: &BTreeMap<String, PrefixList>) -> String {
         Peer::PrefixList { id } => match lists.get(id) {
             Some(l) if l.aws_managed => format!(
                 "AWS-managed prefix list {id}{}",
-                l.name
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
+                part(" (", l.name.as_deref(), ")")
             ),
             Some(l) => format!(
                 "prefix list {id} (holding {})",
@@ -813,18 +810,8 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
             ChangeKind::Modify => "now",
             _ => "added",
         };
-        let id = x
-            .rule
-            .rule_id
-            .as_deref()
-            .map(|i| format!(" [{i}]"))
-            .unwrap_or_default();
-        let descr = x
-            .rule
-            .description
-            .as_deref()
-            .map(|d| format!(" \"{d}\""))
-            .unwrap_or_default();
+        let id = part(" [", x.rule.rule_id.as_deref(), "]");
+        let descr = part(" \"", x.rule.description.as_deref(), "\"");
         let fromto = if x.rule.direction == Direction::Egress {
             "to"
         } else {
@@ -854,10 +841,7 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
                 format!(
                     "{}{}{} - {} entries: {}",
                     l.id,
-                    l.name
-                        .as_deref()
-                        .map(|n| format!(" ({n})"))
-                        .unwrap_or_default(),
+                    part(" (", l.name.as_deref(), ")"),
                     l.version
                         .map(|v| format!(" version {v}"))
                         .unwrap_or_default(),

@@ -6,7 +6,7 @@ use crate::execute::{Output, Recheck};
 use crate::Tamper;
 use serde::Serialize;
 use serde_json::{json, Value};
-use trailwarden::alert::{Alert, Status};
+use trailwarden::alert::{part, Alert, Status};
 use trailwarden::respond::{actions, Plan, Report, Reporting};
 use trailwarden::Severity;
 
@@ -158,10 +158,7 @@ fn change(c: &Change, plan: &Plan<Step>, output: Option<&Output>) -> Report<Stat
                     "The call failed ({}{}): nothing was changed, but someone with this \
                      principal tried (severity lowered from {} to {}).",
                     code.as_deref().unwrap_or("an error"),
-                    message
-                        .as_deref()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default(),
+                    part(": ", message.as_deref(), ""),
                     c.detection.severity,
                     c.severity
                 );
@@ -332,19 +329,13 @@ fn how_text(t: &Touched) -> String {
             "The bucket is versioned, so the deleted version is still there behind a delete \
              marker{}: restore it by deleting the marker (aws s3api delete-object --bucket {} \
              --key {} --version-id <the marker's version id>).",
-            t.version_id
-                .as_deref()
-                .map(|v| format!(" (version {v})"))
-                .unwrap_or_default(),
+            part(" (version ", t.version_id.as_deref(), ")"),
             t.bucket,
             t.key
         ),
         Touch::PermanentlyDeleted => format!(
             "It was deleted for good{}: no earlier version keeps it.",
-            t.version_id
-                .as_deref()
-                .map(|v| format!(" (version {v} removed)"))
-                .unwrap_or_default()
+            part(" (version ", t.version_id.as_deref(), " removed)")
         ),
         Touch::Deleted => format!("{uri} was deleted."),
         Touch::Written => "Someone other than CloudTrail wrote to this key: a replaced file no \
@@ -479,14 +470,8 @@ fn objects(o: &Objects, plan: &Plan<Step>, output: Option<&Output>) -> Report<St
         summary.push_str(&format!(
             "{by} {verb} {}{}{}. ",
             t.uri(),
-            t.source_ip
-                .as_deref()
-                .map(|ip| format!(" from {ip}"))
-                .unwrap_or_default(),
-            t.time
-                .as_deref()
-                .map(|at| format!(" at {at}"))
-                .unwrap_or_default()
+            part(" from ", t.source_ip.as_deref(), ""),
+            part(" at ", t.time.as_deref(), "")
         ));
         if t.failed {
             summary.push_str("The call failed: nothing changed, but someone tried. ");

@@ -4,57 +4,15 @@ use crate::approval::{check_bucket_name, Approvals, S3Uri};
 use std::time::Duration;
 use trailwarden::aws::MemberAccess;
 use trailwarden::config::{self, Common, ConfigError, Env};
-use trailwarden::estate::AccountSettings;
+use trailwarden::estate::{AccountSettings, Modes};
 use trailwarden::respond::Settings;
 use trailwarden_state::StateSettings;
 
-/// What to do with an IAM user nobody approved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Remove everything that blocks `DeleteUser`, then delete the user.
-    #[default]
-    Delete,
-    /// Deny every action (`AWSDenyAll`, or an inline deny-all policy when the user already has
-    /// the most managed policies IAM allows), delete the console password, set every access
-    /// key, SSH public key, service-specific credential and signing certificate Inactive,
-    /// deactivate every MFA device, and tag the user with why and when. Reversible; the user
-    /// stays in place as evidence.
-    Quarantine,
-    /// Change nothing in IAM: capture evidence and alert.
-    Notify,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Delete => "delete",
-            Mode::Quarantine => "quarantine",
-            Mode::Notify => "notify",
-        }
-    }
-}
-
-/// What to do with credentials an unapproved principal made for another, existing user
-/// (`CreateAccessKey`, `CreateLoginProfile`, `UpdateLoginProfile`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CredentialMode {
-    /// Alert only (the default: the user is an existing one, possibly a workload, and an
-    /// administrator not listed in `APPROVED_CREATOR_ARNS` rotating a colleague's key is a
-    /// common false positive).
-    #[default]
-    Notify,
-    /// Set the new access key Inactive, or delete the console password just set.
-    Deactivate,
-}
-
-impl CredentialMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialMode::Notify => "notify",
-            CredentialMode::Deactivate => "deactivate",
-        }
-    }
-}
+/// What to do with an IAM user nobody approved, and with credentials an unapproved principal
+/// made for another, existing user: the modes and their words are the account settings'
+/// (`unapproved_user_mode`, `credential_response_mode`), so `RESPONSE_MODE` and the document
+/// accept the same words.
+pub use trailwarden::estate::{CredentialResponse as CredentialMode, UserMode as Mode};
 
 /// Configuration of the unapproved-user function.
 ///
@@ -110,16 +68,7 @@ pub const MAX_NOT_FOUND_RETRY_SECONDS: f64 = 300.0;
 impl Settings for Config {
     fn from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         let common = Common::from_env(env)?;
-        let mode = config::choice(
-            env,
-            "RESPONSE_MODE",
-            &[
-                ("delete", Mode::Delete),
-                ("quarantine", Mode::Quarantine),
-                ("notify", Mode::Notify),
-            ],
-            Mode::Delete,
-        )?;
+        let mode = config::choice(env, "RESPONSE_MODE", Mode::CHOICES, Mode::default())?;
         let checked = |var: &str, check: fn(&str) -> Result<(), String>| {
             let items = config::list(env, var);
             for item in &items {
@@ -139,11 +88,8 @@ impl Settings for Config {
         let credential_mode = config::choice(
             env,
             "CREDENTIAL_RESPONSE_MODE",
-            &[
-                ("notify", CredentialMode::Notify),
-                ("deactivate", CredentialMode::Deactivate),
-            ],
-            CredentialMode::Notify,
+            CredentialMode::CHOICES,
+            CredentialMode::default(),
         )?;
         let approval_document = match config::get(env, "APPROVAL_DOCUMENT_URI") {
             None => None,

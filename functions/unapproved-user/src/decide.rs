@@ -5,7 +5,7 @@ use crate::approval::{ApprovalError, Approvals, Verdict};
 use crate::config::{Config, CredentialMode, Mode};
 use crate::UnapprovedUser;
 use serde::Serialize;
-use trailwarden::estate::{CredentialResponse, Resolved, UserMode};
+use trailwarden::estate::Resolved;
 use trailwarden::respond::{Decide, Decision, PlannedStep, StepKind};
 use trailwarden::{Payload, Principal, Record, Severity};
 
@@ -155,18 +155,11 @@ pub fn effective_config(config: &Config, account: &str) -> (Config, AppliedSetti
     let mut c = config.clone();
     let mut sources = Vec::new();
     if let Some(m) = &r.unapproved_user_mode {
-        c.mode = match m.value {
-            UserMode::Delete => Mode::Delete,
-            UserMode::Quarantine => Mode::Quarantine,
-            UserMode::Notify => Mode::Notify,
-        };
+        c.mode = m.value;
         sources.push(&m.source);
     }
     if let Some(m) = &r.credential_response_mode {
-        c.credential_mode = match m.value {
-            CredentialResponse::Notify => CredentialMode::Notify,
-            CredentialResponse::Deactivate => CredentialMode::Deactivate,
-        };
+        c.credential_mode = m.value;
         sources.push(&m.source);
     }
     for a in &r.approved_creator_arns {
