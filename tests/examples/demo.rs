@@ -469,6 +469,36 @@ async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
         shared(&routine) && shared(&exfil),
         "both shares alerted: the routine one does not claim the incident of the second (a share is told apart by snapshot and grantee)",
     );
+    println!("   The CI role creates a role named like a service-linked role (detections that leave out AWS's own sessions would pass its calls):");
+    let disguised = demo
+        .run(
+            Function::Catalog,
+            ci_call(
+                "iam",
+                "CreateRole",
+                serde_json::json!({
+                    "roleName": "AWSServiceRoleForSupportTools",
+                    "path": "/",
+                    "assumeRolePolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:role/ci-deploy\"},\"Action\":\"sts:AssumeRole\"}]}"
+                }),
+                serde_json::json!({"role": {
+                    "path": "/",
+                    "roleName": "AWSServiceRoleForSupportTools",
+                    "roleId": "AROAEXAMPLEDISGUISE01",
+                    "arn": "arn:aws:iam::123456789012:role/AWSServiceRoleForSupportTools",
+                    "createDate": "Sep 12, 2024 10:02:11 AM"
+                }}),
+                "7b2f3e40-5c6d-4e7f-8a91-a2b3c4d5e6f7",
+            ),
+            &env,
+        )
+        .await?;
+    demo.check(
+        disguised.alerts.iter().any(|a| {
+            a.detection == "iam-role-named-like-service-linked-role" && a.severity == Severity::High
+        }),
+        "a high alert: a role made to pass as a service-linked role",
+    );
     println!("   The root sign-in of step 3 reaches the catalog too (RESPONDERS set, as the stack does):");
     let responders = [
         ("STATE_TABLE", table),
@@ -493,11 +523,32 @@ async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
 /// An EventBridge delivery of a snapshot shared with `account` by a CI role session (always
 /// the same session and time: one incident window).
 fn snapshot_shared(snapshot: &str, account: &str, event_id: &str) -> Value {
+    ci_call(
+        "ec2",
+        "ModifySnapshotAttribute",
+        serde_json::json!({
+            "snapshotId": snapshot,
+            "attributeType": "CREATE_VOLUME_PERMISSION",
+            "createVolumePermission": {"add": {"items": [{"userId": account}]}}
+        }),
+        serde_json::json!({"requestId": "0b6e2c1d-4f3a-4e5b-9c8d-7a6b5c4d3e2f", "_return": true}),
+        event_id,
+    )
+}
+
+/// An EventBridge delivery of a call to `service` by the CI role session of the demo.
+fn ci_call(
+    service: &str,
+    event_name: &str,
+    request: Value,
+    response: Value,
+    event_id: &str,
+) -> Value {
     serde_json::json!({
         "version": "0",
         "id": event_id,
         "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.ec2",
+        "source": format!("aws.{service}"),
         "account": "123456789012",
         "time": "2024-09-12T10:02:11Z",
         "region": "us-east-1",
@@ -522,17 +573,13 @@ fn snapshot_shared(snapshot: &str, account: &str, event_id: &str) -> Value {
                 }
             },
             "eventTime": "2024-09-12T10:02:11Z",
-            "eventSource": "ec2.amazonaws.com",
-            "eventName": "ModifySnapshotAttribute",
+            "eventSource": format!("{service}.amazonaws.com"),
+            "eventName": event_name,
             "awsRegion": "us-east-1",
             "sourceIPAddress": "198.51.100.77",
             "userAgent": "aws-cli/2.17.0 Python/3.11.9 Linux/6.5.0 exe/x86_64.ubuntu.22",
-            "requestParameters": {
-                "snapshotId": snapshot,
-                "attributeType": "CREATE_VOLUME_PERMISSION",
-                "createVolumePermission": {"add": {"items": [{"userId": account}]}}
-            },
-            "responseElements": {"requestId": "0b6e2c1d-4f3a-4e5b-9c8d-7a6b5c4d3e2f", "_return": true},
+            "requestParameters": request,
+            "responseElements": response,
             "requestID": "0b6e2c1d-4f3a-4e5b-9c8d-7a6b5c4d3e2f",
             "eventID": event_id,
             "readOnly": false,

@@ -259,6 +259,7 @@ fn tamper_config() -> tamper::Config {
         "key=arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "queue=trailwarden-FailedEventsQueue-9Z8Y7X6W5V4U",
         "bucket=trailwarden-trail-123456789012",
+        "table=trailwarden-StateTable-1Q2W3E4R5T6Y",
     ]
     .join(",");
     trailwarden_testkit::config::<tamper::Tamper>(&[
@@ -862,6 +863,175 @@ fn the_trail_and_its_bucket_are_hardened() {
         "{in_bucket}"
     );
     assert!(selectors.contains("VpceAccessDenied"));
+}
+
+/// The item writes the state table's resource policy refuses to everyone but the functions
+/// that keep state (TransactWriteItems is authorised as PutItem, UpdateItem and DeleteItem;
+/// PartiQL's statements as these three).
+const STATE_WRITES: [&str; 7] = [
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+];
+
+/// The state table's own configuration calls: never denied, so that CloudFormation and an
+/// administrator can always manage the table and its policy.
+const STATE_TABLE_CONTROL: [&str; 6] = [
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:GetResourcePolicy",
+    "dynamodb:PutResourcePolicy",
+    "dynamodb:DeleteResourcePolicy",
+];
+
+/// An incident claimed in the state table is not alerted again, and the claim's key is worked
+/// out from the event: whoever may write items there can silence the alert of an attack
+/// before carrying it out. The table's resource policy refuses item writes to every principal
+/// but the roles of the functions whose environment names the table (derived from the
+/// template here), and to every role with a path; it denies nothing else.
+#[test]
+fn the_state_table_refuses_writes_but_from_the_functions_that_keep_state() {
+    let t = template_json::load(&root().join("template.yaml"));
+    let stack = "tw";
+    let account = "arn:aws:iam::123456789012";
+    let functions = template_json::resources(&t, "AWS::Serverless::Function");
+    let global_state = t["Globals"]["Function"]["Environment"]["Variables"]
+        .get("STATE_TABLE")
+        .is_some();
+    let keepers: BTreeSet<String> = functions
+        .iter()
+        .filter(|(_, f)| {
+            global_state
+                || f["Properties"]["Environment"]["Variables"]
+                    .get("STATE_TABLE")
+                    .is_some()
+        })
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert!(
+        keepers.contains("CatalogFunction") && keepers.contains("LogDeliveryFunction"),
+        "both paths keep state: {keepers:?}"
+    );
+    // Whoever the template lets write the table keeps state (and so is listed).
+    for (id, f) in &functions {
+        let policies = f["Properties"]["Policies"].to_string();
+        let writes = STATE_WRITES.iter().any(|a| policies.contains(a));
+        if writes && policies.contains("\"StateTable\"") {
+            assert!(keepers.contains(*id), "{id} may write the state table");
+        }
+    }
+
+    let policy = &resource(&t, "StateTable")["Properties"]["ResourcePolicy"]["PolicyDocument"];
+    let statements = policy["Statement"]
+        .as_array()
+        .unwrap_or_else(|| panic!("StateTable has no resource policy: {policy}"));
+    let list = |v: &Value| -> Vec<Value> {
+        match v {
+            Value::Array(a) => a.clone(),
+            Value::Null => Vec::new(),
+            other => vec![other.clone()],
+        }
+    };
+    let actions = |s: &Value| -> BTreeSet<String> {
+        list(&s["Action"])
+            .iter()
+            .map(|a| a.as_str().expect("an action name").to_string())
+            .collect()
+    };
+    for s in statements {
+        assert_eq!(s["Effect"], "Deny", "the policy only denies: {s}");
+        assert!(
+            s["Principal"] == "*" || s["Principal"]["AWS"] == "*",
+            "denied to every principal: {s}"
+        );
+        for a in actions(s) {
+            assert!(!a.contains('*'), "{a}: a wildcard may deny control calls");
+            assert!(!STATE_TABLE_CONTROL.contains(&a.as_str()), "{a} is denied");
+        }
+        for a in STATE_WRITES {
+            assert!(actions(s).contains(a), "{a} not denied by {}", s["Sid"]);
+        }
+    }
+
+    // The condition an ARN pattern list stands for, with the stack's names filled in.
+    let arns = |v: &Value| -> Vec<String> {
+        list(v)
+            .iter()
+            .map(|x| template_json::sub(x, stack))
+            .collect()
+    };
+    // The exemption names exactly the state keepers' roles, as SAM names them.
+    let exempt = statements
+        .iter()
+        .find(|s| s["Condition"].get("ArnNotLike").is_some())
+        .expect("a deny to all but the state keepers' roles");
+    let got: BTreeSet<String> = arns(&exempt["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
+        .into_iter()
+        .collect();
+    let want: BTreeSet<String> = keepers
+        .iter()
+        .map(|k| format!("{account}:role/{stack}-{k}Role-*"))
+        .collect();
+    assert_eq!(got, want, "the roles that may write the state table");
+
+    // Evaluated as IAM does (ArnLike: any pattern matches; ArnNotLike: none does).
+    let denied = |principal: &str, action: &str| {
+        statements.iter().any(|s| {
+            actions(s).contains(action)
+                && s["Condition"]
+                    .as_object()
+                    .expect("every deny is conditional")
+                    .iter()
+                    .all(|(op, keys)| {
+                        let keys = keys.as_object().unwrap();
+                        assert_eq!(keys.len(), 1, "{keys:?}");
+                        let patterns = arns(&keys["aws:PrincipalArn"]);
+                        let any = patterns
+                            .iter()
+                            .any(|p| trailwarden::glob::glob_match(p, principal));
+                        match op.as_str() {
+                            "ArnLike" => any,
+                            "ArnNotLike" => !any,
+                            other => panic!("unexpected condition {other}"),
+                        }
+                    })
+        })
+    };
+    for k in &keepers {
+        let role = format!("{account}:role/{stack}-{k}Role-1A2B3C4D5E6F");
+        for a in STATE_WRITES {
+            assert!(!denied(&role, a), "{k} may not {a}");
+        }
+    }
+    let mut others: Vec<String> = functions
+        .iter()
+        .filter(|(id, _)| !keepers.contains(*id))
+        .map(|(id, _)| format!("{account}:role/{stack}-{id}Role-1A2B3C4D5E6F"))
+        .collect();
+    assert!(!others.is_empty(), "tamper, the watchdog... keep no state");
+    others.extend([
+        format!("{account}:role/developer"),
+        format!("{account}:user/dev"),
+        format!("{account}:root"),
+        // Another stack's catalog.
+        format!("{account}:role/other-CatalogFunctionRole-1A2B3C4D5E6F"),
+        // A role with a path that looks like a state keeper's name.
+        format!("{account}:role/{stack}-CatalogFunctionRole-x/helper"),
+        format!("{account}:role/service/{stack}-CatalogFunctionRole-1A2B3C4D5E6F"),
+    ]);
+    for p in &others {
+        for a in STATE_WRITES {
+            assert!(denied(p, a), "{p} may {a}");
+        }
+        for a in STATE_TABLE_CONTROL {
+            assert!(!denied(p, a), "{p} is locked out of {a}");
+        }
+    }
 }
 
 /// Self-monitoring: every function has an Errors and a Throttles alarm, the failed-events

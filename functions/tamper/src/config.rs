@@ -29,6 +29,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("alarm", "CloudWatch alarm name"),
     ("policy", "IAM managed policy name (or ARN)"),
     ("secret", "Secrets Manager secret ARN"),
+    ("table", "DynamoDB table name (or ARN)"),
 ];
 
 /// trailwarden's own resources, by kind. Values are names (or ARNs where the API records
@@ -49,6 +50,9 @@ pub struct SelfResources {
     /// The secrets alert destinations read (PagerDuty's routing key, the webhook's signing
     /// secret): whoever rewrites one redirects or breaks those alerts.
     pub secrets: Vec<String>,
+    /// The state table (incident claims, handled events, threshold counters): whoever
+    /// weakens its resource policy can write claims that silence alerts.
+    pub tables: Vec<String>,
 }
 
 impl SelfResources {
@@ -66,6 +70,7 @@ impl SelfResources {
             &self.alarms,
             &self.policies,
             &self.secrets,
+            &self.tables,
         ]
         .iter()
         .all(|v| v.is_empty())
@@ -122,6 +127,14 @@ impl SelfResources {
                     }
                     &mut r.secrets
                 }
+                "table" => {
+                    if value.starts_with("arn:") && !value.contains(":table/") {
+                        return Err(bad("expected a DynamoDB table name or ARN \
+                             (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)"
+                            .into()));
+                    }
+                    &mut r.tables
+                }
                 other => {
                     return Err(bad(format!(
                         "unknown kind {other:?}; the kinds are: {}",
@@ -161,6 +174,11 @@ fn normalize(kind: &str, value: &str) -> String {
         "queue" if value.starts_with("arn:") => last(':'),
         // arn:aws:s3:::NAME
         "bucket" if value.starts_with("arn:") => last(':'),
+        // arn:aws:dynamodb:REGION:ACCOUNT:table/NAME (or a stream or index of it)
+        "table" if value.starts_with("arn:") => value
+            .split_once(":table/")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_string())
+            .unwrap_or_else(|| value.to_string()),
         _ => value.to_string(),
     }
 }
@@ -257,6 +275,9 @@ mod tests {
             "bucket=arn:aws:s3:::tw-bucket",
             "stack=trailwarden",
             "topic=arn:aws:sns:us-east-1:123456789012:tw-alerts",
+            "table=arn:aws:dynamodb:us-east-1:123456789012:table/tw-StateTable-1A2B3C",
+            "table=tw-StateTable-1A2B3C",
+            "table=other-*",
         ])
         .unwrap();
         assert_eq!(r.rules, ["tw-rule"]);
@@ -265,6 +286,7 @@ mod tests {
         assert_eq!(r.queues, ["tw-failed", "tw-other"]);
         assert_eq!(r.buckets, ["tw-bucket"]);
         assert_eq!(r.stacks, ["trailwarden"]);
+        assert_eq!(r.tables, ["tw-StateTable-1A2B3C", "other-*"]);
     }
 
     #[test]
@@ -275,6 +297,8 @@ mod tests {
             ("rule=*", "wildcards only"),
             ("rule=", "empty"),
             ("topic=tw-alerts", "SNS topic ARN"),
+            ("table=arn:aws:s3:::tw-bucket", "DynamoDB table"),
+            ("table=*", "wildcards only"),
         ] {
             let e = parse(&[item]).unwrap_err();
             assert_eq!(e.var, SELF_RESOURCES);

@@ -301,6 +301,10 @@ fn resource_named(r: &Record) -> String {
         "trailName",
         "keyId",
         "stackName",
+        "tableName",
+        "targetTableName",
+        "tableCreationParameters.tableName",
+        "resourceArn",
     ] {
         if let Some(v) = r.request_str(path).filter(|v| !v.is_empty()) {
             return v.to_string();

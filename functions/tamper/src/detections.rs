@@ -37,6 +37,7 @@ pub const ROLE_POLICY: &str = "self-iam-role-policy-replaced";
 pub const ROLE_PASSED: &str = "self-iam-role-passed-to-function";
 pub const ROLE_LOOKALIKE: &str = "self-iam-role-lookalike";
 pub const SECRET: &str = "self-destination-secret";
+pub const TABLE: &str = "self-state-table";
 pub const TOPIC: &str = "self-sns-topic";
 pub const QUEUE: &str = "self-sqs-queue";
 pub const BUCKET: &str = "self-trail-bucket";
@@ -88,6 +89,23 @@ fn secret_names(secrets: &[String]) -> Vec<Value> {
         }
     }
     out
+}
+
+/// How a call may name a table: `tableName` (and the names of the calls that create one)
+/// takes its name or its ARN.
+fn table_names(tables: &[String]) -> Vec<Value> {
+    let mut out = names(tables);
+    out.extend(table_arns(tables));
+    out
+}
+
+/// A table's ARN, in any partition, region and account: what the resource policy calls name
+/// (`resourceArn`).
+fn table_arns(tables: &[String]) -> Vec<Value> {
+    tables
+        .iter()
+        .map(|t| json!({ "wildcard": format!("arn:*:dynamodb:*:*:table/{t}") }))
+        .collect()
 }
 
 /// A value standing for the configured one in an example (`*` filled in).
@@ -546,6 +564,72 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
         }));
     }
 
+    if let Some(first) = r.tables.first() {
+        let n = sample(first);
+        let arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{n}");
+        let other_arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{other}");
+        let tables = table_names(&r.tables);
+        list.push(json!({
+            "id": TABLE,
+            "title": "trailwarden's state table or its resource policy changed",
+            "severity": "high",
+            "description": "The DynamoDB table where trailwarden keeps its state (incidents \
+                already alerted, events and log files already handled, threshold counters) \
+                had its resource policy replaced or removed, or was deleted, recreated, or \
+                reconfigured. That policy is what keeps everyone but trailwarden's own \
+                functions from writing items: without it, anyone allowed to write DynamoDB \
+                items can claim the incident of an attack before carrying it out, and \
+                trailwarden then takes the attack as already alerted and stays silent. \
+                CloudTrail does not record those item writes unless DynamoDB data events are \
+                on.",
+            "runbook": "Unless your team changed it on purpose, put the stack's policy back \
+                at once: a stack update restores a policy removed or replaced outside \
+                CloudFormation only when the template's policy itself changes, so apply it \
+                directly (aws dynamodb put-resource-policy --resource-arn <the StateTable \
+                ARN> with the StateTable ResourcePolicy of template.yaml, stack name and \
+                account filled in). Find out who made the call and treat that principal as \
+                compromised. Alerts may have been suppressed while the policy was off: re-scan \
+                that period's log files with trailwarden scan (it keeps its state in memory, \
+                so nothing a claim in the table says is taken into account).",
+            "references": {"mitre_attack": [T_DISABLE_TOOLS]},
+            "pattern": {
+                "eventSource": ["dynamodb.amazonaws.com"],
+                "$or": [
+                    {"eventName": ["PutResourcePolicy", "DeleteResourcePolicy"],
+                     "requestParameters": {"resourceArn": table_arns(&r.tables)}},
+                    {"eventName": ["DeleteTable", "UpdateTable", "UpdateTimeToLive", "CreateTable"],
+                     "requestParameters": {"tableName": tables.clone()}},
+                    // A table made again under the state table's name, after a DeleteTable,
+                    // has no resource policy (and a restored or imported one, chosen items).
+                    {"eventName": ["RestoreTableFromBackup", "RestoreTableToPointInTime"],
+                     "requestParameters": {"targetTableName": tables.clone()}},
+                    {"eventName": ["ImportTable"],
+                     "requestParameters": {"tableCreationParameters": {"tableName": tables}}}
+                ]
+            },
+            "examples": {
+                "match": [
+                    record("dynamodb.amazonaws.com", "PutResourcePolicy", json!({
+                        "resourceArn": arn,
+                        "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:root\"},\"Action\":\"dynamodb:*\",\"Resource\":\"*\"}]}"
+                    })),
+                    record("dynamodb.amazonaws.com", "DeleteResourcePolicy", json!({"resourceArn": arn})),
+                    record("dynamodb.amazonaws.com", "DeleteTable", json!({"tableName": n})),
+                    record("dynamodb.amazonaws.com", "UpdateTimeToLive", json!({
+                        "tableName": arn,
+                        "timeToLiveSpecification": {"attributeName": "expires_at", "enabled": false}
+                    }))
+                ],
+                "no_match": [
+                    record("dynamodb.amazonaws.com", "DeleteResourcePolicy", json!({"resourceArn": other_arn})),
+                    record("dynamodb.amazonaws.com", "DeleteTable", json!({"tableName": other})),
+                    record("dynamodb.amazonaws.com", "GetResourcePolicy", json!({"resourceArn": arn})),
+                    record("dynamodb.amazonaws.com", "DescribeTable", json!({"tableName": n}))
+                ]
+            }
+        }));
+    }
+
     if let Some(first) = r.policies.first() {
         let p = sample(first);
         let arns: Vec<Value> = r
@@ -773,7 +857,8 @@ pub fn detections(r: &SelfResources, trails: &[TrailRef]) -> Value {
     json!({
         "family": FAMILY,
         "description": "Changes to trailwarden's own resources: its rules, functions, roles, \
-            alert topic and key, failed-events queue, alarms, trail bucket, trail and stack.",
+            alert topic and key, alert destinations' secrets, state table, failed-events queue, \
+            alarms, trail bucket, trail and stack.",
         "detections": list,
     })
 }

@@ -12,6 +12,7 @@ use trailwarden_testkit::{config, fixture};
 
 pub const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:trailwarden-AlertTopic-1A2B3C4D5E6F";
 pub const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:123456789012:trail/trailwarden-trail";
+pub const STATE_TABLE: &str = "trailwarden-StateTable-1Q2W3E4R5T6Y";
 
 /// What the template passes for a stack named `trailwarden`.
 pub fn self_resources() -> String {
@@ -28,6 +29,7 @@ pub fn self_resources() -> String {
         "alarm=trailwarden-*",
         "policy=trailwarden-*",
         "secret=arn:aws:secretsmanager:us-east-1:123456789012:secret:trailwarden/pagerduty-a1B2c3",
+        &format!("table={STATE_TABLE}"),
     ]
     .join(",")
 }
@@ -86,7 +88,7 @@ fn the_self_family_is_built_from_the_stacks_resources_and_checks_its_own_example
     let families = c.catalog.families();
     assert_eq!(families.len(), 1);
     assert_eq!(families[0].0, detections::FAMILY);
-    assert_eq!(families[0].1, 19, "{:?}", c.catalog.detections());
+    assert_eq!(families[0].1, 20, "{:?}", c.catalog.detections());
     for d in c.catalog.detections() {
         assert!(d.severity >= Severity::High, "{}", d.id);
         assert!(d.runbook.is_some(), "{}: no runbook", d.id);
@@ -411,6 +413,94 @@ fn unsubscribing_from_the_alert_topic_and_purging_the_queue_are_critical() {
     let (c, _) = change(&cfg(&[]), v);
     assert_eq!(c.detection.id, detections::QUEUE);
     assert_eq!(c.severity, Severity::Critical);
+}
+
+#[test]
+fn the_state_tables_policy_or_the_table_itself_changed_is_high_and_another_table_is_not() {
+    let arn = |table: &str| format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}");
+    let call = |event: &str, request: Value| {
+        let mut v = fixture("lambda-delete-function-trailwarden.json");
+        v["source"] = json!("aws.dynamodb");
+        v["detail"]["eventSource"] = json!("dynamodb.amazonaws.com");
+        v["detail"]["eventName"] = json!(event);
+        v["detail"]["requestParameters"] = request;
+        v
+    };
+    // A policy that lets everyone in the account write: the claims are open again.
+    let open = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"dynamodb:PutItem","Resource":"*"}]}"#;
+    for (event, request) in [
+        (
+            "PutResourcePolicy",
+            json!({"resourceArn": arn(STATE_TABLE), "policy": open}),
+        ),
+        (
+            "DeleteResourcePolicy",
+            json!({"resourceArn": arn(STATE_TABLE)}),
+        ),
+        ("DeleteTable", json!({"tableName": STATE_TABLE})),
+        // DynamoDB takes the table's ARN wherever it takes its name.
+        ("DeleteTable", json!({"tableName": arn(STATE_TABLE)})),
+        (
+            "UpdateTimeToLive",
+            json!({"tableName": STATE_TABLE, "timeToLiveSpecification": {"attributeName": "expires_at", "enabled": false}}),
+        ),
+        // Made again under its name after a deletion: without the policy.
+        (
+            "CreateTable",
+            json!({"tableName": STATE_TABLE, "billingMode": "PAY_PER_REQUEST"}),
+        ),
+    ] {
+        let (c, steps) = change(&cfg(&[]), call(event, request.clone()));
+        assert_eq!(c.detection.id, detections::TABLE, "{event} {request}");
+        assert_eq!(c.severity, Severity::High, "{event}");
+        assert!(c.reasons.is_empty(), "{event}: {:?}", c.reasons);
+        assert!(steps.is_empty(), "{event}: an alert is the response");
+        assert!(
+            c.resource.contains(STATE_TABLE),
+            "{event}: the alert names {}",
+            c.resource
+        );
+        assert_eq!(
+            c.record.principal().display(),
+            "arn:aws:sts::123456789012:assumed-role/DevOpsAdmin/mallory"
+        );
+    }
+
+    // A failed attempt to remove the policy is one step lower.
+    let mut v = call(
+        "DeleteResourcePolicy",
+        json!({"resourceArn": arn(STATE_TABLE)}),
+    );
+    v["detail"]["errorCode"] = json!("AccessDeniedException");
+    let (c, _) = change(&cfg(&[]), v);
+    assert_eq!(c.detection.id, detections::TABLE);
+    assert_eq!(c.severity, Severity::Medium);
+
+    // Another team's table, and reading the state table's policy, are not tampering.
+    for (event, request) in [
+        (
+            "PutResourcePolicy",
+            json!({"resourceArn": arn("orders"), "policy": open}),
+        ),
+        ("DeleteTable", json!({"tableName": "orders"})),
+        ("DeleteTable", json!({"tableName": arn("orders")})),
+        // A name that merely starts like the state table's.
+        (
+            "DeleteTable",
+            json!({"tableName": format!("{STATE_TABLE}-copy")}),
+        ),
+        (
+            "GetResourcePolicy",
+            json!({"resourceArn": arn(STATE_TABLE)}),
+        ),
+        ("DescribeTable", json!({"tableName": STATE_TABLE})),
+    ] {
+        let why = ignored(&cfg(&[]), call(event, request.clone()));
+        assert!(
+            why.contains("not a change to any of trailwarden's own resources"),
+            "{event} {request}: {why}"
+        );
+    }
 }
 
 // --- trail files ----------------------------------------------------------------------------
