@@ -134,12 +134,13 @@ fn a_threshold_detection_counts_first_and_alerts_nothing_in_an_offline_plan() {
         [
             (
                 "count toward threshold",
-                "secretsmanager-secret-value-burst for arn:aws:iam::123456789012:user/ci-runner"
+                "secretsmanager-secret-value-burst for arn:aws:iam::123456789012:user/ci-runner \
+                 | AKIAR2KXG7EXAMPLECIK"
             ),
             (
                 "open incident",
                 "secretsmanager-secret-value-burst for arn:aws:iam::123456789012:user/ci-runner \
-                 (if the threshold is crossed)"
+                 | AKIAR2KXG7EXAMPLECIK (if the threshold is crossed)"
             ),
         ]
     );

@@ -86,7 +86,7 @@ fn a_crossed_threshold_alert_counts_the_group_across_deliveries() {
     let crossing = window::crossing(&times, t.count, t.window_seconds).unwrap();
     let fp = Fingerprint::threshold(
         &d.id,
-        "arn:aws:iam::123456789012:user/ci-runner",
+        "arn:aws:iam::123456789012:user/ci-runner | AKIAR2KXG7EXAMPLECIK",
         crossing.at,
         t.window_seconds,
     );
@@ -116,8 +116,8 @@ fn a_crossed_threshold_alert_counts_the_group_across_deliveries() {
     assert_eq!(a.title, format!("{}: {} events", d.title, t.count));
     assert!(
         a.summary.contains(&format!(
-            "Threshold: at least {} within {} s per userIdentity.arn, counted across log files, \
-             regions and the real-time path; 1 group over it.",
+            "Threshold: at least {} within {} s per userIdentity.arn + userIdentity.accessKeyId, \
+             counted across log files, regions and the real-time path; 1 group over it.",
             t.count, t.window_seconds
         )),
         "{}",
@@ -126,7 +126,8 @@ fn a_crossed_threshold_alert_counts_the_group_across_deliveries() {
     assert!(a.facts.contains(&(
         "Groups over threshold".into(),
         format!(
-            "arn:aws:iam::123456789012:user/ci-runner (peak {} in {} s, {} in all)",
+            "arn:aws:iam::123456789012:user/ci-runner | AKIAR2KXG7EXAMPLECIK (peak {} in {} s, \
+             {} in all)",
             t.count, t.window_seconds, t.count
         )
     )));

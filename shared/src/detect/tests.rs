@@ -417,6 +417,99 @@ fn thresholds_fire_only_for_bursts_within_the_window_per_group() {
     );
 }
 
+/// A call by a session of `role` named `session`, with access key `key`.
+fn role_call(
+    source: &str,
+    name: &str,
+    role: &str,
+    session: &str,
+    key: &str,
+    time: &str,
+    id: &str,
+) -> serde_json::Value {
+    json!({"eventVersion": "1.09", "eventTime": time, "eventSource": source,
+        "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.20",
+        "userAgent": "aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux",
+        "eventID": id, "eventType": "AwsApiCall", "readOnly": true, "managementEvent": true,
+        "eventCategory": "Management", "recipientAccountId": "123456789012",
+        "userIdentity": {"type": "AssumedRole", "principalId": format!("AROAEXAMPLEROLE00001:{session}"),
+            "arn": format!("arn:aws:sts::123456789012:assumed-role/{role}/{session}"),
+            "accountId": "123456789012", "accessKeyId": key,
+            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEROLE00001",
+                "arn": format!("arn:aws:iam::123456789012:role/{role}"), "accountId": "123456789012",
+                "userName": role},
+                "attributes": {"creationDate": "2024-08-01T12:58:00Z", "mfaAuthenticated": "false"}}},
+        "requestParameters": {"secretId": "prod/orders/db"}, "responseElements": null})
+}
+
+#[test]
+fn secret_bursts_count_per_credential_and_console_refusals_are_no_probing_burst() {
+    let cat = builtin();
+    let id = "secretsmanager-secret-value-burst";
+    let get = |session: &str, key: &str, i: u32| {
+        role_call(
+            "secretsmanager.amazonaws.com",
+            "GetSecretValue",
+            "orders-fn",
+            session,
+            key,
+            &at(10 + i / 60, i % 60),
+            &format!("s{key}{i}"),
+        )
+    };
+    // A function scaling out: 40 new environments, one role session name (the function's),
+    // each with its own key, reading the secret once each. No burst.
+    let scale_out: Vec<_> = (0..40)
+        .map(|i| get("orders-fn", &format!("ASIAEXAMPLEENV{i:06}"), i))
+        .collect();
+    assert!(finding(&scan(&cat, log(&scale_out)), id).is_none());
+    // One set of credentials reading twenty secrets: a burst, named by session and key.
+    let dump: Vec<_> = (0..20)
+        .map(|i| get("orders-fn", "ASIAEXAMPLESTOLEN001", i))
+        .collect();
+    let r = scan(&cat, log(&dump));
+    let f = finding(&r, id).expect("a burst");
+    assert!(
+        f.threshold.as_ref().unwrap().groups[0]
+            .key
+            .contains("ASIAEXAMPLESTOLEN001"),
+        "{:?}",
+        f.threshold
+    );
+
+    // Refusals: 30 in two minutes from an API caller are a probing burst; the same from a
+    // console session (a page listing what the role may not read) are not.
+    let id = "access-denied-burst";
+    let refused = |console: bool| -> Vec<serde_json::Value> {
+        (0..30)
+            .map(|i| {
+                let mut r = role_call(
+                    "ec2.amazonaws.com",
+                    "DescribeVpcEndpoints",
+                    "ReadOnlyDev",
+                    "dev@example.com",
+                    "ASIAEXAMPLECONSOLE01",
+                    &at(20 + i / 60, i % 60),
+                    &format!("r{console}{i}"),
+                );
+                r["errorCode"] = json!("Client.UnauthorizedOperation");
+                r["errorMessage"] = json!("You are not authorized to perform this operation.");
+                if console {
+                    r["sessionCredentialFromConsole"] = json!("true");
+                }
+                r
+            })
+            .collect()
+    };
+    assert!(finding(&scan(&cat, log(&refused(false))), id).is_some());
+    let r = scan(&cat, log(&refused(true)));
+    assert!(finding(&r, id).is_none());
+    assert_eq!(
+        finding(&r, "cis-4.1-unauthorized-api-calls").unwrap().count,
+        30
+    );
+}
+
 #[test]
 fn a_password_spray_from_one_address_fires_where_per_user_bursts_do_not() {
     let cat = builtin();
