@@ -287,6 +287,73 @@ fn json_document_matches<D: View>(inner: &ObjectPattern, v: &D) -> bool {
     doc.is_some_and(|d| inner.matches_opt(Some(&*d)))
 }
 
+/// Whether a policy document (as [`json_document_matches`] reads one) has an `Allow`
+/// statement letting in an AWS principal of an account other than `own`: `*`, an account id
+/// or ARN of another account, or a principal it cannot place. A value that holds no readable
+/// document counts as letting others in (`$foreign_principal` errs towards matching).
+pub(super) fn admits_other_account<D: View>(v: &D, own: &str) -> bool {
+    if v.is_object() || v.as_array().is_some() {
+        return document_admits_other(v, own);
+    }
+    let Some(t) = v.as_str().map(str::trim_start) else {
+        return true;
+    };
+    let json = t.starts_with('{') || t.starts_with('[');
+    if !json && !t.starts_with("%7B") && !t.starts_with("%7b") {
+        return true;
+    }
+    read_document(t, json).is_none_or(|d| document_admits_other(&*d, own))
+}
+
+fn document_admits_other<D: View>(doc: &D, own: &str) -> bool {
+    let Some(statements) = doc.get("Statement") else {
+        return true;
+    };
+    let list = match statements.as_array() {
+        Some(list) => list,
+        None => std::slice::from_ref(statements),
+    };
+    list.iter()
+        .filter(|s| s.get("Effect").and_then(View::as_str) == Some("Allow"))
+        .any(|s| match s.get("Principal") {
+            None => false,
+            Some(p) if p.as_str().is_some() => true, // "*"
+            Some(p) => p.get("AWS").is_some_and(|aws| {
+                let values = match aws.as_array() {
+                    Some(list) => list,
+                    None => std::slice::from_ref(aws),
+                };
+                values
+                    .iter()
+                    .any(|a| principal_account(a.as_str()) != Some(own))
+            }),
+        })
+}
+
+/// The account an AWS principal names: a 12-digit id, or the account field of an IAM or STS
+/// ARN; `None` for `*` or anything else.
+fn principal_account(p: Option<&str>) -> Option<&str> {
+    let p = p?.trim();
+    if p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(p);
+    }
+    let mut parts = p.splitn(6, ':');
+    match (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("arn"), Some(_), Some("iam" | "sts"), Some(""), Some(acct))
+            if acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(acct)
+        }
+        _ => None,
+    }
+}
+
 /// Documents read out of strings lately, by their text: several detections read one
 /// record's policy (four read a role's trust policy), and each would parse it again.
 const RECENT_DOCUMENTS: usize = 4;

@@ -22,6 +22,16 @@
 //! (`userIdentity.userName` against `requestParameters.userName`). EventBridge cannot compare
 //! fields, so [`Pattern::eventbridge`] leaves it out too.
 //!
+//! A third one reads a policy document against the event's own account:
+//! `"$foreign_principal": ["requestParameters.assumeRolePolicyDocument"]` at the top level
+//! matches only events in which every named document (a string holding one, percent-encoded
+//! or not, or an object) has an `Allow` statement letting in an AWS principal of an account
+//! other than `recipientAccountId`: `*`, another account's id or root, a role or user ARN in
+//! another account, or a principal it cannot place (an unique id, an unreadable document, no
+//! `recipientAccountId`: it errs towards matching). It tells a role trusting your own account
+//! (CDK bootstrap, a team role) from one trusting someone else's. [`Pattern::eventbridge`]
+//! leaves it out as well.
+//!
 //! Semantics follow EventBridge: all fields must match, any value in a field's array may match;
 //! when the event has an array, the field matches if any element does (arrays of objects are
 //! matched element by element, so two fields inside one array must come from the same
@@ -54,6 +64,8 @@ pub struct Pattern {
     root: ObjectPattern,
     /// `$distinct` pairs of paths, as segments.
     distinct: Vec<[Vec<String>; 2]>,
+    /// `$foreign_principal` paths of policy documents, as segments.
+    foreign: Vec<Vec<String>>,
     /// The JSON it was compiled from, as compact text: a parsed copy kept beside the compiled
     /// one would take several times the memory (a large custom catalog's patterns held as
     /// `Value`s were a third of its loaded size), and only exports read it.
@@ -62,6 +74,36 @@ pub struct Pattern {
 
 /// The top-level key of the field comparison extension.
 const DISTINCT: &str = "$distinct";
+/// The top-level key of the foreign-principal extension.
+const FOREIGN: &str = "$foreign_principal";
+/// The field `$foreign_principal` compares principals' accounts with.
+const OWN_ACCOUNT: &str = "recipientAccountId";
+
+/// A dotted field path as segments, or `None` when it is not one.
+fn dotted(s: &str) -> Option<Vec<String>> {
+    (!s.is_empty() && s.split('.').all(|seg| !seg.is_empty()))
+        .then(|| s.split('.').map(str::to_string).collect())
+}
+
+/// Parses `$foreign_principal`: an array of dotted paths of policy documents.
+fn compile_foreign(v: &Value) -> Result<Vec<Vec<String>>, PatternError> {
+    let usage = "takes an array of dotted paths of policy documents, such as [\"requestParameters.assumeRolePolicyDocument\"]";
+    match v {
+        Value::Array(list) if !list.is_empty() => list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.as_str().and_then(dotted).ok_or_else(|| {
+                    err(
+                        &format!("{FOREIGN}[{i}]"),
+                        format!("{p} is not a dotted field path"),
+                    )
+                })
+            })
+            .collect(),
+        _ => Err(err(FOREIGN, format!("\"{FOREIGN}\" {usage}"))),
+    }
+}
 
 /// Parses `$distinct`: an array of pairs of dotted paths.
 fn compile_distinct(v: &Value) -> Result<Vec<[Vec<String>; 2]>, PatternError> {
@@ -81,14 +123,15 @@ fn compile_distinct(v: &Value) -> Result<Vec<[Vec<String>; 2]>, PatternError> {
         let paths: Vec<Vec<String>> = match pair.as_array() {
             Some(list) if list.len() == 2 => list
                 .iter()
-                .map(|p| match p.as_str() {
-                    Some(s) if !s.is_empty() && s.split('.').all(|seg| !seg.is_empty()) => {
-                        Ok(s.split('.').map(str::to_string).collect())
-                    }
-                    _ => Err(err(
-                        &at,
-                        format!("{p} is not a dotted field path such as \"userIdentity.userName\""),
-                    )),
+                .map(|p| {
+                    p.as_str().and_then(dotted).ok_or_else(|| {
+                        err(
+                            &at,
+                            format!(
+                                "{p} is not a dotted field path such as \"userIdentity.userName\""
+                            ),
+                        )
+                    })
                 })
                 .collect::<Result<_, _>>()?,
             _ => {
@@ -107,17 +150,25 @@ fn compile_distinct(v: &Value) -> Result<Vec<[Vec<String>; 2]>, PatternError> {
     Ok(out)
 }
 
-/// The string at `path` of an event whose top-level fields `get` gives.
-fn string_at<'v, D: View + 'v>(
+/// The value at `path` of an event whose top-level fields `get` gives.
+fn value_at<'v, D: View + 'v>(
     get: &impl Fn(&str) -> Option<&'v D>,
     path: &[String],
-) -> Option<&'v str> {
+) -> Option<&'v D> {
     let (first, rest) = path.split_first()?;
     let mut v = get(first)?;
     for seg in rest {
         v = v.get(seg)?;
     }
-    v.as_str()
+    Some(v)
+}
+
+/// The string at `path` of an event whose top-level fields `get` gives.
+fn string_at<'v, D: View + 'v>(
+    get: &impl Fn(&str) -> Option<&'v D>,
+    path: &[String],
+) -> Option<&'v str> {
+    value_at(get, path)?.as_str()
 }
 
 impl Pattern {
@@ -129,21 +180,25 @@ impl Pattern {
                 format!("an event pattern is a JSON object, found {}", kind_of(v)),
             ));
         };
-        // Only a pattern using `$distinct` needs a copy without it for the matcher tree.
-        let (fields, distinct) = match map.get(DISTINCT) {
-            Some(d) => {
-                let mut rest = map.clone();
-                rest.remove(DISTINCT);
-                (std::borrow::Cow::Owned(rest), compile_distinct(d)?)
-            }
-            None => (std::borrow::Cow::Borrowed(map), Vec::new()),
+        // Only a pattern using an extension that compares fields needs a copy without it for
+        // the matcher tree.
+        let distinct = map.get(DISTINCT).map(compile_distinct).transpose()?;
+        let foreign = map.get(FOREIGN).map(compile_foreign).transpose()?;
+        let fields = if distinct.is_some() || foreign.is_some() {
+            let mut rest = map.clone();
+            rest.remove(DISTINCT);
+            rest.remove(FOREIGN);
+            std::borrow::Cow::Owned(rest)
+        } else {
+            std::borrow::Cow::Borrowed(map)
         };
         if fields.is_empty() {
             return Err(err("", "the pattern is empty (it would match every event)"));
         }
         Ok(Pattern {
             root: compile_object(&fields, "")?,
-            distinct,
+            distinct: distinct.unwrap_or_default(),
+            foreign: foreign.unwrap_or_default(),
             source: v.to_string().into_boxed_str(),
         })
     }
@@ -165,24 +220,33 @@ impl Pattern {
 
     /// True when an event given as a JSON object's map matches.
     pub fn matches_map(&self, event: &Map<String, Value>) -> bool {
-        self.root.matches_map(event) && self.distinct_holds(&|k: &str| event.get(k))
+        self.root.matches_map(event) && self.extensions_hold(&|k: &str| event.get(k))
     }
 
-    /// The `$distinct` pairs hold: no pair names the same string twice.
-    fn distinct_holds<'v, D: View + 'v>(&self, get: &impl Fn(&str) -> Option<&'v D>) -> bool {
-        self.distinct
-            .iter()
-            .all(|[a, b]| match (string_at(get, a), string_at(get, b)) {
-                (Some(x), Some(y)) => !x.eq_ignore_ascii_case(y),
+    /// The `$distinct` pairs hold (no pair names the same string twice), and every
+    /// `$foreign_principal` document lets in another account's principal.
+    fn extensions_hold<'v, D: View + 'v>(&self, get: &impl Fn(&str) -> Option<&'v D>) -> bool {
+        let distinct =
+            self.distinct
+                .iter()
+                .all(|[a, b]| match (string_at(get, a), string_at(get, b)) {
+                    (Some(x), Some(y)) => !x.eq_ignore_ascii_case(y),
+                    _ => true,
+                });
+        distinct && {
+            let own = get(OWN_ACCOUNT).and_then(View::as_str);
+            self.foreign.iter().all(|p| match (own, value_at(get, p)) {
+                (Some(own), Some(doc)) => matcher::admits_other_account(doc, own),
                 _ => true,
             })
+        }
     }
 
     /// True when an event whose top-level fields `get` gives matches (any [`View`] of JSON:
     /// the log scanner hands out borrowed [`RawValue`]s); the same verdict as
     /// [`Pattern::matches`] on the same fields.
     pub fn matches_fields<'v, D: View + 'v>(&self, get: impl Fn(&str) -> Option<&'v D>) -> bool {
-        self.root.matches_with(&get) && self.distinct_holds(&get)
+        self.root.matches_with(&get) && self.extensions_hold(&get)
     }
 
     /// The JSON this pattern was compiled from.
@@ -232,6 +296,7 @@ impl Pattern {
         }
         let mut m = strip(self.source().as_object()?);
         m.remove(DISTINCT);
+        m.remove(FOREIGN);
         (!m.is_empty()).then_some(Value::Object(m))
     }
 
@@ -241,6 +306,10 @@ impl Pattern {
         let mut out = BTreeSet::new();
         self.root.collect_fields(&mut Vec::new(), &mut out);
         out.extend(self.distinct.iter().flatten().cloned());
+        if !self.foreign.is_empty() {
+            out.extend(self.foreign.iter().cloned());
+            out.insert(vec![OWN_ACCOUNT.to_string()]);
+        }
         out.into_iter().collect()
     }
 

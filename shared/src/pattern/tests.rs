@@ -565,6 +565,121 @@ fn distinct_tells_a_caller_acting_on_someone_else_from_one_acting_on_itself() {
 }
 
 #[test]
+fn foreign_principal_tells_a_trust_in_your_own_account_from_one_in_another() {
+    let p = pat(json!({
+        "eventName": ["CreateRole"],
+        "$foreign_principal": ["requestParameters.assumeRolePolicyDocument"]
+    }));
+    let ev = |principal: Value| {
+        let doc = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+             "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]});
+        json!({"eventName": "CreateRole", "recipientAccountId": "111122223333",
+            "requestParameters": {"roleName": "r", "assumeRolePolicyDocument": doc.to_string()}})
+    };
+    for (principal, foreign, why) in [
+        (
+            json!({"AWS": "arn:aws:iam::111122223333:root"}),
+            false,
+            "own root",
+        ),
+        (json!({"AWS": "111122223333"}), false, "own account id"),
+        (
+            json!({"AWS": ["arn:aws:iam::111122223333:role/deployer", "111122223333"]}),
+            false,
+            "own role and id",
+        ),
+        (
+            json!({"AWS": "arn:aws:iam::444455556666:root"}),
+            true,
+            "another account's root",
+        ),
+        (
+            json!({"AWS": ["arn:aws:iam::111122223333:root", "444455556666"]}),
+            true,
+            "own and another",
+        ),
+        (
+            json!({"AWS": "arn:aws:sts::444455556666:assumed-role/x/y"}),
+            true,
+            "another account's session",
+        ),
+        (json!({"AWS": "*"}), true, "anyone"),
+        (json!("*"), true, "anyone, short form"),
+        (
+            json!({"AWS": "AROAEXAMPLEUNIQUEID1"}),
+            true,
+            "a unique id it cannot place",
+        ),
+        (
+            json!({"Federated": "arn:aws:iam::111122223333:oidc-provider/x"}),
+            false,
+            "no AWS principal",
+        ),
+    ] {
+        assert_eq!(m(&p, ev(principal.clone())), foreign, "{why}: {principal}");
+        // Matching field by field (as the scanner does) gives the same verdict.
+        let e = ev(principal);
+        assert_eq!(p.matches_fields(|k| e.get(k)), foreign, "{why}, by fields");
+    }
+    // A Deny naming another account lets nobody in.
+    let deny = json!({"eventName": "CreateRole", "recipientAccountId": "111122223333",
+        "requestParameters": {"assumeRolePolicyDocument": {"Statement": [
+            {"Effect": "Deny", "Principal": {"AWS": "444455556666"}, "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "sts:AssumeRole"}]}}});
+    assert!(
+        !m(&p, deny),
+        "an object document, own account allowed, another denied"
+    );
+    // Percent-encoded, as some IAM records keep policies.
+    let enc = json!({"eventName": "CreateRole", "recipientAccountId": "111122223333",
+        "requestParameters": {"assumeRolePolicyDocument":
+            "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22AWS%22%3A%22444455556666%22%7D%7D%5D%7D"}});
+    assert!(m(&p, enc), "percent-encoded document of another account");
+    // What it cannot read, it errs towards matching: no own account, no document, no JSON.
+    assert!(m(
+        &p,
+        json!({"eventName": "CreateRole",
+        "requestParameters": {"assumeRolePolicyDocument": "{\"Statement\": []}"}})
+    ));
+    assert!(m(
+        &p,
+        json!({"eventName": "CreateRole", "recipientAccountId": "111122223333"})
+    ));
+    assert!(m(
+        &p,
+        json!({"eventName": "CreateRole", "recipientAccountId": "111122223333",
+        "requestParameters": {"assumeRolePolicyDocument": "not json"}})
+    ));
+    // It reads the document and the own account; EventBridge's form leaves it out.
+    let paths = p.field_paths();
+    assert!(paths.contains(&"requestParameters.assumeRolePolicyDocument".to_string()));
+    assert!(paths.contains(&"recipientAccountId".to_string()));
+    assert_eq!(
+        p.eventbridge().unwrap(),
+        json!({"eventName": ["CreateRole"]})
+    );
+    for (bad, want) in [
+        (
+            json!({"eventName": ["X"], "$foreign_principal": "a.b"}),
+            "takes an array",
+        ),
+        (
+            json!({"eventName": ["X"], "$foreign_principal": []}),
+            "takes an array",
+        ),
+        (
+            json!({"eventName": ["X"], "$foreign_principal": ["a..b"]}),
+            "not a dotted field path",
+        ),
+    ] {
+        let e = Pattern::compile(&bad).unwrap_err().to_string();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn distinct_errors_name_what_is_wrong() {
     for (bad, want) in [
         (
