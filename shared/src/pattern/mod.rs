@@ -27,7 +27,7 @@
 //! matches only events in which every named document (a string holding one, percent-encoded
 //! or not, or an object) has an `Allow` statement letting in an AWS principal of an account
 //! other than `recipientAccountId`: `*`, another account's id or root, a role or user ARN in
-//! another account, or a principal it cannot place (an unique id, an unreadable document, no
+//! another account, or a principal it cannot place (a unique id, an unreadable document, no
 //! `recipientAccountId`: it errs towards matching). It tells a role trusting your own account
 //! (CDK bootstrap, a team role) from one trusting someone else's. [`Pattern::eventbridge`]
 //! leaves it out as well.
