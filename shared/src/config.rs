@@ -364,7 +364,7 @@ pub fn is_own_call(globs: &[String], role_arn: &str, call: &str, request: Option
         .filter(|a| !a.contains(['*', '?']))
         .collect();
     globs.iter().any(|g| {
-        if !crate::glob::glob_match(g, role_arn) {
+        if !crate::glob::arn_glob_match(g, role_arn) {
             return false;
         }
         match account(g) {
@@ -487,6 +487,19 @@ mod tests {
         // is someone else's.
         let impostor = "arn:aws:iam::999988887777:role/trailwarden-responder";
         assert!(!is_own_call(&g, impostor, "iam:DeleteUser", None));
+        // Look-alikes in a member account: a user whose path holds `:role/` (IAM paths may
+        // hold `:`), a role of that name under a path, a role under a path named like a
+        // function's role. None is trailwarden.
+        for lookalike in [
+            "arn:aws:iam::111122223333:user/x:role/trailwarden-responder",
+            "arn:aws:iam::111122223333:role/ops/trailwarden-responder",
+            "arn:aws:iam::999988887777:role/trailwarden-SecurityGroupRole-x/admin",
+        ] {
+            assert!(
+                !is_own_call(&g, lookalike, "ec2:RevokeSecurityGroupIngress", None),
+                "{lookalike}"
+            );
+        }
         assert_eq!(call_of("iam.amazonaws.com", "DeleteUser"), "iam:DeleteUser");
         let c = Common::from_env(&[("OWN_ROLE_ARNS", fun)]).unwrap();
         let r = crate::event::Record {

@@ -26,6 +26,31 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// Like [`glob_match`], but `*` and `?` match no `/`: each `/`-separated part of the pattern
+/// matches one part of the text (`role/deploy-*` matches `role/deploy-ci`, not
+/// `role/deploy-x/admin`).
+pub fn segment_glob(pattern: &str, text: &str) -> bool {
+    pattern.split('/').count() == text.split('/').count()
+        && pattern
+            .split('/')
+            .zip(text.split('/'))
+            .all(|(p, t)| glob_match(p, t))
+}
+
+/// True when `arn` matches the ARN glob `pattern` field by field: the five `:`-separated
+/// fields before the resource and the resource's `/`-separated parts each match on their
+/// own. So `arn:aws:iam::*:role/responder` matches that role in any account, but neither a
+/// user whose path holds `:role/` (`…:user/x:role/responder`; IAM paths may hold `:`) nor a
+/// role of that name under another path.
+pub fn arn_glob_match(pattern: &str, arn: &str) -> bool {
+    let p: Vec<&str> = pattern.splitn(6, ':').collect();
+    let a: Vec<&str> = arn.splitn(6, ':').collect();
+    p.len() == 6
+        && a.len() == 6
+        && p[..5].iter().zip(&a[..5]).all(|(p, a)| glob_match(p, a))
+        && segment_glob(p[5], a[5])
+}
+
 /// The first pattern in `patterns` that matches `text`.
 pub fn first_match<'a>(patterns: &'a [String], text: &str) -> Option<&'a str> {
     patterns
@@ -56,5 +81,33 @@ mod tests {
         assert!(glob_match("*a*b*", "xxaxxbxx"));
         assert!(!glob_match("", "x"));
         assert!(!glob_match("Admin", "admin"));
+    }
+
+    #[test]
+    fn arn_globs_match_field_by_field() {
+        let any_account = "arn:aws:iam::*:role/responder";
+        assert!(arn_glob_match(
+            any_account,
+            "arn:aws:iam::111122223333:role/responder"
+        ));
+        assert!(!arn_glob_match(
+            any_account,
+            "arn:aws:iam::111122223333:user/x:role/responder"
+        ));
+        assert!(!arn_glob_match(
+            any_account,
+            "arn:aws:iam::111122223333:role/x/responder"
+        ));
+        assert!(!arn_glob_match(any_account, "arn:aws:iam::111122223333"));
+        assert!(glob_match(
+            any_account,
+            "arn:aws:iam::1:user/x:role/responder"
+        ));
+        assert!(arn_glob_match(
+            "arn:aws:iam::1:role/deploy-*",
+            "arn:aws:iam::1:role/deploy-ci"
+        ));
+        assert!(!segment_glob("role/deploy-*", "role/deploy-x/admin"));
+        assert!(segment_glob("role/*/admin", "role/x/admin"));
     }
 }

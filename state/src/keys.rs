@@ -15,7 +15,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use trailwarden::detect::scan::resource_of;
+use trailwarden::detect::scan::{content_of, resource_of};
 use trailwarden::event::Record;
 
 /// How long "this event / this object was handled" is remembered: longer than EventBridge
@@ -67,6 +67,11 @@ pub struct Fingerprint {
     pub principal: String,
     /// What was acted on (empty for threshold detections: the group is the subject).
     pub resource: String,
+    /// What the event set on it, as a hash ([`content_of`]; empty when it sets nothing the
+    /// hash covers): two different policies put on one role within the window are two
+    /// incidents.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub content: String,
     /// Start of the fixed window the event falls in (epoch seconds).
     pub window_start: i64,
     pub window_seconds: u64,
@@ -89,9 +94,16 @@ impl Fingerprint {
             account: account.to_string(),
             principal: principal.to_string(),
             resource: resource.to_string(),
+            content: String::new(),
             window_start: window_start(epoch.unwrap_or(0), window_seconds),
             window_seconds,
         }
+    }
+
+    /// The same incident, told apart by what the event set ([`Fingerprint::content`]).
+    pub fn with_content(mut self, content: Option<&str>) -> Fingerprint {
+        self.content = content.unwrap_or_default().to_string();
+        self
     }
 
     /// The incident of one event of a detection without threshold, as both paths and the
@@ -111,6 +123,7 @@ impl Fingerprint {
             record.time().map(|t| t.timestamp()),
             window_seconds,
         )
+        .with_content(content_of(json.get("requestParameters")).as_deref())
     }
 
     /// The incident of a threshold group that crossed its threshold at `crossed_at` (the time
@@ -128,6 +141,7 @@ impl Fingerprint {
             account: String::new(),
             principal: group.to_string(),
             resource: String::new(),
+            content: String::new(),
             window_start: window_start(crossed_at, window_seconds),
             window_seconds,
         }
@@ -138,10 +152,14 @@ impl Fingerprint {
         format!(
             "incident#{}#{}#{}",
             self.detection,
-            short_hash(&format!(
-                "{}\n{}\n{}",
-                self.account, self.principal, self.resource
-            )),
+            short_hash(&if self.content.is_empty() {
+                format!("{}\n{}\n{}", self.account, self.principal, self.resource)
+            } else {
+                format!(
+                    "{}\n{}\n{}\n{}",
+                    self.account, self.principal, self.resource, self.content
+                )
+            }),
             self.window_start
         )
     }
@@ -211,6 +229,37 @@ mod tests {
         assert!(a
             .describe()
             .contains("d by IAM user alice on trail in 111111111111, window 2024-08-01T13:00:00Z"));
+    }
+
+    #[test]
+    fn a_change_to_something_else_is_another_incident_a_repeat_is_not() {
+        let event = |doc: &str, time: &str| {
+            let json = serde_json::json!({
+                "eventSource": "iam.amazonaws.com",
+                "eventName": "UpdateAssumeRolePolicy",
+                "eventTime": time,
+                "recipientAccountId": "111111111111",
+                "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111111111111:user/alice", "accountId": "111111111111", "userName": "alice"},
+                "requestParameters": {"roleName": "ops", "policyDocument": doc},
+            });
+            let record: Record = serde_json::from_value(json.clone()).unwrap();
+            Fingerprint::of_event("d", &record, &json, 3600)
+        };
+        let own = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sts:AssumeRole"}]}"#;
+        let foreign = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999988887777:root"},"Action":"sts:AssumeRole"}]}"#;
+        let decoy = event(own, "2024-08-01T13:05:00Z");
+        assert_eq!(decoy.key(), event(own, "2024-08-01T13:40:00Z").key());
+        assert_ne!(decoy.key(), event(foreign, "2024-08-01T13:40:00Z").key());
+        // What is shown stays the resource.
+        assert_eq!(decoy.resource, "ops");
+        assert!(decoy.describe().contains(" on ops in 111111111111"));
+        // A request that sets nothing the hash covers keys as before.
+        let plain = Fingerprint::plain("d", "111111111111", "p", "r", Some(0), 3600);
+        assert_eq!(plain.clone().with_content(None).key(), plain.key());
+        assert_eq!(
+            plain.key(),
+            format!("incident#d#{}#0", short_hash("111111111111\np\nr"))
+        );
     }
 
     #[test]

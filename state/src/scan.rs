@@ -217,14 +217,17 @@ pub async fn settle(
             }
             None => {
                 for e in &de.events {
-                    fps.insert(Fingerprint::plain(
-                        &d.id,
-                        e.account.as_deref().unwrap_or_default(),
-                        &e.principal,
-                        &e.resource,
-                        e.epoch,
-                        incident_window_seconds,
-                    ));
+                    fps.insert(
+                        Fingerprint::plain(
+                            &d.id,
+                            e.account.as_deref().unwrap_or_default(),
+                            &e.principal,
+                            &e.resource,
+                            e.epoch,
+                            incident_window_seconds,
+                        )
+                        .with_content(e.content.as_deref()),
+                    );
                 }
             }
         }

@@ -12,6 +12,8 @@ fn catalog() -> Catalog {
         &json!({"detections": [
             {"id": "trail-stopped", "title": "Trail stopped", "severity": "critical",
              "pattern": {"eventSource": ["cloudtrail.amazonaws.com"], "eventName": ["StopLogging"]}},
+            {"id": "trust-changed", "title": "Role trust changed", "severity": "high",
+             "pattern": {"eventSource": ["iam.amazonaws.com"], "eventName": ["UpdateAssumeRolePolicy"]}},
             {"id": "secret-reads", "title": "Secret reads", "severity": "medium",
              "pattern": {"eventSource": ["secretsmanager.amazonaws.com"], "eventName": ["GetSecretValue"]},
              "threshold": {"count": 3, "window_seconds": 300, "group_by": ["userIdentity.arn"]}}
@@ -169,4 +171,68 @@ async fn records_of_trailwarden_s_own_roles_are_left_out_of_the_scan() {
     assert_eq!(r.own_records, 1);
     // Without the setting it is a finding.
     assert_eq!(ids(&scan(&c, &[own], &[])), ["trail-stopped"]);
+}
+
+/// An `UpdateAssumeRolePolicy` of the role `ops` by alice, trusting `principal`.
+fn trust(id: &str, time: &str, principal: &str) -> Value {
+    let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]});
+    let mut r = record("StopLogging", id, time, "alice", "ops");
+    r["eventSource"] = json!("iam.amazonaws.com");
+    r["eventName"] = json!("UpdateAssumeRolePolicy");
+    r["requestParameters"] = json!({"roleName": "ops", "policyDocument": doc.to_string()});
+    r
+}
+
+#[tokio::test]
+async fn a_decoy_change_does_not_claim_a_different_change_of_the_same_resource() {
+    let c = catalog();
+    let state = State::memory();
+    // 13:05, a trust in the account itself: alerted (and, say, closed as benign).
+    let decoy = trust(
+        "t1",
+        "2024-09-12T13:05:00Z",
+        "arn:aws:iam::123456789012:root",
+    );
+    let mut first = scan(&c, std::slice::from_ref(&decoy), &[]);
+    settle(&state, &c, &mut first, "object#b/one#-", 3600).await;
+    assert_eq!(ids(&first), ["trust-changed"]);
+    // 13:40, same user, same role, a trust in another account: a new incident.
+    let backdoor = trust(
+        "t2",
+        "2024-09-12T13:40:00Z",
+        "arn:aws:iam::999988887777:root",
+    );
+    let mut second = scan(&c, std::slice::from_ref(&backdoor), &[]);
+    settle(&state, &c, &mut second, "object#b/two#-", 3600).await;
+    assert_eq!(ids(&second), ["trust-changed"], "{:?}", second.suppressed);
+    // 13:50, the first trust put back: the same incident as at 13:05, left out.
+    let again = trust(
+        "t3",
+        "2024-09-12T13:50:00Z",
+        "arn:aws:iam::123456789012:root",
+    );
+    let mut third = scan(&c, std::slice::from_ref(&again), &[]);
+    settle(&state, &c, &mut third, "object#b/three#-", 3600).await;
+    assert!(third.findings.is_empty(), "{:?}", third.findings);
+
+    // The real-time path keys the event as the scan does.
+    let kept = &second
+        .events
+        .iter()
+        .find(|d| d.detection == "trust-changed")
+        .unwrap()
+        .events[0];
+    let record: trailwarden::event::Record = serde_json::from_value(backdoor.clone()).unwrap();
+    let realtime = keys::Fingerprint::of_event("trust-changed", &record, &backdoor, 3600);
+    let scanned = keys::Fingerprint::plain(
+        "trust-changed",
+        kept.account.as_deref().unwrap_or_default(),
+        &kept.principal,
+        &kept.resource,
+        kept.epoch,
+        3600,
+    )
+    .with_content(kept.content.as_deref());
+    assert_eq!(realtime.key(), scanned.key());
 }

@@ -2,65 +2,16 @@
 //! conditions, each alerted by the one check that first sees it. Observations are built by
 //! hand (what GetTrailStatus, DescribeTrails and the digest listing answered).
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde_json::json;
-use trailwarden::respond::{Decide, Decision, Plan, PlannedStep, Reporting};
-use trailwarden::{Payload, Severity};
-use trailwarden_testkit::{config, fixture};
+mod support;
+
+use chrono::{DateTime, Duration, Utc};
+use support::{cfg, healthy, seen, t, TRAIL};
+use trailwarden::respond::{Decide, Decision};
+use trailwarden::Severity;
+use trailwarden_testkit::config;
 use watchdog::assess::{assess, is_new, Condition};
-use watchdog::execute::{
-    DigestView, Observation, RegionDigests, TrailState, TrailStatus, TrailView,
-};
-use watchdog::{Case, ConditionKind, Config, Output, Step, Watchdog};
-
-const TRAIL: &str = "arn:aws:cloudtrail:us-east-1:123456789012:trail/trailwarden-trail";
-
-fn cfg() -> Config {
-    config::<Watchdog>(&[("TRAIL_ARNS", TRAIL)])
-}
-
-fn t(h: u32, m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 8, 3, h, m, 0).unwrap()
-}
-
-/// A healthy multi-region trail seen at 12:00: logging, delivered at 11:57, digests at 11:02.
-fn healthy() -> TrailView {
-    TrailView {
-        name: "trailwarden-trail".into(),
-        arn: Some(TRAIL.into()),
-        home_region: Some("us-east-1".into()),
-        bucket: Some("trailwarden-trail-123456789012".into()),
-        prefix: None,
-        multi_region: true,
-        organization: false,
-        validation: true,
-        status: TrailStatus {
-            is_logging: Some(true),
-            latest_delivery: Some(t(11, 57)),
-            latest_digest_delivery: Some(t(11, 2)),
-            start_logging: Some(t(8, 0)),
-            ..TrailStatus::default()
-        },
-        digests: DigestView::Regions(
-            ["us-east-1", "eu-west-1"]
-                .iter()
-                .map(|r| RegionDigests {
-                    region: r.to_string(),
-                    newest: Some(t(11, 2)),
-                    newest_key: None,
-                    listed_since: t(9, 0),
-                })
-                .collect(),
-        ),
-    }
-}
-
-fn seen(v: TrailView) -> Observation {
-    Observation {
-        trail: TRAIL.into(),
-        state: TrailState::Seen(Box::new(v)),
-    }
-}
+use watchdog::execute::{DigestView, Observation, TrailState};
+use watchdog::{ConditionKind, Step, Watchdog};
 
 fn kinds(cs: &[Condition]) -> Vec<ConditionKind> {
     cs.iter().map(|c| c.kind).collect()
@@ -226,71 +177,4 @@ fn conditions_without_a_recorded_start_are_repeated_hourly_or_daily() {
     let cs = assess(&cfg(), t(9, 0), &failed);
     assert_eq!(kinds(&cs), [ConditionKind::CheckFailed]);
     assert!(cs[0].error.as_deref().unwrap().contains("explicit deny"));
-}
-
-#[test]
-fn the_report_alerts_new_conditions_and_counts_the_rest() {
-    let mut stopped = healthy();
-    stopped.status.is_logging = Some(false);
-    stopped.status.stop_logging = Some(t(2, 17));
-    let mut long_stopped = healthy();
-    long_stopped.name = "old-trail".into();
-    long_stopped.status.is_logging = Some(false);
-    long_stopped.status.stop_logging = Some(t(1, 0));
-    let output = Output {
-        observations: vec![
-            seen(stopped),
-            seen(long_stopped),
-            seen({
-                let mut h = healthy();
-                h.status.latest_delivery = Some(t(2, 18));
-                h.status.start_logging = Some(t(1, 0));
-                h
-            }),
-        ],
-        checked_at: Some(t(2, 20) + Duration::seconds(3)),
-    };
-    let case = Case {
-        at: Some(t(2, 20)),
-        account: Some("123456789012".into()),
-        rule: None,
-    };
-    let plan: Plan<Step> = vec![PlannedStep::new(Step::CheckAllTrails)];
-    let r = Watchdog::report(&cfg(), &case, &plan, Some(&output));
-    assert_eq!(r.stats.trails_checked, 3);
-    assert_eq!(r.stats.trails_healthy, 1);
-    assert_eq!(r.stats.conditions_new, 1);
-    assert_eq!(r.stats.conditions_ongoing, 1);
-    assert_eq!(r.alerts.len(), 1);
-    let a = &r.alerts[0];
-    assert_eq!(a.severity, Severity::Critical);
-    assert_eq!(a.detection, "watchdog-logging-off");
-    assert_eq!(a.title, "CloudTrail logging is off: trailwarden-trail");
-    assert!(
-        a.summary
-            .contains("logging stopped at 2024-08-03T02:17:00Z"),
-        "{}",
-        a.summary
-    );
-    assert!(a.facts.contains(&("Logging".into(), "OFF".into())));
-    // The episode, by when it began: the same trail stopped again later is another incident
-    // (destinations fingerprint the alert on it).
-    let incident = a.facts.iter().find(|(k, _)| k == "Incident").unwrap();
-    assert!(
-        incident.1.starts_with("watchdog-logging-off of ")
-            && incident.1.ends_with(" since 2024-08-03T02:17:00Z"),
-        "{incident:?}"
-    );
-    assert_eq!(a.account.as_deref(), Some("123456789012"));
-    assert_eq!(
-        a.evidence.as_ref().unwrap()["condition"]["kind"],
-        json!("logging_off")
-    );
-    // An offline plan looks nothing up and alerts nothing.
-    let o = trailwarden::respond::plan_offline::<Watchdog>(
-        &cfg(),
-        &Payload::from_value(fixture("scheduled-event-watchdog.json")).unwrap(),
-    );
-    assert!(o.alerts.is_empty());
-    assert_eq!(o.steps.len(), 1);
 }

@@ -350,6 +350,40 @@ pub fn resource_of(request_parameters: Option<&Value>, resources: Option<&Value>
     }
 }
 
+/// What a request sets on its resource, as a short hash: the policy document, queue or topic
+/// attributes, or a trail's destinations, when the request has any of them; `None`
+/// otherwise. Two changes of the same resource by the same principal in one window are one
+/// incident only when they set the same thing: a harmless-looking change (a trust in the
+/// account itself) cannot claim the incident of a later, different one (a trust in another
+/// account) made within the hour.
+pub fn content_of(request_parameters: Option<&Value>) -> Option<String> {
+    const CONTENT: &[&str] = &[
+        "policyDocument",
+        "assumeRolePolicyDocument",
+        "policy",
+        "bucketPolicy",
+        "resourcePolicy",
+        "policyText",
+        "attributes",
+        "attributeValue",
+        "s3BucketName",
+        "s3KeyPrefix",
+        "cloudWatchLogsLogGroupArn",
+        "snsTopicName",
+        "eventSelectors",
+        "advancedEventSelectors",
+        "lifecycleConfiguration",
+    ];
+    let Some(Value::Object(params)) = request_parameters else {
+        return None;
+    };
+    let set: serde_json::Map<String, Value> = CONTENT
+        .iter()
+        .filter_map(|k| params.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    (!set.is_empty()).then(|| params_hash(&set))
+}
+
 /// Whom a sharing request grants access: every string below the fields that name accounts,
 /// groups or principals being added (EC2 snapshot and image permissions, RDS snapshot
 /// attributes, Redshift snapshot access, Lambda and RAM principals, KMS grantees), sorted, at
@@ -414,6 +448,9 @@ pub struct MatchedEvent {
     pub account: Option<String>,
     /// See [`resource_of`].
     pub resource: String,
+    /// See [`content_of`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
     /// The threshold group (`group_by` values joined with ` | `).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,

@@ -64,7 +64,8 @@ mod tests;
 mod threshold;
 
 pub use aggregate::{
-    resource_of, single_finding, DetectionEvents, GroupFinding, MatchedEvent, Suppressed,
+    content_of, resource_of, single_finding, DetectionEvents, GroupFinding, MatchedEvent,
+    Suppressed,
 };
 use aggregate::{Agg, MatchInfo};
 pub use threshold::group_key_of;
@@ -406,7 +407,7 @@ impl<'c> Scanner<'c> {
             }
         }
         let mut info: Option<MatchInfo> = None;
-        let mut resource: Option<String> = None;
+        let mut subject: Option<(String, Option<String>)> = None;
         for &i in &cands {
             let d = &catalog.detections()[i];
             let get = |name: &str| {
@@ -477,10 +478,14 @@ impl<'c> Scanner<'c> {
             if self.keep_events > 0 {
                 let (kept, dropped) = &mut self.events[i];
                 if kept.len() < self.keep_events {
-                    let resource = resource.get_or_insert_with(|| {
-                        resource_of(
-                            raw.value("requestParameters").ok().flatten().as_ref(),
-                            raw.value("resources").ok().flatten().as_ref(),
+                    let (resource, content) = subject.get_or_insert_with(|| {
+                        let params = raw.value("requestParameters").ok().flatten();
+                        (
+                            resource_of(
+                                params.as_ref(),
+                                raw.value("resources").ok().flatten().as_ref(),
+                            ),
+                            content_of(params.as_ref()),
                         )
                     });
                     kept.push(MatchedEvent {
@@ -490,6 +495,7 @@ impl<'c> Scanner<'c> {
                         principal: m.principal.clone(),
                         account: m.account.as_deref().map(str::to_string),
                         resource: resource.clone(),
+                        content: content.clone(),
                         group,
                     });
                 } else {
