@@ -128,7 +128,9 @@ modes! {
 
 modes! {
     /// What unapproved-user does with credentials an unapproved principal made for another,
-    /// existing user (`CreateAccessKey`, `CreateLoginProfile`, `UpdateLoginProfile`):
+    /// existing user (`CreateAccessKey`, `CreateLoginProfile`, `UpdateLoginProfile`,
+    /// `UploadSSHPublicKey`, `UploadSigningCertificate`, `CreateServiceSpecificCredential`,
+    /// `ResetServiceSpecificCredential`):
     /// `CREDENTIAL_RESPONSE_MODE`, `credential_response_mode`.
     CredentialResponse, default Notify {
         /// Alert only (the default: the user is an existing one, possibly a workload, and an

@@ -42,6 +42,16 @@ fn expected_routes() -> BTreeMap<&'static str, Option<&'static str>> {
         ("iam-create-user-access-denied.json", uu),
         ("iam-create-user-by-approved-creator.json", uu),
         ("iam-create-access-key-for-other-user.json", uu),
+        ("iam-upload-ssh-public-key-for-other-user.json", uu),
+        ("iam-upload-signing-certificate-for-other-user.json", uu),
+        (
+            "iam-create-service-specific-credential-for-other-user.json",
+            uu,
+        ),
+        (
+            "iam-reset-service-specific-credential-for-other-user.json",
+            uu,
+        ),
         ("iam-create-access-key-self.json", uu),
         ("iam-create-login-profile-for-other-user.json", uu),
         ("iam-update-login-profile-for-other-user.json", uu),

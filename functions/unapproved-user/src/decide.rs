@@ -55,6 +55,22 @@ pub enum Credential {
     LoginProfileCreated,
     /// `UpdateLoginProfile`: the console password changed.
     LoginProfileUpdated,
+    /// `UploadSSHPublicKey`: an SSH public key (CodeCommit over SSH); its id is
+    /// `responseElements.sSHPublicKey.sSHPublicKeyId` (CloudTrail lower-cases only the first
+    /// letter of `SSHPublicKey`).
+    SshPublicKey { key_id: Option<String> },
+    /// `UploadSigningCertificate`: an X.509 signing certificate
+    /// (`responseElements.certificate.certificateId`).
+    SigningCertificate { certificate_id: Option<String> },
+    /// `CreateServiceSpecificCredential`, or with `reset` `ResetServiceSpecificCredential` (a
+    /// new password for an existing one): a user name and password (or API key) for one
+    /// service (CodeCommit, Keyspaces, Bedrock, CloudWatch Logs), with the user's permissions
+    /// (`responseElements.serviceSpecificCredential`; the password is never logged).
+    ServiceSpecificCredential {
+        credential_id: Option<String>,
+        service_name: Option<String>,
+        reset: bool,
+    },
 }
 
 /// What the event is about.
@@ -200,6 +216,12 @@ pub enum SkipReason {
     AccountExempt,
     /// `CreateAccessKey` without the key id in `responseElements`.
     NoKeyId,
+    /// `UploadSSHPublicKey` without the key id in `responseElements`.
+    NoSshKeyId,
+    /// `UploadSigningCertificate` without the certificate id in `responseElements`.
+    NoCertificateId,
+    /// `Create`/`ResetServiceSpecificCredential` without the credential id.
+    NoServiceCredentialId,
 }
 
 /// One step of a response. Steps about a user target the name the event gives; execution
@@ -281,6 +303,21 @@ pub enum Step {
         user: String,
         key_id: String,
     },
+    /// Set one SSH public key Inactive (a key uploaded for another user).
+    DeactivateSshPublicKey {
+        user: String,
+        key_id: String,
+    },
+    /// Set one signing certificate Inactive (a certificate uploaded for another user).
+    DeactivateSigningCertificate {
+        user: String,
+        certificate_id: String,
+    },
+    /// Set one service-specific credential Inactive (made or reset for another user).
+    DeactivateServiceSpecificCredential {
+        user: String,
+        credential_id: String,
+    },
 }
 
 impl StepKind for Step {
@@ -308,6 +345,11 @@ impl StepKind for Step {
             Step::TagUser { .. } => "TagUser",
             Step::NoChange { .. } => "NoChange",
             Step::DeactivateAccessKey { .. } => "DeactivateAccessKey",
+            Step::DeactivateSshPublicKey { .. } => "DeactivateSSHPublicKey",
+            Step::DeactivateSigningCertificate { .. } => "DeactivateSigningCertificate",
+            Step::DeactivateServiceSpecificCredential { .. } => {
+                "DeactivateServiceSpecificCredential"
+            }
         }
         .to_string()
     }
@@ -315,7 +357,12 @@ impl StepKind for Step {
     fn target(&self) -> String {
         match self {
             Step::PutEvidence { bucket, key } => format!("s3://{bucket}/{key}"),
-            Step::DeactivateAccessKey { key_id, .. } => key_id.clone(),
+            Step::DeactivateAccessKey { key_id, .. }
+            | Step::DeactivateSshPublicKey { key_id, .. } => key_id.clone(),
+            Step::DeactivateSigningCertificate { certificate_id, .. } => certificate_id.clone(),
+            Step::DeactivateServiceSpecificCredential { credential_id, .. } => {
+                credential_id.clone()
+            }
             Step::CaptureEvidence { user }
             | Step::DeleteLoginProfile { user }
             | Step::DeleteAccessKeys { user }
@@ -382,6 +429,83 @@ fn response_str(r: &Record, path: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The first non-empty string of `responseElements` at one of `paths`.
+fn response_str_any(r: &Record, paths: &[&str]) -> Option<String> {
+    paths.iter().find_map(|p| response_str(r, p))
+}
+
+/// The object of `responseElements` describing what a credential call made (its user name is
+/// the credential's owner).
+fn credential_object(event: &str) -> &'static [&'static str] {
+    match event {
+        "CreateAccessKey" => &["accessKey"],
+        "CreateLoginProfile" | "UpdateLoginProfile" => &["loginProfile"],
+        // CloudTrail writes `SSHPublicKey` as `sSHPublicKey`; the other spelling is accepted
+        // in case a record spells it the SDK's way.
+        "UploadSSHPublicKey" => &["sSHPublicKey", "sshPublicKey"],
+        "UploadSigningCertificate" => &["certificate"],
+        "CreateServiceSpecificCredential" | "ResetServiceSpecificCredential" => {
+            &["serviceSpecificCredential"]
+        }
+        _ => &[],
+    }
+}
+
+/// The user a credential call was for: `responseElements.<object>.userName`, else
+/// `requestParameters.userName` (absent: the caller's own, for the calls where it is optional).
+fn credential_target<'a>(r: &'a Record, event: &str) -> Option<&'a str> {
+    credential_object(event)
+        .iter()
+        .find_map(|o| str_at(r, &format!("{o}.userName"), "userName"))
+        .or_else(|| r.request_str("userName").filter(|s| !s.is_empty()))
+}
+
+/// What a credential call made, from the record.
+fn credential_of(r: &Record, event: &str) -> Credential {
+    match event {
+        "CreateAccessKey" => Credential::AccessKey {
+            key_id: response_str(r, "accessKey.accessKeyId"),
+        },
+        "CreateLoginProfile" => Credential::LoginProfileCreated,
+        "UploadSSHPublicKey" => Credential::SshPublicKey {
+            key_id: response_str_any(
+                r,
+                &["sSHPublicKey.sSHPublicKeyId", "sshPublicKey.sshPublicKeyId"],
+            ),
+        },
+        "UploadSigningCertificate" => Credential::SigningCertificate {
+            certificate_id: response_str(r, "certificate.certificateId"),
+        },
+        "CreateServiceSpecificCredential" | "ResetServiceSpecificCredential" => {
+            let reset = event == "ResetServiceSpecificCredential";
+            Credential::ServiceSpecificCredential {
+                credential_id: response_str(
+                    r,
+                    "serviceSpecificCredential.serviceSpecificCredentialId",
+                )
+                .or_else(|| {
+                    // A reset names the credential in its request too.
+                    reset
+                        .then(|| r.request_str("serviceSpecificCredentialId"))
+                        .flatten()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                }),
+                service_name: response_str(r, "serviceSpecificCredential.serviceName").or_else(
+                    || {
+                        r.request_str("serviceName")
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                    },
+                ),
+                reset,
+            }
+        }
+        // UpdateLoginProfile (the only other credential call of EVENT_NAMES).
+        _ => Credential::LoginProfileUpdated,
+    }
+}
+
 /// Where evidence is stored: `trailwarden/evidence/<account>/<user-name>/<eventID>.json`.
 pub fn evidence_key(account: &str, user: &str, event_id: &str) -> String {
     format!("trailwarden/evidence/{account}/{user}/{event_id}.json")
@@ -424,12 +548,17 @@ fn event_id(record: &Record) -> String {
         })
 }
 
-/// The events this function acts on.
-pub const EVENT_NAMES: [&str; 4] = [
+/// The events this function acts on: `CreateUser`, and the calls that give an existing user a
+/// new credential.
+pub const EVENT_NAMES: [&str; 8] = [
     "CreateUser",
     "CreateAccessKey",
     "CreateLoginProfile",
     "UpdateLoginProfile",
+    "UploadSSHPublicKey",
+    "UploadSigningCertificate",
+    "CreateServiceSpecificCredential",
+    "ResetServiceSpecificCredential",
 ];
 
 /// The approvals in force and how the document fared.
@@ -559,9 +688,10 @@ impl Decide for UnapprovedUser {
             return Decision::Respond { case, plan };
         }
 
-        // CreateAccessKey, CreateLoginProfile, UpdateLoginProfile.
-        let target = str_at(r, "accessKey.userName", "userName")
-            .or_else(|| str_at(r, "loginProfile.userName", "userName"));
+        // A credential for an existing user: CreateAccessKey, CreateLoginProfile,
+        // UpdateLoginProfile, UploadSSHPublicKey, UploadSigningCertificate,
+        // Create/ResetServiceSpecificCredential.
+        let target = credential_target(r, event);
         let own_name = match &creator {
             Principal::IamUser { user_name, .. } => user_name.as_deref(),
             _ => None,
@@ -576,13 +706,7 @@ impl Decide for UnapprovedUser {
                 "{event} by {who} names {target:?}, which is not a valid IAM user name"
             ));
         }
-        let credential = match event {
-            "CreateAccessKey" => Credential::AccessKey {
-                key_id: response_str(r, "accessKey.accessKeyId"),
-            },
-            "CreateLoginProfile" => Credential::LoginProfileCreated,
-            _ => Credential::LoginProfileUpdated,
-        };
+        let credential = credential_of(r, event);
         let verdict = approvals.creator_verdict(creator_arn.as_deref());
         let subject = Subject::Credential {
             user: target.to_string(),
@@ -592,8 +716,8 @@ impl Decide for UnapprovedUser {
             return Decision::respond(base(subject, verdict, Response::None, Severity::Info), []);
         }
         let user = target.to_string();
-        let plan = match (config.credential_mode, &credential) {
-            (CredentialMode::Notify, _) => vec![PlannedStep::skipped(
+        let plan = match config.credential_mode {
+            CredentialMode::Notify => vec![PlannedStep::skipped(
                 Step::NoChange { user },
                 crate::report::skip_reason(if settings.exempt {
                     SkipReason::AccountExempt
@@ -601,21 +725,7 @@ impl Decide for UnapprovedUser {
                     SkipReason::CredentialNotifyMode
                 }),
             )],
-            (CredentialMode::Deactivate, Credential::AccessKey { key_id: Some(k) }) => {
-                vec![PlannedStep::new(Step::DeactivateAccessKey {
-                    user,
-                    key_id: k.clone(),
-                })]
-            }
-            (CredentialMode::Deactivate, Credential::AccessKey { key_id: None }) => {
-                vec![PlannedStep::skipped(
-                    Step::NoChange { user },
-                    crate::report::skip_reason(SkipReason::NoKeyId),
-                )]
-            }
-            (CredentialMode::Deactivate, _) => {
-                vec![PlannedStep::new(Step::DeleteLoginProfile { user })]
-            }
+            CredentialMode::Deactivate => vec![revocation(user, &credential)],
         };
         let case = base(
             subject,
@@ -625,6 +735,55 @@ impl Decide for UnapprovedUser {
         );
         Decision::Respond { case, plan }
     }
+}
+
+/// The one step that revokes the credential an event made: set it Inactive (access key, SSH
+/// key, signing certificate, service-specific credential: the one the event names), or delete
+/// the console password. Without the credential's id in the event, a skipped `NoChange` says
+/// why.
+fn revocation(user: String, credential: &Credential) -> PlannedStep<Step> {
+    let missing = |reason| {
+        PlannedStep::skipped(
+            Step::NoChange { user: user.clone() },
+            crate::report::skip_reason(reason),
+        )
+    };
+    let step = match credential {
+        Credential::AccessKey { key_id: Some(k) } => Step::DeactivateAccessKey {
+            user: user.clone(),
+            key_id: k.clone(),
+        },
+        Credential::AccessKey { key_id: None } => return missing(SkipReason::NoKeyId),
+        Credential::LoginProfileCreated | Credential::LoginProfileUpdated => {
+            Step::DeleteLoginProfile { user: user.clone() }
+        }
+        Credential::SshPublicKey { key_id: Some(k) } => Step::DeactivateSshPublicKey {
+            user: user.clone(),
+            key_id: k.clone(),
+        },
+        Credential::SshPublicKey { key_id: None } => return missing(SkipReason::NoSshKeyId),
+        Credential::SigningCertificate {
+            certificate_id: Some(c),
+        } => Step::DeactivateSigningCertificate {
+            user: user.clone(),
+            certificate_id: c.clone(),
+        },
+        Credential::SigningCertificate {
+            certificate_id: None,
+        } => return missing(SkipReason::NoCertificateId),
+        Credential::ServiceSpecificCredential {
+            credential_id: Some(c),
+            ..
+        } => Step::DeactivateServiceSpecificCredential {
+            user: user.clone(),
+            credential_id: c.clone(),
+        },
+        Credential::ServiceSpecificCredential {
+            credential_id: None,
+            ..
+        } => return missing(SkipReason::NoServiceCredentialId),
+    };
+    PlannedStep::new(step)
 }
 
 /// The steps of the response to an unapproved new user.

@@ -29,6 +29,10 @@ pub enum Whereabouts {
     Gone { waited: Duration },
     /// The name now belongs to another user (`current_id`); the event's user is gone.
     Replaced { current_id: String },
+    /// Found and captured, then lost before a later step: neither its name (`name`) nor its
+    /// unique id answered. Deleted by someone else, or renamed and not listed by IAM yet: not
+    /// known to be deleted, so the plan stops with a failure and Lambda retries.
+    Vanished { name: String, user_id: String },
     /// The look-up failed: nothing was captured or changed.
     LookupFailed(String),
 }
@@ -152,7 +156,15 @@ impl Responder for UnapprovedUser {
                 remediate::remove_user_from_groups(iam, name).await
             }
             Step::DeleteUser { .. } => {
-                remediate::delete_user(iam, name, config.not_found_retry, &output.failures).await
+                let id = output.evidence.as_ref().map(|e| e.user.user_id.clone());
+                remediate::delete_user(
+                    iam,
+                    name,
+                    id.as_deref(),
+                    config.not_found_retry,
+                    &output.failures,
+                )
+                .await
             }
             Step::DenyAll { policy_arn, .. } => {
                 remediate::deny_all(iam, name, policy_arn, output.evidence.as_ref()).await
@@ -186,6 +198,15 @@ impl Responder for UnapprovedUser {
             }
             Step::DeactivateAccessKey { key_id, .. } => {
                 remediate::deactivate_access_key(iam, name, key_id).await
+            }
+            Step::DeactivateSshPublicKey { key_id, .. } => {
+                remediate::deactivate_ssh_public_key(iam, name, key_id).await
+            }
+            Step::DeactivateSigningCertificate { certificate_id, .. } => {
+                remediate::deactivate_signing_certificate(iam, name, certificate_id).await
+            }
+            Step::DeactivateServiceSpecificCredential { credential_id, .. } => {
+                remediate::deactivate_service_specific_credential(iam, name, credential_id).await
             }
         };
         output.failures.extend(outcome.failures);
@@ -347,11 +368,18 @@ async fn still_the_same_user(
             }
             Ok(())
         }
-        Located::Gone { .. } => Err(StepResult::status(
-            Status::Skipped,
-            format!("{name} no longer exists and no user has its id {id} (deleted since it was captured)"),
-        )
-        .then_stop(Status::Skipped, "the user no longer exists")),
+        // Not proof of a deletion: a user renamed a moment ago may not be listed under its
+        // new name yet. The plan stops failed, so Lambda's retry finds it or confirms it gone.
+        Located::Gone { .. } => {
+            output.whereabouts = Whereabouts::Vanished {
+                name: name.clone(),
+                user_id: id.clone(),
+            };
+            Err(StepResult::failed(format!(
+                "{name} answered NoSuchEntity and no user is listed with its id {id}: deleted by someone else since it was captured, or renamed and not listed yet; not changed"
+            ))
+            .then_stop(Status::Skipped, "not attempted: the user could not be found any more"))
+        }
         Located::Replaced { current_id } => Err(StepResult::status(
             Status::Skipped,
             format!(

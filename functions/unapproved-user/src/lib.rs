@@ -1,8 +1,11 @@
 //! unapproved-user: when an IAM user is created by someone or something that is not approved,
 //! capture its state as evidence, delete it (or quarantine it, or only notify), and tell the
 //! security team. When an unapproved principal gives an existing user new credentials
-//! (`CreateAccessKey`, `CreateLoginProfile`, `UpdateLoginProfile` for another user: the same
-//! persistence without `CreateUser`), alert, and optionally revoke the new credential.
+//! (`CreateAccessKey`, `CreateLoginProfile`, `UpdateLoginProfile`, `UploadSSHPublicKey`,
+//! `UploadSigningCertificate`, `CreateServiceSpecificCredential`,
+//! `ResetServiceSpecificCredential` for another user: the same persistence without
+//! `CreateUser`), alert, and optionally revoke the new credential (set the one credential the
+//! event made `Inactive`, or delete the console password).
 //!
 //! parse ([`trailwarden::Payload`]) → gather (the approval document in S3) → decide
 //! ([`decide`], pure: a [`decide::Case`] and a plan of [`decide::Step`]s) → execute
@@ -27,6 +30,12 @@
 //! configured lists alone decide, the configured response is carried out, and a high alert
 //! names the document and the error. Credentials made for another user are judged by the
 //! creator approvals only (`CREDENTIAL_RESPONSE_MODE`: `notify` by default, or `deactivate`).
+//! A revocation never passes for done while the credential may still work: an access key
+//! whose user was renamed since the event is found through its owner
+//! (`GetAccessKeyLastUsed`); for the other kinds IAM has no look-up by id, so a user missing
+//! under the event's name fails the step (Lambda retries, the alert says so). In delete mode a
+//! `DeleteUser` answered `NoSuchEntity` counts as done only when no user holds the captured
+//! unique id.
 //!
 //! # Organizations
 //! An event from another account of the organization (`recipientAccountId` other than

@@ -169,7 +169,62 @@ fn is_virtual_mfa(serial: &str) -> bool {
     serial.starts_with("arn:") && serial.contains(":mfa/")
 }
 
-/// `DeleteLoginProfile`.
+/// Whether user `name` exists (`GetUser`): after a call on the user answered `NoSuchEntity`,
+/// tells "the thing is gone" (the user is there) from "the user is not there under this name"
+/// (renamed, or deleted): IAM answers both with `NoSuchEntity`.
+async fn user_exists(iam: &Client, name: &str) -> Result<bool, CallError> {
+    match iam.get_user().user_name(name).send().await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = CallError::from_sdk(&e);
+            if e.no_such_entity() {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A failed step on one item: `op item` among the failures.
+fn failed(op: &str, item: &str, detail: String) -> StepOutcome {
+    StepOutcome {
+        result: StepResult::failed(detail),
+        failures: vec![format!("{op} {item}")],
+        lasting: false,
+    }
+}
+
+/// After `op` on `item` of user `name` answered `NoSuchEntity`: already done (`gone`) when the
+/// user exists, so the item is what is missing; failed when the user itself is missing under
+/// that name: it may have been renamed since the event, with the item still in force under
+/// its new name, and Lambda's retry (and the alert) must say so rather than "already done".
+async fn missing_item_or_user(
+    iam: &Client,
+    op: &str,
+    name: &str,
+    item: &str,
+    gone: String,
+) -> StepOutcome {
+    match user_exists(iam, name).await {
+        Ok(true) => StepOutcome::of(StepResult::status(Status::AlreadyDone, gone)),
+        Ok(false) => failed(
+            op,
+            item,
+            format!(
+                "{op} {item}: NoSuchEntity, and no IAM user is named {name} any more: it was renamed (the credential may still be in force under the new name) or deleted since the event; not confirmed revoked"
+            ),
+        ),
+        Err(e) => failed(
+            op,
+            item,
+            format!("{op} {item}: NoSuchEntity, and GetUser {name} failed ({e}): not confirmed revoked"),
+        ),
+    }
+}
+
+/// `DeleteLoginProfile`. `NoSuchEntity` is already done only when the user exists (it has no
+/// console password); a user missing under that name may have been renamed with its password.
 pub async fn delete_login_profile(iam: &Client, name: &str) -> StepOutcome {
     let r = iam.delete_login_profile().user_name(name).send().await;
     match r {
@@ -177,16 +232,16 @@ pub async fn delete_login_profile(iam: &Client, name: &str) -> StepOutcome {
         Err(e) => {
             let e = CallError::from_sdk(&e);
             if e.no_such_entity() {
-                StepOutcome::of(StepResult::status(
-                    Status::AlreadyDone,
-                    "no console password",
-                ))
+                missing_item_or_user(
+                    iam,
+                    "DeleteLoginProfile",
+                    name,
+                    name,
+                    "no console password".into(),
+                )
+                .await
             } else {
-                StepOutcome {
-                    result: StepResult::failed(e.to_string()),
-                    failures: vec![format!("DeleteLoginProfile {name}")],
-                    lasting: false,
-                }
+                failed("DeleteLoginProfile", name, e.to_string())
             }
         }
     }
@@ -404,9 +459,13 @@ pub async fn remove_user_from_groups(iam: &Client, name: &str) -> StepOutcome {
 
 /// `DeleteUser`. A `DeleteConflict` is retried within `window` when nothing before failed
 /// (IAM is eventually consistent); otherwise the failure names what did not complete.
+/// `NoSuchEntity` is already done only when no user holds the captured unique id `user_id`:
+/// a user renamed between the last check and `DeleteUser` still exists, and the step fails
+/// (Lambda's retry follows it to its new name and deletes it).
 pub async fn delete_user(
     iam: &Client,
     name: &str,
+    user_id: Option<&str>,
     window: Duration,
     earlier_failures: &[String],
 ) -> StepOutcome {
@@ -427,10 +486,7 @@ pub async fn delete_user(
         Err(e) => {
             let e = CallError::from_sdk(&e);
             if e.no_such_entity() {
-                return StepOutcome::of(StepResult::status(
-                    Status::AlreadyDone,
-                    "the user no longer exists",
-                ));
+                return deleted_or_renamed(iam, name, user_id).await;
             }
             let detail = if all_ok {
                 e.to_string()
@@ -447,6 +503,41 @@ pub async fn delete_user(
                 lasting: true,
             }
         }
+    }
+}
+
+/// `DeleteUser` answered `NoSuchEntity` for `name`: already done when no user holds its unique
+/// id (`ListUsers`), failed when one does under another name (renamed meanwhile) or when
+/// that cannot be checked.
+async fn deleted_or_renamed(iam: &Client, name: &str, user_id: Option<&str>) -> StepOutcome {
+    let gone = || {
+        StepOutcome::of(StepResult::status(
+            Status::AlreadyDone,
+            "the user no longer exists",
+        ))
+    };
+    let Some(id) = user_id.filter(|id| !id.is_empty()) else {
+        return gone();
+    };
+    let not_deleted = |detail: String| StepOutcome {
+        result: StepResult::failed(detail),
+        failures: vec![format!("DeleteUser {name}")],
+        lasting: true,
+    };
+    match crate::evidence::find_by_id(iam, id).await {
+        Ok(None) => StepOutcome::of(StepResult::status(
+            Status::AlreadyDone,
+            format!("the user no longer exists (no user has its id {id})"),
+        )),
+        // Still listed under the name just deleted: IAM catching up with the deletion.
+        Ok(Some(u)) if u.user_name() == name => gone(),
+        Ok(Some(u)) => not_deleted(format!(
+            "DeleteUser {name}: NoSuchEntity, but the user (id {id}) still exists, renamed to {}: not deleted; Lambda's retry follows it to its new name",
+            u.user_name()
+        )),
+        Err(e) => not_deleted(format!(
+            "DeleteUser {name}: NoSuchEntity, and whether a user still has its id {id} could not be checked (ListUsers: {e}): not confirmed deleted"
+        )),
     }
 }
 
@@ -637,20 +728,180 @@ pub async fn tag_user(
     )])
 }
 
-/// Sets one access key Inactive.
+/// Sets one access key Inactive. When `UpdateAccessKey` answers `NoSuchEntity` for the event's
+/// user, the key's owner is looked up (`GetAccessKeyLastUsed` names it): a user renamed since
+/// the event (`UpdateUser`) is followed and the key set Inactive there. Only a key IAM no
+/// longer knows is already done.
 pub async fn deactivate_access_key(iam: &Client, name: &str, key_id: &str) -> StepOutcome {
-    tally(vec![item(
-        "UpdateAccessKey",
-        key_id,
+    const OP: &str = "UpdateAccessKey";
+    let update = |user: String| async move {
         iam.update_access_key()
-            .user_name(name)
+            .user_name(user)
             .access_key_id(key_id)
             .status(StatusType::Inactive)
             .send()
-            .await,
-        format!("{key_id} set Inactive"),
-        "no longer exists",
-    )])
+            .await
+            .map_err(|e| CallError::from_sdk(&e))
+    };
+    let e = match update(name.to_string()).await {
+        Ok(_) => {
+            return StepOutcome::of(StepResult::status(
+                Status::Done,
+                format!("{key_id} set Inactive"),
+            ))
+        }
+        Err(e) if e.no_such_entity() => e,
+        Err(e) => return failed(OP, key_id, format!("{OP} {key_id}: {e}")),
+    };
+    let owner = match iam
+        .get_access_key_last_used()
+        .access_key_id(key_id)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .user_name()
+            .filter(|u| !u.is_empty())
+            .map(str::to_string),
+        Err(le) => {
+            let le = CallError::from_sdk(&le);
+            if le.no_such_entity() {
+                return StepOutcome::of(StepResult::status(
+                    Status::AlreadyDone,
+                    format!("{key_id} no longer exists"),
+                ));
+            }
+            return failed(
+                OP,
+                key_id,
+                format!(
+                    "{OP} {key_id} as {name}: {e}; GetAccessKeyLastUsed {key_id} (its owner now?): {le}; not confirmed revoked"
+                ),
+            );
+        }
+    };
+    let owner = match owner {
+        Some(o) if o != name => o,
+        // IAM still names the event's user, which it does not find (not caught up yet), or
+        // names nobody: retry rather than call it done.
+        other => {
+            return failed(
+                OP,
+                key_id,
+                format!(
+                    "{OP} {key_id} as {name}: {e}; GetAccessKeyLastUsed names {} as its owner: not confirmed revoked",
+                    other.as_deref().unwrap_or("no user")
+                ),
+            )
+        }
+    };
+    match update(owner.clone()).await {
+        Ok(_) => StepOutcome::of(StepResult::status(
+            Status::Done,
+            format!(
+                "{key_id} set Inactive under {owner}: the user was renamed from {name} since the event"
+            ),
+        )),
+        Err(e2) if e2.no_such_entity() => {
+            missing_item_or_user(
+                iam,
+                OP,
+                &owner,
+                key_id,
+                format!("{key_id} no longer exists"),
+            )
+            .await
+        }
+        Err(e2) => failed(
+            OP,
+            key_id,
+            format!("{OP} {key_id} as {owner} (renamed from {name}): {e2}"),
+        ),
+    }
+}
+
+/// One credential set Inactive by `update` (the SSH public key, signing certificate or
+/// service-specific credential an event made). `NoSuchEntity` is already done only when the
+/// user exists; IAM offers no look-up of these by id, so a user missing under the event's name
+/// (renamed, or deleted) fails the step: Lambda retries, and the alert says the credential may
+/// still be in force.
+async fn deactivate_one<T, E>(
+    iam: &Client,
+    op: &str,
+    name: &str,
+    id: &str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> StepOutcome
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => StepOutcome::of(StepResult::status(
+            Status::Done,
+            format!("{id} set Inactive"),
+        )),
+        Err(e) => {
+            let e = CallError::from_sdk(&e);
+            if e.no_such_entity() {
+                missing_item_or_user(iam, op, name, id, format!("{id} no longer exists")).await
+            } else {
+                tracing::warn!(op, id, error = %e, "response step failed");
+                failed(op, id, format!("{op} {id}: {e}"))
+            }
+        }
+    }
+}
+
+/// Sets one SSH public key Inactive.
+pub async fn deactivate_ssh_public_key(iam: &Client, name: &str, key_id: &str) -> StepOutcome {
+    let r = iam
+        .update_ssh_public_key()
+        .user_name(name)
+        .ssh_public_key_id(key_id)
+        .status(StatusType::Inactive)
+        .send()
+        .await;
+    deactivate_one(iam, "UpdateSSHPublicKey", name, key_id, r).await
+}
+
+/// Sets one signing certificate Inactive.
+pub async fn deactivate_signing_certificate(
+    iam: &Client,
+    name: &str,
+    certificate_id: &str,
+) -> StepOutcome {
+    let r = iam
+        .update_signing_certificate()
+        .user_name(name)
+        .certificate_id(certificate_id)
+        .status(StatusType::Inactive)
+        .send()
+        .await;
+    deactivate_one(iam, "UpdateSigningCertificate", name, certificate_id, r).await
+}
+
+/// Sets one service-specific credential Inactive (after a reset too: the new password stops
+/// working with it).
+pub async fn deactivate_service_specific_credential(
+    iam: &Client,
+    name: &str,
+    credential_id: &str,
+) -> StepOutcome {
+    let r = iam
+        .update_service_specific_credential()
+        .user_name(name)
+        .service_specific_credential_id(credential_id)
+        .status(StatusType::Inactive)
+        .send()
+        .await;
+    deactivate_one(
+        iam,
+        "UpdateServiceSpecificCredential",
+        name,
+        credential_id,
+        r,
+    )
+    .await
 }
 
 /// Writes the evidence object, never replacing one already there (a redelivered event or a

@@ -50,6 +50,15 @@ pub fn skip_reason(r: SkipReason) -> String {
         SkipReason::NoKeyId => {
             "the event does not name the new access key (responseElements.accessKey.accessKeyId): nothing can be deactivated".into()
         }
+        SkipReason::NoSshKeyId => {
+            "the event does not name the new SSH public key (responseElements.sSHPublicKey.sSHPublicKeyId): nothing can be deactivated".into()
+        }
+        SkipReason::NoCertificateId => {
+            "the event does not name the new signing certificate (responseElements.certificate.certificateId): nothing can be deactivated".into()
+        }
+        SkipReason::NoServiceCredentialId => {
+            "the event does not name the service-specific credential (responseElements.serviceSpecificCredential.serviceSpecificCredentialId): nothing can be deactivated".into()
+        }
     }
 }
 
@@ -404,6 +413,9 @@ fn user_title(walk: Walk, user: &NewUser) -> String {
         Whereabouts::LookupFailed(_) => {
             format!("Unapproved IAM user {u} could not be inspected; nothing changed")
         }
+        Whereabouts::Vanished { .. } => {
+            format!("Unapproved IAM user {u} vanished mid-response: not confirmed removed")
+        }
         Whereabouts::Found { .. } | Whereabouts::NotLookedUp => {
             let failed = !walk.failures().is_empty();
             match (mode, failed) {
@@ -470,6 +482,9 @@ fn result_sentence(walk: Walk, user: &NewUser) -> String {
         ),
         Whereabouts::LookupFailed(e) => format!(
             "Looking the user up failed ({e}), so no evidence could be captured and nothing was changed. {retry}"
+        ),
+        Whereabouts::Vanished { name, user_id } => format!(
+            "Its state was captured, but before the response was complete the user could be found neither as {name} nor by its unique id {user_id}: someone deleted it, or renamed it and IAM did not list it yet. The remaining steps were not carried out. {retry} A retry finds the user under its new name and finishes the response, or confirms it is gone."
         ),
         _ if !failed.is_empty() => format!(
             "{} step(s) failed: {}. {retry}",
@@ -584,11 +599,73 @@ fn unapproved_user_alert(walk: Walk, user: &NewUser) -> Alert {
     references(a)
 }
 
+/// The call and what it gave the user, in words.
 fn credential_words(c: &Credential) -> (&'static str, &'static str) {
     match c {
         Credential::AccessKey { .. } => ("CreateAccessKey", "an access key"),
         Credential::LoginProfileCreated => ("CreateLoginProfile", "a console password"),
         Credential::LoginProfileUpdated => ("UpdateLoginProfile", "a new console password"),
+        Credential::SshPublicKey { .. } => ("UploadSSHPublicKey", "an SSH public key"),
+        Credential::SigningCertificate { .. } => {
+            ("UploadSigningCertificate", "a signing certificate")
+        }
+        Credential::ServiceSpecificCredential { reset: false, .. } => (
+            "CreateServiceSpecificCredential",
+            "a service-specific credential",
+        ),
+        Credential::ServiceSpecificCredential { reset: true, .. } => (
+            "ResetServiceSpecificCredential",
+            "a new service-specific password",
+        ),
+    }
+}
+
+/// The credential's id (and service) for the summary, ` (key AKIA…)`; empty when the event
+/// does not name it.
+fn credential_ref(c: &Credential) -> String {
+    match c {
+        Credential::AccessKey { key_id: Some(k) } => format!(" (key {k})"),
+        Credential::SshPublicKey { key_id: Some(k) } => format!(" (SSH key {k})"),
+        Credential::SigningCertificate {
+            certificate_id: Some(id),
+        } => format!(" (certificate {id})"),
+        Credential::ServiceSpecificCredential {
+            credential_id,
+            service_name,
+            ..
+        } => match (credential_id, service_name) {
+            (Some(id), Some(s)) => format!(" (credential {id} for {s})"),
+            (Some(id), None) => format!(" (credential {id})"),
+            (None, Some(s)) => format!(" (for {s})"),
+            (None, None) => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
+/// The credential's facts: its id under its kind's name, and the service it is for.
+fn credential_facts(a: Alert, c: &Credential) -> Alert {
+    match c {
+        Credential::AccessKey { key_id: Some(k) } => a.fact("Access key", k),
+        Credential::SshPublicKey { key_id: Some(k) } => a.fact("SSH public key", k),
+        Credential::SigningCertificate {
+            certificate_id: Some(id),
+        } => a.fact("Signing certificate", id),
+        Credential::ServiceSpecificCredential {
+            credential_id,
+            service_name,
+            ..
+        } => {
+            let a = match credential_id {
+                Some(id) => a.fact("Service-specific credential", id),
+                None => a,
+            };
+            match service_name {
+                Some(s) => a.fact("Service", s),
+                None => a,
+            }
+        }
+        _ => a,
     }
 }
 
@@ -616,10 +693,7 @@ fn credential_alert(walk: Walk, user: &str, credential: &Credential) -> Alert {
         }
     };
     let mut a = Alert::new(case.severity, CREDENTIAL_DETECTION, title).about(&case.record);
-    let key = match credential {
-        Credential::AccessKey { key_id: Some(k) } => format!(" (key {k})"),
-        _ => String::new(),
-    };
+    let key = credential_ref(credential);
     let verdict = approval_text(case);
     a.summary = if approved {
         format!(
@@ -627,14 +701,19 @@ fn credential_alert(walk: Walk, user: &str, credential: &Credential) -> Alert {
             where_from(case)
         )
     } else {
+        let failed = walk.failures();
         let response = match case.response {
             Response::Credential(CredentialMode::Deactivate) if walk.dry() => {
-                "DRY_RUN is set: nothing was changed; the step that would revoke it is listed below."
+                "DRY_RUN is set: nothing was changed; the step that would revoke it is listed below.".to_string()
             }
+            Response::Credential(CredentialMode::Deactivate) if !failed.is_empty() => format!(
+                "CREDENTIAL_RESPONSE_MODE=deactivate, but revoking it failed ({}): the credential may still work. The invocation fails so that Lambda retries; if the user was renamed since, revoke the credential under its new name by hand.",
+                failed.join(", ")
+            ),
             Response::Credential(CredentialMode::Deactivate) => {
-                "CREDENTIAL_RESPONSE_MODE=deactivate: the new credential is revoked (the step below says whether that worked)."
+                "CREDENTIAL_RESPONSE_MODE=deactivate: the new credential is revoked (the step below says whether that worked).".to_string()
             }
-            _ => "CREDENTIAL_RESPONSE_MODE=notify: nothing was changed. Check with the user's owner; revoke the credential if nobody expected it.",
+            _ => "CREDENTIAL_RESPONSE_MODE=notify: nothing was changed. Check with the user's owner; revoke the credential if nobody expected it.".to_string(),
         };
         format!(
             "{who} called {call} for IAM user {user}{key}{}, another user than the caller: a way to keep access through an existing user without creating one. The caller is not approved: {verdict}. {response}",
@@ -647,9 +726,7 @@ fn credential_alert(walk: Walk, user: &str, credential: &Credential) -> Alert {
         .fact("Call", call)
         .fact("Made by", &who)
         .fact("Caller type", case.creator.kind());
-    if let Credential::AccessKey { key_id: Some(k) } = credential {
-        a = a.fact("Access key", k);
-    }
+    a = credential_facts(a, credential);
     a = a.fact(
         "Approval",
         format!(

@@ -1,9 +1,10 @@
 //! The pure decision, from the sample events in `events/`: cases, plans and severities (the
 //! wording is tested in `report.rs`).
 
+use serde_json::Value;
 use trailwarden::respond::{Decide, Decision, Settings, StepKind};
 use trailwarden::{Payload, Severity, Status};
-use trailwarden_testkit::{config, payload};
+use trailwarden_testkit::{config, fixture, payload};
 use unapproved_user::approval::{ApprovalError, Approvals, Match};
 use unapproved_user::decide::{Case, Credential, DocumentState, Facts, Response, Step, Subject};
 use unapproved_user::{CredentialMode, Mode, UnapprovedUser};
@@ -420,6 +421,52 @@ fn credentials_for_another_user_are_responded_to() {
                 user: "build-bot".into(),
             }],
         ),
+        // The other credential types IAM users have: each the same attack, each revoked by
+        // setting the one credential the event made Inactive.
+        (
+            "iam-upload-ssh-public-key-for-other-user.json",
+            Credential::SshPublicKey {
+                key_id: Some("APKA4EXAMPLEBUILDB01".into()),
+            },
+            vec![Step::DeactivateSshPublicKey {
+                user: "build-bot".into(),
+                key_id: "APKA4EXAMPLEBUILDB01".into(),
+            }],
+        ),
+        (
+            "iam-upload-signing-certificate-for-other-user.json",
+            Credential::SigningCertificate {
+                certificate_id: Some("X3K7QW2M9P4R8T1V6Y5Z0B3N7C2D4F8G".into()),
+            },
+            vec![Step::DeactivateSigningCertificate {
+                user: "build-bot".into(),
+                certificate_id: "X3K7QW2M9P4R8T1V6Y5Z0B3N7C2D4F8G".into(),
+            }],
+        ),
+        (
+            "iam-create-service-specific-credential-for-other-user.json",
+            Credential::ServiceSpecificCredential {
+                credential_id: Some("ACCA4EXAMPLEBUILDB01X".into()),
+                service_name: Some("bedrock.amazonaws.com".into()),
+                reset: false,
+            },
+            vec![Step::DeactivateServiceSpecificCredential {
+                user: "build-bot".into(),
+                credential_id: "ACCA4EXAMPLEBUILDB01X".into(),
+            }],
+        ),
+        (
+            "iam-reset-service-specific-credential-for-other-user.json",
+            Credential::ServiceSpecificCredential {
+                credential_id: Some("ACCA4EXAMPLEBUILDB02Y".into()),
+                service_name: Some("codecommit.amazonaws.com".into()),
+                reset: true,
+            },
+            vec![Step::DeactivateServiceSpecificCredential {
+                user: "build-bot".into(),
+                credential_id: "ACCA4EXAMPLEBUILDB02Y".into(),
+            }],
+        ),
     ];
     for (file, credential, deactivate) in cases {
         // Default: notify (alert only), high.
@@ -471,6 +518,167 @@ fn credentials_for_another_user_are_responded_to() {
             "{file}: name approvals do not cover credentials"
         );
         assert_eq!(case.verdict.name, Match::NotApplicable);
+    }
+}
+
+/// A sample event, changed by `edit`, decided with `vars`.
+fn run_edited(
+    vars: &[(&str, &str)],
+    file: &str,
+    edit: impl FnOnce(&mut Value),
+) -> Decision<Case, Step> {
+    let mut v = fixture(file);
+    edit(&mut v);
+    let p = Payload::from_value(v).unwrap();
+    UnapprovedUser::decide(&config::<UnapprovedUser>(vars), &p, &Facts::default())
+}
+
+const DEACTIVATE: [(&str, &str); 1] = [("CREDENTIAL_RESPONSE_MODE", "deactivate")];
+
+/// Without the new credential's id in the event there is nothing to set Inactive: one skipped
+/// NoChange says which field was missing (as for access keys), and the alert still goes out.
+#[test]
+fn a_credential_the_event_does_not_name_is_not_guessed() {
+    for (file, object, field) in [
+        (
+            "iam-upload-ssh-public-key-for-other-user.json",
+            "sSHPublicKey",
+            "sSHPublicKeyId",
+        ),
+        (
+            "iam-upload-signing-certificate-for-other-user.json",
+            "certificate",
+            "certificateId",
+        ),
+        (
+            "iam-create-service-specific-credential-for-other-user.json",
+            "serviceSpecificCredential",
+            "serviceSpecificCredentialId",
+        ),
+    ] {
+        let (case, plan) = respond(run_edited(&DEACTIVATE, file, |v| {
+            v["detail"]["responseElements"][object]
+                .as_object_mut()
+                .unwrap()
+                .remove(field);
+        }));
+        assert!(!case.approved());
+        assert_eq!(
+            case.response,
+            Response::Credential(CredentialMode::Deactivate)
+        );
+        assert_eq!(names(&plan), ["NoChange"], "{file}");
+        assert_eq!(plan[0].status, Status::Skipped);
+        let why = plan[0].detail.as_deref().unwrap();
+        assert!(why.contains(&format!("{object}.{field}")), "{file}: {why}");
+        assert!(!plan[0].step.changes());
+    }
+    // A reset names the credential in its request too: that is enough.
+    let (_, plan) = respond(run_edited(
+        &DEACTIVATE,
+        "iam-reset-service-specific-credential-for-other-user.json",
+        |v| v["detail"]["responseElements"] = Value::Null,
+    ));
+    assert_eq!(
+        plan[0].step,
+        Step::DeactivateServiceSpecificCredential {
+            user: "build-bot".into(),
+            credential_id: "ACCA4EXAMPLEBUILDB02Y".into(),
+        }
+    );
+    // Without responseElements the request still names the user (and the service).
+    let (case, _) = respond(run_edited(
+        &[],
+        "iam-create-service-specific-credential-for-other-user.json",
+        |v| v["detail"]["responseElements"] = Value::Null,
+    ));
+    assert_eq!(
+        case.subject,
+        Subject::Credential {
+            user: "build-bot".into(),
+            credential: Credential::ServiceSpecificCredential {
+                credential_id: None,
+                service_name: Some("bedrock.amazonaws.com".into()),
+                reset: false,
+            },
+        }
+    );
+}
+
+/// alice (an IAM user) adding a credential to herself is not persistence through another user,
+/// whichever kind: ignored, even in deactivate mode. UploadSigningCertificate without a user
+/// name is the caller's own certificate.
+#[test]
+fn a_user_adding_its_own_credential_of_any_kind_is_ignored() {
+    let as_alice = |v: &mut Value| {
+        let alice = fixture("iam-create-access-key-self.json")["detail"]["userIdentity"].clone();
+        v["detail"]["userIdentity"] = alice;
+    };
+    for (file, object) in [
+        (
+            "iam-upload-ssh-public-key-for-other-user.json",
+            "sSHPublicKey",
+        ),
+        (
+            "iam-upload-signing-certificate-for-other-user.json",
+            "certificate",
+        ),
+        (
+            "iam-create-service-specific-credential-for-other-user.json",
+            "serviceSpecificCredential",
+        ),
+        (
+            "iam-reset-service-specific-credential-for-other-user.json",
+            "serviceSpecificCredential",
+        ),
+    ] {
+        let why = ignored(run_edited(&DEACTIVATE, file, |v| {
+            as_alice(v);
+            v["detail"]["requestParameters"]["userName"] = "alice".into();
+            v["detail"]["responseElements"][object]["userName"] = "alice".into();
+        }));
+        assert!(why.contains("for itself"), "{file}: {why}");
+        // The same call by alice for build-bot is responded to.
+        let (case, plan) = respond(run_edited(&DEACTIVATE, file, as_alice));
+        assert_eq!(case.subject.user_name(), "build-bot", "{file}");
+        assert!(plan.iter().all(|s| s.step.changes()), "{file}: {plan:?}");
+    }
+    // UserName left out of UploadSigningCertificate: the caller's own certificate.
+    let why = ignored(run_edited(
+        &DEACTIVATE,
+        "iam-upload-signing-certificate-for-other-user.json",
+        |v| {
+            as_alice(v);
+            v["detail"]["requestParameters"]
+                .as_object_mut()
+                .unwrap()
+                .remove("userName");
+            v["detail"]["responseElements"]["certificate"]["userName"] = "alice".into();
+        },
+    ));
+    assert!(why.contains("for itself"), "{why}");
+}
+
+/// A failed call made nothing; trailwarden's own role is never acted on.
+#[test]
+fn failed_or_own_credential_calls_of_the_new_kinds_are_ignored() {
+    for file in [
+        "iam-upload-ssh-public-key-for-other-user.json",
+        "iam-upload-signing-certificate-for-other-user.json",
+        "iam-create-service-specific-credential-for-other-user.json",
+        "iam-reset-service-specific-credential-for-other-user.json",
+    ] {
+        let why = ignored(run_edited(&DEACTIVATE, file, |v| {
+            v["detail"]["errorCode"] = "LimitExceeded".into();
+            v["detail"]["errorMessage"] = "Cannot exceed quota".into();
+            v["detail"]["responseElements"] = Value::Null;
+        }));
+        assert!(why.contains("LimitExceeded"), "{file}: {why}");
+        let why = ignored(run(
+            &[("OWN_ROLE_ARNS", "arn:aws:iam::123456789012:role/DevOps*")],
+            file,
+        ));
+        assert!(why.contains("OWN_ROLE_ARNS"), "{file}: {why}");
     }
 }
 

@@ -1277,3 +1277,486 @@ async fn account_settings_in_s3_are_validated_at_cold_start_and_applied() {
     );
     drop(t.moto);
 }
+
+/// An SSH public key uploaded for the user; its id.
+async fn add_ssh_public_key(iam: &aws_sdk_iam::Client, name: &str) -> String {
+    iam.upload_ssh_public_key()
+        .user_name(name)
+        .ssh_public_key_body("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7ExampleKeyMaterialOnlyNotARealKey build-bot@ci")
+        .send()
+        .await
+        .unwrap()
+        .ssh_public_key
+        .unwrap()
+        .ssh_public_key_id
+}
+
+/// A signing certificate uploaded for the user; its id.
+async fn add_signing_certificate(iam: &aws_sdk_iam::Client, name: &str) -> String {
+    iam.upload_signing_certificate()
+        .user_name(name)
+        .certificate_body(include_str!("data/signing-certificate.pem"))
+        .send()
+        .await
+        .unwrap()
+        .certificate
+        .unwrap()
+        .certificate_id
+}
+
+/// The sample `file`, naming the credential `id` moto gave (CloudTrail would log the real one)
+/// at `responseElements.<object>.<field>`.
+fn credential_event(file: &str, object: &str, field: &str, id: &str) -> Value {
+    let mut ev = fixture(file);
+    ev["detail"]["responseElements"][object][field] = id.into();
+    ev
+}
+
+async fn rename(iam: &aws_sdk_iam::Client, from: &str, to: &str) {
+    iam.update_user()
+        .user_name(from)
+        .new_user_name(to)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An SSH public key or signing certificate uploaded for another user by an unapproved
+/// principal: the dry run and the live run walk the same steps; notify changes nothing; deactivate
+/// sets exactly that credential Inactive and leaves the user's others alone.
+#[tokio::test]
+async fn ssh_keys_and_signing_certificates_made_for_another_user_are_revoked() {
+    let t = setup(&[]).await;
+    create_user(&t.iam, "build-bot", "/").await;
+    let other_key = add_ssh_public_key(&t.iam, "build-bot").await;
+    let ssh_key = add_ssh_public_key(&t.iam, "build-bot").await;
+    let certificate = add_signing_certificate(&t.iam, "build-bot").await;
+    let notify = t.with(&[]).await;
+    let dry = t
+        .with(&[
+            ("CREDENTIAL_RESPONSE_MODE", "deactivate"),
+            ("DRY_RUN", "true"),
+        ])
+        .await;
+    let live = t.with(&[("CREDENTIAL_RESPONSE_MODE", "deactivate")]).await;
+    let cases = [
+        (
+            credential_event(
+                "iam-upload-ssh-public-key-for-other-user.json",
+                "sSHPublicKey",
+                "sSHPublicKeyId",
+                &ssh_key,
+            ),
+            "DeactivateSSHPublicKey",
+            ssh_key.clone(),
+            "Unapproved principal gave IAM user build-bot an SSH public key: revoked",
+        ),
+        (
+            credential_event(
+                "iam-upload-signing-certificate-for-other-user.json",
+                "certificate",
+                "certificateId",
+                &certificate,
+            ),
+            "DeactivateSigningCertificate",
+            certificate.clone(),
+            "Unapproved principal gave IAM user build-bot a signing certificate: revoked",
+        ),
+    ];
+    let statuses = || async {
+        (
+            ssh_key_statuses(&t.iam, "build-bot").await,
+            certificate_statuses(&t.iam, "build-bot").await,
+        )
+    };
+    for (event, step_name, id, title) in cases {
+        let before = statuses().await;
+        // notify: a high alert, nothing changed.
+        let out = invoke(&notify, &event).await.unwrap();
+        assert_eq!(step(&out["steps"], "NoChange", None).0, "skipped");
+        assert_eq!(out["alerts"][0]["severity"], "high");
+        // The dry run plans the step and changes nothing.
+        let planned = invoke(&dry, &event).await.unwrap();
+        assert_eq!(step(&planned["steps"], step_name, Some(&id)).0, "planned");
+        assert_eq!(
+            statuses().await,
+            before,
+            "{step_name}: changed by notify or dry run"
+        );
+        // The live run walks the same steps and carries them out.
+        let done = invoke(&live, &event).await.expect(step_name);
+        assert_eq!(step_targets(&planned), step_targets(&done), "{step_name}");
+        assert_eq!(step(&done["steps"], step_name, Some(&id)).0, "done");
+        assert_eq!(done["alerts"][0]["title"], title);
+        // A redelivery succeeds.
+        invoke(&live, &event).await.expect("redelivery");
+    }
+    let statuses: HashMap<String, StatusType> = t
+        .iam
+        .list_ssh_public_keys()
+        .user_name("build-bot")
+        .send()
+        .await
+        .unwrap()
+        .ssh_public_keys()
+        .iter()
+        .map(|k| (k.ssh_public_key_id().to_string(), k.status().clone()))
+        .collect();
+    assert_eq!(statuses[&ssh_key], StatusType::Inactive);
+    assert_eq!(
+        statuses[&other_key],
+        StatusType::Active,
+        "only the key the event made is revoked"
+    );
+    assert_eq!(
+        certificate_statuses(&t.iam, "build-bot").await,
+        [StatusType::Inactive]
+    );
+    t.inbox.drain().await.unwrap();
+    drop(t.moto);
+}
+
+/// IAM's (empty) answer to UpdateServiceSpecificCredential, which moto does not implement.
+const SSC_UPDATED: &str = r#"<UpdateServiceSpecificCredentialResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><ResponseMetadata><RequestId>faultproxy-canned</RequestId></ResponseMetadata></UpdateServiceSpecificCredentialResponse>"#;
+
+/// Service-specific credentials (moto implements none of their calls: the fault proxy answers
+/// UpdateServiceSpecificCredential as IAM does). A created and a reset credential are set
+/// Inactive; a credential IAM no longer knows on a user that exists is already done; on a user
+/// that is no longer there (renamed) the step fails, and the invocation with it.
+#[tokio::test]
+async fn service_specific_credentials_made_or_reset_for_another_user_are_revoked() {
+    let t = setup(&[]).await;
+    create_user(&t.iam, "build-bot", "/").await;
+    let deactivate = [("CREDENTIAL_RESPONSE_MODE", "deactivate")];
+    let (proxy, live) = t
+        .proxied(
+            &deactivate,
+            vec![Rule::always(
+                "UpdateServiceSpecificCredential",
+                Fault::Canned {
+                    status: 200,
+                    body: SSC_UPDATED.into(),
+                },
+            )],
+        )
+        .await;
+    let mut dry_vars = deactivate.to_vec();
+    dry_vars.push(("DRY_RUN", "true"));
+    let (_dry_proxy, dry) = t.proxied(&dry_vars, vec![]).await;
+    for (file, id) in [
+        (
+            "iam-create-service-specific-credential-for-other-user.json",
+            "ACCA4EXAMPLEBUILDB01X",
+        ),
+        (
+            "iam-reset-service-specific-credential-for-other-user.json",
+            "ACCA4EXAMPLEBUILDB02Y",
+        ),
+    ] {
+        let planned = invoke(&dry, &fixture(file)).await.unwrap();
+        let before = proxy.count("UpdateServiceSpecificCredential");
+        let out = invoke(&live, &fixture(file)).await.expect(file);
+        assert_eq!(step_targets(&planned), step_targets(&out), "{file}");
+        let (st, detail) = step(
+            &out["steps"],
+            "DeactivateServiceSpecificCredential",
+            Some(id),
+        );
+        assert_eq!(
+            (st, detail),
+            ("done", format!("{id} set Inactive").as_str())
+        );
+        assert_eq!(proxy.count("UpdateServiceSpecificCredential"), before + 1);
+        assert!(out["alerts"][0]["title"]
+            .as_str()
+            .unwrap()
+            .ends_with(": revoked"));
+    }
+    // IAM no longer knows the credential, the user is there: already done.
+    let (_p, gone) = t
+        .proxied(
+            &deactivate,
+            vec![Rule::always(
+                "UpdateServiceSpecificCredential",
+                Fault::error(404, "NoSuchEntity"),
+            )],
+        )
+        .await;
+    let file = "iam-create-service-specific-credential-for-other-user.json";
+    let out = invoke(&gone, &fixture(file)).await.expect("already done");
+    let (st, detail) = step(&out["steps"], "DeactivateServiceSpecificCredential", None);
+    assert_eq!(st, "already_done");
+    assert_eq!(detail, "ACCA4EXAMPLEBUILDB01X no longer exists");
+    // The user renamed since the event: IAM cannot find the credential by the old name, and
+    // offers no look-up by id: not "already done" but a failure Lambda retries.
+    rename(&t.iam, "build-bot", "build-bot-x").await;
+    let err = invoke(&gone, &fixture(file)).await.unwrap_err();
+    assert!(err.contains("DeactivateServiceSpecificCredential"), "{err}");
+    t.inbox.drain().await.unwrap();
+    drop(t.moto);
+}
+
+/// IAM's answer to GetAccessKeyLastUsed naming the key's current owner. (moto keeps the name
+/// the key was created under after UpdateUser; IAM names the user that holds the key.)
+fn key_last_used(owner: &str) -> Fault {
+    Fault::Canned {
+        status: 200,
+        body: format!(
+            r#"<GetAccessKeyLastUsedResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><GetAccessKeyLastUsedResult><UserName>{owner}</UserName><AccessKeyLastUsed><Region>N/A</Region><ServiceName>N/A</ServiceName></AccessKeyLastUsed></GetAccessKeyLastUsedResult><ResponseMetadata><RequestId>faultproxy-canned</RequestId></ResponseMetadata></GetAccessKeyLastUsedResponse>"#
+        ),
+    }
+}
+
+/// The red-team bypass: CreateAccessKey for build-bot, then UpdateUser build-bot -> build-bot-x
+/// before the response. UpdateAccessKey(build-bot) answers NoSuchEntity; the key's owner is
+/// looked up and the key set Inactive under the new name. When the owner cannot be found the
+/// step fails (never "already done" with the key active); only a key IAM no longer knows is
+/// already done.
+#[tokio::test]
+async fn a_key_whose_user_is_renamed_before_the_response_is_still_deactivated() {
+    let t = setup(&[]).await;
+    create_user(&t.iam, "build-bot", "/").await;
+    let key = add_access_key(&t.iam, "build-bot").await;
+    let mut event = fixture("iam-create-access-key-for-other-user.json");
+    event["detail"]["responseElements"]["accessKey"]["accessKeyId"] = key.clone().into();
+    rename(&t.iam, "build-bot", "build-bot-x").await;
+    let deactivate = [("CREDENTIAL_RESPONSE_MODE", "deactivate")];
+
+    // moto still names build-bot as the owner: nothing confirms the key revoked, so the step
+    // fails and Lambda retries (before the fix: "already done", key left Active).
+    let live = t.with(&deactivate).await;
+    let err = invoke(&live, &event).await.unwrap_err();
+    assert!(err.contains("DeactivateAccessKey"), "{err}");
+    let alert = one_alert(&t.inbox).await;
+    assert_eq!(
+        alert.body["title"],
+        "Unapproved principal gave IAM user build-bot an access key: revocation failed"
+    );
+    let (st, why) = step(&alert.body["actions"], "DeactivateAccessKey", Some(&key));
+    assert_eq!(st, "failed");
+    assert!(why.contains("not confirmed revoked"), "{why}");
+    assert_eq!(keys(&t.iam, "build-bot-x").await[0].1, StatusType::Active);
+
+    // IAM names the key's current owner: the key is set Inactive there.
+    let (proxy, state) = t
+        .proxied(
+            &deactivate,
+            vec![Rule::always(
+                "GetAccessKeyLastUsed",
+                key_last_used("build-bot-x"),
+            )],
+        )
+        .await;
+    let out = invoke(&state, &event)
+        .await
+        .expect("revoked under the new name");
+    let (st, why) = step(&out["steps"], "DeactivateAccessKey", Some(&key));
+    assert_eq!(st, "done");
+    assert_eq!(
+        why,
+        format!("{key} set Inactive under build-bot-x: the user was renamed from build-bot since the event")
+    );
+    assert_eq!(proxy.count("UpdateAccessKey"), 2);
+    assert_eq!(keys(&t.iam, "build-bot-x").await[0].1, StatusType::Inactive);
+    assert_eq!(
+        out["alerts"][0]["title"],
+        "Unapproved principal gave IAM user build-bot an access key: revoked"
+    );
+
+    // A key IAM does not know (deleted since; here one moto never made, as moto keeps a
+    // renamed user's deleted key listed): already done.
+    let gone = "AKIA4EXAMPLEGONEKEY1";
+    event["detail"]["responseElements"]["accessKey"]["accessKeyId"] = gone.into();
+    let out = invoke(&live, &event).await.expect("a deleted key is done");
+    let (st, why) = step(&out["steps"], "DeactivateAccessKey", Some(gone));
+    assert_eq!(
+        (st, why),
+        ("already_done", format!("{gone} no longer exists").as_str())
+    );
+    t.inbox.drain().await.unwrap();
+    drop(t.moto);
+}
+
+/// The same race for an SSH public key and a console password: IAM offers no look-up of their
+/// owner, so a user missing under the event's name fails the step (the alert says the credential
+/// may still work) instead of "already done"; with the user in place, a credential already gone
+/// is already done.
+#[tokio::test]
+async fn other_credentials_of_a_renamed_user_fail_rather_than_pass_as_done() {
+    let t = setup(&[]).await;
+    create_user(&t.iam, "build-bot", "/").await;
+    let ssh_key = add_ssh_public_key(&t.iam, "build-bot").await;
+    add_login_profile(&t.iam, "build-bot").await;
+    let ssh_event = credential_event(
+        "iam-upload-ssh-public-key-for-other-user.json",
+        "sSHPublicKey",
+        "sSHPublicKeyId",
+        &ssh_key,
+    );
+    let password_event = fixture("iam-create-login-profile-for-other-user.json");
+    rename(&t.iam, "build-bot", "build-bot-x").await;
+    let live = t.with(&[("CREDENTIAL_RESPONSE_MODE", "deactivate")]).await;
+
+    for (event, step_name, target) in [
+        (&ssh_event, "DeactivateSSHPublicKey", ssh_key.as_str()),
+        (&password_event, "DeleteLoginProfile", "build-bot"),
+    ] {
+        invoke(&live, event).await.unwrap_err();
+        let alert = one_alert(&t.inbox).await;
+        let (st, why) = step(&alert.body["actions"], step_name, Some(target));
+        assert_eq!(st, "failed", "{step_name}: {why}");
+        assert!(why.contains("no IAM user is named build-bot"), "{why}");
+        assert!(
+            alert.body["title"]
+                .as_str()
+                .unwrap()
+                .ends_with(": revocation failed"),
+            "{}",
+            alert.body["title"]
+        );
+        assert!(alert.body["summary"]
+            .as_str()
+            .unwrap()
+            .contains("the credential may still work"));
+    }
+    assert_eq!(
+        ssh_key_statuses(&t.iam, "build-bot-x").await,
+        [StatusType::Active]
+    );
+    assert!(has_login_profile(&t.iam, "build-bot-x").await);
+
+    // Renamed back, with the credentials removed meanwhile: already done.
+    rename(&t.iam, "build-bot-x", "build-bot").await;
+    t.iam
+        .delete_ssh_public_key()
+        .user_name("build-bot")
+        .ssh_public_key_id(&ssh_key)
+        .send()
+        .await
+        .unwrap();
+    t.iam
+        .delete_login_profile()
+        .user_name("build-bot")
+        .send()
+        .await
+        .unwrap();
+    for (event, step_name) in [
+        (&ssh_event, "DeactivateSSHPublicKey"),
+        (&password_event, "DeleteLoginProfile"),
+    ] {
+        let out = invoke(&live, event).await.expect(step_name);
+        assert_eq!(step(&out["steps"], step_name, None).0, "already_done");
+    }
+    t.inbox.drain().await.unwrap();
+    drop(t.moto);
+}
+
+/// Delete mode, the user renamed between the last check and DeleteUser (held up by the proxy
+/// meanwhile): DeleteUser answers NoSuchEntity, but a user still holds the captured id, so the
+/// step fails (before the fix: "already done" and "deleted" with the user alive under its new
+/// name). Lambda's retry follows it and deletes it.
+#[tokio::test]
+async fn a_user_renamed_just_before_delete_user_is_not_reported_deleted() {
+    let t = setup(&[]).await;
+    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
+    let (proxy, state) = t
+        .proxied(
+            &[],
+            vec![Rule::first(
+                1,
+                "DeleteUser",
+                Fault::Delay(Duration::from_secs(3)),
+            )],
+        )
+        .await;
+    let run = tokio::spawn(async move { invoke(&state, &event).await.map_err(|e| (e, event)) });
+    let waited = std::time::Instant::now();
+    while proxy.count("DeleteUser") == 0 {
+        assert!(waited.elapsed() < Duration::from_secs(30), "no DeleteUser");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    rename(&t.iam, "mallory", "mallory-x").await;
+    let (err, event) = run
+        .await
+        .unwrap()
+        .expect_err("the deletion is not confirmed");
+    assert!(err.contains("DeleteUser mallory"), "{err}");
+    assert!(user_exists(&t.iam, "mallory-x").await);
+    let alert = one_alert(&t.inbox).await;
+    assert_eq!(
+        alert.body["title"],
+        "Unapproved IAM user mallory: deletion incomplete"
+    );
+    let (st, why) = step(&alert.body["actions"], "DeleteUser", Some("mallory"));
+    assert_eq!(st, "failed");
+    assert!(
+        why.contains(&format!(
+            "the user (id {}) still exists, renamed to mallory-x",
+            u.user_id
+        )),
+        "{why}"
+    );
+
+    // Lambda's retry finds it by its id under the new name and deletes it.
+    let out = invoke(&t.state, &event).await.expect("the retry completes");
+    assert!(!user_exists(&t.iam, "mallory-x").await);
+    assert_eq!(
+        out["alerts"][0]["title"],
+        "Unapproved IAM user mallory (renamed to mallory-x) deleted"
+    );
+    t.inbox.drain().await.unwrap();
+    drop(t.moto);
+}
+
+/// The user captured, then gone under its name and its id before the next step (deleted by
+/// someone else here; a rename IAM does not list yet looks the same): the alert does not say
+/// trailwarden deleted it, and the run fails so that Lambda's retry settles it.
+#[tokio::test]
+async fn a_user_lost_after_capture_is_not_reported_deleted() {
+    let t = setup(&[]).await;
+    let (id, arn) = create_user(&t.iam, "mallory", "/").await;
+    let event = event_for("iam-create-user-by-iam-user.json", &id, &arn);
+    create_evidence_bucket(&t.s3).await;
+    let (proxy, state) = t
+        .proxied(
+            &[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)],
+            vec![Rule::first(
+                1,
+                EVIDENCE_PUT,
+                Fault::Delay(Duration::from_secs(3)),
+            )],
+        )
+        .await;
+    let run = tokio::spawn(async move { invoke(&state, &event).await.map_err(|e| (e, event)) });
+    let waited = std::time::Instant::now();
+    while proxy.count(EVIDENCE_PUT) == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "no evidence written"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.iam
+        .delete_user()
+        .user_name("mallory")
+        .send()
+        .await
+        .unwrap();
+    let (err, event) = run.await.unwrap().expect_err("not confirmed");
+    assert!(err.contains("DeleteLoginProfile mallory"), "{err}");
+    let alert = one_alert(&t.inbox).await;
+    assert_eq!(
+        alert.body["title"],
+        "Unapproved IAM user mallory vanished mid-response: not confirmed removed"
+    );
+    assert_eq!(status(&alert, "DeleteLoginProfile"), "failed");
+    assert_eq!(status(&alert, "DeleteUser"), "skipped");
+    // The retry confirms it gone.
+    let out = invoke(&t.state, &event).await.expect("settled");
+    assert_eq!(
+        out["alerts"][0]["title"],
+        "Unapproved IAM user mallory already gone"
+    );
+    t.inbox.drain().await.unwrap();
+    drop(t.moto);
+}

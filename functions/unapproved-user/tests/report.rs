@@ -327,3 +327,199 @@ fn failures_made_moot_by_the_deletion_are_settled() {
     assert!(ssc.detail.unwrap().contains("DeleteUser succeeded"));
     assert_eq!(status("DeactivateMFADevices").status, Status::Failed);
 }
+
+/// The credential types beyond access keys and passwords: each named in the title, its id and
+/// service in the summary and facts.
+#[test]
+fn ssh_keys_certificates_and_service_credentials_for_another_user_are_worded() {
+    let who = "arn:aws:sts::123456789012:assumed-role/DevOpsAdmin/jdoe (role arn:aws:iam::123456789012:role/DevOpsAdmin)";
+    let verdict = format!("created by {who}; no approved creators are configured");
+    for (file, title, call, reference, facts) in [
+        (
+            "iam-upload-ssh-public-key-for-other-user.json",
+            "Unapproved principal gave IAM user build-bot an SSH public key",
+            "UploadSSHPublicKey",
+            " (SSH key APKA4EXAMPLEBUILDB01) from 203.0.113.77 at 2024-08-03T17:46:11Z",
+            vec![("SSH public key", "APKA4EXAMPLEBUILDB01")],
+        ),
+        (
+            "iam-upload-signing-certificate-for-other-user.json",
+            "Unapproved principal gave IAM user build-bot a signing certificate",
+            "UploadSigningCertificate",
+            " (certificate X3K7QW2M9P4R8T1V6Y5Z0B3N7C2D4F8G) from 203.0.113.77 at 2024-08-03T17:47:29Z",
+            vec![("Signing certificate", "X3K7QW2M9P4R8T1V6Y5Z0B3N7C2D4F8G")],
+        ),
+        (
+            "iam-create-service-specific-credential-for-other-user.json",
+            "Unapproved principal gave IAM user build-bot a service-specific credential",
+            "CreateServiceSpecificCredential",
+            " (credential ACCA4EXAMPLEBUILDB01X for bedrock.amazonaws.com) from 203.0.113.77 at 2024-08-03T17:48:40Z",
+            vec![
+                ("Service-specific credential", "ACCA4EXAMPLEBUILDB01X"),
+                ("Service", "bedrock.amazonaws.com"),
+            ],
+        ),
+        (
+            "iam-reset-service-specific-credential-for-other-user.json",
+            "Unapproved principal gave IAM user build-bot a new service-specific password",
+            "ResetServiceSpecificCredential",
+            " (credential ACCA4EXAMPLEBUILDB02Y for codecommit.amazonaws.com) from 203.0.113.77 at 2024-08-03T17:49:54Z",
+            vec![
+                ("Service-specific credential", "ACCA4EXAMPLEBUILDB02Y"),
+                ("Service", "codecommit.amazonaws.com"),
+            ],
+        ),
+    ] {
+        let out = plan::<UnapprovedUser>(&[], file);
+        let a = &out.alerts[0];
+        assert_eq!(a.severity, Severity::High, "{file}");
+        assert_eq!(a.detection, report::CREDENTIAL_DETECTION);
+        assert_eq!(a.title, title);
+        assert_eq!(
+            a.summary,
+            format!(
+                "{who} called {call} for IAM user build-bot{reference}, another user than the caller: \
+                 a way to keep access through an existing user without creating one. The caller is \
+                 not approved: {verdict}. CREDENTIAL_RESPONSE_MODE=notify: nothing was changed. \
+                 Check with the user's owner; revoke the credential if nobody expected it."
+            )
+        );
+        for (k, v) in facts {
+            assert!(
+                a.facts.iter().any(|(fk, fv)| fk == k && fv == v),
+                "{file}: no fact {k}={v} in {:?}",
+                a.facts
+            );
+        }
+        assert!(a.facts.iter().any(|(k, v)| k == "Call" && v == call));
+        // deactivate, dry run: the step that would revoke it is listed.
+        let out = plan::<UnapprovedUser>(&[("CREDENTIAL_RESPONSE_MODE", "deactivate")], file);
+        assert_eq!(out.alerts[0].title, format!("{title}: would be revoked"));
+        assert!(out.alerts[0]
+            .summary
+            .contains("DRY_RUN is set: nothing was changed; the step that would revoke it is listed below."));
+    }
+}
+
+/// Executed: revoked, or (the user renamed, the credential not found) a failure that says the
+/// credential may still work and that Lambda retries.
+#[test]
+fn a_revocation_that_failed_says_the_credential_may_still_work() {
+    let (c, case, plan) = case(
+        &[("CREDENTIAL_RESPONSE_MODE", "deactivate")],
+        "iam-upload-ssh-public-key-for-other-user.json",
+    );
+    let out = Output::default();
+    let done = walked(&plan, |_| Status::Done);
+    let r = UnapprovedUser::report(&c, &case, &done, Some(&out));
+    assert_eq!(
+        r.alerts[0].title,
+        "Unapproved principal gave IAM user build-bot an SSH public key: revoked"
+    );
+    assert!(r.alerts[0]
+        .summary
+        .ends_with("CREDENTIAL_RESPONSE_MODE=deactivate: the new credential is revoked (the step below says whether that worked)."));
+    let failed = walked(&plan, |_| Status::Failed);
+    let r = UnapprovedUser::report(&c, &case, &failed, Some(&out));
+    assert_eq!(
+        r.alerts[0].title,
+        "Unapproved principal gave IAM user build-bot an SSH public key: revocation failed"
+    );
+    assert!(
+        r.alerts[0].summary.ends_with(
+            "CREDENTIAL_RESPONSE_MODE=deactivate, but revoking it failed (DeactivateSSHPublicKey APKA4EXAMPLEBUILDB01): \
+             the credential may still work. The invocation fails so that Lambda retries; if the user was renamed since, \
+             revoke the credential under its new name by hand."
+        ),
+        "{}",
+        r.alerts[0].summary
+    );
+    assert_eq!(r.stats.steps_failed, 1);
+}
+
+#[test]
+fn a_missing_credential_id_is_explained() {
+    for (file, field) in [
+        (
+            "iam-upload-ssh-public-key-for-other-user.json",
+            "sSHPublicKey.sSHPublicKeyId",
+        ),
+        (
+            "iam-upload-signing-certificate-for-other-user.json",
+            "certificate.certificateId",
+        ),
+        (
+            "iam-create-service-specific-credential-for-other-user.json",
+            "serviceSpecificCredential.serviceSpecificCredentialId",
+        ),
+    ] {
+        let mut v = trailwarden_testkit::fixture(file);
+        let (object, id) = field.split_once('.').unwrap();
+        v["detail"]["responseElements"][object]
+            .as_object_mut()
+            .unwrap()
+            .remove(id);
+        let c = config::<UnapprovedUser>(&[("CREDENTIAL_RESPONSE_MODE", "deactivate")]);
+        let out = trailwarden::respond::plan_with::<UnapprovedUser>(
+            &c,
+            &trailwarden::Payload::from_value(v).unwrap(),
+            &Facts::default(),
+        );
+        let what = match object {
+            "sSHPublicKey" => "SSH public key",
+            "certificate" => "signing certificate",
+            _ => "service-specific credential",
+        };
+        let new = if object == "serviceSpecificCredential" {
+            ""
+        } else {
+            "new "
+        };
+        assert_eq!(
+            out.alerts[0].actions[0].detail.as_deref(),
+            Some(
+                format!(
+                    "the event does not name the {new}{what} (responseElements.{field}): nothing can be deactivated"
+                )
+                .as_str()
+            ),
+            "{file}"
+        );
+    }
+}
+
+/// The user found and captured, then gone under its name and its id before a later step: not
+/// reported as deleted (it may have been renamed and not listed yet).
+#[test]
+fn a_user_lost_after_capture_is_not_reported_deleted() {
+    let (c, case, plan) = case(&[], "iam-create-user-by-assumed-role.json");
+    let walked = walked(&plan, |s| match s {
+        Step::CaptureEvidence { .. } | Step::DeleteLoginProfile { .. } => Status::Done,
+        Step::DeleteAccessKeys { .. } => Status::Failed,
+        _ => Status::Skipped,
+    });
+    let out = Output {
+        whereabouts: Whereabouts::Vanished {
+            name: "backup-operator".into(),
+            user_id: "AIDA4EXAMPLEBACKUP01".into(),
+        },
+        ..found()
+    };
+    let r = UnapprovedUser::report(&c, &case, &walked, Some(&out));
+    let a = &r.alerts[0];
+    assert_eq!(
+        a.title,
+        "Unapproved IAM user backup-operator vanished mid-response: not confirmed removed"
+    );
+    assert!(!a.title.contains("deleted"), "{}", a.title);
+    assert!(
+        a.summary.contains(
+            "Its state was captured, but before the response was complete the user could be found \
+             neither as backup-operator nor by its unique id AIDA4EXAMPLEBACKUP01: someone deleted \
+             it, or renamed it and IAM did not list it yet. The remaining steps were not carried \
+             out. The invocation fails so that Lambda retries; every step is idempotent."
+        ),
+        "{}",
+        a.summary
+    );
+}
