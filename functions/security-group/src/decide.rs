@@ -2,8 +2,8 @@
 //! revocations to make. No AWS calls and no wording here (see `report`).
 
 use crate::config::{Config, ResponseMode};
-use crate::exposure::{analyse, Analysis, Exposure};
-use crate::rules::{Change, ChangeKind, Direction, Peer, Rule};
+use crate::exposure::{analyse, analyse_change, Analysis, Exposure};
+use crate::rules::{Change, ChangeKind, Direction, Peer, PrefixListEdit, Rule};
 use crate::space::{parse_cidr, AddrSet, Threshold};
 use crate::SecurityGroup;
 use serde::Serialize;
@@ -87,6 +87,8 @@ pub struct PrefixList {
     /// Owned by AWS (`com.amazonaws.*`): its entries are AWS's own ranges, never resolved.
     pub aws_managed: bool,
     pub version: Option<i64>,
+    /// `create-complete`, `modify-in-progress`, `restore-in-progress`... as looked up.
+    pub state: Option<String>,
     /// The entries (CIDRs) of the current version.
     pub entries: Vec<String>,
 }
@@ -120,6 +122,9 @@ pub struct Facts {
     /// `ModifyManagedPrefixList`: every group with an ingress rule referencing the list
     /// (`None`: not looked up).
     pub referencing: Option<Vec<Group>>,
+    /// `RestoreManagedPrefixListVersion` looked up before the restore completed: the entries of
+    /// the version it restores (`None`: not looked up).
+    pub restored_entries: Option<Vec<String>>,
 }
 
 /// One rule and its exposure.
@@ -133,8 +138,17 @@ pub struct Assessed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PrefixListCase {
     pub id: String,
-    /// The list as looked up (`None`: offline).
+    /// The list as looked up (`None`: offline), with the entries it holds once the change is
+    /// complete (see [`entries_after`]).
     pub list: Option<PrefixList>,
+    /// The look-up predates the change (still `*-in-progress`, or an older version): the
+    /// entries the event added (or the restored version's) were counted in, those it removed
+    /// left out. Version and state as looked up.
+    pub looked_up_early: Option<(Option<i64>, Option<String>)>,
+    /// How many security groups of the event's account and region have an ingress rule
+    /// referencing the list (`None`: not looked up). Groups of accounts the list is shared
+    /// with (AWS RAM) are not visible from here.
+    pub groups_checked: Option<usize>,
     /// Entries of the list (as looked up, else as added) that reach the world-open
     /// threshold together.
     pub world_entries: Vec<String>,
@@ -157,8 +171,10 @@ pub struct Case {
     /// The event's rules and their exposure when the event was made (with the group's other
     /// rules as they are now).
     pub rules: Vec<Assessed>,
-    /// Other rules of the group that make the same ports world-open together with the
-    /// event's rules (pieces of a split range), to be revoked too.
+    /// Other rules of the group to be revoked too: those that keep a port world-open once the
+    /// event's own rules are revoked (the port was world-open without them, or with pieces of
+    /// a split range already there), and, when the event's rules were added to a port that
+    /// older rules already make world-open, those older rules.
     pub pieces: Vec<Assessed>,
     /// The group's exemption, if any.
     pub exempt: Option<Why>,
@@ -227,16 +243,24 @@ impl Case {
             .filter(move |a| adds && a.rule.direction != Direction::Egress && a.exposure.is_risky())
     }
 
+    /// Rules already in the group, to be revoked with the event's, that are world-open on a
+    /// port that is not allowed.
+    pub fn risky_pieces(&self) -> impl Iterator<Item = &Assessed> {
+        self.pieces.iter().filter(|a| a.exposure.is_risky())
+    }
+
     /// The alert's severity: critical/high for world-open ingress on ports that are not
-    /// allowed (by the event's rules, or through a prefix list it changed), medium for a
-    /// prefix list now holding world-open entries that no rule here makes use of, low for
-    /// other additions, info for removals and group creation/deletion.
+    /// allowed (by the event's rules, by older rules on a port the event added to, or through
+    /// a prefix list it changed), high for a customer-managed prefix list now holding
+    /// world-open entries even when no rule here makes use of it (accounts it is shared with
+    /// are not visible from here), low for other additions, info for removals and group
+    /// creation/deletion.
     pub fn severity(&self) -> Severity {
         let pl_risky = self
             .prefix_list
             .as_ref()
             .is_some_and(|p| p.references.iter().any(|(_, a)| a.exposure.is_risky()));
-        let any = self.risky().next().is_some() || pl_risky;
+        let any = self.risky().next().is_some() || self.risky_pieces().next().is_some() || pl_risky;
         match (any, self.critical(), self.change.kind) {
             (true, true, _) => Severity::Critical,
             (true, false, _) => Severity::High,
@@ -246,7 +270,7 @@ impl Case {
                     .as_ref()
                     .is_some_and(|p| !p.world_entries.is_empty()) =>
             {
-                Severity::Medium
+                Severity::High
             }
             (
                 false,
@@ -259,7 +283,9 @@ impl Case {
 
     /// True when the change exposes anything critical.
     pub fn critical(&self) -> bool {
-        self.risky().any(|a| a.exposure.is_critical())
+        self.risky()
+            .chain(self.risky_pieces())
+            .any(|a| a.exposure.is_critical())
             || self
                 .prefix_list
                 .as_ref()
@@ -332,10 +358,39 @@ fn analyse_rules(
     rules: &[Rule],
     lists: &BTreeMap<String, PrefixList>,
 ) -> Analysis {
+    analyse_change_rules(config, rules, lists, &[])
+}
+
+/// [`analyse_rules`] with the change's own rules (`preferred`, indices) blamed first.
+fn analyse_change_rules(
+    config: &Config,
+    rules: &[Rule],
+    lists: &BTreeMap<String, PrefixList>,
+    preferred: &[usize],
+) -> Analysis {
     let sets: Vec<AddrSet> = rules.iter().map(|r| addresses(r, lists)).collect();
     let refs: Vec<&Rule> = rules.iter().collect();
     let srefs: Vec<&AddrSet> = sets.iter().collect();
-    analyse(config, &refs, &srefs)
+    analyse_change(config, &refs, &srefs, preferred)
+}
+
+/// The rule found now is still what the event made it: same protocol, ports and source
+/// (CIDRs compared as networks), not narrowed or otherwise changed since.
+fn unchanged(event: &Rule, now: &Rule) -> bool {
+    let net = |r: &Rule| match &r.peer {
+        Peer::Cidr { text, .. } => parse_cidr(text),
+        _ => None,
+    };
+    match (net(event), net(now)) {
+        (Some(a), Some(b)) => {
+            a == b
+                && event.same_grant(&Rule {
+                    peer: event.peer.clone(),
+                    ..now.clone()
+                })
+        }
+        _ => event.same_grant(now),
+    }
 }
 
 /// The current rule an event's rule became: the same rule id, else the same grant.
@@ -348,7 +403,8 @@ fn find_now(event_rule: &Rule, now: &[Rule]) -> Option<usize> {
     }
 }
 
-/// Exposures of `rules` (one direction), with the group's `others` taken into account.
+/// Exposures of `rules` (one direction, the event's), with the group's `others` taken into
+/// account; the event's rules are blamed first where they made a port world-open.
 fn exposures_with(
     config: &Config,
     rules: &[Rule],
@@ -356,7 +412,8 @@ fn exposures_with(
     lists: &BTreeMap<String, PrefixList>,
 ) -> Vec<Exposure> {
     let all: Vec<Rule> = rules.iter().chain(others).cloned().collect();
-    let mut e = analyse_rules(config, &all, lists).exposures;
+    let mine: Vec<usize> = (0..rules.len()).collect();
+    let mut e = analyse_change_rules(config, &all, lists, &mine).exposures;
     e.truncate(rules.len());
     e
 }
@@ -498,9 +555,21 @@ impl Decide for SecurityGroup {
                 .filter(|&i| now[i].direction != Direction::Egress)
                 .collect();
             let now_rules: Vec<Rule> = now_in.iter().map(|&i| now[i].clone()).collect();
-            let now_analysis = analyse_rules(config, &now_rules, lists);
             let local = |i: usize| now_in.iter().position(|&j| j == i);
+            // The event's rules as they are now (indices into `now_rules`): every one still
+            // there, and those still as the event made them (`fresh`: not narrowed since),
+            // which are blamed first where they made a port world-open.
             let mut event_now = Vec::new();
+            let mut fresh = Vec::new();
+            for (k, a) in assessed.iter().enumerate() {
+                if let Some((i, l)) = matched[k].and_then(|i| local(i).map(|l| (i, l))) {
+                    event_now.push(l);
+                    if unchanged(&a.rule, &now[i]) {
+                        fresh.push(l);
+                    }
+                }
+            }
+            let now_analysis = analyse_change_rules(config, &now_rules, lists, &fresh);
             for (k, a) in assessed.iter().enumerate() {
                 let risky_in = a.rule.direction != Direction::Egress && a.exposure.is_risky();
                 if !looked_up {
@@ -508,9 +577,6 @@ impl Decide for SecurityGroup {
                         plan.push(PlannedStep::new(revoke(a.rule.clone())));
                     }
                     continue;
-                }
-                if let Some(l) = matched[k].and_then(local) {
-                    event_now.push(l);
                 }
                 if !risky_in {
                     // The event left the direction open and the rule is egress: reported.
@@ -552,19 +618,28 @@ impl Decide for SecurityGroup {
                 };
                 plan.push(step);
             }
-            // Pieces already in the group that complete what the event opened.
-            if assessed.iter().any(|a| a.exposure.is_risky()) {
-                for l in now_analysis.contributors_with(&event_now) {
-                    if event_now.contains(&l) {
-                        continue;
-                    }
-                    let rule = now_rules[l].clone();
-                    pieces.push(Assessed {
-                        exposure: now_analysis.exposures[l].clone(),
-                        rule: rule.clone(),
-                    });
-                    plan.push(PlannedStep::new(revoke(rule)));
+            // Rules already in the group that keep open what the event opened, and, where the
+            // event added to a port that older rules already make world-open (its own rules
+            // then add nothing that makes it so and stay), those older rules: a port that is
+            // not allowed is not left world-open once a change touches it.
+            let mut others = if assessed.iter().any(|a| a.exposure.is_risky()) {
+                now_analysis.contributors_with(&event_now)
+            } else {
+                Vec::new()
+            };
+            others.extend(now_analysis.contributors_on(&fresh));
+            others.sort_unstable();
+            others.dedup();
+            for l in others {
+                if event_now.contains(&l) {
+                    continue;
                 }
+                let rule = now_rules[l].clone();
+                pieces.push(Assessed {
+                    exposure: now_analysis.exposures[l].clone(),
+                    rule: rule.clone(),
+                });
+                plan.push(PlannedStep::new(revoke(rule)));
             }
             hold_back(config, exempt.as_ref(), &mut plan);
         }
@@ -595,6 +670,49 @@ impl Decide for SecurityGroup {
     }
 }
 
+/// The list as looked up may not show the event's change yet: it is still `*-in-progress`
+/// (the change, or another, is being applied), or its version is older than the one the change
+/// makes current.
+pub fn looked_up_early(edit: &PrefixListEdit, list: &PrefixList) -> bool {
+    let in_progress = list
+        .state
+        .as_deref()
+        .is_some_and(|s| s.ends_with("-in-progress"));
+    let older = matches!((list.version, edit.produced), (Some(have), Some(made)) if have < made);
+    in_progress || older
+}
+
+/// The entries the list holds once the event's change is complete. A look-up made after the
+/// change completed shows them. One made before ([`looked_up_early`]) may still show the list
+/// as it was: then the entries the event added (for a restore, `restored`: the restored
+/// version's entries) are counted in and those it removed left out, so that a world-open entry
+/// just added is never missed. Entries compare as networks (`0.0.0.0/0` = `1.2.3.4/0`).
+pub fn entries_after(
+    edit: &PrefixListEdit,
+    list: &PrefixList,
+    restored: Option<&[String]>,
+) -> Vec<String> {
+    if !looked_up_early(edit, list) {
+        return list.entries.clone();
+    }
+    let same = |a: &str, b: &str| match (parse_cidr(a), parse_cidr(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.trim().eq_ignore_ascii_case(b.trim()),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for e in list
+        .entries
+        .iter()
+        .chain(&edit.added)
+        .chain(restored.unwrap_or_default())
+    {
+        if !out.iter().any(|o| same(o, e)) && !edit.removed.iter().any(|r| same(r, e)) {
+            out.push(e.clone());
+        }
+    }
+    out
+}
+
 /// `ModifyManagedPrefixList`: the list's entries now, and every ingress rule referencing it
 /// that is world-open because of them. The entry itself is left in the list (it may be
 /// shared with other accounts and used by route tables); the referencing rules are revoked.
@@ -608,7 +726,20 @@ fn decide_prefix_list(
     account: &str,
 ) -> Decision<Case, Step> {
     let edit = change.prefix_list.clone().unwrap_or_default();
-    let list = facts.prefix_lists.get(&edit.id).cloned();
+    let looked = facts.prefix_lists.get(&edit.id);
+    let early = looked
+        .filter(|l| looked_up_early(&edit, l))
+        .map(|l| (l.version, l.state.clone()));
+    // The list with the entries it holds once the change is complete; the referencing rules
+    // are judged with those.
+    let list = looked.map(|l| PrefixList {
+        entries: entries_after(&edit, l, facts.restored_entries.as_deref()),
+        ..l.clone()
+    });
+    let mut lists = facts.prefix_lists.clone();
+    if let Some(l) = &list {
+        lists.insert(l.id.clone(), l.clone());
+    }
     let entries: Vec<String> = match &list {
         Some(l) => l.entries.clone(),
         None => edit.added.clone(),
@@ -667,10 +798,11 @@ fn decide_prefix_list(
             .filter(|r| r.direction != Direction::Egress)
             .cloned()
             .collect();
-        let a = analyse_rules(config, &ingress, &facts.prefix_lists);
         let refs: Vec<usize> = (0..ingress.len())
             .filter(|&i| matches!(&ingress[i].peer, Peer::PrefixList { id } if *id == edit.id))
             .collect();
+        // The rules referencing the list are what the change changed: blamed first.
+        let a = analyse_change_rules(config, &ingress, &lists, &refs);
         for &i in &refs {
             references.push((
                 gref.clone(),
@@ -711,6 +843,8 @@ fn decide_prefix_list(
             prefix_list: Some(PrefixListCase {
                 id: edit.id.clone(),
                 list,
+                looked_up_early: early,
+                groups_checked: facts.referencing.as_ref().map(Vec::len),
                 world_entries,
                 references,
             }),

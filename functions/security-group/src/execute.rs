@@ -2,7 +2,9 @@
 //! deciding (`gather`) and the revocations (`execute_step`).
 
 use crate::config::Config;
-use crate::decide::{triage, Facts, Group, GroupLookup, GroupRef, PrefixList, Step};
+use crate::decide::{
+    looked_up_early, triage, Facts, Group, GroupLookup, GroupRef, PrefixList, Step,
+};
 use crate::report;
 use crate::rules::{Change, ChangeKind, Direction, Peer, Protocol, Rule};
 use crate::SecurityGroup;
@@ -163,31 +165,43 @@ async fn describe_prefix_lists(
             name,
             aws_managed,
             version: l.version(),
+            state: l.state().map(|s| s.as_str().to_string()),
             entries: Vec::new(),
         };
         if !aws_managed {
-            let entries = collect_all(
-                ec2.get_managed_prefix_list_entries()
-                    .prefix_list_id(id)
-                    .into_paginator()
-                    .items()
-                    .send(),
-            )
-            .await
-            .map_err(|e| {
-                StepError::new(
-                    what(id),
-                    report::lookup_failed(&failed("GetManagedPrefixListEntries", &e)),
-                )
-            })?;
-            list.entries = entries
-                .iter()
-                .filter_map(|e| e.cidr().map(str::to_string))
-                .collect();
+            list.entries = prefix_list_entries(ec2, id, None, what(id)).await?;
         }
         out.insert(id.to_string(), list);
     }
     Ok(out)
+}
+
+/// The CIDRs of a customer-managed prefix list: its current entries, or those of `version`.
+async fn prefix_list_entries(
+    ec2: &Client,
+    id: &str,
+    version: Option<i64>,
+    what: String,
+) -> Result<Vec<String>, StepError> {
+    let entries = collect_all(
+        ec2.get_managed_prefix_list_entries()
+            .prefix_list_id(id)
+            .set_target_version(version)
+            .into_paginator()
+            .items()
+            .send(),
+    )
+    .await
+    .map_err(|e| {
+        StepError::new(
+            what,
+            report::lookup_failed(&failed("GetManagedPrefixListEntries", &e)),
+        )
+    })?;
+    Ok(entries
+        .iter()
+        .filter_map(|e| e.cidr().map(str::to_string))
+        .collect())
 }
 
 fn prefix_list_ids<'a>(rules: impl Iterator<Item = &'a Rule>) -> BTreeSet<String> {
@@ -363,7 +377,7 @@ async fn gather_group(config: &Config, ec2: &Client, change: &Change) -> Result<
     Ok(Facts {
         group: Some(GroupLookup::Found(group)),
         prefix_lists,
-        referencing: None,
+        ..Facts::default()
     })
 }
 
@@ -393,6 +407,20 @@ async fn gather_prefix_list(
     let mut ids = prefix_list_ids(by_group.values().flatten());
     ids.insert(edit.id.clone());
     let prefix_lists = describe_prefix_lists(ec2, &ids).await?;
+    // A restore looked up before it completed: the entries it brings back are those of the
+    // version it restores.
+    let restored_entries = match (edit.restored, prefix_lists.get(&edit.id)) {
+        (Some(v), Some(l)) if !l.aws_managed && looked_up_early(edit, l) => Some(
+            prefix_list_entries(
+                ec2,
+                &edit.id,
+                Some(v),
+                format!("ec2:GetManagedPrefixListEntries {} version {v}", edit.id),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     let mut groups = Vec::new();
     if !by_group.is_empty() {
         let gids: Vec<String> = by_group.keys().cloned().collect();
@@ -416,6 +444,7 @@ async fn gather_prefix_list(
         group: None,
         prefix_lists,
         referencing: Some(groups),
+        restored_entries,
     })
 }
 

@@ -7,7 +7,15 @@
 //! `0.0.0.0/0`. The rules that make a port world-open (its *contributors*) are chosen widest
 //! first until what is left falls below the threshold, and every rule at least as wide as the
 //! narrowest one chosen goes too (equal pieces go together); narrower rules that remain (an
-//! office /32) are not contributors. Pure: no I/O.
+//! office /32) are not contributors.
+//!
+//! When a change is being judged, the rules it added are *preferred*: if the port would not be
+//! world-open without them (the change made it so), they are chosen first, widest first, and
+//! the older rules not at all, since taking the change's rules away closes the port. So pieces
+//! of a split range cannot hide behind an older, wider rule (`11.0.0.0/8` there, the change
+//! adds `12.0.0.0/9` and `12.128.0.0/9`: the two /9s are the contributors, not the /8). When
+//! the port was world-open without them, the choice is widest first over all the rules, as
+//! above. Pure: no I/O.
 
 use crate::config::Config;
 use crate::rules::{Protocol, Rule};
@@ -80,6 +88,9 @@ pub struct Analysis {
     /// For each world-open, not allowed protocol/port range: the rules that make it so
     /// (indices into the input). Revoking all of them closes it.
     pub contributor_sets: Vec<Vec<usize>>,
+    /// For the same ranges, in the same order: every rule letting internet addresses in on
+    /// the range, contributor or not (an office /32 next to a `0.0.0.0/0`).
+    pub open_sets: Vec<Vec<usize>>,
 }
 
 impl Analysis {
@@ -92,6 +103,21 @@ impl Analysis {
             .filter(|set| set.iter().any(|i| with.contains(i)))
             .flatten()
             .copied()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Every rule that contributes to a world-open, not allowed port on which any rule in
+    /// `with` lets internet addresses in, whether or not that rule contributes itself.
+    pub fn contributors_on(&self, with: &[usize]) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .contributor_sets
+            .iter()
+            .zip(&self.open_sets)
+            .filter(|(_, on)| on.iter().any(|i| with.contains(i)))
+            .flat_map(|(set, _)| set.iter().copied())
             .collect();
         out.sort_unstable();
         out.dedup();
@@ -122,13 +148,18 @@ fn covers(rule: &Rule, class: &Class) -> bool {
 }
 
 /// Contributors of one segment: widest first until the rest is below the threshold, then
-/// every rule as wide as the narrowest chosen. Empty when the segment is not world-open.
+/// every rule as wide as the narrowest chosen. When the rules other than `preferred` (the
+/// change's own) are below the threshold by themselves, the preferred rules are chosen first
+/// (widest first, and equal pieces together) and no other rule is. Returns the contributors
+/// (empty when the segment is not world-open) and every covering rule letting internet
+/// addresses in, in a family that reaches the threshold.
 fn contributors(
     covering: &[usize],
     counts: &[Count],
     sets: &[&AddrSet],
     t: &Threshold,
-) -> Vec<usize> {
+    preferred: &[usize],
+) -> (Vec<usize>, Vec<usize>) {
     let union = |idx: &[usize]| {
         let mut s = AddrSet::new();
         for &i in idx {
@@ -138,29 +169,49 @@ fn contributors(
     };
     let reached = t.reached(union(covering));
     let mut out = Vec::new();
+    let mut on = Vec::new();
     for (is_v6, hit) in [(false, reached.v4), (true, reached.v6)] {
         if !hit {
             continue;
         }
         let size = |i: usize| if is_v6 { counts[i].v6 } else { counts[i].v4 };
+        let family = |c: Count| if is_v6 { c.v6 } else { c.v4 };
+        let limit = if is_v6 { t.v6 } else { t.v4 };
         let mut rest: Vec<usize> = covering.iter().copied().filter(|&i| size(i) > 0).collect();
-        rest.sort_by_key(|&i| std::cmp::Reverse(size(i)));
-        let mut last = 0;
+        on.extend_from_slice(&rest);
+        let others: Vec<usize> = rest
+            .iter()
+            .copied()
+            .filter(|i| !preferred.contains(i))
+            .collect();
+        // The change made the port world-open: its own rules go first (and suffice).
+        let change_first = others.len() < rest.len() && family(union(&others)) < limit;
+        let first = |i: usize| change_first && preferred.contains(&i);
+        rest.sort_by_key(|&i| (!first(i), std::cmp::Reverse(size(i))));
+        let mut last: Option<(bool, u128)> = None;
         while !rest.is_empty() {
-            let c = union(&rest);
-            let still = if is_v6 { c.v6 >= t.v6 } else { c.v4 >= t.v4 };
-            if !still {
+            if family(union(&rest)) < limit {
                 break;
             }
             let i = rest.remove(0);
-            last = size(i);
+            last = Some((first(i), size(i)));
             out.push(i);
         }
-        out.extend(rest.into_iter().filter(|&i| size(i) >= last));
+        if let Some((tier, narrowest)) = last {
+            out.extend(
+                rest.into_iter()
+                    .filter(|&i| first(i) == tier && size(i) >= narrowest),
+            );
+        }
     }
     out.sort_unstable();
     out.dedup();
-    out
+    on.sort_unstable();
+    on.dedup();
+    if out.is_empty() {
+        on.clear();
+    }
+    (out, on)
 }
 
 fn worse(slot: &mut Exposure, e: Exposure) {
@@ -172,6 +223,17 @@ fn worse(slot: &mut Exposure, e: Exposure) {
 /// Assesses `rules` (one direction of one group) with the addresses each lets in
 /// (`addrs[i]`, empty for group references and unresolved prefix lists).
 pub fn analyse(config: &Config, rules: &[&Rule], addrs: &[&AddrSet]) -> Analysis {
+    analyse_change(config, rules, addrs, &[])
+}
+
+/// [`analyse`], judging a change: `preferred` (indices) are the rules the change added, chosen
+/// first as contributors when the change made a port world-open (see the module's doc).
+pub fn analyse_change(
+    config: &Config,
+    rules: &[&Rule],
+    addrs: &[&AddrSet],
+    preferred: &[usize],
+) -> Analysis {
     let t = Threshold::from_prefixes(
         config.world_open_min_prefix_v4,
         config.world_open_min_prefix_v6,
@@ -179,6 +241,7 @@ pub fn analyse(config: &Config, rules: &[&Rule], addrs: &[&AddrSet]) -> Analysis
     let counts: Vec<Count> = addrs.iter().map(|a| a.public()).collect();
     let mut exposures = vec![Exposure::Restricted; rules.len()];
     let mut contributor_sets = Vec::new();
+    let mut open_sets = Vec::new();
     // Per rule: the risky TCP/UDP ports it contributes to (ranges).
     let mut risky_ports: Vec<Vec<(u16, u16)>> = vec![Vec::new(); rules.len()];
 
@@ -249,7 +312,7 @@ pub fn analyse(config: &Config, rules: &[&Rule], addrs: &[&AddrSet]) -> Analysis
                     if cov.is_empty() {
                         continue;
                     }
-                    let set = contributors(&cov, &counts, addrs, &t);
+                    let (set, on) = contributors(&cov, &counts, addrs, &t, preferred);
                     if set.is_empty() {
                         continue;
                     }
@@ -262,16 +325,17 @@ pub fn analyse(config: &Config, rules: &[&Rule], addrs: &[&AddrSet]) -> Analysis
                     }
                     if !allowed {
                         contributor_sets.push(set);
+                        open_sets.push(on);
                     }
                 }
             }
             Class::Icmp(_) => {
-                for i in contributors(&covering, &counts, addrs, &t) {
+                for i in contributors(&covering, &counts, addrs, &t, preferred).0 {
                     worse(&mut exposures[i], Exposure::WorldIcmp);
                 }
             }
             Class::Other(p) => {
-                let set = contributors(&covering, &counts, addrs, &t);
+                let (set, on) = contributors(&covering, &counts, addrs, &t, preferred);
                 for &i in &set {
                     worse(
                         &mut exposures[i],
@@ -286,10 +350,11 @@ pub fn analyse(config: &Config, rules: &[&Rule], addrs: &[&AddrSet]) -> Analysis
                 }
                 if !set.is_empty() {
                     contributor_sets.push(set);
+                    open_sets.push(on);
                 }
             }
             Class::All => {
-                let set = contributors(&covering, &counts, addrs, &t);
+                let (set, on) = contributors(&covering, &counts, addrs, &t, preferred);
                 for &i in &set {
                     worse(
                         &mut exposures[i],
@@ -302,6 +367,7 @@ pub fn analyse(config: &Config, rules: &[&Rule], addrs: &[&AddrSet]) -> Analysis
                 }
                 if !set.is_empty() {
                     contributor_sets.push(set);
+                    open_sets.push(on);
                 }
             }
         }
@@ -355,6 +421,7 @@ pub fn analyse(config: &Config, rules: &[&Rule], addrs: &[&AddrSet]) -> Analysis
     Analysis {
         exposures,
         contributor_sets,
+        open_sets,
     }
 }
 
@@ -423,6 +490,52 @@ mod tests {
         let a = run(&[], &input[..1]);
         assert!(a.contributor_sets.is_empty());
         assert_eq!(a.exposures[0], Exposure::Restricted);
+    }
+
+    fn run_change(input: &[(Rule, AddrSet)], preferred: &[usize]) -> Analysis {
+        let config = Config::from_env(&std::collections::HashMap::new()).unwrap();
+        let rules: Vec<&Rule> = input.iter().map(|(r, _)| r).collect();
+        let addrs: Vec<&AddrSet> = input.iter().map(|(_, a)| a).collect();
+        analyse_change(&config, &rules, &addrs, preferred)
+    }
+
+    #[test]
+    fn the_change_is_blamed_first_where_it_made_the_port_world_open() {
+        // An older /8 and the change's two /9s: widest first would blame the /8 alone.
+        let input = [
+            rule("tcp", 22, 22, "11.0.0.0/8"),
+            rule("tcp", 22, 22, "12.0.0.0/9"),
+            rule("tcp", 22, 22, "12.128.0.0/9"),
+            rule("tcp", 22, 22, "203.0.113.7/32"),
+        ];
+        assert_eq!(run_change(&input, &[]).contributor_sets, vec![vec![0]]);
+        let a = run_change(&input, &[1, 2]);
+        assert_eq!(a.contributor_sets, vec![vec![1, 2]]);
+        assert_eq!(a.open_sets, vec![vec![0, 1, 2, 3]]);
+        assert_eq!(a.exposures[0], Exposure::Restricted);
+        assert!(a.exposures[1].is_critical() && a.exposures[2].is_critical());
+        // Equal pieces of the change go together, whatever their order.
+        assert_eq!(
+            run_change(&input, &[2, 1]).contributor_sets,
+            vec![vec![1, 2]]
+        );
+
+        // The port was world-open without the change: widest first over all, as without one.
+        let input = [
+            rule("tcp", 22, 22, "0.0.0.0/0"),
+            rule("tcp", 22, 22, "203.0.113.7/32"),
+        ];
+        let a = run_change(&input, &[1]);
+        assert_eq!(a.contributor_sets, vec![vec![0]]);
+        assert_eq!(a.exposures[1], Exposure::Restricted);
+        assert_eq!(a.contributors_on(&[1]), vec![0]);
+        assert!(a.contributors_with(&[1]).is_empty());
+        // A private source is not on the world-open port.
+        let input = [
+            rule("tcp", 22, 22, "0.0.0.0/0"),
+            rule("tcp", 22, 22, "10.0.0.0/8"),
+        ];
+        assert!(run_change(&input, &[1]).contributors_on(&[1]).is_empty());
     }
 
     #[test]

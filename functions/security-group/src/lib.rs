@@ -26,20 +26,36 @@
 //! - Protocol `-1` is every port. ICMP/ICMPv6 has no ports: world-open ICMP is reported (low)
 //!   and never revoked. Any other protocol number open to the world is high.
 //! - World-open ingress on a port outside `ALLOWED_PUBLIC_PORTS` is high, critical on
-//!   `CRITICAL_PORTS` or every port. In `revoke` mode every rule that makes the port world-open
-//!   is revoked (the event's rules and any pieces already in the group), widest first, so an
-//!   office `/32` on the same port stays. Rules are revoked by rule id, falling back to the
-//!   permission, in the event's own region, and only when they are still world-open when
-//!   looked up: a stale or re-delivered event whose rule was narrowed or removed since is
-//!   reported with what was found, and nothing is revoked. Groups in `EXEMPT_GROUP_IDS` or
-//!   tagged `EXEMPT_TAG` are reported, not revoked. Egress is reported, never revoked.
+//!   `CRITICAL_PORTS` or every port. In `revoke` mode the rules that make the port world-open
+//!   are revoked, so that an office `/32` on the same port stays. Which ones: when the event's
+//!   rules made the port world-open (without them it was not), the event's rules, widest
+//!   first, and no older rule (revoking what the event added closes the port again; pieces of
+//!   a split range cannot hide behind an older, wider rule). When the port was world-open
+//!   before the event, every rule that makes it so, widest first, the event's and the older
+//!   ones; and when the event only added to such a port (an office `/32` next to an older
+//!   `0.0.0.0/0`), the older rules are revoked and the event's stay: a port that is not
+//!   allowed is not left world-open once a change touches it (private sources added do not
+//!   count as touching it). Rules are revoked by rule id, falling back to the permission, in
+//!   the event's own region, and only when they are still world-open when looked up: a stale
+//!   or re-delivered event whose rule was narrowed or removed since is reported with what was
+//!   found, and nothing is revoked. Groups in `EXEMPT_GROUP_IDS` or tagged `EXEMPT_TAG` are
+//!   reported, not revoked. Egress is reported, never revoked.
 //! - `ModifyManagedPrefixList` (or `RestoreManagedPrefixListVersion`, which brings back an
 //!   earlier version's entries) that leaves a customer-managed list holding world-open entries
-//!   is alerted on; in `revoke` mode the ingress rules referencing the list that are now
-//!   world-open on ports that are not allowed are revoked. The entry itself is left in the
+//!   is alerted on, high at least (critical with a referencing rule on a critical port): the
+//!   groups of this account and region referencing it are checked, but a list shared through
+//!   AWS RAM may be referenced by groups of other accounts, which are not visible from here;
+//!   the alert says how many groups were checked and how to find the others. In `revoke`
+//!   mode the ingress rules referencing the list that are now world-open on ports that are not
+//!   allowed are revoked (the rules referencing the list are blamed first, as the event's own
+//!   rules are above). The entry itself is left in the
 //!   list: a prefix list may be shared with other accounts and used by route tables and
 //!   firewalls, where removing an entry can break what others depend on, while the exposure
-//!   this function answers for is in the security group rules.
+//!   this function answers for is in the security group rules. A change takes a moment to
+//!   apply (the event's response shows the list `modify-in-progress` at the version it started
+//!   from): a list looked up still `*-in-progress`, or at an older version than the change
+//!   makes, is taken with the entries the event added (a restore: the restored version's,
+//!   looked up with `TargetVersion`) and without those it removed.
 //! - Every other change is a low (additions) or info (removals, creation, deletion) alert.
 //!
 //! - In an organization, an event from a member account (`recipientAccountId` other than

@@ -604,7 +604,9 @@ fn response_sentence(case: &Case, plan: &[PlannedStep<Step>], dry_run: bool) -> 
             s.detail.as_deref().unwrap_or("skipped")
         ));
     }
-    if !case.pieces.is_empty() {
+    // (When the event's own rules are not revoked, the summary already says why the older
+    // rules are.)
+    if !case.pieces.is_empty() && case.risky().next().is_some() {
         let v: Vec<String> = case.pieces.iter().map(|a| rule_ref(&a.rule)).collect();
         out.push(format!(
             "Rules already in the group that make the same ports world-open together with this change are revoked with it: {}.",
@@ -612,6 +614,56 @@ fn response_sentence(case: &Case, plan: &[PlannedStep<Step>], dry_run: bool) -> 
         ));
     }
     out.join(" ")
+}
+
+/// For a customer-managed prefix list now holding world-open entries: which security groups
+/// were checked (this account and region only), that accounts the list is shared with are not
+/// visible from here, and what to do about it.
+fn shared_list_words(case: &Case, p: &crate::decide::PrefixListCase) -> String {
+    let account = case.record.account_id().unwrap_or("(unknown account)");
+    let region = case.region.as_deref().unwrap_or("(unknown region)");
+    let rules = p.references.len();
+    let checked = match p.groups_checked {
+        None => format!(
+            "The security groups of account {account} in {region} referencing the list were not \
+             looked up (offline plan: no AWS call was made)."
+        ),
+        Some(0) => format!(
+            "The security group rules of account {account} in {region} were checked: none \
+             references the list."
+        ),
+        Some(n) => format!(
+            "The security group rules of account {account} in {region} were checked: {n} \
+             security group{} reference{} the list ({rules} ingress rule{}, listed below).",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+            if rules == 1 { "" } else { "s" },
+        ),
+    };
+    let region_flag = case
+        .region
+        .as_deref()
+        .map(|r| format!(" --region {r}"))
+        .unwrap_or_default();
+    let remove: Vec<String> = p
+        .world_entries
+        .iter()
+        .map(|e| format!("Cidr={e}"))
+        .collect();
+    let arn = format!("arn:aws:ec2:{region}:{account}:prefix-list/{}", p.id);
+    format!(
+        "{checked} Accounts the list is shared with through AWS RAM are not visible from here: \
+         their security groups may reference it and be open to the internet now, and nothing \
+         is revoked there. Remove the world-open {entry} from the list (`aws ec2 \
+         modify-managed-prefix-list --prefix-list-id {id} --remove-entries {remove}{region_flag}`); \
+         in the owner account (the list's, {account}), `aws ec2 \
+         get-managed-prefix-list-associations --prefix-list-id {id}{region_flag}` lists every \
+         security group referencing it, in any account, and `aws ram list-principals \
+         --resource-owner SELF --resource-arn {arn}{region_flag}` the accounts it is shared with.",
+        id = p.id,
+        remove = remove.join(" "),
+        entry = if remove.len() == 1 { "entry" } else { "entries" },
+    )
 }
 
 /// The statistics of a walked plan.
@@ -675,8 +727,12 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
                 .collect()
         })
         .unwrap_or_default();
-    let world = !risky.is_empty() || !pl_risky.is_empty();
-    let detection = if !risky.is_empty() {
+    // Older rules to be revoked: with the event's (`risky`), or alone, when the event added to
+    // a port they already make world-open (`touched`).
+    let older: Vec<&Assessed> = case.risky_pieces().collect();
+    let touched = risky.is_empty() && !older.is_empty();
+    let world = !risky.is_empty() || !pl_risky.is_empty() || !older.is_empty();
+    let detection = if !risky.is_empty() || touched {
         DETECTION_WORLD_OPEN
     } else if pl.is_some_and(|p| !p.world_entries.is_empty() || !p.references.is_empty() && world) {
         DETECTION_PREFIX_LIST
@@ -695,6 +751,17 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
             Some(s) => format!("{s}: {base}"),
             None => base,
         }
+    } else if touched {
+        let mut t: Vec<String> = older.iter().map(|a| traffic(&a.rule)).collect();
+        t.dedup();
+        let base = format!(
+            "world-open {} on {group} by older rules, added to by {actor}",
+            join_and(&t, 3)
+        );
+        match outcome_prefix(plan, dry_run) {
+            Some(s) => format!("{s}: {base}"),
+            None => format!("Reported: {base}"),
+        }
     } else if risky.is_empty() {
         describe(case, false)
     } else {
@@ -712,13 +779,14 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
     if let Some(ip) = &r.source_ip_address {
         summary.push_str(&format!(" The call came from {ip}."));
     }
-    if !risky.is_empty() {
+    if !risky.is_empty() || touched {
+        let blamed = if touched { &older } else { &risky };
         summary.push_str(&format!(
             " Ingress open to the whole internet on a port that is not an allowed public port \
              (ALLOWED_PUBLIC_PORTS={}) lets anyone reach the instances behind {group}.",
             config.allowed_public_ports
         ));
-        let mut reasons: Vec<String> = risky
+        let mut reasons: Vec<String> = blamed
             .iter()
             .filter_map(|a| match &a.exposure {
                 Exposure::WorldRisky { risk, .. } => Some(risk_words(risk, config)),
@@ -727,6 +795,16 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
             .collect();
         reasons.dedup();
         summary.push_str(&format!(" Why: {}.", join_and(&reasons, 4)));
+        if touched {
+            let v: Vec<String> = older.iter().map(|a| rule_ref(&a.rule)).collect();
+            summary.push_str(&format!(
+                " The change added to a port that rules already in the group make world-open \
+                 ({}). Its own rules add nothing that makes it so and are left alone; the older \
+                 rules are what is revoked (RESPONSE_MODE=revoke): a port that is not allowed is \
+                 not left world-open once a change touches it.",
+                join_and(&v, 6)
+            ));
+        }
         let partial: Vec<String> = risky
             .iter()
             .filter(|a| !a.rule.peer.is_world())
@@ -756,9 +834,28 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
                  rules here that the list makes world-open on ports that are not allowed.",
                 join_and(&p.world_entries, 4)
             ));
-            if p.list.is_some() && p.references.is_empty() {
-                summary.push_str(" No ingress rule in this region references the list.");
-            }
+            summary.push(' ');
+            summary.push_str(&shared_list_words(case, p));
+        }
+        if let Some((version, state)) = &p.looked_up_early {
+            summary.push_str(&format!(
+                " The list was looked up before the change had completed ({}{}): the entries \
+                 the event added{} are counted as in it and those it removed as gone.",
+                version
+                    .map(|v| format!("version {v}"))
+                    .unwrap_or_else(|| "version unknown".into()),
+                part(", ", state.as_deref(), ""),
+                if case
+                    .change
+                    .prefix_list
+                    .as_ref()
+                    .is_some_and(|e| e.restored.is_some())
+                {
+                    " (the restored version's entries)"
+                } else {
+                    ""
+                }
+            ));
         }
     }
     if world {
@@ -831,6 +928,18 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
     a = a.fact_unlisted("More rules", case.rules.len(), MAX_RULE_FACTS, |n| {
         format!("{n} more not listed")
     });
+    for (i, x) in case.pieces.iter().enumerate().take(MAX_RULE_FACTS) {
+        let id = part(" [", x.rule.rule_id.as_deref(), "]");
+        a = a.fact(
+            format!("Rule already there {}", i + 1),
+            format!(
+                "ingress {} from {}{id} - {}",
+                traffic(&x.rule),
+                peer_long(&x.rule.peer, &case.prefix_lists),
+                exposure_words(x, config)
+            ),
+        );
+    }
     if !case.change.rule_ids_only.is_empty() {
         a = a.fact("Rule ids", case.change.rule_ids_only.join(", "));
     }
@@ -844,7 +953,16 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
                     part(" (", l.name.as_deref(), ")"),
                     l.version
                         .map(|v| format!(" version {v}"))
-                        .unwrap_or_default(),
+                        .unwrap_or_default()
+                        + &p.looked_up_early
+                            .as_ref()
+                            .map(|(_, state)| {
+                                format!(
+                                    " ({}looked up before the change completed: with its entries)",
+                                    part("", state.as_deref(), ", ")
+                                )
+                            })
+                            .unwrap_or_default(),
                     l.entries.len(),
                     join_and(&l.entries, 8).if_empty("none")
                 ),
@@ -898,7 +1016,7 @@ fn alert(config: &Config, case: &Case, plan: &Plan<Step>, dry_run: bool) -> Aler
         "requestParameters": r.request_parameters,
         "responseElements": r.response_elements,
     }));
-    a.references = if world {
+    a.references = if world || pl.is_some_and(|p| !p.world_entries.is_empty()) {
         vec![
             "CIS AWS Foundations Benchmark 4.10 (security group changes), 5.2/5.3 (no ingress from 0.0.0.0/0 or ::/0 to remote administration ports)".into(),
             "AWS Security Hub EC2.18, EC2.19 (unrestricted ingress on unauthorised / high-risk ports)".into(),

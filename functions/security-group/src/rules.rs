@@ -245,6 +245,13 @@ pub struct PrefixListEdit {
     /// entries those are is known only from the list as looked up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restored: Option<i64>,
+    /// The version the change makes current once it completes. The response shows the list
+    /// while the change is still running (`"state": "modify-in-progress"` or
+    /// `restore-in-progress`) at the version it started from, so this is one more than that
+    /// (or than `CurrentVersion` when there is no response); a response already `*-complete`
+    /// shows the version itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub produced: Option<i64>,
 }
 
 impl Change {
@@ -348,14 +355,32 @@ impl Change {
                         .filter_map(|e| str_ci(e, "Cidr"))
                         .collect()
                 };
+                let shown = get_ci(resp, "ModifyManagedPrefixListResponse")
+                    .or_else(|| get_ci(resp, "RestoreManagedPrefixListVersionResponse"))
+                    .unwrap_or(resp);
+                let shown = get_ci(shown, "prefixList");
+                let shown_version = shown.and_then(|p| match get_ci(p, "version")? {
+                    Value::Number(n) => n.as_i64(),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                });
+                let complete = shown
+                    .and_then(|p| str_ci(p, "state"))
+                    .is_some_and(|s| s.ends_with("-complete"));
+                let version = number("CurrentVersion");
                 c.prefix_list = Some(PrefixListEdit {
                     id: str_ci(m, "PrefixListId")?,
-                    version: number("CurrentVersion"),
+                    version,
                     added: [cidrs("AddEntry"), cidrs("AddEntries")].concat(),
                     removed: [cidrs("RemoveEntry"), cidrs("RemoveEntries")].concat(),
                     restored: (r.event_name() == "RestoreManagedPrefixListVersion")
                         .then(|| number("PreviousVersion"))
                         .flatten(),
+                    produced: match shown_version {
+                        Some(v) if complete => Some(v),
+                        Some(v) => v.checked_add(1),
+                        None => version.and_then(|v| v.checked_add(1)),
+                    },
                 });
             }
         }

@@ -404,19 +404,40 @@ fn split_ipv6_halves_are_world_open() {
     );
 }
 
+/// The split sample event with its one permission's ranges replaced by `cidrs`, creating rules
+/// `ids` (in order) on tcp/22 of sg-0c2d4e6f8a0b1c3d5.
+fn split_event(cidrs: &[&str], ids: &[&str]) -> Payload {
+    let mut v = fixture("ec2-authorize-ingress-split-world-ssh.json");
+    v["detail"]["requestParameters"]["ipPermissions"]["items"][0]["ipRanges"]["items"] = cidrs
+        .iter()
+        .map(|c| json!({"cidrIp": c}))
+        .collect::<Vec<_>>()
+        .into();
+    v["detail"]["responseElements"]["securityGroupRuleSet"]["items"] = cidrs
+        .iter()
+        .zip(ids)
+        .map(|(c, id)| {
+            json!({"groupOwnerId": "123456789012", "groupId": "sg-0c2d4e6f8a0b1c3d5",
+                "securityGroupRuleId": id, "isEgress": false, "ipProtocol": "tcp",
+                "fromPort": 22, "toPort": 22, "cidrIpv4": c})
+        })
+        .collect::<Vec<_>>()
+        .into();
+    Payload::from_value(v).unwrap()
+}
+
+fn revoked_ids(plan: &[PlannedStep<Step>]) -> Vec<(&str, Status)> {
+    plan.iter()
+        .map(|s| (revoked_rule(s).rule_id.as_deref().unwrap(), s.status))
+        .collect()
+}
+
 #[test]
-fn a_piece_completing_a_split_revokes_the_pieces_already_in_the_group() {
+fn a_piece_completing_a_split_is_revoked_and_the_older_piece_stays() {
     // The group already has tcp/22 from 11.0.0.0/8 (one public /8: not world-open by itself),
     // an office /32 and world-open HTTPS; the event adds 12.0.0.0/8. Together the two /8s are
     // as much as a /7: world-open. Offline, the event alone looks harmless.
-    let mut v = fixture("ec2-authorize-ingress-split-world-ssh.json");
-    v["detail"]["requestParameters"]["ipPermissions"]["items"][0]["ipRanges"]["items"] =
-        json!([{"cidrIp": "12.0.0.0/8"}]);
-    v["detail"]["responseElements"]["securityGroupRuleSet"]["items"] = json!([{
-        "groupOwnerId": "123456789012", "groupId": "sg-0c2d4e6f8a0b1c3d5",
-        "securityGroupRuleId": "sgr-0aaaaaaaaaaaaaaa2", "isEgress": false, "ipProtocol": "tcp",
-        "fromPort": 22, "toPort": 22, "cidrIpv4": "12.0.0.0/8"}]);
-    let p = Payload::from_value(v).unwrap();
+    let p = split_event(&["12.0.0.0/8"], &["sgr-0aaaaaaaaaaaaaaa2"]);
     let (case, plan) = case_of(&[], &p, &Facts::default());
     assert_eq!(case.severity(), Severity::Low);
     assert!(plan.is_empty());
@@ -427,7 +448,7 @@ fn a_piece_completing_a_split_revokes_the_pieces_already_in_the_group() {
         rule("sgr-0aaaaaaaaaaaaaaa3", "tcp", 22, "198.51.100.7/32"),
         rule("sgr-0bbbbbbbbbbbbbbb1", "tcp", 443, "0.0.0.0/0"),
     ];
-    let (case, plan) = case_of(&[], &p, &group("sg-0c2d4e6f8a0b1c3d5", now));
+    let (case, plan) = case_of(&[], &p, &group("sg-0c2d4e6f8a0b1c3d5", now.clone()));
     assert_eq!(case.severity(), Severity::Critical);
     assert!(matches!(
         case.rules[0].exposure,
@@ -437,14 +458,151 @@ fn a_piece_completing_a_split_revokes_the_pieces_already_in_the_group() {
             ..
         }
     ));
-    let ids: Vec<&str> = plan
-        .iter()
-        .map(|s| revoked_rule(s).rule_id.as_deref().unwrap())
-        .collect();
-    assert_eq!(ids, vec!["sgr-0aaaaaaaaaaaaaaa2", "sgr-0aaaaaaaaaaaaaaa1"]);
-    assert!(plan.iter().all(|s| s.status == Status::Planned));
+    // The event made the port world-open: revoking what it added closes it again, so the
+    // older /8 (not world-open by itself) stays, as do the /32 and the allowed HTTPS rule.
+    assert_eq!(
+        revoked_ids(&plan),
+        vec![("sgr-0aaaaaaaaaaaaaaa2", Status::Planned)]
+    );
+    assert!(case.pieces.is_empty());
+
+    // When the port was world-open before the event (11/8 and 13/8 already there), the older
+    // pieces are revoked with the event's: revoking the event's rule alone leaves it open.
+    let mut before = now;
+    before.push(rule("sgr-0aaaaaaaaaaaaaaa4", "tcp", 22, "13.0.0.0/8"));
+    let (case, plan) = case_of(&[], &p, &group("sg-0c2d4e6f8a0b1c3d5", before));
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(
+        revoked_ids(&plan),
+        vec![
+            ("sgr-0aaaaaaaaaaaaaaa2", Status::Planned),
+            ("sgr-0aaaaaaaaaaaaaaa1", Status::Planned),
+            ("sgr-0aaaaaaaaaaaaaaa4", Status::Planned),
+        ]
+    );
+    assert_eq!(case.pieces.len(), 2);
+}
+
+/// Red-team finding: pieces of a split range added in one permission hid behind an older,
+/// wider rule (the widest rule was blamed first, so the old /8 was the only contributor, the
+/// event's /9s counted as restricted, the alert was low and nothing was revoked).
+#[test]
+fn split_pieces_cannot_hide_behind_an_older_wider_rule() {
+    let p = split_event(
+        &["12.0.0.0/9", "12.128.0.0/9"],
+        &["sgr-0aaaaaaaaaaaaaa2a", "sgr-0aaaaaaaaaaaaaa2b"],
+    );
+    let now = vec![
+        rule("sgr-0aaaaaaaaaaaaaaa1", "tcp", 22, "11.0.0.0/8"),
+        rule("sgr-0aaaaaaaaaaaaaa2a", "tcp", 22, "12.0.0.0/9"),
+        rule("sgr-0aaaaaaaaaaaaaa2b", "tcp", 22, "12.128.0.0/9"),
+        rule("sgr-0aaaaaaaaaaaaaaa3", "tcp", 22, "198.51.100.7/32"),
+        rule("sgr-0bbbbbbbbbbbbbbb1", "tcp", 443, "0.0.0.0/0"),
+    ];
+    let (case, plan) = case_of(&[], &p, &group("sg-0c2d4e6f8a0b1c3d5", now.clone()));
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(case.risky().count(), 2, "{:?}", case.rules);
+    assert!(case.risky().all(|a| matches!(
+        &a.exposure,
+        Exposure::WorldRisky { critical: true, alone: false, risk: Risk::CriticalPorts { ports } }
+            if ports == &vec![22]
+    )));
+    // What the event added is revoked; the older /8 and the office /32 stay.
+    assert_eq!(
+        revoked_ids(&plan),
+        vec![
+            ("sgr-0aaaaaaaaaaaaaa2a", Status::Planned),
+            ("sgr-0aaaaaaaaaaaaaa2b", Status::Planned),
+        ]
+    );
+    assert!(case.pieces.is_empty());
+    let o = plan_with::<Sg>(
+        &config::<Sg>(&[]),
+        &p,
+        &group("sg-0c2d4e6f8a0b1c3d5", now.clone()),
+    );
+    assert_eq!(o.alerts[0].detection, DETECTION_WORLD_OPEN);
+
+    // Exempt group: the same alert, nothing revoked.
+    let (case, plan) = case_of(
+        &[("EXEMPT_GROUP_IDS", "sg-0c2d4e6f8a0b1c3d5")],
+        &p,
+        &group("sg-0c2d4e6f8a0b1c3d5", now.clone()),
+    );
+    assert_eq!(case.severity(), Severity::Critical);
+    assert!(plan.iter().all(|s| s.status == Status::Skipped), "{plan:?}");
+    // SSH an allowed public port: nothing risky.
+    let (case, plan) = case_of(
+        &[("ALLOWED_PUBLIC_PORTS", "22,443")],
+        &p,
+        &group("sg-0c2d4e6f8a0b1c3d5", now.clone()),
+    );
+    assert!(case.severity() < Severity::High);
+    assert!(plan.is_empty());
+    // Stale: both pieces removed since the event, the old /8 left: nothing revoked.
+    let (_, plan) = case_of(
+        &[],
+        &p,
+        &group(
+            "sg-0c2d4e6f8a0b1c3d5",
+            vec![now[0].clone(), now[3].clone(), now[4].clone()],
+        ),
+    );
+    assert!(
+        plan.iter().all(|s| s.status == Status::AlreadyDone),
+        "{plan:?}"
+    );
+    assert_eq!(plan.len(), 2);
+}
+
+/// A port older rules already make world-open, to which the event adds a narrow source: the
+/// event's rule adds nothing that makes it so, but the port must not stay world-open (low and
+/// nothing revoked): the older rules are revoked, the event's /32 stays.
+#[test]
+fn adding_to_a_port_older_rules_make_world_open_revokes_those_rules() {
+    let p = split_event(&["203.0.113.7/32"], &["sgr-0aaaaaaaaaaaaaaa9"]);
+    let old = rule("sgr-0aaaaaaaaaaaaaaa1", "tcp", 22, "0.0.0.0/0");
+    let mine = rule("sgr-0aaaaaaaaaaaaaaa9", "tcp", 22, "203.0.113.7/32");
+    let facts = group("sg-0c2d4e6f8a0b1c3d5", vec![old.clone(), mine.clone()]);
+    let (case, plan) = case_of(&[], &p, &facts);
+    assert_eq!(case.rules[0].exposure, Exposure::Restricted);
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(
+        revoked_ids(&plan),
+        vec![("sgr-0aaaaaaaaaaaaaaa1", Status::Planned)]
+    );
     assert_eq!(case.pieces.len(), 1);
-    // The /32 and the allowed HTTPS rule stay.
+    let o = plan_with::<Sg>(&config::<Sg>(&[]), &p, &facts);
+    assert_eq!(o.alerts[0].detection, DETECTION_WORLD_OPEN);
+    assert_eq!(o.alerts[0].severity, Severity::Critical);
+
+    // Notify mode: reported critical, not revoked.
+    let (case, plan) = case_of(&[("RESPONSE_MODE", "notify")], &p, &facts);
+    assert_eq!(case.severity(), Severity::Critical);
+    assert!(plan.iter().all(|s| s.status == Status::Skipped));
+    // The event's rule is gone since (stale or re-delivered): nothing revoked.
+    let (_, plan) = case_of(&[], &p, &group("sg-0c2d4e6f8a0b1c3d5", vec![old.clone()]));
+    assert!(plan.is_empty(), "{plan:?}");
+    // Or narrowed to a private range since: nothing revoked either.
+    let narrowed = rule("sgr-0aaaaaaaaaaaaaaa9", "tcp", 22, "10.0.0.7/32");
+    let (_, plan) = case_of(
+        &[],
+        &p,
+        &group("sg-0c2d4e6f8a0b1c3d5", vec![old.clone(), narrowed]),
+    );
+    assert!(plan.is_empty(), "{plan:?}");
+    // A private source added next to the world-open rule is no exposure of the change's.
+    let p10 = split_event(&["10.0.0.0/8"], &["sgr-0aaaaaaaaaaaaaaa8"]);
+    let (case, plan) = case_of(
+        &[],
+        &p10,
+        &group(
+            "sg-0c2d4e6f8a0b1c3d5",
+            vec![old, rule("sgr-0aaaaaaaaaaaaaaa8", "tcp", 22, "10.0.0.0/8")],
+        ),
+    );
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
 }
 
 #[test]
@@ -469,6 +627,7 @@ fn a_customer_prefix_list_holding_the_world_makes_its_rule_world_open() {
         ),
         aws_managed: aws,
         version: Some(3),
+        state: Some("create-complete".into()),
         entries: entries.iter().map(|s| s.to_string()).collect(),
     };
     facts.prefix_lists.insert(
@@ -507,9 +666,11 @@ fn a_customer_prefix_list_holding_the_world_makes_its_rule_world_open() {
 #[test]
 fn a_prefix_list_made_world_open_revokes_the_rules_referencing_it() {
     let p = payload("ec2-modify-managed-prefix-list-world.json");
-    // Offline: the added entry alone says the list is world-open; nothing to revoke yet.
+    // Offline: the added entry alone says the list is world-open; nothing to revoke yet, but
+    // high (accounts the list is shared with may reference it).
     let (case, plan) = case_of(&[], &p, &Facts::default());
-    assert_eq!(case.severity(), Severity::Medium);
+    assert_eq!(case.severity(), Severity::High);
+    assert_eq!(case.prefix_list.as_ref().unwrap().groups_checked, None);
     assert!(plan.is_empty());
     assert_eq!(
         case.prefix_list.as_ref().unwrap().world_entries,
@@ -570,6 +731,215 @@ fn a_prefix_list_made_world_open_revokes_the_rules_referencing_it() {
             ("sgr-0c0c0c0c0c0c0c0c0".to_string(), Status::Skipped),
         ],
         "SSH is revoked, HTTPS (allowed) stays, the exempt group is reported"
+    );
+    assert_eq!(case.prefix_list.as_ref().unwrap().groups_checked, Some(2));
+}
+
+const PL: &str = "pl-0b1c2d3e4f5a6b7c8";
+
+fn partners(version: i64, state: &str, entries: &[&str]) -> PrefixList {
+    PrefixList {
+        id: PL.into(),
+        name: Some("partner-bastions".into()),
+        version: Some(version),
+        state: Some(state.into()),
+        entries: entries.iter().map(|s| s.to_string()).collect(),
+        ..PrefixList::default()
+    }
+}
+
+/// Facts for a prefix-list change: the list as looked up and one group whose tcp/22 ingress
+/// rule references it, with `others` besides.
+fn list_facts(list: PrefixList, others: Vec<Rule>) -> Facts {
+    let mut rules = vec![Rule {
+        peer: Peer::PrefixList { id: PL.into() },
+        ..rule("sgr-0e1f2a3b4c5d6e7f8", "tcp", 22, "0.0.0.0/0")
+    }];
+    rules.extend(others);
+    let mut facts = Facts {
+        referencing: Some(vec![Group {
+            id: "sg-0a1b2c3d4e5f60718".into(),
+            rules,
+            ..Group::default()
+        }]),
+        ..Facts::default()
+    };
+    facts.prefix_lists.insert(PL.into(), list);
+    facts
+}
+
+/// Red-team finding: a customer list made to hold the world with no referencing rule found in
+/// this account and region was a medium alert; groups of accounts it is shared with (RAM) are
+/// not visible from here.
+#[test]
+fn a_prefix_list_holding_the_world_is_high_even_when_nothing_here_references_it() {
+    let p = payload("ec2-modify-managed-prefix-list-world.json");
+    let mut facts = Facts {
+        referencing: Some(Vec::new()),
+        ..Facts::default()
+    };
+    facts.prefix_lists.insert(
+        PL.into(),
+        partners(4, "modify-complete", &["198.51.100.0/24", "0.0.0.0/0"]),
+    );
+    let (case, plan) = case_of(&[], &p, &facts);
+    assert_eq!(case.severity(), Severity::High);
+    assert!(plan.is_empty());
+    let pl = case.prefix_list.as_ref().unwrap();
+    assert_eq!(pl.world_entries, vec!["0.0.0.0/0"]);
+    assert_eq!(pl.groups_checked, Some(0));
+    assert_eq!(pl.looked_up_early, None);
+    let o = plan_with::<Sg>(&config::<Sg>(&[]), &p, &facts);
+    assert_eq!(o.alerts[0].detection, DETECTION_PREFIX_LIST);
+    assert_eq!(o.alerts[0].severity, Severity::High);
+    // Referenced here only on an allowed port: still high.
+    let web = Rule {
+        peer: Peer::PrefixList { id: PL.into() },
+        ..rule("sgr-0f0f0f0f0f0f0f0f0", "tcp", 443, "0.0.0.0/0")
+    };
+    let mut facts = list_facts(
+        partners(4, "modify-complete", &["198.51.100.0/24", "0.0.0.0/0"]),
+        Vec::new(),
+    );
+    if let Some(groups) = facts.referencing.as_mut() {
+        groups[0].rules = vec![web];
+    }
+    let (case, plan) = case_of(&[], &p, &facts);
+    assert_eq!(case.severity(), Severity::High);
+    assert!(plan.is_empty());
+    // A list of narrow entries only is no exposure.
+    let (case, _) = case_of(
+        &[],
+        &payload("ec2-restore-managed-prefix-list-version.json"),
+        &list_facts(
+            partners(5, "restore-complete", &["198.51.100.0/24"]),
+            Vec::new(),
+        ),
+    );
+    assert_eq!(case.severity(), Severity::Low);
+}
+
+/// Red-team finding: the list looked up before the change completed (the event's response
+/// shows `modify-in-progress` at version 3, so the change makes version 4) still shows the old
+/// entries; the entry the event added must be counted in, not "no world-open entries".
+#[test]
+fn a_prefix_list_looked_up_before_the_change_completed_counts_the_added_entry() {
+    let p = payload("ec2-modify-managed-prefix-list-world.json");
+    let (case, _) = case_of(&[], &p, &Facts::default());
+    let edit = case.change.prefix_list.clone().unwrap();
+    assert_eq!((edit.version, edit.produced), (Some(3), Some(4)));
+
+    for early in [
+        partners(3, "modify-in-progress", &["198.51.100.0/24"]),
+        partners(3, "modify-complete", &["198.51.100.0/24"]),
+        partners(4, "modify-in-progress", &["198.51.100.0/24"]),
+    ] {
+        let facts = list_facts(early.clone(), Vec::new());
+        let (case, plan) = case_of(&[], &p, &facts);
+        let pl = case.prefix_list.as_ref().unwrap();
+        assert_eq!(pl.world_entries, vec!["0.0.0.0/0"], "{early:?}");
+        assert_eq!(
+            pl.looked_up_early,
+            Some((early.version, early.state.clone()))
+        );
+        assert_eq!(
+            pl.list.as_ref().unwrap().entries,
+            vec!["198.51.100.0/24", "0.0.0.0/0"]
+        );
+        assert_eq!(case.severity(), Severity::Critical, "{early:?}");
+        assert_eq!(
+            revoked_ids(&plan),
+            vec![("sgr-0e1f2a3b4c5d6e7f8", Status::Planned)],
+            "{early:?}"
+        );
+    }
+
+    // Looked up after a later change took the entry out again (version 5): the list as looked
+    // up decides.
+    let later = list_facts(
+        partners(5, "modify-complete", &["198.51.100.0/24"]),
+        Vec::new(),
+    );
+    let (case, plan) = case_of(&[], &p, &later);
+    assert!(case.prefix_list.as_ref().unwrap().world_entries.is_empty());
+    assert_eq!(case.prefix_list.as_ref().unwrap().looked_up_early, None);
+    assert_eq!(case.severity(), Severity::Low);
+    assert!(plan.is_empty());
+
+    // An early look-up of a change that removes the world entry: not counted.
+    let mut v = fixture("ec2-modify-managed-prefix-list-world.json");
+    let req = &mut v["detail"]["requestParameters"]["ModifyManagedPrefixListRequest"];
+    req["RemoveEntry"] = req["AddEntry"].take();
+    let removal = Payload::from_value(v).unwrap();
+    let (case, plan) = case_of(
+        &[],
+        &removal,
+        &list_facts(
+            partners(3, "modify-in-progress", &["198.51.100.0/24", "0.0.0.0/0"]),
+            Vec::new(),
+        ),
+    );
+    assert!(case.prefix_list.as_ref().unwrap().world_entries.is_empty());
+    assert!(plan.is_empty());
+}
+
+/// A restore looked up before it completed: the restored version's entries count.
+#[test]
+fn a_restore_looked_up_before_it_completed_counts_the_restored_entries() {
+    let p = payload("ec2-restore-managed-prefix-list-version.json");
+    let (case, _) = case_of(&[], &p, &Facts::default());
+    let edit = case.change.prefix_list.clone().unwrap();
+    assert_eq!((edit.restored, edit.produced), (Some(1), Some(5)));
+    let mut facts = list_facts(
+        partners(4, "restore-in-progress", &["198.51.100.0/24"]),
+        Vec::new(),
+    );
+    facts.restored_entries = Some(vec!["198.51.100.0/24".into(), "0.0.0.0/0".into()]);
+    let (case, plan) = case_of(&[], &p, &facts);
+    assert_eq!(
+        case.prefix_list.as_ref().unwrap().world_entries,
+        vec!["0.0.0.0/0"]
+    );
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(plan.len(), 1);
+    // Looked up once complete: the list as it is.
+    let mut facts = list_facts(
+        partners(5, "restore-complete", &["198.51.100.0/24"]),
+        Vec::new(),
+    );
+    facts.restored_entries = Some(vec!["0.0.0.0/0".into()]);
+    let (case, plan) = case_of(&[], &p, &facts);
+    assert!(case.prefix_list.as_ref().unwrap().world_entries.is_empty());
+    assert!(plan.is_empty());
+}
+
+/// The split-range finding through a prefix list: the list's new entry (a /9) together with
+/// older, wider rules of a group referencing it makes tcp/22 world-open; the rule referencing
+/// the list is what the change changed and is blamed, not the older /8.
+#[test]
+fn a_prefix_list_piece_cannot_hide_behind_an_older_wider_rule() {
+    let mut v = fixture("ec2-modify-managed-prefix-list-world.json");
+    v["detail"]["requestParameters"]["ModifyManagedPrefixListRequest"]["AddEntry"]["Cidr"] =
+        json!("12.0.0.0/9");
+    let p = Payload::from_value(v).unwrap();
+    let facts = list_facts(
+        partners(4, "modify-complete", &["12.0.0.0/9"]),
+        vec![
+            rule("sgr-0aaaaaaaaaaaaaaa1", "tcp", 22, "11.0.0.0/8"),
+            rule("sgr-0aaaaaaaaaaaaaaa3", "tcp", 22, "13.0.0.0/9"),
+        ],
+    );
+    let (case, plan) = case_of(&[], &p, &facts);
+    let pl = case.prefix_list.as_ref().unwrap();
+    assert!(
+        pl.world_entries.is_empty(),
+        "the list alone is not world-open"
+    );
+    assert!(pl.references[0].1.exposure.is_critical());
+    assert_eq!(case.severity(), Severity::Critical);
+    assert_eq!(
+        revoked_ids(&plan),
+        vec![("sgr-0e1f2a3b4c5d6e7f8", Status::Planned)]
     );
 }
 

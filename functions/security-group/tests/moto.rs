@@ -540,7 +540,8 @@ async fn split_halves_are_revoked_together_and_narrow_rules_stay() {
     let alert = one_alert(&inbox).await;
     assert_eq!(alert.attributes["severity"], "critical");
 
-    // A piece added to one already in the group: 11.0.0.0/8 was there, 12.0.0.0/8 is new.
+    // A piece added to one already in the group: 11.0.0.0/8 was there, 12.0.0.0/8 is new. The
+    // event made the port world-open: revoking what it added closes it, the older /8 stays.
     let gid = create_group(&ec2, "db", &[]).await;
     authorize(&ec2, &gid, &[tcp(5432, &["11.0.0.0/8"])]).await;
     let perms = [tcp(5432, &["12.0.0.0/8"])];
@@ -550,10 +551,72 @@ async fn split_halves_are_revoked_together_and_narrow_rules_stay() {
     let out = invoke(&live, authorize_event(&gid, &perms, &[created]))
         .await
         .unwrap();
-    assert_eq!(out["stats"]["revoked"], json!(2), "{out:#}");
-    assert!(ingress(&ec2, &gid).await.is_empty());
+    assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
+    assert_eq!(
+        summary(&ingress(&ec2, &gid).await),
+        vec!["tcp/5432 11.0.0.0/8"]
+    );
     let alert = one_alert(&inbox).await;
     assert_eq!(alert.attributes["severity"], "critical");
+
+    // The same addresses as two /9s in one permission, next to the older, wider /8: the /9s
+    // are what made it world-open and are revoked (they used to hide behind the /8: low,
+    // nothing revoked).
+    let gid = create_group(&ec2, "cache", &[]).await;
+    authorize(&ec2, &gid, &[tcp(6379, &["11.0.0.0/8", "198.51.100.7/32"])]).await;
+    let perms = [tcp(6379, &["12.0.0.0/9", "12.128.0.0/9"])];
+    authorize(&ec2, &gid, &perms).await;
+    let rules = ingress(&ec2, &gid).await;
+    let created = [
+        find(&rules, 6379, "12.0.0.0/9"),
+        find(&rules, 6379, "12.128.0.0/9"),
+    ];
+    let out = invoke(&live, authorize_event(&gid, &perms, &created))
+        .await
+        .unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(2), "{out:#}");
+    assert_eq!(
+        summary(&ingress(&ec2, &gid).await),
+        vec!["tcp/6379 11.0.0.0/8", "tcp/6379 198.51.100.7/32"]
+    );
+    let alert = one_alert(&inbox).await;
+    assert_eq!(alert.attributes["severity"], "critical");
+}
+
+/// A narrow source added to a port older rules already make world-open: the older rule is
+/// revoked, the event's stays; handled again (re-delivered), nothing more is revoked.
+#[tokio::test]
+async fn adding_to_a_port_already_world_open_revokes_the_older_rule() {
+    let World {
+        moto: _moto,
+        sdk,
+        ec2,
+        inbox,
+    } = world("sg-touch").await;
+    let live = state(&sdk, &inbox, &[]).await;
+    let gid = create_group(&ec2, "bastion", &[]).await;
+    authorize(&ec2, &gid, &[tcp(22, &["0.0.0.0/0"])]).await;
+    let perms = [tcp(22, &["198.51.100.7/32"])];
+    authorize(&ec2, &gid, &perms).await;
+    let rules = ingress(&ec2, &gid).await;
+    let event = authorize_event(&gid, &perms, &[find(&rules, 22, "198.51.100.7/32")]);
+    let out = invoke(&live, event.clone()).await.unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
+    assert_eq!(
+        summary(&ingress(&ec2, &gid).await),
+        vec!["tcp/22 198.51.100.7/32"]
+    );
+    let alert = one_alert(&inbox).await;
+    assert_eq!(alert.attributes["severity"], "critical");
+    assert_subject_has(&alert, "by older rules");
+
+    let out = invoke(&live, event).await.unwrap();
+    assert_eq!(out["stats"]["revoked"], json!(0), "{out:#}");
+    assert_eq!(
+        summary(&ingress(&ec2, &gid).await),
+        vec!["tcp/22 198.51.100.7/32"]
+    );
+    assert_eq!(one_alert(&inbox).await.attributes["severity"], "low");
 }
 
 #[tokio::test]
@@ -716,6 +779,10 @@ async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
     let req = &mut event["detail"]["requestParameters"]["ModifyManagedPrefixListRequest"];
     req["PrefixListId"] = json!(pl);
     req["CurrentVersion"] = json!(1);
+    // The response shows the list at the version modified (1): the change makes version 2,
+    // which moto has already completed when the list is looked up.
+    event["detail"]["responseElements"]["ModifyManagedPrefixListResponse"]["prefixList"]
+        ["version"] = json!(1);
 
     // Dry run first: the same steps, nothing changed.
     let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]).await;
@@ -753,7 +820,10 @@ async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
 /// `RestoreManagedPrefixListVersion` brings back an earlier version's entries (here one
 /// holding `0.0.0.0/0`) with no entry named in the event: the list as it is now decides, and
 /// the rules referencing it are revoked as for a modification. (moto has no restore call:
-/// the list is put in the restored state with a modification first.)
+/// the list is put in the restored state with a modification first.) The sample's response
+/// says the restore makes version 5, later than moto's list (version 2): taken for a look-up
+/// made before the restore completed, the restored version's entries are looked up too
+/// (`GetManagedPrefixListEntries` with `TargetVersion`) and counted in.
 #[tokio::test]
 async fn a_prefix_list_restored_to_a_world_open_version_gets_its_referencing_rules_revoked() {
     let World {
@@ -782,6 +852,10 @@ async fn a_prefix_list_restored_to_a_world_open_version_gets_its_referencing_rul
         summary.contains(&format!(
             "alice restored version 1's entries in prefix list {pl}"
         )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("looked up before the change had completed (version 2, modify-complete)"),
         "{summary}"
     );
 }

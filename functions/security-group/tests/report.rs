@@ -1,7 +1,7 @@
 //! The wording of alerts (golden text) over the sample events, and the Lambda handler's
 //! answers to payloads it cannot or need not act on.
 
-use security_group::decide::{Facts, Group, GroupLookup};
+use security_group::decide::{Facts, Group, GroupLookup, PrefixList};
 use security_group::rules::{Direction, Peer, Protocol, Rule};
 use security_group::SecurityGroup;
 use serde_json::{json, Value};
@@ -257,7 +257,7 @@ fn a_narrowed_rule_is_reported_as_found() {
 #[test]
 fn a_prefix_list_change_names_the_list_and_the_entry() {
     let a = alert("ec2-modify-managed-prefix-list-world.json");
-    assert_eq!(a.severity, Severity::Medium);
+    assert_eq!(a.severity, Severity::High);
     assert_eq!(
         a.title,
         "prefix list pl-0b1c2d3e4f5a6b7c8 holds 0.0.0.0/0 (world-open) by alice"
@@ -272,6 +272,194 @@ fn a_prefix_list_change_names_the_list_and_the_entry() {
         a.summary.contains("leaves the list itself alone"),
         "{}",
         a.summary
+    );
+}
+
+/// A customer list now holding the world: what was checked here (this account and region, how
+/// many groups), that accounts it is shared with through RAM are not visible, and what to do.
+#[test]
+fn a_world_open_prefix_list_says_what_was_checked_and_what_is_not_visible() {
+    let p = trailwarden_testkit::payload("ec2-modify-managed-prefix-list-world.json");
+    let list = PrefixList {
+        id: "pl-0b1c2d3e4f5a6b7c8".into(),
+        name: Some("partner-bastions".into()),
+        version: Some(4),
+        state: Some("modify-complete".into()),
+        entries: vec!["198.51.100.0/24".into(), "0.0.0.0/0".into()],
+        ..PrefixList::default()
+    };
+    let mut facts = Facts {
+        referencing: Some(Vec::new()),
+        ..Facts::default()
+    };
+    facts.prefix_lists.insert(list.id.clone(), list);
+    let o = plan_with::<Sg>(&config::<Sg>(&[]), &p, &facts);
+    let a = &o.alerts[0];
+    assert_eq!(a.severity, Severity::High);
+    for text in [
+        "The security group rules of account 123456789012 in us-east-1 were checked: none references the list.",
+        "Accounts the list is shared with through AWS RAM are not visible from here",
+        "aws ec2 modify-managed-prefix-list --prefix-list-id pl-0b1c2d3e4f5a6b7c8 --remove-entries Cidr=0.0.0.0/0 --region us-east-1",
+        "in the owner account (the list's, 123456789012), `aws ec2 get-managed-prefix-list-associations --prefix-list-id pl-0b1c2d3e4f5a6b7c8 --region us-east-1` lists every security group referencing it, in any account",
+    ] {
+        assert!(a.summary.contains(text), "{text}\n{}", a.summary);
+    }
+    assert!(
+        !a.summary.contains("No ingress rule in this region"),
+        "{}",
+        a.summary
+    );
+    assert!(
+        !a.summary.contains("before the change had completed"),
+        "{}",
+        a.summary
+    );
+
+    // Two groups here reference it.
+    let rule = |id: &str, port: i32| Rule {
+        direction: Direction::Ingress,
+        protocol: Protocol::Tcp,
+        from_port: Some(port),
+        to_port: Some(port),
+        peer: Peer::PrefixList {
+            id: "pl-0b1c2d3e4f5a6b7c8".into(),
+        },
+        description: None,
+        rule_id: Some(id.into()),
+    };
+    facts.referencing = Some(vec![
+        Group {
+            id: "sg-1".into(),
+            rules: vec![rule("sgr-1", 22), rule("sgr-2", 443)],
+            ..Group::default()
+        },
+        Group {
+            id: "sg-2".into(),
+            rules: vec![rule("sgr-3", 443)],
+            ..Group::default()
+        },
+    ]);
+    let o = plan_with::<Sg>(&config::<Sg>(&[]), &p, &facts);
+    let a = &o.alerts[0];
+    assert_eq!(a.severity, Severity::Critical);
+    assert!(
+        a.summary.contains(
+            "were checked: 2 security groups reference the list (3 ingress rules, listed below)."
+        ),
+        "{}",
+        a.summary
+    );
+    assert!(a.summary.contains("AWS RAM"), "{}", a.summary);
+
+    // Offline: said so.
+    let a = alert("ec2-modify-managed-prefix-list-world.json");
+    assert!(
+        a.summary
+            .contains("referencing the list were not looked up"),
+        "{}",
+        a.summary
+    );
+}
+
+/// The list looked up while the change was still being applied: said, and the entries counted
+/// with the event's.
+#[test]
+fn a_prefix_list_looked_up_early_says_so() {
+    let p = trailwarden_testkit::payload("ec2-modify-managed-prefix-list-world.json");
+    let mut facts = Facts {
+        referencing: Some(Vec::new()),
+        ..Facts::default()
+    };
+    facts.prefix_lists.insert(
+        "pl-0b1c2d3e4f5a6b7c8".into(),
+        PrefixList {
+            id: "pl-0b1c2d3e4f5a6b7c8".into(),
+            version: Some(3),
+            state: Some("modify-in-progress".into()),
+            entries: vec!["198.51.100.0/24".into()],
+            ..PrefixList::default()
+        },
+    );
+    let o = plan_with::<Sg>(&config::<Sg>(&[]), &p, &facts);
+    let a = &o.alerts[0];
+    assert_eq!(
+        a.title,
+        "prefix list pl-0b1c2d3e4f5a6b7c8 holds 0.0.0.0/0 (world-open) by alice"
+    );
+    assert!(
+        a.summary.contains(
+            "The list was looked up before the change had completed (version 3, modify-in-progress)"
+        ),
+        "{}",
+        a.summary
+    );
+    assert!(
+        fact(a, "Prefix list").ends_with("2 entries: 198.51.100.0/24 and 0.0.0.0/0"),
+        "{:?}",
+        a.facts
+    );
+}
+
+/// The event added a narrow source to a port older rules already make world-open: the alert
+/// names the older rule as what is revoked and says why the event's own rule stays.
+#[test]
+fn a_port_already_world_open_names_the_older_rule() {
+    let mut v = fixture("ec2-authorize-ingress-nested-world-ssh.json");
+    v["detail"]["requestParameters"]["ipPermissions"]["items"][0]["ipRanges"]["items"][0]
+        ["cidrIp"] = json!("203.0.113.7/32");
+    v["detail"]["responseElements"]["securityGroupRuleSet"]["items"][0]["cidrIpv4"] =
+        json!("203.0.113.7/32");
+    let tcp22 = |id: &str, cidr: &str| Rule {
+        direction: Direction::Ingress,
+        protocol: Protocol::Tcp,
+        from_port: Some(22),
+        to_port: Some(22),
+        peer: Peer::cidr(cidr, false),
+        description: None,
+        rule_id: Some(id.into()),
+    };
+    let facts = Facts {
+        group: Some(GroupLookup::Found(Group {
+            id: "sg-0a1b2c3d4e5f60718".into(),
+            name: Some("web".into()),
+            rules: vec![
+                tcp22("sgr-0old", "0.0.0.0/0"),
+                tcp22("sgr-0c1d2e3f405162738", "203.0.113.7/32"),
+            ],
+            ..Group::default()
+        })),
+        ..Facts::default()
+    };
+    let o = plan_with::<Sg>(&config::<Sg>(&[]), &Payload::from_value(v).unwrap(), &facts);
+    let a = &o.alerts[0];
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(a.detection, "ec2-sg-world-open-ingress");
+    assert_eq!(
+        a.title,
+        "Would revoke: world-open tcp/22 on sg-0a1b2c3d4e5f60718 (web) by older rules, added to by alice"
+    );
+    assert!(
+        a.summary.contains(
+            "The change added to a port that rules already in the group make world-open (tcp/22 from 0.0.0.0/0)."
+        ),
+        "{}",
+        a.summary
+    );
+    assert!(
+        a.summary.contains("tcp/22 from 0.0.0.0/0 would be revoked"),
+        "{}",
+        a.summary
+    );
+    assert!(
+        fact(a, "Rule already there 1")
+            .contains("0.0.0.0/0 (the whole IPv4 internet) [sgr-0old] - CRITICAL"),
+        "{:?}",
+        a.facts
+    );
+    assert_eq!(a.actions.len(), 1);
+    assert_eq!(
+        a.actions[0].target,
+        "sg-0a1b2c3d4e5f60718 sgr-0old (tcp/22 from 0.0.0.0/0)"
     );
 }
 
