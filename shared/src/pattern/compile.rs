@@ -1,7 +1,7 @@
 //! From JSON to the matcher tree, with errors that say where and what is wrong.
 
 use super::matcher::*;
-use super::PatternError;
+use super::{compile_foreign, PatternError, DISTINCT, FOREIGN};
 pub(super) use crate::payload::kind_of;
 use serde_json::{Map, Number, Value};
 
@@ -14,7 +14,7 @@ pub(super) fn err(path: &str, message: impl Into<String>) -> PatternError {
 
 /// The operators a matcher object may use.
 pub(super) const OPERATORS: &str =
-    "prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, cidr, exists, json";
+    "prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, cidr, exists, json, none";
 
 pub(super) fn compile_object(
     map: &Map<String, Value>,
@@ -25,6 +25,7 @@ pub(super) fn compile_object(
         ors: Vec::new(),
         absent: Vec::new(),
         nothing: false,
+        foreign: Vec::new(),
     };
     for (k, v) in map {
         let p = if path.is_empty() {
@@ -63,10 +64,30 @@ pub(super) fn compile_object(
                 if bm.is_empty() {
                     return Err(err(&bp, "empty \"$or\" branch (it would match everything)"));
                 }
-                compiled.push(compile_object(bm, &bp)?);
+                // `$foreign_principal` reads the record's own fields: a branch of the root's
+                // `$or` may use it (the root's own is taken out by `Pattern::compile`).
+                match bm.get(FOREIGN) {
+                    Some(f) if path.is_empty() => {
+                        let foreign = compile_foreign(f, &bp)?;
+                        let mut rest = bm.clone();
+                        rest.remove(FOREIGN);
+                        let mut branch = compile_object(&rest, &bp)?;
+                        branch.foreign = foreign;
+                        compiled.push(branch);
+                    }
+                    _ => compiled.push(compile_object(bm, &bp)?),
+                }
             }
             out.ors.push(compiled);
             continue;
+        }
+        if k == DISTINCT || k == FOREIGN {
+            let place = if k == DISTINCT {
+                "at the pattern's top level"
+            } else {
+                "at the pattern's top level or in a branch of its top-level \"$or\""
+            };
+            return Err(err(&p, format!("\"{k}\" is allowed only {place}")));
         }
         let fp = match v {
             Value::Object(m) => {
@@ -126,6 +147,7 @@ pub(super) fn is_operator(k: &str) -> bool {
             | "cidr"
             | "exists"
             | "json"
+            | "none"
     )
 }
 
@@ -272,6 +294,18 @@ pub(super) fn compile_matcher(item: &Value, path: &str) -> Result<Matcher, Patte
                     &p,
                     format!(
                         "\"json\" takes a non-empty object pattern for the document the string holds, found {}",
+                        kind_of(other)
+                    ),
+                ))
+            }
+        },
+        "none" => match arg {
+            Value::Object(m) if !m.is_empty() => Matcher::None(Box::new(compile_object(m, &p)?)),
+            other => {
+                return Err(err(
+                    &p,
+                    format!(
+                        "\"none\" takes a non-empty object pattern that no element of the value may match, found {}",
                         kind_of(other)
                     ),
                 ))

@@ -1,7 +1,7 @@
 //! The compiled matcher tree and how it evaluates events.
 
 use super::compile::err;
-use super::PatternError;
+use super::{foreign_holds, PatternError};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -19,6 +19,10 @@ pub(super) struct ObjectPattern {
     pub(super) absent: Vec<bool>,
     /// Whether this pattern matches an object with none of its fields (or no object).
     pub(super) nothing: bool,
+    /// `$foreign_principal` paths of policy documents (the pattern's root and its top-level
+    /// `$or` branches only, whose fields are the record's own): each must let in another
+    /// account's principal. The root's are kept by [`super::Pattern`]; this holds a branch's.
+    pub(super) foreign: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +68,10 @@ pub(super) enum Matcher {
     /// as a string (IAM, KMS and Secrets Manager policies in CloudTrail) or already as an
     /// object (S3 bucket policies); the inner pattern is matched against the document.
     Json(Box<ObjectPattern>),
+    /// trailwarden's extension (not EventBridge syntax): the value is an object or an array,
+    /// and neither it nor any of its elements matches the inner pattern ("no selector selects
+    /// management events"). An absent field, `null` or another scalar does not match.
+    None(Box<ObjectPattern>),
 }
 
 #[derive(Debug, Clone)]
@@ -263,7 +271,7 @@ impl Matcher {
                 .as_str()
                 .and_then(parse_ip)
                 .is_some_and(|ip| net.contains(&ip)),
-            Matcher::Exists(_) | Matcher::Json(_) => false,
+            Matcher::Exists(_) | Matcher::Json(_) | Matcher::None(_) => false,
         }
     }
 }
@@ -449,6 +457,12 @@ impl FieldPattern {
                     }
                     _ => json_document_matches(inner, v),
                 }),
+                Matcher::None(inner) => v.is_some_and(|v| match v.as_array() {
+                    // Element by element, so that an empty array has no matching element
+                    // whatever the inner pattern accepts.
+                    Some(a) => !a.iter().any(|e| inner.matches_opt(Some(e))),
+                    None => v.is_object() && !inner.matches_opt(Some(v)),
+                }),
                 m => v.is_some_and(|v| any_leaf(v, &mut |leaf| m.matches_leaf(leaf))),
             }),
             FieldPattern::Nested(op) => op.matches_opt(v),
@@ -511,6 +525,7 @@ impl ObjectPattern {
                 .ors
                 .iter()
                 .all(|branches| branches.iter().any(|b| b.matches_with(get)))
+            && (self.foreign.is_empty() || foreign_holds(&self.foreign, get))
     }
 
     pub(super) fn required_paths(&self, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
@@ -545,6 +560,10 @@ impl ObjectPattern {
             for b in branches {
                 b.collect_fields(prefix, out);
             }
+        }
+        if !self.foreign.is_empty() {
+            out.extend(self.foreign.iter().cloned());
+            out.insert(vec![super::OWN_ACCOUNT.to_string()]);
         }
     }
 

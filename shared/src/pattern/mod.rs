@@ -29,8 +29,17 @@
 //! other than `recipientAccountId`: `*`, another account's id or root, a role or user ARN in
 //! another account, or a principal it cannot place (a unique id, an unreadable document, no
 //! `recipientAccountId`: it errs towards matching). It tells a role trusting your own account
-//! (CDK bootstrap, a team role) from one trusting someone else's. [`Pattern::eventbridge`]
-//! leaves it out as well.
+//! (CDK bootstrap, a team role) from one trusting someone else's. A branch of the top-level
+//! `$or` may carry its own `$foreign_principal` (read from the record's top level too), so a
+//! pattern can accept "a whole-account trust, or any principal of another account".
+//! [`Pattern::eventbridge`] leaves it out as well.
+//!
+//! A fourth one says what no element holds: `{"none": {...}}` matches a value that is an
+//! object or an array when neither it nor any of its elements matches the inner object
+//! pattern (`"advancedEventSelectors": [{"none": {"fieldSelectors": {"field":
+//! ["eventCategory"], "equals": ["Management"]}}}]`: no selector selects management events).
+//! An absent field, `null` or another scalar does not match. EventBridge's "any element"
+//! semantics cannot say this; [`Pattern::eventbridge`] leaves such fields out.
 //!
 //! Semantics follow EventBridge: all fields must match, any value in a field's array may match;
 //! when the event has an array, the field matches if any element does (arrays of objects are
@@ -85,9 +94,15 @@ fn dotted(s: &str) -> Option<Vec<String>> {
         .then(|| s.split('.').map(str::to_string).collect())
 }
 
-/// Parses `$foreign_principal`: an array of dotted paths of policy documents.
-fn compile_foreign(v: &Value) -> Result<Vec<Vec<String>>, PatternError> {
+/// Parses `$foreign_principal`: an array of dotted paths of policy documents. `at`: where it
+/// sits (empty at the top level, else the `$or` branch's path), for errors.
+fn compile_foreign(v: &Value, at: &str) -> Result<Vec<Vec<String>>, PatternError> {
     let usage = "takes an array of dotted paths of policy documents, such as [\"requestParameters.assumeRolePolicyDocument\"]";
+    let here = if at.is_empty() {
+        FOREIGN.to_string()
+    } else {
+        format!("{at}.{FOREIGN}")
+    };
     match v {
         Value::Array(list) if !list.is_empty() => list
             .iter()
@@ -95,14 +110,28 @@ fn compile_foreign(v: &Value) -> Result<Vec<Vec<String>>, PatternError> {
             .map(|(i, p)| {
                 p.as_str().and_then(dotted).ok_or_else(|| {
                     err(
-                        &format!("{FOREIGN}[{i}]"),
+                        &format!("{here}[{i}]"),
                         format!("{p} is not a dotted field path"),
                     )
                 })
             })
             .collect(),
-        _ => Err(err(FOREIGN, format!("\"{FOREIGN}\" {usage}"))),
+        _ => Err(err(&here, format!("\"{FOREIGN}\" {usage}"))),
     }
+}
+
+/// Every `$foreign_principal` document at `paths` of an event whose top-level fields `get`
+/// gives lets in another account than the event's `recipientAccountId` (what cannot be read
+/// counts as foreign).
+fn foreign_holds<'v, D: View + 'v>(
+    paths: &[Vec<String>],
+    get: &impl Fn(&str) -> Option<&'v D>,
+) -> bool {
+    let own = get(OWN_ACCOUNT).and_then(View::as_str);
+    paths.iter().all(|p| match (own, value_at(get, p)) {
+        (Some(own), Some(doc)) => matcher::admits_other_account(doc, own),
+        _ => true,
+    })
 }
 
 /// Parses `$distinct`: an array of pairs of dotted paths.
@@ -183,7 +212,10 @@ impl Pattern {
         // Only a pattern using an extension that compares fields needs a copy without it for
         // the matcher tree.
         let distinct = map.get(DISTINCT).map(compile_distinct).transpose()?;
-        let foreign = map.get(FOREIGN).map(compile_foreign).transpose()?;
+        let foreign = map
+            .get(FOREIGN)
+            .map(|v| compile_foreign(v, ""))
+            .transpose()?;
         let fields = if distinct.is_some() || foreign.is_some() {
             let mut rest = map.clone();
             rest.remove(DISTINCT);
@@ -233,13 +265,7 @@ impl Pattern {
                     (Some(x), Some(y)) => !x.eq_ignore_ascii_case(y),
                     _ => true,
                 });
-        distinct && {
-            let own = get(OWN_ACCOUNT).and_then(View::as_str);
-            self.foreign.iter().all(|p| match (own, value_at(get, p)) {
-                (Some(own), Some(doc)) => matcher::admits_other_account(doc, own),
-                _ => true,
-            })
-        }
+        distinct && foreign_holds(&self.foreign, get)
     }
 
     /// True when an event whose top-level fields `get` gives matches (any [`View`] of JSON:
@@ -254,17 +280,23 @@ impl Pattern {
         serde_json::from_str(&self.source).expect("a pattern's source is JSON it was compiled from")
     }
 
-    /// The pattern as EventBridge can run it: fields that use trailwarden's `json` extension
-    /// and `$distinct` are left out (and objects or `$or`s left empty by that), so it matches every event this
-    /// pattern matches, and possibly more. `None` when nothing would be left.
+    /// The pattern as EventBridge can run it: fields that use trailwarden's `json` or `none`
+    /// operators, `$distinct` and `$foreign_principal` (also in `$or` branches) are left out
+    /// (and objects or `$or`s left empty by that), so it matches every event this pattern
+    /// matches, and possibly more. `None` when nothing would be left.
     pub fn eventbridge(&self) -> Option<Value> {
-        fn uses_json(list: &[Value]) -> bool {
-            list.iter()
-                .any(|m| m.as_object().is_some_and(|o| o.contains_key("json")))
+        fn uses_extension(list: &[Value]) -> bool {
+            list.iter().any(|m| {
+                m.as_object()
+                    .is_some_and(|o| o.contains_key("json") || o.contains_key("none"))
+            })
         }
         fn strip(m: &Map<String, Value>) -> Map<String, Value> {
             let mut out = Map::new();
             for (k, v) in m {
+                if k == DISTINCT || k == FOREIGN {
+                    continue;
+                }
                 match v {
                     Value::Array(list) if k == "$or" => {
                         let branches: Vec<Map<String, Value>> = list
@@ -280,7 +312,7 @@ impl Pattern {
                             );
                         }
                     }
-                    Value::Array(list) if uses_json(list) => {}
+                    Value::Array(list) if uses_extension(list) => {}
                     Value::Object(inner) => {
                         let inner = strip(inner);
                         if !inner.is_empty() {
@@ -294,9 +326,7 @@ impl Pattern {
             }
             out
         }
-        let mut m = strip(self.source().as_object()?);
-        m.remove(DISTINCT);
-        m.remove(FOREIGN);
+        let m = strip(self.source().as_object()?);
         (!m.is_empty()).then_some(Value::Object(m))
     }
 

@@ -708,3 +708,217 @@ fn distinct_errors_name_what_is_wrong() {
         assert!(e.contains(want), "{bad}: {e}");
     }
 }
+
+/// A [`RawValue`] copy of a JSON value (the log scanner's borrowed form), to match the same
+/// record through the other implementation of [`View`].
+fn raw(v: &Value) -> RawValue<'static> {
+    match v {
+        Value::Null => RawValue::Null,
+        Value::Bool(b) => RawValue::Bool(*b),
+        Value::Number(n) => RawValue::Num(n.as_f64().unwrap()),
+        Value::String(s) => RawValue::Str(s.clone().into()),
+        Value::Array(a) => RawValue::Arr(a.iter().map(raw).collect()),
+        Value::Object(o) => {
+            RawValue::Obj(o.iter().map(|(k, v)| (k.clone().into(), raw(v))).collect())
+        }
+    }
+}
+
+/// The verdict on a record, checked to be the same through whole values and through the
+/// scanner's field-by-field [`RawValue`]s.
+fn both(p: &Pattern, ev: &Value) -> bool {
+    let whole = p.matches(ev);
+    let fields: Vec<(String, RawValue<'static>)> = ev
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), raw(v)))
+        .collect();
+    let by_fields = p.matches_fields(|k| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v));
+    assert_eq!(whole, by_fields, "the two match paths disagree on {ev}");
+    whole
+}
+
+#[test]
+fn none_matches_when_no_element_of_the_value_matches() {
+    let p = pat(json!({
+        "eventName": ["PutEventSelectors"],
+        "requestParameters": {"advancedEventSelectors": [{"none": {"fieldSelectors": {
+            "field": ["eventCategory"], "equals": ["Management"]}}}]}
+    }));
+    let ev = |selectors: Value| {
+        json!({"eventName": "PutEventSelectors", "requestParameters": {"trailName": "t",
+            "advancedEventSelectors": selectors}})
+    };
+    let management = json!({"name": "m", "fieldSelectors": [
+        {"field": "eventCategory", "equals": ["Management"]}]});
+    let data = json!({"name": "d", "fieldSelectors": [
+        {"field": "eventCategory", "equals": ["Data"]},
+        {"field": "resources.type", "equals": ["AWS::S3::Object"]}]});
+    for (selectors, want, why) in [
+        (json!([data.clone()]), true, "data events only"),
+        (json!(data.clone()), true, "one selector as an object"),
+        (json!([]), true, "no selector at all"),
+        (json!([management.clone()]), false, "management events"),
+        (
+            json!([data.clone(), management.clone()]),
+            false,
+            "management and data",
+        ),
+        (
+            json!([{"fieldSelectors": [{"field": "eventCategory", "equals": ["Data", "Management"]}]}]),
+            false,
+            "management among the values",
+        ),
+        (
+            json!([{"fieldSelectors": [{"field": "readOnly", "equals": ["Management"]}]}]),
+            true,
+            "the value on another field does not count",
+        ),
+        (json!(null), false, "null is no array"),
+        (json!("x"), false, "nor is a string"),
+    ] {
+        assert_eq!(both(&p, &ev(selectors.clone())), want, "{why}: {selectors}");
+    }
+    assert!(
+        !both(
+            &p,
+            &json!({"eventName": "PutEventSelectors", "requestParameters": {"eventSelectors": []}})
+        ),
+        "an absent field does not match"
+    );
+    // It reads the whole field, needs it present, and EventBridge's form leaves it out.
+    assert!(p
+        .field_paths()
+        .contains(&"requestParameters.advancedEventSelectors".to_string()));
+    assert_eq!(
+        p.required_nested_paths(),
+        vec![vec![
+            "requestParameters".to_string(),
+            "advancedEventSelectors".to_string()
+        ]]
+    );
+    assert_eq!(
+        p.eventbridge().unwrap(),
+        json!({"eventName": ["PutEventSelectors"]})
+    );
+    // An empty array has no element to match, even for an inner pattern that accepts an
+    // object without its fields.
+    let absent = pat(json!({"a": [{"none": {"x": [{"exists": false}]}}]}));
+    assert!(both(&absent, &json!({"a": []})));
+    assert!(!both(&absent, &json!({"a": [{"y": 1}]})));
+    assert!(both(&absent, &json!({"a": [{"x": 1}, {"x": 2}]})));
+    assert!(!both(&absent, &json!({"a": {}})));
+    // Inside a JSON document too.
+    let doc = pat(json!({"d": [{"json": {"Statement": [{"none": {"Effect": ["Deny"]}}]}}]}));
+    assert!(both(
+        &doc,
+        &json!({"d": "{\"Statement\": [{\"Effect\": \"Allow\"}]}"})
+    ));
+    assert!(!both(
+        &doc,
+        &json!({"d": "{\"Statement\": [{\"Effect\": \"Allow\"}, {\"Effect\": \"Deny\"}]}"})
+    ));
+    for (bad, want) in [
+        (
+            json!({"a": [{"none": "x"}]}),
+            "\"none\" takes a non-empty object pattern",
+        ),
+        (
+            json!({"a": [{"none": {}}]}),
+            "\"none\" takes a non-empty object pattern",
+        ),
+        (
+            json!({"a": [{"none": {"b": [{"prefx": "x"}]}}]}),
+            "unknown operator",
+        ),
+    ] {
+        let e = Pattern::compile(&bad).unwrap_err().to_string();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn foreign_principal_in_a_top_level_or_branch() {
+    // A whole-account trust (any account, own included), or any principal of another account.
+    let p = pat(json!({
+        "eventName": ["UpdateAssumeRolePolicy"],
+        "$or": [
+            {"requestParameters": {"policyDocument": [{"json": {"Statement": {"Effect": ["Allow"],
+                "Principal": {"AWS": [{"suffix": ":root"}]}}}}]}},
+            {"requestParameters": {"policyDocument": [{"json": {"Statement": {"Effect": ["Allow"],
+                "Principal": {"AWS": [{"anything-but": "*"}]}}}}]},
+             "$foreign_principal": ["requestParameters.policyDocument"]}
+        ]
+    }));
+    let ev = |aws: &str| {
+        let doc = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": aws},
+            "Action": "sts:AssumeRole"}]});
+        json!({"eventName": "UpdateAssumeRolePolicy", "recipientAccountId": "111122223333",
+            "requestParameters": {"roleName": "r", "policyDocument": doc.to_string()}})
+    };
+    for (aws, want) in [
+        ("arn:aws:iam::111122223333:root", true),
+        ("arn:aws:iam::444455556666:root", true),
+        ("arn:aws:iam::444455556666:role/backdoor", true),
+        ("arn:aws:iam::444455556666:user/someone", true),
+        ("arn:aws:iam::111122223333:role/ci-runner", false),
+    ] {
+        assert_eq!(both(&p, &ev(aws)), want, "{aws}");
+    }
+    // It reads the document and the own account; EventBridge's form leaves the branch out.
+    let paths = p.field_paths();
+    assert!(paths.contains(&"requestParameters.policyDocument".to_string()));
+    assert!(paths.contains(&"recipientAccountId".to_string()));
+    assert_eq!(
+        p.eventbridge().unwrap(),
+        json!({"eventName": ["UpdateAssumeRolePolicy"]})
+    );
+    // A branch may hold only the extension; the other branches still count.
+    let only = pat(json!({
+        "eventName": ["CreateRole"],
+        "$or": [{"requestParameters": {"x": ["1"]}},
+                {"$foreign_principal": ["requestParameters.assumeRolePolicyDocument"]}]
+    }));
+    let own = json!({"eventName": "CreateRole", "recipientAccountId": "111122223333",
+        "requestParameters": {"assumeRolePolicyDocument":
+            "{\"Statement\": {\"Effect\": \"Allow\", \"Principal\": {\"AWS\": \"111122223333\"}}}"}});
+    assert!(!both(&only, &own));
+    let mut own_x = own.clone();
+    own_x["requestParameters"]["x"] = json!("1");
+    assert!(both(&only, &own_x));
+    let mut foreign = own.clone();
+    foreign["recipientAccountId"] = json!("999988887777");
+    assert!(both(&only, &foreign));
+    assert_eq!(
+        only.eventbridge().unwrap(),
+        json!({"eventName": ["CreateRole"]})
+    );
+    // Elsewhere the extensions are errors, not fields named "$...".
+    for (bad, want) in [
+        (
+            json!({"a": {"$foreign_principal": ["b.c"], "d": ["1"]}}),
+            "allowed only at the pattern's top level or in a branch",
+        ),
+        (
+            json!({"a": {"$or": [{"$foreign_principal": ["b.c"]}, {"d": ["1"]}]}}),
+            "allowed only at the pattern's top level or in a branch",
+        ),
+        (
+            json!({"e": ["1"], "$or": [{"$distinct": [["a.b", "c.d"]]}, {"d": ["1"]}]}),
+            "allowed only at the pattern's top level",
+        ),
+        (
+            json!({"e": ["1"], "$or": [{"$foreign_principal": "a.b"}, {"d": ["1"]}]}),
+            "takes an array",
+        ),
+    ] {
+        let e = Pattern::compile(&bad).unwrap_err().to_string();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
+    let e = Pattern::compile(
+        &json!({"e": ["1"], "$or": [{"$foreign_principal": ["a..b"]}, {"d": ["1"]}]}),
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "$or[0].$foreign_principal[0]");
+}
