@@ -9,7 +9,7 @@ use tamper::execute::Recheck;
 use tamper::{Case, FileKind, Output, Tamper};
 use trailwarden::respond::{plan_offline, Decide, Decision, Reporting};
 use trailwarden::{Payload, Severity, Status};
-use trailwarden_testkit::{config, fixture, payload};
+use trailwarden_testkit::{config, fixture, harness::fact, payload};
 
 fn cfg(extra: &[(&str, &str)]) -> tamper::Config {
     let resources =
@@ -31,14 +31,6 @@ fn alert(cfg: &tamper::Config, name: &str) -> trailwarden::Alert {
     assert!(o.ignored.is_none(), "{name}: {:?}", o.ignored);
     assert_eq!(o.alerts.len(), 1);
     o.alerts[0].clone()
-}
-
-fn fact<'a>(a: &'a trailwarden::Alert, label: &str) -> &'a str {
-    a.facts
-        .iter()
-        .find(|(k, _)| k == label)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no fact {label}: {:?}", a.facts))
 }
 
 #[test]

@@ -198,7 +198,7 @@ impl Approvals {
 /// a path; every other pattern is a plain glob.
 pub fn creator_matches(pattern: &str, arn: &str) -> bool {
     if is_role_pattern(pattern) {
-        segment_glob(pattern, arn)
+        trailwarden::glob::segment_glob(pattern, arn)
     } else {
         trailwarden::glob::glob_match(pattern, arn)
     }
@@ -210,34 +210,6 @@ fn resource_of(arn: &str) -> Option<&str> {
 
 fn is_role_pattern(pattern: &str) -> bool {
     resource_of(pattern).is_some_and(|r| r.starts_with("role/"))
-}
-
-/// A glob whose `*` and `?` do not match `/`.
-fn segment_glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some('*') => {
-                // Zero or more characters, none of them `/`.
-                let mut i = 0;
-                loop {
-                    if go(&p[1..], &t[i..]) {
-                        return true;
-                    }
-                    if i < t.len() && t[i] != '/' {
-                        i += 1;
-                    } else {
-                        return false;
-                    }
-                }
-            }
-            Some('?') => !t.is_empty() && t[0] != '/' && go(&p[1..], &t[1..]),
-            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
-        }
-    }
-    go(&p, &t)
 }
 
 fn only_wildcards(p: &str) -> bool {

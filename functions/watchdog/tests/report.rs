@@ -10,6 +10,7 @@ use support::{cfg, healthy, seen, t, TRAIL};
 use trailwarden::respond::{Plan, PlannedStep, Reporting};
 use trailwarden::{Alert, Payload, Severity};
 use trailwarden_testkit::fixture;
+use trailwarden_testkit::harness::fact;
 use watchdog::execute::{DigestView, Observation, TrailState};
 use watchdog::{Case, Output, Step, Watchdog};
 
@@ -26,14 +27,6 @@ fn alerts_at(at: chrono::DateTime<chrono::Utc>, observations: Vec<Observation>) 
         checked_at: Some(at + Duration::seconds(2)),
     };
     Watchdog::report(&cfg(), &case, &plan, Some(&output)).alerts
-}
-
-fn fact<'a>(a: &'a Alert, label: &str) -> &'a str {
-    a.facts
-        .iter()
-        .find(|(k, _)| k == label)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no fact {label}: {:?}", a.facts))
 }
 
 #[test]
