@@ -135,6 +135,7 @@ async fn main() -> Result<()> {
     );
 
     unapproved_user(&mut demo).await?;
+    credential_for_another_user(&mut demo).await?;
     security_group(&mut demo).await?;
     split_world_open(&mut demo).await?;
     root_activity(&mut demo).await?;
@@ -227,6 +228,56 @@ async fn unapproved_user(demo: &mut Demo) -> Result<()> {
     demo.check(
         group.users().is_empty(),
         "group developers is left in place, without mallory",
+    );
+    Ok(())
+}
+
+async fn credential_for_another_user(demo: &mut Demo) -> Result<()> {
+    heading("1b. An SSH key added to an existing user by someone who is not approved");
+    let iam = aws_sdk_iam::Client::new(&demo.sdk);
+    let user = "build-bot";
+    iam.create_user().user_name(user).send().await?;
+    let upload = |body: &'static str| {
+        iam.upload_ssh_public_key()
+            .user_name(user)
+            .ssh_public_key_body(body)
+            .send()
+    };
+    let own = upload(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyOfTheTeamOnly000000000000000000000 ci@build",
+    )
+    .await?
+    .ssh_public_key
+    .map(|k| k.ssh_public_key_id)
+    .unwrap_or_default();
+    let planted = upload(
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7ExampleKeyMaterialOnlyNotARealKey jdoe@laptop",
+    )
+    .await?
+    .ssh_public_key
+    .map(|k| k.ssh_public_key_id)
+    .unwrap_or_default();
+    println!("   seeded: user {user} with its team's SSH key {own}; DevOpsAdmin/jdoe uploads {planted} for it (CodeCommit over SSH)");
+    let mut ev = event("iam-upload-ssh-public-key-for-other-user.json")?;
+    ev["detail"]["responseElements"]["sSHPublicKey"]["sSHPublicKeyId"] = json!(planted);
+    let _ = demo
+        .run(
+            Function::UnapprovedUser,
+            ev,
+            &[("CREDENTIAL_RESPONSE_MODE", "deactivate")],
+        )
+        .await?;
+    let keys = iam.list_ssh_public_keys().user_name(user).send().await?;
+    let status = |id: &str| {
+        keys.ssh_public_keys()
+            .iter()
+            .find(|k| k.ssh_public_key_id() == id)
+            .map(|k| k.status().as_str().to_string())
+            .unwrap_or_default()
+    };
+    demo.check(
+        status(&planted) == "Inactive" && status(&own) == "Active",
+        &format!("the planted key {planted} is Inactive, the team's key {own} still Active"),
     );
     Ok(())
 }
