@@ -664,12 +664,14 @@ impl Decide for UnapprovedUser {
                 config.approval_requires_creator,
             );
             if verdict.approved() {
-                let case = base(
-                    Subject::NewUser(user),
-                    verdict,
-                    Response::None,
-                    Severity::Info,
-                );
+                // Approved by its name or path alone: the caller chose both, so the alert is
+                // one a team filtering out `info` still sees.
+                let severity = if verdict.creator.matched() {
+                    Severity::Info
+                } else {
+                    Severity::Low
+                };
+                let case = base(Subject::NewUser(user), verdict, Response::None, severity);
                 return Decision::respond(case, []);
             }
             let plan = user_plan(

@@ -22,7 +22,8 @@
 //! `APPROVAL_REQUIRES_CREATOR=true` to approve only users made by an approved creator (and,
 //! when patterns or prefixes are configured, with an approved name or path). Approved users
 //! are never touched but still produce an `info` alert saying why they are approved (filter
-//! it out with `MIN_SEVERITY=low`). Patterns that approve everyone (`*`, `?*`, `arn:*`,
+//! it out with `MIN_SEVERITY=low`); a user approved by its name or path alone, which the caller
+//! chose, gives a `low` one. Patterns that approve everyone (`*`, `?*`, `arn:*`,
 //! `arn:*:*:*:*:*`, `…:role/*`) are refused at start-up, naming the variable.
 //!
 //! A user renamed right after `CreateUser` (`UpdateUser`) is followed by its unique id

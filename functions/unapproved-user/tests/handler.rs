@@ -60,7 +60,7 @@ async fn approved_users_are_reported_without_any_aws_call() {
         .await
         .unwrap();
     assert!(out.get("steps").is_none(), "{out:#}");
-    assert_eq!(out["alerts"][0]["severity"], "info");
+    assert_eq!(out["alerts"][0]["severity"], "low", "approved by name only");
     assert_eq!(out["delivery"][0]["status"], "no_topic");
 }
 

@@ -995,7 +995,7 @@ async fn approval_document_in_s3_extends_the_lists() {
     let event = event_for("iam-create-user-by-assumed-role.json", &id, &arn);
     let out = invoke(&t.state, &event).await.unwrap();
     assert!(out.get("steps").is_none(), "{out:#}");
-    assert_eq!(out["alerts"][0]["severity"], "info");
+    assert_eq!(out["alerts"][0]["severity"], "low", "approved by name only");
     assert!(out["alerts"][0]["summary"]
         .as_str()
         .unwrap()

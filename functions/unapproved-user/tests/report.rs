@@ -90,7 +90,7 @@ fn approved_users_get_an_info_alert_saying_why_and_what_it_trusts() {
     );
     assert!(out.steps.is_empty());
     let a = &out.alerts[0];
-    assert_eq!(a.severity, Severity::Info);
+    assert_eq!(a.severity, Severity::Low, "approved by name only");
     assert_eq!(a.title, "Approved IAM user svc-reporting created");
     assert!(
         a.summary.contains(
