@@ -1063,8 +1063,12 @@ async fn credentials_made_for_another_user_are_alerted_and_optionally_revoked() 
     let t = setup(&[]).await;
     create_user(&t.iam, "build-bot", "/").await;
     let key = add_access_key(&t.iam, "build-bot").await;
-    let mut key_event = fixture("iam-create-access-key-for-other-user.json");
-    key_event["detail"]["responseElements"]["accessKey"]["accessKeyId"] = key.clone().into();
+    let key_event = credential_event(
+        "iam-create-access-key-for-other-user.json",
+        "accessKey",
+        "accessKeyId",
+        &key,
+    );
 
     // Default (notify): a high alert, nothing changed.
     let out = invoke(&t.state, &key_event).await.unwrap();
@@ -1517,8 +1521,12 @@ async fn a_key_whose_user_is_renamed_before_the_response_is_still_deactivated() 
     let t = setup(&[]).await;
     create_user(&t.iam, "build-bot", "/").await;
     let key = add_access_key(&t.iam, "build-bot").await;
-    let mut event = fixture("iam-create-access-key-for-other-user.json");
-    event["detail"]["responseElements"]["accessKey"]["accessKeyId"] = key.clone().into();
+    let mut event = credential_event(
+        "iam-create-access-key-for-other-user.json",
+        "accessKey",
+        "accessKeyId",
+        &key,
+    );
     rename(&t.iam, "build-bot", "build-bot-x").await;
     let deactivate = [("CREDENTIAL_RESPONSE_MODE", "deactivate")];
 
