@@ -14,7 +14,7 @@ pub(super) fn err(path: &str, message: impl Into<String>) -> PatternError {
 
 /// The operators a matcher object may use.
 pub(super) const OPERATORS: &str =
-    "prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, cidr, exists, json, none";
+    "prefix, suffix, equals-ignore-case, wildcard, anything-but, numeric, cidr, exists, json, none, covers";
 
 pub(super) fn compile_object(
     map: &Map<String, Value>,
@@ -148,6 +148,7 @@ pub(super) fn is_operator(k: &str) -> bool {
             | "exists"
             | "json"
             | "none"
+            | "covers"
     )
 }
 
@@ -261,6 +262,7 @@ pub(super) fn compile_matcher(item: &Value, path: &str) -> Result<Matcher, Patte
         },
         "equals-ignore-case" => Matcher::EqualsIgnoreCase(lower(string_arg(arg, &p, op)?)),
         "wildcard" => Matcher::Wildcard(Wildcard::compile(string_arg(arg, &p, op)?, &p)?),
+        "covers" => Matcher::Covers(Covers::compile(string_arg(arg, &p, op)?, &p)?),
         "exists" => match arg {
             Value::Bool(b) => Matcher::Exists(*b),
             other => {

@@ -60,6 +60,9 @@ pub(super) enum Matcher {
     SuffixIgnoreCase(String),
     EqualsIgnoreCase(String),
     Wildcard(Wildcard),
+    /// trailwarden's extension (not EventBridge syntax): the value, read as an IAM wildcard
+    /// pattern, matches everything the target stands for (see [`Covers`]).
+    Covers(Covers),
     AnythingBut(AnythingBut),
     Numeric(Range),
     Cidr(ipnet::IpNet),
@@ -199,6 +202,147 @@ impl Wildcard {
     }
 }
 
+/// The longest target `covers` takes, in characters (one bit per target position and one for
+/// "all of it read" must fit in a `u128`).
+pub(super) const COVERS_MAX: usize = 127;
+
+/// `{"covers": target}`: the record's value is read as an IAM-style wildcard pattern G (`*`
+/// any run of characters, `?` exactly one, letters compared ignoring case, as IAM compares
+/// action names), and matches when G covers the target:
+/// - a literal target (no `*` or `?`): G matches it;
+/// - a literal prefix followed by one trailing `*` ("the prefix, then anything non-empty"): G
+///   matches every such string. The test (sufficient: a G it accepts matches every such
+///   string): after G has read the prefix (G simulated as an automaton over its positions), some
+///   position it can be at has a remainder of only `*` and `?`, with at least one `*` and at
+///   most one `?` (such a remainder takes any non-empty rest).
+///
+/// So `"*"`, `"*:*"`, `"i*:*"`, `"IAM:*"`, `"iam:?*"` and `"iam:**"` cover `"iam:*"`, and
+/// `"iam:Put*"`, `"iam:?"` and `"s3:*"` do not.
+///
+/// Matching allocates nothing: the simulation runs the other way round, over G's characters,
+/// keeping as bits which lengths of the target's text G's characters so far can have read.
+#[derive(Debug, Clone)]
+pub(super) struct Covers {
+    /// The target's literal text (without the trailing `*`), folded to lower case.
+    text: Box<[char]>,
+    /// The target ended with `*`: `text` is a prefix followed by any non-empty rest.
+    open: bool,
+}
+
+/// One character folded for comparison ignoring case (the same on both sides: a character
+/// whose lower case is several characters is kept as it is).
+#[inline]
+fn fold(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_lowercase();
+    }
+    let mut l = c.to_lowercase();
+    match (l.next(), l.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
+}
+
+impl Covers {
+    pub(super) fn compile(s: &str, path: &str) -> Result<Covers, PatternError> {
+        let usage = "a literal string, or a literal prefix followed by one trailing '*' (the prefix and any non-empty rest)";
+        if s.is_empty() {
+            return Err(err(path, format!("\"covers\" takes {usage}, found \"\"")));
+        }
+        let (body, open) = match s.strip_suffix('*') {
+            Some(body) => (body, true),
+            None => (s, false),
+        };
+        if body.contains(['*', '?']) {
+            return Err(err(
+                path,
+                format!("covers {s:?}: '*' and '?' are allowed only as one trailing '*'; the target is {usage}"),
+            ));
+        }
+        let text: Box<[char]> = body.chars().map(fold).collect();
+        if text.len() > COVERS_MAX {
+            return Err(err(
+                path,
+                format!("covers {s:?}: the target is longer than {COVERS_MAX} characters"),
+            ));
+        }
+        Ok(Covers { text, open })
+    }
+
+    /// Whether the wildcard pattern `g` (a record's value) covers the target.
+    pub(super) fn covered_by(&self, g: &str) -> bool {
+        let m = self.text.len();
+        // Bit j of `cur`: G's characters read so far can have read the first j characters of
+        // the target's text.
+        let done: u128 = 1 << m;
+        let all: u128 = done | (done - 1);
+        // For an open target: the byte offsets of G from which the rest of G takes any
+        // non-empty rest; none, and G cannot cover it.
+        let (lo, hi) = if self.open {
+            match open_tail(g.as_bytes()) {
+                Some(r) => r,
+                None => return false,
+            }
+        } else {
+            (usize::MAX, 0)
+        };
+        let mut cur: u128 = 1;
+        for (i, c) in g.char_indices() {
+            if i >= lo {
+                if i > hi {
+                    return false;
+                }
+                // G can be here having read the whole prefix, or at a `*` that reads the rest
+                // of it: the remainder from here takes any non-empty rest.
+                if cur & done != 0 || (c == '*' && cur != 0) {
+                    return true;
+                }
+            }
+            cur = match c {
+                // Any run: every length from the shortest one reached on.
+                '*' => all & !((cur & cur.wrapping_neg()) - 1),
+                '?' => (cur << 1) & all,
+                c => {
+                    let c = fold(c);
+                    let mut next = 0;
+                    let mut bits = cur & (done - 1);
+                    while bits != 0 {
+                        let j = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        if self.text[j] == c {
+                            next |= 1 << (j + 1);
+                        }
+                    }
+                    next
+                }
+            };
+            if cur == 0 {
+                return false;
+            }
+        }
+        !self.open && cur & done != 0
+    }
+}
+
+/// For a wildcard pattern's bytes: the range `lo..=hi` of offsets from which the rest is only
+/// `*` and `?`, with at least one `*` and at most one `?`; `None` when there is no such offset.
+fn open_tail(b: &[u8]) -> Option<(usize, usize)> {
+    let mut hi = None;
+    let mut lo = b.len();
+    let mut questions = 0;
+    for (i, &c) in b.iter().enumerate().rev() {
+        match c {
+            b'*' => {
+                hi.get_or_insert(i);
+            }
+            b'?' if questions == 0 => questions = 1,
+            _ => break,
+        }
+        lo = i;
+    }
+    hi.map(|hi| (lo, hi))
+}
+
 pub(super) fn lower(s: &str) -> String {
     s.to_lowercase()
 }
@@ -251,6 +395,7 @@ impl Matcher {
             Matcher::SuffixIgnoreCase(p) => v.as_str().is_some_and(|s| ends_ignore_case(s, p)),
             Matcher::EqualsIgnoreCase(p) => v.as_str().is_some_and(|s| eq_ignore_case(s, p)),
             Matcher::Wildcard(w) => v.as_str().is_some_and(|s| w.matches(s)),
+            Matcher::Covers(c) => v.as_str().is_some_and(|s| c.covered_by(s)),
             Matcher::AnythingBut(ab) => match ab {
                 AnythingBut::Values(vals) => !vals.iter().any(|l| l.matches(v)),
                 AnythingBut::Prefix(ps) => v
@@ -589,6 +734,8 @@ impl ObjectPattern {
                             .max_by_key(|p| p.len())
                             .cloned()
                             .unwrap_or_default(),
+                        // A pattern that covers the target need not hold its text ("*").
+                        Matcher::Covers(_) => return None,
                         _ => return None,
                     };
                     let plain = |c: char| c != '"' && c != '\\' && !c.is_control();

@@ -41,6 +41,15 @@
 //! An absent field, `null` or another scalar does not match. EventBridge's "any element"
 //! semantics cannot say this; [`Pattern::eventbridge`] leaves such fields out.
 //!
+//! A fifth one reads the value as an IAM wildcard: `{"covers": "iam:*"}` matches a string
+//! that, read as an IAM-style pattern (`*` any run of characters, `?` exactly one, letters
+//! compared ignoring case), matches everything the target stands for. The target is a literal
+//! string (the pattern must match it) or a literal prefix followed by one trailing `*`
+//! ("the prefix, then anything non-empty": the pattern must match every such string). So
+//! `"*"`, `"*:*"`, `"i*:*"`, `"IAM:*"` and `"iam:?*"` cover `"iam:*"`; `"iam:Put*"` does not.
+//! It tells a policy granting all of a service (or all resources) however it is spelled.
+//! Non-string values do not match; [`Pattern::eventbridge`] leaves such fields out.
+//!
 //! Semantics follow EventBridge: all fields must match, any value in a field's array may match;
 //! when the event has an array, the field matches if any element does (arrays of objects are
 //! matched element by element, so two fields inside one array must come from the same
@@ -280,15 +289,16 @@ impl Pattern {
         serde_json::from_str(&self.source).expect("a pattern's source is JSON it was compiled from")
     }
 
-    /// The pattern as EventBridge can run it: fields that use trailwarden's `json` or `none`
-    /// operators, `$distinct` and `$foreign_principal` (also in `$or` branches) are left out
-    /// (and objects or `$or`s left empty by that), so it matches every event this pattern
-    /// matches, and possibly more. `None` when nothing would be left.
+    /// The pattern as EventBridge can run it: fields that use trailwarden's `json`, `none` or
+    /// `covers` operators, `$distinct` and `$foreign_principal` (also in `$or` branches) are
+    /// left out (and objects or `$or`s left empty by that), so it matches every event this
+    /// pattern matches, and possibly more. `None` when nothing would be left.
     pub fn eventbridge(&self) -> Option<Value> {
         fn uses_extension(list: &[Value]) -> bool {
             list.iter().any(|m| {
-                m.as_object()
-                    .is_some_and(|o| o.contains_key("json") || o.contains_key("none"))
+                m.as_object().is_some_and(|o| {
+                    o.contains_key("json") || o.contains_key("none") || o.contains_key("covers")
+                })
             })
         }
         fn strip(m: &Map<String, Value>) -> Map<String, Value> {

@@ -922,3 +922,269 @@ fn foreign_principal_in_a_top_level_or_branch() {
     .unwrap_err();
     assert_eq!(e.path, "$or[0].$foreign_principal[0]");
 }
+
+/// `covers` on one value, through both match paths.
+fn covers(value: Value, target: &str) -> bool {
+    let p = pat(json!({"a": [{"covers": target}]}));
+    both(&p, &json!({"a": value}))
+}
+
+#[test]
+fn covers_reads_the_value_as_an_iam_wildcard_over_an_open_target() {
+    for (g, want) in [
+        ("*", true),
+        ("*:*", true),
+        ("i*:*", true),
+        ("ia?:*", true),
+        ("?am:*", true),
+        ("*am:*", true),
+        ("IAM:*", true),
+        ("Iam:*", true),
+        ("IAM:**", true),
+        ("iam:*", true),
+        ("iam:?*", true),
+        ("iam:*?", true),
+        ("iam:*?*", true),
+        ("iam*", true),
+        ("i*", true),
+        ("??*", true),
+        ("?*", true),
+        ("**", true),
+        ("i*m:*", true),
+        ("*:*:*", false),
+        ("iam:Put*", false),
+        ("iam:?", false),
+        ("iam:??*", false),
+        ("iam:?*?", false),
+        ("iam:", false),
+        ("iam", false),
+        ("iam:PassRole", false),
+        ("s3:*", false),
+        ("*:Get*", false),
+        ("iam:*x", false),
+        ("?", false),
+        ("", false),
+        ("iamx:*", false),
+        ("ia:*", false),
+        ("i?m:*x", false),
+    ] {
+        assert_eq!(covers(json!(g), "iam:*"), want, "{g:?} covers \"iam:*\"");
+    }
+    // Resources: every ARN of a partition, or of IAM.
+    for (g, want) in [
+        ("*", true),
+        ("arn:*", true),
+        ("arn:aws:*", true),
+        ("ARN:AWS:*", true),
+        ("arn:*:*", true),
+        ("arn:aws*", true),
+        ("arn:???:*", true),
+        ("arn:aws:s3:::my-bucket/*", false),
+        ("arn:aws:iam::*:role/*", false),
+        ("arn:aws-cn:*", false),
+        ("arn:aws:?", false),
+    ] {
+        assert_eq!(
+            covers(json!(g), "arn:aws:*"),
+            want,
+            "{g:?} covers \"arn:aws:*\""
+        );
+    }
+    assert!(covers(json!("arn:aws:iam::*"), "arn:aws:iam::*"));
+    assert!(covers(json!("arn:aws:*"), "arn:aws:iam::*"));
+    assert!(!covers(
+        json!("arn:aws:iam::123456789012:*"),
+        "arn:aws:iam::*"
+    ));
+    // "*" alone: any non-empty string.
+    assert!(covers(json!("?*"), "*"));
+    assert!(!covers(json!("?"), "*"));
+    assert!(!covers(json!("x*"), "*"));
+}
+
+#[test]
+fn covers_a_literal_target_when_the_value_matches_it() {
+    for (g, want) in [
+        ("iam:*", true),
+        ("iam:Pass*", true),
+        ("IAM:PASSROLE", true),
+        ("iam:PassRole", true),
+        ("iam:Pass????", true),
+        ("*", true),
+        ("*Role", true),
+        ("iam:P*s*R*e", true),
+        ("iam:Pass???", false),
+        ("iam:PassRole?", false),
+        ("iam:PassRoles", false),
+        ("iam:Get*", false),
+        ("iam:PassRole*x", false),
+        ("", false),
+    ] {
+        assert_eq!(
+            covers(json!(g), "iam:PassRole"),
+            want,
+            "{g:?} covers \"iam:PassRole\""
+        );
+    }
+    assert!(covers(
+        json!("arn:aws:*:*:*:*"),
+        "arn:aws:iam::000000000000:role/x"
+    ));
+    assert!(covers(
+        json!("arn:*:iam::*:*"),
+        "arn:aws:iam::000000000000:role/x"
+    ));
+    assert!(!covers(
+        json!("arn:aws:iam::123456789012:*"),
+        "arn:aws:iam::000000000000:role/x"
+    ));
+    // Non-ASCII letters fold too.
+    assert!(covers(json!("ÄRGER*"), "ärger-x"));
+    assert!(!covers(json!("ärger?"), "ärger"));
+}
+
+#[test]
+fn covers_matches_strings_only_and_any_element_of_an_array() {
+    let p = pat(json!({"Action": [{"covers": "iam:*"}]}));
+    for (v, want) in [
+        (json!(["s3:GetObject", "i*:*"]), true),
+        (json!(["s3:GetObject", "iam:Get*"]), false),
+        (json!([]), false),
+        (json!(5), false),
+        (json!(true), false),
+        (json!(null), false),
+        (json!({"x": "*"}), false),
+    ] {
+        assert_eq!(both(&p, &json!({"Action": v.clone()})), want, "{v}");
+    }
+    assert!(!both(&p, &json!({})));
+    // Inside a policy document, as the admin-grant detections use it.
+    let p = pat(json!({"policyDocument": [{"json": {"Statement": {
+        "Effect": ["Allow"],
+        "Action": [{"covers": "iam:*"}],
+        "Resource": [{"covers": "arn:aws:*"}]
+    }}}]}));
+    let doc = |action: &str, resource: &str| {
+        json!({"policyDocument": format!(
+            "{{\"Statement\": [{{\"Effect\": \"Allow\", \"Action\": {action:?}, \"Resource\": {resource:?}}}]}}"
+        )})
+    };
+    assert!(both(&p, &doc("i*:*", "*")));
+    assert!(both(&p, &doc("*", "arn:aws:*")));
+    assert!(!both(&p, &doc("iam:Get*", "*")));
+    assert!(!both(&p, &doc("*", "arn:aws:s3:::my-bucket/*")));
+}
+
+#[test]
+fn covers_errors_and_what_the_engine_learns_from_it() {
+    for (bad, want) in [
+        (json!({"a": [{"covers": 5}]}), "takes a string"),
+        (json!({"a": [{"covers": ""}]}), "takes a literal string"),
+        (json!({"a": [{"covers": "iam:**"}]}), "one trailing '*'"),
+        (json!({"a": [{"covers": "i*:*"}]}), "one trailing '*'"),
+        (json!({"a": [{"covers": "iam:?"}]}), "one trailing '*'"),
+        (
+            json!({"a": [{"covers": "x".repeat(128)}]}),
+            "longer than 127",
+        ),
+    ] {
+        let e = Pattern::compile(&bad).unwrap_err();
+        assert_eq!(e.path, "a[0].covers", "{bad}: {e}");
+        assert!(e.message.contains(want), "{bad}: {e}");
+    }
+    assert!(Pattern::compile(&json!({"a": [{"covers": "x".repeat(127)}]})).is_ok());
+    let e = Pattern::compile(&json!({"a": [{"cover": "iam:*"}]})).unwrap_err();
+    assert!(
+        e.message.contains("covers"),
+        "the known operators list it: {e}"
+    );
+    // No piece of text is required (a value of "*" covers), and EventBridge cannot run it.
+    let p = pat(json!({"eventName": ["PutUserPolicy"], "a": [{"covers": "iam:*"}]}));
+    assert_eq!(p.required_fragments(&["a"]), None);
+    assert_eq!(
+        p.eventbridge(),
+        Some(json!({"eventName": ["PutUserPolicy"]}))
+    );
+}
+
+/// The covering test as stated, on a simulation of the pattern G over its own positions (a
+/// set of positions, allocated: for checking only).
+fn covers_by_positions(g: &str, target: &str) -> bool {
+    let g: Vec<char> = g.chars().flat_map(char::to_lowercase).collect();
+    let (text, open) = match target.strip_suffix('*') {
+        Some(t) => (t, true),
+        None => (target, false),
+    };
+    let close = |mut s: Vec<bool>| {
+        for i in 0..g.len() {
+            if s[i] && g[i] == '*' {
+                s[i + 1] = true;
+            }
+        }
+        s
+    };
+    let mut s = vec![false; g.len() + 1];
+    s[0] = true;
+    s = close(s);
+    for c in text.chars().flat_map(char::to_lowercase) {
+        let mut next = vec![false; g.len() + 1];
+        for i in 0..g.len() {
+            if s[i] {
+                match g[i] {
+                    '*' => next[i] = true,
+                    '?' => next[i + 1] = true,
+                    x if x == c => next[i + 1] = true,
+                    _ => {}
+                }
+            }
+        }
+        s = close(next);
+    }
+    if !open {
+        return s[g.len()];
+    }
+    (0..=g.len()).any(|i| {
+        let rest = &g[i..];
+        s[i] && rest.iter().all(|&c| c == '*' || c == '?')
+            && rest.contains(&'*')
+            && rest.iter().filter(|&&c| c == '?').count() <= 1
+    })
+}
+
+#[test]
+fn covers_agrees_with_the_stated_test_on_every_short_pattern() {
+    let alphabet = ['i', 'A', 'm', ':', '*', '?', 'x'];
+    let targets = ["iam:*", "iam:", "ia*", "*", "i", "a:*", "iam:x"];
+    let compiled: Vec<_> = targets
+        .iter()
+        .map(|t| matcher::Covers::compile(t, "").unwrap())
+        .collect();
+    let mut g = String::new();
+    let mut checked = 0;
+    for len in 0..=6u32 {
+        for mut n in 0..alphabet.len().pow(len) {
+            g.clear();
+            for _ in 0..len {
+                g.push(alphabet[n % alphabet.len()]);
+                n /= alphabet.len();
+            }
+            for (t, c) in targets.iter().zip(&compiled) {
+                let got = c.covered_by(&g);
+                assert_eq!(got, covers_by_positions(&g, t), "{g:?} covers {t:?}");
+                // And what it says is so: every rest (up to three characters) is matched.
+                if got && t.ends_with('*') {
+                    let prefix = t.trim_end_matches('*');
+                    for rest in ["x", "A", ":", "ia", "m:x", "*?"] {
+                        let s = format!("{prefix}{rest}");
+                        assert!(
+                            covers_by_positions(&g, &s),
+                            "{g:?} covers {t:?} but not {s:?}"
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100_000);
+}
