@@ -30,36 +30,26 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn iam_user(name: &str) -> Value {
-    json!({
-        "type": "IAMUser",
-        "principalId": "AIDA4Z7EXAMPLEUSER01",
-        "arn": format!("arn:aws:iam::111122223333:user/{name}"),
-        "accountId": "111122223333",
-        "accessKeyId": "AKIA4Z7EXAMPLEKEY001",
-        "userName": name
-    })
+/// The JSON `trailwarden --format json <args>` prints; the command must succeed.
+fn json_output(args: &[&str]) -> Value {
+    let o = trailwarden(&[&["--format", "json"], args].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// CloudTrail records and identities, shared with the Sigma converter's own tests.
+#[path = "../../shared/tests/fixtures/cloudtrail.rs"]
+mod cloudtrail;
+
+fn iam_user(name: &str) -> Value {
+    cloudtrail::iam_user("111122223333", name)
+}
+
+/// A session of an EC2 instance's role.
 fn role_session(role: &str) -> Value {
-    json!({
-        "type": "AssumedRole",
-        "principalId": "AROA4Z7EXAMPLEROLE01:i-0a1b2c3d4e5f60718",
-        "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/i-0a1b2c3d4e5f60718"),
-        "accountId": "111122223333",
-        "accessKeyId": "ASIA4Z7EXAMPLEKEY002",
-        "sessionContext": {
-            "sessionIssuer": {
-                "type": "Role",
-                "principalId": "AROA4Z7EXAMPLEROLE01",
-                "arn": format!("arn:aws:iam::111122223333:role/{role}"),
-                "accountId": "111122223333",
-                "userName": role
-            },
-            "attributes": {"creationDate": "2025-03-04T09:58:01Z", "mfaAuthenticated": "false"},
-            "ec2RoleDelivery": "2.0"
-        }
-    })
+    let mut id = cloudtrail::assumed_role("111122223333", role, "i-0a1b2c3d4e5f60718");
+    id["sessionContext"]["ec2RoleDelivery"] = json!("2.0");
+    id
 }
 
 /// A CloudTrail record as the service writes it.
@@ -74,30 +64,31 @@ fn record(
 ) -> Value {
     static NEXT: AtomicU32 = AtomicU32::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    json!({
-        "eventVersion": "1.09",
-        "userIdentity": identity,
-        "eventTime": time,
-        "eventSource": source,
-        "eventName": name,
-        "awsRegion": "eu-west-1",
-        "sourceIPAddress": "203.0.113.24",
-        "userAgent": user_agent,
-        "requestParameters": request,
-        "responseElements": response,
-        "requestID": format!("5d1c9f0e-7a3b-4c2d-9e8f-{n:012}"),
-        "eventID": format!("a8b7c6d5-e4f3-4a2b-8c1d-{n:012}"),
-        "readOnly": name.starts_with("Get") || name.starts_with("List"),
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": "111122223333",
-        "eventCategory": "Management",
-        "tlsDetails": {
-            "tlsVersion": "TLSv1.3",
-            "cipherSuite": "TLS_AES_128_GCM_SHA256",
-            "clientProvidedHostHeader": format!("{}", source.replace(".amazonaws.com", ".eu-west-1.amazonaws.com"))
-        }
-    })
+    let mut r = cloudtrail::record();
+    for (field, value) in [
+        ("userIdentity", identity),
+        ("eventTime", json!(time)),
+        ("eventSource", json!(source)),
+        ("eventName", json!(name)),
+        ("awsRegion", json!("eu-west-1")),
+        ("userAgent", json!(user_agent)),
+        ("requestParameters", request),
+        ("responseElements", response),
+        (
+            "requestID",
+            json!(format!("5d1c9f0e-7a3b-4c2d-9e8f-{n:012}")),
+        ),
+        ("eventID", json!(format!("a8b7c6d5-e4f3-4a2b-8c1d-{n:012}"))),
+        (
+            "readOnly",
+            json!(name.starts_with("Get") || name.starts_with("List")),
+        ),
+    ] {
+        r[field] = value;
+    }
+    r["tlsDetails"]["clientProvidedHostHeader"] =
+        json!(source.replace(".amazonaws.com", ".eu-west-1.amazonaws.com"));
+    r
 }
 
 fn failed(mut r: Value, code: &str, message: &str) -> Value {
@@ -242,15 +233,7 @@ fn the_sigma_examples_convert_load_and_scan() {
     }
 
     // The file loads as detections, next to the built-ins.
-    let o = trailwarden(&[
-        "--format",
-        "json",
-        "detections",
-        "--detections",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = json_output(&["detections", "--detections", out.to_str().unwrap()]);
     let sigma: Vec<&Value> = listed
         .as_array()
         .unwrap()
@@ -268,16 +251,12 @@ fn the_sigma_examples_convert_load_and_scan() {
         serde_json::to_vec(&json!({"Records": log_records()})).unwrap(),
     )
     .unwrap();
-    let o = trailwarden(&[
-        "--format",
-        "json",
+    let report = json_output(&[
         "scan",
         "--detections",
         out.to_str().unwrap(),
         logs.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     let found = findings(&report);
     assert_eq!(
         found.get("cloudtrail-trail-stopped-or-deleted"),

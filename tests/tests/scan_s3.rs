@@ -59,12 +59,57 @@ fn findings(json: &str) -> Vec<(String, u64)> {
     out
 }
 
-/// A fresh folder for a test's resume file, and the file's path in it.
-fn resume_file(name: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("position.json");
-    (dir, file)
+/// A fresh folder for a test's resume file, and the file in it.
+struct ResumeFile {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl ResumeFile {
+    fn new(name: &str) -> ResumeFile {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("position.json");
+        ResumeFile { dir, file }
+    }
+
+    /// `args` followed by `--resume-file` and this file.
+    fn after<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend(["--resume-file", self.file.to_str().unwrap()]);
+        all
+    }
+
+    /// The position the last run left in the file.
+    fn position(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(&self.file).unwrap()).unwrap()
+    }
+
+    /// Removes the folder (and the file).
+    fn remove(self) {
+        std::fs::remove_dir_all(&self.dir).unwrap();
+    }
+}
+
+/// Where [`bucket_with_logs`] puts the log files.
+fn logs_uri() -> String {
+    format!("s3://{BUCKET}/AWSLogs/")
+}
+
+/// The log file in `events/logs` that [`bucket_with_logs`] copies.
+fn log_body() -> ByteStream {
+    ByteStream::from(std::fs::read(root().join("events/logs").join(LOG)).unwrap())
+}
+
+/// Writes an object into `bucket`.
+async fn put_object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: ByteStream) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
 }
 
 /// The names of the files a JSON scan report says it read.
@@ -81,30 +126,17 @@ fn file_names(json: &str) -> Vec<String> {
 async fn bucket_with_logs(moto: &Moto, copies: usize) -> aws_sdk_s3::Client {
     let s3 = trailwarden::aws::s3_client(&moto.sdk_config());
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let body = std::fs::read(root().join("events/logs").join(LOG)).unwrap();
     let dir = "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2024/08/01";
     for i in 0..copies {
         let key = format!("{dir}/{}", LOG.replace("Xy7pQ2mN", &format!("Copy{i:04}")));
-        s3.put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(ByteStream::from(body.clone()))
-            .send()
-            .await
-            .unwrap();
+        put_object(&s3, BUCKET, &key, log_body()).await;
     }
     // Neither a digest nor the writability check is a log file.
     for key in [
         "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail-Digest/us-east-1/2024/08/01/123456789012_CloudTrail-Digest_us-east-1_org-trail_us-east-1_20240801T140000Z.json.gz",
         "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/ConfigWritabilityCheckFile",
     ] {
-        s3.put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(ByteStream::from_static(b"not a log file"))
-            .send()
-            .await
-            .unwrap();
+        put_object(&s3, BUCKET, key, ByteStream::from_static(b"not a log file")).await;
     }
     s3
 }
@@ -115,7 +147,7 @@ async fn a_scan_of_s3_finds_what_a_scan_of_the_local_copy_finds() {
     bucket_with_logs(&moto, 1).await;
     let (code, local, err) = trailwarden(&moto, &["--format", "json", "scan", "events/logs"]);
     assert_eq!(code, 0, "{err}");
-    let uri = format!("s3://{BUCKET}/AWSLogs/");
+    let uri = logs_uri();
     let (code, remote, err) = trailwarden(&moto, &["--format", "json", "scan", &uri]);
     assert_eq!(code, 0, "{err}");
     let (want, got) = (findings(&local), findings(&remote));
@@ -142,7 +174,7 @@ async fn a_scan_of_s3_finds_what_a_scan_of_the_local_copy_finds() {
 async fn streamed_files_give_the_same_findings_as_files_read_whole() {
     let moto = Moto::start().await.unwrap();
     bucket_with_logs(&moto, 3).await;
-    let uri = format!("s3://{BUCKET}/AWSLogs/");
+    let uri = logs_uri();
     let (code, whole, err) = trailwarden(&moto, &["--format", "json", "scan", &uri]);
     assert_eq!(code, 0, "{err}");
     // No read-ahead: every file is streamed through the scanner as it arrives.
@@ -173,19 +205,9 @@ async fn a_file_that_cannot_be_read_stops_the_scan_before_it() {
         LOG.replace("Xy7pQ2mN4bR8sT1v.json.gz", "Copy0001")
     );
     proxy.add(Rule::always(&second, Fault::error(403, "AccessDenied")));
-    let (dir, resume) = resume_file("tw-scan-stop");
-    let resume_arg = resume.to_str().unwrap();
-    let uri = format!("s3://{BUCKET}/AWSLogs/");
-    let args = [
-        "--format",
-        "json",
-        "scan",
-        &uri,
-        "--concurrency",
-        "2",
-        "--resume-file",
-        resume_arg,
-    ];
+    let resume = ResumeFile::new("tw-scan-stop");
+    let uri = logs_uri();
+    let args = resume.after(&["--format", "json", "scan", &uri, "--concurrency", "2"]);
     let (code, out, err) = trailwarden_at(&proxy.endpoint, &args);
     assert_eq!(code, 1, "{err}");
     // Scripts see it too: the JSON names the object the scan stopped at.
@@ -202,7 +224,7 @@ async fn a_file_that_cannot_be_read_stops_the_scan_before_it() {
     assert!(err.contains("to continue from there"), "{err}");
     // What was scanned is reported; the position is before the refused file.
     assert_eq!(file_names(&out).len(), 1, "{out}");
-    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    let pos = resume.position();
     assert!(
         pos["last_key"].as_str().unwrap().contains("Copy0000"),
         "{pos}"
@@ -231,16 +253,15 @@ async fn a_file_that_cannot_be_read_stops_the_scan_before_it() {
     let names = file_names(&out);
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(names[0].contains("Copy0001"), "{names:?}");
-    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    let pos = resume.position();
     assert_eq!(pos["files"], 3);
-    std::fs::remove_dir_all(&dir).unwrap();
+    resume.remove();
 }
 
 #[tokio::test]
 async fn archived_log_files_are_named_and_read_once_restored() {
     let moto = Moto::start().await.unwrap();
     let s3 = bucket_with_logs(&moto, 1).await;
-    let body = std::fs::read(root().join("events/logs").join(LOG)).unwrap();
     let archived = format!(
         "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2023/01/01/{}",
         LOG.replace("20240801T1335Z", "20230101T0005Z")
@@ -249,11 +270,11 @@ async fn archived_log_files_are_named_and_read_once_restored() {
         .bucket(BUCKET)
         .key(&archived)
         .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
-        .body(ByteStream::from(body))
+        .body(log_body())
         .send()
         .await
         .unwrap();
-    let uri = format!("s3://{BUCKET}/AWSLogs/");
+    let uri = logs_uri();
     let (code, _, err) = trailwarden(&moto, &["scan", &uri]);
     assert_eq!(code, 1, "something was not read: {err}");
     assert!(err.contains("is archived"), "{err}");
@@ -280,81 +301,49 @@ async fn archived_log_files_are_named_and_read_once_restored() {
 async fn an_interrupted_scan_resumes_after_the_last_file_it_read() {
     let moto = Moto::start().await.unwrap();
     let s3 = bucket_with_logs(&moto, 3).await;
-    let (dir, resume) = resume_file("tw-scan-s3");
-    let resume_arg = resume.to_str().unwrap();
-    let uri = format!("s3://{BUCKET}/AWSLogs/");
-    let (code, _, err) = trailwarden(
-        &moto,
-        &[
-            "scan",
-            &uri,
-            "--concurrency",
-            "2",
-            "--resume-file",
-            resume_arg,
-        ],
-    );
+    let resume = ResumeFile::new("tw-scan-s3");
+    let uri = logs_uri();
+    let (code, _, err) = trailwarden(&moto, &resume.after(&["scan", &uri, "--concurrency", "2"]));
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("3 log file(s) read"), "{err}");
-    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    let pos = resume.position();
     assert_eq!(pos["files"], 3);
     assert!(pos["last_key"].as_str().unwrap().contains("Copy0002"));
 
     // A fourth file arrives; the next run reads only it.
-    let body = std::fs::read(root().join("events/logs").join(LOG)).unwrap();
-    s3.put_object()
-        .bucket(BUCKET)
-        .key(format!(
-            "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2024/08/02/{}",
-            LOG.replace("20240801T1335Z", "20240802T0005Z")
-        ))
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap();
-    let (code, out, err) = trailwarden(
-        &moto,
-        &[
-            "--format",
-            "json",
-            "scan",
-            &uri,
-            "--resume-file",
-            resume_arg,
-        ],
+    let fourth = format!(
+        "AWSLogs/o-a1b2c3d4e5/123456789012/CloudTrail/us-east-1/2024/08/02/{}",
+        LOG.replace("20240801T1335Z", "20240802T0005Z")
     );
+    put_object(&s3, BUCKET, &fourth, log_body()).await;
+    let (code, out, err) = trailwarden(&moto, &resume.after(&["--format", "json", "scan", &uri]));
     assert_eq!(code, 0, "{err}");
     assert_eq!(file_names(&out).len(), 1);
-    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
-    assert_eq!(pos["files"], 4);
+    assert_eq!(resume.position()["files"], 4);
 
     // The same resume file with another location is refused.
-    let (code, _, err) = trailwarden(
-        &moto,
-        &[
-            "scan",
-            &format!("s3://{BUCKET}/other/"),
-            "--resume-file",
-            resume_arg,
-        ],
-    );
+    let other = format!("s3://{BUCKET}/other/");
+    let (code, _, err) = trailwarden(&moto, &resume.after(&["scan", &other]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("records a scan of"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    resume.remove();
 }
 
 /// The bucket `events/trail` is uploaded to.
 const TRAIL_BUCKET: &str = "trailwarden-trail-123456789012";
 
+/// `events/trail` in [`TRAIL_BUCKET`], from one account's folder.
+const TRAIL_URI: &str = "s3://trailwarden-trail-123456789012/AWSLogs/123456789012/";
+
+/// The public keys `events/trail` was signed with.
+const PUBLIC_KEYS: &str = "events/trail/public-keys.json";
+
+/// What validating all of `events/trail` reports.
+const ALL_VALID: &str = "3 digest file(s): 3 valid, 0 invalid, 0 missing; 6 log file(s): 6 valid";
+
 /// Writes an object (an edit or a plant) into the trail bucket.
 async fn put_trail_object(s3: &aws_sdk_s3::Client, key: &str, body: &'static [u8]) {
-    s3.put_object()
-        .bucket(TRAIL_BUCKET)
-        .key(key)
-        .body(ByteStream::from_static(body))
-        .send()
-        .await
-        .unwrap();
+    put_object(s3, TRAIL_BUCKET, key, ByteStream::from_static(body)).await;
 }
 
 /// Uploads `events/trail` as CloudTrail wrote it: digests with their signature metadata.
@@ -404,19 +393,15 @@ async fn trail_bucket(moto: &Moto) -> aws_sdk_s3::Client {
 async fn validate_reads_digests_and_log_files_in_place_in_s3() {
     let moto = Moto::start().await.unwrap();
     let s3 = trail_bucket(&moto).await;
-    let uri = "s3://trailwarden-trail-123456789012/AWSLogs/123456789012/";
-    let keys = "events/trail/public-keys.json";
-    let (code, out, err) = trailwarden(&moto, &["validate", uri, "--public-keys", keys]);
+    let validate = ["validate", TRAIL_URI, "--public-keys", PUBLIC_KEYS];
+    let (code, out, err) = trailwarden(&moto, &validate);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("3 digest file(s): 3 valid, 0 invalid, 0 missing; 6 log file(s): 6 valid"),
-        "{out}"
-    );
+    assert!(out.contains(ALL_VALID), "{out}");
 
     // A log file edited after delivery is invalid; the exit code says so.
     let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/14/123456789012_CloudTrail_us-east-1_20240514T1006Z_Ux4PBpVbB0Xq3Ycn.json.gz";
     put_trail_object(&s3, key, b"{\"Records\":[]}").await;
-    let (code, out, err) = trailwarden(&moto, &["validate", uri, "--public-keys", keys]);
+    let (code, out, err) = trailwarden(&moto, &validate);
     assert_eq!(code, 3, "{out}{err}");
     assert!(out.contains("1 invalid"), "{out}");
 }
@@ -438,20 +423,16 @@ fn trail_digest_keys() -> Vec<String> {
 async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     let moto = Moto::start().await.unwrap();
     trail_bucket(&moto).await;
-    let uri = "s3://trailwarden-trail-123456789012/AWSLogs/123456789012/";
-    let keys = "events/trail/public-keys.json";
-    let (dir, resume) = resume_file("tw-validate-s3");
-    let resume_arg = resume.to_str().unwrap();
-    let args = [
+    let uri = TRAIL_URI;
+    let resume = ResumeFile::new("tw-validate-s3");
+    let args = resume.after(&[
         "validate",
         uri,
         "--public-keys",
-        keys,
+        PUBLIC_KEYS,
         "--concurrency",
         "3",
-        "--resume-file",
-        resume_arg,
-    ];
+    ]);
     let digests = trail_digest_keys();
     assert_eq!(digests.len(), 3);
 
@@ -459,11 +440,8 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     // last digest.
     let (code, out, err) = trailwarden(&moto, &args);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("3 digest file(s): 3 valid, 0 invalid, 0 missing; 6 log file(s): 6 valid"),
-        "{out}"
-    );
-    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    assert!(out.contains(ALL_VALID), "{out}");
+    let pos = resume.position();
     assert_eq!(pos["command"], "validate");
     assert_eq!(pos["last_key"], digests[2].as_str());
     assert_eq!(pos["files"], 3);
@@ -472,7 +450,7 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     // checks the other two, and does not call the first one's log files unlisted.
     let interrupted =
         json!({"command": "validate", "uri": uri, "last_key": digests[0], "files": 1});
-    std::fs::write(&resume, interrupted.to_string()).unwrap();
+    std::fs::write(&resume.file, interrupted.to_string()).unwrap();
     let (code, out, err) = trailwarden(&moto, &args);
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains("resuming after"), "{err}");
@@ -481,7 +459,7 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
         "{out}"
     );
     assert!(!out.contains("not listed in any digest"), "{out}");
-    let pos: Value = serde_json::from_slice(&std::fs::read(&resume).unwrap()).unwrap();
+    let pos = resume.position();
     assert_eq!(pos["files"], 3);
 
     // Log files planted after the resume point, and before it on the same day, are reported:
@@ -501,7 +479,7 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     ] {
         put_trail_object(&s3, &key, b"{}").await;
     }
-    std::fs::write(&resume, interrupted.to_string()).unwrap();
+    std::fs::write(&resume.file, interrupted.to_string()).unwrap();
     let (_, out, _) = trailwarden(&moto, &args);
     assert!(
         out.contains(&planted("us-east-1", "20240514T1130Z")),
@@ -537,12 +515,10 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     let other = "AWSLogs/999999999999/CloudTrail/us-east-1/2024/05/14/999999999999_CloudTrail_us-east-1_20240514T1006Z_Ux4PBpVbB0Xq3Ycn.json.gz";
     put_trail_object(&s3, other, b"{}").await;
     let root_uri = "s3://trailwarden-trail-123456789012/";
-    let (code, out, err) = trailwarden(&moto, &["validate", root_uri, "--public-keys", keys]);
+    let (code, out, err) =
+        trailwarden(&moto, &["validate", root_uri, "--public-keys", PUBLIC_KEYS]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("3 digest file(s): 3 valid, 0 invalid, 0 missing; 6 log file(s): 6 valid"),
-        "{out}"
-    );
+    assert!(out.contains(ALL_VALID), "{out}");
     assert!(out.contains(other), "{out}");
     assert!(
         out.contains("4 log file(s) not listed in any digest"),
@@ -550,25 +526,18 @@ async fn validate_from_s3_resumes_after_the_last_digest_it_checked() {
     );
 
     // A validation's position is not a scan's.
-    let (code, _, err) = trailwarden(&moto, &["scan", uri, "--resume-file", resume_arg]);
+    let (code, _, err) = trailwarden(&moto, &resume.after(&["scan", uri]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("records a validate of"), "{err}");
     // A local copy is validated whole: a resume file there is refused, not ignored.
     let (code, _, err) = trailwarden(
         &moto,
-        &[
-            "validate",
-            "events/trail",
-            "--public-keys",
-            keys,
-            "--resume-file",
-            resume_arg,
-        ],
+        &resume.after(&["validate", "events/trail", "--public-keys", PUBLIC_KEYS]),
     );
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("--resume-file is for an s3:// location"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    resume.remove();
 }

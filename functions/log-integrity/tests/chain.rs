@@ -166,9 +166,8 @@ async fn an_edited_log_file_is_critical_and_named() {
 #[tokio::test]
 async fn a_deleted_log_file_is_critical() {
     let t = trail();
-    let mut store = t.store();
     let gone = t.log_files[2][1].clone();
-    store.objects.remove(&gone);
+    let store = t.store_without(&[&gone]);
     let c = check(&store, &t.digests[2]).await;
     assert_eq!(kinds(&c), vec![FindingKind::LogFileMissing]);
     assert_eq!(c.severity(), Some(Severity::Critical));
@@ -179,8 +178,7 @@ async fn a_deleted_log_file_is_critical() {
 #[tokio::test]
 async fn a_deleted_digest_breaks_the_chain() {
     let t = trail();
-    let mut store = t.store();
-    store.objects.remove(&t.digests[1]);
+    let store = t.store_without(&[&t.digests[1]]);
     let c = check(&store, &t.digests[2]).await;
     assert_eq!(kinds(&c), vec![FindingKind::PreviousDigestMissing]);
     assert_eq!(c.severity(), Some(Severity::High));
@@ -598,9 +596,7 @@ async fn a_restart_after_the_last_digest_and_its_log_files_were_deleted() {
 #[tokio::test]
 async fn a_deleted_last_digest_is_proven_by_the_log_file_it_left_behind() {
     let t = restarted();
-    let mut store = t.store();
-    store.objects.remove(&t.digests[1]);
-    store.objects.remove(&t.log_files[1][0]);
+    let store = t.store_without(&[&t.digests[1], &t.log_files[1][0]]);
     let left = t.log_files[1][1].clone();
     let c = check(&store, &t.digests[2]).await;
     assert_eq!(
@@ -616,9 +612,8 @@ async fn a_deleted_last_digest_is_proven_by_the_log_file_it_left_behind() {
 #[tokio::test]
 async fn log_files_deleted_before_the_restart_are_named() {
     let t = restarted();
-    let mut store = t.store();
     let gone = t.log_files[1][0].clone();
-    store.objects.remove(&gone);
+    let store = t.store_without(&[&gone]);
     let c = check(&store, &t.digests[2]).await;
     assert_eq!(
         kinds(&c),

@@ -4,6 +4,7 @@
 
 mod support;
 
+use aws_config::SdkConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use log_integrity::LogIntegrity;
 use serde_json::{json, Value};
@@ -11,10 +12,36 @@ use std::time::Duration;
 use support::*;
 use trailwarden::lambda::Service;
 use trailwarden_testkit::harness::{events_dir, upload_sample_trail};
-use trailwarden_testkit::{fixture, service, Moto};
+use trailwarden_testkit::{fixture, service, AlertInbox, Moto, ReceivedAlert};
 
 async fn invoke(svc: &Service<LogIntegrity>, event: &Value) -> Result<Value, String> {
     trailwarden_testkit::invoke(svc, event).await
+}
+
+/// A moto, its SDK configuration, an S3 client on it, and the inbox of the alert topic.
+async fn start() -> (Moto, SdkConfig, aws_sdk_s3::Client, AlertInbox) {
+    let moto = Moto::start().await.expect("moto");
+    let cfg = moto.sdk_config();
+    let inbox = moto.alert_inbox("log-integrity-alerts").await;
+    let s3 = trailwarden::aws::s3_client(&cfg);
+    (moto, cfg, s3, inbox)
+}
+
+/// The next alert, which arrives alone.
+async fn one_alert(inbox: &AlertInbox) -> ReceivedAlert {
+    let mut alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    alerts.remove(0)
+}
+
+/// Deletes an object (tampering with a trail).
+async fn delete(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) {
+    s3.delete_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Uploads the sample trail as CloudTrail would have written it: objects under their keys,
@@ -38,10 +65,7 @@ async fn digest_delivered(s3: &aws_sdk_s3::Client) -> (Value, String) {
 
 #[tokio::test]
 async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
-    let moto = Moto::start().await.expect("moto");
-    let cfg = moto.sdk_config();
-    let inbox = moto.alert_inbox("log-integrity-alerts").await;
-    let s3 = trailwarden::aws::s3_client(&cfg);
+    let (_moto, cfg, s3, inbox) = start().await;
 
     let (event, bucket) = digest_delivered(&s3).await;
     let bucket = bucket.as_str();
@@ -108,18 +132,11 @@ async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
         .send()
         .await
         .unwrap();
-    s3.delete_object()
-        .bucket(bucket)
-        .key(previous)
-        .send()
-        .await
-        .unwrap();
+    delete(&s3, bucket, previous).await;
 
     let out = invoke(&state, &event).await.unwrap();
     assert_eq!(out["stats"]["digests_invalid"], 1, "{out:#}");
-    let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(alerts.len(), 1);
-    let a = &alerts[0];
+    let a = &one_alert(&inbox).await;
     assert_eq!(
         kinds(&a.body),
         ["log_file_modified", "previous_digest_missing"]
@@ -172,11 +189,10 @@ async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
     });
     let out = invoke(&state, &eb).await.unwrap();
     assert_eq!(out["stats"]["digests_invalid"], 1, "{out:#}");
-    let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(alerts.len(), 1);
+    let alert = one_alert(&inbox).await;
     // Moved, and still carrying step 2's tampering.
     assert_eq!(
-        kinds(&alerts[0].body),
+        kinds(&alert.body),
         [
             "digest_moved",
             "log_file_modified",
@@ -206,21 +222,17 @@ async fn digests_in_s3_are_validated_and_tampering_is_alerted() {
 async fn without_public_keys_the_check_is_incomplete_and_retried() {
     // moto does not implement cloudtrail:ListPublicKeys: the lookup fails, which must not
     // read as tampering.
-    let moto = Moto::start().await.expect("moto");
-    let cfg = moto.sdk_config();
-    let inbox = moto.alert_inbox("log-integrity-alerts").await;
-    let s3 = trailwarden::aws::s3_client(&cfg);
+    let (_moto, cfg, s3, inbox) = start().await;
     let (event, _) = digest_delivered(&s3).await;
     let state = service::<LogIntegrity>(&cfg, &[("ALERT_TOPIC_ARN", inbox.topic_arn.as_str())])
         .await
         .unwrap();
     let e = invoke(&state, &event).await.unwrap_err();
     assert!(e.contains("not every check could be done"), "{e}");
-    let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].attributes["severity"], "medium");
-    assert_eq!(kinds(&alerts[0].body), ["check_failed"]);
-    let facts = alerts[0].body["facts"].to_string();
+    let alert = one_alert(&inbox).await;
+    assert_eq!(alert.attributes["severity"], "medium");
+    assert_eq!(kinds(&alert.body), ["check_failed"]);
+    let facts = alert.body["facts"].to_string();
     assert!(facts.contains("ListPublicKeys"), "{facts}");
     assert!(facts.contains("2 listed: 2 valid"), "{facts}");
 }
@@ -307,10 +319,7 @@ async fn the_dry_run_plan_and_the_live_run_walk_the_same_steps() {
 
 #[tokio::test]
 async fn a_restarted_chain_in_s3_is_alerted_with_its_gap() {
-    let moto = Moto::start().await.expect("moto");
-    let cfg = moto.sdk_config();
-    let inbox = moto.alert_inbox("log-integrity-alerts").await;
-    let s3 = trailwarden::aws::s3_client(&cfg);
+    let (_moto, cfg, s3, inbox) = start().await;
     // Logging stopped after 11:01:31 and started again at 15:01:31.
     let t = Trail::generate(
         &Spec {
@@ -341,9 +350,7 @@ async fn a_restarted_chain_in_s3_is_alerted_with_its_gap() {
     assert_eq!(out["stats"]["chain_restarts"], 1, "{out:#}");
     assert_eq!(out["stats"]["hours_missing"], 5, "{out:#}");
     assert_eq!(out["stats"]["digests_invalid"], 1, "{out:#}");
-    let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(alerts.len(), 1);
-    let a = &alerts[0];
+    let a = &one_alert(&inbox).await;
     assert_eq!(a.attributes["severity"], "high");
     let findings = a.body["evidence"]["findings"].as_array().unwrap();
     assert_eq!(findings.len(), 1, "{findings:#?}");
@@ -359,27 +366,16 @@ async fn a_restarted_chain_in_s3_is_alerted_with_its_gap() {
 
     // 2. The last digest before the stop and one of its log files are deleted: the gap
     //    grows by that hour, and the log file left behind proves a digest was deleted.
-    s3.delete_object()
-        .bucket(&t.bucket)
-        .key(&t.digests[1])
-        .send()
-        .await
-        .unwrap();
-    s3.delete_object()
-        .bucket(&t.bucket)
-        .key(&t.log_files[1][0])
-        .send()
-        .await
-        .unwrap();
+    delete(&s3, &t.bucket, &t.digests[1]).await;
+    delete(&s3, &t.bucket, &t.log_files[1][0]).await;
     let out = invoke(&svc, &event).await.unwrap();
     assert_eq!(out["stats"]["hours_missing"], 6, "{out:#}");
     assert_eq!(out["stats"]["log_files_undigested"], 1, "{out:#}");
-    let alerts = inbox.receive(1, Duration::from_secs(20)).await.unwrap();
-    assert_eq!(alerts.len(), 1);
-    let ev = &alerts[0].body["evidence"];
+    let alert = one_alert(&inbox).await;
+    let ev = &alert.body["evidence"];
     assert_eq!(ev["restart"]["previous"]["key"], json!(t.digests[0]));
     assert_eq!(
-        kinds(&alerts[0].body),
+        kinds(&alert.body),
         ["chain_restarted", "undigested_log_file"]
     );
     assert_eq!(

@@ -182,27 +182,16 @@ mod settings_tests {
         assert!(e.expected.contains("nope"), "{e}");
     }
 
+    /// CloudTrail identities, shared with the Sigma converter's and the CLI's tests.
+    mod cloudtrail {
+        include!("../../tests/fixtures/cloudtrail.rs");
+    }
+
     /// A log group deleted by a session of `role` that sends Terraform's user agent.
     fn log_group_deleted_by(role: &str) -> serde_json::Value {
         serde_json::json!({
             "eventVersion": "1.09",
-            "userIdentity": {
-                "type": "AssumedRole",
-                "principalId": "AROA4EXAMPLEROLE7Z2K:session",
-                "arn": format!("arn:aws:sts::123456789012:assumed-role/{role}/session"),
-                "accountId": "123456789012",
-                "accessKeyId": "ASIA4EXAMPLE6TEMPKEY",
-                "sessionContext": {
-                    "sessionIssuer": {
-                        "type": "Role",
-                        "principalId": "AROA4EXAMPLEROLE7Z2K",
-                        "arn": format!("arn:aws:iam::123456789012:role/{role}"),
-                        "accountId": "123456789012",
-                        "userName": role
-                    },
-                    "attributes": {"creationDate": "2024-08-01T12:58:11Z", "mfaAuthenticated": "false"}
-                }
-            },
+            "userIdentity": cloudtrail::assumed_role("123456789012", role, "session"),
             "eventTime": "2024-08-01T13:05:12Z",
             "eventSource": "logs.amazonaws.com",
             "eventName": "DeleteLogGroup",
@@ -269,14 +258,7 @@ mod settings_tests {
     fn iam_call(event_name: &str, role_name: &str) -> serde_json::Value {
         serde_json::json!({
             "eventVersion": "1.09",
-            "userIdentity": {
-                "type": "IAMUser",
-                "principalId": "AIDA4EXAMPLEID5X3KQZP",
-                "arn": "arn:aws:iam::123456789012:user/mallory",
-                "accountId": "123456789012",
-                "accessKeyId": "AKIA4EXAMPLEKEY7Q2MX",
-                "userName": "mallory"
-            },
+            "userIdentity": cloudtrail::iam_user("123456789012", "mallory"),
             "eventTime": "2024-08-01T13:05:12Z",
             "eventSource": "iam.amazonaws.com",
             "eventName": event_name,

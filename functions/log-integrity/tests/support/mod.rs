@@ -367,6 +367,15 @@ impl Trail {
         o.body = gzip(&serde_json::to_vec(&v).unwrap());
     }
 
+    /// The store view of this trail with the objects `keys` deleted.
+    pub fn store_without(&self, keys: &[&str]) -> MemStore {
+        let mut store = self.store();
+        for key in keys {
+            store.objects.remove(*key);
+        }
+        store
+    }
+
     /// The store view of this trail.
     pub fn store(&self) -> MemStore {
         MemStore {

@@ -36,39 +36,18 @@ fn detection(d: &Value) -> Detection {
         .expect("enabled")
 }
 
+/// CloudTrail records and identities, shared with the CLI's `import-sigma` test.
+#[path = "../../../tests/fixtures/cloudtrail.rs"]
+mod cloudtrail;
+
 /// A CloudTrail record as an IAM user's call writes it.
 fn record(source: &str, name: &str) -> Value {
-    json!({
-        "eventVersion": "1.09",
-        "userIdentity": {
-            "type": "IAMUser",
-            "principalId": "AIDA4Z7EXAMPLEUSER01",
-            "arn": "arn:aws:iam::111122223333:user/alice",
-            "accountId": "111122223333",
-            "accessKeyId": "AKIA4Z7EXAMPLEKEY001",
-            "userName": "alice"
-        },
-        "eventTime": "2025-03-04T10:15:42Z",
-        "eventSource": source,
-        "eventName": name,
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "203.0.113.24",
-        "userAgent": "aws-cli/2.15.30 md/awscrt#0.19.19 ua/2.0 os/linux#6.5.0-1016-aws md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/distrib#ubuntu.22 md/prompt#off md/command#x",
-        "requestParameters": null,
-        "responseElements": null,
-        "requestID": "5d1c9f0e-7a3b-4c2d-9e8f-1a2b3c4d5e6f",
-        "eventID": "a8b7c6d5-e4f3-4a2b-8c1d-0e9f8a7b6c5d",
-        "readOnly": false,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": "111122223333",
-        "eventCategory": "Management",
-        "tlsDetails": {
-            "tlsVersion": "TLSv1.3",
-            "cipherSuite": "TLS_AES_128_GCM_SHA256",
-            "clientProvidedHostHeader": format!("{}", source)
-        }
-    })
+    let mut r = cloudtrail::record();
+    r["userIdentity"] = cloudtrail::iam_user("111122223333", "alice");
+    r["eventSource"] = json!(source);
+    r["eventName"] = json!(name);
+    r["tlsDetails"]["clientProvidedHostHeader"] = json!(source);
+    r
 }
 
 /// The record with `value` at the dotted `path` (objects made as needed; `null` replaced).
@@ -86,23 +65,7 @@ fn set(mut r: Value, path: &str, value: Value) -> Value {
 }
 
 fn assumed_role(role: &str) -> Value {
-    json!({
-        "type": "AssumedRole",
-        "principalId": "AROA4Z7EXAMPLEROLE01:botocore-session-1741083342",
-        "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/botocore-session-1741083342"),
-        "accountId": "111122223333",
-        "accessKeyId": "ASIA4Z7EXAMPLEKEY002",
-        "sessionContext": {
-            "sessionIssuer": {
-                "type": "Role",
-                "principalId": "AROA4Z7EXAMPLEROLE01",
-                "arn": format!("arn:aws:iam::111122223333:role/{role}"),
-                "accountId": "111122223333",
-                "userName": role
-            },
-            "attributes": {"creationDate": "2025-03-04T10:02:11Z", "mfaAuthenticated": "false"}
-        }
-    })
+    cloudtrail::assumed_role("111122223333", role, "botocore-session-1741083342")
 }
 
 const TRAIL_RULE: &str = r#"
