@@ -128,6 +128,21 @@ pub fn fact<'a>(a: &'a trailwarden::alert::Alert, label: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no fact {label:?} in {:?}", a.facts))
 }
 
+/// Asserts that `text` contains `part`; panics, showing both, when it does not.
+#[track_caller]
+pub fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "{part:?} not found in:\n{text}");
+}
+
+/// Asserts that `text` starts with `prefix`; panics, showing both, when it does not.
+#[track_caller]
+pub fn assert_starts_with(text: &str, prefix: &str) {
+    assert!(
+        text.starts_with(prefix),
+        "{prefix:?} does not start:\n{text}"
+    );
+}
+
 /// (step, target, status) of each step of a function's outcome, in order; panics, showing
 /// the outcome, when it has no list of steps.
 pub fn steps(out: &Value) -> Vec<(String, String, String)> {

@@ -5,34 +5,18 @@
 mod support;
 
 use aws_sdk_ec2::types::{
-    AddPrefixListEntry, Filter, IpPermission, Ipv6Range, PrefixListId, SecurityGroupRule,
+    AddPrefixListEntry, IpPermission, Ipv6Range, PrefixListId, SecurityGroupRule,
     SecurityGroupRuleRequest, SecurityGroupRuleUpdate,
 };
 use security_group::SecurityGroup;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{authorize, ingress, one_alert, tcp};
+use support::{authorize, ingress, one_alert, rules, tcp};
 use trailwarden::lambda::Service;
-use trailwarden_testkit::harness::step_targets;
+use trailwarden_testkit::harness::{assert_contains, assert_starts_with, step_targets, steps};
 use trailwarden_testkit::{fixture, AlertInbox, Moto, ReceivedAlert};
 
 const OWN_ROLES: &str = "arn:aws:iam::*:role/trailwarden-*";
-
-async fn state(
-    sdk: &aws_config::SdkConfig,
-    inbox: &AlertInbox,
-    extra: &[(&str, &str)],
-) -> Service<SecurityGroup> {
-    let mut env = vec![
-        ("ALERT_TOPIC_ARN", inbox.topic_arn.as_str()),
-        ("OWN_ROLE_ARNS", OWN_ROLES),
-        ("ACCOUNT_ALIAS", "moto-test"),
-    ];
-    env.extend_from_slice(extra);
-    trailwarden_testkit::service::<SecurityGroup>(sdk, &env)
-        .await
-        .unwrap()
-}
 
 /// A reset moto, its EC2 client and an alert inbox named `queue`.
 struct World {
@@ -53,6 +37,38 @@ async fn world(queue: &str) -> World {
     }
 }
 
+impl World {
+    /// The function against this moto, alerting to the inbox, with `extra` settings.
+    async fn with(&self, extra: &[(&str, &str)]) -> Service<SecurityGroup> {
+        let mut env = vec![
+            ("ALERT_TOPIC_ARN", self.inbox.topic_arn.as_str()),
+            ("OWN_ROLE_ARNS", OWN_ROLES),
+            ("ACCOUNT_ALIAS", "moto-test"),
+        ];
+        env.extend_from_slice(extra);
+        trailwarden_testkit::service::<SecurityGroup>(&self.sdk, &env)
+            .await
+            .unwrap()
+    }
+
+    /// The function as deployed: live, default settings.
+    async fn live(&self) -> Service<SecurityGroup> {
+        self.with(&[]).await
+    }
+
+    /// Asserts the group's ingress rules, as [`summary`] gives them, are `expected`.
+    async fn assert_ingress(&self, gid: &str, expected: &[&str]) {
+        assert_eq!(summary(&ingress(&self.ec2, gid).await), expected);
+    }
+
+    /// The next alert, asserting it is critical.
+    async fn critical_alert(&self) -> ReceivedAlert {
+        let alert = one_alert(&self.inbox).await;
+        assert_eq!(alert.attributes["severity"], "critical");
+        alert
+    }
+}
+
 async fn create_group(ec2: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> String {
     support::create_group(ec2, name, &format!("{name} tier"), tags).await
 }
@@ -63,7 +79,32 @@ async fn open_group(
     name: &str,
     perms: &[IpPermission],
 ) -> (String, Vec<SecurityGroupRule>) {
+    open_tagged_group(ec2, name, &[], perms).await
+}
+
+/// The same, the group carrying `tags`.
+async fn open_tagged_group(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    tags: &[(&str, &str)],
+    perms: &[IpPermission],
+) -> (String, Vec<SecurityGroupRule>) {
+    let gid = create_group(ec2, name, tags).await;
+    authorize(ec2, &gid, perms).await;
+    let rules = ingress(ec2, &gid).await;
+    (gid, rules)
+}
+
+/// A new group `name` holding the `older` rules, then `perms` authorized on top; its id and
+/// all its ingress rules.
+async fn open_group_over(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    older: &[IpPermission],
+    perms: &[IpPermission],
+) -> (String, Vec<SecurityGroupRule>) {
     let gid = create_group(ec2, name, &[]).await;
+    authorize(ec2, &gid, older).await;
     authorize(ec2, &gid, perms).await;
     let rules = ingress(ec2, &gid).await;
     (gid, rules)
@@ -133,12 +174,24 @@ async fn invoke(state: &Service<SecurityGroup>, v: Value) -> Result<Value, Strin
     trailwarden_testkit::invoke(state, &v).await
 }
 
+/// Handles the [`authorize_event`] of `perms` on `gid` that created `created`; the outcome.
+async fn handle_authorize(
+    state: &Service<SecurityGroup>,
+    gid: &str,
+    perms: &[IpPermission],
+    created: &[&SecurityGroupRule],
+) -> Value {
+    invoke(state, authorize_event(gid, perms, created))
+        .await
+        .unwrap()
+}
+
 fn assert_subject_starts(alert: &ReceivedAlert, prefix: &str) {
-    assert!(alert.subject.starts_with(prefix), "{}", alert.subject);
+    assert_starts_with(&alert.subject, prefix);
 }
 
 fn assert_subject_has(alert: &ReceivedAlert, text: &str) {
-    assert!(alert.subject.contains(text), "{}", alert.subject);
+    assert_contains(&alert.subject, text);
 }
 
 fn actions(a: &ReceivedAlert) -> Vec<(String, String, String)> {
@@ -158,35 +211,29 @@ fn actions(a: &ReceivedAlert) -> Vec<(String, String, String)> {
 
 #[tokio::test]
 async fn only_the_world_open_ssh_rule_is_revoked_and_running_twice_is_fine() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-main").await;
+    let w = world("sg-main").await;
     let perms = [
         tcp(22, &["0.0.0.0/0", "10.0.0.0/8"]),
         tcp(443, &["0.0.0.0/0"]),
     ];
-    let (gid, before) = open_group(&ec2, "web", &perms).await;
+    let (gid, before) = open_group(&w.ec2, "web", &perms).await;
     let world_ssh = find(&before, 22, "0.0.0.0/0");
     let world_ssh_id = world_ssh.security_group_rule_id().unwrap().to_string();
     let created: Vec<&SecurityGroupRule> = before.iter().collect();
     let event = authorize_event(&gid, &perms, &created);
-    let state = state(&sdk, &inbox, &[]).await;
+    let state = w.live().await;
 
     let out = invoke(&state, event.clone()).await.unwrap();
     assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
 
-    let after = ingress(&ec2, &gid).await;
+    let after = ingress(&w.ec2, &gid).await;
     assert_eq!(
         summary(&after),
         vec!["tcp/22 10.0.0.0/8", "tcp/443 0.0.0.0/0"],
         "only the world-open SSH rule is gone"
     );
 
-    let alert = one_alert(&inbox).await;
-    assert_eq!(alert.attributes["severity"], "critical");
+    let alert = w.critical_alert().await;
     assert_subject_starts(
         &alert,
         &format!("[CRITICAL] Revoked: world-open tcp/22 on {gid} (web) by alice"),
@@ -219,8 +266,8 @@ async fn only_the_world_open_ssh_rule_is_revoked_and_running_twice_is_fine() {
     // EventBridge delivers at least once: the second delivery finds the rule gone.
     let out = invoke(&state, event).await.unwrap();
     assert_eq!(out["stats"]["already_gone"], json!(1), "{out:#}");
-    assert_eq!(summary(&ingress(&ec2, &gid).await), summary(&after));
-    let again = one_alert(&inbox).await;
+    assert_eq!(summary(&ingress(&w.ec2, &gid).await), summary(&after));
+    let again = one_alert(&w.inbox).await;
     assert_eq!(
         actions(&again),
         vec![(
@@ -237,28 +284,16 @@ async fn only_the_world_open_ssh_rule_is_revoked_and_running_twice_is_fine() {
 
 #[tokio::test]
 async fn a_group_tagged_exempt_keeps_its_rule_and_false_does_not_exempt() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-exempt").await;
-    let state = state(&sdk, &inbox, &[]).await;
+    let w = world("sg-exempt").await;
+    let state = w.live().await;
     let perms = [tcp(22, &["0.0.0.0/0"])];
 
-    let bastion = create_group(&ec2, "bastion", &[("trailwarden:exempt", "ticket SEC-142")]).await;
-    authorize(&ec2, &bastion, &perms).await;
-    let rules = ingress(&ec2, &bastion).await;
-    let out = invoke(&state, authorize_event(&bastion, &perms, &[&rules[0]]))
-        .await
-        .unwrap();
+    let exempt = [("trailwarden:exempt", "ticket SEC-142")];
+    let (bastion, rules) = open_tagged_group(&w.ec2, "bastion", &exempt, &perms).await;
+    let out = handle_authorize(&state, &bastion, &perms, &[&rules[0]]).await;
     assert_eq!(out["stats"]["skipped"], json!(1), "{out:#}");
-    assert_eq!(
-        summary(&ingress(&ec2, &bastion).await),
-        vec!["tcp/22 0.0.0.0/0"]
-    );
-    let alert = one_alert(&inbox).await;
-    assert_eq!(alert.attributes["severity"], "critical");
+    w.assert_ingress(&bastion, &["tcp/22 0.0.0.0/0"]).await;
+    let alert = w.critical_alert().await;
     assert_subject_has(&alert, "Not revoked (exempt): world-open tcp/22");
     let (_, status, detail) = &actions(&alert)[0];
     assert_eq!(status, "skipped");
@@ -271,40 +306,29 @@ async fn a_group_tagged_exempt_keeps_its_rule_and_false_does_not_exempt() {
         "tagged trailwarden:exempt=ticket SEC-142"
     );
 
-    let plain = create_group(&ec2, "tagged-false", &[("trailwarden:exempt", "false")]).await;
-    authorize(&ec2, &plain, &perms).await;
-    let rules = ingress(&ec2, &plain).await;
-    invoke(&state, authorize_event(&plain, &perms, &[&rules[0]]))
-        .await
-        .unwrap();
+    let not_exempt = [("trailwarden:exempt", "false")];
+    let (plain, rules) = open_tagged_group(&w.ec2, "tagged-false", &not_exempt, &perms).await;
+    handle_authorize(&state, &plain, &perms, &[&rules[0]]).await;
     assert!(
-        ingress(&ec2, &plain).await.is_empty(),
+        ingress(&w.ec2, &plain).await.is_empty(),
         "\"false\" does not exempt"
     );
-    let alert = one_alert(&inbox).await;
+    let alert = one_alert(&w.inbox).await;
     assert_subject_has(&alert, "Revoked: world-open tcp/22");
 }
 
 #[tokio::test]
 async fn dry_run_and_notify_change_nothing() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-dry").await;
+    let w = world("sg-dry").await;
     let perms = [tcp(3389, &["0.0.0.0/0"])];
-    let (gid, rules) = open_group(&ec2, "web", &perms).await;
+    let (gid, rules) = open_group(&w.ec2, "web", &perms).await;
     let event = authorize_event(&gid, &perms, &[&rules[0]]);
 
-    let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]).await;
+    let dry = w.with(&[("DRY_RUN", "true")]).await;
     let out = invoke(&dry, event.clone()).await.unwrap();
     assert_eq!(out["dry_run"], json!(true));
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/3389 0.0.0.0/0"]
-    );
-    let alert = one_alert(&inbox).await;
+    w.assert_ingress(&gid, &["tcp/3389 0.0.0.0/0"]).await;
+    let alert = one_alert(&w.inbox).await;
     assert_subject_starts(
         &alert,
         "[CRITICAL] [dry-run] Would revoke: world-open tcp/3389",
@@ -312,13 +336,10 @@ async fn dry_run_and_notify_change_nothing() {
     assert_eq!(alert.body["dry_run"], json!(true));
     assert_eq!(actions(&alert)[0].1, "planned");
 
-    let notify = state(&sdk, &inbox, &[("RESPONSE_MODE", "notify")]).await;
+    let notify = w.with(&[("RESPONSE_MODE", "notify")]).await;
     invoke(&notify, event).await.unwrap();
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/3389 0.0.0.0/0"]
-    );
-    let alert = one_alert(&inbox).await;
+    w.assert_ingress(&gid, &["tcp/3389 0.0.0.0/0"]).await;
+    let alert = one_alert(&w.inbox).await;
     assert_subject_has(&alert, "Not revoked (notify mode): world-open tcp/3389 on");
     // The lookup still names the group.
     assert_subject_has(&alert, "(web)");
@@ -326,10 +347,8 @@ async fn dry_run_and_notify_change_nothing() {
 
 #[tokio::test]
 async fn flat_event_without_rule_ids_is_revoked_by_permission_in_the_events_region() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config(); // us-east-1; the group lives in eu-west-1
-    let ec2_eu = aws_sdk_ec2::Client::new(&moto.sdk_config_in("eu-west-1"));
-    let inbox = AlertInbox::create(&sdk, "sg-flat").await.unwrap();
+    let w = world("sg-flat").await; // us-east-1; the group lives in eu-west-1
+    let ec2_eu = aws_sdk_ec2::Client::new(&w.moto.sdk_config_in("eu-west-1"));
     let gid = create_group(&ec2_eu, "rdp", &[]).await;
     ec2_eu
         .authorize_security_group_ingress()
@@ -344,11 +363,11 @@ async fn flat_event_without_rule_ids_is_revoked_by_permission_in_the_events_regi
     let mut event = fixture("ec2-authorize-ingress-flat-world.json");
     event["detail"]["requestParameters"]["groupId"] = json!(gid);
     event["detail"]["responseElements"] = json!({"requestId": "r-1", "_return": true});
-    let state = state(&sdk, &inbox, &[]).await;
+    let state = w.live().await;
 
     invoke(&state, event.clone()).await.unwrap();
     assert!(ingress(&ec2_eu, &gid).await.is_empty());
-    let alert = one_alert(&inbox).await;
+    let alert = one_alert(&w.inbox).await;
     assert_eq!(alert.attributes["region"], "eu-west-1");
     assert_eq!(
         actions(&alert),
@@ -360,7 +379,7 @@ async fn flat_event_without_rule_ids_is_revoked_by_permission_in_the_events_regi
     );
 
     invoke(&state, event).await.unwrap();
-    assert_eq!(actions(&one_alert(&inbox).await)[0].1, "already_done");
+    assert_eq!(actions(&one_alert(&w.inbox).await)[0].1, "already_done");
 }
 
 /// Changes rule `rule_id` of the group to allow tcp/`port` from `cidr`.
@@ -391,53 +410,39 @@ async fn modify_to_world_mysql(ec2: &aws_sdk_ec2::Client, gid: &str, rule_id: &s
 
 #[tokio::test]
 async fn a_rule_modified_to_world_open_is_revoked_only_when_ingress() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-modify").await;
-    let state = state(&sdk, &inbox, &[]).await;
-    let gid = create_group(&ec2, "db", &[]).await;
-    authorize(&ec2, &gid, &[tcp(3306, &["10.0.0.0/8"])]).await;
-    let rule_id = ingress(&ec2, &gid).await[0]
+    let w = world("sg-modify").await;
+    let state = w.live().await;
+    let gid = create_group(&w.ec2, "db", &[]).await;
+    authorize(&w.ec2, &gid, &[tcp(3306, &["10.0.0.0/8"])]).await;
+    let rule_id = ingress(&w.ec2, &gid).await[0]
         .security_group_rule_id()
         .unwrap()
         .to_string();
-    modify_to_world_mysql(&ec2, &gid, &rule_id).await;
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/3306 0.0.0.0/0"]
-    );
+    modify_to_world_mysql(&w.ec2, &gid, &rule_id).await;
+    w.assert_ingress(&gid, &["tcp/3306 0.0.0.0/0"]).await;
 
     let mut event = fixture("ec2-modify-security-group-rules-world.json");
     let req = &mut event["detail"]["requestParameters"]["ModifySecurityGroupRulesRequest"];
     req["GroupId"] = json!(gid);
     req["SecurityGroupRule"]["SecurityGroupRuleId"] = json!(rule_id);
     invoke(&state, event.clone()).await.unwrap();
-    assert!(ingress(&ec2, &gid).await.is_empty());
-    let alert = one_alert(&inbox).await;
-    assert_eq!(alert.attributes["severity"], "critical");
+    assert!(ingress(&w.ec2, &gid).await.is_empty());
+    let alert = w.critical_alert().await;
     assert_eq!(actions(&alert)[0].1, "done");
 
     // The same change on an egress rule is reported, not revoked.
-    let egress_id = ec2
-        .describe_security_group_rules()
-        .filters(Filter::builder().name("group-id").values(&gid).build())
-        .send()
+    let egress_id = rules(&w.ec2, &gid)
         .await
-        .unwrap()
-        .security_group_rules()
         .iter()
         .find(|r| r.is_egress() == Some(true))
         .and_then(|r| r.security_group_rule_id())
         .expect("a new group has its default egress rule")
         .to_string();
-    modify_to_world_mysql(&ec2, &gid, &egress_id).await;
+    modify_to_world_mysql(&w.ec2, &gid, &egress_id).await;
     let req = &mut event["detail"]["requestParameters"]["ModifySecurityGroupRulesRequest"];
     req["SecurityGroupRule"]["SecurityGroupRuleId"] = json!(egress_id);
     invoke(&state, event).await.unwrap();
-    let alert = one_alert(&inbox).await;
+    let alert = one_alert(&w.inbox).await;
     assert_eq!(alert.attributes["severity"], "low");
     assert_eq!(
         actions(&alert)[0].1.as_str(),
@@ -450,184 +455,127 @@ async fn a_rule_modified_to_world_open_is_revoked_only_when_ingress() {
 
 #[tokio::test]
 async fn our_own_revocation_is_silent() {
-    let moto = Moto::start().await.unwrap();
-    let sdk = moto.sdk_config();
-    let inbox = AlertInbox::create(&sdk, "sg-own").await.unwrap();
-    let state = state(&sdk, &inbox, &[]).await;
+    let w = world("sg-own").await;
+    let state = w.live().await;
     let out = invoke(&state, fixture("ec2-revoke-ingress-by-trailwarden.json"))
         .await
         .unwrap();
     assert!(out["ignored"].as_str().unwrap().contains("own role"));
     assert!(
-        inbox.drain().await.unwrap().is_empty(),
+        w.inbox.drain().await.unwrap().is_empty(),
         "no alert for our own revocation"
     );
 }
 
 fn statuses(out: &Value) -> Vec<String> {
-    out["steps"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| s["status"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+    steps(out)
+        .into_iter()
+        .map(|(_, _, status)| status)
+        .collect()
 }
 
 #[tokio::test]
 async fn the_dry_run_plan_is_the_list_of_steps_the_live_run_executes() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-same").await;
+    let w = world("sg-same").await;
     // A world-open SSH rule, a split RDP range, a private range and allowed HTTPS.
     let perms = [
         tcp(22, &["0.0.0.0/0", "10.0.0.0/8"]),
         tcp(3389, &["0.0.0.0/1", "128.0.0.0/1"]),
         tcp(443, &["0.0.0.0/0"]),
     ];
-    let (gid, rules) = open_group(&ec2, "db", &perms).await;
+    let (gid, rules) = open_group(&w.ec2, "db", &perms).await;
     let event = authorize_event(&gid, &perms, &rules.iter().collect::<Vec<_>>());
 
-    let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]).await;
+    let dry = w.with(&[("DRY_RUN", "true")]).await;
     let planned = invoke(&dry, event.clone()).await.unwrap();
-    assert_eq!(summary(&ingress(&ec2, &gid).await), summary(&rules));
-    let live = state(&sdk, &inbox, &[]).await;
+    assert_eq!(summary(&ingress(&w.ec2, &gid).await), summary(&rules));
+    let live = w.live().await;
     let done = invoke(&live, event).await.unwrap();
 
     assert_eq!(step_targets(&planned).len(), 3, "{planned:#}");
     assert_eq!(step_targets(&planned), step_targets(&done));
     assert!(statuses(&planned).iter().all(|s| s == "planned"));
     assert!(statuses(&done).iter().all(|s| s == "done"), "{done:#}");
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/22 10.0.0.0/8", "tcp/443 0.0.0.0/0"]
-    );
-    inbox.drain().await.unwrap();
+    w.assert_ingress(&gid, &["tcp/22 10.0.0.0/8", "tcp/443 0.0.0.0/0"])
+        .await;
+    w.inbox.drain().await.unwrap();
 }
 
 #[tokio::test]
 async fn split_halves_are_revoked_together_and_narrow_rules_stay() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-split").await;
-    let live = state(&sdk, &inbox, &[]).await;
+    let w = world("sg-split").await;
+    let live = w.live().await;
 
     // IPv4 halves, as in the sample event.
-    let gid = create_group(&ec2, "bastion", &[]).await;
-    authorize(&ec2, &gid, &[tcp(22, &["198.51.100.7/32"])]).await;
     let perms = [tcp(22, &["0.0.0.0/1", "128.0.0.0/1"])];
-    authorize(&ec2, &gid, &perms).await;
-    let rules = ingress(&ec2, &gid).await;
+    let (gid, rules) =
+        open_group_over(&w.ec2, "bastion", &[tcp(22, &["198.51.100.7/32"])], &perms).await;
     let created: Vec<&SecurityGroupRule> = rules
         .iter()
         .filter(|r| r.cidr_ipv4() != Some("198.51.100.7/32"))
         .collect();
-    let out = invoke(&live, authorize_event(&gid, &perms, &created))
-        .await
-        .unwrap();
+    let out = handle_authorize(&live, &gid, &perms, &created).await;
     assert_eq!(out["stats"]["revoked"], json!(2), "{out:#}");
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/22 198.51.100.7/32"]
-    );
-    let alert = one_alert(&inbox).await;
-    assert_eq!(alert.attributes["severity"], "critical");
+    w.assert_ingress(&gid, &["tcp/22 198.51.100.7/32"]).await;
+    w.critical_alert().await;
 
     // A piece added to one already in the group: 11.0.0.0/8 was there, 12.0.0.0/8 is new. The
     // event made the port world-open: revoking what it added closes it, the older /8 stays.
-    let gid = create_group(&ec2, "db", &[]).await;
-    authorize(&ec2, &gid, &[tcp(5432, &["11.0.0.0/8"])]).await;
     let perms = [tcp(5432, &["12.0.0.0/8"])];
-    authorize(&ec2, &gid, &perms).await;
-    let rules = ingress(&ec2, &gid).await;
+    let (gid, rules) = open_group_over(&w.ec2, "db", &[tcp(5432, &["11.0.0.0/8"])], &perms).await;
     let created = find(&rules, 5432, "12.0.0.0/8");
-    let out = invoke(&live, authorize_event(&gid, &perms, &[created]))
-        .await
-        .unwrap();
+    let out = handle_authorize(&live, &gid, &perms, &[created]).await;
     assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/5432 11.0.0.0/8"]
-    );
-    let alert = one_alert(&inbox).await;
-    assert_eq!(alert.attributes["severity"], "critical");
+    w.assert_ingress(&gid, &["tcp/5432 11.0.0.0/8"]).await;
+    w.critical_alert().await;
 
     // The same addresses as two /9s in one permission, next to the older, wider /8: the /9s
     // are what made it world-open and are revoked (they used to hide behind the /8: low,
     // nothing revoked).
-    let gid = create_group(&ec2, "cache", &[]).await;
-    authorize(&ec2, &gid, &[tcp(6379, &["11.0.0.0/8", "198.51.100.7/32"])]).await;
     let perms = [tcp(6379, &["12.0.0.0/9", "12.128.0.0/9"])];
-    authorize(&ec2, &gid, &perms).await;
-    let rules = ingress(&ec2, &gid).await;
+    let (gid, rules) = open_group_over(
+        &w.ec2,
+        "cache",
+        &[tcp(6379, &["11.0.0.0/8", "198.51.100.7/32"])],
+        &perms,
+    )
+    .await;
     let created = [
         find(&rules, 6379, "12.0.0.0/9"),
         find(&rules, 6379, "12.128.0.0/9"),
     ];
-    let out = invoke(&live, authorize_event(&gid, &perms, &created))
-        .await
-        .unwrap();
+    let out = handle_authorize(&live, &gid, &perms, &created).await;
     assert_eq!(out["stats"]["revoked"], json!(2), "{out:#}");
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/6379 11.0.0.0/8", "tcp/6379 198.51.100.7/32"]
-    );
-    let alert = one_alert(&inbox).await;
-    assert_eq!(alert.attributes["severity"], "critical");
+    w.assert_ingress(&gid, &["tcp/6379 11.0.0.0/8", "tcp/6379 198.51.100.7/32"])
+        .await;
+    w.critical_alert().await;
 }
 
 /// A narrow source added to a port older rules already make world-open: the older rule is
 /// revoked, the event's stays; handled again (re-delivered), nothing more is revoked.
 #[tokio::test]
 async fn adding_to_a_port_already_world_open_revokes_the_older_rule() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-touch").await;
-    let live = state(&sdk, &inbox, &[]).await;
-    let gid = create_group(&ec2, "bastion", &[]).await;
-    authorize(&ec2, &gid, &[tcp(22, &["0.0.0.0/0"])]).await;
+    let w = world("sg-touch").await;
+    let live = w.live().await;
     let perms = [tcp(22, &["198.51.100.7/32"])];
-    authorize(&ec2, &gid, &perms).await;
-    let rules = ingress(&ec2, &gid).await;
+    let (gid, rules) = open_group_over(&w.ec2, "bastion", &[tcp(22, &["0.0.0.0/0"])], &perms).await;
     let event = authorize_event(&gid, &perms, &[find(&rules, 22, "198.51.100.7/32")]);
     let out = invoke(&live, event.clone()).await.unwrap();
     assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/22 198.51.100.7/32"]
-    );
-    let alert = one_alert(&inbox).await;
-    assert_eq!(alert.attributes["severity"], "critical");
+    w.assert_ingress(&gid, &["tcp/22 198.51.100.7/32"]).await;
+    let alert = w.critical_alert().await;
     assert_subject_has(&alert, "by older rules");
 
     let out = invoke(&live, event).await.unwrap();
     assert_eq!(out["stats"]["revoked"], json!(0), "{out:#}");
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/22 198.51.100.7/32"]
-    );
-    assert_eq!(one_alert(&inbox).await.attributes["severity"], "low");
+    w.assert_ingress(&gid, &["tcp/22 198.51.100.7/32"]).await;
+    assert_eq!(one_alert(&w.inbox).await.attributes["severity"], "low");
 }
 
 #[tokio::test]
 async fn split_ipv6_halves_are_revoked() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-split6").await;
-    let gid = create_group(&ec2, "rdp", &[]).await;
+    let w = world("sg-split6").await;
+    let gid = create_group(&w.ec2, "rdp", &[]).await;
     let perm = IpPermission::builder()
         .ip_protocol("tcp")
         .from_port(3389)
@@ -635,8 +583,8 @@ async fn split_ipv6_halves_are_revoked() {
         .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/1").build())
         .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("8000::/1").build())
         .build();
-    authorize(&ec2, &gid, &[perm]).await;
-    let rules = ingress(&ec2, &gid).await;
+    authorize(&w.ec2, &gid, &[perm]).await;
+    let rules = ingress(&w.ec2, &gid).await;
     let mut event = fixture("ec2-authorize-ingress-split-world-ipv6.json");
     let d = &mut event["detail"];
     d["requestParameters"]["groupId"] = json!(gid);
@@ -651,11 +599,11 @@ async fn split_ipv6_halves_are_revoked() {
             })
             .collect(),
     );
-    let live = state(&sdk, &inbox, &[]).await;
+    let live = w.live().await;
     let out = invoke(&live, event).await.unwrap();
     assert_eq!(out["stats"]["revoked"], json!(2), "{out:#}");
-    assert!(ingress(&ec2, &gid).await.is_empty());
-    assert_eq!(one_alert(&inbox).await.attributes["severity"], "critical");
+    assert!(ingress(&w.ec2, &gid).await.is_empty());
+    w.critical_alert().await;
 }
 
 /// Adds `0.0.0.0/0` to prefix list `pl` (at its first version).
@@ -716,29 +664,29 @@ fn prefix_list_event(gid: &str, pl: &str, rule: &SecurityGroupRule) -> Value {
 
 #[tokio::test]
 async fn a_rule_from_a_prefix_list_holding_the_world_is_revoked_an_aws_list_is_not() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-pl").await;
-    let live = state(&sdk, &inbox, &[]).await;
+    let w = world("sg-pl").await;
+    let live = w.live().await;
 
-    let pl = prefix_list(&ec2, "partner-bastions", &["198.51.100.0/24", "0.0.0.0/0"]).await;
-    let gid = create_group(&ec2, "bastion", &[]).await;
-    authorize(&ec2, &gid, &[from_list(22, &pl)]).await;
-    let rule = ingress(&ec2, &gid).await.remove(0);
+    let pl = prefix_list(
+        &w.ec2,
+        "partner-bastions",
+        &["198.51.100.0/24", "0.0.0.0/0"],
+    )
+    .await;
+    let gid = create_group(&w.ec2, "bastion", &[]).await;
+    authorize(&w.ec2, &gid, &[from_list(22, &pl)]).await;
+    let rule = ingress(&w.ec2, &gid).await.remove(0);
     assert_eq!(rule.prefix_list_id(), Some(pl.as_str()));
     let out = invoke(&live, prefix_list_event(&gid, &pl, &rule))
         .await
         .unwrap();
     assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
-    assert!(ingress(&ec2, &gid).await.is_empty());
-    let alert = one_alert(&inbox).await;
-    assert_eq!(alert.attributes["severity"], "critical");
+    assert!(ingress(&w.ec2, &gid).await.is_empty());
+    w.critical_alert().await;
 
     // The AWS-managed S3 list holds AWS's own ranges: reported low, not revoked.
-    let s3 = ec2
+    let s3 = w
+        .ec2
         .describe_managed_prefix_lists()
         .send()
         .await
@@ -749,32 +697,27 @@ async fn a_rule_from_a_prefix_list_holding_the_world_is_revoked_an_aws_list_is_n
         .and_then(|p| p.prefix_list_id())
         .unwrap()
         .to_string();
-    authorize(&ec2, &gid, &[from_list(22, &s3)]).await;
-    let rule = ingress(&ec2, &gid).await.remove(0);
+    authorize(&w.ec2, &gid, &[from_list(22, &s3)]).await;
+    let rule = ingress(&w.ec2, &gid).await.remove(0);
     let out = invoke(&live, prefix_list_event(&gid, &s3, &rule))
         .await
         .unwrap();
     assert_eq!(out["stats"]["revoked"], json!(0), "{out:#}");
-    assert_eq!(ingress(&ec2, &gid).await.len(), 1);
-    assert_eq!(one_alert(&inbox).await.attributes["severity"], "low");
+    assert_eq!(ingress(&w.ec2, &gid).await.len(), 1);
+    assert_eq!(one_alert(&w.inbox).await.attributes["severity"], "low");
 }
 
 #[tokio::test]
 async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-mpl").await;
-    let pl = prefix_list(&ec2, "partner-bastions", &["198.51.100.0/24"]).await;
-    let gid = create_group(&ec2, "bastion", &[]).await;
-    let other = create_group(&ec2, "web", &[]).await;
-    authorize(&ec2, &gid, &[from_list(22, &pl), from_list(443, &pl)]).await;
-    authorize(&ec2, &other, &[tcp(22, &["203.0.113.0/24"])]).await;
-    let before_other = summary(&ingress(&ec2, &other).await);
+    let w = world("sg-mpl").await;
+    let pl = prefix_list(&w.ec2, "partner-bastions", &["198.51.100.0/24"]).await;
+    let gid = create_group(&w.ec2, "bastion", &[]).await;
+    let other = create_group(&w.ec2, "web", &[]).await;
+    authorize(&w.ec2, &gid, &[from_list(22, &pl), from_list(443, &pl)]).await;
+    authorize(&w.ec2, &other, &[tcp(22, &["203.0.113.0/24"])]).await;
+    let before_other = summary(&ingress(&w.ec2, &other).await);
 
-    add_world_entry(&ec2, &pl).await;
+    add_world_entry(&w.ec2, &pl).await;
     let mut event = fixture("ec2-modify-managed-prefix-list-world.json");
     let req = &mut event["detail"]["requestParameters"]["ModifyManagedPrefixListRequest"];
     req["PrefixListId"] = json!(pl);
@@ -785,14 +728,14 @@ async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
         ["version"] = json!(1);
 
     // Dry run first: the same steps, nothing changed.
-    let dry = state(&sdk, &inbox, &[("DRY_RUN", "true")]).await;
+    let dry = w.with(&[("DRY_RUN", "true")]).await;
     let planned = invoke(&dry, event.clone()).await.unwrap();
-    assert_eq!(ingress(&ec2, &gid).await.len(), 2);
-    let live = state(&sdk, &inbox, &[]).await;
+    assert_eq!(ingress(&w.ec2, &gid).await.len(), 2);
+    let live = w.live().await;
     let out = invoke(&live, event).await.unwrap();
     assert_eq!(step_targets(&planned), step_targets(&out));
     assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
-    let left: Vec<Option<i32>> = ingress(&ec2, &gid)
+    let left: Vec<Option<i32>> = ingress(&w.ec2, &gid)
         .await
         .iter()
         .map(|r| r.from_port())
@@ -802,16 +745,17 @@ async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
         vec![Some(443)],
         "SSH from the list is revoked, HTTPS stays"
     );
-    assert_eq!(summary(&ingress(&ec2, &other).await), before_other);
+    assert_eq!(summary(&ingress(&w.ec2, &other).await), before_other);
     // The list itself keeps its entries (documented choice).
-    let entries = ec2
+    let entries = w
+        .ec2
         .get_managed_prefix_list_entries()
         .prefix_list_id(&pl)
         .send()
         .await
         .unwrap();
     assert_eq!(entries.entries().len(), 2);
-    let alerts = inbox.receive(2, Duration::from_secs(15)).await.unwrap();
+    let alerts = w.inbox.receive(2, Duration::from_secs(15)).await.unwrap();
     let live_alert = alerts.last().unwrap();
     assert_eq!(live_alert.attributes["severity"], "critical");
     assert_eq!(live_alert.body["detection"], "ec2-prefix-list-world-open");
@@ -826,26 +770,18 @@ async fn a_prefix_list_made_world_open_gets_its_referencing_rules_revoked() {
 /// (`GetManagedPrefixListEntries` with `TargetVersion`) and counted in.
 #[tokio::test]
 async fn a_prefix_list_restored_to_a_world_open_version_gets_its_referencing_rules_revoked() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-rpl").await;
-    let pl = prefix_list(&ec2, "partner-bastions", &["198.51.100.0/24"]).await;
-    let gid = create_group(&ec2, "bastion", &[]).await;
-    authorize(&ec2, &gid, &[from_list(22, &pl)]).await;
-    add_world_entry(&ec2, &pl).await;
+    let w = world("sg-rpl").await;
+    let pl = prefix_list(&w.ec2, "partner-bastions", &["198.51.100.0/24"]).await;
+    let gid = create_group(&w.ec2, "bastion", &[]).await;
+    authorize(&w.ec2, &gid, &[from_list(22, &pl)]).await;
+    add_world_entry(&w.ec2, &pl).await;
     let mut event = fixture("ec2-restore-managed-prefix-list-version.json");
     let req = &mut event["detail"]["requestParameters"]["RestoreManagedPrefixListVersionRequest"];
     req["PrefixListId"] = json!(pl);
-    let out = invoke(&state(&sdk, &inbox, &[]).await, event)
-        .await
-        .unwrap();
+    let out = invoke(&w.live().await, event).await.unwrap();
     assert_eq!(out["stats"]["revoked"], json!(1), "{out:#}");
-    assert!(ingress(&ec2, &gid).await.is_empty());
-    let alert = one_alert(&inbox).await;
-    assert_eq!(alert.attributes["severity"], "critical");
+    assert!(ingress(&w.ec2, &gid).await.is_empty());
+    let alert = w.critical_alert().await;
     assert_eq!(alert.body["detection"], "ec2-prefix-list-world-open");
     let summary = alert.body["summary"].as_str().unwrap();
     assert!(
@@ -862,26 +798,18 @@ async fn a_prefix_list_restored_to_a_world_open_version_gets_its_referencing_rul
 
 #[tokio::test]
 async fn a_stale_event_for_a_rule_narrowed_since_revokes_nothing_and_says_what_it_found() {
-    let World {
-        moto: _moto,
-        sdk,
-        ec2,
-        inbox,
-    } = world("sg-stale").await;
+    let w = world("sg-stale").await;
     let perms = [tcp(22, &["0.0.0.0/0"])];
-    let (gid, rules) = open_group(&ec2, "bastion", &perms).await;
+    let (gid, rules) = open_group(&w.ec2, "bastion", &perms).await;
     let event = authorize_event(&gid, &perms, &[&rules[0]]);
     let id = rules[0].security_group_rule_id().unwrap().to_string();
     // The owner narrows the rule before the (late or re-delivered) event is handled.
-    modify_rule(&ec2, &gid, &id, 22, "10.0.0.0/8").await;
-    let live = state(&sdk, &inbox, &[]).await;
+    modify_rule(&w.ec2, &gid, &id, 22, "10.0.0.0/8").await;
+    let live = w.live().await;
     let out = invoke(&live, event).await.unwrap();
     assert_eq!(out["stats"]["revoked"], json!(0), "{out:#}");
-    assert_eq!(
-        summary(&ingress(&ec2, &gid).await),
-        vec!["tcp/22 10.0.0.0/8"]
-    );
-    let alert = one_alert(&inbox).await;
+    w.assert_ingress(&gid, &["tcp/22 10.0.0.0/8"]).await;
+    let alert = one_alert(&w.inbox).await;
     assert_eq!(
         actions(&alert),
         vec![(

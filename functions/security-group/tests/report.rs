@@ -9,7 +9,7 @@ use trailwarden::alert::{Severity, Status};
 use trailwarden::lambda::Service;
 use trailwarden::respond::plan_with;
 use trailwarden::{Alert, Payload};
-use trailwarden_testkit::harness::fact;
+use trailwarden_testkit::harness::{assert_contains, assert_starts_with, fact};
 use trailwarden_testkit::{config, fixture, plan};
 
 type Sg = SecurityGroup;
@@ -42,8 +42,8 @@ fn world_ssh_reads_as_a_planned_revocation() {
         step.detail.as_deref(),
         Some("by rule id, unless the group is tagged trailwarden:exempt")
     );
-    assert!(a.summary.contains("22 (SSH)"), "{}", a.summary);
-    assert!(a.summary.contains("203.0.113.24"), "{}", a.summary);
+    assert_contains(&a.summary, "22 (SSH)");
+    assert_contains(&a.summary, "203.0.113.24");
     assert!(
         fact(&a, "Rule 1")
             .contains("0.0.0.0/0 (the whole IPv4 internet) [sgr-0c1d2e3f405162738] \"temp ssh\""),
@@ -66,7 +66,7 @@ fn titles_and_summaries_of_the_sample_events() {
         a.title,
         "Would revoke: world-open tcp/3389 on sg-0f9e8d7c6b5a49382 by bob@example.com"
     );
-    assert!(a.summary.contains("3389 (RDP)"), "{}", a.summary);
+    assert_contains(&a.summary, "3389 (RDP)");
     assert_eq!(a.region.as_deref(), Some("eu-west-1"));
 
     let mut v = fixture("ec2-authorize-ingress-flat-world.json");
@@ -79,11 +79,9 @@ fn titles_and_summaries_of_the_sample_events() {
         .starts_with("by permission"));
 
     let a = alert("ec2-authorize-ingress-ipv6-world.json");
-    assert!(
-        a.summary
-            .contains("port 8080 is not an allowed public port (ALLOWED_PUBLIC_PORTS=80,443)"),
-        "{}",
-        a.summary
+    assert_contains(
+        &a.summary,
+        "port 8080 is not an allowed public port (ALLOWED_PUBLIC_PORTS=80,443)",
     );
     assert!(fact(&a, "Rule 1").contains("::/0 (the whole IPv6 internet)"));
 
@@ -117,12 +115,7 @@ fn titles_and_summaries_of_the_sample_events() {
         "alice closed inbound tcp/22 to 0.0.0.0/0 on sg-0a1b2c3d4e5f60718"
     );
     let a = alert("ec2-revoke-ingress-by-trailwarden.json");
-    assert!(
-        a.title
-            .contains("removed inbound rule(s) sgr-0c1d2e3f405162738"),
-        "{}",
-        a.title
-    );
+    assert_contains(&a.title, "removed inbound rule(s) sgr-0c1d2e3f405162738");
 
     let a = alert("ec2-modify-security-group-rules-world.json");
     assert!(a.summary.contains("3306 (MySQL)"));
@@ -142,15 +135,11 @@ fn titles_and_summaries_of_the_sample_events() {
         .contains("Egress rules are reported, never revoked."));
 
     let a = alert("ec2-authorize-ingress-icmp-world.json");
-    assert!(a.title.contains("icmp type 8 to 0.0.0.0/0"), "{}", a.title);
+    assert_contains(&a.title, "icmp type 8 to 0.0.0.0/0");
     assert!(a.summary.contains("Path MTU Discovery"));
 
     let a = alert("ec2-authorize-ingress-group-and-prefix-list.json");
-    assert!(
-        a.title.contains("tcp/5432 to pl-0f1e2d3c4b5a69788"),
-        "{}",
-        a.title
-    );
+    assert_contains(&a.title, "tcp/5432 to pl-0f1e2d3c4b5a69788");
     assert!(fact(&a, "Rule 2").contains(
         "security group sg-0aa11bb22cc33dd44 of account 123456789012 [sgr-0d8e9f0a1b2c3d4e5]"
     ));
@@ -171,24 +160,14 @@ fn exempt_and_notify_say_so() {
         &[("EXEMPT_GROUP_IDS", "sg-0a1b2c3d4e5f60718")],
         fixture("ec2-authorize-ingress-nested-world-ssh.json"),
     );
-    assert!(
-        a.title
-            .starts_with("Not revoked (exempt): world-open tcp/22"),
-        "{}",
-        a.title
-    );
+    assert_starts_with(&a.title, "Not revoked (exempt): world-open tcp/22");
     assert!(fact(&a, "Exempt").contains("EXEMPT_GROUP_IDS"));
 
     let a = alert_for(
         &[("RESPONSE_MODE", "notify")],
         fixture("ec2-authorize-ingress-nested-world-ssh.json"),
     );
-    assert!(
-        a.title
-            .starts_with("Not revoked (notify mode): world-open tcp/22"),
-        "{}",
-        a.title
-    );
+    assert_starts_with(&a.title, "Not revoked (notify mode): world-open tcp/22");
     assert!(a.summary.contains("RESPONSE_MODE=notify"));
     assert_eq!(fact(&a, "Response mode"), "notify");
 }
@@ -201,16 +180,10 @@ fn split_ranges_explain_the_threshold() {
         a.title,
         "Would revoke: world-open tcp/22 on sg-0c2d4e6f8a0b1c3d5 by DevOps/mallory"
     );
-    assert!(
-        a.summary.contains("WORLD_OPEN_MIN_PREFIX_IPV4=8"),
-        "{}",
-        a.summary
-    );
-    assert!(
-        a.summary
-            .contains("tcp/22 from 0.0.0.0/1 and tcp/22 from 128.0.0.0/1 would be revoked"),
-        "{}",
-        a.summary
+    assert_contains(&a.summary, "WORLD_OPEN_MIN_PREFIX_IPV4=8");
+    assert_contains(
+        &a.summary,
+        "tcp/22 from 0.0.0.0/1 and tcp/22 from 128.0.0.0/1 would be revoked",
     );
 }
 
@@ -244,13 +217,11 @@ fn a_narrowed_rule_is_reported_as_found() {
         a.actions[0].detail.as_deref(),
         Some("rule sgr-0c1d2e3f405162738 now allows tcp/22 from 10.0.0.0/8: left alone")
     );
-    assert!(
-        a.title
-            .starts_with("Already closed: world-open tcp/22 on sg-0a1b2c3d4e5f60718 (web)"),
-        "{}",
-        a.title
+    assert_starts_with(
+        &a.title,
+        "Already closed: world-open tcp/22 on sg-0a1b2c3d4e5f60718 (web)",
     );
-    assert!(a.summary.contains("no longer world-open"), "{}", a.summary);
+    assert_contains(&a.summary, "no longer world-open");
     assert!(!a.summary.contains("trailwarden revoked"), "{}", a.summary);
 }
 
@@ -262,17 +233,11 @@ fn a_prefix_list_change_names_the_list_and_the_entry() {
         a.title,
         "prefix list pl-0b1c2d3e4f5a6b7c8 holds 0.0.0.0/0 (world-open) by alice"
     );
-    assert!(
-        a.summary
-            .contains("alice added 0.0.0.0/0 in prefix list pl-0b1c2d3e4f5a6b7c8"),
-        "{}",
-        a.summary
+    assert_contains(
+        &a.summary,
+        "alice added 0.0.0.0/0 in prefix list pl-0b1c2d3e4f5a6b7c8",
     );
-    assert!(
-        a.summary.contains("leaves the list itself alone"),
-        "{}",
-        a.summary
-    );
+    assert_contains(&a.summary, "leaves the list itself alone");
 }
 
 /// A customer list now holding the world: what was checked here (this account and region, how
@@ -342,23 +307,15 @@ fn a_world_open_prefix_list_says_what_was_checked_and_what_is_not_visible() {
     let o = plan_with::<Sg>(&config::<Sg>(&[]), &p, &facts);
     let a = &o.alerts[0];
     assert_eq!(a.severity, Severity::Critical);
-    assert!(
-        a.summary.contains(
-            "were checked: 2 security groups reference the list (3 ingress rules, listed below)."
-        ),
-        "{}",
-        a.summary
+    assert_contains(
+        &a.summary,
+        "were checked: 2 security groups reference the list (3 ingress rules, listed below).",
     );
-    assert!(a.summary.contains("AWS RAM"), "{}", a.summary);
+    assert_contains(&a.summary, "AWS RAM");
 
     // Offline: said so.
     let a = alert("ec2-modify-managed-prefix-list-world.json");
-    assert!(
-        a.summary
-            .contains("referencing the list were not looked up"),
-        "{}",
-        a.summary
-    );
+    assert_contains(&a.summary, "referencing the list were not looked up");
 }
 
 /// The list looked up while the change was still being applied: said, and the entries counted
@@ -386,12 +343,9 @@ fn a_prefix_list_looked_up_early_says_so() {
         a.title,
         "prefix list pl-0b1c2d3e4f5a6b7c8 holds 0.0.0.0/0 (world-open) by alice"
     );
-    assert!(
-        a.summary.contains(
-            "The list was looked up before the change had completed (version 3, modify-in-progress)"
-        ),
-        "{}",
-        a.summary
+    assert_contains(
+        &a.summary,
+        "The list was looked up before the change had completed (version 3, modify-in-progress)",
     );
     assert!(
         fact(a, "Prefix list").ends_with("2 entries: 198.51.100.0/24 and 0.0.0.0/0"),
@@ -438,18 +392,8 @@ fn a_port_already_world_open_names_the_older_rule() {
         a.title,
         "Would revoke: world-open tcp/22 on sg-0a1b2c3d4e5f60718 (web) by older rules, added to by alice"
     );
-    assert!(
-        a.summary.contains(
-            "The change added to a port that rules already in the group make world-open (tcp/22 from 0.0.0.0/0)."
-        ),
-        "{}",
-        a.summary
-    );
-    assert!(
-        a.summary.contains("tcp/22 from 0.0.0.0/0 would be revoked"),
-        "{}",
-        a.summary
-    );
+    assert_contains(&a.summary, "The change added to a port that rules already in the group make world-open (tcp/22 from 0.0.0.0/0).");
+    assert_contains(&a.summary, "tcp/22 from 0.0.0.0/0 would be revoked");
     assert!(
         fact(a, "Rule already there 1")
             .contains("0.0.0.0/0 (the whole IPv4 internet) [sgr-0old] - CRITICAL"),

@@ -10,7 +10,7 @@ use support::{cfg, healthy, seen, t, TRAIL};
 use trailwarden::respond::{Plan, PlannedStep, Reporting};
 use trailwarden::{Alert, Payload, Severity};
 use trailwarden_testkit::fixture;
-use trailwarden_testkit::harness::fact;
+use trailwarden_testkit::harness::{assert_contains, fact};
 use watchdog::execute::{DigestView, Observation, TrailState};
 use watchdog::{Case, Output, Step, Watchdog};
 
@@ -67,12 +67,7 @@ fn the_report_alerts_new_conditions_and_counts_the_rest() {
     assert_eq!(a.severity, Severity::Critical);
     assert_eq!(a.detection, "watchdog-logging-off");
     assert_eq!(a.title, "CloudTrail logging is off: trailwarden-trail");
-    assert!(
-        a.summary
-            .contains("logging stopped at 2024-08-03T02:17:00Z"),
-        "{}",
-        a.summary
-    );
+    assert_contains(&a.summary, "logging stopped at 2024-08-03T02:17:00Z");
     assert!(a.facts.contains(&("Logging".into(), "OFF".into())));
     // The episode, by when it began: the same trail stopped again later is another incident
     // (destinations fingerprint the alert on it).
@@ -109,14 +104,12 @@ fn silence_says_since_when_and_what_cloudtrail_reports() {
         a.title,
         "No CloudTrail log delivered for 33 minutes: trailwarden-trail"
     );
-    assert!(
-        a.summary.contains(
-            "it last delivered a log file at 2024-08-03T11:57:00Z: more than 30 minutes ago \
-             (WATCHDOG_MAX_SILENCE_MINUTES)"
-        ) && a.summary.contains("CloudTrail reports: AccessDenied."),
-        "{}",
-        a.summary
+    assert_contains(
+        &a.summary,
+        "it last delivered a log file at 2024-08-03T11:57:00Z: more than 30 minutes ago \
+             (WATCHDOG_MAX_SILENCE_MINUTES)",
     );
+    assert_contains(&a.summary, "CloudTrail reports: AccessDenied.");
     assert!(a.summary.contains("What to do: turn logging back on"));
     assert_eq!(fact(a, "Delivery error"), "AccessDenied");
     assert_eq!(fact(a, "Last log delivery"), "2024-08-03T11:57:00Z");
@@ -140,11 +133,9 @@ fn stale_digests_name_each_late_region_and_how_late() {
         a.title,
         "No CloudTrail digest for over 2 hours in 1 region(s): trailwarden-trail"
     );
-    assert!(
-        a.summary
-            .contains("in: eu-west-1 (last digest 2024-08-03T11:02:00Z, 123 minutes ago)."),
-        "{}",
-        a.summary
+    assert_contains(
+        &a.summary,
+        "in: eu-west-1 (last digest 2024-08-03T11:02:00Z, 123 minutes ago).",
     );
     assert!(!a.summary.contains("us-east-1 ("), "{}", a.summary);
     assert!(a.summary.contains("`trailwarden validate`"));
@@ -188,12 +179,7 @@ fn a_trail_that_is_gone_or_cannot_be_checked_says_so_and_repeats_hourly() {
 
     assert_eq!(a[1].severity, Severity::High);
     assert_eq!(a[1].title, "trailwarden could not check trail org-trail");
-    assert!(
-        a[1].summary
-            .contains("AccessDeniedException: explicit deny")
-            && a[1].summary.contains("cloudtrail:GetTrailStatus"),
-        "{}",
-        a[1].summary
-    );
+    assert_contains(&a[1].summary, "AccessDeniedException: explicit deny");
+    assert_contains(&a[1].summary, "cloudtrail:GetTrailStatus");
     assert_eq!(a[1].account.as_deref(), Some("123456789012"));
 }

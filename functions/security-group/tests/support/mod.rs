@@ -50,18 +50,22 @@ pub async fn authorize(ec2: &aws_sdk_ec2::Client, gid: &str, perms: &[IpPermissi
         .unwrap();
 }
 
-/// The group's ingress rules as moto has them now.
-pub async fn ingress(ec2: &aws_sdk_ec2::Client, gid: &str) -> Vec<SecurityGroupRule> {
+/// The group's rules, ingress and egress, as moto has them now.
+pub async fn rules(ec2: &aws_sdk_ec2::Client, gid: &str) -> Vec<SecurityGroupRule> {
     ec2.describe_security_group_rules()
         .filters(Filter::builder().name("group-id").values(gid).build())
         .send()
         .await
         .unwrap()
         .security_group_rules()
-        .iter()
-        .filter(|r| r.is_egress() == Some(false))
-        .cloned()
-        .collect()
+        .to_vec()
+}
+
+/// The group's ingress rules as moto has them now.
+pub async fn ingress(ec2: &aws_sdk_ec2::Client, gid: &str) -> Vec<SecurityGroupRule> {
+    let mut rules = rules(ec2, gid).await;
+    rules.retain(|r| r.is_egress() == Some(false));
+    rules
 }
 
 /// The one alert the inbox receives next (waiting up to 15 s).
