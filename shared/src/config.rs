@@ -261,6 +261,7 @@ pub const RESPONDER_CALLS: &[&str] = &[
     "iam:GetLoginProfile",
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
+    "iam:GetRole",
     "iam:GetUser",
     "iam:GetUserPolicy",
     "iam:ListAccessKeys",

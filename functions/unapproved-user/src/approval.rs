@@ -43,6 +43,102 @@ pub enum Match {
     NoArn,
     /// The list does not apply to this kind of event (names and paths of existing users).
     NotApplicable,
+    /// The creator matched this entry but is not trusted: it was itself created moments
+    /// before, or no longer exists (see [`Doubt`]).
+    Distrusted { entry: String, doubt: Doubt },
+}
+
+/// Why a creator that matches an approved creator pattern does not approve. An approved
+/// creator pattern is met by every user or role that fits it, including one an unapproved
+/// principal created seconds ago (a user under an approved path, a role of an approved name):
+/// what that creator makes in the seconds before its own response lands is not approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "doubt", rename_all = "snake_case")]
+pub enum Doubt {
+    /// The creator (an IAM user or role of the event's account) was created `seconds` before
+    /// the event: less than `APPROVED_CREATOR_MIN_AGE_MINUTES`.
+    TooNew { seconds: i64, min_minutes: u32 },
+    /// No user or role of that name exists any more, or the name now belongs to another one
+    /// (its unique id differs from the event's).
+    Gone,
+}
+
+/// The IAM user or role behind a creator ARN, to look up its creation date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatorRef {
+    pub kind: CreatorKind,
+    pub account: String,
+    /// The name without its path (what `GetUser`/`GetRole` take).
+    pub name: String,
+    /// The unique id the event gives (`AIDA…`, `AROA…`), if any.
+    pub unique_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreatorKind {
+    User,
+    Role,
+}
+
+impl CreatorRef {
+    /// `arn:PARTITION:iam::ACCOUNT:user/PATH/NAME` or `…:role/PATH/NAME`; anything else
+    /// (a service, a federated user, an ARN without a name) is `None`.
+    pub fn from_arn(arn: &str, unique_id: Option<&str>) -> Option<CreatorRef> {
+        let mut f = arn.splitn(6, ':');
+        let (Some("arn"), Some(_), Some("iam"), Some(""), Some(account), Some(resource)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            return None;
+        };
+        let (kind, rest) = if let Some(r) = resource.strip_prefix("user/") {
+            (CreatorKind::User, r)
+        } else if let Some(r) = resource.strip_prefix("role/") {
+            (CreatorKind::Role, r)
+        } else {
+            return None;
+        };
+        let name = rest.rsplit('/').next().filter(|n| !n.is_empty())?;
+        Some(CreatorRef {
+            kind,
+            account: account.to_string(),
+            name: name.to_string(),
+            unique_id: unique_id
+                .map(|u| u.split(':').next().unwrap_or(u).to_string())
+                .filter(|u| !u.is_empty()),
+        })
+    }
+}
+
+/// What IAM says of an approved creator, looked up when an approval rests on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreatorFact {
+    /// It exists (with the event's unique id, when the event gives one) and was created then.
+    Created(chrono::DateTime<chrono::Utc>),
+    /// It does not exist, or its name belongs to another user or role now.
+    Gone,
+}
+
+impl CreatorFact {
+    /// The doubt this fact raises about a creator acting at `event_time`, with
+    /// `min_minutes` the least age trusted (0: never too new).
+    pub fn doubt(
+        &self,
+        event_time: Option<chrono::DateTime<chrono::Utc>>,
+        min_minutes: u32,
+    ) -> Option<Doubt> {
+        match self {
+            CreatorFact::Gone => Some(Doubt::Gone),
+            CreatorFact::Created(at) => {
+                let seconds = (event_time? - *at).num_seconds();
+                (min_minutes > 0 && seconds < i64::from(min_minutes) * 60).then_some(
+                    Doubt::TooNew {
+                        seconds: seconds.max(0),
+                        min_minutes,
+                    },
+                )
+            }
+        }
+    }
 }
 
 impl Match {
@@ -69,6 +165,17 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The verdict with a matched creator distrusted for `doubt`.
+    pub fn distrusting(mut self, doubt: Option<Doubt>) -> Verdict {
+        if let (Some(doubt), Match::Matched(entry)) = (doubt, &self.creator) {
+            self.creator = Match::Distrusted {
+                entry: entry.clone(),
+                doubt,
+            };
+        }
+        self
+    }
+
     /// Approved: by default, any one list matched. With `requires_creator`, the creator
     /// matched and, when name patterns or path prefixes are configured, the name or the path
     /// matched one too.
@@ -597,5 +704,88 @@ mod tests {
         assert!("my-bucket/a.json".parse::<S3Uri>().is_err());
         assert!("s3://my-bucket/".parse::<S3Uri>().is_err());
         assert!("s3://My_Bucket/a".parse::<S3Uri>().is_err());
+    }
+
+    #[test]
+    fn creator_refs_name_the_user_or_role_without_its_path() {
+        let u = CreatorRef::from_arn(
+            "arn:aws:iam::123456789012:user/admins/ops/alice",
+            Some("AIDAEXAMPLE"),
+        )
+        .unwrap();
+        assert_eq!(u.kind, CreatorKind::User);
+        assert_eq!(
+            (u.account.as_str(), u.name.as_str()),
+            ("123456789012", "alice")
+        );
+        assert_eq!(u.unique_id.as_deref(), Some("AIDAEXAMPLE"));
+        // A role session's principal id is `AROA…:session`: the role's id is the first part.
+        let r = CreatorRef::from_arn(
+            "arn:aws-us-gov:iam::111122223333:role/terraform-deployer",
+            Some("AROAEXAMPLE:run-1"),
+        )
+        .unwrap();
+        assert_eq!(r.kind, CreatorKind::Role);
+        assert_eq!(r.name, "terraform-deployer");
+        assert_eq!(r.unique_id.as_deref(), Some("AROAEXAMPLE"));
+        for arn in [
+            "arn:aws:sts::123456789012:assumed-role/x/y",
+            "arn:aws:iam::123456789012:group/admins",
+            "arn:aws:iam::123456789012:user/",
+            "arn:aws:iam::123456789012:root",
+            "not an arn",
+        ] {
+            assert_eq!(CreatorRef::from_arn(arn, None), None, "{arn}");
+        }
+    }
+
+    #[test]
+    fn a_creator_younger_than_the_minimum_or_gone_does_not_approve() {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let event = Some(at("2024-08-01T12:10:00Z"));
+        let created = |s| CreatorFact::Created(at(s));
+        assert_eq!(
+            created("2024-08-01T12:09:30Z").doubt(event, 10),
+            Some(Doubt::TooNew {
+                seconds: 30,
+                min_minutes: 10
+            })
+        );
+        assert_eq!(created("2024-08-01T12:00:00Z").doubt(event, 10), None);
+        assert_eq!(created("2024-08-01T12:09:30Z").doubt(event, 0), None);
+        assert_eq!(CreatorFact::Gone.doubt(event, 0), Some(Doubt::Gone));
+        // Created after the event (clock skew, or a name reused since): too new, age 0.
+        assert_eq!(
+            created("2024-08-01T12:11:00Z").doubt(event, 10),
+            Some(Doubt::TooNew {
+                seconds: 0,
+                min_minutes: 10
+            })
+        );
+
+        let approvals = Approvals {
+            creator_arns: vec!["arn:aws:iam::123456789012:user/admins/*".into()],
+            ..Default::default()
+        };
+        let arn = Some("arn:aws:iam::123456789012:user/admins/fresh");
+        let v = approvals.verdict("child", "/", arn, false);
+        assert!(v.approved());
+        let v = v.distrusting(Some(Doubt::Gone));
+        assert!(!v.approved());
+        assert_eq!(
+            v.creator,
+            Match::Distrusted {
+                entry: "arn:aws:iam::123456789012:user/admins/*".into(),
+                doubt: Doubt::Gone
+            }
+        );
+        // Nothing to distrust when the creator did not match.
+        let v = approvals.verdict(
+            "child",
+            "/",
+            Some("arn:aws:iam::123456789012:user/x"),
+            false,
+        );
+        assert_eq!(v.clone().distrusting(Some(Doubt::Gone)), v);
     }
 }

@@ -23,6 +23,7 @@ pub use trailwarden::estate::{CredentialResponse as CredentialMode, UserMode as 
 /// | `APPROVED_PATH_PREFIXES` | comma-separated IAM path prefixes, each starting and ending with `/` (`/service-accounts/`); `/` alone is refused | none |
 /// | `APPROVED_CREATOR_ARNS` | comma-separated globs over the creator's ARN; role sessions match by their role ARN (`arn:aws:iam::*:role/terraform-deployer`), whatever the session name; in role patterns `*` stops at `/`; patterns that approve every principal (`arn:*`, `…:role/*`) are refused | none |
 /// | `APPROVAL_REQUIRES_CREATOR` | `true`: a user is approved only when its creator is, and (when patterns or prefixes are configured) its name or path matches too; name and path alone are chosen by whoever calls `CreateUser` | `false` |
+/// | `APPROVED_CREATOR_MIN_AGE_MINUTES` | a creator that matches `APPROVED_CREATOR_ARNS` approves only when it is an IAM user or role of the event's account that existed at least this long before the event (looked up with `GetUser`/`GetRole`, unique id compared); one created more recently, or gone, does not approve: an unapproved principal could create a user under an approved path, or a role of an approved name, and let it create users in the seconds before the response; 0 to 10080, 0 checks only that the creator still exists | `10` |
 /// | `APPROVAL_DOCUMENT_URI` | `s3://BUCKET/KEY` of a JSON document `{"userPatterns": [], "pathPrefixes": [], "creatorArns": []}` merged into the lists above; read once per cold start, only when an event is not approved by the variables; an unreadable or malformed document fails closed: the lists above alone decide, and a high alert names the document and the error | none |
 /// | `CREDENTIAL_RESPONSE_MODE` | `notify` or `deactivate`: what to do when an unapproved principal creates an access key, console password, SSH public key, signing certificate or service-specific credential (or resets one's password) for another, existing user (see [`CredentialMode`]); `deactivate` sets that one credential `Inactive` (deletes the password) | `notify` |
 /// | `EVIDENCE_BUCKET` | bucket for evidence objects, written to `trailwarden/evidence/<account>/<user-name>/<eventID>.json` (never overwritten) | none: evidence only in the alert |
@@ -44,6 +45,8 @@ pub struct Config {
     pub approval_requires_creator: bool,
     /// `CREDENTIAL_RESPONSE_MODE`: `notify` (default) or `deactivate`.
     pub credential_mode: CredentialMode,
+    /// `APPROVED_CREATOR_MIN_AGE_MINUTES`: the least age of a creator that approves.
+    pub creator_min_age_minutes: u32,
     /// `APPROVAL_DOCUMENT_URI`: optional `s3://bucket/key` approval document.
     pub approval_document: Option<S3Uri>,
     /// `EVIDENCE_BUCKET`: optional bucket for evidence objects.
@@ -59,6 +62,11 @@ pub struct Config {
     /// stand for are recorded (`trailwarden_state::handoff`).
     pub state: StateSettings,
 }
+
+/// Default of `APPROVED_CREATOR_MIN_AGE_MINUTES`.
+pub const DEFAULT_CREATOR_MIN_AGE_MINUTES: u32 = 10;
+/// Largest `APPROVED_CREATOR_MIN_AGE_MINUTES` accepted (a week).
+pub const MAX_CREATOR_MIN_AGE_MINUTES: u32 = 7 * 24 * 60;
 
 /// Default of `NOT_FOUND_RETRY_SECONDS`.
 pub const DEFAULT_NOT_FOUND_RETRY_SECONDS: u64 = 20;
@@ -90,6 +98,13 @@ impl Settings for Config {
             "CREDENTIAL_RESPONSE_MODE",
             CredentialMode::CHOICES,
             CredentialMode::default(),
+        )?;
+        let creator_min_age_minutes = config::number(
+            env,
+            "APPROVED_CREATOR_MIN_AGE_MINUTES",
+            0..=MAX_CREATOR_MIN_AGE_MINUTES,
+            DEFAULT_CREATOR_MIN_AGE_MINUTES,
+            "expected a whole number of minutes from 0 to 10080",
         )?;
         let approval_document = match config::get(env, "APPROVAL_DOCUMENT_URI") {
             None => None,
@@ -135,6 +150,7 @@ impl Settings for Config {
             approvals,
             approval_requires_creator,
             credential_mode,
+            creator_min_age_minutes,
             approval_document,
             evidence_bucket,
             not_found_retry,
@@ -164,6 +180,7 @@ mod tests {
         assert!(!c.common.dry_run);
         assert!(!c.approval_requires_creator);
         assert_eq!(c.credential_mode, CredentialMode::Notify);
+        assert_eq!(c.creator_min_age_minutes, 10);
     }
 
     #[test]
@@ -185,6 +202,7 @@ mod tests {
             ("DRY_RUN", "true"),
             ("APPROVAL_REQUIRES_CREATOR", "true"),
             ("CREDENTIAL_RESPONSE_MODE", "deactivate"),
+            ("APPROVED_CREATOR_MIN_AGE_MINUTES", "0"),
         ])
         .unwrap();
         assert_eq!(c.mode, Mode::Quarantine);
@@ -203,6 +221,7 @@ mod tests {
         assert!(c.common.dry_run);
         assert!(c.approval_requires_creator);
         assert_eq!(c.credential_mode, CredentialMode::Deactivate);
+        assert_eq!(c.creator_min_age_minutes, 0);
     }
 
     #[test]
@@ -225,6 +244,9 @@ mod tests {
             ("NOT_FOUND_RETRY_SECONDS", "forever"),
             ("NOT_FOUND_RETRY_SECONDS", "-1"),
             ("NOT_FOUND_RETRY_SECONDS", "301"),
+            ("APPROVED_CREATOR_MIN_AGE_MINUTES", "10081"),
+            ("APPROVED_CREATOR_MIN_AGE_MINUTES", "-5"),
+            ("APPROVED_CREATOR_MIN_AGE_MINUTES", "ten"),
         ];
         for (var, value) in cases {
             let e = Config::from_env(&[(*var, *value)]).unwrap_err();

@@ -1,7 +1,7 @@
 //! The pure decision: from (configuration, payload, facts) to ignore, or a typed case and the
 //! ordered steps of its response. No AWS calls and no wording here (see [`crate::report`]).
 
-use crate::approval::{ApprovalError, Approvals, Verdict};
+use crate::approval::{ApprovalError, Approvals, CreatorFact, CreatorRef, Verdict};
 use crate::config::{Config, CredentialMode, Mode};
 use crate::UnapprovedUser;
 use serde::Serialize;
@@ -15,6 +15,9 @@ pub struct Facts {
     /// The approval document: `None` when not looked up (not configured, not needed because
     /// the configured lists decide, or an offline plan); else what reading it gave.
     pub document: Option<Result<Approvals, ApprovalError>>,
+    /// The approved creator as IAM has it, looked up only when the approval rests on the
+    /// creator (see [`creator_to_check`]); `None` when not looked up or not readable.
+    pub creator: Option<CreatorFact>,
 }
 
 /// The IAM user a `CreateUser` event created, as the event describes it.
@@ -626,6 +629,12 @@ impl Decide for UnapprovedUser {
         let (effective, settings) = effective_config(config, &account_of(payload, r));
         let config = &effective;
         let (approvals, document) = approvals_in_force(config, facts);
+        let doubt = || {
+            facts
+                .creator
+                .as_ref()
+                .and_then(|f| f.doubt(r.time(), config.creator_min_age_minutes))
+        };
         let base = |subject: Subject, verdict: Verdict, response: Response, severity| Case {
             subject,
             creator: creator.clone(),
@@ -657,12 +666,14 @@ impl Decide for UnapprovedUser {
                 user_id: response_str(r, "user.userId"),
                 create_date: response_str(r, "user.createDate"),
             };
-            let verdict = approvals.verdict(
-                &user.name,
-                &user.path,
-                creator_arn.as_deref(),
-                config.approval_requires_creator,
-            );
+            let verdict = approvals
+                .verdict(
+                    &user.name,
+                    &user.path,
+                    creator_arn.as_deref(),
+                    config.approval_requires_creator,
+                )
+                .distrusting(doubt());
             if verdict.approved() {
                 // Approved by its name or path alone: the caller chose both, so the alert is
                 // one a team filtering out `info` still sees.
@@ -709,7 +720,9 @@ impl Decide for UnapprovedUser {
             ));
         }
         let credential = credential_of(r, event);
-        let verdict = approvals.creator_verdict(creator_arn.as_deref());
+        let verdict = approvals
+            .creator_verdict(creator_arn.as_deref())
+            .distrusting(doubt());
         let subject = Subject::Credential {
             user: target.to_string(),
             credential: credential.clone(),
@@ -854,6 +867,32 @@ fn user_plan(
 
 /// True when deciding this payload needs the approval document: an event this function acts
 /// on that the configured lists alone do not approve.
+/// The approved creator to look up before deciding: an IAM user or role of the event's own
+/// account whose match with `APPROVED_CREATOR_ARNS` is what approves the event (decided with
+/// the facts gathered so far). A creator matched in another account is not looked up.
+pub fn creator_to_check(config: &Config, payload: &Payload, facts: &Facts) -> Option<CreatorRef> {
+    let Decision::Respond { case, .. } = UnapprovedUser::decide(config, payload, facts) else {
+        return None;
+    };
+    if !case.approved() || !case.verdict.creator.matched() {
+        return None;
+    }
+    let unique_id = case
+        .record
+        .user_identity
+        .as_ref()
+        .and_then(|u| match &case.creator {
+            Principal::AssumedRole { .. } => u
+                .session_context
+                .as_ref()
+                .and_then(|c| c.session_issuer.as_ref())
+                .and_then(|i| i.principal_id.as_deref()),
+            _ => u.principal_id.as_deref(),
+        });
+    CreatorRef::from_arn(case.creator_arn.as_deref()?, unique_id)
+        .filter(|c| c.account == case.account)
+}
+
 pub fn needs_document(config: &Config, payload: &Payload) -> bool {
     config.approval_document.is_some()
         && matches!(

@@ -2,14 +2,15 @@
 //! of the plan, through IAM and S3.
 
 use crate::approval::{load_document, Approvals};
-use crate::decide::{needs_document, Case, Facts, Step, Subject};
+use crate::approval::{CreatorFact, CreatorKind, CreatorRef};
+use crate::decide::{creator_to_check, needs_document, Case, Facts, Step, Subject};
 use crate::evidence::{self, Evidence, Located};
 use crate::remediate::{self, StepOutcome};
 use crate::{Config, UnapprovedUser};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-use trailwarden::aws::{AccountError, Accounts};
+use trailwarden::aws::{AccountError, Accounts, CallError};
 use trailwarden::respond::{InitError, Job, Responder, StepError, StepResult};
 use trailwarden::{Payload, Status};
 use trailwarden_state::Handoff;
@@ -87,19 +88,30 @@ impl Responder for UnapprovedUser {
     /// Reads the approval document when the configured lists alone do not approve the event.
     /// An unreadable document is a fact, not an error: the decision fails closed without it.
     async fn gather(&self, config: &Config, payload: &Payload) -> Result<Facts, StepError> {
-        if !needs_document(config, payload) {
-            return Ok(Facts::default());
+        let mut facts = Facts::default();
+        if needs_document(config, payload) {
+            facts.document = Some(match self.document(config).await {
+                Ok(a) => Ok(a.clone()),
+                Err(e) => {
+                    tracing::error!(error = %e, "approval document unusable: deciding without it");
+                    Err(e)
+                }
+            });
         }
-        let document = match self.document(config).await {
-            Ok(a) => Ok(a.clone()),
-            Err(e) => {
-                tracing::error!(error = %e, "approval document unusable: deciding without it");
-                Err(e)
+        // An approval that rests on the creator: is the creator older than a moment, and is
+        // it still the principal the event names? Read failures leave the approval standing
+        // (logged): they are not evidence against the creator.
+        if let Some(creator) = creator_to_check(config, payload, &facts) {
+            match self.creator_fact(&creator).await {
+                Ok(fact) => facts.creator = Some(fact),
+                Err(e) => tracing::warn!(
+                    creator = %creator.name,
+                    error = %e,
+                    "approved creator could not be looked up: its age is not checked"
+                ),
             }
-        };
-        Ok(Facts {
-            document: Some(document),
-        })
+        }
+        Ok(facts)
     }
 
     async fn execute_step(&self, step: &Step, job: Job<'_, Self>) -> StepResult {
@@ -224,6 +236,43 @@ impl Responder for UnapprovedUser {
 }
 
 impl UnapprovedUser {
+    /// When IAM says the approved creator was created, or that it is gone (missing, or its
+    /// name held by another user or role than the event's unique id).
+    async fn creator_fact(&self, creator: &CreatorRef) -> Result<CreatorFact, String> {
+        let iam = self
+            .iam_in(&creator.account)
+            .await
+            .map_err(|e| e.to_string())?;
+        let found = match creator.kind {
+            CreatorKind::User => iam
+                .get_user()
+                .user_name(&creator.name)
+                .send()
+                .await
+                .map(|o| o.user.map(|u| (u.user_id, u.create_date)))
+                .map_err(|e| CallError::from_sdk(&e)),
+            CreatorKind::Role => iam
+                .get_role()
+                .role_name(&creator.name)
+                .send()
+                .await
+                .map(|o| o.role.map(|r| (r.role_id, r.create_date)))
+                .map_err(|e| CallError::from_sdk(&e)),
+        };
+        let (id, created) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err("IAM answered without the user or role".into()),
+            Err(e) if e.no_such_entity() => return Ok(CreatorFact::Gone),
+            Err(e) => return Err(e.to_string()),
+        };
+        if creator.unique_id.as_deref().is_some_and(|u| u != id) {
+            return Ok(CreatorFact::Gone);
+        }
+        chrono::DateTime::from_timestamp(created.secs(), created.subsec_nanos())
+            .map(CreatorFact::Created)
+            .ok_or_else(|| "IAM gave a creation date out of range".into())
+    }
+
     /// The approval document, read once per cold start (a failed read is tried again on the
     /// next event).
     pub(crate) async fn document(

@@ -1,7 +1,7 @@
 //! All wording: the alerts (who created which user or credential, from where, why it is or is
 //! not approved, what was done and whether it worked) and the statistics.
 
-use crate::approval::Match;
+use crate::approval::{Doubt, Match};
 use crate::config::{Config, CredentialMode, Mode};
 use crate::decide::{
     Case, Credential, DocumentState, NewUser, Response, SkipReason, Step, Subject,
@@ -116,6 +116,10 @@ pub fn approval_text(case: &Case) -> String {
         Match::NoArn => {
             format!("created by {who}, which has no ARN to match against the approved creators")
         }
+        Match::Distrusted { entry, doubt } => format!(
+            "created by {who}, which matches approved creator pattern \"{entry}\" but {}",
+            distrust_reason(doubt)
+        ),
         _ => format!("created by {who}, which is not an approved creator"),
     });
     let without_creator =
@@ -128,7 +132,7 @@ pub fn approval_text(case: &Case) -> String {
         Match::Matched(p) => parts.push(format!(
             "user name \"{name}\" matches approved user pattern \"{p}\", {without_creator}"
         )),
-        Match::NoArn | Match::NotApplicable => {}
+        Match::NoArn | Match::NotApplicable | Match::Distrusted { .. } => {}
     }
     match &v.path {
         Match::NotConfigured => parts.push("no approved path prefixes are configured".into()),
@@ -136,7 +140,7 @@ pub fn approval_text(case: &Case) -> String {
         Match::Matched(p) => parts.push(format!(
             "path \"{path}\" is under approved path prefix \"{p}\", {without_creator}"
         )),
-        Match::NoArn | Match::NotApplicable => {}
+        Match::NoArn | Match::NotApplicable | Match::Distrusted { .. } => {}
     }
     if v.requires_creator
         && v.creator.matched()
@@ -769,4 +773,31 @@ fn document_alert(config: &Config, case: &Case, uri: &str, error: &str) -> Alert
         .fact("User", case.subject.user_name());
     a.account_alias = config.common.account_alias.clone();
     a
+}
+
+/// Why a creator matching an approved pattern does not approve ([`Doubt`]).
+fn distrust_reason(doubt: &Doubt) -> String {
+    match doubt {
+        Doubt::TooNew {
+            seconds,
+            min_minutes,
+        } => format!(
+            "was itself created {} before this event (an approving creator must be at least \
+             {min_minutes} minutes old, APPROVED_CREATOR_MIN_AGE_MINUTES): a user under an \
+             approved path or a role of an approved name made by anyone who may create one",
+            age(*seconds)
+        ),
+        Doubt::Gone => "no longer exists under that name as the principal the event names \
+                        (deleted, or replaced by another user or role of that name)"
+            .into(),
+    }
+}
+
+/// `42 seconds`, `3 minutes`, `2 hours`.
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} seconds"),
+        s if s < 7200 => format!("{} minutes", s / 60),
+        s => format!("{} hours", s / 3600),
+    }
 }

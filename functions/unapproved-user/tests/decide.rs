@@ -5,7 +5,7 @@ use serde_json::Value;
 use trailwarden::respond::{Decide, Decision, Settings, StepKind};
 use trailwarden::{Payload, Severity, Status};
 use trailwarden_testkit::{config, fixture, payload};
-use unapproved_user::approval::{ApprovalError, Approvals, Match};
+use unapproved_user::approval::{ApprovalError, Approvals, CreatorFact, CreatorKind, Doubt, Match};
 use unapproved_user::decide::{Case, Credential, DocumentState, Facts, Response, Step, Subject};
 use unapproved_user::{CredentialMode, Mode, UnapprovedUser};
 
@@ -362,6 +362,7 @@ fn an_unreadable_document_fails_closed() {
             uri: "s3://security-config-123456789012/trailwarden/approvals.json".into(),
             reason: "NoSuchKey: The specified key does not exist.".into(),
         })),
+        ..Default::default()
     };
     let (case, plan) = respond(run_with(
         &vars,
@@ -388,6 +389,7 @@ fn an_unreadable_document_fails_closed() {
             user_patterns: vec!["backup-*".into()],
             ..Default::default()
         })),
+        ..Default::default()
     };
     let (case, _) = respond(run_with(
         &vars,
@@ -893,5 +895,89 @@ fn a_bad_account_settings_document_stops_the_cold_start() {
         e.to_string()
             .contains("accounts.123456789012.approved_creator_arns[0]"),
         "{e}"
+    );
+}
+
+/// An approved creator approves only when IAM shows it existed long enough before the event
+/// (`APPROVED_CREATOR_MIN_AGE_MINUTES`) under the event's unique id: a user made under an
+/// approved path, or a role of an approved name, by someone unapproved cannot approve what it
+/// creates in the seconds before its own response.
+#[test]
+fn a_fresh_or_vanished_approved_creator_does_not_approve() {
+    let vars = [(
+        "APPROVED_CREATOR_ARNS",
+        "arn:aws:iam::123456789012:role/terraform-deployer",
+    )];
+    let file = "iam-create-user-by-approved-creator.json";
+    let configured = config::<UnapprovedUser>(&vars);
+    let p = payload(file);
+
+    // What is looked up: the role behind the session, by name, with the role's unique id.
+    let creator = unapproved_user::decide::creator_to_check(&configured, &p, &Facts::default())
+        .expect("an approval resting on the creator is checked");
+    assert_eq!(creator.kind, CreatorKind::Role);
+    assert_eq!(creator.name, "terraform-deployer");
+    assert_eq!(creator.account, "123456789012");
+    assert_eq!(creator.unique_id.as_deref(), Some("AROA4EXAMPLETFDEPLOY"));
+
+    // The event is at 2024-08-05T06:02:18Z.
+    let created = |at: &str| Facts {
+        creator: Some(CreatorFact::Created(
+            chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc(),
+        )),
+        ..Default::default()
+    };
+    let (case, plan) = respond(run_with(&vars, file, &created("2024-08-05T06:01:30Z")));
+    assert!(!case.approved(), "{:?}", case.verdict);
+    assert_eq!(
+        case.verdict.creator,
+        Match::Distrusted {
+            entry: "arn:aws:iam::123456789012:role/terraform-deployer".into(),
+            doubt: Doubt::TooNew {
+                seconds: 48,
+                min_minutes: 10
+            }
+        }
+    );
+    assert_eq!(case.severity, Severity::High);
+    assert_eq!(case.response, Response::User(Mode::Delete));
+    assert_eq!(plan.last().unwrap().step.name(), "DeleteUser");
+
+    let (case, plan) = respond(run_with(&vars, file, &created("2023-01-01T00:00:00Z")));
+    assert!(case.approved());
+    assert_eq!(case.severity, Severity::Info);
+    assert!(plan.is_empty());
+
+    let gone = Facts {
+        creator: Some(CreatorFact::Gone),
+        ..Default::default()
+    };
+    let (case, _) = respond(run_with(&vars, file, &gone));
+    assert!(!case.approved());
+    assert!(matches!(
+        case.verdict.creator,
+        Match::Distrusted {
+            doubt: Doubt::Gone,
+            ..
+        }
+    ));
+
+    // 0 minutes: a creator of any age approves, a vanished one still does not.
+    let mut any_age = vars.to_vec();
+    any_age.push(("APPROVED_CREATOR_MIN_AGE_MINUTES", "0"));
+    let (case, _) = respond(run_with(&any_age, file, &created("2024-08-05T06:02:17Z")));
+    assert!(case.approved());
+    let (case, _) = respond(run_with(&any_age, file, &gone));
+    assert!(!case.approved());
+
+    // Nothing is looked up when the creator is not what approves.
+    let by_name = [("APPROVED_USER_PATTERNS", "svc-*")];
+    assert_eq!(
+        unapproved_user::decide::creator_to_check(
+            &config::<UnapprovedUser>(&by_name),
+            &p,
+            &Facts::default()
+        ),
+        None
     );
 }

@@ -9,13 +9,15 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
 use support::{
-    add_access_key, add_login_profile, add_to_new_group, create_evidence_bucket, function,
-    has_login_profile, new_user as create_user, one_alert, put_inline_policy, read_evidence,
-    user_exists, vars, ALLOW_ALL, EVIDENCE_BUCKET,
+    add_access_key, add_login_profile, add_to_new_group, attached_policy_arns,
+    create_evidence_bucket, function, has_login_profile, keys, new_user as create_user, one_alert,
+    put_inline_policy, read_evidence, user_exists, vars, ALLOW_ALL, EVIDENCE_BUCKET,
 };
+use support::{create_session_role, ANY_CREATOR_AGE};
+use tokio::task::JoinHandle;
 use trailwarden::lambda::Service;
 use trailwarden_testkit::faults::{Fault, FaultProxy, Rule};
-use trailwarden_testkit::harness::step_targets;
+use trailwarden_testkit::harness::{assert_contains, assert_starts_with, step_targets};
 use trailwarden_testkit::{fixture, invoke, service, ReceivedAlert};
 use unapproved_user::UnapprovedUser;
 const DOC_BUCKET: &str = "security-config-123456789012";
@@ -47,6 +49,54 @@ impl Env {
         let state = function(&proxy.sdk_config(), extra, &self.inbox.topic_arn).await;
         (proxy, state)
     }
+
+    /// The function behind the fault proxy, with the first `operation` call held up for 3 s.
+    async fn holding_up(
+        &self,
+        extra: &[(&str, &str)],
+        operation: &str,
+    ) -> (FaultProxy, Service<UnapprovedUser>) {
+        let hold = Rule::first(1, operation, Fault::Delay(Duration::from_secs(3)));
+        self.proxied(extra, vec![hold]).await
+    }
+
+    /// The function in quarantine mode, behind the fault proxy.
+    async fn quarantining(&self) -> (FaultProxy, Service<UnapprovedUser>) {
+        self.proxied(&[("RESPONSE_MODE", "quarantine")], vec![])
+            .await
+    }
+}
+
+/// Waits (up to 30 s) until the proxy has seen an `operation` call; panics, listing the calls
+/// it saw, when none came.
+async fn wait_for_call(proxy: &FaultProxy, operation: &str) {
+    let waited = std::time::Instant::now();
+    while proxy.count(operation) == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "no {operation}: {:?}",
+            proxy
+                .seen()
+                .iter()
+                .map(|x| x.operation.clone())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs `state` on `event` in the background and waits until the proxy has seen (and holds
+/// up) `operation`; the run, ending in the outcome, or the error and the event to deliver
+/// again.
+async fn run_until_held(
+    state: Service<UnapprovedUser>,
+    event: Value,
+    proxy: &FaultProxy,
+    operation: &str,
+) -> JoinHandle<Result<Value, (String, Value)>> {
+    let run = tokio::spawn(async move { invoke(&state, &event).await.map_err(|e| (e, event)) });
+    wait_for_call(proxy, operation).await;
+    run
 }
 
 /// A user with everything that blocks DeleteUser.
@@ -107,26 +157,8 @@ async fn create_loaded_user(iam: &aws_sdk_iam::Client, name: &str) -> Loaded {
     let policy_arn =
         attach_new_policy(iam, name, &format!("{name}-ec2-read"), "ec2:Describe*").await;
     add_to_new_group(iam, name, "developers").await;
-    let ssh_key_id = iam
-        .upload_ssh_public_key()
-        .user_name(name)
-        .ssh_public_key_body("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly0000000000000000000000 mallory@laptop")
-        .send()
-        .await
-        .unwrap()
-        .ssh_public_key
-        .unwrap()
-        .ssh_public_key_id;
-    let certificate_id = iam
-        .upload_signing_certificate()
-        .user_name(name)
-        .certificate_body(include_str!("data/signing-certificate.pem"))
-        .send()
-        .await
-        .unwrap()
-        .certificate
-        .unwrap()
-        .certificate_id;
+    let ssh_key_id = upload_ssh_public_key(iam, name, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly0000000000000000000000 mallory@laptop").await;
+    let certificate_id = add_signing_certificate(iam, name).await;
     let mfa_serial = iam
         .create_virtual_mfa_device()
         .virtual_mfa_device_name(format!("{name}-mfa"))
@@ -162,6 +194,32 @@ async fn loaded_user_event(iam: &aws_sdk_iam::Client, name: &str, file: &str) ->
     (u, event)
 }
 
+/// `mallory`, with everything that blocks DeleteUser, and the event of an IAM user creating
+/// it.
+async fn loaded_mallory(iam: &aws_sdk_iam::Client) -> (Loaded, Value) {
+    loaded_user_event(iam, "mallory", "iam-create-user-by-iam-user.json").await
+}
+
+/// The test's account and function built with `extra`, and [`loaded_mallory`].
+async fn setup_with_mallory(extra: &[(&str, &str)]) -> (Env, Loaded, Value) {
+    let t = setup(extra).await;
+    let (u, event) = loaded_mallory(&t.iam).await;
+    (t, u, event)
+}
+
+/// The test's account, and `backup-operator`, with everything that blocks DeleteUser, and the
+/// event of a role creating it.
+async fn setup_with_role_created_user() -> (Env, Loaded, Value) {
+    let t = setup(&[]).await;
+    let (u, event) = loaded_user_event(
+        &t.iam,
+        "backup-operator",
+        "iam-create-user-by-assumed-role.json",
+    )
+    .await;
+    (t, u, event)
+}
+
 /// The fixture, with the user id moto gave the user (CloudTrail would log the real one).
 fn event_for(file: &str, user_id: &str, arn: &str) -> Value {
     let mut ev = fixture(file);
@@ -192,21 +250,6 @@ fn status<'a>(alert: &'a ReceivedAlert, name: &str) -> &'a str {
 
 fn detail<'a>(alert: &'a ReceivedAlert, name: &str) -> &'a str {
     step(&alert.body["actions"], name, None).1
-}
-
-/// The ARNs of the managed policies attached to the user.
-async fn attached_policy_arns(iam: &aws_sdk_iam::Client, name: &str) -> Vec<String> {
-    let req = iam.list_attached_user_policies().user_name(name);
-    let attached = req
-        .send()
-        .await
-        .unwrap()
-        .attached_policies
-        .unwrap_or_default();
-    let arns = attached
-        .into_iter()
-        .map(|p| p.policy_arn.unwrap_or_default());
-    arns.collect()
 }
 
 /// The status of each of the user's SSH public keys.
@@ -240,27 +283,9 @@ const QUARANTINE_STEPS: [&str; 7] = [
     "TagUser",
 ];
 
-async fn keys(iam: &aws_sdk_iam::Client, name: &str) -> Vec<(String, StatusType)> {
-    iam.list_access_keys()
-        .user_name(name)
-        .send()
-        .await
-        .unwrap()
-        .access_key_metadata()
-        .iter()
-        .map(|k| {
-            (
-                k.access_key_id().unwrap().to_string(),
-                k.status().unwrap().clone(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn delete_removes_everything_and_the_alert_lists_every_step() {
-    let t = setup(&[]).await;
-    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
+    let (t, u, event) = setup_with_mallory(&[]).await;
 
     let out = invoke(&t.state, &event)
         .await
@@ -297,12 +322,9 @@ async fn delete_removes_everything_and_the_alert_lists_every_step() {
     assert_eq!(policy.policy().unwrap().attachment_count(), Some(0));
 
     let alert = one_alert(&t.inbox).await;
-    assert!(
-        alert
-            .subject
-            .starts_with("[CRITICAL] Unapproved IAM user mallory deleted"),
-        "{}",
-        alert.subject
+    assert_starts_with(
+        &alert.subject,
+        "[CRITICAL] Unapproved IAM user mallory deleted",
     );
     assert_eq!(alert.attributes["severity"], "critical");
     for name in [
@@ -431,8 +453,7 @@ async fn the_dry_run_plan_and_the_live_run_walk_the_same_steps() {
 
 #[tokio::test]
 async fn the_same_event_twice_succeeds() {
-    let t = setup(&[]).await;
-    let (_, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
+    let (t, _, event) = setup_with_mallory(&[]).await;
     invoke(&t.state, &event).await.expect("first delivery");
     let first = one_alert(&t.inbox).await;
     assert_eq!(status(&first, "DeleteUser"), "done");
@@ -456,14 +477,8 @@ async fn the_same_event_twice_succeeds() {
 
 #[tokio::test]
 async fn quarantine_denies_everything_deactivates_every_credential_and_is_repeatable() {
-    let t = setup(&[]).await;
-    let (u, event) = loaded_user_event(
-        &t.iam,
-        "backup-operator",
-        "iam-create-user-by-assumed-role.json",
-    )
-    .await;
-    let (_proxy, state) = t.proxied(&[("RESPONSE_MODE", "quarantine")], vec![]).await;
+    let (t, u, event) = setup_with_role_created_user().await;
+    let (_proxy, state) = t.quarantining().await;
 
     invoke(&state, &event).await.expect("quarantine completes");
     assert!(user_exists(&t.iam, "backup-operator").await);
@@ -509,12 +524,9 @@ async fn quarantine_denies_everything_deactivates_every_credential_and_is_repeat
     assert_eq!(groups.groups().len(), 1);
 
     let alert = one_alert(&t.inbox).await;
-    assert!(
-        alert
-            .subject
-            .starts_with("[CRITICAL] Unapproved IAM user backup-operator quarantined"),
-        "{}",
-        alert.subject
+    assert_starts_with(
+        &alert.subject,
+        "[CRITICAL] Unapproved IAM user backup-operator quarantined",
     );
     for name in QUARANTINE_STEPS {
         assert_eq!(status(&alert, name), "done", "{name}");
@@ -546,13 +558,7 @@ async fn quarantine_denies_everything_deactivates_every_credential_and_is_repeat
 /// the real thing: AWSDenyAll is attached and the user tagged with this event.
 #[tokio::test]
 async fn a_forged_quarantine_policy_or_tag_does_not_stop_the_quarantine() {
-    let t = setup(&[]).await;
-    let (_, event) = loaded_user_event(
-        &t.iam,
-        "backup-operator",
-        "iam-create-user-by-assumed-role.json",
-    )
-    .await;
+    let (t, _, event) = setup_with_role_created_user().await;
     t.iam
         .put_user_policy()
         .user_name("backup-operator")
@@ -574,7 +580,7 @@ async fn a_forged_quarantine_policy_or_tag_does_not_stop_the_quarantine() {
         .send()
         .await
         .unwrap();
-    let (_proxy, state) = t.proxied(&[("RESPONSE_MODE", "quarantine")], vec![]).await;
+    let (_proxy, state) = t.quarantining().await;
     let out = invoke(&state, &event).await.expect("quarantine completes");
     let attached = attached_policy_arns(&t.iam, "backup-operator").await;
     assert!(
@@ -696,44 +702,17 @@ const EVIDENCE_PUT: &str = "PUT /trailwarden-evidence-123456789012/trailwarden/e
 /// the renamed user is followed and deleted, the other user keeps everything.
 #[tokio::test]
 async fn a_name_swapped_after_capture_is_not_acted_on_and_the_user_is_followed() {
-    let t = setup(&[]).await;
-    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
+    let (t, u, event) = setup_with_mallory(&[]).await;
     let (victim_id, _) = create_loaded_user_named(&t.iam, "breakglass").await;
     add_login_profile(&t.iam, "breakglass").await;
     create_evidence_bucket(&t.s3).await;
     let (proxy, state) = t
-        .proxied(
-            &[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)],
-            vec![Rule::first(
-                1,
-                EVIDENCE_PUT,
-                Fault::Delay(Duration::from_secs(3)),
-            )],
-        )
+        .holding_up(&[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)], EVIDENCE_PUT)
         .await;
-    let run = tokio::spawn(async move { invoke(&state, &event).await });
     // The evidence is being written: the capture is over, no user has been changed yet.
-    let waited = std::time::Instant::now();
-    while proxy.count(EVIDENCE_PUT) == 0 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(30),
-            "no evidence written: {:?}",
-            proxy
-                .seen()
-                .iter()
-                .map(|x| x.operation.clone())
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let run = run_until_held(state, event, &proxy, EVIDENCE_PUT).await;
     for (from, to) in [("mallory", "mallory-2"), ("breakglass", "mallory")] {
-        t.iam
-            .update_user()
-            .user_name(from)
-            .new_user_name(to)
-            .send()
-            .await
-            .unwrap();
+        rename(&t.iam, from, to).await;
     }
     let out = run.await.unwrap().expect("the deletion completes");
     // The user now named mallory is the break-glass user, untouched.
@@ -754,15 +733,8 @@ async fn a_name_swapped_after_capture_is_not_acted_on_and_the_user_is_followed()
 
 #[tokio::test]
 async fn a_user_renamed_right_after_creation_is_followed_and_deleted() {
-    let t = setup(&[]).await;
-    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
-    t.iam
-        .update_user()
-        .user_name("mallory")
-        .new_user_name("mallory-renamed")
-        .send()
-        .await
-        .unwrap();
+    let (t, u, event) = setup_with_mallory(&[]).await;
+    rename(&t.iam, "mallory", "mallory-renamed").await;
 
     let out = invoke(&t.state, &event)
         .await
@@ -796,13 +768,7 @@ async fn a_user_renamed_right_after_creation_is_followed_and_deleted() {
     let mut event = event;
     event["detail"]["requestParameters"]["userName"] = "eve".into();
     event["detail"]["responseElements"]["user"]["userName"] = "eve".into();
-    t.iam
-        .update_user()
-        .user_name("eve")
-        .new_user_name("eve-2")
-        .send()
-        .await
-        .unwrap();
+    rename(&t.iam, "eve", "eve-2").await;
     let (newcomer, _) = create_user(&t.iam, "eve", "/").await;
     invoke(&t.state, &event).await.expect("completes");
     assert!(!user_exists(&t.iam, "eve-2").await);
@@ -819,8 +785,7 @@ async fn create_loaded_user_named(iam: &aws_sdk_iam::Client, name: &str) -> (Str
 
 #[tokio::test]
 async fn dry_run_reports_the_plan_and_changes_nothing() {
-    let t = setup(&[("DRY_RUN", "true")]).await;
-    let (_, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
+    let (t, _, event) = setup_with_mallory(&[("DRY_RUN", "true")]).await;
     let out = invoke(&t.state, &event).await.unwrap();
     assert_eq!(out["dry_run"], true);
 
@@ -829,7 +794,7 @@ async fn dry_run_reports_the_plan_and_changes_nothing() {
     assert!(has_login_profile(&t.iam, "mallory").await);
 
     let alert = one_alert(&t.inbox).await;
-    assert!(alert.subject.contains("[dry-run]"), "{}", alert.subject);
+    assert_contains(&alert.subject, "[dry-run]");
     assert_eq!(alert.body["dry_run"], true);
     assert_eq!(
         status(&alert, "DeleteUser"),
@@ -856,10 +821,11 @@ async fn approved_user_is_untouched_and_reported_at_info() {
         "APPROVED_CREATOR_ARNS",
         "arn:aws:iam::123456789012:role/terraform-deployer",
     );
-    let t = setup(&[approval]).await;
+    let t = setup(&[approval, ANY_CREATOR_AGE]).await;
     let (id, arn) = create_user(&t.iam, "svc-reporting", "/service-accounts/").await;
     add_access_key(&t.iam, "svc-reporting").await;
-    let event = event_for("iam-create-user-by-approved-creator.json", &id, &arn);
+    let mut event = event_for("iam-create-user-by-approved-creator.json", &id, &arn);
+    create_session_role(&t.iam, &mut event).await;
     let out = invoke(&t.state, &event).await.unwrap();
     assert!(out.get("steps").is_none(), "{out:#}");
     assert!(user_exists(&t.iam, "svc-reporting").await);
@@ -870,10 +836,56 @@ async fn approved_user_is_untouched_and_reported_at_info() {
     assert!(summary.contains("terraform-run-8841"), "{summary}");
     assert!(summary.contains("approved creator pattern"), "{summary}");
 
-    let quiet = t.with(&[approval, ("MIN_SEVERITY", "low")]).await;
+    let quiet = t
+        .with(&[approval, ANY_CREATOR_AGE, ("MIN_SEVERITY", "low")])
+        .await;
     let out = invoke(&quiet, &event).await.unwrap();
     assert_eq!(out["delivery"][0]["status"], "below_threshold");
     assert!(t.inbox.drain().await.unwrap().is_empty());
+    drop(t.moto);
+}
+
+/// The chain an approved user path allows: an unapproved principal creates a user under the
+/// path, and that user creates another in the seconds before its own response. The creator
+/// matches the approved pattern but is seconds old, so its user is deleted, and the alert
+/// says why; the same creator, judged with no minimum age, approves.
+#[tokio::test]
+async fn a_user_made_by_a_creator_seconds_old_is_not_approved() {
+    let approval = (
+        "APPROVED_CREATOR_ARNS",
+        "arn:aws:iam::123456789012:user/admins/*",
+    );
+    let t = setup(&[approval]).await;
+    let (creator_id, creator_arn) = create_user(&t.iam, "fresh-admin", "/admins/").await;
+    let (id, arn) = create_user(&t.iam, "helper", "/").await;
+    let mut event = event_for("iam-create-user-by-iam-user.json", &id, &arn);
+    let detail = &mut event["detail"];
+    detail["eventTime"] =
+        Value::String(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    detail["requestParameters"]["userName"] = Value::String("helper".into());
+    detail["responseElements"]["user"]["userName"] = Value::String("helper".into());
+    detail["responseElements"]["user"]["path"] = Value::String("/".into());
+    let who = &mut detail["userIdentity"];
+    who["principalId"] = Value::String(creator_id);
+    who["arn"] = Value::String(creator_arn);
+    who["userName"] = Value::String("fresh-admin".into());
+
+    let any_age = t
+        .with(&[approval, ANY_CREATOR_AGE, ("DRY_RUN", "true")])
+        .await;
+    let out = invoke(&any_age, &event).await.unwrap();
+    assert_eq!(out["alerts"][0]["severity"], "info", "{out:#}");
+    t.inbox.drain().await.unwrap();
+
+    let out = invoke(&t.state, &event).await.unwrap();
+    assert_eq!(step(&out["steps"], "DeleteUser", None).0, "done", "{out:#}");
+    assert!(!user_exists(&t.iam, "helper").await);
+    assert!(user_exists(&t.iam, "fresh-admin").await);
+    let alert = one_alert(&t.inbox).await;
+    assert_eq!(alert.attributes["severity"], "high");
+    let summary = alert.body["summary"].as_str().unwrap();
+    assert_contains(summary, "matches approved creator pattern \"arn:aws:iam::123456789012:user/admins/*\" but was itself created");
+    assert_contains(summary, "APPROVED_CREATOR_MIN_AGE_MINUTES");
     drop(t.moto);
 }
 
@@ -881,7 +893,7 @@ async fn approved_user_is_untouched_and_reported_at_info() {
 async fn evidence_is_written_to_s3_and_never_overwritten() {
     let t = setup(&[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)]).await;
     create_evidence_bucket(&t.s3).await;
-    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
+    let (u, event) = loaded_mallory(&t.iam).await;
     invoke(&t.state, &event).await.unwrap();
 
     let key = "trailwarden/evidence/123456789012/mallory/3b8e5f2a-9c41-4d6e-8f07-1a2b3c4d5e6f.json";
@@ -928,8 +940,7 @@ async fn evidence_is_written_to_s3_and_never_overwritten() {
 
 #[tokio::test]
 async fn notify_mode_alerts_with_evidence_and_changes_nothing() {
-    let t = setup(&[("RESPONSE_MODE", "notify")]).await;
-    let (_, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
+    let (t, _, event) = setup_with_mallory(&[("RESPONSE_MODE", "notify")]).await;
     invoke(&t.state, &event).await.unwrap();
     assert!(user_exists(&t.iam, "mallory").await);
     assert!(keys(&t.iam, "mallory")
@@ -1060,15 +1071,9 @@ async fn an_unreadable_approval_document_fails_closed_with_a_loud_alert() {
 /// Issue 15: persistence through an existing user, by an unapproved principal.
 #[tokio::test]
 async fn credentials_made_for_another_user_are_alerted_and_optionally_revoked() {
-    let t = setup(&[]).await;
-    create_user(&t.iam, "build-bot", "/").await;
+    let t = setup_with_build_bot().await;
     let key = add_access_key(&t.iam, "build-bot").await;
-    let key_event = credential_event(
-        "iam-create-access-key-for-other-user.json",
-        "accessKey",
-        "accessKeyId",
-        &key,
-    );
+    let key_event = access_key_event(&key);
 
     // Default (notify): a high alert, nothing changed.
     let out = invoke(&t.state, &key_event).await.unwrap();
@@ -1092,17 +1097,36 @@ async fn credentials_made_for_another_user_are_alerted_and_optionally_revoked() 
     );
     assert_eq!(keys(&t.iam, "build-bot").await[0].1, StatusType::Active);
 
-    // An approved creator: info, nothing changed.
+    // An approved creator that IAM does not know (deleted, or never there): no approval.
+    let approval = (
+        "APPROVED_CREATOR_ARNS",
+        "arn:aws:iam::123456789012:role/DevOpsAdmin",
+    );
+    let vanished = t
+        .with(&[
+            ("CREDENTIAL_RESPONSE_MODE", "deactivate"),
+            ("DRY_RUN", "true"),
+            approval,
+        ])
+        .await;
+    let out = invoke(&vanished, &key_event).await.unwrap();
+    assert_eq!(out["alerts"][0]["severity"], "high");
+    assert_contains(
+        out["alerts"][0]["summary"].as_str().unwrap(),
+        "no longer exists",
+    );
+
+    // An approved creator that exists: info, nothing changed.
+    let mut approved_event = key_event.clone();
+    create_session_role(&t.iam, &mut approved_event).await;
     let approved = t
         .with(&[
             ("CREDENTIAL_RESPONSE_MODE", "deactivate"),
-            (
-                "APPROVED_CREATOR_ARNS",
-                "arn:aws:iam::123456789012:role/DevOpsAdmin",
-            ),
+            approval,
+            ANY_CREATOR_AGE,
         ])
         .await;
-    let out = invoke(&approved, &key_event).await.unwrap();
+    let out = invoke(&approved, &approved_event).await.unwrap();
     assert_eq!(out["alerts"][0]["severity"], "info");
     assert_eq!(keys(&t.iam, "build-bot").await[0].1, StatusType::Active);
 
@@ -1188,7 +1212,7 @@ async fn a_partial_failure_is_reported_and_the_retry_finishes_the_job() {
             trailwarden::Severity::Info,
         ),
     );
-    let (_, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
+    let (_, event) = loaded_mallory(&t.iam).await;
 
     let err = invoke(&faulty, &event).await.unwrap_err();
     assert!(err.contains("DeleteUserPolicy everything"), "{err}");
@@ -1284,9 +1308,19 @@ async fn account_settings_in_s3_are_validated_at_cold_start_and_applied() {
 
 /// An SSH public key uploaded for the user; its id.
 async fn add_ssh_public_key(iam: &aws_sdk_iam::Client, name: &str) -> String {
+    upload_ssh_public_key(
+        iam,
+        name,
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7ExampleKeyMaterialOnlyNotARealKey build-bot@ci",
+    )
+    .await
+}
+
+/// The SSH public key `body` uploaded for the user; its id.
+async fn upload_ssh_public_key(iam: &aws_sdk_iam::Client, name: &str, body: &str) -> String {
     iam.upload_ssh_public_key()
         .user_name(name)
-        .ssh_public_key_body("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7ExampleKeyMaterialOnlyNotARealKey build-bot@ci")
+        .ssh_public_key_body(body)
         .send()
         .await
         .unwrap()
@@ -1316,6 +1350,33 @@ fn credential_event(file: &str, object: &str, field: &str, id: &str) -> Value {
     ev
 }
 
+/// The event of an access key `id` made for `build-bot` by someone else.
+fn access_key_event(id: &str) -> Value {
+    credential_event(
+        "iam-create-access-key-for-other-user.json",
+        "accessKey",
+        "accessKeyId",
+        id,
+    )
+}
+
+/// The event of an SSH public key `id` uploaded for `build-bot` by someone else.
+fn ssh_key_event(id: &str) -> Value {
+    credential_event(
+        "iam-upload-ssh-public-key-for-other-user.json",
+        "sSHPublicKey",
+        "sSHPublicKeyId",
+        id,
+    )
+}
+
+/// The test's account with the user `build-bot`, whom the credential events are about.
+async fn setup_with_build_bot() -> Env {
+    let t = setup(&[]).await;
+    create_user(&t.iam, "build-bot", "/").await;
+    t
+}
+
 async fn rename(iam: &aws_sdk_iam::Client, from: &str, to: &str) {
     iam.update_user()
         .user_name(from)
@@ -1330,8 +1391,7 @@ async fn rename(iam: &aws_sdk_iam::Client, from: &str, to: &str) {
 /// sets exactly that credential Inactive and leaves the user's others alone.
 #[tokio::test]
 async fn ssh_keys_and_signing_certificates_made_for_another_user_are_revoked() {
-    let t = setup(&[]).await;
-    create_user(&t.iam, "build-bot", "/").await;
+    let t = setup_with_build_bot().await;
     let other_key = add_ssh_public_key(&t.iam, "build-bot").await;
     let ssh_key = add_ssh_public_key(&t.iam, "build-bot").await;
     let certificate = add_signing_certificate(&t.iam, "build-bot").await;
@@ -1345,12 +1405,7 @@ async fn ssh_keys_and_signing_certificates_made_for_another_user_are_revoked() {
     let live = t.with(&[("CREDENTIAL_RESPONSE_MODE", "deactivate")]).await;
     let cases = [
         (
-            credential_event(
-                "iam-upload-ssh-public-key-for-other-user.json",
-                "sSHPublicKey",
-                "sSHPublicKeyId",
-                &ssh_key,
-            ),
+            ssh_key_event(&ssh_key),
             "DeactivateSSHPublicKey",
             ssh_key.clone(),
             "Unapproved principal gave IAM user build-bot an SSH public key: revoked",
@@ -1429,8 +1484,7 @@ const SSC_UPDATED: &str = r#"<UpdateServiceSpecificCredentialResponse xmlns="htt
 /// that is no longer there (renamed) the step fails, and the invocation with it.
 #[tokio::test]
 async fn service_specific_credentials_made_or_reset_for_another_user_are_revoked() {
-    let t = setup(&[]).await;
-    create_user(&t.iam, "build-bot", "/").await;
+    let t = setup_with_build_bot().await;
     let deactivate = [("CREDENTIAL_RESPONSE_MODE", "deactivate")];
     let (proxy, live) = t
         .proxied(
@@ -1518,15 +1572,9 @@ fn key_last_used(owner: &str) -> Fault {
 /// already done.
 #[tokio::test]
 async fn a_key_whose_user_is_renamed_before_the_response_is_still_deactivated() {
-    let t = setup(&[]).await;
-    create_user(&t.iam, "build-bot", "/").await;
+    let t = setup_with_build_bot().await;
     let key = add_access_key(&t.iam, "build-bot").await;
-    let mut event = credential_event(
-        "iam-create-access-key-for-other-user.json",
-        "accessKey",
-        "accessKeyId",
-        &key,
-    );
+    let mut event = access_key_event(&key);
     rename(&t.iam, "build-bot", "build-bot-x").await;
     let deactivate = [("CREDENTIAL_RESPONSE_MODE", "deactivate")];
 
@@ -1591,16 +1639,10 @@ async fn a_key_whose_user_is_renamed_before_the_response_is_still_deactivated() 
 /// is already done.
 #[tokio::test]
 async fn other_credentials_of_a_renamed_user_fail_rather_than_pass_as_done() {
-    let t = setup(&[]).await;
-    create_user(&t.iam, "build-bot", "/").await;
+    let t = setup_with_build_bot().await;
     let ssh_key = add_ssh_public_key(&t.iam, "build-bot").await;
     add_login_profile(&t.iam, "build-bot").await;
-    let ssh_event = credential_event(
-        "iam-upload-ssh-public-key-for-other-user.json",
-        "sSHPublicKey",
-        "sSHPublicKeyId",
-        &ssh_key,
-    );
+    let ssh_event = ssh_key_event(&ssh_key);
     let password_event = fixture("iam-create-login-profile-for-other-user.json");
     rename(&t.iam, "build-bot", "build-bot-x").await;
     let live = t.with(&[("CREDENTIAL_RESPONSE_MODE", "deactivate")]).await;
@@ -1665,24 +1707,9 @@ async fn other_credentials_of_a_renamed_user_fail_rather_than_pass_as_done() {
 /// name). Lambda's retry follows it and deletes it.
 #[tokio::test]
 async fn a_user_renamed_just_before_delete_user_is_not_reported_deleted() {
-    let t = setup(&[]).await;
-    let (u, event) = loaded_user_event(&t.iam, "mallory", "iam-create-user-by-iam-user.json").await;
-    let (proxy, state) = t
-        .proxied(
-            &[],
-            vec![Rule::first(
-                1,
-                "DeleteUser",
-                Fault::Delay(Duration::from_secs(3)),
-            )],
-        )
-        .await;
-    let run = tokio::spawn(async move { invoke(&state, &event).await.map_err(|e| (e, event)) });
-    let waited = std::time::Instant::now();
-    while proxy.count("DeleteUser") == 0 {
-        assert!(waited.elapsed() < Duration::from_secs(30), "no DeleteUser");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (t, u, event) = setup_with_mallory(&[]).await;
+    let (proxy, state) = t.holding_up(&[], "DeleteUser").await;
+    let run = run_until_held(state, event, &proxy, "DeleteUser").await;
     rename(&t.iam, "mallory", "mallory-x").await;
     let (err, event) = run
         .await
@@ -1726,24 +1753,9 @@ async fn a_user_lost_after_capture_is_not_reported_deleted() {
     let event = event_for("iam-create-user-by-iam-user.json", &id, &arn);
     create_evidence_bucket(&t.s3).await;
     let (proxy, state) = t
-        .proxied(
-            &[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)],
-            vec![Rule::first(
-                1,
-                EVIDENCE_PUT,
-                Fault::Delay(Duration::from_secs(3)),
-            )],
-        )
+        .holding_up(&[("EVIDENCE_BUCKET", EVIDENCE_BUCKET)], EVIDENCE_PUT)
         .await;
-    let run = tokio::spawn(async move { invoke(&state, &event).await.map_err(|e| (e, event)) });
-    let waited = std::time::Instant::now();
-    while proxy.count(EVIDENCE_PUT) == 0 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(30),
-            "no evidence written"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let run = run_until_held(state, event, &proxy, EVIDENCE_PUT).await;
     t.iam
         .delete_user()
         .user_name("mallory")

@@ -4,6 +4,7 @@
 use std::time::Duration;
 use trailwarden::respond::{Decide, Decision, Reporting};
 use trailwarden::{Severity, Status};
+use trailwarden_testkit::harness::assert_contains;
 use trailwarden_testkit::{config, payload, plan};
 use unapproved_user::decide::{Case, Facts, Step};
 use unapproved_user::evidence::{AccessKey, Evidence, SCHEMA};
@@ -92,18 +93,8 @@ fn approved_users_get_an_info_alert_saying_why_and_what_it_trusts() {
     let a = &out.alerts[0];
     assert_eq!(a.severity, Severity::Low, "approved by name only");
     assert_eq!(a.title, "Approved IAM user svc-reporting created");
-    assert!(
-        a.summary.contains(
-            "It is approved: user name \"svc-reporting\" matches approved user pattern \"svc-*\". Nothing was changed."
-        ),
-        "{}",
-        a.summary
-    );
-    assert!(
-        a.summary.contains("trusts whoever called CreateUser"),
-        "{}",
-        a.summary
-    );
+    assert_contains(&a.summary, "It is approved: user name \"svc-reporting\" matches approved user pattern \"svc-*\". Nothing was changed.");
+    assert_contains(&a.summary, "trusts whoever called CreateUser");
     let out = plan::<UnapprovedUser>(
         &[(
             "APPROVED_CREATOR_ARNS",
@@ -112,13 +103,10 @@ fn approved_users_get_an_info_alert_saying_why_and_what_it_trusts() {
         "iam-create-user-by-approved-creator.json",
     );
     let a = &out.alerts[0];
-    assert!(a.summary.contains("terraform-run-8841"), "{}", a.summary);
-    assert!(
-        a.summary.contains(
-            "matches approved creator pattern \"arn:aws:iam::*:role/terraform-deployer\""
-        ),
-        "{}",
-        a.summary
+    assert_contains(&a.summary, "terraform-run-8841");
+    assert_contains(
+        &a.summary,
+        "matches approved creator pattern \"arn:aws:iam::*:role/terraform-deployer\"",
     );
     assert!(!a.summary.contains("trusts whoever"), "{}", a.summary);
 }
@@ -150,6 +138,7 @@ fn an_unusable_document_gets_its_own_high_alert() {
             uri: "s3://security-config/approvals.json".into(),
             reason: "expected value at line 1 column 1".into(),
         })),
+        ..Default::default()
     };
     let out = trailwarden::respond::plan_with::<UnapprovedUser>(
         &c,
@@ -180,11 +169,7 @@ fn credentials_for_another_user_are_worded() {
         a.title,
         "Unapproved principal gave IAM user build-bot an access key"
     );
-    assert!(
-        a.summary.contains("(key AKIA4EXAMPLEBUILDB01)"),
-        "{}",
-        a.summary
-    );
+    assert_contains(&a.summary, "(key AKIA4EXAMPLEBUILDB01)");
     assert!(a.summary.contains("CREDENTIAL_RESPONSE_MODE=notify"));
     let out = plan::<UnapprovedUser>(
         &[("CREDENTIAL_RESPONSE_MODE", "deactivate")],
@@ -512,14 +497,11 @@ fn a_user_lost_after_capture_is_not_reported_deleted() {
         "Unapproved IAM user backup-operator vanished mid-response: not confirmed removed"
     );
     assert!(!a.title.contains("deleted"), "{}", a.title);
-    assert!(
-        a.summary.contains(
-            "Its state was captured, but before the response was complete the user could be found \
+    assert_contains(
+        &a.summary,
+        "Its state was captured, but before the response was complete the user could be found \
              neither as backup-operator nor by its unique id AIDA4EXAMPLEBACKUP01: someone deleted \
              it, or renamed it and IAM did not list it yet. The remaining steps were not carried \
-             out. The invocation fails so that Lambda retries; every step is idempotent."
-        ),
-        "{}",
-        a.summary
+             out. The invocation fails so that Lambda retries; every step is idempotent.",
     );
 }

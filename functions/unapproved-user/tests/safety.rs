@@ -8,9 +8,12 @@ mod support;
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::{
-    add_access_key, add_login_profile, add_to_new_group, create_evidence_bucket, function,
-    new_user, put_inline_policy, Env, EVIDENCE_BUCKET,
+    add_access_key, add_login_profile, add_to_new_group, attached_policy_arns,
+    create_evidence_bucket, function, has_login_profile, keys, new_user, put_inline_policy, Env,
+    EVIDENCE_BUCKET,
 };
+use support::{create_session_role, ANY_CREATOR_AGE};
+use trailwarden_testkit::harness::assert_contains;
 use trailwarden_testkit::{fixture, invoke};
 
 const MODES: [&str; 3] = ["delete", "quarantine", "notify"];
@@ -67,17 +70,12 @@ async fn snapshot(iam: &aws_sdk_iam::Client, s3: &aws_sdk_s3::Client) -> Value {
     let mut users = serde_json::Map::new();
     for u in iam.list_users().send().await.unwrap().users() {
         let name = u.user_name();
-        let keys: Vec<Value> = iam
-            .list_access_keys()
-            .user_name(name)
-            .send()
+        let keys: Vec<Value> = keys(iam, name)
             .await
-            .unwrap()
-            .access_key_metadata()
             .iter()
-            .map(|k| json!([k.access_key_id(), k.status().map(|s| s.as_str())]))
+            .map(|(id, status)| json!([id, status.as_str()]))
             .collect();
-        let login = iam.get_login_profile().user_name(name).send().await.is_ok();
+        let login = has_login_profile(iam, name).await;
         let inline = iam
             .list_user_policies()
             .user_name(name)
@@ -86,16 +84,7 @@ async fn snapshot(iam: &aws_sdk_iam::Client, s3: &aws_sdk_s3::Client) -> Value {
             .unwrap()
             .policy_names()
             .to_vec();
-        let attached: Vec<String> = iam
-            .list_attached_user_policies()
-            .user_name(name)
-            .send()
-            .await
-            .unwrap()
-            .attached_policies()
-            .iter()
-            .filter_map(|p| p.policy_arn().map(str::to_string))
-            .collect();
+        let attached = attached_policy_arns(iam, name).await;
         let groups: Vec<String> = iam
             .list_groups_for_user()
             .user_name(name)
@@ -171,7 +160,8 @@ impl Env {
 #[tokio::test]
 async fn approved_users_are_never_touched_in_any_mode() {
     let t = setup().await;
-    let event = create_user(&t.iam, "iam-create-user-by-approved-creator.json").await;
+    let mut event = create_user(&t.iam, "iam-create-user-by-approved-creator.json").await;
+    create_session_role(&t.iam, &mut event).await;
     let before = t.snapshot().await;
     let approvals = [
         (
@@ -192,6 +182,7 @@ async fn approved_users_are_never_touched_in_any_mode() {
                             ("RESPONSE_MODE", mode),
                             ("DRY_RUN", dry_run),
                             ("MIN_SEVERITY", "low"),
+                            ANY_CREATOR_AGE,
                         ],
                     )
                     .await;
@@ -266,11 +257,7 @@ async fn dry_run_changes_nothing_in_any_mode() {
         let alerts = t.inbox.receive(1, Duration::from_secs(15)).await.unwrap();
         assert_eq!(alerts.len(), 1, "{mode}");
         assert_eq!(alerts[0].body["dry_run"], true);
-        assert!(
-            alerts[0].subject.contains("[dry-run]"),
-            "{}",
-            alerts[0].subject
-        );
+        assert_contains(&alerts[0].subject, "[dry-run]");
         // Only the read-only evidence capture runs; every changing step stays planned.
         for a in alerts[0].body["actions"].as_array().unwrap() {
             let status = a["status"].as_str().unwrap();

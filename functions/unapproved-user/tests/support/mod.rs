@@ -3,6 +3,7 @@
 //! back.
 #![allow(dead_code)]
 
+use aws_sdk_iam::types::StatusType;
 use serde_json::Value;
 use std::time::Duration;
 use trailwarden::aws::CallError;
@@ -111,6 +112,39 @@ pub async fn user_exists(iam: &aws_sdk_iam::Client, name: &str) -> bool {
     }
 }
 
+/// The user's access keys: id and status.
+pub async fn keys(iam: &aws_sdk_iam::Client, name: &str) -> Vec<(String, StatusType)> {
+    iam.list_access_keys()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata()
+        .iter()
+        .map(|k| {
+            (
+                k.access_key_id().unwrap().to_string(),
+                k.status().unwrap().clone(),
+            )
+        })
+        .collect()
+}
+
+/// The ARNs of the managed policies attached to the user.
+pub async fn attached_policy_arns(iam: &aws_sdk_iam::Client, name: &str) -> Vec<String> {
+    let req = iam.list_attached_user_policies().user_name(name);
+    let attached = req
+        .send()
+        .await
+        .unwrap()
+        .attached_policies
+        .unwrap_or_default();
+    let arns = attached
+        .into_iter()
+        .map(|p| p.policy_arn.unwrap_or_default());
+    arns.collect()
+}
+
 pub async fn has_login_profile(iam: &aws_sdk_iam::Client, name: &str) -> bool {
     iam.get_login_profile().user_name(name).send().await.is_ok()
 }
@@ -193,3 +227,37 @@ pub async fn create_evidence_bucket(s3: &aws_sdk_s3::Client) {
         .await
         .unwrap();
 }
+
+/// Creates the role an event's session belongs to (`sessionContext.sessionIssuer`) and gives
+/// the event the role's unique id, as CloudTrail would: an approved creator is looked up in IAM
+/// before it approves. The role is created now, so the event (older) must be judged with
+/// `APPROVED_CREATOR_MIN_AGE_MINUTES=0`.
+pub async fn create_session_role(iam: &aws_sdk_iam::Client, event: &mut Value) {
+    let identity = &mut event["detail"]["userIdentity"];
+    let issuer = &mut identity["sessionContext"]["sessionIssuer"];
+    let name = issuer["userName"]
+        .as_str()
+        .expect("a role session")
+        .to_string();
+    let role = iam
+        .create_role()
+        .role_name(&name)
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    issuer["principalId"] = Value::String(role.role_id.clone());
+    let session = identity["arn"]
+        .as_str()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or("session")
+        .to_string();
+    identity["principalId"] = Value::String(format!("{}:{session}", role.role_id));
+}
+
+/// Judges an approved creator of any age (see [`create_session_role`]).
+pub const ANY_CREATOR_AGE: (&str, &str) = ("APPROVED_CREATOR_MIN_AGE_MINUTES", "0");
