@@ -116,6 +116,9 @@ pub enum CreatorFact {
     Created(chrono::DateTime<chrono::Utc>),
     /// It does not exist, or its name belongs to another user or role now.
     Gone,
+    /// The look-up failed (throttling, a missing permission): nothing is known against the
+    /// creator, so the approval stands, and the alert says it was not checked.
+    Unchecked(String),
 }
 
 impl CreatorFact {
@@ -128,6 +131,7 @@ impl CreatorFact {
     ) -> Option<Doubt> {
         match self {
             CreatorFact::Gone => Some(Doubt::Gone),
+            CreatorFact::Unchecked(_) => None,
             CreatorFact::Created(at) => {
                 let seconds = (event_time? - *at).num_seconds();
                 (min_minutes > 0 && seconds < i64::from(min_minutes) * 60).then_some(

@@ -156,6 +156,9 @@ pub struct Case {
     pub event_id: String,
     /// The settings that applied to the event's account (`ACCOUNT_SETTINGS_URI`).
     pub settings: AppliedSettings,
+    /// Why the approved creator could not be looked up in IAM (its age and unique id were
+    /// not checked; the approval stands), if it could not.
+    pub creator_unchecked: Option<String>,
 }
 
 /// Which settings decided, for the event's account.
@@ -647,6 +650,10 @@ impl Decide for UnapprovedUser {
             account: account_of(payload, r),
             event_id: event_id(r),
             settings: settings.clone(),
+            creator_unchecked: match &facts.creator {
+                Some(CreatorFact::Unchecked(e)) => Some(e.clone()),
+                _ => None,
+            },
         };
         if event == "CreateUser" {
             let Some(name) = str_at(r, "user.userName", "userName") else {

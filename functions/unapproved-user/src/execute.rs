@@ -100,16 +100,19 @@ impl Responder for UnapprovedUser {
         }
         // An approval that rests on the creator: is the creator older than a moment, and is
         // it still the principal the event names? Read failures leave the approval standing
-        // (logged): they are not evidence against the creator.
+        // (logged, and said in the alert): they are not evidence against the creator.
         if let Some(creator) = creator_to_check(config, payload, &facts) {
-            match self.creator_fact(&creator).await {
-                Ok(fact) => facts.creator = Some(fact),
-                Err(e) => tracing::warn!(
-                    creator = %creator.name,
-                    error = %e,
-                    "approved creator could not be looked up: its age is not checked"
-                ),
-            }
+            facts.creator = Some(match self.creator_fact(&creator).await {
+                Ok(fact) => fact,
+                Err(e) => {
+                    tracing::warn!(
+                        creator = %creator.name,
+                        error = %e,
+                        "approved creator could not be looked up: its age is not checked"
+                    );
+                    CreatorFact::Unchecked(e)
+                }
+            });
         }
         Ok(facts)
     }

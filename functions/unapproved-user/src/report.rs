@@ -296,7 +296,19 @@ fn user_facts(mut a: Alert, case: &Case, user: &NewUser) -> Alert {
 }
 
 /// Which entries of `ACCOUNT_SETTINGS_URI` applied; nothing when the deployment's own did.
-fn settings_fact(a: Alert, case: &Case) -> Alert {
+/// What the decision rested on besides the lists: an approved creator that could not be
+/// checked, and the account's own settings.
+fn context_facts(a: Alert, case: &Case) -> Alert {
+    let a = match &case.creator_unchecked {
+        Some(e) => a.fact(
+            "Approved creator",
+            format!(
+                "could not be looked up in IAM ({e}): its age and unique id were not checked, \
+                 so the approval stands"
+            ),
+        ),
+        None => a,
+    };
     if case.settings.source == trailwarden::estate::DEPLOYMENT_SETTINGS {
         return a;
     }
@@ -304,7 +316,7 @@ fn settings_fact(a: Alert, case: &Case) -> Alert {
 }
 
 fn document_fact(a: Alert, case: &Case) -> Alert {
-    let a = settings_fact(a, case);
+    let a = context_facts(a, case);
     match &case.document {
         DocumentState::NotConfigured | DocumentState::Merged { .. } => a,
         DocumentState::NotConsulted { uri } => a.fact(
@@ -342,7 +354,7 @@ fn approved_user_alert(case: &Case, user: &NewUser) -> Alert {
     a.summary = summary;
     a = user_facts(a, case, user);
     a = a.fact("Approval", format!("approved: {}", approval_text(case)));
-    a = settings_fact(a, case);
+    a = context_facts(a, case);
     references(a)
 }
 

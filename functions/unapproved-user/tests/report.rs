@@ -505,3 +505,44 @@ fn a_user_lost_after_capture_is_not_reported_deleted() {
              out. The invocation fails so that Lambda retries; every step is idempotent.",
     );
 }
+
+/// An approved creator IAM could not be asked about (throttled, no `iam:GetRole`) still
+/// approves, and the alert says it was not checked.
+#[test]
+fn an_unchecked_approved_creator_is_said_in_the_alert() {
+    let c = config::<UnapprovedUser>(&[(
+        "APPROVED_CREATOR_ARNS",
+        "arn:aws:iam::123456789012:role/terraform-deployer",
+    )]);
+    let facts = Facts {
+        creator: Some(unapproved_user::approval::CreatorFact::Unchecked(
+            "AccessDenied: not authorized to perform iam:GetRole".into(),
+        )),
+        ..Default::default()
+    };
+    let out = trailwarden::respond::plan_with::<UnapprovedUser>(
+        &c,
+        &payload("iam-create-user-by-approved-creator.json"),
+        &facts,
+    );
+    let a = &out.alerts[0];
+    assert_eq!(a.severity, Severity::Info);
+    let fact = a
+        .facts
+        .iter()
+        .find(|(k, _)| k == "Approved creator")
+        .map(|(_, v)| v.as_str())
+        .expect("an Approved creator fact");
+    assert_contains(fact, "AccessDenied: not authorized to perform iam:GetRole");
+    assert_contains(fact, "not checked");
+    // Checked (or not needed): no such fact.
+    let out = trailwarden::respond::plan_with::<UnapprovedUser>(
+        &c,
+        &payload("iam-create-user-by-approved-creator.json"),
+        &Facts::default(),
+    );
+    assert!(out.alerts[0]
+        .facts
+        .iter()
+        .all(|(k, _)| k != "Approved creator"));
+}
