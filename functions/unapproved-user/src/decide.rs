@@ -15,8 +15,8 @@ pub struct Facts {
     /// The approval document: `None` when not looked up (not configured, not needed because
     /// the configured lists decide, or an offline plan); else what reading it gave.
     pub document: Option<Result<Approvals, ApprovalError>>,
-    /// The approved creator as IAM has it, looked up only when the approval rests on the
-    /// creator (see [`creator_to_check`]); `None` when not looked up or not readable.
+    /// The approved creator as IAM has it (or why IAM could not say), looked up only when the
+    /// approval rests on the creator (see [`creator_to_check`]); `None` when not looked up.
     pub creator: Option<CreatorFact>,
 }
 
@@ -872,8 +872,6 @@ fn user_plan(
     plan
 }
 
-/// True when deciding this payload needs the approval document: an event this function acts
-/// on that the configured lists alone do not approve.
 /// The approved creator to look up before deciding: an IAM user or role of the event's own
 /// account whose match with `APPROVED_CREATOR_ARNS` is what approves the event (decided with
 /// the facts gathered so far). A creator matched in another account is not looked up.
@@ -900,6 +898,8 @@ pub fn creator_to_check(config: &Config, payload: &Payload, facts: &Facts) -> Op
         .filter(|c| c.account == case.account)
 }
 
+/// True when deciding this payload needs the approval document: an event this function acts
+/// on that the configured lists alone do not approve.
 pub fn needs_document(config: &Config, payload: &Payload) -> bool {
     config.approval_document.is_some()
         && matches!(

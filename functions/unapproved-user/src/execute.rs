@@ -85,8 +85,9 @@ impl Responder for UnapprovedUser {
         )
     }
 
-    /// Reads the approval document when the configured lists alone do not approve the event.
-    /// An unreadable document is a fact, not an error: the decision fails closed without it.
+    /// Reads the approval document when the configured lists alone do not approve the event,
+    /// then, when the approval rests on the creator, looks the creator up in IAM. An
+    /// unreadable document is a fact, not an error: the decision fails closed without it.
     async fn gather(&self, config: &Config, payload: &Payload) -> Result<Facts, StepError> {
         let mut facts = Facts::default();
         if needs_document(config, payload) {
