@@ -4,7 +4,7 @@
 use std::time::Duration;
 use trailwarden::respond::{Decide, Decision, Reporting};
 use trailwarden::{Severity, Status};
-use trailwarden_testkit::harness::assert_contains;
+use trailwarden_testkit::harness::{assert_contains, fact};
 use trailwarden_testkit::{config, payload, plan};
 use unapproved_user::decide::{Case, Facts, Step};
 use unapproved_user::evidence::{AccessKey, Evidence, SCHEMA};
@@ -527,12 +527,7 @@ fn an_unchecked_approved_creator_is_said_in_the_alert() {
     );
     let a = &out.alerts[0];
     assert_eq!(a.severity, Severity::Info);
-    let fact = a
-        .facts
-        .iter()
-        .find(|(k, _)| k == "Approved creator")
-        .map(|(_, v)| v.as_str())
-        .expect("an Approved creator fact");
+    let fact = fact(a, "Approved creator");
     assert_contains(fact, "AccessDenied: not authorized to perform iam:GetRole");
     assert_contains(fact, "not checked");
     // Checked (or not needed): no such fact.
