@@ -40,6 +40,12 @@ pub struct ScanArgs {
     /// sessions, as `DEPLOYER_ROLE_ARNS` does for the deployed functions.
     #[arg(long = "deployer-role", value_name = "ROLE_ARN")]
     deployer_roles: Vec<String>,
+    /// An approved creator of IAM users (principal ARN, `*` matches any characters;
+    /// repeatable), as `APPROVED_CREATOR_ARNS` gives them to the deployed functions: a role
+    /// created to fit a role pattern, or such a role's trust policy changed, is a finding
+    /// (`approved-creator-role-created-or-trust-changed`).
+    #[arg(long = "approved-creator", value_name = "ARN")]
+    approved_creators: Vec<String>,
     /// For s3:// locations: how many objects are fetched at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
@@ -111,11 +117,13 @@ fn catalog(
     include_federated: bool,
     disabled_families: &[String],
     deployer_roles: &[String],
+    approved_creators: &[String],
 ) -> Result<Catalog> {
     let c = Catalog::builtin(BuiltinOptions {
         exclude_federated_signin: !include_federated,
     })
     .with_deployer_roles(deployer_roles, "--deployer-role")?
+    .with_approved_creators(approved_creators, "--approved-creator")?
     .without_families(disabled_families, "--disable-family")?;
     match file {
         Some(p) => c
@@ -131,6 +139,7 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
         args.include_federated_signin,
         &args.disabled_families,
         &args.deployer_roles,
+        &args.approved_creators,
     )?;
     let (remote, local): (Vec<PathBuf>, Vec<PathBuf>) = args
         .paths
@@ -523,6 +532,7 @@ pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {
         args.detections.as_ref(),
         false,
         &args.disabled_families,
+        &[],
         &[],
     )?;
     if args.coverage {

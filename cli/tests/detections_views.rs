@@ -1,5 +1,5 @@
 //! `trailwarden detections --coverage`, `--families` and `--markdown`, and the catalog options
-//! of `trailwarden scan` (`--deployer-role`).
+//! of `trailwarden scan` (`--deployer-role`, `--approved-creator`).
 
 use serde_json::Value;
 use std::process::{Command, Output};
@@ -198,4 +198,85 @@ fn deployer_roles_are_left_out_by_their_role_not_by_their_user_agent() {
         log_group_deletions(&["--deployer-role", "arn:aws:iam::111122223333:role/*"]).unwrap_err();
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--deployer-role"), "{stderr}");
+}
+
+/// `trailwarden scan` on one CreateRole record (a role named `stacksets-exec-prod`) with the
+/// given options: the ids of the findings.
+fn role_creation_findings(options: &[&str]) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("tw-creator-{}", std::process::id()));
+    let logs = dir.join("AWSLogs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let record = serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDA5EXAMPLEMALLORY1",
+            "arn": "arn:aws:iam::111122223333:user/mallory",
+            "accountId": "111122223333",
+            "accessKeyId": "AKIA5EXAMPLEMALLORY1",
+            "userName": "mallory"
+        },
+        "eventTime": "2025-03-04T10:12:40Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateRole",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.23",
+        "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws",
+        "requestParameters": {
+            "roleName": "stacksets-exec-prod",
+            "assumeRolePolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::111122223333:user/mallory\"},\"Action\":\"sts:AssumeRole\"}]}"
+        },
+        "responseElements": {"role": {
+            "path": "/",
+            "roleName": "stacksets-exec-prod",
+            "roleId": "AROA5EXAMPLEROLEPROD1",
+            "arn": "arn:aws:iam::111122223333:role/stacksets-exec-prod",
+            "createDate": "Mar 4, 2025 10:12:40 AM"
+        }},
+        "requestID": "3f1d2c4b-5a6e-4f70-8b9c-0d1e2f3a4b5c",
+        "eventID": "7a8b9c0d-1e2f-4a3b-9c4d-5e6f7a8b9c0d",
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": "111122223333",
+        "eventCategory": "Management"
+    });
+    std::fs::write(
+        logs.join("111122223333_CloudTrail_us-east-1_20250304T1015Z_Ab5sT7uV9wX1yZ3a.json"),
+        serde_json::to_vec(&serde_json::json!({"Records": [record]})).unwrap(),
+    )
+    .unwrap();
+    let mut args = vec!["--format", "json", "scan"];
+    args.extend_from_slice(options);
+    let path = logs.to_str().unwrap().to_string();
+    args.push(&path);
+    let o = trailwarden(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["detection"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_role_made_to_fit_an_approved_creator_is_a_finding() {
+    let guard = "approved-creator-role-created-or-trust-changed";
+    assert!(!role_creation_findings(&[]).iter().any(|d| d == guard));
+    let found =
+        role_creation_findings(&["--approved-creator", "arn:aws:iam::*:role/stacksets-exec-*"]);
+    assert!(found.iter().any(|d| d == guard), "{found:?}");
+    // A user pattern is unapproved-user's to answer: no guard.
+    let users = role_creation_findings(&[
+        "--approved-creator",
+        "arn:aws:iam::111122223333:user/admins/*",
+    ]);
+    assert!(!users.iter().any(|d| d == guard), "{users:?}");
 }

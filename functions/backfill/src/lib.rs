@@ -28,7 +28,8 @@
 //! a dry run behaves the same (the summary alert is marked `[dry-run]`).
 //!
 //! Configuration (environment, read once at cold start): log-delivery's catalog settings
-//! (`CUSTOM_DETECTIONS_URI`, `DISABLED_DETECTION_FAMILIES`, `EXCLUDE_FEDERATED_SIGNIN`, `DEPLOYER_ROLE_ARNS`),
+//! (`CUSTOM_DETECTIONS_URI`, `DISABLED_DETECTION_FAMILIES`, `EXCLUDE_FEDERATED_SIGNIN`,
+//! `DEPLOYER_ROLE_ARNS`, `APPROVED_CREATOR_ARNS`),
 //! log-integrity's (`PUBLIC_KEYS_URI`, `MAX_DIGEST_GAP_MINUTES`, `RESTART_LOOKBACK_DAYS`) and
 //! the common settings (`ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`, `DRY_RUN`,
 //! `OWN_ROLE_ARNS`).

@@ -21,6 +21,9 @@
 //!   happens at the identity provider). Default `true`.
 //! - `DEPLOYER_ROLE_ARNS`: IAM roles of infrastructure-as-code pipelines whose sessions the
 //!   detections marked `deployer_exempt` leave out. Default: none.
+//! - `APPROVED_CREATOR_ARNS`: unapproved-user's approved creators; their role patterns add a
+//!   high detection of a role created to fit one, or such a role's trust policy changed.
+//!   Default: none.
 //! - the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
 //!   `OWN_ROLE_ARNS`) from [`trailwarden::config::Common`].
 //!

@@ -101,6 +101,48 @@ struct FileHead {
 /// policy changed, that would carry the deployment roles' exemption to someone else.
 pub const DEPLOYER_GUARD_ID: &str = "deployer-role-created-or-trust-changed";
 
+/// The id of the detection [`Catalog::with_approved_creators`] adds: a role created, or a
+/// trust policy changed, that would let someone else create IAM users unapproved-user keeps.
+pub const CREATOR_GUARD_ID: &str = "approved-creator-role-created-or-trust-changed";
+
+/// A high detection of roles that carry trust: one created whose ARN fits a pattern of `roles`
+/// (read as a `wildcard`, so a pattern's `*` also matches a path: `role/terraform*` covers
+/// `role/terraform-x/evil`), or a role whose name fits a pattern's last segment
+/// (UpdateAssumeRolePolicy names the role only).
+fn role_guard<S: AsRef<str>>(id: &str, title: &str, description: &str, roles: &[S]) -> Value {
+    let names: Vec<Value> = roles
+        .iter()
+        .filter_map(|r| r.as_ref().rsplit('/').next())
+        .map(|n| serde_json::json!({"wildcard": n}))
+        .collect();
+    let arns: Vec<Value> = roles
+        .iter()
+        .map(|r| serde_json::json!({"wildcard": r.as_ref()}))
+        .collect();
+    serde_json::json!({
+        "id": id,
+        "title": title,
+        "severity": "high",
+        "family": "identity",
+        "description": description,
+        "runbook": "Check that the change came from the pipeline that owns the role; read the \
+                    new trust policy (requestParameters.policyDocument or \
+                    assumeRolePolicyDocument) for principals outside your pipelines. If \
+                    nobody expected it, restore the trust policy, delete the role and review \
+                    what its sessions did.",
+        "references": {"mitre_attack": ["T1098.003"]},
+        "pattern": {
+            "eventSource": ["iam.amazonaws.com"],
+            "eventName": ["CreateRole", "UpdateAssumeRolePolicy"],
+            "errorCode": [{"exists": false}],
+            "$or": [
+                {"responseElements": {"role": {"arn": arns}}},
+                {"requestParameters": {"roleName": names}}
+            ]
+        }
+    })
+}
+
 /// An IAM role ARN, `*` allowed: `arn:<partition>:iam::<account or *>:role/<path and name>`
 /// (a deployment role of `DEPLOYER_ROLE_ARNS`; one naming every role is not).
 pub fn valid_role_arn(r: &str) -> bool {
@@ -391,51 +433,86 @@ impl Catalog {
         // The exemption is only as good as the roles behind it: a new role whose name fits a
         // listed pattern (`ci-deploy-*`), or a listed role whose trust policy now lets someone
         // else assume it, would carry the exemption to whoever made the change.
-        let names: Vec<Value> = roles
+        let listed = roles
             .iter()
-            .filter_map(|r| r.as_ref().rsplit('/').next())
-            .map(|n| serde_json::json!({"wildcard": n}))
-            .collect();
-        let arns: Vec<Value> = roles
-            .iter()
-            .map(|r| serde_json::json!({"wildcard": r.as_ref()}))
-            .collect();
-        let guard = serde_json::json!({
-            "id": DEPLOYER_GUARD_ID,
-            "title": "Deployment role created or its trust policy changed",
-            "severity": "high",
-            "family": "identity",
-            "description": format!(
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let guard = role_guard(
+            DEPLOYER_GUARD_ID,
+            "Deployment role created or its trust policy changed",
+            &format!(
                 "A role was created whose ARN fits DEPLOYER_ROLE_ARNS, or the trust policy of such \
                  a role was changed. Sessions of these roles are left out of the \
                  defence-evasion detections marked deployer_exempt, so whoever can assume one \
-                 can delete log groups, alarms or Config rules unseen. Listed roles: {}.",
-                roles.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ")
+                 can delete log groups, alarms or Config rules unseen. Listed roles: {listed}."
             ),
-            "runbook": "Check that the change came from the pipeline that owns the role; read the \
-                        new trust policy (requestParameters.policyDocument or \
-                        assumeRolePolicyDocument) for principals outside your pipelines. If \
-                        nobody expected it, restore the trust policy, delete the role and review \
-                        what its sessions did.",
-            "references": {"mitre_attack": ["T1098.003"]},
-            // The new role's ARN, tested as the exemption tests it (a pattern's `*` also
-            // matches a path: `role/terraform*` covers `role/terraform-x/evil`), or the role's
-            // name against each pattern's last segment (UpdateAssumeRolePolicy names the role
-            // only).
-            "pattern": {
-                "eventSource": ["iam.amazonaws.com"],
-                "eventName": ["CreateRole", "UpdateAssumeRolePolicy"],
-                "errorCode": [{"exists": false}],
-                "$or": [
-                    {"responseElements": {"role": {"arn": arns}}},
-                    {"requestParameters": {"roleName": names}}
-                ]
-            }
-        });
-        if !detections.iter().any(|d| d.id == DEPLOYER_GUARD_ID) {
-            let (_, d) = Detection::compile(&guard, BUILT_IN, "identity", detections.len())?;
-            detections.extend(d);
+            roles,
+        );
+        let mut catalog = Catalog::new(detections)?.with_guard(&guard)?;
+        catalog.family_descriptions = self.family_descriptions;
+        Ok(catalog)
+    }
+
+    /// This catalog with one more detection (high): a role created whose ARN fits a role
+    /// pattern of `creators` (`APPROVED_CREATOR_ARNS`), or the trust policy of such a role
+    /// changed. unapproved-user keeps the IAM users these roles create, so whoever can create
+    /// or assume one can create users that are kept; the age check
+    /// (`APPROVED_CREATOR_MIN_AGE_MINUTES`) only bounds how soon. User patterns in the list
+    /// are not guarded here: a new user is unapproved-user's own event. A role pattern that is
+    /// not a role ARN glob (`valid_role_arn`) is an error naming `origin`.
+    pub fn with_approved_creators<S: AsRef<str>>(
+        self,
+        creators: &[S],
+        origin: &str,
+    ) -> Result<Catalog, CatalogError> {
+        let roles: Vec<&str> = creators
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|c| {
+                c.splitn(6, ':')
+                    .nth(5)
+                    .is_some_and(|r| r.starts_with("role/"))
+            })
+            .collect();
+        if roles.is_empty() {
+            return Ok(self);
         }
+        if let Some(r) = roles.iter().find(|r| !valid_role_arn(r)) {
+            return Err(CatalogError {
+                origin: origin.to_string(),
+                id: None,
+                index: None,
+                message: format!(
+                    "{r:?} is not an IAM role ARN such as arn:aws:iam::123456789012:role/terraform-deployer ('*' matches any characters)"
+                ),
+            });
+        }
+        let guard = role_guard(
+            CREATOR_GUARD_ID,
+            "Approved creator role created or its trust policy changed",
+            &format!(
+                "A role was created whose ARN fits a role pattern of APPROVED_CREATOR_ARNS, or \
+                 the trust policy of such a role was changed. IAM users these roles create are \
+                 approved by unapproved-user (once the role is APPROVED_CREATOR_MIN_AGE_MINUTES \
+                 old), so whoever can create or assume one can create IAM users that are kept. \
+                 Approved creator roles: {}.",
+                roles.join(", ")
+            ),
+            &roles,
+        );
+        self.with_guard(&guard)
+    }
+
+    /// This catalog with a generated detection added, unless one of that id is there already
+    /// (a user's file that replaces it by id wins).
+    fn with_guard(self, guard: &Value) -> Result<Catalog, CatalogError> {
+        if self.get(guard["id"].as_str().unwrap_or_default()).is_some() {
+            return Ok(self);
+        }
+        let mut detections = Arc::unwrap_or_clone(self.detections);
+        let (_, d) = Detection::compile(guard, BUILT_IN, "identity", detections.len())?;
+        detections.extend(d);
         let mut catalog = Catalog::new(detections)?;
         catalog.family_descriptions = self.family_descriptions;
         Ok(catalog)

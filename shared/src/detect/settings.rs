@@ -11,6 +11,9 @@
 //! - `DEPLOYER_ROLE_ARNS`: IAM roles of infrastructure-as-code pipelines whose sessions the
 //!   defence-evasion detections marked `deployer_exempt` leave out
 //!   ([`Catalog::with_deployer_roles`]).
+//! - `APPROVED_CREATOR_ARNS`: unapproved-user's approved creators; its role patterns add a
+//!   high detection of a role created to fit one, or such a role's trust policy changed
+//!   ([`Catalog::with_approved_creators`]).
 
 use super::{BuiltinOptions, Catalog};
 use crate::config::{self, ConfigError, Env};
@@ -26,6 +29,9 @@ pub const DISABLED_DETECTION_FAMILIES: &str = "DISABLED_DETECTION_FAMILIES";
 /// Environment variable: deployment roles (ARN wildcards, comma-separated) that the detections
 /// marked `deployer_exempt` leave out.
 pub const DEPLOYER_ROLE_ARNS: &str = "DEPLOYER_ROLE_ARNS";
+/// Environment variable: unapproved-user's approved creators (principal ARN globs,
+/// comma-separated); the catalog guards their role patterns.
+pub const APPROVED_CREATOR_ARNS: &str = "APPROVED_CREATOR_ARNS";
 /// Largest detection file read from S3.
 pub const MAX_DETECTION_FILE_BYTES: usize = 4 << 20;
 
@@ -41,18 +47,22 @@ pub struct CatalogSettings {
     /// `DEPLOYER_ROLE_ARNS`: deployment roles left out of the detections marked
     /// `deployer_exempt`.
     pub deployer_roles: Vec<String>,
+    /// `APPROVED_CREATOR_ARNS`: approved creators whose role patterns are guarded.
+    pub approved_creators: Vec<String>,
     /// The catalog in force: the built-in catalog with the detections of a local
     /// `CUSTOM_DETECTIONS_URI` file; an S3 file is merged in by [`CatalogSettings::load_s3`].
     pub catalog: Arc<Catalog>,
 }
 
-/// The built-in catalog with `EXCLUDE_FEDERATED_SIGNIN`'s choice and `DEPLOYER_ROLE_ARNS`'
-/// roles, without the families `DISABLED_DETECTION_FAMILIES` names (an unknown family or a
-/// malformed role names the variable).
+/// The built-in catalog with `EXCLUDE_FEDERATED_SIGNIN`'s choice, `DEPLOYER_ROLE_ARNS`' roles
+/// and the guard of `APPROVED_CREATOR_ARNS`' roles, without the families
+/// `DISABLED_DETECTION_FAMILIES` names (an unknown family or a malformed role names the
+/// variable).
 pub fn builtin_catalog(
     exclude_federated_signin: bool,
     disabled_families: &[String],
     deployer_roles: &[String],
+    approved_creators: &[String],
 ) -> Result<Catalog, ConfigError> {
     // A list the catalog refuses, as a configuration error naming the variable.
     let refused = |var: &'static str, list: &[String], what: &'static str| {
@@ -70,6 +80,12 @@ pub fn builtin_catalog(
     })
     .with_deployer_roles(deployer_roles, DEPLOYER_ROLE_ARNS)
     .map_err(refused(DEPLOYER_ROLE_ARNS, deployer_roles, "IAM role ARNs"))?
+    .with_approved_creators(approved_creators, APPROVED_CREATOR_ARNS)
+    .map_err(refused(
+        APPROVED_CREATOR_ARNS,
+        approved_creators,
+        "principal ARN globs",
+    ))?
     .without_families(disabled_families, DISABLED_DETECTION_FAMILIES)
     .map_err(refused(
         DISABLED_DETECTION_FAMILIES,
@@ -79,15 +95,17 @@ pub fn builtin_catalog(
 }
 
 impl CatalogSettings {
-    /// Reads the four variables and builds the catalog (a local detection file included).
+    /// Reads the five variables and builds the catalog (a local detection file included).
     pub fn from_env(env: &dyn Env) -> Result<CatalogSettings, ConfigError> {
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
         let disabled_families = config::list(env, DISABLED_DETECTION_FAMILIES);
         let deployer_roles = config::list(env, DEPLOYER_ROLE_ARNS);
+        let approved_creators = config::list(env, APPROVED_CREATOR_ARNS);
         let builtin = builtin_catalog(
             exclude_federated_signin,
             &disabled_families,
             &deployer_roles,
+            &approved_creators,
         )?;
         let custom_detections = match config::get(env, CUSTOM_DETECTIONS_URI) {
             None => None,
@@ -117,6 +135,7 @@ impl CatalogSettings {
             exclude_federated_signin,
             disabled_families,
             deployer_roles,
+            approved_creators,
             catalog: Arc::new(catalog),
         })
     }
@@ -321,6 +340,86 @@ mod settings_tests {
             .catalog
             .get(id)
             .is_none());
+    }
+
+    #[test]
+    fn a_role_that_would_approve_new_users_is_alerted_high() {
+        let creators = "arn:aws:iam::*:role/stacksets-exec-*, \
+             arn:aws:iam::123456789012:role/terraform-deployer, \
+             arn:aws:iam::123456789012:user/admins/*";
+        let s = CatalogSettings::from_env(&[(APPROVED_CREATOR_ARNS, creators)]).unwrap();
+        let id = crate::detect::catalog::CREATOR_GUARD_ID;
+        let guard = s.catalog.get(id).expect("role patterns add the guard");
+        assert_eq!(guard.severity, crate::alert::Severity::High);
+        assert!(guard.description.contains("stacksets-exec-*"));
+        // A new role that fits a pattern, under a path too (its ARN is in the response), and a
+        // listed role whose trust policy changes.
+        assert!(fires(
+            &s,
+            &iam_call("CreateRole", "stacksets-exec-7f3a"),
+            id
+        ));
+        let mut under_path = iam_call("CreateRole", "deployer");
+        under_path["responseElements"] = serde_json::json!({"role": {
+            "path": "/terraform-deployer/",
+            "roleName": "deployer",
+            "roleId": "AROA4EXAMPLEEVILROLE",
+            "arn": "arn:aws:iam::123456789012:role/stacksets-exec-x/deployer",
+            "createDate": "Aug 1, 2024 1:05:12 PM"
+        }});
+        assert!(fires(&s, &under_path, id));
+        assert!(fires(
+            &s,
+            &iam_call("UpdateAssumeRolePolicy", "terraform-deployer"),
+            id
+        ));
+        // Other roles; the deployer guard is not added by this list.
+        assert!(!fires(&s, &iam_call("CreateRole", "app-runtime"), id));
+        assert!(s
+            .catalog
+            .get(crate::detect::catalog::DEPLOYER_GUARD_ID)
+            .is_none());
+        // A failed call changed nothing.
+        let mut failed = iam_call("CreateRole", "stacksets-exec-7f3a");
+        failed["errorCode"] = "AccessDenied".into();
+        assert!(!fires(&s, &failed, id));
+        // User patterns alone add nothing (a new user is unapproved-user's own event).
+        let users = CatalogSettings::from_env(&[(
+            APPROVED_CREATOR_ARNS,
+            "arn:aws:iam::123456789012:user/admins/*",
+        )])
+        .unwrap();
+        assert!(users.catalog.get(id).is_none());
+        assert_eq!(
+            users.catalog.len(),
+            Catalog::builtin(BuiltinOptions::default()).len()
+        );
+    }
+
+    #[test]
+    fn both_guards_together_and_a_malformed_creator_role_names_the_variable() {
+        let s = CatalogSettings::from_env(&[
+            (
+                DEPLOYER_ROLE_ARNS,
+                "arn:aws:iam::123456789012:role/terraform",
+            ),
+            (
+                APPROVED_CREATOR_ARNS,
+                "arn:aws:iam::123456789012:role/terraform",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.catalog.len(),
+            Catalog::builtin(BuiltinOptions::default()).len() + 2
+        );
+        let e = CatalogSettings::from_env(&[(
+            APPROVED_CREATOR_ARNS,
+            "arn:aws:iam::12345:role/terraform",
+        )])
+        .unwrap_err();
+        assert_eq!(e.var, APPROVED_CREATOR_ARNS);
+        assert!(e.expected.contains("role ARN"), "{e}");
     }
 
     #[test]
