@@ -101,6 +101,40 @@ struct FileHead {
 /// policy changed, that would carry the deployment roles' exemption to someone else.
 pub const DEPLOYER_GUARD_ID: &str = "deployer-role-created-or-trust-changed";
 
+/// `superseded_by` (resolved to indices) names no threshold detection and has no cycle: in a
+/// cycle, a record matching all its detections would be reported by none.
+fn check_superseding(detections: &[Detection], by: &[Vec<usize>]) -> Result<(), CatalogError> {
+    let fail = |d: &Detection, message: String| CatalogError {
+        origin: d.origin.clone(),
+        id: Some(d.id.clone()),
+        index: None,
+        message,
+    };
+    for (i, d) in detections.iter().enumerate() {
+        if let Some(&t) = by[i].iter().find(|&&s| detections[s].threshold.is_some()) {
+            return Err(fail(
+                d,
+                format!(
+                    "superseded_by names {:?}, a threshold detection (it may match without reporting)",
+                    detections[t].id
+                ),
+            ));
+        }
+        // Walk the detections that supersede this one, and theirs: none may lead back here.
+        let mut seen = vec![false; detections.len()];
+        let mut stack = by[i].clone();
+        while let Some(s) = stack.pop() {
+            if s == i {
+                return Err(fail(d, "superseded_by forms a cycle".into()));
+            }
+            if !std::mem::replace(&mut seen[s], true) {
+                stack.extend(&by[s]);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The id of the detection [`Catalog::with_approved_creators`] adds: a role created, or a
 /// trust policy changed, that would let someone else create IAM users unapproved-user keeps.
 pub const CREATOR_GUARD_ID: &str = "approved-creator-role-created-or-trust-changed";
@@ -260,6 +294,7 @@ impl Catalog {
             }
         }
         let index = Index::build(&detections);
+        check_superseding(&detections, &index.superseded_by)?;
         Ok(Catalog {
             detections: Arc::new(detections),
             index: Arc::new(index),
@@ -599,7 +634,8 @@ impl Catalog {
         self.detections.is_empty()
     }
 
-    /// The detections whose pattern matches one record (thresholds are not applied).
+    /// The detections whose pattern matches one record (thresholds are not applied), less
+    /// those superseded by another of them ([`Detection::superseded_by`]).
     pub fn matching(&self, record: &Value) -> Vec<&Detection> {
         let str_of = |k: &str| match record.get(k) {
             None | Some(Value::Null) => Some(None),
@@ -614,11 +650,9 @@ impl Catalog {
             &mut cands,
         );
         cands.sort_unstable();
-        cands
-            .into_iter()
-            .map(|i| &self.detections[i])
-            .filter(|d| d.pattern.matches(record))
-            .collect()
+        cands.retain(|&i| self.detections[i].pattern.matches(record));
+        self.index.drop_superseded(&mut cands);
+        cands.into_iter().map(|i| &self.detections[i]).collect()
     }
 
     /// How the index splits the catalog: (by eventName, by eventSource only, always evaluated).

@@ -162,6 +162,8 @@ struct Spec {
     responder: Option<String>,
     #[serde(default)]
     deployer_exempt: Option<bool>,
+    #[serde(default)]
+    superseded_by: Option<Vec<String>>,
 }
 
 /// A compiled detection.
@@ -199,6 +201,13 @@ pub struct Detection {
     /// caller's user agent is never used for this: any caller can send `Terraform` in it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deployer_exempt: bool,
+    /// Detections (ids) that say the same of a record more strongly: when one of them matches
+    /// the record too, this one is not reported for it (an inline policy granting `*` is an
+    /// admin grant, not also an escalation grant). Ids not in the catalog in force (a family
+    /// turned off, a detection disabled) are passed over, so this one then reports on its own.
+    /// Only between detections without a threshold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub superseded_by: Vec<String>,
 }
 
 /// The origin of the built-in detections.
@@ -397,6 +406,19 @@ impl Detection {
                 ));
             }
         }
+        let superseded_by = spec.superseded_by.unwrap_or_default();
+        if let Some(s) = superseded_by.iter().find(|s| !valid_id(s) || **s == id) {
+            return Err(fail(
+                Some(&id),
+                format!("superseded_by {s:?} is not the id of another detection"),
+            ));
+        }
+        if !superseded_by.is_empty() && spec.threshold.is_some() {
+            return Err(fail(
+                Some(&id),
+                "a threshold detection cannot be superseded: superseded_by is for single-event detections".into(),
+            ));
+        }
         let examples = ExampleSet::own(spec.examples.unwrap_or_default());
         let d = Detection {
             id: id.clone(),
@@ -412,6 +434,7 @@ impl Detection {
             examples,
             responder: spec.responder,
             deployer_exempt: spec.deployer_exempt.unwrap_or(false),
+            superseded_by,
         };
         d.check_examples().map_err(|m| fail(Some(&id), m))?;
         Ok((id, Some(d)))

@@ -110,6 +110,27 @@ pub(crate) struct Index {
     /// Per detection, per `group_by` path of its threshold (empty without one): the key id
     /// whose projection holds the path whole, so that the group key is read from it.
     pub group_tops: Vec<Vec<Option<usize>>>,
+    /// Per detection: the detections (without a threshold) that supersede it when they match
+    /// the same record ([`Detection::superseded_by`], ids resolved in this catalog).
+    pub superseded_by: Vec<Vec<usize>>,
+    /// Whether any detection can be superseded (else matches need no second look).
+    pub supersedes: bool,
+}
+
+impl Index {
+    /// Drops from `matched` (indices of the detections a record matched, in catalog order)
+    /// those superseded by another detection in it.
+    pub(crate) fn drop_superseded(&self, matched: &mut Vec<usize>) {
+        if !self.supersedes || matched.len() < 2 {
+            return;
+        }
+        let keep: Vec<bool> = matched
+            .iter()
+            .map(|&i| !self.superseded_by[i].iter().any(|s| matched.contains(s)))
+            .collect();
+        let mut k = keep.into_iter();
+        matched.retain(|_| k.next().unwrap_or(true));
+    }
 }
 
 /// A `group_by` path as (top-level field, the rest of the path), and whether the rest names
@@ -282,6 +303,12 @@ impl Index {
                 ix.projections[k].add(&path);
             }
         }
+        let position = |id: &str| detections.iter().position(|d| d.id == id);
+        ix.superseded_by = detections
+            .iter()
+            .map(|d| d.superseded_by.iter().filter_map(|s| position(s)).collect())
+            .collect();
+        ix.supersedes = ix.superseded_by.iter().any(|s| !s.is_empty());
         ix
     }
 
@@ -313,7 +340,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use crate::detect::project::FieldTree;
-    use crate::detect::{BuiltinOptions, Catalog, Scanner};
+    use crate::detect::{BuiltinOptions, Catalog, Detection, Scanner};
     use crate::pattern::{Pattern, View};
     use std::collections::BTreeSet;
 
@@ -409,17 +436,27 @@ mod tests {
 
     /// The engine's shortcuts (the index, the required fields, the text searches before
     /// parsing) never change a verdict: every example record of every built-in detection,
-    /// scanned alone as a log file, raises exactly the detections whose pattern matches it.
+    /// scanned alone as a log file, raises exactly the detections whose pattern matches it
+    /// (less those superseded by another of them).
     #[test]
     fn shortcuts_never_change_a_verdict_on_any_builtin_example() {
         let cat = Catalog::builtin(BuiltinOptions::default());
         let mut checked = 0;
         for d in cat.detections() {
             for ex in d.examples.matching.iter().chain(&d.examples.no_match) {
-                let want: BTreeSet<&str> = cat
+                let matched: Vec<&Detection> = cat
                     .detections()
                     .iter()
                     .filter(|o| o.threshold.is_none() && o.pattern.matches(ex))
+                    .collect();
+                // Less those a stronger matched detection supersedes.
+                let want: BTreeSet<&str> = matched
+                    .iter()
+                    .filter(|o| {
+                        !o.superseded_by
+                            .iter()
+                            .any(|s| matched.iter().any(|m| &m.id == s))
+                    })
                     .map(|o| o.id.as_str())
                     .collect();
                 let file = serde_json::json!({ "Records": [ex] }).to_string();

@@ -865,6 +865,135 @@ fn matches_through_the_scanner_equal_matches_on_whole_values() {
     }
 }
 
+/// A detection superseded by another that matches the same record is reported for it by
+/// neither path (`matching`, the scanner); once the other is gone (disabled), it reports on
+/// its own. Ids of detections not in the catalog are passed over.
+#[test]
+fn a_superseded_detection_gives_way_to_the_stronger_one_on_both_paths() {
+    let file = json!({"detections": [
+        {"id": "narrow", "title": "Narrow", "severity": "medium",
+         "superseded_by": ["wide", "not-in-this-catalog"],
+         "pattern": {"eventName": ["PutRolePolicy"]}},
+        {"id": "wide", "title": "Wide", "severity": "high",
+         "pattern": {"eventName": ["PutRolePolicy"], "requestParameters": {"policyName": ["admin"]}}}
+    ]})
+    .to_string();
+    let cat = Catalog::from_json(&file, "f.json").unwrap();
+    let put = |policy: &str, id: &str| {
+        json!({"eventVersion": "1.09", "eventTime": at(0, 1), "eventSource": "iam.amazonaws.com",
+            "eventName": "PutRolePolicy", "eventID": id, "recipientAccountId": "123456789012",
+            "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+                "arn": "arn:aws:iam::123456789012:user/mallory", "accountId": "123456789012",
+                "userName": "mallory"},
+            "requestParameters": {"roleName": "app", "policyName": policy}})
+    };
+    let (both, alone) = (put("admin", "e1"), put("read-only", "e2"));
+    assert_eq!(ids(cat.matching(&both)), ["wide"]);
+    assert_eq!(ids(cat.matching(&alone)), ["narrow"]);
+    let r = scan(&cat, log(&[both.clone(), alone.clone()]));
+    assert_eq!(finding(&r, "wide").map(|f| f.count), Some(1));
+    assert_eq!(finding(&r, "narrow").map(|f| f.count), Some(1));
+    let without = cat
+        .with_overrides(
+            r#"{"detections": [{"id": "wide", "enabled": false}]}"#,
+            "g.json",
+        )
+        .unwrap();
+    assert_eq!(ids(without.matching(&both)), ["narrow"]);
+    let r = scan(&without, log(&[both, alone]));
+    assert_eq!(finding(&r, "narrow").map(|f| f.count), Some(2));
+}
+
+/// `superseded_by` that would lose a record (a cycle, a threshold detection on either side) or
+/// names the detection itself is refused with the detection's id.
+#[test]
+fn superseding_that_could_hide_a_record_is_refused() {
+    let plain = |id: &str, by: &[&str]| {
+        json!({"id": id, "title": id, "severity": "low", "superseded_by": by,
+            "pattern": {"eventName": ["PutRolePolicy"]}})
+    };
+    let burst = json!({"id": "burst", "title": "b", "severity": "low",
+        "pattern": {"eventName": ["PutRolePolicy"]},
+        "threshold": {"count": 5, "window_seconds": 60, "group_by": ["userIdentity.arn"]}});
+    let cases = [
+        (
+            vec![plain("a", &["b"]), plain("b", &["c"]), plain("c", &["a"])],
+            "superseded_by forms a cycle",
+        ),
+        (
+            vec![plain("a", &["a"])],
+            "is not the id of another detection",
+        ),
+        (
+            vec![plain("a", &["burst"]), burst.clone()],
+            "a threshold detection",
+        ),
+        (
+            vec![{
+                let mut b = burst.clone();
+                b["superseded_by"] = json!(["x"]);
+                b
+            }],
+            "a threshold detection cannot be superseded",
+        ),
+    ];
+    for (detections, want) in cases {
+        let text = json!({ "detections": detections }).to_string();
+        let e = Catalog::from_json(&text, "f.json").unwrap_err();
+        assert!(e.to_string().contains(want), "{e} (wanted {want:?})");
+        assert!(e.id.is_some(), "{e}");
+    }
+}
+
+/// The escalation detection gives way to the admin-grant detections on a statement that
+/// grants all of IAM (one alert, the stronger), and reports a narrower escalation grant.
+#[test]
+fn an_admin_grant_is_not_also_reported_as_an_escalation_grant() {
+    let cat = builtin();
+    let put = |doc: &str| {
+        json!({"eventVersion": "1.09", "eventTime": at(0, 1), "eventSource": "iam.amazonaws.com",
+            "eventName": "PutRolePolicy", "eventID": "e1", "recipientAccountId": "123456789012",
+            "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+                "arn": "arn:aws:iam::123456789012:user/mallory", "accountId": "123456789012",
+                "userName": "mallory"},
+            "requestParameters": {"roleName": "app", "policyName": "p", "policyDocument": doc}})
+    };
+    let admin = put(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+    );
+    let got = ids(cat.matching(&admin));
+    assert!(
+        got.contains(&"iam-inline-policy-grants-admin".to_string()),
+        "{got:?}"
+    );
+    assert!(
+        !got.contains(&"iam-policy-grants-privilege-escalation".to_string()),
+        "{got:?}"
+    );
+    let escalation = put(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:Attach*","Resource":"*"}}"#,
+    );
+    let got = ids(cat.matching(&escalation));
+    assert!(
+        got.contains(&"iam-policy-grants-privilege-escalation".to_string()),
+        "{got:?}"
+    );
+    assert!(
+        !got.contains(&"iam-inline-policy-grants-admin".to_string()),
+        "{got:?}"
+    );
+    // Every id a built-in detection names in superseded_by is a built-in detection.
+    for d in cat.detections() {
+        for s in &d.superseded_by {
+            assert!(
+                cat.get(s).is_some(),
+                "{}: superseded_by {s} is no built-in",
+                d.id
+            );
+        }
+    }
+}
+
 /// The catalog on the sample events other parts of the project use (`events/`), through
 /// their `detail`; and the pattern engine on whole EventBridge envelopes, as template rules
 /// see them.

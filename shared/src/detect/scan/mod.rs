@@ -406,20 +406,19 @@ impl<'c> Scanner<'c> {
                 }
             }
         }
+        let get = |name: &str| {
+            let sig = logfile::key_sig(name.as_bytes());
+            parsed
+                .iter()
+                .find(|(k, _)| index.key_sigs[*k] == sig && index.keys[*k] == name)
+                .map(|(_, v)| v)
+        };
+        cands.retain(|&i| catalog.detections()[i].pattern.matches_fields(get));
+        index.drop_superseded(&mut cands);
         let mut info: Option<MatchInfo> = None;
         let mut subject: Option<(String, Option<String>)> = None;
         for &i in &cands {
             let d = &catalog.detections()[i];
-            let get = |name: &str| {
-                let sig = logfile::key_sig(name.as_bytes());
-                parsed
-                    .iter()
-                    .find(|(k, _)| index.key_sigs[*k] == sig && index.keys[*k] == name)
-                    .map(|(_, v)| v)
-            };
-            if !d.pattern.matches_fields(get) {
-                continue;
-            }
             if info.is_none() {
                 // The caller is read from `userIdentity` as projected for the candidates, or
                 // projected here (the projection keeps the caller's paths) when none read it.
