@@ -129,27 +129,20 @@ fn markdown_table_has_family_and_tactic_columns() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// `trailwarden scan` on one log file with the given options: the principals of the
-/// `logs-log-group-deleted` finding (exit code and stderr on failure).
-fn log_group_deletions(options: &[&str]) -> Result<Vec<String>, (Option<i32>, String)> {
-    let dir = std::env::temp_dir().join(format!("tw-deployer-{}", std::process::id()));
+/// `trailwarden --format json scan` of one log file (`file`, under a folder named by `tag`)
+/// holding `records`, with the given options: the report (exit code and stderr on failure).
+fn scan_report(
+    tag: &str,
+    file: &str,
+    records: &[Value],
+    options: &[&str],
+) -> Result<Value, (Option<i32>, String)> {
+    let dir = std::env::temp_dir().join(format!("tw-{tag}-{}", std::process::id()));
     let logs = dir.join("AWSLogs");
     std::fs::create_dir_all(&logs).unwrap();
-    let records = [
-        terraform_log_group_deletion(
-            "111122223333",
-            "terraform",
-            "0a8b2c4d-1e3f-4a5b-8c7d-9e0f1a2b3c4d",
-        ),
-        terraform_log_group_deletion(
-            "111122223333",
-            "app-runtime",
-            "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
-        ),
-    ];
     std::fs::write(
-        logs.join("111122223333_CloudTrail_eu-west-1_20250304T1015Z_Qr5sT7uV9wX1yZ3a.json"),
-        serde_json::to_vec(&serde_json::json!({"Records": records})).unwrap(),
+        logs.join(file),
+        serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap(),
     )
     .unwrap();
     let mut args = vec!["--format", "json", "scan"];
@@ -163,7 +156,30 @@ fn log_group_deletions(options: &[&str]) -> Result<Vec<String>, (Option<i32>, St
             String::from_utf8_lossy(&o.stderr).into_owned(),
         ));
     }
-    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    Ok(serde_json::from_slice(&o.stdout).unwrap())
+}
+
+/// `trailwarden scan` on one log file with the given options: the principals of the
+/// `logs-log-group-deleted` finding (exit code and stderr on failure).
+fn log_group_deletions(options: &[&str]) -> Result<Vec<String>, (Option<i32>, String)> {
+    let records = [
+        terraform_log_group_deletion(
+            "111122223333",
+            "terraform",
+            "0a8b2c4d-1e3f-4a5b-8c7d-9e0f1a2b3c4d",
+        ),
+        terraform_log_group_deletion(
+            "111122223333",
+            "app-runtime",
+            "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+        ),
+    ];
+    let report = scan_report(
+        "deployer",
+        "111122223333_CloudTrail_eu-west-1_20250304T1015Z_Qr5sT7uV9wX1yZ3a.json",
+        &records,
+        options,
+    )?;
     let finding = report["findings"]
         .as_array()
         .unwrap()
@@ -203,9 +219,6 @@ fn deployer_roles_are_left_out_by_their_role_not_by_their_user_agent() {
 /// `trailwarden scan` on one CreateRole record (a role named `stacksets-exec-prod`) with the
 /// given options: the ids of the findings.
 fn role_creation_findings(options: &[&str]) -> Vec<String> {
-    let dir = std::env::temp_dir().join(format!("tw-creator-{}", std::process::id()));
-    let logs = dir.join("AWSLogs");
-    std::fs::create_dir_all(&logs).unwrap();
     let record = serde_json::json!({
         "eventVersion": "1.09",
         "userIdentity": {
@@ -241,23 +254,13 @@ fn role_creation_findings(options: &[&str]) -> Vec<String> {
         "recipientAccountId": "111122223333",
         "eventCategory": "Management"
     });
-    std::fs::write(
-        logs.join("111122223333_CloudTrail_us-east-1_20250304T1015Z_Ab5sT7uV9wX1yZ3a.json"),
-        serde_json::to_vec(&serde_json::json!({"Records": [record]})).unwrap(),
+    let report = scan_report(
+        "creator",
+        "111122223333_CloudTrail_us-east-1_20250304T1015Z_Ab5sT7uV9wX1yZ3a.json",
+        &[record],
+        options,
     )
-    .unwrap();
-    let mut args = vec!["--format", "json", "scan"];
-    args.extend_from_slice(options);
-    let path = logs.to_str().unwrap().to_string();
-    args.push(&path);
-    let o = trailwarden(&args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    .unwrap_or_else(|(code, stderr)| panic!("exit {code:?}: {stderr}"));
     report["findings"]
         .as_array()
         .unwrap()
