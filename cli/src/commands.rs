@@ -46,6 +46,10 @@ pub struct ScanArgs {
     /// (`approved-creator-role-created-or-trust-changed`).
     #[arg(long = "approved-creator", value_name = "ARN")]
     approved_creators: Vec<String>,
+    /// The security-group function's exemption tag key, as `EXEMPT_TAG` gives it: the
+    /// detection of that tag being set or removed watches it (default `trailwarden:exempt`).
+    #[arg(long, value_name = "KEY")]
+    exempt_tag: Option<String>,
     /// For s3:// locations: how many objects are fetched at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
@@ -118,12 +122,17 @@ fn catalog(
     disabled_families: &[String],
     deployer_roles: &[String],
     approved_creators: &[String],
+    exempt_tag: Option<&str>,
 ) -> Result<Catalog> {
     let c = Catalog::builtin(BuiltinOptions {
         exclude_federated_signin: !include_federated,
     })
     .with_deployer_roles(deployer_roles, "--deployer-role")?
     .with_approved_creators(approved_creators, "--approved-creator")?
+    .with_exempt_tag(
+        exempt_tag.unwrap_or(trailwarden::detect::catalog::DEFAULT_EXEMPT_TAG),
+        "--exempt-tag",
+    )?
     .without_families(disabled_families, "--disable-family")?;
     match file {
         Some(p) => c
@@ -140,6 +149,7 @@ pub async fn scan(args: ScanArgs, format: Format) -> Result<ExitCode> {
         &args.disabled_families,
         &args.deployer_roles,
         &args.approved_creators,
+        args.exempt_tag.as_deref(),
     )?;
     let (remote, local): (Vec<PathBuf>, Vec<PathBuf>) = args
         .paths
@@ -534,6 +544,7 @@ pub fn detections(args: DetectionsArgs, format: Format) -> Result<ExitCode> {
         &args.disabled_families,
         &[],
         &[],
+        None,
     )?;
     if args.coverage {
         crate::catalog_report::coverage(&catalog, format)?;

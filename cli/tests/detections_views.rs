@@ -283,3 +283,56 @@ fn a_role_made_to_fit_an_approved_creator_is_a_finding() {
     ]);
     assert!(!users.iter().any(|d| d == guard), "{users:?}");
 }
+
+#[test]
+fn the_exemption_tag_detection_follows_exempt_tag() {
+    let tag = |key: &str| {
+        serde_json::json!({
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "principalId": "AIDA5EXAMPLEMALLORY1",
+                "arn": "arn:aws:iam::111122223333:user/mallory", "accountId": "111122223333",
+                "userName": "mallory"},
+            "eventTime": "2025-03-04T10:12:40Z",
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "CreateTags",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.23",
+            "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws",
+            "requestParameters": {
+                "resourcesSet": {"items": [{"resourceId": "sg-0a1b2c3d4e5f60718"}]},
+                "tagSet": {"items": [{"key": key, "value": "yes"}]}
+            },
+            "responseElements": {"_return": true},
+            "eventID": format!("7a8b9c0d-1e2f-4a3b-9c4d-{:012}", key.len()),
+            "eventType": "AwsApiCall",
+            "recipientAccountId": "111122223333"
+        })
+    };
+    let records = [tag("trailwarden:exempt"), tag("sec:exempt")];
+    let found = |options: &[&str]| -> Vec<String> {
+        let report = scan_report(
+            "exempt-tag",
+            "111122223333_CloudTrail_us-east-1_20250304T1015Z_Cd5sT7uV9wX1yZ3a.json",
+            &records,
+            options,
+        )
+        .unwrap_or_else(|(code, stderr)| panic!("exit {code:?}: {stderr}"));
+        let finding = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["detection"] == "ec2-security-group-exempt-tag-changed")
+            .cloned()
+            .unwrap_or_default();
+        vec![
+            finding["title"].as_str().unwrap_or_default().to_string(),
+            finding["count"].to_string(),
+        ]
+    };
+    let default = found(&[]);
+    assert!(default[0].contains("trailwarden:exempt"), "{default:?}");
+    assert_eq!(default[1], "1");
+    let custom = found(&["--exempt-tag", "sec:exempt"]);
+    assert!(custom[0].contains("sec:exempt"), "{custom:?}");
+    assert_eq!(custom[1], "1");
+}

@@ -29,7 +29,7 @@
 //!
 //! Configuration (environment, read once at cold start): log-delivery's catalog settings
 //! (`CUSTOM_DETECTIONS_URI`, `DISABLED_DETECTION_FAMILIES`, `EXCLUDE_FEDERATED_SIGNIN`,
-//! `DEPLOYER_ROLE_ARNS`, `APPROVED_CREATOR_ARNS`),
+//! `DEPLOYER_ROLE_ARNS`, `APPROVED_CREATOR_ARNS`, `EXEMPT_TAG`),
 //! log-integrity's (`PUBLIC_KEYS_URI`, `MAX_DIGEST_GAP_MINUTES`, `RESTART_LOOKBACK_DAYS`) and
 //! the common settings (`ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`, `DRY_RUN`,
 //! `OWN_ROLE_ARNS`).

@@ -22,7 +22,8 @@
 //!
 //! Configuration (environment, read once at cold start, [`config`]):
 //! - `CUSTOM_DETECTIONS_URI`, `DISABLED_DETECTION_FAMILIES`, `EXCLUDE_FEDERATED_SIGNIN`,
-//!   `DEPLOYER_ROLE_ARNS`, `APPROVED_CREATOR_ARNS`: the catalog, as for log-delivery;
+//!   `DEPLOYER_ROLE_ARNS`, `APPROVED_CREATOR_ARNS`, `EXEMPT_TAG`: the catalog, as for
+//!   log-delivery;
 //! - `STATE_TABLE`: the DynamoDB table of the state (unset: memory, for the CLI);
 //!   `INCIDENT_WINDOW_SECONDS` (default 3600): one incident per detection, principal and
 //!   resource within a window of this length;

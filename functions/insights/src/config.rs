@@ -13,8 +13,8 @@ pub const INSIGHT_LOOKUP_MAX_EVENTS: &str = "INSIGHT_LOOKUP_MAX_EVENTS";
 /// variable, and the same meaning, as log-delivery's).
 pub const DISABLED_DETECTION_FAMILIES: &str = "DISABLED_DETECTION_FAMILIES";
 /// Environment variable: CIS 4.2 leaves out federated sign-ins (as in log-delivery). The
-/// look-up also reads `DEPLOYER_ROLE_ARNS` and `APPROVED_CREATOR_ARNS` ([`settings`]) as
-/// log-delivery does.
+/// look-up also reads `DEPLOYER_ROLE_ARNS`, `APPROVED_CREATOR_ARNS` and `EXEMPT_TAG`
+/// ([`settings::Deployment`]) as log-delivery does.
 pub const EXCLUDE_FEDERATED_SIGNIN: &str = "EXCLUDE_FEDERATED_SIGNIN";
 
 /// Default of `INSIGHT_LOOKUP_MAX_EVENTS`: ten pages of `LookupEvents`.
@@ -66,14 +66,8 @@ impl Settings for Config {
         )?;
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
         let disabled_families = config::list(env, DISABLED_DETECTION_FAMILIES);
-        let deployer_roles = config::list(env, settings::DEPLOYER_ROLE_ARNS);
-        let approved_creators = config::list(env, settings::APPROVED_CREATOR_ARNS);
-        let catalog = builtin_catalog(
-            exclude_federated_signin,
-            &disabled_families,
-            &deployer_roles,
-            &approved_creators,
-        )?;
+        let deployment = settings::Deployment::from_env(env);
+        let catalog = builtin_catalog(exclude_federated_signin, &disabled_families, &deployment)?;
         // Only the home account of the member settings: insights assumes no member role.
         let home_account = config::checked(
             env,
@@ -101,16 +95,14 @@ impl Settings for Config {
 fn builtin_catalog(
     exclude_federated_signin: bool,
     disabled_families: &[String],
-    deployer_roles: &[String],
-    approved_creators: &[String],
+    deployment: &settings::Deployment,
 ) -> Result<Arc<Catalog>, ConfigError> {
-    type Key = (bool, Vec<String>, Vec<String>, Vec<String>);
+    type Key = (bool, Vec<String>, settings::Deployment);
     static BUILT: OnceLock<Mutex<HashMap<Key, Arc<Catalog>>>> = OnceLock::new();
     let key = (
         exclude_federated_signin,
         disabled_families.to_vec(),
-        deployer_roles.to_vec(),
-        approved_creators.to_vec(),
+        deployment.clone(),
     );
     let built = BUILT.get_or_init(Mutex::default);
     if let Some(c) = built.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
@@ -119,8 +111,7 @@ fn builtin_catalog(
     let catalog = Arc::new(settings::builtin_catalog(
         exclude_federated_signin,
         disabled_families,
-        deployer_roles,
-        approved_creators,
+        deployment,
     )?);
     built
         .lock()

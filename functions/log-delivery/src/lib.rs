@@ -24,6 +24,8 @@
 //! - `APPROVED_CREATOR_ARNS`: unapproved-user's approved creators; their role patterns add a
 //!   high detection of a role created to fit one, or such a role's trust policy changed.
 //!   Default: none.
+//! - `EXEMPT_TAG`: security-group's exemption tag key, which the detection of that tag being
+//!   set or removed watches. Default: `trailwarden:exempt`.
 //! - the common settings (`DRY_RUN`, `ALERT_TOPIC_ARN`, `MIN_SEVERITY`, `ACCOUNT_ALIAS`,
 //!   `OWN_ROLE_ARNS`) from [`trailwarden::config::Common`].
 //!

@@ -9,7 +9,7 @@ use trailwarden_state::StateSettings;
 pub use trailwarden::net::PortSet;
 
 /// Tag key that exempts a security group by default.
-pub const DEFAULT_EXEMPT_TAG: &str = "trailwarden:exempt";
+pub const DEFAULT_EXEMPT_TAG: &str = trailwarden::detect::catalog::DEFAULT_EXEMPT_TAG;
 /// Public ports allowed to the whole internet by default.
 pub const DEFAULT_ALLOWED_PUBLIC_PORTS: &str = "80,443";
 /// Remote-administration and database ports: world-open ingress on these is critical.

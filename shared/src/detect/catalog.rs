@@ -135,6 +135,11 @@ fn check_superseding(detections: &[Detection], by: &[Vec<usize>]) -> Result<(), 
     Ok(())
 }
 
+/// The built-in detection of the security-group exemption tag being set or removed.
+pub const EXEMPT_TAG_DETECTION: &str = "ec2-security-group-exempt-tag-changed";
+/// security-group's default `EXEMPT_TAG`: the key the built-in detection watches.
+pub const DEFAULT_EXEMPT_TAG: &str = "trailwarden:exempt";
+
 /// The id of the detection [`Catalog::with_approved_creators`] adds: a role created, or a
 /// trust policy changed, that would let someone else create IAM users unapproved-user keeps.
 pub const CREATOR_GUARD_ID: &str = "approved-creator-role-created-or-trust-changed";
@@ -485,6 +490,60 @@ impl Catalog {
             roles,
         );
         let mut catalog = Catalog::new(detections)?.with_guard(&guard)?;
+        catalog.family_descriptions = self.family_descriptions;
+        Ok(catalog)
+    }
+
+    /// This catalog with the built-in `ec2-security-group-exempt-tag-changed` watching `key`
+    /// (security-group's `EXEMPT_TAG`) instead of [`DEFAULT_EXEMPT_TAG`]: a deployment that
+    /// exempts groups by another tag is warned when that tag is set or removed. The default
+    /// key, an empty one (no tag exempts) or a detection a user's file replaced or a disabled
+    /// family removed leave the catalog as it is. A key of more than 128 characters, or one
+    /// with control characters (no EC2 tag key), is an error naming `origin`.
+    pub fn with_exempt_tag(self, key: &str, origin: &str) -> Result<Catalog, CatalogError> {
+        let key = key.trim();
+        if key.chars().count() > 128 || key.chars().any(char::is_control) {
+            return Err(CatalogError {
+                origin: origin.to_string(),
+                id: None,
+                index: None,
+                message: format!("{key:?} is not a tag key (at most 128 printable characters)"),
+            });
+        }
+        let at = self
+            .detections
+            .iter()
+            .position(|d| d.id == EXEMPT_TAG_DETECTION && d.origin == BUILT_IN);
+        let (Some(at), false) = (at, key.is_empty() || key == DEFAULT_EXEMPT_TAG) else {
+            return Ok(self);
+        };
+        let (family, text) = BUILTIN_FILES
+            .iter()
+            .find(|(f, _)| *f == self.detections[at].family)
+            .expect("a built-in detection's family is a built-in file");
+        let (_, specs) = parse_list(text, BUILT_IN).expect("built-in catalog parses");
+        let mut v = specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| entry(raw, BUILT_IN, i).expect("built-in entries parse"))
+            .find(|v| v["id"] == EXEMPT_TAG_DETECTION)
+            .expect("the exemption tag detection is in its family's file");
+        // The examples use the default key; they were checked when the catalog was built.
+        v["examples"] = Value::Null;
+        // The key stands in the title, the description and the pattern (as a value, and as a
+        // field name in TagResources' `tags`): each written as JSON text.
+        let escaped = |k: &str| {
+            let q = serde_json::to_string(k).expect("a string serialises");
+            q[1..q.len() - 1].to_string()
+        };
+        let text = v
+            .to_string()
+            .replace(&escaped(DEFAULT_EXEMPT_TAG), &escaped(key));
+        let v: Value = serde_json::from_str(&text).expect("a key written as JSON text stays JSON");
+        let (_, d) = Detection::compile(&v, BUILT_IN, family, at)?;
+        let mut detections = Arc::unwrap_or_clone(self.detections);
+        detections[at] = d.expect("a built-in detection is enabled");
+        let mut catalog = Catalog::new(detections)?;
         catalog.family_descriptions = self.family_descriptions;
         Ok(catalog)
     }

@@ -14,6 +14,8 @@
 //! - `APPROVED_CREATOR_ARNS`: unapproved-user's approved creators; its role patterns add a
 //!   high detection of a role created to fit one, or such a role's trust policy changed
 //!   ([`Catalog::with_approved_creators`]).
+//! - `EXEMPT_TAG`: security-group's exemption tag key; the detection of that tag being set or
+//!   removed watches it ([`Catalog::with_exempt_tag`]).
 
 use super::{BuiltinOptions, Catalog};
 use crate::config::{self, ConfigError, Env};
@@ -32,6 +34,9 @@ pub const DEPLOYER_ROLE_ARNS: &str = "DEPLOYER_ROLE_ARNS";
 /// Environment variable: unapproved-user's approved creators (principal ARN globs,
 /// comma-separated); the catalog guards their role patterns.
 pub const APPROVED_CREATOR_ARNS: &str = "APPROVED_CREATOR_ARNS";
+/// Environment variable: security-group's exemption tag key (unset: the default key; empty: no
+/// tag exempts).
+pub const EXEMPT_TAG: &str = "EXEMPT_TAG";
 /// Largest detection file read from S3.
 pub const MAX_DETECTION_FILE_BYTES: usize = 4 << 20;
 
@@ -44,26 +49,67 @@ pub struct CatalogSettings {
     pub exclude_federated_signin: bool,
     /// `DISABLED_DETECTION_FAMILIES`: built-in families left out.
     pub disabled_families: Vec<String>,
-    /// `DEPLOYER_ROLE_ARNS`: deployment roles left out of the detections marked
-    /// `deployer_exempt`.
-    pub deployer_roles: Vec<String>,
-    /// `APPROVED_CREATOR_ARNS`: approved creators whose role patterns are guarded.
-    pub approved_creators: Vec<String>,
+    /// The roles and the tag whose trust the built-in detections follow.
+    pub deployment: Deployment,
     /// The catalog in force: the built-in catalog with the detections of a local
     /// `CUSTOM_DETECTIONS_URI` file; an S3 file is merged in by [`CatalogSettings::load_s3`].
     pub catalog: Arc<Catalog>,
 }
 
-/// The built-in catalog with `EXCLUDE_FEDERATED_SIGNIN`'s choice, `DEPLOYER_ROLE_ARNS`' roles
-/// and the guard of `APPROVED_CREATOR_ARNS`' roles, without the families
-/// `DISABLED_DETECTION_FAMILIES` names (an unknown family or a malformed role names the
-/// variable).
+/// What a deployment tells the built-in catalog about itself: the roles and the tag that carry
+/// trust elsewhere in trailwarden, which detections must leave out or watch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Deployment {
+    /// `DEPLOYER_ROLE_ARNS`: deployment roles left out of the detections marked
+    /// `deployer_exempt` ([`Catalog::with_deployer_roles`]).
+    pub deployer_roles: Vec<String>,
+    /// `APPROVED_CREATOR_ARNS`: approved creators whose role patterns are guarded
+    /// ([`Catalog::with_approved_creators`]).
+    pub approved_creators: Vec<String>,
+    /// `EXEMPT_TAG`: the exemption tag key the tag detection watches
+    /// ([`Catalog::with_exempt_tag`]).
+    pub exempt_tag: String,
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Deployment {
+            deployer_roles: Vec::new(),
+            approved_creators: Vec::new(),
+            exempt_tag: super::catalog::DEFAULT_EXEMPT_TAG.to_string(),
+        }
+    }
+}
+
+impl Deployment {
+    /// Reads `DEPLOYER_ROLE_ARNS`, `APPROVED_CREATOR_ARNS` and `EXEMPT_TAG` (unset: the
+    /// default key; set but empty: no tag exempts).
+    pub fn from_env(env: &dyn Env) -> Deployment {
+        Deployment {
+            deployer_roles: config::list(env, DEPLOYER_ROLE_ARNS),
+            approved_creators: config::list(env, APPROVED_CREATOR_ARNS),
+            exempt_tag: env.var(EXEMPT_TAG).map_or_else(
+                || super::catalog::DEFAULT_EXEMPT_TAG.to_string(),
+                |v| v.trim().to_string(),
+            ),
+        }
+    }
+}
+
+/// The built-in catalog with `EXCLUDE_FEDERATED_SIGNIN`'s choice and what the deployment says
+/// of itself (`DEPLOYER_ROLE_ARNS`, `APPROVED_CREATOR_ARNS`, `EXEMPT_TAG`), without the
+/// families `DISABLED_DETECTION_FAMILIES` names (an unknown family, a malformed role or tag
+/// key names the variable).
 pub fn builtin_catalog(
     exclude_federated_signin: bool,
     disabled_families: &[String],
-    deployer_roles: &[String],
-    approved_creators: &[String],
+    deployment: &Deployment,
 ) -> Result<Catalog, ConfigError> {
+    let Deployment {
+        deployer_roles,
+        approved_creators,
+        exempt_tag,
+    } = deployment;
     // A list the catalog refuses, as a configuration error naming the variable.
     let refused = |var: &'static str, list: &[String], what: &'static str| {
         let value = list.join(",");
@@ -86,6 +132,8 @@ pub fn builtin_catalog(
         approved_creators,
         "principal ARN globs",
     ))?
+    .with_exempt_tag(exempt_tag, EXEMPT_TAG)
+    .map_err(|e| ConfigError::new(EXEMPT_TAG, exempt_tag, format!("a tag key ({})", e.message)))?
     .without_families(disabled_families, DISABLED_DETECTION_FAMILIES)
     .map_err(refused(
         DISABLED_DETECTION_FAMILIES,
@@ -95,18 +143,12 @@ pub fn builtin_catalog(
 }
 
 impl CatalogSettings {
-    /// Reads the five variables and builds the catalog (a local detection file included).
+    /// Reads the seven variables and builds the catalog (a local detection file included).
     pub fn from_env(env: &dyn Env) -> Result<CatalogSettings, ConfigError> {
         let exclude_federated_signin = config::bool_var(env, EXCLUDE_FEDERATED_SIGNIN, true)?;
         let disabled_families = config::list(env, DISABLED_DETECTION_FAMILIES);
-        let deployer_roles = config::list(env, DEPLOYER_ROLE_ARNS);
-        let approved_creators = config::list(env, APPROVED_CREATOR_ARNS);
-        let builtin = builtin_catalog(
-            exclude_federated_signin,
-            &disabled_families,
-            &deployer_roles,
-            &approved_creators,
-        )?;
+        let deployment = Deployment::from_env(env);
+        let builtin = builtin_catalog(exclude_federated_signin, &disabled_families, &deployment)?;
         let custom_detections = match config::get(env, CUSTOM_DETECTIONS_URI) {
             None => None,
             Some(v) => Some(DocumentSource::parse(&v).map_err(|e| {
@@ -134,8 +176,7 @@ impl CatalogSettings {
             custom_detections,
             exclude_federated_signin,
             disabled_families,
-            deployer_roles,
-            approved_creators,
+            deployment,
             catalog: Arc::new(catalog),
         })
     }
@@ -246,7 +287,7 @@ mod settings_tests {
             "arn:aws:iam::123456789012:role/terraform, arn:aws:iam::*:role/ci-deploy-*",
         )])
         .unwrap();
-        assert_eq!(s.deployer_roles.len(), 2);
+        assert_eq!(s.deployment.deployer_roles.len(), 2);
         let id = "logs-log-group-deleted";
         assert!(!fires(&s, &log_group_deleted_by("terraform"), id));
         assert!(!fires(&s, &log_group_deleted_by("ci-deploy-prod"), id));
@@ -340,6 +381,76 @@ mod settings_tests {
             .catalog
             .get(id)
             .is_none());
+    }
+
+    /// CreateTags of one tag on a security group.
+    fn tag_group(key: &str, value: &str) -> serde_json::Value {
+        serde_json::json!({
+            "eventVersion": "1.09",
+            "userIdentity": cloudtrail::iam_user("123456789012", "mallory"),
+            "eventTime": "2024-08-01T13:05:12Z",
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "CreateTags",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.23",
+            "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws",
+            "requestParameters": {
+                "resourcesSet": {"items": [{"resourceId": "sg-0a1b2c3d4e5f60718"}]},
+                "tagSet": {"items": [{"key": key, "value": value}]}
+            },
+            "responseElements": {"requestId": "5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e", "_return": true},
+            "eventType": "AwsApiCall",
+            "recipientAccountId": "123456789012"
+        })
+    }
+
+    #[test]
+    fn the_exemption_tag_detection_watches_the_configured_key() {
+        let id = crate::detect::catalog::EXEMPT_TAG_DETECTION;
+        let none: [(&str, &str); 0] = [];
+        let default = CatalogSettings::from_env(&none).unwrap();
+        assert!(fires(
+            &default,
+            &tag_group("trailwarden:exempt", "CHG-1234"),
+            id
+        ));
+        assert!(!fires(
+            &default,
+            &tag_group("security/exempt \"x\"", "yes"),
+            id
+        ));
+        // Another key (with characters JSON escapes): that key, not the default, and named in
+        // the title.
+        let custom = CatalogSettings::from_env(&[(EXEMPT_TAG, " security/exempt \"x\" ")]).unwrap();
+        assert!(fires(
+            &custom,
+            &tag_group("security/exempt \"x\"", "yes"),
+            id
+        ));
+        assert!(!fires(
+            &custom,
+            &tag_group("security/exempt \"x\"", "false"),
+            id
+        ));
+        assert!(!fires(
+            &custom,
+            &tag_group("trailwarden:exempt", "CHG-1234"),
+            id
+        ));
+        let d = custom.catalog.get(id).unwrap();
+        assert!(d.title.contains("security/exempt \"x\""), "{}", d.title);
+        assert_eq!(d.family, "evasion");
+        assert_eq!(custom.catalog.len(), default.catalog.len());
+        // Set but empty (no tag exempts): the detection is left as it is.
+        let empty = CatalogSettings::from_env(&[(EXEMPT_TAG, "")]).unwrap();
+        assert!(fires(
+            &empty,
+            &tag_group("trailwarden:exempt", "CHG-1234"),
+            id
+        ));
+        // Not a tag key.
+        let e = CatalogSettings::from_env(&[(EXEMPT_TAG, "a\u{7}b")]).unwrap_err();
+        assert_eq!(e.var, EXEMPT_TAG);
     }
 
     #[test]
