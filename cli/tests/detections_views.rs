@@ -7,6 +7,10 @@ use trailwarden::detect::mitre::Tactic;
 use trailwarden::detect::{BuiltinOptions, Catalog};
 use trailwarden_testkit::harness::terraform_log_group_deletion;
 
+/// CloudTrail records and identities, shared with `shared`'s tests.
+#[path = "../../shared/tests/fixtures/cloudtrail.rs"]
+mod cloudtrail;
+
 fn trailwarden(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trailwarden"))
         .args(args)
@@ -287,26 +291,9 @@ fn a_role_made_to_fit_an_approved_creator_is_a_finding() {
 #[test]
 fn the_exemption_tag_detection_follows_exempt_tag() {
     let tag = |key: &str| {
-        serde_json::json!({
-            "eventVersion": "1.09",
-            "userIdentity": {"type": "IAMUser", "principalId": "AIDA5EXAMPLEMALLORY1",
-                "arn": "arn:aws:iam::111122223333:user/mallory", "accountId": "111122223333",
-                "userName": "mallory"},
-            "eventTime": "2025-03-04T10:12:40Z",
-            "eventSource": "ec2.amazonaws.com",
-            "eventName": "CreateTags",
-            "awsRegion": "us-east-1",
-            "sourceIPAddress": "198.51.100.23",
-            "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws",
-            "requestParameters": {
-                "resourcesSet": {"items": [{"resourceId": "sg-0a1b2c3d4e5f60718"}]},
-                "tagSet": {"items": [{"key": key, "value": "yes"}]}
-            },
-            "responseElements": {"_return": true},
-            "eventID": format!("7a8b9c0d-1e2f-4a3b-9c4d-{:012}", key.len()),
-            "eventType": "AwsApiCall",
-            "recipientAccountId": "111122223333"
-        })
+        let mut r = cloudtrail::security_group_tagged("111122223333", key, "yes");
+        r["eventID"] = format!("7a8b9c0d-1e2f-4a3b-9c4d-{:012}", key.len()).into();
+        r
     };
     let records = [tag("trailwarden:exempt"), tag("sec:exempt")];
     let found = |options: &[&str]| -> Vec<String> {

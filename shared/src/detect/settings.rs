@@ -385,23 +385,7 @@ mod settings_tests {
 
     /// CreateTags of one tag on a security group.
     fn tag_group(key: &str, value: &str) -> serde_json::Value {
-        serde_json::json!({
-            "eventVersion": "1.09",
-            "userIdentity": cloudtrail::iam_user("123456789012", "mallory"),
-            "eventTime": "2024-08-01T13:05:12Z",
-            "eventSource": "ec2.amazonaws.com",
-            "eventName": "CreateTags",
-            "awsRegion": "us-east-1",
-            "sourceIPAddress": "198.51.100.23",
-            "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws",
-            "requestParameters": {
-                "resourcesSet": {"items": [{"resourceId": "sg-0a1b2c3d4e5f60718"}]},
-                "tagSet": {"items": [{"key": key, "value": value}]}
-            },
-            "responseElements": {"requestId": "5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e", "_return": true},
-            "eventType": "AwsApiCall",
-            "recipientAccountId": "123456789012"
-        })
+        cloudtrail::security_group_tagged("123456789012", key, value)
     }
 
     #[test]
@@ -409,45 +393,31 @@ mod settings_tests {
         let id = crate::detect::catalog::EXEMPT_TAG_DETECTION;
         let none: [(&str, &str); 0] = [];
         let default = CatalogSettings::from_env(&none).unwrap();
-        assert!(fires(
-            &default,
-            &tag_group("trailwarden:exempt", "CHG-1234"),
-            id
-        ));
-        assert!(!fires(
-            &default,
-            &tag_group("security/exempt \"x\"", "yes"),
-            id
-        ));
-        // Another key (with characters JSON escapes): that key, not the default, and named in
-        // the title.
+        // Another key (with characters JSON escapes), and one set but empty (no tag exempts:
+        // the detection is left as it is).
+        let odd = "security/exempt \"x\"";
         let custom = CatalogSettings::from_env(&[(EXEMPT_TAG, " security/exempt \"x\" ")]).unwrap();
-        assert!(fires(
-            &custom,
-            &tag_group("security/exempt \"x\"", "yes"),
-            id
-        ));
-        assert!(!fires(
-            &custom,
-            &tag_group("security/exempt \"x\"", "false"),
-            id
-        ));
-        assert!(!fires(
-            &custom,
-            &tag_group("trailwarden:exempt", "CHG-1234"),
-            id
-        ));
+        let empty = CatalogSettings::from_env(&[(EXEMPT_TAG, "")]).unwrap();
+        // (settings, tag key, tag value, whether the detection fires)
+        let cases = [
+            (&default, "trailwarden:exempt", "CHG-1234", true),
+            (&default, odd, "yes", false),
+            (&custom, odd, "yes", true),
+            (&custom, odd, "false", false),
+            (&custom, "trailwarden:exempt", "CHG-1234", false),
+            (&empty, "trailwarden:exempt", "CHG-1234", true),
+        ];
+        for (i, (settings, key, value, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                fires(settings, &tag_group(key, value), id),
+                want,
+                "case {i}"
+            );
+        }
         let d = custom.catalog.get(id).unwrap();
-        assert!(d.title.contains("security/exempt \"x\""), "{}", d.title);
+        assert!(d.title.contains(odd), "{}", d.title);
         assert_eq!(d.family, "evasion");
         assert_eq!(custom.catalog.len(), default.catalog.len());
-        // Set but empty (no tag exempts): the detection is left as it is.
-        let empty = CatalogSettings::from_env(&[(EXEMPT_TAG, "")]).unwrap();
-        assert!(fires(
-            &empty,
-            &tag_group("trailwarden:exempt", "CHG-1234"),
-            id
-        ));
         // Not a tag key.
         let e = CatalogSettings::from_env(&[(EXEMPT_TAG, "a\u{7}b")]).unwrap_err();
         assert_eq!(e.var, EXEMPT_TAG);
