@@ -7,8 +7,9 @@ use trailwarden::detect::mitre::Tactic;
 use trailwarden::detect::{BuiltinOptions, Catalog};
 use trailwarden_testkit::harness::terraform_log_group_deletion;
 
-/// CloudTrail records and identities, shared with `shared`'s tests.
+/// CloudTrail records and identities, shared with `shared`'s tests (this test reads one).
 #[path = "../../shared/tests/fixtures/cloudtrail.rs"]
+#[allow(dead_code)]
 mod cloudtrail;
 
 fn trailwarden(args: &[&str]) -> Output {
