@@ -417,6 +417,10 @@ mod settings_tests {
         let d = custom.catalog.get(id).unwrap();
         assert!(d.title.contains(odd), "{}", d.title);
         assert_eq!(d.family, "evasion");
+        assert!(
+            !d.deployer_exempt,
+            "rebuilt from its text, it would lose the exemption"
+        );
         assert_eq!(custom.catalog.len(), default.catalog.len());
         // Not a tag key.
         let e = CatalogSettings::from_env(&[(EXEMPT_TAG, "a\u{7}b")]).unwrap_err();
