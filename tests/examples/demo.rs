@@ -141,6 +141,7 @@ async fn main() -> Result<()> {
     root_activity(&mut demo).await?;
     catalog_real_time(&mut demo).await?;
     deployer_roles(&mut demo).await?;
+    iam_grants_and_trusted_roles(&mut demo).await?;
     log_delivery(&mut demo).await?;
     log_integrity(&mut demo).await?;
     from_s3(&mut demo)?;
@@ -692,6 +693,82 @@ async fn deployer_roles(demo: &mut Demo) -> Result<()> {
             .iter()
             .any(|a| a.detection == "logs-log-group-deleted"),
         "another role sending the same Terraform user agent: alerted",
+    );
+    Ok(())
+}
+
+async fn iam_grants_and_trusted_roles(demo: &mut Demo) -> Result<()> {
+    heading("3d. IAM grants and trusted roles: an escalation grant, one alert for an admin grant, a role made to fit an approved creator");
+    let env = [(
+        "APPROVED_CREATOR_ARNS",
+        "arn:aws:iam::*:role/stacksets-exec-*",
+    )];
+    println!("   APPROVED_CREATOR_ARNS=arn:aws:iam::*:role/stacksets-exec-*");
+    let alerted = |o: &Outcome<StatLines>, id: &str| o.alerts.iter().any(|a| a.detection == id);
+    let grant = |action: &str, event_id: &str| {
+        let document = serde_json::json!({"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]});
+        ci_call(
+            "iam",
+            "PutRolePolicy",
+            serde_json::json!({"roleName": "web-app", "policyName": "ops",
+                "policyDocument": document.to_string()}),
+            Value::Null,
+            event_id,
+        )
+    };
+    let attach = demo
+        .run(
+            Function::Catalog,
+            grant("iam:Attach*", "5a1e7c20-3b4d-4f6a-8e9b-0c1d2e3f4a51"),
+            &env,
+        )
+        .await?;
+    demo.check(
+        alerted(&attach, "iam-policy-grants-privilege-escalation"),
+        "iam:Attach* on every resource: the role may attach any policy to itself, alerted",
+    );
+    let everything = demo
+        .run(
+            Function::Catalog,
+            grant("*", "5a1e7c20-3b4d-4f6a-8e9b-0c1d2e3f4a52"),
+            &env,
+        )
+        .await?;
+    demo.check(
+        alerted(&everything, "iam-inline-policy-grants-admin")
+            && !alerted(&everything, "iam-policy-grants-privilege-escalation"),
+        "* on every resource: one alert, the admin grant (the escalation detection gives way)",
+    );
+    let role = demo
+        .run(
+            Function::Catalog,
+            ci_call(
+                "iam",
+                "CreateRole",
+                serde_json::json!({
+                    "roleName": "stacksets-exec-audit",
+                    "path": "/",
+                    "assumeRolePolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:role/ci-deploy\"},\"Action\":\"sts:AssumeRole\"}]}"
+                }),
+                serde_json::json!({"role": {
+                    "path": "/",
+                    "roleName": "stacksets-exec-audit",
+                    "roleId": "AROAEXAMPLESTACKSET01",
+                    "arn": "arn:aws:iam::123456789012:role/stacksets-exec-audit",
+                    "createDate": "Sep 12, 2024 10:02:11 AM"
+                }}),
+                "5a1e7c20-3b4d-4f6a-8e9b-0c1d2e3f4a53",
+            ),
+            &env,
+        )
+        .await?;
+    demo.check(
+        role.alerts.iter().any(|a| {
+            a.detection == "approved-creator-role-created-or-trust-changed"
+                && a.severity == Severity::High
+        }),
+        "a role made to fit an approved creator: a high alert (left ten minutes, it would approve the users it creates)",
     );
     Ok(())
 }
