@@ -525,21 +525,9 @@ async fn catalog_real_time(demo: &mut Demo) -> Result<()> {
     let disguised = demo
         .run(
             Function::Catalog,
-            ci_call(
-                "iam",
-                "CreateRole",
-                serde_json::json!({
-                    "roleName": "AWSServiceRoleForSupportTools",
-                    "path": "/",
-                    "assumeRolePolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:role/ci-deploy\"},\"Action\":\"sts:AssumeRole\"}]}"
-                }),
-                serde_json::json!({"role": {
-                    "path": "/",
-                    "roleName": "AWSServiceRoleForSupportTools",
-                    "roleId": "AROAEXAMPLEDISGUISE01",
-                    "arn": "arn:aws:iam::123456789012:role/AWSServiceRoleForSupportTools",
-                    "createDate": "Sep 12, 2024 10:02:11 AM"
-                }}),
+            ci_creates_role(
+                "AWSServiceRoleForSupportTools",
+                "AROAEXAMPLEDISGUISE01",
                 "7b2f3e40-5c6d-4e7f-8a91-a2b3c4d5e6f7",
             ),
             &env,
@@ -584,6 +572,27 @@ fn snapshot_shared(snapshot: &str, account: &str, event_id: &str) -> Value {
             "createVolumePermission": {"add": {"items": [{"userId": account}]}}
         }),
         serde_json::json!({"requestId": "0b6e2c1d-4f3a-4e5b-9c8d-7a6b5c4d3e2f", "_return": true}),
+        event_id,
+    )
+}
+
+/// The CI role creating the role `name` (unique id `role_id`), trusted by the CI role.
+fn ci_creates_role(name: &str, role_id: &str, event_id: &str) -> Value {
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:role/ci-deploy"},
+        "Action": "sts:AssumeRole"}]});
+    ci_call(
+        "iam",
+        "CreateRole",
+        serde_json::json!({"roleName": name, "path": "/",
+            "assumeRolePolicyDocument": trust.to_string()}),
+        serde_json::json!({"role": {
+            "path": "/",
+            "roleName": name,
+            "roleId": role_id,
+            "arn": format!("arn:aws:iam::123456789012:role/{name}"),
+            "createDate": "Sep 12, 2024 10:02:11 AM"
+        }}),
         event_id,
     )
 }
@@ -743,21 +752,9 @@ async fn iam_grants_and_trusted_roles(demo: &mut Demo) -> Result<()> {
     let role = demo
         .run(
             Function::Catalog,
-            ci_call(
-                "iam",
-                "CreateRole",
-                serde_json::json!({
-                    "roleName": "stacksets-exec-audit",
-                    "path": "/",
-                    "assumeRolePolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::123456789012:role/ci-deploy\"},\"Action\":\"sts:AssumeRole\"}]}"
-                }),
-                serde_json::json!({"role": {
-                    "path": "/",
-                    "roleName": "stacksets-exec-audit",
-                    "roleId": "AROAEXAMPLESTACKSET01",
-                    "arn": "arn:aws:iam::123456789012:role/stacksets-exec-audit",
-                    "createDate": "Sep 12, 2024 10:02:11 AM"
-                }}),
+            ci_creates_role(
+                "stacksets-exec-audit",
+                "AROAEXAMPLESTACKSET01",
                 "5a1e7c20-3b4d-4f6a-8e9b-0c1d2e3f4a53",
             ),
             &env,
