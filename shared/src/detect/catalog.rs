@@ -121,6 +121,9 @@ fn check_superseding(detections: &[Detection], by: &[Vec<usize>]) -> Result<(), 
             ));
         }
         // Walk the detections that supersede this one, and theirs: none may lead back here.
+        if by[i].is_empty() {
+            continue;
+        }
         let mut seen = vec![false; detections.len()];
         let mut stack = by[i].clone();
         while let Some(s) = stack.pop() {
